@@ -1,0 +1,220 @@
+"""bankapp: a self-hostable banking suite. ``create_app`` builds the Flask application."""
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime, timezone
+
+from flask import Flask, jsonify, render_template, request
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from bankapp.extensions import csrf, db, limiter, login_manager, mail, migrate, talisman
+
+CSP = {
+    "default-src": "'self'",
+    "img-src": "'self' data:",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+
+
+def create_app(config=None) -> Flask:
+    """Build the application; ``config`` is a config class or a dict of overrides."""
+    from config import ProductionConfig, config_from_environment
+
+    app = Flask(__name__, instance_relative_config=True)
+    config_class = config if isinstance(config, type) else config_from_environment()
+    if config_class is ProductionConfig or issubclass(config_class, ProductionConfig):
+        missing = ProductionConfig.missing_settings()
+        if missing:
+            sys.exit(
+                "bankapp: refusing to start in production without "
+                + " and ".join(missing)
+                + ". Set them in the environment (see README, 'Configuration')."
+            )
+    app.config.from_object(config_class)
+    if isinstance(config, dict):
+        app.config.update(config)
+
+    configure_logging(app)
+    configure_database(app)
+    if app.config["TRUST_PROXY_HOPS"]:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=app.config["TRUST_PROXY_HOPS"],
+            x_proto=app.config["TRUST_PROXY_HOPS"],
+            x_host=app.config["TRUST_PROXY_HOPS"],
+        )
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_session_rules(app)
+    register_commands(app)
+    register_template_helpers(app)
+    return app
+
+
+def configure_logging(app: Flask) -> None:
+    # Logs go to stdout: serverless hosts and process managers collect them from there.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("bankapp")
+    if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
+        root.addHandler(handler)
+    root.setLevel(app.config["LOG_LEVEL"])
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+
+
+def configure_database(app: Flask) -> None:
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("sqlite"):
+        if ":memory:" not in uri and "mode=memory" not in uri:
+            _ensure_sqlite_dir(uri)
+        options.setdefault("connect_args", {}).setdefault("timeout", 15)
+    else:
+        options.setdefault("pool_pre_ping", True)
+        options.setdefault("pool_recycle", 600)
+        if app.config.get("DATABASE_NULLPOOL"):
+            options["poolclass"] = NullPool
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _ensure_sqlite_dir(uri: str) -> None:
+    from pathlib import Path
+
+    path = uri.split("sqlite:///", 1)[-1].split("?", 1)[0]
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite: enforce foreign keys, wait for the writer lock, let readers run beside it (WAL)."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    csrf.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    production = app.config.get("ENV_NAME") == "production"
+    talisman.init_app(
+        app,
+        force_https=app.config["FORCE_HTTPS"],
+        strict_transport_security=production,
+        strict_transport_security_max_age=31536000,
+        strict_transport_security_include_subdomains=True,
+        content_security_policy=CSP,
+        referrer_policy="strict-origin-when-cross-origin",
+        session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
+        session_cookie_http_only=True,
+        frame_options="DENY",
+    )
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def register_blueprints(app: Flask) -> None:
+    from bankapp.accounts import bp as accounts_bp
+    from bankapp.auth import bp as auth_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(accounts_bp)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def render_error(error: HTTPException):
+        code = error.code or 500
+        if code >= 500:
+            db.session.rollback()
+        if wants_json():
+            body = {"type": "about:blank", "title": error.name, "status": code,
+                    "detail": error.description}
+            return jsonify(body), code, {"Content-Type": "application/problem+json"}
+        return render_template("errors/error.html", error=error, code=code), code
+
+    for code in (400, 401, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(code, render_error)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        if isinstance(error, HTTPException):
+            return render_error(error)
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        from werkzeug.exceptions import InternalServerError
+
+        return render_error(InternalServerError())
+
+
+def register_session_rules(app: Flask) -> None:
+    from bankapp.security import enforce_session_timeouts
+
+    app.before_request(enforce_session_timeouts)
+
+    @app.after_request
+    def no_store_when_logged_in(response):
+        # Pages with account data must not be kept by the browser or any shared cache.
+        if request.endpoint != "static" and current_user.is_authenticated:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def register_commands(app: Flask) -> None:
+    from bankapp import cli
+
+    cli.register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from bankapp.formatting import format_money, format_timestamp
+
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["localtime"] = format_timestamp
+
+    def nav_links(user) -> list[tuple[str, str]]:
+        """The navigation entries this user's role may open, for blueprints that exist."""
+        return [(endpoint, label) for endpoint, label, roles in NAVIGATION
+                if user.role in roles and endpoint in app.view_functions]
+
+    @app.context_processor
+    def inject_helpers():
+        return {"now_utc": datetime.now(timezone.utc), "nav_links": nav_links}
+
+
+NAVIGATION = [
+    ("accounts.transfer", "Transfer", ("customer", "teller", "admin")),
+    ("reports.index", "Reports", ("customer", "teller", "admin")),
+    ("teller.desk", "Teller desk", ("teller", "admin")),
+    ("admin.users", "Users", ("admin",)),
+    ("admin.audit", "Audit trail", ("admin",)),
+]

@@ -1,0 +1,272 @@
+"""Shared SQLAlchemy models: users, accounts, and the double-entry ledger.
+
+Money columns are NUMERIC and every rule that matters is also a database constraint, so a
+bug in Python cannot write a negative customer balance, a NaN or a zero-amount ledger row.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Optional
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bankapp.extensions import db
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A timezone-aware UTC timestamp on every backend.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so values are stored as naive
+    UTC and made aware again when loaded.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Role:
+    CUSTOMER = "customer"
+    TELLER = "teller"
+    ADMIN = "admin"
+    ALL = (CUSTOMER, TELLER, ADMIN)
+    STAFF = (TELLER, ADMIN)
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint("role IN ('customer', 'teller', 'admin')", name="role_known"),
+        sa.CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased (and checked so): the unique index is then case-insensitive.
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    first_name: Mapped[Optional[str]] = mapped_column(sa.String(80))
+    last_name: Mapped[Optional[str]] = mapped_column(sa.String(80))
+    phone_number: Mapped[Optional[str]] = mapped_column(sa.String(16), index=True)
+    date_of_birth: Mapped[Optional[date]] = mapped_column(sa.Date)
+    is_verified: Mapped[bool] = mapped_column(default=False)
+    role: Mapped[str] = mapped_column(sa.String(16), default=Role.CUSTOMER)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    # Rotated on logout, password change and deactivation: every session cookie issued
+    # before carries the old value and is refused by the user loader.
+    session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+    last_login: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    accounts: Mapped[list["Account"]] = relationship(
+        back_populates="owner", order_by="Account.id", lazy="selectin"
+    )
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part) or self.email
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in Role.STAFF
+
+    def rotate_session_token(self) -> None:
+        self.session_token = new_session_token()
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.role}>"
+
+
+class AccountType:
+    SAVINGS = "SAVINGS"
+    CHECKING = "CHECKING"
+    CUSTOMER = (SAVINGS, CHECKING)
+    # The bank's own side of the book: no owner, never shown to customers.
+    VAULT = "VAULT"
+    TILL = "TILL"
+    OVER_SHORT = "OVER_SHORT"
+    INTERNAL = (VAULT, TILL, OVER_SHORT)
+    LABELS = {SAVINGS: "Savings", CHECKING: "Checking", VAULT: "Vault cash",
+              TILL: "Teller till", OVER_SHORT: "Cash over/short"}
+
+
+class AccountStatus:
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    CLOSED = "closed"
+    ALL = (ACTIVE, FROZEN, CLOSED)
+
+
+_INTERNAL_SQL = "('VAULT', 'TILL', 'OVER_SHORT')"
+
+
+class Account(db.Model):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "account_type IN ('SAVINGS', 'CHECKING', 'VAULT', 'TILL', 'OVER_SHORT')",
+            name="account_type_known",
+        ),
+        sa.CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status_known"),
+        # PostgreSQL's numeric admits NaN, and NaN >= 0 is true there: refuse it outright.
+        sa.CheckConstraint("balance <> 'NaN'", name="balance_not_nan"),
+        sa.CheckConstraint(
+            f"account_type IN {_INTERNAL_SQL} OR balance >= 0", name="customer_balance_non_negative"
+        ),
+        # A till holds cash: its credit-positive balance is minus the cash in the drawer.
+        sa.CheckConstraint("account_type <> 'TILL' OR balance <= 0", name="till_not_overdrawn"),
+        sa.CheckConstraint(
+            f"(owner_id IS NULL) = (account_type IN {_INTERNAL_SQL})", name="owner_iff_customer"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_number: Mapped[str] = mapped_column(sa.String(20), unique=True)
+    account_type: Mapped[str] = mapped_column(sa.String(16))
+    owner_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # Credit-positive: what the bank owes on this account (see bankapp/ledger.py).
+    balance: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
+    status: Mapped[str] = mapped_column(sa.String(8), default=AccountStatus.ACTIVE)
+    status_reason: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    name: Mapped[Optional[str]] = mapped_column(sa.String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    owner: Mapped[Optional[User]] = relationship(back_populates="accounts")
+
+    @property
+    def is_internal(self) -> bool:
+        return self.account_type in AccountType.INTERNAL
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == AccountStatus.ACTIVE
+
+    @property
+    def type_label(self) -> str:
+        return AccountType.LABELS.get(self.account_type, self.account_type)
+
+    def __repr__(self) -> str:
+        return f"<Account {self.account_number} {self.balance}>"
+
+
+class EntryType:
+    DEPOSIT = "DEPOSIT"
+    WITHDRAWAL = "WITHDRAWAL"
+    TRANSFER = "TRANSFER"
+    REVERSAL = "REVERSAL"
+    CASH_ALLOCATION = "CASH_ALLOCATION"
+    CASH_SETTLEMENT = "CASH_SETTLEMENT"
+    CASH_OVER_SHORT = "CASH_OVER_SHORT"
+
+
+class Channel:
+    WEB = "web"
+    TELLER = "teller"
+    API = "api"
+    CLI = "cli"
+    SYSTEM = "system"
+
+
+class JournalEntry(db.Model):
+    """One movement of money: its legs (``Transaction`` rows) sum to zero."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (
+        # A replayed form or API call finds the entry its key already posted.
+        sa.UniqueConstraint("actor_id", "idempotency_key", name="uq_journal_entries_actor_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    entry_type: Mapped[str] = mapped_column(sa.String(24))
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+    actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(16), default=Channel.WEB)
+    idempotency_key: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    reverses_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journal_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+
+    actor: Mapped[Optional[User]] = relationship()
+    legs: Mapped[list["Transaction"]] = relationship(
+        back_populates="entry", order_by="Transaction.id"
+    )
+
+
+class TransactionType:
+    DEPOSIT = "DEPOSIT"
+    WITHDRAWAL = "WITHDRAWAL"
+    TRANSFER_IN = "TRANSFER_IN"
+    TRANSFER_OUT = "TRANSFER_OUT"
+    REVERSAL = "REVERSAL"
+    CASH_IN = "CASH_IN"
+    CASH_OUT = "CASH_OUT"
+    LABELS = {DEPOSIT: "Deposit", WITHDRAWAL: "Withdrawal", TRANSFER_IN: "Transfer in",
+              TRANSFER_OUT: "Transfer out", REVERSAL: "Reversal", CASH_IN: "Cash in",
+              CASH_OUT: "Cash out"}
+
+
+class Transaction(db.Model):
+    """One leg of a journal entry on one account; never updated or deleted."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0 AND amount <> 'NaN'", name="amount_positive"),
+        sa.CheckConstraint("side IN ('credit', 'debit')", name="side_known"),
+        sa.CheckConstraint("balance_after <> 'NaN'", name="balance_after_not_nan"),
+        sa.Index("ix_transactions_account_id_timestamp", "account_id", "timestamp", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(sa.ForeignKey("journal_entries.id"), index=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    transaction_type: Mapped[str] = mapped_column(sa.String(16))
+    # 'credit' raises the account's (credit-positive) balance, 'debit' lowers it.
+    side: Mapped[str] = mapped_column(sa.String(6))
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
+    balance_after: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+
+    account: Mapped[Account] = relationship()
+    entry: Mapped[JournalEntry] = relationship(back_populates="legs")
+
+    @property
+    def signed_amount(self) -> Decimal:
+        return self.amount if self.side == "credit" else -self.amount
+
+    @property
+    def reference(self) -> str:
+        return self.entry.reference
+
+    @property
+    def type_label(self) -> str:
+        return TransactionType.LABELS.get(self.transaction_type, self.transaction_type)

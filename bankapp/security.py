@@ -1,0 +1,200 @@
+"""Passwords, signed tokens, sessions and roles: the security rules every blueprint shares."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import wraps
+from urllib.parse import urljoin, urlsplit
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import abort, current_app, request, session
+from flask_login import current_user, login_user, logout_user
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from bankapp.extensions import db, login_manager
+from bankapp.models import User
+
+# ---------------------------------------------------------------- passwords
+
+
+def _hasher() -> PasswordHasher:
+    cfg = current_app.config
+    return PasswordHasher(
+        time_cost=cfg["ARGON2_TIME_COST"],
+        memory_cost=cfg["ARGON2_MEMORY_COST"],
+        parallelism=cfg["ARGON2_PARALLELISM"],
+    )
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash at the configured (OWASP) parameters."""
+    return _hasher().hash(password)
+
+
+# Compared against when the email is unknown, so both failures take the same time.
+_DUMMY_HASHES: dict[tuple, str] = {}
+
+
+def check_password(user: User | None, password: str) -> bool:
+    """True when ``password`` is the user's; upgrades the stored hash when parameters changed."""
+    hasher = _hasher()
+    if user is None:
+        key = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+        dummy = _DUMMY_HASHES.setdefault(key, hasher.hash("not-a-real-password"))
+        try:
+            hasher.verify(dummy, password)
+        except VerificationError:
+            pass
+        return False
+    try:
+        hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    return True
+
+
+def set_password(user: User, password: str) -> None:
+    """Change the password; every session and token issued before stops working."""
+    user.password_hash = hash_password(password)
+    user.rotate_session_token()
+
+
+# ---------------------------------------------------------------- signed tokens
+
+VERIFY_EMAIL_SALT = "bankapp.verify-email"
+RESET_PASSWORD_SALT = "bankapp.reset-password"
+
+
+def _serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def make_verification_token(user: User) -> str:
+    return _serializer(VERIFY_EMAIL_SALT).dumps({"uid": user.id, "email": user.email})
+
+
+def load_verification_token(token: str) -> User | None:
+    """The user a verification token names, or None when it is tampered, expired or stale."""
+    try:
+        data = _serializer(VERIFY_EMAIL_SALT).loads(
+            token, max_age=current_app.config["EMAIL_VERIFICATION_MAX_AGE"]
+        )
+    except (BadSignature, SignatureExpired):
+        return None
+    user = db.session.get(User, data.get("uid")) if isinstance(data, dict) else None
+    if user is None or user.email != data.get("email"):
+        return None
+    return user
+
+
+def _password_fingerprint(user: User) -> str:
+    # Binding the token to the current hash makes it single-use: a new password voids it.
+    import hashlib
+
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:32]
+
+
+def make_reset_token(user: User) -> str:
+    return _serializer(RESET_PASSWORD_SALT).dumps(
+        {"uid": user.id, "pw": _password_fingerprint(user)}
+    )
+
+
+def load_reset_token(token: str) -> User | None:
+    """The user a reset token names, or None when tampered, expired or already used."""
+    try:
+        data = _serializer(RESET_PASSWORD_SALT).loads(
+            token, max_age=current_app.config["PASSWORD_RESET_MAX_AGE"]
+        )
+    except (BadSignature, SignatureExpired):
+        return None
+    user = db.session.get(User, data.get("uid")) if isinstance(data, dict) else None
+    if user is None or not user.is_active or data.get("pw") != _password_fingerprint(user):
+        return None
+    return user
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def _now_ts() -> float:
+    return datetime.now(timezone.utc).timestamp()
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """Load the session's user only while the cookie's session token is still current."""
+    uid, _, token = user_id.partition(":")
+    if not uid.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(uid))
+    if user is None or not user.is_active or user.session_token != token:
+        return None
+    return user
+
+
+def start_session(user: User) -> None:
+    """Log ``user`` in on a fresh session (no fixation) with the timeout clocks started."""
+    session.clear()
+    login_user(user, remember=False)
+    session.permanent = True
+    session["auth_at"] = session["seen_at"] = _now_ts()
+    user.last_login = datetime.now(timezone.utc)
+
+
+def end_session(user: User | None) -> None:
+    """Log out everywhere the current session token is used."""
+    if user is not None and getattr(user, "is_authenticated", False):
+        user.rotate_session_token()
+        db.session.commit()
+    logout_user()
+    session.clear()
+
+
+def enforce_session_timeouts() -> None:
+    """End a session idle for too long, or older than the absolute limit."""
+    if "_user_id" not in session:
+        return
+    now = _now_ts()
+    cfg = current_app.config
+    auth_at = session.get("auth_at", 0)
+    seen_at = session.get("seen_at", 0)
+    if (now - seen_at > cfg["SESSION_IDLE_TIMEOUT"].total_seconds()
+            or now - auth_at > cfg["SESSION_ABSOLUTE_TIMEOUT"].total_seconds()):
+        logout_user()
+        session.clear()
+        return
+    # Write the cookie at most once a minute: enough precision for a 30-minute idle timeout.
+    if now - seen_at > 60:
+        session["seen_at"] = now
+
+
+# ---------------------------------------------------------------- roles and redirects
+
+
+def role_required(*roles: str):
+    """Allow only logged-in users with one of ``roles``: anonymous → login, others → 403."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def is_safe_next(target: str | None) -> bool:
+    """True for a same-site path (never another host, scheme-relative URL or backslash trick)."""
+    if not target or "\\" in target or not target.startswith("/") or target.startswith("//"):
+        return False
+    base = urlsplit(request.host_url)
+    joined = urlsplit(urljoin(request.host_url, target))
+    return joined.scheme in ("http", "https") and joined.netloc == base.netloc

@@ -1,0 +1,136 @@
+"""Configuration by environment.
+
+``BANKAPP_ENV`` (or ``FLASK_ENV``) chooses ``development`` (default), ``testing`` or
+``production``. Every setting that differs between hosts comes from an environment variable;
+the README lists them all.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalize_database_url(url: str) -> str:
+    """Map Heroku/Supabase style URLs onto the psycopg2 driver the design card fixes.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which is not installed,
+    so every PostgreSQL form is pinned to ``postgresql+psycopg2://``.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SQLALCHEMY_DATABASE_URI = normalize_database_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'bankapp.db'}")
+    )
+    # Serverless hosts behind a transaction-mode pooler (Supabase :6543, PgBouncer) must not
+    # keep their own pool: each invocation may be frozen with connections held open.
+    DATABASE_NULLPOOL = _bool("DATABASE_NULLPOOL")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "5 per minute")
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "587"))
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS", True)
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "bankapp <no-reply@localhost>")
+    MAIL_TIMEOUT = int(os.environ.get("MAIL_TIMEOUT", "10"))
+
+    # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
+    ARGON2_TIME_COST = 2
+    ARGON2_MEMORY_COST = 19 * 1024
+    ARGON2_PARALLELISM = 1
+
+    EMAIL_VERIFICATION_MAX_AGE = int(timedelta(hours=48).total_seconds())
+    PASSWORD_RESET_MAX_AGE = int(timedelta(hours=1).total_seconds())
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
+    SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12")))
+    PERMANENT_SESSION_LIFETIME = SESSION_ABSOLUTE_TIMEOUT
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    SESSION_COOKIE_NAME = "session"
+    REMEMBER_COOKIE_DURATION = timedelta(0)
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None  # bounded by the session lifetime instead
+
+    BANK_TIMEZONE = os.environ.get("BANK_TIMEZONE", "UTC")
+    MAX_TRANSACTION_AMOUNT = Decimal(os.environ.get("MAX_TRANSACTION_AMOUNT", "1000000.00"))
+    MAKER_CHECKER_THRESHOLD = Decimal(os.environ.get("MAKER_CHECKER_THRESHOLD", "10000.00"))
+
+    FORCE_HTTPS = False
+    TRUST_PROXY_HOPS = int(os.environ.get("TRUST_PROXY_HOPS", "0"))
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    DEBUG = _bool("FLASK_DEBUG", False)
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret"
+    SQLALCHEMY_DATABASE_URI = normalize_database_url(
+        os.environ.get("TEST_DATABASE_URL") or "sqlite:///:memory:"
+    )
+    RATELIMIT_STORAGE_URI = os.environ.get("TEST_REDIS_URL") or "memory://"
+    MAIL_SERVER = ""
+    MAIL_SUPPRESS_SEND = True
+    # The cheapest argon2id the library allows: tests hash many passwords.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 8
+    SERVER_NAME = None
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+    FORCE_HTTPS = True
+    SESSION_COOKIE_SECURE = True
+    # __Host- cookies must be Secure, path=/ and carry no Domain: the browser then refuses
+    # any subdomain's attempt to overwrite them.
+    SESSION_COOKIE_NAME = "__Host-session"
+    TRUST_PROXY_HOPS = int(os.environ.get("TRUST_PROXY_HOPS", "1"))
+
+    @classmethod
+    def missing_settings(cls) -> list[str]:
+        return [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name)]
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_environment():
+    """The config class named by BANKAPP_ENV (or FLASK_ENV); development by default."""
+    name = (os.environ.get("BANKAPP_ENV") or os.environ.get("FLASK_ENV") or "development").lower()
+    if name not in CONFIGS:
+        sys.exit(f"bankapp: unknown BANKAPP_ENV {name!r}; use one of {', '.join(CONFIGS)}")
+    return CONFIGS[name]

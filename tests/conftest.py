@@ -1,0 +1,176 @@
+"""Fixtures: an app on a real database, clients that behave like browsers, users to act as.
+
+SQLite (in memory) by default. With ``TEST_DATABASE_URL=postgresql://…/anyname`` the suite
+creates a fresh database named after the run on that server, migrates it, empties it between
+tests and drops it at the end, so no run depends on what an earlier one left behind.
+"""
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from datetime import date, datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from bankapp import create_app
+from bankapp.extensions import db, limiter
+from bankapp.models import Role, User
+from config import TestingConfig, normalize_database_url
+
+TEST_PASSWORD = "complexpassword123"
+
+_server_url = os.environ.get("TEST_DATABASE_URL", "")
+POSTGRES = _server_url.startswith(("postgres://", "postgresql"))
+
+
+def pytest_report_header(config):
+    return f"bankapp database: {'PostgreSQL ' + _server_url if POSTGRES else 'SQLite (in memory)'}"
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    """The URL tests run against: a throwaway PostgreSQL database, or in-memory SQLite."""
+    if not POSTGRES:
+        yield "sqlite:///:memory:"
+        return
+    server = make_url(normalize_database_url(_server_url))
+    name = f"bankapp_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = server.set(database=name).render_as_string(hide_password=False)
+    _migrate(url)
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+class _TestConfig(TestingConfig):
+    """TestingConfig pointed at this run's database."""
+
+
+def _migrate(url: str) -> None:
+    from flask_migrate import upgrade
+
+    _TestConfig.SQLALCHEMY_DATABASE_URI = url
+    app = create_app(_TestConfig)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url):
+    """A fresh application on an empty database."""
+    _TestConfig.SQLALCHEMY_DATABASE_URI = database_url
+    application = create_app(_TestConfig)
+    with application.app_context():
+        if POSTGRES:
+            _truncate_all()
+        else:
+            db.create_all()
+        limiter.reset()
+        yield application
+        db.session.remove()
+        if POSTGRES:
+            _truncate_all()
+        db.engine.dispose()
+
+
+def _truncate_all() -> None:
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+_CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, url: str) -> str:
+    """Fetch ``url`` like a browser and return the CSRF token its form carries."""
+    response = client.get(url)
+    match = _CSRF_RE.search(response.get_data(as_text=True))
+    assert match, f"no CSRF token in the form at {url} (status {response.status_code})"
+    return match.group(1)
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """The hidden inputs of a page (csrf token, idempotency key), as a browser would send them."""
+    fields = {}
+    for tag in re.findall(r"<input[^>]*type=\"hidden\"[^>]*>", html):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name:
+            fields[name.group(1)] = value.group(1) if value else ""
+    return fields
+
+
+def post_form(client, url: str, data: dict, **kwargs):
+    """GET the form at ``url``, then POST ``data`` with its hidden fields, like a browser."""
+    page = client.get(url)
+    fields = form_fields(page.get_data(as_text=True))
+    fields.update(data)
+    return client.post(url, data=fields, **kwargs)
+
+
+@pytest.fixture
+def make_user(app):
+    """Create users directly in the database (the sign-up form has its own tests)."""
+    counter = iter(range(1, 10_000))
+
+    def make(email: str | None = None, password: str = TEST_PASSWORD, role: str = Role.CUSTOMER,
+             verified: bool = True, **fields) -> User:
+        from bankapp.security import hash_password
+
+        n = next(counter)
+        user = User(
+            email=(email or f"user{n}@example.com").lower(),
+            password_hash=hash_password(password),
+            role=role,
+            is_verified=verified,
+            phone_number=fields.pop("phone_number", "+442071838750"),
+            date_of_birth=fields.pop("date_of_birth", date(1990, 1, 1)),
+            first_name=fields.pop("first_name", "Test"),
+            last_name=fields.pop("last_name", f"User{n}"),
+            **fields,
+        )
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+def log_in_as(client, user: User) -> None:
+    """Give ``client`` a logged-in session for ``user`` without going through the form."""
+    now = datetime.now(timezone.utc).timestamp()
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+        session["auth_at"] = session["seen_at"] = now
+        session.permanent = True
+
+
+@pytest.fixture
+def customer(make_user):
+    return make_user(email="alice@example.com", first_name="Alice", last_name="Archer")
+
+
+@pytest.fixture
+def customer_client(client, customer):
+    log_in_as(client, customer)
+    return client

@@ -1,0 +1,20 @@
+"""The application factory and its configuration."""
+from bankapp import create_app
+from config import TestingConfig
+
+
+def test_factory_builds_an_app_in_testing_mode(app):
+    assert app.testing
+    assert isinstance(create_app(TestingConfig).config["SECRET_KEY"], str)
+
+
+def test_dashboard_requires_login(client):
+    response = client.get("/dashboard/")
+    assert response.status_code == 302
+    assert "/accounts/login/" in response.headers["Location"]
+
+
+def test_logged_in_customer_sees_dashboard(customer_client):
+    response = customer_client.get("/dashboard/")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
