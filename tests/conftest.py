@@ -174,3 +174,19 @@ def customer(make_user):
 def customer_client(client, customer):
     log_in_as(client, customer)
     return client
+
+
+@pytest.fixture
+def funded_account(app):
+    """Open a customer account and deposit ``amount`` into it through the ledger."""
+    from decimal import Decimal
+
+    from bankapp import ledger
+
+    def make(owner: User, amount: str = "0.00", account_type: str = "SAVINGS"):
+        account = ledger.open_account(owner, account_type)
+        if Decimal(amount) > 0:
+            ledger.deposit(account, Decimal(amount), "Opening deposit", owner)
+        return account
+
+    return make
