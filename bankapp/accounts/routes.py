@@ -1,12 +1,162 @@
 """Customer views: dashboard, accounts, deposits, withdrawals and transfers."""
-from flask import render_template
-from flask_login import current_user, login_required
+from __future__ import annotations
 
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
+
+from bankapp import ledger
 from bankapp.accounts import bp
+from bankapp.accounts.forms import CashForm, OpenAccountForm, TransferForm
+from bankapp.extensions import db
+from bankapp.formatting import format_money
+from bankapp.models import Account, AccountStatus, AccountType
+
+HISTORY_PAGE_SIZE = 25
+
+
+def own_account_or_404(account_number: str) -> Account:
+    """The current user's account with this number; 404 whether it is someone else's or not."""
+    account = db.session.scalar(
+        sa.select(Account).where(
+            Account.account_number == account_number.upper(),
+            Account.owner_id == current_user.id,
+        )
+    )
+    if account is None:
+        abort(404)
+    return account
+
+
+def masked_name(account: Account) -> str:
+    """``Bob Brown`` → ``B** B****``: enough to recognise a payee, not to learn their name."""
+    owner = account.owner
+    parts = [p for p in (owner.first_name, owner.last_name) if p] if owner else []
+    if not parts:
+        return "Account holder"
+    return " ".join(p[0] + "*" * max(len(p) - 1, 2) for p in parts)
 
 
 @bp.route("/dashboard/")
 @login_required
 def dashboard():
     """The customer's accounts, balances and latest activity."""
-    return render_template("accounts/dashboard.html", accounts=current_user.accounts)
+    accounts = current_user.accounts
+    return render_template(
+        "accounts/dashboard.html",
+        accounts=accounts,
+        total=sum((a.balance for a in accounts), start=Decimal("0.00")),
+        activity=ledger.latest_activity(current_user),
+        open_form=OpenAccountForm(),
+    )
+
+
+@bp.route("/accounts/open/", methods=["GET", "POST"])
+@login_required
+def open_account():
+    """Open a savings or checking account."""
+    form = OpenAccountForm()
+    if form.validate_on_submit():
+        account = ledger.open_account(current_user, form.account_type.data)
+        flash(f"Your {account.type_label.lower()} account {account.account_number} is open.",
+              "success")
+        return redirect(url_for("accounts.detail", account_number=account.account_number))
+    return render_template("accounts/open.html", form=form)
+
+
+@bp.route("/accounts/<account_number>/")
+@login_required
+def detail(account_number: str):
+    """Balance, status and the history of one account, newest first."""
+    account = own_account_or_404(account_number)
+    page = db.paginate(ledger.customer_history(account), per_page=HISTORY_PAGE_SIZE,
+                       error_out=False)
+    return render_template("accounts/detail.html", account=account, page=page)
+
+
+@bp.route("/accounts/<account_number>/deposit/", methods=["GET", "POST"],
+          defaults={"operation": "deposit"}, endpoint="deposit")
+@bp.route("/accounts/<account_number>/withdraw/", methods=["GET", "POST"],
+          defaults={"operation": "withdraw"}, endpoint="withdraw")
+@login_required
+def cash(account_number: str, operation: str):
+    """Deposit into, or withdraw from, one of the customer's accounts."""
+    account = own_account_or_404(account_number)
+    form = CashForm()
+    if form.validate_on_submit():
+        post = ledger.deposit if operation == "deposit" else ledger.withdraw
+        try:
+            posting = post(account, form.amount.amount, form.description.data, current_user,
+                           idempotency_key=form.idempotency_key.data)
+        except ledger.LedgerError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash_posting(posting, f"{operation.capitalize()} of {format_money(form.amount.amount)}"
+                                   " posted.")
+            return redirect(url_for("accounts.detail", account_number=account.account_number))
+    return render_template("accounts/cash.html", form=form, account=account, operation=operation)
+
+
+@bp.route("/accounts/transfer/", methods=["GET", "POST"])
+@login_required
+def transfer():
+    """Send money to any active account by its number, after a confirmation step."""
+    form = TransferForm()
+    sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
+    form.from_account.choices = [
+        SelectChoice(a.account_number,
+                     f"{a.account_number} · {a.type_label} · {format_money(a.balance)}")
+        for a in sources
+    ]
+    if request.method == "GET" and request.args.get("from"):
+        form.from_account.data = request.args["from"]
+    if not form.validate_on_submit():
+        return render_template("accounts/transfer.html", form=form, has_sources=bool(sources))
+    source = own_account_or_404(form.from_account.data)
+    destination = ledger.find_customer_account(form.to_account.data)
+    problem = _transfer_problem(source, destination)
+    if problem:
+        form.to_account.errors = [*form.to_account.errors, problem]
+        return render_template("accounts/transfer.html", form=form, has_sources=True)
+    if "edit" in request.form:
+        return render_template("accounts/transfer.html", form=form, has_sources=True)
+    if form.confirmed.data != "yes":
+        return render_template("accounts/transfer_confirm.html", form=form, source=source,
+                               destination=destination, payee=masked_name(destination))
+    try:
+        posting = ledger.transfer(source, destination.account_number, form.amount.amount,
+                                  form.description.data, current_user,
+                                  idempotency_key=form.idempotency_key.data)
+    except ledger.LedgerError as error:
+        form.form_errors.append(str(error))
+        return render_template("accounts/transfer.html", form=form, has_sources=True)
+    flash_posting(posting, f"Transfer of {format_money(form.amount.amount)} to "
+                           f"{destination.account_number} posted.")
+    return redirect(url_for("accounts.detail", account_number=source.account_number))
+
+
+def _transfer_problem(source: Account, destination: Account | None) -> str | None:
+    """Why a transfer cannot go ahead, checked before asking the customer to confirm."""
+    if destination is None:
+        return str(ledger.UnknownAccount())
+    if destination.id == source.id:
+        return str(ledger.SameAccount())
+    if destination.status != AccountStatus.ACTIVE:
+        return "That account cannot receive money."
+    return None
+
+
+def flash_posting(posting: ledger.Posting, message: str) -> None:
+    if posting.replayed:
+        flash("This form was already submitted; nothing new was posted. "
+              f"Reference {posting.reference}.", "warning")
+    else:
+        flash(f"{message} Reference {posting.reference}.", "success")
+
+
+@bp.app_template_global()
+def account_type_label(account_type: str) -> str:
+    return AccountType.LABELS.get(account_type, account_type)

@@ -1,0 +1,37 @@
+"""Forms of the customer's account pages."""
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from bankapp.fields import AmountField, IdempotencyKeyField, description_field
+from bankapp.models import AccountType
+
+
+class OpenAccountForm(FlaskForm):
+    account_type = SelectField(
+        "Account type",
+        choices=[SelectChoice(AccountType.SAVINGS, "Savings"),
+                 SelectChoice(AccountType.CHECKING, "Checking")],
+    )
+
+
+class CashForm(FlaskForm):
+    """A deposit or a withdrawal on one account."""
+
+    amount = AmountField("Amount")
+    description = description_field()
+    idempotency_key = IdempotencyKeyField()
+
+
+class TransferForm(FlaskForm):
+    from_account = SelectField("From account", choices=[])
+    to_account = StringField(
+        "To account number",
+        validators=[DataRequired("Enter the destination account number."), Length(max=20)],
+        render_kw={"placeholder": "ACC-123456789", "autocomplete": "off"},
+    )
+    amount = AmountField("Amount")
+    description = description_field()
+    idempotency_key = IdempotencyKeyField()
+    confirmed = HiddenField()

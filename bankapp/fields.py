@@ -1,0 +1,45 @@
+"""Form fields shared by every blueprint that takes money in a form."""
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from wtforms import HiddenField, StringField, ValidationError
+from wtforms.validators import Length
+
+from bankapp.ledger import LedgerError, parse_amount
+
+
+class AmountField(StringField):
+    """A money amount typed by a person, validated by ``ledger.parse_amount``.
+
+    Not WTForms' DecimalField: that one rounds ``10.005`` silently and crashes on ``sNaN``.
+    ``field.amount`` holds the Decimal once the form validates.
+    """
+
+    amount: Decimal | None = None
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("render_kw", {"inputmode": "decimal", "autocomplete": "off"})
+        super().__init__(label, validators, **kwargs)
+
+    def pre_validate(self, form):
+        self.amount = None
+        try:
+            self.amount = parse_amount(self.data or "")
+        except LedgerError as error:
+            raise ValidationError(str(error)) from error
+
+
+class IdempotencyKeyField(HiddenField):
+    """A one-time key made when the form is shown: a replayed submission posts nothing new."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators or [Length(min=16, max=64)], **kwargs)
+
+    def process_data(self, value):
+        self.data = value or uuid.uuid4().hex
+
+
+def description_field(label: str = "Description (optional)") -> StringField:
+    return StringField(label, validators=[Length(max=140)])
