@@ -258,7 +258,7 @@ def _apply_leg(leg: Leg) -> Decimal:
     low, high = _bounds(leg.account)
     # round() keeps SQLite exact: it has no decimal type and adds in binary floating point.
     new_balance = sa.func.round(Account.balance + leg.delta, 2)
-    result = db.session.execute(
+    update = (
         sa.update(Account)
         .where(
             Account.id == leg.account.id,
@@ -268,13 +268,19 @@ def _apply_leg(leg: Leg) -> Decimal:
         .values(balance=new_balance)
         .returning(Account.balance)
         .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    if result is not None:
-        return Decimal(result).quantize(CENT)
-    _raise_refusal(leg, low, high)
+    )
+    for _ in range(3):
+        result = db.session.execute(update).scalar_one_or_none()
+        if result is not None:
+            return Decimal(result).quantize(CENT)
+        _raise_refusal(leg, low, high)
+        # Neither rule is broken now: another transaction changed the row between our two
+        # statements (a refused UPDATE takes no lock). Try the update again.
+    raise InsufficientFunds()
 
 
-def _raise_refusal(leg: Leg, low: Decimal, high: Decimal):
+def _raise_refusal(leg: Leg, low: Decimal, high: Decimal) -> None:
+    """Raise the error that explains why the conditional update matched no row, if any."""
     status, balance = db.session.execute(
         sa.select(Account.status, Account.balance).where(Account.id == leg.account.id)
     ).one()
@@ -286,8 +292,9 @@ def _raise_refusal(leg: Leg, low: Decimal, high: Decimal):
         if leg.account.account_type == AccountType.TILL:
             raise InsufficientFunds("The till does not hold enough cash for this withdrawal.")
         raise InsufficientFunds()
-    raise LimitExceeded("The receiving balance would exceed the largest balance an account "
-                        "can hold.")
+    if balance + leg.delta > high:
+        raise LimitExceeded("The receiving balance would exceed the largest balance an account "
+                            "can hold.")
 
 
 def _is_retryable(error: DBAPIError) -> bool:
