@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test test-postgres bench check clean
+.PHONY: run test test-postgres e2e bench check clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Real-browser walk: the app under gunicorn, an SMTP sink, Debian's Chromium (/usr/bin/chromium).
+# Screenshots and the server log land in artifacts/e2e/.
+e2e: $(BIN)/.installed
+	E2E=1 $(BIN)/python -m pytest tests/e2e -m e2e $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

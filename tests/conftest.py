@@ -190,3 +190,7 @@ def funded_account(app):
         return account
 
     return make
+
+
+# The real-browser tests start a server and Chromium: only `make e2e` (E2E=1) collects them.
+collect_ignore = [] if os.environ.get("E2E") else ["e2e"]

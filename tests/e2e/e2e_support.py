@@ -1,0 +1,340 @@
+"""Helpers of the real-browser tests: the SMTP sink, the served app, operator set-up, the
+browser watch, and small page actions. Fixtures and hooks that use them are in conftest.py."""
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "e2e"
+CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+# Each browser action waits at most this long: a hung page fails fast instead of eating CI time.
+ACTION_TIMEOUT_MS = 15_000
+# Passes the sign-up password policy (length and zxcvbn strength).
+PASSWORD = "Quartz-lantern-meadow-42"
+
+
+class MailSink:
+    """aiosmtpd handler that keeps every delivered message, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self._arrived = threading.Condition()
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        message = email.message_from_bytes(envelope.original_content or envelope.content,
+                                           policy=email.policy.default)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, to: str, subject: str, timeout: float = 10.0):
+        """The newest message to ``to`` whose subject contains ``subject``.
+
+        The app sends before it answers the request, so the message is normally already here;
+        the wait only covers the sink's own thread handing it over.
+        """
+        def find():
+            for message in reversed(self.messages):
+                if to.lower() in str(message["To"]).lower() and subject.lower() in str(
+                        message["Subject"]).lower():
+                    return message
+            return None
+
+        with self._arrived:
+            self._arrived.wait_for(find, timeout=timeout)
+            found = find()
+        assert found is not None, (
+            f"no email to {to} with subject containing {subject!r}; the sink has: "
+            + "; ".join(f"{m['To']}: {m['Subject']}" for m in self.messages))
+        return found
+
+    @staticmethod
+    def link_path(message, prefix: str) -> str:
+        """The path of the first link in the body whose path starts with ``prefix``."""
+        body = message.get_body(preferencelist=("plain", "html")).get_content()
+        match = re.search(r"https?://[^/\s]+(" + re.escape(prefix) + r"[^\s\"'<>]*)", body)
+        assert match, f"no link to {prefix}… in the email body:\n{body}"
+        return match.group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+@dataclass
+class LiveServer:
+    url: str
+    env: dict
+    process: subprocess.Popen
+    log_path: Path
+    bank: "Bank" = field(init=False)
+
+    def offers(self, path: str, marker: str | None = None) -> bool:
+        """True when the server has a page at ``path`` (and it contains ``marker``).
+
+        Asked outside the browser so a probe never shows up as a console error. A page that
+        needs a login redirects to the login form (200 in the end); a missing one is a 404.
+        """
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                body = response.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError:
+            return False
+        return marker is None or marker in body
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def flask(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a ``flask`` command against the server's database, as an operator would."""
+        result = subprocess.run([sys.executable, "-m", "flask", *args], env=self.env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"flask {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+
+def server_env(database: Path, sink: MailSink) -> dict:
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("TEST_", "FLASK_", "BANKAPP_", "DATABASE_", "MAIL_"))}
+    env.update({
+        "BANKAPP_ENV": "development",
+        "FLASK_APP": "wsgi",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "SECRET_KEY": "e2e-" + secrets.token_hex(16),
+        "MAIL_SERVER": sink.host,
+        "MAIL_PORT": str(sink.port),
+        "MAIL_USE_TLS": "0",
+        "MAIL_USE_SSL": "0",
+        "MAIL_DEFAULT_SENDER": "bankapp <no-reply@bank.test>",
+        # The walk logs in several users from one address within a minute.
+        "LOGIN_RATE_LIMIT": "100 per minute",
+        "EMAIL_SEND_RATE_LIMIT": "100 per minute",
+        "REDIS_URL": "",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def wait_until_answers(url: str, process: subprocess.Popen, log_path: Path,
+                        timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with {process.returncode} before answering:\n"
+                               + log_path.read_text(errors="replace")[-4000:])
+        try:
+            with urllib.request.urlopen(url + "/accounts/login/", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the app did not answer on {url} within {timeout:.0f} s:\n"
+                       + log_path.read_text(errors="replace")[-4000:])
+
+
+class Bank:
+    """Data the walk needs but does not create itself, made the way an operator would."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        self._app = None
+        self._cli_has_create_user: bool | None = None
+
+    def app(self):
+        """The application bound to the server's database, for set-up the CLI cannot do."""
+        if self._app is None:
+            from bankapp import create_app
+            from config import DevelopmentConfig
+
+            class E2EConfig(DevelopmentConfig):
+                SQLALCHEMY_DATABASE_URI = self.server.env["DATABASE_URL"]
+                SECRET_KEY = self.server.env["SECRET_KEY"]
+                MAIL_SERVER = ""
+
+            self._app = create_app(E2EConfig)
+        return self._app
+
+    def create_user(self, email: str, role: str = "customer", password: str = PASSWORD,
+                    first_name: str = "Test", last_name: str = "User") -> None:
+        """A verified, active user: `flask create-user` when the CLI has it."""
+        if self._cli_has_create_user is None:
+            self._cli_has_create_user = self.server.flask(
+                "create-user", "--help", check=False).returncode == 0
+        if self._cli_has_create_user:
+            self.server.flask("create-user", "--email", email, "--role", role,
+                              "--password", password, "--first-name", first_name,
+                              "--last-name", last_name, "--phone", "+442071838750")
+            return
+        from datetime import date
+
+        from bankapp.extensions import db
+        from bankapp.models import User
+        from bankapp.security import hash_password
+
+        with self.app().app_context():
+            db.session.add(User(email=email.lower(), password_hash=hash_password(password),
+                                role=role, is_verified=True, is_active=True,
+                                first_name=first_name, last_name=last_name,
+                                phone_number="+442071838750", date_of_birth=date(1985, 5, 17)))
+            db.session.commit()
+
+    def open_account(self, owner_email: str, account_type: str = "checking",
+                     opening_deposit: str = "0.00") -> str:
+        """Open an account for a customer through the ledger; its number."""
+        from bankapp import ledger
+        from bankapp.extensions import db
+        from bankapp.models import AccountType, User
+
+        with self.app().app_context():
+            owner = db.session.scalar(db.select(User).where(User.email == owner_email.lower()))
+            kind = getattr(AccountType, account_type.upper())
+            account = ledger.open_account(owner, kind)
+            if Decimal(opening_deposit) > 0:
+                ledger.deposit(account, Decimal(opening_deposit), "Opening deposit", owner)
+            db.session.commit()
+            return account.account_number
+
+    def balance(self, account_number: str) -> Decimal:
+        from bankapp.extensions import db
+        from bankapp.models import Account
+
+        with self.app().app_context():
+            return db.session.scalar(
+                db.select(Account.balance).where(Account.account_number == account_number))
+
+    def session_cookie(self, email: str) -> dict:
+        """A logged-in session cookie for ``email``, signed with the server's key.
+
+        Only for steps that need a customer while the login form has not been merged yet.
+        """
+        from bankapp.extensions import db
+        from bankapp.models import User
+
+        app = self.app()
+        with app.app_context():
+            user = db.session.scalar(db.select(User).where(User.email == email.lower()))
+            now = datetime.now(timezone.utc).timestamp()
+            data = {"_user_id": user.get_id(), "_fresh": True, "auth_at": now, "seen_at": now,
+                    "_permanent": True}
+            value = app.session_interface.get_signing_serializer(app).dumps(data)
+        return {"name": app.config["SESSION_COOKIE_NAME"], "value": value,
+                "url": self.server.url}
+
+
+# Reported to the test process through an exposed binding; Chromium also logs these as
+# console errors, but the event carries the directive and the blocked resource.
+_CSP_LISTENER = """
+document.addEventListener('securitypolicyviolation', (e) => {
+  window.__e2eCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`
+    + ` at ${e.sourceFile || document.location.href}:${e.lineNumber}`);
+});
+"""
+
+
+class BrowserWatch:
+    """What went wrong inside one browser context: console errors, page errors, CSP, 5xx."""
+
+    active: list["BrowserWatch"] = []
+
+    def __init__(self, context) -> None:
+        self.context = context
+        self.problems: list[str] = []
+        self.reported = 0
+        context.expose_binding("__e2eCspViolation", lambda source, text: self.problems.append(
+            f"CSP violation on {source['frame'].url}: {text}"))
+        context.add_init_script(_CSP_LISTENER)
+        context.on("page", self.watch)
+        BrowserWatch.active.append(self)
+
+    def watch(self, page) -> None:
+        page.on("console", lambda message: message.type == "error" and self.problems.append(
+            f"console error on {page.url}: {message.text}"))
+        page.on("pageerror", lambda error: self.problems.append(
+            f"page error on {page.url}: {error}"))
+        page.on("response", lambda response: response.status >= 500 and self.problems.append(
+            f"HTTP {response.status} for {response.request.method} {response.url}"))
+
+    @classmethod
+    def of(cls, page) -> "BrowserWatch":
+        return next(watch for watch in cls.active if watch.context == page.context)
+
+    def new_problems(self) -> list[str]:
+        fresh = self.problems[self.reported:]
+        self.reported = len(self.problems)
+        return fresh
+
+    def close(self) -> None:
+        BrowserWatch.active.remove(self)
+        self.context.close()
+
+
+def open_context(browser, live_server) -> tuple[BrowserWatch, object]:
+    """A fresh browser profile (no cookies) watched for problems, and its first page."""
+    context = browser.new_context(base_url=live_server.url, accept_downloads=True,
+                                  viewport={"width": 1280, "height": 900}, locale="en-GB",
+                                  timezone_id="UTC")
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    watch = BrowserWatch(context)
+    return watch, context.new_page()
+
+
+
+def submit_form(page, within: str = "main form") -> None:
+    """Press the submit button of the page's main form (its label is the view's business)."""
+    page.locator(within).locator("button[type=submit], input[type=submit]").first.click()
+
+
+_MONEY = re.compile(r"^[+\-−]?\d{1,3}(,?\d{3})*(\.\d{2})$")
+
+
+def money(text: str) -> Decimal | None:
+    """``"-1,250.00"`` → ``Decimal("-1250.00")``; None when ``text`` is not an amount."""
+    text = text.strip()
+    if not _MONEY.match(text):
+        return None
+    return Decimal(text.replace(",", "").replace("−", "-"))
+
+
+def log_in(page, server: LiveServer, email: str, password: str = PASSWORD) -> bool:
+    """Log in through the login form; False when that form has not been merged yet.
+
+    Without the form the page gets a session cookie signed with the server's key instead, so
+    the steps after the login can still run.
+    """
+    if not server.offers("/accounts/login/", 'name="password"'):
+        page.context.add_cookies([server.bank.session_cookie(email)])
+        return False
+    page.goto("/accounts/login/")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    submit_form(page)
+    page.wait_for_url(re.compile(r"^(?!.*/accounts/login/)"))
+    return True
