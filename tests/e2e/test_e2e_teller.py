@@ -34,6 +34,7 @@ def test_a_teller_posts_a_counter_deposit_into_a_customer_account(new_page, live
     snap(page, "21-teller-deposit-form")
     submit_form(page)
     expect(page).not_to_have_url(re.compile(r"/deposit/$"))
-    expect(page.locator(".flash-success")).to_contain_text("400.00")
+    expect(page.locator(".flash-success")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("400.00")
     snap(page, "22-teller-deposit-posted")
     assert bank.balance(number) == Decimal("400.00")
