@@ -34,8 +34,12 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+# Development's signing key; `flask check` fails a production app that still uses it.
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = normalize_database_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'bankapp.db'}")
     )
@@ -119,6 +123,23 @@ class ProductionConfig(Config):
     @classmethod
     def missing_settings(cls) -> list[str]:
         return [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name)]
+
+    @classmethod
+    def environment_settings(cls) -> dict:
+        """The deployment's secrets and services, read when the app is built.
+
+        The class attributes above are read once, when ``config.py`` is first imported; a
+        production app must use the environment it is started with (and tests set it per test).
+        """
+        redis_url = os.environ.get("REDIS_URL", "")
+        return {
+            "SECRET_KEY": os.environ["SECRET_KEY"],
+            "SQLALCHEMY_DATABASE_URI": normalize_database_url(os.environ["DATABASE_URL"]),
+            "DATABASE_NULLPOOL": _bool("DATABASE_NULLPOOL"),
+            "REDIS_URL": redis_url,
+            "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+            "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "1")),
+        }
 
 
 CONFIGS = {
