@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from bankapp.extensions import db
 from bankapp.models import Role, User
@@ -76,6 +77,7 @@ def _normalize_phone(phone: str) -> str:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.option("--email", required=True, help="Login email (stored lower-cased).")
 @click.option("--role", type=click.Choice(Role.ALL), default=Role.CUSTOMER, show_default=True)
 @click.option("--password", help="For scripts; prompted for (hidden) when omitted.")
@@ -104,6 +106,7 @@ def create_user(email, role, password, first_name, last_name, phone):
 
 
 @click.command("set-role")
+@with_appcontext
 @click.argument("email")
 @click.argument("role")
 def set_role(email, role):
@@ -120,6 +123,7 @@ def set_role(email, role):
 
 
 @click.command("verify-user")
+@with_appcontext
 @click.argument("email")
 def verify_user(email):
     """Mark a user's email as verified (when the verification email never arrived)."""
@@ -136,6 +140,7 @@ def verify_user(email):
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database has any user.")
 def seed_demo(if_empty):
     """Create demo users (a customer, a teller, an admin); refuses in production."""
@@ -320,6 +325,7 @@ def check_user(email: str) -> str:
 
 
 @click.command("check")
+@with_appcontext
 @click.option("--user", "user_email", default=None,
               help="Also say whether this user can log in (exists, active, verified).")
 def check(user_email):
