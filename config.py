@@ -150,8 +150,13 @@ CONFIGS = {
 
 
 def config_from_environment():
-    """The config class named by BANKAPP_ENV (or FLASK_ENV); development by default."""
-    name = (os.environ.get("BANKAPP_ENV") or os.environ.get("FLASK_ENV") or "development").lower()
+    """The config class named by BANKAPP_ENV (or FLASK_ENV); development by default.
+
+    On Vercel (which sets ``VERCEL=1``) the default is production, so a deployment that forgot
+    BANKAPP_ENV refuses to start without its secrets instead of running with development's.
+    """
+    default = "production" if os.environ.get("VERCEL") else "development"
+    name = (os.environ.get("BANKAPP_ENV") or os.environ.get("FLASK_ENV") or default).lower()
     if name not in CONFIGS:
         sys.exit(f"bankapp: unknown BANKAPP_ENV {name!r}; use one of {', '.join(CONFIGS)}")
     return CONFIGS[name]

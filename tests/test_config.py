@@ -150,3 +150,31 @@ def test_rate_limits_are_in_memory_without_redis_url(production_env):
     with app.app_context():
         assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
         assert isinstance(limiter.storage, MemoryStorage)
+
+
+@pytest.mark.parametrize("environment, expected", [
+    ({}, "development"),
+    ({"BANKAPP_ENV": "testing"}, "testing"),
+    ({"FLASK_ENV": "production"}, "production"),
+    ({"BANKAPP_ENV": "Production", "FLASK_ENV": "development"}, "production"),
+    # Vercel sets VERCEL=1: a deployment that forgot BANKAPP_ENV must not run as development.
+    ({"VERCEL": "1"}, "production"),
+    ({"VERCEL": "1", "BANKAPP_ENV": "development"}, "development"),
+])
+def test_environment_variable_chooses_the_config(monkeypatch, environment, expected):
+    from config import config_from_environment
+
+    for name in ("BANKAPP_ENV", "FLASK_ENV", "VERCEL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert config_from_environment().ENV_NAME == expected
+
+
+def test_unknown_environment_name_refuses_to_start(monkeypatch):
+    from config import config_from_environment
+
+    monkeypatch.setenv("BANKAPP_ENV", "staging")
+    with pytest.raises(SystemExit) as stopped:
+        config_from_environment()
+    assert "staging" in stopped.value.code
