@@ -185,11 +185,26 @@ def _safe_url(url) -> str:
         return "<unparseable URL>"
 
 
+def _check_engine():
+    """The app's engine; for PostgreSQL a copy that gives up after a few seconds.
+
+    psycopg2 waits for the operating system's TCP timeout (minutes) on an unreachable host.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return engine
+    return sa.create_engine(engine.url, poolclass=NullPool,
+                            connect_args={"connect_timeout": CHECK_TIMEOUT_SECONDS})
+
+
 def check_database() -> str:
     """SELECT 1, and on PostgreSQL whether SSL is in use when the URL asks for it."""
     import sqlalchemy as sa
 
-    engine = db.engine
+    engine = _check_engine()
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -233,7 +248,7 @@ def check_migrations() -> str:
     from alembic.runtime.migration import MigrationContext
 
     heads = set(_script_directory().get_heads())
-    with db.engine.connect() as conn:
+    with _check_engine().connect() as conn:
         current = set(MigrationContext.configure(conn).get_current_heads())
     if current != heads:
         shown = ", ".join(sorted(current)) or "no migration applied"

@@ -11,7 +11,7 @@ from bankapp.extensions import db
 from bankapp.models import Role, User
 from bankapp.security import check_password
 from config import ProductionConfig, TestingConfig
-from conftest import TEST_PASSWORD
+from conftest import POSTGRES, TEST_PASSWORD
 
 STRONG_PASSWORD = "correct-horse-battery-staple"
 
@@ -255,3 +255,30 @@ def test_check_user_explains_why_an_unverified_user_cannot_log_in(file_app):
     assert result.exit_code == 1
     assert "FAIL  user" in result.output
     assert "flask verify-user unverified@example.com" in result.output
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
+def test_check_reports_whether_ssl_is_in_use_when_the_url_asks(database_url):
+    app = create_app(type("SSLConfig", (TestingConfig,),
+                          {"SQLALCHEMY_DATABASE_URI": f"{database_url}?sslmode=prefer"}))
+    result = app.test_cli_runner().invoke(args=["check"])
+    assert result.exit_code == 0, result.output
+    assert "sslmode=prefer, SSL" in result.output
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
+def test_check_fails_with_an_ssl_hint_when_required_ssl_is_unavailable(database_url):
+    import sqlalchemy as sa
+
+    probe = sa.create_engine(database_url)
+    with probe.connect() as connection:
+        server_has_ssl = connection.execute(sa.text("SHOW ssl")).scalar() == "on"
+    probe.dispose()
+    if server_has_ssl:
+        pytest.skip("this PostgreSQL server offers SSL, so sslmode=require succeeds")
+    app = create_app(type("SSLConfig", (TestingConfig,),
+                          {"SQLALCHEMY_DATABASE_URI": f"{database_url}?sslmode=require"}))
+    result = app.test_cli_runner().invoke(args=["check"])
+    assert result.exit_code == 1
+    assert "FAIL  database" in result.output
+    assert "sslmode" in result.output
