@@ -282,3 +282,17 @@ def test_check_fails_with_an_ssl_hint_when_required_ssl_is_unavailable(database_
     assert result.exit_code == 1
     assert "FAIL  database" in result.output
     assert "sslmode" in result.output
+
+
+def test_check_fails_in_production_with_the_development_secret_key(monkeypatch, tmp_path):
+    from config import DEV_SECRET_KEY
+
+    monkeypatch.setenv("SECRET_KEY", DEV_SECRET_KEY)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("MAIL_SERVER", raising=False)
+    app = create_app(ProductionConfig)
+    result = app.test_cli_runner().invoke(args=["check"])
+    assert result.exit_code == 1
+    assert "FAIL  secret key" in result.output
+    assert "secrets.token_hex" in result.output
