@@ -40,6 +40,8 @@ def create_app(config=None) -> Flask:
                 + ". Set them in the environment (see README, 'Configuration')."
             )
     app.config.from_object(config_class)
+    if issubclass(config_class, ProductionConfig):
+        app.config.update(config_class.environment_settings())
     if isinstance(config, dict):
         app.config.update(config)
 
