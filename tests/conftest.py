@@ -174,3 +174,25 @@ def customer(make_user):
 def customer_client(client, customer):
     log_in_as(client, customer)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_g_each_request(request):
+    """Start every test request with an empty ``g``, as a real server does.
+
+    The ``app`` fixture keeps one app context open for the whole test and Flask reuses it for
+    each request, so ``g`` would otherwise outlive the request: Flask-Login's cached
+    ``current_user`` would survive a rotated session token or another client's request, and
+    Flask-WTF's cached CSRF token a ``session.clear()`` at login.
+    """
+    if "app" in request.fixturenames:
+        from flask import g
+
+        app = request.getfixturevalue("app")
+
+        def _empty_g():
+            g.__dict__.clear()
+
+        # First of all hooks, so nothing cached by an earlier request is seen.
+        app.before_request_funcs.setdefault(None, []).insert(0, _empty_g)
+    yield
