@@ -77,6 +77,7 @@ def test_unverified_user_is_refused_and_offered_a_new_link(client, make_user):
     assert response.status_code == 200
     assert "confirm your email address first" in page
     assert 'action="/accounts/verify/resend/"' in page
+    assert page.count('id="email"') == 1  # labels stay unambiguous
     assert client.get("/dashboard/").status_code == 302
 
 
@@ -123,21 +124,31 @@ def test_login_rehashes_when_argon2_parameters_change(app, client, customer):
     assert extract_parameters(customer.password_hash).time_cost == 2
 
 
-def test_sixth_login_attempt_in_a_minute_from_one_ip_is_refused(client, make_user):
+def login_limit(app) -> int:
+    from limits import parse
+
+    limit = parse(app.config["LOGIN_RATE_LIMIT"])
+    assert limit.amount == 5 and limit.GRANULARITY.name == "minute"  # the seed's rule
+    return limit.amount
+
+
+def test_sixth_login_attempt_in_a_minute_from_one_ip_is_refused(app, client):
+    allowed = login_limit(app)
     # Different target emails: only the per-IP limit can stop this.
     statuses = [log_in(client, f"guess{n}@example.com", "not the right password").status_code
-                for n in range(6)]
-    assert statuses == [200] * 5 + [429]
+                for n in range(allowed + 1)]
+    assert statuses == [200] * allowed + [429]
     assert "Too many attempts" in page_text(log_in(client, "other@example.com", "x" * 12))
 
 
-def test_sixth_login_attempt_on_one_email_from_many_ips_is_refused(client, customer):
+def test_sixth_login_attempt_on_one_email_from_many_ips_is_refused(app, client, customer):
+    allowed = login_limit(app)
     statuses = [
         log_in(client, "Alice@example.com", "not the right password",
                environ_base={"REMOTE_ADDR": f"198.51.100.{n}"}).status_code
-        for n in range(6)
+        for n in range(allowed + 1)
     ]
-    assert statuses == [200] * 5 + [429]
+    assert statuses == [200] * allowed + [429]
     # The limit is on that account, not on the whole site.
     other = log_in(client, "bob@example.com", "not the right password",
                    environ_base={"REMOTE_ADDR": "198.51.100.99"})
@@ -206,3 +217,16 @@ def test_verified_user_can_log_in_after_following_the_link(client, make_user):
     user = make_user(email="waiting@example.com", verified=False)
     client.get(f"/accounts/verify/{make_verification_token(user)}/")
     assert log_in(client, "waiting@example.com").status_code == 302
+
+
+def test_unverified_user_can_resend_the_link_from_the_refusal(client, make_user):
+    from bankapp.extensions import mail
+    from conftest import form_fields
+
+    make_user(email="waiting@example.com", verified=False)
+    page = page_text(log_in(client, "waiting@example.com"))
+    resend_part = page[page.index('action="/accounts/verify/resend/"'):]
+    with mail.record_messages() as outbox:
+        response = client.post("/accounts/verify/resend/", data=form_fields(resend_part))
+    assert response.status_code == 302
+    assert [m.recipients for m in outbox] == [["waiting@example.com"]]

@@ -259,3 +259,11 @@ def test_smtp_failure_keeps_the_signup_and_says_the_email_was_not_sent(smtp_down
     assert user_count() == 1
     page = client.get("/accounts/login/").get_data(as_text=True)
     assert "could not send the confirmation email" in page
+
+
+def test_signups_from_one_ip_are_rate_limited(app, client):
+    # Each sign-up sends an email; one address must not be able to flood mailboxes.
+    app.config["SIGNUP_RATE_LIMIT"] = "2 per hour"
+    statuses = [sign_up(client, email=f"n{n}@example.com").status_code for n in range(3)]
+    assert statuses == [302, 302, 429]
+    assert user_count() == 2

@@ -97,3 +97,10 @@ def test_login_sets_no_remember_me_cookie(client, customer):
 def test_logged_in_pages_are_not_cached(client, customer):
     log_in(client)
     assert client.get("/dashboard/").headers["Cache-Control"] == "no-store"
+
+
+def test_logout_says_so_on_the_login_page(client, customer):
+    log_in(client)
+    response = log_out(client)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "You are logged out." in page

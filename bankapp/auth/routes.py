@@ -34,12 +34,18 @@ def _email_limit() -> str:
     return current_app.config.get("EMAIL_SEND_RATE_LIMIT", "3 per minute")
 
 
+def _signup_limit() -> str:
+    # Each sign-up sends an email (possibly to an existing owner): bound the mail one IP causes.
+    return current_app.config.get("SIGNUP_RATE_LIMIT", "10 per hour")
+
+
 def _submitted_email() -> str:
     # Prefixed so an address can never share a counter with an IP address.
     return "email:" + request.form.get("email", "").strip().lower()
 
 
 @bp.route("/accounts/signup/", methods=["GET", "POST"])
+@limiter.limit(_signup_limit, methods=["POST"])
 def signup():
     """Create a customer account and send the email confirmation link."""
     form = SignupForm()
