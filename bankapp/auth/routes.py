@@ -20,7 +20,7 @@ from bankapp.security import end_session, is_safe_next, start_session
 CHECK_EMAIL = ("Check your email: we sent you a link to confirm your address. "
                "Open it, then log in here.")
 EMAIL_NOT_SENT = ("Your sign-up is saved, but we could not send the confirmation email just now. "
-                  "Please use \u201cSend a new link\u201d below in a few minutes.")
+                  "Please use \u201cSend a new confirmation link\u201d below in a few minutes.")
 BAD_CREDENTIALS = "That email and password do not match an active account."
 RESEND_ANSWER = ("If an account with that address is waiting for confirmation, "
                  "we have sent it a new link.")
