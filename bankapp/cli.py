@@ -9,10 +9,15 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from bankapp.auth.validators import (
+    InvalidInput,
+    normalize_email,
+    normalize_phone,
+    password_problems,
+)
 from bankapp.extensions import db
 from bankapp.models import Role, User
 
-MIN_PASSWORD_LENGTH = 12
 CHECK_TIMEOUT_SECONDS = 5
 
 
@@ -23,36 +28,18 @@ def register(app: Flask) -> None:
     app.cli.add_command(verify_user)
     app.cli.add_command(seed_demo)
     app.cli.add_command(check)
+    app.cli.add_command(reconcile)
 
 
 # ---------------------------------------------------------------- users
 
 
-def normalize_email(email: str) -> str:
-    """The lower-cased address, or a ClickException saying why it is not one."""
-    from email_validator import EmailNotValidError, validate_email
-
+def _validated(normalize, value: str, what: str) -> str:
+    """Run one of the sign-up form's rules; its message becomes the command's error."""
     try:
-        # No DNS lookup: staff accounts are created on hosts that may have no resolver.
-        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as error:
-        raise click.ClickException(f"invalid email {email!r}: {error}") from None
-
-
-def password_problem(password: str, email: str) -> str | None:
-    """Why ``password`` is too weak for a bankapp login, or None when it is acceptable."""
-    import zxcvbn
-
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"the password must be at least {MIN_PASSWORD_LENGTH} characters long"
-    if password.isdigit():
-        return "the password must not be entirely numeric"
-    if password.lower() == email.lower():
-        return "the password must not be the email address"
-    # Only the first 100 characters: zxcvbn's cost grows quickly with length.
-    if zxcvbn.zxcvbn(password[:100], user_inputs=[email])["score"] == 0:
-        return "the password is too easy to guess (a common password or pattern)"
-    return None
+        return normalize(value)
+    except InvalidInput as error:
+        raise click.ClickException(f"invalid {what} {value!r}: {error}") from None
 
 
 def _user_by_email(email: str) -> User:
@@ -60,20 +47,6 @@ def _user_by_email(email: str) -> User:
     if user is None:
         raise click.ClickException(f"no user with email {email!r}")
     return user
-
-
-def _normalize_phone(phone: str) -> str:
-    import phonenumbers
-
-    try:
-        number = phonenumbers.parse(phone, None)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise click.ClickException(
-            f"invalid phone number {phone!r}: use the international form, e.g. +442071838750"
-        )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 @click.command("create-user")
@@ -88,15 +61,15 @@ def create_user(email, role, password, first_name, last_name, phone):
     """Create a verified, active user (staff accounts are made this way)."""
     from bankapp.security import hash_password
 
-    email = normalize_email(email)
+    email = _validated(normalize_email, email, "email")
     if db.session.scalar(db.select(User.id).where(User.email == email)) is not None:
         raise click.ClickException(f"a user with email {email} already exists")
-    phone = _normalize_phone(phone) if phone else None
+    phone = _validated(normalize_phone, phone, "phone number") if phone else None
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    problem = password_problem(password, email)
-    if problem:
-        raise click.ClickException(f"weak password: {problem}")
+    problems = password_problems(password, email)
+    if problems:
+        raise click.ClickException(f"weak password: {' '.join(problems)}")
     user = User(email=email, password_hash=hash_password(password), role=role,
                 is_verified=True, is_active=True, first_name=first_name, last_name=last_name,
                 phone_number=phone)
@@ -144,7 +117,7 @@ def verify_user(email):
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database has any user.")
 def seed_demo(if_empty):
     """Create demo users (a customer, a teller, an admin); refuses in production."""
-    from bankapp.demo import DEMO_USERS, DemoRefused, seed_demo_users
+    from bankapp.demo import DEMO_USERS, DemoRefused, seed_demo_history, seed_demo_users
 
     if current_app.config.get("ENV_NAME") == "production":
         raise click.ClickException(
@@ -158,10 +131,13 @@ def seed_demo(if_empty):
         users = seed_demo_users()
     except DemoRefused as error:
         raise click.ClickException(str(error)) from None
+    accounts = seed_demo_history(users[Role.CUSTOMER])
     click.echo("Demo users (for development only):")
     passwords = {spec["email"]: spec["password"] for spec in DEMO_USERS}
     for role, user in users.items():
         click.echo(f"  {role:<9} {user.email:<22} password: {passwords[user.email]}")
+    numbers = ", ".join(account.account_number for account in accounts)
+    click.echo(f"The demo customer has accounts {numbers} with a few months of history.")
 
 
 # ---------------------------------------------------------------- health checks
@@ -384,3 +360,20 @@ def check(user_email):
         click.echo("Some checks failed; see the Fix: hints above.")
         raise click.exceptions.Exit(1)
     click.echo("All checks passed.")
+
+
+# ---------------------------------------------------------------- ledger
+
+
+@click.command("reconcile")
+@with_appcontext
+def reconcile():
+    """Check every ledger invariant; list each mismatch and exit 1, or print a summary."""
+    from bankapp import ledger
+
+    result = ledger.reconcile()
+    for problem in result.problems:
+        click.echo(f"MISMATCH {problem}", err=True)
+    click.echo(result.summary())
+    if not result.clean:
+        raise SystemExit(1)

@@ -50,3 +50,42 @@ def seed_demo_users() -> dict[str, User]:
         users[spec["role"]] = user
     db.session.commit()
     return users
+
+
+def seed_demo_history(customer: User, months: int = 4, seed: int = 7) -> list:
+    """Give ``customer`` a checking and a savings account with ``months`` of everyday history.
+
+    Everything is posted through ``bankapp.ledger`` (back-dated, in time order), so the book
+    stays balanced and ``flask reconcile`` is clean.
+    """
+    import random
+    from datetime import datetime, timedelta, timezone
+    from decimal import Decimal
+
+    from bankapp import ledger
+    from bankapp.models import AccountType
+
+    rng = random.Random(seed)
+    checking = ledger.open_account(customer, AccountType.CHECKING)
+    savings = ledger.open_account(customer, AccountType.SAVINGS)
+    now = datetime.now(timezone.utc)
+    day = now - timedelta(days=30 * months)
+    ledger.deposit(checking, Decimal("2500.00"), "Opening deposit", customer, posted_at=day)
+    shops = ["Groceries", "Pharmacy", "Coffee", "Bookshop", "Fuel", "Restaurant", "Cinema"]
+    while True:
+        day += timedelta(days=1, hours=rng.randint(0, 3), minutes=rng.randint(0, 59))
+        if day >= now - timedelta(hours=1):
+            break
+        if day.day == 1:
+            ledger.deposit(checking, Decimal("3150.00"), "Salary", customer, posted_at=day)
+            ledger.transfer(checking, savings.account_number, Decimal("400.00"),
+                            "Monthly saving", customer, posted_at=day + timedelta(minutes=5))
+            ledger.withdraw(checking, Decimal("1200.00"), "Rent", customer,
+                            posted_at=day + timedelta(minutes=10))
+        elif rng.random() < 0.45:
+            amount = Decimal(rng.randint(300, 9000)) / 100
+            try:
+                ledger.withdraw(checking, amount, rng.choice(shops), customer, posted_at=day)
+            except ledger.InsufficientFunds:
+                pass  # a real customer's card would be declined too
+    return [checking, savings]

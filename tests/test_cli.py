@@ -64,9 +64,9 @@ def test_create_user_refuses_a_duplicate_email_in_any_case(runner, make_user):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--email", "new@example.com", "--password", "short-pass"], "at least 12 characters"),
-    (["--email", "new@example.com", "--password", "123456789012345"], "entirely numeric"),
-    (["--email", "new@example.com", "--password", "passwordpassword"], "too easy to guess"),
+    (["--email", "new@example.com", "--password", "short-pass"], "Use at least 12 characters"),
+    (["--email", "new@example.com", "--password", "123456789012345"], "cannot be only digits"),
+    (["--email", "new@example.com", "--password", "passwordpassword"], "weak password"),
     (["--email", "not-an-email", "--password", STRONG_PASSWORD], "invalid email"),
     (["--email", "new@example.com", "--password", STRONG_PASSWORD, "--phone", "12345"],
      "invalid phone number"),
@@ -296,3 +296,44 @@ def test_check_fails_in_production_with_the_development_secret_key(monkeypatch, 
     assert result.exit_code == 1
     assert "FAIL  secret key" in result.output
     assert "secrets.token_hex" in result.output
+
+
+# ---------------------------------------------------------------- reconcile and demo history
+
+
+def test_reconcile_exits_0_with_a_summary_on_a_clean_book(runner, customer, funded_account):
+    funded_account(customer, "25.00")
+    result = runner.invoke(args=["reconcile"])
+    assert result.exit_code == 0, result.output
+    assert "ledger clean" in result.output and "customer balances 25.00" in result.output
+
+
+def test_reconcile_exits_1_listing_each_mismatch(runner, customer, funded_account):
+    import sqlalchemy as sa
+
+    from bankapp.models import Account
+
+    account = funded_account(customer, "25.00")
+    db.session.execute(sa.update(Account).where(Account.id == account.id).values(balance=1))
+    db.session.commit()
+    result = runner.invoke(args=["reconcile"])
+    assert result.exit_code == 1
+    assert f"MISMATCH account {account.account_number}" in result.output
+    assert "book out of balance" in result.output
+
+
+def test_seed_demo_gives_the_customer_two_accounts_with_months_of_history(runner):
+    import sqlalchemy as sa
+
+    from bankapp import ledger
+    from bankapp.models import Account, Transaction, User
+
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    customer = db.session.scalar(sa.select(User).where(User.email == "customer@example.com"))
+    accounts = db.session.scalars(sa.select(Account).where(Account.owner_id == customer.id)).all()
+    assert sorted(a.account_type for a in accounts) == ["CHECKING", "SAVINGS"]
+    first, last = db.session.execute(
+        sa.select(sa.func.min(Transaction.timestamp), sa.func.max(Transaction.timestamp))
+    ).one()
+    assert (last - first).days >= 90
+    assert ledger.reconcile().clean
