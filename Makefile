@@ -20,6 +20,16 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Every configured dependency (database + SSL, migrations, Redis, SMTP, SECRET_KEY): OK/FAIL.
+check: $(BIN)/.installed
+	$(BIN)/flask check
+
+# The suite on the local PostgreSQL with Redis as limiter storage (what .ci/run does second).
+test-postgres: $(BIN)/.installed
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
+	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
 # Real-browser walk: the app under gunicorn, an SMTP sink, Debian's Chromium (/usr/bin/chromium).
 # Screenshots and the server log land in artifacts/e2e/.
 e2e: $(BIN)/.installed

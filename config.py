@@ -34,8 +34,12 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+# Development's signing key; `flask check` fails a production app that still uses it.
+DEV_SECRET_KEY = "dev-only-not-secret"
+
+
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY)
     SQLALCHEMY_DATABASE_URI = normalize_database_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'bankapp.db'}")
     )
@@ -120,6 +124,23 @@ class ProductionConfig(Config):
     def missing_settings(cls) -> list[str]:
         return [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name)]
 
+    @classmethod
+    def environment_settings(cls) -> dict:
+        """The deployment's secrets and services, read when the app is built.
+
+        The class attributes above are read once, when ``config.py`` is first imported; a
+        production app must use the environment it is started with (and tests set it per test).
+        """
+        redis_url = os.environ.get("REDIS_URL", "")
+        return {
+            "SECRET_KEY": os.environ["SECRET_KEY"],
+            "SQLALCHEMY_DATABASE_URI": normalize_database_url(os.environ["DATABASE_URL"]),
+            "DATABASE_NULLPOOL": _bool("DATABASE_NULLPOOL"),
+            "REDIS_URL": redis_url,
+            "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+            "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "1")),
+        }
+
 
 CONFIGS = {
     "development": DevelopmentConfig,
@@ -129,8 +150,13 @@ CONFIGS = {
 
 
 def config_from_environment():
-    """The config class named by BANKAPP_ENV (or FLASK_ENV); development by default."""
-    name = (os.environ.get("BANKAPP_ENV") or os.environ.get("FLASK_ENV") or "development").lower()
+    """The config class named by BANKAPP_ENV (or FLASK_ENV); development by default.
+
+    On Vercel (which sets ``VERCEL=1``) the default is production, so a deployment that forgot
+    BANKAPP_ENV refuses to start without its secrets instead of running with development's.
+    """
+    default = "production" if os.environ.get("VERCEL") else "development"
+    name = (os.environ.get("BANKAPP_ENV") or os.environ.get("FLASK_ENV") or default).lower()
     if name not in CONFIGS:
         sys.exit(f"bankapp: unknown BANKAPP_ENV {name!r}; use one of {', '.join(CONFIGS)}")
     return CONFIGS[name]

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BaseConverter
 
 from bankapp.extensions import csrf, db, limiter, login_manager, mail, migrate, talisman
 
@@ -40,6 +41,8 @@ def create_app(config=None) -> Flask:
                 + ". Set them in the environment (see README, 'Configuration')."
             )
     app.config.from_object(config_class)
+    if issubclass(config_class, ProductionConfig):
+        app.config.update(config_class.environment_settings())
     if isinstance(config, dict):
         app.config.update(config)
 
@@ -140,7 +143,17 @@ def _migrations_dir():
     return Path(__file__).resolve().parent.parent / "migrations"
 
 
+class AccountNumberConverter(BaseConverter):
+    """``ACC-`` and nine digits (any case): keeps ``/accounts/login/`` and friends apart."""
+
+    regex = r"[Aa][Cc][Cc]-[0-9]{9}"
+
+    def to_python(self, value: str) -> str:
+        return value.upper()
+
+
 def register_blueprints(app: Flask) -> None:
+    app.url_map.converters["account_number"] = AccountNumberConverter
     from bankapp.accounts import bp as accounts_bp
     from bankapp.auth import bp as auth_bp
 

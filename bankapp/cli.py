@@ -1,8 +1,379 @@
 """``flask`` commands for deployers: users, demo data, ledger reconciliation, health checks."""
 from __future__ import annotations
 
-from flask import Flask
+import smtplib
+import socket
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from bankapp.auth.validators import (
+    InvalidInput,
+    normalize_email,
+    normalize_phone,
+    password_problems,
+)
+from bankapp.extensions import db
+from bankapp.models import Role, User
+
+CHECK_TIMEOUT_SECONDS = 5
 
 
 def register(app: Flask) -> None:
     """Attach the bankapp commands to ``app.cli``."""
+    app.cli.add_command(create_user)
+    app.cli.add_command(set_role)
+    app.cli.add_command(verify_user)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(check)
+    app.cli.add_command(reconcile)
+
+
+# ---------------------------------------------------------------- users
+
+
+def _validated(normalize, value: str, what: str) -> str:
+    """Run one of the sign-up form's rules; its message becomes the command's error."""
+    try:
+        return normalize(value)
+    except InvalidInput as error:
+        raise click.ClickException(f"invalid {what} {value!r}: {error}") from None
+
+
+def _user_by_email(email: str) -> User:
+    user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no user with email {email!r}")
+    return user
+
+
+@click.command("create-user")
+@with_appcontext
+@click.option("--email", required=True, help="Login email (stored lower-cased).")
+@click.option("--role", type=click.Choice(Role.ALL), default=Role.CUSTOMER, show_default=True)
+@click.option("--password", help="For scripts; prompted for (hidden) when omitted.")
+@click.option("--first-name", default=None)
+@click.option("--last-name", default=None)
+@click.option("--phone", default=None, help="International form, e.g. +442071838750.")
+def create_user(email, role, password, first_name, last_name, phone):
+    """Create a verified, active user (staff accounts are made this way)."""
+    from bankapp.security import hash_password
+
+    email = _validated(normalize_email, email, "email")
+    if db.session.scalar(db.select(User.id).where(User.email == email)) is not None:
+        raise click.ClickException(f"a user with email {email} already exists")
+    phone = _validated(normalize_phone, phone, "phone number") if phone else None
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problems = password_problems(password, email)
+    if problems:
+        raise click.ClickException(f"weak password: {' '.join(problems)}")
+    user = User(email=email, password_hash=hash_password(password), role=role,
+                is_verified=True, is_active=True, first_name=first_name, last_name=last_name,
+                phone_number=phone)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Created {role} {email} (verified, active).")
+
+
+@click.command("set-role")
+@with_appcontext
+@click.argument("email")
+@click.argument("role")
+def set_role(email, role):
+    """Change a user's role (customer, teller or admin)."""
+    if role not in Role.ALL:
+        raise click.ClickException(f"unknown role {role!r}; use one of {', '.join(Role.ALL)}")
+    user = _user_by_email(email)
+    previous = user.role
+    user.role = role
+    # A new role must not ride on sessions granted under the old one.
+    user.rotate_session_token()
+    db.session.commit()
+    click.echo(f"{user.email}: role {previous} -> {role}.")
+
+
+@click.command("verify-user")
+@with_appcontext
+@click.argument("email")
+def verify_user(email):
+    """Mark a user's email as verified (when the verification email never arrived)."""
+    user = _user_by_email(email)
+    if user.is_verified:
+        click.echo(f"{user.email} is already verified.")
+        return
+    user.is_verified = True
+    db.session.commit()
+    click.echo(f"{user.email} is now verified and can log in.")
+
+
+# ---------------------------------------------------------------- demo data
+
+
+@click.command("seed-demo")
+@with_appcontext
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database has any user.")
+def seed_demo(if_empty):
+    """Create demo users (a customer, a teller, an admin); refuses in production."""
+    from bankapp.demo import DEMO_USERS, DemoRefused, seed_demo_history, seed_demo_users
+
+    if current_app.config.get("ENV_NAME") == "production":
+        raise click.ClickException(
+            "seed-demo refuses to run in production: demo users have published passwords. "
+            "Create real staff with `flask create-user --role admin`."
+        )
+    if if_empty and db.session.scalar(db.select(User.id).limit(1)) is not None:
+        click.echo("The database already has users; no demo data added.")
+        return
+    try:
+        users = seed_demo_users()
+    except DemoRefused as error:
+        raise click.ClickException(str(error)) from None
+    accounts = seed_demo_history(users[Role.CUSTOMER])
+    click.echo("Demo users (for development only):")
+    passwords = {spec["email"]: spec["password"] for spec in DEMO_USERS}
+    for role, user in users.items():
+        click.echo(f"  {role:<9} {user.email:<22} password: {passwords[user.email]}")
+    numbers = ", ".join(account.account_number for account in accounts)
+    click.echo(f"The demo customer has accounts {numbers} with a few months of history.")
+
+
+# ---------------------------------------------------------------- health checks
+
+
+class CheckFailed(Exception):
+    """A dependency is not usable; the message says what is wrong and how to fix it."""
+
+
+def _report(name: str, ok: bool, detail: str) -> bool:
+    click.echo(f"{'OK  ' if ok else 'FAIL'}  {name}: {detail}")
+    return ok
+
+
+def _safe_url(url) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL is reported as such by the check itself
+        return "<unparseable URL>"
+
+
+def _check_engine():
+    """The app's engine; for PostgreSQL a copy that gives up after a few seconds.
+
+    psycopg2 waits for the operating system's TCP timeout (minutes) on an unreachable host.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return engine
+    return sa.create_engine(engine.url, poolclass=NullPool,
+                            connect_args={"connect_timeout": CHECK_TIMEOUT_SECONDS})
+
+
+def check_database() -> str:
+    """SELECT 1, and on PostgreSQL whether SSL is in use when the URL asks for it."""
+    import sqlalchemy as sa
+
+    engine = _check_engine()
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            detail = f"connected to {_safe_url(engine.url)}"
+            sslmode = engine.url.query.get("sslmode")
+            if engine.dialect.name == "postgresql" and sslmode:
+                in_use = conn.execute(sa.text(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                )).scalar()
+                if sslmode in ("require", "verify-ca", "verify-full") and not in_use:
+                    raise CheckFailed(
+                        f"sslmode={sslmode} was asked for but the connection is not encrypted"
+                    )
+                detail += f" (sslmode={sslmode}, SSL {'in use' if in_use else 'not in use'})"
+    except sa.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0].rstrip(".")
+        if "SSL" in reason or "ssl" in reason:
+            fix = ("the server and DATABASE_URL disagree about SSL: hosted PostgreSQL (Supabase, "
+                   "Neon, RDS) needs ?sslmode=require; a local server without SSL needs no "
+                   "sslmode (or sslmode=prefer)")
+        else:
+            fix = ("check DATABASE_URL (host, port, user, password, database name), that the "
+                   "server is running and reachable from here, and for hosted PostgreSQL add "
+                   "?sslmode=require")
+        raise CheckFailed(f"cannot connect to {_safe_url(engine.url)}: {reason}. Fix: {fix}.") from None
+    return detail
+
+
+def _script_directory():
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    directory = current_app.extensions["migrate"].directory
+    config = AlembicConfig(str(Path(directory) / "alembic.ini"))
+    config.set_main_option("script_location", str(directory))
+    return ScriptDirectory.from_config(config)
+
+
+def check_migrations() -> str:
+    """The database is at the newest migration (alembic current == head)."""
+    from alembic.runtime.migration import MigrationContext
+
+    heads = set(_script_directory().get_heads())
+    with _check_engine().connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    if current != heads:
+        shown = ", ".join(sorted(current)) or "no migration applied"
+        raise CheckFailed(
+            f"database is at {shown}, the code expects {', '.join(sorted(heads))}. "
+            "Fix: run `flask db upgrade` against this DATABASE_URL."
+        )
+    return f"at head {', '.join(sorted(heads))}"
+
+
+def _redis_url() -> str:
+    storage = current_app.config.get("RATELIMIT_STORAGE_URI") or ""
+    if storage.startswith(("redis://", "rediss://")):
+        return storage
+    return current_app.config.get("REDIS_URL") or ""
+
+
+def check_redis(url: str) -> str:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
+                                  socket_timeout=CHECK_TIMEOUT_SECONDS)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        raise CheckFailed(
+            f"PING to {_safe_url(url)} failed: {str(error).rstrip('.')}. Fix: check REDIS_URL "
+            "(redis://[:password@]host:port/db, rediss:// for TLS) and that Redis is running; "
+            "unset REDIS_URL to fall back to per-process in-memory rate limits."
+        ) from None
+    finally:
+        client.close()
+    return f"PING answered by {_safe_url(url)}"
+
+
+def check_smtp() -> str:
+    cfg = current_app.config
+    host, port = cfg["MAIL_SERVER"], int(cfg["MAIL_PORT"])
+    smtp_class = smtplib.SMTP_SSL if cfg.get("MAIL_USE_SSL") else smtplib.SMTP
+    steps = []
+    try:
+        with smtp_class(host, port, timeout=CHECK_TIMEOUT_SECONDS) as server:
+            server.ehlo()
+            steps.append("EHLO")
+            if cfg.get("MAIL_USE_TLS") and not cfg.get("MAIL_USE_SSL"):
+                server.starttls()
+                server.ehlo()
+                steps.append("STARTTLS")
+            if cfg.get("MAIL_USERNAME"):
+                server.login(cfg["MAIL_USERNAME"], cfg.get("MAIL_PASSWORD") or "")
+                steps.append("LOGIN")
+    except (smtplib.SMTPException, OSError, socket.timeout) as error:
+        raise CheckFailed(
+            f"{host}:{port} failed after {' + '.join(steps) or 'connecting'}: "
+            f"{str(error).rstrip('.')}. "
+            "Fix: check MAIL_SERVER, MAIL_PORT (587 with MAIL_USE_TLS=1, 465 with "
+            "MAIL_USE_SSL=1), MAIL_USERNAME/MAIL_PASSWORD, and that outbound SMTP is allowed."
+        ) from None
+    return f"{host}:{port} answered ({' + '.join(steps)})"
+
+
+def check_secret_key() -> str:
+    from config import DEV_SECRET_KEY
+
+    key = current_app.config.get("SECRET_KEY") or ""
+    production = current_app.config.get("ENV_NAME") == "production"
+    if production and (not key or key == DEV_SECRET_KEY):
+        raise CheckFailed(
+            "SECRET_KEY is the development default. Fix: set SECRET_KEY to a long random "
+            "value, e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`."
+        )
+    if key == DEV_SECRET_KEY:
+        return "development default (fine outside production)"
+    return "set"
+
+
+def check_user(email: str) -> str:
+    user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise CheckFailed(f"no user {email}. Fix: `flask create-user --email {email} --role …`.")
+    if not user.is_active:
+        raise CheckFailed(f"{user.email} is deactivated; an admin must reactivate the account.")
+    if not user.is_verified:
+        raise CheckFailed(
+            f"{user.email} has not verified their email, so login is refused. Fix: they can "
+            f"resend the link from the login page, or run `flask verify-user {user.email}`."
+        )
+    return f"{user.email} is active and verified ({user.role})"
+
+
+@click.command("check")
+@with_appcontext
+@click.option("--user", "user_email", default=None,
+              help="Also say whether this user can log in (exists, active, verified).")
+def check(user_email):
+    """Check every configured dependency; print OK/FAIL and how to fix; exit 1 on failure."""
+    results = []
+
+    def run(name, function, *args):
+        try:
+            results.append(_report(name, True, function(*args)))
+            return True
+        except CheckFailed as error:
+            results.append(_report(name, False, str(error)))
+            return False
+        except Exception as error:  # noqa: BLE001  (one broken check must not hide the rest)
+            results.append(_report(name, False, f"unexpected {type(error).__name__}: {error}"))
+            return False
+
+    database_ok = run("database", check_database)
+    if database_ok:
+        run("migrations", check_migrations)
+    else:
+        _report("migrations", False, "skipped: the database is not reachable")
+        results.append(False)
+    redis_url = _redis_url()
+    if redis_url:
+        run("redis", check_redis, redis_url)
+    else:
+        click.echo("SKIP  redis: REDIS_URL not set; rate limits are counted per process")
+    if current_app.config.get("MAIL_SERVER"):
+        run("smtp", check_smtp)
+    else:
+        click.echo("SKIP  smtp: MAIL_SERVER not set; emails are written to the log")
+    run("secret key", check_secret_key)
+    if user_email:
+        if database_ok:
+            run("user", check_user, user_email)
+        else:
+            _report("user", False, "skipped: the database is not reachable")
+            results.append(False)
+    if not all(results):
+        click.echo("Some checks failed; see the Fix: hints above.")
+        raise click.exceptions.Exit(1)
+    click.echo("All checks passed.")
+
+
+# ---------------------------------------------------------------- ledger
+
+
+@click.command("reconcile")
+@with_appcontext
+def reconcile():
+    """Check every ledger invariant; list each mismatch and exit 1, or print a summary."""
+    from bankapp import ledger
+
+    result = ledger.reconcile()
+    for problem in result.problems:
+        click.echo(f"MISMATCH {problem}", err=True)
+    click.echo(result.summary())
+    if not result.clean:
+        raise SystemExit(1)

@@ -44,6 +44,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
@@ -315,7 +316,8 @@ def _existing_entry(actor: User | None, key: str | None) -> JournalEntry | None:
 
 
 def _post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
-          channel: str, idempotency_key: str | None) -> Posting:
+          channel: str, idempotency_key: str | None, posted_at: datetime | None = None
+          ) -> Posting:
     """Write one balanced journal entry and apply its legs, in one transaction."""
     assert sum(leg.delta for leg in legs) == 0, "a journal entry must balance"
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
@@ -325,7 +327,8 @@ def _post(entry_type: str, legs: list[Leg], description: str, actor: User | None
         return Posting(replay, replayed=True)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            entry = _write_entry(entry_type, legs, description, actor, channel, idempotency_key)
+            entry = _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
+                                 posted_at)
             db.session.commit()
             return Posting(entry)
         except LedgerError:
@@ -346,8 +349,9 @@ def _post(entry_type: str, legs: list[Leg], description: str, actor: User | None
     raise AssertionError("unreachable")
 
 
-def _write_entry(entry_type, legs, description, actor, channel, idempotency_key) -> JournalEntry:
-    timestamp = now_utc()
+def _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
+                 posted_at=None) -> JournalEntry:
+    timestamp = _posting_time(posted_at)
     entry = JournalEntry(
         reference=uuid.uuid4().hex,
         entry_type=entry_type,
@@ -377,9 +381,19 @@ def _write_entry(entry_type, legs, description, actor, channel, idempotency_key)
     return entry
 
 
+def _posting_time(posted_at: datetime | None) -> datetime:
+    """Now, or an earlier moment when importing history (demo data, a migration)."""
+    now = now_utc()
+    if posted_at is None:
+        return now
+    if posted_at.tzinfo is None or posted_at > now:
+        raise LedgerError("A posting time must be timezone-aware and not in the future.")
+    return posted_at
+
+
 def deposit(account: Account, amount, description: str, actor: User | None, *,
             channel: str = Channel.WEB, idempotency_key: str | None = None,
-            cash_account: Account | None = None) -> Posting:
+            cash_account: Account | None = None, posted_at: datetime | None = None) -> Posting:
     """Credit ``account`` with cash taken into ``cash_account`` (the vault by default)."""
     amount = validate_amount(amount)
     description = _clean_description(description)
@@ -387,12 +401,12 @@ def deposit(account: Account, amount, description: str, actor: User | None, *,
     cash = cash_account or internal_account()
     legs = [Leg(account, TransactionType.DEPOSIT, amount),
             Leg(cash, TransactionType.DEPOSIT, -amount)]
-    return _post(EntryType.DEPOSIT, legs, description, actor, channel, idempotency_key)
+    return _post(EntryType.DEPOSIT, legs, description, actor, channel, idempotency_key, posted_at)
 
 
 def withdraw(account: Account, amount, description: str, actor: User | None, *,
              channel: str = Channel.WEB, idempotency_key: str | None = None,
-             cash_account: Account | None = None) -> Posting:
+             cash_account: Account | None = None, posted_at: datetime | None = None) -> Posting:
     """Debit ``account``, paying the cash out of ``cash_account`` (the vault by default)."""
     amount = validate_amount(amount)
     description = _clean_description(description)
@@ -400,12 +414,14 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
     cash = cash_account or internal_account()
     legs = [Leg(account, TransactionType.WITHDRAWAL, -amount),
             Leg(cash, TransactionType.WITHDRAWAL, amount)]
-    return _post(EntryType.WITHDRAWAL, legs, description, actor, channel, idempotency_key)
+    return _post(EntryType.WITHDRAWAL, legs, description, actor, channel, idempotency_key,
+                 posted_at)
 
 
 def transfer(source: Account, destination_number: str, amount, description: str,
              actor: User | None, *, channel: str = Channel.WEB,
-             idempotency_key: str | None = None) -> Posting:
+             idempotency_key: str | None = None, posted_at: datetime | None = None
+             ) -> Posting:
     """Move ``amount`` from ``source`` to the active customer account ``destination_number``.
 
     Writes a TRANSFER_OUT leg on the source and a TRANSFER_IN leg on the destination, sharing
@@ -421,7 +437,8 @@ def transfer(source: Account, destination_number: str, amount, description: str,
         raise SameAccount()
     legs = [Leg(source, TransactionType.TRANSFER_OUT, -amount),
             Leg(destination, TransactionType.TRANSFER_IN, amount)]
-    return _post(EntryType.TRANSFER, legs, description, actor, channel, idempotency_key)
+    return _post(EntryType.TRANSFER, legs, description, actor, channel, idempotency_key,
+                 posted_at)
 
 
 def _require_customer_account(account: Account) -> None:

@@ -68,6 +68,11 @@ def app(database_url):
     """A fresh application on an empty database."""
     _TestConfig.SQLALCHEMY_DATABASE_URI = database_url
     application = create_app(_TestConfig)
+    # The app context below stays open for the whole test and Flask reuses it for each test
+    # request, so ``g`` would outlive a request: Flask-Login's cached ``current_user`` would
+    # survive a rotated session token, and Flask-WTF's CSRF token a ``session.clear()``.
+    # Empty it first thing in every request, as a real server's fresh context would be.
+    application.before_request_funcs.setdefault(None, []).insert(0, _empty_g)
     with application.app_context():
         if POSTGRES:
             _truncate_all()
@@ -79,6 +84,12 @@ def app(database_url):
         if POSTGRES:
             _truncate_all()
         db.engine.dispose()
+
+
+def _empty_g() -> None:
+    from flask import g
+
+    g.__dict__.clear()
 
 
 def _truncate_all() -> None:

@@ -341,3 +341,24 @@ def test_history_is_newest_first(customer, funded_account):
     ledger.withdraw(account, D("1.00"), "second", customer)
     rows = db.session.scalars(ledger.customer_history(account)).all()
     assert [r.description for r in rows] == ["second", "Opening deposit"]
+
+
+def test_history_can_be_imported_back_dated_in_time_order(customer, funded_account):
+    from datetime import datetime, timezone
+
+    account = funded_account(customer)
+    when = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
+    ledger.deposit(account, D("5.00"), "imported", customer, posted_at=when)
+    assert legs_of(account)[-1].timestamp == when
+
+
+@pytest.mark.parametrize("when", ["naive", "future"])
+def test_back_dating_refuses_naive_or_future_times(customer, funded_account, when):
+    from datetime import datetime, timedelta, timezone
+
+    account = funded_account(customer)
+    posted_at = (datetime(2024, 3, 1) if when == "naive"
+                 else datetime.now(timezone.utc) + timedelta(days=1))
+    with pytest.raises(ledger.LedgerError):
+        ledger.deposit(account, D("5.00"), "", customer, posted_at=posted_at)
+    assert balance(account) == D("0.00")

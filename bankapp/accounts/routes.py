@@ -22,7 +22,7 @@ def own_account_or_404(account_number: str) -> Account:
     """The current user's account with this number; 404 whether it is someone else's or not."""
     account = db.session.scalar(
         sa.select(Account).where(
-            Account.account_number == account_number.upper(),
+            Account.account_number == account_number,
             Account.owner_id == current_user.id,
         )
     )
@@ -67,7 +67,7 @@ def open_account():
     return render_template("accounts/open.html", form=form)
 
 
-@bp.route("/accounts/<account_number>/")
+@bp.route("/accounts/<account_number:account_number>/")
 @login_required
 def detail(account_number: str):
     """Balance, status and the history of one account, newest first."""
@@ -77,9 +77,9 @@ def detail(account_number: str):
     return render_template("accounts/detail.html", account=account, page=page)
 
 
-@bp.route("/accounts/<account_number>/deposit/", methods=["GET", "POST"],
+@bp.route("/accounts/<account_number:account_number>/deposit/", methods=["GET", "POST"],
           defaults={"operation": "deposit"}, endpoint="deposit")
-@bp.route("/accounts/<account_number>/withdraw/", methods=["GET", "POST"],
+@bp.route("/accounts/<account_number:account_number>/withdraw/", methods=["GET", "POST"],
           defaults={"operation": "withdraw"}, endpoint="withdraw")
 @login_required
 def cash(account_number: str, operation: str):
@@ -160,3 +160,11 @@ def flash_posting(posting: ledger.Posting, message: str) -> None:
 @bp.app_template_global()
 def account_type_label(account_type: str) -> str:
     return AccountType.LABELS.get(account_type, account_type)
+
+
+@bp.route("/")
+def home():
+    """The front door: the dashboard for a logged-in user, the login page otherwise."""
+    if current_user.is_authenticated:
+        return redirect(url_for("accounts.dashboard"))
+    return redirect(url_for("auth.login"))

@@ -1,25 +1,160 @@
-"""Sign-up, email verification, login, logout and password reset (placeholder views)."""
-from flask import redirect, render_template, url_for
+"""Sign-up, email verification, login, logout and password reset."""
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
-from bankapp.auth import bp
-from bankapp.security import end_session
+from bankapp.auth import bp, services
+from bankapp.auth.forms import (
+    PASSWORD_HINT,
+    LoginForm,
+    PasswordResetRequestForm,
+    ResendVerificationForm,
+    SetPasswordForm,
+    SignupForm,
+)
+from bankapp.extensions import db, limiter
+from bankapp.security import end_session, is_safe_next, start_session
+
+CHECK_EMAIL = ("Check your email: we sent you a link to confirm your address. "
+               "Open it, then log in here.")
+EMAIL_NOT_SENT = ("Your sign-up is saved, but we could not send the confirmation email just now. "
+                  "Please use \u201cSend a new confirmation link\u201d below in a few minutes.")
+BAD_CREDENTIALS = "That email and password do not match an active account."
+RESEND_ANSWER = ("If an account with that address is waiting for confirmation, "
+                 "we have sent it a new link.")
 
 
-@bp.route("/accounts/login/", methods=["GET", "POST"])
-def login():
-    """Log in (placeholder until the auth views land)."""
-    return render_template("auth/placeholder.html")
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _email_limit() -> str:
+    return current_app.config.get("EMAIL_SEND_RATE_LIMIT", "3 per minute")
+
+
+def _signup_limit() -> str:
+    # Each sign-up sends an email (possibly to an existing owner): bound the mail one IP causes.
+    return current_app.config.get("SIGNUP_RATE_LIMIT", "10 per hour")
+
+
+def _submitted_email() -> str:
+    # Prefixed so an address can never share a counter with an IP address.
+    return "email:" + request.form.get("email", "").strip().lower()
 
 
 @bp.route("/accounts/signup/", methods=["GET", "POST"])
+@limiter.limit(_signup_limit, methods=["POST"])
 def signup():
-    """Sign up (placeholder until the auth views land)."""
-    return render_template("auth/placeholder.html")
+    """Create a customer account and send the email confirmation link."""
+    form = SignupForm()
+    if form.validate_on_submit():
+        sent = services.register_customer(
+            email=form.email.data,
+            password=form.password1.data,
+            phone_number=form.phone_number.data,
+            date_of_birth=form.date_of_birth.data,
+        )
+        if sent:
+            flash(CHECK_EMAIL, "success")
+        else:
+            flash(EMAIL_NOT_SENT, "warning")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/signup.html", form=form, password_hint=PASSWORD_HINT)
+
+
+@bp.route("/accounts/verify/<token>/")
+def verify_email(token: str):
+    """Confirm an email address from the link we sent."""
+    user = services.verify_email(token)
+    if user is None:
+        return render_template("auth/verify_invalid.html", form=ResendVerificationForm()), 400
+    flash("Your email address is confirmed. You can log in now.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/accounts/verify/resend/", methods=["GET", "POST"])
+@limiter.limit(_email_limit, methods=["POST"])
+def resend_verification():
+    """Send a new confirmation link; the answer never says whether the address is known."""
+    form = ResendVerificationForm()
+    if form.validate_on_submit():
+        services.resend_verification(form.email.data)
+        flash(RESEND_ANSWER, "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/resend.html", form=form)
+
+
+@bp.route("/accounts/login/", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=get_remote_address)
+@limiter.limit(_login_limit, methods=["POST"], key_func=_submitted_email)
+def login():
+    """Log in with email and password."""
+    next_url = request.args.get("next")
+    if not is_safe_next(next_url):
+        next_url = None
+    form = LoginForm()
+    resend_form = None
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.email.data, form.password.data)
+        except services.LoginRefused as refusal:
+            if refusal.unverified:
+                resend_form = ResendVerificationForm(formdata=None, email=form.email.data)
+                form.form_errors.append("Please confirm your email address first: open the "
+                                        "link we emailed you, or ask for a new one below.")
+            else:
+                form.form_errors.append(BAD_CREDENTIALS)
+        else:
+            start_session(user)
+            db.session.commit()  # last_login
+            flash("You are logged in.", "success")
+            return redirect(next_url or url_for("accounts.dashboard"))
+    return render_template("auth/login.html", form=form, resend_form=resend_form,
+                           next_url=next_url)
 
 
 @bp.route("/accounts/logout/", methods=["POST"])
 def logout():
     """End the session everywhere its token is used."""
     end_session(current_user)
+    flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/accounts/password_reset/", methods=["GET", "POST"])
+@limiter.limit(_email_limit, methods=["POST"])
+def password_reset():
+    """Ask for a password reset link."""
+    form = PasswordResetRequestForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data)
+        return redirect(url_for("auth.password_reset_done"))
+    return render_template("auth/password_reset_form.html", form=form)
+
+
+@bp.route("/accounts/password_reset/done/")
+def password_reset_done():
+    """Tell the visitor to look in their mailbox (whether or not the address is known)."""
+    return render_template("auth/password_reset_done.html")
+
+
+@bp.route("/accounts/reset/<token>/", methods=["GET", "POST"])
+def password_reset_confirm(token: str):
+    """Choose a new password from a reset link."""
+    user = services.user_for_reset_token(token)
+    if user is None:
+        return render_template("auth/password_reset_confirm.html", form=None), 400
+    form = SetPasswordForm(account_email=user.email)
+    if form.validate_on_submit():
+        services.reset_password(user, form.new_password1.data)
+        return redirect(url_for("auth.password_reset_complete"))
+    return render_template("auth/password_reset_confirm.html", form=form,
+                           password_hint=PASSWORD_HINT)
+
+
+@bp.route("/accounts/reset/done/")
+def password_reset_complete():
+    """Confirm that the password has changed."""
+    return render_template("auth/password_reset_complete.html")

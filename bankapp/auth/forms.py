@@ -1,0 +1,89 @@
+"""Forms of the auth blueprint; the rules themselves live in ``bankapp.auth.validators``."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField, SubmitField
+from wtforms.fields import DateField
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
+
+from bankapp.auth.validators import (
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    AdultDateOfBirth,
+    InternationalPhone,
+    StrongPassword,
+    ValidEmail,
+)
+
+PASSWORD_HINT = (
+    f"At least {PASSWORD_MIN_LENGTH} characters. A few unrelated words are easy to remember "
+    "and hard to guess; no symbols are required."
+)
+
+
+class IsoDateField(DateField):
+    """A ``<input type="date">`` whose parse error tells the user the expected form."""
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            self.data = None
+            return
+        try:
+            self.data = datetime.strptime(valuelist[0].strip(), "%Y-%m-%d").date()
+        except ValueError:
+            self.data = None
+            raise ValueError("Enter the date as YYYY-MM-DD, for example 1990-04-23.") from None
+
+
+def _email_field(label: str = "Email address") -> EmailField:
+    return EmailField(label, validators=[DataRequired("Enter your email address."),
+                                         Length(max=320), ValidEmail()])
+
+
+class SignupForm(FlaskForm):
+    email = _email_field()
+    password1 = PasswordField("Password", validators=[
+        DataRequired("Choose a password."), StrongPassword(email_field="email")])
+    password2 = PasswordField("Password again", validators=[
+        DataRequired("Type the password again."),
+        EqualTo("password1", "The two passwords do not match.")])
+    phone_number = StringField("Mobile phone number", validators=[
+        DataRequired("Enter your phone number."), Length(max=32), InternationalPhone()])
+    date_of_birth = IsoDateField("Date of birth", validators=[
+        InputRequired("Enter your date of birth."), AdultDateOfBirth()])
+    submit = SubmitField("Create account")
+
+
+class LoginForm(FlaskForm):
+    # Deliberately no syntax check: every failure gets the same message.
+    email = EmailField("Email address", validators=[DataRequired("Enter your email address."),
+                                                    Length(max=320)])
+    password = PasswordField("Password", validators=[
+        DataRequired("Enter your password."), Length(max=PASSWORD_MAX_LENGTH * 4)])
+    submit = SubmitField("Log in")
+
+
+class ResendVerificationForm(FlaskForm):
+    email = _email_field()
+    submit = SubmitField("Send a new link")
+
+
+class PasswordResetRequestForm(FlaskForm):
+    email = _email_field()
+    submit = SubmitField("Email me a reset link")
+
+
+class SetPasswordForm(FlaskForm):
+    new_password1 = PasswordField("New password", validators=[
+        DataRequired("Choose a password."), StrongPassword()])
+    new_password2 = PasswordField("New password again", validators=[
+        DataRequired("Type the password again."),
+        EqualTo("new_password1", "The two passwords do not match.")])
+    submit = SubmitField("Set password")
+
+    def __init__(self, *args, account_email: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The password must not equal the address of the account it protects.
+        self.account_email = account_email

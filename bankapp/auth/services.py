@@ -1,0 +1,172 @@
+"""What the auth views do, apart from HTTP: register, authenticate, verify, reset.
+
+Every function that writes commits before any email is sent, so a failing mail server can
+never lose a sign-up or a password change; senders return False instead of raising.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import sqlalchemy as sa
+from flask import url_for
+from sqlalchemy.exc import IntegrityError
+
+from bankapp.email import send_email
+from bankapp.extensions import db
+from bankapp.models import Role, User
+from bankapp.security import (
+    check_password,
+    hash_password,
+    load_reset_token,
+    load_verification_token,
+    make_reset_token,
+    make_verification_token,
+    set_password,
+)
+
+log = logging.getLogger("bankapp.auth")
+
+
+def find_user(email: str) -> User | None:
+    """The user with this email (emails are stored lower-cased)."""
+    email = (email or "").strip().lower()
+    if not email:
+        return None
+    return db.session.scalar(sa.select(User).where(User.email == email))
+
+
+# ---------------------------------------------------------------- sign-up
+
+
+def register_customer(email: str, password: str, phone_number: str,
+                      date_of_birth: date) -> bool:
+    """Create an unverified customer and email the verification link.
+
+    A taken address is not revealed to the visitor: its owner is emailed instead. Returns
+    whether the email went out.
+    """
+    existing = find_user(email)
+    if existing is None:
+        user = User(email=email, password_hash=hash_password(password), role=Role.CUSTOMER,
+                    phone_number=phone_number, date_of_birth=date_of_birth, is_verified=False)
+        db.session.add(user)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # Someone signed up with the same address a moment ago: treat it as taken.
+            db.session.rollback()
+            existing = find_user(email)
+            if existing is None:
+                raise
+        else:
+            log.info("new customer %s signed up", user.id)
+            return send_verification_email(user)
+    return send_signup_attempt_notice(existing)
+
+
+def send_verification_email(user: User) -> bool:
+    link = url_for("auth.verify_email", token=make_verification_token(user), _external=True)
+    body = (
+        "Welcome to bankapp.\n\n"
+        "Please confirm your email address by opening this link (valid for 48 hours):\n\n"
+        f"{link}\n\n"
+        "If you did not sign up, you can ignore this email.\n"
+    )
+    return send_email(user.email, "Confirm your email address", body)
+
+
+def send_signup_attempt_notice(user: User) -> bool:
+    body = (
+        "Someone tried to sign up for bankapp with your email address. You already have an "
+        "account, so nothing was changed.\n\n"
+        f"Log in: {url_for('auth.login', _external=True)}\n"
+        f"Forgot your password? {url_for('auth.password_reset', _external=True)}\n\n"
+        "If this was not you, you can ignore this email.\n"
+    )
+    return send_email(user.email, "Someone tried to sign up with your address", body)
+
+
+def resend_verification(email: str) -> None:
+    """Send a new verification link if an active, unverified account uses ``email``."""
+    user = find_user(email)
+    if user is not None and user.is_active and not user.is_verified:
+        send_verification_email(user)
+
+
+def verify_email(token: str) -> User | None:
+    """Mark the token's user verified; None when the token is tampered, expired or stale."""
+    user = load_verification_token(token)
+    if user is None:
+        return None
+    if not user.is_verified:
+        user.is_verified = True
+        db.session.commit()
+        log.info("user %s verified their email", user.id)
+    return user
+
+
+# ---------------------------------------------------------------- login
+
+
+class LoginRefused(Exception):
+    """Why a login attempt failed; ``unverified`` needs a way to resend the link."""
+
+    def __init__(self, unverified: bool = False):
+        super().__init__("unverified" if unverified else "bad credentials")
+        self.unverified = unverified
+
+
+def authenticate(email: str, password: str) -> User:
+    """The user these credentials belong to, or LoginRefused.
+
+    Unknown email, wrong password and deactivated account raise the same refusal so the
+    page cannot be used to find out who has an account.
+    """
+    user = find_user(email)
+    if not check_password(user, password):
+        db.session.rollback()
+        raise LoginRefused()
+    # check_password may have upgraded the stored hash to the current parameters.
+    db.session.commit()
+    if not user.is_active:
+        raise LoginRefused()
+    if not user.is_verified:
+        raise LoginRefused(unverified=True)
+    return user
+
+
+# ---------------------------------------------------------------- password reset
+
+
+def request_password_reset(email: str) -> None:
+    """Email a reset link if an active account uses ``email``; silent otherwise."""
+    user = find_user(email)
+    if user is None or not user.is_active:
+        return
+    link = url_for("auth.password_reset_confirm", token=make_reset_token(user), _external=True)
+    body = (
+        "Someone (hopefully you) asked to reset your bankapp password.\n\n"
+        f"Choose a new password here (the link works once, within one hour):\n\n{link}\n\n"
+        "If you did not ask for this, ignore this email: your password stays as it is.\n"
+    )
+    send_email(user.email, "Reset your bankapp password", body)
+
+
+def user_for_reset_token(token: str) -> User | None:
+    return load_reset_token(token)
+
+
+def reset_password(user: User, new_password: str) -> None:
+    """Set the new password, end every session of the user, then tell them by email."""
+    set_password(user, new_password)
+    # The link reached the user's mailbox, which is what verification proves.
+    user.is_verified = True
+    db.session.commit()
+    log.info("user %s reset their password", user.id)
+    body = (
+        "Your bankapp password was just changed, and every session that was open has ended.\n\n"
+        "If you did not do this, reset your password now and contact the bank:\n"
+        f"{url_for('auth.password_reset', _external=True)}\n"
+    )
+    send_email(user.email, "Your bankapp password was changed", body)

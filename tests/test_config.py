@@ -1,0 +1,180 @@
+"""Configuration: database URLs, production's refusals and protections, pools and limiter storage."""
+from __future__ import annotations
+
+import pytest
+from flask import request, session
+from limits.storage import MemoryStorage, RedisStorage
+from sqlalchemy.pool import NullPool
+
+from bankapp import create_app
+from bankapp.extensions import db, limiter
+from config import ProductionConfig, normalize_database_url
+
+PRODUCTION_SECRET = "a-production-secret-key-that-is-long-enough-0123456789"
+UNREACHABLE_POSTGRES = "postgres://nobody@127.0.0.1:1/x"
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("postgres://u:p@db.example.com:5432/bank",
+     "postgresql+psycopg2://u:p@db.example.com:5432/bank"),
+    ("postgresql://u:p@db.example.com:6543/bank?sslmode=require",
+     "postgresql+psycopg2://u:p@db.example.com:6543/bank?sslmode=require"),
+    ("postgresql+psycopg2://u@localhost/bank", "postgresql+psycopg2://u@localhost/bank"),
+    ("sqlite:////var/lib/bankapp/bank.db", "sqlite:////var/lib/bankapp/bank.db"),
+    ("sqlite:///:memory:", "sqlite:///:memory:"),
+])
+def test_database_url_forms_map_to_psycopg2(url, expected):
+    assert normalize_database_url(url) == expected
+
+
+@pytest.fixture
+def production_env(monkeypatch, tmp_path):
+    """The environment of a correctly configured production host (SQLite file as its DB)."""
+    monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
+    for name in ("DATABASE_NULLPOOL", "REDIS_URL", "TRUST_PROXY_HOPS"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_heroku_style_postgres_url_uses_the_psycopg2_driver(production_env):
+    production_env.setenv("DATABASE_URL", UNREACHABLE_POSTGRES)
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        # Building the engine needs no connection; the dialect shows which driver it loaded.
+        assert db.engine.dialect.driver == "psycopg2"
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL"])
+def test_production_refuses_to_start_without_required_setting(production_env, missing):
+    production_env.delenv(missing)
+    with pytest.raises(SystemExit) as stopped:
+        create_app(ProductionConfig)
+    # sys.exit(str) exits with status 1 and prints the message.
+    assert isinstance(stopped.value.code, str)
+    assert missing in stopped.value.code
+
+
+def test_production_without_either_setting_names_both(production_env):
+    production_env.delenv("SECRET_KEY")
+    production_env.delenv("DATABASE_URL")
+    with pytest.raises(SystemExit) as stopped:
+        create_app(ProductionConfig)
+    assert "SECRET_KEY" in stopped.value.code and "DATABASE_URL" in stopped.value.code
+
+
+def test_production_uses_the_secret_key_from_its_environment(production_env):
+    app = create_app(ProductionConfig)
+    assert app.config["SECRET_KEY"] == PRODUCTION_SECRET
+
+
+@pytest.fixture
+def production_app(production_env):
+    """A production app with a probe view that writes the session and reports the request."""
+    app = create_app(ProductionConfig)
+
+    def probe():
+        session["probe"] = True
+        return {"scheme": request.scheme, "remote_addr": request.remote_addr}
+
+    app.add_url_rule("/_probe", "probe", probe)
+    return app
+
+
+def test_production_redirects_http_to_https(production_app):
+    response = production_app.test_client().get("/_probe", base_url="http://bank.example.com")
+    assert response.status_code in (301, 302)
+    assert response.headers["Location"].startswith("https://bank.example.com/_probe")
+
+
+def test_production_sends_hsts_for_at_least_a_year(production_app):
+    response = production_app.test_client().get("/_probe", base_url="https://bank.example.com")
+    assert response.status_code == 200
+    hsts = response.headers["Strict-Transport-Security"]
+    max_age = int(hsts.split("max-age=")[1].split(";")[0])
+    assert max_age >= 31536000
+
+
+def test_production_session_cookie_is_host_prefixed_secure_httponly_lax(production_app):
+    response = production_app.test_client().get("/_probe", base_url="https://bank.example.com")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-session=")
+    attributes = [part.strip().lower() for part in cookie.split(";")]
+    assert "secure" in attributes
+    assert "httponly" in attributes
+    assert "samesite=lax" in attributes
+    assert "path=/" in attributes
+    assert not any(part.startswith("domain=") for part in attributes)
+
+
+def test_production_trusts_one_proxy_hop_for_scheme_and_client_address(production_app):
+    response = production_app.test_client().get(
+        "/_probe",
+        base_url="http://bank.example.com",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"},
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )
+    assert response.status_code == 200  # no redirect: the proxy already spoke HTTPS
+    assert response.get_json() == {"scheme": "https", "remote_addr": "203.0.113.9"}
+
+
+def test_nullpool_setting_switches_the_engine_to_nullpool(production_env):
+    production_env.setenv("DATABASE_URL", UNREACHABLE_POSTGRES)
+    production_env.setenv("DATABASE_NULLPOOL", "1")
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        assert isinstance(db.engine.pool, NullPool)
+
+
+def test_engine_keeps_a_pool_without_the_nullpool_setting(production_env):
+    production_env.setenv("DATABASE_URL", UNREACHABLE_POSTGRES)
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        assert not isinstance(db.engine.pool, NullPool)
+        assert db.engine.pool._pre_ping is True
+
+
+def test_redis_url_becomes_the_rate_limit_storage(production_env):
+    # Nothing connects while the app is built, so no Redis server is needed here.
+    production_env.setenv("REDIS_URL", "redis://127.0.0.1:6379/7")
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/7"
+        assert isinstance(limiter.storage, RedisStorage)
+        pool_settings = limiter.storage.storage.connection_pool.connection_kwargs
+        assert (pool_settings["port"], pool_settings["db"]) == (6379, 7)
+
+
+def test_rate_limits_are_in_memory_without_redis_url(production_env):
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+        assert isinstance(limiter.storage, MemoryStorage)
+
+
+@pytest.mark.parametrize("environment, expected", [
+    ({}, "development"),
+    ({"BANKAPP_ENV": "testing"}, "testing"),
+    ({"FLASK_ENV": "production"}, "production"),
+    ({"BANKAPP_ENV": "Production", "FLASK_ENV": "development"}, "production"),
+    # Vercel sets VERCEL=1: a deployment that forgot BANKAPP_ENV must not run as development.
+    ({"VERCEL": "1"}, "production"),
+    ({"VERCEL": "1", "BANKAPP_ENV": "development"}, "development"),
+])
+def test_environment_variable_chooses_the_config(monkeypatch, environment, expected):
+    from config import config_from_environment
+
+    for name in ("BANKAPP_ENV", "FLASK_ENV", "VERCEL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert config_from_environment().ENV_NAME == expected
+
+
+def test_unknown_environment_name_refuses_to_start(monkeypatch):
+    from config import config_from_environment
+
+    monkeypatch.setenv("BANKAPP_ENV", "staging")
+    with pytest.raises(SystemExit) as stopped:
+        config_from_environment()
+    assert "staging" in stopped.value.code

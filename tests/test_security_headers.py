@@ -1,0 +1,123 @@
+"""Security headers outside production, and error pages that never show a stack trace."""
+from __future__ import annotations
+
+import pytest
+
+REQUIRED_CSP_DIRECTIVES = {
+    "default-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+
+
+def _csp(response) -> dict[str, str]:
+    policy = response.headers["Content-Security-Policy"]
+    directives = [part.strip().split(None, 1) for part in policy.split(";") if part.strip()]
+    return {name: (value[0] if value else "") for name, *value in directives}
+
+
+@pytest.mark.parametrize("directive, value", sorted(REQUIRED_CSP_DIRECTIVES.items()))
+def test_csp_sets_directive(client, directive, value):
+    assert _csp(client.get("/accounts/login/"))[directive] == value
+
+
+def test_csp_allows_no_inline_code(client):
+    policy = client.get("/accounts/login/").headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in policy
+    assert "'unsafe-eval'" not in policy
+
+
+def test_responses_forbid_mime_sniffing(client):
+    assert client.get("/accounts/login/").headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_responses_carry_a_strict_referrer_policy(client):
+    policy = client.get("/accounts/login/").headers["Referrer-Policy"]
+    assert policy in {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
+
+
+def test_pages_cannot_be_framed(client):
+    assert client.get("/accounts/login/").headers["X-Frame-Options"] == "DENY"
+
+
+def test_testing_sends_no_hsts(client):
+    response = client.get("/accounts/login/", base_url="https://localhost")
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_testing_does_not_redirect_plain_http(client):
+    response = client.get("/accounts/login/", base_url="http://localhost")
+    assert response.status_code == 200
+
+
+def test_testing_session_cookie_is_httponly_lax(client, customer):
+    from conftest import log_in_as
+
+    log_in_as(client, customer)
+    cookie = client.get("/dashboard/").headers.get("Set-Cookie", "")
+    # The test client rewrites the cookie only when the session changed; force it to.
+    if not cookie:
+        with client.session_transaction() as session:
+            session["touch"] = 1
+        cookie = client.get("/dashboard/").headers.get("Set-Cookie", "")
+    attributes = [part.strip().lower() for part in cookie.split(";")]
+    assert "httponly" in attributes
+    assert "samesite=lax" in attributes
+
+
+# ---------------------------------------------------------------- error pages
+
+
+def test_unknown_page_is_a_404_in_the_site_layout(client):
+    response = client.get("/no-such-page/")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert '<nav class="nav"' in body
+    assert "We could not find that page." in body
+
+
+def test_wrong_method_is_a_405_in_the_site_layout(client):
+    response = client.get("/accounts/logout/")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 405
+    assert '<nav class="nav"' in body
+    assert "405" in body
+
+
+def test_crashing_view_shows_a_500_page_without_traceback(app, client):
+    def broken_view():
+        raise RuntimeError("secret internals: connection string postgres://leak")
+
+    app.add_url_rule("/_broken", "broken", broken_view)
+    response = client.get("/_broken")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert '<nav class="nav"' in body
+    assert "Something went wrong on our side" in body
+    assert "Traceback" not in body
+    assert "secret internals" not in body
+    assert "RuntimeError" not in body
+
+
+def test_api_404_answers_json_problem_details(client):
+    response = client.get("/api/no-such-thing")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json(force=True)
+    assert problem["status"] == 404
+    assert problem["title"] == "Not Found"
+    assert "<html" not in response.get_data(as_text=True)
+
+
+def test_api_crash_answers_json_problem_details_without_traceback(app, client):
+    def broken_api():
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/api/_broken", "broken_api", broken_api)
+    response = client.get("/api/_broken")
+    assert response.status_code == 500
+    assert response.mimetype == "application/problem+json"
+    assert "secret internals" not in response.get_data(as_text=True)
