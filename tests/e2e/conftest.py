@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -78,7 +79,7 @@ def live_server(tmp_path_factory, mail_sink, artifacts_dir):
         server.bank = Bank(server)
         yield server
     finally:
-        process.terminate()
+        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: nothing left to finish
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:

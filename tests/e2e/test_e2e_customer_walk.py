@@ -51,7 +51,8 @@ class TestNewCustomerWalk:
         if not live_server.offers("/accounts/signup/", 'name="password1"'):
             pytest.skip("sign-up view not merged yet")
         page = journey.page
-        page.goto("/accounts/login/")
+        page.goto("/")
+        expect(page).to_have_url(re.compile(r"/accounts/login/$"))
         page.locator("header").get_by_role("link", name="Sign up").click()
         expect(page).to_have_url(re.compile(r"/accounts/signup/$"))
         page.fill("#email", EMAIL)
@@ -208,7 +209,7 @@ class TestNewCustomerWalk:
         expect(table.locator("tfoot")).to_contain_text("1,000.00")
         snap(page, "12-dashboard")
 
-    def test_the_statement_lists_the_period_with_opening_and_closing_balances(
+    def test_the_statement_lists_the_period_movements_and_the_closing_balance(
             self, journey, live_server, snap):
         checking = journey.accounts["checking"]
         if not live_server.offers(f"/reports/statement/{checking}/"):
@@ -262,6 +263,7 @@ class TestNewCustomerWalk:
         page.goto("/dashboard/")
         page.locator("header").get_by_role("button", name="Log out").click()
         expect(page).to_have_url(re.compile(r"/accounts/login/"))
+        expect(page.locator(".flash")).to_contain_text("logged out")
         snap(page, "15-logged-out")
         page.goto("/dashboard/")
         expect(page).to_have_url(re.compile(r"/accounts/login/\?next="))
