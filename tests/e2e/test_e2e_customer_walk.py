@@ -221,6 +221,8 @@ class TestNewCustomerWalk:
         for description in ("Salary November", "Cash machine", "Rainy day fund",
                             "Concert tickets"):
             expect(body).to_contain_text(description)
+        expect(body).to_contain_text("Opening balance")
+        expect(body).to_contain_text("Closing balance")
         expect(body).to_contain_text("700.00")
         snap(page, "13-statement")
 

@@ -1,4 +1,4 @@
-"""A teller at the counter, in a real browser: log in, find the account, post a cash deposit."""
+"""A teller at the counter, in a real browser: log in, find the customer, post a cash deposit."""
 from __future__ import annotations
 
 import re
@@ -28,7 +28,11 @@ def test_a_teller_posts_a_counter_deposit_into_a_customer_account(new_page, live
     expect(page.locator("header")).to_contain_text("teller")
     snap(page, "20-teller-desk")
 
-    page.goto(f"/teller/accounts/{number}/deposit/")
+    page.get_by_label("Find a customer").fill(number)
+    page.get_by_label("Find a customer").press("Enter")
+    page.get_by_role("link", name="Carol Client").click()
+    page.locator("tr", has_text=number).get_by_role("link", name="Deposit").click()
+    expect(page).to_have_url(re.compile(rf"/teller/accounts/{number}/deposit/$"))
     page.fill("#amount", "400.00")
     page.fill("#description", "Cash at the counter")
     snap(page, "21-teller-deposit-form")
