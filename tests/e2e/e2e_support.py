@@ -15,7 +15,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -166,7 +165,6 @@ class Bank:
     def __init__(self, server: LiveServer) -> None:
         self.server = server
         self._app = None
-        self._cli_has_create_user: bool | None = None
 
     def app(self):
         """The application bound to the server's database, for set-up the CLI cannot do."""
@@ -176,7 +174,6 @@ class Bank:
 
             class E2EConfig(DevelopmentConfig):
                 SQLALCHEMY_DATABASE_URI = self.server.env["DATABASE_URL"]
-                SECRET_KEY = self.server.env["SECRET_KEY"]
                 MAIL_SERVER = ""
 
             self._app = create_app(E2EConfig)
@@ -184,26 +181,10 @@ class Bank:
 
     def create_user(self, email: str, role: str = "customer", password: str = PASSWORD,
                     first_name: str = "Test", last_name: str = "User") -> None:
-        """A verified, active user: `flask create-user` when the CLI has it."""
-        if self._cli_has_create_user is None:
-            self._cli_has_create_user = "create-user" in self.app().cli.commands
-        if self._cli_has_create_user:
-            self.server.flask("create-user", "--email", email, "--role", role,
-                              "--password", password, "--first-name", first_name,
-                              "--last-name", last_name, "--phone", "+442071838750")
-            return
-        from datetime import date
-
-        from bankapp.extensions import db
-        from bankapp.models import User
-        from bankapp.security import hash_password
-
-        with self.app().app_context():
-            db.session.add(User(email=email.lower(), password_hash=hash_password(password),
-                                role=role, is_verified=True, is_active=True,
-                                first_name=first_name, last_name=last_name,
-                                phone_number="+442071838750", date_of_birth=date(1985, 5, 17)))
-            db.session.commit()
+        """A verified, active user, made with `flask create-user` as an operator would."""
+        self.server.flask("create-user", "--email", email, "--role", role,
+                          "--password", password, "--first-name", first_name,
+                          "--last-name", last_name, "--phone", "+442071838750")
 
     def open_account(self, owner_email: str, account_type: str = "checking",
                      opening_deposit: str = "0.00") -> str:
@@ -228,24 +209,6 @@ class Bank:
         with self.app().app_context():
             return db.session.scalar(
                 db.select(Account.balance).where(Account.account_number == account_number))
-
-    def session_cookie(self, email: str) -> dict:
-        """A logged-in session cookie for ``email``, signed with the server's key.
-
-        Only for steps that need a customer while the login form has not been merged yet.
-        """
-        from bankapp.extensions import db
-        from bankapp.models import User
-
-        app = self.app()
-        with app.app_context():
-            user = db.session.scalar(db.select(User).where(User.email == email.lower()))
-            now = datetime.now(timezone.utc).timestamp()
-            data = {"_user_id": user.get_id(), "_fresh": True, "auth_at": now, "seen_at": now,
-                    "_permanent": True}
-            value = app.session_interface.get_signing_serializer(app).dumps(data)
-        return {"name": app.config["SESSION_COOKIE_NAME"], "value": value,
-                "url": self.server.url}
 
 
 # Reported to the test process through an exposed binding; Chromium also logs these as
@@ -322,18 +285,10 @@ def money(text: str) -> Decimal | None:
     return Decimal(text.replace(",", "").replace("−", "-"))
 
 
-def log_in(page, server: LiveServer, email: str, password: str = PASSWORD) -> bool:
-    """Log in through the login form; False when that form has not been merged yet.
-
-    Without the form the page gets a session cookie signed with the server's key instead, so
-    the steps after the login can still run.
-    """
-    if not server.offers("/accounts/login/", 'name="password"'):
-        page.context.add_cookies([server.bank.session_cookie(email)])
-        return False
+def log_in(page, email: str, password: str = PASSWORD) -> None:
+    """Log in through the login form and wait until it has let the user in."""
     page.goto("/accounts/login/")
     page.fill("#email", email)
     page.fill("#password", password)
     submit_form(page)
     page.wait_for_url(re.compile(r"^(?!.*/accounts/login/)"))
-    return True

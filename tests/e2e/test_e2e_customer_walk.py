@@ -27,7 +27,6 @@ PAYEE_EMAIL = "bob.brown@example.com"
 @dataclass
 class Journey:
     page: object
-    signed_up: bool = False
     accounts: dict[str, str] = field(default_factory=dict)  # "savings"/"checking" → number
     payee_account: str = ""
 
@@ -48,8 +47,6 @@ def statement_path(number: str) -> str:
 class TestNewCustomerWalk:
     def test_a_visitor_signs_up_with_email_password_phone_and_birth_date(
             self, journey, live_server, snap):
-        if not live_server.offers("/accounts/signup/", 'name="password1"'):
-            pytest.skip("sign-up view not merged yet")
         page = journey.page
         page.goto("/")
         expect(page).to_have_url(re.compile(r"/accounts/login/$"))
@@ -64,12 +61,9 @@ class TestNewCustomerWalk:
         submit_form(page)
         expect(page).to_have_url(re.compile(r"/accounts/login/$"))
         expect(page.locator(".flash")).to_contain_text("Check your email")
-        journey.signed_up = True
 
     def test_the_link_in_the_verification_email_confirms_the_address(
             self, journey, live_server, mail_sink, snap):
-        if not journey.signed_up:
-            pytest.skip("sign-up view not merged yet")
         message = mail_sink.wait_for(EMAIL, "confirm")
         page = journey.page
         page.goto(mail_sink.link_path(message, "/accounts/verify/"))
@@ -80,12 +74,6 @@ class TestNewCustomerWalk:
     def test_the_customer_logs_in_and_lands_on_an_empty_dashboard(
             self, journey, live_server, snap):
         page = journey.page
-        if not journey.signed_up:
-            live_server.bank.create_user(EMAIL, first_name="Nora", last_name="Newman")
-        if not live_server.offers("/accounts/login/", 'name="password"'):
-            # The later steps still run, on a session signed with the server's key.
-            page.context.add_cookies([live_server.bank.session_cookie(EMAIL)])
-            pytest.skip("login view not merged yet (later steps use a signed session cookie)")
         page.goto("/accounts/login/")
         page.fill("#email", EMAIL)
         page.fill("#password", PASSWORD)

@@ -23,7 +23,7 @@ def test_a_teller_posts_a_counter_deposit_into_a_customer_account(new_page, live
     bank.create_user(CUSTOMER, first_name="Carol", last_name="Client")
     number = bank.open_account(CUSTOMER, "savings")
     page = new_page()
-    log_in(page, live_server, TELLER)
+    log_in(page, TELLER)
     page.goto("/teller/")
     expect(page.locator("header")).to_contain_text("teller")
     snap(page, "20-teller-desk")
