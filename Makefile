@@ -20,5 +20,10 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Measurements on PostgreSQL (BENCH_DATABASE_URL), not tests.
+bench: $(BIN)/.installed
+	$(BIN)/python bench/ledger_bench.py
+	$(BIN)/python bench/ledger_bench.py --hot
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
