@@ -209,6 +209,6 @@ def test_no_sequence_of_operations_breaks_the_book(app):
     # Fewer sequences on PostgreSQL, where each statement is a network round trip: the model
     # logic is the same on both databases and the SQLite run explores more of it.
     run_state_machine_as_test(LedgerMachine, settings=settings(
-        max_examples=15 if POSTGRES else 40, stateful_step_count=25, deadline=None,
+        max_examples=15 if POSTGRES else 30, stateful_step_count=25, deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     ))
