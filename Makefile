@@ -30,5 +30,10 @@ test-postgres: $(BIN)/.installed
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Measurements on PostgreSQL (BENCH_DATABASE_URL), not tests.
+bench: $(BIN)/.installed
+	$(BIN)/python bench/ledger_bench.py
+	$(BIN)/python bench/ledger_bench.py --hot
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

@@ -28,6 +28,10 @@ Each leg is one conditional, atomic ``UPDATE … SET balance = balance + :delta 
 AND status = 'active' AND balance + :delta BETWEEN :low AND :high RETURNING balance``: the
 database checks the rule (no overdraft, no overflow) and applies the change under the row lock
 in the same statement, so two workers can never both spend the same money (no lost update).
+When the UPDATE matches no row, the account is read again to name the reason; if that read
+(a newer snapshot under READ COMMITTED) shows the leg would now pass, because a deposit or an
+unfreeze committed in between, the leg is tried again instead of being refused for a reason
+that no longer holds.
 Legs are applied in ascending account id, so two transfers in opposite directions lock rows in
 the same order and cannot deadlock each other; a serialization failure or deadlock that still
 happens (or SQLite's "database is locked") is retried a bounded number of times. The entry,
@@ -270,32 +274,39 @@ def _apply_leg(leg: Leg) -> Decimal:
         .returning(Account.balance)
         .execution_options(synchronize_session=False)
     )
-    for _ in range(3):
+    for _ in range(MAX_ATTEMPTS):
         result = db.session.execute(update).scalar_one_or_none()
         if result is not None:
             return Decimal(result).quantize(CENT)
-        _raise_refusal(leg, low, high)
-        # Neither rule is broken now: another transaction changed the row between our two
-        # statements (a refused UPDATE takes no lock). Try the update again.
-    raise InsufficientFunds()
+        refusal = _refusal(leg, low, high)
+        if refusal is not None:
+            raise refusal
+        # The UPDATE was refused, yet the row as read now would pass: under READ COMMITTED
+        # each statement sees the latest commit, so another transaction (a deposit, an
+        # unfreeze) landed in between. Try the leg again on that newer state rather than
+        # report a reason that is no longer true.
+    raise (InsufficientFunds() if leg.delta < 0 else
+           LimitExceeded("The receiving balance would exceed the largest balance an account "
+                         "can hold."))
 
 
-def _raise_refusal(leg: Leg, low: Decimal, high: Decimal) -> None:
-    """Raise the error that explains why the conditional update matched no row, if any."""
+def _refusal(leg: Leg, low: Decimal, high: Decimal) -> LedgerError | None:
+    """Why the account refuses ``leg`` as it stands now, or None if it would accept it."""
     status, balance = db.session.execute(
         sa.select(Account.status, Account.balance).where(Account.id == leg.account.id)
     ).one()
     if status != AccountStatus.ACTIVE:
         which = ("The destination account" if leg.transaction_type == TransactionType.TRANSFER_IN
                  else "This account")
-        raise AccountNotActive(f"{which} is {status} and cannot move money.")
+        return AccountNotActive(f"{which} is {status} and cannot move money.")
     if balance + leg.delta < low:
         if leg.account.account_type == AccountType.TILL:
-            raise InsufficientFunds("The till does not hold enough cash for this withdrawal.")
-        raise InsufficientFunds()
+            return InsufficientFunds("The till does not hold enough cash for this withdrawal.")
+        return InsufficientFunds()
     if balance + leg.delta > high:
-        raise LimitExceeded("The receiving balance would exceed the largest balance an account "
-                            "can hold.")
+        return LimitExceeded("The receiving balance would exceed the largest balance an "
+                             "account can hold.")
+    return None
 
 
 def _is_retryable(error: DBAPIError) -> bool:
