@@ -319,9 +319,10 @@ def _raise_refusal(leg: Leg, low: Decimal, high: Decimal):
         which = ("The destination account" if leg.transaction_type == TransactionType.TRANSFER_IN
                  else "This account")
         raise AccountNotActive(f"{which} is {status} and cannot move money.")
+    if leg.account.account_type == AccountType.TILL and balance + leg.delta > high:
+        # A till's balance is minus its cash: going above zero means paying out cash it lacks.
+        raise InsufficientFunds("The till does not hold enough cash to pay this out.")
     if balance + leg.delta < low:
-        if leg.account.account_type == AccountType.TILL:
-            raise InsufficientFunds("The till does not hold enough cash for this withdrawal.")
         raise InsufficientFunds()
     raise LimitExceeded("The receiving balance would exceed the largest balance an account "
                         "can hold.")
