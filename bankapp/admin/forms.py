@@ -1,6 +1,7 @@
 """Admin forms: role changes, (de)activation buttons and the audit filter."""
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
 from bankapp.audit import Action
@@ -8,7 +9,7 @@ from bankapp.models import Role
 
 
 class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=[(role, role.capitalize()) for role in Role.ALL])
+    role = SelectField("Role", choices=[SelectChoice(role, role.capitalize()) for role in Role.ALL])
     submit = SubmitField("Change role")
 
 
@@ -23,7 +24,8 @@ class AuditFilterForm(FlaskForm):
         csrf = False
 
     actor = StringField("Actor email", validators=[Optional(), Length(max=254)])
-    action = SelectField("Action", choices=[("", "Any action")] + [(a, a) for a in Action.all()],
+    action = SelectField("Action", choices=[SelectChoice("", "Any action")]
+                         + [SelectChoice(name, name) for name in Action.all()],
                          default="",
                          validate_choice=True)
     target_type = StringField("Target type", validators=[Optional(), Length(max=32)])
