@@ -190,3 +190,17 @@ def funded_account(app):
         return account
 
     return make
+
+
+# Tests keep one application context open, and Flask reuses it for every request the test
+# client makes, so flask.g outlives a request and Flask-Login would keep serving the user it
+# cached in g._login_user on the first request (another client, a deactivated user, a stale
+# session token...). In production each request gets its own context: forget it likewise.
+from flask import g as _g, request_started as _request_started  # noqa: E402
+
+
+def _forget_cached_login(sender, **extra):
+    _g.pop("_login_user", None)
+
+
+_request_started.connect(_forget_cached_login)
