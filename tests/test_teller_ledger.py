@@ -432,3 +432,60 @@ def test_customer_legs_of_the_till_are_never_customer_history(teller, account, s
     history = db.session.scalars(ledger.customer_history(account)).all()
     assert all(leg.account_id == account.id for leg in history)
     assert all(isinstance(leg, Transaction) for leg in history)
+
+
+# ---------------------------------------------------------------- concurrency (PostgreSQL)
+
+
+def _race(app, work, *args_per_thread) -> list[str]:
+    """Run ``work(*args)`` in one thread per argument tuple, all released at once; return
+    what each did ("ok" or the refusal's class name)."""
+    import threading
+
+    barrier = threading.Barrier(len(args_per_thread))
+    outcomes: list[str] = []
+
+    def run(args):
+        with app.app_context():
+            try:
+                prepared = [db.session.merge(arg) if hasattr(arg, "_sa_instance_state") else arg
+                            for arg in args]
+                barrier.wait(timeout=10)
+                work(*prepared)
+                outcomes.append("ok")
+            except ledger.LedgerError as error:
+                outcomes.append(type(error).__name__)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(args,)) for args in args_per_thread]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return sorted(outcomes)
+
+
+needs_postgres = pytest.mark.skipif(
+    not __import__("conftest").POSTGRES, reason="row locks and concurrent writers: PostgreSQL")
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_two_checkers_approving_at_once_post_once(app, teller, admin, other_admin, account):
+    pending = held_deposit(teller, account)
+    outcomes = _race(app, ledger.approve_posting, (pending, admin), (pending, other_admin))
+    assert outcomes == ["DecisionRefused", "ok"]
+    assert balance(account) == D("12500.00")
+    assert_clean_book()
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_two_admins_reversing_at_once_reverse_once(app, customer, account, admin, other_admin):
+    original = ledger.deposit(account, D("40.00"), "", customer).entry
+    outcomes = _race(app, ledger.reverse_entry, (original, "Error", admin),
+                     (original, "Error", other_admin))
+    assert outcomes == ["NotReversible", "ok"]
+    assert balance(account) == D("500.00")
+    assert_clean_book()
