@@ -69,7 +69,6 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Callable, TypeVar
 

@@ -12,7 +12,6 @@ from backoffice import (  # noqa: F401  (fixtures)
     admin,
     admin_client,
     audit_rows,
-    other_admin,
     stocked_till,
     teller,
 )
@@ -20,7 +19,6 @@ from bankapp import audit, ledger
 from bankapp.admin import services as admin_services
 from bankapp.audit import Action
 from bankapp.extensions import db
-from bankapp.models import AuditEvent
 from bankapp.teller import services as teller_services
 
 D = Decimal
