@@ -159,6 +159,11 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(accounts_bp)
+    from bankapp.teller import bp as teller_bp
+    from bankapp.admin import bp as admin_bp
+
+    app.register_blueprint(teller_bp)
+    app.register_blueprint(admin_bp)
 
 
 def wants_json() -> bool:

@@ -92,6 +92,16 @@ def _empty_g() -> None:
     g.__dict__.clear()
 
 
+def empty_database() -> None:
+    """Start again from an empty schema (audit rows refuse DELETE, so no row-by-row wipe)."""
+    db.session.remove()
+    if POSTGRES:
+        _truncate_all()
+    else:
+        db.drop_all()
+        db.create_all()
+
+
 def _truncate_all() -> None:
     tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
     with db.engine.begin() as conn:

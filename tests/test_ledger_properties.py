@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.models import Account, AccountStatus, JournalEntry, User
-from conftest import POSTGRES
+from conftest import POSTGRES, empty_database
 
 D = Decimal
 LIMIT = D("1000000.00")
@@ -56,10 +56,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         # Every example starts from an empty book.
-        db.session.remove()
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
+        empty_database()
         self.owners = [User(email=f"owner{i}@example.com", password_hash="x") for i in range(2)]
         db.session.add_all(self.owners)
         db.session.commit()
