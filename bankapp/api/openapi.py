@@ -147,12 +147,15 @@ SCHEMAS = {
     "CashPostingRequest": {
         "type": "object", "additionalProperties": False, "required": ["amount"],
         "properties": {"amount": AMOUNT_IN, "description": DESCRIPTION_IN},
+        "examples": [{"amount": "12.50", "description": "Cash at the counter"}],
     },
     "TransferRequest": {
         "type": "object", "additionalProperties": False,
         "required": ["from_account", "to_account", "amount"],
         "properties": {"from_account": ACCOUNT_NUMBER, "to_account": ACCOUNT_NUMBER,
                        "amount": AMOUNT_IN, "description": DESCRIPTION_IN},
+        "examples": [{"from_account": "ACC-000000001", "to_account": "ACC-000000002",
+                      "amount": "12.50", "description": "Rent"}],
     },
     "Posting": {
         "type": "object",
