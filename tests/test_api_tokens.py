@@ -97,7 +97,10 @@ def test_token_requests_are_rate_limited_per_ip(client, app, customer):
     for n in range(3):
         response = request_token(client, f"someone{n}@example.com", "x")
         assert response.status_code == 401
-    assert_problem(request_token(client, "alice@example.com"), 429)
+    response = request_token(client, "alice@example.com")
+    problem = assert_problem(response, 429)
+    assert "Too many token requests" in problem["detail"]
+    assert int(response.headers["Retry-After"]) > 0
 
 
 # ---------------------------------------------------------------- using tokens
@@ -188,3 +191,8 @@ def test_deactivation_revokes_tokens_even_after_reactivation(client, customer):
     customer.is_active = True
     db.session.commit()
     assert_problem(client.get("/api/v1/accounts", headers=headers), 401)
+
+
+def test_oversized_token_request_is_413(client, customer):
+    body = {"email": "alice@example.com", "password": "x" * 70000}
+    assert_problem(send(client, "POST", TOKEN_URL, body=body), 413)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import current_app, g, jsonify, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import HTTPException
 
 from bankapp import ledger
 from bankapp.api import bp
@@ -62,11 +63,16 @@ def _login_rate_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
+_TOO_MANY = "Too many token requests; wait a minute before trying again."
+
+
 def _email_rate_key() -> str:
     """Rate-limit key per email address, so one account is not guessed at from many IPs."""
+    # Runs in the limiter's before_request, ahead of the blueprint's own size limit.
+    request.max_content_length = MAX_BODY_BYTES
     try:
-        data = json.loads(request.get_data(cache=True)[:MAX_BODY_BYTES] or b"{}")
-    except (ValueError, RecursionError):
+        data = json.loads(request.get_data(cache=True) or b"{}")
+    except (ValueError, RecursionError, HTTPException):
         data = {}
     email = data.get("email") if isinstance(data, dict) else None
     email = email.strip().lower() if isinstance(email, str) else ""
@@ -74,8 +80,8 @@ def _email_rate_key() -> str:
 
 
 @bp.post("/v1/token")
-@limiter.limit(_login_rate_limit, key_func=get_remote_address)
-@limiter.limit(_login_rate_limit, key_func=_email_rate_key)
+@limiter.limit(_login_rate_limit, key_func=get_remote_address, error_message=_TOO_MANY)
+@limiter.limit(_login_rate_limit, key_func=_email_rate_key, error_message=_TOO_MANY)
 def token():
     """Exchange an email and password for a short-lived bearer access token."""
     fields = Fields(read_json_object(), ("email", "password"))
