@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from api_support import assert_problem, balance, entry_count, new_key, send
+from api_support import assert_problem, balance, bearer, entry_count, new_key, send
 from bankapp import ledger
 from bankapp.api.idempotency import ledger_key
 from bankapp.extensions import db
@@ -138,8 +138,9 @@ def test_overdraft_is_422_and_nothing_moves(client, customer, account):
     assert balance(account) == Decimal("100.00")
 
 
-def test_frozen_account_is_409(client, customer, account):
-    account.status = AccountStatus.FROZEN
+@pytest.mark.parametrize("status", [AccountStatus.FROZEN, AccountStatus.CLOSED])
+def test_inactive_account_is_409(client, customer, account, status):
+    account.status = status
     db.session.commit()
     problem = assert_problem(deposit(client, customer, account, {"amount": "1"}), 409)
     assert problem["code"] == "account-not-active"
@@ -201,7 +202,7 @@ def test_same_key_on_another_endpoint_is_422(client, customer, account):
     assert_problem(withdraw(client, customer, account, {"amount": "10.00"}, key=key), 422)
 
 
-def test_refusals_are_stored_and_replayed(client, customer, account, funded_account):
+def test_refusals_are_stored_and_replayed(client, customer, account):
     key = new_key()
     first = withdraw(client, customer, account, {"amount": "500.00"}, key=key)
     assert_problem(first, 422)
@@ -257,8 +258,6 @@ def test_a_fresh_claim_in_progress_answers_409(client, customer, account):
 @pytest.mark.skipif(not POSTGRES, reason="concurrent writers need PostgreSQL")
 def test_concurrent_retries_with_the_same_key_post_exactly_once(app, customer, account):
     key, url = new_key(), f"/api/v1/accounts/{account.account_number}/deposits"
-    from api_support import bearer
-
     headers = {**bearer(customer), "Idempotency-Key": key}
     barrier = threading.Barrier(6)
     answers = []

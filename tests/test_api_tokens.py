@@ -196,3 +196,10 @@ def test_deactivation_revokes_tokens_even_after_reactivation(client, customer):
 def test_oversized_token_request_is_413(client, customer):
     body = {"email": "alice@example.com", "password": "x" * 70000}
     assert_problem(send(client, "POST", TOKEN_URL, body=body), 413)
+
+
+def test_token_of_a_user_no_longer_verified_gets_403(client, customer):
+    headers = bearer(customer)
+    customer.is_verified = False
+    db.session.commit()
+    assert_problem(client.get("/api/v1/accounts", headers=headers), 403)
