@@ -80,6 +80,11 @@ class User(UserMixin, db.Model):
     # Rotated on logout, password change and deactivation: every session cookie issued
     # before carries the old value and is refused by the user loader.
     session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
+    # Every API access token carries the version it was issued at and is refused once this
+    # moves on. Bumped by revoke_api_tokens(): on password change (security.set_password),
+    # on POST /api/v1/token/revoke, and on deactivation (the is_active listener at the end
+    # of this module), so every token issued before stops working.
+    token_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
     last_login: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
@@ -101,6 +106,9 @@ class User(UserMixin, db.Model):
 
     def rotate_session_token(self) -> None:
         self.session_token = new_session_token()
+
+    def revoke_api_tokens(self) -> None:
+        self.token_version = (self.token_version or 0) + 1
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
@@ -382,3 +390,48 @@ for _dialect, _statements in AUDIT_APPEND_ONLY_DDL.items():
     for _statement in _statements:
         sa.event.listen(AuditEvent.__table__, "after_create",
                         sa.DDL(_statement).execute_if(dialect=_dialect))
+
+
+# ---------------------------------------------------------------- API (bankapp/api)
+
+
+@sa.event.listens_for(User.is_active, "set", active_history=True)
+def _revoke_api_tokens_on_deactivation(user, value, oldvalue, initiator):
+    """Deactivating a user voids their API tokens, whichever code path deactivates them."""
+    if value is False and oldvalue is not False:
+        user.revoke_api_tokens()
+
+
+class ApiIdempotencyKey(db.Model):
+    """What one API posting request keyed by ``Idempotency-Key`` did, to replay on retries.
+
+    The row is claimed (inserted and committed, ``response_status`` NULL = in progress)
+    before the ledger is called, then filled in with the response. The ledger's own
+    (actor_id, idempotency_key) uniqueness is what guarantees a single posting.
+    """
+
+    __tablename__ = "api_idempotency_keys"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "key", name="uq_api_idempotency_keys_user_key"),
+        sa.CheckConstraint("(response_status IS NULL) = (response_body IS NULL)",
+                           name="response_complete"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(sa.String(64))
+    operation: Mapped[str] = mapped_column(sa.String(16))
+    # sha256 of method, path and the canonical JSON body: the same key with another
+    # request is refused.
+    request_fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    response_status: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    response_body: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    entry_reference: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    # When the current attempt claimed the key; a stale claim (worker died) may be taken over.
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.response_status is None

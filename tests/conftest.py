@@ -52,6 +52,10 @@ def database_url():
 class _TestConfig(TestingConfig):
     """TestingConfig pointed at this run's database."""
 
+    # Rate-limit counters of this run only: limiter.reset() then leaves concurrent runs
+    # sharing the Redis database alone.
+    RATELIMIT_STORAGE_OPTIONS = {"key_prefix": f"LIMITS-{uuid.uuid4().hex[:10]}"}
+
 
 def _migrate(url: str) -> None:
     from flask_migrate import upgrade

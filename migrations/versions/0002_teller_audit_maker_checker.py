@@ -1,6 +1,6 @@
 """teller back office: audit trail, maker-checker requests, one reversal per entry
 
-Revision ID: 0004_teller
+Revision ID: 0002_teller
 Revises: 0001_initial
 Create Date: 2026-11-25 14:30:00
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0004_teller'
+revision = '0002_teller'
 down_revision = '0001_initial'
 branch_labels = None
 depends_on = None
