@@ -30,6 +30,11 @@ test-postgres: $(BIN)/.installed
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Measurements on PostgreSQL (BENCH_DATABASE_URL), not tests.
+bench: $(BIN)/.installed
+	$(BIN)/python bench/ledger_bench.py
+	$(BIN)/python bench/ledger_bench.py --hot
+
 # Real-browser walk: the app under gunicorn, an SMTP sink, Debian's Chromium (/usr/bin/chromium).
 # Screenshots and the server log land in artifacts/e2e/.
 e2e: $(BIN)/.installed

@@ -159,6 +159,15 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(accounts_bp)
+    from bankapp.teller import bp as teller_bp
+    from bankapp.admin import bp as admin_bp
+
+    app.register_blueprint(teller_bp)
+    app.register_blueprint(admin_bp)
+
+    from bankapp.api import bp as api_bp  # JSON API; csrf.exempt(api_bp) in bankapp/api
+
+    app.register_blueprint(api_bp)
 
 
 def wants_json() -> bool:
@@ -173,7 +182,10 @@ def register_errorhandlers(app: Flask) -> None:
         if wants_json():
             body = {"type": "about:blank", "title": error.name, "status": code,
                     "detail": error.description}
-            return jsonify(body), code, {"Content-Type": "application/problem+json"}
+            # Keep the exception's own headers (Allow on 405, Retry-After on 429).
+            headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+            headers["Content-Type"] = "application/problem+json"
+            return jsonify(body), code, headers
         return render_template("errors/error.html", error=error, code=code), code
 
     for code in (400, 401, 403, 404, 405, 413, 429, 500):

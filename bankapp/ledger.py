@@ -34,6 +34,31 @@ happens (or SQLite's "database is locked") is retried a bounded number of times.
 its legs and the balance changes commit in one transaction, or not at all.
 
 Ledger rows are never updated or deleted: corrections are new entries.
+
+Audit
+-----
+Every posting adds one ``audit_events`` row (``bankapp.audit.record``) inside the same
+transaction as its entry: a retry re-adds it, a refusal rolls it back with the entry, and an
+idempotent replay writes nothing new.
+
+Cash drawers (tills)
+--------------------
+Each teller works from a till, an internal TILL account ``GL-TILL-<user id>``. Like the vault
+its balance is minus the cash it holds, and a CHECK (``balance <= 0``) plus the conditional
+update keep it from paying out cash it does not hold. Counter deposits and withdrawals post
+against the teller's till instead of the vault. Admins allocate cash vault → till and settle
+it till → vault (one entry each). Closing a shift books the counted cash: any difference from
+the expected cash is its own CASH_OVER_SHORT entry against ``GL-OVER-SHORT`` (a shortage
+debits it, an overage credits it), then all counted cash is settled to the vault, all in one
+transaction, so the till ends the shift at zero and the book stays balanced.
+
+Reversals and maker-checker
+---------------------------
+``reverse_entry`` posts a REVERSAL entry (``reverses_id`` set, at most one per entry by a
+UNIQUE index) with every leg's side flipped, under the same rules as any posting, so it is
+refused when it would overdraw. Counter postings above ``MAKER_CHECKER_THRESHOLD`` become a
+``PendingPosting`` that moves no money until another person approves it; the approval, the
+posting and their audit rows commit together.
 """
 from __future__ import annotations
 
@@ -46,11 +71,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Callable, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from bankapp import audit as audit_trail
+from bankapp.audit import Action
 from bankapp.extensions import db
 from bankapp.models import (
     Account,
@@ -59,11 +87,16 @@ from bankapp.models import (
     Channel,
     EntryType,
     JournalEntry,
+    PendingPosting,
+    PendingPostingKind,
+    PendingStatus,
     Transaction,
     TransactionType,
     User,
     now_utc,
 )
+
+T = TypeVar("T")
 
 log = logging.getLogger("bankapp.ledger")
 
@@ -73,6 +106,9 @@ MAX_BALANCE = Decimal("9999999999.99")
 MAX_DESCRIPTION = 255
 MAX_ATTEMPTS = 5
 VAULT_NUMBER = "GL-VAULT"
+OVER_SHORT_NUMBER = "GL-OVER-SHORT"
+TILL_PREFIX = "GL-TILL-"
+MAX_REASON = 255
 
 
 # ---------------------------------------------------------------- domain errors
@@ -270,32 +306,40 @@ def _apply_leg(leg: Leg) -> Decimal:
         .returning(Account.balance)
         .execution_options(synchronize_session=False)
     )
-    for _ in range(3):
+    for _ in range(MAX_ATTEMPTS):
         result = db.session.execute(update).scalar_one_or_none()
         if result is not None:
             return Decimal(result).quantize(CENT)
-        _raise_refusal(leg, low, high)
-        # Neither rule is broken now: another transaction changed the row between our two
-        # statements (a refused UPDATE takes no lock). Try the update again.
-    raise InsufficientFunds()
+        refusal = _refusal(leg, low, high)
+        if refusal is not None:
+            raise refusal
+        # The UPDATE was refused, yet the row as read now would pass: under READ COMMITTED
+        # each statement sees the latest commit, so another transaction (a deposit, an
+        # unfreeze) landed in between. Try the leg again on that newer state rather than
+        # report a reason that is no longer true.
+    raise (InsufficientFunds() if leg.delta < 0 else
+           LimitExceeded("The receiving balance would exceed the largest balance an account "
+                         "can hold."))
 
 
-def _raise_refusal(leg: Leg, low: Decimal, high: Decimal) -> None:
-    """Raise the error that explains why the conditional update matched no row, if any."""
+def _refusal(leg: Leg, low: Decimal, high: Decimal) -> LedgerError | None:
+    """Why the account refuses ``leg`` as it stands now, or None if it would accept it."""
     status, balance = db.session.execute(
         sa.select(Account.status, Account.balance).where(Account.id == leg.account.id)
     ).one()
     if status != AccountStatus.ACTIVE:
         which = ("The destination account" if leg.transaction_type == TransactionType.TRANSFER_IN
                  else "This account")
-        raise AccountNotActive(f"{which} is {status} and cannot move money.")
+        return AccountNotActive(f"{which} is {status} and cannot move money.")
+    if leg.account.account_type == AccountType.TILL and balance + leg.delta > high:
+        # A till's balance is minus its cash: going above zero means paying out cash it lacks.
+        return InsufficientFunds("The till does not hold enough cash to pay this out.")
     if balance + leg.delta < low:
-        if leg.account.account_type == AccountType.TILL:
-            raise InsufficientFunds("The till does not hold enough cash for this withdrawal.")
-        raise InsufficientFunds()
+        return InsufficientFunds()
     if balance + leg.delta > high:
-        raise LimitExceeded("The receiving balance would exceed the largest balance an account "
-                            "can hold.")
+        return LimitExceeded("The receiving balance would exceed the largest balance an "
+                             "account can hold.")
+    return None
 
 
 def _is_retryable(error: DBAPIError) -> bool:
@@ -315,42 +359,87 @@ def _existing_entry(actor: User | None, key: str | None) -> JournalEntry | None:
     )
 
 
+@dataclass(frozen=True)
+class AuditNote:
+    """The audit line a posting writes in its own transaction (see ``bankapp.audit``)."""
+
+    action: str
+    target_type: str | None = None
+    target_id: object = None
+    details: dict | None = None
+
+
+def _atomically(work: Callable[[], T], label: str) -> T:
+    """Run ``work`` and commit it as one transaction, retrying serialization failures.
+
+    Any error rolls everything back (so a refused posting leaves no row, not even its audit
+    line); ``work`` is re-run from scratch on a retry, re-adding everything it writes.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except LedgerError:
+            db.session.rollback()
+            raise
+        except IntegrityError:
+            db.session.rollback()
+            raise
+        except DBAPIError as error:
+            db.session.rollback()
+            if not _is_retryable(error) or attempt == MAX_ATTEMPTS:
+                raise
+            log.info("retrying %s after %s (attempt %d)", label, error.orig, attempt)
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
+
+
 def _post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
-          channel: str, idempotency_key: str | None, posted_at: datetime | None = None
-          ) -> Posting:
-    """Write one balanced journal entry and apply its legs, in one transaction."""
+          channel: str, idempotency_key: str | None, *, audit: AuditNote | None = None,
+          reverses: JournalEntry | None = None,
+          also: Callable[[JournalEntry], None] | None = None,
+          posted_at: datetime | None = None) -> Posting:
+    """Write one balanced journal entry and apply its legs, in one transaction.
+
+    ``audit`` is the entry's audit line and ``also`` any further writes that must commit with
+    it (a maker-checker decision); both run inside the transaction, so a retry re-adds them
+    and a refusal writes neither. A replayed idempotency key writes nothing at all.
+    """
     assert sum(leg.delta for leg in legs) == 0, "a journal entry must balance"
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
         raise LedgerError("Invalid idempotency key.")
     replay = _existing_entry(actor, idempotency_key)
     if replay is not None:
         return Posting(replay, replayed=True)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            entry = _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
-                                 posted_at)
-            db.session.commit()
-            return Posting(entry)
-        except LedgerError:
-            db.session.rollback()
-            raise
-        except IntegrityError:
-            db.session.rollback()
-            replay = _existing_entry(actor, idempotency_key)
-            if replay is not None:  # a concurrent request with the same key won
-                return Posting(replay, replayed=True)
-            raise
-        except DBAPIError as error:
-            db.session.rollback()
-            if not _is_retryable(error) or attempt == MAX_ATTEMPTS:
-                raise
-            log.info("retrying %s after %s (attempt %d)", entry_type, error.orig, attempt)
-            time.sleep(random.uniform(0.005, 0.05) * attempt)
-    raise AssertionError("unreachable")
+
+    def work() -> JournalEntry:
+        entry = _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
+                             reverses=reverses, posted_at=posted_at)
+        if audit is not None:
+            _audit_posting(audit, entry, actor)
+        if also is not None:
+            also(entry)
+        return entry
+
+    try:
+        return Posting(_atomically(work, entry_type))
+    except IntegrityError:
+        replay = _existing_entry(actor, idempotency_key)
+        if replay is not None:  # a concurrent request with the same key won
+            return Posting(replay, replayed=True)
+        raise
 
 
-def _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
-                 posted_at=None) -> JournalEntry:
+def _audit_posting(note: AuditNote, entry: JournalEntry, actor: User | None) -> None:
+    details = {"reference": entry.reference, "channel": entry.channel, **(note.details or {})}
+    audit_trail.record(note.action, actor=actor, target_type=note.target_type,
+                 target_id=note.target_id, details=details)
+
+
+def _write_entry(entry_type, legs, description, actor, channel, idempotency_key, *,
+                 reverses: JournalEntry | None = None,
+                 posted_at: datetime | None = None) -> JournalEntry:
     timestamp = _posting_time(posted_at)
     entry = JournalEntry(
         reference=uuid.uuid4().hex,
@@ -359,6 +448,7 @@ def _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
         actor_id=actor.id if actor is not None else None,
         channel=channel,
         idempotency_key=idempotency_key,
+        reverses_id=reverses.id if reverses is not None else None,
         created_at=timestamp,
     )
     db.session.add(entry)
@@ -393,29 +483,42 @@ def _posting_time(posted_at: datetime | None) -> datetime:
 
 def deposit(account: Account, amount, description: str, actor: User | None, *,
             channel: str = Channel.WEB, idempotency_key: str | None = None,
-            cash_account: Account | None = None, posted_at: datetime | None = None) -> Posting:
-    """Credit ``account`` with cash taken into ``cash_account`` (the vault by default)."""
+            cash_account: Account | None = None,
+            also: Callable[[JournalEntry], None] | None = None,
+            posted_at: datetime | None = None) -> Posting:
+    """Credit ``account`` with cash taken into ``cash_account`` (the vault by default).
+
+    ``also(entry)``, when given, makes further writes that commit with this posting.
+    """
     amount = validate_amount(amount)
     description = _clean_description(description)
     _require_customer_account(account)
     cash = cash_account or internal_account()
     legs = [Leg(account, TransactionType.DEPOSIT, amount),
             Leg(cash, TransactionType.DEPOSIT, -amount)]
-    return _post(EntryType.DEPOSIT, legs, description, actor, channel, idempotency_key, posted_at)
+    note = _account_note(Action.DEPOSIT, account, amount, cash_account=cash.account_number)
+    return _post(EntryType.DEPOSIT, legs, description, actor, channel, idempotency_key,
+                 audit=note, also=also, posted_at=posted_at)
 
 
 def withdraw(account: Account, amount, description: str, actor: User | None, *,
              channel: str = Channel.WEB, idempotency_key: str | None = None,
-             cash_account: Account | None = None, posted_at: datetime | None = None) -> Posting:
-    """Debit ``account``, paying the cash out of ``cash_account`` (the vault by default)."""
+             cash_account: Account | None = None,
+             also: Callable[[JournalEntry], None] | None = None,
+             posted_at: datetime | None = None) -> Posting:
+    """Debit ``account``, paying the cash out of ``cash_account`` (the vault by default).
+
+    ``also(entry)``, when given, makes further writes that commit with this posting.
+    """
     amount = validate_amount(amount)
     description = _clean_description(description)
     _require_customer_account(account)
     cash = cash_account or internal_account()
     legs = [Leg(account, TransactionType.WITHDRAWAL, -amount),
             Leg(cash, TransactionType.WITHDRAWAL, amount)]
+    note = _account_note(Action.WITHDRAWAL, account, amount, cash_account=cash.account_number)
     return _post(EntryType.WITHDRAWAL, legs, description, actor, channel, idempotency_key,
-                 posted_at)
+                 audit=note, also=also, posted_at=posted_at)
 
 
 def transfer(source: Account, destination_number: str, amount, description: str,
@@ -437,13 +540,420 @@ def transfer(source: Account, destination_number: str, amount, description: str,
         raise SameAccount()
     legs = [Leg(source, TransactionType.TRANSFER_OUT, -amount),
             Leg(destination, TransactionType.TRANSFER_IN, amount)]
+    note = _account_note(Action.TRANSFER, source, amount,
+                         destination=destination.account_number)
     return _post(EntryType.TRANSFER, legs, description, actor, channel, idempotency_key,
-                 posted_at)
+                 audit=note, posted_at=posted_at)
+
+
+def _account_note(action: str, account: Account, amount: Decimal, **details) -> AuditNote:
+    return AuditNote(action, "account", account.account_number, {"amount": amount, **details})
 
 
 def _require_customer_account(account: Account) -> None:
     if account is None or account.account_type not in AccountType.CUSTOMER:
         raise UnknownAccount()
+
+
+# ---------------------------------------------------------------- tills (cash drawers)
+
+
+def till_number(teller: User) -> str:
+    return f"{TILL_PREFIX}{teller.id}"
+
+
+def till_for(teller: User) -> Account:
+    """The teller's till (one per teller, number ``GL-TILL-<user id>``), created on first use."""
+    return internal_account(AccountType.TILL, till_number(teller), f"Till of {teller.email}"[:80])
+
+
+def over_short_account() -> Account:
+    """Where cash counted over or short at a shift close is booked."""
+    return internal_account(AccountType.OVER_SHORT, OVER_SHORT_NUMBER, "Cash over/short")
+
+
+def cash_held(till: Account) -> Decimal:
+    """The cash the book says ``till`` holds (its balance is credit-positive: minus the cash)."""
+    balance = db.session.scalar(sa.select(Account.balance).where(Account.id == till.id))
+    return _money(-(balance or 0))
+
+
+def _require_till(till: Account) -> None:
+    if till is None or till.account_type != AccountType.TILL:
+        raise UnknownAccount("No such till.")
+
+
+def allocate_cash(till: Account, amount, actor: User, *, description: str = "",
+                  idempotency_key: str | None = None) -> Posting:
+    """Move cash from the vault into ``till`` (the start of a shift)."""
+    amount = validate_amount(amount)
+    _require_till(till)
+    description = _clean_description(description) or "Cash allocated to till"
+    legs = [Leg(till, TransactionType.CASH_IN, -amount),
+            Leg(internal_account(), TransactionType.CASH_OUT, amount)]
+    note = AuditNote(Action.TILL_ALLOCATE, "till", till.account_number, {"amount": amount})
+    return _post(EntryType.CASH_ALLOCATION, legs, description, actor, Channel.TELLER,
+                 idempotency_key, audit=note)
+
+
+def settle_cash(till: Account, amount, actor: User, *, description: str = "",
+                idempotency_key: str | None = None) -> Posting:
+    """Return cash from ``till`` to the vault; refused beyond the cash the till holds."""
+    amount = validate_amount(amount)
+    _require_till(till)
+    description = _clean_description(description) or "Cash settled to vault"
+    legs = [Leg(till, TransactionType.CASH_OUT, amount),
+            Leg(internal_account(), TransactionType.CASH_IN, -amount)]
+    note = AuditNote(Action.TILL_SETTLE, "till", till.account_number, {"amount": amount})
+    return _post(EntryType.CASH_SETTLEMENT, legs, description, actor, Channel.TELLER,
+                 idempotency_key, audit=note)
+
+
+def parse_counted_cash(text: object) -> Decimal:
+    """The cash a teller counted, as typed: like ``parse_amount``, but zero is allowed and the
+    per-transaction limit does not apply (a drawer may hold more than one posting's worth)."""
+    cleaned = text.strip(" \t") if isinstance(text, str) else ""
+    if _AMOUNT_RE.fullmatch(cleaned) and any(c.isdigit() for c in cleaned):
+        return validate_count(Decimal(cleaned.replace(",", "")))
+    return parse_amount(text)  # refuses everything else, with the usual messages
+
+
+def validate_count(amount: object) -> Decimal:
+    """A counted cash total given as a ``Decimal``: finite, zero or more, whole cents."""
+    if isinstance(amount, bool) or not isinstance(amount, (Decimal, int)):
+        raise InvalidAmount("Amounts must be exact decimals, not floating-point numbers.")
+    amount = Decimal(amount)
+    if not amount.is_finite() or amount < 0:
+        raise InvalidAmount("The counted cash must be zero or more.")
+    if amount != amount.quantize(CENT):
+        raise InvalidAmount("Use at most two decimal places.")
+    if amount > MAX_BALANCE:
+        raise InvalidAmount("The counted cash is larger than any till can hold.")
+    return amount.quantize(CENT)
+
+
+@dataclass(frozen=True)
+class ShiftClose:
+    """What closing a shift posted: the difference entry and the settlement, when any."""
+
+    expected: Decimal
+    counted: Decimal
+    over_short: JournalEntry | None
+    settlement: JournalEntry | None
+    replayed: bool = False
+
+    @property
+    def difference(self) -> Decimal:
+        """Positive when the drawer held more than the book (over), negative when short."""
+        return self.counted - self.expected
+
+
+def close_shift(till: Account, counted_cash, actor: User, *,
+                idempotency_key: str | None = None) -> ShiftClose:
+    """Close the till's shift: book any over/short, then return the counted cash to the vault.
+
+    In one transaction: (1) when the counted cash differs from what the book expects, a
+    CASH_OVER_SHORT entry moves the difference between the till and the over/short account,
+    so the till's balance becomes minus the *counted* cash; (2) a CASH_SETTLEMENT entry
+    returns all the counted cash to the vault. The till ends at zero, every entry balances,
+    and one ``till.close_shift`` audit line records expected, counted and both references.
+    """
+    counted = validate_count(counted_cash)
+    _require_till(till)
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 48):
+        raise LedgerError("Invalid idempotency key.")
+    keys = ((f"os-{idempotency_key}", f"st-{idempotency_key}") if idempotency_key
+            else (None, None))
+    replay = _replayed_close(actor, keys)
+    if replay is not None:
+        return replay
+    over_short = over_short_account()
+    vault = internal_account()
+
+    def work() -> ShiftClose:
+        # Lock the till row: the expected cash must not move between reading and posting.
+        balance = db.session.scalar(
+            sa.select(Account.balance).where(Account.id == till.id).with_for_update())
+        expected = _money(-balance)
+        difference = counted - expected
+        difference_entry = settlement = None
+        if difference:
+            kind = "over" if difference > 0 else "short"
+            difference_entry = _write_entry(
+                EntryType.CASH_OVER_SHORT,
+                [Leg(till, TransactionType.CASH_IN if difference > 0 else TransactionType.CASH_OUT,
+                     -difference),
+                 Leg(over_short, TransactionType.CASH_OUT if difference > 0
+                     else TransactionType.CASH_IN, difference)],
+                f"Shift close: cash {kind} by {abs(difference):,.2f}", actor, Channel.TELLER,
+                keys[0])
+        if counted:
+            settlement = _write_entry(
+                EntryType.CASH_SETTLEMENT,
+                [Leg(till, TransactionType.CASH_OUT, counted),
+                 Leg(vault, TransactionType.CASH_IN, -counted)],
+                "Shift close: counted cash settled to vault", actor, Channel.TELLER, keys[1])
+        audit_trail.record(Action.TILL_CLOSE_SHIFT, actor=actor, target_type="till",
+                           target_id=till.account_number, details={
+                               "expected": expected, "counted": counted,
+                               "difference": difference,
+                               "over_short_reference": getattr(difference_entry, "reference", None),
+                               "settlement_reference": getattr(settlement, "reference", None)})
+        return ShiftClose(expected, counted, difference_entry, settlement)
+
+    try:
+        return _atomically(work, "close_shift")
+    except IntegrityError:
+        replay = _replayed_close(actor, keys)
+        if replay is not None:
+            return replay
+        raise
+
+
+def _replayed_close(actor: User, keys: tuple[str | None, str | None]) -> ShiftClose | None:
+    """The shift close an earlier call with the same key posted, rebuilt from its entries."""
+    difference_entry = _existing_entry(actor, keys[0])
+    settlement = _existing_entry(actor, keys[1])
+    if difference_entry is None and settlement is None:
+        return None
+    counted = settlement.legs[0].amount if settlement is not None else Decimal("0.00")
+    difference = Decimal("0.00")
+    if difference_entry is not None:
+        till_leg = next(leg for leg in difference_entry.legs
+                        if leg.account.account_type == AccountType.TILL)
+        difference = -till_leg.signed_amount
+    return ShiftClose(counted - difference, counted, difference_entry, settlement, replayed=True)
+
+
+# ---------------------------------------------------------------- reversals
+
+
+class NotReversible(LedgerError):
+    default_message = "This entry cannot be reversed."
+
+
+class ReasonRequired(LedgerError):
+    default_message = "Give a reason."
+
+
+def _clean_reason(reason: str | None) -> str:
+    text = " ".join((reason or "").split())
+    if not text:
+        raise ReasonRequired()
+    if len(text) > MAX_REASON:
+        raise ReasonRequired(f"The reason may be at most {MAX_REASON} characters.")
+    return text
+
+
+def find_entry(reference: str) -> JournalEntry | None:
+    return db.session.scalar(
+        sa.select(JournalEntry).where(JournalEntry.reference == (reference or "").strip().lower()))
+
+
+def reversal_of(entry: JournalEntry) -> JournalEntry | None:
+    """The entry that reversed ``entry``, if any."""
+    return db.session.scalar(sa.select(JournalEntry).where(JournalEntry.reverses_id == entry.id))
+
+
+def reverse_entry(entry: JournalEntry, reason: str, actor: User) -> Posting:
+    """Post the compensating entry of ``entry``: every leg again with its side flipped.
+
+    The original is never edited. Refused (nothing written) when the entry is a reversal
+    itself, is already reversed (also a UNIQUE index on ``reverses_id``), or when flipping a
+    leg would overdraw its account or take more cash from a till than it holds.
+    """
+    reason = _clean_reason(reason)
+    if entry is None:
+        raise NotReversible("No entry has that reference.")
+    if entry.entry_type == EntryType.REVERSAL:
+        raise NotReversible("A reversal cannot be reversed; post a new entry instead.")
+    if reversal_of(entry) is not None:
+        raise NotReversible("This entry has already been reversed.")
+    legs = [Leg(leg.account, TransactionType.REVERSAL, -leg.signed_amount) for leg in entry.legs]
+    description = f"Reversal of {entry.reference}: {reason}"[:MAX_DESCRIPTION]
+    note = AuditNote(Action.REVERSAL, "journal_entry", entry.reference,
+                     {"reason": reason, "reverses": entry.reference})
+    try:
+        return _post(EntryType.REVERSAL, legs, description, actor, Channel.TELLER, None,
+                     audit=note, reverses=entry)
+    except IntegrityError:
+        if reversal_of(entry) is not None:  # a concurrent reversal won
+            raise NotReversible("This entry has already been reversed.") from None
+        raise
+
+
+# ---------------------------------------------------------------- maker-checker
+
+
+class DecisionRefused(LedgerError):
+    default_message = "This request cannot be decided."
+
+
+@dataclass(frozen=True)
+class Requested:
+    """A counter posting held for approval; ``replayed`` when the key found an earlier one."""
+
+    pending: PendingPosting
+    replayed: bool = False
+
+
+def approval_threshold() -> Decimal:
+    return Decimal(current_app.config["MAKER_CHECKER_THRESHOLD"])
+
+
+def teller_posting(kind: str, account: Account, amount, description: str, teller: User, *,
+                   idempotency_key: str | None = None) -> Posting | Requested:
+    """Cash at the counter, through the teller's till: posted now, or held for approval when
+    the amount is above ``MAKER_CHECKER_THRESHOLD`` (exactly the threshold posts)."""
+    amount = validate_amount(amount)
+    if kind not in PendingPostingKind.ALL:
+        raise LedgerError("Choose a deposit or a withdrawal.")
+    if amount > approval_threshold():
+        return request_posting(kind, account, amount, description, teller,
+                               idempotency_key=idempotency_key)
+    post = deposit if kind == PendingPostingKind.DEPOSIT else withdraw
+    return post(account, amount, description, teller, channel=Channel.TELLER,
+                idempotency_key=idempotency_key, cash_account=till_for(teller))
+
+
+def _existing_request(teller: User, key: str | None) -> PendingPosting | None:
+    if not key:
+        return None
+    return db.session.scalar(sa.select(PendingPosting).where(
+        PendingPosting.requested_by_id == teller.id, PendingPosting.idempotency_key == key))
+
+
+def request_posting(kind: str, account: Account, amount, description: str, teller: User, *,
+                    idempotency_key: str | None = None) -> Requested:
+    """Hold a counter posting for a second person's approval. Moves no money."""
+    amount = validate_amount(amount)
+    description = _clean_description(description)
+    _require_customer_account(account)
+    if kind not in PendingPostingKind.ALL:
+        raise LedgerError("Choose a deposit or a withdrawal.")
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
+        raise LedgerError("Invalid idempotency key.")
+    replay = _existing_request(teller, idempotency_key)
+    if replay is not None:
+        return Requested(replay, replayed=True)
+    if not account.is_active:
+        raise AccountNotActive(f"This account is {account.status} and cannot move money.")
+
+    def work() -> PendingPosting:
+        pending = PendingPosting(kind=kind, account_id=account.id, amount=amount,
+                                 description=description, requested_by_id=teller.id,
+                                 idempotency_key=idempotency_key, status=PendingStatus.PENDING)
+        db.session.add(pending)
+        db.session.flush()
+        audit_trail.record(Action.TELLER_REQUEST, actor=teller, target_type="pending_posting",
+                           target_id=pending.id, details={
+                               "kind": kind, "amount": amount,
+                               "account": account.account_number})
+        return pending
+
+    try:
+        return Requested(_atomically(work, "request_posting"))
+    except IntegrityError:
+        replay = _existing_request(teller, idempotency_key)
+        if replay is not None:
+            return Requested(replay, replayed=True)
+        raise
+
+
+def _check_decision(pending: PendingPosting, checker: User) -> None:
+    if pending.requested_by_id == checker.id:
+        raise DecisionRefused("You cannot decide your own request: another person must check it.")
+    if not pending.is_pending:
+        raise DecisionRefused(f"This request was already {pending.status}.")
+
+
+def _decide(pending: PendingPosting, checker: User, status: str, note: str | None,
+            entry: JournalEntry | None) -> None:
+    """Mark ``pending`` decided, only if it still is pending (two checkers cannot both win)."""
+    changed = db.session.execute(
+        sa.update(PendingPosting)
+        .where(PendingPosting.id == pending.id, PendingPosting.status == PendingStatus.PENDING)
+        .values(status=status, decided_by_id=checker.id, decided_at=now_utc(),
+                decision_note=note or None, entry_id=entry.id if entry is not None else None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise DecisionRefused("This request was already decided.")
+    action = Action.TELLER_APPROVE if status == PendingStatus.APPROVED else Action.TELLER_REJECT
+    details = {"kind": pending.kind, "amount": pending.amount, "note": note or None,
+               "requested_by": pending.requested_by_id}
+    if entry is not None:
+        details["reference"] = entry.reference
+    audit_trail.record(action, actor=checker, target_type="pending_posting",
+                       target_id=pending.id, details=details)
+
+
+def approve_posting(pending: PendingPosting, checker: User, note: str = "") -> Posting:
+    """Post a held request into the requesting teller's till; only now does money move.
+
+    The posting, the request's decision and both audit lines commit together; refused when
+    the checker is the maker, the request is decided, or the ledger refuses the posting.
+    """
+    note = _clean_description(note)
+    _check_decision(pending, checker)
+    teller = pending.requested_by
+    post = deposit if pending.kind == PendingPostingKind.DEPOSIT else withdraw
+    posting = post(pending.account, pending.amount, pending.description, teller,
+                   channel=Channel.TELLER, cash_account=till_for(teller),
+                   also=lambda entry: _decide(pending, checker, PendingStatus.APPROVED, note,
+                                              entry))
+    db.session.refresh(pending)
+    return posting
+
+
+def reject_posting(pending: PendingPosting, checker: User, note: str) -> PendingPosting:
+    """Refuse a held request with a reason; no money moves."""
+    note = _clean_reason(note)
+    _check_decision(pending, checker)
+    _atomically(lambda: _decide(pending, checker, PendingStatus.REJECTED, note, None),
+                "reject_posting")
+    db.session.refresh(pending)
+    return pending
+
+
+# ---------------------------------------------------------------- freezing accounts
+
+
+def freeze_account(account: Account, reason: str, actor: User) -> Account:
+    """Freeze an active customer account: it then accepts no debit or credit at all."""
+    return _set_status(account, AccountStatus.ACTIVE, AccountStatus.FROZEN, reason, actor,
+                       Action.FREEZE)
+
+
+def unfreeze_account(account: Account, reason: str, actor: User) -> Account:
+    """Make a frozen customer account active again (the reason goes to the audit trail)."""
+    return _set_status(account, AccountStatus.FROZEN, AccountStatus.ACTIVE, reason, actor,
+                       Action.UNFREEZE)
+
+
+def _set_status(account: Account, current: str, new: str, reason: str, actor: User,
+                action: str) -> Account:
+    reason = _clean_reason(reason)
+    _require_customer_account(account)
+
+    def work() -> None:
+        # Conditional: two staff freezing at once write one change and one refusal.
+        changed = db.session.execute(
+            sa.update(Account)
+            .where(Account.id == account.id, Account.status == current)
+            .values(status=new, status_reason=reason if new == AccountStatus.FROZEN else None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed != 1:
+            status = db.session.scalar(sa.select(Account.status).where(Account.id == account.id))
+            raise AccountNotActive(f"This account is {status}, not {current}.")
+        audit_trail.record(action, actor=actor, target_type="account",
+                           target_id=account.account_number,
+                           details={"reason": reason, "from": current, "to": new})
+
+    _atomically(work, action)
+    db.session.refresh(account)
+    return account
 
 
 # ---------------------------------------------------------------- reconciliation
@@ -570,4 +1080,9 @@ __all__ = [
     "UnknownAccount", "LimitExceeded", "InvalidDescription", "parse_amount", "validate_amount",
     "open_account", "internal_account", "find_customer_account", "deposit", "withdraw",
     "transfer", "reconcile", "Reconciliation", "customer_history", "latest_activity",
+    "AuditNote", "till_for", "till_number", "over_short_account", "cash_held", "allocate_cash",
+    "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",
+    "NotReversible", "ReasonRequired", "find_entry", "reversal_of", "reverse_entry",
+    "DecisionRefused", "Requested", "approval_threshold", "teller_posting", "request_posting",
+    "approve_posting", "reject_posting", "freeze_account", "unfreeze_account",
 ]

@@ -80,6 +80,11 @@ class User(UserMixin, db.Model):
     # Rotated on logout, password change and deactivation: every session cookie issued
     # before carries the old value and is refused by the user loader.
     session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
+    # Every API access token carries the version it was issued at and is refused once this
+    # moves on. Bumped by revoke_api_tokens(): on password change (security.set_password),
+    # on POST /api/v1/token/revoke, and on deactivation (the is_active listener at the end
+    # of this module), so every token issued before stops working.
+    token_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
     last_login: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
@@ -101,6 +106,9 @@ class User(UserMixin, db.Model):
 
     def rotate_session_token(self) -> None:
         self.session_token = new_session_token()
+
+    def revoke_api_tokens(self) -> None:
+        self.token_version = (self.token_version or 0) + 1
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
@@ -270,3 +278,160 @@ class Transaction(db.Model):
     @property
     def type_label(self) -> str:
         return TransactionType.LABELS.get(self.transaction_type, self.transaction_type)
+
+
+# ---------------------------------------------------------------- teller back office and audit
+
+
+# At most one reversal per entry, enforced by the database: two admins reversing the same
+# entry at once cannot both post a compensating entry.
+sa.Index("uq_journal_entries_reverses_id", JournalEntry.reverses_id, unique=True)
+
+
+class PendingPostingKind:
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+    ALL = (DEPOSIT, WITHDRAWAL)
+
+
+class PendingStatus:
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ALL = (PENDING, APPROVED, REJECTED)
+
+
+class PendingPosting(db.Model):
+    """A teller posting above the maker-checker threshold, waiting for a second person.
+
+    It moves no money: only ``ledger.approve_posting`` posts it, into the requester's till.
+    """
+
+    __tablename__ = "pending_postings"
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('deposit', 'withdrawal')", name="kind_known"),
+        sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+        sa.CheckConstraint("amount > 0 AND amount <> 'NaN'", name="amount_positive"),
+        # Four eyes: the checker is never the maker.
+        sa.CheckConstraint("requested_by_id <> decided_by_id", name="checker_not_maker"),
+        sa.CheckConstraint("(status = 'pending') = (decided_by_id IS NULL)", name="decided_iff_not_pending"),
+        sa.CheckConstraint("status <> 'approved' OR entry_id IS NOT NULL", name="approved_has_entry"),
+        # A replayed request form finds the request it already made.
+        sa.UniqueConstraint("requested_by_id", "idempotency_key", name="uq_pending_postings_requester_key"),
+        sa.Index("ix_pending_postings_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+    requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    idempotency_key: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(10), default=PendingStatus.PENDING)
+    decided_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    decision_note: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    entry_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journal_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    account: Mapped[Account] = relationship()
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[Optional[User]] = relationship(foreign_keys=[decided_by_id])
+    entry: Mapped[Optional[JournalEntry]] = relationship()
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == PendingStatus.PENDING
+
+
+class AuditEvent(db.Model):
+    """One line of the audit trail; written with the action it records, never changed.
+
+    The database refuses UPDATE and DELETE on this table (triggers below and in the migration).
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        sa.Index("ix_audit_events_action_created_at", "action", "created_at"),
+        sa.Index("ix_audit_events_actor_id_created_at", "actor_id", "created_at"),
+        sa.Index("ix_audit_events_target", "target_type", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    target_type: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    target_id: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    details: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    ip_address: Mapped[Optional[str]] = mapped_column(sa.String(45))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+
+    actor: Mapped[Optional[User]] = relationship()
+
+
+AUDIT_APPEND_ONLY_DDL = {
+    "sqlite": [
+        "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+        "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'audit_events is append-only'; END; $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
+    ],
+}
+
+# create_all (tests on SQLite, fresh installs without migrations) gets the same triggers.
+for _dialect, _statements in AUDIT_APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        sa.event.listen(AuditEvent.__table__, "after_create",
+                        sa.DDL(_statement).execute_if(dialect=_dialect))
+
+
+# ---------------------------------------------------------------- API (bankapp/api)
+
+
+@sa.event.listens_for(User.is_active, "set", active_history=True)
+def _revoke_api_tokens_on_deactivation(user, value, oldvalue, initiator):
+    """Deactivating a user voids their API tokens, whichever code path deactivates them."""
+    if value is False and oldvalue is not False:
+        user.revoke_api_tokens()
+
+
+class ApiIdempotencyKey(db.Model):
+    """What one API posting request keyed by ``Idempotency-Key`` did, to replay on retries.
+
+    The row is claimed (inserted and committed, ``response_status`` NULL = in progress)
+    before the ledger is called, then filled in with the response. The ledger's own
+    (actor_id, idempotency_key) uniqueness is what guarantees a single posting.
+    """
+
+    __tablename__ = "api_idempotency_keys"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "key", name="uq_api_idempotency_keys_user_key"),
+        sa.CheckConstraint("(response_status IS NULL) = (response_body IS NULL)",
+                           name="response_complete"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(sa.String(64))
+    operation: Mapped[str] = mapped_column(sa.String(16))
+    # sha256 of method, path and the canonical JSON body: the same key with another
+    # request is refused.
+    request_fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    response_status: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    response_body: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    entry_reference: Mapped[Optional[str]] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    # When the current attempt claimed the key; a stale claim (worker died) may be taken over.
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.response_status is None

@@ -59,6 +59,7 @@ def set_password(user: User, password: str) -> None:
     """Change the password; every session and token issued before stops working."""
     user.password_hash = hash_password(password)
     user.rotate_session_token()
+    user.revoke_api_tokens()
 
 
 # ---------------------------------------------------------------- signed tokens

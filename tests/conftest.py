@@ -52,6 +52,10 @@ def database_url():
 class _TestConfig(TestingConfig):
     """TestingConfig pointed at this run's database."""
 
+    # Rate-limit counters of this run only: limiter.reset() then leaves concurrent runs
+    # sharing the Redis database alone.
+    RATELIMIT_STORAGE_OPTIONS = {"key_prefix": f"LIMITS-{uuid.uuid4().hex[:10]}"}
+
 
 def _migrate(url: str) -> None:
     from flask_migrate import upgrade
@@ -90,6 +94,16 @@ def _empty_g() -> None:
     from flask import g
 
     g.__dict__.clear()
+
+
+def empty_database() -> None:
+    """Start again from an empty schema (audit rows refuse DELETE, so no row-by-row wipe)."""
+    db.session.remove()
+    if POSTGRES:
+        _truncate_all()
+    else:
+        db.drop_all()
+        db.create_all()
 
 
 def _truncate_all() -> None:

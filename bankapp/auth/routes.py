@@ -14,8 +14,8 @@ from bankapp.auth.forms import (
     SetPasswordForm,
     SignupForm,
 )
-from bankapp.extensions import db, limiter
-from bankapp.security import end_session, is_safe_next, start_session
+from bankapp.extensions import limiter
+from bankapp.security import is_safe_next
 
 CHECK_EMAIL = ("Check your email: we sent you a link to confirm your address. "
                "Open it, then log in here.")
@@ -107,8 +107,7 @@ def login():
             else:
                 form.form_errors.append(BAD_CREDENTIALS)
         else:
-            start_session(user)
-            db.session.commit()  # last_login
+            services.log_in(user)
             flash("You are logged in.", "success")
             return redirect(next_url or url_for("accounts.dashboard"))
     return render_template("auth/login.html", form=form, resend_form=resend_form,
@@ -118,7 +117,7 @@ def login():
 @bp.route("/accounts/logout/", methods=["POST"])
 def logout():
     """End the session everywhere its token is used."""
-    end_session(current_user)
+    services.log_out(current_user)
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
 

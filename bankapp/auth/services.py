@@ -12,17 +12,21 @@ import sqlalchemy as sa
 from flask import url_for
 from sqlalchemy.exc import IntegrityError
 
+from bankapp import audit
+from bankapp.audit import Action
 from bankapp.email import send_email
 from bankapp.extensions import db
 from bankapp.models import Role, User
 from bankapp.security import (
     check_password,
+    end_session,
     hash_password,
     load_reset_token,
     load_verification_token,
     make_reset_token,
     make_verification_token,
     set_password,
+    start_session,
 )
 
 log = logging.getLogger("bankapp.auth")
@@ -52,6 +56,8 @@ def register_customer(email: str, password: str, phone_number: str,
                     phone_number=phone_number, date_of_birth=date_of_birth, is_verified=False)
         db.session.add(user)
         try:
+            db.session.flush()
+            audit.record(Action.SIGNUP, actor=user, target_type="user", target_id=user.id)
             db.session.commit()
         except IntegrityError:
             # Someone signed up with the same address a moment ago: treat it as taken.
@@ -101,6 +107,7 @@ def verify_email(token: str) -> User | None:
         return None
     if not user.is_verified:
         user.is_verified = True
+        audit.record(Action.VERIFY_EMAIL, actor=user, target_type="user", target_id=user.id)
         db.session.commit()
         log.info("user %s verified their email", user.id)
     return user
@@ -126,14 +133,39 @@ def authenticate(email: str, password: str) -> User:
     user = find_user(email)
     if not check_password(user, password):
         db.session.rollback()
+        _login_failed(user, email, "bad credentials")
         raise LoginRefused()
     # check_password may have upgraded the stored hash to the current parameters.
     db.session.commit()
     if not user.is_active:
+        _login_failed(user, email, "inactive")
         raise LoginRefused()
     if not user.is_verified:
+        _login_failed(user, email, "unverified")
         raise LoginRefused(unverified=True)
     return user
+
+
+def _login_failed(user: User | None, email: str, reason: str) -> None:
+    # The submitted address, never the password: enough to spot an account being ground.
+    audit.record(Action.LOGIN_FAILURE, actor=user, target_type="user",
+                 target_id=user.id if user else None,
+                 details={"email": (email or "").strip().lower()[:254], "reason": reason})
+    db.session.commit()
+
+
+def log_in(user: User) -> None:
+    """Start the user's session (after ``authenticate``) and record it."""
+    start_session(user)
+    audit.record(Action.LOGIN_SUCCESS, actor=user, target_type="user", target_id=user.id)
+    db.session.commit()
+
+
+def log_out(user) -> None:
+    """End the session everywhere its token is used, and record it."""
+    if getattr(user, "is_authenticated", False):
+        audit.record(Action.LOGOUT, actor=user, target_type="user", target_id=user.id)
+    end_session(user)
 
 
 # ---------------------------------------------------------------- password reset
@@ -144,6 +176,9 @@ def request_password_reset(email: str) -> None:
     user = find_user(email)
     if user is None or not user.is_active:
         return
+    audit.record(Action.PASSWORD_RESET_REQUEST, actor=user, target_type="user",
+                 target_id=user.id)
+    db.session.commit()
     link = url_for("auth.password_reset_confirm", token=make_reset_token(user), _external=True)
     body = (
         "Someone (hopefully you) asked to reset your bankapp password.\n\n"
@@ -162,6 +197,8 @@ def reset_password(user: User, new_password: str) -> None:
     set_password(user, new_password)
     # The link reached the user's mailbox, which is what verification proves.
     user.is_verified = True
+    audit.record(Action.PASSWORD_RESET_COMPLETE, actor=user, target_type="user",
+                 target_id=user.id)
     db.session.commit()
     log.info("user %s reset their password", user.id)
     body = (

@@ -1,0 +1,104 @@
+"""Admin views: users (roles, activation) and the audit trail. Admins only."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from bankapp.admin import bp, services
+from bankapp.admin.forms import AuditFilterForm, ConfirmForm, RoleForm
+from bankapp.extensions import db
+from bankapp.models import Role, User
+from bankapp.security import role_required
+
+admin_only = role_required(Role.ADMIN)
+PER_PAGE = 25
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/users/")
+@admin_only
+def users():
+    """List and search users."""
+    query = request.args.get("q", "").strip()[:100]
+    page = db.paginate(services.user_search(query), per_page=PER_PAGE, error_out=False)
+    return render_template("admin/users.html", page=page, query=query)
+
+
+@bp.route("/users/<int:user_id>/")
+@admin_only
+def user(user_id: int):
+    """One user: role and activation."""
+    return _render_user(_user_or_404(user_id))
+
+
+def _render_user(person: User, role_form: RoleForm | None = None, error: str | None = None):
+    role_form = role_form or RoleForm(role=person.role)
+    return render_template("admin/user.html", person=person, role_form=role_form,
+                           confirm_form=ConfirmForm(), error=error)
+
+
+@bp.route("/users/<int:user_id>/role/", methods=["POST"])
+@admin_only
+def change_role(user_id: int):
+    """Give a user another role."""
+    person = _user_or_404(user_id)
+    form = RoleForm()
+    if form.validate_on_submit():
+        try:
+            services.change_role(person, form.role.data, current_user._get_current_object())
+        except services.AdminError as error:
+            db.session.rollback()
+            form.role.errors.append(str(error))
+        else:
+            flash(f"{person.email} is now {person.role}.", "success")
+            return redirect(url_for(".user", user_id=person.id), code=303)
+    return _render_user(person, role_form=form)
+
+
+@bp.route("/users/<int:user_id>/deactivate/", methods=["POST"])
+@admin_only
+def deactivate(user_id: int):
+    """Deactivate a user: no more logins, and their sessions end."""
+    return _activation(user_id, services.deactivate, "deactivated")
+
+
+@bp.route("/users/<int:user_id>/reactivate/", methods=["POST"])
+@admin_only
+def reactivate(user_id: int):
+    """Let a deactivated user log in again."""
+    return _activation(user_id, services.reactivate, "reactivated")
+
+
+def _activation(user_id: int, change, done: str):
+    person = _user_or_404(user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        change(person, current_user._get_current_object())
+    except services.AdminError as error:
+        db.session.rollback()
+        return _render_user(person, error=str(error))
+    flash(f"{person.email} has been {done}.", "success")
+    return redirect(url_for(".user", user_id=person.id), code=303)
+
+
+@bp.route("/audit/")
+@admin_only
+def audit():
+    """The audit trail, filtered by actor, action, target and dates."""
+    form = AuditFilterForm(request.args)
+    filters = {}
+    if form.validate():
+        filters = {name: form[name].data for name in
+                   ("actor", "action", "target_type", "target_id", "date_from", "date_to")}
+        filters = {name: value for name, value in filters.items() if value}
+    page = db.paginate(services.audit_query(**filters), per_page=PER_PAGE, error_out=False)
+    args = {key: value for key, value in request.args.items() if key != "page" and value}
+    return render_template("admin/audit.html", form=form, page=page, args=args,
+                           target_types=services.target_types())

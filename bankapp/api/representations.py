@@ -1,0 +1,80 @@
+"""How accounts, ledger legs, postings and customers look in JSON (money as strings)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from bankapp.models import Account, AccountType, JournalEntry, Transaction, TransactionType, User
+
+CENT = Decimal("0.01")
+
+
+def money(value) -> str:
+    return str(Decimal(value).quantize(CENT))
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat() if value is not None else None
+
+
+def account_json(account: Account) -> dict:
+    return {
+        "account_number": account.account_number,
+        "account_type": account.account_type,
+        "name": account.name,
+        "status": account.status,
+        "balance": money(account.balance),
+        "created_at": timestamp(account.created_at),
+    }
+
+
+def transaction_json(leg: Transaction) -> dict:
+    return {
+        "reference": leg.entry.reference,
+        "transaction_type": leg.transaction_type,
+        "side": leg.side,
+        "amount": money(leg.amount),
+        "signed_amount": money(leg.signed_amount),
+        "balance_after": money(leg.balance_after),
+        "description": leg.description,
+        "timestamp": timestamp(leg.timestamp),
+    }
+
+
+def posting_json(entry: JournalEntry) -> dict:
+    """The answer to a posting, built from the entry alone so every replay is identical.
+
+    Only the caller's side is shown: a transfer never reveals the destination's balance.
+    """
+    legs = list(entry.legs)
+    body = {
+        "reference": entry.reference,
+        "entry_type": entry.entry_type,
+        "channel": entry.channel,
+        "description": entry.description,
+        "created_at": timestamp(entry.created_at),
+    }
+    if entry.entry_type == "TRANSFER":
+        out = next(leg for leg in legs if leg.transaction_type == TransactionType.TRANSFER_OUT)
+        into = next(leg for leg in legs if leg.transaction_type == TransactionType.TRANSFER_IN)
+        body.update(from_account=out.account.account_number,
+                    to_account=into.account.account_number,
+                    amount=money(out.amount), balance_after=money(out.balance_after))
+    else:
+        leg = next(leg for leg in legs if leg.account.account_type in AccountType.CUSTOMER)
+        body.update(account=leg.account.account_number, amount=money(leg.amount),
+                    balance_after=money(leg.balance_after))
+    return body
+
+
+def customer_json(user: User) -> dict:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "phone_number": user.phone_number,
+        "is_active": user.is_active,
+        "is_verified": user.is_verified,
+        "accounts": [account_json(account) for account in user.accounts],
+    }

@@ -1,0 +1,350 @@
+"""API views: parse the request, call the ledger or a query, answer JSON."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import sqlalchemy as sa
+from flask import current_app, g, jsonify, render_template, request, url_for
+from flask_limiter.util import get_remote_address
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import HTTPException
+
+from bankapp import ledger
+from bankapp.api import bp
+from bankapp.api.idempotency import Answer, find_record, ledger_key, run_once
+from bankapp.api.openapi import openapi_document
+from bankapp.api.payload import (
+    ACCOUNT_NUMBER_RE,
+    IDEMPOTENCY_KEY_RE,
+    MAX_BODY_BYTES,
+    Fields,
+    decode_cursor,
+    encode_cursor,
+    idempotency_key,
+    limit_param,
+    read_json_object,
+    request_fingerprint,
+    search_param,
+    time_param,
+)
+from bankapp.api.problems import PROBLEM_TYPES, Problem, ledger_problem, problem_response, render_problem
+from bankapp.api.representations import (
+    account_json,
+    customer_json,
+    posting_json,
+    timestamp,
+    transaction_json,
+)
+from bankapp.api.tokens import issue_access_token, staff_required, token_lifetime, token_required
+from bankapp.extensions import db, limiter
+from bankapp.models import Account, AccountType, Channel, Role, Transaction, User
+from bankapp.security import check_password
+
+bp.register_error_handler(Problem, render_problem)
+
+
+@bp.before_request
+def limit_body_size():
+    request.max_content_length = MAX_BODY_BYTES
+
+
+@bp.after_request
+def never_cache(response):
+    # Balances and tokens must not be kept by any cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def _login_rate_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+_TOO_MANY = "Too many token requests; wait a minute before trying again."
+
+
+def _email_rate_key() -> str:
+    """Rate-limit key per email address, so one account is not guessed at from many IPs."""
+    # Runs in the limiter's before_request, ahead of the blueprint's own size limit.
+    request.max_content_length = MAX_BODY_BYTES
+    try:
+        data = json.loads(request.get_data(cache=True) or b"{}")
+    except (ValueError, RecursionError, HTTPException):
+        data = {}
+    email = data.get("email") if isinstance(data, dict) else None
+    email = email.strip().lower() if isinstance(email, str) else ""
+    return "api-token-email:" + hashlib.sha256(email.encode("utf-8", "replace")).hexdigest()
+
+
+@bp.post("/v1/token")
+@limiter.limit(_login_rate_limit, key_func=get_remote_address, error_message=_TOO_MANY)
+@limiter.limit(_login_rate_limit, key_func=_email_rate_key, error_message=_TOO_MANY)
+def token():
+    """Exchange an email and password for a short-lived bearer access token."""
+    fields = Fields(read_json_object(), ("email", "password"))
+    email = fields.text("email", max_length=254)
+    password = fields.text("password", max_length=1024)
+    fields.check()
+    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    # One message (and, via the dummy hash, one timing) for unknown email and wrong password.
+    if not check_password(user, password):
+        raise Problem(401, "The email or password is incorrect.",
+                      headers={"WWW-Authenticate": 'Bearer realm="bankapp"'})
+    if not user.is_active:
+        raise Problem(403, "This user is deactivated; contact the bank.")
+    if not user.is_verified:
+        raise Problem(403, "Verify your email address before using the API.")
+    db.session.commit()  # check_password may have upgraded the stored hash
+    return jsonify(access_token=issue_access_token(user), token_type="Bearer",
+                   expires_in=token_lifetime())
+
+
+@bp.post("/v1/token/revoke")
+@token_required
+def revoke_token():
+    """Void every access token issued to the caller so far (this one included)."""
+    g.api_user.revoke_api_tokens()
+    db.session.commit()
+    return "", 204
+
+
+# ---------------------------------------------------------------- accounts
+
+
+def _not_found() -> Problem:
+    return Problem(404, "No account of yours has that number.")
+
+
+def _customer_account(number: str) -> Account:
+    number = (number or "").strip().upper()
+    if not ACCOUNT_NUMBER_RE.fullmatch(number):
+        raise _not_found()
+    account = ledger.find_customer_account(number)
+    if account is None:
+        raise _not_found()
+    return account
+
+
+def own_account(number: str) -> Account:
+    """The caller's account ``number``; anyone else's answers 404 exactly like a missing one."""
+    account = _customer_account(number)
+    if account.owner_id != g.api_user.id:
+        raise _not_found()
+    return account
+
+
+def postable_account(number: str) -> Account:
+    """An account the caller may post to: their own, or any customer's for tellers/admins."""
+    if g.api_user.role in Role.STAFF:
+        return _customer_account(number)
+    return own_account(number)
+
+
+@bp.get("/v1/accounts")
+@token_required
+def list_accounts():
+    """The caller's own accounts."""
+    accounts = db.session.scalars(
+        sa.select(Account).where(Account.owner_id == g.api_user.id).order_by(Account.id))
+    return jsonify(accounts=[account_json(account) for account in accounts])
+
+
+@bp.post("/v1/accounts")
+@token_required
+def open_account():
+    """Open a savings or checking account for the caller."""
+    fields = Fields(read_json_object(), ("account_type",))
+    account_type = fields.text("account_type", max_length=16)
+    if account_type is not None and account_type.upper() not in AccountType.CUSTOMER:
+        fields.value_errors.append({"pointer": "#/account_type",
+                                    "detail": "Choose SAVINGS or CHECKING."})
+    fields.check()
+    try:
+        account = ledger.open_account(g.api_user, account_type.upper())
+    except ledger.LedgerError as error:
+        raise ledger_problem(error) from None
+    response = jsonify(account_json(account))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_account", number=account.account_number)
+    return response
+
+
+@bp.get("/v1/accounts/<number>")
+@token_required
+def get_account(number):
+    """One of the caller's accounts."""
+    return jsonify(account_json(own_account(number)))
+
+
+@bp.get("/v1/accounts/<number>/transactions")
+@token_required
+def list_transactions(number):
+    """The account's ledger legs, newest first, a page at a time (keyset pagination)."""
+    account = own_account(number)
+    limit = limit_param()
+    start = time_param("start", end=False)
+    end = time_param("end", end=True)
+    after = decode_cursor(request.args.get("cursor"))
+    if start is not None and end is not None and start > end:
+        raise Problem(422, "'start' must not be after 'end'.", code="validation-error",
+                      errors=[{"parameter": "start", "detail": "Must not be after 'end'."}])
+    query = ledger.customer_history(account).options(selectinload(Transaction.entry))
+    if start is not None:
+        query = query.where(Transaction.timestamp >= start)
+    if end is not None:
+        query = query.where(Transaction.timestamp < end)
+    if after is not None:
+        # Strictly after the last row served, in (timestamp, id) order: rows inserted
+        # meanwhile are newer and never shift the pages still to come.
+        moment, row_id = after
+        query = query.where(sa.or_(
+            Transaction.timestamp < moment,
+            sa.and_(Transaction.timestamp == moment, Transaction.id < row_id)))
+    rows = list(db.session.scalars(query.limit(limit + 1)))
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = encode_cursor(page[-1].timestamp, page[-1].id) if more else None
+    return jsonify(transactions=[transaction_json(leg) for leg in page], next_cursor=next_cursor)
+
+
+# ---------------------------------------------------------------- postings
+
+
+def _posting_outcome(call) -> tuple[int, dict, str | None]:
+    """Run a ledger call: (201, the posting) or (4xx, the refusal as a problem)."""
+    try:
+        posting = call()
+    except ledger.LedgerError as error:
+        problem = ledger_problem(error)
+        return problem.status, problem.body(), None
+    return 201, posting_json(posting.entry), posting.reference
+
+
+def _answer_response(answer: Answer, key: str):
+    if answer.status >= 400:
+        response = problem_response(answer.status, answer.body)
+    else:
+        response = jsonify(answer.body)
+        response.status_code = answer.status
+        response.headers["Location"] = url_for("api.posting_status", key=key)
+    if answer.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _cash_posting(number: str, operation: str):
+    key = idempotency_key()
+    data = read_json_object()
+    fields = Fields(data, ("amount", "description"))
+    amount = fields.amount()
+    description = fields.text("description", required=False, default="")
+    fields.check()
+    account = postable_account(number)
+    post = ledger.deposit if operation == "deposit" else ledger.withdraw
+    user = g.api_user
+
+    def action():
+        return _posting_outcome(lambda: post(account, amount, description, user,
+                                             channel=Channel.API,
+                                             idempotency_key=ledger_key(key)))
+
+    answer = run_once(user, key, operation, request_fingerprint(data), action)
+    return _answer_response(answer, key)
+
+
+@bp.post("/v1/accounts/<number>/deposits")
+@token_required
+def deposit(number):
+    """Deposit into an account (the caller's own; any customer's for tellers/admins)."""
+    return _cash_posting(number, "deposit")
+
+
+@bp.post("/v1/accounts/<number>/withdrawals")
+@token_required
+def withdraw(number):
+    """Withdraw from an account (the caller's own; any customer's for tellers/admins)."""
+    return _cash_posting(number, "withdrawal")
+
+
+@bp.post("/v1/transfers")
+@token_required
+def transfer():
+    """Transfer from one of the caller's accounts to any active customer account."""
+    key = idempotency_key()
+    data = read_json_object()
+    fields = Fields(data, ("from_account", "to_account", "amount", "description"))
+    from_number = fields.account_number("from_account")
+    to_number = fields.account_number("to_account")
+    amount = fields.amount()
+    description = fields.text("description", required=False, default="")
+    fields.check()
+    source = own_account(from_number)
+    user = g.api_user
+
+    def action():
+        return _posting_outcome(lambda: ledger.transfer(source, to_number, amount, description,
+                                                        user, channel=Channel.API,
+                                                        idempotency_key=ledger_key(key)))
+
+    answer = run_once(user, key, "transfer", request_fingerprint(data), action)
+    return _answer_response(answer, key)
+
+
+@bp.get("/v1/transfers/<path:key>")
+@token_required
+def posting_status(key):
+    """What became of the caller's posting request with this Idempotency-Key."""
+    record = find_record(g.api_user, key) if IDEMPOTENCY_KEY_RE.fullmatch(key) else None
+    if record is None:
+        raise Problem(404, "No request with this Idempotency-Key has reached the bank; "
+                           "it is safe to send it again with the same key.")
+    if record.in_progress:
+        state, response = "in_progress", None
+    else:
+        state = "posted" if 200 <= record.response_status < 300 else "refused"
+        response = {"status": record.response_status, "body": record.response_body}
+    return jsonify(idempotency_key=record.key, operation=record.operation, status=state,
+                   reference=record.entry_reference, response=response,
+                   created_at=timestamp(record.created_at),
+                   completed_at=timestamp(record.completed_at))
+
+
+# ---------------------------------------------------------------- staff
+
+
+@bp.get("/v1/customers")
+@staff_required
+def customers():
+    """Find customers by name, email, phone or account number (tellers and admins)."""
+    q = search_param()
+    limit = limit_param()
+    query = (sa.select(User).where(User.role == Role.CUSTOMER).order_by(User.id).limit(limit)
+             .options(selectinload(User.accounts)))
+    if q:
+        needle = q.lower()
+        query = query.where(sa.or_(
+            sa.func.lower(User.email).contains(needle, autoescape=True),
+            sa.func.lower(User.first_name).contains(needle, autoescape=True),
+            sa.func.lower(User.last_name).contains(needle, autoescape=True),
+            User.phone_number.contains(q, autoescape=True),
+            User.id.in_(sa.select(Account.owner_id).where(
+                Account.account_number.contains(q.upper(), autoescape=True))),
+        ))
+    return jsonify(customers=[customer_json(user) for user in db.session.scalars(query)])
+
+
+# ---------------------------------------------------------------- description
+
+
+@bp.get("/v1/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 description of this API."""
+    return jsonify(openapi_document())
+
+
+@bp.get("/docs")
+def docs():
+    """The API reference, generated from the OpenAPI document."""
+    return render_template("api/docs.html", spec=openapi_document(), problems=PROBLEM_TYPES)

@@ -1,0 +1,87 @@
+"""The audit trail: who did what, to what, from where and when.
+
+``record`` adds an ``AuditEvent`` to the current session *without committing*: the caller's
+own commit writes it together with the action it records, so the trail never claims an
+action that was rolled back, and an action never commits without its line. Rows are
+append-only: no code updates or deletes them, and the database refuses it (triggers).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import has_request_context, request
+
+from bankapp.extensions import db
+from bankapp.models import AuditEvent, User
+
+
+class Action:
+    """Action names written to ``audit_events.action``."""
+
+    SIGNUP = "auth.signup"
+    LOGIN_SUCCESS = "auth.login.success"
+    LOGIN_FAILURE = "auth.login.failure"
+    VERIFY_EMAIL = "auth.verify_email"
+    PASSWORD_RESET_REQUEST = "auth.password_reset.request"
+    PASSWORD_RESET_COMPLETE = "auth.password_reset.complete"
+    LOGOUT = "auth.logout"
+    DEPOSIT = "ledger.deposit"
+    WITHDRAWAL = "ledger.withdrawal"
+    TRANSFER = "ledger.transfer"
+    REVERSAL = "ledger.reversal"
+    TELLER_REQUEST = "teller.request"
+    TELLER_APPROVE = "teller.approve"
+    TELLER_REJECT = "teller.reject"
+    VERIFY_CUSTOMER = "teller.verify_customer"
+    FREEZE = "account.freeze"
+    UNFREEZE = "account.unfreeze"
+    ROLE_CHANGE = "admin.role_change"
+    DEACTIVATE = "admin.deactivate"
+    REACTIVATE = "admin.reactivate"
+    TILL_ALLOCATE = "till.allocate"
+    TILL_SETTLE = "till.settle"
+    TILL_CLOSE_SHIFT = "till.close_shift"
+
+    @classmethod
+    def all(cls) -> list[str]:
+        return sorted(value for name, value in vars(cls).items()
+                      if name.isupper() and isinstance(value, str))
+
+
+def _jsonable(value):
+    """Details as plain JSON: Decimals as exact strings, dates as ISO 8601."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def _client_ip() -> str | None:
+    # remote_addr is the peer, or the client ProxyFix found when TRUST_PROXY_HOPS is set.
+    if not has_request_context():
+        return None
+    return (request.remote_addr or None) and request.remote_addr[:45]
+
+
+def record(action: str, *, actor: User | None, target_type: str | None = None,
+           target_id: object = None, details: dict | None = None) -> AuditEvent:
+    """Add one audit line to the current transaction (the caller commits it)."""
+    event = AuditEvent(
+        actor_id=getattr(actor, "id", None),  # None, or an anonymous visitor: no actor
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id)[:64],
+        details=_jsonable(details) if details else None,
+        ip_address=_client_ip(),
+    )
+    db.session.add(event)
+    return event
+
+
+__all__ = ["Action", "record", "AuditEvent"]

@@ -1,0 +1,314 @@
+"""Deposits, withdrawals and transfers through the API: amounts, idempotency, refusals."""
+import hashlib
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from api_support import assert_problem, balance, bearer, entry_count, new_key, send
+from bankapp import ledger
+from bankapp.api.idempotency import ledger_key
+from bankapp.extensions import db
+from bankapp.models import AccountStatus, ApiIdempotencyKey, Channel, JournalEntry, now_utc
+from conftest import POSTGRES
+
+
+def deposit(client, user, account, body, key=None, **kwargs):
+    return send(client, "POST", f"/api/v1/accounts/{account.account_number}/deposits", user,
+                body, key=key or new_key(), **kwargs)
+
+
+def withdraw(client, user, account, body, key=None):
+    return send(client, "POST", f"/api/v1/accounts/{account.account_number}/withdrawals", user,
+                body, key=key or new_key())
+
+
+def transfer(client, user, body, key=None):
+    return send(client, "POST", "/api/v1/transfers", user, body, key=key or new_key())
+
+
+@pytest.fixture
+def account(customer, funded_account):
+    return funded_account(customer, "100.00")
+
+
+# ---------------------------------------------------------------- the happy paths
+
+def test_deposit_posts_through_the_api_channel(client, customer, account):
+    response = deposit(client, customer, account, {"amount": "12.50", "description": "Gift"})
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["account"] == account.account_number
+    assert (body["amount"], body["balance_after"], body["entry_type"]) == (
+        "12.50", "112.50", "DEPOSIT")
+    assert balance(account) == Decimal("112.50")
+    entry = db.session.scalar(sa.select(JournalEntry).where(
+        JournalEntry.reference == body["reference"]))
+    assert entry.channel == Channel.API == body["channel"]
+
+
+def test_withdrawal_lowers_the_balance(client, customer, account):
+    response = withdraw(client, customer, account, {"amount": "40"})
+    assert response.status_code == 201
+    assert response.get_json()["balance_after"] == "60.00"
+    assert balance(account) == Decimal("60.00")
+
+
+def test_transfer_moves_money_and_hides_the_destination_balance(
+        client, customer, account, make_user, funded_account):
+    other = funded_account(make_user(), "5.00")
+    response = transfer(client, customer, {"from_account": account.account_number,
+                                           "to_account": other.account_number.lower(),
+                                           "amount": "30.00",
+                                           "description": "Rent"})
+    assert response.status_code == 201
+    body = response.get_json()
+    assert (body["from_account"], body["to_account"], body["balance_after"]) == (
+        account.account_number, other.account_number, "70.00")
+    assert "35.00" not in response.get_data(as_text=True)
+    assert balance(other) == Decimal("35.00")
+
+
+# ---------------------------------------------------------------- amounts
+
+@pytest.mark.parametrize("raw_amount", ["12.5", "12", "1e2", "NaN", "Infinity", "-Infinity",
+                                        "1e400", "-0"])
+def test_amounts_sent_as_json_numbers_are_refused(client, customer, account, raw_amount):
+    response = deposit(client, customer, account, None,
+                       raw=f'{{"amount": {raw_amount}, "description": "x"}}')
+    problem = assert_problem(response, 400)
+    assert problem["errors"] == [{"pointer": "#/amount", "detail":
+                                  f'Amounts must be JSON strings such as "12.50", not numbers '
+                                  f'(got {raw_amount}).'}]
+    assert balance(account) == Decimal("100.00")
+
+
+@pytest.mark.parametrize("amount, status, message", [
+    ("abc", 422, "Enter an amount such as 12.50"),
+    ("0", 422, "greater than zero"),
+    ("-5", 422, "greater than zero"),
+    ("1.234", 422, "two decimal places"),
+    ("NaN", 422, "Enter an amount such as 12.50"),
+    ("1e3", 422, "Enter an amount such as 12.50"),
+    ("2000000.00", 422, "limit"),
+    (True, 400, "not a boolean"),
+    (None, 400, "not null"),
+    (["1"], 400, "not an array"),
+])
+def test_bad_amounts_are_refused_with_a_message(client, customer, account, amount, status,
+                                                message):
+    problem = assert_problem(deposit(client, customer, account, {"amount": amount}), status)
+    assert message in problem["errors"][0]["detail"]
+    assert balance(account) == Decimal("100.00")
+
+
+@pytest.mark.parametrize("raw", ["{", "[]", '"12.50"', "", '{"amount": "1", "amount": "900"}',
+                                 "\xff"])
+def test_malformed_bodies_are_400(client, customer, account, raw):
+    problem = assert_problem(deposit(client, customer, account, None, raw=raw), 400)
+    assert problem["code"] == "invalid-json"
+
+
+def test_unknown_fields_are_refused(client, customer, account):
+    problem = assert_problem(deposit(client, customer, account, {"amount": "1", "amout": "2"}),
+                             422)
+    assert problem["errors"][0]["pointer"] == "#/amout"
+
+
+@pytest.mark.parametrize("description", ["\x00", "a" * 256, "\ud800"])
+def test_descriptions_that_cannot_be_stored_are_refused(client, customer, account, description):
+    problem = assert_problem(
+        deposit(client, customer, account, {"amount": "1", "description": description}), 422)
+    assert problem["errors"][0]["pointer"] == "#/description"
+
+
+def test_oversized_body_is_413(client, customer, account):
+    response = deposit(client, customer, account, {"amount": "1", "description": "x" * 70000})
+    assert_problem(response, 413)
+
+
+# ---------------------------------------------------------------- refusals
+
+def test_overdraft_is_422_and_nothing_moves(client, customer, account):
+    problem = assert_problem(withdraw(client, customer, account, {"amount": "100.01"}), 422)
+    assert problem["code"] == "insufficient-funds"
+    assert problem["type"] == "/api/docs#problem-insufficient-funds"
+    assert balance(account) == Decimal("100.00")
+
+
+@pytest.mark.parametrize("status", [AccountStatus.FROZEN, AccountStatus.CLOSED])
+def test_inactive_account_is_409(client, customer, account, status):
+    account.status = status
+    db.session.commit()
+    problem = assert_problem(deposit(client, customer, account, {"amount": "1"}), 409)
+    assert problem["code"] == "account-not-active"
+
+
+@pytest.mark.parametrize("to_account, code", [
+    ("ACC-000000000", "unknown-account"),
+    (None, "same-account"),
+])
+def test_transfer_refusals_are_422(client, customer, account, to_account, code):
+    body = {"from_account": account.account_number,
+            "to_account": to_account or account.account_number, "amount": "1.00"}
+    problem = assert_problem(transfer(client, customer, body), 422)
+    assert problem["code"] == code
+
+
+def test_transfer_to_a_malformed_account_number_is_a_field_error(client, customer, account):
+    body = {"from_account": account.account_number, "to_account": "ACC 1;--", "amount": "1"}
+    problem = assert_problem(transfer(client, customer, body), 422)
+    assert problem["errors"][0]["pointer"] == "#/to_account"
+
+
+# ---------------------------------------------------------------- idempotency
+
+@pytest.mark.parametrize("headers", [{}, {"Idempotency-Key": "k" * 65},
+                                     {"Idempotency-Key": "has space"}])
+def test_postings_require_a_valid_idempotency_key(client, customer, account, headers):
+    response = send(client, "POST", f"/api/v1/accounts/{account.account_number}/deposits",
+                    customer, {"amount": "1"}, headers=headers)
+    problem = assert_problem(response, 400)
+    assert problem["errors"][0]["header"] == "Idempotency-Key"
+    assert balance(account) == Decimal("100.00")
+
+
+def test_retry_with_the_same_key_replays_the_answer_and_posts_once(client, customer, account):
+    key = new_key()
+    first = deposit(client, customer, account, {"amount": "10.00"}, key=key)
+    entries = entry_count()
+    # Same request, fields in another order and other whitespace: the same request.
+    again = deposit(client, customer, account, None, key=key, raw='{ "amount":"10.00" }')
+    assert (again.status_code, again.get_json()) == (first.status_code, first.get_json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert entry_count() == entries
+    assert balance(account) == Decimal("110.00")
+
+
+def test_same_key_with_another_body_is_422(client, customer, account):
+    key = new_key()
+    deposit(client, customer, account, {"amount": "10.00"}, key=key)
+    problem = assert_problem(deposit(client, customer, account, {"amount": "11.00"}, key=key),
+                             422)
+    assert problem["code"] == "idempotency-key-reused"
+    assert balance(account) == Decimal("110.00")
+
+
+def test_same_key_on_another_endpoint_is_422(client, customer, account):
+    key = new_key()
+    deposit(client, customer, account, {"amount": "10.00"}, key=key)
+    assert_problem(withdraw(client, customer, account, {"amount": "10.00"}, key=key), 422)
+
+
+def test_refusals_are_stored_and_replayed(client, customer, account):
+    key = new_key()
+    first = withdraw(client, customer, account, {"amount": "500.00"}, key=key)
+    assert_problem(first, 422)
+    ledger.deposit(account, Decimal("1000.00"), "now it would cover", customer)
+    again = withdraw(client, customer, account, {"amount": "500.00"}, key=key)
+    assert (again.status_code, again.get_json()) == (422, first.get_json())
+    assert balance(account) == Decimal("1100.00")
+
+
+def test_keys_are_per_user(client, customer, account, make_user, funded_account):
+    other_user = make_user()
+    other = funded_account(other_user, "1.00")
+    key = new_key()
+    assert deposit(client, customer, account, {"amount": "1"}, key=key).status_code == 201
+    assert deposit(client, other_user, other, {"amount": "1"}, key=key).status_code == 201
+
+
+def _fingerprint(account, body='{"amount":"10.00"}'):
+    """The fingerprint the API stores: sha256 of method, path and the canonical body."""
+    path = f"/api/v1/accounts/{account.account_number}/deposits"
+    return hashlib.sha256(f"POST\n{path}\n{body}".encode()).hexdigest()
+
+
+def test_a_stale_claim_is_completed_without_posting_twice(client, customer, account):
+    # A worker claimed the key and posted, then died before storing the answer.
+    key = new_key()
+    posting = ledger.deposit(account, Decimal("10.00"), "", customer, channel=Channel.API,
+                             idempotency_key=ledger_key(key))
+    db.session.add(ApiIdempotencyKey(user_id=customer.id, key=key, operation="deposit",
+                                     request_fingerprint=_fingerprint(account),
+                                     claimed_at=now_utc() - timedelta(minutes=5)))
+    db.session.commit()
+    entries = entry_count()
+    response = deposit(client, customer, account, {"amount": "10.00"}, key=key)
+    assert response.status_code == 201
+    assert response.get_json()["reference"] == posting.reference
+    assert entry_count() == entries
+    assert balance(account) == Decimal("110.00")
+
+
+def test_a_fresh_claim_in_progress_answers_409(client, customer, account):
+    key = new_key()
+    db.session.add(ApiIdempotencyKey(user_id=customer.id, key=key, operation="deposit",
+                                     request_fingerprint=_fingerprint(account)))
+    db.session.commit()
+    response = deposit(client, customer, account, {"amount": "10.00"}, key=key)
+    problem = assert_problem(response, 409)
+    assert problem["code"] == "request-in-progress"
+    assert response.headers["Retry-After"] == "1"
+    assert balance(account) == Decimal("100.00")
+
+
+@pytest.mark.skipif(not POSTGRES, reason="concurrent writers need PostgreSQL")
+def test_concurrent_retries_with_the_same_key_post_exactly_once(app, customer, account):
+    key, url = new_key(), f"/api/v1/accounts/{account.account_number}/deposits"
+    headers = {**bearer(customer), "Idempotency-Key": key}
+    barrier = threading.Barrier(6)
+    answers = []
+
+    def retry():
+        with app.app_context():
+            client = app.test_client()
+            barrier.wait()
+            response = client.post(url, json={"amount": "7.00"}, headers=headers)
+            answers.append((response.status_code, response.get_json()))
+            db.session.remove()
+
+    threads = [threading.Thread(target=retry) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    db.session.expire_all()
+    assert entry_count() == 2  # the opening deposit and this one
+    assert balance(account) == Decimal("107.00")
+    posted = [body for status, body in answers if status == 201]
+    assert posted and all(body == posted[0] for body in posted)
+    assert all(status in (201, 409) for status, _ in answers)
+
+
+# ---------------------------------------------------------------- request status
+
+def test_status_of_a_posted_request(client, customer, account):
+    key = new_key()
+    first = deposit(client, customer, account, {"amount": "3.00"}, key=key)
+    response = send(client, "GET", f"/api/v1/transfers/{key}", customer)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["status"], body["operation"], body["reference"]) == (
+        "posted", "deposit", first.get_json()["reference"])
+    assert body["response"] == {"status": 201, "body": first.get_json()}
+
+
+def test_status_of_a_refused_request(client, customer, account):
+    key = new_key()
+    first = withdraw(client, customer, account, {"amount": "999.00"}, key=key)
+    body = send(client, "GET", f"/api/v1/transfers/{key}", customer).get_json()
+    assert (body["status"], body["reference"]) == ("refused", None)
+    assert body["response"] == {"status": 422, "body": first.get_json()}
+
+
+def test_status_of_an_unknown_key_is_404(client, customer):
+    assert_problem(send(client, "GET", f"/api/v1/transfers/{new_key()}", customer), 404)
+
+
+def test_status_of_another_users_key_is_404(client, customer, account, make_user):
+    key = new_key()
+    deposit(client, customer, account, {"amount": "3.00"}, key=key)
+    assert_problem(send(client, "GET", f"/api/v1/transfers/{key}", make_user()), 404)
