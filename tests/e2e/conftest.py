@@ -11,7 +11,7 @@
   errors, CSP violations and 5xx answers; any of them fails the test that was running.
 - ``snap(page, name)``: a full-page screenshot in ``artifacts/e2e/`` (not committed).
 
-A step whose feature has not been merged yet (teller, reports) is skipped by probing the server
+A step whose feature has not been merged yet (reports) is skipped by probing the server
 (``live_server.offers``), never by a hard-coded switch, so it runs as soon as the feature lands.
 """
 from __future__ import annotations

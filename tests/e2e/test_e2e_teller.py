@@ -11,13 +11,11 @@ from e2e_support import log_in, submit_form
 
 pytestmark = pytest.mark.e2e
 
-TELLER = "tom.teller@bank.test"
+TELLER = "tom.teller@example.com"
 CUSTOMER = "carol.client@example.com"
 
 
 def test_a_teller_posts_a_counter_deposit_into_a_customer_account(new_page, live_server, snap):
-    if not live_server.offers("/teller/"):
-        pytest.skip("teller back office not merged yet")
     bank = live_server.bank
     bank.create_user(TELLER, role="teller", first_name="Tom", last_name="Teller")
     bank.create_user(CUSTOMER, first_name="Carol", last_name="Client")
