@@ -146,6 +146,9 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(accounts_bp)
+    from bankapp.reports import bp as reports_bp
+
+    app.register_blueprint(reports_bp)
 
 
 def wants_json() -> bool:

@@ -1,0 +1,57 @@
+"""reports: issued statements (for verification codes) and time-window indexes
+
+Revision ID: reports_statement_issues
+Revises: 0001_initial
+Create Date: 2026-11-25 14:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = "reports_statement_issues"
+down_revision = "0001_initial"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "statement_issues",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("period_start", sa.Date(), nullable=False),
+        sa.Column("period_end", sa.Date(), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("issued_to", sa.Integer(), nullable=True),
+        sa.CheckConstraint("period_end >= period_start",
+                           name=op.f("ck_statement_issues_period_ordered")),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"],
+                                name=op.f("fk_statement_issues_account_id_accounts")),
+        sa.ForeignKeyConstraint(["issued_to"], ["users.id"],
+                                name=op.f("fk_statement_issues_issued_to_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_statement_issues")),
+        sa.UniqueConstraint("code", name=op.f("uq_statement_issues_code")),
+    )
+    with op.batch_alter_table("statement_issues", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_statement_issues_account_id"), ["account_id"],
+                              unique=False)
+    # Bank-wide reports scan one period of the ledger: on PostgreSQL the index also carries
+    # the columns they sum, so the scan never touches the table (index-only scan).
+    with op.batch_alter_table("transactions", schema=None) as batch_op:
+        batch_op.create_index("ix_transactions_timestamp", ["timestamp"], unique=False,
+                              postgresql_include=["transaction_type", "side", "amount"])
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.create_index("ix_users_created_at", ["created_at"], unique=False)
+
+
+def downgrade():
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_index("ix_users_created_at")
+    with op.batch_alter_table("transactions", schema=None) as batch_op:
+        batch_op.drop_index("ix_transactions_timestamp")
+    with op.batch_alter_table("statement_issues", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_statement_issues_account_id"))
+    op.drop_table("statement_issues")
