@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from fpdf import FPDF
+from fpdf.fonts import FontFace
 
 from bankapp.formatting import bank_timezone, format_money, format_timestamp
 from bankapp.reports.service import BankReport, Statement, format_code
@@ -96,7 +97,10 @@ def bank_table_csv(report: BankReport, table: str) -> bytes:
 # ---------------------------------------------------------------- PDF
 
 _PDF_REPLACEMENTS = str.maketrans({"−": "-", "–": "-", "—": "-", "‘": "'", "’": "'",
-                                   "“": '"', "”": '"', "…": "...", "€": "EUR"})
+                                   "“": '"', "”": '"', "…": "...", "€": "EUR",
+                                   # Letters with no decomposition into a base letter.
+                                   "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Œ": "OE",
+                                   "œ": "oe", "ı": "i", "Ŧ": "T", "ŧ": "t"})
 
 
 def pdf_text(text: str) -> str:
@@ -176,7 +180,8 @@ def statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
     headings = ("Date", "Type", "Description", "In", "Out", "Balance")
     aligns = ("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT")
     with pdf.table(col_widths=widths, text_align=aligns, line_height=5.5,
-                   headings_style=None, first_row_as_headings=True,
+                   headings_style=FontFace(emphasis="BOLD", fill_color=(238, 242, 255)),
+                   first_row_as_headings=True,
                    borders_layout="HORIZONTAL_LINES") as table:
         table.row([pdf_text(h) for h in headings])
         table.row([st.period.start.isoformat(), "", "Opening balance", "", "",
