@@ -20,5 +20,10 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Benchmarks on PostgreSQL (BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/postgres).
+# Each script creates and drops its own database; BENCH_ARGS is passed to each (e.g. --keep).
+bench: $(BIN)/.installed
+	$(BIN)/python bench/reports_bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis

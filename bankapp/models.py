@@ -302,3 +302,26 @@ class StatementIssue(db.Model):
 sa.Index("ix_transactions_timestamp", Transaction.timestamp,
          postgresql_include=["transaction_type", "side", "amount"])
 sa.Index("ix_users_created_at", User.created_at)
+
+
+class LedgerTotal(db.Model):
+    """Customer movements per 15 minutes (UTC) and kind, kept by the ledger as it posts.
+
+    The bank-wide day report reads these buckets instead of the legs, so its cost follows
+    the number of days asked for, not the number of legs. Fifteen minutes because every time
+    zone's offset is a multiple of it: a bucket never straddles a local midnight, whatever
+    ``BANK_TIMEZONE`` is. Written in the same transaction as the legs; ``reconcile`` checks
+    it against them.
+    """
+
+    __tablename__ = "ledger_totals"
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('deposit', 'withdrawal', 'transfer')", name="kind_known"),
+        sa.CheckConstraint("amount >= 0 AND amount <> 'NaN'", name="amount_not_negative"),
+        sa.CheckConstraint("movements >= 0", name="movements_not_negative"),
+    )
+
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(16, 2), default=Decimal("0.00"))
+    movements: Mapped[int] = mapped_column(sa.BigInteger, default=0)

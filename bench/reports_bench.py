@@ -97,6 +97,7 @@ def make_app():
 # ---------------------------------------------------------------- load
 
 TABLES = ("users", "accounts", "journal_entries", "transactions")
+ANALYZED = TABLES + ("ledger_totals",)
 
 
 def _secondary_structures(conn):
@@ -188,15 +189,15 @@ def load(engine, accounts: int, legs: int) -> dict:
             INSERT INTO transactions (id, entry_id, account_id, transaction_type, side, amount,
                                       balance_after, timestamp, description)
             SELECT 2 * e.id - 1 + k, e.id,
-                   CASE WHEN k = 0 THEN 1 + (e.id * 2654435761) % :noise
-                        WHEN e.entry_type = 'TRANSFER' THEN 1 + (e.id * 40503 + 7) % :noise
+                   CASE WHEN k = 0 THEN 1 + (e.id::bigint * 2654435761) % :noise
+                        WHEN e.entry_type = 'TRANSFER' THEN 1 + (e.id::bigint * 40503 + 7) % :noise
                         ELSE :vault END,
                    CASE WHEN e.entry_type <> 'TRANSFER' THEN e.entry_type
                         WHEN k = 0 THEN 'TRANSFER_OUT' ELSE 'TRANSFER_IN' END,
                    CASE WHEN (e.entry_type = 'WITHDRAWAL' OR e.entry_type = 'TRANSFER') = (k = 0)
                         THEN 'debit' ELSE 'credit' END,
-                   ((e.id * 7919) % 50000 + 1) / 100.0,
-                   ((e.id * 7919) % 50000 + 1) / 100.0,
+                   ((e.id::bigint * 7919) % 50000 + 1) / 100.0,
+                   ((e.id::bigint * 7919) % 50000 + 1) / 100.0,
                    e.created_at, ''
             FROM journal_entries e CROSS JOIN (VALUES (0), (1)) AS legs(k)
         """), params)
@@ -258,6 +259,22 @@ def load(engine, accounts: int, legs: int) -> dict:
         timings["measured chains"] = time.perf_counter() - started
 
         started = time.perf_counter()
+        # What the ledger keeps as it posts (bankapp/ledger_totals.py), built in one pass.
+        conn.exec_driver_sql("""
+            INSERT INTO ledger_totals (bucket, kind, amount, movements)
+            SELECT date_bin('15 minutes', timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+                   CASE transaction_type WHEN 'DEPOSIT' THEN 'deposit'
+                        WHEN 'WITHDRAWAL' THEN 'withdrawal' ELSE 'transfer' END,
+                   sum(amount), count(*)
+            FROM transactions
+            WHERE (transaction_type = 'DEPOSIT' AND side = 'credit')
+               OR (transaction_type = 'WITHDRAWAL' AND side = 'debit')
+               OR (transaction_type = 'TRANSFER_OUT' AND side = 'debit')
+            GROUP BY 1, 2
+        """)
+        timings["ledger totals"] = time.perf_counter() - started
+
+        started = time.perf_counter()
         for name, definition in indexes:
             conn.exec_driver_sql(definition)
         for table, name, definition, contype in reversed(constraints):
@@ -269,7 +286,7 @@ def load(engine, accounts: int, legs: int) -> dict:
         timings["indexes+constraints"] = time.perf_counter() - started
     started = time.perf_counter()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for table in TABLES:
+        for table in ANALYZED:
             conn.exec_driver_sql(f"VACUUM (ANALYZE) {table}")
     timings["vacuum analyze"] = time.perf_counter() - started
     for step, seconds in timings.items():
@@ -279,7 +296,7 @@ def load(engine, accounts: int, legs: int) -> dict:
 
 def sizes(engine) -> None:
     with engine.connect() as conn:
-        for table in TABLES:
+        for table in ANALYZED:
             count = conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
             size = conn.exec_driver_sql(
                 f"SELECT pg_size_pretty(pg_total_relation_size('{table}'))").scalar()

@@ -347,3 +347,41 @@ def test_a_journal_entry_is_read_with_its_reference(customer, funded_account):
     st = service.statement(account, today, today)
     reference = db.session.scalar(sa.select(JournalEntry.reference))
     assert [e.reference for e in st.entries] == [reference]
+
+
+# ---------------------------------------------------------------- ledger totals
+
+
+def test_the_ledger_keeps_movement_totals_per_quarter_hour(customer, make_user, funded_account,
+                                                           monkeypatch):
+    from bankapp.models import LedgerTotal
+
+    account = funded_account(customer)
+    other = funded_account(make_user())
+    deposit_at(monkeypatch, account, "10.10", datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
+    deposit_at(monkeypatch, account, "0.20", datetime(2026, 5, 1, 9, 14, 59, tzinfo=UTC))
+    deposit_at(monkeypatch, account, "5.00", datetime(2026, 5, 1, 9, 15, tzinfo=UTC))
+    transfer_at(monkeypatch, account, other, "1.00", datetime(2026, 5, 1, 9, 20, tzinfo=UTC))
+    rows = db.session.execute(
+        sa.select(LedgerTotal.bucket, LedgerTotal.kind, LedgerTotal.amount, LedgerTotal.movements)
+        .where(LedgerTotal.bucket >= datetime(2026, 5, 1, tzinfo=UTC))
+        .order_by(LedgerTotal.bucket, LedgerTotal.kind)).all()
+    assert [(b.astimezone(UTC).strftime("%H:%M"), k, a, n) for b, k, a, n in rows] == [
+        ("09:00", "deposit", D("10.30"), 2),
+        ("09:15", "deposit", D("5.00"), 1),
+        ("09:15", "transfer", D("1.00"), 1),
+    ]
+    from bankapp import ledger
+
+    assert ledger.reconcile().problems == []
+
+
+def test_reconcile_reports_ledger_totals_that_disagree_with_the_legs(customer, funded_account):
+    from bankapp import ledger
+    from bankapp.models import LedgerTotal
+
+    funded_account(customer, "25.00")
+    db.session.execute(sa.update(LedgerTotal).values(amount=D("26.00")))
+    db.session.commit()
+    problems = ledger.reconcile().problems
+    assert len(problems) == 1 and "ledger totals" in problems[0] and "25.00" in problems[0]

@@ -1,4 +1,4 @@
-"""reports: issued statements (for verification codes) and time-window indexes
+"""reports: issued statements (verification codes), ledger totals per 15 minutes, indexes
 
 Revision ID: reports_statement_issues
 Revises: 0001_initial
@@ -45,9 +45,42 @@ def upgrade():
                               postgresql_include=["transaction_type", "side", "amount"])
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index("ix_users_created_at", ["created_at"], unique=False)
+    op.create_table(
+        "ledger_totals",
+        sa.Column("bucket", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=16, scale=2), nullable=False),
+        sa.Column("movements", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint("kind IN ('deposit', 'withdrawal', 'transfer')",
+                           name=op.f("ck_ledger_totals_kind_known")),
+        sa.CheckConstraint("amount >= 0 AND amount <> 'NaN'",
+                           name=op.f("ck_ledger_totals_amount_not_negative")),
+        sa.CheckConstraint("movements >= 0", name=op.f("ck_ledger_totals_movements_not_negative")),
+        sa.PrimaryKeyConstraint("bucket", "kind", name=op.f("pk_ledger_totals")),
+    )
+    # Movements posted before this revision: fill the buckets from the legs once.
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        bucket = "date_bin('15 minutes', timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
+    else:
+        bucket = ("datetime((CAST(strftime('%s', timestamp) AS INTEGER) / 900) * 900, 'unixepoch')"
+                  " || '.000000'")  # the text form SQLAlchemy stores
+    op.execute(f"""
+        INSERT INTO ledger_totals (bucket, kind, amount, movements)
+        SELECT {bucket},
+               CASE transaction_type WHEN 'DEPOSIT' THEN 'deposit'
+                    WHEN 'WITHDRAWAL' THEN 'withdrawal' ELSE 'transfer' END,
+               sum(amount), count(*)
+        FROM transactions
+        WHERE (transaction_type = 'DEPOSIT' AND side = 'credit')
+           OR (transaction_type = 'WITHDRAWAL' AND side = 'debit')
+           OR (transaction_type = 'TRANSFER_OUT' AND side = 'debit')
+        GROUP BY 1, 2
+    """)
 
 
 def downgrade():
+    op.drop_table("ledger_totals")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index("ix_users_created_at")
     with op.batch_alter_table("transactions", schema=None) as batch_op:
