@@ -169,7 +169,8 @@ def test_daily_totals_count_legs_in_their_local_day(new_york, customer, funded_a
     ("２０２６-01-01", "2026-01-31", "must look like"),
     ("2026-02-01", "2026-01-31", "end date is before the start date"),
     ("2020-01-01", "2025-01-01", "at most 5 years"),
-    ("0001-01-01", "0001-12-31", "1900 or later"),
+    ("0001-01-01", "0001-12-31", "between the years 1900 and 2999"),
+    ("9999-12-31", "9999-12-31", "between the years 1900 and 2999"),
 ])
 def test_bad_periods_are_refused_with_a_message(app, start, end, message):
     with pytest.raises(ReportError, match=message):

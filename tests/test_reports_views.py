@@ -100,6 +100,7 @@ def test_reports_need_a_login(client, history):
     ("start=yesterday&end=2026-01-31", "must look like"),
     ("start=2026-02-01&end=2026-01-01", "end date is before the start date"),
     ("start=2019-01-01&end=2026-01-01", "at most 5 years"),
+    ("start=9999-12-31&end=9999-12-31", "between the years 1900 and 2999"),
     ("preset=custom&start=&end=", "Enter the start date"),
     ("preset=next-century", "Choose a period"),
     (JANUARY + "&format=docx", "html, csv or pdf"),

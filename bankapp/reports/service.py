@@ -102,8 +102,8 @@ def parse_date(text: str | None, name: str) -> date:
         day = date.fromisoformat(text)
     except ValueError:
         raise ReportError(f"The {name} date {text} does not exist.") from None
-    if day.year < 1900:
-        raise ReportError(f"The {name} date must be in 1900 or later.")
+    if not 1900 <= day.year <= 2999:
+        raise ReportError(f"The {name} date must be between the years 1900 and 2999.")
     return day
 
 
