@@ -66,8 +66,11 @@ def _leg_bucket_sql():
     if db.session.get_bind().dialect.name == "postgresql":
         return sa.func.date_bin(sa.text("interval '15 minutes'"), Transaction.timestamp,
                                 sa.text("TIMESTAMPTZ '2000-01-01 00:00:00+00'"))
-    seconds = sa.cast(sa.func.strftime("%s", Transaction.timestamp), sa.Integer)
-    return sa.func.datetime(seconds // 900 * 900, "unixepoch")
+    # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff'. Text arithmetic, not its date functions:
+    # those round to the millisecond, which would move 10:14:59.9999 into the 10:15 bucket.
+    minutes = sa.cast(sa.func.substr(Transaction.timestamp, 15, 2), sa.Integer)
+    return (sa.func.substr(Transaction.timestamp, 1, 14, type_=sa.String)
+            + sa.func.printf("%02d", minutes // 15 * 15, type_=sa.String) + ":00.000000")
 
 
 def _as_utc(value) -> datetime:

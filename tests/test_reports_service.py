@@ -377,6 +377,19 @@ def test_the_ledger_keeps_movement_totals_per_quarter_hour(customer, make_user, 
     assert ledger.reconcile().problems == []
 
 
+def test_a_leg_a_microsecond_before_a_quarter_hour_stays_in_its_bucket(customer, funded_account,
+                                                                      monkeypatch):
+    from bankapp import ledger
+    from bankapp.models import LedgerTotal
+
+    account = funded_account(customer)
+    deposit_at(monkeypatch, account, "3.00", datetime(2026, 5, 1, 10, 14, 59, 999999, tzinfo=UTC))
+    bucket = db.session.scalar(sa.select(LedgerTotal.bucket)
+                               .where(LedgerTotal.bucket < datetime(2026, 6, 1, tzinfo=UTC)))
+    assert bucket == datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+    assert ledger.reconcile().problems == []
+
+
 def test_reconcile_reports_ledger_totals_that_disagree_with_the_legs(customer, funded_account):
     from bankapp import ledger
     from bankapp.models import LedgerTotal

@@ -63,8 +63,10 @@ def upgrade():
     if bind.dialect.name == "postgresql":
         bucket = "date_bin('15 minutes', timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
     else:
-        bucket = ("datetime((CAST(strftime('%s', timestamp) AS INTEGER) / 900) * 900, 'unixepoch')"
-                  " || '.000000'")  # the text form SQLAlchemy stores
+        # Text arithmetic, not SQLite's date functions: those round to the millisecond, which
+        # would move 10:14:59.9999 into the 10:15 bucket.
+        bucket = ("substr(timestamp, 1, 14) || printf('%02d', "
+                  "(CAST(substr(timestamp, 15, 2) AS INTEGER) / 15) * 15) || ':00.000000'")
     op.execute(f"""
         INSERT INTO ledger_totals (bucket, kind, amount, movements)
         SELECT {bucket},
