@@ -460,8 +460,8 @@ def main() -> int:
         if not args.keep:
             drop_database(admin)
             log(f"\ndropped {DATABASE} (use --keep to keep it)")
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    log(f"\nsummary ({os.cpu_count()} CPUs, load average {load}; times are wall-clock in the "
+    load_average = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    log(f"\nsummary ({os.cpu_count()} CPUs, load average {load_average}; times are wall-clock in the "
         "calling process, so they include Python and the round trips):")
     failed = False
     for name, (median, p95) in results.items():

@@ -66,7 +66,7 @@ def upgrade():
         # Text arithmetic, not SQLite's date functions: those round to the millisecond, which
         # would move 10:14:59.9999 into the 10:15 bucket.
         bucket = ("substr(timestamp, 1, 14) || printf('%02d', "
-                  "(CAST(substr(timestamp, 15, 2) AS INTEGER) / 15) * 15) || ':00.000000'")
+                  "(CAST(substr(timestamp, 15, 2) AS INTEGER) / 15) * 15) || '\\:00.000000'")
     op.execute(f"""
         INSERT INTO ledger_totals (bucket, kind, amount, movements)
         SELECT {bucket},
