@@ -379,3 +379,16 @@ def test_bank_reports_explain_bad_input(client, make_user, query, message):
 def test_reports_link_appears_in_the_navigation(customer_client):
     html = customer_client.get("/reports/").get_data(as_text=True)
     assert 'href="/reports/"' in html
+
+
+def test_staff_may_open_a_customers_summary(client, make_user, history):
+    log_in_as(client, make_user(role=Role.TELLER))
+    response = client.get(f"/reports/summary/?account={history.account_number}")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True).count('<tr data-month="') == 12
+
+
+def test_staff_index_asks_for_an_account_number(client, make_user):
+    log_in_as(client, make_user(role=Role.ADMIN))
+    html = client.get("/reports/").get_data(as_text=True)
+    assert 'name="account"' in html and "Bank-wide reports" in html
