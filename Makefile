@@ -30,10 +30,12 @@ test-postgres: $(BIN)/.installed
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Measurements on PostgreSQL (BENCH_DATABASE_URL), not tests.
+# Benchmarks on PostgreSQL (BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/postgres).
+# Each script creates and drops its own database; BENCH_ARGS is passed to the reports bench.
 bench: $(BIN)/.installed
 	$(BIN)/python bench/ledger_bench.py
 	$(BIN)/python bench/ledger_bench.py --hot
+	$(BIN)/python bench/reports_bench.py $(BENCH_ARGS)
 
 # Real-browser walk: the app under gunicorn, an SMTP sink, Debian's Chromium (/usr/bin/chromium).
 # Screenshots and the server log land in artifacts/e2e/.

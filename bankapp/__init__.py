@@ -153,21 +153,16 @@ class AccountNumberConverter(BaseConverter):
 
 
 def register_blueprints(app: Flask) -> None:
-    app.url_map.converters["account_number"] = AccountNumberConverter
     from bankapp.accounts import bp as accounts_bp
-    from bankapp.auth import bp as auth_bp
-
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(accounts_bp)
-    from bankapp.teller import bp as teller_bp
     from bankapp.admin import bp as admin_bp
+    from bankapp.api import bp as api_bp  # CSRF-exempt: token-authenticated, no cookies
+    from bankapp.auth import bp as auth_bp
+    from bankapp.reports import bp as reports_bp
+    from bankapp.teller import bp as teller_bp
 
-    app.register_blueprint(teller_bp)
-    app.register_blueprint(admin_bp)
-
-    from bankapp.api import bp as api_bp  # JSON API; csrf.exempt(api_bp) in bankapp/api
-
-    app.register_blueprint(api_bp)
+    app.url_map.converters["account_number"] = AccountNumberConverter
+    for blueprint in (auth_bp, accounts_bp, reports_bp, teller_bp, admin_bp, api_bp):
+        app.register_blueprint(blueprint)
 
 
 def wants_json() -> bool:

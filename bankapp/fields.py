@@ -18,6 +18,7 @@ class AmountField(StringField):
     """
 
     amount: Decimal | None = None
+    parse = staticmethod(parse_amount)
 
     def __init__(self, label=None, validators=None, **kwargs):
         kwargs.setdefault("render_kw", {"inputmode": "decimal", "autocomplete": "off"})
@@ -26,7 +27,7 @@ class AmountField(StringField):
     def pre_validate(self, form):
         self.amount = None
         try:
-            self.amount = parse_amount(self.data or "")
+            self.amount = self.parse(self.data or "")
         except LedgerError as error:
             raise ValidationError(str(error)) from error
 

@@ -79,6 +79,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bankapp import audit as audit_trail
 from bankapp.audit import Action
+from bankapp import ledger_totals
 from bankapp.extensions import db
 from bankapp.models import (
     Account,
@@ -468,6 +469,8 @@ def _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
         ))
     db.session.add_all(rows)
     db.session.flush()
+    # Last, after every account lock: the report buckets (see bankapp/ledger_totals.py).
+    ledger_totals.count_movements(rows)
     return entry
 
 
@@ -1032,6 +1035,7 @@ def reconcile() -> Reconciliation:
         problems.append(f"book out of balance: all balances sum to {total}, not 0.00")
 
     problems.extend(_broken_running_balances())
+    problems.extend(ledger_totals.problems())
     entries = session.scalar(sa.select(sa.func.count(JournalEntry.id))) or 0
     legs = session.scalar(sa.select(sa.func.count(Transaction.id))) or 0
     return Reconciliation(problems, len(accounts), entries, legs, customer_total)

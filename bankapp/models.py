@@ -435,3 +435,61 @@ class ApiIdempotencyKey(db.Model):
     @property
     def in_progress(self) -> bool:
         return self.response_status is None
+
+
+# ---------------------------------------------------------------- reports (issue 5)
+
+
+class StatementIssue(db.Model):
+    """A statement handed out, so ``/reports/verify/`` can recompute it from the ledger."""
+
+    __tablename__ = "statement_issues"
+    __table_args__ = (
+        sa.CheckConstraint("period_end >= period_start", name="period_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The normalised verification code (20 base32 characters, no separators).
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    period_start: Mapped[date] = mapped_column(sa.Date)
+    period_end: Mapped[date] = mapped_column(sa.Date)
+    # Also the statement's cut-off when its period had not ended yet: entries after this
+    # moment are not part of what was issued.
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    issued_to: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+
+    account: Mapped[Account] = relationship()
+
+
+# The bank-wide reports read a window of the ledger by time: a covering index lets PostgreSQL
+# answer them from the index alone, so their cost follows the window, not the table.
+sa.Index("ix_transactions_timestamp", Transaction.timestamp,
+         postgresql_include=["transaction_type", "side", "amount"])
+sa.Index("ix_users_created_at", User.created_at)
+
+
+class LedgerTotal(db.Model):
+    """Customer movements per 15 minutes (UTC) and kind, kept by the ledger as it posts.
+
+    The bank-wide day report reads these buckets instead of the legs, so its cost follows
+    the number of days asked for, not the number of legs. Fifteen minutes because every time
+    zone's offset is a multiple of it: a bucket never straddles a local midnight, whatever
+    ``BANK_TIMEZONE`` is. Written in the same transaction as the legs; ``reconcile`` checks
+    it against them.
+    """
+
+    __tablename__ = "ledger_totals"
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('deposit', 'withdrawal', 'transfer')", name="kind_known"),
+        sa.CheckConstraint("amount >= 0 AND amount <> 'NaN'", name="amount_not_negative"),
+        sa.CheckConstraint("movements >= 0", name="movements_not_negative"),
+    )
+
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    # account id modulo ledger_totals.SHARDS: postings in the same quarter hour update one of
+    # several rows, so concurrent postings do not all queue behind a single row lock.
+    shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, default=0)
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(16, 2), default=Decimal("0.00"))
+    movements: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -6,30 +6,13 @@ import uuid
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
 
 from bankapp import ledger
+from bankapp.fields import AmountField
 
 
-class MoneyField(StringField):
-    """A money amount typed as text; ``.amount`` is the parsed ``Decimal`` once valid."""
-
-    parse = staticmethod(ledger.parse_amount)
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("render_kw", {"inputmode": "decimal", "autocomplete": "off"})
-        super().__init__(*args, **kwargs)
-        self.amount = None
-
-    def pre_validate(self, form):
-        self.amount = None
-        try:
-            self.amount = self.parse(self.data or "")
-        except ledger.LedgerError as error:
-            raise ValidationError(str(error)) from None
-
-
-class CountedCashField(MoneyField):
+class CountedCashField(AmountField):
     parse = staticmethod(ledger.parse_counted_cash)
 
 
@@ -53,13 +36,13 @@ class OneTimeForm(FlaskForm):
 
 
 class CounterPostingForm(OneTimeForm):
-    amount = MoneyField("Amount")
+    amount = AmountField("Amount")
     description = StringField("Description", validators=[Optional(), Length(max=255)])
     submit = SubmitField("Post")
 
 
 class CashForm(OneTimeForm):
-    amount = MoneyField("Amount")
+    amount = AmountField("Amount")
     submit = SubmitField("Post")
 
 

@@ -1,0 +1,155 @@
+"""Report views: parse the query string, call the report service, render or send a file."""
+from __future__ import annotations
+
+from flask import Response, abort, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from bankapp.models import AccountType, Role
+from bankapp.reports import bp, charts, exports, service
+from bankapp.reports.service import ReportError
+from bankapp.security import role_required
+
+FORMATS = ("html", "csv", "pdf")
+
+
+def _period_from_args(default_preset: str = "this-month") -> service.Period:
+    """The period the query string asks for: a preset, or custom start and end dates."""
+    preset = request.args.get("preset", "")
+    if preset and preset != "custom":
+        return service.preset_period(preset)
+    if not request.args.get("start") and not request.args.get("end") and preset != "custom":
+        return service.preset_period(default_preset)
+    return service.parse_period(request.args.get("start"), request.args.get("end"))
+
+
+def _customer_accounts(user):
+    return [a for a in user.accounts if a.account_type in AccountType.CUSTOMER]
+
+
+def _download(body: bytes, mimetype: str, filename: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.route("/")
+@login_required
+def index():
+    """Choose an account (or all) and a period, then open a statement or a summary."""
+    args = request.args
+    error = None
+    if args.get("report"):
+        try:
+            return redirect(_chosen_report_url(args))
+        except ReportError as exc:
+            error = str(exc)
+    return render_template(
+        "reports/index.html", accounts=_customer_accounts(current_user), presets=service.PRESETS,
+        error=error, args=args, is_staff=current_user.role in Role.STAFF,
+    ), (400 if error else 200)
+
+
+def _chosen_report_url(args) -> str:
+    number = (args.get("account") or "").strip().upper()
+    if args.get("report") == "summary":
+        if number != "ALL" and service.viewable_account(current_user, number) is None:
+            raise ReportError("Choose one of your accounts, or all accounts.")
+        return url_for("reports.summary", account=number.lower() if number == "ALL" else number)
+    if args.get("report") != "statement":
+        raise ReportError("Choose a statement or a monthly summary.")
+    if not number or number == "ALL":
+        raise ReportError("A statement covers one account: choose which.")
+    if service.viewable_account(current_user, number) is None:
+        raise ReportError("No account of yours has that number.")
+    period = _period_from_args()
+    return url_for("reports.statement", account_number=number,
+                   start=period.start.isoformat(), end=period.end.isoformat())
+
+
+@bp.route("/statement/<account_number>/")
+@login_required
+def statement(account_number: str):
+    """A bank statement for one account and period, as a page, CSV or PDF."""
+    account = service.viewable_account(current_user, account_number)
+    if account is None:
+        abort(404)
+    output = request.args.get("format", "html")
+    try:
+        if output not in FORMATS:
+            raise ReportError("Choose the format html, csv or pdf.")
+        period = _period_from_args()
+    except ReportError as exc:
+        return render_template("reports/statement.html", account=account, st=None,
+                               error=str(exc), args=request.args), 400
+    st = service.statement(account, period.start, period.end)
+    service.record_issue(st, current_user)
+    if output == "csv":
+        return _download(exports.statement_csv(st), "text/csv",
+                         exports.statement_filename(st, "csv"))
+    if output == "pdf":
+        return _download(exports.statement_pdf(st), "application/pdf",
+                         exports.statement_filename(st, "pdf"))
+    return render_template("reports/statement.html", account=account, st=st, error=None,
+                           code=service.format_code(st.code), args=request.args)
+
+
+@bp.route("/verify/")
+@login_required
+def verify():
+    """Check a statement's verification code against the ledger (staff or the owner)."""
+    code = request.args.get("code")
+    result, error = None, None
+    if code is not None:
+        try:
+            result = service.verify_code(code, current_user)
+        except ReportError as exc:
+            error = str(exc)
+    return render_template("reports/verify.html", result=result, error=error, code=code or "",
+                           format_code=service.format_code), (400 if error else 200)
+
+
+@bp.route("/summary/")
+@login_required
+def summary():
+    """The last 12 months per month, as a table and two charts."""
+    number = (request.args.get("account") or "all").strip()
+    if number.lower() == "all":
+        accounts = _customer_accounts(current_user)
+        if not accounts:
+            return render_template("reports/summary.html", summary=None, accounts=[],
+                                   error="You have no account to summarise yet.",
+                                   label="All accounts"), 200
+        label = "All accounts"
+    else:
+        account = service.viewable_account(current_user, number)
+        if account is None:
+            abort(404)
+        accounts, label = [account], f"{account.account_number} ({account.type_label})"
+    report = service.monthly_summary(accounts, months=12)
+    return render_template("reports/summary.html", summary=report, accounts=accounts,
+                           label=label, error=None,
+                           bar_chart=charts.in_out_bar_chart(report),
+                           line_chart=charts.balance_line_chart(report))
+
+
+@bp.route("/bank/")
+@role_required(Role.TELLER, Role.ADMIN)
+def bank():
+    """Bank-wide figures for staff: daily totals, accounts, balances, largest movements."""
+    output = request.args.get("format", "html")
+    table = request.args.get("table", "")
+    try:
+        period = _period_from_args()
+        if output not in ("html", "csv"):
+            raise ReportError("Choose the format html or csv.")
+        if output == "csv" and table not in exports.BANK_TABLES:
+            raise ReportError("Choose a table to export: " + ", ".join(exports.BANK_TABLES) + ".")
+    except ReportError as exc:
+        return render_template("reports/bank.html", report=None, error=str(exc),
+                               args=request.args, presets=service.PRESETS), 400
+    report = service.bank_report(period)
+    if output == "csv":
+        filename = f"bank-{table}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
+        return _download(exports.bank_table_csv(report, table), "text/csv", filename)
+    return render_template("reports/bank.html", report=report, error=None, args=request.args,
+                           presets=service.PRESETS, tables=exports.BANK_TABLES)

@@ -1,0 +1,678 @@
+"""Report queries: statements, monthly summaries and bank-wide figures.
+
+No request access here: views parse input, call these functions and render the results, and
+the benchmark (``bench/reports_bench.py``) calls the very same functions.
+
+Cost follows the window, not the table: every query reads one account's legs in a time range
+through the ``(account_id, timestamp, id)`` index, or one period of the ledger through the
+``timestamp`` index, plus a bounded number of single-row look-ups (``ORDER BY … LIMIT 1``) for
+the balance at a point in time. Nothing sums an account's whole history.
+
+Days and months are those of ``BANK_TIMEZONE``: their bounds are computed there and converted
+to UTC for the queries, so a leg at 23:30 in New York on 31 January belongs to January even
+though it is stored as 04:30 UTC on 1 February.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from bankapp.extensions import db
+from bankapp.formatting import bank_timezone
+from bankapp.ledger_totals import movement_filter
+from bankapp.models import (
+    Account,
+    AccountType,
+    JournalEntry,
+    LedgerTotal,
+    Role,
+    StatementIssue,
+    Transaction,
+    TransactionType,
+    User,
+    now_utc,
+)
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+MAX_PERIOD_YEARS = 5
+CODE_LENGTH = 20  # base32 characters: 100 bits of the HMAC
+CODE_GROUP = 4
+
+
+class ReportError(Exception):
+    """Input a report cannot be made from; ``str(error)`` is the message to show."""
+
+
+# ---------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole days ``start`` to ``end`` (both included), in the bank's time zone."""
+
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def utc_bounds(self) -> tuple[datetime, datetime]:
+        """[first instant, instant after the last day) as UTC datetimes."""
+        return day_start_utc(self.start), day_start_utc(self.end + timedelta(days=1))
+
+    def label(self) -> str:
+        return f"{self.start.isoformat()} to {self.end.isoformat()}"
+
+
+def day_start_utc(day: date) -> datetime:
+    """Midnight at the start of ``day`` in the bank's time zone, as a UTC datetime."""
+    return datetime.combine(day, time(0), tzinfo=bank_timezone()).astimezone(timezone.utc)
+
+
+def local_today(now: datetime | None = None) -> date:
+    return (now or now_utc()).astimezone(bank_timezone()).date()
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year without one
+        return day.replace(year=day.year + years, day=28)
+
+
+def parse_date(text: str | None, name: str) -> date:
+    """``YYYY-MM-DD`` → ``date``, or a ``ReportError`` naming the field."""
+    text = (text or "").strip()
+    if not text:
+        raise ReportError(f"Enter the {name} date as YYYY-MM-DD.")
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text, re.ASCII):
+        raise ReportError(f"The {name} date must look like 2026-01-31 (YYYY-MM-DD).")
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ReportError(f"The {name} date {text} does not exist.") from None
+    if not 1900 <= day.year <= 2999:
+        raise ReportError(f"The {name} date must be between the years 1900 and 2999.")
+    return day
+
+
+def make_period(start: date, end: date) -> Period:
+    """Check a period's rules: ordered, and at most five years long."""
+    if end < start:
+        raise ReportError("The end date is before the start date.")
+    if end >= _add_years(start, MAX_PERIOD_YEARS):
+        raise ReportError(f"A report covers at most {MAX_PERIOD_YEARS} years; "
+                          "choose a shorter period.")
+    return Period(start, end)
+
+
+def parse_period(start_text: str | None, end_text: str | None) -> Period:
+    """A period from two ``YYYY-MM-DD`` texts (form or query string)."""
+    return make_period(parse_date(start_text, "start"), parse_date(end_text, "end"))
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def add_months(day: date, months: int) -> date:
+    """The first of the month ``months`` after ``day``'s month."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+PRESETS = {
+    "this-month": "This month",
+    "last-month": "Last month",
+    "last-90-days": "Last 90 days",
+    "last-12-months": "Last 12 months",
+    "this-year": "This year",
+    "last-year": "Last year",
+}
+
+
+def preset_period(name: str, today: date | None = None) -> Period:
+    """The period a named preset means today (in the bank's time zone)."""
+    today = today or local_today()
+    if name == "this-month":
+        return Period(month_start(today), today)
+    if name == "last-month":
+        first = add_months(today, -1)
+        return Period(first, month_start(today) - timedelta(days=1))
+    if name == "last-90-days":
+        return Period(today - timedelta(days=89), today)
+    if name == "last-12-months":
+        return Period(add_months(today, -11), today)
+    if name == "this-year":
+        return Period(date(today.year, 1, 1), today)
+    if name == "last-year":
+        return Period(date(today.year - 1, 1, 1), date(today.year - 1, 12, 31))
+    raise ReportError("Choose a period from the list, or enter custom dates.")
+
+
+# ---------------------------------------------------------------- shared queries
+
+
+def _money(value) -> Decimal:
+    return Decimal(value if value is not None else 0).quantize(CENT)
+
+
+def balance_before(account_id: int, moment: datetime) -> Decimal:
+    """The account's balance just before ``moment``: one backward index probe, LIMIT 1."""
+    value = db.session.scalar(
+        sa.select(Transaction.balance_after)
+        .where(Transaction.account_id == account_id, Transaction.timestamp < moment)
+        .order_by(Transaction.timestamp.desc(), Transaction.id.desc())
+        .limit(1)
+    )
+    return _money(value)
+
+
+def _bucket(column, bounds: list[datetime]):
+    """SQL: the index of the [bounds[i], bounds[i+1]) slot ``column`` falls in (portable)."""
+    return sa.case(*[(column < upper, index) for index, upper in enumerate(bounds[1:])],
+                   else_=len(bounds) - 1)
+
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True)
+class StatementEntry:
+    id: int
+    timestamp: datetime
+    reference: str
+    transaction_type: str
+    description: str
+    side: str
+    amount: Decimal
+    balance_after: Decimal
+
+    @property
+    def money_in(self) -> Decimal | None:
+        return self.amount if self.side == "credit" else None
+
+    @property
+    def money_out(self) -> Decimal | None:
+        return self.amount if self.side == "debit" else None
+
+    @property
+    def type_label(self) -> str:
+        return TransactionType.LABELS.get(self.transaction_type, self.transaction_type)
+
+
+@dataclass
+class Statement:
+    account: Account
+    period: Period
+    as_of: datetime
+    opening: Decimal
+    entries: list[StatementEntry]
+    total_in: Decimal
+    total_out: Decimal
+    closing: Decimal
+    code: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """False while the period has not ended: the statement is as of ``as_of``."""
+        return self.as_of >= self.period.utc_bounds()[1]
+
+    @property
+    def balanced(self) -> bool:
+        return self.opening + self.total_in - self.total_out == self.closing
+
+    @property
+    def owner_name(self) -> str:
+        return self.account.owner.full_name if self.account.owner else self.account.name or ""
+
+
+def statement(account: Account, start: date, end: date, as_of: datetime | None = None
+              ) -> Statement:
+    """The statement of ``account`` for the days ``start``..``end`` as known at ``as_of``.
+
+    Two indexed queries: the opening balance (last leg before the period) and the legs in the
+    period. ``as_of`` (default now) cuts a period that has not ended yet, so the statement
+    issued today can be recomputed identically tomorrow.
+    """
+    period = make_period(start, end)
+    as_of = as_of or now_utc()
+    lower, upper = period.utc_bounds()
+    upper = min(upper, as_of)
+    opening = balance_before(account.id, lower)
+    rows = db.session.execute(
+        sa.select(Transaction.id, Transaction.timestamp, JournalEntry.reference,
+                  Transaction.transaction_type, Transaction.description, Transaction.side,
+                  Transaction.amount, Transaction.balance_after)
+        .join(JournalEntry, JournalEntry.id == Transaction.entry_id)
+        .where(Transaction.account_id == account.id,
+               Transaction.timestamp >= lower, Transaction.timestamp < upper)
+        .order_by(Transaction.timestamp, Transaction.id)
+    ).all()
+    entries = [StatementEntry(r.id, r.timestamp, r.reference, r.transaction_type,
+                              r.description or "", r.side, _money(r.amount),
+                              _money(r.balance_after)) for r in rows]
+    total_in = sum((e.amount for e in entries if e.side == "credit"), ZERO)
+    total_out = sum((e.amount for e in entries if e.side == "debit"), ZERO)
+    closing = entries[-1].balance_after if entries else opening
+    result = Statement(account, period, as_of, opening, entries, total_in, total_out, closing)
+    result.code = verification_code(result)
+    return result
+
+
+# ---------------------------------------------------------------- verification codes
+
+
+def _canonical_text(st: Statement) -> str:
+    """What the code vouches for: account, period, balances and every entry, one per line."""
+    lines = ["bankapp-statement-v1", st.account.account_number, st.period.start.isoformat(),
+             st.period.end.isoformat(), f"{st.opening:.2f}", f"{st.closing:.2f}"]
+    lines += [f"{e.id}|{e.amount:.2f}|{e.side}|{e.balance_after:.2f}" for e in st.entries]
+    return "\n".join(lines)
+
+
+def verification_code(st: Statement) -> str:
+    """HMAC-SHA256 (keyed by SECRET_KEY) of the statement, as 20 base32 characters."""
+    key = hmac.new(current_app.config["SECRET_KEY"].encode(), b"bankapp.statement-code",
+                   hashlib.sha256).digest()
+    digest = hmac.new(key, _canonical_text(st).encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode()[:CODE_LENGTH]
+
+
+def format_code(code: str) -> str:
+    """``ABCDEFGH…`` → ``ABCD-EFGH-…`` for people to read and type."""
+    return "-".join(code[i:i + CODE_GROUP] for i in range(0, len(code), CODE_GROUP))
+
+
+# Characters people confuse with base32 letters (which has no 0, 1 or 8).
+_LOOKALIKES = str.maketrans({"0": "O", "1": "I", "8": "B"})
+
+
+def normalize_code(text: str | None) -> str:
+    """What someone typed → the bare code, or a ``ReportError`` when it cannot be one."""
+    cleaned = re.sub(r"[\s\-]", "", (text or "")).upper().translate(_LOOKALIKES)
+    if not cleaned:
+        raise ReportError("Enter the verification code printed on the statement.")
+    if not re.fullmatch(f"[A-Z2-7]{{{CODE_LENGTH}}}", cleaned, re.ASCII):
+        raise ReportError(f"A verification code has {CODE_LENGTH} letters and digits, "
+                          "such as ABCD-EFGH-IJKL-MNOP-QRST.")
+    return cleaned
+
+
+def record_issue(st: Statement, issued_to: User | None) -> StatementIssue:
+    """Remember an issued statement (once per code) so its code can be verified later."""
+    existing = db.session.scalar(sa.select(StatementIssue).where(StatementIssue.code == st.code))
+    if existing is not None:
+        return existing
+    issue = StatementIssue(code=st.code, account_id=st.account.id, period_start=st.period.start,
+                           period_end=st.period.end, issued_at=st.as_of,
+                           issued_to=issued_to.id if issued_to is not None else None)
+    try:
+        with db.session.begin_nested():
+            db.session.add(issue)
+        db.session.commit()
+    except IntegrityError:  # the same statement issued concurrently: keep the first
+        db.session.rollback()
+        issue = db.session.scalar(sa.select(StatementIssue).where(StatementIssue.code == st.code))
+    return issue
+
+
+@dataclass
+class Verification:
+    status: str  # "valid", "mismatch" or "unknown"
+    issue: StatementIssue | None = None
+    recomputed: Statement | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.status == "valid"
+
+
+def verify_code(text: str, viewer: User) -> Verification:
+    """Does ``text`` name an issued statement that still matches the ledger?
+
+    Customers may only verify their own accounts' statements; another account's code is
+    answered exactly like an unknown one, so codes reveal nothing about other customers.
+    """
+    code = normalize_code(text)
+    issue = db.session.scalar(sa.select(StatementIssue).where(StatementIssue.code == code))
+    if issue is None or not can_view_account(viewer, issue.account):
+        return Verification("unknown")
+    recomputed = statement(issue.account, issue.period_start, issue.period_end,
+                           as_of=issue.issued_at)
+    status = "valid" if hmac.compare_digest(recomputed.code, code) else "mismatch"
+    return Verification(status, issue, recomputed)
+
+
+# ---------------------------------------------------------------- access
+
+
+def can_view_account(viewer: User, account: Account | None) -> bool:
+    """Staff see every customer account; a customer sees only their own."""
+    if account is None or account.account_type not in AccountType.CUSTOMER:
+        return False
+    return viewer.role in Role.STAFF or account.owner_id == viewer.id
+
+
+def viewable_account(viewer: User, number: str) -> Account | None:
+    """The customer account ``number`` if ``viewer`` may see it, else None (→ 404)."""
+    number = (number or "").strip().upper()
+    account = db.session.scalar(sa.select(Account).where(Account.account_number == number))
+    return account if can_view_account(viewer, account) else None
+
+
+# ---------------------------------------------------------------- monthly summary
+
+
+MONEY_IN_TYPES = {TransactionType.DEPOSIT: "deposits", TransactionType.TRANSFER_IN: "transfers_in"}
+MONEY_OUT_TYPES = {TransactionType.WITHDRAWAL: "withdrawals",
+                   TransactionType.TRANSFER_OUT: "transfers_out"}
+
+
+@dataclass
+class MonthRow:
+    month: date  # the first day of the month
+    deposits: Decimal = ZERO
+    withdrawals: Decimal = ZERO
+    transfers_in: Decimal = ZERO
+    transfers_out: Decimal = ZERO
+    # Legs of other types (reversals, corrections) counted by their side.
+    other_in: Decimal = ZERO
+    other_out: Decimal = ZERO
+    count: int = 0
+    end_balance: Decimal = ZERO
+
+    @property
+    def money_in(self) -> Decimal:
+        return self.deposits + self.transfers_in + self.other_in
+
+    @property
+    def money_out(self) -> Decimal:
+        return self.withdrawals + self.transfers_out + self.other_out
+
+    @property
+    def net(self) -> Decimal:
+        return self.money_in - self.money_out
+
+    @property
+    def label(self) -> str:
+        return self.month.strftime("%b %Y")
+
+    def add(self, other: "MonthRow") -> None:
+        for name in ("deposits", "withdrawals", "transfers_in", "transfers_out", "other_in",
+                     "other_out", "count", "end_balance"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Summary:
+    accounts: list[Account]
+    months: list[MonthRow]
+    opening: Decimal  # balance before the first month
+    has_other: bool = field(default=False)
+
+    @property
+    def total_in(self) -> Decimal:
+        return sum((m.money_in for m in self.months), ZERO)
+
+    @property
+    def total_out(self) -> Decimal:
+        return sum((m.money_out for m in self.months), ZERO)
+
+
+def month_starts(months: int, today: date | None = None) -> list[date]:
+    """The first days of the last ``months`` months, oldest first, this month included."""
+    first = month_start(today or local_today())
+    return [add_months(first, -offset) for offset in range(months - 1, -1, -1)]
+
+
+def _account_months(account: Account, starts: list[date]) -> tuple[Decimal, list[MonthRow]]:
+    bounds = [day_start_utc(d) for d in starts] + [day_start_utc(add_months(starts[-1], 1))]
+    lower, upper = bounds[0], bounds[-1]
+    window = (Transaction.account_id == account.id, Transaction.timestamp >= lower,
+              Transaction.timestamp < upper)
+    month_index = _bucket(Transaction.timestamp, bounds).label("month_index")
+    totals = db.session.execute(
+        sa.select(month_index, Transaction.transaction_type, Transaction.side,
+                  sa.func.sum(Transaction.amount), sa.func.count())
+        .where(*window)
+        .group_by(month_index, Transaction.transaction_type, Transaction.side)
+    ).all()
+    # Month-end balances: the last leg of each month (one pass over the same window).
+    last_leg = sa.func.row_number().over(
+        partition_by=month_index, order_by=(Transaction.timestamp.desc(), Transaction.id.desc()))
+    ranked = (sa.select(month_index, Transaction.balance_after, last_leg.label("rank"))
+              .where(*window).subquery())
+    month_ends = dict(db.session.execute(
+        sa.select(ranked.c.month_index, ranked.c.balance_after).where(ranked.c.rank == 1)
+    ).all())
+    opening = balance_before(account.id, lower)
+
+    rows = [MonthRow(month) for month in starts]
+    for index, transaction_type, side, amount, count in totals:
+        row = rows[index]
+        name = (MONEY_IN_TYPES.get(transaction_type) if side == "credit"
+                else MONEY_OUT_TYPES.get(transaction_type))
+        if name is None:
+            name = "other_in" if side == "credit" else "other_out"
+        setattr(row, name, getattr(row, name) + _money(amount))
+        row.count += count
+    balance = opening
+    for index, row in enumerate(rows):
+        if index in month_ends:
+            balance = _money(month_ends[index])
+        row.end_balance = balance
+    return opening, rows
+
+
+def monthly_summary(accounts: Account | list[Account], months: int = 12,
+                    today: date | None = None) -> Summary:
+    """Per month of the last ``months``: in/out by kind, net change and month-end balance.
+
+    With several accounts the figures are added up (a transfer between two of them counts
+    as a transfer out of one and into the other).
+    """
+    if isinstance(accounts, Account):
+        accounts = [accounts]
+    if not 1 <= months <= 12 * MAX_PERIOD_YEARS:
+        raise ReportError(f"A summary covers 1 to {12 * MAX_PERIOD_YEARS} months.")
+    starts = month_starts(months, today)
+    total = [MonthRow(month) for month in starts]
+    opening = ZERO
+    for account in accounts:
+        account_opening, rows = _account_months(account, starts)
+        opening += account_opening
+        for combined, row in zip(total, rows):
+            combined.add(row)
+    has_other = any(m.other_in or m.other_out for m in total)
+    return Summary(list(accounts), total, opening, has_other)
+
+
+# ---------------------------------------------------------------- bank-wide
+
+
+@dataclass
+class DayRow:
+    day: date
+    deposits: Decimal = ZERO
+    deposit_count: int = 0
+    withdrawals: Decimal = ZERO
+    withdrawal_count: int = 0
+    transfers: Decimal = ZERO
+    transfer_count: int = 0
+
+    @property
+    def net_cash(self) -> Decimal:
+        return self.deposits - self.withdrawals
+
+
+_KIND_FIELDS = {"deposit": ("deposits", "deposit_count"),
+                "withdrawal": ("withdrawals", "withdrawal_count"),
+                "transfer": ("transfers", "transfer_count")}
+
+
+def daily_totals(period: Period) -> list[DayRow]:
+    """Per day of ``period``: deposits, withdrawals and transfers (sums and counts).
+
+    Read from the 15-minute buckets the ledger keeps (``LedgerTotal``), not from the legs:
+    at most 96 rows per kind and day, however busy the bank is.
+    """
+    lower, upper = period.utc_bounds()
+    window = (LedgerTotal.bucket >= lower, LedgerTotal.bucket < upper)
+    days = {period.start + timedelta(days=i): DayRow(period.start + timedelta(days=i))
+            for i in range(period.days)}
+    if db.engine.dialect.name == "postgresql":
+        # Grouped in the database by the local calendar day.
+        local_day = sa.cast(sa.func.timezone(str(bank_timezone()), LedgerTotal.bucket),
+                            sa.Date).label("day")
+        rows = db.session.execute(
+            sa.select(local_day, LedgerTotal.kind, sa.func.sum(LedgerTotal.amount),
+                      sa.func.sum(LedgerTotal.movements))
+            .where(*window).group_by(local_day, LedgerTotal.kind)
+        ).all()
+    else:
+        # SQLite knows no time zones: fold the buckets into local days here.
+        tz = bank_timezone()
+        rows = [(bucket.astimezone(tz).date(), kind, amount, count)
+                for bucket, kind, amount, count in db.session.execute(
+                    sa.select(LedgerTotal.bucket, LedgerTotal.kind, LedgerTotal.amount,
+                              LedgerTotal.movements).where(*window))]
+    for day, kind, amount, count in rows:
+        row = days.get(day)
+        if row is None:
+            continue
+        total_name, count_name = _KIND_FIELDS[kind]
+        setattr(row, total_name, getattr(row, total_name) + _money(amount))
+        setattr(row, count_name, getattr(row, count_name) + int(count))
+    return [days[d] for d in sorted(days)]
+
+
+@dataclass
+class AccountGroup:
+    account_type: str
+    status: str
+    count: int
+    balance: Decimal
+
+    @property
+    def type_label(self) -> str:
+        return AccountType.LABELS.get(self.account_type, self.account_type)
+
+
+def accounts_by_type_and_status() -> list[AccountGroup]:
+    rows = db.session.execute(
+        sa.select(Account.account_type, Account.status, sa.func.count(), sa.func.sum(Account.balance))
+        .group_by(Account.account_type, Account.status)
+        .order_by(Account.account_type, Account.status)
+    ).all()
+    return [AccountGroup(t, s, n, _money(b)) for t, s, n, b in rows]
+
+
+@dataclass
+class BalancesHeld:
+    customer_total: Decimal
+    customer_accounts: int
+    internal_total: Decimal
+
+
+def balances_held(groups: list[AccountGroup] | None = None) -> BalancesHeld:
+    """What the bank owes its customers (and the book's own side), from the account rows."""
+    groups = groups if groups is not None else accounts_by_type_and_status()
+    customer = [g for g in groups if g.account_type in AccountType.CUSTOMER]
+    internal = [g for g in groups if g.account_type not in AccountType.CUSTOMER]
+    return BalancesHeld(sum((g.balance for g in customer), ZERO), sum(g.count for g in customer),
+                        sum((g.balance for g in internal), ZERO))
+
+
+@dataclass(frozen=True)
+class Movement:
+    id: int
+    timestamp: datetime
+    account_number: str
+    transaction_type: str
+    side: str
+    amount: Decimal
+    description: str
+
+    @property
+    def type_label(self) -> str:
+        return TransactionType.LABELS.get(self.transaction_type, self.transaction_type)
+
+
+def largest_movements(period: Period, limit: int = 10) -> list[Movement]:
+    """The biggest customer movements in ``period`` (deposits, withdrawals, transfers)."""
+    lower, upper = period.utc_bounds()
+    top = (sa.select(Transaction.id)
+           .where(Transaction.timestamp >= lower, Transaction.timestamp < upper,
+                  movement_filter())
+           .order_by(Transaction.amount.desc(), Transaction.id)
+           .limit(limit).subquery())
+    rows = db.session.execute(
+        sa.select(Transaction.id, Transaction.timestamp, Account.account_number,
+                  Transaction.transaction_type, Transaction.side, Transaction.amount,
+                  Transaction.description)
+        .join(top, top.c.id == Transaction.id)
+        .join(Account, Account.id == Transaction.account_id)
+        .order_by(Transaction.amount.desc(), Transaction.id)
+    ).all()
+    return [Movement(r.id, r.timestamp, r.account_number, r.transaction_type, r.side,
+                     _money(r.amount), r.description or "") for r in rows]
+
+
+@dataclass
+class SignupMonth:
+    month: date
+    count: int
+
+    @property
+    def label(self) -> str:
+        return self.month.strftime("%b %Y")
+
+
+def new_customers_per_month(months: int = 12, today: date | None = None) -> list[SignupMonth]:
+    starts = month_starts(months, today)
+    bounds = [day_start_utc(d) for d in starts] + [day_start_utc(add_months(starts[-1], 1))]
+    month_index = _bucket(User.created_at, bounds).label("month_index")
+    counts = dict(db.session.execute(
+        sa.select(month_index, sa.func.count())
+        .where(User.role == Role.CUSTOMER, User.created_at >= bounds[0],
+               User.created_at < bounds[-1])
+        .group_by(month_index)
+    ).all())
+    return [SignupMonth(month, counts.get(i, 0)) for i, month in enumerate(starts)]
+
+
+@dataclass
+class BankReport:
+    period: Period
+    days: list[DayRow]
+    groups: list[AccountGroup]
+    held: BalancesHeld
+    largest: list[Movement]
+    signups: list[SignupMonth]
+
+    @property
+    def day_totals(self) -> DayRow:
+        total = DayRow(self.period.start)
+        for row in self.days:
+            for name in ("deposits", "deposit_count", "withdrawals", "withdrawal_count",
+                         "transfers", "transfer_count"):
+                setattr(total, name, getattr(total, name) + getattr(row, name))
+        return total
+
+
+def bank_report(period: Period) -> BankReport:
+    groups = accounts_by_type_and_status()
+    return BankReport(period, daily_totals(period), groups, balances_held(groups),
+                      largest_movements(period), new_customers_per_month())
