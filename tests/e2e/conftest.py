@@ -10,9 +10,6 @@
 - ``browser`` / ``new_page``: headless Chromium pages that record console errors, uncaught page
   errors, CSP violations and 5xx answers; any of them fails the test that was running.
 - ``snap(page, name)``: a full-page screenshot in ``artifacts/e2e/`` (not committed).
-
-A step whose feature has not been merged yet (reports) is skipped by probing the server
-(``live_server.offers``), never by a hard-coded switch, so it runs as soon as the feature lands.
 """
 from __future__ import annotations
 
@@ -77,8 +74,10 @@ def live_server(tmp_path_factory, mail_sink, artifacts_dir):
         wait_until_answers(url, process, log_path)
         server = LiveServer(url=url, env=env, process=process, log_path=log_path)
         server.bank = Bank(server)
+        LiveServer.running = server
         yield server
     finally:
+        LiveServer.running = None
         process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: nothing left to finish
         try:
             process.wait(timeout=10)
@@ -159,7 +158,7 @@ def pytest_runtest_makereport(item, call):
                     page.screenshot(path=ARTIFACTS / f"FAILED-{name}-{n}{m}.png", full_page=True)
                 except Exception:  # a crashed page must not hide the real failure
                     pass
-        server = item.funcargs.get("live_server")
+        server = LiveServer.running
         if server is not None:
             report.sections.append(("server log (tail)", server.log_tail()))
     return report

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
@@ -91,19 +92,7 @@ class LiveServer:
     process: subprocess.Popen
     log_path: Path
     bank: "Bank" = field(init=False)
-
-    def offers(self, path: str, marker: str | None = None) -> bool:
-        """True when the server has a page at ``path`` (and it contains ``marker``).
-
-        Asked outside the browser so a probe never shows up as a console error. A page that
-        needs a login redirects to the login form (200 in the end); a missing one is a 404.
-        """
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as response:
-                body = response.read().decode("utf-8", "replace")
-        except urllib.error.HTTPError:
-            return False
-        return marker is None or marker in body
+    running: ClassVar["LiveServer | None"] = None  # for the failure report's server log
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -46,7 +46,7 @@ def statement_path(number: str) -> str:
 @pytest.mark.incremental
 class TestNewCustomerWalk:
     def test_a_visitor_signs_up_with_email_password_phone_and_birth_date(
-            self, journey, live_server, snap):
+            self, journey, snap):
         page = journey.page
         page.goto("/")
         expect(page).to_have_url(re.compile(r"/accounts/login/$"))
@@ -63,7 +63,7 @@ class TestNewCustomerWalk:
         expect(page.locator(".flash")).to_contain_text("Check your email")
 
     def test_the_link_in_the_verification_email_confirms_the_address(
-            self, journey, live_server, mail_sink, snap):
+            self, journey, mail_sink, snap):
         message = mail_sink.wait_for(EMAIL, "confirm")
         page = journey.page
         page.goto(mail_sink.link_path(message, "/accounts/verify/"))
@@ -72,7 +72,7 @@ class TestNewCustomerWalk:
         snap(page, "02-email-confirmed")
 
     def test_the_customer_logs_in_and_lands_on_an_empty_dashboard(
-            self, journey, live_server, snap):
+            self, journey, snap):
         page = journey.page
         page.goto("/accounts/login/")
         page.fill("#email", EMAIL)
@@ -154,7 +154,7 @@ class TestNewCustomerWalk:
         expect(page.locator(".balance")).to_have_text("750.00")
 
     def test_a_transfer_to_another_customer_shows_the_payee_masked(
-            self, journey, live_server, snap):
+            self, journey, live_server):
         bank = live_server.bank
         bank.create_user(PAYEE_EMAIL, first_name="Bob", last_name="Brown")
         journey.payee_account = bank.open_account(PAYEE_EMAIL, "checking", "10.00")
@@ -198,10 +198,8 @@ class TestNewCustomerWalk:
         snap(page, "12-dashboard")
 
     def test_the_statement_lists_the_period_movements_and_the_closing_balance(
-            self, journey, live_server, snap):
+            self, journey, snap):
         checking = journey.accounts["checking"]
-        if not live_server.offers(f"/reports/statement/{checking}/"):
-            pytest.skip("reports (statement) not merged yet")
         page = journey.page
         page.goto(statement_path(checking))
         body = page.locator("main")
@@ -214,9 +212,7 @@ class TestNewCustomerWalk:
         expect(body).to_contain_text("700.00")
         snap(page, "13-statement")
 
-    def test_the_monthly_summary_draws_a_chart(self, journey, live_server, snap):
-        if not live_server.offers("/reports/summary/"):
-            pytest.skip("reports (monthly summary) not merged yet")
+    def test_the_monthly_summary_draws_a_chart(self, journey, snap):
         page = journey.page
         page.goto("/reports/summary/")
         chart = page.locator("main svg, main canvas, main img").first
@@ -225,10 +221,8 @@ class TestNewCustomerWalk:
         assert box["width"] > 100 and box["height"] > 50, f"the chart is too small: {box}"
         snap(page, "14-monthly-summary")
 
-    def test_the_statement_downloads_as_csv(self, journey, live_server, tmp_path):
+    def test_the_statement_downloads_as_csv(self, journey, tmp_path):
         checking = journey.accounts["checking"]
-        if not live_server.offers(f"/reports/statement/{checking}/"):
-            pytest.skip("reports (statement CSV) not merged yet")
         page = journey.page
         page.goto(statement_path(checking))
         link = page.locator("a[href*='format=csv']")
