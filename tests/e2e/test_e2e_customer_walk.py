@@ -10,7 +10,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -39,14 +39,14 @@ def journey(browser, live_server):
 
 
 def statement_path(number: str) -> str:
-    today = date.today().isoformat()
+    """This month's statement so far; the server's bank time zone is UTC."""
+    today = datetime.now(timezone.utc).date().isoformat()
     return f"/reports/statement/{number}/?start={today[:8]}01&end={today}"
 
 
 @pytest.mark.incremental
 class TestNewCustomerWalk:
-    def test_a_visitor_signs_up_with_email_password_phone_and_birth_date(
-            self, journey, snap):
+    def test_a_visitor_signs_up_with_email_password_phone_and_birth_date(self, journey, snap):
         page = journey.page
         page.goto("/")
         expect(page).to_have_url(re.compile(r"/accounts/login/$"))
@@ -71,8 +71,7 @@ class TestNewCustomerWalk:
         expect(page.locator(".flash")).to_contain_text("confirmed")
         snap(page, "02-email-confirmed")
 
-    def test_the_customer_logs_in_and_lands_on_an_empty_dashboard(
-            self, journey, snap):
+    def test_the_customer_logs_in_and_lands_on_an_empty_dashboard(self, journey, snap):
         page = journey.page
         page.goto("/accounts/login/")
         page.fill("#email", EMAIL)
