@@ -22,3 +22,12 @@ test: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
+
+bench: $(BIN)/.installed
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/bank_test.py
+
+.PHONY: bank-test
+bank-test: $(BIN)/.installed
+	$(BIN)/python bench/bank_test.py --short
