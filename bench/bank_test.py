@@ -31,6 +31,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -170,6 +171,13 @@ class Stats:
     lock: threading.Lock = field(default_factory=threading.Lock)
     counts: Counter = field(default_factory=Counter)
     anomalies: list = field(default_factory=list)
+    server_errors: list = field(default_factory=list)  # monotonic times of 5xx answers
+    outages: list = field(default_factory=list)  # (start, end) of PostgreSQL restarts
+
+    def server_error(self, what: str) -> None:
+        with self.lock:
+            self.server_errors.append(time.monotonic())
+            self.counts[what] += 1
 
     def add(self, name: str, n: int = 1) -> None:
         with self.lock:
@@ -302,7 +310,7 @@ class BankTest:
             elif status == 409 and code == "request-in-progress":
                 self.stats.add("retry after 409 in progress")
             elif status >= 500:
-                self.stats.add(f"retry after {status}")
+                self.stats.server_error(f"retry after {status}")
             else:
                 self.stats.anomaly(f"{op.key}: unexpected answer {status} {data}")
                 return None
@@ -418,8 +426,12 @@ class BankTest:
             if status == 401:
                 self.token_rejected(token)
                 continue
+            if status >= 500:
+                self.stats.server_error(f"reads failed ({status})")
+                time.sleep(0.05)
+                continue
             if status != 200:
-                self.stats.add(f"reads failed ({status})")
+                self.stats.anomaly(f"read answered {status} {data}")
                 time.sleep(0.05)
                 continue
             self.check_read(data)
@@ -487,6 +499,8 @@ class Nemesis:
             self.stats.anomaly(f"PostgreSQL restart failed: {error.stderr or error}")
             return
         self.stats.add(f"fault: PostgreSQL restart (-m {mode})")
+        with self.stats.lock:
+            self.stats.outages.append((started, time.monotonic()))
         log(f"nemesis: PostgreSQL back after {time.monotonic() - started:.1f} s")
 
 
@@ -623,7 +637,7 @@ def main() -> int:
         for thread in threads:
             thread.join()
         final_checks(test, db_url, 1, app)
-        report(test, seed, time.monotonic() - started)
+        report(test, seed, time.monotonic() - started, workdir / "gunicorn.log")
         return 1 if test.stats.anomalies else 0
     finally:
         if server is not None:
@@ -634,8 +648,14 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def report(test: BankTest, seed: int, elapsed: float) -> None:
+OUTAGE_GRACE = 5.0  # seconds after PostgreSQL is back in which 5xx still count as the outage's
+
+
+def report(test: BankTest, seed: int, elapsed: float, server_log: Path) -> None:
     counts = test.stats.counts
+    outside = [t for t in test.stats.server_errors
+               if not any(start <= t <= end + OUTAGE_GRACE for start, end in test.stats.outages)]
+    counts["5xx answers outside PostgreSQL outages"] = len(outside)
     print()
     print(f"== bank test: {elapsed:.0f} s, seed {seed}")
     for name in sorted(counts):
@@ -645,6 +665,26 @@ def report(test: BankTest, seed: int, elapsed: float) -> None:
     print(f"  {'anomalies':<48} {len(test.stats.anomalies):>7}")
     for anomaly in test.stats.anomalies[:30]:
         print(f"    {anomaly}")
+    errors = server_errors_logged(server_log)
+    if errors:
+        print("  errors in the gunicorn log: " + ", ".join(f"{name} x{n}"
+                                                         for name, n in errors.most_common(8)))
+
+
+def server_errors_logged(path: Path) -> Counter:
+    """Exception classes the app logged (final line of each traceback) and worker deaths."""
+    found = Counter()
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return found
+    for line in text.splitlines():
+        match = re.match(r"^([A-Za-z_][\w.]*(?:Error|Exception|Timeout)): ", line)
+        if match:
+            found[match.group(1)] += 1
+        elif "was sent SIGKILL" in line or "WORKER TIMEOUT" in line:
+            found["worker SIGKILL/timeout (gunicorn)"] += 1
+    return found
 
 
 if __name__ == "__main__":

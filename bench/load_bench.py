@@ -320,7 +320,8 @@ def main() -> int:
     args = parse_args()
     require_tools(args)
     failures: list[str] = []
-    log(f"app under test: {args.app_dir}")
+    args.load_at_start = load_average()
+    log(f"app under test: {args.app_dir}; load average {args.load_at_start}")
     db_url = apphost.create_database(args.server_url, LOAD_DB)
     workdir = Path(tempfile.mkdtemp(prefix="bankapp-load-"))
     server = None
@@ -439,6 +440,8 @@ def print_report(args, server, rows, trips, memory, comparison, profile, before,
     print()
     print(f"== bankapp load benchmark: gunicorn {server.label}, {args.accounts:,} accounts, "
           f"{args.users} users, {args.duration} s per level, app {args.app_dir}")
+    print(f"machine: {os.cpu_count()} CPUs, load average at start {args.load_at_start}, "
+          f"at end {load_average()} (anything else running skews every figure below)")
     if comparison:
         print("gunicorn configurations at 16 clients (8 s each):")
         for label, result, peak in comparison:
@@ -497,6 +500,10 @@ def print_report(args, server, rows, trips, memory, comparison, profile, before,
     verdict("money before == after, ledger reconciles",
             before[0] == after[0] and after[1] == 0 and final.clean,
             "yes" if final.clean else "no")
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def verdict(name: str, met: bool, value: str) -> None:
