@@ -281,6 +281,10 @@ class Gunicorn:
                 continue
         return peaks
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the live workers have used so far."""
+        return sum(process_cpu_seconds(pid) for pid in self.worker_pids())
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -291,6 +295,24 @@ class Gunicorn:
             self.process.kill()
             self.process.wait()
         self._log.close()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process from /proc (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    # Fields after "(comm)": state is index 0, utime index 11, stime index 12.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_cpu_seconds(db_url: str, database: str) -> float:
+    """CPU time used so far by the PostgreSQL backends connected to ``database``."""
+    with closing(psycopg2.connect(db_url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                    "pg_backend_pid()", (database,))
+        return sum(process_cpu_seconds(pid) for (pid,) in cur.fetchall())
 
 
 # ---------------------------------------------------------------- HTTP

@@ -115,13 +115,23 @@ class PrivateCluster:
             shutil.chown(self.root, "postgres", "postgres")
             (self.root / "pg_ctl.log").touch()
             shutil.chown(self.root / "pg_ctl.log", "postgres", "postgres")
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
-                  "-A", "trust", "--no-sync", "-E", "UTF8")
+        try:
+            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                      "-A", "trust", "--no-sync", "-E", "UTF8")
+        except (subprocess.CalledProcessError, OSError) as error:
+            sys.exit(f"could not create a private PostgreSQL cluster ({error}); "
+                     f"{self._output()} -- use --pg main to test against the machine's cluster")
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
                    f"-c unix_socket_directories={self.root} -c max_connections=60 "
                    f"-c shared_buffers=32MB -c fsync=on -c synchronous_commit=on")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
                   str(self.root / "postgres.log"), "-o", options, "-w", "-t", "60", "start")
+
+    def _output(self) -> str:
+        try:
+            return (self.root / "pg_ctl.log").read_text()[-500:]
+        except OSError:
+            return ""
 
     def restart(self, mode: str) -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",

@@ -5,7 +5,7 @@
 What it does, in one run (about 3 minutes):
 
 1. Creates a fresh PostgreSQL database (``bankapp_bench_load`` on BENCH_DATABASE_URL's
-   server), migrates it, seeds 10,000 funded accounts owned by 100 verified users in bulk SQL
+   server), migrates it, seeds 10,000 funded accounts owned by 500 verified users in bulk SQL
    (each with a balanced opening entry against the vault) and checks ``ledger.reconcile()``.
 2. Counts the SQL round trips of one API transfer (in-process, through ``app.test_client()``).
 3. Serves the app with gunicorn (Redis as the limiter store), takes a token per user, and drives
@@ -63,7 +63,9 @@ def parse_args() -> argparse.Namespace:
                         help="PostgreSQL server (env BENCH_DATABASE_URL)")
     parser.add_argument("--duration", type=int, default=15, help="seconds per load level")
     parser.add_argument("--clients", default="4,16,32", help="concurrency levels")
-    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--users", type=int, default=500,
+                        help="account owners (each token's user); 10,000 accounts / 500 = 20 "
+                             "accounts each, since loading a user loads all their accounts")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
@@ -216,9 +218,22 @@ def unexpected(result: dict, hot: bool) -> int:
 
 def non_2xx(result: dict) -> str:
     parts = [f"{s}:{n}" for s, n in sorted(result["statuses"].items()) if not 200 <= s < 300]
-    if result["socket_errors"]:
-        parts.append(f"socket:{result['socket_errors']}")
+    for kind in ("connect_errors", "read_errors", "write_errors", "timeouts"):
+        if result[kind]:
+            parts.append(f"{kind.replace('_errors', '')}:{result[kind]}")
     return " ".join(parts) or "-"
+
+
+def measured_wrk(server, db_url, tuples, clients, duration, label) -> dict:
+    """run_wrk, plus the CPU time gunicorn workers and their PostgreSQL backends spent."""
+    app_cpu, db_cpu = server.cpu_seconds(), apphost.backend_cpu_seconds(db_url, LOAD_DB)
+    result = run_wrk(server.base_url, tuples, clients, duration, label)
+    app_cpu = server.cpu_seconds() - app_cpu
+    db_cpu = apphost.backend_cpu_seconds(db_url, LOAD_DB) - db_cpu
+    requests = max(result["requests"], 1)
+    result["app_cpu_ms"] = 1000 * app_cpu / requests
+    result["db_cpu_ms"] = 1000 * db_cpu / requests
+    return result
 
 
 # ---------------------------------------------------------------- pgbench
@@ -348,16 +363,16 @@ def main() -> int:
             pgbench_init(args.server_url, args.pgbench_scale)
 
         env = apphost.app_env(args.app_dir, db_url)
-        comparison = []
+        comparison, tokens = [], None
         if args.compare_workers:
-            comparison = compare_workers(args, env, workdir)
+            comparison, tokens = compare_workers(args, env, workdir)
 
         server = apphost.Gunicorn(args.app_dir, env, workers=args.workers,
                                   worker_class=args.worker_class, threads=args.threads,
                                   log_path=workdir / "gunicorn.log")
         server.start()
         log(f"gunicorn {server.label} on {server.base_url}")
-        tokens = fetch_tokens(server.base_url, args.users)
+        tokens = tokens or fetch_tokens(server.base_url, args.users)
         random_tuples, hot_tuples = workdir / "random.txt", workdir / "hot.txt"
         write_tuples(random_tuples, tokens, args.accounts, args.users, hot=False)
         write_tuples(hot_tuples, tokens, args.accounts, args.users, hot=True)
@@ -365,8 +380,8 @@ def main() -> int:
         rows = []
         run_wrk(server.base_url, random_tuples, 4, 3, "warmup")
         for clients in args.client_levels:
-            result = run_wrk(server.base_url, random_tuples, clients, args.duration,
-                             f"c{clients}")
+            result = measured_wrk(server, db_url, random_tuples, clients, args.duration,
+                                  f"c{clients}")
             log(f"{clients:>3} clients random: {result['transfers_per_s']:.0f} transfers/s, "
                 f"p99 {result['p99_us'] / 1000:.1f} ms, non-2xx {non_2xx(result)}")
             pg = None if args.skip_pgbench else pgbench_run(args.server_url, clients,
@@ -374,7 +389,7 @@ def main() -> int:
             if pg:
                 log(f"{clients:>3} clients pgbench: {pg['tps']:.0f} tps")
             rows.append(("random", clients, result, pg))
-        hot = run_wrk(server.base_url, hot_tuples, HOT_CLIENTS, args.duration, "hot")
+        hot = measured_wrk(server, db_url, hot_tuples, HOT_CLIENTS, args.duration, "hot")
         log(f"{HOT_CLIENTS:>3} clients hot: {hot['transfers_per_s']:.0f} transfers/s, "
             f"non-2xx {non_2xx(hot)}")
         hot_pg = next((pg for kind, c, _, pg in rows if c == HOT_CLIENTS), None)
@@ -412,17 +427,17 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def compare_workers(args, env, workdir: Path) -> list[tuple[str, dict, float]]:
-    """Short runs at 16 clients of a few gunicorn configurations (the best becomes default)."""
+def compare_workers(args, env, workdir: Path):
+    """Short runs at 16 clients of a few gunicorn configurations; (results, tokens)."""
     configs = [("sync", 3, 1), ("sync", 4, 1), ("sync", 6, 1), ("gthread", 2, 4),
                ("gthread", 4, 2)]
-    results = []
+    results, tokens = [], None
     for worker_class, workers, threads in configs:
         server = apphost.Gunicorn(args.app_dir, env, workers=workers, worker_class=worker_class,
                                   threads=threads, log_path=workdir / "compare.log")
         server.start()
         try:
-            tokens = fetch_tokens(server.base_url, args.users)
+            tokens = tokens or fetch_tokens(server.base_url, args.users)  # valid across restarts
             tuples = workdir / "compare.txt"
             write_tuples(tuples, tokens, args.accounts, args.users, hot=False, lines=5000)
             run_wrk(server.base_url, tuples, 4, 2, "warm")
@@ -433,7 +448,7 @@ def compare_workers(args, env, workdir: Path) -> list[tuple[str, dict, float]]:
         log(f"compare {server.label}: {result['transfers_per_s']:.0f} transfers/s, "
             f"p99 {result['p99_us'] / 1000:.1f} ms, peak {peak:.0f} MiB/worker")
         results.append((server.label, result, peak))
-    return results
+    return results, tokens
 
 
 def print_report(args, server, rows, trips, memory, comparison, profile, before, after, final):
@@ -449,7 +464,8 @@ def print_report(args, server, rows, trips, memory, comparison, profile, before,
                   f"p50 {result['p50_us'] / 1000:6.1f} ms  p99 {result['p99_us'] / 1000:6.1f} ms  "
                   f"peak {peak:5.0f} MiB/worker  non-2xx {non_2xx(result)}")
     header = (f"{'workload':<16}{'clients':>8}{'transfers/s':>13}{'p50 ms':>9}{'p99 ms':>9}"
-              f"{'pgbench tps':>13}{'pg lat ms':>10}{'ratio':>8}  non-2xx")
+              f"{'pgbench tps':>13}{'pg lat ms':>10}{'ratio':>8}{'app cpu ms':>11}"
+              f"{'db cpu ms':>10}  non-2xx")
     print(header)
     print("-" * len(header))
     for kind, clients, result, pg in rows:
@@ -458,7 +474,10 @@ def print_report(args, server, rows, trips, memory, comparison, profile, before,
         ratio = f"{result['transfers_per_s'] / pg['tps']:.3f}" if pg else "-"
         print(f"{kind:<16}{clients:>8}{result['transfers_per_s']:>13.0f}"
               f"{result['p50_us'] / 1000:>9.1f}{result['p99_us'] / 1000:>9.1f}"
-              f"{pg_tps:>13}{pg_lat:>10}{ratio:>8}  {non_2xx(result)}")
+              f"{pg_tps:>13}{pg_lat:>10}{ratio:>8}{result['app_cpu_ms']:>11.1f}"
+              f"{result['db_cpu_ms']:>10.1f}  {non_2xx(result)}")
+    print("(app/db cpu ms: CPU time of the gunicorn workers / of their PostgreSQL backends per "
+          "request; unlike throughput, it hardly depends on what else the machine runs)")
     print()
     print(f"SQL round trips for one API transfer: {trips['total']} = "
           f"{len(trips['statements'])} statements + {trips['begin']} BEGIN + "
