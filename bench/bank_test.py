@@ -490,15 +490,19 @@ class Nemesis:
             self.kill_worker()
 
     def kill_worker(self) -> None:
+        """SIGKILL a random worker, preferring one that is serving a request right now."""
         workers = self.server.worker_pids()
         if not workers:
             return
-        victim = self.rng.choice(workers)
+        busy = [pid for pid in workers if worker_is_busy(pid)]
+        victim = self.rng.choice(busy or workers)
         try:
             os.kill(victim, signal.SIGKILL)
         except ProcessLookupError:
             return
         self.stats.add("fault: kill -9 gunicorn worker")
+        if busy:
+            self.stats.add("fault: ... of which the worker was mid-request")
 
     def restart_postgres(self, mode: str) -> None:
         log(f"nemesis: restarting PostgreSQL (-m {mode})")
@@ -512,6 +516,19 @@ class Nemesis:
         with self.stats.lock:
             self.stats.outages.append((started, time.monotonic()))
         log(f"nemesis: PostgreSQL back after {time.monotonic() - started:.1f} s")
+
+
+# An idle sync worker waits for connections in select/pselect6/epoll/accept; in any other
+# system call (poll on the PostgreSQL socket, recv/send) or running, it is serving a request.
+IDLE_SYSCALLS = {"23", "270", "232", "281", "43", "288"}
+
+
+def worker_is_busy(pid: int) -> bool:
+    try:
+        syscall = Path(f"/proc/{pid}/syscall").read_text().split()[0]
+    except (OSError, IndexError):
+        return False
+    return syscall not in IDLE_SYSCALLS
 
 
 # ---------------------------------------------------------------- final checks
