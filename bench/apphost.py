@@ -24,6 +24,7 @@ import psycopg2
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_PASSWORD = "bench-password-9f3c1a"
+REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 def log(message: str) -> None:
@@ -75,7 +76,7 @@ def app_env(app_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
         "FLASK_APP": "wsgi",
         "SECRET_KEY": "bench-secret-key-not-for-production-0123456789",
         "DATABASE_URL": db_url,
-        "REDIS_URL": "redis://127.0.0.1:6379/14",
+        "REDIS_URL": REDIS_URL,
         "LOGIN_RATE_LIMIT": "100000 per minute",
         "JWT_ACCESS_TOKEN_MINUTES": "120",
         "LOG_LEVEL": "WARNING",
@@ -83,6 +84,17 @@ def app_env(app_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
     })
     env.update(extra)
     return env
+
+
+def require_redis(url: str = REDIS_URL) -> None:
+    """The app's limiter store must answer, or every request fails."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+    except redis.RedisError as error:
+        sys.exit(f"Redis at {url} does not answer ({error}); start it with "
+                 "redis-server --daemonize yes --bind 127.0.0.1 --port 6379")
 
 
 def migrate(app_dir: Path, db_url: str) -> None:

@@ -610,6 +610,7 @@ def main() -> int:
     args = parse_args()
     if not (args.app_dir / "bankapp" / "api").is_dir():
         sys.exit(f"{args.app_dir} has no JSON API (bankapp/api): nothing to test")
+    apphost.require_redis()
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     rng = random.Random(seed)
     cluster = PrivateCluster() if args.pg == "private" else MainCluster(args.server_url)

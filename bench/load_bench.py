@@ -91,6 +91,7 @@ def require_tools(args) -> None:
                  + " ".join("wrk" if t == "wrk" else "postgresql-contrib" for t in missing))
     if not (args.app_dir / "bankapp" / "api").is_dir():
         sys.exit(f"{args.app_dir} has no JSON API (bankapp/api): nothing to benchmark")
+    apphost.require_redis()
 
 
 # ---------------------------------------------------------------- round trips
@@ -429,12 +430,14 @@ def main() -> int:
 
 def compare_workers(args, env, workdir: Path):
     """Short runs at 16 clients of a few gunicorn configurations; (results, tokens)."""
-    configs = [("sync", 3, 1), ("sync", 4, 1), ("sync", 6, 1), ("gthread", 2, 4),
-               ("gthread", 4, 2)]
+    configs = [("sync", 3, 1, {}), ("sync", 4, 1, {}), ("sync", 6, 1, {}),
+               ("gthread", 2, 4, {}), ("gthread", 2, 4, {"MALLOC_ARENA_MAX": "2"}),
+               ("gthread", 4, 2, {})]
     results, tokens = [], None
-    for worker_class, workers, threads in configs:
-        server = apphost.Gunicorn(args.app_dir, env, workers=workers, worker_class=worker_class,
-                                  threads=threads, log_path=workdir / "compare.log")
+    for worker_class, workers, threads, extra_env in configs:
+        server = apphost.Gunicorn(args.app_dir, {**env, **extra_env}, workers=workers,
+                                  worker_class=worker_class, threads=threads,
+                                  log_path=workdir / "compare.log")
         server.start()
         try:
             tokens = tokens or fetch_tokens(server.base_url, args.users)  # valid across restarts
@@ -445,9 +448,10 @@ def compare_workers(args, env, workdir: Path):
             peak = max(server.peak_memory_mb().values(), default=0.0)
         finally:
             server.stop()
-        log(f"compare {server.label}: {result['transfers_per_s']:.0f} transfers/s, "
+        label = server.label + "".join(f" {k}={v}" for k, v in extra_env.items())
+        log(f"compare {label}: {result['transfers_per_s']:.0f} transfers/s, "
             f"p99 {result['p99_us'] / 1000:.1f} ms, peak {peak:.0f} MiB/worker")
-        results.append((server.label, result, peak))
+        results.append((label, result, peak))
     return results, tokens
 
 
@@ -460,7 +464,7 @@ def print_report(args, server, rows, trips, memory, comparison, profile, before,
     if comparison:
         print("gunicorn configurations at 16 clients (8 s each):")
         for label, result, peak in comparison:
-            print(f"  {label:<20} {result['transfers_per_s']:7.0f} transfers/s  "
+            print(f"  {label:<40} {result['transfers_per_s']:7.0f} transfers/s  "
                   f"p50 {result['p50_us'] / 1000:6.1f} ms  p99 {result['p99_us'] / 1000:6.1f} ms  "
                   f"peak {peak:5.0f} MiB/worker  non-2xx {non_2xx(result)}")
     header = (f"{'workload':<16}{'clients':>8}{'transfers/s':>13}{'p50 ms':>9}{'p99 ms':>9}"
