@@ -74,6 +74,8 @@ def parse_args() -> argparse.Namespace:
                         help="first compare sync and gthread configurations at 16 clients")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                         help="py-spy record one worker for this long at 16 clients")
+    parser.add_argument("--wrk-timeout", type=int, default=10,
+                        help="seconds before wrk gives up on a request (counted as an error)")
     parser.add_argument("--skip-pgbench", action="store_true")
     parser.add_argument("--pgbench-scale", type=int, default=16)
     parser.add_argument("--keep-db", action="store_true", help="do not drop the databases")
@@ -192,9 +194,12 @@ def write_tuples(path: Path, tokens: dict[int, str], accounts: int, users: int,
                             for token, s, d in rows))
 
 
+WRK_TIMEOUT = 10
+
+
 def run_wrk(base_url: str, tuples: Path, clients: int, duration: int, label: str) -> dict:
     command = ["wrk", "-t", str(min(2, clients)), "-c", str(clients), "-d", f"{duration}s",
-               "--timeout", "5s", "-s", str(LUA_SCRIPT), base_url,
+               "--timeout", f"{WRK_TIMEOUT}s", "-s", str(LUA_SCRIPT), base_url,
                "--", str(tuples), f"{label}-{uuid.uuid4().hex[:8]}"]
     result = subprocess.run(command, capture_output=True, text=True)
     match = re.search(r"^WRK_JSON (.*)$", result.stdout, re.M)
@@ -260,15 +265,34 @@ def pgbench_init(server_url: str, scale: int) -> str:
 
 
 def pgbench_run(server_url: str, clients: int, duration: int) -> dict:
+    """pgbench TPC-B-like at ``clients``; tps, mean latency and backend CPU per transaction.
+
+    The CPU of pgbench's backends is read one second after the start and one second before
+    the end (they exit with pgbench), so the window holds (duration - 2) s of transactions.
+    """
     conn_args, env = pgbench_env(server_url)
-    result = subprocess.run(["pgbench", *conn_args, "-c", str(clients), "-j", str(min(2, clients)),
-                             "-T", str(duration), "-b", "tpcb-like", PGBENCH_DB],
-                            env=env, capture_output=True, text=True)
-    tps = re.search(r"^tps = ([\d.]+)", result.stdout, re.M)
-    latency = re.search(r"^latency average = ([\d.]+) ms", result.stdout, re.M)
-    if result.returncode != 0 or not tps:
-        sys.exit(f"pgbench failed:\n{result.stdout}\n{result.stderr}")
-    return {"tps": float(tps.group(1)), "latency_ms": float(latency.group(1)) if latency else None}
+    process = subprocess.Popen(["pgbench", *conn_args, "-c", str(clients),
+                                "-j", str(min(2, clients)), "-T", str(duration),
+                                "-b", "tpcb-like", PGBENCH_DB],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    cpu_window = None
+    if duration >= 4:
+        time.sleep(1)
+        admin_url = apphost.database_url(server_url, "postgres")
+        first = apphost.backend_cpu_seconds(admin_url, PGBENCH_DB)
+        time.sleep(duration - 2)
+        cpu_window = apphost.backend_cpu_seconds(admin_url, PGBENCH_DB) - first
+    stdout, stderr = process.communicate()
+    tps = re.search(r"^tps = ([\d.]+)", stdout, re.M)
+    latency = re.search(r"^latency average = ([\d.]+) ms", stdout, re.M)
+    if process.returncode != 0 or not tps:
+        sys.exit(f"pgbench failed:\n{stdout}\n{stderr}")
+    result = {"tps": float(tps.group(1)),
+              "latency_ms": float(latency.group(1)) if latency else None, "db_cpu_ms": None}
+    if cpu_window is not None and result["tps"] > 0:
+        result["db_cpu_ms"] = 1000 * cpu_window / (result["tps"] * (duration - 2))
+    return result
 
 
 # ---------------------------------------------------------------- profile
@@ -333,7 +357,9 @@ def _frame(frame: str) -> str:
 
 
 def main() -> int:
+    global WRK_TIMEOUT
     args = parse_args()
+    WRK_TIMEOUT = args.wrk_timeout
     require_tools(args)
     failures: list[str] = []
     args.load_at_start = load_average()
@@ -469,7 +495,7 @@ def print_report(args, server, rows, trips, memory, comparison, profile, before,
                   f"peak {peak:5.0f} MiB/worker  non-2xx {non_2xx(result)}")
     header = (f"{'workload':<16}{'clients':>8}{'transfers/s':>13}{'p50 ms':>9}{'p99 ms':>9}"
               f"{'pgbench tps':>13}{'pg lat ms':>10}{'ratio':>8}{'app cpu ms':>11}"
-              f"{'db cpu ms':>10}  non-2xx")
+              f"{'db cpu ms':>10}{'pg cpu ms':>10}{'cpu ratio':>10}  non-2xx")
     print(header)
     print("-" * len(header))
     for kind, clients, result, pg in rows:
@@ -479,9 +505,11 @@ def print_report(args, server, rows, trips, memory, comparison, profile, before,
         print(f"{kind:<16}{clients:>8}{result['transfers_per_s']:>13.0f}"
               f"{result['p50_us'] / 1000:>9.1f}{result['p99_us'] / 1000:>9.1f}"
               f"{pg_tps:>13}{pg_lat:>10}{ratio:>8}{result['app_cpu_ms']:>11.1f}"
-              f"{result['db_cpu_ms']:>10.1f}  {non_2xx(result)}")
-    print("(app/db cpu ms: CPU time of the gunicorn workers / of their PostgreSQL backends per "
-          "request; unlike throughput, it hardly depends on what else the machine runs)")
+              f"{result['db_cpu_ms']:>10.1f}{_cpu_columns(result, pg)}  {non_2xx(result)}")
+    print("(app cpu ms / db cpu ms: CPU time per request of the gunicorn workers / of their "
+          "PostgreSQL backends; pg cpu ms: of pgbench's backends per transaction; cpu ratio = "
+          "pg cpu / (app cpu + db cpu), the throughput ratio to expect when CPU is the limit. "
+          "CPU times depend far less than throughput on what else the machine runs.)")
     print()
     print(f"SQL round trips for one API transfer: {trips['total']} = "
           f"{len(trips['statements'])} statements + {trips['begin']} BEGIN + "
@@ -527,6 +555,13 @@ def print_report(args, server, rows, trips, memory, comparison, profile, before,
 
 def load_average() -> str:
     return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def _cpu_columns(result: dict, pg: dict | None) -> str:
+    if not pg or not pg.get("db_cpu_ms"):
+        return f"{'-':>10}{'-':>10}"
+    ratio = pg["db_cpu_ms"] / (result["app_cpu_ms"] + result["db_cpu_ms"])
+    return f"{pg['db_cpu_ms']:>10.2f}{ratio:>10.3f}"
 
 
 def verdict(name: str, met: bool, value: str) -> None:
