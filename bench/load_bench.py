@@ -264,7 +264,8 @@ def pgbench_init(server_url: str, scale: int) -> str:
     return PGBENCH_DB
 
 
-def pgbench_run(server_url: str, clients: int, duration: int) -> dict:
+def pgbench_run(server_url: str, clients: int, duration: int, database: str = PGBENCH_DB,
+                script: list[str] | None = None, required: bool = True) -> dict | None:
     """pgbench TPC-B-like at ``clients``; tps, mean latency and backend CPU per transaction.
 
     The CPU of pgbench's backends is read one second after the start and one second before
@@ -273,20 +274,23 @@ def pgbench_run(server_url: str, clients: int, duration: int) -> dict:
     conn_args, env = pgbench_env(server_url)
     process = subprocess.Popen(["pgbench", *conn_args, "-c", str(clients),
                                 "-j", str(min(2, clients)), "-T", str(duration),
-                                "-b", "tpcb-like", PGBENCH_DB],
+                                *(script or ["-b", "tpcb-like"]), database],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     cpu_window = None
     if duration >= 4:
         time.sleep(1)
         admin_url = apphost.database_url(server_url, "postgres")
-        first = apphost.backend_cpu_seconds(admin_url, PGBENCH_DB)
+        first = apphost.backend_cpu_seconds(admin_url, database)
         time.sleep(duration - 2)
-        cpu_window = apphost.backend_cpu_seconds(admin_url, PGBENCH_DB) - first
+        cpu_window = apphost.backend_cpu_seconds(admin_url, database) - first
     stdout, stderr = process.communicate()
     tps = re.search(r"^tps = ([\d.]+)", stdout, re.M)
     latency = re.search(r"^latency average = ([\d.]+) ms", stdout, re.M)
     if process.returncode != 0 or not tps:
+        if not required:
+            log(f"pgbench {' '.join(script or [])} failed: {stderr.strip()[-400:]}")
+            return None
         sys.exit(f"pgbench failed:\n{stdout}\n{stderr}")
     result = {"tps": float(tps.group(1)),
               "latency_ms": float(latency.group(1)) if latency else None, "db_cpu_ms": None}
@@ -422,13 +426,20 @@ def main() -> int:
         hot_pg = next((pg for kind, c, _, pg in rows if c == HOT_CLIENTS), None)
         rows.append((f"hot ({HOT_ACCOUNTS} acc)", HOT_CLIENTS, hot, hot_pg))
 
+        # The same database work as one statement per transfer: what the schema allows.
+        one_statement = pgbench_run(args.server_url, HOT_CLIENTS, args.duration, LOAD_DB,
+                                    ["-n", "--max-tries", "5", "-f",
+                                     str(HERE / "transfer_one_statement.sql")], required=False)
+        if one_statement:
+            log(f"{HOT_CLIENTS:>3} clients one-statement transfer (pgbench): "
+                f"{one_statement['tps']:.0f} tps")
         profile = profile_worker(server, random_tuples, args.profile) if args.profile else None
         memory = server.peak_memory_mb()
         server.stop()
 
         customers_after, all_after, negative = apphost.money(db_url)
         final = apphost.reconcile(app)
-        print_report(args, server, rows, trips, memory, comparison, profile,
+        print_report(args, server, rows, trips, memory, comparison, profile, one_statement,
                      (customers_before, all_before), (customers_after, all_after, negative),
                      final)
         if customers_after != customers_before or all_after != 0 or all_before != 0:
@@ -481,7 +492,8 @@ def compare_workers(args, env, workdir: Path):
     return results, tokens
 
 
-def print_report(args, server, rows, trips, memory, comparison, profile, before, after, final):
+def print_report(args, server, rows, trips, memory, comparison, profile, one_statement,
+                 before, after, final):
     print()
     print(f"== bankapp load benchmark: gunicorn {server.label}, {args.accounts:,} accounts, "
           f"{args.users} users, {args.duration} s per level, app {args.app_dir}")
@@ -510,6 +522,13 @@ def print_report(args, server, rows, trips, memory, comparison, profile, before,
           "PostgreSQL backends; pg cpu ms: of pgbench's backends per transaction; cpu ratio = "
           "pg cpu / (app cpu + db cpu), the throughput ratio to expect when CPU is the limit. "
           "CPU times depend far less than throughput on what else the machine runs.)")
+    at16_pg = next((pg for kind, c, _, pg in rows if kind == "random" and c == HOT_CLIENTS), None)
+    if one_statement:
+        versus = (f" = {one_statement['tps'] / at16_pg['tps']:.2f} x TPC-B-like"
+                  if at16_pg else "")
+        print(f"the transfer's database work as one SQL statement on bankapp's schema "
+              f"(bench/transfer_one_statement.sql, pgbench, {HOT_CLIENTS} clients): "
+              f"{one_statement['tps']:.0f} tps{versus}, latency {one_statement['latency_ms']:.1f} ms")
     print()
     print(f"SQL round trips for one API transfer: {trips['total']} = "
           f"{len(trips['statements'])} statements + {trips['begin']} BEGIN + "
