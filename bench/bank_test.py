@@ -76,6 +76,10 @@ def parse_args() -> argparse.Namespace:
                                                                apphost.DEFAULT_SERVER_URL),
                         help="with --pg main: the server (env BENCH_DATABASE_URL)")
     parser.add_argument("--no-pg-restart", action="store_true")
+    parser.add_argument("--sabotage", choices=["money", "duplicate"],
+                        help="self-test of the checker: halfway through, create money from "
+                             "nothing, or post one acknowledged transfer a second time, "
+                             "behind the API's back (the run must then report anomalies)")
     parser.add_argument("--seed", type=int, default=None, help="random seed")
     args = parser.parse_args()
     args.app_dir = args.app_dir.resolve()
@@ -531,6 +535,37 @@ def worker_is_busy(pid: int) -> bool:
     return syscall not in IDLE_SYSCALLS
 
 
+def sabotage(kind: str, db_url: str, test: BankTest) -> None:
+    """Break an invariant directly in SQL, as a buggy app could, to prove the checks see it."""
+    with closing(psycopg2.connect(db_url)) as conn, conn, conn.cursor() as cur:
+        if kind == "money":
+            cur.execute("UPDATE accounts SET balance = balance + 1 WHERE account_number = %s",
+                        (test.numbers[0],))
+        else:
+            op = next(op for op in list(test.ops) if op.outcome == "posted")
+            cur.execute("""
+                WITH entry AS (
+                    INSERT INTO journal_entries (reference, entry_type, description, actor_id,
+                                                 channel, created_at)
+                    VALUES (md5(random()::text), 'TRANSFER', 'bank test', 1, 'api', now())
+                    RETURNING id),
+                moved AS (
+                    UPDATE accounts AS a SET balance = a.balance + d.delta
+                    FROM (VALUES (%(source)s, -%(amount)s::numeric),
+                                 (%(destination)s, %(amount)s::numeric)) AS d (number, delta)
+                    WHERE a.account_number = d.number
+                    RETURNING a.id, d.delta, a.balance)
+                INSERT INTO transactions (entry_id, account_id, transaction_type, side, amount,
+                                          balance_after, timestamp, description)
+                SELECT entry.id, moved.id,
+                       CASE WHEN moved.delta < 0 THEN 'TRANSFER_OUT' ELSE 'TRANSFER_IN' END,
+                       CASE WHEN moved.delta < 0 THEN 'debit' ELSE 'credit' END,
+                       abs(moved.delta), moved.balance, now(), 'bank test'
+                FROM entry, moved""", {"source": op.source, "destination": op.destination,
+                                       "amount": op.amount})
+    log(f"sabotage: {kind}")
+
+
 # ---------------------------------------------------------------- final checks
 
 
@@ -648,7 +683,14 @@ def main() -> int:
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + args.duration
+        sabotage_at = time.monotonic() + args.duration / 2 if args.sabotage else None
         while time.monotonic() < deadline:
+            if sabotage_at and time.monotonic() >= sabotage_at:
+                try:
+                    sabotage(args.sabotage, db_url, test)
+                except (psycopg2.Error, StopIteration) as error:
+                    log(f"sabotage failed: {error}")
+                sabotage_at = None
             time.sleep(min(5.0, deadline - time.monotonic()))
             counts = test.stats.counts
             log(f"{counts['transfers tried']} transfers tried, {counts['reads ok']} reads, "
