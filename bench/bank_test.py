@@ -200,7 +200,11 @@ class Stats:
     def anomaly(self, text: str) -> None:
         with self.lock:
             self.anomalies.append(text)
-        log(f"ANOMALY: {text}")
+            shown = len(self.anomalies)
+        if shown <= 20:
+            log(f"ANOMALY: {text}")
+        elif shown == 21:
+            log("ANOMALY: (more anomalies are counted but not printed)")
 
 
 class Client:
@@ -685,12 +689,13 @@ def main() -> int:
         deadline = time.monotonic() + args.duration
         sabotage_at = time.monotonic() + args.duration / 2 if args.sabotage else None
         while time.monotonic() < deadline:
-            if sabotage_at and time.monotonic() >= sabotage_at:
+            if sabotage_at is not None and time.monotonic() >= sabotage_at:
                 try:
                     sabotage(args.sabotage, db_url, test)
+                    sabotage_at = None
                 except (psycopg2.Error, StopIteration) as error:
-                    log(f"sabotage failed: {error}")
-                sabotage_at = None
+                    log(f"sabotage failed, will try again: {str(error).strip()[:120]}")
+                    sabotage_at = time.monotonic() + 1
             time.sleep(min(5.0, deadline - time.monotonic()))
             counts = test.stats.counts
             log(f"{counts['transfers tried']} transfers tried, {counts['reads ok']} reads, "
