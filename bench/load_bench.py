@@ -318,13 +318,13 @@ def one_statement_script(db_url: str, workdir: Path) -> Path:
 # ---------------------------------------------------------------- profile
 
 
-def profile_worker(server: apphost.Gunicorn, tuples: Path, seconds: int) -> str:
+def profile_worker(server: apphost.Gunicorn, tuples: Path, seconds: int, workdir: Path) -> str:
     """py-spy record of one worker while wrk drives 16 clients; the top frames, as text."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         return "py-spy not installed (.venv/bin/pip install py-spy): no profile"
     worker = server.worker_pids()[0]
-    out = Path(tempfile.mkdtemp()) / "profile.txt"
+    out = workdir / "profile.txt"
     spy_process = subprocess.Popen([spy, "record", "--pid", str(worker), "--duration",
                                     str(seconds), "--format", "raw", "--output", str(out),
                                     "--nonblocking"],
@@ -450,7 +450,8 @@ def main() -> int:
         if one_statement:
             log(f"{HOT_CLIENTS:>3} clients one-statement transfer (pgbench): "
                 f"{one_statement['tps']:.0f} tps")
-        profile = profile_worker(server, random_tuples, args.profile) if args.profile else None
+        profile = (profile_worker(server, random_tuples, args.profile, workdir) if args.profile
+                   else None)
         memory = server.peak_memory_mb()
         server.stop()
 
