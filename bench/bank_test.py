@@ -679,11 +679,21 @@ def main() -> int:
             else [(args.duration * 0.3, "fast"), (args.duration * 0.65, "immediate")])
         nemesis = Nemesis(server, cluster, test.stats, args.duration, args.kill_every,
                           restarts, random.Random(rng.random()))
-        threads = [threading.Thread(target=test.writer, args=(random.Random(rng.random()),),
+        def guarded(target, *target_args):
+            """A client thread that dies is reported: its silence would hide answers."""
+            def run():
+                try:
+                    target(*target_args)
+                except Exception as error:  # noqa: BLE001 -- reported, and fails the run
+                    test.stats.anomaly(f"{threading.current_thread().name} crashed: "
+                                       f"{type(error).__name__}: {error}")
+            return run
+
+        threads = [threading.Thread(target=guarded(test.writer, random.Random(rng.random())),
                                     name=f"writer-{i}") for i in range(args.writers)]
-        threads += [threading.Thread(target=test.reader, name=f"reader-{i}")
+        threads += [threading.Thread(target=guarded(test.reader), name=f"reader-{i}")
                     for i in range(args.readers)]
-        threads.append(threading.Thread(target=nemesis.run, name="nemesis"))
+        threads.append(threading.Thread(target=guarded(nemesis.run), name="nemesis"))
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + args.duration
