@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test test-postgres e2e bench check clean
+.PHONY: run test test-postgres e2e bench bank-test check clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/ledger_bench.py
 	$(BIN)/python bench/ledger_bench.py --hot
 	$(BIN)/python bench/reports_bench.py $(BENCH_ARGS)
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/bank_test.py
 
 # Real-browser walk: the app under gunicorn, an SMTP sink, Debian's Chromium (/usr/bin/chromium).
 # Screenshots and the server log land in artifacts/e2e/.
@@ -44,3 +47,7 @@ e2e: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
+
+# The bank test under faults, short version (CI); `make bench` runs the full one.
+bank-test: $(BIN)/.installed
+	$(BIN)/python bench/bank_test.py --short

@@ -10,7 +10,8 @@ from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
-from werkzeug.exceptions import HTTPException
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
@@ -174,25 +175,32 @@ def register_errorhandlers(app: Flask) -> None:
         code = error.code or 500
         if code >= 500:
             db.session.rollback()
+        # Keep the exception's own headers (Allow on 405, Retry-After on 429 and 503).
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         if wants_json():
             body = {"type": "about:blank", "title": error.name, "status": code,
                     "detail": error.description}
-            # Keep the exception's own headers (Allow on 405, Retry-After on 429).
-            headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
             headers["Content-Type"] = "application/problem+json"
             return jsonify(body), code, headers
-        return render_template("errors/error.html", error=error, code=code), code
+        return render_template("errors/error.html", error=error, code=code), code, headers
 
-    for code in (400, 401, 403, 404, 405, 413, 429, 500):
+    for code in (400, 401, 403, 404, 405, 413, 429, 500, 503):
         app.register_error_handler(code, render_error)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         if isinstance(error, HTTPException):
             return render_error(error)
+        if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            # The database is unreachable or restarting: nothing was written (the transaction
+            # rolled back), so the honest answer is "try again shortly", not a server bug.
+            app.logger.warning("database unavailable on %s %s: %s", request.method,
+                               request.path, error.orig)
+            unavailable = ServiceUnavailable("The service is briefly unavailable; nothing was "
+                                             "changed. Please try again in a moment.",
+                                             retry_after=5)
+            return render_error(unavailable)
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        from werkzeug.exceptions import InternalServerError
-
         return render_error(InternalServerError())
 
 

@@ -90,7 +90,7 @@ class User(UserMixin, db.Model):
     last_login: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     accounts: Mapped[list["Account"]] = relationship(
-        back_populates="owner", order_by="Account.id", lazy="selectin"
+        back_populates="owner", order_by="Account.id"
     )
 
     def get_id(self) -> str:

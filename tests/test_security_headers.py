@@ -121,3 +121,22 @@ def test_api_crash_answers_json_problem_details_without_traceback(app, client):
     assert response.status_code == 500
     assert response.mimetype == "application/problem+json"
     assert "secret internals" not in response.get_data(as_text=True)
+
+
+def test_unreachable_database_is_a_503_not_a_500(app):
+    """A database outage answers 'try again' (503 with Retry-After), in HTML and in JSON."""
+    import sqlalchemy as sa
+
+    def query_a_dead_database():
+        engine = sa.create_engine("postgresql+psycopg2://nobody@127.0.0.1:1/x")
+        with engine.connect():
+            pass
+
+    app.add_url_rule("/dead-db/", "dead_db", query_a_dead_database)
+    app.add_url_rule("/api/v1/dead-db", "dead_db_api", query_a_dead_database)
+    client = app.test_client()
+    page = client.get("/dead-db/")
+    assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+    assert "briefly unavailable" in page.get_data(as_text=True)
+    api = client.get("/api/v1/dead-db")
+    assert api.status_code == 503 and api.mimetype == "application/problem+json"

@@ -3,14 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
-import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 
-from fpdf import FPDF
-from fpdf.fonts import FontFace
-
-from bankapp.formatting import bank_timezone, format_money, format_timestamp
+from bankapp.formatting import bank_timezone, format_timestamp
 from bankapp.reports.service import BankReport, Statement, format_code
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -94,116 +90,13 @@ def bank_table_csv(report: BankReport, table: str) -> bytes:
     return _csv_bytes(rows)
 
 
-# ---------------------------------------------------------------- PDF
-
-_PDF_REPLACEMENTS = str.maketrans({"−": "-", "–": "-", "—": "-", "‘": "'", "’": "'",
-                                   "“": '"', "”": '"', "…": "...", "€": "EUR",
-                                   # Letters with no decomposition into a base letter.
-                                   "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Œ": "OE",
-                                   "œ": "oe", "ı": "i", "Ŧ": "T", "ŧ": "t"})
-
-
-def pdf_text(text: str) -> str:
-    """Text a core PDF font can draw (Latin-1): accents kept, other characters replaced."""
-    text = unicodedata.normalize("NFC", str(text).translate(_PDF_REPLACEMENTS))
-    out = []
-    for char in text:
-        if ord(char) < 256:
-            out.append(char)
-            continue
-        # Drop accents Latin-1 lacks (ő → o); anything else becomes "?".
-        base = unicodedata.normalize("NFKD", char)
-        base = "".join(c for c in base if ord(c) < 256 and not unicodedata.combining(c))
-        out.append(base or "?")
-    return "".join(out)
-
-
-class _StatementPDF(FPDF):
-    def __init__(self, footer_text: str):
-        super().__init__(orientation="P", unit="mm", format="A4")
-        self.footer_text = footer_text
-
-    def footer(self):
-        self.set_y(-14)
-        self.set_font("Helvetica", size=8)
-        self.set_text_color(110, 110, 110)
-        self.cell(0, 5, pdf_text(self.footer_text), align="L")
-        self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
 
 
 def statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
-    """The statement as an A4 PDF laid out like the page, with its verification code."""
-    code = format_code(st.code)
-    pdf = _StatementPDF(f"{bank_name} statement {st.account.account_number} "
-                        f"{st.period.label()} - verification code {code}")
-    pdf.set_title(pdf_text(f"Statement {st.account.account_number} {st.period.label()}"))
-    pdf.set_author(bank_name)
-    pdf.set_subject(f"Verification code {code}")
-    pdf.set_keywords(f"statement {st.account.account_number} {code}")
-    pdf.set_auto_page_break(auto=True, margin=18)
-    pdf.add_page()
+    """The statement as a PDF; fpdf2 (and Pillow, fontTools) load on the first PDF only."""
+    from bankapp.reports.pdf import render_statement_pdf
 
-    pdf.set_font("Helvetica", "B", 18)
-    pdf.cell(0, 10, pdf_text(f"{bank_name} - account statement"), new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", size=10)
-    details = [
-        ("Account", f"{st.account.account_number} ({st.account.type_label})"),
-        ("Owner", st.owner_name),
-        ("Period", f"{st.period.start.isoformat()} to {st.period.end.isoformat()} "
-                   f"({bank_timezone().key})"),
-        ("Issued", format_timestamp(st.as_of, "%Y-%m-%d %H:%M")
-         + ("" if st.complete else " (period not yet ended: entries up to this time)")),
-        ("Verification code", code),
-    ]
-    for label, value in details:
-        pdf.set_font("Helvetica", "B", 10)
-        pdf.cell(40, 6, pdf_text(label))
-        pdf.set_font("Helvetica", size=10)
-        pdf.cell(0, 6, pdf_text(value), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(3)
-
-    pdf.set_font("Helvetica", size=10)
-    summary = [("Opening balance", st.opening), ("Money in", st.total_in),
-               ("Money out", st.total_out), ("Closing balance", st.closing)]
-    width = (pdf.w - pdf.l_margin - pdf.r_margin) / 4
-    pdf.set_fill_color(238, 242, 255)
-    for label, _ in summary:
-        pdf.cell(width, 6, label, border="LTR", fill=True)
-    pdf.ln()
-    pdf.set_font("Helvetica", "B", 12)
-    for _, value in summary:
-        pdf.cell(width, 8, format_money(value).replace("−", "-"), border="LBR", align="R")
-    pdf.ln(12)
-
-    pdf.set_font("Helvetica", size=9)
-    widths = (30, 24, 58, 24, 24, 26)
-    headings = ("Date", "Type", "Description", "In", "Out", "Balance")
-    aligns = ("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT")
-    with pdf.table(col_widths=widths, text_align=aligns, line_height=5.5,
-                   headings_style=FontFace(emphasis="BOLD", fill_color=(238, 242, 255)),
-                   first_row_as_headings=True,
-                   borders_layout="HORIZONTAL_LINES") as table:
-        table.row([pdf_text(h) for h in headings])
-        table.row([st.period.start.isoformat(), "", "Opening balance", "", "",
-                   _pdf_money(st.opening)])
-        for e in st.entries:
-            table.row([format_timestamp(e.timestamp), pdf_text(e.type_label),
-                       pdf_text(e.description or "-"), _pdf_money(e.money_in),
-                       _pdf_money(e.money_out), _pdf_money(e.balance_after)])
-        table.row([st.period.end.isoformat(), "", "Totals", _pdf_money(st.total_in),
-                   _pdf_money(st.total_out), ""])
-        table.row([st.period.end.isoformat(), "", "Closing balance", "", "",
-                   _pdf_money(st.closing)])
-    pdf.ln(6)
-    pdf.set_font("Helvetica", size=9)
-    pdf.multi_cell(0, 5, pdf_text(
-        f"Verification code {code}. Anyone holding this statement can check that it matches "
-        f"the bank's ledger at /reports/verify/ (staff, or the account owner)."))
-    return bytes(pdf.output())
-
-
-def _pdf_money(value) -> str:
-    return "" if value is None else format_money(value).replace("−", "-")
+    return render_statement_pdf(st, bank_name)
 
 
 def generated_at(moment: datetime) -> str:
