@@ -240,7 +240,8 @@ def register_template_helpers(app: Flask) -> None:
 
 
 NAVIGATION = [
-    ("accounts.transfer", "Transfer", ("customer", "teller", "admin")),
+    ("accounts.dashboard", "Dashboard", ("customer",)),
+    ("accounts.transfer", "Transfer", ("customer",)),
     ("reports.index", "Reports", ("customer", "teller", "admin")),
     ("teller.desk", "Teller desk", ("teller", "admin")),
     ("admin.users", "Users", ("admin",)),

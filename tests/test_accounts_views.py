@@ -306,3 +306,11 @@ def test_views_require_login(client, customer, funded_account):
     for path in ("/dashboard/", "/accounts/transfer/", f"/accounts/{account.account_number}/"):
         response = client.get(path)
         assert response.status_code == 302 and "/accounts/login/" in response.headers["Location"]
+
+
+@pytest.mark.parametrize("role", ["teller", "admin"])
+def test_staff_start_at_the_teller_desk(client, make_user, role):
+    log_in_as(client, make_user(role=role))
+    response = client.get("/dashboard/")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/teller/")
+    assert ">Transfer<" not in client.get("/teller/").get_data(as_text=True)

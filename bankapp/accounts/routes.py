@@ -43,7 +43,9 @@ def masked_name(account: Account) -> str:
 @bp.route("/dashboard/")
 @login_required
 def dashboard():
-    """The customer's accounts, balances and latest activity."""
+    """The customer's accounts, balances and latest activity (staff start at their desk)."""
+    if current_user.is_staff:
+        return redirect(url_for("teller.desk"))
     accounts = current_user.accounts
     return render_template(
         "accounts/dashboard.html",
