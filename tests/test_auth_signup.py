@@ -267,3 +267,20 @@ def test_signups_from_one_ip_are_rate_limited(app, client):
     statuses = [sign_up(client, email=f"n{n}@example.com").status_code for n in range(3)]
     assert statuses == [302, 302, 429]
     assert user_count() == 2
+
+
+def test_sign_up_may_give_a_name_for_statements_and_payees(client):
+    post_form(client, "/accounts/signup/", {
+        "first_name": "  Grace ", "last_name": "Hopper", "email": "grace@example.com",
+        "password1": "complexpassword123", "password2": "complexpassword123",
+        "phone_number": "+442071838750", "date_of_birth": "1990-01-01"})
+    user = db.session.scalar(db.select(User).where(User.email == "grace@example.com"))
+    assert (user.first_name, user.last_name) == ("Grace", "Hopper")
+
+
+def test_a_name_longer_than_80_characters_is_refused_inline(client):
+    response = post_form(client, "/accounts/signup/", {
+        "first_name": "x" * 81, "email": "long@example.com",
+        "password1": "complexpassword123", "password2": "complexpassword123",
+        "phone_number": "+442071838750", "date_of_birth": "1990-01-01"})
+    assert response.status_code == 200 and "80 characters" in response.get_data(as_text=True)

@@ -6,7 +6,7 @@ from datetime import datetime
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField, SubmitField
 from wtforms.fields import DateField
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 
 from bankapp.auth.validators import (
     PASSWORD_MAX_LENGTH,
@@ -42,6 +42,10 @@ def _email_field(label: str = "Email address") -> EmailField:
                                          Length(max=320), ValidEmail()])
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class SignupForm(FlaskForm):
     email = _email_field()
     password1 = PasswordField("Password", validators=[
@@ -53,6 +57,11 @@ class SignupForm(FlaskForm):
         DataRequired("Enter your phone number."), Length(max=32), InternationalPhone()])
     date_of_birth = IsoDateField("Date of birth", validators=[
         InputRequired("Enter your date of birth."), AdultDateOfBirth()])
+    # Optional: shown on statements and (masked) to people who pay you.
+    first_name = StringField("First name (optional)", filters=[_strip],
+                             validators=[Optional(), Length(max=80)])
+    last_name = StringField("Last name (optional)", filters=[_strip],
+                            validators=[Optional(), Length(max=80)])
     submit = SubmitField("Create account")
 
 

@@ -55,6 +55,8 @@ def signup():
             password=form.password1.data,
             phone_number=form.phone_number.data,
             date_of_birth=form.date_of_birth.data,
+            first_name=form.first_name.data or None,
+            last_name=form.last_name.data or None,
         )
         if sent:
             flash(CHECK_EMAIL, "success")

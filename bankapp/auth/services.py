@@ -44,7 +44,8 @@ def find_user(email: str) -> User | None:
 
 
 def register_customer(email: str, password: str, phone_number: str,
-                      date_of_birth: date) -> bool:
+                      date_of_birth: date, first_name: str | None = None,
+                      last_name: str | None = None) -> bool:
     """Create an unverified customer and email the verification link.
 
     A taken address is not revealed to the visitor: its owner is emailed instead. Returns
@@ -53,7 +54,8 @@ def register_customer(email: str, password: str, phone_number: str,
     existing = find_user(email)
     if existing is None:
         user = User(email=email, password_hash=hash_password(password), role=Role.CUSTOMER,
-                    phone_number=phone_number, date_of_birth=date_of_birth, is_verified=False)
+                    phone_number=phone_number, date_of_birth=date_of_birth, is_verified=False,
+                    first_name=first_name, last_name=last_name)
         db.session.add(user)
         try:
             db.session.flush()
