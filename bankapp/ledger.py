@@ -410,9 +410,8 @@ def _post(entry_type: str, legs: list[Leg], description: str, actor: User | None
     assert sum(leg.delta for leg in legs) == 0, "a journal entry must balance"
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
         raise LedgerError("Invalid idempotency key.")
-    replay = _existing_entry(actor, idempotency_key)
-    if replay is not None:
-        return Posting(replay, replayed=True)
+    # No look-up first: the entry row is inserted before any balance moves, so a key that was
+    # already used fails on the unique constraint at once and we answer with that entry.
 
     def work() -> JournalEntry:
         entry = _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
@@ -427,7 +426,7 @@ def _post(entry_type: str, legs: list[Leg], description: str, actor: User | None
         return Posting(_atomically(work, entry_type))
     except IntegrityError:
         replay = _existing_entry(actor, idempotency_key)
-        if replay is not None:  # a concurrent request with the same key won
+        if replay is not None:  # this key already posted (a replay, or a concurrent twin)
             return Posting(replay, replayed=True)
         raise
 
