@@ -899,6 +899,10 @@ def approve_posting(pending: PendingPosting, checker: User, note: str = "") -> P
     note = _clean_description(note)
     _check_decision(pending, checker)
     teller = pending.requested_by
+    if not (teller.is_active and teller.is_staff):
+        # The cash would go through the requester's till: they must still be serving.
+        raise DecisionRefused("The requesting teller is no longer active staff: reject the "
+                              "request and post it again from an active teller.")
     post = deposit if pending.kind == PendingPostingKind.DEPOSIT else withdraw
     posting = post(pending.account, pending.amount, pending.description, teller,
                    channel=Channel.TELLER, cash_account=till_for(teller),

@@ -312,6 +312,22 @@ def test_nobody_can_approve_their_own_request(teller, admin, account):
     assert pending.status == own.status == PendingStatus.PENDING
 
 
+@pytest.mark.parametrize("change", ["deactivated", "demoted"])
+def test_a_request_from_someone_no_longer_serving_cannot_be_approved(teller, admin, account,
+                                                                    change):
+    pending = held_deposit(teller, account)
+    if change == "deactivated":
+        teller.is_active = False
+    else:
+        teller.role = "customer"
+    db.session.commit()
+    with pytest.raises(DecisionRefused, match="no longer active staff"):
+        ledger.approve_posting(pending, admin)
+    assert balance(account) == D("500.00") and pending.status == PendingStatus.PENDING
+    ledger.reject_posting(pending, admin, "requester left")
+    assert pending.status == PendingStatus.REJECTED
+
+
 def test_the_database_refuses_a_checker_who_is_the_maker(teller, account):
     pending = held_deposit(teller, account)
     with pytest.raises(IntegrityError):
