@@ -5,7 +5,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, render_template, request
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -178,10 +178,11 @@ def register_errorhandlers(app: Flask) -> None:
         # Keep the exception's own headers (Allow on 405, Retry-After on 429 and 503).
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         if wants_json():
+            from bankapp.api.problems import problem_response
+
             body = {"type": "about:blank", "title": error.name, "status": code,
                     "detail": error.description}
-            headers["Content-Type"] = "application/problem+json"
-            return jsonify(body), code, headers
+            return problem_response(code, body, headers)
         return render_template("errors/error.html", error=error, code=code), code, headers
 
     for code in (400, 401, 403, 404, 405, 413, 429, 500, 503):

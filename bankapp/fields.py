@@ -4,7 +4,8 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from wtforms import HiddenField, StringField, ValidationError
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField, SubmitField, ValidationError
 from wtforms.validators import Length
 
 from bankapp.ledger import LedgerError, parse_amount
@@ -44,3 +45,9 @@ class IdempotencyKeyField(HiddenField):
 
 def description_field(label: str = "Description (optional)") -> StringField:
     return StringField(label, validators=[Length(max=140)])
+
+
+class ConfirmForm(FlaskForm):
+    """A button that only POSTs: nothing to fill in but the CSRF token."""
+
+    submit = SubmitField("Confirm")

@@ -13,10 +13,6 @@ class RoleForm(FlaskForm):
     submit = SubmitField("Change role")
 
 
-class ConfirmForm(FlaskForm):
-    submit = SubmitField("Confirm")
-
-
 class AuditFilterForm(FlaskForm):
     """Filters read from the query string (a GET form: nothing to protect with a token)."""
 

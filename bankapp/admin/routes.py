@@ -5,8 +5,9 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from bankapp.admin import bp, services
-from bankapp.admin.forms import AuditFilterForm, ConfirmForm, RoleForm
+from bankapp.admin.forms import AuditFilterForm, RoleForm
 from bankapp.extensions import db
+from bankapp.fields import ConfirmForm
 from bankapp.models import Role, User
 from bankapp.security import role_required
 

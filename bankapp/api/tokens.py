@@ -92,10 +92,9 @@ def staff_required(view):
     """Like ``token_required``, for tellers and admins only (others get 403)."""
 
     @wraps(view)
-    def wrapped(*args, **kwargs):
-        g.api_user = user_from_token(bearer_token())
+    def staff_only(*args, **kwargs):
         if g.api_user.role not in Role.STAFF:
             raise Problem(403, "Only tellers and administrators may use this endpoint.")
         return view(*args, **kwargs)
 
-    return wrapped
+    return token_required(staff_only)

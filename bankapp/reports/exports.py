@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
-from bankapp.formatting import bank_timezone, format_timestamp
+from bankapp.formatting import bank_timezone
 from bankapp.reports.service import BankReport, Statement, format_code
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -97,7 +97,3 @@ def statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
     from bankapp.reports.pdf import render_statement_pdf
 
     return render_statement_pdf(st, bank_name)
-
-
-def generated_at(moment: datetime) -> str:
-    return format_timestamp(moment, "%Y-%m-%d %H:%M %Z")

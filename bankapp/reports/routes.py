@@ -133,7 +133,7 @@ def summary():
 
 
 @bp.route("/bank/")
-@role_required(Role.TELLER, Role.ADMIN)
+@role_required(*Role.STAFF)
 def bank():
     """Bank-wide figures for staff: daily totals, accounts, balances, largest movements."""
     output = request.args.get("format", "html")

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.formatting import bank_timezone
 from bankapp.ledger_totals import movement_filter
@@ -367,8 +368,7 @@ def can_view_account(viewer: User, account: Account | None) -> bool:
 
 def viewable_account(viewer: User, number: str) -> Account | None:
     """The customer account ``number`` if ``viewer`` may see it, else None (→ 404)."""
-    number = (number or "").strip().upper()
-    account = db.session.scalar(sa.select(Account).where(Account.account_number == number))
+    account = ledger.find_customer_account(number)
     return account if can_view_account(viewer, account) else None
 
 

@@ -7,18 +7,18 @@ from flask_login import current_user
 
 from bankapp import ledger
 from bankapp.extensions import db
+from bankapp.fields import ConfirmForm
 from bankapp.models import AccountStatus, PendingPosting, PendingPostingKind, Role, User
 from bankapp.security import role_required
 from bankapp.teller import bp, services
 from bankapp.teller.forms import (
     CashForm,
     CloseShiftForm,
-    ConfirmForm,
     CounterPostingForm,
     ReasonForm,
 )
 
-staff_only = role_required(Role.TELLER, Role.ADMIN)
+staff_only = role_required(*Role.STAFF)
 admin_only = role_required(Role.ADMIN)
 PER_PAGE = 20
 
