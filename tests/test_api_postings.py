@@ -148,6 +148,7 @@ def test_inactive_account_is_409(client, customer, account, status):
 
 @pytest.mark.parametrize("to_account, code", [
     ("ACC-000000000", "unknown-account"),
+    ("GL-VAULT", "unknown-account"),  # the bank's own accounts are never a destination
     (None, "same-account"),
 ])
 def test_transfer_refusals_are_422(client, customer, account, to_account, code):
@@ -155,6 +156,20 @@ def test_transfer_refusals_are_422(client, customer, account, to_account, code):
             "to_account": to_account or account.account_number, "amount": "1.00"}
     problem = assert_problem(transfer(client, customer, body), 422)
     assert problem["code"] == code
+
+
+@pytest.mark.parametrize("status", [AccountStatus.FROZEN, AccountStatus.CLOSED])
+def test_transfer_to_an_inactive_account_is_409_and_nothing_moves(client, customer, account,
+                                                                  make_user, funded_account,
+                                                                  status):
+    destination = funded_account(make_user())
+    destination.status = status
+    db.session.commit()
+    body = {"from_account": account.account_number,
+            "to_account": destination.account_number, "amount": "1.00"}
+    problem = assert_problem(transfer(client, customer, body), 409)
+    assert problem["code"] == "account-not-active" and "destination" in problem["detail"]
+    assert balance(account) == Decimal("100.00") and balance(destination) == Decimal("0.00")
 
 
 def test_transfer_to_a_malformed_account_number_is_a_field_error(client, customer, account):

@@ -156,6 +156,34 @@ def test_token_with_modified_payload_is_refused(client, customer, make_user):
     assert_problem(get_accounts(client, f"{header}.{forged}.{signature}"), 401)
 
 
+@pytest.mark.parametrize("claim", [
+    {"sub": "abc"}, {"sub": "-1"}, {"sub": 7}, {"sub": "1" * 12},
+    {"ver": True}, {"ver": "0"}, {"ver": 1}, {"sub": "999999"},
+])
+def test_correctly_signed_token_with_bad_claims_is_refused(client, customer, claim):
+    now = int(time.time())
+    claims = {"sub": str(customer.id), "iat": now, "exp": now + 600, "ver": 0, **claim}
+    token = jwt.encode(claims, _signing_key(), algorithm="HS256")
+    assert_problem(get_accounts(client, token), 401)
+
+
+def test_expired_token_cannot_move_money(client, customer, funded_account):
+    from decimal import Decimal
+
+    account = funded_account(customer, "100.00")
+    past = int(time.time()) - 3600
+    token = jwt.encode({"sub": str(customer.id), "iat": past - 900, "exp": past, "ver": 0},
+                       _signing_key(), algorithm="HS256")
+    response = client.post(f"/api/v1/accounts/{account.account_number}/withdrawals",
+                           json={"amount": "10.00"},
+                           headers={"Authorization": f"Bearer {token}",
+                                    "Idempotency-Key": "expired-token-1"})
+    body = assert_problem(response, 401)
+    assert "expired" in body["detail"]
+    db.session.refresh(account)
+    assert account.balance == Decimal("100.00")
+
+
 def test_token_without_expiry_is_refused(client, customer):
     claims = {"sub": str(customer.id), "iat": int(time.time()), "ver": 0}
     token = jwt.encode(claims, _signing_key(), algorithm="HS256")

@@ -78,11 +78,23 @@ def test_someone_elses_statement_is_not_found(client, make_user, history):
     log_in_as(client, make_user())
     assert client.get(statement_url(history)).status_code == 404
     assert client.get(statement_url(history, fmt="csv")).status_code == 404
+    assert client.get(statement_url(history, fmt="pdf")).status_code == 404
     assert client.get(f"/reports/summary/?account={history.account_number}").status_code == 404
 
 
 def test_an_unknown_account_is_not_found(customer_client):
     assert customer_client.get("/reports/statement/ACC-000000000/").status_code == 404
+
+
+@pytest.mark.parametrize("role", [Role.TELLER, Role.ADMIN])
+def test_not_even_staff_get_statements_of_the_banks_own_accounts(client, make_user, history,
+                                                                 role):
+    from bankapp import ledger
+
+    log_in_as(client, make_user(role=role))
+    vault = ledger.internal_account().account_number
+    assert client.get(f"/reports/statement/{vault}/?{JANUARY}").status_code == 404
+    assert client.get(f"/reports/summary/?account={vault}").status_code == 404
 
 
 def test_staff_may_open_any_customers_statement(client, make_user, history):
