@@ -574,8 +574,15 @@ def over_short_account() -> Account:
     return internal_account(AccountType.OVER_SHORT, OVER_SHORT_NUMBER, "Cash over/short")
 
 
-def cash_held(till: Account) -> Decimal:
+def find_till(teller: User) -> Account | None:
+    """The teller's till if it exists (read-only: pages that only show it create nothing)."""
+    return db.session.scalar(sa.select(Account).where(Account.account_number == till_number(teller)))
+
+
+def cash_held(till: Account | None) -> Decimal:
     """The cash the book says ``till`` holds (its balance is credit-positive: minus the cash)."""
+    if till is None:
+        return _money(0)
     balance = db.session.scalar(sa.select(Account.balance).where(Account.id == till.id))
     return _money(-(balance or 0))
 

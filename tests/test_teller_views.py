@@ -135,6 +135,14 @@ def test_desk_shows_the_tills_cash_and_todays_totals(teller_client, account, sto
     assert page.count(account.account_number) == 2
 
 
+def test_opening_the_desk_creates_no_till(teller_client, teller):
+    from bankapp.models import Account
+
+    page = teller_client.get("/teller/")
+    assert page.status_code == 200 and f"GL-TILL-{teller.id}" in page.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Account.id))) == 0
+
+
 def test_desk_shows_only_the_tellers_own_postings(teller_client, account, admin, stocked_till):
     ledger.teller_posting("deposit", account, D("7.00"), "", admin)
     page = teller_client.get("/teller/").get_data(as_text=True)

@@ -67,10 +67,12 @@ def _show_error(form, error: ledger.LedgerError, amount_field: str = "amount") -
 @staff_only
 def desk():
     """The teller's desk: search, today's counter postings and the till's expected cash."""
-    till = ledger.till_for(_me())
-    pending = db.session.scalars(services.pending_requests(_me(), everyone=False)).all()
-    return render_template("teller/desk.html", day=services.desk_day(_me()), till=till,
-                           cash=ledger.cash_held(till), pending=pending)
+    me = _me()
+    till = ledger.find_till(me)
+    pending = db.session.scalars(services.pending_requests(me, everyone=False)).all()
+    return render_template("teller/desk.html", day=services.desk_day(me),
+                           till_number=ledger.till_number(me), cash=ledger.cash_held(till),
+                           pending=pending)
 
 
 @bp.route("/customers/")
@@ -126,8 +128,6 @@ def withdraw(account_number: str):
 def _counter_posting(account_number: str, kind: str):
     account = _account_or_404(account_number)
     form = CounterPostingForm()
-    if request.method == "GET":
-        form.issue_key()
     if form.validate_on_submit():
         try:
             result = ledger.teller_posting(kind, account, form.amount.amount,
@@ -311,8 +311,6 @@ def settle(user_id: int):
 def _cash_movement(teller: User, *, allocate: bool):
     till = ledger.till_for(teller)
     form = CashForm()
-    if request.method == "GET":
-        form.issue_key()
     if form.validate_on_submit():
         move = ledger.allocate_cash if allocate else ledger.settle_cash
         try:
@@ -334,8 +332,6 @@ def close_shift():
     """Count the till, book any over/short and settle the cash to the vault."""
     till = ledger.till_for(_me())
     form = CloseShiftForm()
-    if request.method == "GET":
-        form.issue_key()
     if form.validate_on_submit():
         try:
             closed = ledger.close_shift(till, form.counted.amount, _me(),
