@@ -1,7 +1,7 @@
 """Presentation of money and time, shared by templates, CSV and PDF output."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,11 @@ def format_money(value: Decimal | None, signed: bool = False) -> str:
 
 def bank_timezone() -> ZoneInfo:
     return ZoneInfo(current_app.config.get("BANK_TIMEZONE") or "UTC")
+
+
+def day_start_utc(day: date) -> datetime:
+    """Midnight at the start of ``day`` in the bank's time zone, as a UTC datetime."""
+    return datetime.combine(day, time(0), tzinfo=bank_timezone()).astimezone(timezone.utc)
 
 
 def format_timestamp(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -1,13 +1,13 @@
 """User administration: roles and (de)activation, each written to the audit trail."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
 from bankapp import audit
 from bankapp.extensions import db
-from bankapp.formatting import bank_timezone
+from bankapp.formatting import day_start_utc
 from bankapp.models import AuditEvent, Role, User
 from bankapp.teller.services import escape_like
 
@@ -78,10 +78,6 @@ def reactivate(user: User, actor: User) -> None:
     db.session.commit()
 
 
-def _day_start_utc(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=bank_timezone()).astimezone(timezone.utc)
-
-
 def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
                 target_id: str = "", date_from: date | None = None,
                 date_to: date | None = None):
@@ -99,9 +95,9 @@ def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
     if target_id:
         stmt = stmt.where(AuditEvent.target_id == target_id.strip())
     if date_from:
-        stmt = stmt.where(AuditEvent.created_at >= _day_start_utc(date_from))
+        stmt = stmt.where(AuditEvent.created_at >= day_start_utc(date_from))
     if date_to:
-        stmt = stmt.where(AuditEvent.created_at < _day_start_utc(date_to + timedelta(days=1)))
+        stmt = stmt.where(AuditEvent.created_at < day_start_utc(date_to + timedelta(days=1)))
     return stmt.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
 
 

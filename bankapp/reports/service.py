@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bankapp import ledger
 from bankapp.extensions import db
-from bankapp.formatting import bank_timezone
+from bankapp.formatting import bank_timezone, day_start_utc
 from bankapp.ledger_totals import movement_filter
 from bankapp.models import (
     Account,
@@ -74,11 +74,6 @@ class Period:
 
     def label(self) -> str:
         return f"{self.start.isoformat()} to {self.end.isoformat()}"
-
-
-def day_start_utc(day: date) -> datetime:
-    """Midnight at the start of ``day`` in the bank's time zone, as a UTC datetime."""
-    return datetime.combine(day, time(0), tzinfo=bank_timezone()).astimezone(timezone.utc)
 
 
 def local_today(now: datetime | None = None) -> date:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 
 from bankapp import audit, ledger
 from bankapp.extensions import db
-from bankapp.formatting import bank_timezone
+from bankapp.formatting import bank_timezone, day_start_utc
 from bankapp.models import (
     Account,
     AccountType,
@@ -81,9 +81,7 @@ class DeskDay:
 
 def start_of_today() -> datetime:
     """Midnight today in the bank's time zone, as a UTC timestamp."""
-    zone = bank_timezone()
-    today = datetime.now(zone).date()
-    return datetime.combine(today, time.min, tzinfo=zone).astimezone(timezone.utc)
+    return day_start_utc(datetime.now(bank_timezone()).date())
 
 
 def desk_day(teller: User) -> DeskDay:
