@@ -90,11 +90,9 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
     # JSON API (bankapp/api): HS256 access tokens signed with JWT_SECRET_KEY (SECRET_KEY when
-    # unset), short-lived; a stale in-progress idempotency claim may be taken over after
-    # API_IDEMPOTENCY_STALE_SECONDS (its worker died between claiming and answering).
+    # unset), short-lived.
     JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or None
     JWT_ACCESS_TOKEN_MINUTES = int(os.environ.get("JWT_ACCESS_TOKEN_MINUTES", "15"))
-    API_IDEMPOTENCY_STALE_SECONDS = int(os.environ.get("API_IDEMPOTENCY_STALE_SECONDS", "60"))
 
 
 class DevelopmentConfig(Config):

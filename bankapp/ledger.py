@@ -76,6 +76,7 @@ from typing import Callable, TypeVar
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bankapp import audit as audit_trail
 from bankapp.audit import Action
@@ -468,6 +469,12 @@ def _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
         ))
     db.session.add_all(rows)
     db.session.flush()
+    # The entry's legs and their accounts are in hand: say so, so that reading them (to
+    # build an answer before the commit) costs no SELECT.
+    for leg, row in zip(sorted(legs, key=lambda leg: leg.account.id), rows):
+        set_committed_value(row, "account", leg.account)
+        set_committed_value(row, "entry", entry)
+    set_committed_value(entry, "legs", rows)
     # Last, after every account lock: the report buckets (see bankapp/ledger_totals.py).
     ledger_totals.count_movements(rows)
     return entry
@@ -525,12 +532,13 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
 
 def transfer(source: Account, destination_number: str, amount, description: str,
              actor: User | None, *, channel: str = Channel.WEB,
-             idempotency_key: str | None = None, posted_at: datetime | None = None
-             ) -> Posting:
+             idempotency_key: str | None = None, posted_at: datetime | None = None,
+             also: Callable[[JournalEntry], None] | None = None) -> Posting:
     """Move ``amount`` from ``source`` to the active customer account ``destination_number``.
 
     Writes a TRANSFER_OUT leg on the source and a TRANSFER_IN leg on the destination, sharing
-    the entry's reference.
+    the entry's reference. ``also(entry)``, when given, makes further writes that commit with
+    this posting.
     """
     amount = validate_amount(amount)
     description = _clean_description(description)
@@ -545,7 +553,7 @@ def transfer(source: Account, destination_number: str, amount, description: str,
     note = _account_note(Action.TRANSFER, source, amount,
                          destination=destination.account_number)
     return _post(EntryType.TRANSFER, legs, description, actor, channel, idempotency_key,
-                 audit=note, posted_at=posted_at)
+                 audit=note, also=also, posted_at=posted_at)
 
 
 def _account_note(action: str, account: Account, amount: Decimal, **details) -> AuditNote:

@@ -403,11 +403,11 @@ def _revoke_api_tokens_on_deactivation(user, value, oldvalue, initiator):
 
 
 class ApiIdempotencyKey(db.Model):
-    """What one API posting request keyed by ``Idempotency-Key`` did, to replay on retries.
+    """The answer to one API posting request keyed by ``Idempotency-Key``, to replay on retries.
 
-    The row is claimed (inserted and committed, ``response_status`` NULL = in progress)
-    before the ledger is called, then filled in with the response. The ledger's own
-    (actor_id, idempotency_key) uniqueness is what guarantees a single posting.
+    A posted request's record is inserted in the posting's own transaction (see
+    ``bankapp.api.idempotency``); a refused one's right after the refusal. Records are always
+    complete: there is no "in progress" row.
     """
 
     __tablename__ = "api_idempotency_keys"
@@ -424,17 +424,11 @@ class ApiIdempotencyKey(db.Model):
     # sha256 of method, path and the canonical JSON body: the same key with another
     # request is refused.
     request_fingerprint: Mapped[str] = mapped_column(sa.String(64))
-    response_status: Mapped[Optional[int]] = mapped_column(sa.Integer)
-    response_body: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    response_status: Mapped[int] = mapped_column(sa.Integer)
+    response_body: Mapped[dict] = mapped_column(sa.JSON)
     entry_reference: Mapped[Optional[str]] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    # When the current attempt claimed the key; a stale claim (worker died) may be taken over.
-    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
-    completed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-
-    @property
-    def in_progress(self) -> bool:
-        return self.response_status is None
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
 # ---------------------------------------------------------------- reports (issue 5)

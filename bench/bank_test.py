@@ -667,7 +667,7 @@ def main() -> int:
         apphost.seed(db_url, users=1, accounts=ACCOUNTS, balance=OPENING,
                      hashed=apphost.password_hash(app))
         numbers = [apphost.account_number(n) for n in range(1, ACCOUNTS + 1)]
-        env = apphost.app_env(args.app_dir, db_url, API_IDEMPOTENCY_STALE_SECONDS="3")
+        env = apphost.app_env(args.app_dir, db_url)
         server = apphost.Gunicorn(args.app_dir, env, workers=args.workers, timeout=20,
                                   log_path=workdir / "gunicorn.log")
         server.start()

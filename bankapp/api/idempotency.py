@@ -1,39 +1,39 @@
 """Idempotent API postings: a retry with the same ``Idempotency-Key`` gets the first answer.
 
-How one keyed request runs:
+A posting and the record of its answer commit in ONE transaction:
 
-1. Look for the caller's record of the key. Same fingerprint and completed → replay the
-   stored status and body (nothing is posted). Another fingerprint → 422.
-2. Otherwise *claim* the key: insert the record with no response (in progress) and commit at
-   once, in its own short transaction. The UNIQUE (user_id, key) constraint lets exactly one
-   of several concurrent requests win; the others see the claim and answer 409 (in progress)
-   or, once it is complete, the stored answer.
-3. Call the ledger with a ledger idempotency key derived from the API key. The ledger's own
-   UNIQUE (actor_id, idempotency_key) on journal entries is the last guard: even a request
-   that takes over a stale claim (its worker died after posting, before answering) finds the
-   earlier entry instead of posting again.
-4. Store the response (a posting or a refusal such as insufficient funds) and commit.
+1. The ledger posts with a ledger idempotency key derived from the API key, and, through its
+   ``also`` hook, the answer (status 201 and the JSON body, built from the entry before the
+   commit) is inserted into ``api_idempotency_keys`` in the same transaction. No look-up
+   comes first: the common case (a new key) costs no extra statement.
+2. A retry of a posted request collides with the ledger's UNIQUE (actor_id, idempotency_key)
+   on journal entries; the ledger answers with the earlier entry, and we replay the stored
+   answer. A concurrent twin blocks on that unique index until the first commits, then
+   replays it, so a retry never sees a half-done request (there is no "in progress" state).
+3. A refusal (insufficient funds, a frozen account) rolls the posting back; its answer is then
+   stored on its own, so the retry is refused the same way. If a twin got there first, its
+   stored answer wins, and that is the one returned.
+4. A worker that dies before the commit leaves nothing behind: the retry simply posts. One
+   that dies after the commit has left the entry and its answer together.
 
-If anything unexpected fails after the claim, the claim is released so the client can retry;
-that retry cannot post twice because of step 3.
+The same key with a different request (another body, path or method) is refused with 422.
 """
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Callable
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from bankapp.api.problems import Problem
+from bankapp import ledger
+from bankapp.api.problems import Problem, ledger_problem
+from bankapp.api.representations import posting_json
 from bankapp.extensions import db
-from bankapp.models import ApiIdempotencyKey, User, now_utc
+from bankapp.models import ApiIdempotencyKey, JournalEntry, User, now_utc
 
-log = logging.getLogger("bankapp.api")
+POSTED = 201
 
 
 @dataclass(frozen=True)
@@ -53,89 +53,73 @@ def find_record(user: User, key: str) -> ApiIdempotencyKey | None:
         ApiIdempotencyKey.user_id == user.id, ApiIdempotencyKey.key == key))
 
 
-def _claim(user: User, key: str, operation: str, fingerprint: str):
-    """Insert and commit the in-progress record; (record, True) if this request won it."""
-    record = ApiIdempotencyKey(user_id=user.id, key=key, operation=operation,
-                               request_fingerprint=fingerprint)
-    db.session.add(record)
-    try:
-        db.session.commit()
-        return record, True
-    except IntegrityError:
-        db.session.rollback()
-        return find_record(user, key), False
+def _record(user: User, key: str, operation: str, fingerprint: str, status: int, body: dict,
+            reference: str | None) -> ApiIdempotencyKey:
+    return ApiIdempotencyKey(user_id=user.id, key=key, operation=operation,
+                             request_fingerprint=fingerprint, response_status=status,
+                             response_body=body, entry_reference=reference,
+                             completed_at=now_utc())
 
 
-def _take_over_if_stale(record: ApiIdempotencyKey) -> bool:
-    """Claim a record whose worker has not answered for too long (compare-and-set)."""
-    stale = now_utc() - timedelta(seconds=current_app.config["API_IDEMPOTENCY_STALE_SECONDS"])
-    taken = db.session.execute(
-        sa.update(ApiIdempotencyKey)
-        .where(ApiIdempotencyKey.id == record.id,
-               ApiIdempotencyKey.response_status.is_(None),
-               ApiIdempotencyKey.claimed_at < stale)
-        .values(claimed_at=now_utc())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return taken == 1
-
-
-def _release(record_id: int) -> None:
-    try:
-        db.session.rollback()
-        db.session.execute(sa.delete(ApiIdempotencyKey).where(
-            ApiIdempotencyKey.id == record_id, ApiIdempotencyKey.response_status.is_(None)))
-        db.session.commit()
-    except Exception:  # the original error matters more; a stale claim is taken over later
-        db.session.rollback()
-        log.exception("could not release idempotency claim %s", record_id)
-
-
-def _settled(record: ApiIdempotencyKey | None, fingerprint: str) -> Answer | None:
-    """The answer for an existing record, or None when this request may run it."""
-    if record is None:  # the claim was released between our insert and our look-up
-        raise _in_progress()
+def _replay(record: ApiIdempotencyKey | None, fingerprint: str,
+            entry: JournalEntry | None = None) -> Answer:
+    """The stored answer for a key that was used before (or 422 for another request)."""
+    if record is None:
+        if entry is None:
+            # Cannot happen while the record commits with its posting; fail safe rather
+            # than post again.
+            raise Problem(409, "This Idempotency-Key is in use; retry in a moment.",
+                          code="request-in-progress", headers={"Retry-After": "1"})
+        # An entry posted before its answer was recorded (by an earlier version of bankapp):
+        # the answer to a posting is a function of its entry alone.
+        return Answer(POSTED, posting_json(entry), replayed=True)
     if record.request_fingerprint != fingerprint:
         raise Problem(422, "This Idempotency-Key was already used with a different request; "
                            "use a new key for a new request.", code="idempotency-key-reused")
-    if not record.in_progress:
-        return Answer(record.response_status, record.response_body, replayed=True)
-    if _take_over_if_stale(record):
-        return None
-    raise _in_progress()
+    return Answer(record.response_status, record.response_body, replayed=True)
 
 
-def _in_progress() -> Problem:
-    return Problem(409, "A request with this Idempotency-Key is still being processed; "
-                        "retry in a moment to get its answer.", code="request-in-progress",
-                   headers={"Retry-After": "1"})
+def post_once(user: User, key: str, operation: str, fingerprint: str,
+              post: Callable[..., ledger.Posting]) -> Answer:
+    """Run the ledger call ``post(idempotency_key=…, also=…)`` at most once per (user, key).
 
+    Returns the answer to send: the posting (201), the ledger's refusal (4xx), or the answer
+    stored for an earlier request with this key (``replayed``).
+    """
+    answers: list[Answer] = []
 
-def run_once(user: User, key: str, operation: str, fingerprint: str,
-             action: Callable[[], tuple[int, dict, str | None]]) -> Answer:
-    """Run ``action`` (→ status, body, entry reference) at most once per (user, key)."""
-    record = find_record(user, key)
-    if record is not None:
-        answer = _settled(record, fingerprint)
-        if answer is not None:
-            return answer
-    else:
-        record, won = _claim(user, key, operation, fingerprint)
-        if not won:
-            answer = _settled(record, fingerprint)
-            if answer is not None:
-                return answer
-    record_id = record.id
+    def record_answer(entry: JournalEntry) -> None:
+        # Inside the posting's transaction: the answer commits with the entry, or neither.
+        body = posting_json(entry)
+        db.session.add(_record(user, key, operation, fingerprint, POSTED, body,
+                               entry.reference))
+        answers.append(Answer(POSTED, body))
+
     try:
-        status, body, reference = action()
-        db.session.execute(
-            sa.update(ApiIdempotencyKey).where(ApiIdempotencyKey.id == record_id)
-            .values(response_status=status, response_body=body, entry_reference=reference,
-                    completed_at=now_utc())
-            .execution_options(synchronize_session=False))
+        posting = post(idempotency_key=ledger_key(key), also=record_answer)
+    except ledger.LedgerError as error:
+        return _store_refusal(user, key, operation, fingerprint, ledger_problem(error))
+    except IntegrityError:
+        # The key is taken by a stored refusal: the posting was rolled back.
+        db.session.rollback()
+        record = find_record(user, key)
+        if record is None:
+            raise  # another constraint failed: a bug, not a retry
+        return _replay(record, fingerprint)
+    if posting.replayed:
+        return _replay(find_record(user, key), fingerprint, posting.entry)
+    return answers[-1]
+
+
+def _store_refusal(user: User, key: str, operation: str, fingerprint: str,
+                   problem: Problem) -> Answer:
+    """Record a refused posting's answer (the posting itself was rolled back)."""
+    answer = Answer(problem.status, problem.body())
+    db.session.add(_record(user, key, operation, fingerprint, answer.status, answer.body, None))
+    try:
         db.session.commit()
-    except BaseException:
-        _release(record_id)
-        raise
-    return Answer(status, body)
+    except IntegrityError:
+        # A concurrent twin with this key answered first; its answer is the one that counts.
+        db.session.rollback()
+        return _replay(find_record(user, key), fingerprint)
+    return answer

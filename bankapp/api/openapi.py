@@ -45,8 +45,7 @@ _ERROR_RESPONSES = {
                                           "description": "Bearer challenge."}}),
     "403": _problem("The caller's role may not do this, or the user is not verified."),
     "404": _problem("No such resource, or not the caller's (the same answer either way)."),
-    "409": _problem("The account is frozen or closed, or a request with the same "
-                    "Idempotency-Key is still in progress (retry after Retry-After)."),
+    "409": _problem("The account is frozen or closed."),
     "413": _problem("The request body is larger than 64 KiB."),
     "422": _problem("Validation failed (see `errors`), or the ledger refused the posting "
                     "(insufficient funds, limit, same account, unknown destination)."),
@@ -184,20 +183,17 @@ SCHEMAS = {
         "properties": {
             "idempotency_key": {"type": "string"},
             "operation": {"enum": ["deposit", "withdrawal", "transfer"]},
-            "status": {"enum": ["posted", "refused", "in_progress"]},
+            "status": {"enum": ["posted", "refused"]},
             "reference": {"type": ["string", "null"]},
             "response": {
-                "oneOf": [
-                    {"type": "null"},
-                    {"type": "object", "required": ["status", "body"],
-                     "properties": {"status": {"type": "integer"},
-                                    "body": {"type": "object",
-                                             "description": "The Posting or the Problem "
-                                                            "first answered."}}},
-                ],
+                "type": "object", "required": ["status", "body"],
+                "properties": {"status": {"type": "integer"},
+                               "body": {"type": "object",
+                                        "description": "The Posting or the Problem "
+                                                       "first answered."}},
             },
             "created_at": TIMESTAMP,
-            "completed_at": {"type": ["string", "null"], "format": "date-time"},
+            "completed_at": TIMESTAMP,
         },
     },
     "Customer": {
@@ -354,8 +350,8 @@ PATHS = {
             "summary": "What became of a posting request",
             "description": "Look up a deposit, withdrawal or transfer by its Idempotency-Key: "
                            "posted (with the reference and the stored answer), refused (with "
-                           "the stored problem), in progress, or 404 when the request never "
-                           "reached the bank (safe to resend with the same key).",
+                           "the stored problem), or 404 when the request was never posted "
+                           "(safe to resend with the same key).",
             "operationId": "getPostingStatus", "tags": ["Postings"],
             "parameters": [{"name": "key", "in": "path", "required": True,
                             "schema": {"type": "string", "minLength": 1, "maxLength": 64}}],

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from bankapp import ledger
 from bankapp.api import bp
-from bankapp.api.idempotency import Answer, find_record, ledger_key, run_once
+from bankapp.api.idempotency import Answer, find_record, post_once
 from bankapp.api.openapi import openapi_document
 from bankapp.api.payload import (
     ACCOUNT_NUMBER_RE,
@@ -212,16 +212,6 @@ def list_transactions(number):
 # ---------------------------------------------------------------- postings
 
 
-def _posting_outcome(call) -> tuple[int, dict, str | None]:
-    """Run a ledger call: (201, the posting) or (4xx, the refusal as a problem)."""
-    try:
-        posting = call()
-    except ledger.LedgerError as error:
-        problem = ledger_problem(error)
-        return problem.status, problem.body(), None
-    return 201, posting_json(posting.entry), posting.reference
-
-
 def _answer_response(answer: Answer, key: str):
     if answer.status >= 400:
         response = problem_response(answer.status, answer.body)
@@ -244,13 +234,9 @@ def _cash_posting(number: str, operation: str):
     account = postable_account(number)
     post = ledger.deposit if operation == "deposit" else ledger.withdraw
     user = g.api_user
-
-    def action():
-        return _posting_outcome(lambda: post(account, amount, description, user,
-                                             channel=Channel.API,
-                                             idempotency_key=ledger_key(key)))
-
-    answer = run_once(user, key, operation, request_fingerprint(data), action)
+    answer = post_once(user, key, operation, request_fingerprint(data),
+                       lambda **once: post(account, amount, description, user,
+                                           channel=Channel.API, **once))
     return _answer_response(answer, key)
 
 
@@ -282,13 +268,9 @@ def transfer():
     fields.check()
     source = own_account(from_number)
     user = g.api_user
-
-    def action():
-        return _posting_outcome(lambda: ledger.transfer(source, to_number, amount, description,
-                                                        user, channel=Channel.API,
-                                                        idempotency_key=ledger_key(key)))
-
-    answer = run_once(user, key, "transfer", request_fingerprint(data), action)
+    answer = post_once(user, key, "transfer", request_fingerprint(data),
+                       lambda **once: ledger.transfer(source, to_number, amount, description,
+                                                      user, channel=Channel.API, **once))
     return _answer_response(answer, key)
 
 
@@ -300,11 +282,8 @@ def posting_status(key):
     if record is None:
         raise Problem(404, "No request with this Idempotency-Key has reached the bank; "
                            "it is safe to send it again with the same key.")
-    if record.in_progress:
-        state, response = "in_progress", None
-    else:
-        state = "posted" if 200 <= record.response_status < 300 else "refused"
-        response = {"status": record.response_status, "body": record.response_body}
+    state = "posted" if 200 <= record.response_status < 300 else "refused"
+    response = {"status": record.response_status, "body": record.response_body}
     return jsonify(idempotency_key=record.key, operation=record.operation, status=state,
                    reference=record.entry_reference, response=response,
                    created_at=timestamp(record.created_at),
