@@ -62,7 +62,7 @@ def count_movements(legs: list[Transaction]) -> None:
             set_={"amount": sa.func.round(LedgerTotal.amount + statement.excluded.amount, 2),
                   "movements": LedgerTotal.movements + statement.excluded.movements},
         )
-        db.session.execute(statement)
+        db.session.connection().execute(statement)  # Core: no ORM bulk machinery needed
 
 
 def _leg_bucket_sql():

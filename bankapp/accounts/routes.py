@@ -129,7 +129,7 @@ def transfer():
         return render_template("accounts/transfer_confirm.html", form=form, source=source,
                                destination=destination, payee=masked_name(destination))
     try:
-        posting = ledger.transfer(source, destination.account_number, form.amount.amount,
+        posting = ledger.transfer(source, destination, form.amount.amount,
                                   form.description.data, current_user,
                                   idempotency_key=form.idempotency_key.data)
     except ledger.LedgerError as error:

@@ -118,19 +118,24 @@ def _not_found() -> Problem:
     return Problem(404, "No account of yours has that number.")
 
 
-def _customer_account(number: str) -> Account:
+def _customer_account(number: str, found: dict[str, Account] | None = None) -> Account:
     number = (number or "").strip().upper()
     if not ACCOUNT_NUMBER_RE.fullmatch(number):
         raise _not_found()
-    account = ledger.find_customer_account(number)
+    if found is None:
+        found = ledger.find_customer_accounts(number)
+    account = found.get(number)
     if account is None:
         raise _not_found()
     return account
 
 
-def own_account(number: str) -> Account:
-    """The caller's account ``number``; anyone else's answers 404 exactly like a missing one."""
-    account = _customer_account(number)
+def own_account(number: str, found: dict[str, Account] | None = None) -> Account:
+    """The caller's account ``number``; anyone else's answers 404 exactly like a missing one.
+
+    ``found``: accounts already looked up by ``ledger.find_customer_accounts``.
+    """
+    account = _customer_account(number, found)
     if account.owner_id != g.api_user.id:
         raise _not_found()
     return account
@@ -266,10 +271,12 @@ def transfer():
     amount = fields.amount()
     description = fields.text("description", required=False, default="")
     fields.check()
-    source = own_account(from_number)
+    found = ledger.find_customer_accounts(from_number, to_number)  # one query for both
+    source = own_account(from_number, found)
+    destination = found.get(to_number, to_number)  # a number the ledger refuses as unknown
     user = g.api_user
     answer = post_once(user, key, "transfer", request_fingerprint(data),
-                       lambda **once: ledger.transfer(source, to_number, amount, description,
+                       lambda **once: ledger.transfer(source, destination, amount, description,
                                                       user, channel=Channel.API, **once))
     return _answer_response(answer, key)
 
