@@ -62,6 +62,7 @@ posting and their audit rows commit together.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import re
@@ -298,26 +299,34 @@ def _bounds(account: Account) -> tuple[Decimal, Decimal]:
     return -MAX_BALANCE, MAX_BALANCE
 
 
-def _apply_leg(leg: Leg) -> Decimal:
-    """Apply one leg atomically; return the new balance or raise why it was refused."""
-    low, high = _bounds(leg.account)
+@functools.cache
+def _leg_update() -> sa.Update:
+    """The conditional balance UPDATE of one leg (built once: every posting runs it)."""
+    money = Account.__table__.c.balance.type
     # round() keeps SQLite exact: it has no decimal type and adds in binary floating point.
-    new_balance = sa.func.round(Account.balance + leg.delta, 2)
-    update = (
+    new_balance = sa.func.round(Account.balance + sa.bindparam("delta", type_=money), 2)
+    return (
         sa.update(Account)
         .where(
-            Account.id == leg.account.id,
+            Account.id == sa.bindparam("account_id"),
             Account.status == AccountStatus.ACTIVE,
-            new_balance.between(low, high),
+            new_balance.between(sa.bindparam("low", type_=money),
+                                sa.bindparam("high", type_=money)),
         )
         .values(balance=new_balance)
         .returning(Account.balance)
     )
+
+
+def _apply_leg(leg: Leg) -> Decimal:
+    """Apply one leg atomically; return the new balance or raise why it was refused."""
+    low, high = _bounds(leg.account)
+    params = {"account_id": leg.account.id, "delta": leg.delta, "low": low, "high": high}
     # A Core statement on the session's connection (same transaction): the ORM's bulk-update
     # machinery has nothing to do for it and costs more CPU than the statement itself.
     connection = db.session.connection()
     for _ in range(MAX_ATTEMPTS):
-        result = connection.execute(update).scalar_one_or_none()
+        result = connection.execute(_leg_update(), params).scalar_one_or_none()
         if result is not None:
             return Decimal(result).quantize(CENT)
         refusal = _refusal(leg, low, high)

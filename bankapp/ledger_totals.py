@@ -7,6 +7,7 @@ cycle with the account rows). ``problems`` compares the buckets with the legs fo
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -39,30 +40,32 @@ def movement_filter():
                     for t, s in KINDS])
 
 
-def _insert():
-    if db.session.get_bind().dialect.name == "postgresql":
+@functools.cache
+def _upsert(dialect: str):
+    """INSERT … ON CONFLICT DO UPDATE of one bucket row (built once per database kind)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(LedgerTotal)
+    statement = insert(LedgerTotal)
+    return statement.on_conflict_do_update(
+        index_elements=[LedgerTotal.bucket, LedgerTotal.kind, LedgerTotal.shard],
+        # round() keeps SQLite exact: it adds NUMERIC values in binary floating point.
+        set_={"amount": sa.func.round(LedgerTotal.amount + statement.excluded.amount, 2),
+              "movements": LedgerTotal.movements + statement.excluded.movements},
+    )
 
 
 def count_movements(legs: list[Transaction]) -> None:
     """Add the customer movements among ``legs`` to their buckets (an atomic upsert each)."""
+    connection = db.session.connection()  # Core: no ORM bulk machinery needed
     for leg in legs:
         kind = KINDS.get((leg.transaction_type, leg.side))
         if kind is None:
             continue
-        statement = _insert().values(bucket=bucket_of(leg.timestamp), kind=kind,
-                                     shard=leg.account_id % SHARDS, amount=leg.amount,
-                                     movements=1)
-        statement = statement.on_conflict_do_update(
-            index_elements=[LedgerTotal.bucket, LedgerTotal.kind, LedgerTotal.shard],
-            # round() keeps SQLite exact: it adds NUMERIC values in binary floating point.
-            set_={"amount": sa.func.round(LedgerTotal.amount + statement.excluded.amount, 2),
-                  "movements": LedgerTotal.movements + statement.excluded.movements},
-        )
-        db.session.connection().execute(statement)  # Core: no ORM bulk machinery needed
+        connection.execute(_upsert(connection.dialect.name), {
+            "bucket": bucket_of(leg.timestamp), "kind": kind, "shard": leg.account_id % SHARDS,
+            "amount": leg.amount, "movements": 1})
 
 
 def _leg_bucket_sql():

@@ -53,12 +53,14 @@ def find_record(user: User, key: str) -> ApiIdempotencyKey | None:
         ApiIdempotencyKey.user_id == user.id, ApiIdempotencyKey.key == key))
 
 
-def _record(user: User, key: str, operation: str, fingerprint: str, status: int, body: dict,
-            reference: str | None) -> ApiIdempotencyKey:
-    return ApiIdempotencyKey(user_id=user.id, key=key, operation=operation,
-                             request_fingerprint=fingerprint, response_status=status,
-                             response_body=body, entry_reference=reference,
-                             completed_at=now_utc())
+def _insert_record(user: User, key: str, operation: str, fingerprint: str, status: int,
+                   body: dict, reference: str | None) -> None:
+    """Insert the answer now, in the current transaction (a used key fails here)."""
+    moment = now_utc()
+    db.session.connection().execute(sa.insert(ApiIdempotencyKey).values(
+        user_id=user.id, key=key, operation=operation, request_fingerprint=fingerprint,
+        response_status=status, response_body=body, entry_reference=reference,
+        created_at=moment, completed_at=moment))
 
 
 def _replay(record: ApiIdempotencyKey | None, fingerprint: str,
@@ -91,8 +93,7 @@ def post_once(user: User, key: str, operation: str, fingerprint: str,
     def record_answer(entry: JournalEntry) -> None:
         # Inside the posting's transaction: the answer commits with the entry, or neither.
         body = posting_json(entry)
-        db.session.add(_record(user, key, operation, fingerprint, POSTED, body,
-                               entry.reference))
+        _insert_record(user, key, operation, fingerprint, POSTED, body, entry.reference)
         answers.append(Answer(POSTED, body))
 
     try:
@@ -115,8 +116,8 @@ def _store_refusal(user: User, key: str, operation: str, fingerprint: str,
                    problem: Problem) -> Answer:
     """Record a refused posting's answer (the posting itself was rolled back)."""
     answer = Answer(problem.status, problem.body())
-    db.session.add(_record(user, key, operation, fingerprint, answer.status, answer.body, None))
     try:
+        _insert_record(user, key, operation, fingerprint, answer.status, answer.body, None)
         db.session.commit()
     except IntegrityError:
         # A concurrent twin with this key answered first; its answer is the one that counts.
