@@ -4,7 +4,7 @@
 
 One user owns 8 funded accounts. Writer threads transfer random amounts between them with
 ``POST /api/v1/transfers`` (each request its own ``Idempotency-Key``); on a lost answer
-(connection reset, timeout, 5xx, 409 "in progress") they resend the SAME key and body until
+(connection reset, timeout, 5xx) they resend the SAME key and body until
 the answer is definite, or ask ``GET /api/v1/transfers/<key>``. Some requests are sent twice
 on purpose (again after the answer, or concurrently) and must get the identical answer.
 Reader threads keep reading all balances with ``GET /api/v1/accounts`` (one query, one
@@ -325,8 +325,6 @@ class BankTest:
             if status == 401:
                 self.token_rejected(token)
                 self.stats.add("retry after 401 (new token)")
-            elif status == 409 and code == "request-in-progress":
-                self.stats.add("retry after 409 in progress")
             elif status >= 500:
                 self.stats.server_error(f"retry after {status}")
             else:

@@ -79,9 +79,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-pgbench", action="store_true")
     parser.add_argument("--pgbench-scale", type=int, default=16)
     parser.add_argument("--keep-db", action="store_true", help="do not drop the databases")
-    parser.add_argument("--what-if", action="store_true",
-                        help="also count the round trips with the session reconfigured to "
-                             "expire_on_commit=False (in this process only, no code change)")
     args = parser.parse_args()
     args.app_dir = args.app_dir.resolve()
     args.client_levels = [int(c) for c in args.clients.split(",") if c.strip()]
@@ -406,14 +403,6 @@ def main() -> int:
             return report_failures(failures)
 
         trips = count_round_trips(app)
-        if args.what_if:
-            from bankapp.extensions import db
-
-            with app.app_context():
-                db.session.configure(expire_on_commit=False)
-            trips["without_expiry"] = count_round_trips(app)
-            with app.app_context():
-                db.session.configure(expire_on_commit=True)
         customers_before, all_before, _ = apphost.money(db_url)
 
         if not args.skip_pgbench:
@@ -567,11 +556,6 @@ def print_report(args, server, rows, trips, memory, comparison, profile, one_sta
           f"{trips['pings']} pool pre-ping (status {trips['status']})")
     for number, statement in enumerate(trips["statements"], 1):
         print(f"  {number:>2}. {statement}")
-    if "without_expiry" in trips:
-        other = trips["without_expiry"]
-        print(f"what if the session did not expire objects at commit (expire_on_commit=False): "
-              f"{other['total']} round trips, {len(other['statements'])} statements "
-              f"(status {other['status']})")
     peaks = ", ".join(f"{mb:.0f}" for mb in sorted(memory.values()))
     print(f"peak memory per gunicorn worker (VmHWM, MiB): {peaks or 'n/a'}")
     print(f"customer money before {before[0]:,.2f} after {after[0]:,.2f}; "

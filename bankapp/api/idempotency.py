@@ -63,18 +63,8 @@ def _insert_record(user: User, key: str, operation: str, fingerprint: str, statu
         created_at=moment, completed_at=moment))
 
 
-def _replay(record: ApiIdempotencyKey | None, fingerprint: str,
-            entry: JournalEntry | None = None) -> Answer:
+def _replay(record: ApiIdempotencyKey, fingerprint: str) -> Answer:
     """The stored answer for a key that was used before (or 422 for another request)."""
-    if record is None:
-        if entry is None:
-            # Cannot happen while the record commits with its posting; fail safe rather
-            # than post again.
-            raise Problem(409, "This Idempotency-Key is in use; retry in a moment.",
-                          code="request-in-progress", headers={"Retry-After": "1"})
-        # An entry posted before its answer was recorded (by an earlier version of bankapp):
-        # the answer to a posting is a function of its entry alone.
-        return Answer(POSTED, posting_json(entry), replayed=True)
     if record.request_fingerprint != fingerprint:
         raise Problem(422, "This Idempotency-Key was already used with a different request; "
                            "use a new key for a new request.", code="idempotency-key-reused")
@@ -108,7 +98,12 @@ def post_once(user: User, key: str, operation: str, fingerprint: str,
             raise  # another constraint failed: a bug, not a retry
         return _replay(record, fingerprint)
     if posting.replayed:
-        return _replay(find_record(user, key), fingerprint, posting.entry)
+        record = find_record(user, key)
+        if record is None:
+            # An entry posted before its answer was recorded (by an earlier version of
+            # bankapp): the answer to a posting is a function of its entry alone.
+            return Answer(POSTED, posting_json(posting.entry), replayed=True)
+        return _replay(record, fingerprint)
     return answers[-1]
 
 
@@ -122,5 +117,8 @@ def _store_refusal(user: User, key: str, operation: str, fingerprint: str,
     except IntegrityError:
         # A concurrent twin with this key answered first; its answer is the one that counts.
         db.session.rollback()
-        return _replay(find_record(user, key), fingerprint)
+        record = find_record(user, key)
+        if record is None:
+            raise
+        return _replay(record, fingerprint)
     return answer

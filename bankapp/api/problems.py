@@ -31,9 +31,6 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
                            "The account is frozen or closed and cannot move money."),
     "idempotency-key-reused": (422, "Idempotency key reused",
                                "This Idempotency-Key was already used with a different request."),
-    "request-in-progress": (409, "Request in progress",
-                            "A request with this Idempotency-Key is still being processed; "
-                            "retry after a moment."),
 }
 
 
