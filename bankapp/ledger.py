@@ -428,8 +428,8 @@ def _post(entry_type: str, legs: list[Leg], description: str, actor: User | None
     assert sum(leg.delta for leg in legs) == 0, "a journal entry must balance"
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
         raise LedgerError("Invalid idempotency key.")
-    # No look-up first: the entry row is inserted before any balance moves, so a key that was
-    # already used fails on the unique constraint at once and we answer with that entry.
+    # No look-up first: a key that was already used fails on the unique constraint of the
+    # entry row (or is refused first), and we answer with the earlier entry.
 
     def work() -> JournalEntry:
         entry = _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
@@ -442,9 +442,13 @@ def _post(entry_type: str, legs: list[Leg], description: str, actor: User | None
 
     try:
         return Posting(_atomically(work, entry_type))
-    except IntegrityError:
+    except (IntegrityError, LedgerError):
+        # This key may already have posted (a replay, or a concurrent twin that committed
+        # first). Balances move before the entry row is written, so a replay can meet a
+        # refusal (the first posting spent the money, the account was frozen since) before
+        # it meets the unique key: either way the answer is the earlier posting.
         replay = _existing_entry(actor, idempotency_key)
-        if replay is not None:  # this key already posted (a replay, or a concurrent twin)
+        if replay is not None:
             return Posting(replay, replayed=True)
         raise
 

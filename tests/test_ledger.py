@@ -269,6 +269,24 @@ def test_replayed_idempotency_key_posts_nothing_new(customer, funded_account):
     assert balance(account) == D("90.00")
 
 
+def test_a_replay_after_the_money_is_spent_returns_the_first_posting(customer, funded_account):
+    account = funded_account(customer, "100.00")
+    first = ledger.withdraw(account, D("100.00"), "", customer, idempotency_key="k-all")
+    again = ledger.withdraw(account, D("100.00"), "", customer, idempotency_key="k-all")
+    assert again.replayed and again.entry.id == first.entry.id
+    assert balance(account) == D("0.00")
+
+
+def test_a_replay_after_the_account_is_frozen_returns_the_first_posting(
+        customer, funded_account, make_user):
+    account = funded_account(customer, "100.00")
+    first = ledger.withdraw(account, D("10.00"), "", customer, idempotency_key="k-frozen")
+    ledger.freeze_account(account, "Suspected fraud", make_user(role="teller"))
+    again = ledger.withdraw(account, D("10.00"), "", customer, idempotency_key="k-frozen")
+    assert again.replayed and again.entry.id == first.entry.id
+    assert balance(account) == D("90.00")
+
+
 def test_idempotency_is_enforced_by_a_unique_constraint(customer, funded_account):
     account = funded_account(customer, "100.00")
     ledger.withdraw(account, D("10.00"), "", customer, idempotency_key="k-2")
