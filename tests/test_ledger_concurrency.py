@@ -200,6 +200,25 @@ def test_concurrent_replays_of_one_idempotency_key_post_once(worker_app, custome
 
 
 @postgres_only
+def test_concurrent_replays_that_drain_the_account_all_get_the_one_posting(
+        worker_app, customer, funded_account):
+    # The twins that wait for the first to commit find the balance spent: they must still
+    # answer with its posting, not with "insufficient funds".
+    account = funded_account(customer, "100.00")
+    account_id, actor_id = account.id, customer.id
+    db.session.remove()
+
+    outcomes = run_together(worker_app, withdraw_task,
+                            [(account_id, actor_id, D("100.00"), "drain-click")] * 12)
+
+    assert errors_in(outcomes) == []
+    assert len({entry_id for entry_id, _ in outcomes}) == 1
+    assert sorted(replayed for _, replayed in outcomes) == [False] + [True] * 11
+    assert balance_of(account_id) == D("0.00")
+    assert ledger.reconcile().problems == []
+
+
+@postgres_only
 def test_concurrent_first_deposits_create_one_vault(worker_app, make_user, funded_account):
     owners = [make_user() for _ in range(10)]
     accounts = [(funded_account(owner).id, owner.id) for owner in owners]
