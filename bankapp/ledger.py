@@ -811,8 +811,9 @@ def reverse_entry(entry: JournalEntry, reason: str, actor: User) -> Posting:
     try:
         return _post(EntryType.REVERSAL, legs, description, actor, Channel.TELLER, None,
                      audit=note, reverses=entry)
-    except IntegrityError:
-        if reversal_of(entry) is not None:  # a concurrent reversal won
+    except (IntegrityError, LedgerError):
+        # A concurrent reversal won: we met its unique index, or a balance it already moved.
+        if reversal_of(entry) is not None:
             raise NotReversible("This entry has already been reversed.") from None
         raise
 

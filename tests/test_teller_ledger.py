@@ -505,3 +505,18 @@ def test_two_admins_reversing_at_once_reverse_once(app, customer, account, admin
     assert outcomes == ["NotReversible", "ok"]
     assert balance(account) == D("500.00")
     assert_clean_book()
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_two_admins_reversing_a_deposit_already_spent_by_the_first_reversal(
+        app, customer, funded_account, admin, other_admin):
+    # The loser finds the money gone before it meets the one-reversal index: it must still
+    # be told the entry is already reversed, not that funds are insufficient.
+    account = funded_account(customer, "0.00")
+    original = ledger.deposit(account, D("40.00"), "", customer).entry
+    outcomes = _race(app, ledger.reverse_entry, (original, "Error", admin),
+                     (original, "Error", other_admin))
+    assert outcomes == ["NotReversible", "ok"]
+    assert balance(account) == D("0.00")
+    assert_clean_book()
