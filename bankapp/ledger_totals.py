@@ -34,10 +34,20 @@ def bucket_of(moment: datetime) -> datetime:
     return utc.replace(minute=utc.minute - utc.minute % BUCKET_MINUTES, second=0, microsecond=0)
 
 
+def _kind_conditions() -> list[tuple]:
+    """SQL: ``(condition on a leg, kind)`` for each entry of ``KINDS``."""
+    return [(sa.and_(Transaction.transaction_type == t, Transaction.side == s), kind)
+            for (t, s), kind in KINDS.items()]
+
+
 def movement_filter():
     """SQL: the legs that are customer movements (see ``KINDS``)."""
-    return sa.or_(*[sa.and_(Transaction.transaction_type == t, Transaction.side == s)
-                    for t, s in KINDS])
+    return sa.or_(*[condition for condition, _ in _kind_conditions()])
+
+
+def movement_kind():
+    """SQL: the kind of movement a leg counts as (see ``KINDS``); NULL for other legs."""
+    return sa.case(*_kind_conditions())
 
 
 @functools.cache
@@ -89,8 +99,7 @@ def _as_utc(value) -> datetime:
 def problems(limit: int = 50) -> list[str]:
     """Buckets whose totals differ from the legs they summarise."""
     bucket = _leg_bucket_sql().label("bucket")
-    kind = sa.case(*[(sa.and_(Transaction.transaction_type == t, Transaction.side == s), k)
-                     for (t, s), k in KINDS.items()]).label("kind")
+    kind = movement_kind().label("kind")
     from_legs = {
         (_as_utc(b), k): (Decimal(a).quantize(Decimal("0.01")), n)
         for b, k, a, n in db.session.execute(

@@ -114,7 +114,18 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.email} {self.role}>"
 
 
-class AccountType:
+class _Labelled:
+    """Codes stored in the database, with the names people read for them."""
+
+    LABELS: dict[str, str] = {}
+
+    @classmethod
+    def label(cls, code: str) -> str:
+        """The name shown for ``code``; an unknown code is shown as it is stored."""
+        return cls.LABELS.get(code, code)
+
+
+class AccountType(_Labelled):
     SAVINGS = "SAVINGS"
     CHECKING = "CHECKING"
     CUSTOMER = (SAVINGS, CHECKING)
@@ -180,7 +191,7 @@ class Account(db.Model):
 
     @property
     def type_label(self) -> str:
-        return AccountType.LABELS.get(self.account_type, self.account_type)
+        return AccountType.label(self.account_type)
 
     def __repr__(self) -> str:
         return f"<Account {self.account_number} {self.balance}>"
@@ -229,7 +240,7 @@ class JournalEntry(db.Model):
     )
 
 
-class TransactionType:
+class TransactionType(_Labelled):
     DEPOSIT = "DEPOSIT"
     WITHDRAWAL = "WITHDRAWAL"
     TRANSFER_IN = "TRANSFER_IN"
@@ -277,7 +288,7 @@ class Transaction(db.Model):
 
     @property
     def type_label(self) -> str:
-        return TransactionType.LABELS.get(self.transaction_type, self.transaction_type)
+        return TransactionType.label(self.transaction_type)
 
 
 # ---------------------------------------------------------------- teller back office and audit

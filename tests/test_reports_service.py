@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from bankapp.extensions import db
-from bankapp.models import JournalEntry, Role, StatementIssue, Transaction
+from bankapp.models import Account, JournalEntry, Role, StatementIssue, Transaction
 from bankapp.reports import service
 from bankapp.reports.service import ReportError
 from reports_helpers import deposit_at, transfer_at, withdraw_at
@@ -348,6 +348,48 @@ def test_a_journal_entry_is_read_with_its_reference(customer, funded_account):
     st = service.statement(account, today, today)
     reference = db.session.scalar(sa.select(JournalEntry.reference))
     assert [e.reference for e in st.entries] == [reference]
+
+
+# ---------------------------------------------------------------- type labels
+
+
+TRANSACTION_LABELS = {
+    "DEPOSIT": "Deposit", "WITHDRAWAL": "Withdrawal", "TRANSFER_IN": "Transfer in",
+    "TRANSFER_OUT": "Transfer out", "REVERSAL": "Reversal", "CASH_IN": "Cash in",
+    "CASH_OUT": "Cash out", "SOMETHING_NEW": "SOMETHING_NEW",  # unknown: shown as stored
+}
+ACCOUNT_LABELS = {
+    "SAVINGS": "Savings", "CHECKING": "Checking", "VAULT": "Vault cash", "TILL": "Teller till",
+    "OVER_SHORT": "Cash over/short", "SOMETHING_NEW": "SOMETHING_NEW",
+}
+
+
+@pytest.mark.parametrize("code, label", TRANSACTION_LABELS.items())
+def test_report_rows_name_transaction_types_as_the_ledger_does(code, label):
+    moment = datetime(2026, 1, 5, tzinfo=UTC)
+    entry = service.StatementEntry(1, moment, "REF", code, "", "credit", D("1.00"), D("1.00"))
+    movement = service.Movement(1, moment, "ACC-000000001", code, "credit", D("1.00"), "")
+    leg = Transaction(transaction_type=code)
+    assert entry.type_label == movement.type_label == leg.type_label == label
+
+
+@pytest.mark.parametrize("code, label", ACCOUNT_LABELS.items())
+def test_bank_report_names_account_types_as_the_accounts_do(code, label):
+    group = service.AccountGroup(code, "active", 1, D("0.00"))
+    assert group.type_label == Account(account_type=code).type_label == label
+
+
+def test_a_statement_labels_each_kind_of_movement(customer, make_user, funded_account,
+                                                  monkeypatch):
+    account = funded_account(customer)
+    other = funded_account(make_user(), "50.00")
+    deposit_at(monkeypatch, account, "30.00", datetime(2026, 1, 5, tzinfo=UTC))
+    withdraw_at(monkeypatch, account, "5.00", datetime(2026, 1, 6, tzinfo=UTC))
+    transfer_at(monkeypatch, other, account, "2.00", datetime(2026, 1, 7, tzinfo=UTC))
+    transfer_at(monkeypatch, account, other, "1.00", datetime(2026, 1, 8, tzinfo=UTC))
+    st = service.statement(account, date(2026, 1, 1), date(2026, 1, 31))
+    assert [e.type_label for e in st.entries] == [
+        "Deposit", "Withdrawal", "Transfer in", "Transfer out"]
 
 
 # ---------------------------------------------------------------- ledger totals

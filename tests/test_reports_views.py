@@ -377,15 +377,132 @@ def test_bank_daily_csv_sums_the_period(client, make_user, history):
     assert sum(D(r[5]) for r in rows) == D("32.50")
 
 
-@pytest.mark.parametrize("query, message", [
-    ("format=csv&table=secrets", "Choose a table to export"),
+def stored_rows() -> dict[str, int]:
+    """How many rows each table holds: a report that refuses its input writes none."""
+    from sqlalchemy import func, select
+
+    from bankapp.extensions import db
+
+    return {table.name: db.session.scalar(select(func.count()).select_from(table))
+            for table in db.metadata.sorted_tables}
+
+
+NOT_A_DATE = "must look like 2026-01-31 (YYYY-MM-DD)"
+BAD_BANK_QUERIES = [
+    # malformed dates
+    ("start=2026-13-01&end=2026-12-31", "The start date 2026-13-01 does not exist."),
+    ("start=2026-01-01&end=2026-02-30", "The end date 2026-02-30 does not exist."),
+    ("start=0000-01-01&end=2026-01-31", "The start date 0000-01-01 does not exist."),
+    ("start=26-01-01&end=2026-01-31", NOT_A_DATE),
+    ("start=2026/01/01&end=2026/01/31", NOT_A_DATE),
+    ("start=2026-1-1&end=2026-1-31", NOT_A_DATE),
+    ("start=20260101&end=20260131", NOT_A_DATE),
+    ("start=2026-01-01T00:00&end=2026-01-31", NOT_A_DATE),
+    ("start=%2B2026-01-01&end=2026-01-31", NOT_A_DATE),
+    ("start=%D9%A2%D9%A0%D9%A2%D9%A6-01-01&end=2026-01-31", NOT_A_DATE),  # Arabic digits
+    ("start=%00&end=2026-01-31", NOT_A_DATE),
+    ("start=%FF%FE&end=2026-01-31", NOT_A_DATE),
+    ("start=" + "9" * 5000 + "&end=2026-01-31", NOT_A_DATE),
+    # wrong types
+    ("start=1&end=2", NOT_A_DATE),
+    ("start=true&end=false", NOT_A_DATE),
+    ("start=2026-01-01&end=null", "The end date " + NOT_A_DATE),
+    ("start[]=2026-01-01&end=2026-01-31", "Enter the start date as YYYY-MM-DD."),
+    # half a period
+    ("start=2026-01-01", "Enter the end date as YYYY-MM-DD."),
+    ("end=2026-01-31", "Enter the start date as YYYY-MM-DD."),
+    ("preset=custom", "Enter the start date as YYYY-MM-DD."),
+    ("preset=custom&start=&end=2026-01-31", "Enter the start date as YYYY-MM-DD."),
+    # start after end, absurd ranges
     ("start=2026-01-31&end=2026-01-01", "end date is before the start date"),
+    ("start=2026-01-02&end=2026-01-01", "end date is before the start date"),
     ("start=2000-01-01&end=2026-01-01", "at most 5 years"),
+    ("start=1900-01-01&end=2999-12-31", "at most 5 years"),
+    ("start=2021-01-01&end=2026-01-01", "at most 5 years"),
+    ("start=2020-02-29&end=2025-02-28", "at most 5 years"),
+    ("start=1899-12-31&end=1900-01-01", "between the years 1900 and 2999"),
+    ("start=2999-12-31&end=3000-01-01", "between the years 1900 and 2999"),
+    ("start=9999-12-31&end=9999-12-31", "between the years 1900 and 2999"),
+    # presets, formats and tables that do not exist
+    ("preset=bogus", "Choose a period from the list"),
+    ("preset=%00", "Choose a period from the list"),
+    ("format=pdf", "Choose the format html or csv."),
+    ("format=json&table=daily", "Choose the format html or csv."),
+    ("format=CSV&table=daily", "Choose the format html or csv."),
+    ("format=%00&table=daily", "Choose the format html or csv."),
+    # the CSV exports
+    ("format=csv", "Choose a table to export"),
+    ("format=csv&table=", "Choose a table to export"),
+    ("format=csv&table=secrets", "Choose a table to export"),
+    ("format=csv&table=DAILY", "Choose a table to export"),
+    ("format=csv&table=daily&start=2026-01-31&end=2026-01-01",
+     "end date is before the start date"),
+    ("format=csv&table=largest&start=2026-02-30&end=2026-03-01",
+     "The start date 2026-02-30 does not exist."),
+    ("format=csv&table=signups&start=1900-01-01&end=2999-12-31", "at most 5 years"),
+    ("format=csv&table=balances&preset=bogus", "Choose a period from the list"),
+    ("format=csv&table=accounts&start=2026-01-01", "Enter the end date as YYYY-MM-DD."),
+]
+
+
+@pytest.mark.parametrize("query, message", BAD_BANK_QUERIES,
+                         ids=[query[:60] for query, _ in BAD_BANK_QUERIES])
+def test_bank_reports_explain_bad_input_and_change_nothing(client, make_user, history, query,
+                                                          message):
+    log_in_as(client, make_user(role=Role.ADMIN))
+    before = stored_rows()
+    response = client.get("/reports/bank/?" + query)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    assert "Content-Disposition" not in response.headers  # no file, not even an empty one
+    assert re.search(r'<p class="error">[^<]*' + re.escape(message), html), html[:2000]
+    assert 'id="daily"' not in html  # no figures beside the error
+    assert 'name="start"' in html  # the period chooser is there to correct it
+    assert stored_rows() == before
+
+
+@pytest.mark.parametrize("extra", [
+    "foo=bar", "page=-1", "table=secrets", "account=ACC-000000000", "start[]=2026-02-01",
+    "format=html&table=daily", "utm_source=%00%FF", "x=" + "y" * 5000,
 ])
-def test_bank_reports_explain_bad_input(client, make_user, query, message):
+def test_bank_reports_ignore_parameters_they_do_not_use(client, make_user, history, extra):
+    log_in_as(client, make_user(role=Role.ADMIN))
+    plain = client.get(f"/reports/bank/?{JANUARY}")
+    response = client.get(f"/reports/bank/?{JANUARY}&{extra}")
+    assert response.status_code == 200
+    assert "Period 2026-01-01 to 2026-01-31" in response.get_data(as_text=True)
+    assert (re.findall(r'<td class="num">[^<]*</td>', response.get_data(as_text=True))
+            == re.findall(r'<td class="num">[^<]*</td>', plain.get_data(as_text=True)))
+
+
+@pytest.mark.parametrize("extra", ["foo=bar", "start=x", "table=secrets", "format=pdf"])
+def test_an_unused_parameter_does_not_change_a_csv_export(client, make_user, history, extra):
+    """Only the first value of a repeated parameter counts (as in every Flask view)."""
+    log_in_as(client, make_user(role=Role.ADMIN))
+    plain = client.get(f"/reports/bank/?{JANUARY}&format=csv&table=daily")
+    response = client.get(f"/reports/bank/?{JANUARY}&format=csv&table=daily&{extra}")
+    assert response.status_code == 200 and response.get_data() == plain.get_data()
+
+
+@pytest.mark.parametrize("query, period", [
+    ("start=1900-01-01&end=1900-01-01", "1900-01-01 to 1900-01-01"),
+    ("start=2999-12-31&end=2999-12-31", "2999-12-31 to 2999-12-31"),
+    ("start=2021-01-01&end=2025-12-31", "2021-01-01 to 2025-12-31"),
+    ("start=2020-02-29&end=2025-02-27", "2020-02-29 to 2025-02-27"),
+    ("start=%202026-01-01%20&end=2026-01-31%0A", "2026-01-01 to 2026-01-31"),
+    ("preset=last-month&start=nonsense&end=", None),
+])
+def test_bank_reports_accept_the_edges_of_what_is_allowed(client, make_user, history, query,
+                                                          period):
     log_in_as(client, make_user(role=Role.ADMIN))
     response = client.get("/reports/bank/?" + query)
-    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'class="error"' not in html
+    assert 'id="daily"' in html
+    if period:
+        assert f"Period {period}" in html
+        csv_response = client.get(f"/reports/bank/?{query}&format=csv&table=daily")
+        assert csv_response.status_code == 200 and csv_response.mimetype == "text/csv"
 
 
 def test_reports_link_appears_in_the_navigation(customer_client):

@@ -10,15 +10,24 @@ from backoffice import (  # noqa: F401  (fixtures)
     account,
     admin,
     admin_client,
+    audit_rows,
     balance,
     post_with_csrf,
+    session_csrf,
     stocked_till,
     teller,
     teller_client,
 )
 from bankapp import ledger
 from bankapp.extensions import db
-from bankapp.models import AccountStatus, Channel, JournalEntry, PendingPosting, PendingStatus
+from bankapp.models import (
+    Account,
+    AccountStatus,
+    Channel,
+    JournalEntry,
+    PendingPosting,
+    PendingStatus,
+)
 from conftest import form_fields, log_in_as, post_form
 
 D = Decimal
@@ -383,6 +392,74 @@ def test_admin_rejects_a_request(app, admin_client, teller, account):
     db.session.refresh(pending)
     assert pending.status == PendingStatus.REJECTED and balance(account) == D("500.00")
     assert "Customer left" in admin_client.get("/teller/approvals/").get_data(as_text=True)
+
+
+# ---------------------------------------------------------------- CSRF on the checker's buttons
+
+
+def book_state() -> dict:
+    """Everything an approval, a rejection or a reversal would change."""
+    return {
+        "balances": dict(db.session.execute(
+            sa.select(Account.account_number, Account.balance)).all()),
+        "entries": entry_count(),
+        "pending": dict(db.session.execute(
+            sa.select(PendingPosting.id, PendingPosting.status)).all()),
+        "audit": [row.id for row in audit_rows()],
+    }
+
+
+def forged_token(app, token_kind: str) -> dict:
+    """The form data a cross-site page could send: no token, junk, or another session's."""
+    if token_kind == "missing":
+        return {}
+    if token_kind == "junk":
+        return {"csrf_token": "not-a-token"}
+    return {"csrf_token": session_csrf(app.test_client(), app)}
+
+
+TOKEN_KINDS = ["missing", "junk", "another-session"]
+
+
+@pytest.mark.parametrize("token_kind", TOKEN_KINDS)
+def test_approving_without_a_valid_csrf_token_is_refused_and_posts_nothing(
+        app, admin_client, teller, account, token_kind):
+    pending = ledger.request_posting("deposit", account, D("12000.00"), "", teller).pending
+    before = book_state()
+    response = admin_client.post(f"/teller/approvals/{pending.id}/approve/",
+                                 data=forged_token(app, token_kind))
+    assert response.status_code == 400
+    assert book_state() == before
+    db.session.refresh(pending)
+    assert pending.status == PendingStatus.PENDING and balance(account) == D("500.00")
+
+
+@pytest.mark.parametrize("token_kind", TOKEN_KINDS)
+def test_rejecting_without_a_valid_csrf_token_is_refused_and_decides_nothing(
+        app, admin_client, teller, account, token_kind):
+    pending = ledger.request_posting("deposit", account, D("12000.00"), "", teller).pending
+    before = book_state()
+    response = admin_client.post(f"/teller/approvals/{pending.id}/reject/",
+                                 data={**forged_token(app, token_kind),
+                                       "reason": "Customer left"})
+    assert response.status_code == 400
+    assert book_state() == before
+    db.session.refresh(pending)
+    assert pending.status == PendingStatus.PENDING and pending.decided_by_id is None
+
+
+@pytest.mark.parametrize("token_kind", TOKEN_KINDS)
+def test_reversing_without_a_valid_csrf_token_is_refused_and_posts_nothing(
+        app, admin_client, customer, account, token_kind):
+    original = ledger.deposit(account, D("40.00"), "Twice", customer).entry
+    before = book_state()
+    response = admin_client.post(f"/teller/entries/{original.reference}/reverse/",
+                                 data={**forged_token(app, token_kind),
+                                       "reason": "Posted twice"})
+    assert response.status_code == 400
+    assert book_state() == before
+    assert ledger.reversal_of(original) is None and balance(account) == D("540.00")
+    assert audit_rows("ledger.reversal") == []
 
 
 # ---------------------------------------------------------------- freezes and reversals

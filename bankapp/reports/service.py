@@ -205,7 +205,7 @@ class StatementEntry:
 
     @property
     def type_label(self) -> str:
-        return TransactionType.LABELS.get(self.transaction_type, self.transaction_type)
+        return TransactionType.label(self.transaction_type)
 
 
 @dataclass
@@ -562,7 +562,7 @@ class AccountGroup:
 
     @property
     def type_label(self) -> str:
-        return AccountType.LABELS.get(self.account_type, self.account_type)
+        return AccountType.label(self.account_type)
 
 
 def accounts_by_type_and_status() -> list[AccountGroup]:
@@ -602,7 +602,7 @@ class Movement:
 
     @property
     def type_label(self) -> str:
-        return TransactionType.LABELS.get(self.transaction_type, self.transaction_type)
+        return TransactionType.label(self.transaction_type)
 
 
 def largest_movements(period: Period, limit: int = 10) -> list[Movement]:
