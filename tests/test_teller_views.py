@@ -454,6 +454,27 @@ def test_settling_more_than_the_till_holds_is_refused_inline(admin_client, telle
     assert "till does not hold enough cash" in response.get_data(as_text=True)
 
 
+def test_allocating_cash_to_a_deactivated_teller_is_refused_inline(admin_client, teller,
+                                                                   stocked_till):
+    teller.is_active = False
+    db.session.commit()
+    response = post_form(admin_client, f"/teller/tills/{teller.id}/allocate/",
+                         {"amount": "50.00"})
+    assert response.status_code == 200
+    assert ("teller@example.com is deactivated: their till takes no new cash"
+            in response.get_data(as_text=True))
+    assert ledger.cash_held(stocked_till) == D("1000.00")
+
+
+def test_admin_settles_the_cash_of_a_deactivated_teller(admin_client, teller, stocked_till):
+    teller.is_active = False
+    db.session.commit()
+    response = post_form(admin_client, f"/teller/tills/{teller.id}/settle/",
+                         {"amount": "1000.00"})
+    assert response.status_code == 303
+    assert ledger.cash_held(stocked_till) == D("0.00")
+
+
 def test_teller_closes_a_short_shift(teller_client, stocked_till):
     page = teller_client.get("/teller/till/close/").get_data(as_text=True)
     assert re.search(r'id="expected-cash">1,000.00<', page)
