@@ -578,7 +578,15 @@ def till_number(teller: User) -> str:
 
 
 def till_for(teller: User) -> Account:
-    """The teller's till (one per teller, number ``GL-TILL-<user id>``), created on first use."""
+    """The teller's till (one per teller, number ``GL-TILL-<user id>``), created on first use.
+
+    Only active staff get a new till (``TellerNotServing`` otherwise, and nothing is written);
+    an existing till is returned whoever holds it, so its cash can still be settled.
+    """
+    till = find_till(teller)
+    if till is not None:
+        return till
+    _require_serving(teller)
     return internal_account(AccountType.TILL, till_number(teller), f"Till of {teller.email}"[:80])
 
 

@@ -114,6 +114,19 @@ def stop_serving(teller, change: str) -> None:
 
 
 @pytest.mark.parametrize("change", ["deactivated", "demoted"])
+def test_no_till_is_opened_for_someone_no_longer_serving(teller, change):
+    stop_serving(teller, change)
+    with pytest.raises(ledger.TellerNotServing):
+        ledger.till_for(teller)
+    assert ledger.find_till(teller) is None
+
+
+def test_a_teller_no_longer_serving_keeps_their_till(teller, stocked_till):
+    stop_serving(teller, "deactivated")
+    assert ledger.till_for(teller).id == stocked_till.id
+
+
+@pytest.mark.parametrize("change", ["deactivated", "demoted"])
 def test_allocating_cash_to_a_teller_no_longer_serving_is_refused(teller, admin, stocked_till,
                                                                   change):
     stop_serving(teller, change)
