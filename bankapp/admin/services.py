@@ -9,7 +9,7 @@ from bankapp import audit
 from bankapp.extensions import db
 from bankapp.formatting import day_start_utc
 from bankapp.models import AuditEvent, Role, User
-from bankapp.teller.services import escape_like
+from bankapp.search import escape_like
 
 
 class AdminError(Exception):
