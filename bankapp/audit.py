@@ -49,6 +49,22 @@ class Action:
                       if name.isupper() and isinstance(value, str))
 
 
+class TargetType:
+    """What an audit row is about (``audit_events.target_type``): every kind the code writes,
+    so the audit page lists them without scanning the table."""
+
+    USER = "user"
+    ACCOUNT = "account"
+    TILL = "till"
+    JOURNAL_ENTRY = "journal_entry"
+    PENDING_POSTING = "pending_posting"
+
+    @classmethod
+    def all(cls) -> list[str]:
+        return sorted(value for name, value in vars(cls).items()
+                      if name.isupper() and isinstance(value, str))
+
+
 def _jsonable(value):
     """Details as plain JSON: Decimals as exact strings, dates as ISO 8601."""
     if isinstance(value, Decimal):
@@ -84,4 +100,4 @@ def record(action: str, *, actor: User | None, target_type: str | None = None,
     return event
 
 
-__all__ = ["Action", "record", "AuditEvent"]
+__all__ = ["Action", "TargetType", "record", "AuditEvent"]

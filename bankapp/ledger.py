@@ -591,7 +591,15 @@ def till_number(teller: User) -> str:
 
 
 def till_for(teller: User) -> Account:
-    """The teller's till (one per teller, number ``GL-TILL-<user id>``), created on first use."""
+    """The teller's till (one per teller, number ``GL-TILL-<user id>``), created on first use.
+
+    Only active staff get a new till (``TellerNotServing`` otherwise, and nothing is written);
+    an existing till is returned whoever holds it, so its cash can still be settled.
+    """
+    till = find_till(teller)
+    if till is not None:
+        return till
+    _require_serving(teller)
     return internal_account(AccountType.TILL, till_number(teller), f"Till of {teller.email}"[:80])
 
 
@@ -618,11 +626,33 @@ def _require_till(till: Account) -> None:
         raise UnknownAccount("No such till.")
 
 
+class TellerNotServing(LedgerError):
+    default_message = "This person is no longer active staff: their till takes no new cash."
+
+
+def _require_serving(teller: User | None) -> None:
+    """Refuse cash for the till of someone deactivated or no longer a teller or admin."""
+    if teller is None:
+        raise TellerNotServing()
+    if not teller.is_staff:
+        raise TellerNotServing(f"{teller.email} is no longer staff: their till takes no new cash.")
+    if not teller.is_active:
+        raise TellerNotServing(f"{teller.email} is deactivated: their till takes no new cash.")
+
+
+def _till_teller(till: Account) -> User | None:
+    """The staff member whose till this is (its number is ``GL-TILL-<user id>``)."""
+    user_id = till.account_number.removeprefix(TILL_PREFIX)
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
 def allocate_cash(till: Account, amount, actor: User, *, description: str = "",
                   idempotency_key: str | None = None) -> Posting:
-    """Move cash from the vault into ``till`` (the start of a shift)."""
+    """Move cash from the vault into ``till`` (the start of a shift); refused when its teller
+    is deactivated or no longer staff (``settle_cash`` still returns such a till's cash)."""
     amount = validate_amount(amount)
     _require_till(till)
+    _require_serving(_till_teller(till))
     description = _clean_description(description) or "Cash allocated to till"
     legs = [Leg(till, TransactionType.CASH_IN, -amount),
             Leg(internal_account(), TransactionType.CASH_OUT, amount)]
@@ -1124,6 +1154,7 @@ __all__ = [
     "transfer", "reconcile", "Reconciliation", "customer_history", "latest_activity",
     "AuditNote", "till_for", "till_number", "over_short_account", "cash_held", "allocate_cash",
     "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",
+    "TellerNotServing",
     "NotReversible", "ReasonRequired", "find_entry", "reversal_of", "reverse_entry",
     "DecisionRefused", "Requested", "approval_threshold", "teller_posting", "request_posting",
     "approve_posting", "reject_posting", "freeze_account", "unfreeze_account",

@@ -105,6 +105,48 @@ def test_settling_more_than_the_till_holds_is_refused(admin, stocked_till):
     assert ledger.cash_held(stocked_till) == D("1000.00")
 
 
+def stop_serving(teller, change: str) -> None:
+    if change == "deactivated":
+        teller.is_active = False
+    else:
+        teller.role = "customer"
+    db.session.commit()
+
+
+@pytest.mark.parametrize("change", ["deactivated", "demoted"])
+def test_no_till_is_opened_for_someone_no_longer_serving(teller, change):
+    stop_serving(teller, change)
+    with pytest.raises(ledger.TellerNotServing):
+        ledger.till_for(teller)
+    assert ledger.find_till(teller) is None
+
+
+def test_a_teller_no_longer_serving_keeps_their_till(teller, stocked_till):
+    stop_serving(teller, "deactivated")
+    assert ledger.till_for(teller).id == stocked_till.id
+
+
+@pytest.mark.parametrize("change", ["deactivated", "demoted"])
+def test_allocating_cash_to_a_teller_no_longer_serving_is_refused(teller, admin, stocked_till,
+                                                                  change):
+    stop_serving(teller, change)
+    before = entry_count()
+    with pytest.raises(ledger.TellerNotServing, match="their till takes no new cash"):
+        ledger.allocate_cash(stocked_till, D("100.00"), admin)
+    assert entry_count() == before
+    assert ledger.cash_held(stocked_till) == D("1000.00")
+
+
+@pytest.mark.parametrize("change", ["deactivated", "demoted"])
+def test_cash_is_still_settled_from_the_till_of_a_teller_no_longer_serving(
+        teller, admin, stocked_till, change):
+    """Refusing new cash must not strand what the till already holds."""
+    stop_serving(teller, change)
+    ledger.settle_cash(stocked_till, D("1000.00"), admin)
+    assert ledger.cash_held(stocked_till) == D("0.00")
+    assert_clean_book()
+
+
 def test_allocate_deposits_withdrawals_settle_leaves_the_till_at_zero(teller, admin, account):
     till = ledger.till_for(teller)
     ledger.allocate_cash(till, D("500.00"), admin)

@@ -531,6 +531,65 @@ def test_settling_more_than_the_till_holds_is_refused_inline(admin_client, telle
     assert "till does not hold enough cash" in response.get_data(as_text=True)
 
 
+def account_count() -> int:
+    from bankapp.models import Account
+
+    return db.session.scalar(sa.select(sa.func.count(Account.id)))
+
+
+@pytest.mark.parametrize("page", ["allocate", "settle"])
+def test_opening_a_cash_page_creates_no_till(admin_client, teller, page):
+    response = admin_client.get(f"/teller/tills/{teller.id}/{page}/")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f"Till GL-TILL-{teller.id} holds 0.00" in text
+    assert account_count() == 0
+
+
+def test_opening_the_close_shift_page_creates_no_till(teller_client, teller):
+    response = teller_client.get("/teller/till/close/")
+    assert response.status_code == 200
+    assert re.search(r'id="expected-cash">0.00<', response.get_data(as_text=True))
+    assert account_count() == 0
+
+
+def test_the_first_allocation_opens_the_till(admin_client, teller):
+    response = post_form(admin_client, f"/teller/tills/{teller.id}/allocate/",
+                         {"amount": "75.00"})
+    assert response.status_code == 303
+    assert ledger.cash_held(ledger.find_till(teller)) == D("75.00")
+
+
+def test_a_refused_allocation_to_a_deactivated_teller_opens_no_till(admin_client, teller):
+    teller.is_active = False
+    db.session.commit()
+    response = post_form(admin_client, f"/teller/tills/{teller.id}/allocate/",
+                         {"amount": "50.00"})
+    assert response.status_code == 200 and "is deactivated" in response.get_data(as_text=True)
+    assert account_count() == 0
+
+
+def test_allocating_cash_to_a_deactivated_teller_is_refused_inline(admin_client, teller,
+                                                                   stocked_till):
+    teller.is_active = False
+    db.session.commit()
+    response = post_form(admin_client, f"/teller/tills/{teller.id}/allocate/",
+                         {"amount": "50.00"})
+    assert response.status_code == 200
+    assert ("teller@example.com is deactivated: their till takes no new cash"
+            in response.get_data(as_text=True))
+    assert ledger.cash_held(stocked_till) == D("1000.00")
+
+
+def test_admin_settles_the_cash_of_a_deactivated_teller(admin_client, teller, stocked_till):
+    teller.is_active = False
+    db.session.commit()
+    response = post_form(admin_client, f"/teller/tills/{teller.id}/settle/",
+                         {"amount": "1000.00"})
+    assert response.status_code == 303
+    assert ledger.cash_held(stocked_till) == D("0.00")
+
+
 def test_teller_closes_a_short_shift(teller_client, stocked_till):
     page = teller_client.get("/teller/till/close/").get_data(as_text=True)
     assert re.search(r'id="expected-cash">1,000.00<', page)

@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from bankapp.admin import bp, services
 from bankapp.admin.forms import AuditFilterForm, RoleForm
+from bankapp.audit import TargetType
 from bankapp.extensions import db
 from bankapp.fields import ConfirmForm
 from bankapp.models import Role, User
@@ -102,4 +103,4 @@ def audit():
     page = db.paginate(services.audit_query(**filters), per_page=PER_PAGE, error_out=False)
     args = {key: value for key, value in request.args.items() if key != "page" and value}
     return render_template("admin/audit.html", form=form, page=page, args=args,
-                           target_types=services.target_types())
+                           target_types=TargetType.all())

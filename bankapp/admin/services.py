@@ -9,7 +9,7 @@ from bankapp import audit
 from bankapp.extensions import db
 from bankapp.formatting import day_start_utc
 from bankapp.models import AuditEvent, Role, User
-from bankapp.teller.services import escape_like
+from bankapp.search import escape_like
 
 
 class AdminError(Exception):
@@ -99,9 +99,3 @@ def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
     if date_to:
         stmt = stmt.where(AuditEvent.created_at < day_start_utc(date_to + timedelta(days=1)))
     return stmt.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-
-
-def target_types() -> list[str]:
-    return list(db.session.scalars(
-        sa.select(AuditEvent.target_type).where(AuditEvent.target_type.is_not(None))
-        .distinct().order_by(AuditEvent.target_type)))

@@ -309,11 +309,12 @@ def settle(user_id: int):
 
 
 def _cash_movement(teller: User, *, allocate: bool):
-    till = ledger.till_for(teller)
+    till = ledger.find_till(teller)  # showing the form writes nothing (no till yet: zero cash)
     form = CashForm()
     if form.validate_on_submit():
         move = ledger.allocate_cash if allocate else ledger.settle_cash
         try:
+            till = till or ledger.till_for(teller)
             posting = move(till, form.amount.amount, _me(), idempotency_key=form.key)
         except ledger.LedgerError as error:
             _show_error(form, error)
@@ -322,18 +323,20 @@ def _cash_movement(teller: User, *, allocate: bool):
                   + ("Cash allocated." if allocate else "Cash settled."), "success")
             return redirect(url_for(".tills"), code=303)
     form.issue_key()
-    return render_template("teller/cash.html", form=form, teller=teller, till=till,
-                           cash=ledger.cash_held(till), allocate=allocate)
+    return render_template("teller/cash.html", form=form, teller=teller,
+                           till_number=ledger.till_number(teller), cash=ledger.cash_held(till),
+                           allocate=allocate)
 
 
 @bp.route("/till/close/", methods=["GET", "POST"])
 @staff_only
 def close_shift():
     """Count the till, book any over/short and settle the cash to the vault."""
-    till = ledger.till_for(_me())
+    till = ledger.find_till(_me())  # showing the form writes nothing (no till yet: zero cash)
     form = CloseShiftForm()
     if form.validate_on_submit():
         try:
+            till = till or ledger.till_for(_me())
             closed = ledger.close_shift(till, form.counted.amount, _me(),
                                         idempotency_key=form.key)
         except ledger.LedgerError as error:
@@ -342,8 +345,8 @@ def close_shift():
             flash(_close_message(closed), "success" if not closed.difference else "warning")
             return redirect(url_for(".desk"), code=303)
     form.issue_key()
-    return render_template("teller/close_shift.html", form=form, till=till,
-                           cash=ledger.cash_held(till))
+    return render_template("teller/close_shift.html", form=form,
+                           till_number=ledger.till_number(_me()), cash=ledger.cash_held(till))
 
 
 def _close_message(closed: ledger.ShiftClose) -> str:

@@ -22,11 +22,7 @@ from bankapp.models import (
     Transaction,
     User,
 )
-
-
-def escape_like(text: str) -> str:
-    """``text`` matched literally inside a LIKE pattern (``%`` and ``_`` are not wildcards)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+from bankapp.search import escape_like
 
 
 def customer_search(query: str):
