@@ -93,6 +93,8 @@ class Config:
     # unset), short-lived.
     JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or None
     JWT_ACCESS_TOKEN_MINUTES = int(os.environ.get("JWT_ACCESS_TOKEN_MINUTES", "15"))
+    # Days an API posting's stored answer is kept for retries (`flask prune-idempotency-keys`).
+    API_IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("API_IDEMPOTENCY_RETENTION_DAYS", "30"))
 
 
 class DevelopmentConfig(Config):

@@ -1,8 +1,10 @@
-"""``flask`` commands for deployers: users, demo data, ledger reconciliation, health checks."""
+"""``flask`` commands for deployers: users, demo data, ledger reconciliation, health checks,
+pruning old API idempotency records."""
 from __future__ import annotations
 
 import smtplib
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -29,6 +31,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(check)
     app.cli.add_command(reconcile)
+    app.cli.add_command(prune_idempotency_keys)
 
 
 # ---------------------------------------------------------------- users
@@ -377,3 +380,26 @@ def reconcile():
     click.echo(result.summary())
     if not result.clean:
         raise SystemExit(1)
+
+
+# ---------------------------------------------------------------- API idempotency records
+
+
+@click.command("prune-idempotency-keys")
+@with_appcontext
+@click.option("--older-than-days", type=int, default=None,
+              help="Delete records older than this many days "
+                   "[default: API_IDEMPOTENCY_RETENTION_DAYS, 30].")
+def prune_idempotency_keys(older_than_days):
+    """Delete stored API answers past the retention window (run daily)."""
+    from bankapp.api.idempotency import prune_records
+
+    days = older_than_days
+    if days is None:
+        days = current_app.config["API_IDEMPOTENCY_RETENTION_DAYS"]
+    if days < 1:
+        raise click.ClickException(
+            f"--older-than-days must be at least 1, not {days}: a client's retry within the "
+            "window must still find its answer")
+    deleted = prune_records(timedelta(days=days))
+    click.echo(f"Deleted {deleted} idempotency records older than {days} days.")

@@ -1,5 +1,6 @@
 """Deposits, withdrawals and transfers through the API: amounts, idempotency, refusals."""
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -7,9 +8,9 @@ import sqlalchemy as sa
 
 from api_support import assert_problem, balance, bearer, entry_count, new_key, send
 from bankapp import ledger
-from bankapp.api.idempotency import ledger_key
+from bankapp.api.idempotency import ledger_key, prune_records
 from bankapp.extensions import db
-from bankapp.models import AccountStatus, ApiIdempotencyKey, Channel, JournalEntry
+from bankapp.models import AccountStatus, ApiIdempotencyKey, Channel, JournalEntry, now_utc
 from conftest import POSTGRES
 
 
@@ -329,3 +330,71 @@ def test_status_of_another_users_key_is_404(client, customer, account, make_user
     key = new_key()
     deposit(client, customer, account, {"amount": "3.00"}, key=key)
     assert_problem(send(client, "GET", f"/api/v1/transfers/{key}", make_user()), 404)
+
+
+# ---------------------------------------------------------------- pruning old answers
+
+def age(key: str, days: int) -> None:
+    """Make the stored answer for ``key`` look ``days`` days old."""
+    db.session.execute(sa.update(ApiIdempotencyKey).where(ApiIdempotencyKey.key == key)
+                       .values(created_at=now_utc() - timedelta(days=days)))
+    db.session.commit()
+
+
+def stored_keys() -> set[str]:
+    return set(db.session.scalars(sa.select(ApiIdempotencyKey.key)))
+
+
+def test_pruning_deletes_old_answers_and_keeps_recent_ones(client, customer, account):
+    old, refused, recent = new_key(), new_key(), new_key()
+    deposit(client, customer, account, {"amount": "1.00"}, key=old)
+    withdraw(client, customer, account, {"amount": "999.00"}, key=refused)
+    deposit(client, customer, account, {"amount": "1.00"}, key=recent)
+    age(old, 31)
+    age(refused, 31)
+    age(recent, 29)
+    assert prune_records(timedelta(days=30)) == 2
+    assert stored_keys() == {recent}
+    assert prune_records(timedelta(days=30)) == 0
+
+
+def test_pruning_in_batches_smaller_than_the_backlog_deletes_it_all(client, customer, account):
+    old = [new_key() for _ in range(5)]
+    for key in old:
+        deposit(client, customer, account, {"amount": "1.00"}, key=key)
+        age(key, 40)
+    recent = new_key()
+    deposit(client, customer, account, {"amount": "1.00"}, key=recent)
+    assert prune_records(timedelta(days=30), batch_size=2) == 5
+    assert stored_keys() == {recent}
+
+
+@pytest.mark.parametrize("post, amount", [(deposit, "10.00"), (withdraw, "100.00")],
+                         ids=["deposit", "withdrawal-that-empties-the-account"])
+def test_a_posted_request_retried_after_pruning_replays_the_same_posting(
+        client, customer, account, post, amount):
+    # What makes pruning safe: the journal entry keeps the key, so the retry finds the posting
+    # (a withdrawal's retry is refused for want of funds first, then finds it all the same).
+    key = new_key()
+    first = post(client, customer, account, {"amount": amount}, key=key)
+    assert first.status_code == 201
+    entries, money = entry_count(), balance(account)
+    age(key, 31)
+    assert prune_records(timedelta(days=30)) == 1
+    again = post(client, customer, account, {"amount": amount}, key=key)
+    assert (again.status_code, again.get_json()) == (201, first.get_json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert entry_count() == entries
+    assert balance(account) == money
+
+
+def test_a_refusal_retried_after_pruning_is_evaluated_again(client, customer, account):
+    # The trade-off of a retention window: a pruned refusal is forgotten.
+    key = new_key()
+    assert_problem(withdraw(client, customer, account, {"amount": "500.00"}, key=key), 422)
+    ledger.deposit(account, Decimal("1000.00"), "now it would cover", customer)
+    age(key, 31)
+    assert prune_records(timedelta(days=30)) == 1
+    again = withdraw(client, customer, account, {"amount": "500.00"}, key=key)
+    assert again.status_code == 201
+    assert balance(account) == Decimal("600.00")

@@ -337,3 +337,61 @@ def test_seed_demo_gives_the_customer_two_accounts_with_months_of_history(runner
     ).one()
     assert (last - first).days >= 90
     assert ledger.reconcile().clean
+
+
+# ---------------------------------------------------------------- prune-idempotency-keys
+
+
+def _stored_answer(user, key: str, days_old: int) -> None:
+    from datetime import timedelta
+
+    from bankapp.models import ApiIdempotencyKey, now_utc
+
+    moment = now_utc() - timedelta(days=days_old)
+    db.session.add(ApiIdempotencyKey(
+        user_id=user.id, key=key, operation="deposit", request_fingerprint="f" * 64,
+        response_status=422, response_body={"status": 422}, created_at=moment,
+        completed_at=moment))
+    db.session.commit()
+
+
+def _stored_keys() -> list[str]:
+    from bankapp.models import ApiIdempotencyKey
+
+    return sorted(db.session.scalars(db.select(ApiIdempotencyKey.key)))
+
+
+def test_prune_idempotency_keys_deletes_answers_past_the_window_and_prints_the_count(
+        runner, customer):
+    for key, days in [("a", 8), ("b", 100), ("c", 6)]:
+        _stored_answer(customer, key, days)
+    result = runner.invoke(args=["prune-idempotency-keys", "--older-than-days", "7"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted 2 idempotency records older than 7 days." in result.output
+    assert _stored_keys() == ["c"]
+
+
+def test_prune_idempotency_keys_defaults_to_the_configured_retention(app, runner, customer):
+    assert app.config["API_IDEMPOTENCY_RETENTION_DAYS"] == 30
+    app.config["API_IDEMPOTENCY_RETENTION_DAYS"] = 10
+    for key, days in [("a", 11), ("b", 9)]:
+        _stored_answer(customer, key, days)
+    result = runner.invoke(args=["prune-idempotency-keys"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted 1 idempotency records older than 10 days." in result.output
+    assert _stored_keys() == ["b"]
+
+
+@pytest.mark.parametrize("args, configured", [
+    (["--older-than-days", "0"], 30),
+    (["--older-than-days=-1"], 30),
+    ([], 0),
+])
+def test_prune_idempotency_keys_refuses_a_window_under_one_day(app, runner, customer, args,
+                                                               configured):
+    app.config["API_IDEMPOTENCY_RETENTION_DAYS"] = configured
+    _stored_answer(customer, "a", 100)
+    result = runner.invoke(args=["prune-idempotency-keys", *args])
+    assert result.exit_code != 0
+    assert "must be at least 1" in result.output
+    assert _stored_keys() == ["a"]

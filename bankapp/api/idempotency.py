@@ -17,11 +17,18 @@ A posting and the record of its answer commit in ONE transaction:
    that dies after the commit has left the entry and its answer together.
 
 The same key with a different request (another body, path or method) is refused with 422.
+
+Records are kept for a retention window (``API_IDEMPOTENCY_RETENTION_DAYS``) and then pruned
+by ``flask prune-idempotency-keys`` (``prune_records``). A posted request stays safe to retry
+after that: its journal entry keeps the ledger key, and ``post_once`` rebuilds the answer
+from the entry. A pruned refusal is forgotten: a retry after the window is evaluated again,
+and a key reused for another request then replays the old posting instead of the 422.
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Callable
 
 import sqlalchemy as sa
@@ -34,6 +41,7 @@ from bankapp.extensions import db
 from bankapp.models import ApiIdempotencyKey, JournalEntry, User, now_utc
 
 POSTED = 201
+PRUNE_BATCH_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -122,3 +130,27 @@ def _store_refusal(user: User, key: str, operation: str, fingerprint: str,
             raise
         return _replay(record, fingerprint)
     return answer
+
+
+def prune_records(older_than: timedelta, batch_size: int = PRUNE_BATCH_SIZE) -> int:
+    """Delete the records created more than ``older_than`` ago; return how many were deleted.
+
+    Each batch of at most ``batch_size`` rows (oldest ids first) is its own transaction, so
+    a large backlog never holds one long transaction or its locks.
+    """
+    if older_than <= timedelta(0):
+        raise ValueError("older_than must be positive")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    cutoff = now_utc() - older_than
+    # Old rows have the lowest ids: the primary key index finds each batch without a scan.
+    batch = (sa.select(ApiIdempotencyKey.id).where(ApiIdempotencyKey.created_at < cutoff)
+             .order_by(ApiIdempotencyKey.id).limit(batch_size))
+    deleted = 0
+    while True:
+        result = db.session.connection().execute(
+            sa.delete(ApiIdempotencyKey).where(ApiIdempotencyKey.id.in_(batch.scalar_subquery())))
+        db.session.commit()
+        deleted += result.rowcount
+        if result.rowcount < batch_size:
+            return deleted
