@@ -398,3 +398,39 @@ def test_a_refusal_retried_after_pruning_is_evaluated_again(client, customer, ac
     again = withdraw(client, customer, account, {"amount": "500.00"}, key=key)
     assert again.status_code == 201
     assert balance(account) == Decimal("600.00")
+
+
+@pytest.mark.parametrize("post, body", [(deposit, {"amount": "11.00"}),
+                                        (withdraw, {"amount": "10.00"})],
+                         ids=["another-amount", "another-operation"])
+def test_a_key_reused_for_another_request_after_pruning_is_still_422(
+        client, customer, account, post, body):
+    # The ledger still knows the key, but the stored answer (and its fingerprint) is gone: the
+    # rebuilt answer must match what this request asks for, or the client would be told its
+    # new request was posted.
+    key = new_key()
+    assert deposit(client, customer, account, {"amount": "10.00"}, key=key).status_code == 201
+    entries, money = entry_count(), balance(account)
+    age(key, 31)
+    assert prune_records(timedelta(days=30)) == 1
+    problem = assert_problem(post(client, customer, account, body, key=key), 422)
+    assert problem["code"] == "idempotency-key-reused"
+    assert entry_count() == entries
+    assert balance(account) == money
+
+
+def test_a_transfer_key_reused_for_another_destination_after_pruning_is_still_422(
+        client, customer, account, funded_account, make_user):
+    first_payee, second_payee = funded_account(make_user()), funded_account(make_user())
+    key = new_key()
+    sent = transfer(client, customer, {"from_account": account.account_number,
+                                       "to_account": first_payee.account_number,
+                                       "amount": "5.00"}, key=key)
+    assert sent.status_code == 201
+    age(key, 31)
+    assert prune_records(timedelta(days=30)) == 1
+    again = transfer(client, customer, {"from_account": account.account_number,
+                                        "to_account": second_payee.account_number,
+                                        "amount": "5.00"}, key=key)
+    assert assert_problem(again, 422)["code"] == "idempotency-key-reused"
+    assert balance(second_payee) == Decimal("0.00")

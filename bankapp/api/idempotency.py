@@ -21,8 +21,9 @@ The same key with a different request (another body, path or method) is refused 
 Records are kept for a retention window (``API_IDEMPOTENCY_RETENTION_DAYS``) and then pruned
 by ``flask prune-idempotency-keys`` (``prune_records``). A posted request stays safe to retry
 after that: its journal entry keeps the ledger key, and ``post_once`` rebuilds the answer
-from the entry. A pruned refusal is forgotten: a retry after the window is evaluated again,
-and a key reused for another request then replays the old posting instead of the 422.
+from the entry, provided the request asks for what the entry did (type, accounts, amount);
+a key reused for another request is still refused with 422. A pruned refusal is forgotten:
+a retry after the window is evaluated again.
 """
 from __future__ import annotations
 
@@ -71,20 +72,26 @@ def _insert_record(user: User, key: str, operation: str, fingerprint: str, statu
         created_at=moment, completed_at=moment))
 
 
+def _key_reused() -> Problem:
+    return Problem(422, "This Idempotency-Key was already used with a different request; "
+                        "use a new key for a new request.", code="idempotency-key-reused")
+
+
 def _replay(record: ApiIdempotencyKey, fingerprint: str) -> Answer:
     """The stored answer for a key that was used before (or 422 for another request)."""
     if record.request_fingerprint != fingerprint:
-        raise Problem(422, "This Idempotency-Key was already used with a different request; "
-                           "use a new key for a new request.", code="idempotency-key-reused")
+        raise _key_reused()
     return Answer(record.response_status, record.response_body, replayed=True)
 
 
 def post_once(user: User, key: str, operation: str, fingerprint: str,
-              post: Callable[..., ledger.Posting]) -> Answer:
+              post: Callable[..., ledger.Posting], expected: dict[str, str]) -> Answer:
     """Run the ledger call ``post(idempotency_key=…, also=…)`` at most once per (user, key).
 
     Returns the answer to send: the posting (201), the ledger's refusal (4xx), or the answer
-    stored for an earlier request with this key (``replayed``).
+    stored for an earlier request with this key (``replayed``). ``expected``: what the
+    posting's answer shows for this request (``entry_type``, accounts, ``amount``), to tell a
+    retry from a reused key when the stored answer has been pruned.
     """
     answers: list[Answer] = []
 
@@ -107,11 +114,14 @@ def post_once(user: User, key: str, operation: str, fingerprint: str,
         return _replay(record, fingerprint)
     if posting.replayed:
         record = find_record(user, key)
-        if record is None:
-            # An entry posted before its answer was recorded (by an earlier version of
-            # bankapp): the answer to a posting is a function of its entry alone.
-            return Answer(POSTED, posting_json(posting.entry), replayed=True)
-        return _replay(record, fingerprint)
+        if record is not None:
+            return _replay(record, fingerprint)
+        # The stored answer was pruned (or the entry predates stored answers): the answer to
+        # a posting is a function of its entry alone, but only the same request may have it.
+        body = posting_json(posting.entry)
+        if any(body.get(name) != value for name, value in expected.items()):
+            raise _key_reused()
+        return Answer(POSTED, body, replayed=True)
     return answers[-1]
 
 

@@ -32,13 +32,13 @@ from bankapp.api.problems import PROBLEM_TYPES, Problem, ledger_problem, problem
 from bankapp.api.representations import (
     account_json,
     customer_json,
-    posting_json,
+    money,
     timestamp,
     transaction_json,
 )
 from bankapp.api.tokens import issue_access_token, staff_required, token_lifetime, token_required
 from bankapp.extensions import db, limiter
-from bankapp.models import Account, AccountType, Channel, Role, Transaction, User
+from bankapp.models import Account, AccountType, Channel, EntryType, Role, Transaction, User
 from bankapp.security import check_password
 
 bp.register_error_handler(Problem, render_problem)
@@ -237,11 +237,14 @@ def _cash_posting(number: str, operation: str):
     description = fields.text("description", required=False, default="")
     fields.check()
     account = postable_account(number)
-    post = ledger.deposit if operation == "deposit" else ledger.withdraw
+    post, entry_type = ((ledger.deposit, EntryType.DEPOSIT) if operation == "deposit"
+                        else (ledger.withdraw, EntryType.WITHDRAWAL))
     user = g.api_user
     answer = post_once(user, key, operation, request_fingerprint(data),
                        lambda **once: post(account, amount, description, user,
-                                           channel=Channel.API, **once))
+                                           channel=Channel.API, **once),
+                       expected={"entry_type": entry_type,
+                                 "account": account.account_number, "amount": money(amount)})
     return _answer_response(answer, key)
 
 
@@ -277,7 +280,9 @@ def transfer():
     user = g.api_user
     answer = post_once(user, key, "transfer", request_fingerprint(data),
                        lambda **once: ledger.transfer(source, destination, amount, description,
-                                                      user, channel=Channel.API, **once))
+                                                      user, channel=Channel.API, **once),
+                       expected={"entry_type": EntryType.TRANSFER, "from_account": from_number,
+                                 "to_account": to_number, "amount": money(amount)})
     return _answer_response(answer, key)
 
 
@@ -287,8 +292,10 @@ def posting_status(key):
     """What became of the caller's posting request with this Idempotency-Key."""
     record = find_record(g.api_user, key) if IDEMPOTENCY_KEY_RE.fullmatch(key) else None
     if record is None:
-        raise Problem(404, "No request with this Idempotency-Key has reached the bank; "
-                           "it is safe to send it again with the same key.")
+        raise Problem(404, "No answer to a request with this Idempotency-Key is on record (none "
+                           "reached the bank, or it is older than the retention window); it is "
+                           "safe to send it again with the same key: a posting is never made "
+                           "twice.")
     state = "posted" if 200 <= record.response_status < 300 else "refused"
     response = {"status": record.response_status, "body": record.response_body}
     return jsonify(idempotency_key=record.key, operation=record.operation, status=state,
