@@ -433,9 +433,7 @@ def _post(entry_type: str, legs: list[Leg], description: str, actor: User | None
 
     def work() -> JournalEntry:
         entry = _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
-                             reverses=reverses, posted_at=posted_at)
-        if audit is not None:
-            _audit_posting(audit, entry, actor)
+                             reverses=reverses, posted_at=posted_at, audit=audit)
         if also is not None:
             also(entry)
         return entry
@@ -460,8 +458,8 @@ def _audit_posting(note: AuditNote, entry: JournalEntry, actor: User | None) -> 
 
 
 def _write_entry(entry_type, legs, description, actor, channel, idempotency_key, *,
-                 reverses: JournalEntry | None = None,
-                 posted_at: datetime | None = None) -> JournalEntry:
+                 reverses: JournalEntry | None = None, posted_at: datetime | None = None,
+                 audit: AuditNote | None = None) -> JournalEntry:
     timestamp = _posting_time(posted_at)
     # Balances first, in account-id order (see "Concurrency" above). A concurrent twin with
     # the same idempotency key waits on the first account's row lock, then fails on the
@@ -491,7 +489,11 @@ def _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
         legs=rows,
     )
     db.session.add(entry)
-    db.session.flush()  # one flush: the entry (a reused idempotency key fails here), its legs
+    if audit is not None:
+        _audit_posting(audit, entry, actor)
+    # One flush writes the entry (a reused idempotency key fails here), its legs and its
+    # audit line.
+    db.session.flush()
     # Last, after every account lock: the report buckets (see bankapp/ledger_totals.py).
     ledger_totals.count_movements(rows)
     return entry
