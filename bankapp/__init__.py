@@ -247,4 +247,5 @@ NAVIGATION = [
     ("teller.desk", "Teller desk", ("teller", "admin")),
     ("admin.users", "Users", ("admin",)),
     ("admin.audit", "Audit trail", ("admin",)),
+    ("auth.change_password", "Change password", ("customer", "teller", "admin")),
 ]

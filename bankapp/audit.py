@@ -25,6 +25,7 @@ class Action:
     VERIFY_EMAIL = "auth.verify_email"
     PASSWORD_RESET_REQUEST = "auth.password_reset.request"
     PASSWORD_RESET_COMPLETE = "auth.password_reset.complete"
+    PASSWORD_CHANGE = "auth.password_change"
     LOGOUT = "auth.logout"
     DEPOSIT = "ledger.deposit"
     WITHDRAWAL = "ledger.withdrawal"

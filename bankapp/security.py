@@ -136,13 +136,28 @@ def load_user(user_id: str) -> User | None:
     return user
 
 
-def start_session(user: User) -> None:
-    """Log ``user`` in on a fresh session (no fixation) with the timeout clocks started."""
+def _fresh_session(user: User, auth_at: float) -> None:
+    # A new session (no fixation) whose cookie carries the user's current session token.
     session.clear()
     login_user(user, remember=False)
     session.permanent = True
-    session["auth_at"] = session["seen_at"] = _now_ts()
+    session["auth_at"] = auth_at
+    session["seen_at"] = _now_ts()
+
+
+def start_session(user: User) -> None:
+    """Log ``user`` in on a fresh session (no fixation) with the timeout clocks started."""
+    _fresh_session(user, _now_ts())
     user.last_login = datetime.now(timezone.utc)
+
+
+def renew_session(user: User) -> None:
+    """Keep this browser logged in after ``user``'s session token was rotated.
+
+    Every other cookie still carries the old token and stops working; this one gets a fresh
+    session with the new token. The absolute timeout keeps counting from the original login.
+    """
+    _fresh_session(user, session.get("auth_at") or _now_ts())
 
 
 def end_session(user: User | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import uuid
 from datetime import date, datetime, timezone
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bankapp import create_app
-from bankapp.extensions import db, limiter
+from bankapp.extensions import db, limiter, mail
 from bankapp.models import Role, User
 from config import TestingConfig, normalize_database_url
 
@@ -110,6 +111,18 @@ def _truncate_all() -> None:
     tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
     with db.engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def smtp_down(app):
+    """Real sending (no suppression) to a local port where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False,
+                      MAIL_USE_SSL=False, MAIL_SUPPRESS_SEND=False, MAIL_TIMEOUT=2)
+    mail.init_app(app)  # Flask-Mail reads its settings when bound
+    return app
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from datetime import date, timedelta
 
 import pytest
@@ -239,18 +238,6 @@ def test_resend_is_rate_limited(client):
     statuses = [post_form(client, "/accounts/verify/resend/", {"email": "x@example.com"}).status_code
                 for _ in range(4)]
     assert statuses == [302, 302, 302, 429]
-
-
-@pytest.fixture
-def smtp_down(app):
-    """Real sending (no suppression) to a local port where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False,
-                      MAIL_USE_SSL=False, MAIL_SUPPRESS_SEND=False, MAIL_TIMEOUT=2)
-    mail.init_app(app)  # Flask-Mail reads its settings when bound
-    return app
 
 
 def test_smtp_failure_keeps_the_signup_and_says_the_email_was_not_sent(smtp_down, client):

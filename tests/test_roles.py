@@ -5,7 +5,7 @@ import pytest
 
 from bankapp.models import Role
 from bankapp.security import role_required
-from conftest import log_in_as
+from conftest import csrf_token, log_in_as
 
 STAFF_PAGE = "/test-only/staff/"
 
@@ -42,3 +42,24 @@ def test_staff_roles_see_the_teller_page(staff_page, client, make_user, role):
     response = client.get(staff_page)
     assert response.status_code == 200
     assert response.get_data(as_text=True) == "staff area"
+
+
+# Pages of one's own login, open to every role (login_required, no role_required).
+EVERY_ROLE_URLS = ["/accounts/password/"]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("url", EVERY_ROLE_URLS)
+def test_anonymous_visitor_is_sent_to_login_from_every_role_pages(client, url, method):
+    # A valid CSRF token (from the login page), so only the login requirement can refuse.
+    data = {"csrf_token": csrf_token(client, "/accounts/login/")} if method == "POST" else None
+    response = client.open(url, method=method, data=data)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("role", Role.ALL)
+@pytest.mark.parametrize("url", EVERY_ROLE_URLS)
+def test_every_role_opens_the_every_role_pages(client, make_user, url, role):
+    log_in_as(client, make_user(role=role))
+    assert client.get(url).status_code == 200

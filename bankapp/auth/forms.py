@@ -96,3 +96,13 @@ class SetPasswordForm(FlaskForm):
         super().__init__(*args, **kwargs)
         # The password must not equal the address of the account it protects.
         self.account_email = account_email
+
+
+class ChangePasswordForm(SetPasswordForm):
+    """A logged-in user's password change: the current password, then the new one twice."""
+
+    current_password = PasswordField("Current password", validators=[
+        DataRequired("Enter your current password."),
+        # No stored password is this long; the bound keeps argon2's work per request small.
+        Length(max=PASSWORD_MAX_LENGTH * 4, message="That is not your current password.")])
+    submit = SubmitField("Change password")

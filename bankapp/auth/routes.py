@@ -1,13 +1,14 @@
-"""Sign-up, email verification, login, logout and password reset."""
+"""Sign-up, email verification, login, logout, password reset and password change."""
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_limiter.util import get_remote_address
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from bankapp.auth import bp, services
 from bankapp.auth.forms import (
     PASSWORD_HINT,
+    ChangePasswordForm,
     LoginForm,
     PasswordResetRequestForm,
     ResendVerificationForm,
@@ -22,6 +23,8 @@ CHECK_EMAIL = ("Check your email: we sent you a link to confirm your address. "
 EMAIL_NOT_SENT = ("Your sign-up is saved, but we could not send the confirmation email just now. "
                   "Please use \u201cSend a new confirmation link\u201d below in a few minutes.")
 BAD_CREDENTIALS = "That email and password do not match an active account."
+PASSWORD_CHANGED = ("Your password has been changed. You are still logged in here; every other "
+                    "session that was open has ended.")
 RESEND_ANSWER = ("If an account with that address is waiting for confirmation, "
                  "we have sent it a new link.")
 
@@ -37,6 +40,13 @@ def _email_limit() -> str:
 def _signup_limit() -> str:
     # Each sign-up sends an email (possibly to an existing owner): bound the mail one IP causes.
     return current_app.config.get("SIGNUP_RATE_LIMIT", "10 per hour")
+
+
+def _current_user_key() -> str:
+    # Guesses at the current password are counted per account, whatever the IP.
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return "ip:" + (get_remote_address() or "")
 
 
 def _submitted_email() -> str:
@@ -159,3 +169,22 @@ def password_reset_confirm(token: str):
 def password_reset_complete():
     """Confirm that the password has changed."""
     return render_template("auth/password_reset_complete.html")
+
+
+@bp.route("/accounts/password/", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_login_limit, methods=["POST"], key_func=_current_user_key)
+def change_password():
+    """Change the password of the logged-in user, who must give the current one."""
+    form = ChangePasswordForm(account_email=current_user.email)
+    if form.validate_on_submit():
+        try:
+            services.change_password(current_user._get_current_object(),
+                                     form.current_password.data, form.new_password1.data)
+        except services.PasswordChangeRefused as refusal:
+            form[refusal.field].errors.append(refusal.message)
+        else:
+            flash(PASSWORD_CHANGED, "success")
+            return redirect(url_for("auth.change_password"))
+    return render_template("auth/password_change.html", form=form,
+                           password_hint=PASSWORD_HINT)

@@ -1,4 +1,4 @@
-"""What the auth views do, apart from HTTP: register, authenticate, verify, reset.
+"""What the auth views do, apart from HTTP: register, authenticate, verify, reset, change.
 
 Every function that writes commits before any email is sent, so a failing mail server can
 never lose a sign-up or a password change; senders return False instead of raising.
@@ -13,7 +13,7 @@ from flask import url_for
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit
-from bankapp.audit import Action
+from bankapp.audit import Action, TargetType
 from bankapp.email import send_email
 from bankapp.extensions import db
 from bankapp.models import Role, User
@@ -25,6 +25,7 @@ from bankapp.security import (
     load_verification_token,
     make_reset_token,
     make_verification_token,
+    renew_session,
     set_password,
     start_session,
 )
@@ -203,9 +204,56 @@ def reset_password(user: User, new_password: str) -> None:
                  target_id=user.id)
     db.session.commit()
     log.info("user %s reset their password", user.id)
+    send_password_changed_notice(user)
+
+
+def send_password_changed_notice(user: User) -> bool:
+    """Tell the owner their password changed, and what to do if it was not them."""
     body = (
-        "Your bankapp password was just changed, and every session that was open has ended.\n\n"
+        "Your bankapp password was just changed. Every other session that was open has "
+        "ended, and every API access token issued before no longer works.\n\n"
         "If you did not do this, reset your password now and contact the bank:\n"
         f"{url_for('auth.password_reset', _external=True)}\n"
     )
-    send_email(user.email, "Your bankapp password was changed", body)
+    return send_email(user.email, "Your bankapp password was changed", body)
+
+
+# ---------------------------------------------------------------- password change
+
+
+WRONG_CURRENT_PASSWORD = "That is not your current password."
+SAME_AS_CURRENT = "Your new password must be different from your current one."
+
+
+class PasswordChangeRefused(Exception):
+    """Why a password change was refused: ``message`` belongs to the form field ``field``."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def change_password(user: User, current_password: str, new_password: str) -> bool:
+    """Replace a logged-in user's password after checking their current one.
+
+    One transaction stores the new hash, ends every other session and API token of the user
+    (new session token and token version) and writes the audit row; this browser then stays
+    logged in under the new session token, and the owner is emailed after the commit.
+    Raises PasswordChangeRefused (nothing written) for a wrong current password or a new one
+    equal to it. Returns whether the notice email went out.
+    """
+    if not check_password(user, current_password):
+        db.session.rollback()
+        raise PasswordChangeRefused("current_password", WRONG_CURRENT_PASSWORD)
+    # Only compared once the current password is proven, so it reveals nothing about it.
+    if new_password == current_password:
+        db.session.rollback()
+        raise PasswordChangeRefused("new_password1", SAME_AS_CURRENT)
+    set_password(user, new_password)
+    audit.record(Action.PASSWORD_CHANGE, actor=user, target_type=TargetType.USER,
+                 target_id=user.id)
+    db.session.commit()
+    renew_session(user)
+    log.info("user %s changed their password", user.id)
+    return send_password_changed_notice(user)
