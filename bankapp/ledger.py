@@ -463,7 +463,8 @@ def _write_entry(entry_type, legs, description, actor, channel, idempotency_key,
     timestamp = _posting_time(posted_at)
     # Balances first, in account-id order (see "Concurrency" above). A concurrent twin with
     # the same idempotency key waits on the first account's row lock, then fails on the
-    # unique key when the entry is inserted; the whole transaction is rolled back.
+    # unique key when the entry is inserted (or is refused, the money being spent); it is
+    # rolled back whole and ``_post`` answers with the first one's entry.
     rows = []
     for leg in sorted(legs, key=lambda leg: leg.account.id):
         rows.append(Transaction(

@@ -7,9 +7,10 @@ A posting and the record of its answer commit in ONE transaction:
    commit) is inserted into ``api_idempotency_keys`` in the same transaction. No look-up
    comes first: the common case (a new key) costs no extra statement.
 2. A retry of a posted request collides with the ledger's UNIQUE (actor_id, idempotency_key)
-   on journal entries; the ledger answers with the earlier entry, and we replay the stored
-   answer. A concurrent twin blocks on that unique index until the first commits, then
-   replays it, so a retry never sees a half-done request (there is no "in progress" state).
+   on journal entries (or finds the money it asks for already spent by the first): the
+   ledger answers with the earlier entry, and we replay the stored answer. A concurrent twin
+   waits on the first one's account row locks until it commits, then does the same, so a
+   retry never sees a half-done request (there is no "in progress" state).
 3. A refusal (insufficient funds, a frozen account) rolls the posting back; its answer is then
    stored on its own, so the retry is refused the same way. If a twin got there first, its
    stored answer wins, and that is the one returned.
@@ -153,7 +154,8 @@ def prune_records(older_than: timedelta, batch_size: int = PRUNE_BATCH_SIZE) -> 
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     cutoff = now_utc() - older_than
-    # Old rows have the lowest ids: the primary key index finds each batch without a scan.
+    # Old rows have the lowest ids, so each batch walks the primary key from the start; only
+    # the last one reads on through the rows still inside the window.
     batch = (sa.select(ApiIdempotencyKey.id).where(ApiIdempotencyKey.created_at < cutoff)
              .order_by(ApiIdempotencyKey.id).limit(batch_size))
     deleted = 0
