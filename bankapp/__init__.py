@@ -5,7 +5,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from flask import Flask, render_template, request
+from flask import Flask, has_request_context, render_template, request
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -57,6 +57,7 @@ def create_app(config=None) -> Flask:
             x_host=app.config["TRUST_PROXY_HOPS"],
         )
     register_extensions(app)
+    register_database_teardown(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_session_rules(app)
@@ -168,6 +169,23 @@ def register_blueprints(app: Flask) -> None:
 
 def wants_json() -> bool:
     return request.path.startswith("/api/")
+
+
+def register_database_teardown(app: Flask) -> None:
+    # Registered after Flask-SQLAlchemy's, so it runs first (teardowns run in reverse order).
+    @app.teardown_appcontext
+    def end_transaction_quietly(error):
+        """Roll back what the request left open, tolerating a connection that died.
+
+        The answer is already built by then; if PostgreSQL restarted since the last query,
+        the rollback fails (the server has dropped the transaction anyway) and the pool
+        discards the connection. Raising here would turn a served answer into a 500.
+        """
+        try:
+            db.session.rollback()
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as lost:
+            app.logger.warning("database connection lost at the end of %s: %s",
+                               request.path if has_request_context() else "a task", lost.orig)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -752,6 +752,30 @@ def report(test: BankTest, seed: int, elapsed: float, server_log: Path) -> None:
     if errors:
         print("  errors in the gunicorn log: " + ", ".join(f"{name} x{n}"
                                                          for name, n in errors.most_common(8)))
+    traceback = first_traceback(server_log)
+    if traceback:
+        print("  first traceback in the gunicorn log (the log is deleted with the run):")
+        for line in traceback[-30:]:
+            print(f"    {line}")
+
+
+def first_traceback(path: Path) -> list[str]:
+    """The first traceback the app logged (its whole chain), with the line that preceded it."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    for number, line in enumerate(lines):
+        if line.startswith("Traceback (most recent call last)"):
+            end = number + 1
+            while end < len(lines):
+                chained = (end + 2 < len(lines) and not lines[end + 1].strip()
+                           and lines[end + 2].startswith(("The above", "During")))
+                if re.match(r"^[A-Za-z_][\w.]*: ", lines[end]) and not chained:
+                    break
+                end += 1
+            return lines[max(0, number - 1):end + 1]
+    return []
 
 
 def server_errors_logged(path: Path) -> Counter:

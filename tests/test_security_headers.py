@@ -1,6 +1,8 @@
 """Security headers outside production, and error pages that never show a stack trace."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 REQUIRED_CSP_DIRECTIVES = {
@@ -140,3 +142,56 @@ def test_unreachable_database_is_a_503_not_a_500(app):
     assert "briefly unavailable" in page.get_data(as_text=True)
     api = client.get("/api/v1/dead-db")
     assert api.status_code == 503 and api.mimetype == "application/problem+json"
+
+
+@pytest.mark.skipif(not __import__("conftest").POSTGRES,
+                    reason="closes a live PostgreSQL connection under the session")
+def test_a_connection_lost_mid_request_is_a_503(app):
+    """PostgreSQL restarting under a request: the query fails on the dead connection, nothing
+    was written, and the answer is 'try again' (503), not a 500."""
+    import sqlalchemy as sa
+
+    from bankapp.extensions import db
+
+    def lose_the_connection_mid_transaction():
+        db.session.execute(sa.text("SELECT 1"))  # a transaction is open on a connection
+        db.session.connection().connection.dbapi_connection.close()
+        db.session.execute(sa.text("SELECT 2"))  # raises: the connection is gone
+
+    app.add_url_rule("/api/v1/lost-db", "lost_db_api", lose_the_connection_mid_transaction)
+    response = app.test_client().get("/api/v1/lost-db")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.mimetype == "application/problem+json"
+
+
+@pytest.mark.skipif(not __import__("conftest").POSTGRES,
+                    reason="closes a live PostgreSQL connection under the session")
+def test_a_connection_lost_after_the_answer_is_ready_still_serves_it(app):
+    """PostgreSQL restarting just after a read: the answer was built from what was read, and
+    the end-of-request rollback on the dead connection must not turn it into a 500."""
+    import sqlalchemy as sa
+
+    from bankapp.extensions import db
+
+    def read_then_lose_the_connection():
+        value = db.session.execute(sa.text("SELECT 41 + 1")).scalar_one()
+        db.session.connection().connection.dbapi_connection.close()
+        return {"value": value}
+
+    app.add_url_rule("/api/v1/read-then-lost", "read_then_lost", read_then_lose_the_connection)
+    outcome = {}
+
+    def serve():
+        # A thread has no app context yet, so the request gets its own and ends it, with its
+        # teardown, as under gunicorn (the test's own context would otherwise be reused).
+        try:
+            outcome["response"] = app.test_client().get("/api/v1/read-then-lost")
+        except Exception as error:  # what gunicorn would turn into a 500
+            outcome["error"] = error
+
+    worker = threading.Thread(target=serve)
+    worker.start()
+    worker.join(timeout=30)
+    assert "error" not in outcome, outcome.get("error")
+    response = outcome["response"]
+    assert response.status_code == 200 and response.get_json() == {"value": 42}
