@@ -5,7 +5,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from flask import Flask, has_request_context, render_template, request
+from flask import Flask, render_template, request
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -184,8 +184,9 @@ def register_database_teardown(app: Flask) -> None:
         try:
             db.session.rollback()
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as lost:
-            app.logger.warning("database connection lost at the end of %s: %s",
-                               request.path if has_request_context() else "a task", lost.orig)
+            # The request context is already gone here: no path to name.
+            app.logger.warning("database connection lost at the end of a request: %s",
+                               lost.orig)
 
 
 def register_errorhandlers(app: Flask) -> None:
