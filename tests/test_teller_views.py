@@ -27,6 +27,7 @@ from bankapp.models import (
     JournalEntry,
     PendingPosting,
     PendingStatus,
+    Role,
 )
 from conftest import form_fields, log_in_as, post_form
 
@@ -588,6 +589,31 @@ def test_admin_settles_the_cash_of_a_deactivated_teller(admin_client, teller, st
                          {"amount": "1000.00"})
     assert response.status_code == 303
     assert ledger.cash_held(stocked_till) == D("0.00")
+
+
+def test_the_till_of_a_demoted_teller_still_holding_cash_is_listed(admin_client, teller,
+                                                                    stocked_till):
+    teller.role = Role.CUSTOMER
+    db.session.commit()
+    page = admin_client.get("/teller/tills/").get_data(as_text=True)
+    assert stocked_till.account_number in page and "1,000.00" in page
+    assert f"/teller/tills/{teller.id}/settle/" in page
+    assert f"/teller/tills/{teller.id}/allocate/" not in page  # it takes no new cash
+
+
+def test_admin_settles_the_cash_of_a_demoted_teller(admin_client, teller, stocked_till):
+    teller.role = Role.CUSTOMER
+    db.session.commit()
+    assert admin_client.get(f"/teller/tills/{teller.id}/settle/").status_code == 200
+    response = post_form(admin_client, f"/teller/tills/{teller.id}/settle/",
+                         {"amount": "1000.00"})
+    assert response.status_code == 303
+    assert ledger.cash_held(stocked_till) == D("0.00")
+    assert ledger.reconcile().clean
+
+
+def test_a_customer_who_never_held_a_till_has_no_settle_page(admin_client, customer):
+    assert admin_client.get(f"/teller/tills/{customer.id}/settle/").status_code == 404
 
 
 def test_teller_closes_a_short_shift(teller_client, stocked_till):

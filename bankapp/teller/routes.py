@@ -301,11 +301,19 @@ def allocate(user_id: int):
     return _cash_movement(_staff_or_404(user_id), allocate=True)
 
 
+def _till_holder_or_404(user_id: int) -> User:
+    # Staff, or anyone who once was and still has a till: its cash must be able to go back.
+    person = db.session.get(User, user_id)
+    if person is None or not (person.is_staff or ledger.find_till(person) is not None):
+        abort(404)
+    return person
+
+
 @bp.route("/tills/<int:user_id>/settle/", methods=["GET", "POST"])
 @admin_only
 def settle(user_id: int):
-    """Return cash from a teller's till to the vault."""
-    return _cash_movement(_staff_or_404(user_id), allocate=False)
+    """Return cash from a teller's till to the vault (also once they are no longer staff)."""
+    return _cash_movement(_till_holder_or_404(user_id), allocate=False)
 
 
 def _cash_movement(teller: User, *, allocate: bool):

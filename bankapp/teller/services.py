@@ -123,12 +123,18 @@ class TillView:
 
 
 def tills_overview() -> list[TillView]:
-    """Every staff member with the cash their till holds (no till yet: zero)."""
-    staff = db.session.scalars(
-        sa.select(User).where(User.role.in_(Role.STAFF)).order_by(User.email)).all()
-    numbers = {ledger.till_number(user): user for user in staff}
+    """Every staff member with the cash their till holds (no till yet: zero), and anyone no
+    longer staff whose till still holds cash, so it can be settled."""
     tills = {account.account_number: account for account in db.session.scalars(
-        sa.select(Account).where(Account.account_number.in_(list(numbers))))}
-    return [TillView(user, tills.get(number),
-                     -tills[number].balance if number in tills else Decimal("0.00"))
-            for number, user in numbers.items()]
+        sa.select(Account).where(Account.account_type == AccountType.TILL))}
+    holders = sa.select(User).where(sa.or_(
+        User.role.in_(Role.STAFF),
+        User.id.in_([int(holder) for number, till in tills.items()
+                     if till.balance != 0
+                     and (holder := number.removeprefix(ledger.TILL_PREFIX)).isdigit()]),
+    )).order_by(User.email)
+    rows = []
+    for user in db.session.scalars(holders):
+        till = tills.get(ledger.till_number(user))
+        rows.append(TillView(user, till, -till.balance if till else Decimal("0.00")))
+    return rows
