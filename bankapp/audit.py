@@ -26,6 +26,7 @@ class Action:
     PASSWORD_RESET_REQUEST = "auth.password_reset.request"
     PASSWORD_RESET_COMPLETE = "auth.password_reset.complete"
     PASSWORD_CHANGE = "auth.password_change"
+    PASSWORD_CHANGE_FAILURE = "auth.password_change.failure"
     LOGOUT = "auth.logout"
     DEPOSIT = "ledger.deposit"
     WITHDRAWAL = "ledger.withdrawal"

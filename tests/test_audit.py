@@ -179,7 +179,7 @@ def test_the_action_names_cover_the_issue():
     expected = {
         "auth.signup", "auth.login.success", "auth.login.failure", "auth.verify_email",
         "auth.password_reset.request", "auth.password_reset.complete", "auth.password_change",
-        "auth.logout",
+        "auth.password_change.failure", "auth.logout",
         "ledger.deposit", "ledger.withdrawal", "ledger.transfer", "ledger.reversal",
         "teller.request", "teller.approve", "teller.reject", "teller.verify_customer",
         "account.freeze", "account.unfreeze", "admin.role_change", "admin.deactivate",

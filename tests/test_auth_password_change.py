@@ -221,6 +221,15 @@ def test_wrong_current_password_is_refused_and_changes_nothing(customer_client, 
     assert outbox == []
 
 
+def test_wrong_current_password_is_audited_as_a_failure(customer_client, customer, unchanged):
+    # Someone at an unlocked session guessing the password leaves a trace, like a failed login.
+    change(customer_client, current="not my password at all")
+    rows = list(db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == Action.PASSWORD_CHANGE_FAILURE)))
+    assert [(row.actor_id, row.target_id, row.details) for row in rows] == [
+        (customer.id, str(customer.id), {"reason": "wrong current password"})]
+
+
 def test_wrong_current_password_keeps_the_session(customer_client, unchanged):
     change(customer_client, current="not my password at all")
     assert customer_client.get("/dashboard/").status_code == 200

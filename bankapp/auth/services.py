@@ -240,11 +240,16 @@ def change_password(user: User, current_password: str, new_password: str) -> boo
     One transaction stores the new hash, ends every other session and API token of the user
     (new session token and token version) and writes the audit row; this browser then stays
     logged in under the new session token, and the owner is emailed after the commit.
-    Raises PasswordChangeRefused (nothing written) for a wrong current password or a new one
-    equal to it. Returns whether the notice email went out.
+    Raises PasswordChangeRefused, changing nothing, for a wrong current password (which is
+    audited as a failure, like a failed login) or a new one equal to it. Returns whether the
+    notice email went out.
     """
     if not check_password(user, current_password):
         db.session.rollback()
+        # Guesses from an unlocked session leave a trace, as failed logins do.
+        audit.record(Action.PASSWORD_CHANGE_FAILURE, actor=user, target_type=TargetType.USER,
+                     target_id=user.id, details={"reason": "wrong current password"})
+        db.session.commit()
         raise PasswordChangeRefused("current_password", WRONG_CURRENT_PASSWORD)
     # Only compared once the current password is proven, so it reveals nothing about it.
     if new_password == current_password:
