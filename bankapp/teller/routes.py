@@ -146,7 +146,6 @@ def _counter_posting(account_number: str, kind: str):
             else:
                 flash(f"{word} posted.", "success")
             return redirect(url_for(".entry", reference=result.reference), code=303)
-    form.issue_key()
     return render_template("teller/posting.html", form=form, account=account, kind=kind,
                            threshold=ledger.approval_threshold())
 
@@ -330,7 +329,6 @@ def _cash_movement(teller: User, *, allocate: bool):
             flash(("Already posted: " if posting.replayed else "")
                   + ("Cash allocated." if allocate else "Cash settled."), "success")
             return redirect(url_for(".tills"), code=303)
-    form.issue_key()
     return render_template("teller/cash.html", form=form, teller=teller,
                            till_number=ledger.till_number(teller), cash=ledger.cash_held(till),
                            allocate=allocate)
@@ -352,7 +350,6 @@ def close_shift():
         else:
             flash(_close_message(closed), "success" if not closed.difference else "warning")
             return redirect(url_for(".desk"), code=303)
-    form.issue_key()
     return render_template("teller/close_shift.html", form=form,
                            till_number=ledger.till_number(_me()), cash=ledger.cash_held(till))
 
