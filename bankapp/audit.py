@@ -16,7 +16,16 @@ from bankapp.extensions import db
 from bankapp.models import AuditEvent, User
 
 
-class Action:
+class _Names:
+    """A closed list of the names the code writes: UPPER_CASE class attributes."""
+
+    @classmethod
+    def all(cls) -> list[str]:
+        return sorted(value for name, value in vars(cls).items()
+                      if name.isupper() and isinstance(value, str))
+
+
+class Action(_Names):
     """Action names written to ``audit_events.action``."""
 
     SIGNUP = "auth.signup"
@@ -45,13 +54,8 @@ class Action:
     TILL_SETTLE = "till.settle"
     TILL_CLOSE_SHIFT = "till.close_shift"
 
-    @classmethod
-    def all(cls) -> list[str]:
-        return sorted(value for name, value in vars(cls).items()
-                      if name.isupper() and isinstance(value, str))
 
-
-class TargetType:
+class TargetType(_Names):
     """What an audit row is about (``audit_events.target_type``): every kind the code writes,
     so the audit page lists them without scanning the table."""
 
@@ -60,11 +64,6 @@ class TargetType:
     TILL = "till"
     JOURNAL_ENTRY = "journal_entry"
     PENDING_POSTING = "pending_posting"
-
-    @classmethod
-    def all(cls) -> list[str]:
-        return sorted(value for name, value in vars(cls).items()
-                      if name.isupper() and isinstance(value, str))
 
 
 def _jsonable(value):

@@ -80,7 +80,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bankapp import audit as audit_trail
-from bankapp.audit import Action
+from bankapp.audit import Action, TargetType
 from bankapp import ledger_totals
 from bankapp.extensions import db
 from bankapp.models import (
@@ -578,7 +578,8 @@ def transfer(source: Account, destination: Account | str, amount, description: s
 
 
 def _account_note(action: str, account: Account, amount: Decimal, **details) -> AuditNote:
-    return AuditNote(action, "account", account.account_number, {"amount": amount, **details})
+    return AuditNote(action, TargetType.ACCOUNT, account.account_number,
+                     {"amount": amount, **details})
 
 
 def _require_customer_account(account: Account) -> None:
@@ -659,7 +660,8 @@ def allocate_cash(till: Account, amount, actor: User, *, description: str = "",
     description = _clean_description(description) or "Cash allocated to till"
     legs = [Leg(till, TransactionType.CASH_IN, -amount),
             Leg(internal_account(), TransactionType.CASH_OUT, amount)]
-    note = AuditNote(Action.TILL_ALLOCATE, "till", till.account_number, {"amount": amount})
+    note = AuditNote(Action.TILL_ALLOCATE, TargetType.TILL, till.account_number,
+                     {"amount": amount})
     return _post(EntryType.CASH_ALLOCATION, legs, description, actor, Channel.TELLER,
                  idempotency_key, audit=note)
 
@@ -672,7 +674,7 @@ def settle_cash(till: Account, amount, actor: User, *, description: str = "",
     description = _clean_description(description) or "Cash settled to vault"
     legs = [Leg(till, TransactionType.CASH_OUT, amount),
             Leg(internal_account(), TransactionType.CASH_IN, -amount)]
-    note = AuditNote(Action.TILL_SETTLE, "till", till.account_number, {"amount": amount})
+    note = AuditNote(Action.TILL_SETTLE, TargetType.TILL, till.account_number, {"amount": amount})
     return _post(EntryType.CASH_SETTLEMENT, legs, description, actor, Channel.TELLER,
                  idempotency_key, audit=note)
 
@@ -761,7 +763,7 @@ def close_shift(till: Account, counted_cash, actor: User, *,
                 [Leg(till, TransactionType.CASH_OUT, counted),
                  Leg(vault, TransactionType.CASH_IN, -counted)],
                 "Shift close: counted cash settled to vault", actor, Channel.TELLER, keys[1])
-        audit_trail.record(Action.TILL_CLOSE_SHIFT, actor=actor, target_type="till",
+        audit_trail.record(Action.TILL_CLOSE_SHIFT, actor=actor, target_type=TargetType.TILL,
                            target_id=till.account_number, details={
                                "expected": expected, "counted": counted,
                                "difference": difference,
@@ -839,7 +841,7 @@ def reverse_entry(entry: JournalEntry, reason: str, actor: User) -> Posting:
         raise NotReversible("This entry has already been reversed.")
     legs = [Leg(leg.account, TransactionType.REVERSAL, -leg.signed_amount) for leg in entry.legs]
     description = f"Reversal of {entry.reference}: {reason}"[:MAX_DESCRIPTION]
-    note = AuditNote(Action.REVERSAL, "journal_entry", entry.reference,
+    note = AuditNote(Action.REVERSAL, TargetType.JOURNAL_ENTRY, entry.reference,
                      {"reason": reason, "reverses": entry.reference})
     try:
         return _post(EntryType.REVERSAL, legs, description, actor, Channel.TELLER, None,
@@ -914,7 +916,8 @@ def request_posting(kind: str, account: Account, amount, description: str, telle
                                  idempotency_key=idempotency_key, status=PendingStatus.PENDING)
         db.session.add(pending)
         db.session.flush()
-        audit_trail.record(Action.TELLER_REQUEST, actor=teller, target_type="pending_posting",
+        audit_trail.record(Action.TELLER_REQUEST, actor=teller,
+                           target_type=TargetType.PENDING_POSTING,
                            target_id=pending.id, details={
                                "kind": kind, "amount": amount,
                                "account": account.account_number})
@@ -953,7 +956,7 @@ def _decide(pending: PendingPosting, checker: User, status: str, note: str | Non
                "requested_by": pending.requested_by_id}
     if entry is not None:
         details["reference"] = entry.reference
-    audit_trail.record(action, actor=checker, target_type="pending_posting",
+    audit_trail.record(action, actor=checker, target_type=TargetType.PENDING_POSTING,
                        target_id=pending.id, details=details)
 
 
@@ -1020,7 +1023,7 @@ def _set_status(account: Account, current: str, new: str, reason: str, actor: Us
         if changed != 1:
             status = db.session.scalar(sa.select(Account.status).where(Account.id == account.id))
             raise AccountNotActive(f"This account is {status}, not {current}.")
-        audit_trail.record(action, actor=actor, target_type="account",
+        audit_trail.record(action, actor=actor, target_type=TargetType.ACCOUNT,
                            target_id=account.account_number,
                            details={"reason": reason, "from": current, "to": new})
 

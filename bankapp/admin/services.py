@@ -52,7 +52,8 @@ def change_role(user: User, role: str, actor: User) -> None:
         _ensure_another_active_admin(user)
     previous = user.role
     user.role = role
-    audit.record(audit.Action.ROLE_CHANGE, actor=actor, target_type="user", target_id=user.id,
+    audit.record(audit.Action.ROLE_CHANGE, actor=actor, target_type=audit.TargetType.USER,
+                 target_id=user.id,
                  details={"email": user.email, "from": previous, "to": role})
     db.session.commit()
 
@@ -64,7 +65,8 @@ def deactivate(user: User, actor: User) -> None:
     _ensure_another_active_admin(user)
     user.is_active = False
     user.rotate_session_token()
-    audit.record(audit.Action.DEACTIVATE, actor=actor, target_type="user", target_id=user.id,
+    audit.record(audit.Action.DEACTIVATE, actor=actor, target_type=audit.TargetType.USER,
+                 target_id=user.id,
                  details={"email": user.email})
     db.session.commit()
 
@@ -73,7 +75,8 @@ def reactivate(user: User, actor: User) -> None:
     if user.is_active:
         raise AdminError(f"{user.email} is already active.")
     user.is_active = True
-    audit.record(audit.Action.REACTIVATE, actor=actor, target_type="user", target_id=user.id,
+    audit.record(audit.Action.REACTIVATE, actor=actor, target_type=audit.TargetType.USER,
+                 target_id=user.id,
                  details={"email": user.email})
     db.session.commit()
 

@@ -60,7 +60,7 @@ def register_customer(email: str, password: str, phone_number: str,
         db.session.add(user)
         try:
             db.session.flush()
-            audit.record(Action.SIGNUP, actor=user, target_type="user", target_id=user.id)
+            audit.record(Action.SIGNUP, actor=user, target_type=TargetType.USER, target_id=user.id)
             db.session.commit()
         except IntegrityError:
             # Someone signed up with the same address a moment ago: treat it as taken.
@@ -110,7 +110,8 @@ def verify_email(token: str) -> User | None:
         return None
     if not user.is_verified:
         user.is_verified = True
-        audit.record(Action.VERIFY_EMAIL, actor=user, target_type="user", target_id=user.id)
+        audit.record(Action.VERIFY_EMAIL, actor=user, target_type=TargetType.USER,
+                     target_id=user.id)
         db.session.commit()
         log.info("user %s verified their email", user.id)
     return user
@@ -151,7 +152,7 @@ def authenticate(email: str, password: str) -> User:
 
 def _login_failed(user: User | None, email: str, reason: str) -> None:
     # The submitted address, never the password: enough to spot an account being ground.
-    audit.record(Action.LOGIN_FAILURE, actor=user, target_type="user",
+    audit.record(Action.LOGIN_FAILURE, actor=user, target_type=TargetType.USER,
                  target_id=user.id if user else None,
                  details={"email": (email or "").strip().lower()[:254], "reason": reason})
     db.session.commit()
@@ -160,14 +161,14 @@ def _login_failed(user: User | None, email: str, reason: str) -> None:
 def log_in(user: User) -> None:
     """Start the user's session (after ``authenticate``) and record it."""
     start_session(user)
-    audit.record(Action.LOGIN_SUCCESS, actor=user, target_type="user", target_id=user.id)
+    audit.record(Action.LOGIN_SUCCESS, actor=user, target_type=TargetType.USER, target_id=user.id)
     db.session.commit()
 
 
 def log_out(user) -> None:
     """End the session everywhere its token is used, and record it."""
     if getattr(user, "is_authenticated", False):
-        audit.record(Action.LOGOUT, actor=user, target_type="user", target_id=user.id)
+        audit.record(Action.LOGOUT, actor=user, target_type=TargetType.USER, target_id=user.id)
     end_session(user)
 
 
@@ -179,7 +180,7 @@ def request_password_reset(email: str) -> None:
     user = find_user(email)
     if user is None or not user.is_active:
         return
-    audit.record(Action.PASSWORD_RESET_REQUEST, actor=user, target_type="user",
+    audit.record(Action.PASSWORD_RESET_REQUEST, actor=user, target_type=TargetType.USER,
                  target_id=user.id)
     db.session.commit()
     link = url_for("auth.password_reset_confirm", token=make_reset_token(user), _external=True)
@@ -200,7 +201,7 @@ def reset_password(user: User, new_password: str) -> None:
     set_password(user, new_password)
     # The link reached the user's mailbox, which is what verification proves.
     user.is_verified = True
-    audit.record(Action.PASSWORD_RESET_COMPLETE, actor=user, target_type="user",
+    audit.record(Action.PASSWORD_RESET_COMPLETE, actor=user, target_type=TargetType.USER,
                  target_id=user.id)
     db.session.commit()
     log.info("user %s reset their password", user.id)

@@ -52,7 +52,7 @@ def verify_customer(customer: User, actor: User) -> bool:
     if customer.is_verified:
         return False
     customer.is_verified = True
-    audit.record(audit.Action.VERIFY_CUSTOMER, actor=actor, target_type="user",
+    audit.record(audit.Action.VERIFY_CUSTOMER, actor=actor, target_type=audit.TargetType.USER,
                  target_id=customer.id, details={"email": customer.email})
     db.session.commit()
     return True
