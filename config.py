@@ -11,6 +11,7 @@ import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -32,6 +33,30 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix):]
     return url
+
+
+def parse_public_url(value: str, require_https: bool = False) -> str:
+    """``PUBLIC_URL`` checked and without its trailing slash: ``scheme://host[:port][/path]``.
+
+    Raises ValueError with the reason when the value cannot be the base of a link.
+    """
+    url = (value or "").strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"PUBLIC_URL must be an absolute http(s) URL such as "
+                         f"https://bank.example, not {value!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("PUBLIC_URL must carry no query, fragment or credentials")
+    if require_https and parts.scheme != "https":
+        raise ValueError("PUBLIC_URL must use https in production")
+    return url
+
+
+def trusted_hosts(public_url: str, extra: str = "") -> list[str]:
+    """The host names requests may carry: PUBLIC_URL's, plus any listed in ``extra``."""
+    hosts = [urlsplit(public_url).hostname]
+    hosts += [name.strip().lower() for name in extra.split(",") if name.strip()]
+    return list(dict.fromkeys(hosts))
 
 
 # Development's signing key; `flask check` fails a production app that still uses it.
@@ -85,6 +110,15 @@ class Config:
     MAX_TRANSACTION_AMOUNT = Decimal(os.environ.get("MAX_TRANSACTION_AMOUNT", "1000000.00"))
     MAKER_CHECKER_THRESHOLD = Decimal(os.environ.get("MAKER_CHECKER_THRESHOLD", "10000.00"))
 
+    # The one origin every absolute link is built from (emails, statement footnote, OpenAPI
+    # servers). Unset in development: links then follow the request's own host.
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "").strip().rstrip("/") or None
+    # Flask's host check; production sets it to PUBLIC_URL's host (plus TRUSTED_HOSTS).
+    TRUSTED_HOSTS = None
+    # Emails an anonymous visitor can cause (reset, verification, sign-up notice), per
+    # recipient address and kind, counted in the limiter's store across workers.
+    MAIL_PER_ADDRESS_LIMIT = os.environ.get("MAIL_PER_ADDRESS_LIMIT", "3 per hour")
+
     FORCE_HTTPS = False
     TRUST_PROXY_HOPS = int(os.environ.get("TRUST_PROXY_HOPS", "0"))
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -129,7 +163,8 @@ class ProductionConfig(Config):
 
     @classmethod
     def missing_settings(cls) -> list[str]:
-        return [name for name in ("SECRET_KEY", "DATABASE_URL") if not os.environ.get(name)]
+        return [name for name in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_URL")
+                if not os.environ.get(name)]
 
     @classmethod
     def environment_settings(cls) -> dict:
@@ -139,7 +174,11 @@ class ProductionConfig(Config):
         production app must use the environment it is started with (and tests set it per test).
         """
         redis_url = os.environ.get("REDIS_URL", "")
+        public_url = parse_public_url(os.environ["PUBLIC_URL"], require_https=True)
         return {
+            "PUBLIC_URL": public_url,
+            # Any other Host (or X-Forwarded-Host from a trusted proxy) is answered 400.
+            "TRUSTED_HOSTS": trusted_hosts(public_url, os.environ.get("TRUSTED_HOSTS", "")),
             "SECRET_KEY": os.environ["SECRET_KEY"],
             "SQLALCHEMY_DATABASE_URI": normalize_database_url(os.environ["DATABASE_URL"]),
             "DATABASE_NULLPOOL": _bool("DATABASE_NULLPOOL"),

@@ -6,6 +6,7 @@ import sys
 from datetime import datetime, timezone
 
 from flask import Flask, render_template, request
+from flask.globals import request_ctx
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -29,7 +30,7 @@ CSP = {
 
 def create_app(config=None) -> Flask:
     """Build the application; ``config`` is a config class or a dict of overrides."""
-    from config import ProductionConfig, config_from_environment
+    from config import ProductionConfig, config_from_environment, parse_public_url
 
     app = Flask(__name__, instance_relative_config=True)
     config_class = config if isinstance(config, type) else config_from_environment()
@@ -42,10 +43,15 @@ def create_app(config=None) -> Flask:
                 + ". Set them in the environment (see README, 'Configuration')."
             )
     app.config.from_object(config_class)
-    if issubclass(config_class, ProductionConfig):
-        app.config.update(config_class.environment_settings())
-    if isinstance(config, dict):
-        app.config.update(config)
+    try:
+        if issubclass(config_class, ProductionConfig):
+            app.config.update(config_class.environment_settings())
+        if isinstance(config, dict):
+            app.config.update(config)
+        if app.config.get("PUBLIC_URL"):
+            app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
+    except ValueError as invalid:
+        sys.exit(f"bankapp: refusing to start: {invalid} (see README, 'Configuration').")
 
     configure_logging(app)
     configure_database(app)
@@ -192,6 +198,11 @@ def register_database_teardown(app: Flask) -> None:
 def register_errorhandlers(app: Flask) -> None:
     def render_error(error: HTTPException):
         code = error.code or 500
+        if request_ctx.url_adapter is None:
+            # The Host is not one of TRUSTED_HOSTS: no URL can be built for it, so no page
+            # (and no link) is rendered; just the status.
+            return (f"{code} {error.name}\n", code,
+                    {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})
         if code >= 500:
             db.session.rollback()
         # Keep the exception's own headers (Allow on 405, Retry-After on 429 and 503).
@@ -245,9 +256,11 @@ def register_commands(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from bankapp.formatting import format_money, format_timestamp
+    from bankapp.security import public_url_for
 
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["localtime"] = format_timestamp
+    app.jinja_env.globals["public_url_for"] = public_url_for
 
     def nav_links(user) -> list[tuple[str, str]]:
         """The navigation entries this user's role may open, for blueprints that exist."""

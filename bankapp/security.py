@@ -7,7 +7,7 @@ from urllib.parse import urljoin, urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort, current_app, request, session
+from flask import abort, current_app, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -185,6 +185,30 @@ def enforce_session_timeouts() -> None:
     # Write the cookie at most once a minute: enough precision for a 30-minute idle timeout.
     if now - seen_at > 60:
         session["seen_at"] = now
+
+
+# ---------------------------------------------------------------- links
+
+
+def public_url_for(endpoint: str, **values) -> str:
+    """The absolute URL of ``endpoint`` for links that leave the request: emails, footnotes.
+
+    Built on ``PUBLIC_URL`` whenever it is set, never on the request's Host header, which a
+    client (or a proxy passing it along) controls; it also works outside a request (CLI,
+    workers). Without ``PUBLIC_URL`` (development) the request's own address is used.
+    """
+    base = current_app.config.get("PUBLIC_URL")
+    if not base:
+        return url_for(endpoint, _external=True, **values)
+    parts = urlsplit(base)
+    adapter = current_app.url_map.bind(parts.netloc, script_name=parts.path or "/",
+                                       url_scheme=parts.scheme)
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def public_base_url() -> str:
+    """``PUBLIC_URL``, or in development the root of the current request, without a final /."""
+    return current_app.config.get("PUBLIC_URL") or request.url_root.rstrip("/")
 
 
 # ---------------------------------------------------------------- roles and redirects

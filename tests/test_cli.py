@@ -166,6 +166,7 @@ def test_seed_demo_twice_without_if_empty_is_refused(runner):
 def test_seed_demo_refuses_in_production(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-key-that-is-long-enough")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
+    monkeypatch.setenv("PUBLIC_URL", "https://bank.example")
     monkeypatch.delenv("REDIS_URL", raising=False)
     app = create_app(ProductionConfig)
     with app.app_context():
@@ -289,6 +290,7 @@ def test_check_fails_in_production_with_the_development_secret_key(monkeypatch, 
 
     monkeypatch.setenv("SECRET_KEY", DEV_SECRET_KEY)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
+    monkeypatch.setenv("PUBLIC_URL", "https://bank.example")
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.delenv("MAIL_SERVER", raising=False)
     app = create_app(ProductionConfig)

@@ -32,7 +32,8 @@ def production_env(monkeypatch, tmp_path):
     """The environment of a correctly configured production host (SQLite file as its DB)."""
     monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
-    for name in ("DATABASE_NULLPOOL", "REDIS_URL", "TRUST_PROXY_HOPS"):
+    monkeypatch.setenv("PUBLIC_URL", "https://bank.example")
+    for name in ("DATABASE_NULLPOOL", "REDIS_URL", "TRUST_PROXY_HOPS", "TRUSTED_HOSTS"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -82,13 +83,13 @@ def production_app(production_env):
 
 
 def test_production_redirects_http_to_https(production_app):
-    response = production_app.test_client().get("/_probe", base_url="http://bank.example.com")
+    response = production_app.test_client().get("/_probe", base_url="http://bank.example")
     assert response.status_code in (301, 302)
-    assert response.headers["Location"].startswith("https://bank.example.com/_probe")
+    assert response.headers["Location"].startswith("https://bank.example/_probe")
 
 
 def test_production_sends_hsts_for_at_least_a_year(production_app):
-    response = production_app.test_client().get("/_probe", base_url="https://bank.example.com")
+    response = production_app.test_client().get("/_probe", base_url="https://bank.example")
     assert response.status_code == 200
     hsts = response.headers["Strict-Transport-Security"]
     max_age = int(hsts.split("max-age=")[1].split(";")[0])
@@ -96,7 +97,7 @@ def test_production_sends_hsts_for_at_least_a_year(production_app):
 
 
 def test_production_session_cookie_is_host_prefixed_secure_httponly_lax(production_app):
-    response = production_app.test_client().get("/_probe", base_url="https://bank.example.com")
+    response = production_app.test_client().get("/_probe", base_url="https://bank.example")
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("__Host-session=")
     attributes = [part.strip().lower() for part in cookie.split(";")]
@@ -110,7 +111,7 @@ def test_production_session_cookie_is_host_prefixed_secure_httponly_lax(producti
 def test_production_trusts_one_proxy_hop_for_scheme_and_client_address(production_app):
     response = production_app.test_client().get(
         "/_probe",
-        base_url="http://bank.example.com",
+        base_url="http://bank.example",
         headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"},
         environ_base={"REMOTE_ADDR": "10.0.0.1"},
     )

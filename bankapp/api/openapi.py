@@ -377,9 +377,13 @@ PATHS = {
 }
 
 
-def openapi_document() -> dict:
-    """A fresh copy of the OpenAPI document (callers may not change the shared one)."""
-    return deepcopy({
+def openapi_document(server_url: str | None = None) -> dict:
+    """A fresh copy of the OpenAPI document (callers may not change the shared one).
+
+    ``server_url`` is the bank's public origin (``PUBLIC_URL``): clients generated from the
+    document talk to it, never to whatever Host the document was fetched through.
+    """
+    document = deepcopy({
         "openapi": "3.1.0",
         "info": {
             "title": "bankapp API",
@@ -397,3 +401,6 @@ def openapi_document() -> dict:
             "parameters": PARAMETERS,
         },
     })
+    if server_url:
+        document["servers"] = [{"url": server_url, "description": "This bank"}]
+    return document

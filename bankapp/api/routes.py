@@ -39,7 +39,7 @@ from bankapp.api.representations import (
 from bankapp.api.tokens import issue_access_token, staff_required, token_lifetime, token_required
 from bankapp.extensions import db, limiter
 from bankapp.models import Account, AccountType, Channel, EntryType, Role, Transaction, User
-from bankapp.security import check_password
+from bankapp.security import check_password, public_base_url
 
 bp.register_error_handler(Problem, render_problem)
 
@@ -334,10 +334,11 @@ def customers():
 @bp.get("/v1/openapi.json")
 def openapi():
     """The OpenAPI 3.1 description of this API."""
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(server_url=public_base_url()))
 
 
 @bp.get("/docs")
 def docs():
     """The API reference, generated from the OpenAPI document."""
-    return render_template("api/docs.html", spec=openapi_document(), problems=PROBLEM_TYPES)
+    return render_template("api/docs.html", spec=openapi_document(server_url=public_base_url()),
+                           problems=PROBLEM_TYPES)

@@ -9,12 +9,11 @@ import logging
 from datetime import date
 
 import sqlalchemy as sa
-from flask import url_for
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit
 from bankapp.audit import Action, TargetType
-from bankapp.email import send_email
+from bankapp.email import MailKind, send_email, within_recipient_limit
 from bankapp.extensions import db
 from bankapp.models import Role, User
 from bankapp.security import (
@@ -25,6 +24,7 @@ from bankapp.security import (
     load_verification_token,
     make_reset_token,
     make_verification_token,
+    public_url_for,
     renew_session,
     set_password,
     start_session,
@@ -75,7 +75,13 @@ def register_customer(email: str, password: str, phone_number: str,
 
 
 def send_verification_email(user: User) -> bool:
-    link = url_for("auth.verify_email", token=make_verification_token(user), _external=True)
+    """Email the confirmation link; True when sent or held back by the per-address limit.
+
+    Held back counts as handled: the visitor's answer must not depend on it.
+    """
+    if not within_recipient_limit(user.email, MailKind.VERIFY):
+        return True
+    link = public_url_for("auth.verify_email", token=make_verification_token(user))
     body = (
         "Welcome to bankapp.\n\n"
         "Please confirm your email address by opening this link (valid for 48 hours):\n\n"
@@ -86,11 +92,14 @@ def send_verification_email(user: User) -> bool:
 
 
 def send_signup_attempt_notice(user: User) -> bool:
+    """Tell an owner someone signed up with their address (limited per address, as above)."""
+    if not within_recipient_limit(user.email, MailKind.SIGNUP_NOTICE):
+        return True
     body = (
         "Someone tried to sign up for bankapp with your email address. You already have an "
         "account, so nothing was changed.\n\n"
-        f"Log in: {url_for('auth.login', _external=True)}\n"
-        f"Forgot your password? {url_for('auth.password_reset', _external=True)}\n\n"
+        f"Log in: {public_url_for('auth.login')}\n"
+        f"Forgot your password? {public_url_for('auth.password_reset')}\n\n"
         "If this was not you, you can ignore this email.\n"
     )
     return send_email(user.email, "Someone tried to sign up with your address", body)
@@ -180,10 +189,14 @@ def request_password_reset(email: str) -> None:
     user = find_user(email)
     if user is None or not user.is_active:
         return
+    mail_allowed = within_recipient_limit(user.email, MailKind.RESET)
     audit.record(Action.PASSWORD_RESET_REQUEST, actor=user, target_type=TargetType.USER,
-                 target_id=user.id)
+                 target_id=user.id,
+                 details=None if mail_allowed else {"email": "held back (per-address limit)"})
     db.session.commit()
-    link = url_for("auth.password_reset_confirm", token=make_reset_token(user), _external=True)
+    if not mail_allowed:
+        return
+    link = public_url_for("auth.password_reset_confirm", token=make_reset_token(user))
     body = (
         "Someone (hopefully you) asked to reset your bankapp password.\n\n"
         f"Choose a new password here (the link works once, within one hour):\n\n{link}\n\n"
@@ -214,7 +227,7 @@ def send_password_changed_notice(user: User) -> bool:
         "Your bankapp password was just changed. Every other session that was open has "
         "ended, and every API access token issued before no longer works.\n\n"
         "If you did not do this, reset your password now and contact the bank:\n"
-        f"{url_for('auth.password_reset', _external=True)}\n"
+        f"{public_url_for('auth.password_reset')}\n"
     )
     return send_email(user.email, "Your bankapp password was changed", body)
 
