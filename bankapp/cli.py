@@ -304,6 +304,16 @@ def check_secret_key() -> str:
     return "set"
 
 
+def check_public_url() -> str:
+    """Where absolute links point, and which hosts production answers."""
+    public_url = current_app.config.get("PUBLIC_URL")
+    if not public_url:
+        return "not set: links follow each request's host (fine outside production)"
+    hosts = current_app.config.get("TRUSTED_HOSTS")
+    answered = f"; answers only Host {', '.join(hosts)}" if hosts else ""
+    return f"links are built on {public_url}{answered}"
+
+
 def check_user(email: str) -> str:
     user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
     if user is None:
@@ -353,6 +363,7 @@ def check(user_email):
     else:
         click.echo("SKIP  smtp: MAIL_SERVER not set; emails are written to the log")
     run("secret key", check_secret_key)
+    run("public url", check_public_url)
     if user_email:
         if database_ok:
             run("user", check_user, user_email)

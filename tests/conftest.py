@@ -22,6 +22,8 @@ from bankapp.models import Role, User
 from config import TestingConfig, normalize_database_url
 
 TEST_PASSWORD = "complexpassword123"
+PRODUCTION_SECRET = "a-production-secret-key-that-is-long-enough-0123456789"
+PUBLIC_URL = "https://bank.example"
 
 _server_url = os.environ.get("TEST_DATABASE_URL", "")
 POSTGRES = _server_url.startswith(("postgres://", "postgresql"))
@@ -113,16 +115,51 @@ def _truncate_all() -> None:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on (yet)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture
 def smtp_down(app):
     """Real sending (no suppression) to a local port where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False,
-                      MAIL_USE_SSL=False, MAIL_SUPPRESS_SEND=False, MAIL_TIMEOUT=2)
-    mail.init_app(app)  # Flask-Mail reads its settings when bound
+    deliver_mail_to(app, "127.0.0.1", free_port())
     return app
+
+
+@pytest.fixture
+def smtp_sink():
+    """A real SMTP server on loopback that keeps every message it is given."""
+    from aiosmtpd.controller import Controller
+
+    from mail_sink import MailSink
+
+    sink = MailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
+def deliver_mail_to(app, host: str, port: int) -> None:
+    """Make ``app`` really send its email over plain SMTP to ``host:port``."""
+    app.config.update(MAIL_SERVER=host, MAIL_PORT=port, MAIL_USE_TLS=False,
+                      MAIL_USE_SSL=False, MAIL_SUPPRESS_SEND=False)
+    mail.init_app(app)  # Flask-Mail reads its settings when bound
+
+
+@pytest.fixture
+def production_env(monkeypatch, tmp_path):
+    """The environment of a correctly configured production host (SQLite file as its DB)."""
+    monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
+    monkeypatch.setenv("PUBLIC_URL", PUBLIC_URL)
+    for name in ("DATABASE_NULLPOOL", "REDIS_URL", "TRUST_PROXY_HOPS", "TRUSTED_HOSTS"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
 
 
 @pytest.fixture

@@ -397,3 +397,16 @@ def test_prune_idempotency_keys_refuses_a_window_under_one_day(app, runner, cust
     assert result.exit_code != 0
     assert "must be at least 1" in result.output
     assert _stored_keys() == ["a"]
+
+
+def test_check_says_where_links_point_in_production(monkeypatch, tmp_path):
+    monkeypatch.setenv("SECRET_KEY", "a-production-secret-key-that-is-long-enough")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
+    monkeypatch.setenv("PUBLIC_URL", "https://bank.example/")
+    monkeypatch.setenv("TRUSTED_HOSTS", "bank-eu.example")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("MAIL_SERVER", raising=False)
+    app = create_app(ProductionConfig)
+    result = app.test_cli_runner().invoke(args=["check"])
+    assert ("OK    public url: links are built on https://bank.example; answers only Host "
+            "bank.example, bank-eu.example") in result.output

@@ -9,8 +9,8 @@ from sqlalchemy.pool import NullPool
 from bankapp import create_app
 from bankapp.extensions import db, limiter
 from config import ProductionConfig, normalize_database_url
+from conftest import PRODUCTION_SECRET
 
-PRODUCTION_SECRET = "a-production-secret-key-that-is-long-enough-0123456789"
 UNREACHABLE_POSTGRES = "postgres://nobody@127.0.0.1:1/x"
 
 
@@ -27,17 +27,6 @@ def test_database_url_forms_map_to_psycopg2(url, expected):
     assert normalize_database_url(url) == expected
 
 
-@pytest.fixture
-def production_env(monkeypatch, tmp_path):
-    """The environment of a correctly configured production host (SQLite file as its DB)."""
-    monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
-    monkeypatch.setenv("PUBLIC_URL", "https://bank.example")
-    for name in ("DATABASE_NULLPOOL", "REDIS_URL", "TRUST_PROXY_HOPS", "TRUSTED_HOSTS"):
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
-
-
 def test_heroku_style_postgres_url_uses_the_psycopg2_driver(production_env):
     production_env.setenv("DATABASE_URL", UNREACHABLE_POSTGRES)
     app = create_app(ProductionConfig)
@@ -46,7 +35,7 @@ def test_heroku_style_postgres_url_uses_the_psycopg2_driver(production_env):
         assert db.engine.dialect.driver == "psycopg2"
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "PUBLIC_URL"])
 def test_production_refuses_to_start_without_required_setting(production_env, missing):
     production_env.delenv(missing)
     with pytest.raises(SystemExit) as stopped:

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from e2e_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, Bank, BrowserWatch,
-                         LiveServer, MailSink, free_port, open_context, server_env,
-                         wait_until_answers)
+                         LiveServer, free_port, open_context, server_env, wait_until_answers)
+from mail_sink import MailSink
 
 
 def pytest_collection_modifyitems(items):

@@ -1,16 +1,14 @@
-"""Helpers of the real-browser tests: the SMTP sink, the served app, operator set-up, the
-browser watch, and small page actions. Fixtures and hooks that use them are in conftest.py."""
+"""Helpers of the real-browser tests: the served app, operator set-up, the browser watch,
+and small page actions (the SMTP sink is tests/mail_sink.py). Fixtures and hooks that use
+them are in conftest.py."""
 from __future__ import annotations
 
-import email
-import email.policy
 import os
 import re
 import secrets
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +16,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
+
+from mail_sink import MailSink
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
@@ -29,53 +29,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ACTION_TIMEOUT_MS = 15_000
 # Passes the sign-up password policy (length and zxcvbn strength).
 PASSWORD = "Quartz-lantern-meadow-42"
-
-
-class MailSink:
-    """aiosmtpd handler that keeps every delivered message, parsed."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self._arrived = threading.Condition()
-        self.host = "127.0.0.1"
-        self.port = 0
-
-    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
-        message = email.message_from_bytes(envelope.original_content or envelope.content,
-                                           policy=email.policy.default)
-        with self._arrived:
-            self.messages.append(message)
-            self._arrived.notify_all()
-        return "250 Message accepted for delivery"
-
-    def wait_for(self, to: str, subject: str, timeout: float = 10.0):
-        """The newest message to ``to`` whose subject contains ``subject``.
-
-        The app sends before it answers the request, so the message is normally already here;
-        the wait only covers the sink's own thread handing it over.
-        """
-        def find():
-            for message in reversed(self.messages):
-                if to.lower() in str(message["To"]).lower() and subject.lower() in str(
-                        message["Subject"]).lower():
-                    return message
-            return None
-
-        with self._arrived:
-            self._arrived.wait_for(find, timeout=timeout)
-            found = find()
-        assert found is not None, (
-            f"no email to {to} with subject containing {subject!r}; the sink has: "
-            + "; ".join(f"{m['To']}: {m['Subject']}" for m in self.messages))
-        return found
-
-    @staticmethod
-    def link_path(message, prefix: str) -> str:
-        """The path of the first link in the body whose path starts with ``prefix``."""
-        body = message.get_body(preferencelist=("plain", "html")).get_content()
-        match = re.search(r"https?://[^/\s]+(" + re.escape(prefix) + r"[^\s\"'<>]*)", body)
-        assert match, f"no link to {prefix}… in the email body:\n{body}"
-        return match.group(1)
 
 
 def free_port() -> int:
