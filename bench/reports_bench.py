@@ -260,18 +260,21 @@ def load(engine, accounts: int, legs: int) -> dict:
 
         started = time.perf_counter()
         # What the ledger keeps as it posts (bankapp/ledger_totals.py), built in one pass.
-        conn.exec_driver_sql("""
+        # sa.text, not exec_driver_sql: the modulo's "%" must reach psycopg2 escaped.
+        from bankapp.ledger_totals import SHARDS
+
+        conn.execute(sa.text("""
             INSERT INTO ledger_totals (bucket, kind, shard, amount, movements)
             SELECT date_bin('15 minutes', timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
                    CASE transaction_type WHEN 'DEPOSIT' THEN 'deposit'
                         WHEN 'WITHDRAWAL' THEN 'withdrawal' ELSE 'transfer' END,
-                   account_id % 16, sum(amount), count(*)
+                   account_id % :shards, sum(amount), count(*)
             FROM transactions
             WHERE (transaction_type = 'DEPOSIT' AND side = 'credit')
                OR (transaction_type = 'WITHDRAWAL' AND side = 'debit')
                OR (transaction_type = 'TRANSFER_OUT' AND side = 'debit')
             GROUP BY 1, 2, 3
-        """)
+        """), {"shards": SHARDS})
         timings["ledger totals"] = time.perf_counter() - started
 
         started = time.perf_counter()

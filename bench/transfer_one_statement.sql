@@ -1,33 +1,81 @@
 -- pgbench script (bench/load_bench.py): the API transfer's database work as ONE statement
 -- on bankapp's own schema, to show what the schema allows when the app does not add round
--- trips: the journal entry, both conditional balance updates, both legs with their running
--- balance, the report bucket (ledger_totals, where it exists) and the completed
--- Idempotency-Key record, in one transaction (BEGIN, the statement, COMMIT). Accounts 2..10001 are the seeded customer accounts (id 1 is the vault).
+-- trips. The same writes as POST /api/v1/transfers makes today (bankapp/ledger.py and
+-- bankapp/api/idempotency.py), in one transaction (BEGIN, the statement, COMMIT):
+--   1. the two conditional balance UPDATEs, in ascending account id (the ledger's lock
+--      order), each refused unless the account is active and stays within 0..9999999999.99;
+--   2. the journal entry (actor, channel 'api', the ledger key 'api:' + sha256 of the
+--      Idempotency-Key), its audit line (audit_events) and its two legs with their running
+--      balance;
+--   3. the report bucket (ledger_totals, where it exists), after every account lock;
+--   4. the stored API answer (api_idempotency_keys, complete: status 201, the JSON body,
+--      completed_at; migration 0005 made them NOT NULL and dropped claimed_at).
+-- Seeded by load_bench.py: accounts 2..10001 are the customer accounts (id 1 is the vault),
+-- account id i belongs to user (i - 2) % 500 + 1, and every balance starts at 10,000.00.
+-- A refused leg cannot happen with those balances and amounts of 0.01..9.99; if it did, the
+-- statement fails (the app rolls a refusal back whole) instead of posting half a transfer.
 \set src random(2, 10001)
 \set dst 2 + (:src - 2 + random(1, 9999)) % 10000
 \set cents random(1, 999)
+\set actor (:src - 2) % 500 + 1
+\set lo least(:src, :dst)
+\set hi greatest(:src, :dst)
+\set dlo case when :lo = :src then -:cents else :cents end
+\set dhi -(:dlo)
 BEGIN;
-WITH entry AS (
-    INSERT INTO journal_entries (reference, entry_type, description, actor_id, channel,
-                                 idempotency_key, created_at)
-    VALUES (md5(random()::text || clock_timestamp()::text), 'TRANSFER', 'one statement', NULL,
-            'api', NULL, now())
-    RETURNING id, reference
+WITH request AS (
+    SELECT md5(random()::text || clock_timestamp()::text) AS key,  -- a fresh Idempotency-Key
+           md5(random()::text || clock_timestamp()::text) AS reference,  -- uuid4().hex
+           round(:cents / 100.0, 2) AS amount, now() AS at
+), low_leg AS (
+    UPDATE accounts AS a SET balance = round(a.balance + round((:dlo) / 100.0, 2), 2)
+    WHERE a.id = :lo AND a.status = 'active'
+      AND round(a.balance + round((:dlo) / 100.0, 2), 2) BETWEEN 0 AND 9999999999.99
+    RETURNING a.id, a.account_number, a.balance
+), high_leg AS (
+    -- Reads low_leg, so the higher id is locked only after the lower one.
+    UPDATE accounts AS a SET balance = round(a.balance + round((:dhi) / 100.0, 2), 2)
+    FROM low_leg
+    WHERE a.id = :hi AND a.status = 'active'
+      AND round(a.balance + round((:dhi) / 100.0, 2), 2) BETWEEN 0 AND 9999999999.99
+    RETURNING a.id, a.account_number, a.balance
 ), moved AS (
-    UPDATE accounts AS a SET balance = a.balance + d.delta
-    FROM (VALUES (:src, -(:cents)::numeric / 100), (:dst, (:cents)::numeric / 100))
-         AS d (id, delta)
-    WHERE a.id = d.id AND a.status = 'active' AND a.balance + d.delta >= 0
-    RETURNING a.id, d.delta, a.balance
+    SELECT id, account_number, balance, id = :src AS outgoing FROM low_leg
+    UNION ALL
+    SELECT id, account_number, balance, id = :src AS outgoing FROM high_leg
+), checked AS (
+    -- Both legs or nothing: a refusal makes the cast fail, which aborts the transaction.
+    SELECT CASE WHEN count(*) = 2 THEN true
+                ELSE ('transfer refused: ' || count(*) || ' of 2 balance updates applied')::boolean
+           END AS ok
+    FROM moved
+), entry AS (
+    INSERT INTO journal_entries (reference, entry_type, description, actor_id, channel,
+                                 idempotency_key, reverses_id, created_at)
+    SELECT r.reference, 'TRANSFER', 'one statement', :actor, 'api',
+           'api:' || left(encode(sha256(convert_to(r.key, 'UTF8')), 'hex'), 60), NULL, r.at
+    FROM request AS r, checked WHERE checked.ok
+    RETURNING id, reference, created_at
 ), legs AS (
     INSERT INTO transactions (entry_id, account_id, transaction_type, side, amount,
                               balance_after, timestamp, description)
-    SELECT entry.id, moved.id,
-           CASE WHEN moved.delta < 0 THEN 'TRANSFER_OUT' ELSE 'TRANSFER_IN' END,
-           CASE WHEN moved.delta < 0 THEN 'debit' ELSE 'credit' END,
-           abs(moved.delta), moved.balance, now(), 'one statement'
-    FROM entry, moved
+    SELECT entry.id, m.id,
+           CASE WHEN m.outgoing THEN 'TRANSFER_OUT' ELSE 'TRANSFER_IN' END,
+           CASE WHEN m.outgoing THEN 'debit' ELSE 'credit' END,
+           r.amount, m.balance, entry.created_at, 'one statement'
+    FROM entry, request AS r, moved AS m
+    ORDER BY m.id
     RETURNING transaction_type, side, amount, account_id, timestamp
+), audit AS (
+    INSERT INTO audit_events (actor_id, action, target_type, target_id, details, ip_address,
+                              created_at)
+    SELECT :actor, 'ledger.transfer', 'account', src.account_number,
+           json_build_object('reference', entry.reference, 'channel', 'api',
+                             'amount', r.amount::text, 'destination', dst.account_number),
+           '127.0.0.1', r.at
+    FROM entry, request AS r, moved AS src, moved AS dst
+    WHERE src.outgoing AND NOT dst.outgoing
+    RETURNING 1
 -- ledger_totals:begin (load_bench.py drops this block where the table does not exist)
 ), totals AS (
     INSERT INTO ledger_totals (bucket, kind, shard, amount, movements)
@@ -35,16 +83,29 @@ WITH entry AS (
            'transfer', account_id % 16, amount, 1
     FROM legs WHERE transaction_type = 'TRANSFER_OUT'
     ON CONFLICT (bucket, kind, shard) DO UPDATE
-    SET amount = ledger_totals.amount + excluded.amount,
+    SET amount = round(ledger_totals.amount + excluded.amount, 2),
         movements = ledger_totals.movements + excluded.movements
     RETURNING 1
 -- ledger_totals:end
 )
 INSERT INTO api_idempotency_keys (user_id, key, operation, request_fingerprint,
                                   response_status, response_body, entry_reference,
-                                  created_at, claimed_at, completed_at)
-SELECT 1, md5(random()::text || clock_timestamp()::text), 'transfer', md5(entry.reference),
-       201, json_build_object('reference', entry.reference), entry.reference, now(), now(),
-       now()
-FROM entry;
+                                  created_at, completed_at)
+SELECT :actor, r.key, 'transfer',
+       encode(sha256(convert_to(
+           'POST' || chr(10) || '/api/v1/transfers' || chr(10)
+           || json_build_object('amount', r.amount::text, 'description', 'one statement',
+                                'from_account', src.account_number,
+                                'to_account', dst.account_number)::text, 'UTF8')), 'hex'),
+       201,
+       json_build_object(
+           'reference', entry.reference, 'entry_type', 'TRANSFER', 'channel', 'api',
+           'description', 'one statement',
+           'created_at', to_char(entry.created_at AT TIME ZONE 'UTC',
+                                 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+           'from_account', src.account_number, 'to_account', dst.account_number,
+           'amount', r.amount::text, 'balance_after', src.balance::text),
+       entry.reference, r.at, r.at
+FROM entry, request AS r, moved AS src, moved AS dst
+WHERE src.outgoing AND NOT dst.outgoing;
 COMMIT;
