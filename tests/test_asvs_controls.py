@@ -347,6 +347,22 @@ def test_every_dependency_is_pinned():
                 assert re.fullmatch(r"[A-Za-z0-9_.\-]+(\[[a-z,]+\])?==[\w.]+", line), line
 
 
+def test_a_query_parameter_cannot_override_a_posted_field(client, customer, funded_account):
+    from decimal import Decimal
+
+    account = funded_account(customer)
+    log_in_as(client, customer)
+    url = f"/accounts/{account.account_number}/deposit/"
+    page = client.get(url).get_data(as_text=True)
+    from conftest import form_fields
+
+    fields = {**form_fields(page), "amount": "10.00", "description": "body"}
+    response = client.post(url + "?amount=999.00&description=query", data=fields)
+    assert response.status_code == 302
+    db.session.refresh(account)
+    assert account.balance == Decimal("10.00")
+
+
 # ---------------------------------------------------------------- V16 logging
 
 
