@@ -1,12 +1,15 @@
 """bankapp: a self-hostable banking suite. ``create_app`` builds the Flask application."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 
-from flask import Flask, render_template, request
+from flask import Flask, abort, render_template, request
 from flask.globals import request_ctx
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -52,6 +55,10 @@ def create_app(config=None) -> Flask:
             app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
     except ValueError as invalid:
         sys.exit(f"bankapp: refusing to start: {invalid} (see README, 'Configuration').")
+    if app.config.get("ENV_NAME") == "production":
+        # Flask turns debug on from FLASK_DEBUG whatever the config class says; never here.
+        app.config["DEBUG"] = False
+    app.session_interface = Sha256SessionInterface()
 
     configure_logging(app)
     configure_database(app)
@@ -72,10 +79,37 @@ def create_app(config=None) -> Flask:
     return app
 
 
+class Sha256SessionInterface(SecureCookieSessionInterface):
+    """The session cookie signed with HMAC-SHA-256 (Flask's default is HMAC-SHA-1, which
+    ASVS 5.0 appendix C lists as legacy, not approved)."""
+
+    digest_method = staticmethod(hashlib.sha256)
+
+
+class LogFormatter(logging.Formatter):
+    """Records that start with a UTC ISO 8601 timestamp, and only there: a line break inside a
+    message (a path or an email taken from a request, say) continues on an indented line and
+    a carriage return is escaped, so no value can forge a record of its own."""
+
+    converter = time.gmtime
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                         datefmt="%Y-%m-%dT%H:%M:%S")
+
+    def formatTime(self, record, datefmt=None):
+        return f"{super().formatTime(record, datefmt)}.{int(record.msecs):03d}Z"
+
+    def formatMessage(self, record):
+        # The message only: a traceback, appended after this, keeps its own lines.
+        text = super().formatMessage(record)
+        return text.replace("\r", "\\r").replace("\n", "\n    ")
+
+
 def configure_logging(app: Flask) -> None:
     # Logs go to stdout: serverless hosts and process managers collect them from there.
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(LogFormatter())
     root = logging.getLogger("bankapp")
     if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
         root.addHandler(handler)
@@ -143,6 +177,18 @@ def register_extensions(app: Flask) -> None:
         session_cookie_http_only=True,
         frame_options="DENY",
     )
+    # Runs before Talisman's redirect to HTTPS, which is for people with browsers: a program
+    # calling the API over plain HTTP must fail loudly, not be redirected after it has already
+    # sent its credentials in the clear (ASVS 5.0 V4.1.2).
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_plain_http_api)
+
+
+def refuse_plain_http_api() -> None:
+    from flask import current_app
+
+    if (current_app.config["FORCE_HTTPS"] and not request.is_secure
+            and request.path.startswith("/api/")):
+        abort(403, "Use HTTPS: the API does not redirect plain HTTP requests.")
 
 
 def _migrations_dir():
@@ -167,9 +213,11 @@ def register_blueprints(app: Flask) -> None:
     from bankapp.auth import bp as auth_bp
     from bankapp.reports import bp as reports_bp
     from bankapp.teller import bp as teller_bp
+    from bankapp.wellknown import bp as wellknown_bp
 
     app.url_map.converters["account_number"] = AccountNumberConverter
-    for blueprint in (auth_bp, accounts_bp, reports_bp, teller_bp, admin_bp, api_bp):
+    for blueprint in (auth_bp, accounts_bp, reports_bp, teller_bp, admin_bp, api_bp,
+                      wellknown_bp):
         app.register_blueprint(blueprint)
 
 
@@ -245,6 +293,14 @@ def register_session_rules(app: Flask) -> None:
         # Pages with account data must not be kept by the browser or any shared cache.
         if request.endpoint != "static" and current_user.is_authenticated:
             response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.after_request
+    def clear_site_data_on_logout(response):
+        # After logout the browser drops what it kept of this site's pages and storage
+        # (the session cookie itself is already emptied by the logout).
+        if request.endpoint == "auth.logout" and request.method == "POST":
+            response.headers["Clear-Site-Data"] = '"cache", "storage"'
         return response
 
 
