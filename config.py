@@ -95,6 +95,9 @@ class Config:
 
     EMAIL_VERIFICATION_MAX_AGE = int(timedelta(hours=48).total_seconds())
     PASSWORD_RESET_MAX_AGE = int(timedelta(hours=1).total_seconds())
+    # How long the "this was not me" link in an email-change notice works (also after the
+    # change was confirmed): long enough for an owner who reads mail once a week.
+    EMAIL_CHANGE_REVERT_MAX_AGE = int(timedelta(days=7).total_seconds())
     SESSION_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
     SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12")))
     PERMANENT_SESSION_LIFETIME = SESSION_ABSOLUTE_TIMEOUT

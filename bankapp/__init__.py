@@ -335,5 +335,6 @@ NAVIGATION = [
     ("teller.desk", "Teller desk", ("teller", "admin")),
     ("admin.users", "Users", ("admin",)),
     ("admin.audit", "Audit trail", ("admin",)),
+    ("auth.profile_page", "Profile", ("customer", "teller", "admin")),
     ("auth.change_password", "Change password", ("customer", "teller", "admin")),
 ]

@@ -114,6 +114,45 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.email} {self.role}>"
 
 
+class EmailChangeStatus:
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
+    ALL = (PENDING, CONFIRMED, CANCELLED, SUPERSEDED)
+
+
+class EmailChange(db.Model):
+    """A user's request to move their account to another email address.
+
+    ``pending`` until the link sent to the new address confirms it; a newer request by the
+    same user makes it ``superseded``; the "this was not me" link in the notice sent to the
+    old address makes it ``cancelled`` (after confirmation too, which puts the old address
+    back: ``confirmed_at`` then stays set). ``cancelled_at`` is when it stopped counting
+    without being confirmed, or was undone.
+    """
+
+    __tablename__ = "email_changes"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'confirmed', 'cancelled', 'superseded')",
+                           name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    old_email: Mapped[str] = mapped_column(sa.String(254))
+    new_email: Mapped[str] = mapped_column(sa.String(254))
+    status: Mapped[str] = mapped_column(sa.String(10), default=EmailChangeStatus.PENDING)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    confirmed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<EmailChange {self.id} user {self.user_id} {self.status}>"
+
+
 class _Labelled:
     """Codes stored in the database, with the names people read for them."""
 

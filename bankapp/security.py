@@ -12,7 +12,7 @@ from flask_login import current_user, login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from bankapp.extensions import db, login_manager
-from bankapp.models import User
+from bankapp.models import EmailChange, EmailChangeStatus, User
 
 # ---------------------------------------------------------------- passwords
 
@@ -66,6 +66,8 @@ def set_password(user: User, password: str) -> None:
 
 VERIFY_EMAIL_SALT = "bankapp.verify-email"
 RESET_PASSWORD_SALT = "bankapp.reset-password"
+EMAIL_CHANGE_CONFIRM_SALT = "bankapp.email-change.confirm"
+EMAIL_CHANGE_NOT_ME_SALT = "bankapp.email-change.not-me"
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
@@ -115,6 +117,65 @@ def load_reset_token(token: str) -> User | None:
     if user is None or not user.is_active or data.get("pw") != _password_fingerprint(user):
         return None
     return user
+
+
+def _email_change_payload(change: EmailChange) -> dict:
+    # Both addresses travel in the token: it names one change from one address to another.
+    return {"change": change.id, "old": change.old_email, "new": change.new_email}
+
+
+def make_email_change_confirm_token(change: EmailChange) -> str:
+    """The link sent to the new address (valid ``EMAIL_VERIFICATION_MAX_AGE``)."""
+    return _serializer(EMAIL_CHANGE_CONFIRM_SALT).dumps(_email_change_payload(change))
+
+
+def make_email_change_not_me_token(change: EmailChange) -> str:
+    """The "this was not me" link sent to the old address (valid ``EMAIL_CHANGE_REVERT_MAX_AGE``)."""
+    return _serializer(EMAIL_CHANGE_NOT_ME_SALT).dumps(_email_change_payload(change))
+
+
+def _load_email_change(token: str, salt: str, max_age: int) -> EmailChange | None:
+    try:
+        data = _serializer(salt).loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("change"), int):
+        return None
+    change = db.session.get(EmailChange, data["change"])
+    if change is None or (change.old_email, change.new_email) != (data.get("old"), data.get("new")):
+        return None
+    return change
+
+
+def load_email_change_confirm_token(token: str) -> EmailChange | None:
+    """The change a confirmation token names while it can still be confirmed, else None.
+
+    Only a pending change of an active user still at the old address: once confirmed,
+    cancelled or superseded, or once the user's address is something else, the link is dead.
+    """
+    change = _load_email_change(token, EMAIL_CHANGE_CONFIRM_SALT,
+                                current_app.config["EMAIL_VERIFICATION_MAX_AGE"])
+    if (change is None or change.status != EmailChangeStatus.PENDING
+            or not change.user.is_active or change.user.email != change.old_email):
+        return None
+    return change
+
+
+def load_email_change_not_me_token(token: str) -> EmailChange | None:
+    """The change a "not me" token names while it can still be undone, else None.
+
+    A pending change, or a confirmed one whose new address the user still has; once
+    cancelled (the link was used), superseded, or followed by another change, it is dead.
+    """
+    change = _load_email_change(token, EMAIL_CHANGE_NOT_ME_SALT,
+                                current_app.config["EMAIL_CHANGE_REVERT_MAX_AGE"])
+    if change is None:
+        return None
+    if change.status == EmailChangeStatus.PENDING:
+        return change
+    if change.status == EmailChangeStatus.CONFIRMED and change.user.email == change.new_email:
+        return change
+    return None
 
 
 # ---------------------------------------------------------------- sessions

@@ -106,3 +106,26 @@ class ChangePasswordForm(SetPasswordForm):
         # No stored password is this long; the bound keeps argon2's work per request small.
         Length(max=PASSWORD_MAX_LENGTH * 4, message="That is not your current password.")])
     submit = SubmitField("Change password")
+
+
+class ProfileForm(FlaskForm):
+    """Name and phone, with the very fields (and rules) of the sign-up form."""
+
+    first_name = SignupForm.first_name
+    last_name = SignupForm.last_name
+    phone_number = SignupForm.phone_number
+    submit = SubmitField("Save")
+
+
+class EmailChangeForm(FlaskForm):
+    """The new address (checked as at sign-up) and the current password."""
+
+    new_email = _email_field("New email address")
+    current_password = ChangePasswordForm.current_password
+    submit = SubmitField("Send the confirmation link")
+
+
+class NotMeForm(FlaskForm):
+    """The one button behind a "this was not me" link (a GET must change nothing)."""
+
+    submit = SubmitField("Cancel the change and log out everywhere")

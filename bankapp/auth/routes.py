@@ -1,16 +1,19 @@
 """Sign-up, email verification, login, logout, password reset and password change."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, logout_user
 
-from bankapp.auth import bp, services
+from bankapp.auth import bp, profile, services
 from bankapp.auth.forms import (
     PASSWORD_HINT,
     ChangePasswordForm,
+    EmailChangeForm,
     LoginForm,
+    NotMeForm,
     PasswordResetRequestForm,
+    ProfileForm,
     ResendVerificationForm,
     SetPasswordForm,
     SignupForm,
@@ -188,3 +191,73 @@ def change_password():
             return redirect(url_for("auth.change_password"))
     return render_template("auth/password_change.html", form=form,
                            password_hint=PASSWORD_HINT)
+
+
+PROFILE_SAVED = "Your details are saved."
+CHECK_NEW_MAILBOX = ("Check the mailbox of your new address: we sent it a link to confirm the "
+                     "change. Until then your email address stays as it is.")
+EMAIL_CHANGE_NOT_SENT = ("We could not send the confirmation email just now; please try again "
+                         "in a few minutes.")
+
+
+@bp.route("/accounts/profile/", methods=["GET", "POST"])
+@login_required
+def profile_page():
+    """Name and phone of the logged-in user (any role), and a way to change the email."""
+    form = ProfileForm(obj=current_user)
+    if form.validate_on_submit():
+        profile.update_profile(current_user._get_current_object(), form.first_name.data,
+                               form.last_name.data, form.phone_number.data)
+        flash(PROFILE_SAVED, "success")
+        return redirect(url_for("auth.profile_page"))
+    return render_template("auth/profile.html", form=form)
+
+
+@bp.route("/accounts/profile/email/", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_login_limit, methods=["POST"], key_func=_current_user_key)
+def change_email():
+    """Ask to move the account to another address; the answer never says if it is taken."""
+    form = EmailChangeForm()
+    if form.validate_on_submit():
+        try:
+            sent = profile.request_email_change(current_user._get_current_object(),
+                                                form.current_password.data, form.new_email.data)
+        except profile.ProfileRefused as refusal:
+            form[refusal.field].errors.append(refusal.message)
+        else:
+            flash(CHECK_NEW_MAILBOX if sent else EMAIL_CHANGE_NOT_SENT,
+                  "info" if sent else "warning")
+            return redirect(url_for("auth.profile_page"))
+    return render_template("auth/email_change.html", form=form)
+
+
+@bp.route("/accounts/profile/email/confirm/<token>/")
+def confirm_email_change(token: str):
+    """Confirm the new address from the link sent to it."""
+    try:
+        change = profile.confirm_email_change(token)
+    except profile.EmailTaken:
+        return render_template("auth/email_change_invalid.html", link="confirm",
+                               taken=True), 409
+    if change is None:
+        return render_template("auth/email_change_invalid.html", link="confirm"), 400
+    flash(f"Your email address is now {change.new_email}.", "success")
+    return redirect(url_for("auth.profile_page" if current_user.is_authenticated
+                            else "auth.login"))
+
+
+@bp.route("/accounts/profile/email/not-me/<token>/", methods=["GET", "POST"])
+def email_change_not_me(token: str):
+    """"This was not me": GET shows one button (mail scanners fetch links); POST acts."""
+    form = NotMeForm()
+    if form.validate_on_submit():
+        change = profile.cancel_email_change(token)
+        if change is not None:
+            if current_user.is_authenticated and current_user.id == change.user_id:
+                logout_user()
+                session.clear()
+            return render_template("auth/email_change_cancelled.html", change=change)
+    elif profile.change_for_not_me_token(token) is not None:
+        return render_template("auth/email_change_not_me.html", form=form)
+    return render_template("auth/email_change_invalid.html", link="not_me"), 400

@@ -1,0 +1,250 @@
+"""What the profile pages do, apart from HTTP: edit name and phone, change the email address.
+
+An email change is a row in ``email_changes`` and two signed links (``bankapp.security``):
+one to the new address that confirms it, one to the old address, in a notice, that undoes
+it ("this was not me") and ends every session. As in ``services``, every function that
+writes commits before any email is sent.
+"""
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from bankapp import audit
+from bankapp.audit import Action, TargetType
+from bankapp.auth.services import WRONG_CURRENT_PASSWORD, find_user
+from bankapp.email import MailKind, send_email, within_recipient_limit
+from bankapp.extensions import db
+from bankapp.models import EmailChange, EmailChangeStatus, User, now_utc
+from bankapp.security import (
+    check_password,
+    load_email_change_confirm_token,
+    load_email_change_not_me_token,
+    make_email_change_confirm_token,
+    make_email_change_not_me_token,
+    public_url_for,
+)
+
+log = logging.getLogger("bankapp.auth")
+
+SAME_EMAIL = "That is already your email address."
+EMAIL_TAKEN_AT_CONFIRMATION = ("That address now belongs to another account, so your email "
+                               "address was not changed.")
+
+
+class ProfileRefused(Exception):
+    """Why a profile change was refused: ``message`` belongs to the form field ``field``."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+# ---------------------------------------------------------------- name and phone
+
+
+def update_profile(user: User, first_name: str | None, last_name: str | None,
+                   phone_number: str) -> list[str]:
+    """Store the (already validated) details; return the names of the fields that changed.
+
+    Audited only when something changed, naming the fields and never their values.
+    """
+    wanted = {"first_name": first_name or None, "last_name": last_name or None,
+              "phone_number": phone_number}
+    changed = [name for name, value in wanted.items() if getattr(user, name) != value]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(user, name, wanted[name])
+    audit.record(Action.PROFILE_UPDATE, actor=user, target_type=TargetType.USER,
+                 target_id=user.id, details={"fields": changed})
+    db.session.commit()
+    log.info("user %s updated their profile (%s)", user.id, ", ".join(changed))
+    return changed
+
+
+# ---------------------------------------------------------------- email change: request
+
+
+def _prove_identity(user: User, current_password: str) -> None:
+    """Raise ProfileRefused (audited as an email-change failure) unless the proof holds."""
+    if check_password(user, current_password):
+        return
+    db.session.rollback()
+    audit.record(Action.EMAIL_CHANGE_FAILURE, actor=user, target_type=TargetType.USER,
+                 target_id=user.id, details={"reason": "wrong current password"})
+    db.session.commit()
+    raise ProfileRefused("current_password", WRONG_CURRENT_PASSWORD)
+
+
+def request_email_change(user: User, current_password: str, new_email: str) -> bool:
+    """Start moving ``user`` to ``new_email`` (already validated and lower-cased).
+
+    After the identity check, one transaction supersedes the user's older pending request,
+    records the new one and its audit row. Then the new address gets the confirmation link,
+    or, when another account already uses it, a notice to that account's owner instead (the
+    requester sees the same answer either way); both count against the per-address limit.
+    The old address always gets a notice with the "this was not me" link. Returns whether
+    the email to the new address went out (held back by the limit counts as sent).
+    """
+    _prove_identity(user, current_password)
+    if new_email == user.email:
+        db.session.rollback()
+        raise ProfileRefused("new_email", SAME_EMAIL)
+    now = now_utc()
+    db.session.execute(
+        sa.update(EmailChange)
+        .where(EmailChange.user_id == user.id, EmailChange.status == EmailChangeStatus.PENDING)
+        .values(status=EmailChangeStatus.SUPERSEDED, cancelled_at=now)
+    )
+    change = EmailChange(user_id=user.id, old_email=user.email, new_email=new_email,
+                         status=EmailChangeStatus.PENDING, requested_at=now)
+    db.session.add(change)
+    db.session.flush()
+    audit.record(Action.EMAIL_CHANGE_REQUEST, actor=user, target_type=TargetType.USER,
+                 target_id=user.id, details={"change_id": change.id})
+    db.session.commit()
+    log.info("user %s asked to change their email (change %s)", user.id, change.id)
+    owner = find_user(new_email)
+    sent = True
+    if within_recipient_limit(new_email, MailKind.EMAIL_CHANGE):
+        if owner is None:
+            sent = _send_confirmation(change)
+        else:
+            sent = _send_address_taken_notice(owner)
+    _send_change_notice(change)
+    return sent
+
+
+def _send_confirmation(change: EmailChange) -> bool:
+    link = public_url_for("auth.confirm_email_change",
+                          token=make_email_change_confirm_token(change))
+    body = (
+        "Someone (hopefully you) asked to use this address for their bankapp account.\n\n"
+        "To confirm it, open this link (valid for 48 hours; it works once):\n\n"
+        f"{link}\n\n"
+        "If you did not ask for this, ignore this email: nothing changes.\n"
+    )
+    return send_email(change.new_email, "Confirm your new email address", body)
+
+
+def _send_address_taken_notice(owner: User) -> bool:
+    body = (
+        "Someone asked to move another bankapp account to your email address. It is already "
+        "the address of your account, so nothing was changed.\n\n"
+        f"Log in: {public_url_for('auth.login')}\n"
+        f"Forgot your password? {public_url_for('auth.password_reset')}\n\n"
+        "If this was not you, you can ignore this email.\n"
+    )
+    return send_email(owner.email, "Someone tried to use your email address", body)
+
+
+def _send_change_notice(change: EmailChange) -> bool:
+    link = public_url_for("auth.email_change_not_me",
+                          token=make_email_change_not_me_token(change))
+    body = (
+        f"Someone asked to change the email address of your bankapp account to "
+        f"{change.new_email}. The change takes effect once that address is confirmed.\n\n"
+        "If this was you, there is nothing to do.\n\n"
+        "If this was NOT you, open this link within 7 days: it cancels the change (or undoes "
+        "it, if it was already confirmed) and logs your account out everywhere. Then reset "
+        "your password:\n\n"
+        f"{link}\n"
+    )
+    return send_email(change.old_email, "Your bankapp email address is being changed", body)
+
+
+# ---------------------------------------------------------------- email change: the links
+
+
+class EmailTaken(Exception):
+    """The new address was taken by another account between request and confirmation."""
+
+
+def _move(change: EmailChange, from_status: str, to_status: str, **times) -> bool:
+    """Move ``change`` from ``from_status`` to ``to_status`` unless someone else did first.
+
+    A conditional UPDATE: of two clicks on one link at the same moment, only one wins.
+    """
+    result = db.session.execute(
+        sa.update(EmailChange)
+        .where(EmailChange.id == change.id, EmailChange.status == from_status)
+        .values(status=to_status, **times)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    db.session.refresh(change)
+    return True
+
+
+def confirm_email_change(token: str) -> EmailChange | None:
+    """Move the user to the new address; None when the link is invalid, expired or used.
+
+    Raises EmailTaken (changing nothing) when another account took the address meanwhile.
+    """
+    change = load_email_change_confirm_token(token)
+    if change is None or not _move(change, EmailChangeStatus.PENDING,
+                                   EmailChangeStatus.CONFIRMED, confirmed_at=now_utc()):
+        db.session.rollback()
+        return None
+    user = change.user
+    user.email = change.new_email
+    audit.record(Action.EMAIL_CHANGE_CONFIRM, actor=user, target_type=TargetType.USER,
+                 target_id=user.id, details={"change_id": change.id})
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        audit.record(Action.EMAIL_CHANGE_FAILURE, actor=change.user,
+                     target_type=TargetType.USER, target_id=change.user_id,
+                     details={"change_id": change.id, "reason": "address taken"})
+        db.session.commit()
+        raise EmailTaken() from None
+    log.info("user %s confirmed their new email (change %s)", user.id, change.id)
+    return change
+
+
+def change_for_not_me_token(token: str) -> EmailChange | None:
+    """The change a "not me" link can still undo (nothing is written)."""
+    return load_email_change_not_me_token(token)
+
+
+def cancel_email_change(token: str) -> EmailChange | None:
+    """"This was not me": cancel or undo the change and end every session and API token.
+
+    A confirmed change gets the old address back, unless another account took it meanwhile:
+    the sessions then end all the same, and the audit row says the address was not restored.
+    None (nothing written) when the link is invalid, expired or already used.
+    """
+    change = load_email_change_not_me_token(token)
+    if change is None:
+        db.session.rollback()
+        return None
+    restore = change.status == EmailChangeStatus.CONFIRMED
+    try:
+        return _cancel(change, restore)
+    except IntegrityError:
+        db.session.rollback()
+        return _cancel(change, restore=False)
+
+
+def _cancel(change: EmailChange, restore: bool) -> EmailChange | None:
+    was = change.status
+    if not _move(change, was, EmailChangeStatus.CANCELLED, cancelled_at=now_utc()):
+        db.session.rollback()
+        return None
+    user = change.user
+    if restore:
+        user.email = change.old_email
+    user.rotate_session_token()
+    user.revoke_api_tokens()
+    audit.record(Action.EMAIL_CHANGE_CANCEL, actor=user, target_type=TargetType.USER,
+                 target_id=user.id, details={"change_id": change.id, "was": was,
+                                             "old_email_restored": restore})
+    db.session.commit()
+    log.warning("user %s: email change %s cancelled from the old address", user.id, change.id)
+    return change
