@@ -360,6 +360,10 @@ def check(user_email):
         click.echo("SKIP  redis: REDIS_URL not set; rate limits are counted per process")
     if current_app.config.get("MAIL_SERVER"):
         run("smtp", check_smtp)
+    elif current_app.config.get("ENV_NAME") == "production":
+        results.append(_report("smtp", False, "MAIL_SERVER is not set, so no confirmation or "
+                               "reset email can be sent. Fix: set MAIL_SERVER and the other "
+                               "MAIL_* variables."))
     else:
         click.echo("SKIP  smtp: MAIL_SERVER not set; emails are written to the log")
     run("secret key", check_secret_key)

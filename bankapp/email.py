@@ -18,11 +18,17 @@ log = logging.getLogger("bankapp.email")
 def send_email(to: str, subject: str, body: str) -> bool:
     """Send a plain-text email; return False (and log why) when it could not be sent.
 
-    With no ``MAIL_SERVER`` outside tests the message is written to the log instead, so a
-    developer can follow the links it carries.
+    With no ``MAIL_SERVER`` in development the message is written to the log instead, so a
+    developer can follow the links it carries; in production it is not sent and only its
+    subject is logged (its links must not sit in a log).
     """
     app = current_app
     if not app.config.get("MAIL_SERVER") and not app.testing:
+        if app.config.get("ENV_NAME") == "production":
+            # The body carries reset and confirmation links: whoever reads the logs must not
+            # be able to take over an account with them.
+            log.error("MAIL_SERVER is not set; email %r to a customer not sent", subject)
+            return False
         log.info("MAIL_SERVER is not set; email to %s not sent.\nSubject: %s\n\n%s", to, subject, body)
         return True
     message = Message(subject=subject, recipients=[to], body=body,

@@ -392,3 +392,39 @@ def test_unhandled_error_is_logged_with_its_traceback(app, client, caplog):
     [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "/_broken_logged" in record.getMessage()
     assert record.exc_info and "boom for the log" in str(record.exc_info[1])
+
+
+def test_emailed_links_are_signed_with_hmac_sha256(app, customer):
+    # V11.4.1: a reset token signed like itsdangerous' default (HMAC-SHA-1) is refused.
+    from itsdangerous import URLSafeTimedSerializer
+
+    from bankapp.security import (RESET_PASSWORD_SALT, _password_fingerprint, load_reset_token,
+                                  make_reset_token)
+
+    payload = {"uid": customer.id, "pw": _password_fingerprint(customer)}
+    sha1 = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=RESET_PASSWORD_SALT)
+    assert load_reset_token(sha1.dumps(payload)) is None
+    assert load_reset_token(make_reset_token(customer)) == customer
+
+
+def test_production_without_a_mail_server_never_logs_an_emailed_link(production_env, caplog):
+    # V16.2.5: the development convenience of logging unsent emails would put reset links,
+    # which take over an account, in production's logs.
+    from bankapp.models import User
+    from bankapp.security import hash_password
+
+    app = create_app(ProductionConfig)
+    app.config.update(MAIL_SERVER="", WTF_CSRF_ENABLED=False)
+    with app.app_context():
+        db.create_all()
+        db.session.add(User(email="victim@example.com", role=Role.CUSTOMER, is_verified=True,
+                            password_hash=hash_password(TEST_PASSWORD)))
+        db.session.commit()
+        with caplog.at_level("INFO", logger="bankapp"):
+            response = app.test_client().post(
+                "/accounts/password_reset/", data={"email": "victim@example.com"},
+                base_url="https://bank.example", headers={"X-Forwarded-Proto": "https"})
+        db.engine.dispose()
+    assert response.status_code == 302
+    assert "MAIL_SERVER is not set" in caplog.text
+    assert "/accounts/reset/" not in caplog.text

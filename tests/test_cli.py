@@ -410,3 +410,12 @@ def test_check_says_where_links_point_in_production(monkeypatch, tmp_path):
     result = app.test_cli_runner().invoke(args=["check"])
     assert ("OK    public url: links are built on https://bank.example; answers only Host "
             "bank.example, bank-eu.example") in result.output
+
+
+def test_check_fails_in_production_without_a_mail_server(production_env):
+    production_env.delenv("MAIL_SERVER", raising=False)
+    app = create_app(ProductionConfig)
+    app.config["MAIL_SERVER"] = ""
+    result = app.test_cli_runner().invoke(args=["check"])
+    assert result.exit_code == 1
+    assert "FAIL  smtp: MAIL_SERVER is not set" in result.output

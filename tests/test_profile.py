@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -405,3 +406,32 @@ def test_not_me_is_refused_once_the_account_moved_on_again(client, customer, req
                        ).status_code == 400
     db.session.refresh(customer)
     assert customer.email == "alice.third@example.com"
+
+
+def test_a_confirmed_change_cannot_be_followed_by_another_while_it_can_be_undone(
+        customer_client, customer, requested):
+    # Else a thief with the session and password moves the account twice, and the owner's
+    # "not me" link (which undoes only the change the account still shows) goes dead.
+    confirm, not_me = requested
+    customer_client.get(confirm)
+    response, outbox = request_change(customer_client, new_email="alice.third@example.com")
+    assert response.status_code == 200
+    assert "cannot be changed again before" in response.get_data(as_text=True)
+    assert outbox == []
+    assert [change.status for change in changes()] == [EmailChangeStatus.CONFIRMED]
+    db.session.refresh(customer)
+    assert customer.email == NEW
+    assert customer_client.get(not_me).status_code == 200
+
+
+def test_the_email_can_change_again_once_the_last_change_can_no_longer_be_undone(
+        app, customer_client, customer, requested):
+    confirm, _ = requested
+    customer_client.get(confirm)
+    [change] = changes()
+    change.requested_at = change.requested_at - timedelta(
+        seconds=app.config["EMAIL_CHANGE_REVERT_MAX_AGE"] + 60)
+    db.session.commit()
+    response, outbox = request_change(customer_client, new_email="alice.third@example.com")
+    assert response.status_code == 302
+    assert len(links(outbox, CONFIRM_LINK)) == 1

@@ -8,8 +8,10 @@ writes commits before any email is sent.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit
@@ -17,6 +19,7 @@ from bankapp.audit import Action, TargetType
 from bankapp.auth.services import WRONG_CURRENT_PASSWORD, find_user
 from bankapp.email import MailKind, send_email, within_recipient_limit
 from bankapp.extensions import db
+from bankapp.formatting import format_timestamp
 from bankapp.models import EmailChange, EmailChangeStatus, User, now_utc
 from bankapp.security import (
     check_password,
@@ -30,6 +33,9 @@ from bankapp.security import (
 log = logging.getLogger("bankapp.auth")
 
 SAME_EMAIL = "That is already your email address."
+CHANGED_RECENTLY = ("Your email address was changed recently, so it cannot be changed again "
+                    "before {when}. If that change was not you, open the link in the email we "
+                    "sent to your previous address, or contact the bank.")
 EMAIL_TAKEN_AT_CONFIRMATION = ("That address now belongs to another account, so your email "
                                "address was not changed.")
 
@@ -94,6 +100,7 @@ def request_email_change(user: User, current_password: str, new_email: str) -> b
     if new_email == user.email:
         db.session.rollback()
         raise ProfileRefused("new_email", SAME_EMAIL)
+    _refuse_while_undoable(user)
     now = now_utc()
     db.session.execute(
         sa.update(EmailChange)
@@ -117,6 +124,26 @@ def request_email_change(user: User, current_password: str, new_email: str) -> b
             sent = _send_address_taken_notice(owner)
     _send_change_notice(change)
     return sent
+
+
+def _refuse_while_undoable(user: User) -> None:
+    """Refuse a new change while the last confirmed one can still be undone from its old address.
+
+    Otherwise someone holding the session and password could confirm a move to an address
+    they own, then move on again: the "not me" link in the real owner's mailbox only undoes a
+    change the account still shows, so the second move would leave it dead.
+    """
+    window = timedelta(seconds=current_app.config["EMAIL_CHANGE_REVERT_MAX_AGE"])
+    last = db.session.scalar(
+        sa.select(EmailChange.requested_at)
+        .where(EmailChange.user_id == user.id,
+               EmailChange.status == EmailChangeStatus.CONFIRMED,
+               EmailChange.requested_at > now_utc() - window)
+        .order_by(EmailChange.requested_at.desc()).limit(1))
+    if last is not None:
+        db.session.rollback()
+        raise ProfileRefused("new_email", CHANGED_RECENTLY.format(
+            when=format_timestamp(last + window)))
 
 
 def _send_confirmation(change: EmailChange) -> bool:
