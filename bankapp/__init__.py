@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 from flask import Flask, render_template, request
 from flask_login import current_user
@@ -27,11 +28,17 @@ CSP = {
 }
 
 
+# Stylesheet and icon live in ``public/static``: on Vercel the CDN serves ``public/`` ahead of the
+# function (with a year-long cache header from vercel.json); every other host serves them through
+# Flask's own ``/static`` route from the same folder.
+STATIC_FOLDER = Path(__file__).resolve().parent.parent / "public" / "static"
+
+
 def create_app(config=None) -> Flask:
     """Build the application; ``config`` is a config class or a dict of overrides."""
     from config import ProductionConfig, config_from_environment
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=str(STATIC_FOLDER))
     config_class = config if isinstance(config, type) else config_from_environment()
     if config_class is ProductionConfig or issubclass(config_class, ProductionConfig):
         missing = ProductionConfig.missing_settings()
