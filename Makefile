@@ -56,7 +56,9 @@ VERCEL_CLI_VERSION := 58.10.0
 UV_VERSION := 0.13.9
 VERCEL_TOOLS := .vercel-check/tools
 
-$(VERCEL_TOOLS)/.installed: Makefile .python-version
+VERCEL_TOOLS_STAMP := $(VERCEL_TOOLS)/.installed-vercel-$(VERCEL_CLI_VERSION)-uv-$(UV_VERSION)
+
+$(VERCEL_TOOLS_STAMP): .python-version
 	rm -rf $(VERCEL_TOOLS) && mkdir -p $(VERCEL_TOOLS)
 	npm install --prefix $(VERCEL_TOOLS) --no-save --no-package-lock --no-audit --no-fund \
 		--loglevel=error -E vercel@$(VERCEL_CLI_VERSION)
@@ -64,7 +66,7 @@ $(VERCEL_TOOLS)/.installed: Makefile .python-version
 	$(VERCEL_TOOLS)/uv/bin/python -m pip install --quiet uv==$(UV_VERSION)
 	touch $@
 
-vercel-check: $(BIN)/.installed $(VERCEL_TOOLS)/.installed
+vercel-check: $(BIN)/.installed $(VERCEL_TOOLS_STAMP)
 	$(BIN)/python .ci/vercel_check.py
 
 clean:

@@ -334,6 +334,10 @@ class RunningFunction:
             self._stderr.flush()
         return self.logs() + self.stderr_path.read_text(errors="replace")
 
+    def peak_memory_mb(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
     def stop(self) -> None:
         if self._stderr.closed:
             return
@@ -526,6 +530,8 @@ def main() -> int:
         step("start the function with Vercel's Python runtime and walk it over HTTP")
         function = RunningFunction(python, env, "production")
         walk(function, sink)
+        print(f"function peak memory (VmHWM): {function.peak_memory_mb():.0f} MB "
+              f"(vercel.json gives it {built['config']['memory']} MB)")
         function.stop()
         logs = function.log_text()
         require("Traceback" not in logs, f"the function logged a stack trace:\n{logs}")
