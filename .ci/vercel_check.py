@@ -289,7 +289,8 @@ class RunningFunction:
         self.server.listen(1)
         self.stderr_path = WORK / f"{label}.stderr.log"
         self._stderr = open(self.stderr_path, "w")
-        bootstrap = ("import sys; sys.path.insert(0, '.'); import vc__handler__python")
+        # As the platform loads the handler named in .vc-config.json, from the function's root.
+        bootstrap = "import vc__handler__python"
         self.process = subprocess.Popen([str(python), "-c", bootstrap], cwd=FUNCTION,
                                         env={**env, "VERCEL_IPC_PATH": str(self.ipc_path)},
                                         stdout=self._stderr, stderr=subprocess.STDOUT)
