@@ -1,13 +1,18 @@
 # bankapp — the two commands: `make run` (app on SQLite with demo data) and `make test`.
-PYTHON ?= python3
+# The one Python version (development, CI and Vercel) is named in .python-version.
+PYTHON_VERSION := $(shell cat .python-version)
+PYTHON ?= python$(PYTHON_VERSION)
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test test-postgres e2e bench bank-test check clean
+.PHONY: run test test-postgres e2e bench bank-test check vercel-check clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# A .venv made by another Python (an older checkout, another version) is replaced.
+$(BIN)/.installed: requirements.txt requirements-dev.txt .python-version
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python $(PYTHON_VERSION) (.python-version), e.g. pyenv install $(PYTHON_VERSION)"; exit 1; }
+	@$(BIN)/python -c 'import sys; sys.exit(f"{sys.version_info[0]}.{sys.version_info[1]}" != "$(PYTHON_VERSION)")' 2>/dev/null \
+		|| { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
@@ -45,8 +50,27 @@ bench: $(BIN)/.installed
 e2e: $(BIN)/.installed
 	E2E=1 $(BIN)/python -m pytest tests/e2e -m e2e $(PYTEST_ARGS)
 
+# Build with the pinned Vercel CLI, then run and drive what it built (.ci/vercel_check.py).
+# The CLI and uv are installed into .vercel-check/tools (never globally); `make clean` removes them.
+VERCEL_CLI_VERSION := 58.10.0
+UV_VERSION := 0.13.9
+VERCEL_TOOLS := .vercel-check/tools
+
+VERCEL_TOOLS_STAMP := $(VERCEL_TOOLS)/.installed-vercel-$(VERCEL_CLI_VERSION)-uv-$(UV_VERSION)
+
+$(VERCEL_TOOLS_STAMP): .python-version
+	rm -rf $(VERCEL_TOOLS) && mkdir -p $(VERCEL_TOOLS)
+	npm install --prefix $(VERCEL_TOOLS) --no-save --no-package-lock --no-audit --no-fund \
+		--loglevel=error -E vercel@$(VERCEL_CLI_VERSION)
+	$(PYTHON) -m venv $(VERCEL_TOOLS)/uv
+	$(VERCEL_TOOLS)/uv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	touch $@
+
+vercel-check: $(BIN)/.installed $(VERCEL_TOOLS_STAMP)
+	$(BIN)/python .ci/vercel_check.py
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .hypothesis .vercel-check .vercel node_modules
 
 # The bank test under faults, short version (CI); `make bench` runs the full one.
 bank-test: $(BIN)/.installed

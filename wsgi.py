@@ -1,4 +1,16 @@
-"""WSGI entry point: ``gunicorn wsgi:app`` on any host, and the Vercel Python runtime."""
+"""WSGI entry point: ``gunicorn wsgi:app`` on any host; Vercel's function (``api/index.py``)
+imports ``app`` from here."""
+import os
+
 from bankapp import create_app
 
-app = create_app()
+try:
+    app = create_app()
+except SystemExit as refusal:
+    # Missing production settings: a server process stops here with the reason. A Vercel
+    # function must keep answering instead (see bankapp/unconfigured.py).
+    if not os.environ.get("VERCEL"):
+        raise
+    from bankapp.unconfigured import unconfigured_app
+
+    app = unconfigured_app(str(refusal.code))

@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from flask import Flask, abort, render_template, request
 from flask.globals import request_ctx
@@ -31,11 +32,17 @@ CSP = {
 }
 
 
+# Stylesheet and icon live in ``public/static``: on Vercel the CDN serves ``public/`` ahead of the
+# function (with a year-long cache header from vercel.json); every other host serves them through
+# Flask's own ``/static`` route from the same folder.
+STATIC_FOLDER = Path(__file__).resolve().parent.parent / "public" / "static"
+
+
 def create_app(config=None) -> Flask:
     """Build the application; ``config`` is a config class or a dict of overrides."""
     from config import ProductionConfig, config_from_environment, parse_public_url
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=str(STATIC_FOLDER))
     config_class = config if isinstance(config, type) else config_from_environment()
     if config_class is ProductionConfig or issubclass(config_class, ProductionConfig):
         missing = ProductionConfig.missing_settings()

@@ -18,3 +18,11 @@ def test_logged_in_customer_sees_dashboard(customer_client):
     response = customer_client.get("/dashboard/")
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_static_files_are_served_from_public_static(client):
+    # Vercel's CDN serves public/ ahead of the function; every other host gets them from Flask.
+    response = client.get("/static/css/app.css")
+    assert response.status_code == 200
+    assert response.mimetype == "text/css"
+    assert client.get("/static/favicon.svg").status_code == 200
