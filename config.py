@@ -122,6 +122,17 @@ class Config:
     # recipient address and kind, counted in the limiter's store across workers.
     MAIL_PER_ADDRESS_LIMIT = os.environ.get("MAIL_PER_ADDRESS_LIMIT", "3 per hour")
 
+    # Second factors (bankapp/auth/factors.py). Staff always need one; customers when
+    # CUSTOMER_2FA is "required" (production's default) or when they chose to set one up.
+    CUSTOMER_2FA = os.environ.get("CUSTOMER_2FA", "optional").strip().lower()
+    MFA_FAILURE_LIMIT = os.environ.get("MFA_FAILURE_LIMIT", "5 per 5 minutes")
+    MFA_LOCKOUT_MINUTES = int(os.environ.get("MFA_LOCKOUT_MINUTES", "15"))
+    # Seconds between the password and the second factor before the login starts over.
+    MFA_PENDING_SECONDS = 300
+    # Fernet key(s) for secrets stored in the database (bankapp/crypto.py); derived from
+    # SECRET_KEY outside production when unset.
+    FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY") or None
+
     FORCE_HTTPS = False
     TRUST_PROXY_HOPS = int(os.environ.get("TRUST_PROXY_HOPS", "0"))
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
@@ -167,7 +178,8 @@ class ProductionConfig(Config):
 
     @classmethod
     def missing_settings(cls) -> list[str]:
-        return [name for name in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_URL")
+        return [name for name in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_URL",
+                                  "FIELD_ENCRYPTION_KEY")
                 if not os.environ.get(name)]
 
     @classmethod
@@ -179,8 +191,13 @@ class ProductionConfig(Config):
         """
         redis_url = os.environ.get("REDIS_URL", "")
         public_url = parse_public_url(os.environ["PUBLIC_URL"], require_https=True)
+        from bankapp.crypto import parse_field_keys
+
+        parse_field_keys(os.environ["FIELD_ENCRYPTION_KEY"])  # ValueError names the problem
         return {
             "PUBLIC_URL": public_url,
+            "FIELD_ENCRYPTION_KEY": os.environ["FIELD_ENCRYPTION_KEY"],
+            "CUSTOMER_2FA": os.environ.get("CUSTOMER_2FA", "required").strip().lower(),
             # Any other Host (or X-Forwarded-Host from a trusted proxy) is answered 400.
             "TRUSTED_HOSTS": trusted_hosts(public_url, os.environ.get("TRUSTED_HOSTS", "")),
             "SECRET_KEY": os.environ["SECRET_KEY"],

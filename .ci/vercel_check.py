@@ -257,6 +257,9 @@ def function_env(database_url: str, sink: MailSink, **overrides) -> dict:
            "SECRET_KEY": secrets.token_hex(32),
            "DATABASE_URL": database_url,
            "PUBLIC_URL": f"https://{HOST}",
+           "FIELD_ENCRYPTION_KEY": "q1vOQm3Xh2mQmS0t3f3qk3B2cHk0c1J5dEx4b0ZkR1k=",
+           # The walk's customer uses the API without setting up a second factor.
+           "CUSTOMER_2FA": "optional",
            "DATABASE_NULLPOOL": "1",
            "REDIS_URL": REDIS_URL,
            "TRUST_PROXY_HOPS": "1",

@@ -60,6 +60,9 @@ def create_app(config=None) -> Flask:
             app.config.update(config)
         if app.config.get("PUBLIC_URL"):
             app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
+        if app.config["CUSTOMER_2FA"] not in ("optional", "required"):
+            raise ValueError(f"CUSTOMER_2FA must be optional or required, not "
+                             f"{app.config['CUSTOMER_2FA']!r}")
     except ValueError as invalid:
         sys.exit(f"bankapp: refusing to start: {invalid} (see README, 'Configuration').")
     if app.config.get("ENV_NAME") == "production":
@@ -291,9 +294,11 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_session_rules(app: Flask) -> None:
+    from bankapp.auth.factors import enforce_enrolment
     from bankapp.security import enforce_session_timeouts
 
     app.before_request(enforce_session_timeouts)
+    app.before_request(enforce_enrolment)
 
     @app.after_request
     def no_store_when_logged_in(response):
@@ -344,4 +349,5 @@ NAVIGATION = [
     ("admin.audit", "Audit trail", ("admin",)),
     ("auth.profile_page", "Profile", ("customer", "teller", "admin")),
     ("auth.change_password", "Change password", ("customer", "teller", "admin")),
+    ("auth.security", "Security", ("customer", "teller", "admin")),
 ]

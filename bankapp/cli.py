@@ -32,6 +32,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(check)
     app.cli.add_command(reconcile)
     app.cli.add_command(prune_idempotency_keys)
+    app.cli.add_command(reset_2fa)
+    app.cli.add_command(rotate_field_key)
 
 
 # ---------------------------------------------------------------- users
@@ -112,6 +114,38 @@ def verify_user(email):
     click.echo(f"{user.email} is now verified and can log in.")
 
 
+@click.command("reset-2fa")
+@with_appcontext
+@click.argument("email")
+def reset_2fa(email):
+    """Remove a user's second factors (after checking who they are); ends their sessions."""
+    from bankapp.auth.factors import reset_second_factors
+
+    user = _user_by_email(email)
+    if not user.mfa_enabled:
+        click.echo(f"{user.email} has no second factor; nothing to reset.")
+        return
+    emailed = reset_second_factors(user)
+    click.echo(f"Second factors of {user.email} removed; every session and API token ended. "
+               + ("The owner was emailed." if emailed else "The email to the owner could not be "
+                  "sent; tell them yourself."))
+
+
+@click.command("rotate-field-key")
+@with_appcontext
+def rotate_field_key():
+    """Re-encrypt stored secrets under the first key of FIELD_ENCRYPTION_KEY."""
+    from bankapp.auth.factors import reencrypt_secrets
+    from bankapp.crypto import FieldKeyError
+
+    try:
+        count = reencrypt_secrets()
+    except FieldKeyError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{count} stored secret(s) re-encrypted with the first FIELD_ENCRYPTION_KEY; the "
+               "other keys can now be removed from the setting.")
+
+
 # ---------------------------------------------------------------- demo data
 
 
@@ -120,6 +154,7 @@ def verify_user(email):
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database has any user.")
 def seed_demo(if_empty):
     """Create demo users (a customer, a teller, an admin); refuses in production."""
+    from bankapp.auth.factors import enrol_totp_without_code
     from bankapp.demo import DEMO_USERS, DemoRefused, seed_demo_history, seed_demo_users
 
     if current_app.config.get("ENV_NAME") == "production":
@@ -138,7 +173,13 @@ def seed_demo(if_empty):
     click.echo("Demo users (for development only):")
     passwords = {spec["email"]: spec["password"] for spec in DEMO_USERS}
     for role, user in users.items():
-        click.echo(f"  {role:<9} {user.email:<22} password: {passwords[user.email]}")
+        line = f"  {role:<9} {user.email:<22} password: {passwords[user.email]}"
+        if role in Role.STAFF:
+            # Staff must have a second factor: add this key to an authenticator app.
+            line += f"  authenticator key: {enrol_totp_without_code(user)}"
+        click.echo(line)
+    click.echo("Staff sign in with a code from an authenticator app holding that key (or: "
+               ".venv/bin/python -c \"import pyotp; print(pyotp.TOTP('KEY').now())\").")
     numbers = ", ".join(account.account_number for account in accounts)
     click.echo(f"The demo customer has accounts {numbers} with a few months of history.")
 

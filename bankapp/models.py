@@ -88,6 +88,9 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
     last_login: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # True while the user has a confirmed second factor (TOTP); kept in the same transaction
+    # as the factor rows, so the login and enrolment checks need no extra query.
+    mfa_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     accounts: Mapped[list["Account"]] = relationship(
         back_populates="owner", order_by="Account.id"
@@ -112,6 +115,85 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
+
+
+class TotpDevice(db.Model):
+    """A user's authenticator app (RFC 6238). One per user; unconfirmed until a code proves it.
+
+    The seed is stored encrypted (``bankapp.crypto``). ``last_step`` is the 30-second time step
+    of the last accepted code: a code is accepted once, never again in its window.
+    """
+
+    __tablename__ = "totp_devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), unique=True)
+    secret_encrypted: Mapped[str] = mapped_column(sa.String(255))
+    confirmed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    last_step: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class RecoveryCode(db.Model):
+    """One single-use recovery code; only its SHA-256 is kept (the code has ~60 random bits)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class WebAuthnCredential(db.Model):
+    """A passkey (WebAuthn public-key credential) registered by a user."""
+
+    __tablename__ = "webauthn_credentials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # base64url of the authenticator's credential id, as the browser reports it.
+    credential_id: Mapped[str] = mapped_column(sa.String(1024), unique=True)
+    public_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    sign_count: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    transports: Mapped[Optional[str]] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class UserSession(db.Model):
+    """One signed-in browser: listed on the security page, ended one by one or all at once.
+
+    The session cookie carries a random key; only its SHA-256 is stored.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    ip_address: Mapped[Optional[str]] = mapped_column(sa.String(45))
+    browser: Mapped[Optional[str]] = mapped_column(sa.String(120))
+    ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class KnownBrowser(db.Model):
+    """A browser a user has signed in from (a long-lived random cookie, stored hashed)."""
+
+    __tablename__ = "known_browsers"
+    __table_args__ = (sa.UniqueConstraint("user_id", "browser_key_hash",
+                                          name="uq_known_browsers_user_browser"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    browser_key_hash: Mapped[str] = mapped_column(sa.String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
 
 
 class EmailChangeStatus:

@@ -8,7 +8,7 @@ from urllib.parse import urljoin, urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort, current_app, request, session, url_for
+from flask import abort, current_app, has_request_context, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -252,6 +252,9 @@ def enforce_session_timeouts() -> None:
 # ---------------------------------------------------------------- links
 
 
+DEVELOPMENT_URL = "http://127.0.0.1:5000"
+
+
 def public_url_for(endpoint: str, **values) -> str:
     """The absolute URL of ``endpoint`` for links that leave the request: emails, footnotes.
 
@@ -260,9 +263,10 @@ def public_url_for(endpoint: str, **values) -> str:
     workers). Without ``PUBLIC_URL`` (development) the request's own address is used.
     """
     base = current_app.config.get("PUBLIC_URL")
-    if not base:
+    if not base and has_request_context():
         return url_for(endpoint, _external=True, **values)
-    parts = urlsplit(base)
+    # Outside a request (CLI) in development: the address `make run` serves.
+    parts = urlsplit(base or DEVELOPMENT_URL)
     adapter = current_app.url_map.bind(parts.netloc, script_name=parts.path or "/",
                                        url_scheme=parts.scheme)
     return adapter.build(endpoint, values, force_external=True)

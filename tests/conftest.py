@@ -24,6 +24,8 @@ from config import TestingConfig, normalize_database_url
 TEST_PASSWORD = "complexpassword123"
 PRODUCTION_SECRET = "a-production-secret-key-that-is-long-enough-0123456789"
 PUBLIC_URL = "https://bank.example"
+# A fixed Fernet key, so production tests can read what they stored.
+FIELD_ENCRYPTION_KEY = "q1vOQm3Xh2mQmS0t3f3qk3B2cHk0c1J5dEx4b0ZkR1k="
 
 _server_url = os.environ.get("TEST_DATABASE_URL", "")
 POSTGRES = _server_url.startswith(("postgres://", "postgresql"))
@@ -157,7 +159,9 @@ def production_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
     monkeypatch.setenv("PUBLIC_URL", PUBLIC_URL)
-    for name in ("DATABASE_NULLPOOL", "REDIS_URL", "TRUST_PROXY_HOPS", "TRUSTED_HOSTS"):
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
+    for name in ("DATABASE_NULLPOOL", "REDIS_URL", "TRUST_PROXY_HOPS", "TRUSTED_HOSTS",
+                 "CUSTOMER_2FA"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -208,7 +212,7 @@ def make_user(app):
     counter = iter(range(1, 10_000))
 
     def make(email: str | None = None, password: str = TEST_PASSWORD, role: str = Role.CUSTOMER,
-             verified: bool = True, **fields) -> User:
+             verified: bool = True, second_factor: bool | None = None, **fields) -> User:
         from bankapp.security import hash_password
 
         n = next(counter)
@@ -225,9 +229,30 @@ def make_user(app):
         )
         db.session.add(user)
         db.session.commit()
+        # Staff must have a second factor (bankapp.auth.factors): give them one, as an
+        # operator's enrolment would, unless the test is about not having one.
+        if second_factor if second_factor is not None else role in Role.STAFF:
+            enrol_totp(user)
         return user
 
     return make
+
+
+def enrol_totp(user: User) -> str:
+    """Give ``user`` a confirmed authenticator app; its secret (``totp_now`` makes codes)."""
+    from bankapp.auth.factors import enrol_totp_without_code
+
+    secret = enrol_totp_without_code(user)
+    user.totp_secret = secret  # for the test only; not a column
+    return secret
+
+
+def totp_now(secret: str, step_offset: int = 0) -> str:
+    """The code an authenticator app shows now (or ``step_offset`` 30-second steps away)."""
+    import pyotp
+
+    totp = pyotp.TOTP(secret)
+    return totp.generate_otp(totp.timecode(datetime.now(timezone.utc)) + step_offset)
 
 
 def log_in_as(client, user: User) -> None:

@@ -11,7 +11,7 @@ from bankapp.extensions import db
 from bankapp.models import Role, User
 from bankapp.security import check_password
 from config import ProductionConfig, TestingConfig
-from conftest import POSTGRES, TEST_PASSWORD
+from conftest import FIELD_ENCRYPTION_KEY, POSTGRES, TEST_PASSWORD
 
 STRONG_PASSWORD = "correct-horse-battery-staple"
 
@@ -167,6 +167,7 @@ def test_seed_demo_refuses_in_production(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-key-that-is-long-enough")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
     monkeypatch.setenv("PUBLIC_URL", "https://bank.example")
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
     monkeypatch.delenv("REDIS_URL", raising=False)
     app = create_app(ProductionConfig)
     with app.app_context():
@@ -291,6 +292,7 @@ def test_check_fails_in_production_with_the_development_secret_key(monkeypatch, 
     monkeypatch.setenv("SECRET_KEY", DEV_SECRET_KEY)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
     monkeypatch.setenv("PUBLIC_URL", "https://bank.example")
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.delenv("MAIL_SERVER", raising=False)
     app = create_app(ProductionConfig)
@@ -403,6 +405,7 @@ def test_check_says_where_links_point_in_production(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-key-that-is-long-enough")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
     monkeypatch.setenv("PUBLIC_URL", "https://bank.example/")
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
     monkeypatch.setenv("TRUSTED_HOSTS", "bank-eu.example")
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.delenv("MAIL_SERVER", raising=False)

@@ -35,7 +35,8 @@ def test_heroku_style_postgres_url_uses_the_psycopg2_driver(production_env):
         assert db.engine.dialect.driver == "psycopg2"
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "PUBLIC_URL"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "PUBLIC_URL",
+                                     "FIELD_ENCRYPTION_KEY"])
 def test_production_refuses_to_start_without_required_setting(production_env, missing):
     production_env.delenv(missing)
     with pytest.raises(SystemExit) as stopped:

@@ -88,7 +88,11 @@ SCHEMAS = {
     "TokenRequest": {
         "type": "object", "additionalProperties": False, "required": ["email", "password"],
         "properties": {"email": {"type": "string", "maxLength": 254},
-                       "password": {"type": "string", "maxLength": 1024}},
+                       "password": {"type": "string", "maxLength": 1024},
+                       "otp": {"type": "string", "maxLength": 64,
+                               "description": "For an account with two-step sign-in: the "
+                                              "current code from the authenticator app, or "
+                                              "an unused recovery code."}},
     },
     "TokenResponse": {
         "type": "object", "required": ["access_token", "token_type", "expires_in"],
@@ -278,7 +282,10 @@ PATHS = {
             "description": "Exchange email and password for a bearer token (HS256 JWT, 15 "
                            "minutes by default). A password change, deactivation or "
                            "/token/revoke voids every token issued before. Rate-limited per "
-                           "IP and per email.",
+                           "IP and per email. An account with two-step sign-in also needs "
+                           "`otp` (problem `mfa-required` without it, `mfa-failed` for a "
+                           "wrong code, `mfa-locked` after too many); an account whose role "
+                           "needs two-step sign-in but has none gets `mfa-enrolment-required`.",
             "operationId": "createToken", "tags": ["Tokens"], "security": [],
             "requestBody": _body("TokenRequest"),
             "responses": {"200": _json(_ref("TokenResponse"), "A new access token."),

@@ -29,6 +29,18 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "ledger-refused": (422, "Transaction refused", "The ledger refused the transaction."),
     "account-not-active": (409, "Account not active",
                            "The account is frozen or closed and cannot move money."),
+    "mfa-required": (401, "Second factor required",
+                     "The account uses two-step sign-in: send `otp` (the current code from the "
+                     "authenticator app, or a recovery code) with the email and password."),
+    "mfa-failed": (401, "Second factor refused",
+                   "The `otp` is wrong, already used or malformed; wrong codes count toward "
+                   "the account's lockout."),
+    "mfa-locked": (429, "Second factor locked",
+                   "Too many wrong codes: second-factor checks for this account are locked "
+                   "for a while (MFA_LOCKOUT_MINUTES)."),
+    "mfa-enrolment-required": (403, "Second factor not set up",
+                               "The account's role needs two-step sign-in; set it up on the "
+                               "website first."),
     "idempotency-key-reused": (422, "Idempotency key reused",
                                "This Idempotency-Key was already used with a different request."),
 }

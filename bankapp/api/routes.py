@@ -36,6 +36,7 @@ from bankapp.api.representations import (
     timestamp,
     transaction_json,
 )
+from bankapp.auth.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
 from bankapp.api.tokens import issue_access_token, staff_required, token_lifetime, token_required
 from bankapp.extensions import db, limiter
 from bankapp.models import Account, AccountType, Channel, EntryType, Role, Transaction, User
@@ -84,9 +85,10 @@ def _email_rate_key() -> str:
 @limiter.limit(_login_rate_limit, key_func=_email_rate_key, error_message=_TOO_MANY)
 def token():
     """Exchange an email and password for a short-lived bearer access token."""
-    fields = Fields(read_json_object(), ("email", "password"))
+    fields = Fields(read_json_object(), ("email", "password", "otp"))
     email = fields.text("email", max_length=254)
     password = fields.text("password", max_length=1024)
+    otp = fields.text("otp", required=False, max_length=64)
     fields.check()
     user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     # One message (and, via the dummy hash, one timing) for unknown email and wrong password.
@@ -98,8 +100,30 @@ def token():
     if not user.is_verified:
         raise Problem(403, "Verify your email address before using the API.")
     db.session.commit()  # check_password may have upgraded the stored hash
+    check_second_factor(user, otp)
     return jsonify(access_token=issue_access_token(user), token_type="Bearer",
                    expires_in=token_lifetime())
+
+
+def check_second_factor(user: User, otp: str | None) -> None:
+    """A token needs the second factor too, as the login does; wrong codes count the same."""
+    if needs_enrolment(user):
+        raise Problem(403, "Set up two-step sign-in on the website before using the API.",
+                      code="mfa-enrolment-required")
+    if not user.mfa_enabled:
+        return
+    if not otp:
+        raise Problem(401, "This account uses two-step sign-in: send the current code from "
+                      "the authenticator app (or a recovery code) as \"otp\".",
+                      code="mfa-required",
+                      headers={"WWW-Authenticate": 'Bearer realm="bankapp"'})
+    try:
+        verify_second_factor(user, otp)
+    except SecondFactorRefused as refusal:
+        if refusal.locked:
+            raise Problem(429, refusal.message, code="mfa-locked") from None
+        raise Problem(401, refusal.message, code="mfa-failed",
+                      headers={"WWW-Authenticate": 'Bearer realm="bankapp"'}) from None
 
 
 @bp.post("/v1/token/revoke")

@@ -129,3 +129,35 @@ class NotMeForm(FlaskForm):
     """The one button behind a "this was not me" link (a GET must change nothing)."""
 
     submit = SubmitField("Cancel the change and log out everywhere")
+
+
+# ---------------------------------------------------------------- second factors
+
+
+def _code_field(label: str = "Code") -> StringField:
+    # Checked by bankapp.auth.factors (which also counts wrong codes): only a bound here.
+    return StringField(label, filters=[_strip], validators=[
+        DataRequired("Enter the code."), Length(max=64, message="That code is too long.")])
+
+
+class SecondFactorForm(FlaskForm):
+    """The login's second step: a code from the app, or a recovery code."""
+
+    code = _code_field("Code from your authenticator app, or a recovery code")
+    submit = SubmitField("Continue")
+
+
+class TotpSetupForm(FlaskForm):
+    code = _code_field("6-digit code from the app")
+    submit = SubmitField("Turn on two-step sign-in")
+
+
+class RemoveTotpForm(FlaskForm):
+    password = ChangePasswordForm.current_password
+    code = _code_field("Current code from the app, or a recovery code")
+    submit = SubmitField("Remove the authenticator app")
+
+
+class NewRecoveryCodesForm(FlaskForm):
+    password = ChangePasswordForm.current_password
+    submit = SubmitField("Make new recovery codes")

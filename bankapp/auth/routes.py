@@ -5,13 +5,17 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, logout_user
 
-from bankapp.auth import bp, profile, services
+from bankapp.auth import bp, factors, profile, services
 from bankapp.auth.forms import (
     PASSWORD_HINT,
     ChangePasswordForm,
     EmailChangeForm,
     LoginForm,
+    NewRecoveryCodesForm,
     NotMeForm,
+    RemoveTotpForm,
+    SecondFactorForm,
+    TotpSetupForm,
     PasswordResetRequestForm,
     ProfileForm,
     ResendVerificationForm,
@@ -122,6 +126,9 @@ def login():
             else:
                 form.form_errors.append(BAD_CREDENTIALS)
         else:
+            if user.mfa_enabled:
+                services.begin_second_factor(user, next_url)
+                return redirect(url_for("auth.login_second_factor"))
             services.log_in(user)
             flash("You are logged in.", "success")
             return redirect(next_url or url_for("accounts.dashboard"))
@@ -261,3 +268,105 @@ def email_change_not_me(token: str):
     elif profile.change_for_not_me_token(token) is not None:
         return render_template("auth/email_change_not_me.html", form=form)
     return render_template("auth/email_change_invalid.html", link="not_me"), 400
+
+
+# ---------------------------------------------------------------- second factors
+
+LOGIN_AGAIN = "Please log in again: the second step must follow the password within five minutes."
+
+
+@bp.route("/accounts/login/2fa/", methods=["GET", "POST"])
+def login_second_factor():
+    """The login's second step: a TOTP code or a recovery code."""
+    user = services.pending_second_factor()
+    if user is None:
+        flash(LOGIN_AGAIN, "info")
+        return redirect(url_for("auth.login"))
+    form = SecondFactorForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            kind = factors.verify_second_factor(user, form.code.data)
+        except factors.SecondFactorRefused as refusal:
+            form.code.errors.append(refusal.message)
+            status = 429 if refusal.locked else 200
+        else:
+            next_url = services.finish_second_factor(user, kind)
+            if kind == "recovery":
+                flash(f"You used a recovery code; {factors.recovery_codes_left(user)} are left. "
+                      "Make new ones on the security page if you are running out.", "warning")
+            return redirect(next_url if is_safe_next(next_url) else url_for("accounts.dashboard"))
+    return render_template("auth/login_2fa.html", form=form), status
+
+
+@bp.route("/accounts/2fa/totp/setup/", methods=["GET", "POST"])
+@login_required
+def totp_setup():
+    """Set up an authenticator app: QR code and secret, then a code proves it works."""
+    user = current_user._get_current_object()
+    if user.mfa_enabled:
+        flash("Your authenticator app is already set up.", "info")
+        return redirect(url_for("auth.security"))
+    form = TotpSetupForm()
+    if form.validate_on_submit():
+        try:
+            codes = factors.confirm_totp_enrolment(user, form.code.data)
+        except factors.SecondFactorRefused as refusal:
+            form.code.errors.append(refusal.message)
+        else:
+            return render_template("auth/recovery_codes.html", codes=codes, first_time=True)
+    secret = factors.pending_totp_secret(user) if request.method == "POST" else None
+    if secret is None:
+        secret = factors.start_totp_enrolment(user)
+    return render_template("auth/totp_setup.html", form=form, secret=secret,
+                           qr_code=factors.qr_code_data_uri(user, secret))
+
+
+@bp.route("/accounts/security/")
+@login_required
+def security():
+    """Second factors and recovery codes of the logged-in user."""
+    user = current_user._get_current_object()
+    return render_template("auth/security.html", user=user,
+                           codes_left=factors.recovery_codes_left(user),
+                           enrolment_required=factors.enrolment_required(user),
+                           remove_form=RemoveTotpForm(prefix="remove"),
+                           codes_form=NewRecoveryCodesForm(prefix="codes"))
+
+
+@bp.route("/accounts/2fa/totp/remove/", methods=["POST"])
+@login_required
+@limiter.limit(_login_limit, key_func=_current_user_key)
+def totp_remove():
+    """Remove the authenticator app (password and a current code)."""
+    user = current_user._get_current_object()
+    form = RemoveTotpForm(prefix="remove")
+    if form.validate_on_submit():
+        try:
+            factors.remove_totp(user, form.password.data, form.code.data)
+        except factors.SecondFactorRefused as refusal:
+            flash(refusal.message, "error")
+        else:
+            flash("The authenticator app is removed.", "success")
+    else:
+        flash("Enter your password and a current code to remove the app.", "error")
+    return redirect(url_for("auth.security"))
+
+
+@bp.route("/accounts/2fa/recovery-codes/", methods=["POST"])
+@login_required
+@limiter.limit(_login_limit, key_func=_current_user_key)
+def recovery_codes():
+    """Replace the recovery codes (the password first); the new ones are shown once."""
+    user = current_user._get_current_object()
+    form = NewRecoveryCodesForm(prefix="codes")
+    if form.validate_on_submit():
+        try:
+            codes = factors.regenerate_recovery_codes(user, form.password.data)
+        except factors.SecondFactorRefused as refusal:
+            flash(refusal.message, "error")
+        else:
+            return render_template("auth/recovery_codes.html", codes=codes, first_time=False)
+    else:
+        flash("Enter your password to make new recovery codes.", "error")
+    return redirect(url_for("auth.security"))

@@ -6,9 +6,10 @@ never lose a sign-up or a password change; senders return False instead of raisi
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
+from flask import current_app, session
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit
@@ -167,11 +168,44 @@ def _login_failed(user: User | None, email: str, reason: str) -> None:
     db.session.commit()
 
 
-def log_in(user: User) -> None:
-    """Start the user's session (after ``authenticate``) and record it."""
+def log_in(user: User, second_factor: str | None = None) -> None:
+    """Start the user's session (after ``authenticate``, and the second factor) and record it."""
     start_session(user)
-    audit.record(Action.LOGIN_SUCCESS, actor=user, target_type=TargetType.USER, target_id=user.id)
+    audit.record(Action.LOGIN_SUCCESS, actor=user, target_type=TargetType.USER, target_id=user.id,
+                 details={"second_factor": second_factor} if second_factor else None)
     db.session.commit()
+
+
+def begin_second_factor(user: User, next_url: str | None) -> None:
+    """The password was right and ``user`` has a second factor: remember who is half-way in.
+
+    Nothing logs the browser in yet (every logged-in page and the API refuse it); the
+    second step must follow within ``MFA_PENDING_SECONDS``.
+    """
+    session.clear()
+    session["mfa_user"] = user.id
+    session["mfa_since"] = datetime.now(timezone.utc).timestamp()
+    if next_url:
+        session["mfa_next"] = next_url
+
+
+def pending_second_factor() -> User | None:
+    """The user who gave the right password in this browser and owes the second factor."""
+    uid, since = session.get("mfa_user"), session.get("mfa_since", 0)
+    age = datetime.now(timezone.utc).timestamp() - since
+    if not isinstance(uid, int) or age > current_app.config["MFA_PENDING_SECONDS"]:
+        return None
+    user = db.session.get(User, uid)
+    if user is None or not user.is_active or not user.mfa_enabled:
+        return None
+    return user
+
+
+def finish_second_factor(user: User, kind: str) -> str | None:
+    """Log ``user`` in after the second factor; where they wanted to go."""
+    next_url = session.get("mfa_next")
+    log_in(user, second_factor=kind)
+    return next_url
 
 
 def log_out(user) -> None:

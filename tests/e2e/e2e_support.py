@@ -234,3 +234,18 @@ def log_in(page, email: str, password: str = PASSWORD) -> None:
     page.fill("#password", password)
     submit_form(page)
     page.wait_for_url(re.compile(r"^(?!.*/accounts/login/)"))
+
+
+def enrol_authenticator(page) -> str:
+    """On the set-up page: type the shown key into "the app" (pyotp), confirm with its code.
+
+    Returns the key, from which the caller computes later codes.
+    """
+    import pyotp
+
+    page.wait_for_url(re.compile(r"/accounts/2fa/totp/setup/"))
+    secret = page.locator("#totp-secret").inner_text().strip()
+    page.fill("#code", pyotp.TOTP(secret).now())
+    submit_form(page)
+    page.locator(".recovery-code").first.wait_for()
+    return secret
