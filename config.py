@@ -127,6 +127,9 @@ class Config:
     CUSTOMER_2FA = os.environ.get("CUSTOMER_2FA", "optional").strip().lower()
     MFA_FAILURE_LIMIT = os.environ.get("MFA_FAILURE_LIMIT", "5 per 5 minutes")
     MFA_LOCKOUT_MINUTES = int(os.environ.get("MFA_LOCKOUT_MINUTES", "15"))
+    # 30-second steps either side of now whose TOTP code is still accepted (phone clock drift,
+    # RFC 6238 §5.2); 0 limits a code's life to its own 30 seconds (ASVS 5.0 V6.5.5).
+    TOTP_DRIFT_STEPS = int(os.environ.get("TOTP_DRIFT_STEPS", "1"))
     # Seconds between the password and the second factor before the login starts over.
     MFA_PENDING_SECONDS = 300
     # Fernet key(s) for secrets stored in the database (bankapp/crypto.py); derived from

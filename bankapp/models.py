@@ -136,13 +136,13 @@ class TotpDevice(db.Model):
 
 
 class RecoveryCode(db.Model):
-    """One single-use recovery code; only its SHA-256 is kept (the code has ~60 random bits)."""
+    """One single-use recovery code; only its argon2id hash (salted) is kept."""
 
     __tablename__ = "recovery_codes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    code_hash: Mapped[str] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
     used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 

@@ -56,6 +56,14 @@ def check_password(user: User | None, password: str) -> bool:
     return True
 
 
+def verify_secret(stored_hash: str, candidate: str) -> bool:
+    """Whether ``candidate`` matches an argon2id ``stored_hash`` (recovery codes)."""
+    try:
+        return _hasher().verify(stored_hash, candidate)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def set_password(user: User, password: str) -> None:
     """Change the password; every session and token issued before stops working."""
     user.password_hash = hash_password(password)

@@ -9,7 +9,6 @@ phone is a recovery code, or an operator's ``flask reset-2fa``.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -29,7 +28,7 @@ from bankapp.crypto import decrypt_field, encrypt_field, reencrypt_field
 from bankapp.email import send_email
 from bankapp.extensions import db, limiter
 from bankapp.models import RecoveryCode, Role, TotpDevice, User, now_utc
-from bankapp.security import check_password, public_url_for
+from bankapp.security import check_password, hash_password, public_url_for, verify_secret
 
 log = logging.getLogger("bankapp.auth")
 
@@ -197,12 +196,13 @@ def normalise_code(code: str | None) -> str:
 
 
 def _matching_step(secret: str, code: str, after: int) -> int | None:
-    """The time step (now, or one step either side for clock drift) whose code is ``code``."""
+    """The time step whose code is ``code``: now, or ``TOTP_DRIFT_STEPS`` either side."""
     if not TOTP_CODE.fullmatch(code):
         return None
     totp = pyotp.TOTP(secret)
     now = totp.timecode(datetime.now(timezone.utc))
-    for step in (now - 1, now, now + 1):
+    drift = int(current_app.config["TOTP_DRIFT_STEPS"])
+    for step in range(now - drift, now + drift + 1):
         if step > after and hmac.compare_digest(totp.generate_otp(step), code):
             return step
     return None
@@ -240,15 +240,22 @@ def _claim_step(device: TotpDevice, step: int) -> bool:
     return moved
 
 
-def _code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
+def _matching_recovery_code(user: User, code: str) -> RecoveryCode | None:
+    # A recovery code has ~59 bits, under ASVS's 112 for a plain hash: each is stored as an
+    # argon2id hash with its own salt, so the candidate is checked against each unused one.
+    for row in db.session.scalars(sa.select(RecoveryCode).where(
+            RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))):
+        if verify_secret(row.code_hash, code):
+            return row
+    return None
 
 
 def _use_recovery_code(user: User, code: str) -> bool:
-    used = db.session.execute(
+    row = _matching_recovery_code(user, code)
+    # Conditional: of two requests with one code, only one marks it used.
+    used = row is not None and db.session.execute(
         sa.update(RecoveryCode)
-        .where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash == _code_hash(code),
-               RecoveryCode.used_at.is_(None))
+        .where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
         .values(used_at=now_utc())
         .execution_options(synchronize_session=False)).rowcount == 1
     if used:
@@ -269,7 +276,7 @@ def _new_recovery_code() -> str:
 def _replace_recovery_codes(user: User) -> list[str]:
     db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
-    db.session.add_all(RecoveryCode(user_id=user.id, code_hash=_code_hash(normalise_code(c)))
+    db.session.add_all(RecoveryCode(user_id=user.id, code_hash=hash_password(normalise_code(c)))
                        for c in codes)
     return codes
 
