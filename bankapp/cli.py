@@ -355,6 +355,25 @@ def check_public_url() -> str:
     return f"links are built on {public_url}{answered}"
 
 
+def check_field_key() -> str:
+    """A stored authenticator secret decrypts with FIELD_ENCRYPTION_KEY (when one exists)."""
+    from bankapp.crypto import FieldKeyError, decrypt_field
+    from bankapp.models import TotpDevice
+
+    stored = db.session.scalar(db.select(TotpDevice.secret_encrypted).limit(1))
+    where = "FIELD_ENCRYPTION_KEY" if current_app.config.get("FIELD_ENCRYPTION_KEY") else \
+        "the key derived from SECRET_KEY (FIELD_ENCRYPTION_KEY unset)"
+    if stored is None:
+        return f"no stored secret yet; new ones will use {where}"
+    try:
+        decrypt_field(stored)
+    except FieldKeyError:
+        raise CheckFailed(f"stored authenticator secrets do not decrypt with {where}. Fix: put "
+                          "the key they were made with back into FIELD_ENCRYPTION_KEY (after "
+                          "the new one, comma-separated), then run `flask rotate-field-key`.")
+    return f"stored secrets decrypt with {where}"
+
+
 def check_user(email: str) -> str:
     user = db.session.scalar(db.select(User).where(User.email == email.strip().lower()))
     if user is None:
@@ -409,6 +428,8 @@ def check(user_email):
         click.echo("SKIP  smtp: MAIL_SERVER not set; emails are written to the log")
     run("secret key", check_secret_key)
     run("public url", check_public_url)
+    if database_ok:
+        run("field key", check_field_key)
     if user_email:
         if database_ok:
             run("user", check_user, user_email)

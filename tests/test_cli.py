@@ -422,3 +422,14 @@ def test_check_fails_in_production_without_a_mail_server(production_env):
     result = app.test_cli_runner().invoke(args=["check"])
     assert result.exit_code == 1
     assert "FAIL  smtp: MAIL_SERVER is not set" in result.output
+
+
+def test_check_fails_when_stored_secrets_do_not_decrypt_with_the_field_key(app, runner,
+                                                                           make_user):
+    from cryptography.fernet import Fernet
+
+    make_user(role=Role.TELLER)  # staff get an authenticator secret, encrypted
+    app.config["FIELD_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
+    result = runner.invoke(args=["check"])
+    assert result.exit_code == 1
+    assert "FAIL  field key: stored authenticator secrets do not decrypt" in result.output

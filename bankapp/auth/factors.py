@@ -1,4 +1,4 @@
-"""Second factors, apart from HTTP: TOTP enrolment and checks, recovery codes, the lockout.
+"""Second factors: TOTP enrolment and checks, recovery codes, the lockout, the enrolment gate.
 
 Modelled on django-otp's devices: each factor is a row that verifies a code; a TOTP code is
 accepted once (``TotpDevice.last_step``); recovery codes are single-use. Wrong codes are counted
@@ -41,7 +41,8 @@ RECOVERY_GROUPS = 3  # xxxx-xxxx-xxxx: 12 characters, ~59 bits
 TOTP_CODE = re.compile(r"[0-9]{6}")
 RECOVERY_CODE = re.compile(rf"[{RECOVERY_ALPHABET}]{{{4 * RECOVERY_GROUPS}}}")
 
-WRONG_CODE = "That code is not right. Enter the current 6-digit code from your app, or an unused recovery code."
+WRONG_CODE = ("That code is not right. Enter the current 6-digit code from your app, or an unused "
+              "recovery code.")
 MALFORMED_CODE = ("Enter the 6-digit code from your authenticator app, or one of your recovery "
                   "codes (12 letters and digits).")
 LOCKED = ("Too many wrong codes: second-factor sign-in for this account is locked for "
