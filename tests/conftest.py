@@ -134,16 +134,10 @@ def smtp_down(app):
 @pytest.fixture
 def smtp_sink():
     """A real SMTP server on loopback that keeps every message it is given."""
-    from aiosmtpd.controller import Controller
+    from mail_sink import running_mail_sink
 
-    from mail_sink import MailSink
-
-    sink = MailSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    sink.port = controller.port
-    yield sink
-    controller.stop()
+    with running_mail_sink() as sink:
+        yield sink
 
 
 def deliver_mail_to(app, host: str, port: int) -> None:

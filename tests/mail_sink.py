@@ -8,7 +8,9 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+import socket
 import threading
+from contextlib import contextmanager
 
 
 class MailSink:
@@ -56,3 +58,21 @@ class MailSink:
         match = re.search(r"https?://[^/\s]+(" + re.escape(prefix) + r"[^\s\"'<>]*)", body)
         assert match, f"no link to {prefix}… in the email body:\n{body}"
         return match.group(1)
+
+
+@contextmanager
+def running_mail_sink():
+    """A MailSink served by aiosmtpd on a free loopback port, stopped on exit."""
+    from aiosmtpd.controller import Controller
+
+    sink = MailSink()
+    with socket.socket() as probe:
+        probe.bind((sink.host, 0))
+        port = probe.getsockname()[1]
+    controller = Controller(sink, hostname=sink.host, port=port)
+    controller.start()
+    sink.port = controller.port
+    try:
+        yield sink
+    finally:
+        controller.stop()

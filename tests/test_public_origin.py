@@ -7,6 +7,7 @@ reset token to whoever owns that host.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import pytest
 
@@ -22,27 +23,33 @@ FORGED = ("evil.example", "evil.example:443", "bank.example.evil.example")
 LINK = re.compile(r"https?://[^\s/]+[^\s]*")
 
 
-@pytest.fixture
-def production(production_env, smtp_sink):
-    """A production app (PUBLIC_URL=https://bank.example) mailing through a real SMTP sink.
+@contextmanager
+def bank_in_production(sink):
+    """A production app (PUBLIC_URL=https://bank.example) mailing through a real SMTP sink,
+    with a verified customer and one still to confirm their address.
 
     CSRF is off here: the attacker's request carries their own valid token, so CSRF is not
     the protection under test; the host check and the link base are.
     """
     app = create_app(ProductionConfig)
     app.config["WTF_CSRF_ENABLED"] = False
-    deliver_mail_to(app, smtp_sink.host, smtp_sink.port)
+    deliver_mail_to(app, sink.host, sink.port)
     with app.app_context():
         db.create_all()
-        owner = User(email="victim@example.com", password_hash=hash_password(TEST_PASSWORD),
-                     role=Role.CUSTOMER, is_verified=True, phone_number="+442071838750")
-        pending = User(email="pending@example.com", password_hash=hash_password(TEST_PASSWORD),
-                       role=Role.CUSTOMER, is_verified=False, phone_number="+442071838750")
-        db.session.add_all([owner, pending])
+        db.session.add_all([
+            User(email=email, password_hash=hash_password(TEST_PASSWORD), role=Role.CUSTOMER,
+                 is_verified=verified, phone_number="+442071838750")
+            for email, verified in (("victim@example.com", True), ("pending@example.com", False))])
         db.session.commit()
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def production(production_env, smtp_sink):
+    with bank_in_production(smtp_sink) as app:
+        yield app
 
 
 def post(app, path: str, data: dict, host: str = "bank.example", **headers):
@@ -108,14 +115,7 @@ def test_x_forwarded_host_is_ignored_without_a_trusted_proxy(production_env, smt
     # TRUST_PROXY_HOPS=0: the app faces clients directly, so the header is the client's own
     # words and is not taken as the host at all.
     production_env.setenv("TRUST_PROXY_HOPS", "0")
-    app = create_app(ProductionConfig)
-    app.config["WTF_CSRF_ENABLED"] = False
-    deliver_mail_to(app, smtp_sink.host, smtp_sink.port)
-    with app.app_context():
-        db.create_all()
-        db.session.add(User(email="victim@example.com", role=Role.CUSTOMER, is_verified=True,
-                            password_hash=hash_password(TEST_PASSWORD)))
-        db.session.commit()
+    with bank_in_production(smtp_sink) as app:
         response = app.test_client().post(
             "/accounts/password_reset/", data={"email": "victim@example.com"},
             base_url=BANK, headers={"X-Forwarded-Host": "evil.example"})
@@ -158,14 +158,7 @@ def test_the_public_host_is_served(production):
 def test_hosts_listed_in_trusted_hosts_are_served_but_links_stay_on_public_url(
         production_env, smtp_sink):
     production_env.setenv("TRUSTED_HOSTS", "bank-eu.example, WWW.bank.example")
-    app = create_app(ProductionConfig)
-    app.config["WTF_CSRF_ENABLED"] = False
-    deliver_mail_to(app, smtp_sink.host, smtp_sink.port)
-    with app.app_context():
-        db.create_all()
-        db.session.add(User(email="victim@example.com", role=Role.CUSTOMER, is_verified=True,
-                            password_hash=hash_password(TEST_PASSWORD)))
-        db.session.commit()
+    with bank_in_production(smtp_sink) as app:
         for host in ("bank-eu.example", "www.bank.example"):
             response = post(app, "/accounts/password_reset/", {"email": "victim@example.com"},
                             host=host)

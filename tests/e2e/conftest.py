@@ -24,7 +24,7 @@ import pytest
 
 from e2e_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, Bank, BrowserWatch,
                          LiveServer, free_port, open_context, server_env, wait_until_answers)
-from mail_sink import MailSink
+from mail_sink import running_mail_sink
 
 
 def pytest_collection_modifyitems(items):
@@ -35,14 +35,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def mail_sink():
-    from aiosmtpd.controller import Controller
-
-    sink = MailSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    sink.port = controller.port
-    yield sink
-    controller.stop()
+    with running_mail_sink() as sink:
+        yield sink
 
 
 @pytest.fixture(scope="session")
