@@ -4,6 +4,7 @@ payee, or one above STEP_UP_THRESHOLD, with a fresh code bound to that very tran
 from __future__ import annotations
 
 import re
+import threading
 from decimal import Decimal as D
 
 import pytest
@@ -15,7 +16,7 @@ from bankapp.audit import Action
 from bankapp.auth.stepup import ABOVE_THRESHOLD, NEW_PAYEE, has_paid_before, step_up_for
 from bankapp.extensions import db
 from bankapp.models import Account, AuditEvent, JournalEntry, TotpDevice
-from conftest import enrol_totp, form_fields, post_form, totp_now
+from conftest import POSTGRES, enrol_totp, form_fields, post_form, totp_now
 
 TRANSFER = "/accounts/transfer/"
 TRANSFERS_API = "/api/v1/transfers"
@@ -440,3 +441,56 @@ def test_api_a_used_otp_cannot_approve_another_transfer(client, customer, secret
     other = funded_account(make_user(email="erin@example.com"))
     body = assert_problem(api_transfer(client, customer, source, other, otp=code), 401)
     assert body["type"].endswith("mfa-failed") and balance_of(other) == 0
+
+
+# ---------------------------------------------------------------- concurrency (PostgreSQL)
+
+
+def _at_once(app, user, bodies_and_keys) -> list[tuple[int, dict]]:
+    """Send these API transfers from parallel threads, released together."""
+    from api_support import bearer
+
+    barrier = threading.Barrier(len(bodies_and_keys))
+    answers = []
+
+    def one(body, key):
+        with app.app_context():
+            client = app.test_client()
+            barrier.wait()
+            response = client.post(TRANSFERS_API, json=body,
+                                   headers={**bearer(user), "Idempotency-Key": key})
+            answers.append((response.status_code, response.get_json()))
+            db.session.remove()
+
+    threads = [threading.Thread(target=one, args=pair) for pair in bodies_and_keys]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    db.session.expire_all()
+    return answers
+
+
+@pytest.mark.skipif(not POSTGRES, reason="concurrent writers need PostgreSQL")
+def test_one_code_sent_with_many_transfers_at_once_approves_one(app, customer, secret, source,
+                                                                payee):
+    body = {"from_account": source.account_number, "to_account": payee.account_number,
+            "amount": "10.00", "otp": totp_now(secret)}
+    answers = _at_once(app, customer, [(body, new_key()) for _ in range(4)])
+    assert sorted(status for status, _ in answers) == [201, 401, 401, 401]
+    assert balance_of(payee) == D("10.00") and len(rows(Action.STEP_UP_SUCCESS)) == 1
+
+
+@pytest.mark.skipif(not POSTGRES, reason="concurrent writers need PostgreSQL")
+def test_concurrent_retries_of_one_approved_transfer_post_once(app, customer, secret, source,
+                                                               payee):
+    body = {"from_account": source.account_number, "to_account": payee.account_number,
+            "amount": "10.00", "otp": totp_now(secret)}
+    key = new_key()
+    answers = _at_once(app, customer, [(body, key)] * 4)
+    # The code approves the first; a twin either replays its answer or, racing it, finds
+    # the code used (a retry then gets the stored answer). Never a second posting.
+    assert {status for status, _ in answers} <= {201, 401} and 201 in dict(answers)
+    assert balance_of(payee) == D("10.00") and entries() == 2
+    retry = api_transfer(app.test_client(), customer, source, payee, key=key)
+    assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
