@@ -146,6 +146,16 @@ def transfer():
     return redirect(url_for("accounts.detail", account_number=source.account_number))
 
 
+LOCKED_STEP_UP = ("Too many wrong codes: payments that need a code cannot be approved for "
+                  "{minutes} minutes. Transfers between your own accounts still work.")
+CHANGED_DETAILS = ("The transfer details are not the ones this page showed (or the page "
+                   "expired): check them and enter a new code.")
+
+
+def _locked_message() -> str:
+    return LOCKED_STEP_UP.format(minutes=current_app.config["MFA_LOCKOUT_MINUTES"])
+
+
 def _confirmation(form: TransferForm, source: Account, destination: Account,
                   step_up: stepup.StepUp, status: int = 200):
     """The confirmation page; with the code field, and the signed details it approves, when
@@ -156,17 +166,10 @@ def _confirmation(form: TransferForm, source: Account, destination: Account,
         approval = stepup.approval_token(current_user, source, destination, form.amount.amount,
                                          form.idempotency_key.data)
         if factors.is_locked(current_user) and not form.form_errors:
-            form.form_errors.append(LOCKED_STEP_UP.format(
-                minutes=current_app.config["MFA_LOCKOUT_MINUTES"]))
+            form.form_errors.append(_locked_message())
     return render_template("accounts/transfer_confirm.html", form=form, source=source,
                            destination=destination, payee=masked_name(destination),
                            step_up=step_up, approval=approval), status
-
-
-LOCKED_STEP_UP = ("Too many wrong codes: payments that need a code cannot be approved for "
-                  "{minutes} minutes. Transfers between your own accounts still work.")
-CHANGED_DETAILS = ("The transfer details are not the ones this page showed (or the page "
-                   "expired): check them and enter a new code.")
 
 
 def _refuse_without_approval(form: TransferForm, source: Account, destination: Account,
@@ -188,8 +191,7 @@ def _refuse_without_approval(form: TransferForm, source: Account, destination: A
         if ledger.find_posting(user, key) is not None:
             return None  # a double click: its twin used the code and posted; replay that
         if refusal.locked:
-            form.form_errors.append(LOCKED_STEP_UP.format(
-                minutes=current_app.config["MFA_LOCKOUT_MINUTES"]))
+            form.form_errors.append(_locked_message())
             return _confirmation(form, source, destination, step_up, status=429)
         form.code.errors.append(refusal.message)
         return _confirmation(form, source, destination, step_up)
