@@ -112,6 +112,9 @@ class Config:
     BANK_TIMEZONE = os.environ.get("BANK_TIMEZONE", "UTC")
     MAX_TRANSACTION_AMOUNT = Decimal(os.environ.get("MAX_TRANSACTION_AMOUNT", "1000000.00"))
     MAKER_CHECKER_THRESHOLD = Decimal(os.environ.get("MAKER_CHECKER_THRESHOLD", "10000.00"))
+    # A customer with a second factor approves a transfer above this with a fresh code
+    # (bankapp/auth/stepup.py); so too a first payment to a new payee, whatever the amount.
+    STEP_UP_THRESHOLD = Decimal(os.environ.get("STEP_UP_THRESHOLD", "1000.00"))
 
     # The one origin every absolute link is built from (emails, statement footnote, OpenAPI
     # servers). Unset in development: links then follow the request's own host.

@@ -44,6 +44,8 @@ class Action(_Names):
     MFA_LOCKED = "mfa.locked"
     MFA_RECOVERY_CODE_USED = "mfa.recovery_code.used"
     MFA_RECOVERY_CODES_RENEWED = "mfa.recovery_codes.renewed"
+    STEP_UP_SUCCESS = "step_up.success"
+    STEP_UP_FAILURE = "step_up.failure"
     PROFILE_UPDATE = "profile.update"
     EMAIL_CHANGE_REQUEST = "email_change.request"
     EMAIL_CHANGE_CONFIRM = "email_change.confirm"

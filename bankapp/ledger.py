@@ -378,6 +378,11 @@ def _existing_entry(actor: User | None, key: str | None) -> JournalEntry | None:
     )
 
 
+def find_posting(actor: User | None, idempotency_key: str | None) -> JournalEntry | None:
+    """The entry ``actor`` already posted with this idempotency key, if any (a replay)."""
+    return _existing_entry(actor, idempotency_key)
+
+
 @dataclass(frozen=True)
 class AuditNote:
     """The audit line a posting writes in its own transaction (see ``bankapp.audit``)."""
@@ -1156,7 +1161,7 @@ __all__ = [
     "Posting", "LedgerError", "InsufficientFunds", "AccountNotActive", "InvalidAmount", "SameAccount",
     "UnknownAccount", "LimitExceeded", "InvalidDescription", "parse_amount", "validate_amount",
     "open_account", "internal_account", "find_customer_account", "find_customer_accounts",
-    "deposit", "withdraw",
+    "deposit", "withdraw", "find_posting",
     "transfer", "reconcile", "Reconciliation", "customer_history", "latest_activity",
     "AuditNote", "till_for", "till_number", "over_short_account", "cash_held", "allocate_cash",
     "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",

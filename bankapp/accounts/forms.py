@@ -35,3 +35,10 @@ class TransferForm(FlaskForm):
     description = description_field()
     idempotency_key = IdempotencyKeyField()
     confirmed = HiddenField()
+    # Step-up (bankapp/auth/stepup.py): only on the confirmation page, only when the transfer
+    # needs it; checked there by the view (a wrong code must not send the customer back to
+    # the first page), so no validators here.
+    code = StringField("Code from your authenticator app, or a recovery code",
+                       filters=[lambda value: value.strip() if isinstance(value, str) else value],
+                       render_kw={"autocomplete": "one-time-code", "spellcheck": "false"})
+    approval = HiddenField()

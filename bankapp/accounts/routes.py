@@ -4,13 +4,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
 from bankapp import ledger
 from bankapp.accounts import bp
 from bankapp.accounts.forms import CashForm, OpenAccountForm, TransferForm
+from bankapp.auth import factors, stepup
 from bankapp.extensions import db
 from bankapp.formatting import format_money
 from bankapp.models import Account, AccountStatus, AccountType
@@ -125,9 +126,14 @@ def transfer():
         return render_template("accounts/transfer.html", form=form, has_sources=True)
     if "edit" in request.form:
         return render_template("accounts/transfer.html", form=form, has_sources=True)
+    step_up = stepup.step_up_for(current_user, destination, form.amount.amount)
     if form.confirmed.data != "yes":
-        return render_template("accounts/transfer_confirm.html", form=form, source=source,
-                               destination=destination, payee=masked_name(destination))
+        return _confirmation(form, source, destination, step_up)
+    # A confirmed form sent again (same one-time key) replays its posting: no new code.
+    if step_up and ledger.find_posting(current_user, form.idempotency_key.data) is None:
+        refused = _refuse_without_approval(form, source, destination, step_up)
+        if refused is not None:
+            return refused
     try:
         posting = ledger.transfer(source, destination, form.amount.amount,
                                   form.description.data, current_user,
@@ -138,6 +144,58 @@ def transfer():
     flash_posting(posting, f"Transfer of {format_money(form.amount.amount)} to "
                            f"{destination.account_number} posted.")
     return redirect(url_for("accounts.detail", account_number=source.account_number))
+
+
+LOCKED_STEP_UP = ("Too many wrong codes: payments that need a code cannot be approved for "
+                  "{minutes} minutes. Transfers between your own accounts still work.")
+CHANGED_DETAILS = ("The transfer details are not the ones this page showed (or the page "
+                   "expired): check them and enter a new code.")
+
+
+def _locked_message() -> str:
+    return LOCKED_STEP_UP.format(minutes=current_app.config["MFA_LOCKOUT_MINUTES"])
+
+
+def _confirmation(form: TransferForm, source: Account, destination: Account,
+                  step_up: stepup.StepUp, status: int = 200):
+    """The confirmation page; with the code field, and the signed details it approves, when
+    the transfer needs step-up."""
+    form.code.data = ""  # a code is never shown back
+    approval = None
+    if step_up:
+        approval = stepup.approval_token(current_user, source, destination, form.amount.amount,
+                                         form.idempotency_key.data)
+        if factors.is_locked(current_user) and not form.form_errors:
+            form.form_errors.append(_locked_message())
+    return render_template("accounts/transfer_confirm.html", form=form, source=source,
+                           destination=destination, payee=masked_name(destination),
+                           step_up=step_up, approval=approval), status
+
+
+def _refuse_without_approval(form: TransferForm, source: Account, destination: Account,
+                             step_up: stepup.StepUp):
+    """The confirmation page again unless this POST carries a good code for exactly the
+    details its page showed; None once the transfer is approved."""
+    user = current_user._get_current_object()
+    amount, key = form.amount.amount, form.idempotency_key.data
+    if not stepup.approval_matches(form.approval.data, user, source, destination, amount, key):
+        form.form_errors.append(CHANGED_DETAILS)  # the code is not even checked
+        return _confirmation(form, source, destination, step_up)
+    if not form.code.data:
+        form.code.errors.append("Enter the code.")
+        return _confirmation(form, source, destination, step_up)
+    try:
+        stepup.approve_transfer(user, form.code.data, source=source, destination=destination,
+                                amount=amount, idempotency_key=key, step_up=step_up)
+    except factors.SecondFactorRefused as refusal:
+        if ledger.find_posting(user, key) is not None:
+            return None  # a double click: its twin used the code and posted; replay that
+        if refusal.locked:
+            form.form_errors.append(_locked_message())
+            return _confirmation(form, source, destination, step_up, status=429)
+        form.code.errors.append(refusal.message)
+        return _confirmation(form, source, destination, step_up)
+    return None
 
 
 def _transfer_problem(source: Account, destination: Account | None) -> str | None:

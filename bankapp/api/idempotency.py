@@ -63,6 +63,13 @@ def find_record(user: User, key: str) -> ApiIdempotencyKey | None:
         ApiIdempotencyKey.user_id == user.id, ApiIdempotencyKey.key == key))
 
 
+def already_answered(user: User, key: str) -> bool:
+    """Whether a request with this key was answered before: a retry then gets that answer
+    from ``post_once`` and can post nothing new (step-up asks such a retry for no code)."""
+    return (find_record(user, key) is not None
+            or ledger.find_posting(user, ledger_key(key)) is not None)
+
+
 def _insert_record(user: User, key: str, operation: str, fingerprint: str, status: int,
                    body: dict, reference: str | None) -> None:
     """Insert the answer now, in the current transaction (a used key fails here)."""

@@ -156,7 +156,19 @@ SCHEMAS = {
         "type": "object", "additionalProperties": False,
         "required": ["from_account", "to_account", "amount"],
         "properties": {"from_account": ACCOUNT_NUMBER, "to_account": ACCOUNT_NUMBER,
-                       "amount": AMOUNT_IN, "description": DESCRIPTION_IN},
+                       "amount": AMOUNT_IN, "description": DESCRIPTION_IN,
+                       "otp": {"type": "string", "maxLength": 64,
+                               "description": "Step-up: for a caller with two-step sign-in, "
+                                              "the current code from the authenticator app "
+                                              "(or an unused recovery code) approving this "
+                                              "transfer, needed when it goes to an account "
+                                              "the caller never paid before or is above the "
+                                              "step-up threshold (not between the caller's "
+                                              "own accounts). Not part of the request's "
+                                              "identity: a retry with the same "
+                                              "Idempotency-Key and a newer code is the same "
+                                              "request, and a retry of an answered key needs "
+                                              "no code."}},
         "examples": [{"from_account": "ACC-000000001", "to_account": "ACC-000000002",
                       "amount": "12.50", "description": "Rent"}],
     },
@@ -275,6 +287,26 @@ def _posting_operation(summary: str, description: str, body: str, operation_id: 
             "requestBody": _body(body), "responses": responses}
 
 
+def _transfer_operation() -> dict:
+    operation = _posting_operation(
+        "Transfer", "Transfer from one of the caller's accounts to any active customer "
+        "account. Channel api. Step-up: a caller with two-step sign-in sends `otp` when the "
+        "transfer goes to an account they never paid before or is above the step-up "
+        "threshold; without it the answer is 403 `step-up-required`, a wrong code 401 "
+        "`mfa-failed`, too many wrong codes 429 `mfa-locked`. These answers are not stored "
+        "under the Idempotency-Key: send the request again with a code.",
+        "TransferRequest", "transfer")
+    responses = operation["responses"]
+    responses["401"]["description"] = ("Missing, expired, tampered or revoked access token; "
+                                       "or a wrong `otp` (problem `mfa-failed`).")
+    responses["403"]["description"] = ("The caller's role may not do this, the user is not "
+                                       "verified, or the transfer needs `otp` (problem "
+                                       "`step-up-required`).")
+    responses["429"] = _problem("Too many wrong codes: the caller's second-factor checks "
+                                "are locked for a while (problem `mfa-locked`).")
+    return operation
+
+
 PATHS = {
     "/api/v1/token": {
         "post": {
@@ -348,9 +380,7 @@ PATHS = {
             [_param("AccountNumber")]),
     },
     "/api/v1/transfers": {
-        "post": _posting_operation(
-            "Transfer", "Transfer from one of the caller's accounts to any active customer "
-            "account. Channel api.", "TransferRequest", "transfer"),
+        "post": _transfer_operation(),
     },
     "/api/v1/transfers/{key}": {
         "get": {

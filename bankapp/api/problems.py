@@ -41,6 +41,13 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "mfa-enrolment-required": (403, "Second factor not set up",
                                "The account's role needs two-step sign-in; set it up on the "
                                "website first."),
+    "step-up-required": (403, "Transfer needs a second-factor code",
+                         "The caller has two-step sign-in and this transfer goes to an account "
+                         "they never paid before or is above the step-up threshold "
+                         "(STEP_UP_THRESHOLD): send the current code from the authenticator "
+                         "app (or a recovery code) as `otp` in the same request. The code "
+                         "approves that transfer only; a retry of an already answered "
+                         "Idempotency-Key needs none."),
     "idempotency-key-reused": (422, "Idempotency key reused",
                                "This Idempotency-Key was already used with a different request."),
 }

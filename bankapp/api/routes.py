@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from bankapp import ledger
 from bankapp.api import bp
-from bankapp.api.idempotency import Answer, find_record, post_once
+from bankapp.api.idempotency import Answer, already_answered, find_record, post_once
 from bankapp.api.openapi import openapi_document
 from bankapp.api.payload import (
     ACCOUNT_NUMBER_RE,
@@ -36,6 +36,7 @@ from bankapp.api.representations import (
     timestamp,
     transaction_json,
 )
+from bankapp.auth import stepup
 from bankapp.auth.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
 from bankapp.api.tokens import issue_access_token, staff_required, token_lifetime, token_required
 from bankapp.extensions import db, limiter
@@ -120,10 +121,15 @@ def check_second_factor(user: User, otp: str | None) -> None:
     try:
         verify_second_factor(user, otp)
     except SecondFactorRefused as refusal:
-        if refusal.locked:
-            raise Problem(429, refusal.message, code="mfa-locked") from None
-        raise Problem(401, refusal.message, code="mfa-failed",
-                      headers={"WWW-Authenticate": 'Bearer realm="bankapp"'}) from None
+        raise factor_problem(refusal) from None
+
+
+def factor_problem(refusal: SecondFactorRefused) -> Problem:
+    """A refused code: ``mfa-locked`` (429) while locked, else ``mfa-failed`` (401)."""
+    if refusal.locked:
+        return Problem(429, refusal.message, code="mfa-locked")
+    return Problem(401, refusal.message, code="mfa-failed",
+                   headers={"WWW-Authenticate": 'Bearer realm="bankapp"'})
 
 
 @bp.post("/v1/token/revoke")
@@ -292,22 +298,48 @@ def transfer():
     """Transfer from one of the caller's accounts to any active customer account."""
     key = idempotency_key()
     data = read_json_object()
-    fields = Fields(data, ("from_account", "to_account", "amount", "description"))
+    fields = Fields(data, ("from_account", "to_account", "amount", "description", "otp"))
     from_number = fields.account_number("from_account")
     to_number = fields.account_number("to_account")
     amount = fields.amount()
     description = fields.text("description", required=False, default="")
+    otp = fields.text("otp", required=False, max_length=64)
     fields.check()
     found = ledger.find_customer_accounts(from_number, to_number)  # one query for both
     source = own_account(from_number, found)
     destination = found.get(to_number, to_number)  # a number the ledger refuses as unknown
     user = g.api_user
-    answer = post_once(user, key, "transfer", request_fingerprint(data),
+    step_up_transfer(user, key, source, destination, amount, otp)
+    # The code is no part of the request: a retry with a newer code is the same transfer.
+    fingerprint = request_fingerprint({k: v for k, v in data.items() if k != "otp"})
+    answer = post_once(user, key, "transfer", fingerprint,
                        lambda **once: ledger.transfer(source, destination, amount, description,
                                                       user, channel=Channel.API, **once),
                        expected={"entry_type": EntryType.TRANSFER, "from_account": from_number,
                                  "to_account": to_number, "amount": money(amount)})
     return _answer_response(answer, key)
+
+
+def step_up_transfer(user: User, key: str, source: Account, destination: Account | str,
+                     amount, otp: str | None) -> None:
+    """A transfer the step-up rule catches needs ``otp`` (403 ``step-up-required`` without
+    it); a retry of an already answered key replays that answer and needs no code."""
+    if not isinstance(destination, Account):
+        return  # unknown: the ledger refuses it, and nothing can be paid to it
+    step_up = stepup.step_up_for(user, destination, amount)
+    if not step_up or already_answered(user, key):
+        return
+    if not otp:
+        raise Problem(403, f"This transfer needs a fresh second-factor code because "
+                           f"{step_up.why}: send the current code from the authenticator "
+                           "app (or a recovery code) as \"otp\" in the same request.",
+                      code="step-up-required",
+                      errors=[{"pointer": "#/otp", "detail": "Required for this transfer."}])
+    try:
+        stepup.approve_transfer(user, otp, source=source, destination=destination,
+                                amount=amount, idempotency_key=key, step_up=step_up)
+    except SecondFactorRefused as refusal:
+        raise factor_problem(refusal) from None
 
 
 @bp.get("/v1/transfers/<path:key>")
