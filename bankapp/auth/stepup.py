@@ -31,7 +31,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature
 from sqlalchemy.orm import aliased
 
 from bankapp import audit
@@ -40,6 +40,7 @@ from bankapp.auth.factors import SecondFactorRefused, verify_second_factor
 from bankapp.extensions import db
 from bankapp.formatting import format_money
 from bankapp.models import Account, Transaction, TransactionType, User
+from bankapp.security import signing_serializer
 
 NEW_PAYEE = "new-payee"
 ABOVE_THRESHOLD = "above-threshold"
@@ -147,8 +148,7 @@ def approve_transfer(user: User, code: str | None, *, source: Account, destinati
 # ---------------------------------------------------------------- the confirmation page
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="transfer-approval")
+APPROVAL_SALT = "bankapp.transfer-approval"
 
 
 def _approval_payload(user: User, source: Account, destination: Account, amount: Decimal,
@@ -159,7 +159,8 @@ def _approval_payload(user: User, source: Account, destination: Account, amount:
 def approval_token(user: User, source: Account, destination: Account, amount: Decimal,
                    key: str) -> str:
     """The signed details a confirmation page shows, carried by its form as ``approval``."""
-    return _serializer().dumps(_approval_payload(user, source, destination, amount, key))
+    payload = _approval_payload(user, source, destination, amount, key)
+    return signing_serializer(APPROVAL_SALT).dumps(payload)
 
 
 def approval_matches(token: str | None, user: User, source: Account, destination: Account,
@@ -168,7 +169,7 @@ def approval_matches(token: str | None, user: User, source: Account, destination
     if not token:
         return False
     try:
-        shown = _serializer().loads(token, max_age=APPROVAL_MAX_AGE)
+        shown = signing_serializer(APPROVAL_SALT).loads(token, max_age=APPROVAL_MAX_AGE)
     except BadSignature:  # also SignatureExpired
         return False
     return shown == _approval_payload(user, source, destination, amount, key)
