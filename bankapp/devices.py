@@ -151,15 +151,18 @@ def end_current_session() -> None:
 
 
 def active_sessions(user: User) -> list[UserSession]:
-    """The user's open sessions still within both timeouts, the most recently used first."""
+    """The user's open sessions still within both timeouts: this browser's first, then the
+    most recently used."""
     now = now_utc()
     cfg = current_app.config
+    this_browser_first = sa.case((UserSession.key_hash == (_current_key_hash() or ""), 0),
+                                 else_=1)
     return list(db.session.scalars(
         sa.select(UserSession)
         .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None),
                UserSession.last_seen_at > now - cfg["SESSION_IDLE_TIMEOUT"],
                UserSession.created_at > now - cfg["SESSION_ABSOLUTE_TIMEOUT"])
-        .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())))
+        .order_by(this_browser_first, UserSession.last_seen_at.desc(), UserSession.id.desc())))
 
 
 class SessionNotFound(Exception):

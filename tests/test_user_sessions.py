@@ -98,6 +98,15 @@ def test_security_page_lists_each_open_session_and_marks_this_browser(app, custo
     assert "This browser" not in other and "198.51.100.9" in other and ">End</button>" in other
 
 
+def test_this_browser_is_listed_first(app, customer):
+    laptop, phone = browser(app), browser(app, IPHONE)
+    log_in(laptop)
+    log_in(phone)
+    html = laptop.get(SECURITY).get_data(as_text=True)
+    first = re.search(r'<tr class="user-session".*?</tr>', html, re.S).group(0)
+    assert "This browser" in first
+
+
 def test_ending_another_session_refuses_its_cookie_on_the_next_request(app, customer):
     laptop, phone = browser(app), browser(app, IPHONE)
     log_in(laptop)
