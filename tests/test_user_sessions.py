@@ -194,6 +194,16 @@ def test_ending_a_session_needs_a_logged_in_user(app, client, customer):
     assert signed_in(laptop)
 
 
+def test_staff_who_must_still_enrol_can_end_their_other_sessions(app, make_user):
+    teller = make_user(email="tim@example.com", role=Role.TELLER, second_factor=False)
+    laptop, phone = browser(app), browser(app, IPHONE)
+    log_in(laptop, teller.email)
+    log_in(phone, teller.email)
+    assert end(laptop, row_of(phone).id).headers["Location"].endswith(SECURITY)
+    assert phone.get(SECURITY).status_code == 302
+    assert open_rows(teller) == [row_of(laptop)]
+
+
 def test_ending_sessions_is_audited(app, customer):
     laptop, phone = browser(app), browser(app, IPHONE, "198.51.100.9")
     log_in(laptop)
