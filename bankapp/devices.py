@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import after_this_request, current_app, has_request_context, request, session
+from flask import after_this_request, current_app, g, has_request_context, request, session
 from sqlalchemy.exc import IntegrityError
 
 from bankapp.audit import Action
@@ -79,7 +79,9 @@ def request_browser_label() -> str | None:
     """The label of the current request's browser; None outside a request (CLI)."""
     if not has_request_context():
         return None
-    return browser_label(request.headers.get("User-Agent"))
+    if "browser_label" not in g:  # a login asks twice (session row, audit row)
+        g.browser_label = browser_label(request.headers.get("User-Agent"))
+    return g.browser_label
 
 
 def _client_ip() -> str | None:
