@@ -106,6 +106,9 @@ class Config:
     SESSION_COOKIE_SECURE = False
     SESSION_COOKIE_NAME = "session"
     REMEMBER_COOKIE_DURATION = timedelta(0)
+    # The long-lived random cookie that tells a known browser from a new one (new-sign-in
+    # emails, bankapp/devices.py).
+    BROWSER_COOKIE_NAME = "bankapp_browser"
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # bounded by the session lifetime instead
 
@@ -180,6 +183,7 @@ class ProductionConfig(Config):
     # __Host- cookies must be Secure, path=/ and carry no Domain: the browser then refuses
     # any subdomain's attempt to overwrite them.
     SESSION_COOKIE_NAME = "__Host-session"
+    BROWSER_COOKIE_NAME = "__Host-bankapp_browser"
     TRUST_PROXY_HOPS = int(os.environ.get("TRUST_PROXY_HOPS", "1"))
 
     @classmethod

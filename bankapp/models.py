@@ -108,7 +108,14 @@ class User(UserMixin, db.Model):
         return self.role in Role.STAFF
 
     def rotate_session_token(self) -> None:
+        """End every session of the user: their cookies are refused and their rows end."""
         self.session_token = new_session_token()
+        if self.id is not None:
+            # So the security page's list stays truthful (bankapp.devices); same transaction.
+            db.session.execute(
+                sa.update(UserSession)
+                .where(UserSession.user_id == self.id, UserSession.ended_at.is_(None))
+                .values(ended_at=now_utc()))
 
     def revoke_api_tokens(self) -> None:
         self.token_version = (self.token_version or 0) + 1

@@ -12,6 +12,7 @@ from flask import abort, current_app, has_request_context, request, session, url
 from flask_login import current_user, login_user, logout_user
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from bankapp import devices
 from bankapp.extensions import db, login_manager
 from bankapp.models import EmailChange, EmailChangeStatus, User
 
@@ -197,27 +198,38 @@ def _now_ts() -> float:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """Load the session's user only while the cookie's session token is still current."""
+    """Load the session's user while the cookie's session token is current and its row open.
+
+    Ending the row (the security page, logout) or rotating the token (password change,
+    deactivation) refuses the cookie from its next request on.
+    """
     uid, _, token = user_id.partition(":")
     if not uid.isdigit() or not token:
         return None
     user = db.session.get(User, int(uid))
     if user is None or not user.is_active or user.session_token != token:
         return None
+    if not devices.session_is_open(user):
+        return None
     return user
 
 
-def _fresh_session(user: User, auth_at: float) -> None:
-    # A new session (no fixation) whose cookie carries the user's current session token.
+def _fresh_session(user: User, auth_at: float, created_at: datetime | None = None) -> None:
+    # A new session (no fixation) whose cookie carries the user's current session token
+    # and the key of a new session row (the caller commits the row).
     session.clear()
     login_user(user, remember=False)
     session.permanent = True
     session["auth_at"] = auth_at
     session["seen_at"] = _now_ts()
+    devices.open_session(user, created_at=created_at)
 
 
 def start_session(user: User) -> None:
-    """Log ``user`` in on a fresh session (no fixation) with the timeout clocks started."""
+    """Log ``user`` in on a fresh session (no fixation) with the timeout clocks started.
+
+    Adds the session's row; the caller commits.
+    """
     _fresh_session(user, _now_ts())
     user.last_login = datetime.now(timezone.utc)
 
@@ -225,16 +237,23 @@ def start_session(user: User) -> None:
 def renew_session(user: User) -> None:
     """Keep this browser logged in after ``user``'s session token was rotated.
 
-    Every other cookie still carries the old token and stops working; this one gets a fresh
-    session with the new token. The absolute timeout keeps counting from the original login.
+    Every other cookie still carries the old token and stops working, and the rotation ended
+    every session row; this browser gets a fresh session with the new token and a new row
+    (new key) that keeps the original sign-in time, as the absolute timeout keeps counting
+    from the original login. The caller commits.
     """
-    _fresh_session(user, session.get("auth_at") or _now_ts())
+    previous = devices.current_session_row(user)
+    _fresh_session(user, session.get("auth_at") or _now_ts(),
+                   created_at=previous.created_at if previous is not None else None)
 
 
 def end_session(user: User | None) -> None:
-    """Log out everywhere the current session token is used."""
+    """Log this browser out: its session row ends, so a copy of its cookie is refused too.
+
+    The user's other sessions stay open (the security page ends them).
+    """
     if user is not None and getattr(user, "is_authenticated", False):
-        user.rotate_session_token()
+        devices.end_current_session()
         db.session.commit()
     logout_user()
     session.clear()
@@ -250,12 +269,16 @@ def enforce_session_timeouts() -> None:
     seen_at = session.get("seen_at", 0)
     if (now - seen_at > cfg["SESSION_IDLE_TIMEOUT"].total_seconds()
             or now - auth_at > cfg["SESSION_ABSOLUTE_TIMEOUT"].total_seconds()):
+        devices.end_current_session()
+        db.session.commit()
         logout_user()
         session.clear()
         return
-    # Write the cookie at most once a minute: enough precision for a 30-minute idle timeout.
+    # Write the cookie, and the session row's last_seen_at, at most once a minute: enough
+    # precision for a 30-minute idle timeout, and no database write on every request.
     if now - seen_at > 60:
         session["seen_at"] = now
+        devices.touch_current_session()
 
 
 # ---------------------------------------------------------------- links

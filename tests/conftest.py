@@ -250,9 +250,22 @@ def totp_now(secret: str, step_offset: int = 0) -> str:
 
 
 def log_in_as(client, user: User) -> None:
-    """Give ``client`` a logged-in session for ``user`` without going through the form."""
+    """Give ``client`` a logged-in session for ``user`` without going through the form.
+
+    Like a real login it opens the session's row (bankapp.devices); the cookie holds its key.
+    """
+    import secrets
+
+    from bankapp.devices import SESSION_KEY, hash_key
+    from bankapp.models import UserSession
+
+    key = secrets.token_urlsafe(32)
+    db.session.add(UserSession(user_id=user.id, key_hash=hash_key(key), ip_address="127.0.0.1",
+                               browser="Test client"))
+    db.session.commit()
     now = datetime.now(timezone.utc).timestamp()
     with client.session_transaction() as session:
+        session[SESSION_KEY] = key
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
         session["auth_at"] = session["seen_at"] = now

@@ -324,7 +324,7 @@ def test_session_cookie_holds_only_session_data(client, customer):
     client.get("/dashboard/")
     contents = _cookie_contents(client.get_cookie("session").value)
     allowed = {"_user_id", "_fresh", "_id", "auth_at", "seen_at", "csrf_token", "_flashes",
-               "_permanent"}
+               "_permanent", "sid"}
     assert set(contents) <= allowed
     assert TEST_PASSWORD not in json.dumps(contents)
     assert customer.email not in json.dumps(contents)

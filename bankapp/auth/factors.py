@@ -25,6 +25,7 @@ from limits import RateLimitItemPerMinute, parse as parse_limit
 from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.crypto import decrypt_field, encrypt_field, reencrypt_field
+from bankapp.devices import request_browser_label
 from bankapp.email import send_email
 from bankapp.extensions import db, limiter
 from bankapp.models import RecoveryCode, Role, TotpDevice, User, now_utc
@@ -73,7 +74,8 @@ def needs_enrolment(user: User) -> bool:
 
 
 # Pages a user who must enrol may still open (others send them to the set-up page).
-ENROLMENT_ENDPOINTS = {"auth.totp_setup", "auth.security", "auth.logout", "static"}
+ENROLMENT_ENDPOINTS = {"auth.totp_setup", "auth.security", "auth.logout", "static",
+                       "auth.end_session", "auth.end_other_sessions"}
 
 
 def enforce_enrolment():
@@ -374,7 +376,7 @@ def _count_failure(user: User, reason: str) -> None:
     """Audit a wrong code; lock the account's checks once the limit is spent."""
     db.session.rollback()
     audit.record(Action.MFA_FAILURE, actor=user, target_type=TargetType.USER, target_id=user.id,
-                 details={"reason": reason})
+                 details={"reason": reason, "browser": request_browser_label()})
     db.session.commit()
     if not limiter.enabled:
         return

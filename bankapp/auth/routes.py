@@ -1,10 +1,11 @@
 """Sign-up, email verification, login, logout, password reset and password change."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, logout_user
 
+from bankapp import devices
 from bankapp.auth import bp, factors, profile, services
 from bankapp.auth.forms import (
     PASSWORD_HINT,
@@ -325,13 +326,42 @@ def totp_setup():
 @bp.route("/accounts/security/")
 @login_required
 def security():
-    """Second factors and recovery codes of the logged-in user."""
+    """Second factors, recovery codes, open sessions and recent sign-ins of the user."""
     user = current_user._get_current_object()
+    this_session = devices.current_session_row(user)
     return render_template("auth/security.html", user=user,
                            codes_left=factors.recovery_codes_left(user),
                            enrolment_required=factors.enrolment_required(user),
                            remove_form=RemoveTotpForm(prefix="remove"),
-                           codes_form=NewRecoveryCodesForm(prefix="codes"))
+                           codes_form=NewRecoveryCodesForm(prefix="codes"),
+                           sessions=devices.active_sessions(user),
+                           this_session_id=this_session.id if this_session else None,
+                           sign_ins=devices.sign_in_history(user))
+
+
+@bp.route("/accounts/sessions/<int:session_id>/end/", methods=["POST"])
+@login_required
+def end_session(session_id: int):
+    """End one of the user's sessions: that browser is signed out at its next request."""
+    try:
+        this_browser = services.end_user_session(current_user._get_current_object(), session_id)
+    except devices.SessionNotFound:
+        abort(404)
+    if this_browser:
+        flash("You are logged out.", "info")
+        return redirect(url_for("auth.login"))
+    flash("That session has ended: the browser is signed out at its next request.", "success")
+    return redirect(url_for("auth.security"))
+
+
+@bp.route("/accounts/sessions/end-others/", methods=["POST"])
+@login_required
+def end_other_sessions():
+    """End every session of the user except this browser's."""
+    ended = services.end_other_sessions(current_user._get_current_object())
+    flash(f"Every other session has ended ({ended})." if ended
+          else "There was no other session to end.", "success")
+    return redirect(url_for("auth.security"))
 
 
 @bp.route("/accounts/2fa/totp/remove/", methods=["POST"])

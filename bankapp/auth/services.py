@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import current_app, session
 from sqlalchemy.exc import IntegrityError
 
-from bankapp import audit
+from bankapp import audit, devices
 from bankapp.audit import Action, TargetType
 from bankapp.email import MailKind, send_email, within_recipient_limit
 from bankapp.extensions import db
@@ -164,16 +164,30 @@ def _login_failed(user: User | None, email: str, reason: str) -> None:
     # The submitted address, never the password: enough to spot an account being ground.
     audit.record(Action.LOGIN_FAILURE, actor=user, target_type=TargetType.USER,
                  target_id=user.id if user else None,
-                 details={"email": (email or "").strip().lower()[:254], "reason": reason})
+                 details={"email": (email or "").strip().lower()[:254], "reason": reason,
+                          "browser": devices.request_browser_label()})
     db.session.commit()
 
 
 def log_in(user: User, second_factor: str | None = None) -> None:
-    """Start the user's session (after ``authenticate``, and the second factor) and record it."""
+    """Start the user's session (after ``authenticate``, and the second factor) and record it.
+
+    A browser this user has not signed in from before is marked in the audit row, and the
+    owner is emailed after the commit.
+    """
     start_session(user)
-    audit.record(Action.LOGIN_SUCCESS, actor=user, target_type=TargetType.USER, target_id=user.id,
-                 details={"second_factor": second_factor} if second_factor else None)
+    new_browser = devices.recognise_browser(user)
+    details = {"browser": devices.request_browser_label()}
+    if second_factor:
+        details["second_factor"] = second_factor
+    if new_browser:
+        details["new_browser"] = True
+    event = audit.record(Action.LOGIN_SUCCESS, actor=user, target_type=TargetType.USER,
+                         target_id=user.id, details=details)
     db.session.commit()
+    if new_browser:
+        devices.send_new_browser_alert(user, details["browser"], event.ip_address,
+                                       event.created_at)
 
 
 def begin_second_factor(user: User, next_url: str | None) -> None:
@@ -213,6 +227,35 @@ def log_out(user) -> None:
     if getattr(user, "is_authenticated", False):
         audit.record(Action.LOGOUT, actor=user, target_type=TargetType.USER, target_id=user.id)
     end_session(user)
+
+
+# ---------------------------------------------------------------- sessions (security page)
+
+
+def end_user_session(user: User, session_id: int) -> bool:
+    """End one of ``user``'s sessions; True when it was this browser's (now logged out).
+
+    Raises ``devices.SessionNotFound`` when no session with that id is the user's.
+    """
+    row = devices.end_session_row(user, session_id)
+    audit.record(Action.SESSION_END, actor=user, target_type=TargetType.USER,
+                 target_id=user.id, details={"session_id": row.id, "browser": row.browser,
+                                             "session_ip": row.ip_address})
+    this_browser = devices.current_session_row(user)
+    if this_browser is not None and this_browser.id == row.id:
+        end_session(user)
+        return True
+    db.session.commit()
+    return False
+
+
+def end_other_sessions(user: User) -> int:
+    """End every session of ``user`` except this browser's; how many were open."""
+    ended = devices.end_other_sessions(user)
+    audit.record(Action.SESSION_END_OTHERS, actor=user, target_type=TargetType.USER,
+                 target_id=user.id, details={"ended": ended})
+    db.session.commit()
+    return ended
 
 
 # ---------------------------------------------------------------- password reset
@@ -306,7 +349,7 @@ def change_password(user: User, current_password: str, new_password: str) -> boo
     set_password(user, new_password)
     audit.record(Action.PASSWORD_CHANGE, actor=user, target_type=TargetType.USER,
                  target_id=user.id)
-    db.session.commit()
     renew_session(user)
+    db.session.commit()
     log.info("user %s changed their password", user.id)
     return send_password_changed_notice(user)
