@@ -37,6 +37,7 @@ class Action(_Names):
     PASSWORD_CHANGE = "auth.password_change"
     PASSWORD_CHANGE_FAILURE = "auth.password_change.failure"
     LOGOUT = "auth.logout"
+    REAUTH_FAILURE = "auth.reauth.failure"
     SESSION_END = "auth.session.end"
     SESSION_END_OTHERS = "auth.session.end_others"
     MFA_ENROL = "mfa.enrol"

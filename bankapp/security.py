@@ -309,6 +309,33 @@ def public_base_url() -> str:
     return current_app.config.get("PUBLIC_URL") or request.url_root.rstrip("/")
 
 
+def recently_authenticated() -> bool:
+    """Whether this browser proved a factor (login, or the password again) within
+    ``REAUTH_SECONDS``: what ending sessions asks for (ASVS 5.0 V7.5.2)."""
+    proved = max(session.get("auth_at", 0), session.get("reauth_at", 0))
+    return _now_ts() - proved <= current_app.config["REAUTH_SECONDS"]
+
+
+def mark_reauthenticated() -> None:
+    session["reauth_at"] = _now_ts()
+
+
+def recent_login_required(view):
+    """Send a browser whose last proof is older than ``REAUTH_SECONDS`` to confirm its
+    password first (then it comes back to the security page and clicks again)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not recently_authenticated():
+            from flask import flash, redirect, url_for
+
+            flash("Confirm your password first: ending sessions needs a recent sign-in.", "info")
+            return redirect(url_for("auth.reauthenticate", next=url_for("auth.security")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
 # ---------------------------------------------------------------- roles and redirects
 
 

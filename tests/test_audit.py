@@ -179,7 +179,7 @@ def test_the_action_names_cover_the_issue():
     expected = {
         "auth.signup", "auth.login.success", "auth.login.failure", "auth.verify_email",
         "auth.password_reset.request", "auth.password_reset.complete", "auth.password_change",
-        "auth.password_change.failure", "auth.logout", "auth.session.end",
+        "auth.password_change.failure", "auth.logout", "auth.reauth.failure", "auth.session.end",
         "auth.session.end_others",
         "mfa.enrol", "mfa.remove", "mfa.reset", "mfa.failure", "mfa.locked",
         "mfa.recovery_code.used", "mfa.recovery_codes.renewed",

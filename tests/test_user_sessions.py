@@ -487,3 +487,62 @@ def test_production_browser_cookie_is_host_prefixed_and_secure():
 ])
 def test_browser_label_is_short_and_never_fails(user_agent, label):
     assert browser_label(user_agent) == label
+
+
+# ---------------------------------------------------------------- a recent sign-in first
+
+
+def stale(client, app) -> None:
+    """Make this browser's last proof of identity older than REAUTH_SECONDS."""
+    with client.session_transaction() as session:
+        session["auth_at"] -= app.config["REAUTH_SECONDS"] + 1
+        session["seen_at"] = datetime.now(timezone.utc).timestamp()
+
+
+def test_ending_a_session_long_after_signing_in_asks_for_the_password_first(app, customer):
+    laptop, phone = browser(app), browser(app, IPHONE)
+    log_in(laptop)
+    log_in(phone)
+    stale(laptop, app)
+    response = end(laptop, row_of(phone).id)
+    assert response.status_code == 302 and "/accounts/reauthenticate/" in response.headers[
+        "Location"]
+    assert signed_in(phone)
+    assert len(open_rows(customer)) == 2
+
+
+def test_after_the_password_again_the_session_can_be_ended(app, customer):
+    laptop, phone = browser(app), browser(app, IPHONE)
+    log_in(laptop)
+    log_in(phone)
+    stale(laptop, app)
+    confirmed = post_form(laptop, "/accounts/reauthenticate/?next=/accounts/security/",
+                          {"password": TEST_PASSWORD})
+    assert confirmed.headers["Location"].endswith(SECURITY)
+    end(laptop, row_of(phone).id)
+    assert not signed_in(phone)
+
+
+def test_a_wrong_password_to_confirm_ends_nothing_and_is_audited(app, customer):
+    laptop, phone = browser(app), browser(app, IPHONE)
+    log_in(laptop)
+    log_in(phone)
+    stale(laptop, app)
+    response = post_form(laptop, "/accounts/reauthenticate/", {"password": "not the password"})
+    assert response.status_code == 200
+    assert "That is not your current password." in response.get_data(as_text=True)
+    assert end(laptop, row_of(phone).id).status_code == 302
+    assert signed_in(phone)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == Action.REAUTH_FAILURE)) == 1
+
+
+def test_ending_all_others_long_after_signing_in_asks_for_the_password_first(app, customer):
+    laptop, phone = browser(app), browser(app, IPHONE)
+    log_in(laptop)
+    log_in(phone)
+    stale(laptop, app)
+    token = csrf_token(laptop, SECURITY)
+    response = laptop.post("/accounts/sessions/end-others/", data={"csrf_token": token})
+    assert "/accounts/reauthenticate/" in response.headers["Location"]
+    assert signed_in(phone)

@@ -75,7 +75,7 @@ def needs_enrolment(user: User) -> bool:
 
 # Pages a user who must enrol may still open (others send them to the set-up page).
 ENROLMENT_ENDPOINTS = {"auth.totp_setup", "auth.security", "auth.logout", "static",
-                       "auth.end_session", "auth.end_other_sessions"}
+                       "auth.end_session", "auth.end_other_sessions", "auth.reauthenticate"}
 
 
 def enforce_enrolment():

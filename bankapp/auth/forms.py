@@ -161,3 +161,10 @@ class RemoveTotpForm(FlaskForm):
 class NewRecoveryCodesForm(FlaskForm):
     password = ChangePasswordForm.current_password
     submit = SubmitField("Make new recovery codes")
+
+
+class ReauthenticateForm(FlaskForm):
+    """The password again, before a sensitive change (ending sessions)."""
+
+    password = ChangePasswordForm.current_password
+    submit = SubmitField("Confirm")

@@ -14,6 +14,7 @@ from bankapp.auth.forms import (
     LoginForm,
     NewRecoveryCodesForm,
     NotMeForm,
+    ReauthenticateForm,
     RemoveTotpForm,
     SecondFactorForm,
     TotpSetupForm,
@@ -24,7 +25,7 @@ from bankapp.auth.forms import (
     SignupForm,
 )
 from bankapp.extensions import limiter
-from bankapp.security import is_safe_next
+from bankapp.security import is_safe_next, recent_login_required
 
 CHECK_EMAIL = ("Check your email: we sent you a link to confirm your address. "
                "Open it, then log in here.")
@@ -339,8 +340,23 @@ def security():
                            sign_ins=devices.sign_in_history(user))
 
 
+@bp.route("/accounts/reauthenticate/", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_login_limit, methods=["POST"], key_func=_current_user_key)
+def reauthenticate():
+    """Confirm the password again before a sensitive change; then back where it was asked."""
+    next_url = request.args.get("next")
+    form = ReauthenticateForm()
+    if form.validate_on_submit():
+        if services.reauthenticate(current_user._get_current_object(), form.password.data):
+            return redirect(next_url if is_safe_next(next_url) else url_for("auth.security"))
+        form.password.errors.append(services.WRONG_CURRENT_PASSWORD)
+    return render_template("auth/reauthenticate.html", form=form, next_url=next_url)
+
+
 @bp.route("/accounts/sessions/<int:session_id>/end/", methods=["POST"])
 @login_required
+@recent_login_required
 def end_session(session_id: int):
     """End one of the user's sessions: that browser is signed out at its next request."""
     try:
@@ -356,6 +372,7 @@ def end_session(session_id: int):
 
 @bp.route("/accounts/sessions/end-others/", methods=["POST"])
 @login_required
+@recent_login_required
 def end_other_sessions():
     """End every session of the user except this browser's."""
     ended = services.end_other_sessions(current_user._get_current_object())

@@ -25,6 +25,7 @@ from bankapp.security import (
     load_verification_token,
     make_reset_token,
     make_verification_token,
+    mark_reauthenticated,
     public_url_for,
     renew_session,
     set_password,
@@ -353,3 +354,17 @@ def change_password(user: User, current_password: str, new_password: str) -> boo
     db.session.commit()
     log.info("user %s changed their password", user.id)
     return send_password_changed_notice(user)
+
+
+def reauthenticate(user: User, password: str) -> bool:
+    """The password again in a signed-in browser: marks it recently authenticated, or audits
+    a failure (as a wrong current password on the password-change page is)."""
+    if check_password(user, password):
+        db.session.commit()  # a rehash, if the parameters changed
+        mark_reauthenticated()
+        return True
+    db.session.rollback()
+    audit.record(Action.REAUTH_FAILURE, actor=user, target_type=TargetType.USER,
+                 target_id=user.id)
+    db.session.commit()
+    return False
