@@ -182,6 +182,7 @@ def test_the_action_names_cover_the_issue():
         "auth.password_change.failure", "auth.logout",
         "mfa.enrol", "mfa.remove", "mfa.reset", "mfa.failure", "mfa.locked",
         "mfa.recovery_code.used", "mfa.recovery_codes.renewed",
+        "passkey.add", "passkey.remove", "passkey.failure",
         "profile.update", "email_change.request", "email_change.confirm",
         "email_change.cancel", "email_change.failure",
         "ledger.deposit", "ledger.withdrawal", "ledger.transfer", "ledger.reversal",
