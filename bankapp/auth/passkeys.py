@@ -176,7 +176,7 @@ def is_last_factor(user: User) -> bool:
 
 def clean_name(name) -> str:
     """The passkey's name as the user will see it listed, or PasskeyRefused."""
-    name = " ".join(str(name or "").split())
+    name = " ".join(name.split()) if isinstance(name, str) else ""
     if not name or len(name) > NAME_MAX:
         raise PasskeyRefused(f"Give the passkey a name of up to {NAME_MAX} characters, "
                              "such as \u201cWork laptop\u201d.")
@@ -190,7 +190,7 @@ def registration_options(user: User, name, password) -> str:
     password guards the account against a passkey added from a borrowed or stolen session.
     """
     name = clean_name(name)
-    if not check_password(user, str(password or "")):
+    if not check_password(user, password if isinstance(password, str) else ""):
         db.session.rollback()
         raise PasskeyRefused("That is not your current password.")
     db.session.commit()  # check_password may have upgraded the stored hash
@@ -344,7 +344,7 @@ def remove(user: User, passkey: WebAuthnCredential, password=None, assertion=Non
     of the account (issued with ``user_options(user, CONFIRM)``): the code a TOTP user types.
     """
     if is_last_factor(user):
-        if not check_password(user, str(password or "")):
+        if not check_password(user, password if isinstance(password, str) else ""):
             db.session.rollback()
             raise PasskeyRefused("That is not your current password.")
         if not assertion:
