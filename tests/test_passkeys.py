@@ -324,6 +324,7 @@ def test_a_replayed_sign_in_is_refused(app, alice_passkey):
     assert again.status_code == 400
     assert "expired or was already used" in again.get_json()["detail"]
     assert not logged_in(client)
+    assert rows(Action.PASSKEY_FAILURE)[0].details["reason"].endswith("already used")
 
 
 def test_a_challenge_is_spent_even_when_an_old_cookie_is_sent_again(app, customer_client):
@@ -426,7 +427,8 @@ def test_every_passkey_endpoint_refuses_a_request_without_the_csrf_token(custome
 
 @pytest.mark.parametrize("raw", [
     "{not json", "[]", '"text"', "null", "\x00\xff",
-    '{"credential": "garbage"}', '{"credential": 42}', '{"credential": {"id": "!!", "rawId": "!!"}}',
+    '{"credential": "garbage"}', '{"credential": 42}',
+    '{"credential": {"id": "!!", "rawId": "!!"}}',
     '{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", "response": '
     '{"clientDataJSON": "!!", "authenticatorData": "%%", "signature": "", "userHandle": "@@"}}}',
     '{"credential": {"id": "AA", "rawId": "AA", "type": "public-key", "response": '

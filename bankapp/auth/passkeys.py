@@ -281,7 +281,11 @@ def authenticate(credential, purpose: str, user: User | None = None) -> User:
     ``user`` is the account the assertion must belong to (None for a discoverable sign-in).
     The passkey's sign count and last use are updated and committed.
     """
-    pending = _take(purpose, user)
+    try:
+        pending = _take(purpose, user)
+    except PasskeyRefused as refusal:
+        _failed(user, purpose, "no challenge pending, expired or already used")
+        raise refusal
     rp_id, origin = relying_party()
     passkey = None
     try:
