@@ -140,6 +140,8 @@ class Config:
     TOTP_DRIFT_STEPS = int(os.environ.get("TOTP_DRIFT_STEPS", "1"))
     # Seconds between the password and the second factor before the login starts over.
     MFA_PENDING_SECONDS = 300
+    # Seconds a passkey challenge (bankapp/auth/passkeys.py) may be answered in; used once.
+    PASSKEY_CHALLENGE_SECONDS = 300
     # Fernet key(s) for secrets stored in the database (bankapp/crypto.py); derived from
     # SECRET_KEY outside production when unset.
     FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY") or None

@@ -232,7 +232,8 @@ def register_blueprints(app: Flask) -> None:
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    # A JSON request (the passkey script's fetch calls) gets its errors as JSON too.
+    return request.path.startswith("/api/") or request.is_json
 
 
 def register_database_teardown(app: Flask) -> None:

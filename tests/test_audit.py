@@ -184,6 +184,7 @@ def test_the_action_names_cover_the_issue():
         "mfa.enrol", "mfa.remove", "mfa.reset", "mfa.failure", "mfa.locked",
         "mfa.recovery_code.used", "mfa.recovery_codes.renewed",
         "step_up.success", "step_up.failure",
+        "passkey.add", "passkey.remove", "passkey.failure",
         "profile.update", "email_change.request", "email_change.confirm",
         "email_change.cancel", "email_change.failure",
         "ledger.deposit", "ledger.withdrawal", "ledger.transfer", "ledger.reversal",

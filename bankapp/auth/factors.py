@@ -28,7 +28,7 @@ from bankapp.crypto import decrypt_field, encrypt_field, reencrypt_field
 from bankapp.devices import request_browser_label
 from bankapp.email import send_email
 from bankapp.extensions import db, limiter
-from bankapp.models import RecoveryCode, Role, TotpDevice, User, now_utc
+from bankapp.models import RecoveryCode, Role, TotpDevice, User, WebAuthnCredential, now_utc
 from bankapp.security import check_password, hash_password, public_url_for, verify_secret
 
 log = logging.getLogger("bankapp.auth")
@@ -74,7 +74,9 @@ def needs_enrolment(user: User) -> bool:
 
 
 # Pages a user who must enrol may still open (others send them to the set-up page).
+# A passkey counts as a first factor too: its registration endpoints stay open.
 ENROLMENT_ENDPOINTS = {"auth.totp_setup", "auth.security", "auth.logout", "static",
+                       "auth.passkey_register_options", "auth.passkey_register",
                        "auth.end_session", "auth.end_other_sessions", "auth.reauthenticate"}
 
 
@@ -98,6 +100,28 @@ def enforce_enrolment():
 
 def _device(user: User) -> TotpDevice | None:
     return db.session.scalar(sa.select(TotpDevice).where(TotpDevice.user_id == user.id))
+
+
+def has_totp(user: User) -> bool:
+    """Whether ``user`` has a confirmed authenticator app."""
+    device = _device(user)
+    return device is not None and device.confirmed_at is not None
+
+
+def passkey_count(user: User) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(WebAuthnCredential).where(
+        WebAuthnCredential.user_id == user.id)) or 0
+
+
+def refresh_mfa_enabled(user: User) -> None:
+    """``mfa_enabled`` from the factors left: an authenticator app or any passkey.
+
+    Called in the transaction that changed them. Recovery codes are the way back of the
+    factors, not a factor: they go when the last factor goes.
+    """
+    user.mfa_enabled = has_totp(user) or passkey_count(user) > 0
+    if not user.mfa_enabled:
+        db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
 
 
 def start_totp_enrolment(user: User) -> str:
@@ -307,12 +331,16 @@ def regenerate_recovery_codes(user: User, password: str) -> list[str]:
 
 
 def remove_totp(user: User, password: str, code: str) -> None:
-    """Remove the authenticator app: needs the password and a current code (or recovery code)."""
+    """Remove the authenticator app: needs the password and a current code (or recovery code).
+
+    Passkeys stay, and with them two-step sign-in and the recovery codes.
+    """
     if not check_password(user, password):
         db.session.rollback()
         raise SecondFactorRefused("That is not your current password.")
     verify_second_factor(user, code)
-    _remove_all(user)
+    db.session.execute(sa.delete(TotpDevice).where(TotpDevice.user_id == user.id))
+    refresh_mfa_enabled(user)
     audit.record(Action.MFA_REMOVE, actor=user, target_type=TargetType.USER, target_id=user.id,
                  details={"factor": "totp"})
     db.session.commit()
@@ -321,6 +349,7 @@ def remove_totp(user: User, password: str, code: str) -> None:
 
 def _remove_all(user: User) -> None:
     db.session.execute(sa.delete(TotpDevice).where(TotpDevice.user_id == user.id))
+    db.session.execute(sa.delete(WebAuthnCredential).where(WebAuthnCredential.user_id == user.id))
     db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     user.mfa_enabled = False
 
@@ -339,9 +368,9 @@ def reset_second_factors(user: User) -> bool:
     _lift_lock(user)
     log.warning("second factors of user %s reset by an operator", user.id)
     body = (
-        "The bank has removed the second factors (authenticator app and recovery codes) of "
-        "your bankapp account, as asked. Every session has ended.\n\n"
-        "Log in with your password and set up your authenticator app again:\n"
+        "The bank has removed the second factors (authenticator app, passkeys and recovery "
+        "codes) of your bankapp account, as asked. Every session has ended.\n\n"
+        "Log in with your password and set up your authenticator app or a passkey again:\n"
         f"{public_url_for('auth.login')}\n\n"
         "If you did not ask for this, contact the bank now.\n"
     )

@@ -1,12 +1,15 @@
 """Sign-up, email verification, login, logout, password reset and password change."""
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from http import HTTPStatus
+
+from flask import (abort, current_app, flash, jsonify, redirect, render_template, request, session,
+                   url_for)
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, logout_user
 
 from bankapp import devices
-from bankapp.auth import bp, factors, profile, services
+from bankapp.auth import bp, factors, passkeys, profile, services
 from bankapp.auth.forms import (
     PASSWORD_HINT,
     ChangePasswordForm,
@@ -298,7 +301,8 @@ def login_second_factor():
                 flash(f"You used a recovery code; {factors.recovery_codes_left(user)} are left. "
                       "Make new ones on the security page if you are running out.", "warning")
             return redirect(next_url if is_safe_next(next_url) else url_for("accounts.dashboard"))
-    return render_template("auth/login_2fa.html", form=form), status
+    return render_template("auth/login_2fa.html", form=form,
+                           pending_passkeys=factors.passkey_count(user)), status
 
 
 @bp.route("/accounts/2fa/totp/setup/", methods=["GET", "POST"])
@@ -306,7 +310,7 @@ def login_second_factor():
 def totp_setup():
     """Set up an authenticator app: QR code and secret, then a code proves it works."""
     user = current_user._get_current_object()
-    if user.mfa_enabled:
+    if factors.has_totp(user):
         flash("Your authenticator app is already set up.", "info")
         return redirect(url_for("auth.security"))
     form = TotpSetupForm()
@@ -333,6 +337,9 @@ def security():
     return render_template("auth/security.html", user=user,
                            codes_left=factors.recovery_codes_left(user),
                            enrolment_required=factors.enrolment_required(user),
+                           has_totp=factors.has_totp(user),
+                           passkeys=passkeys.passkeys_of(user),
+                           passkey_last_factor=passkeys.is_last_factor(user),
                            remove_form=RemoveTotpForm(prefix="remove"),
                            codes_form=NewRecoveryCodesForm(prefix="codes"),
                            sessions=devices.active_sessions(user),
@@ -417,3 +424,145 @@ def recovery_codes():
     else:
         flash("Enter your password to make new recovery codes.", "error")
     return redirect(url_for("auth.security"))
+
+
+# ---------------------------------------------------------------- passkeys
+# JSON endpoints for public/static/js/passkeys.js; CSRF-protected like every POST (the script
+# sends the token in the X-CSRFToken header). Errors are RFC 9457 problem details with a
+# ``detail`` the script shows to the user.
+
+NEEDS_JSON = "Passkeys need JavaScript: send the request as a JSON object."
+
+
+def _problem(message: str, status: int = 400):
+    from bankapp.api.problems import problem_response
+
+    return problem_response(status, {"type": "about:blank", "title": HTTPStatus(status).phrase,
+                                     "status": status, "detail": message})
+
+
+def _json_body() -> dict | None:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+def _options(options_json: str):
+    return current_app.response_class(options_json, mimetype="application/json",
+                                      headers={"Cache-Control": "no-store"})
+
+
+@bp.route("/accounts/passkeys/options/", methods=["POST"])
+@login_required
+@limiter.limit(_login_limit, key_func=_current_user_key)
+def passkey_register_options():
+    """Options to create a passkey, once its name and the current password are given."""
+    body = _json_body()
+    if body is None:
+        return _problem(NEEDS_JSON)
+    try:
+        return _options(passkeys.registration_options(current_user._get_current_object(),
+                                                      body.get("name"), body.get("password")))
+    except passkeys.PasskeyRefused as refusal:
+        return _problem(refusal.message)
+
+
+@bp.route("/accounts/passkeys/", methods=["POST"])
+@login_required
+def passkey_register():
+    """Store the passkey the browser created for the options above."""
+    body = _json_body()
+    if body is None:
+        return _problem(NEEDS_JSON)
+    try:
+        passkey = passkeys.register(current_user._get_current_object(), body.get("credential"))
+    except passkeys.PasskeyRefused as refusal:
+        return _problem(refusal.message)
+    flash(f"The passkey \u201c{passkey.name}\u201d is added: you can sign in with it.", "success")
+    return jsonify(redirect=url_for("auth.security")), 201
+
+
+@bp.route("/accounts/passkeys/<int:passkey_id>/remove/", methods=["POST"])
+@login_required
+@limiter.limit(_login_limit, key_func=_current_user_key)
+def passkey_remove(passkey_id: int):
+    """Remove one of the user's passkeys (the last factor: password and the passkey itself)."""
+    user = current_user._get_current_object()
+    passkey = passkeys.owned_passkey(user, passkey_id)
+    if passkey is None:
+        abort(404)
+    name = passkey.name
+    try:
+        passkeys.remove(user, passkey, request.form.get("password"),
+                        passkeys.parse_json(request.form.get("assertion")))
+    except passkeys.PasskeyRefused as refusal:
+        flash(refusal.message, "error")
+    else:
+        flash(f"The passkey \u201c{name}\u201d is removed.", "success")
+    return redirect(url_for("auth.security"))
+
+
+@bp.route("/accounts/passkeys/confirm/options/", methods=["POST"])
+@login_required
+def passkey_confirm_options():
+    """Options for confirming a change with one of the user's passkeys."""
+    try:
+        return _options(passkeys.user_options(current_user._get_current_object(),
+                                              passkeys.CONFIRM))
+    except passkeys.PasskeyRefused as refusal:
+        return _problem(refusal.message)
+
+
+@bp.route("/accounts/login/passkey/options/", methods=["POST"])
+@limiter.limit(_login_limit, key_func=get_remote_address)
+def passkey_sign_in_options():
+    """Options for signing in with a passkey the browser finds (no email asked)."""
+    try:
+        return _options(passkeys.sign_in_options())
+    except passkeys.PasskeyRefused as refusal:
+        return _problem(refusal.message)
+
+
+@bp.route("/accounts/login/passkey/", methods=["POST"])
+@limiter.limit(_login_limit, key_func=get_remote_address)
+def passkey_sign_in():
+    """Sign in with a passkey: it proves both factors (device, and its PIN or biometrics)."""
+    body = _json_body()
+    if body is None:
+        return _problem(NEEDS_JSON)
+    try:
+        user = passkeys.sign_in(body.get("credential"))
+    except passkeys.PasskeyRefused as refusal:
+        return _problem(refusal.message)
+    services.log_in(user, second_factor="passkey")
+    flash("You are logged in.", "success")
+    next_url = body.get("next") if isinstance(body.get("next"), str) else None
+    return jsonify(redirect=next_url if is_safe_next(next_url) else url_for("accounts.dashboard"))
+
+
+@bp.route("/accounts/login/2fa/passkey/options/", methods=["POST"])
+def passkey_second_factor_options():
+    """Options for the login's second step by one of this user's passkeys."""
+    user = services.pending_second_factor()
+    if user is None:
+        return _problem(LOGIN_AGAIN)
+    try:
+        return _options(passkeys.user_options(user, passkeys.SECOND_FACTOR))
+    except passkeys.PasskeyRefused as refusal:
+        return _problem(refusal.message)
+
+
+@bp.route("/accounts/login/2fa/passkey/", methods=["POST"])
+@limiter.limit(_login_limit, key_func=get_remote_address)
+def passkey_second_factor():
+    """The login's second step by passkey, after the password."""
+    user, body = services.pending_second_factor(), _json_body()
+    if user is None:
+        return _problem(LOGIN_AGAIN)
+    if body is None:
+        return _problem(NEEDS_JSON)
+    try:
+        passkeys.authenticate(body.get("credential"), passkeys.SECOND_FACTOR, user)
+    except passkeys.PasskeyRefused as refusal:
+        return _problem(refusal.message)
+    next_url = services.finish_second_factor(user, "passkey")
+    return jsonify(redirect=next_url if is_safe_next(next_url) else url_for("accounts.dashboard"))

@@ -200,9 +200,13 @@ class BrowserWatch:
         self.context.close()
 
 
-def open_context(browser, live_server) -> tuple[BrowserWatch, object]:
-    """A fresh browser profile (no cookies) watched for problems, and its first page."""
-    context = browser.new_context(base_url=live_server.url, accept_downloads=True,
+def open_context(browser, live_server, base_url: str | None = None) -> tuple[BrowserWatch, object]:
+    """A fresh browser profile (no cookies) watched for problems, and its first page.
+
+    ``base_url`` replaces the server's own (passkeys: ``http://localhost:<port>``, as WebAuthn
+    refuses an IP address as its relying party).
+    """
+    context = browser.new_context(base_url=base_url or live_server.url, accept_downloads=True,
                                   viewport={"width": 1280, "height": 900}, locale="en-GB",
                                   timezone_id="UTC")
     context.set_default_timeout(ACTION_TIMEOUT_MS)
