@@ -18,7 +18,7 @@ from bankapp.security import (
     make_email_change_confirm_token,
     make_email_change_not_me_token,
 )
-from conftest import TEST_PASSWORD, csrf_token, log_in_as, post_form
+from conftest import TEST_PASSWORD, csrf_token, enrol_totp, log_in_as, post_form, totp_now
 
 NEW = "alice.new@example.com"
 CONFIRM_LINK = re.compile(r"http://localhost(/accounts/profile/email/confirm/[^/\s]+/)")
@@ -435,5 +435,37 @@ def test_the_email_can_change_again_once_the_last_change_can_no_longer_be_undone
         seconds=app.config["EMAIL_CHANGE_REVERT_MAX_AGE"] + 60)
     db.session.commit()
     response, outbox = request_change(customer_client, new_email="alice.third@example.com")
+    assert response.status_code == 302
+    assert len(links(outbox, CONFIRM_LINK)) == 1
+
+
+# ---------------------------------------------------------------- with a second factor
+
+
+def test_email_change_needs_a_current_code_when_the_user_has_a_second_factor(customer_client,
+                                                                            customer):
+    enrol_totp(customer)
+    response, outbox = request_change(customer_client)
+    assert response.status_code == 200
+    assert "Enter the current code" in response.get_data(as_text=True)
+    assert outbox == [] and changes() == []
+
+
+def test_a_wrong_code_changes_nothing_and_counts_toward_the_lockout(customer_client, customer):
+    enrol_totp(customer)
+    with mail.record_messages() as outbox:
+        response = post_form(customer_client, "/accounts/profile/email/", {
+            "new_email": NEW, "current_password": TEST_PASSWORD, "code": "000000"})
+    assert "That code is not right" in response.get_data(as_text=True)
+    assert outbox == [] and changes() == []
+    assert len(rows(Action.MFA_FAILURE)) == 1
+
+
+def test_with_the_password_and_a_current_code_the_change_is_requested(customer_client,
+                                                                    customer):
+    secret = enrol_totp(customer)
+    with mail.record_messages() as outbox:
+        response = post_form(customer_client, "/accounts/profile/email/", {
+            "new_email": NEW, "current_password": TEST_PASSWORD, "code": totp_now(secret)})
     assert response.status_code == 302
     assert len(links(outbox, CONFIRM_LINK)) == 1

@@ -122,6 +122,9 @@ class EmailChangeForm(FlaskForm):
 
     new_email = _email_field("New email address")
     current_password = ChangePasswordForm.current_password
+    # Asked (and checked by the service) only when the user has a second factor.
+    code = StringField("Current code from your authenticator app, or a recovery code",
+                       filters=[_strip], validators=[Optional(), Length(max=64)])
     submit = SubmitField("Send the confirmation link")
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit
 from bankapp.audit import Action, TargetType
+from bankapp.auth import factors
 from bankapp.auth.services import WRONG_CURRENT_PASSWORD, find_user
 from bankapp.email import MailKind, send_email, within_recipient_limit
 from bankapp.extensions import db
@@ -33,6 +34,7 @@ from bankapp.security import (
 log = logging.getLogger("bankapp.auth")
 
 SAME_EMAIL = "That is already your email address."
+CODE_NEEDED = "Enter the current code from your authenticator app, or a recovery code."
 CHANGED_RECENTLY = ("Your email address was changed recently, so it cannot be changed again "
                     "before {when}. If that change was not you, open the link in the email we "
                     "sent to your previous address, or contact the bank.")
@@ -75,18 +77,28 @@ def update_profile(user: User, first_name: str | None, last_name: str | None,
 # ---------------------------------------------------------------- email change: request
 
 
-def _prove_identity(user: User, current_password: str) -> None:
-    """Raise ProfileRefused (audited as an email-change failure) unless the proof holds."""
-    if check_password(user, current_password):
+def _prove_identity(user: User, current_password: str, code: str | None) -> None:
+    """Raise ProfileRefused (audited as an email-change failure) unless the proof holds:
+    the password, and a current code (or recovery code) when the user has a second factor."""
+    if not check_password(user, current_password):
+        db.session.rollback()
+        audit.record(Action.EMAIL_CHANGE_FAILURE, actor=user, target_type=TargetType.USER,
+                     target_id=user.id, details={"reason": "wrong current password"})
+        db.session.commit()
+        raise ProfileRefused("current_password", WRONG_CURRENT_PASSWORD)
+    if not user.mfa_enabled:
         return
-    db.session.rollback()
-    audit.record(Action.EMAIL_CHANGE_FAILURE, actor=user, target_type=TargetType.USER,
-                 target_id=user.id, details={"reason": "wrong current password"})
-    db.session.commit()
-    raise ProfileRefused("current_password", WRONG_CURRENT_PASSWORD)
+    if not code:
+        db.session.rollback()
+        raise ProfileRefused("code", CODE_NEEDED)
+    try:
+        factors.verify_second_factor(user, code)  # wrong codes count toward the lockout
+    except factors.SecondFactorRefused as refusal:
+        raise ProfileRefused("code", refusal.message) from None
 
 
-def request_email_change(user: User, current_password: str, new_email: str) -> bool:
+def request_email_change(user: User, current_password: str, new_email: str,
+                         code: str | None = None) -> bool:
     """Start moving ``user`` to ``new_email`` (already validated and lower-cased).
 
     After the identity check, one transaction supersedes the user's older pending request,
@@ -96,7 +108,7 @@ def request_email_change(user: User, current_password: str, new_email: str) -> b
     The old address always gets a notice with the "this was not me" link. Returns whether
     the email to the new address went out (held back by the limit counts as sent).
     """
-    _prove_identity(user, current_password)
+    _prove_identity(user, current_password, code)
     if new_email == user.email:
         db.session.rollback()
         raise ProfileRefused("new_email", SAME_EMAIL)

@@ -234,7 +234,8 @@ def change_email():
     if form.validate_on_submit():
         try:
             sent = profile.request_email_change(current_user._get_current_object(),
-                                                form.current_password.data, form.new_email.data)
+                                                form.current_password.data, form.new_email.data,
+                                                code=form.code.data)
         except profile.ProfileRefused as refusal:
             form[refusal.field].errors.append(refusal.message)
         else:
@@ -282,7 +283,7 @@ LOGIN_AGAIN = "Please log in again: the second step must follow the password wit
 
 @bp.route("/accounts/login/2fa/", methods=["GET", "POST"])
 def login_second_factor():
-    """The login's second step: a TOTP code or a recovery code."""
+    """The login's second step: a TOTP code, a recovery code or a passkey."""
     user = services.pending_second_factor()
     if user is None:
         flash(LOGIN_AGAIN, "info")
@@ -301,7 +302,7 @@ def login_second_factor():
                 flash(f"You used a recovery code; {factors.recovery_codes_left(user)} are left. "
                       "Make new ones on the security page if you are running out.", "warning")
             return redirect(next_url if is_safe_next(next_url) else url_for("accounts.dashboard"))
-    return render_template("auth/login_2fa.html", form=form,
+    return render_template("auth/login_2fa.html", form=form, has_totp=factors.has_totp(user),
                            pending_passkeys=factors.passkey_count(user)), status
 
 
