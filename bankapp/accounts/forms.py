@@ -42,3 +42,5 @@ class TransferForm(FlaskForm):
                        filters=[lambda value: value.strip() if isinstance(value, str) else value],
                        render_kw={"autocomplete": "one-time-code", "spellcheck": "false"})
     approval = HiddenField()
+    # Filled by public/static/js/passkeys.js: a passkey assertion instead of the code.
+    passkey_assertion = HiddenField()

@@ -11,7 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from bankapp import ledger
 from bankapp.accounts import bp
 from bankapp.accounts.forms import CashForm, OpenAccountForm, TransferForm
-from bankapp.auth import factors, stepup
+from bankapp.auth import factors, passkeys, stepup
 from bankapp.extensions import db
 from bankapp.formatting import format_money
 from bankapp.models import Account, AccountStatus, AccountType
@@ -150,6 +150,9 @@ LOCKED_STEP_UP = ("Too many wrong codes: payments that need a code cannot be app
                   "{minutes} minutes. Transfers between your own accounts still work.")
 CHANGED_DETAILS = ("The transfer details are not the ones this page showed (or the page "
                    "expired): check them and enter a new code.")
+PASSKEY_REFUSED = ("Your passkey did not approve this transfer (the request may have expired, "
+                   "been used already or been made for other details): nothing was sent. "
+                   "Try again, or enter a code.")
 
 
 def _locked_message() -> str:
@@ -160,36 +163,42 @@ def _confirmation(form: TransferForm, source: Account, destination: Account,
                   step_up: stepup.StepUp, status: int = 200):
     """The confirmation page; with the code field, and the signed details it approves, when
     the transfer needs step-up."""
-    form.code.data = ""  # a code is never shown back
-    approval = None
+    form.code.data = form.passkey_assertion.data = ""  # a code is never shown back
+    approval, has_passkey = None, False
     if step_up:
         approval = stepup.approval_token(current_user, source, destination, form.amount.amount,
                                          form.idempotency_key.data)
+        has_passkey = factors.passkey_count(current_user) > 0
         if factors.is_locked(current_user) and not form.form_errors:
             form.form_errors.append(_locked_message())
     return render_template("accounts/transfer_confirm.html", form=form, source=source,
                            destination=destination, payee=masked_name(destination),
-                           step_up=step_up, approval=approval), status
+                           step_up=step_up, approval=approval, has_passkey=has_passkey), status
 
 
 def _refuse_without_approval(form: TransferForm, source: Account, destination: Account,
                              step_up: stepup.StepUp):
-    """The confirmation page again unless this POST carries a good code for exactly the
-    details its page showed; None once the transfer is approved."""
+    """The confirmation page again unless this POST carries a good code (or passkey
+    assertion) for exactly the details its page showed; None once the transfer is approved."""
     user = current_user._get_current_object()
     amount, key = form.amount.amount, form.idempotency_key.data
+    assertion = form.passkey_assertion.data or None
     if not stepup.approval_matches(form.approval.data, user, source, destination, amount, key):
         form.form_errors.append(CHANGED_DETAILS)  # the code is not even checked
         return _confirmation(form, source, destination, step_up)
-    if not form.code.data:
+    if not form.code.data and assertion is None:
         form.code.errors.append("Enter the code.")
         return _confirmation(form, source, destination, step_up)
     try:
         stepup.approve_transfer(user, form.code.data, source=source, destination=destination,
-                                amount=amount, idempotency_key=key, step_up=step_up)
-    except factors.SecondFactorRefused as refusal:
+                                amount=amount, idempotency_key=key, step_up=step_up,
+                                passkey_assertion=assertion)
+    except (factors.SecondFactorRefused, passkeys.PasskeyRefused) as refusal:
         if ledger.find_posting(user, key) is not None:
             return None  # a double click: its twin used the code and posted; replay that
+        if isinstance(refusal, passkeys.PasskeyRefused):
+            form.form_errors.append(PASSKEY_REFUSED)
+            return _confirmation(form, source, destination, step_up)
         if refusal.locked:
             form.form_errors.append(_locked_message())
             return _confirmation(form, source, destination, step_up, status=429)

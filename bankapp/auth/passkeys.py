@@ -23,6 +23,8 @@ never from what the browser sent.
   also stands for the password on the login page). ``users.mfa_enabled`` is recomputed in the
   same transaction as every change of factors (``factors.refresh_mfa_enabled``); removing the
   last factor needs the password and a fresh assertion of that passkey.
+- **Bound challenges**: a challenge may carry what it approves (``bound``, e.g. one
+  transfer's signed details for step-up); the assertion is then refused for anything else.
 - **Audit**: ``passkey.add``, ``passkey.remove`` and ``passkey.failure`` (with the reason).
 """
 from __future__ import annotations
@@ -74,6 +76,8 @@ SESSION_KEY = "webauthn"
 
 # What a ceremony is for; a challenge issued for one purpose is refused by every other.
 REGISTER, SIGN_IN, SECOND_FACTOR, CONFIRM = "register", "sign-in", "second-factor", "confirm"
+# Approving one transfer (bankapp/auth/stepup.py): the challenge carries the approval it is for.
+STEP_UP = "step-up"
 
 NOT_CHECKED = "That passkey could not be checked. Try again, or use another way to sign in."
 EXPIRED = "The passkey request has expired or was already used. Try again."
@@ -264,28 +268,34 @@ def sign_in(credential) -> User:
     return user
 
 
-def user_options(user: User, purpose: str) -> str:
-    """Options for an assertion by one of ``user``'s passkeys (second step, confirmation)."""
+def user_options(user: User, purpose: str, bound=None) -> str:
+    """Options for an assertion by one of ``user``'s passkeys (second step, confirmation,
+    step-up); ``bound`` (JSON-able) is kept with the challenge: what the assertion approves."""
     rp_id, _ = relying_party()
     allowed = [_descriptor(p) for p in passkeys_of(user)]
     if not allowed:
         raise PasskeyRefused("This account has no passkey.")
+    challenge = _issue(purpose, user, bound=bound)
     return options_to_json(generate_authentication_options(
-        rp_id=rp_id, challenge=_issue(purpose, user), timeout=_challenge_seconds() * 1000,
+        rp_id=rp_id, challenge=challenge, timeout=_challenge_seconds() * 1000,
         allow_credentials=allowed, user_verification=UserVerificationRequirement.REQUIRED))
 
 
-def authenticate(credential, purpose: str, user: User | None = None) -> User:
+def authenticate(credential, purpose: str, user: User | None = None, bound=None) -> User:
     """The user whose passkey made this assertion; PasskeyRefused otherwise.
 
-    ``user`` is the account the assertion must belong to (None for a discoverable sign-in).
-    The passkey's sign count and last use are updated and committed.
+    ``user`` is the account the assertion must belong to (None for a discoverable sign-in);
+    ``bound`` must equal what the challenge was issued for (``user_options``). The passkey's
+    sign count and last use are updated and committed.
     """
     try:
         pending = _take(purpose, user)
     except PasskeyRefused as refusal:
         _failed(user, purpose, "no challenge pending, expired or already used")
         raise refusal
+    if pending.get("bound") != bound:  # spent all the same: made for something else
+        _failed(user, purpose, "challenge was issued for something else")
+        raise PasskeyRefused(EXPIRED)
     rp_id, origin = relying_party()
     passkey = None
     try:

@@ -9,7 +9,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, logout_user
 
 from bankapp import devices
-from bankapp.auth import bp, factors, passkeys, profile, services
+from bankapp.auth import bp, factors, passkeys, profile, services, stepup
 from bankapp.auth.forms import (
     PASSWORD_HINT,
     ChangePasswordForm,
@@ -509,6 +509,20 @@ def passkey_confirm_options():
     try:
         return _options(passkeys.user_options(current_user._get_current_object(),
                                               passkeys.CONFIRM))
+    except passkeys.PasskeyRefused as refusal:
+        return _problem(refusal.message)
+
+
+@bp.route("/accounts/passkeys/step-up/options/", methods=["POST"])
+@login_required
+def passkey_step_up_options():
+    """Options for approving the transfer on a confirmation page (its ``approval``) by passkey."""
+    body = _json_body()
+    if body is None:
+        return _problem(NEEDS_JSON)
+    try:
+        return _options(stepup.passkey_options(current_user._get_current_object(),
+                                               body.get("approval")))
     except passkeys.PasskeyRefused as refusal:
         return _problem(refusal.message)
 

@@ -21,8 +21,11 @@ website the confirmation page also carries a signed ``approval`` naming those fo
 confirming POST must carry the same details, or it is shown a new confirmation page (the
 code is not even checked): a code is only ever typed under the details it approves.
 
-``approve_transfer`` is the one place a payment approval is verified: a passkey assertion
-will be accepted there too (issue 11), and every caller gets it without change.
+``approve_transfer`` is the one place a payment approval is verified: a code, or on the
+website a passkey assertion. The assertion's challenge is issued for one confirmation page
+(``passkeys.user_options(user, STEP_UP, bound=<the approval's details>)``) and checked
+against the details of the POST it comes with, so an assertion made for one transfer cannot
+approve another (another amount, payee, source or one-time key); like a code it is used once.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from sqlalchemy.orm import aliased
 
 from bankapp import audit
 from bankapp.audit import Action, TargetType
+from bankapp.auth import passkeys
 from bankapp.auth.factors import SecondFactorRefused, verify_second_factor
 from bankapp.extensions import db
 from bankapp.formatting import format_money
@@ -121,22 +125,31 @@ def _transfer_details(source: Account, destination: Account, amount: Decimal, ke
 
 
 def approve_transfer(user: User, code: str | None, *, source: Account, destination: Account,
-                     amount: Decimal, idempotency_key: str, step_up: StepUp) -> str:
-    """Check the code approving this one transfer; the factor used ("totp", "recovery").
+                     amount: Decimal, idempotency_key: str, step_up: StepUp,
+                     passkey_assertion=None) -> str:
+    """Check the code, or passkey assertion, approving this one transfer; the factor used
+    ("totp", "recovery", "passkey").
 
     The code is used up (it cannot approve anything else); wrong codes count toward the
-    account's lockout. Both outcomes are audited with the transfer's details. Raises
-    ``SecondFactorRefused`` (``locked`` while the lockout lasts). The one place a payment
-    approval is verified: a passkey assertion will be accepted here too.
+    account's lockout. An assertion must answer a step-up challenge issued for exactly these
+    details (``passkey_options``); its challenge is spent whatever the outcome. Both outcomes
+    are audited with the transfer's details. Raises ``SecondFactorRefused`` (``locked`` while
+    the lockout lasts) or ``passkeys.PasskeyRefused``.
     """
     details = _transfer_details(source, destination, amount, idempotency_key, step_up)
     try:
-        factor = verify_second_factor(user, code)
-    except SecondFactorRefused as refusal:
+        if passkey_assertion is not None:
+            bound = _approval_payload(user, source, destination, amount, idempotency_key)
+            passkeys.authenticate(passkey_assertion, passkeys.STEP_UP, user, bound=bound)
+            factor = "passkey"
+        else:
+            factor = verify_second_factor(user, code)
+    except (SecondFactorRefused, passkeys.PasskeyRefused) as refusal:
         db.session.rollback()
+        failure = ({"factor": "passkey", "locked": False}
+                   if isinstance(refusal, passkeys.PasskeyRefused) else {"locked": refusal.locked})
         audit.record(Action.STEP_UP_FAILURE, actor=user, target_type=TargetType.ACCOUNT,
-                     target_id=source.account_number,
-                     details={**details, "locked": refusal.locked})
+                     target_id=source.account_number, details={**details, **failure})
         db.session.commit()
         raise
     audit.record(Action.STEP_UP_SUCCESS, actor=user, target_type=TargetType.ACCOUNT,
@@ -163,13 +176,29 @@ def approval_token(user: User, source: Account, destination: Account, amount: De
     return signing_serializer(APPROVAL_SALT).dumps(payload)
 
 
+def approval_shown(token) -> list | None:
+    """The details a confirmation page's ``approval`` names; None if forged or expired."""
+    if not token or not isinstance(token, str):
+        return None
+    try:
+        return signing_serializer(APPROVAL_SALT).loads(token, max_age=APPROVAL_MAX_AGE)
+    except BadSignature:  # also SignatureExpired
+        return None
+
+
 def approval_matches(token: str | None, user: User, source: Account, destination: Account,
                      amount: Decimal, key: str) -> bool:
     """Whether the confirming POST asks for exactly what its confirmation page showed."""
-    if not token:
-        return False
-    try:
-        shown = signing_serializer(APPROVAL_SALT).loads(token, max_age=APPROVAL_MAX_AGE)
-    except BadSignature:  # also SignatureExpired
-        return False
-    return shown == _approval_payload(user, source, destination, amount, key)
+    shown = approval_shown(token)
+    return shown is not None and shown == _approval_payload(user, source, destination, amount,
+                                                             key)
+
+
+def passkey_options(user: User, token) -> str:
+    """Options for approving the transfer a confirmation page shows with one of ``user``'s
+    passkeys: the challenge is bound to that page's details. ``PasskeyRefused`` otherwise."""
+    shown = approval_shown(token)
+    if not isinstance(shown, list) or not shown or shown[0] != user.id:
+        raise passkeys.PasskeyRefused("This confirmation page has expired: go back to the "
+                                      "transfer form and confirm it again.")
+    return passkeys.user_options(user, passkeys.STEP_UP, bound=shown)

@@ -6,6 +6,9 @@
 //   second-factor  button: the login's second step, after the password
 //   register       form (name, password): add a passkey on the security page
 //   confirm        form (password, hidden "assertion"): remove the last passkey
+//   step-up        button inside a transfer's confirmation form: approve it (instead of the
+//                  code) with an assertion bound to the form's "approval"; the assertion goes
+//                  into the hidden "passkey_assertion" and the form is submitted
 // The server answers options as JSON (binary fields base64url), errors as problem details
 // whose `detail` is shown in the control's [data-passkey-error] element (role="alert").
 (function () {
@@ -109,7 +112,7 @@
   }
 
   function errorBox(control) {
-    const scope = control.closest(".passkey-sign-in") || control;
+    const scope = control.closest(".passkey-sign-in, .passkey-step-up") || control;
     return scope.querySelector("[data-passkey-error]");
   }
 
@@ -146,7 +149,19 @@
     form.submit(); // an ordinary form post: the server answers with a page
   }
 
-  const CEREMONIES = { "sign-in": signIn, "second-factor": signIn, register: register, confirm: confirm };
+  async function stepUp(button) {
+    const form = button.form;
+    const options = await postJSON(button.dataset.optionsUrl,
+      { approval: form.elements.approval.value }, csrfToken(form));
+    const credential = await navigator.credentials.get({ publicKey: requestOptions(options) });
+    form.elements.passkey_assertion.value = JSON.stringify(credentialJSON(credential));
+    form.elements.code.value = ""; // the passkey approves; a half-typed code is not sent
+    form.submit(); // the confirming POST, as with a code: the server answers with a page
+  }
+
+  const CEREMONIES = {
+    "sign-in": signIn, "second-factor": signIn, register: register, confirm: confirm, "step-up": stepUp,
+  };
 
   function run(control, ceremony) {
     const trigger = control.tagName === "FORM" ? control.querySelector('[type="submit"]') : control;
