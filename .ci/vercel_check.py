@@ -503,6 +503,31 @@ def unconfigured(python: Path, env: dict) -> None:
         function.stop()
 
 
+def gates_fail_when_they_should() -> None:
+    """The size gate and the build gate, each shown refusing (the issue's bad input)."""
+    global MAX_BUNDLE_MB
+    saved, MAX_BUNDLE_MB = MAX_BUNDLE_MB, 1
+    try:
+        inspect_output()
+    except CheckFailed as refused:
+        require("over the 1 MB limit" in str(refused),
+                f"the size gate refused for another reason: {refused}")
+        print(f"size gate at 1 MB: refused ({refused})")
+    else:
+        raise CheckFailed("a function over the size limit passed the check")
+    finally:
+        MAX_BUNDLE_MB = saved
+    # A vercel.json whose function matches no file: Vercel refuses to build it.
+    broken = {"functions": {"api/missing.py": {"maxDuration": 10}}}
+    (SRC / "vercel.json").write_text(json.dumps(broken))
+    try:
+        vercel_build()
+    except CheckFailed as refused:
+        print(f"build gate with a broken vercel.json: refused ({refused})")
+    else:
+        raise CheckFailed("a vercel.json naming a missing function built without error")
+
+
 def main() -> int:
     started = time.monotonic()
     database_url = None
@@ -545,6 +570,9 @@ def main() -> int:
 
         step("bad input: the same function without SECRET_KEY")
         unconfigured(python, env)
+
+        step("bad input: a bundle over the size limit, a build that fails")
+        gates_fail_when_they_should()
     except CheckFailed as failure:
         print(f"\nvercel-check FAILED: {failure}", file=sys.stderr)
         if function is not None:
