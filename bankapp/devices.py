@@ -121,14 +121,18 @@ def current_session_row(user: User) -> UserSession | None:
         UserSession.key_hash == key_hash, UserSession.user_id == user.id))
 
 
-def session_is_open(user: User) -> bool:
-    """Whether this browser's session of ``user`` has an open row (read only; no write)."""
+def open_session_user(user_id: int) -> User | None:
+    """The active user ``user_id`` if this browser's session row of theirs is open, else None.
+
+    One query for the user and the row: the user loader runs it on every request.
+    """
     key_hash = _current_key_hash()
     if key_hash is None:
-        return False
-    return db.session.scalar(sa.select(UserSession.id).where(
-        UserSession.key_hash == key_hash, UserSession.user_id == user.id,
-        UserSession.ended_at.is_(None))) is not None
+        return None
+    return db.session.scalar(
+        sa.select(User).join(UserSession, UserSession.user_id == User.id)
+        .where(User.id == user_id, UserSession.key_hash == key_hash,
+               UserSession.ended_at.is_(None)))
 
 
 def _update_current(**values) -> None:

@@ -206,10 +206,8 @@ def load_user(user_id: str) -> User | None:
     uid, _, token = user_id.partition(":")
     if not uid.isdigit() or not token:
         return None
-    user = db.session.get(User, int(uid))
+    user = devices.open_session_user(int(uid))
     if user is None or not user.is_active or user.session_token != token:
-        return None
-    if not devices.session_is_open(user):
         return None
     return user
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from bankapp.audit import Action
 from bankapp.extensions import db
-from bankapp.models import AuditEvent, RecoveryCode, Role, WebAuthnCredential
+from bankapp.models import RecoveryCode, Role, WebAuthnCredential
+from backoffice import audit_rows
 from conftest import TEST_PASSWORD, csrf_token, enrol_totp, log_in_as, post_form, totp_now
 from passkey_support import UP, SoftAuthenticator, b64url
 
@@ -84,10 +84,6 @@ def logged_in(client) -> bool:
     return client.get("/dashboard/").status_code == 200
 
 
-def rows(action: str) -> list[AuditEvent]:
-    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
-
-
 def stored(authenticator: SoftAuthenticator) -> WebAuthnCredential:
     return db.session.scalar(sa.select(WebAuthnCredential).where(
         WebAuthnCredential.credential_id == authenticator.id))
@@ -116,7 +112,7 @@ def test_a_customer_adds_a_named_passkey_and_two_step_sign_in_turns_on(customer_
                                                                    "internal")
     db.session.refresh(customer)
     assert customer.mfa_enabled
-    [row] = rows(Action.PASSKEY_ADD)
+    [row] = audit_rows(Action.PASSKEY_ADD)
     assert row.actor_id == customer.id and row.details["name"] == "Work laptop"
     page = customer_client.get(SECURITY).get_data(as_text=True)
     assert re.search(r'class="passkey-name">Work laptop<', page)
@@ -161,7 +157,7 @@ def test_a_registration_without_user_verification_is_refused(customer_client, cu
     assert db.session.scalar(sa.select(sa.func.count()).select_from(WebAuthnCredential)) == 0
     db.session.refresh(customer)
     assert not customer.mfa_enabled
-    assert rows(Action.PASSKEY_FAILURE)[0].details["purpose"] == "register"
+    assert audit_rows(Action.PASSKEY_FAILURE)[0].details["purpose"] == "register"
 
 
 @pytest.mark.parametrize("tamper", [
@@ -208,7 +204,7 @@ def test_a_passkey_signs_in_with_both_factors(app, customer, alice_passkey):
     assert answer.status_code == 200
     assert answer.get_json() == {"redirect": "/dashboard/"}
     assert logged_in(client)
-    [success] = rows(Action.LOGIN_SUCCESS)
+    [success] = audit_rows(Action.LOGIN_SUCCESS)
     assert success.actor_id == customer.id and success.details["second_factor"] == "passkey"
     passkey = stored(alice_passkey)
     assert passkey.sign_count == 1 and passkey.last_used_at is not None
@@ -246,7 +242,7 @@ def test_a_passkey_is_the_second_step_after_the_password(app, customer, alice_pa
     answer = post_json(client, STEP, {"credential": alice_passkey.get(options)}, token)
     assert answer.get_json() == {"redirect": "/dashboard/"}
     assert logged_in(client)
-    assert rows(Action.LOGIN_SUCCESS)[0].details["second_factor"] == "passkey"
+    assert audit_rows(Action.LOGIN_SUCCESS)[0].details["second_factor"] == "passkey"
 
 
 def test_the_two_step_page_offers_a_passkey_only_to_accounts_that_have_one(client, customer):
@@ -308,7 +304,7 @@ def test_a_tampered_sign_in_is_refused_and_audited(app, customer, alice_passkey,
     assert answer.status_code == 400
     assert answer.get_json()["detail"].startswith("That passkey could not be checked")
     assert not logged_in(client)
-    [failure] = rows(Action.PASSKEY_FAILURE)
+    [failure] = audit_rows(Action.PASSKEY_FAILURE)
     assert failure.actor_id == customer.id and failure.details["purpose"] == "sign-in"
     assert reason in failure.details["reason"]
 
@@ -324,7 +320,7 @@ def test_a_replayed_sign_in_is_refused(app, alice_passkey):
     assert again.status_code == 400
     assert "expired or was already used" in again.get_json()["detail"]
     assert not logged_in(client)
-    assert rows(Action.PASSKEY_FAILURE)[0].details["reason"].endswith("already used")
+    assert audit_rows(Action.PASSKEY_FAILURE)[0].details["reason"].endswith("already used")
 
 
 def test_a_challenge_is_spent_even_when_an_old_cookie_is_sent_again(app, customer_client):
@@ -382,7 +378,7 @@ def test_a_lower_or_equal_sign_count_is_refused_as_a_cloned_authenticator(app, a
         assert answer.status_code == 400
         assert not logged_in(client)
     assert stored(alice_passkey).sign_count == 5
-    assert "sign count" in rows(Action.PASSKEY_FAILURE)[-1].details["reason"]
+    assert "sign count" in audit_rows(Action.PASSKEY_FAILURE)[-1].details["reason"]
 
 
 def test_of_two_checks_racing_with_one_assertion_only_one_moves_the_count(alice_passkey):
@@ -409,7 +405,7 @@ def test_a_counting_passkey_cannot_fall_back_to_zero(app, alice_passkey):
 def test_an_unknown_passkey_is_refused(app, customer):
     answer = sign_in(app.test_client(), SoftAuthenticator())
     assert answer.status_code == 400
-    [failure] = rows(Action.PASSKEY_FAILURE)
+    [failure] = audit_rows(Action.PASSKEY_FAILURE)
     assert failure.actor_id is None and failure.details["reason"] == "unknown passkey"
 
 
@@ -515,7 +511,7 @@ def test_one_of_two_passkeys_is_removed_with_a_button(customer_client, customer,
     assert stored(alice_passkey) is None
     db.session.refresh(customer)
     assert customer.mfa_enabled
-    assert rows(Action.PASSKEY_REMOVE)[0].details["name"] == "Work laptop"
+    assert audit_rows(Action.PASSKEY_REMOVE)[0].details["name"] == "Work laptop"
 
 
 def confirm(client, authenticator: SoftAuthenticator, **tamper) -> str:

@@ -11,24 +11,20 @@ import sqlalchemy as sa
 
 from bankapp.audit import Action
 from bankapp.extensions import db, mail
-from bankapp.models import AuditEvent, EmailChange, EmailChangeStatus, Role
+from bankapp.models import EmailChange, EmailChangeStatus, Role
 from bankapp.security import (
     EMAIL_CHANGE_CONFIRM_SALT,
     signing_serializer,
     make_email_change_confirm_token,
     make_email_change_not_me_token,
 )
+from backoffice import audit_rows
 from conftest import TEST_PASSWORD, csrf_token, enrol_totp, log_in_as, post_form, totp_now
 
 NEW = "alice.new@example.com"
 CONFIRM_LINK = re.compile(r"http://localhost(/accounts/profile/email/confirm/[^/\s]+/)")
 NOT_ME_LINK = re.compile(r"http://localhost(/accounts/profile/email/not-me/[^/\s]+/)")
 CHECK_NEW_MAILBOX = "Check the mailbox of your new address"
-
-
-def rows(action: str) -> list[AuditEvent]:
-    return list(db.session.scalars(
-        sa.select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
 def changes() -> list[EmailChange]:
@@ -122,7 +118,7 @@ def test_phone_is_validated_as_at_sign_up(client, customer, phone):
 def test_profile_update_is_audited_by_field_names_not_values(customer_client, customer):
     post_form(customer_client, "/accounts/profile/", {
         "first_name": "Alice", "last_name": "Archer", "phone_number": "+442071838751"})
-    [row] = rows(Action.PROFILE_UPDATE)
+    [row] = audit_rows(Action.PROFILE_UPDATE)
     assert row.actor_id == customer.id and row.target_id == str(customer.id)
     assert row.details == {"fields": ["phone_number"]}
 
@@ -130,7 +126,7 @@ def test_profile_update_is_audited_by_field_names_not_values(customer_client, cu
 def test_saving_an_unchanged_profile_writes_no_audit_row(customer_client):
     post_form(customer_client, "/accounts/profile/", {
         "first_name": "Alice", "last_name": "Archer", "phone_number": "+442071838750"})
-    assert rows(Action.PROFILE_UPDATE) == []
+    assert audit_rows(Action.PROFILE_UPDATE) == []
 
 
 # ---------------------------------------------------------------- requesting an email change
@@ -149,7 +145,7 @@ def test_email_change_sends_the_confirmation_link_to_the_new_address_only(custom
     [change] = changes()
     assert (change.old_email, change.new_email, change.status) == (
         "alice@example.com", NEW, EmailChangeStatus.PENDING)
-    [row] = rows(Action.EMAIL_CHANGE_REQUEST)
+    [row] = audit_rows(Action.EMAIL_CHANGE_REQUEST)
     assert row.actor_id == customer.id and row.details == {"change_id": change.id}
 
 
@@ -165,9 +161,9 @@ def test_email_change_needs_the_current_password(customer_client, customer):
     assert response.status_code == 200
     assert "That is not your current password." in response.get_data(as_text=True)
     assert outbox == [] and changes() == []
-    [row] = rows(Action.EMAIL_CHANGE_FAILURE)
+    [row] = audit_rows(Action.EMAIL_CHANGE_FAILURE)
     assert row.actor_id == customer.id and row.details == {"reason": "wrong current password"}
-    assert rows(Action.EMAIL_CHANGE_REQUEST) == []
+    assert audit_rows(Action.EMAIL_CHANGE_REQUEST) == []
 
 
 def test_email_change_attempts_are_limited_per_account(app, customer_client):
@@ -236,7 +232,7 @@ def test_the_confirmation_link_moves_the_account_to_the_new_address(client, cust
     assert customer.email == NEW
     [change] = changes()
     assert change.status == EmailChangeStatus.CONFIRMED and change.confirmed_at is not None
-    [row] = rows(Action.EMAIL_CHANGE_CONFIRM)
+    [row] = audit_rows(Action.EMAIL_CHANGE_CONFIRM)
     assert row.actor_id == customer.id and row.details == {"change_id": change.id}
     login = post_form(client, "/accounts/login/", {"email": NEW, "password": TEST_PASSWORD})
     assert login.status_code == 302 and login.headers["Location"].endswith("/dashboard/")
@@ -248,7 +244,7 @@ def test_confirmation_token_works_once(client, customer, requested):
     again = client.get(confirm)
     assert again.status_code == 400
     assert "This link does not work" in again.get_data(as_text=True)
-    assert len(rows(Action.EMAIL_CHANGE_CONFIRM)) == 1
+    assert len(audit_rows(Action.EMAIL_CHANGE_CONFIRM)) == 1
 
 
 def test_confirmation_token_is_bound_to_both_addresses(app, client, customer, requested):
@@ -287,7 +283,7 @@ def test_an_address_taken_before_confirmation_is_a_clear_error(client, customer,
     db.session.refresh(customer)
     assert customer.email == "alice@example.com"
     assert changes()[0].status == EmailChangeStatus.PENDING
-    assert rows(Action.EMAIL_CHANGE_FAILURE)[0].details["reason"] == "address taken"
+    assert audit_rows(Action.EMAIL_CHANGE_FAILURE)[0].details["reason"] == "address taken"
 
 
 @pytest.mark.parametrize("link, age", [("confirm", 49 * 3600), ("not_me", 8 * 86400)])
@@ -317,7 +313,7 @@ def test_opening_the_not_me_link_changes_nothing(client, customer, requested, ot
     assert "Cancel the change and log out everywhere" in page.get_data(as_text=True)
     assert changes()[0].status == EmailChangeStatus.PENDING
     assert not logged_out(other_device)
-    assert rows(Action.EMAIL_CHANGE_CANCEL) == []
+    assert audit_rows(Action.EMAIL_CHANGE_CANCEL) == []
 
 
 def test_not_me_link_cancels_the_change_and_ends_every_session(client, customer, requested,
@@ -334,7 +330,7 @@ def test_not_me_link_cancels_the_change_and_ends_every_session(client, customer,
     db.session.refresh(customer)
     assert customer.token_version == version + 1  # every API token is revoked too
     assert customer.email == "alice@example.com"
-    [row] = rows(Action.EMAIL_CHANGE_CANCEL)
+    [row] = audit_rows(Action.EMAIL_CHANGE_CANCEL)
     assert row.actor_id == customer.id and row.details["change_id"] == change.id
     assert client.get(confirm).status_code == 400  # the confirmation link is dead
 
@@ -359,7 +355,7 @@ def test_not_me_after_confirmation_restores_the_old_address(client, customer, re
     [change] = changes()
     assert change.status == EmailChangeStatus.CANCELLED and change.confirmed_at is not None
     assert logged_out(other_device)
-    assert rows(Action.EMAIL_CHANGE_CANCEL)[0].details["old_email_restored"] is True
+    assert audit_rows(Action.EMAIL_CHANGE_CANCEL)[0].details["old_email_restored"] is True
 
 
 def test_not_me_still_ends_every_session_when_the_old_address_was_taken_meanwhile(
@@ -374,7 +370,7 @@ def test_not_me_still_ends_every_session_when_the_old_address_was_taken_meanwhil
     assert customer.email == NEW
     assert changes()[0].status == EmailChangeStatus.CANCELLED
     assert logged_out(other_device)
-    assert rows(Action.EMAIL_CHANGE_CANCEL)[0].details["old_email_restored"] is False
+    assert audit_rows(Action.EMAIL_CHANGE_CANCEL)[0].details["old_email_restored"] is False
 
 
 def test_not_me_token_works_once(client, customer, requested):
@@ -388,7 +384,7 @@ def test_not_me_token_works_once(client, customer, requested):
     assert client.get(not_me).status_code == 400
     db.session.refresh(customer)
     assert customer.session_token == session_token
-    assert len(rows(Action.EMAIL_CHANGE_CANCEL)) == 1
+    assert len(audit_rows(Action.EMAIL_CHANGE_CANCEL)) == 1
 
 
 def test_not_me_needs_the_csrf_token(client, customer, requested, other_device):
@@ -458,7 +454,7 @@ def test_a_wrong_code_changes_nothing_and_counts_toward_the_lockout(customer_cli
             "new_email": NEW, "current_password": TEST_PASSWORD, "code": "000000"})
     assert "That code is not right" in response.get_data(as_text=True)
     assert outbox == [] and changes() == []
-    assert len(rows(Action.MFA_FAILURE)) == 1
+    assert len(audit_rows(Action.MFA_FAILURE)) == 1
 
 
 def test_with_the_password_and_a_current_code_the_change_is_requested(customer_client,

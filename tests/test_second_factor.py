@@ -13,15 +13,12 @@ from bankapp.audit import Action
 from bankapp.auth.factors import provisioning_uri, qr_code_data_uri
 from bankapp.crypto import decrypt_field
 from bankapp.extensions import db, mail
-from bankapp.models import AuditEvent, RecoveryCode, Role, TotpDevice
+from bankapp.models import RecoveryCode, Role, TotpDevice
+from backoffice import audit_rows
 from conftest import TEST_PASSWORD, csrf_token, enrol_totp, log_in_as, post_form, totp_now
 
 SETUP = "/accounts/2fa/totp/setup/"
 SECOND_STEP = "/accounts/login/2fa/"
-
-
-def rows(action: str) -> list[AuditEvent]:
-    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def password_step(client, email="alice@example.com", password=TEST_PASSWORD):
@@ -110,7 +107,7 @@ def test_enrolment_shows_ten_recovery_codes_once_and_keeps_only_their_hashes(cus
     # Salted argon2id: under 112 bits a plain hash is not enough (ASVS 5.0 V6.5.2).
     assert len(stored) == 10 and all(h.startswith("$argon2id$") for h in stored)
     assert not any(code.replace("-", "") in h for code in codes for h in stored)
-    assert [row.details for row in rows(Action.MFA_ENROL)] == [{"factor": "totp"}]
+    assert [row.details for row in audit_rows(Action.MFA_ENROL)] == [{"factor": "totp"}]
     assert 'class="recovery-code"' not in customer_client.get("/accounts/security/").get_data(
         as_text=True)
 
@@ -155,7 +152,7 @@ def test_a_right_code_finishes_the_login(client, customer, enrolled):
     response = second_step(client, totp_now(enrolled))
     assert response.headers["Location"].endswith("/dashboard/")
     assert logged_in(client)
-    [row] = rows(Action.LOGIN_SUCCESS)
+    [row] = audit_rows(Action.LOGIN_SUCCESS)
     assert row.details["second_factor"] == "totp"
 
 
@@ -266,7 +263,7 @@ def test_a_recovery_code_signs_in_once(customer_client, customer, app):
     password_step(second)
     assert second_step(second, code).status_code == 200
     assert not logged_in(second)
-    assert rows(Action.MFA_RECOVERY_CODE_USED)[0].details == {"left": 9}
+    assert audit_rows(Action.MFA_RECOVERY_CODE_USED)[0].details == {"left": 9}
 
 
 def test_login_without_a_second_factor_is_one_step(client, customer):
@@ -285,7 +282,7 @@ def test_five_wrong_codes_lock_second_factor_checks_for_the_account(client, cust
     assert response.status_code == 429
     assert "locked" in response.get_data(as_text=True)
     assert not logged_in(client)
-    assert len(rows(Action.MFA_FAILURE)) == 5 and len(rows(Action.MFA_LOCKED)) == 1
+    assert len(audit_rows(Action.MFA_FAILURE)) == 5 and len(audit_rows(Action.MFA_LOCKED)) == 1
     assert [m.recipients for m in outbox] == [[customer.email]]
 
 
@@ -393,7 +390,7 @@ def test_removing_the_app_needs_the_password_and_a_current_code(customer_client,
     db.session.refresh(customer)
     assert not customer.mfa_enabled
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TotpDevice)) == 0
-    assert len(rows(Action.MFA_REMOVE)) == 1
+    assert len(audit_rows(Action.MFA_REMOVE)) == 1
 
 
 def test_removing_the_app_with_a_wrong_code_changes_nothing(customer_client, customer, enrolled):
@@ -479,7 +476,7 @@ def test_reset_2fa_removes_the_factors_ends_sessions_and_tells_the_owner(app, ru
     assert not customer.mfa_enabled
     assert not logged_in(client)
     assert [m.subject for m in outbox] == ["Your bankapp second factor was reset"]
-    assert len(rows(Action.MFA_RESET)) == 1
+    assert len(audit_rows(Action.MFA_RESET)) == 1
     assert password_step(app.test_client()).headers["Location"].endswith("/dashboard/")
 
 

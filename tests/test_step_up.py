@@ -15,23 +15,17 @@ from bankapp import ledger
 from bankapp.audit import Action
 from bankapp.auth.stepup import ABOVE_THRESHOLD, NEW_PAYEE, has_paid_before, step_up_for
 from bankapp.extensions import db
-from bankapp.models import Account, AuditEvent, JournalEntry, TotpDevice
+from bankapp.models import JournalEntry, TotpDevice
+from backoffice import audit_rows, balance
 from conftest import POSTGRES, enrol_totp, form_fields, post_form, totp_now
 
 TRANSFER = "/accounts/transfer/"
 TRANSFERS_API = "/api/v1/transfers"
 
 
-def balance_of(account: Account) -> D:
-    return db.session.scalar(sa.select(Account.balance).where(Account.id == account.id))
-
 
 def entries() -> int:
     return db.session.scalar(sa.select(sa.func.count(JournalEntry.id)))
-
-
-def rows(action: str) -> list[AuditEvent]:
-    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def text(response) -> str:
@@ -185,18 +179,18 @@ def test_no_code_field_when_step_up_does_not_apply(customer_client, customer, so
         pay(source, payee)
     if case == "own account":
         destination = funded_account(customer, account_type="CHECKING")
-    before = balance_of(destination)
+    before = balance(destination)
     page = confirmation(customer_client, source, destination, amount="900.00")
     assert "Confirm the transfer" in text(page) and not has_code_field(text(page))
     assert confirm(customer_client, page).status_code == 302
-    assert balance_of(destination) == before + D("900.00")
+    assert balance(destination) == before + D("900.00")
 
 
 def test_the_right_code_posts_the_transfer(customer_client, secret, source, payee):
     page = confirmation(customer_client, source, payee, amount="25.00")
     response = confirm(customer_client, page, totp_now(secret))
     assert response.status_code == 302
-    assert (balance_of(source), balance_of(payee)) == (D("4975.00"), D("25.00"))
+    assert (balance(source), balance(payee)) == (D("4975.00"), D("25.00"))
 
 
 def test_a_recovery_code_can_approve_a_payment(customer_client, customer, source, payee):
@@ -207,7 +201,7 @@ def test_a_recovery_code_can_approve_a_payment(customer_client, customer, source
     db.session.commit()
     page = confirmation(customer_client, source, payee)
     assert confirm(customer_client, page, codes[0]).status_code == 302
-    assert balance_of(payee) == D("10.00")
+    assert balance(payee) == D("10.00")
 
 
 def test_the_approval_is_audited_with_the_transfer(customer_client, customer, secret, source,
@@ -215,7 +209,7 @@ def test_the_approval_is_audited_with_the_transfer(customer_client, customer, se
     page = confirmation(customer_client, source, payee, amount="25.00")
     key = form_fields(text(page))["idempotency_key"]
     confirm(customer_client, page, totp_now(secret))
-    [event] = rows(Action.STEP_UP_SUCCESS)
+    [event] = audit_rows(Action.STEP_UP_SUCCESS)
     assert event.actor_id == customer.id and event.target_id == source.account_number
     assert event.details == {"from_account": source.account_number,
                              "to_account": payee.account_number, "amount": "25.00",
@@ -228,7 +222,7 @@ def test_confirming_without_a_code_asks_for_it_and_counts_nothing(customer_clien
     page = confirmation(customer_client, source, payee)
     response = confirm(customer_client, page, "")
     assert response.status_code == 200 and "Enter the code." in text(response)
-    assert balance_of(payee) == 0 and not rows(Action.MFA_FAILURE)
+    assert balance(payee) == 0 and not audit_rows(Action.MFA_FAILURE)
 
 
 def test_a_wrong_code_posts_nothing_and_counts_toward_the_lockout(customer_client, secret,
@@ -238,9 +232,9 @@ def test_a_wrong_code_posts_nothing_and_counts_toward_the_lockout(customer_clien
     html = text(response)
     assert response.status_code == 200 and "Confirm the transfer" in html
     assert "That code is not right" in html and has_code_field(html)
-    assert balance_of(payee) == 0 and entries() == 1  # only the opening deposit
-    assert len(rows(Action.MFA_FAILURE)) == 1
-    assert rows(Action.STEP_UP_FAILURE)[0].details["locked"] is False
+    assert balance(payee) == 0 and entries() == 1  # only the opening deposit
+    assert len(audit_rows(Action.MFA_FAILURE)) == 1
+    assert audit_rows(Action.STEP_UP_FAILURE)[0].details["locked"] is False
 
 
 @pytest.mark.parametrize("code", ["abcdef", "1234567", "9" * 200, "12 34 5x"])
@@ -248,7 +242,7 @@ def test_a_malformed_code_posts_nothing(customer_client, secret, source, payee, 
     page = confirmation(customer_client, source, payee)
     response = confirm(customer_client, page, code)
     assert response.status_code == 200 and "Enter the 6-digit code" in text(response)
-    assert balance_of(payee) == 0
+    assert balance(payee) == 0
 
 
 def test_a_code_already_used_is_refused(customer_client, secret, source, payee,
@@ -259,7 +253,7 @@ def test_a_code_already_used_is_refused(customer_client, secret, source, payee,
     other = funded_account(make_user(email="dave@example.com"))
     response = confirm(customer_client, confirmation(customer_client, source, other), code)
     assert response.status_code == 200 and "That code is not right" in text(response)
-    assert balance_of(other) == 0
+    assert balance(other) == 0
 
 
 def test_wrong_codes_lock_payment_approval(app, customer_client, secret, source, payee):
@@ -269,8 +263,8 @@ def test_wrong_codes_lock_payment_approval(app, customer_client, secret, source,
     response = confirm(customer_client, page, totp_now(secret))
     assert response.status_code == 429
     assert "payments that need a code cannot be approved for 15 minutes" in text(response)
-    assert balance_of(payee) == 0
-    assert len(rows(Action.MFA_LOCKED)) == 1
+    assert balance(payee) == 0
+    assert len(audit_rows(Action.MFA_LOCKED)) == 1
 
 
 @pytest.mark.parametrize("field, value", [
@@ -293,7 +287,7 @@ def test_changing_the_transfer_after_its_page_needs_a_new_confirmation(
     assert response.status_code == 200 and "Confirm the transfer" in html
     assert "enter a new code" in html and has_code_field(html)
     assert entries() == (2 if field == "from_account" else 1)  # nothing new posted
-    assert not rows(Action.STEP_UP_SUCCESS) and not rows(Action.MFA_FAILURE)
+    assert not audit_rows(Action.STEP_UP_SUCCESS) and not audit_rows(Action.MFA_FAILURE)
     # The new page shows the new details and approves them with a code.
     assert confirm(customer_client, response, code).status_code == 302
 
@@ -303,7 +297,7 @@ def test_a_changed_amount_shows_the_new_amount_for_its_code(customer_client, sec
     page = confirmation(customer_client, source, payee, amount="10.00")
     response = confirm(customer_client, page, totp_now(secret), amount="4000.00")
     assert "4,000.00" in text(response) and form_fields(text(response))["amount"] == "4000.00"
-    assert balance_of(payee) == 0
+    assert balance(payee) == 0
 
 
 def test_a_double_submitted_confirmation_posts_once_without_a_new_code(
@@ -313,8 +307,8 @@ def test_a_double_submitted_confirmation_posts_once_without_a_new_code(
     assert confirm(customer_client, page, code).status_code == 302
     again = confirm(customer_client, page, code)  # the same form, its code now used
     assert again.status_code == 302
-    assert balance_of(payee) == D("30.00") and entries() == 2
-    assert len(rows(Action.STEP_UP_SUCCESS)) == 1 and not rows(Action.MFA_FAILURE)
+    assert balance(payee) == D("30.00") and entries() == 2
+    assert len(audit_rows(Action.STEP_UP_SUCCESS)) == 1 and not audit_rows(Action.MFA_FAILURE)
     follow = customer_client.get(again.headers["Location"])
     assert "already submitted" in text(follow)
 
@@ -322,7 +316,7 @@ def test_a_double_submitted_confirmation_posts_once_without_a_new_code(
 def test_the_step_up_form_needs_its_csrf_token(customer_client, secret, source, payee):
     page = confirmation(customer_client, source, payee)
     response = confirm(customer_client, page, totp_now(secret), csrf_token="")
-    assert response.status_code == 400 and balance_of(payee) == 0
+    assert response.status_code == 400 and balance(payee) == 0
 
 
 def test_the_confirmation_page_never_shows_a_code_back(customer_client, secret, source, payee):
@@ -346,7 +340,7 @@ def test_api_transfer_to_a_new_payee_needs_otp(client, customer, secret, source,
     body = assert_problem(api_transfer(client, customer, source, payee), 403)
     assert body["type"].endswith("step-up-required")
     assert "first payment" in body["detail"] and body["errors"][0]["pointer"] == "#/otp"
-    assert balance_of(payee) == 0
+    assert balance(payee) == 0
 
 
 def test_api_transfer_above_the_threshold_needs_otp(client, customer, secret, source, payee):
@@ -370,19 +364,19 @@ def test_api_transfer_without_step_up_needs_no_otp(client, customer, source, pay
 
 def test_api_transfer_with_the_right_otp_posts(client, customer, secret, source, payee):
     response = api_transfer(client, customer, source, payee, otp=totp_now(secret))
-    assert response.status_code == 201 and balance_of(payee) == D("10.00")
-    assert rows(Action.STEP_UP_SUCCESS)[0].details["to_account"] == payee.account_number
+    assert response.status_code == 201 and balance(payee) == D("10.00")
+    assert audit_rows(Action.STEP_UP_SUCCESS)[0].details["to_account"] == payee.account_number
 
 
 def test_api_wrong_otp_is_refused_and_counts_toward_the_lockout(client, customer, secret,
                                                                 source, payee):
     body = assert_problem(api_transfer(client, customer, source, payee, otp="000000"), 401)
-    assert body["type"].endswith("mfa-failed") and balance_of(payee) == 0
+    assert body["type"].endswith("mfa-failed") and balance(payee) == 0
     for _ in range(4):
         api_transfer(client, customer, source, payee, otp="000000")
     body = assert_problem(api_transfer(client, customer, source, payee,
                                        otp=totp_now(secret)), 429)
-    assert body["type"].endswith("mfa-locked") and balance_of(payee) == 0
+    assert body["type"].endswith("mfa-locked") and balance(payee) == 0
 
 
 def test_api_step_up_refusal_is_not_stored_under_the_key(client, customer, secret, source,
@@ -390,7 +384,7 @@ def test_api_step_up_refusal_is_not_stored_under_the_key(client, customer, secre
     key = new_key()
     assert api_transfer(client, customer, source, payee, key=key).status_code == 403
     response = api_transfer(client, customer, source, payee, otp=totp_now(secret), key=key)
-    assert response.status_code == 201 and balance_of(payee) == D("10.00")
+    assert response.status_code == 201 and balance(payee) == D("10.00")
 
 
 def test_api_otp_is_not_part_of_the_request_fingerprint(client, customer, secret, source,
@@ -399,7 +393,7 @@ def test_api_otp_is_not_part_of_the_request_fingerprint(client, customer, secret
     first = api_transfer(client, customer, source, payee, otp=totp_now(secret), key=key)
     retry = api_transfer(client, customer, source, payee, otp=totp_now(secret, 1), key=key)
     assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
-    assert retry.get_json() == first.get_json() and balance_of(payee) == D("10.00")
+    assert retry.get_json() == first.get_json() and balance(payee) == D("10.00")
 
 
 def test_api_replay_of_a_posted_key_uses_no_code(client, customer, secret, source, payee):
@@ -411,7 +405,7 @@ def test_api_replay_of_a_posted_key_uses_no_code(client, customer, secret, sourc
         assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
     db.session.expire_all()
     assert db.session.scalar(sa.select(TotpDevice.last_step)) == used_step
-    assert len(rows(Action.STEP_UP_SUCCESS)) == 1
+    assert len(audit_rows(Action.STEP_UP_SUCCESS)) == 1
 
 
 def test_api_replay_of_a_pruned_answer_uses_no_code(client, customer, secret, source, payee):
@@ -423,7 +417,7 @@ def test_api_replay_of_a_pruned_answer_uses_no_code(client, customer, secret, so
     db.session.commit()
     retry = api_transfer(client, customer, source, payee, key=key)
     assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
-    assert balance_of(payee) == D("10.00")
+    assert balance(payee) == D("10.00")
 
 
 def test_api_key_reused_for_another_transfer_is_refused_without_a_code(
@@ -431,7 +425,7 @@ def test_api_key_reused_for_another_transfer_is_refused_without_a_code(
     key = new_key()
     api_transfer(client, customer, source, payee, otp=totp_now(secret), key=key)
     body = assert_problem(api_transfer(client, customer, source, payee, "20.00", key=key), 422)
-    assert body["type"].endswith("idempotency-key-reused") and balance_of(payee) == D("10.00")
+    assert body["type"].endswith("idempotency-key-reused") and balance(payee) == D("10.00")
 
 
 def test_api_a_used_otp_cannot_approve_another_transfer(client, customer, secret, source,
@@ -440,7 +434,7 @@ def test_api_a_used_otp_cannot_approve_another_transfer(client, customer, secret
     assert api_transfer(client, customer, source, payee, otp=code).status_code == 201
     other = funded_account(make_user(email="erin@example.com"))
     body = assert_problem(api_transfer(client, customer, source, other, otp=code), 401)
-    assert body["type"].endswith("mfa-failed") and balance_of(other) == 0
+    assert body["type"].endswith("mfa-failed") and balance(other) == 0
 
 
 # ---------------------------------------------------------------- concurrency (PostgreSQL)
@@ -478,7 +472,7 @@ def test_one_code_sent_with_many_transfers_at_once_approves_one(app, customer, s
             "amount": "10.00", "otp": totp_now(secret)}
     answers = _at_once(app, customer, [(body, new_key()) for _ in range(4)])
     assert sorted(status for status, _ in answers) == [201, 401, 401, 401]
-    assert balance_of(payee) == D("10.00") and len(rows(Action.STEP_UP_SUCCESS)) == 1
+    assert balance(payee) == D("10.00") and len(audit_rows(Action.STEP_UP_SUCCESS)) == 1
 
 
 @pytest.mark.skipif(not POSTGRES, reason="concurrent writers need PostgreSQL")
@@ -491,6 +485,6 @@ def test_concurrent_retries_of_one_approved_transfer_post_once(app, customer, se
     # The code approves the first; a twin either replays its answer or, racing it, finds
     # the code used (a retry then gets the stored answer). Never a second posting.
     assert {status for status, _ in answers} <= {201, 401} and 201 in dict(answers)
-    assert balance_of(payee) == D("10.00") and entries() == 2
+    assert balance(payee) == D("10.00") and entries() == 2
     retry = api_transfer(app.test_client(), customer, source, payee, key=key)
     assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from bankapp.audit import Action
 from bankapp.auth.stepup import NEW_PAYEE
 from bankapp.extensions import db
-from bankapp.models import Account, AuditEvent, JournalEntry, WebAuthnCredential
+from bankapp.models import JournalEntry, WebAuthnCredential
+from backoffice import audit_rows, balance
 from conftest import enrol_totp, form_fields, log_in_as, post_form, totp_now
 from passkey_support import SoftAuthenticator
 from test_passkeys import add_passkey, post_json
@@ -26,16 +27,9 @@ STEP_UP_OPTIONS = "/accounts/passkeys/step-up/options/"
 REFUSED = "Your passkey did not approve this transfer"
 
 
-def balance_of(account: Account) -> D:
-    return db.session.scalar(sa.select(Account.balance).where(Account.id == account.id))
-
 
 def entries() -> int:
     return db.session.scalar(sa.select(sa.func.count(JournalEntry.id)))
-
-
-def rows(action: str) -> list[AuditEvent]:
-    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def text(response) -> str:
@@ -107,8 +101,8 @@ def test_a_passkey_approves_a_payment_to_a_new_payee(customer_client, customer, 
     key = form_fields(text(page))["idempotency_key"]
     response = send(customer_client, page, passkey_answer(customer_client, page, passkey))
     assert response.status_code == 302
-    assert (balance_of(source), balance_of(payee)) == (D("4975.00"), D("25.00"))
-    [event] = rows(Action.STEP_UP_SUCCESS)
+    assert (balance(source), balance(payee)) == (D("4975.00"), D("25.00"))
+    [event] = audit_rows(Action.STEP_UP_SUCCESS)
     assert event.actor_id == customer.id and event.details == {
         "from_account": source.account_number, "to_account": payee.account_number,
         "amount": "25.00", "idempotency_key": key, "reasons": [NEW_PAYEE], "factor": "passkey"}
@@ -119,15 +113,15 @@ def test_the_code_still_approves_when_the_customer_also_has_a_passkey(
     secret = enrol_totp(customer)
     page = confirmation(customer_client, source, payee)
     assert send(customer_client, page, code=totp_now(secret)).status_code == 302
-    assert balance_of(payee) == D("10.00")
-    assert rows(Action.STEP_UP_SUCCESS)[0].details["factor"] == "totp"
+    assert balance(payee) == D("10.00")
+    assert audit_rows(Action.STEP_UP_SUCCESS)[0].details["factor"] == "totp"
 
 
 def test_neither_a_code_nor_a_passkey_asks_again(customer_client, passkey, source, payee):
     response = send(customer_client, confirmation(customer_client, source, payee))
     assert response.status_code == 200 and "Enter the code." in text(response)
     assert "Approve with a passkey" in text(response)
-    assert balance_of(payee) == 0 and not rows(Action.STEP_UP_FAILURE)
+    assert balance(payee) == 0 and not audit_rows(Action.STEP_UP_FAILURE)
 
 
 # ---------------------------------------------------------------- refusals
@@ -137,9 +131,9 @@ def assert_refused(response, payee):
     html = text(response)
     assert response.status_code == 200 and "Confirm the transfer" in html
     assert REFUSED in html and "Approve with a passkey" in html
-    assert balance_of(payee) == 0 and entries() <= 2  # the opening deposit(s) only
-    assert not rows(Action.STEP_UP_SUCCESS)
-    assert rows(Action.STEP_UP_FAILURE)[-1].details["factor"] == "passkey"
+    assert balance(payee) == 0 and entries() <= 2  # the opening deposit(s) only
+    assert not audit_rows(Action.STEP_UP_SUCCESS)
+    assert audit_rows(Action.STEP_UP_FAILURE)[-1].details["factor"] == "passkey"
 
 
 @pytest.mark.parametrize("other", ["amount", "payee", "one-time key"])
@@ -157,7 +151,7 @@ def test_an_assertion_made_for_one_transfer_cannot_approve_another(
     response = send(customer_client, confirmation(customer_client, source, destination, amount),
                     assertion)
     assert_refused(response, destination)
-    assert balance_of(payee) == 0
+    assert balance(payee) == 0
 
 
 def test_an_assertion_sent_with_changed_details_is_not_even_checked(
@@ -168,7 +162,7 @@ def test_an_assertion_sent_with_changed_details_is_not_even_checked(
                   amount="4000.00")
     response = customer_client.post(TRANSFER, data=fields)
     assert response.status_code == 200 and "enter a new code" in text(response)
-    assert balance_of(payee) == 0 and not rows(Action.STEP_UP_SUCCESS)
+    assert balance(payee) == 0 and not audit_rows(Action.STEP_UP_SUCCESS)
 
 
 def test_a_replayed_assertion_is_refused(customer_client, passkey, source, payee):
@@ -183,7 +177,7 @@ def test_a_replayed_assertion_is_refused(customer_client, passkey, source, payee
     passkey_answer(customer_client, second, passkey)  # a fresh challenge for this page
     response = send(customer_client, second, assertion)
     assert response.status_code == 200 and REFUSED in text(response)
-    assert balance_of(payee) == D("1500.00") and len(rows(Action.STEP_UP_SUCCESS)) == 1
+    assert balance(payee) == D("1500.00") and len(audit_rows(Action.STEP_UP_SUCCESS)) == 1
 
 
 def test_a_double_submitted_passkey_approval_posts_once(customer_client, passkey, source,
@@ -192,7 +186,7 @@ def test_a_double_submitted_passkey_approval_posts_once(customer_client, passkey
     assertion = passkey_answer(customer_client, page, passkey)
     assert send(customer_client, page, assertion).status_code == 302
     assert send(customer_client, page, assertion).status_code == 302  # replays its posting
-    assert balance_of(payee) == D("10.00") and len(rows(Action.STEP_UP_SUCCESS)) == 1
+    assert balance(payee) == D("10.00") and len(audit_rows(Action.STEP_UP_SUCCESS)) == 1
 
 
 def test_another_users_passkey_is_refused(app, customer_client, customer, passkey, source,
