@@ -300,7 +300,7 @@ class Account(db.Model):
     account_number: Mapped[str] = mapped_column(sa.String(20), unique=True)
     account_type: Mapped[str] = mapped_column(sa.String(16))
     owner_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
-    # Credit-positive: what the bank owes on this account (see bankapp/ledger.py).
+    # Credit-positive: what the bank owes on this account (see bankapp/ledger/).
     balance: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2), default=Decimal("0.00"))
     status: Mapped[str] = mapped_column(sa.String(8), default=AccountStatus.ACTIVE)
     status_reason: Mapped[Optional[str]] = mapped_column(sa.String(255))

@@ -10,9 +10,9 @@ from bankapp import ledger
 
 @contextmanager
 def ledger_clock(monkeypatch, moment: datetime):
-    """Make the ledger stamp postings with ``moment`` (it stamps ``now_utc()`` otherwise)."""
+    """Make the ledger stamp postings with ``moment`` (its core stamps ``now_utc()`` otherwise)."""
     with monkeypatch.context() as patch:
-        patch.setattr(ledger, "now_utc", lambda: moment)
+        patch.setattr(ledger.core, "now_utc", lambda: moment)
         yield
 
 

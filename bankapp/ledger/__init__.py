@@ -1,0 +1,152 @@
+"""The ledger: the only code in bankapp that changes a balance.
+
+A package: ``core.post()`` is the one writer of journal entries; ``cash``, ``approvals``,
+``reversals``, ``status`` and ``reconcile`` are siblings that call it. Import from
+``bankapp.ledger`` (the names below), not from the modules.
+
+Design
+------
+Every movement of money is one ``JournalEntry`` with two or more legs (``Transaction`` rows),
+as in double-entry bookkeeping (Apache Fineract's GL, TigerBeetle, django-hordak). A leg is a
+*credit* (it raises the account's balance) or a *debit* (it lowers it), and the legs of one
+entry always sum to zero.
+
+Balances are stored *credit-positive*: the number is what the bank owes on the account.
+
+=====================  ======================  =========================
+account                credit leg (+)          debit leg (−)
+=====================  ======================  =========================
+customer (SAVINGS,     deposit, transfer in    withdrawal, transfer out
+CHECKING)
+vault, till (cash)     cash paid out           cash taken in
+=====================  ======================  =========================
+
+A customer's balance is therefore never negative, while a cash account's balance is minus the
+cash it holds (a deposit of 100 credits the customer +100 and debits the vault −100). Since
+every entry sums to zero, the sum of *all* balances is zero at every commit: money created
+from nothing shows up as a non-zero total, which ``reconcile`` reports.
+
+Concurrency
+-----------
+Each leg is one conditional, atomic ``UPDATE … SET balance = balance + :delta WHERE id = :id
+AND status = 'active' AND balance + :delta BETWEEN :low AND :high RETURNING balance``: the
+database checks the rule (no overdraft, no overflow) and applies the change under the row lock
+in the same statement, so two workers can never both spend the same money (no lost update).
+Legs are applied in ascending account id, so two transfers in opposite directions lock rows in
+the same order and cannot deadlock each other; a serialization failure or deadlock that still
+happens (or SQLite's "database is locked") is retried a bounded number of times. The entry,
+its legs and the balance changes commit in one transaction, or not at all.
+
+Ledger rows are never updated or deleted: corrections are new entries.
+
+Audit
+-----
+Every posting adds one ``audit_events`` row (``bankapp.audit.record``) inside the same
+transaction as its entry: a retry re-adds it, a refusal rolls it back with the entry, and an
+idempotent replay writes nothing new.
+
+Cash drawers (tills)
+--------------------
+Each teller works from a till, an internal TILL account ``GL-TILL-<user id>``. Like the vault
+its balance is minus the cash it holds, and a CHECK (``balance <= 0``) plus the conditional
+update keep it from paying out cash it does not hold. Counter deposits and withdrawals post
+against the teller's till instead of the vault. Admins allocate cash vault → till and settle
+it till → vault (one entry each). Closing a shift books the counted cash: any difference from
+the expected cash is its own CASH_OVER_SHORT entry against ``GL-OVER-SHORT`` (a shortage
+debits it, an overage credits it), then all counted cash is settled to the vault, all in one
+transaction, so the till ends the shift at zero and the book stays balanced.
+
+Reversals and maker-checker
+---------------------------
+``reverse_entry`` posts a REVERSAL entry (``reverses_id`` set, at most one per entry by a
+UNIQUE index) with every leg's side flipped, under the same rules as any posting, so it is
+refused when it would overdraw. Counter postings above ``MAKER_CHECKER_THRESHOLD`` become a
+``PendingPosting`` that moves no money until another person approves it; the approval, the
+posting and their audit rows commit together.
+"""
+from __future__ import annotations
+
+from bankapp.ledger.accounts import (
+    VAULT_NUMBER,
+    find_customer_account,
+    find_customer_accounts,
+    internal_account,
+    open_account,
+)
+from bankapp.ledger.amounts import (
+    CENT,
+    MAX_BALANCE,
+    MAX_DESCRIPTION,
+    MAX_REASON,
+    parse_amount,
+    validate_amount,
+)
+from bankapp.ledger.approvals import (
+    Requested,
+    approval_threshold,
+    approve_posting,
+    reject_posting,
+    request_posting,
+    teller_posting,
+)
+from bankapp.ledger.cash import (
+    OVER_SHORT_NUMBER,
+    TILL_PREFIX,
+    ShiftClose,
+    allocate_cash,
+    cash_held,
+    close_shift,
+    find_till,
+    over_short_account,
+    parse_counted_cash,
+    settle_cash,
+    till_for,
+    till_number,
+    validate_count,
+)
+from bankapp.ledger.core import (
+    AuditNote,
+    Leg,
+    Posting,
+    deposit,
+    find_posting,
+    post,
+    transfer,
+    withdraw,
+)
+from bankapp.ledger.errors import (
+    AccountNotActive,
+    DecisionRefused,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidDescription,
+    LedgerError,
+    LimitExceeded,
+    NotReversible,
+    ReasonRequired,
+    SameAccount,
+    TellerNotServing,
+    UnknownAccount,
+)
+from bankapp.ledger.history import customer_history, latest_activity
+from bankapp.ledger.reconcile import Reconciliation, reconcile
+from bankapp.ledger.reversals import find_entry, reversal_of, reverse_entry
+from bankapp.ledger.status import freeze_account, unfreeze_account
+
+__all__ = [
+    "CENT", "MAX_BALANCE", "MAX_DESCRIPTION", "MAX_REASON", "VAULT_NUMBER", "OVER_SHORT_NUMBER",
+    "TILL_PREFIX",
+    "LedgerError", "InsufficientFunds", "AccountNotActive", "InvalidAmount", "SameAccount",
+    "UnknownAccount", "LimitExceeded", "InvalidDescription", "TellerNotServing",
+    "NotReversible", "ReasonRequired", "DecisionRefused",
+    "parse_amount", "validate_amount",
+    "open_account", "internal_account", "find_customer_account", "find_customer_accounts",
+    "Posting", "Leg", "AuditNote", "post", "deposit", "withdraw", "transfer", "find_posting",
+    "till_for", "till_number", "find_till", "over_short_account", "cash_held", "allocate_cash",
+    "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",
+    "find_entry", "reversal_of", "reverse_entry",
+    "Requested", "approval_threshold", "teller_posting", "request_posting", "approve_posting",
+    "reject_posting",
+    "freeze_account", "unfreeze_account",
+    "reconcile", "Reconciliation", "customer_history", "latest_activity",
+]

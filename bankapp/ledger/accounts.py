@@ -1,0 +1,70 @@
+"""Customer and internal accounts: opening them and finding them by number."""
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from bankapp.extensions import db
+from bankapp.ledger.errors import LedgerError
+from bankapp.models import Account, AccountType, User
+
+VAULT_NUMBER = "GL-VAULT"
+
+
+def open_account(owner: User, account_type: str) -> Account:
+    """Open a customer account with a fresh random ``ACC-`` number and a zero balance."""
+    if account_type not in AccountType.CUSTOMER:
+        raise LedgerError("Choose a savings or a checking account.")
+    for _ in range(20):
+        account = Account(
+            account_number=f"ACC-{secrets.randbelow(10**9):09d}",
+            account_type=account_type,
+            owner_id=owner.id,
+            balance=Decimal("0.00"),
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(account)
+        except IntegrityError:
+            continue  # the random number was taken: draw another
+        db.session.commit()
+        return account
+    raise LedgerError("Could not allocate an account number; please try again.")
+
+
+def internal_account(account_type: str = AccountType.VAULT, number: str = VAULT_NUMBER,
+                     name: str = "Vault cash") -> Account:
+    """The bank's own account ``number``, created on first use (safe under concurrency)."""
+    account = db.session.scalar(sa.select(Account).where(Account.account_number == number))
+    if account is not None:
+        return account
+    try:
+        with db.session.begin_nested():
+            account = Account(account_number=number, account_type=account_type, name=name,
+                              owner_id=None, balance=Decimal("0.00"))
+            db.session.add(account)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        account = db.session.scalar(sa.select(Account).where(Account.account_number == number))
+    return account
+
+
+def find_customer_account(number: str) -> Account | None:
+    """A customer account by its number (internal accounts are never found this way)."""
+    return find_customer_accounts(number).get((number or "").strip().upper())
+
+
+def find_customer_accounts(*numbers: str) -> dict[str, Account]:
+    """The customer accounts with these numbers, by number, in one query (missing: absent)."""
+    wanted = {(number or "").strip().upper() for number in numbers}
+    accounts = db.session.scalars(
+        sa.select(Account).where(
+            Account.account_number.in_(wanted),
+            Account.account_type.in_(AccountType.CUSTOMER),
+        )
+    )
+    return {account.account_number: account for account in accounts}

@@ -1,0 +1,372 @@
+"""The core of the ledger: ``post()`` writes every journal entry, in one transaction.
+
+Deposits, withdrawals and transfers are built here; the siblings (``cash``, ``approvals``,
+``reversals``, ``status``, ``reconcile``) call ``post()`` or, for several entries in one
+transaction, ``atomically()`` around ``write_entry()``. Nothing else writes a leg or moves a
+balance.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Callable, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+
+from bankapp import audit as audit_trail
+from bankapp import ledger_totals
+from bankapp.audit import Action, TargetType
+from bankapp.extensions import db
+from bankapp.ledger.accounts import find_customer_account, internal_account
+from bankapp.ledger.amounts import CENT, MAX_BALANCE, clean_description, validate_amount
+from bankapp.ledger.errors import (
+    AccountNotActive,
+    InsufficientFunds,
+    LedgerError,
+    LimitExceeded,
+    SameAccount,
+    UnknownAccount,
+)
+from bankapp.models import (
+    Account,
+    AccountStatus,
+    AccountType,
+    Channel,
+    EntryType,
+    JournalEntry,
+    Transaction,
+    TransactionType,
+    User,
+    now_utc,
+)
+
+T = TypeVar("T")
+
+log = logging.getLogger("bankapp.ledger")
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Posting:
+    """What a posting call did: the journal entry, and whether an earlier call had posted it."""
+
+    entry: JournalEntry
+    replayed: bool = False
+
+    @property
+    def reference(self) -> str:
+        return self.entry.reference
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: Account
+    transaction_type: str
+    delta: Decimal  # signed: + credit, − debit
+
+
+def _bounds(account: Account) -> tuple[Decimal, Decimal]:
+    """The range the account's balance must stay within."""
+    if account.account_type in AccountType.CUSTOMER:
+        return Decimal("0.00"), MAX_BALANCE
+    if account.account_type == AccountType.TILL:
+        return -MAX_BALANCE, Decimal("0.00")
+    return -MAX_BALANCE, MAX_BALANCE
+
+
+@functools.cache
+def _leg_update() -> sa.Update:
+    """The conditional balance UPDATE of one leg (built once: every posting runs it)."""
+    money = Account.__table__.c.balance.type
+    # round() keeps SQLite exact: it has no decimal type and adds in binary floating point.
+    new_balance = sa.func.round(Account.balance + sa.bindparam("delta", type_=money), 2)
+    return (
+        sa.update(Account)
+        .where(
+            Account.id == sa.bindparam("account_id"),
+            Account.status == AccountStatus.ACTIVE,
+            new_balance.between(sa.bindparam("low", type_=money),
+                                sa.bindparam("high", type_=money)),
+        )
+        .values(balance=new_balance)
+        .returning(Account.balance)
+    )
+
+
+def _apply_leg(leg: Leg) -> Decimal:
+    """Apply one leg atomically; return the new balance or raise why it was refused."""
+    low, high = _bounds(leg.account)
+    params = {"account_id": leg.account.id, "delta": leg.delta, "low": low, "high": high}
+    # A Core statement on the session's connection (same transaction): the ORM's bulk-update
+    # machinery has nothing to do for it and costs more CPU than the statement itself.
+    connection = db.session.connection()
+    for _ in range(MAX_ATTEMPTS):
+        result = connection.execute(_leg_update(), params).scalar_one_or_none()
+        if result is not None:
+            return Decimal(result).quantize(CENT)
+        refusal = _refusal(leg, low, high)
+        if refusal is not None:
+            raise refusal
+        # The UPDATE was refused, yet the row as read now would pass: under READ COMMITTED
+        # each statement sees the latest commit, so another transaction (a deposit, an
+        # unfreeze) landed in between. Try the leg again on that newer state rather than
+        # report a reason that is no longer true.
+    raise (InsufficientFunds() if leg.delta < 0 else
+           LimitExceeded("The receiving balance would exceed the largest balance an account "
+                         "can hold."))
+
+
+def _refusal(leg: Leg, low: Decimal, high: Decimal) -> LedgerError | None:
+    """Why the account refuses ``leg`` as it stands now, or None if it would accept it."""
+    status, balance = db.session.execute(
+        sa.select(Account.status, Account.balance).where(Account.id == leg.account.id)
+    ).one()
+    if status != AccountStatus.ACTIVE:
+        which = ("The destination account" if leg.transaction_type == TransactionType.TRANSFER_IN
+                 else "This account")
+        return AccountNotActive(f"{which} is {status} and cannot move money.")
+    if leg.account.account_type == AccountType.TILL and balance + leg.delta > high:
+        # A till's balance is minus its cash: going above zero means paying out cash it lacks.
+        return InsufficientFunds("The till does not hold enough cash to pay this out.")
+    if balance + leg.delta < low:
+        return InsufficientFunds()
+    if balance + leg.delta > high:
+        return LimitExceeded("The receiving balance would exceed the largest balance an "
+                             "account can hold.")
+    return None
+
+
+def _is_retryable(error: DBAPIError) -> bool:
+    code = getattr(error.orig, "pgcode", None)
+    if code in ("40001", "40P01"):  # serialization failure, deadlock detected
+        return True
+    return "database is locked" in str(error.orig).lower()
+
+
+def find_posting(actor: User | None, key: str | None) -> JournalEntry | None:
+    """The entry ``actor`` already posted with this idempotency key, if any (a replay)."""
+    if actor is None or not key:
+        return None
+    return db.session.scalar(
+        sa.select(JournalEntry).where(
+            JournalEntry.actor_id == actor.id, JournalEntry.idempotency_key == key
+        )
+    )
+
+
+@dataclass(frozen=True)
+class AuditNote:
+    """The audit line a posting writes in its own transaction (see ``bankapp.audit``)."""
+
+    action: str
+    target_type: str | None = None
+    target_id: object = None
+    details: dict | None = None
+
+
+def atomically(work: Callable[[], T], label: str) -> T:
+    """Run ``work`` and commit it as one transaction, retrying serialization failures.
+
+    Any error rolls everything back (so a refused posting leaves no row, not even its audit
+    line); ``work`` is re-run from scratch on a retry, re-adding everything it writes.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except LedgerError:
+            db.session.rollback()
+            raise
+        except IntegrityError:
+            db.session.rollback()
+            raise
+        except DBAPIError as error:
+            db.session.rollback()
+            if not _is_retryable(error) or attempt == MAX_ATTEMPTS:
+                raise
+            log.info("retrying %s after %s (attempt %d)", label, error.orig, attempt)
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
+
+
+def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
+          channel: str, idempotency_key: str | None, *, audit: AuditNote | None = None,
+          reverses: JournalEntry | None = None,
+          also: Callable[[JournalEntry], None] | None = None,
+          posted_at: datetime | None = None) -> Posting:
+    """Write one balanced journal entry and apply its legs, in one transaction.
+
+    ``audit`` is the entry's audit line and ``also`` any further writes that must commit with
+    it (a maker-checker decision); both run inside the transaction, so a retry re-adds them
+    and a refusal writes neither. A replayed idempotency key writes nothing at all.
+    """
+    assert sum(leg.delta for leg in legs) == 0, "a journal entry must balance"
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
+        raise LedgerError("Invalid idempotency key.")
+    # No look-up first: a key that was already used fails on the unique constraint of the
+    # entry row (or is refused first), and we answer with the earlier entry.
+
+    def work() -> JournalEntry:
+        entry = write_entry(entry_type, legs, description, actor, channel, idempotency_key,
+                             reverses=reverses, posted_at=posted_at, audit=audit)
+        if also is not None:
+            also(entry)
+        return entry
+
+    try:
+        return Posting(atomically(work, entry_type))
+    except (IntegrityError, LedgerError):
+        # This key may already have posted (a replay, or a concurrent twin that committed
+        # first). Balances move before the entry row is written, so a replay can meet a
+        # refusal (the first posting spent the money, the account was frozen since) before
+        # it meets the unique key: either way the answer is the earlier posting.
+        replay = find_posting(actor, idempotency_key)
+        if replay is not None:
+            return Posting(replay, replayed=True)
+        raise
+
+
+def _audit_posting(note: AuditNote, entry: JournalEntry, actor: User | None) -> None:
+    details = {"reference": entry.reference, "channel": entry.channel, **(note.details or {})}
+    audit_trail.record(note.action, actor=actor, target_type=note.target_type,
+                 target_id=note.target_id, details=details)
+
+
+def write_entry(entry_type, legs, description, actor, channel, idempotency_key, *,
+                 reverses: JournalEntry | None = None, posted_at: datetime | None = None,
+                 audit: AuditNote | None = None) -> JournalEntry:
+    timestamp = _posting_time(posted_at)
+    # Balances first, in account-id order (see "Concurrency" above). A concurrent twin with
+    # the same idempotency key waits on the first account's row lock, then fails on the
+    # unique key when the entry is inserted (or is refused, the money being spent); it is
+    # rolled back whole and ``_post`` answers with the first one's entry.
+    rows = []
+    for leg in sorted(legs, key=lambda leg: leg.account.id):
+        rows.append(Transaction(
+            account_id=leg.account.id,
+            transaction_type=leg.transaction_type,
+            side="credit" if leg.delta > 0 else "debit",
+            amount=abs(leg.delta),
+            balance_after=_apply_leg(leg),
+            timestamp=timestamp,
+            description=description,
+        ))
+        # The account is in hand: reading leg.account later costs no SELECT.
+        set_committed_value(rows[-1], "account", leg.account)
+    entry = JournalEntry(
+        reference=uuid.uuid4().hex,
+        entry_type=entry_type,
+        description=description,
+        actor_id=actor.id if actor is not None else None,
+        channel=channel,
+        idempotency_key=idempotency_key,
+        reverses_id=reverses.id if reverses is not None else None,
+        created_at=timestamp,
+        legs=rows,
+    )
+    db.session.add(entry)
+    if audit is not None:
+        _audit_posting(audit, entry, actor)
+    # One flush writes the entry (a reused idempotency key fails here), its legs and its
+    # audit line.
+    db.session.flush()
+    # Last, after every account lock: the report buckets (see bankapp/ledger_totals.py).
+    ledger_totals.count_movements(rows)
+    return entry
+
+
+def _posting_time(posted_at: datetime | None) -> datetime:
+    """Now, or an earlier moment when importing history (demo data, a migration)."""
+    now = now_utc()
+    if posted_at is None:
+        return now
+    if posted_at.tzinfo is None or posted_at > now:
+        raise LedgerError("A posting time must be timezone-aware and not in the future.")
+    return posted_at
+
+
+def deposit(account: Account, amount, description: str, actor: User | None, *,
+            channel: str = Channel.WEB, idempotency_key: str | None = None,
+            cash_account: Account | None = None,
+            also: Callable[[JournalEntry], None] | None = None,
+            posted_at: datetime | None = None) -> Posting:
+    """Credit ``account`` with cash taken into ``cash_account`` (the vault by default).
+
+    ``also(entry)``, when given, makes further writes that commit with this posting.
+    """
+    amount = validate_amount(amount)
+    description = clean_description(description)
+    require_customer_account(account)
+    cash = cash_account or internal_account()
+    legs = [Leg(account, TransactionType.DEPOSIT, amount),
+            Leg(cash, TransactionType.DEPOSIT, -amount)]
+    note = _account_note(Action.DEPOSIT, account, amount, cash_account=cash.account_number)
+    return post(EntryType.DEPOSIT, legs, description, actor, channel, idempotency_key,
+                 audit=note, also=also, posted_at=posted_at)
+
+
+def withdraw(account: Account, amount, description: str, actor: User | None, *,
+             channel: str = Channel.WEB, idempotency_key: str | None = None,
+             cash_account: Account | None = None,
+             also: Callable[[JournalEntry], None] | None = None,
+             posted_at: datetime | None = None) -> Posting:
+    """Debit ``account``, paying the cash out of ``cash_account`` (the vault by default).
+
+    ``also(entry)``, when given, makes further writes that commit with this posting.
+    """
+    amount = validate_amount(amount)
+    description = clean_description(description)
+    require_customer_account(account)
+    cash = cash_account or internal_account()
+    legs = [Leg(account, TransactionType.WITHDRAWAL, -amount),
+            Leg(cash, TransactionType.WITHDRAWAL, amount)]
+    note = _account_note(Action.WITHDRAWAL, account, amount, cash_account=cash.account_number)
+    return post(EntryType.WITHDRAWAL, legs, description, actor, channel, idempotency_key,
+                 audit=note, also=also, posted_at=posted_at)
+
+
+def transfer(source: Account, destination: Account | str, amount, description: str,
+             actor: User | None, *, channel: str = Channel.WEB,
+             idempotency_key: str | None = None, posted_at: datetime | None = None,
+             also: Callable[[JournalEntry], None] | None = None) -> Posting:
+    """Move ``amount`` from ``source`` to the active customer account ``destination`` (the
+    account, or its number).
+
+    Writes a TRANSFER_OUT leg on the source and a TRANSFER_IN leg on the destination, sharing
+    the entry's reference. ``also(entry)``, when given, makes further writes that commit with
+    this posting.
+    """
+    amount = validate_amount(amount)
+    description = clean_description(description)
+    require_customer_account(source)
+    if isinstance(destination, str):
+        destination = find_customer_account(destination)
+    require_customer_account(destination)
+    if destination.id == source.id:
+        raise SameAccount()
+    legs = [Leg(source, TransactionType.TRANSFER_OUT, -amount),
+            Leg(destination, TransactionType.TRANSFER_IN, amount)]
+    note = _account_note(Action.TRANSFER, source, amount,
+                         destination=destination.account_number)
+    return post(EntryType.TRANSFER, legs, description, actor, channel, idempotency_key,
+                 audit=note, also=also, posted_at=posted_at)
+
+
+def _account_note(action: str, account: Account, amount: Decimal, **details) -> AuditNote:
+    return AuditNote(action, TargetType.ACCOUNT, account.account_number,
+                     {"amount": amount, **details})
+
+
+def require_customer_account(account: Account) -> None:
+    if account is None or account.account_type not in AccountType.CUSTOMER:
+        raise UnknownAccount()
