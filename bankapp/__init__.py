@@ -134,11 +134,16 @@ def configure_database(app: Flask) -> None:
         if ":memory:" not in uri and "mode=memory" not in uri:
             _ensure_sqlite_dir(uri)
         options.setdefault("connect_args", {}).setdefault("timeout", 15)
+    elif app.config.get("DATABASE_NULLPOOL"):
+        # A connection per use and nothing kept: the pooler in front of PostgreSQL pools.
+        # Queue-pool settings (pool_size, …) have no meaning then and NullPool refuses them.
+        for name in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle",
+                     "pool_pre_ping"):
+            options.pop(name, None)
+        options["poolclass"] = NullPool
     else:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_recycle", 600)
-        if app.config.get("DATABASE_NULLPOOL"):
-            options["poolclass"] = NullPool
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
