@@ -145,6 +145,10 @@ def configure_database(app: Flask) -> None:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_recycle", 600)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    if app.config.get("DATABASE_REPLICA_URL"):
+        from bankapp import replica
+
+        app.config["SQLALCHEMY_BINDS"] = {replica.REPLICA_BIND: replica.engine_options(app)}
 
 
 def _ensure_sqlite_dir(uri: str) -> None:
@@ -301,10 +305,12 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_session_rules(app: Flask) -> None:
     from bankapp.auth.factors import enforce_enrolment
+    from bankapp.replica import mark_write
     from bankapp.security import enforce_session_timeouts
 
     app.before_request(enforce_session_timeouts)
     app.before_request(enforce_enrolment)
+    app.after_request(mark_write)  # read-your-writes with a replica
 
     @app.after_request
     def no_store_when_logged_in(response):

@@ -165,8 +165,8 @@ def production_env(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
     monkeypatch.setenv("PUBLIC_URL", PUBLIC_URL)
     monkeypatch.setenv("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
-    for name in ("DATABASE_NULLPOOL", "REDIS_URL", "TRUST_PROXY_HOPS", "TRUSTED_HOSTS",
-                 "CUSTOMER_2FA"):
+    for name in ("DATABASE_NULLPOOL", "DATABASE_REPLICA_URL", "REDIS_URL", "TRUST_PROXY_HOPS",
+                 "TRUSTED_HOSTS", "CUSTOMER_2FA"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 

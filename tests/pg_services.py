@@ -172,6 +172,9 @@ class Cluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def sqlalchemy_url(self, database: str) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
+
     def run(self, *command: str) -> None:
         # Output to a file, not a pipe: the postmaster pg_ctl starts would inherit a pipe and
         # keep it open.

@@ -125,6 +125,27 @@ def test_engine_keeps_a_pool_without_the_nullpool_setting(production_env):
         assert db.engine.pool._pre_ping is True
 
 
+def test_replica_url_gives_reports_a_second_engine_with_a_short_connect_timeout(production_env):
+    production_env.setenv("DATABASE_URL", UNREACHABLE_POSTGRES)
+    production_env.setenv("DATABASE_REPLICA_URL", "postgres://reader@replica.internal:5432/x")
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        replica = db.engines["replica"]
+        assert replica.url.render_as_string() == \
+            "postgresql+psycopg2://reader@replica.internal:5432/x"
+        options = app.config["SQLALCHEMY_BINDS"]["replica"]
+        assert options["connect_args"]["connect_timeout"] == 3
+        assert db.engine.url.host == "127.0.0.1"  # everything else stays on the primary
+
+
+def test_without_a_replica_url_there_is_one_engine(production_env):
+    production_env.setenv("DATABASE_URL", UNREACHABLE_POSTGRES)
+    production_env.delenv("DATABASE_REPLICA_URL", raising=False)
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        assert list(db.engines) == [None]
+
+
 def test_redis_url_becomes_the_rate_limit_storage(production_env):
     # Nothing connects while the app is built, so no Redis server is needed here.
     production_env.setenv("REDIS_URL", "redis://127.0.0.1:6379/7")
