@@ -145,10 +145,6 @@ def configure_database(app: Flask) -> None:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_recycle", 600)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
-    if app.config.get("DATABASE_REPLICA_URL"):
-        from bankapp import replica
-
-        app.config["SQLALCHEMY_BINDS"] = {replica.REPLICA_BIND: replica.engine_options(app)}
 
 
 def _ensure_sqlite_dir(uri: str) -> None:
@@ -173,7 +169,10 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 
 def register_extensions(app: Flask) -> None:
+    from bankapp import replica
+
     db.init_app(app)
+    replica.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
     mail.init_app(app)

@@ -28,12 +28,13 @@ from __future__ import annotations
 import logging
 import time
 
+import sqlalchemy as sa
 from flask import current_app, g, request
 from flask_login import current_user
 from flask_sqlalchemy.session import Session
 from sqlalchemy import exc as sa_exc
 
-REPLICA_BIND = "replica"
+EXTENSION = "bankapp.replica"
 READ_FROM_REPLICA = "bankapp.read_from_replica"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Seconds the replica is not tried again after it failed.
@@ -47,24 +48,38 @@ class RoutingSession(Session):
 
     def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
         if bind is None and self.info.get(READ_FROM_REPLICA) and not self._flushing:
-            return self._db.engines[REPLICA_BIND]
+            return engine()
         return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
 
 
-def engine_options(app) -> dict:
-    """The replica engine's options: the primary's, and a short connect timeout so that a
-    replica that does not answer costs a read a few seconds at most."""
+def init_app(app) -> None:
+    """Create the replica's engine when ``DATABASE_REPLICA_URL`` is set.
+
+    Its own engine, not a Flask-SQLAlchemy bind: no model lives there, and ``db.create_all``
+    or migrations must never touch a read-only server. Same pool settings as the primary's,
+    plus a short connect timeout, so that a replica that does not answer costs a read a few
+    seconds at most.
+    """
     from config import normalize_database_url
 
+    url = app.config.get("DATABASE_REPLICA_URL")
+    if not url:
+        return
     options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
     connect_args = dict(options.get("connect_args") or {})
     connect_args.setdefault("connect_timeout", 3)
     options["connect_args"] = connect_args
-    return {"url": normalize_database_url(app.config["DATABASE_REPLICA_URL"]), **options}
+    app.extensions[EXTENSION] = {"engine": sa.create_engine(normalize_database_url(url),
+                                                            **options),
+                                 "down_until": 0.0}
+
+
+def engine() -> sa.engine.Engine:
+    return current_app.extensions[EXTENSION]["engine"]
 
 
 def _state() -> dict:
-    return current_app.extensions.setdefault("bankapp.replica", {"down_until": 0.0})
+    return current_app.extensions[EXTENSION]
 
 
 def _writer_key(user_id: int) -> str:
@@ -83,7 +98,7 @@ def _acting_user_id() -> int | None:
 def mark_write(response):
     """``after_request``: a user whose write succeeded reads from the primary for a while."""
     if (request.method in WRITE_METHODS and response.status_code < 400
-            and current_app.config.get("DATABASE_REPLICA_URL")):
+            and EXTENSION in current_app.extensions):
         user_id = _acting_user_id()
         if user_id is not None:
             from bankapp.extensions import limiter
@@ -113,7 +128,7 @@ def _wrote_recently() -> bool:
 
 def replica_usable() -> bool:
     """A replica is configured, did not fail lately, and this user wrote nothing lately."""
-    if not current_app.config.get("DATABASE_REPLICA_URL"):
+    if EXTENSION not in current_app.extensions:
         return False
     if time.monotonic() < _state()["down_until"]:
         return False

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from api_support import new_key, send
-from bankapp import create_app, ledger
+from bankapp import create_app, ledger, replica
 from bankapp.extensions import db, limiter
 from bankapp.models import Role
 from conftest import _migrate, _TestConfig, _truncate_all, log_in_as, post_form
@@ -94,8 +94,8 @@ def app(servers, database):
         wait_for_replay(servers)
         yield application
         db.session.remove()
-        for engine in db.engines.values():
-            engine.dispose()
+        db.engine.dispose()
+        replica.engine().dispose()
 
 
 @pytest.fixture
