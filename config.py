@@ -72,6 +72,10 @@ class Config:
     # keep their own pool: each invocation may be frozen with connections held open.
     DATABASE_NULLPOOL = _bool("DATABASE_NULLPOOL")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # A streaming replica that reports read from (bankapp/replica.py); none by default.
+    DATABASE_REPLICA_URL = normalize_database_url(os.environ.get("DATABASE_REPLICA_URL", ""))
+    # After a successful write, that user's reads go to the primary for this long.
+    READ_YOUR_WRITES_SECONDS = int(os.environ.get("READ_YOUR_WRITES_SECONDS", "10"))
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -172,6 +176,7 @@ class TestingConfig(Config):
         os.environ.get("TEST_DATABASE_URL") or "sqlite:///:memory:"
     )
     RATELIMIT_STORAGE_URI = os.environ.get("TEST_REDIS_URL") or "memory://"
+    DATABASE_REPLICA_URL = ""
     MAIL_SERVER = ""
     MAIL_SUPPRESS_SEND = True
     # The cheapest argon2id the library allows: tests hash many passwords.
@@ -217,6 +222,8 @@ class ProductionConfig(Config):
             "SECRET_KEY": os.environ["SECRET_KEY"],
             "SQLALCHEMY_DATABASE_URI": normalize_database_url(os.environ["DATABASE_URL"]),
             "DATABASE_NULLPOOL": _bool("DATABASE_NULLPOOL"),
+            "DATABASE_REPLICA_URL": normalize_database_url(
+                os.environ.get("DATABASE_REPLICA_URL", "")),
             "REDIS_URL": redis_url,
             "RATELIMIT_STORAGE_URI": redis_url or "memory://",
             "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "1")),

@@ -134,11 +134,16 @@ def configure_database(app: Flask) -> None:
         if ":memory:" not in uri and "mode=memory" not in uri:
             _ensure_sqlite_dir(uri)
         options.setdefault("connect_args", {}).setdefault("timeout", 15)
+    elif app.config.get("DATABASE_NULLPOOL"):
+        # A connection per use and nothing kept: the pooler in front of PostgreSQL pools.
+        # Queue-pool settings (pool_size, …) have no meaning then and NullPool refuses them.
+        for name in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle",
+                     "pool_pre_ping"):
+            options.pop(name, None)
+        options["poolclass"] = NullPool
     else:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_recycle", 600)
-        if app.config.get("DATABASE_NULLPOOL"):
-            options["poolclass"] = NullPool
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
@@ -164,7 +169,10 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 
 def register_extensions(app: Flask) -> None:
+    from bankapp import replica
+
     db.init_app(app)
+    replica.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
     mail.init_app(app)
@@ -296,10 +304,12 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_session_rules(app: Flask) -> None:
     from bankapp.auth.factors import enforce_enrolment
+    from bankapp.replica import mark_write
     from bankapp.security import enforce_session_timeouts
 
     app.before_request(enforce_session_timeouts)
     app.before_request(enforce_enrolment)
+    app.after_request(mark_write)  # read-your-writes with a replica
 
     @app.after_request
     def no_store_when_logged_in(response):

@@ -6,7 +6,7 @@ from flask import request, session
 from limits.storage import MemoryStorage, RedisStorage
 from sqlalchemy.pool import NullPool
 
-from bankapp import create_app
+from bankapp import create_app, replica
 from bankapp.extensions import db, limiter
 from config import ProductionConfig, normalize_database_url
 from conftest import PRODUCTION_SECRET
@@ -123,6 +123,27 @@ def test_engine_keeps_a_pool_without_the_nullpool_setting(production_env):
     with app.app_context():
         assert not isinstance(db.engine.pool, NullPool)
         assert db.engine.pool._pre_ping is True
+
+
+def test_replica_url_gives_reports_a_second_engine_with_a_short_connect_timeout(production_env):
+    production_env.setenv("DATABASE_URL", UNREACHABLE_POSTGRES)
+    production_env.setenv("DATABASE_REPLICA_URL", "postgres://reader@replica.internal:5432/x")
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        engine = replica.engine()
+        assert engine.url.render_as_string() == \
+            "postgresql+psycopg2://reader@replica.internal:5432/x"
+        assert engine.dialect.create_connect_args(engine.url)[1]["host"] == "replica.internal"
+        assert engine.pool._pre_ping is True
+        assert db.engine.url.host == "127.0.0.1"  # everything else stays on the primary
+
+
+def test_without_a_replica_url_there_is_one_engine(production_env):
+    production_env.setenv("DATABASE_URL", UNREACHABLE_POSTGRES)
+    production_env.delenv("DATABASE_REPLICA_URL", raising=False)
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        assert not replica.replica_usable()
 
 
 def test_redis_url_becomes_the_rate_limit_storage(production_env):
