@@ -1,5 +1,5 @@
 // Narrow screens show each table row as a stacked block ("Balance  1,250.00") instead of a
-// table that scrolls sideways (app.css, table.stackable). Each cell is labelled here with its
+// table that scrolls sideways (app.css, table.stack). Each cell is labelled here with its
 // column header, so the labels come from the page's own (translated) headers and no template
 // repeats them. Without this script, tables keep scrolling inside their card.
 "use strict";
@@ -22,5 +22,5 @@ document.querySelectorAll("main table").forEach((table) => {
       }
     }
   }
-  table.classList.add("stackable");
+  table.classList.add("stack");
 });
