@@ -63,6 +63,9 @@ def create_app(config=None) -> Flask:
         if app.config["CUSTOMER_2FA"] not in ("optional", "required"):
             raise ValueError(f"CUSTOMER_2FA must be optional or required, not "
                              f"{app.config['CUSTOMER_2FA']!r}")
+        from bankapp.i18n import check_currency
+
+        check_currency(app.config["BANK_CURRENCY"])
     except ValueError as invalid:
         sys.exit(f"bankapp: refusing to start: {invalid} (see README, 'Configuration').")
     if app.config.get("ENV_NAME") == "production":
@@ -168,6 +171,9 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
     mail.init_app(app)
+    from bankapp import i18n
+
+    i18n.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -324,11 +330,13 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from bankapp.formatting import format_money, format_timestamp
+    from bankapp.formatting import format_amount, format_day, format_money, format_timestamp
     from bankapp.security import public_url_for
 
-    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["money"] = format_money  # with the currency: every shown amount
+    app.jinja_env.filters["amount"] = format_amount  # the number alone (form values, hints)
     app.jinja_env.filters["localtime"] = format_timestamp
+    app.jinja_env.filters["localdate"] = format_day
     app.jinja_env.globals["public_url_for"] = public_url_for
 
     def nav_links(user) -> list[tuple[str, str]]:

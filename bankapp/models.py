@@ -91,6 +91,9 @@ class User(UserMixin, db.Model):
     # True while the user has a confirmed second factor (TOTP); kept in the same transaction
     # as the factor rows, so the login and enrolment checks need no extra query.
     mfa_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The language chosen on the profile page (``bankapp.i18n.LANGUAGES``); None follows the
+    # browser's Accept-Language.
+    locale: Mapped[Optional[str]] = mapped_column(sa.String(16))
 
     accounts: Mapped[list["Account"]] = relationship(
         back_populates="owner", order_by="Account.id"

@@ -64,7 +64,7 @@ def test_account_page_shows_balance_and_history_newest_first(customer_client, cu
     page = text(customer_client.get(f"/accounts/{account.account_number}/"))
     assert "75.00" in page
     assert page.index("Groceries") < page.index("Opening deposit")
-    assert "−25.00" in page and "+100.00" in page
+    assert "−$25.00" in page and "+$100.00" in page
 
 
 def test_history_is_paginated_25_a_page(customer_client, customer, funded_account):
