@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask, abort, render_template, request
 from flask.globals import request_ctx
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -21,6 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from bankapp.extensions import csrf, db, limiter, login_manager, mail, migrate, talisman
+from bankapp.i18n import N_
 
 CSP = {
     "default-src": "'self'",
@@ -177,7 +179,8 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message = N_("Please log in to see that page.")
+    login_manager.localize_callback = gettext  # flashed in the request's language
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     production = app.config.get("ENV_NAME") == "production"
@@ -349,14 +352,15 @@ def register_template_helpers(app: Flask) -> None:
         return {"now_utc": datetime.now(timezone.utc), "nav_links": nav_links}
 
 
+# Labels are translated where base.html shows them.
 NAVIGATION = [
-    ("accounts.dashboard", "Dashboard", ("customer",)),
-    ("accounts.transfer", "Transfer", ("customer",)),
-    ("reports.index", "Reports", ("customer", "teller", "admin")),
-    ("teller.desk", "Teller desk", ("teller", "admin")),
-    ("admin.users", "Users", ("admin",)),
-    ("admin.audit", "Audit trail", ("admin",)),
-    ("auth.profile_page", "Profile", ("customer", "teller", "admin")),
-    ("auth.change_password", "Change password", ("customer", "teller", "admin")),
-    ("auth.security", "Security", ("customer", "teller", "admin")),
+    ("accounts.dashboard", N_("Dashboard"), ("customer",)),
+    ("accounts.transfer", N_("Transfer"), ("customer",)),
+    ("reports.index", N_("Reports"), ("customer", "teller", "admin")),
+    ("teller.desk", N_("Teller desk"), ("teller", "admin")),
+    ("admin.users", N_("Users"), ("admin",)),
+    ("admin.audit", N_("Audit trail"), ("admin",)),
+    ("auth.profile_page", N_("Profile"), ("customer", "teller", "admin")),
+    ("auth.change_password", N_("Change password"), ("customer", "teller", "admin")),
+    ("auth.security", N_("Security"), ("customer", "teller", "admin")),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, SubmitField, ValidationError
 from wtforms.validators import Length
@@ -45,11 +46,11 @@ class IdempotencyKeyField(HiddenField):
         self.data = value or uuid.uuid4().hex
 
 
-def description_field(label: str = "Description (optional)") -> StringField:
-    return StringField(label, validators=[Length(max=140)])
+def description_field(label: str | None = None) -> StringField:
+    return StringField(label or _l("Description (optional)"), validators=[Length(max=140)])
 
 
 class ConfirmForm(FlaskForm):
     """A button that only POSTs: nothing to fill in but the CSRF token."""
 
-    submit = SubmitField("Confirm")
+    submit = SubmitField(_l("Confirm"))

@@ -15,13 +15,34 @@ from __future__ import annotations
 from babel import Locale
 from babel.numbers import UnknownCurrencyError, get_currency_name
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 
 from bankapp.extensions import babel
 
 DEFAULT_LOCALE = "en"
 # Shipped languages, each named in itself (what the profile page's select shows).
 LANGUAGES = {"en": "English", "fr": "Français"}
+
+
+def N_(text: str) -> str:
+    """Marks ``text`` for the catalogue without translating it here: stored labels stay
+    English and are translated where they are shown (``_(label)`` in a template)."""
+    return text
+
+
+# Names shown for the codes stored in the database.
+STATUS_LABELS = {"active": N_("active"), "frozen": N_("frozen"), "closed": N_("closed"),
+                 "pending": N_("pending"), "approved": N_("approved"),
+                 "rejected": N_("rejected")}
+ROLE_LABELS = {"customer": N_("customer"), "teller": N_("teller"), "admin": N_("admin")}
+
+
+def status_label(code: str) -> str:
+    return gettext(STATUS_LABELS[code]) if code in STATUS_LABELS else code
+
+
+def role_label(code: str) -> str:
+    return gettext(ROLE_LABELS[code]) if code in ROLE_LABELS else code
 
 
 def select_locale() -> str:
@@ -67,3 +88,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["current_locale"] = current_locale
     app.jinja_env.globals["bank_currency"] = bank_currency
+    app.jinja_env.globals["status_label"] = status_label
+    app.jinja_env.globals["role_label"] = role_label
+    # {% trans %} blocks: line breaks and indentation inside them are not part of the msgid.
+    app.jinja_env.policies["ext.i18n.trimmed"] = True

@@ -197,7 +197,7 @@ def atomically(work: Callable[[], T], label: str) -> T:
                 raise
             log.info("retrying %s after %s (attempt %d)", label, error.orig, attempt)
             time.sleep(random.uniform(0.005, 0.05) * attempt)
-    raise AssertionError(gettext("unreachable"))
+    raise AssertionError("unreachable")
 
 
 def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
