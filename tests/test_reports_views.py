@@ -143,8 +143,8 @@ def test_csv_parsed_back_equals_the_html_figures(customer_client, history):
     html = customer_client.get(statement_url(history)).get_data(as_text=True)
     rows = parse_csv(customer_client.get(statement_url(history, fmt="csv")))
     header, opening, *entries, totals, closing, code_row = rows
-    assert header == ["date", "time", "reference", "type", "description", "money_in",
-                      "money_out", "balance"]
+    assert header == ["date", "time", "reference", "type", "description", "money_in (USD)",
+                      "money_out (USD)", "balance (USD)"]
     assert opening[4] == "Opening balance" and D(opening[7]) == figure(html, "opening-balance")
     assert closing[4] == "Closing balance" and D(closing[7]) == figure(html, "closing-balance")
     assert D(totals[5]) == figure(html, "total-in") and D(totals[6]) == figure(html, "total-out")
