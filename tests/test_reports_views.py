@@ -43,7 +43,7 @@ def statement_url(account, query=JANUARY, fmt=None):
 def figure(html: str, element_id: str) -> Decimal:
     match = re.search(rf'id="{element_id}">([^<]+)<', html)
     assert match, element_id
-    return D(match.group(1).replace(",", "").replace("−", "-"))
+    return D(match.group(1).replace(",", "").replace("$", "").replace("−", "-"))
 
 
 # ---------------------------------------------------------------- statement page
@@ -353,10 +353,11 @@ def test_bank_reports_are_open_to_staff(client, make_user, history, role):
 
 
 @pytest.mark.parametrize("table, header", [
-    ("daily", "date,deposits,deposit_count,withdrawals,withdrawal_count,transfers,transfer_count"),
-    ("accounts", "account_type,status,accounts,balance"),
+    ("daily", "date,deposits (USD),deposit_count,withdrawals (USD),withdrawal_count,"
+              "transfers (USD),transfer_count"),
+    ("accounts", "account_type,status,accounts,balance (USD)"),
     ("balances", "figure,value"),
-    ("largest", "timestamp,account_number,type,side,amount,description"),
+    ("largest", "timestamp,account_number,type,side,amount (USD),description"),
     ("signups", "month,new_customers"),
 ])
 def test_each_bank_table_exports_as_csv(client, make_user, history, table, header):
