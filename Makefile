@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test test-postgres test-pgbouncer test-replica e2e bench bank-test check vercel-check clean
+.PHONY: run test test-postgres test-pgbouncer test-replica e2e bench bank-test check vercel-check clean translations
 
 # A .venv made by another Python (an older checkout, another version) is replaced.
 $(BIN)/.installed: requirements.txt requirements-dev.txt .python-version
@@ -28,6 +28,18 @@ TEST_WORKERS ?= 2
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# Catalogues (bankapp/translations): extract every marked string, merge it into each language's
+# messages.po (new strings arrive untranslated: tests/test_i18n.py fails until they are
+# translated), compile the .mo files. Both are committed: every host, Vercel included, serves
+# them as they are, with no compile step at build or start.
+PYBABEL_KEYWORDS := -k _l -k lazy_gettext -k N_
+translations: $(BIN)/.installed
+	$(BIN)/pybabel extract -F babel.cfg $(PYBABEL_KEYWORDS) --no-location --sort-output \
+		--project bankapp -o bankapp/translations/messages.pot .
+	$(BIN)/pybabel update -i bankapp/translations/messages.pot -d bankapp/translations \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d bankapp/translations --statistics
 
 # Every configured dependency (database + SSL, migrations, Redis, SMTP, SECRET_KEY): OK/FAIL.
 check: $(BIN)/.installed

@@ -119,6 +119,8 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # bounded by the session lifetime instead
 
     BANK_TIMEZONE = os.environ.get("BANK_TIMEZONE", "UTC")
+    # ISO 4217 code of the one currency the bank keeps (checked at start, bankapp/i18n.py).
+    BANK_CURRENCY = os.environ.get("BANK_CURRENCY", "USD").strip().upper()
     MAX_TRANSACTION_AMOUNT = Decimal(os.environ.get("MAX_TRANSACTION_AMOUNT", "1000000.00"))
     MAKER_CHECKER_THRESHOLD = Decimal(os.environ.get("MAKER_CHECKER_THRESHOLD", "10000.00"))
     # A customer with a second factor approves a transfer above this with a fresh code

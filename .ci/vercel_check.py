@@ -148,7 +148,8 @@ def inspect_output() -> dict:
     require(not forbidden, f"the function carries files it must not: {forbidden[:20]}")
     require(not dev_packages, f"the function carries dev-only packages: {dev_packages}")
     for needed in ("wsgi.py", "api/index.py", "config.py", "bankapp/__init__.py",
-                   "bankapp/templates/base.html", "migrations/env.py", "_vendor/flask/__init__.py"):
+                   "bankapp/templates/base.html", "migrations/env.py", "_vendor/flask/__init__.py",
+                   "bankapp/translations/fr/LC_MESSAGES/messages.mo"):
         require(needed in file_map, f"the function lacks {needed}")
 
     sizes = {name: (SRC / source).stat().st_size for name, source in file_map.items()}

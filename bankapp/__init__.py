@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask, abort, render_template, request
 from flask.globals import request_ctx
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -21,6 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from bankapp.extensions import csrf, db, limiter, login_manager, mail, migrate, talisman
+from bankapp.i18n import N_
 
 CSP = {
     "default-src": "'self'",
@@ -63,6 +65,9 @@ def create_app(config=None) -> Flask:
         if app.config["CUSTOMER_2FA"] not in ("optional", "required"):
             raise ValueError(f"CUSTOMER_2FA must be optional or required, not "
                              f"{app.config['CUSTOMER_2FA']!r}")
+        from bankapp.i18n import check_currency
+
+        check_currency(app.config["BANK_CURRENCY"])
     except ValueError as invalid:
         sys.exit(f"bankapp: refusing to start: {invalid} (see README, 'Configuration').")
     if app.config.get("ENV_NAME") == "production":
@@ -176,10 +181,14 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
     mail.init_app(app)
+    from bankapp import i18n
+
+    i18n.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message = N_("Please log in to see that page.")
+    login_manager.localize_callback = gettext  # flashed in the request's language
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     production = app.config.get("ENV_NAME") == "production"
@@ -334,11 +343,13 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from bankapp.formatting import format_money, format_timestamp
+    from bankapp.formatting import format_amount, format_day, format_money, format_timestamp
     from bankapp.security import public_url_for
 
-    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["money"] = format_money  # with the currency: every shown amount
+    app.jinja_env.filters["amount"] = format_amount  # the number alone (form values, hints)
     app.jinja_env.filters["localtime"] = format_timestamp
+    app.jinja_env.filters["localdate"] = format_day
     app.jinja_env.globals["public_url_for"] = public_url_for
 
     def nav_links(user) -> list[tuple[str, str]]:
@@ -351,14 +362,15 @@ def register_template_helpers(app: Flask) -> None:
         return {"now_utc": datetime.now(timezone.utc), "nav_links": nav_links}
 
 
+# Labels are translated where base.html shows them.
 NAVIGATION = [
-    ("accounts.dashboard", "Dashboard", ("customer",)),
-    ("accounts.transfer", "Transfer", ("customer",)),
-    ("reports.index", "Reports", ("customer", "teller", "admin")),
-    ("teller.desk", "Teller desk", ("teller", "admin")),
-    ("admin.users", "Users", ("admin",)),
-    ("admin.audit", "Audit trail", ("admin",)),
-    ("auth.profile_page", "Profile", ("customer", "teller", "admin")),
-    ("auth.change_password", "Change password", ("customer", "teller", "admin")),
-    ("auth.security", "Security", ("customer", "teller", "admin")),
+    ("accounts.dashboard", N_("Dashboard"), ("customer",)),
+    ("accounts.transfer", N_("Transfer"), ("customer",)),
+    ("reports.index", N_("Reports"), ("customer", "teller", "admin")),
+    ("teller.desk", N_("Teller desk"), ("teller", "admin")),
+    ("admin.users", N_("Users"), ("admin",)),
+    ("admin.audit", N_("Audit trail"), ("admin",)),
+    ("auth.profile_page", N_("Profile"), ("customer", "teller", "admin")),
+    ("auth.change_password", N_("Change password"), ("customer", "teller", "admin")),
+    ("auth.security", N_("Security"), ("customer", "teller", "admin")),
 ]

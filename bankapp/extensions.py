@@ -1,4 +1,5 @@
 """Flask extensions, created unbound; ``create_app`` binds them to an app."""
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -34,3 +35,4 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 talisman = Talisman()
 mail = Mail()
+babel = Babel()

@@ -15,6 +15,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bankapp.extensions import db
+from bankapp.i18n import N_
 
 
 def now_utc() -> datetime:
@@ -91,6 +92,9 @@ class User(UserMixin, db.Model):
     # True while the user has a confirmed second factor (TOTP); kept in the same transaction
     # as the factor rows, so the login and enrolment checks need no extra query.
     mfa_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The language chosen on the profile page (``bankapp.i18n.LANGUAGES``); None follows the
+    # browser's Accept-Language.
+    locale: Mapped[Optional[str]] = mapped_column(sa.String(16))
 
     accounts: Mapped[list["Account"]] = relationship(
         back_populates="owner", order_by="Account.id"
@@ -243,7 +247,8 @@ class EmailChange(db.Model):
 
 
 class _Labelled:
-    """Codes stored in the database, with the names people read for them."""
+    """Codes stored in the database, with the names people read for them (in English: pages
+    translate them with ``_(label)``, the API and CSV files keep them as they are)."""
 
     LABELS: dict[str, str] = {}
 
@@ -262,8 +267,8 @@ class AccountType(_Labelled):
     TILL = "TILL"
     OVER_SHORT = "OVER_SHORT"
     INTERNAL = (VAULT, TILL, OVER_SHORT)
-    LABELS = {SAVINGS: "Savings", CHECKING: "Checking", VAULT: "Vault cash",
-              TILL: "Teller till", OVER_SHORT: "Cash over/short"}
+    LABELS = {SAVINGS: N_("Savings"), CHECKING: N_("Checking"), VAULT: N_("Vault cash"),
+              TILL: N_("Teller till"), OVER_SHORT: N_("Cash over/short")}
 
 
 class AccountStatus:
@@ -376,9 +381,9 @@ class TransactionType(_Labelled):
     REVERSAL = "REVERSAL"
     CASH_IN = "CASH_IN"
     CASH_OUT = "CASH_OUT"
-    LABELS = {DEPOSIT: "Deposit", WITHDRAWAL: "Withdrawal", TRANSFER_IN: "Transfer in",
-              TRANSFER_OUT: "Transfer out", REVERSAL: "Reversal", CASH_IN: "Cash in",
-              CASH_OUT: "Cash out"}
+    LABELS = {DEPOSIT: N_("Deposit"), WITHDRAWAL: N_("Withdrawal"),
+              TRANSFER_IN: N_("Transfer in"), TRANSFER_OUT: N_("Transfer out"),
+              REVERSAL: N_("Reversal"), CASH_IN: N_("Cash in"), CASH_OUT: N_("Cash out")}
 
 
 class Transaction(db.Model):

@@ -5,6 +5,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
@@ -37,7 +39,7 @@ def masked_name(account: Account) -> str:
     owner = account.owner
     parts = [p for p in (owner.first_name, owner.last_name) if p] if owner else []
     if not parts:
-        return "Account holder"
+        return gettext("Account holder")
     return " ".join(p[0] + "*" * max(len(p) - 1, 2) for p in parts)
 
 
@@ -64,7 +66,8 @@ def open_account():
     form = OpenAccountForm()
     if form.validate_on_submit():
         account = ledger.open_account(current_user, form.account_type.data)
-        flash(f"Your {account.type_label.lower()} account {account.account_number} is open.",
+        flash(gettext("Your %(type)s account %(number)s is open.",
+                      type=gettext(account.type_label).lower(), number=account.account_number),
               "success")
         return redirect(url_for("accounts.detail", account_number=account.account_number))
     return render_template("accounts/open.html", form=form)
@@ -97,8 +100,11 @@ def cash(account_number: str, operation: str):
         except ledger.LedgerError as error:
             form.form_errors.append(str(error))
         else:
-            flash_posting(posting, f"{operation.capitalize()} of {format_money(form.amount.amount)}"
-                                   " posted.")
+            done = (gettext("Deposit of %(amount)s posted.", amount=format_money(form.amount.amount))
+                    if operation == "deposit" else
+                    gettext("Withdrawal of %(amount)s posted.",
+                            amount=format_money(form.amount.amount)))
+            flash_posting(posting, done)
             return redirect(url_for("accounts.detail", account_number=account.account_number))
     return render_template("accounts/cash.html", form=form, account=account, operation=operation)
 
@@ -111,7 +117,7 @@ def transfer():
     sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
     form.from_account.choices = [
         SelectChoice(a.account_number,
-                     f"{a.account_number} · {a.type_label} · {format_money(a.balance)}")
+                     f"{a.account_number} · {gettext(a.type_label)} · {format_money(a.balance)}")
         for a in sources
     ]
     if request.method == "GET" and request.args.get("from"):
@@ -141,22 +147,23 @@ def transfer():
     except ledger.LedgerError as error:
         form.form_errors.append(str(error))
         return render_template("accounts/transfer.html", form=form, has_sources=True)
-    flash_posting(posting, f"Transfer of {format_money(form.amount.amount)} to "
-                           f"{destination.account_number} posted.")
+    flash_posting(posting, gettext("Transfer of %(amount)s to %(number)s posted.",
+                                   amount=format_money(form.amount.amount),
+                                   number=destination.account_number))
     return redirect(url_for("accounts.detail", account_number=source.account_number))
 
 
-LOCKED_STEP_UP = ("Too many wrong codes: payments that need a code cannot be approved for "
-                  "{minutes} minutes. Transfers between your own accounts still work.")
-CHANGED_DETAILS = ("The transfer details are not the ones this page showed (or the page "
-                   "expired): check them and enter a new code.")
-PASSKEY_REFUSED = ("Your passkey did not approve this transfer (the request may have expired, "
-                   "been used already or been made for other details): nothing was sent. "
-                   "Try again, or enter a code.")
+LOCKED_STEP_UP = _l("Too many wrong codes: payments that need a code cannot be approved for "
+                    "%(minutes)s minutes. Transfers between your own accounts still work.")
+CHANGED_DETAILS = _l("The transfer details are not the ones this page showed (or the page "
+                     "expired): check them and enter a new code.")
+PASSKEY_REFUSED = _l("Your passkey did not approve this transfer (the request may have "
+                     "expired, been used already or been made for other details): nothing was "
+                     "sent. Try again, or enter a code.")
 
 
 def _locked_message() -> str:
-    return LOCKED_STEP_UP.format(minutes=current_app.config["MFA_LOCKOUT_MINUTES"])
+    return str(LOCKED_STEP_UP) % {"minutes": current_app.config["MFA_LOCKOUT_MINUTES"]}
 
 
 def _confirmation(form: TransferForm, source: Account, destination: Account,
@@ -187,7 +194,7 @@ def _refuse_without_approval(form: TransferForm, source: Account, destination: A
         form.form_errors.append(CHANGED_DETAILS)  # the code is not even checked
         return _confirmation(form, source, destination, step_up)
     if not form.code.data and assertion is None:
-        form.code.errors.append("Enter the code.")
+        form.code.errors.append(gettext("Enter the code."))
         return _confirmation(form, source, destination, step_up)
     try:
         stepup.approve_transfer(user, form.code.data, source=source, destination=destination,
@@ -214,16 +221,17 @@ def _transfer_problem(source: Account, destination: Account | None) -> str | Non
     if destination.id == source.id:
         return str(ledger.SameAccount())
     if destination.status != AccountStatus.ACTIVE:
-        return "That account cannot receive money."
+        return gettext("That account cannot receive money.")
     return None
 
 
 def flash_posting(posting: ledger.Posting, message: str) -> None:
     if posting.replayed:
-        flash("This form was already submitted; nothing new was posted. "
-              f"Reference {posting.reference}.", "warning")
+        flash(gettext("This form was already submitted; nothing new was posted. "
+                      "Reference %(reference)s.", reference=posting.reference), "warning")
     else:
-        flash(f"{message} Reference {posting.reference}.", "success")
+        flash(gettext("%(message)s Reference %(reference)s.", message=message,
+                      reference=posting.reference), "success")
 
 
 @bp.app_template_global()

@@ -55,13 +55,15 @@ class ProfileRefused(Exception):
 
 
 def update_profile(user: User, first_name: str | None, last_name: str | None,
-                   phone_number: str) -> list[str]:
+                   phone_number: str, locale: str | None = None) -> list[str]:
     """Store the (already validated) details; return the names of the fields that changed.
+
+    ``locale`` is one of ``bankapp.i18n.LANGUAGES``, or None to follow the browser.
 
     Audited only when something changed, naming the fields and never their values.
     """
     wanted = {"first_name": first_name or None, "last_name": last_name or None,
-              "phone_number": phone_number}
+              "phone_number": phone_number, "locale": locale or None}
     changed = [name for name, value in wanted.items() if getattr(user, name) != value]
     if not changed:
         return []

@@ -217,9 +217,11 @@ EMAIL_CHANGE_NOT_SENT = ("We could not send the confirmation email just now; ple
 def profile_page():
     """Name and phone of the logged-in user (any role), and a way to change the email."""
     form = ProfileForm(obj=current_user)
+    if not form.is_submitted():
+        form.locale.data = current_user.locale or ""
     if form.validate_on_submit():
         profile.update_profile(current_user._get_current_object(), form.first_name.data,
-                               form.last_name.data, form.phone_number.data)
+                               form.last_name.data, form.phone_number.data, form.locale.data)
         flash(PROFILE_SAVED, "success")
         return redirect(url_for("auth.profile_page"))
     return render_template("auth/profile.html", form=form)

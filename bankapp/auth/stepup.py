@@ -34,6 +34,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from itsdangerous import BadSignature
 from sqlalchemy.orm import aliased
 
@@ -65,20 +66,23 @@ class StepUp:
     @property
     def why(self) -> str:
         """``this is your first payment to this account and the amount is above 1,000.00``."""
-        why = []
+        threshold = format_money(self.threshold)
+        if NEW_PAYEE in self.reasons and ABOVE_THRESHOLD in self.reasons:
+            return gettext("this is your first payment to this account and the amount is "
+                           "above %(threshold)s", threshold=threshold)
         if NEW_PAYEE in self.reasons:
-            why.append("this is your first payment to this account")
+            return gettext("this is your first payment to this account")
         if ABOVE_THRESHOLD in self.reasons:
-            why.append(f"the amount is above {format_money(self.threshold)}")
-        return " and ".join(why)
+            return gettext("the amount is above %(threshold)s", threshold=threshold)
+        return ""
 
     @property
     def sentence(self) -> str:
         """Why the customer is asked, in one sentence for the confirmation page."""
         if not self:
             return ""
-        return (f"Because {self.why}, enter a code from your authenticator app (or a recovery "
-                "code) to approve this transfer.")
+        return gettext("Because %(why)s, enter a code from your authenticator app (or a "
+                       "recovery code) to approve this transfer.", why=self.why)
 
 
 def step_up_threshold() -> Decimal:

@@ -79,6 +79,7 @@ from bankapp.ledger.amounts import (
     MAX_DESCRIPTION,
     MAX_REASON,
     parse_amount,
+    read_amount,
     validate_amount,
 )
 from bankapp.ledger.approvals import (
@@ -139,7 +140,7 @@ __all__ = [
     "LedgerError", "InsufficientFunds", "AccountNotActive", "InvalidAmount", "SameAccount",
     "UnknownAccount", "LimitExceeded", "InvalidDescription", "TellerNotServing",
     "NotReversible", "ReasonRequired", "DecisionRefused",
-    "parse_amount", "validate_amount",
+    "parse_amount", "read_amount", "validate_amount",
     "open_account", "internal_account", "find_customer_account", "find_customer_accounts",
     "Posting", "Leg", "AuditNote", "post", "deposit", "withdraw", "transfer", "find_posting",
     "till_for", "till_number", "find_till", "over_short_account", "cash_held", "allocate_cash",

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Callable, TypeVar
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -212,7 +213,7 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
     """
     assert sum(leg.delta for leg in legs) == 0, "a journal entry must balance"
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
-        raise LedgerError("Invalid idempotency key.")
+        raise LedgerError(gettext("Invalid idempotency key."))
     # No look-up first: a key that was already used fails on the unique constraint of the
     # entry row (or is refused first), and we answer with the earlier entry.
 
@@ -291,7 +292,7 @@ def _posting_time(posted_at: datetime | None) -> datetime:
     if posted_at is None:
         return now
     if posted_at.tzinfo is None or posted_at > now:
-        raise LedgerError("A posting time must be timezone-aware and not in the future.")
+        raise LedgerError(gettext("A posting time must be timezone-aware and not in the future."))
     return posted_at
 
 

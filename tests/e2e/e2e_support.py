@@ -208,14 +208,15 @@ class BrowserWatch:
         self.context.close()
 
 
-def open_context(browser, live_server, base_url: str | None = None) -> tuple[BrowserWatch, object]:
+def open_context(browser, live_server, base_url: str | None = None,
+                 locale: str = "en-GB") -> tuple[BrowserWatch, object]:
     """A fresh browser profile (no cookies) watched for problems, and its first page.
 
     ``base_url`` replaces the server's own (passkeys: ``http://localhost:<port>``, as WebAuthn
     refuses an IP address as its relying party).
     """
     context = browser.new_context(base_url=base_url or live_server.url, accept_downloads=True,
-                                  viewport={"width": 1280, "height": 900}, locale="en-GB",
+                                  viewport={"width": 1280, "height": 900}, locale=locale,
                                   timezone_id="UTC")
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     watch = BrowserWatch(context)
@@ -232,8 +233,9 @@ _MONEY = re.compile(r"^[+\-−]?\d{1,3}(,?\d{3})*(\.\d{2})$")
 
 
 def money(text: str) -> Decimal | None:
-    """``"-1,250.00"`` → ``Decimal("-1250.00")``; None when ``text`` is not an amount."""
-    text = text.strip()
+    """``"-$1,250.00"`` → ``Decimal("-1250.00")`` (an English page, the default USD);
+    None when ``text`` is not an amount."""
+    text = text.strip().replace("$", "", 1)
     if not _MONEY.match(text):
         return None
     return Decimal(text.replace(",", "").replace("−", "-"))
