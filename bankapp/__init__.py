@@ -168,6 +168,9 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
     mail.init_app(app)
+    from bankapp import email
+
+    email.init_app(app)  # each request's queued email is delivered before it answers
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -221,13 +224,14 @@ def register_blueprints(app: Flask) -> None:
     from bankapp.admin import bp as admin_bp
     from bankapp.api import bp as api_bp  # CSRF-exempt: token-authenticated, no cookies
     from bankapp.auth import bp as auth_bp
+    from bankapp.cron import bp as cron_bp  # CSRF-exempt: CRON_SECRET bearer, no cookies
     from bankapp.reports import bp as reports_bp
     from bankapp.teller import bp as teller_bp
     from bankapp.wellknown import bp as wellknown_bp
 
     app.url_map.converters["account_number"] = AccountNumberConverter
     for blueprint in (auth_bp, accounts_bp, reports_bp, teller_bp, admin_bp, api_bp,
-                      wellknown_bp):
+                      wellknown_bp, cron_bp):
         app.register_blueprint(blueprint)
 
 
@@ -348,6 +352,7 @@ NAVIGATION = [
     ("teller.desk", "Teller desk", ("teller", "admin")),
     ("admin.users", "Users", ("admin",)),
     ("admin.audit", "Audit trail", ("admin",)),
+    ("admin.mail", "Mail", ("admin",)),
     ("auth.profile_page", "Profile", ("customer", "teller", "admin")),
     ("auth.change_password", "Change password", ("customer", "teller", "admin")),
     ("auth.security", "Security", ("customer", "teller", "admin")),
