@@ -314,6 +314,9 @@ def deliver_committed() -> DeliveryReport | None:
     ids = db.session.info.pop(_COMMITTED, None)
     if not ids:
         return None
+    # Anything the caller changed after its last commit is not ours to commit with the
+    # delivery's bookkeeping (a request's teardown would have rolled it back anyway).
+    db.session.rollback()
     return deliver(ids=ids, limit=len(ids), stop_at_failure=True)
 
 
