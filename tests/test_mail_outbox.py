@@ -139,6 +139,20 @@ def test_mail_of_a_request_is_delivered_before_it_answers(client, customer):
     assert rows()[0].status == MailStatus.SENT
 
 
+def test_delivery_after_a_request_commits_nothing_the_view_left_uncommitted(app, client,
+                                                                            customer):
+    def view():
+        email.queue_email(customer.email, "Hello", "Body")
+        db.session.commit()
+        customer.first_name = "Uncommitted"  # a view that leaves this to be rolled back
+        return "ok"
+
+    app.add_url_rule("/_queue_then_dirty", "queue_then_dirty", view)
+    assert client.get("/_queue_then_dirty").status_code == 200
+    assert rows()[0].status == MailStatus.SENT
+    assert db.session.get(type(customer), customer.id).first_name == "Alice"
+
+
 def test_rotating_the_field_key_re_encrypts_unsent_mail(app, runner):
     from cryptography.fernet import Fernet
 
