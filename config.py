@@ -90,7 +90,12 @@ class Config:
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "bankapp <no-reply@localhost>")
-    MAIL_TIMEOUT = int(os.environ.get("MAIL_TIMEOUT", "10"))
+    # Seconds any one SMTP step (connect, each reply) may take (bankapp/email.py).
+    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
+    # Attempts before an outbox message is marked dead and shown to admins for a retry.
+    MAIL_MAX_ATTEMPTS = int(os.environ.get("MAIL_MAX_ATTEMPTS", "8"))
+    # Bearer secret of /internal/cron/deliver-mail (Vercel Cron sends it); unset: route is 404.
+    CRON_SECRET = os.environ.get("CRON_SECRET") or None
 
     # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
     ARGON2_TIME_COST = 2
@@ -229,7 +234,16 @@ class ProductionConfig(Config):
             "REDIS_URL": redis_url,
             "RATELIMIT_STORAGE_URI": redis_url or "memory://",
             "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "1")),
+            "CRON_SECRET": _cron_secret(),
         }
+
+
+def _cron_secret() -> str | None:
+    secret = os.environ.get("CRON_SECRET") or None
+    if secret is not None and len(secret) < 16:
+        # Vercel's advice; a short secret on a public URL that sends mail is guessable.
+        raise ValueError("CRON_SECRET must be at least 16 characters (a random string)")
+    return secret
 
 
 CONFIGS = {

@@ -184,6 +184,10 @@ def register_extensions(app: Flask) -> None:
     from bankapp import i18n
 
     i18n.init_app(app)
+
+    from bankapp import email
+
+    email.init_app(app)  # each request's queued email is delivered before it answers
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -238,13 +242,14 @@ def register_blueprints(app: Flask) -> None:
     from bankapp.admin import bp as admin_bp
     from bankapp.api import bp as api_bp  # CSRF-exempt: token-authenticated, no cookies
     from bankapp.auth import bp as auth_bp
+    from bankapp.cron import bp as cron_bp  # CSRF-exempt: CRON_SECRET bearer, no cookies
     from bankapp.reports import bp as reports_bp
     from bankapp.teller import bp as teller_bp
     from bankapp.wellknown import bp as wellknown_bp
 
     app.url_map.converters["account_number"] = AccountNumberConverter
     for blueprint in (auth_bp, accounts_bp, reports_bp, teller_bp, admin_bp, api_bp,
-                      wellknown_bp):
+                      wellknown_bp, cron_bp):
         app.register_blueprint(blueprint)
 
 
@@ -370,6 +375,7 @@ NAVIGATION = [
     ("teller.desk", N_("Teller desk"), ("teller", "admin")),
     ("admin.users", N_("Users"), ("admin",)),
     ("admin.audit", N_("Audit trail"), ("admin",)),
+    ("admin.mail", N_("Mail"), ("admin",)),
     ("auth.profile_page", N_("Profile"), ("customer", "teller", "admin")),
     ("auth.change_password", N_("Change password"), ("customer", "teller", "admin")),
     ("auth.security", N_("Security"), ("customer", "teller", "admin")),

@@ -73,6 +73,7 @@ class Action(_Names):
     TILL_ALLOCATE = "till.allocate"
     TILL_SETTLE = "till.settle"
     TILL_CLOSE_SHIFT = "till.close_shift"
+    MAIL_RETRY = "mail.retry"
 
 
 class TargetType(_Names):
@@ -84,6 +85,7 @@ class TargetType(_Names):
     TILL = "till"
     JOURNAL_ENTRY = "journal_entry"
     PENDING_POSTING = "pending_posting"
+    MAIL = "mail"
 
 
 def _jsonable(value):

@@ -2,14 +2,17 @@
 pruning old API idempotency records."""
 from __future__ import annotations
 
+import signal
 import smtplib
 import socket
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy import exc as sa_exc
 
 from bankapp.auth.validators import (
     InvalidInput,
@@ -34,6 +37,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(prune_idempotency_keys)
     app.cli.add_command(reset_2fa)
     app.cli.add_command(rotate_field_key)
+    app.cli.add_command(deliver_mail)
 
 
 # ---------------------------------------------------------------- users
@@ -125,10 +129,13 @@ def reset_2fa(email):
     if not user.mfa_enabled:
         click.echo(f"{user.email} has no second factor; nothing to reset.")
         return
-    emailed = reset_second_factors(user)
+    from bankapp.email import deliver_committed
+
+    reset_second_factors(user)
+    report = deliver_committed()
     click.echo(f"Second factors of {user.email} removed; every session and API token ended. "
-               + ("The owner was emailed." if emailed else "The email to the owner could not be "
-                  "sent; tell them yourself."))
+               + ("The owner was emailed." if report and report.sent else
+                  "The email to the owner is queued (`flask deliver-mail` retries it)."))
 
 
 @click.command("rotate-field-key")
@@ -138,8 +145,10 @@ def rotate_field_key():
     from bankapp.auth.factors import reencrypt_secrets
     from bankapp.crypto import FieldKeyError
 
+    from bankapp.email import reencrypt_bodies
+
     try:
-        count = reencrypt_secrets()
+        count = reencrypt_bodies() + reencrypt_secrets()  # the latter commits both
     except FieldKeyError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{count} stored secret(s) re-encrypted with the first FIELD_ENCRYPTION_KEY; the "
@@ -480,3 +489,42 @@ def prune_idempotency_keys(older_than_days):
             "window must still find its answer")
     deleted = prune_records(timedelta(days=days))
     click.echo(f"Deleted {deleted} idempotency records older than {days} days.")
+
+
+# ---------------------------------------------------------------- outgoing mail
+
+
+@click.command("deliver-mail")
+@with_appcontext
+@click.option("--once", is_flag=True, help="One pass over due mail, then exit (for cron).")
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
+              help="Seconds to wait when nothing is due.")
+@click.option("--batch", type=click.IntRange(1, 10000), default=100, show_default=True,
+              help="At most this many messages per pass.")
+def deliver_mail(once, interval, batch):
+    """Send queued email: retries with backoff, dead after MAIL_MAX_ATTEMPTS (see /admin/mail/).
+
+    Without --once it keeps running; Ctrl-C or SIGTERM stops it after the message in hand.
+    """
+    from bankapp import email
+
+    if once:
+        click.echo(f"Mail: {email.deliver(limit=batch)}.")
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"Delivering mail (every {interval:g} s when idle); Ctrl-C stops.")
+    while not stop.is_set():
+        try:
+            report = email.deliver(limit=batch, should_stop=stop.is_set)
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+            # The database restarting must not end the worker; the next pass tries again.
+            db.session.rollback()
+            click.echo(f"Database unavailable ({error.orig}); retrying.", err=True)
+            report = email.DeliveryReport()
+        if report.attempted:
+            click.echo(f"Mail: {report}.")
+        if report.attempted < batch or report.failed:
+            stop.wait(interval)
+    click.echo("Stopped.")

@@ -631,3 +631,40 @@ class LedgerTotal(db.Model):
     shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, default=0)
     amount: Mapped[Decimal] = mapped_column(sa.Numeric(16, 2), default=Decimal("0.00"))
     movements: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+# ---------------------------------------------------------------- outgoing mail (bankapp/email.py)
+
+
+class MailStatus:
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class OutboxMessage(db.Model):
+    """One email, written in the transaction of the action that causes it; sent afterwards.
+
+    The body carries sign-in, reset and confirmation links, so it is stored encrypted
+    (``bankapp.crypto``) and dropped once the message is sent; recipient and subject stay
+    readable for the admins' mail page.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'sent', 'dead')", name="status_known"),
+        sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        # The worker's question: which pending messages are due, oldest first.
+        sa.Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(sa.String(254))
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    body_encrypted: Mapped[Optional[str]] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(8), default=MailStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    last_error: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

@@ -1,4 +1,4 @@
-"""Admin views: users (roles, activation) and the audit trail. Admins only."""
+"""Admin views: users (roles, activation), the audit trail and undelivered email. Admins only."""
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -7,9 +7,10 @@ from flask_login import current_user
 from bankapp.admin import bp, services
 from bankapp.admin.forms import AuditFilterForm, RoleForm
 from bankapp.audit import TargetType
+from bankapp.email import undelivered
 from bankapp.extensions import db
 from bankapp.fields import ConfirmForm
-from bankapp.models import Role, User
+from bankapp.models import OutboxMessage, Role, User
 from bankapp.security import role_required
 
 admin_only = role_required(Role.ADMIN)
@@ -104,3 +105,30 @@ def audit():
     args = {key: value for key, value in request.args.items() if key != "page" and value}
     return render_template("admin/audit.html", form=form, page=page, args=args,
                            target_types=TargetType.all())
+
+
+@bp.route("/mail/")
+@admin_only
+def mail():
+    """Email not delivered yet: dead (attempts used up) first, then pending."""
+    page = db.paginate(undelivered(), per_page=PER_PAGE, error_out=False)
+    return render_template("admin/mail.html", page=page, confirm_form=ConfirmForm())
+
+
+@bp.route("/mail/<int:message_id>/retry/", methods=["POST"])
+@admin_only
+def retry_mail(message_id: int):
+    """Send one email again now, with a fresh set of attempts."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        services.retry_mail(message, current_user._get_current_object())
+    except services.AdminError as error:
+        db.session.rollback()
+        flash(str(error), "warning")
+    else:
+        flash(f"The email to {message.recipient} is queued again.", "success")
+    return redirect(url_for(".mail"), code=303)
