@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bankapp import create_app
 from config import ProductionConfig
 
 ROOT = Path(__file__).resolve().parents[1]
