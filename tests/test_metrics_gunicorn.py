@@ -45,7 +45,7 @@ def server(tmp_path):
            if not name.startswith(("TEST_", "REDIS", "VERCEL", "PROMETHEUS"))}
     env.update(BANKAPP_ENV="development", FLASK_APP="wsgi", SECRET_KEY="gunicorn-test",
                DATABASE_URL=f"sqlite:///{tmp_path / 'bankapp.db'}", METRICS_TOKEN=TOKEN,
-               LOG_FORMAT="json")
+               PROMETHEUS_MULTIPROC_DIR=str(metrics_dir), LOG_FORMAT="json")
     migrated = subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], env=env,
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert migrated.returncode == 0, migrated.stderr
