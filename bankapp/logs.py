@@ -22,6 +22,8 @@ import uuid
 
 from flask import Flask, g, has_request_context, request
 
+from bankapp import metrics
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a proxy's id may look like (UUIDs, hex, AWS/GCP trace ids); anything else is replaced.
 _WELL_FORMED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:;=+/-]{1,128}")
@@ -33,7 +35,7 @@ HANDLER_NAME = "bankapp-stdout"
 request_log = logging.getLogger("bankapp.request")
 
 
-def _utc_time(formatter: logging.Formatter, record: logging.LogRecord) -> str:
+def _utc_time(record: logging.LogRecord) -> str:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
     return f"{stamp}.{int(record.msecs):03d}Z"
 
@@ -47,7 +49,7 @@ class LogFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def formatTime(self, record, datefmt=None):
-        return _utc_time(self, record)
+        return _utc_time(record)
 
     def formatMessage(self, record):
         # The message only: a traceback, appended after this, keeps its own lines.
@@ -64,7 +66,7 @@ class JsonLogFormatter(logging.Formatter):
     """
 
     def format(self, record):
-        entry = {"time": _utc_time(self, record), "level": record.levelname,
+        entry = {"time": _utc_time(record), "level": record.levelname,
                  "logger": record.name, "message": record.getMessage()}
         if getattr(record, "request_id", None):
             entry["request_id"] = record.request_id
@@ -128,8 +130,6 @@ def start_request() -> None:
 
 def finish_request(response):
     """Echo the request id, count the request and log its line."""
-    from bankapp import metrics
-
     request_id = current_request_id()
     response.headers[REQUEST_ID_HEADER] = request_id
     started = request.environ.get(_ENVIRON_STARTED)
