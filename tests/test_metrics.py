@@ -102,6 +102,12 @@ def test_an_unknown_path_is_counted_as_unmatched_not_by_its_path(client, scraper
                  status="404") == 1
 
 
+def test_an_invented_method_is_counted_as_other(client, scraper):
+    assert moved(scraper, lambda: client.open("/accounts/login/", method="BREW"),
+                 "bankapp_http_requests_total", endpoint="unmatched", method="OTHER",
+                 status="405") == 1
+
+
 # ---------------------------------------------------------------- postings
 
 
