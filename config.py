@@ -59,6 +59,9 @@ def trusted_hosts(public_url: str, extra: str = "") -> list[str]:
     return list(dict.fromkeys(hosts))
 
 
+# A production /metrics token shorter than this is refused at start (it is the only guard).
+MIN_METRICS_TOKEN_LENGTH = 32
+
 # Development's signing key; `flask check` fails a production app that still uses it.
 DEV_SECRET_KEY = "dev-only-not-secret"
 
@@ -160,6 +163,10 @@ class Config:
     FORCE_HTTPS = False
     TRUST_PROXY_HOPS = int(os.environ.get("TRUST_PROXY_HOPS", "0"))
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # text (today's lines) or json (one object per line); unset: json in production, else text.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or None
+    # Bearer token that /metrics asks for; unset, /metrics does not exist (404).
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
     SECURITY_CONTACT = os.environ.get("SECURITY_CONTACT", "")  # /.well-known/security.txt
 
     # JSON API (bankapp/api): HS256 access tokens signed with JWT_SECRET_KEY (SECRET_KEY when
@@ -220,6 +227,11 @@ class ProductionConfig(Config):
         from bankapp.crypto import parse_field_keys
 
         parse_field_keys(os.environ["FIELD_ENCRYPTION_KEY"])  # ValueError names the problem
+        metrics_token = os.environ.get("METRICS_TOKEN") or None
+        if metrics_token is not None and len(metrics_token) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} "
+                             "characters (python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))')")
         return {
             "PUBLIC_URL": public_url,
             "FIELD_ENCRYPTION_KEY": os.environ["FIELD_ENCRYPTION_KEY"],
@@ -235,6 +247,8 @@ class ProductionConfig(Config):
             "RATELIMIT_STORAGE_URI": redis_url or "memory://",
             "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "1")),
             "CRON_SECRET": _cron_secret(),
+            "LOG_FORMAT": os.environ.get("LOG_FORMAT") or None,
+            "METRICS_TOKEN": metrics_token,
         }
 
 

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from werkzeug.routing import BaseConverter
 
 from bankapp.extensions import csrf, db, limiter, login_manager, mail, migrate, talisman
 from bankapp.i18n import N_
+from bankapp.logs import configure_logging, log_format
 
 CSP = {
     "default-src": "'self'",
@@ -62,6 +61,7 @@ def create_app(config=None) -> Flask:
             app.config.update(config)
         if app.config.get("PUBLIC_URL"):
             app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
+        app.config["LOG_FORMAT"] = log_format(app.config)
         if app.config["CUSTOMER_2FA"] not in ("optional", "required"):
             raise ValueError(f"CUSTOMER_2FA must be optional or required, not "
                              f"{app.config['CUSTOMER_2FA']!r}")
@@ -91,6 +91,7 @@ def create_app(config=None) -> Flask:
     register_session_rules(app)
     register_commands(app)
     register_template_helpers(app)
+    register_operations(app)
     return app
 
 
@@ -99,37 +100,6 @@ class Sha256SessionInterface(SecureCookieSessionInterface):
     ASVS 5.0 appendix C lists as legacy, not approved)."""
 
     digest_method = staticmethod(hashlib.sha256)
-
-
-class LogFormatter(logging.Formatter):
-    """Records that start with a UTC ISO 8601 timestamp, and only there: a line break inside a
-    message (a path or an email taken from a request, say) continues on an indented line and
-    a carriage return is escaped, so no value can forge a record of its own."""
-
-    converter = time.gmtime
-
-    def __init__(self):
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                         datefmt="%Y-%m-%dT%H:%M:%S")
-
-    def formatTime(self, record, datefmt=None):
-        return f"{super().formatTime(record, datefmt)}.{int(record.msecs):03d}Z"
-
-    def formatMessage(self, record):
-        # The message only: a traceback, appended after this, keeps its own lines.
-        text = super().formatMessage(record)
-        return text.replace("\r", "\\r").replace("\n", "\n    ")
-
-
-def configure_logging(app: Flask) -> None:
-    # Logs go to stdout: serverless hosts and process managers collect them from there.
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(LogFormatter())
-    root = logging.getLogger("bankapp")
-    if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
-        root.addHandler(handler)
-    root.setLevel(app.config["LOG_LEVEL"])
-    app.logger.setLevel(app.config["LOG_LEVEL"])
 
 
 def configure_database(app: Flask) -> None:
@@ -339,6 +309,14 @@ def register_session_rules(app: Flask) -> None:
         if request.endpoint == "auth.logout" and request.method == "POST":
             response.headers["Clear-Site-Data"] = '"cache", "storage"'
         return response
+
+
+def register_operations(app: Flask) -> None:
+    """Request ids and the request log line, request metrics; /healthz, /readyz, /metrics."""
+    from bankapp import health, logs
+
+    logs.init_app(app)
+    health.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

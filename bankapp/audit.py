@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from flask import has_request_context, request
 
+from bankapp import metrics
 from bankapp.extensions import db
 from bankapp.models import AuditEvent, User
 
@@ -120,6 +121,7 @@ def record(action: str, *, actor: User | None, target_type: str | None = None,
         ip_address=_client_ip(),
     )
     db.session.add(event)
+    metrics.count_audited(action, details)  # sign-in failures and lockouts
     return event
 
 

@@ -320,8 +320,28 @@ def deliver_committed() -> DeliveryReport | None:
     return deliver(ids=ids, limit=len(ids), stop_at_failure=True)
 
 
+def outbox_backlog() -> tuple[int, float | None]:
+    """Messages waiting to be sent, and the age in seconds of the oldest (for ``/metrics``)."""
+    try:
+        pending, oldest = db.session.execute(
+            sa.select(sa.func.count(OutboxMessage.id), sa.func.min(OutboxMessage.created_at))
+            .where(OutboxMessage.status == MailStatus.PENDING)
+        ).one()
+    finally:
+        db.session.rollback()  # give the connection back before the pool gauge is read
+    if oldest is None:
+        return pending, None
+    return pending, max(0.0, (now_utc() - oldest).total_seconds())
+
+
 def init_app(app: Flask) -> None:
-    """Deliver what each request committed before answering it; failures wait for the worker."""
+    """Deliver what each request committed before answering it; failures wait for the worker.
+
+    Also lets ``/metrics`` report the outbox's backlog.
+    """
+    from bankapp import metrics
+
+    metrics.register_outbox_reader(outbox_backlog)
 
     @app.after_request
     def deliver_this_requests_mail(response):

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bankapp import audit as audit_trail
-from bankapp import ledger_totals
+from bankapp import ledger_totals, metrics
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger.accounts import find_customer_account, internal_account
@@ -200,6 +200,7 @@ def atomically(work: Callable[[], T], label: str) -> T:
     raise AssertionError("unreachable")
 
 
+@metrics.counts_postings()
 def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
           channel: str, idempotency_key: str | None, *, audit: AuditNote | None = None,
           reverses: JournalEntry | None = None,
