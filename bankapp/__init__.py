@@ -221,13 +221,15 @@ def register_blueprints(app: Flask) -> None:
     from bankapp.admin import bp as admin_bp
     from bankapp.api import bp as api_bp  # CSRF-exempt: token-authenticated, no cookies
     from bankapp.auth import bp as auth_bp
+    from bankapp.internal import bp as internal_bp  # CSRF-exempt: a bearer secret, no cookies
+    from bankapp.payments import bp as payments_bp
     from bankapp.reports import bp as reports_bp
     from bankapp.teller import bp as teller_bp
     from bankapp.wellknown import bp as wellknown_bp
 
     app.url_map.converters["account_number"] = AccountNumberConverter
-    for blueprint in (auth_bp, accounts_bp, reports_bp, teller_bp, admin_bp, api_bp,
-                      wellknown_bp):
+    for blueprint in (auth_bp, accounts_bp, payments_bp, reports_bp, teller_bp, admin_bp, api_bp,
+                      wellknown_bp, internal_bp):
         app.register_blueprint(blueprint)
 
 
@@ -344,6 +346,9 @@ def register_template_helpers(app: Flask) -> None:
 NAVIGATION = [
     ("accounts.dashboard", "Dashboard", ("customer",)),
     ("accounts.transfer", "Transfer", ("customer",)),
+    ("payments.payee_list", "Payees", ("customer",)),
+    ("payments.scheduled_list", "Scheduled", ("customer",)),
+    ("payments.notifications", "Alerts", ("customer",)),
     ("reports.index", "Reports", ("customer", "teller", "admin")),
     ("teller.desk", "Teller desk", ("teller", "admin")),
     ("admin.users", "Users", ("admin",)),

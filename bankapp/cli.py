@@ -34,6 +34,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(prune_idempotency_keys)
     app.cli.add_command(reset_2fa)
     app.cli.add_command(rotate_field_key)
+    app.cli.add_command(run_scheduled)
 
 
 # ---------------------------------------------------------------- users
@@ -457,6 +458,21 @@ def reconcile():
     click.echo(result.summary())
     if not result.clean:
         raise SystemExit(1)
+
+
+@click.command("run-scheduled")
+@with_appcontext
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Post what is due up to this date (YYYY-MM-DD) [default: today in "
+                   "BANK_TIMEZONE].")
+def run_scheduled(as_of):
+    """Post every scheduled payment due (missed days too, oldest first); safe to repeat."""
+    from bankapp import ledger
+
+    report = ledger.run_due(as_of.date() if as_of else ledger.bank_today(), trigger="cli")
+    click.echo(f"Scheduled payments due by {report.as_of.isoformat()}: {report.posted} posted, "
+               f"{report.failed} failed ({report.paused} orders paused), {report.skipped} "
+               "handled by another run.")
 
 
 # ---------------------------------------------------------------- API idempotency records

@@ -190,7 +190,11 @@ def test_the_action_names_cover_the_issue():
         "ledger.deposit", "ledger.withdrawal", "ledger.transfer", "ledger.reversal",
         "teller.request", "teller.approve", "teller.reject", "teller.verify_customer",
         "account.freeze", "account.unfreeze", "admin.role_change", "admin.deactivate",
-        "admin.reactivate", "till.allocate", "till.settle", "till.close_shift"}
+        "admin.reactivate", "till.allocate", "till.settle", "till.close_shift",
+        "payee.lookup", "payee.add", "payee.rename", "payee.remove",
+        "scheduled.create", "scheduled.pause", "scheduled.resume", "scheduled.cancel",
+        "scheduled.run", "scheduled.occurrence.posted", "scheduled.occurrence.failed",
+        "alerts.settings"}
     assert set(Action.all()) == expected
 
 
