@@ -12,7 +12,8 @@ class PayeeLookupForm(FlaskForm):
     account_number = StringField("Account number", validators=[Length(max=20)],
                                  render_kw={"placeholder": "ACC-123456789",
                                             "autocomplete": "off"})
-    nickname = StringField("Name for this payee", validators=[Length(max=40)],
+    # Checked (and its message given) by bankapp.payments.payees.clean_nickname.
+    nickname = StringField("Name for this payee",
                            render_kw={"autocomplete": "off"})
 
 
@@ -21,7 +22,7 @@ class PayeeConfirmForm(FlaskForm):
 
 
 class PayeeRenameForm(FlaskForm):
-    nickname = StringField("New name", validators=[Length(max=40)],
+    nickname = StringField("New name",
                            render_kw={"autocomplete": "off"})
 
 
