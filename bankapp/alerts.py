@@ -57,7 +57,10 @@ def _send_after_commit(session: Session) -> None:
     from bankapp.email import send_email
 
     for to, subject, body in session.info.pop(_PENDING, []):
-        send_email(to, subject, body)
+        try:
+            send_email(to, subject, body)
+        except Exception:  # the action has committed: a failed alert must not undo its page
+            log.exception("alert %r to %s not sent", subject, to)
 
 
 @sa.event.listens_for(Session, "after_transaction_end")

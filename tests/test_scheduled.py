@@ -338,8 +338,16 @@ def test_every_run_is_audited_with_what_it_did(customer, source, payee_account):
     ledger.run_due(date(2026, 2, 28), trigger="cron")
     [run] = audit_rows(Action.SCHEDULED_RUN)
     assert run.details == {"as_of": "2026-02-28", "posted": 2, "failed": 0, "paused": 0,
-                           "skipped": 0, "trigger": "cron"}
+                           "skipped": 0, "unfinished": False, "trigger": "cron"}
     assert len(audit_rows(Action.SCHEDULED_POSTED)) == 2
+
+
+def test_a_run_out_of_time_stops_and_the_next_goes_on(customer, source, payee_account):
+    order(customer, source, payee_account)
+    first = ledger.run_due(date(2026, 3, 31), seconds=0)
+    assert first.unfinished and first.posted == 0
+    second = ledger.run_due(date(2026, 3, 31))
+    assert not second.unfinished and second.posted == 3
 
 
 def test_occurrence_rows_are_unique_per_order_and_date(customer, source, payee_account):

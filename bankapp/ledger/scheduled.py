@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -342,22 +343,29 @@ class RunReport:
     failed: int = 0
     paused: int = 0
     skipped: int = 0  # handled meanwhile by another run
+    unfinished: bool = False  # stopped at its time budget: run again for the rest
     orders: set[int] = field(default_factory=set)
 
     def summary(self) -> dict:
         return {"as_of": self.as_of.isoformat(), "posted": self.posted, "failed": self.failed,
-                "paused": self.paused, "skipped": self.skipped}
+                "paused": self.paused, "skipped": self.skipped, "unfinished": self.unfinished}
 
 
-def run_due(as_of: date, trigger: str = "cli") -> RunReport:
+def run_due(as_of: date, trigger: str = "cli", seconds: float | None = None) -> RunReport:
     """Post (or record as failed) every occurrence due on or before ``as_of``, oldest first.
 
-    Safe to run twice and on two hosts at once: each occurrence is posted once. The run
-    itself is audited (``scheduled.run``) with what it did.
+    Safe to run twice and on two hosts at once: each occurrence is posted once. With
+    ``seconds``, stops starting new occurrences after that long (``unfinished``): a request
+    must end within its host's time limit, and the next call goes on where this one stopped.
+    The run itself is audited (``scheduled.run``) with what it did.
     """
     report = RunReport(as_of)
+    deadline = time.monotonic() + seconds if seconds is not None else None
     passed: set[int] = set()  # orders another run is handling right now: leave them to it
     while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            report.unfinished = True
+            break
         order = _next_due_order(as_of, passed)
         if order is None:
             break
