@@ -156,7 +156,7 @@ def rename(user: User, payee: Payee, nickname: str) -> Payee:
 def remove(user: User, payee: Payee) -> None:
     """Forget a payee (scheduled payments to its account are not changed)."""
     _audit(Action.PAYEE_REMOVE, user, payee, nickname=payee.nickname)
-    db.session.delete(payee)
+    db.session.execute(sa.delete(Payee).where(Payee.id == payee.id, Payee.user_id == user.id))
     db.session.commit()
 
 

@@ -163,8 +163,6 @@ def scheduled_new():
     form.to_account.choices, destinations = _destination_choices(sources)
     # Unknown numbers are answered by the view below with a message, not WTForms' generic one.
     form.to_account.validate_choice = False
-    if request.method == "GET":
-        form.day_of_month.data = form.day_of_month.data or None
     if not form.validate_on_submit():
         return _order_form(form, sources)
     source = next((a for a in sources if a.account_number == form.from_account.data), None)
