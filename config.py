@@ -134,6 +134,11 @@ class Config:
     # A customer with a second factor approves a transfer above this with a fresh code
     # (bankapp/auth/stepup.py); so too a first payment to a new payee, whatever the amount.
     STEP_UP_THRESHOLD = Decimal(os.environ.get("STEP_UP_THRESHOLD", "1000.00"))
+    # Payee look-ups (each shows a holder's masked name) per customer, counted in the
+    # rate-limit store: bankapp/payments/payees.py.
+    PAYEE_LOOKUP_LIMIT = os.environ.get("PAYEE_LOOKUP_LIMIT", "10 per hour")
+    # The bearer secret of the cron routes under /internal/cron/ (404 while unset).
+    CRON_SECRET = os.environ.get("CRON_SECRET") or None
 
     # The one origin every absolute link is built from (emails, statement footnote, OpenAPI
     # servers). Unset in development: links then follow the request's own host.

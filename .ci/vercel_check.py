@@ -54,7 +54,8 @@ FUNCTION_NAME = "api/index"
 
 MAX_BUNDLE_MB = float(os.environ.get("VERCEL_CHECK_MAX_MB", "200"))
 # vercel.json's crons, as `vercel build` writes them to .vercel/output/config.json.
-EXPECTED_CRONS = [{"path": "/internal/cron/deliver-mail", "schedule": "*/5 * * * *"}]
+EXPECTED_CRONS = [{"path": "/internal/cron/deliver-mail", "schedule": "*/5 * * * *"},
+                  {"path": "/internal/cron/run-scheduled", "schedule": "0 5 * * *"}]
 CRON_SECRET = secrets.token_urlsafe(32)
 PG_SERVER = os.environ.get("VERCEL_CHECK_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("VERCEL_CHECK_REDIS", "redis://127.0.0.1:6379/14")

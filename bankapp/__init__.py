@@ -213,12 +213,13 @@ def register_blueprints(app: Flask) -> None:
     from bankapp.api import bp as api_bp  # CSRF-exempt: token-authenticated, no cookies
     from bankapp.auth import bp as auth_bp
     from bankapp.cron import bp as cron_bp  # CSRF-exempt: CRON_SECRET bearer, no cookies
+    from bankapp.payments import bp as payments_bp
     from bankapp.reports import bp as reports_bp
     from bankapp.teller import bp as teller_bp
     from bankapp.wellknown import bp as wellknown_bp
 
     app.url_map.converters["account_number"] = AccountNumberConverter
-    for blueprint in (auth_bp, accounts_bp, reports_bp, teller_bp, admin_bp, api_bp,
+    for blueprint in (auth_bp, accounts_bp, payments_bp, reports_bp, teller_bp, admin_bp, api_bp,
                       wellknown_bp, cron_bp):
         app.register_blueprint(blueprint)
 
@@ -349,6 +350,9 @@ def register_template_helpers(app: Flask) -> None:
 NAVIGATION = [
     ("accounts.dashboard", N_("Dashboard"), ("customer",)),
     ("accounts.transfer", N_("Transfer"), ("customer",)),
+    ("payments.payee_list", N_("Payees"), ("customer",)),
+    ("payments.scheduled_list", N_("Scheduled"), ("customer",)),
+    ("payments.notifications", N_("Alerts"), ("customer",)),
     ("reports.index", N_("Reports"), ("customer", "teller", "admin")),
     ("teller.desk", N_("Teller desk"), ("teller", "admin")),
     ("admin.users", N_("Users"), ("admin",)),

@@ -75,6 +75,18 @@ class Action(_Names):
     TILL_SETTLE = "till.settle"
     TILL_CLOSE_SHIFT = "till.close_shift"
     MAIL_RETRY = "mail.retry"
+    PAYEE_LOOKUP = "payee.lookup"
+    PAYEE_ADD = "payee.add"
+    PAYEE_RENAME = "payee.rename"
+    PAYEE_REMOVE = "payee.remove"
+    SCHEDULED_CREATE = "scheduled.create"
+    SCHEDULED_PAUSE = "scheduled.pause"
+    SCHEDULED_RESUME = "scheduled.resume"
+    SCHEDULED_CANCEL = "scheduled.cancel"
+    SCHEDULED_RUN = "scheduled.run"
+    SCHEDULED_POSTED = "scheduled.occurrence.posted"
+    SCHEDULED_FAILED = "scheduled.occurrence.failed"
+    ALERT_SETTINGS = "alerts.settings"
 
 
 class TargetType(_Names):
@@ -87,6 +99,8 @@ class TargetType(_Names):
     JOURNAL_ENTRY = "journal_entry"
     PENDING_POSTING = "pending_posting"
     MAIL = "mail"
+    PAYEE = "payee"
+    SCHEDULED_ORDER = "scheduled_order"
 
 
 def _jsonable(value):

@@ -38,6 +38,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(reset_2fa)
     app.cli.add_command(rotate_field_key)
     app.cli.add_command(deliver_mail)
+    app.cli.add_command(run_scheduled)
 
 
 # ---------------------------------------------------------------- users
@@ -466,6 +467,23 @@ def reconcile():
     click.echo(result.summary())
     if not result.clean:
         raise SystemExit(1)
+
+
+@click.command("run-scheduled")
+@with_appcontext
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Post what is due up to this date (YYYY-MM-DD) [default: today in "
+                   "BANK_TIMEZONE].")
+def run_scheduled(as_of):
+    """Post every scheduled payment due (missed days too, oldest first); safe to repeat."""
+    from bankapp import ledger
+    from bankapp.email import deliver_committed
+
+    report = ledger.run_due(as_of.date() if as_of else ledger.bank_today(), trigger="cli")
+    deliver_committed()  # the failed-payment alerts, now; the mail worker retries what fails
+    click.echo(f"Scheduled payments due by {report.as_of.isoformat()}: {report.posted} posted, "
+               f"{report.failed} failed ({report.paused} orders paused), {report.skipped} "
+               "handled by another run.")
 
 
 # ---------------------------------------------------------------- API idempotency records

@@ -3,7 +3,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import Length
 
 from bankapp.fields import AmountField, IdempotencyKeyField, description_field
 from bankapp.models import AccountType
@@ -27,9 +27,11 @@ class CashForm(FlaskForm):
 
 class TransferForm(FlaskForm):
     from_account = SelectField(_l("From account"), choices=[])
+    # Saved payees (bankapp/payments/payees.py) come first; any number can still be typed.
+    payee = SelectField(_l("To a saved payee"), choices=[], validate_choice=False)
     to_account = StringField(
-        _l("To account number"),
-        validators=[DataRequired(_l("Enter the destination account number.")), Length(max=20)],
+        _l("Or to account number"),
+        validators=[Length(max=20)],
         render_kw={"placeholder": "ACC-123456789", "autocomplete": "off"},
     )
     amount = AmountField(_l("Amount"))

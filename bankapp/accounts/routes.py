@@ -17,6 +17,7 @@ from bankapp.auth import factors, passkeys, stepup
 from bankapp.extensions import db
 from bankapp.formatting import format_money
 from bankapp.models import Account, AccountStatus, AccountType
+from bankapp.payments.payees import masked_name, payee_of, payees_of
 
 HISTORY_PAGE_SIZE = 25
 
@@ -32,15 +33,6 @@ def own_account_or_404(account_number: str) -> Account:
     if account is None:
         abort(404)
     return account
-
-
-def masked_name(account: Account) -> str:
-    """``Bob Brown`` → ``B** B****``: enough to recognise a payee, not to learn their name."""
-    owner = account.owner
-    parts = [p for p in (owner.first_name, owner.last_name) if p] if owner else []
-    if not parts:
-        return gettext("Account holder")
-    return " ".join(p[0] + "*" * max(len(p) - 1, 2) for p in parts)
 
 
 @bp.route("/dashboard/")
@@ -120,18 +112,27 @@ def transfer():
                      f"{a.account_number} · {gettext(a.type_label)} · {format_money(a.balance)}")
         for a in sources
     ]
-    if request.method == "GET" and request.args.get("from"):
-        form.from_account.data = request.args["from"]
-    if not form.validate_on_submit():
-        return render_template("accounts/transfer.html", form=form, has_sources=bool(sources))
+    saved = payees_of(current_user)
+    form.payee.choices = [SelectChoice("", gettext("Another account: enter its number"))] + [
+        SelectChoice(str(p.id), f"{p.nickname} · {p.account.account_number}") for p in saved]
+    if not saved:
+        form.to_account.label.text = gettext("To account number")
+    if request.method == "GET":
+        form.from_account.data = request.args.get("from", form.from_account.data)
+        form.payee.data = request.args.get("payee", "")
+    if not form.validate_on_submit() or not _choose_destination(form):
+        return render_template("accounts/transfer.html", form=form, has_sources=bool(sources),
+                               has_payees=bool(saved))
     source = own_account_or_404(form.from_account.data)
     destination = ledger.find_customer_account(form.to_account.data)
     problem = _transfer_problem(source, destination)
     if problem:
         form.to_account.errors = [*form.to_account.errors, problem]
-        return render_template("accounts/transfer.html", form=form, has_sources=True)
+        return render_template("accounts/transfer.html", form=form, has_sources=True,
+                               has_payees=bool(saved))
     if "edit" in request.form:
-        return render_template("accounts/transfer.html", form=form, has_sources=True)
+        return render_template("accounts/transfer.html", form=form, has_sources=True,
+                               has_payees=bool(saved))
     step_up = stepup.step_up_for(current_user, destination, form.amount.amount)
     if form.confirmed.data != "yes":
         return _confirmation(form, source, destination, step_up)
@@ -146,7 +147,8 @@ def transfer():
                                   idempotency_key=form.idempotency_key.data)
     except ledger.LedgerError as error:
         form.form_errors.append(str(error))
-        return render_template("accounts/transfer.html", form=form, has_sources=True)
+        return render_template("accounts/transfer.html", form=form, has_sources=True,
+                               has_payees=bool(saved))
     flash_posting(posting, gettext("Transfer of %(amount)s to %(number)s posted.",
                                    amount=format_money(form.amount.amount),
                                    number=destination.account_number))
@@ -212,6 +214,23 @@ def _refuse_without_approval(form: TransferForm, source: Account, destination: A
         form.code.errors.append(refusal.message)
         return _confirmation(form, source, destination, step_up)
     return None
+
+
+def _choose_destination(form: TransferForm) -> bool:
+    """Put the chosen payee's number in ``to_account``; False (with an error) when the form
+    names neither a payee of this customer nor a number."""
+    if form.payee.data:
+        payee = payee_of(current_user, int(form.payee.data)) if form.payee.data.isdigit() else None
+        if payee is None:
+            form.payee.errors = [*form.payee.errors, gettext("Choose one of your saved payees.")]
+            return False
+        form.to_account.data, form.payee.data = payee.account.account_number, ""
+    if not (form.to_account.data or "").strip():
+        form.to_account.errors = [*form.to_account.errors,
+                                  gettext("Enter the destination account number, or choose "
+                                          "a saved payee.")]
+        return False
+    return True
 
 
 def _transfer_problem(source: Account, destination: Account | None) -> str | None:

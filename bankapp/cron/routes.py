@@ -5,7 +5,7 @@ import hmac
 
 from flask import abort, current_app, jsonify, request
 
-from bankapp import email
+from bankapp import email, ledger
 from bankapp.cron import bp
 from bankapp.extensions import limiter
 
@@ -38,5 +38,16 @@ def deliver_mail():
     """One pass over due email; answers how many were sent, failed (to retry) and dead."""
     report = email.deliver(limit=CRON_BATCH, seconds=CRON_SECONDS)
     response = jsonify(report.as_dict())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/run-scheduled", methods=["GET", "POST"])
+@limiter.limit("30 per minute")
+def run_scheduled():
+    """Post the scheduled payments due up to today (in BANK_TIMEZONE), for up to 20 s; a longer
+    backlog is finished by the next call (each occurrence posts once)."""
+    report = ledger.run_due(ledger.bank_today(), trigger="cron", seconds=CRON_SECONDS)
+    response = jsonify(report.summary())
     response.headers["Cache-Control"] = "no-store"
     return response

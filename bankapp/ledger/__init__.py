@@ -1,7 +1,8 @@
 """The ledger: the only code in bankapp that changes a balance.
 
 A package: ``core.post()`` is the one writer of journal entries; ``cash``, ``approvals``,
-``reversals``, ``status`` and ``reconcile`` are siblings that call it. Import from
+``reversals``, ``status``, ``reconcile`` and ``scheduled`` (standing orders, which call
+``transfer``) are siblings that call it. Import from
 ``bankapp.ledger`` (the names below), not from the modules.
 
 Design
@@ -132,6 +133,18 @@ from bankapp.ledger.errors import (
 from bankapp.ledger.history import customer_history, latest_activity
 from bankapp.ledger.reconcile import Reconciliation, reconcile
 from bankapp.ledger.reversals import find_entry, reversal_of, reverse_entry
+from bankapp.ledger.scheduled import (
+    InvalidSchedule,
+    RunReport,
+    Schedule,
+    bank_today,
+    cancel_order,
+    create_order,
+    occurrences_of,
+    pause_order,
+    resume_order,
+    run_due,
+)
 from bankapp.ledger.status import freeze_account, unfreeze_account
 
 __all__ = [
@@ -150,4 +163,6 @@ __all__ = [
     "reject_posting",
     "freeze_account", "unfreeze_account",
     "reconcile", "Reconciliation", "customer_history", "latest_activity",
+    "InvalidSchedule", "Schedule", "RunReport", "bank_today", "create_order", "pause_order",
+    "resume_order", "cancel_order", "occurrences_of", "run_due",
 ]

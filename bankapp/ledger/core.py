@@ -22,6 +22,7 @@ from flask_babel import gettext
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
+from bankapp import alerts
 from bankapp import audit as audit_trail
 from bankapp import ledger_totals, metrics
 from bankapp.audit import Action, TargetType
@@ -284,6 +285,8 @@ def write_entry(entry_type, legs, description, actor, channel, idempotency_key, 
     db.session.flush()
     # Last, after every account lock: the report buckets (see bankapp/ledger_totals.py).
     ledger_totals.count_movements(rows)
+    # The customers' large-transfer and low-balance alerts, sent when this commits.
+    alerts.posting_written(rows)
     return entry
 
 
