@@ -52,6 +52,22 @@ def parse_public_url(value: str, require_https: bool = False) -> str:
     return url
 
 
+def parse_timezone(value: str | None) -> str:
+    """``BANK_TIMEZONE`` checked: an IANA zone name such as ``Europe/London`` (UTC if unset).
+
+    Raises ValueError naming the value: days, months and interest are counted in this zone.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = (value or "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"BANK_TIMEZONE must be an IANA time zone such as Europe/London, "
+                         f"not {value!r}") from None
+    return name
+
+
 def trusted_hosts(public_url: str, extra: str = "") -> list[str]:
     """The host names requests may carry: PUBLIC_URL's, plus any listed in ``extra``."""
     hosts = [urlsplit(public_url).hostname]

@@ -40,7 +40,12 @@ STATIC_FOLDER = Path(__file__).resolve().parent.parent / "public" / "static"
 
 def create_app(config=None) -> Flask:
     """Build the application; ``config`` is a config class or a dict of overrides."""
-    from config import ProductionConfig, config_from_environment, parse_public_url
+    from config import (
+        ProductionConfig,
+        config_from_environment,
+        parse_public_url,
+        parse_timezone,
+    )
 
     app = Flask(__name__, instance_relative_config=True, static_folder=str(STATIC_FOLDER))
     config_class = config if isinstance(config, type) else config_from_environment()
@@ -60,6 +65,7 @@ def create_app(config=None) -> Flask:
             app.config.update(config)
         if app.config.get("PUBLIC_URL"):
             app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
+        app.config["BANK_TIMEZONE"] = parse_timezone(app.config.get("BANK_TIMEZONE"))
         if app.config["CUSTOMER_2FA"] not in ("optional", "required"):
             raise ValueError(f"CUSTOMER_2FA must be optional or required, not "
                              f"{app.config['CUSTOMER_2FA']!r}")
@@ -348,6 +354,7 @@ NAVIGATION = [
     ("teller.desk", "Teller desk", ("teller", "admin")),
     ("admin.users", "Users", ("admin",)),
     ("admin.audit", "Audit trail", ("admin",)),
+    ("admin.interest_rates", "Interest rates", ("admin",)),
     ("auth.profile_page", "Profile", ("customer", "teller", "admin")),
     ("auth.change_password", "Change password", ("customer", "teller", "admin")),
     ("auth.security", "Security", ("customer", "teller", "admin")),

@@ -61,6 +61,8 @@ class Action(_Names):
     WITHDRAWAL = "ledger.withdrawal"
     TRANSFER = "ledger.transfer"
     REVERSAL = "ledger.reversal"
+    INTEREST = "ledger.interest"
+    INTEREST_RATE_SET = "interest.rate_set"
     TELLER_REQUEST = "teller.request"
     TELLER_APPROVE = "teller.approve"
     TELLER_REJECT = "teller.reject"
@@ -84,6 +86,7 @@ class TargetType(_Names):
     TILL = "till"
     JOURNAL_ENTRY = "journal_entry"
     PENDING_POSTING = "pending_posting"
+    INTEREST_RATE = "interest_rate"
 
 
 def _jsonable(value):

@@ -261,9 +261,11 @@ class AccountType(_Labelled):
     VAULT = "VAULT"
     TILL = "TILL"
     OVER_SHORT = "OVER_SHORT"
-    INTERNAL = (VAULT, TILL, OVER_SHORT)
+    # A bank expense (interest paid to customers, GL-INTEREST): it may go negative.
+    EXPENSE = "EXPENSE"
+    INTERNAL = (VAULT, TILL, OVER_SHORT, EXPENSE)
     LABELS = {SAVINGS: "Savings", CHECKING: "Checking", VAULT: "Vault cash",
-              TILL: "Teller till", OVER_SHORT: "Cash over/short"}
+              TILL: "Teller till", OVER_SHORT: "Cash over/short", EXPENSE: "Bank expense"}
 
 
 class AccountStatus:
@@ -273,14 +275,14 @@ class AccountStatus:
     ALL = (ACTIVE, FROZEN, CLOSED)
 
 
-_INTERNAL_SQL = "('VAULT', 'TILL', 'OVER_SHORT')"
+_INTERNAL_SQL = "('VAULT', 'TILL', 'OVER_SHORT', 'EXPENSE')"
 
 
 class Account(db.Model):
     __tablename__ = "accounts"
     __table_args__ = (
         sa.CheckConstraint(
-            "account_type IN ('SAVINGS', 'CHECKING', 'VAULT', 'TILL', 'OVER_SHORT')",
+            "account_type IN ('SAVINGS', 'CHECKING', 'VAULT', 'TILL', 'OVER_SHORT', 'EXPENSE')",
             name="account_type_known",
         ),
         sa.CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status_known"),
@@ -333,6 +335,7 @@ class EntryType:
     CASH_ALLOCATION = "CASH_ALLOCATION"
     CASH_SETTLEMENT = "CASH_SETTLEMENT"
     CASH_OVER_SHORT = "CASH_OVER_SHORT"
+    INTEREST = "INTEREST"
 
 
 class Channel:
@@ -376,9 +379,10 @@ class TransactionType(_Labelled):
     REVERSAL = "REVERSAL"
     CASH_IN = "CASH_IN"
     CASH_OUT = "CASH_OUT"
+    INTEREST = "INTEREST"
     LABELS = {DEPOSIT: "Deposit", WITHDRAWAL: "Withdrawal", TRANSFER_IN: "Transfer in",
               TRANSFER_OUT: "Transfer out", REVERSAL: "Reversal", CASH_IN: "Cash in",
-              CASH_OUT: "Cash out"}
+              CASH_OUT: "Cash out", INTEREST: "Interest"}
 
 
 class Transaction(db.Model):
@@ -425,6 +429,12 @@ class Transaction(db.Model):
 # At most one reversal per entry, enforced by the database: two admins reversing the same
 # entry at once cannot both post a compensating entry.
 sa.Index("uq_journal_entries_reverses_id", JournalEntry.reverses_id, unique=True)
+
+# The bank's own postings (no actor: interest, scheduled jobs) are idempotent by their key
+# alone; the (actor_id, idempotency_key) constraint cannot see them, NULLs being distinct.
+_SYSTEM_KEY = sa.text("actor_id IS NULL AND idempotency_key IS NOT NULL")
+sa.Index("uq_journal_entries_system_key", JournalEntry.idempotency_key, unique=True,
+         postgresql_where=_SYSTEM_KEY, sqlite_where=_SYSTEM_KEY)
 
 
 class PendingPostingKind:
@@ -626,3 +636,64 @@ class LedgerTotal(db.Model):
     shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, default=0)
     amount: Mapped[Decimal] = mapped_column(sa.Numeric(16, 2), default=Decimal("0.00"))
     movements: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+# ---------------------------------------------------------------- interest (issue 15)
+
+
+class InterestRate(db.Model):
+    """An annual interest rate for one account type, from a date on (a history: never edited).
+
+    The rate of a day is the row with the latest ``effective_from`` on or before it.
+    """
+
+    __tablename__ = "interest_rates"
+    __table_args__ = (
+        sa.CheckConstraint("account_type IN ('SAVINGS', 'CHECKING')", name="account_type_known"),
+        # Percent a year: 2.5000 is 2.5 %.
+        sa.CheckConstraint("annual_rate >= 0 AND annual_rate <= 100 AND annual_rate <> 'NaN'",
+                           name="annual_rate_in_range"),
+        sa.UniqueConstraint("account_type", "effective_from",
+                            name="uq_interest_rates_type_effective_from"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_type: Mapped[str] = mapped_column(sa.String(16))
+    annual_rate: Mapped[Decimal] = mapped_column(sa.Numeric(7, 4))
+    effective_from: Mapped[date] = mapped_column(sa.Date)
+    created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    created_by: Mapped[Optional[User]] = relationship()
+
+
+class InterestPosting(db.Model):
+    """One account's interest for one month: what accrued, what was paid, what is carried.
+
+    Amounts of accrual are kept exactly as *numerators*: the sum over the month's days of the
+    end-of-day balance times the annual rate in percent (``interest = numerator / 36500``,
+    actual/365). ``posted`` is whole cents; ``carry`` is the numerator not paid yet (the
+    sub-cent remainder, or a whole month's interest when the account could not be credited),
+    added to the next month's. Written in the same transaction as the INTEREST entry; the
+    unique (account, month) makes ``post-interest`` pay each month once.
+    """
+
+    __tablename__ = "interest_postings"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "month", name="uq_interest_postings_account_month"),
+        sa.CheckConstraint("posted >= 0 AND posted <> 'NaN'", name="posted_not_negative"),
+        sa.CheckConstraint("accrued >= 0 AND accrued <> 'NaN'", name="accrued_not_negative"),
+        sa.CheckConstraint("(posted > 0) = (entry_id IS NOT NULL)", name="entry_iff_posted"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    month: Mapped[date] = mapped_column(sa.Date)  # its first day
+    accrued: Mapped[Decimal] = mapped_column(sa.Numeric(24, 6))
+    posted: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    carry: Mapped[Decimal] = mapped_column(sa.Numeric(24, 6))
+    entry_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journal_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    account: Mapped[Account] = relationship()
+    entry: Mapped[Optional[JournalEntry]] = relationship()

@@ -1,7 +1,7 @@
 """The ledger: the only code in bankapp that changes a balance.
 
 A package: ``core.post()`` is the one writer of journal entries; ``cash``, ``approvals``,
-``reversals``, ``status`` and ``reconcile`` are siblings that call it. Import from
+``reversals``, ``status``, ``interest`` and ``reconcile`` are siblings that call it. Import from
 ``bankapp.ledger`` (the names below), not from the modules.
 
 Design
@@ -55,6 +55,12 @@ it till → vault (one entry each). Closing a shift books the counted cash: any 
 the expected cash is its own CASH_OVER_SHORT entry against ``GL-OVER-SHORT`` (a shortage
 debits it, an overage credits it), then all counted cash is settled to the vault, all in one
 transaction, so the till ends the shift at zero and the book stays balanced.
+
+Interest
+--------
+``interest`` accrues daily on end-of-day balances and posts one INTEREST entry a month per
+account (customer credit, ``GL-INTEREST`` debit: the bank's expense account, which goes
+negative), rounding half-up to the cent and carrying the remainder (see its docstring).
 
 Reversals and maker-checker
 ---------------------------
@@ -129,6 +135,18 @@ from bankapp.ledger.errors import (
     UnknownAccount,
 )
 from bankapp.ledger.history import customer_history, latest_activity
+from bankapp.ledger.interest import (
+    INTEREST_NUMBER,
+    InterestError,
+    InterestRun,
+    interest_account,
+    parse_month,
+    parse_rate,
+    parse_rate_date,
+    post_interest,
+    rate_history,
+    set_rate,
+)
 from bankapp.ledger.reconcile import Reconciliation, reconcile
 from bankapp.ledger.reversals import find_entry, reversal_of, reverse_entry
 from bankapp.ledger.status import freeze_account, unfreeze_account
@@ -149,4 +167,6 @@ __all__ = [
     "reject_posting",
     "freeze_account", "unfreeze_account",
     "reconcile", "Reconciliation", "customer_history", "latest_activity",
+    "INTEREST_NUMBER", "InterestError", "InterestRun", "interest_account", "parse_month",
+    "parse_rate", "parse_rate_date", "post_interest", "rate_history", "set_rate",
 ]

@@ -153,14 +153,15 @@ def _is_retryable(error: DBAPIError) -> bool:
 
 
 def find_posting(actor: User | None, key: str | None) -> JournalEntry | None:
-    """The entry ``actor`` already posted with this idempotency key, if any (a replay)."""
-    if actor is None or not key:
+    """The entry ``actor`` already posted with this idempotency key, if any (a replay).
+
+    With no actor, the bank's own posting with this key (interest, a scheduled job).
+    """
+    if not key:
         return None
+    by = JournalEntry.actor_id.is_(None) if actor is None else JournalEntry.actor_id == actor.id
     return db.session.scalar(
-        sa.select(JournalEntry).where(
-            JournalEntry.actor_id == actor.id, JournalEntry.idempotency_key == key
-        )
-    )
+        sa.select(JournalEntry).where(by, JournalEntry.idempotency_key == key))
 
 
 @dataclass(frozen=True)
