@@ -68,6 +68,21 @@ def parse_timezone(value: str | None) -> str:
     return name
 
 
+def parse_daily_limit(value) -> Decimal:
+    """``DAILY_TRANSFER_LIMIT`` checked: a positive amount in whole cents."""
+    from decimal import InvalidOperation
+
+    try:
+        limit = Decimal(str(value).strip())
+    except InvalidOperation:
+        limit = None
+    if limit is None or not limit.is_finite() or limit <= 0 or limit != limit.quantize(
+            Decimal("0.01")) or limit > Decimal("9999999999.99"):
+        raise ValueError(f"DAILY_TRANSFER_LIMIT must be an amount above zero such as 10000.00, "
+                         f"not {value!r}")
+    return limit.quantize(Decimal("0.01"))
+
+
 def trusted_hosts(public_url: str, extra: str = "") -> list[str]:
     """The host names requests may carry: PUBLIC_URL's, plus any listed in ``extra``."""
     hosts = [urlsplit(public_url).hostname]
@@ -136,6 +151,9 @@ class Config:
     # A customer with a second factor approves a transfer above this with a fresh code
     # (bankapp/auth/stepup.py); so too a first payment to a new payee, whatever the amount.
     STEP_UP_THRESHOLD = Decimal(os.environ.get("STEP_UP_THRESHOLD", "1000.00"))
+    # What one customer may send out in a day (withdrawals and transfers to other people);
+    # each customer may set a lower limit (bankapp/ledger/limits.py). Checked in create_app.
+    DAILY_TRANSFER_LIMIT = os.environ.get("DAILY_TRANSFER_LIMIT", "10000.00")
 
     # The one origin every absolute link is built from (emails, statement footnote, OpenAPI
     # servers). Unset in development: links then follow the request's own host.

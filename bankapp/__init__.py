@@ -43,6 +43,7 @@ def create_app(config=None) -> Flask:
     from config import (
         ProductionConfig,
         config_from_environment,
+        parse_daily_limit,
         parse_public_url,
         parse_timezone,
     )
@@ -66,6 +67,7 @@ def create_app(config=None) -> Flask:
         if app.config.get("PUBLIC_URL"):
             app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
         app.config["BANK_TIMEZONE"] = parse_timezone(app.config.get("BANK_TIMEZONE"))
+        app.config["DAILY_TRANSFER_LIMIT"] = parse_daily_limit(app.config["DAILY_TRANSFER_LIMIT"])
         if app.config["CUSTOMER_2FA"] not in ("optional", "required"):
             raise ValueError(f"CUSTOMER_2FA must be optional or required, not "
                              f"{app.config['CUSTOMER_2FA']!r}")
@@ -350,6 +352,7 @@ def register_template_helpers(app: Flask) -> None:
 NAVIGATION = [
     ("accounts.dashboard", "Dashboard", ("customer",)),
     ("accounts.transfer", "Transfer", ("customer",)),
+    ("accounts.limits", "Limits", ("customer",)),
     ("reports.index", "Reports", ("customer", "teller", "admin")),
     ("teller.desk", "Teller desk", ("teller", "admin")),
     ("admin.users", "Users", ("admin",)),

@@ -62,6 +62,15 @@ Interest
 account (customer credit, ``GL-INTEREST`` debit: the bank's expense account, which goes
 negative), rounding half-up to the cent and carrying the remainder (see its docstring).
 
+Holds and daily limits
+----------------------
+A spending leg (a withdrawal's or a transfer's debit of a customer account) may only use the
+*available* balance, ``balance − active holds``: its conditional UPDATE carries one more
+condition, ``balance + delta − (SELECT sum of the account's active holds at :now) >= 0``
+(``holds``). Withdrawals and transfers to other people also raise the owner's
+``daily_outgoing`` row by a conditional upsert that refuses to pass their daily limit
+(``limits``), in the same transaction.
+
 Reversals and maker-checker
 ---------------------------
 ``reverse_entry`` posts a REVERSAL entry (``reverses_id`` set, at most one per entry by a
@@ -122,6 +131,7 @@ from bankapp.ledger.core import (
 )
 from bankapp.ledger.errors import (
     AccountNotActive,
+    DailyLimitExceeded,
     DecisionRefused,
     InsufficientFunds,
     InvalidAmount,
@@ -135,6 +145,24 @@ from bankapp.ledger.errors import (
     UnknownAccount,
 )
 from bankapp.ledger.history import customer_history, latest_activity
+from bankapp.ledger.holds import (
+    HoldError,
+    active_holds,
+    available_balance,
+    held_amount,
+    hold_history,
+    place_hold,
+    release_hold,
+)
+from bankapp.ledger.limits import (
+    LimitChange,
+    LimitStatus,
+    bank_limit,
+    daily_limit,
+    limit_status,
+    parse_limit,
+    set_own_limit,
+)
 from bankapp.ledger.interest import (
     INTEREST_NUMBER,
     InterestError,
@@ -169,4 +197,7 @@ __all__ = [
     "reconcile", "Reconciliation", "customer_history", "latest_activity",
     "INTEREST_NUMBER", "InterestError", "InterestRun", "interest_account", "parse_month",
     "parse_rate", "parse_rate_date", "post_interest", "rate_history", "set_rate",
+    "DailyLimitExceeded", "HoldError", "active_holds", "available_balance", "held_amount",
+    "hold_history", "place_hold", "release_hold", "LimitChange", "LimitStatus", "bank_limit",
+    "daily_limit", "limit_status", "parse_limit", "set_own_limit",
 ]

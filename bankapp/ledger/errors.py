@@ -52,3 +52,7 @@ class ReasonRequired(LedgerError):
 
 class DecisionRefused(LedgerError):
     default_message = "This request cannot be decided."
+
+
+class DailyLimitExceeded(LimitExceeded):
+    default_message = "This payment is above what is left of today's outgoing limit."
