@@ -191,7 +191,7 @@ def test_the_action_names_cover_the_issue():
         "teller.request", "teller.approve", "teller.reject", "teller.verify_customer",
         "account.freeze", "account.unfreeze", "admin.role_change", "admin.deactivate",
         "admin.reactivate", "till.allocate", "till.settle", "till.close_shift",
-        "ledger.interest", "interest.rate_set"}
+        "ledger.interest", "interest.rate_set", "hold.place", "hold.release", "limits.change"}
     assert set(Action.all()) == expected
 
 
