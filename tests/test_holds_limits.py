@@ -12,6 +12,7 @@ from bankapp.extensions import db
 from bankapp.models import Account, AccountStatus, DailyOutgoing, Hold, JournalEntry, now_utc
 from backoffice import (  # noqa: F401  (fixtures)
     account,
+    admin,
     assert_clean_book,
     audit_rows,
     balance,
@@ -197,6 +198,18 @@ def test_the_bank_daily_limit_refuses_what_would_pass_it(limit_1000, customer, f
     ledger.transfer(source, payee, D("400.00"), "Rent", customer)
     assert outgoing(customer) == D("1000.00")
     assert_clean_book()
+
+
+def test_cash_paid_at_the_counter_does_not_count(limit_1000, customer, funded_account, teller,  # noqa: F811
+                                                 admin):
+    source = funded_account(customer, "5000.00")
+    till = ledger.till_for(teller)
+    ledger.allocate_cash(till, D("3000.00"), admin)
+    ledger.withdraw(source, D("2500.00"), "Counter cash", teller, channel="teller",
+                    cash_account=till)
+    assert outgoing(customer) == 0
+    with pytest.raises(ledger.DailyLimitExceeded):  # online, the limit still applies
+        ledger.withdraw(source, D("1000.01"), "Cash", customer)
 
 
 def test_transfers_between_ones_own_accounts_do_not_count(limit_1000, customer, funded_account):

@@ -364,9 +364,12 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
     legs = [Leg(account, TransactionType.WITHDRAWAL, -amount),
             Leg(cash, TransactionType.WITHDRAWAL, amount)]
     note = _account_note(Action.WITHDRAWAL, account, amount, cash_account=cash.account_number)
+    if channel != Channel.TELLER:
+        # The daily limit guards remote channels; cash at the counter is paid to a person
+        # the teller has identified (and above MAKER_CHECKER_THRESHOLD, approved by another).
+        also = charging_daily_limit(account.owner_id, amount, also)
     return post(EntryType.WITHDRAWAL, legs, description, actor, channel, idempotency_key,
-                 audit=note, also=charging_daily_limit(account.owner_id, amount, also),
-                 posted_at=posted_at)
+                 audit=note, also=also, posted_at=posted_at)
 
 
 def transfer(source: Account, destination: Account | str, amount, description: str,

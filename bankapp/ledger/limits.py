@@ -1,7 +1,8 @@
 """Daily outgoing limits: the bank's ``DAILY_TRANSFER_LIMIT`` and each customer's own lower one.
 
 What counts: withdrawals and transfers to someone else's account (not between one's own
-accounts), from every account the customer owns, per calendar day in ``BANK_TIMEZONE``.
+accounts, nor cash a teller pays at the counter), from every account the customer owns, per
+calendar day in ``BANK_TIMEZONE``.
 
 Concurrency: ``daily_outgoing`` holds one row per customer and day. A payment raises it in its
 own transaction with one conditional upsert, ``INSERT … ON CONFLICT (user_id, day) DO UPDATE
