@@ -52,6 +52,37 @@ def parse_public_url(value: str, require_https: bool = False) -> str:
     return url
 
 
+def parse_timezone(value: str | None) -> str:
+    """``BANK_TIMEZONE`` checked: an IANA zone name such as ``Europe/London`` (UTC if unset).
+
+    Raises ValueError naming the value: days, months and interest are counted in this zone.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = (value or "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"BANK_TIMEZONE must be an IANA time zone such as Europe/London, "
+                         f"not {value!r}") from None
+    return name
+
+
+def parse_daily_limit(value) -> Decimal:
+    """``DAILY_TRANSFER_LIMIT`` checked: a positive amount in whole cents."""
+    from decimal import InvalidOperation
+
+    try:
+        limit = Decimal(str(value).strip())
+    except InvalidOperation:
+        limit = None
+    if limit is None or not limit.is_finite() or limit <= 0 or limit != limit.quantize(
+            Decimal("0.01")) or limit > Decimal("9999999999.99"):
+        raise ValueError(f"DAILY_TRANSFER_LIMIT must be an amount above zero such as 10000.00, "
+                         f"not {value!r}")
+    return limit.quantize(Decimal("0.01"))
+
+
 def trusted_hosts(public_url: str, extra: str = "") -> list[str]:
     """The host names requests may carry: PUBLIC_URL's, plus any listed in ``extra``."""
     hosts = [urlsplit(public_url).hostname]
@@ -97,7 +128,7 @@ class Config:
     MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
     # Attempts before an outbox message is marked dead and shown to admins for a retry.
     MAIL_MAX_ATTEMPTS = int(os.environ.get("MAIL_MAX_ATTEMPTS", "8"))
-    # Bearer secret of /internal/cron/deliver-mail (Vercel Cron sends it); unset: route is 404.
+    # Bearer secret of the routes under /internal/cron/ (Vercel Cron sends it); unset: 404.
     CRON_SECRET = os.environ.get("CRON_SECRET") or None
 
     # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
@@ -137,8 +168,9 @@ class Config:
     # Payee look-ups (each shows a holder's masked name) per customer, counted in the
     # rate-limit store: bankapp/payments/payees.py.
     PAYEE_LOOKUP_LIMIT = os.environ.get("PAYEE_LOOKUP_LIMIT", "10 per hour")
-    # The bearer secret of the cron routes under /internal/cron/ (404 while unset).
-    CRON_SECRET = os.environ.get("CRON_SECRET") or None
+    # What one customer may send out in a day (withdrawals and transfers to other people);
+    # each customer may set a lower limit (bankapp/ledger/limits.py). Checked in create_app.
+    DAILY_TRANSFER_LIMIT = os.environ.get("DAILY_TRANSFER_LIMIT", "10000.00")
 
     # The one origin every absolute link is built from (emails, statement footnote, OpenAPI
     # servers). Unset in development: links then follow the request's own host.

@@ -41,7 +41,13 @@ STATIC_FOLDER = Path(__file__).resolve().parent.parent / "public" / "static"
 
 def create_app(config=None) -> Flask:
     """Build the application; ``config`` is a config class or a dict of overrides."""
-    from config import ProductionConfig, config_from_environment, parse_public_url
+    from config import (
+        ProductionConfig,
+        config_from_environment,
+        parse_daily_limit,
+        parse_public_url,
+        parse_timezone,
+    )
 
     app = Flask(__name__, instance_relative_config=True, static_folder=str(STATIC_FOLDER))
     config_class = config if isinstance(config, type) else config_from_environment()
@@ -62,6 +68,8 @@ def create_app(config=None) -> Flask:
         if app.config.get("PUBLIC_URL"):
             app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
         app.config["LOG_FORMAT"] = log_format(app.config)
+        app.config["BANK_TIMEZONE"] = parse_timezone(app.config.get("BANK_TIMEZONE"))
+        app.config["DAILY_TRANSFER_LIMIT"] = parse_daily_limit(app.config["DAILY_TRANSFER_LIMIT"])
         if app.config["CUSTOMER_2FA"] not in ("optional", "required"):
             raise ValueError(f"CUSTOMER_2FA must be optional or required, not "
                              f"{app.config['CUSTOMER_2FA']!r}")
@@ -353,11 +361,13 @@ NAVIGATION = [
     ("payments.payee_list", N_("Payees"), ("customer",)),
     ("payments.scheduled_list", N_("Scheduled"), ("customer",)),
     ("payments.notifications", N_("Alerts"), ("customer",)),
+    ("accounts.limits", N_("Limits"), ("customer",)),
     ("reports.index", N_("Reports"), ("customer", "teller", "admin")),
     ("teller.desk", N_("Teller desk"), ("teller", "admin")),
     ("admin.users", N_("Users"), ("admin",)),
     ("admin.audit", N_("Audit trail"), ("admin",)),
     ("admin.mail", N_("Mail"), ("admin",)),
+    ("admin.interest_rates", N_("Interest rates"), ("admin",)),
     ("auth.profile_page", N_("Profile"), ("customer", "teller", "admin")),
     ("auth.change_password", N_("Change password"), ("customer", "teller", "admin")),
     ("auth.security", N_("Security"), ("customer", "teller", "admin")),

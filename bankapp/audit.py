@@ -62,6 +62,11 @@ class Action(_Names):
     WITHDRAWAL = "ledger.withdrawal"
     TRANSFER = "ledger.transfer"
     REVERSAL = "ledger.reversal"
+    INTEREST = "ledger.interest"
+    INTEREST_RATE_SET = "interest.rate_set"
+    HOLD_PLACE = "hold.place"
+    HOLD_RELEASE = "hold.release"
+    LIMIT_CHANGE = "limits.change"
     TELLER_REQUEST = "teller.request"
     TELLER_APPROVE = "teller.approve"
     TELLER_REJECT = "teller.reject"
@@ -101,6 +106,7 @@ class TargetType(_Names):
     MAIL = "mail"
     PAYEE = "payee"
     SCHEDULED_ORDER = "scheduled_order"
+    INTEREST_RATE = "interest_rate"
 
 
 def _jsonable(value):

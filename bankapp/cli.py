@@ -39,6 +39,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(rotate_field_key)
     app.cli.add_command(deliver_mail)
     app.cli.add_command(run_scheduled)
+    app.cli.add_command(set_rate)
+    app.cli.add_command(post_interest)
 
 
 # ---------------------------------------------------------------- users
@@ -484,6 +486,40 @@ def run_scheduled(as_of):
     click.echo(f"Scheduled payments due by {report.as_of.isoformat()}: {report.posted} posted, "
                f"{report.failed} failed ({report.paused} orders paused), {report.skipped} "
                "handled by another run.")
+
+
+@click.command("set-rate")
+@with_appcontext
+@click.argument("account_type", type=click.Choice(["SAVINGS", "CHECKING"]))
+@click.argument("rate")
+@click.option("--from", "effective_from", default=None,
+              help="First day it applies, YYYY-MM-DD [default: today in BANK_TIMEZONE].")
+def set_rate(account_type, rate, effective_from):
+    """Set the annual interest rate (percent) of an account type from a day on."""
+    from bankapp import ledger
+    from bankapp.ledger.interest import local_today
+
+    try:
+        day = ledger.parse_rate_date(effective_from) if effective_from else local_today()
+        row = ledger.set_rate(account_type, ledger.parse_rate(rate), day, None)
+    except ledger.InterestError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{account_type}: {row.annual_rate.normalize():f} % a year from "
+               f"{row.effective_from.isoformat()}.")
+
+
+@click.command("post-interest")
+@with_appcontext
+@click.option("--month", required=True, help="The month that ended, YYYY-MM.")
+def post_interest(month):
+    """Post a month's interest (idempotent: each account and month is paid once)."""
+    from bankapp import ledger
+
+    try:
+        run = ledger.post_interest(ledger.parse_month(month))
+    except ledger.InterestError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(run.summary())
 
 
 # ---------------------------------------------------------------- API idempotency records

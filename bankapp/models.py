@@ -266,9 +266,12 @@ class AccountType(_Labelled):
     VAULT = "VAULT"
     TILL = "TILL"
     OVER_SHORT = "OVER_SHORT"
-    INTERNAL = (VAULT, TILL, OVER_SHORT)
+    # A bank expense (interest paid to customers, GL-INTEREST): it may go negative.
+    EXPENSE = "EXPENSE"
+    INTERNAL = (VAULT, TILL, OVER_SHORT, EXPENSE)
     LABELS = {SAVINGS: N_("Savings"), CHECKING: N_("Checking"), VAULT: N_("Vault cash"),
-              TILL: N_("Teller till"), OVER_SHORT: N_("Cash over/short")}
+              TILL: N_("Teller till"), OVER_SHORT: N_("Cash over/short"),
+              EXPENSE: N_("Bank expense")}
 
 
 class AccountStatus:
@@ -278,14 +281,14 @@ class AccountStatus:
     ALL = (ACTIVE, FROZEN, CLOSED)
 
 
-_INTERNAL_SQL = "('VAULT', 'TILL', 'OVER_SHORT')"
+_INTERNAL_SQL = "('VAULT', 'TILL', 'OVER_SHORT', 'EXPENSE')"
 
 
 class Account(db.Model):
     __tablename__ = "accounts"
     __table_args__ = (
         sa.CheckConstraint(
-            "account_type IN ('SAVINGS', 'CHECKING', 'VAULT', 'TILL', 'OVER_SHORT')",
+            "account_type IN ('SAVINGS', 'CHECKING', 'VAULT', 'TILL', 'OVER_SHORT', 'EXPENSE')",
             name="account_type_known",
         ),
         sa.CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status_known"),
@@ -338,6 +341,7 @@ class EntryType:
     CASH_ALLOCATION = "CASH_ALLOCATION"
     CASH_SETTLEMENT = "CASH_SETTLEMENT"
     CASH_OVER_SHORT = "CASH_OVER_SHORT"
+    INTEREST = "INTEREST"
 
 
 class Channel:
@@ -381,9 +385,11 @@ class TransactionType(_Labelled):
     REVERSAL = "REVERSAL"
     CASH_IN = "CASH_IN"
     CASH_OUT = "CASH_OUT"
+    INTEREST = "INTEREST"
     LABELS = {DEPOSIT: N_("Deposit"), WITHDRAWAL: N_("Withdrawal"),
               TRANSFER_IN: N_("Transfer in"), TRANSFER_OUT: N_("Transfer out"),
-              REVERSAL: N_("Reversal"), CASH_IN: N_("Cash in"), CASH_OUT: N_("Cash out")}
+              REVERSAL: N_("Reversal"), CASH_IN: N_("Cash in"), CASH_OUT: N_("Cash out"),
+              INTEREST: N_("Interest")}
 
 
 class Transaction(db.Model):
@@ -430,6 +436,12 @@ class Transaction(db.Model):
 # At most one reversal per entry, enforced by the database: two admins reversing the same
 # entry at once cannot both post a compensating entry.
 sa.Index("uq_journal_entries_reverses_id", JournalEntry.reverses_id, unique=True)
+
+# The bank's own postings (no actor: interest, scheduled jobs) are idempotent by their key
+# alone; the (actor_id, idempotency_key) constraint cannot see them, NULLs being distinct.
+_SYSTEM_KEY = sa.text("actor_id IS NULL AND idempotency_key IS NOT NULL")
+sa.Index("uq_journal_entries_system_key", JournalEntry.idempotency_key, unique=True,
+         postgresql_where=_SYSTEM_KEY, sqlite_where=_SYSTEM_KEY)
 
 
 class PendingPostingKind:
@@ -816,3 +828,151 @@ class AlertSettings(db.Model):
     scheduled_failed_on: Mapped[bool] = mapped_column(default=True)
     hold_placed_on: Mapped[bool] = mapped_column(default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+
+# ---------------------------------------------------------------- interest (issue 15)
+
+
+class InterestRate(db.Model):
+    """An annual interest rate for one account type, from a date on (a history: never edited).
+
+    The rate of a day is the row with the latest ``effective_from`` on or before it.
+    """
+
+    __tablename__ = "interest_rates"
+    __table_args__ = (
+        sa.CheckConstraint("account_type IN ('SAVINGS', 'CHECKING')", name="account_type_known"),
+        # Percent a year: 2.5000 is 2.5 %.
+        sa.CheckConstraint("annual_rate >= 0 AND annual_rate <= 100 AND annual_rate <> 'NaN'",
+                           name="annual_rate_in_range"),
+        sa.UniqueConstraint("account_type", "effective_from",
+                            name="uq_interest_rates_type_effective_from"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_type: Mapped[str] = mapped_column(sa.String(16))
+    annual_rate: Mapped[Decimal] = mapped_column(sa.Numeric(7, 4))
+    effective_from: Mapped[date] = mapped_column(sa.Date)
+    created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    created_by: Mapped[Optional[User]] = relationship()
+
+
+class InterestPosting(db.Model):
+    """One account's interest for one month: what accrued, what was paid, what is carried.
+
+    Amounts of accrual are kept exactly as *numerators*: the sum over the month's days of the
+    end-of-day balance times the annual rate in percent (``interest = numerator / 36500``,
+    actual/365). ``posted`` is whole cents; ``carry`` is the numerator not paid yet (the
+    sub-cent remainder, or a whole month's interest when the account could not be credited),
+    added to the next month's. Written in the same transaction as the INTEREST entry; the
+    unique (account, month) makes ``post-interest`` pay each month once.
+    """
+
+    __tablename__ = "interest_postings"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "month", name="uq_interest_postings_account_month"),
+        sa.CheckConstraint("posted >= 0 AND posted <> 'NaN'", name="posted_not_negative"),
+        sa.CheckConstraint("accrued >= 0 AND accrued <> 'NaN'", name="accrued_not_negative"),
+        sa.CheckConstraint("(posted > 0) = (entry_id IS NOT NULL)", name="entry_iff_posted"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    month: Mapped[date] = mapped_column(sa.Date)  # its first day
+    accrued: Mapped[Decimal] = mapped_column(sa.Numeric(24, 6))
+    posted: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    carry: Mapped[Decimal] = mapped_column(sa.Numeric(24, 6))
+    entry_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journal_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    account: Mapped[Account] = relationship()
+    entry: Mapped[Optional[JournalEntry]] = relationship()
+
+
+# ---------------------------------------------------------------- holds and limits (issue 15)
+
+
+class Hold(db.Model):
+    """Money on an account a teller has set aside: it cannot be withdrawn or transferred.
+
+    Active while not released and before ``expires_at``: an expired hold stops counting by
+    itself, since every check compares the expiry with the moment of the check.
+    """
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0 AND amount <> 'NaN'", name="amount_positive"),
+        sa.CheckConstraint("(released_at IS NULL) = (released_by_id IS NULL)",
+                           name="released_by_iff_released"),
+        sa.Index("ix_holds_account_id_expires_at", "account_id", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    reason: Mapped[str] = mapped_column(sa.String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    placed_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    released_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    released_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    account: Mapped[Account] = relationship()
+    placed_by: Mapped[User] = relationship(foreign_keys=[placed_by_id])
+    released_by: Mapped[Optional[User]] = relationship(foreign_keys=[released_by_id])
+
+    @classmethod
+    def active_total(cls, account_id, now):
+        """SQL: the sum of ``account_id``'s holds active at ``now`` (0 when none)."""
+        return (sa.select(sa.func.coalesce(sa.func.sum(cls.amount), 0))
+                .where(cls.account_id == account_id, cls.released_at.is_(None),
+                       cls.expires_at > now)
+                .scalar_subquery())
+
+    def is_active_at(self, moment: datetime) -> bool:
+        return self.released_at is None and self.expires_at > moment
+
+
+class TransferLimit(db.Model):
+    """A customer's own daily outgoing limit (never above ``DAILY_TRANSFER_LIMIT``).
+
+    A raise waits in ``pending_limit`` until ``pending_from`` (24 hours later) unless it was
+    approved with step-up; a lowering replaces ``daily_limit`` at once.
+    """
+
+    __tablename__ = "transfer_limits"
+    __table_args__ = (
+        sa.CheckConstraint("daily_limit > 0 AND daily_limit <> 'NaN'", name="daily_limit_positive"),
+        sa.CheckConstraint("pending_limit IS NULL OR (pending_limit > 0 AND pending_limit <> 'NaN')",
+                           name="pending_limit_positive"),
+        sa.CheckConstraint("(pending_limit IS NULL) = (pending_from IS NULL)",
+                           name="pending_complete"),
+    )
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    daily_limit: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    pending_limit: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
+    pending_from: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    def limit_at(self, moment: datetime) -> Decimal:
+        if self.pending_from is not None and self.pending_from <= moment:
+            return self.pending_limit
+        return self.daily_limit
+
+
+class DailyOutgoing(db.Model):
+    """What a customer has sent out on one day (``BANK_TIMEZONE``): withdrawals and transfers
+    to other people. Raised in the posting's transaction by one conditional upsert that also
+    checks the limit, so concurrent payments cannot together pass it."""
+
+    __tablename__ = "daily_outgoing"
+    __table_args__ = (
+        sa.CheckConstraint("amount >= 0 AND amount <> 'NaN'", name="amount_not_negative"),
+    )
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2), default=Decimal("0.00"))

@@ -8,7 +8,7 @@ from sqlalchemy.pool import NullPool
 
 from bankapp import create_app, replica
 from bankapp.extensions import db, limiter
-from config import ProductionConfig, normalize_database_url
+from config import ProductionConfig, TestingConfig, normalize_database_url
 from conftest import PRODUCTION_SECRET
 
 UNREACHABLE_POSTGRES = "postgres://nobody@127.0.0.1:1/x"
@@ -190,3 +190,15 @@ def test_unknown_environment_name_refuses_to_start(monkeypatch):
     with pytest.raises(SystemExit) as stopped:
         config_from_environment()
     assert "staging" in stopped.value.code
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "../etc/passwd", "UTC+1"])
+def test_an_unknown_bank_timezone_refuses_to_start(zone):
+    with pytest.raises(SystemExit) as stopped:
+        create_app(type("ZoneConfig", (TestingConfig,), {"BANK_TIMEZONE": zone}))
+    assert "BANK_TIMEZONE" in stopped.value.code and zone in stopped.value.code
+
+
+def test_bank_timezone_defaults_to_utc_when_empty():
+    app = create_app(type("ZoneConfig", (TestingConfig,), {"BANK_TIMEZONE": ""}))
+    assert app.config["BANK_TIMEZONE"] == "UTC"

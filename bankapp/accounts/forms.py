@@ -47,3 +47,13 @@ class TransferForm(FlaskForm):
     approval = HiddenField()
     # Filled by public/static/js/passkeys.js: a passkey assertion instead of the code.
     passkey_assertion = HiddenField()
+
+
+class LimitForm(FlaskForm):
+    """A customer's own daily outgoing limit (checked by ``ledger.parse_limit``)."""
+
+    daily_limit = StringField("New daily limit", validators=[Length(max=32)],
+                              render_kw={"inputmode": "decimal", "autocomplete": "off"})
+    code = StringField("Code from your authenticator app (to raise it at once)",
+                       validators=[Length(max=32)],
+                       render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"})

@@ -10,9 +10,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
-from bankapp import ledger
+from bankapp import audit, ledger
+from bankapp.audit import Action, TargetType
 from bankapp.accounts import bp
-from bankapp.accounts.forms import CashForm, OpenAccountForm, TransferForm
+from bankapp.accounts.forms import CashForm, LimitForm, OpenAccountForm, TransferForm
 from bankapp.auth import factors, passkeys, stepup
 from bankapp.extensions import db
 from bankapp.formatting import format_money
@@ -72,7 +73,9 @@ def detail(account_number: str):
     account = own_account_or_404(account_number)
     page = db.paginate(ledger.customer_history(account), per_page=HISTORY_PAGE_SIZE,
                        error_out=False)
-    return render_template("accounts/detail.html", account=account, page=page)
+    return render_template("accounts/detail.html", account=account, page=page,
+                           available=ledger.available_balance(account),
+                           holds=ledger.active_holds(account))
 
 
 @bp.route("/accounts/<account_number:account_number>/deposit/", methods=["GET", "POST"],
@@ -264,3 +267,33 @@ def home():
     if current_user.is_authenticated:
         return redirect(url_for("accounts.dashboard"))
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/accounts/limits/", methods=["GET", "POST"])
+@login_required
+def limits():
+    """The customer's daily outgoing limit: lower it at once, raise it in 24 h or with a code."""
+    form = LimitForm()
+    if form.validate_on_submit():
+        try:
+            change = ledger.set_own_limit(current_user, ledger.parse_limit(form.daily_limit.data),
+                                          stepped_up=_limit_step_up(form.code.data))
+        except (ledger.LedgerError, factors.SecondFactorRefused) as error:
+            db.session.rollback()
+            form.form_errors.append(str(error))
+        else:
+            when = "now" if change.at_once else "in 24 hours"
+            flash(f"Your daily limit becomes {format_money(change.limit)} {when}.", "success")
+            return redirect(url_for("accounts.limits"), code=303)
+    return render_template("accounts/limits.html", form=form,
+                           status=ledger.limit_status(current_user))
+
+
+def _limit_step_up(code: str | None) -> bool:
+    """A raise typed with a code is approved at once when the code is right (audited)."""
+    if not (code or "").strip() or not current_user.mfa_enabled:
+        return False
+    factor = factors.verify_second_factor(current_user, code)
+    audit.record(Action.STEP_UP_SUCCESS, actor=current_user, target_type=TargetType.USER,
+                 target_id=current_user.id, details={"for": "daily limit", "factor": factor})
+    return True

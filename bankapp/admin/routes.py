@@ -5,7 +5,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from bankapp.admin import bp, services
-from bankapp.admin.forms import AuditFilterForm, RoleForm
+from bankapp import ledger
+from bankapp.admin.forms import AuditFilterForm, InterestRateForm, RoleForm
 from bankapp.audit import TargetType
 from bankapp.email import undelivered
 from bankapp.extensions import db
@@ -132,3 +133,22 @@ def retry_mail(message_id: int):
     else:
         flash(f"The email to {message.recipient} is queued again.", "success")
     return redirect(url_for(".mail"), code=303)
+
+
+@bp.route("/interest/", methods=["GET", "POST"])
+@admin_only
+def interest_rates():
+    """The interest rate history; add a rate from a day on."""
+    form = InterestRateForm()
+    if form.validate_on_submit():
+        try:
+            row = ledger.set_rate(form.account_type.data, ledger.parse_rate(form.annual_rate.data),
+                                  ledger.parse_rate_date(form.effective_from.data),
+                                  current_user._get_current_object())
+        except ledger.InterestError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash(f"{row.account_type} earns {row.annual_rate.normalize():f} % a year from "
+                  f"{row.effective_from.isoformat()}.", "success")
+            return redirect(url_for(".interest_rates"), code=303)
+    return render_template("admin/interest.html", form=form, rates=ledger.rate_history())

@@ -1,8 +1,8 @@
 """The ledger: the only code in bankapp that changes a balance.
 
 A package: ``core.post()`` is the one writer of journal entries; ``cash``, ``approvals``,
-``reversals``, ``status``, ``reconcile`` and ``scheduled`` (standing orders, which call
-``transfer``) are siblings that call it. Import from
+``reversals``, ``status``, ``interest``, ``reconcile`` and ``scheduled`` (standing orders,
+which call ``transfer``) are siblings that call it. Import from
 ``bankapp.ledger`` (the names below), not from the modules.
 
 Design
@@ -56,6 +56,21 @@ it till → vault (one entry each). Closing a shift books the counted cash: any 
 the expected cash is its own CASH_OVER_SHORT entry against ``GL-OVER-SHORT`` (a shortage
 debits it, an overage credits it), then all counted cash is settled to the vault, all in one
 transaction, so the till ends the shift at zero and the book stays balanced.
+
+Interest
+--------
+``interest`` accrues daily on end-of-day balances and posts one INTEREST entry a month per
+account (customer credit, ``GL-INTEREST`` debit: the bank's expense account, which goes
+negative), rounding half-up to the cent and carrying the remainder (see its docstring).
+
+Holds and daily limits
+----------------------
+A spending leg (a withdrawal's or a transfer's debit of a customer account) may only use the
+*available* balance, ``balance − active holds``: its conditional UPDATE carries one more
+condition, ``balance + delta − (SELECT sum of the account's active holds at :now) >= 0``
+(``holds``). Withdrawals and transfers to other people also raise the owner's
+``daily_outgoing`` row by a conditional upsert that refuses to pass their daily limit
+(``limits``), in the same transaction.
 
 Reversals and maker-checker
 ---------------------------
@@ -118,6 +133,7 @@ from bankapp.ledger.core import (
 )
 from bankapp.ledger.errors import (
     AccountNotActive,
+    DailyLimitExceeded,
     DecisionRefused,
     InsufficientFunds,
     InvalidAmount,
@@ -131,6 +147,36 @@ from bankapp.ledger.errors import (
     UnknownAccount,
 )
 from bankapp.ledger.history import customer_history, latest_activity
+from bankapp.ledger.holds import (
+    HoldError,
+    active_holds,
+    available_balance,
+    held_amount,
+    hold_history,
+    place_hold,
+    release_hold,
+)
+from bankapp.ledger.limits import (
+    LimitChange,
+    LimitStatus,
+    bank_limit,
+    daily_limit,
+    limit_status,
+    parse_limit,
+    set_own_limit,
+)
+from bankapp.ledger.interest import (
+    INTEREST_NUMBER,
+    InterestError,
+    InterestRun,
+    interest_account,
+    parse_month,
+    parse_rate,
+    parse_rate_date,
+    post_interest,
+    rate_history,
+    set_rate,
+)
 from bankapp.ledger.reconcile import Reconciliation, reconcile
 from bankapp.ledger.reversals import find_entry, reversal_of, reverse_entry
 from bankapp.ledger.scheduled import (
@@ -165,4 +211,9 @@ __all__ = [
     "reconcile", "Reconciliation", "customer_history", "latest_activity",
     "InvalidSchedule", "Schedule", "RunReport", "bank_today", "create_order", "pause_order",
     "resume_order", "cancel_order", "occurrences_of", "run_due",
+    "INTEREST_NUMBER", "InterestError", "InterestRun", "interest_account", "parse_month",
+    "parse_rate", "parse_rate_date", "post_interest", "rate_history", "set_rate",
+    "DailyLimitExceeded", "HoldError", "active_holds", "available_balance", "held_amount",
+    "hold_history", "place_hold", "release_hold", "LimitChange", "LimitStatus", "bank_limit",
+    "daily_limit", "limit_status", "parse_limit", "set_own_limit",
 ]

@@ -28,7 +28,8 @@ from bankapp import ledger_totals, metrics
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger.accounts import find_customer_account, internal_account
-from bankapp.ledger.amounts import CENT, MAX_BALANCE, clean_description, validate_amount
+from bankapp.ledger.amounts import CENT, MAX_BALANCE, clean_description, to_money, validate_amount
+from bankapp.ledger.limits import charging_daily_limit
 from bankapp.ledger.errors import (
     AccountNotActive,
     InsufficientFunds,
@@ -43,10 +44,12 @@ from bankapp.models import (
     AccountType,
     Channel,
     EntryType,
+    Hold,
     JournalEntry,
     Transaction,
     TransactionType,
     User,
+    UTCDateTime,
     now_utc,
 )
 
@@ -85,20 +88,39 @@ def _bounds(account: Account) -> tuple[Decimal, Decimal]:
     return -MAX_BALANCE, MAX_BALANCE
 
 
+# Legs that spend a customer's money: they may only use the *available* balance (the
+# balance minus the account's active holds).
+SPENDING = (TransactionType.WITHDRAWAL, TransactionType.TRANSFER_OUT)
+
+
+def _spends(leg: Leg) -> bool:
+    return (leg.delta < 0 and leg.transaction_type in SPENDING
+            and leg.account.account_type in AccountType.CUSTOMER)
+
+
 @functools.cache
-def _leg_update() -> sa.Update:
-    """The conditional balance UPDATE of one leg (built once: every posting runs it)."""
+def _leg_update(spends: bool = False) -> sa.Update:
+    """The conditional balance UPDATE of one leg (built once: every posting runs it).
+
+    A spending leg also needs ``balance + delta − active holds ≥ low``: one more condition in
+    the same statement, so the available balance is checked under the row lock. Holds are
+    compared with ``:now`` (expired ones stop counting without any job).
+    """
     money = Account.__table__.c.balance.type
     # round() keeps SQLite exact: it has no decimal type and adds in binary floating point.
     new_balance = sa.func.round(Account.balance + sa.bindparam("delta", type_=money), 2)
+    low = sa.bindparam("low", type_=money)
+    conditions = [
+        Account.id == sa.bindparam("account_id"),
+        Account.status == AccountStatus.ACTIVE,
+        new_balance.between(low, sa.bindparam("high", type_=money)),
+    ]
+    if spends:
+        held = Hold.active_total(Account.id, sa.bindparam("now", type_=UTCDateTime))
+        conditions.append(sa.func.round(new_balance - held, 2) >= low)
     return (
         sa.update(Account)
-        .where(
-            Account.id == sa.bindparam("account_id"),
-            Account.status == AccountStatus.ACTIVE,
-            new_balance.between(sa.bindparam("low", type_=money),
-                                sa.bindparam("high", type_=money)),
-        )
+        .where(*conditions)
         .values(balance=new_balance)
         .returning(Account.balance)
     )
@@ -108,14 +130,17 @@ def _apply_leg(leg: Leg) -> Decimal:
     """Apply one leg atomically; return the new balance or raise why it was refused."""
     low, high = _bounds(leg.account)
     params = {"account_id": leg.account.id, "delta": leg.delta, "low": low, "high": high}
+    spends = _spends(leg)
     # A Core statement on the session's connection (same transaction): the ORM's bulk-update
     # machinery has nothing to do for it and costs more CPU than the statement itself.
     connection = db.session.connection()
     for _ in range(MAX_ATTEMPTS):
-        result = connection.execute(_leg_update(), params).scalar_one_or_none()
+        if spends:
+            params["now"] = now_utc()
+        result = connection.execute(_leg_update(spends), params).scalar_one_or_none()
         if result is not None:
             return Decimal(result).quantize(CENT)
-        refusal = _refusal(leg, low, high)
+        refusal = _refusal(leg, low, high, params.get("now"))
         if refusal is not None:
             raise refusal
         # The UPDATE was refused, yet the row as read now would pass: under READ COMMITTED
@@ -127,10 +152,12 @@ def _apply_leg(leg: Leg) -> Decimal:
                          "can hold."))
 
 
-def _refusal(leg: Leg, low: Decimal, high: Decimal) -> LedgerError | None:
+def _refusal(leg: Leg, low: Decimal, high: Decimal, now: datetime | None = None
+             ) -> LedgerError | None:
     """Why the account refuses ``leg`` as it stands now, or None if it would accept it."""
-    status, balance = db.session.execute(
-        sa.select(Account.status, Account.balance).where(Account.id == leg.account.id)
+    held = Hold.active_total(Account.id, now) if now is not None else sa.literal(0)
+    status, balance, held = db.session.execute(
+        sa.select(Account.status, Account.balance, held).where(Account.id == leg.account.id)
     ).one()
     if status != AccountStatus.ACTIVE:
         which = ("The destination account" if leg.transaction_type == TransactionType.TRANSFER_IN
@@ -141,6 +168,11 @@ def _refusal(leg: Leg, low: Decimal, high: Decimal) -> LedgerError | None:
         return InsufficientFunds("The till does not hold enough cash to pay this out.")
     if balance + leg.delta < low:
         return InsufficientFunds()
+    held = to_money(held)
+    if balance + leg.delta - held < low:
+        available = max(balance - held, Decimal("0.00"))
+        return InsufficientFunds(f"Insufficient available funds: {held:,.2f} of the balance "
+                                 f"is on hold, {available:,.2f} is available.")
     if balance + leg.delta > high:
         return LimitExceeded("The receiving balance would exceed the largest balance an "
                              "account can hold.")
@@ -155,14 +187,15 @@ def _is_retryable(error: DBAPIError) -> bool:
 
 
 def find_posting(actor: User | None, key: str | None) -> JournalEntry | None:
-    """The entry ``actor`` already posted with this idempotency key, if any (a replay)."""
-    if actor is None or not key:
+    """The entry ``actor`` already posted with this idempotency key, if any (a replay).
+
+    With no actor, the bank's own posting with this key (interest, a scheduled job).
+    """
+    if not key:
         return None
+    by = JournalEntry.actor_id.is_(None) if actor is None else JournalEntry.actor_id == actor.id
     return db.session.scalar(
-        sa.select(JournalEntry).where(
-            JournalEntry.actor_id == actor.id, JournalEntry.idempotency_key == key
-        )
-    )
+        sa.select(JournalEntry).where(by, JournalEntry.idempotency_key == key))
 
 
 @dataclass(frozen=True)
@@ -336,6 +369,10 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
     legs = [Leg(account, TransactionType.WITHDRAWAL, -amount),
             Leg(cash, TransactionType.WITHDRAWAL, amount)]
     note = _account_note(Action.WITHDRAWAL, account, amount, cash_account=cash.account_number)
+    if channel != Channel.TELLER:
+        # The daily limit guards remote channels; cash at the counter is paid to a person
+        # the teller has identified (and above MAKER_CHECKER_THRESHOLD, approved by another).
+        also = charging_daily_limit(account.owner_id, amount, also)
     return post(EntryType.WITHDRAWAL, legs, description, actor, channel, idempotency_key,
                  audit=note, also=also, posted_at=posted_at)
 
@@ -363,6 +400,8 @@ def transfer(source: Account, destination: Account | str, amount, description: s
             Leg(destination, TransactionType.TRANSFER_IN, amount)]
     note = _account_note(Action.TRANSFER, source, amount,
                          destination=destination.account_number)
+    if destination.owner_id != source.owner_id:  # between one's own accounts: no limit
+        also = charging_daily_limit(source.owner_id, amount, also)
     return post(EntryType.TRANSFER, legs, description, actor, channel, idempotency_key,
                  audit=note, also=also, posted_at=posted_at)
 

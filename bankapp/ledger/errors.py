@@ -56,3 +56,7 @@ class ReasonRequired(LedgerError):
 
 class DecisionRefused(LedgerError):
     default_message = lazy_gettext("This request cannot be decided.")
+
+
+class DailyLimitExceeded(LimitExceeded):
+    default_message = lazy_gettext("This payment is above what is left of today's outgoing limit.")
