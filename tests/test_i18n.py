@@ -133,6 +133,13 @@ def test_customer_pages_render_in_both_languages_without_a_missing_translation(
     assert expected in dashboard and f'<html lang="{language}">' in dashboard
 
 
+def test_an_error_page_is_in_the_page_language(client, french_marks_missing):
+    page = client.get("/no-such-page/", headers={"Accept-Language": "fr"})
+    body = page.get_data(as_text=True)
+    assert page.status_code == 404 and MISSING not in body
+    assert "404 · Page introuvable" in body and "Nous n’avons pas trouvé cette page." in body
+
+
 def test_a_french_page_shows_amounts_the_french_way_with_the_currency(client, customer,
                                                                       funded_account):
     funded_account(customer, "1234.50")
