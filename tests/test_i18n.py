@@ -140,6 +140,27 @@ def test_an_error_page_is_in_the_page_language(client, french_marks_missing):
     assert "404 · Page introuvable" in body and "Nous n’avons pas trouvé cette page." in body
 
 
+def test_sign_up_labels_and_refusals_are_in_the_page_language(client):
+    french = {"Accept-Language": "fr"}
+    response = post_form(client, "/accounts/signup/", {
+        "email": "new@example.com", "password1": "123456789012", "password2": "x",
+        "phone_number": "0712345678", "date_of_birth": "2099-01-01"}, headers=french)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Numéro de téléphone mobile" in page and "Date de naissance" in page
+    assert "Un mot de passe ne peut pas être composé uniquement de chiffres." in page
+    assert "Saisissez le numéro au format international" in page
+    assert "Une date de naissance doit être dans le passé." in page
+
+
+def test_a_failed_french_login_is_refused_in_french(client, customer):
+    response = post_form(client, "/accounts/login/", {"email": customer.email,
+                                                      "password": "not the password"},
+                         headers={"Accept-Language": "fr"})
+    assert ("Cette adresse e-mail et ce mot de passe ne correspondent à aucun compte actif."
+            in response.get_data(as_text=True))
+
+
 def test_a_french_page_shows_amounts_the_french_way_with_the_currency(client, customer,
                                                                       funded_account):
     funded_account(customer, "1234.50")

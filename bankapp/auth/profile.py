@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit
@@ -21,6 +22,7 @@ from bankapp.auth.services import WRONG_CURRENT_PASSWORD, find_user
 from bankapp.email import MailKind, send_email, within_recipient_limit
 from bankapp.extensions import db
 from bankapp.formatting import format_timestamp
+from bankapp.i18n import N_
 from bankapp.models import EmailChange, EmailChangeStatus, User, now_utc
 from bankapp.security import (
     check_password,
@@ -33,10 +35,10 @@ from bankapp.security import (
 
 log = logging.getLogger("bankapp.auth")
 
-SAME_EMAIL = "That is already your email address."
-CODE_NEEDED = "Enter the current code from your authenticator app, or a recovery code."
-CHANGED_RECENTLY = ("Your email address was changed recently, so it cannot be changed again "
-                    "before {when}. If that change was not you, open the link in the email we "
+SAME_EMAIL = N_("That is already your email address.")
+CODE_NEEDED = N_("Enter the current code from your authenticator app, or a recovery code.")
+CHANGED_RECENTLY = N_("Your email address was changed recently, so it cannot be changed again "
+                    "before %(when)s. If that change was not you, open the link in the email we "
                     "sent to your previous address, or contact the bank.")
 EMAIL_TAKEN_AT_CONFIRMATION = ("That address now belongs to another account, so your email "
                                "address was not changed.")
@@ -87,12 +89,12 @@ def _prove_identity(user: User, current_password: str, code: str | None) -> None
         audit.record(Action.EMAIL_CHANGE_FAILURE, actor=user, target_type=TargetType.USER,
                      target_id=user.id, details={"reason": "wrong current password"})
         db.session.commit()
-        raise ProfileRefused("current_password", WRONG_CURRENT_PASSWORD)
+        raise ProfileRefused("current_password", gettext(WRONG_CURRENT_PASSWORD))
     if not user.mfa_enabled:
         return
     if not code:
         db.session.rollback()
-        raise ProfileRefused("code", CODE_NEEDED)
+        raise ProfileRefused("code", gettext(CODE_NEEDED))
     try:
         factors.verify_second_factor(user, code)  # wrong codes count toward the lockout
     except factors.SecondFactorRefused as refusal:
@@ -113,7 +115,7 @@ def request_email_change(user: User, current_password: str, new_email: str,
     _prove_identity(user, current_password, code)
     if new_email == user.email:
         db.session.rollback()
-        raise ProfileRefused("new_email", SAME_EMAIL)
+        raise ProfileRefused("new_email", gettext(SAME_EMAIL))
     _refuse_while_undoable(user)
     now = now_utc()
     db.session.execute(
@@ -156,8 +158,8 @@ def _refuse_while_undoable(user: User) -> None:
         .order_by(EmailChange.requested_at.desc()).limit(1))
     if last is not None:
         db.session.rollback()
-        raise ProfileRefused("new_email", CHANGED_RECENTLY.format(
-            when=format_timestamp(last + window)))
+        raise ProfileRefused("new_email", gettext(
+            CHANGED_RECENTLY, when=format_timestamp(last + window)))
 
 
 def _send_confirmation(change: EmailChange) -> bool:

@@ -10,12 +10,14 @@ from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 from flask import current_app, session
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit, devices
 from bankapp.audit import Action, TargetType
 from bankapp.email import MailKind, send_email, within_recipient_limit
 from bankapp.extensions import db
+from bankapp.i18n import N_
 from bankapp.models import Role, User
 from bankapp.security import (
     check_password,
@@ -313,8 +315,8 @@ def send_password_changed_notice(user: User) -> bool:
 # ---------------------------------------------------------------- password change
 
 
-WRONG_CURRENT_PASSWORD = "That is not your current password."
-SAME_AS_CURRENT = "Your new password must be different from your current one."
+WRONG_CURRENT_PASSWORD = N_("That is not your current password.")
+SAME_AS_CURRENT = N_("Your new password must be different from your current one.")
 
 
 class PasswordChangeRefused(Exception):
@@ -342,11 +344,11 @@ def change_password(user: User, current_password: str, new_password: str) -> boo
         audit.record(Action.PASSWORD_CHANGE_FAILURE, actor=user, target_type=TargetType.USER,
                      target_id=user.id, details={"reason": "wrong current password"})
         db.session.commit()
-        raise PasswordChangeRefused("current_password", WRONG_CURRENT_PASSWORD)
+        raise PasswordChangeRefused("current_password", gettext(WRONG_CURRENT_PASSWORD))
     # Only compared once the current password is proven, so it reveals nothing about it.
     if new_password == current_password:
         db.session.rollback()
-        raise PasswordChangeRefused("new_password1", SAME_AS_CURRENT)
+        raise PasswordChangeRefused("new_password1", gettext(SAME_AS_CURRENT))
     set_password(user, new_password)
     audit.record(Action.PASSWORD_CHANGE, actor=user, target_type=TargetType.USER,
                  target_id=user.id)
