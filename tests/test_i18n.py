@@ -77,7 +77,12 @@ def test_the_committed_mo_file_is_the_compiled_po_file():
     with open(TRANSLATIONS / "fr" / "LC_MESSAGES" / "messages.mo", "rb") as committed:
         shipped = read_mo(committed)
     expected = read_mo(compiled)
-    assert {m.id: m.string for m in shipped if m.id} == {m.id: m.string for m in expected if m.id}
+    def entries(catalog):  # plural entries are lists: made hashable
+        return {tuple(m.id) if isinstance(m.id, (list, tuple)) else m.id:
+                tuple(m.string) if isinstance(m.string, (list, tuple)) else m.string
+                for m in catalog if m.id}
+
+    assert entries(shipped) == entries(expected)
 
 
 # ------------------------------------------------------------------ pages in both languages
@@ -110,7 +115,11 @@ def _pages(app, account_number: str) -> dict[str, list[str]]:
                      f"/accounts/{account_number}/deposit/", f"/accounts/{account_number}/withdraw/",
                      "/accounts/transfer/", "/accounts/open/", "/accounts/profile/",
                      "/accounts/profile/email/", "/accounts/password/", "/accounts/security/",
-                     "/accounts/2fa/totp/setup/", "/accounts/reauthenticate/"],
+                     "/accounts/2fa/totp/setup/", "/accounts/reauthenticate/",
+                     "/reports/", f"/reports/statement/{account_number}/",
+                     f"/reports/statement/{account_number}/?preset=this-month",
+                     "/reports/summary/", f"/reports/summary/?account={account_number}",
+                     "/reports/verify/", "/reports/verify/?code=AAAA-BBBB-CCCC-DDDD-EEEE"],
     }
 
 
@@ -159,6 +168,47 @@ def test_a_failed_french_login_is_refused_in_french(client, customer):
                          headers={"Accept-Language": "fr"})
     assert ("Cette adresse e-mail et ce mot de passe ne correspondent à aucun compte actif."
             in response.get_data(as_text=True))
+
+
+STAFF_PAGES = {
+    "teller": ["/reports/bank/", "/reports/bank/?preset=last-12-months"],
+    "admin": ["/reports/bank/?preset=this-year"],
+}
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("role", ["teller", "admin"])
+def test_staff_pages_render_in_both_languages_without_a_missing_translation(
+        app, client, make_user, customer, funded_account, french_marks_missing, role, language):
+    account = funded_account(customer, "1234.50")
+    staff = make_user(email=f"{role}@example.com", role=role)
+    log_in_as(client, staff)
+    for url in STAFF_PAGES[role]:
+        url = url.format(account=account.account_number, customer=customer.id)
+        response = client.get(url, headers={"Accept-Language": language})
+        assert response.status_code == 200, url
+        assert MISSING not in response.get_data(as_text=True), url
+
+
+def test_a_french_summary_names_months_and_charts_in_french(client, customer, funded_account):
+    account = funded_account(customer, "1234.50")
+    log_in_as(client, customer)
+    page = client.get(f"/reports/summary/?account={account.account_number}",
+                      headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Synthèse mensuelle" in page and "Solde de fin de mois" in page
+    assert "Entrées et sorties par mois, de " in page
+    assert "Month" not in page and "Money in" not in page
+
+
+def test_a_report_refuses_a_bad_date_in_french(client, customer, funded_account,
+                                               french_marks_missing):
+    account = funded_account(customer, "10.00")
+    log_in_as(client, customer)
+    response = client.get(f"/reports/statement/{account.account_number}/"
+                          "?start=2026-02-30&end=2026-03-01", headers={"Accept-Language": "fr"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and MISSING not in page
+    assert "La date de début 2026-02-30 n’existe pas." in page
 
 
 def test_a_french_page_shows_amounts_the_french_way_with_the_currency(client, customer,
