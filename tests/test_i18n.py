@@ -8,6 +8,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
@@ -18,7 +19,8 @@ from bankapp import create_app
 from bankapp.formatting import format_amount, format_money, format_timestamp
 from bankapp.i18n import LANGUAGES
 from bankapp.ledger import InvalidAmount, parse_amount
-from bankapp.models import User
+from bankapp.extensions import db
+from bankapp.models import Transaction, User
 from config import TestingConfig
 from tests.conftest import log_in_as, post_form
 
@@ -170,9 +172,16 @@ def test_a_failed_french_login_is_refused_in_french(client, customer):
             in response.get_data(as_text=True))
 
 
+TELLER_PAGES = ["/teller/", "/teller/customers/", "/teller/customers/?q=nobody-matches",
+                "/teller/customers/{customer}/", "/teller/accounts/{account}/deposit/",
+                "/teller/accounts/{account}/withdraw/", "/teller/accounts/{account}/freeze/",
+                "/teller/accounts/{account}/unfreeze/", "/teller/entries/{entry}/",
+                "/teller/approvals/", "/teller/till/close/",
+                "/reports/bank/", "/reports/bank/?preset=last-12-months"]
 STAFF_PAGES = {
-    "teller": ["/reports/bank/", "/reports/bank/?preset=last-12-months"],
-    "admin": ["/reports/bank/?preset=this-year"],
+    "teller": TELLER_PAGES,
+    "admin": TELLER_PAGES + ["/teller/tills/", "/teller/tills/{staff}/allocate/",
+                             "/teller/tills/{staff}/settle/"],
 }
 
 
@@ -182,12 +191,17 @@ def test_staff_pages_render_in_both_languages_without_a_missing_translation(
         app, client, make_user, customer, funded_account, french_marks_missing, role, language):
     account = funded_account(customer, "1234.50")
     staff = make_user(email=f"{role}@example.com", role=role)
+    entry = db.session.scalars(sa.select(Transaction)
+                               .where(Transaction.account_id == account.id)).first().reference
     log_in_as(client, staff)
     for url in STAFF_PAGES[role]:
-        url = url.format(account=account.account_number, customer=customer.id)
+        url = url.format(account=account.account_number, customer=customer.id, staff=staff.id,
+                         entry=entry)
         response = client.get(url, headers={"Accept-Language": language})
         assert response.status_code == 200, url
         assert MISSING not in response.get_data(as_text=True), url
+    desk = client.get("/teller/", headers={"Accept-Language": language}).get_data(as_text=True)
+    assert ("Ma caisse" if language == "fr" else "My till") in desk
 
 
 def test_a_french_summary_names_months_and_charts_in_french(client, customer, funded_account):
