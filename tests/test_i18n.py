@@ -181,7 +181,11 @@ TELLER_PAGES = ["/teller/", "/teller/customers/", "/teller/customers/?q=nobody-m
 STAFF_PAGES = {
     "teller": TELLER_PAGES,
     "admin": TELLER_PAGES + ["/teller/tills/", "/teller/tills/{staff}/allocate/",
-                             "/teller/tills/{staff}/settle/"],
+                             "/teller/tills/{staff}/settle/", "/admin/users/",
+                             "/admin/users/?q=nobody-matches", "/admin/users/{customer}/",
+                             "/admin/users/{staff}/", "/admin/audit/",
+                             "/admin/audit/?date_from=2026-02-01&date_to=2026-01-01",
+                             "/admin/audit/?actor=nobody@example.com"],
 }
 
 
