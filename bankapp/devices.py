@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bankapp.audit import Action
 from bankapp.extensions import db
-from bankapp.i18n import N_
+from bankapp.i18n import N_, recipient_locale
 from bankapp.models import AuditEvent, KnownBrowser, User, UserSession, now_utc
 
 SESSION_KEY = "sid"
@@ -249,17 +249,20 @@ def send_new_browser_alert(user: User, browser: str | None, ip_address: str | No
     from bankapp.security import public_url_for
 
     zone = current_app.config.get("BANK_TIMEZONE") or "UTC"
-    body = (
-        "Your bankapp account was just signed in to from a browser it has not been used "
-        "from before.\n\n"
-        f"When: {format_timestamp(when)} ({zone})\n"
-        f"Browser: {browser or 'unknown'}\n"
-        f"IP address: {ip_address or 'unknown'}\n\n"
-        "If this was you, there is nothing to do.\n\n"
-        "If it was not you, end that session and change your password now:\n"
-        f"{public_url_for('auth.security')}\n"
-    )
-    return send_email(user.email, "New sign-in to your bankapp account", body)
+    with recipient_locale(user):
+        unknown = gettext("unknown")
+        body = gettext(
+            "Your bankapp account was just signed in to from a browser it has not been used "
+            "from before.\n\n"
+            "When: %(when)s (%(zone)s)\n"
+            "Browser: %(browser)s\n"
+            "IP address: %(address)s\n\n"
+            "If this was you, there is nothing to do.\n\n"
+            "If it was not you, end that session and change your password now:\n"
+            "%(security)s\n", when=format_timestamp(when), zone=zone,
+            browser=browser or unknown, address=ip_address or unknown,
+            security=public_url_for("auth.security"))
+        return send_email(user.email, gettext("New sign-in to your bankapp account"), body)
 
 
 # ---------------------------------------------------------------- sign-in history

@@ -229,6 +229,58 @@ def test_a_report_refuses_a_bad_date_in_french(client, customer, funded_account,
     assert "La date de début 2026-02-30 n’existe pas." in page
 
 
+# ------------------------------------------------------------------ emails
+
+
+def _reset_email(client, customer, accept: str | None):
+    from bankapp.extensions import mail
+
+    headers = {"Accept-Language": accept} if accept else {}
+    with mail.record_messages() as outbox:
+        post_form(client, "/accounts/password_reset/", {"email": customer.email},
+                  headers=headers)
+    assert len(outbox) == 1
+    return outbox[0]
+
+
+def test_an_email_goes_out_in_the_recipient_chosen_language(client, customer):
+    customer.locale = "fr"
+    db.session.commit()
+    message = _reset_email(client, customer, "en-GB,en;q=0.9")  # the browser asks English
+    assert message.subject == "Réinitialisez votre mot de passe bankapp"
+    assert "Choisissez un nouveau mot de passe ici" in message.body
+    assert "/accounts/reset/" in message.body
+
+
+def test_an_email_to_a_user_who_chose_english_is_in_english(client, customer):
+    customer.locale = "en"
+    db.session.commit()
+    message = _reset_email(client, customer, "fr")
+    assert message.subject == "Reset your bankapp password"
+
+
+def test_without_a_chosen_language_an_email_follows_the_page_that_caused_it(client, customer):
+    customer.locale = None
+    db.session.commit()
+    assert _reset_email(client, customer, "fr").subject == "Réinitialisez votre mot de passe bankapp"
+    assert _reset_email(client, customer, None).subject == "Reset your bankapp password"
+
+
+def test_a_new_browser_alert_is_written_in_french_dates_and_all(app, customer):
+    from bankapp.devices import send_new_browser_alert
+    from bankapp.extensions import mail
+
+    customer.locale = "fr"
+    db.session.commit()
+    with app.test_request_context("/", headers={"Accept-Language": "en"}), \
+            mail.record_messages() as outbox:
+        send_new_browser_alert(customer, None, "192.0.2.1",
+                               datetime(2026, 12, 1, 18, 5, tzinfo=timezone.utc))
+    body = outbox[0].body
+    assert outbox[0].subject == "Nouvelle connexion à votre compte bankapp"
+    assert "Navigateur\xa0: inconnu" in body and "1 déc. 2026" in body
+
+
 def test_a_french_page_shows_amounts_the_french_way_with_the_currency(client, customer,
                                                                       funded_account):
     funded_account(customer, "1234.50")

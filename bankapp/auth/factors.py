@@ -29,7 +29,7 @@ from bankapp.crypto import decrypt_field, encrypt_field, reencrypt_field
 from bankapp.devices import request_browser_label
 from bankapp.email import send_email
 from bankapp.extensions import db, limiter
-from bankapp.i18n import N_
+from bankapp.i18n import N_, recipient_locale
 from bankapp.models import RecoveryCode, Role, TotpDevice, User, WebAuthnCredential, now_utc
 from bankapp.security import check_password, hash_password, public_url_for, verify_secret
 
@@ -369,14 +369,15 @@ def reset_second_factors(user: User) -> bool:
     db.session.commit()
     _lift_lock(user)
     log.warning("second factors of user %s reset by an operator", user.id)
-    body = (
-        "The bank has removed the second factors (authenticator app, passkeys and recovery "
-        "codes) of your bankapp account, as asked. Every session has ended.\n\n"
-        "Log in with your password and set up your authenticator app or a passkey again:\n"
-        f"{public_url_for('auth.login')}\n\n"
-        "If you did not ask for this, contact the bank now.\n"
-    )
-    return send_email(user.email, "Your bankapp second factor was reset", body)
+    with recipient_locale(user):
+        body = gettext(
+            "The bank has removed the second factors (authenticator app, passkeys and recovery "
+            "codes) of your bankapp account, as asked. Every session has ended.\n\n"
+            "Log in with your password and set up your authenticator app or a passkey again:\n"
+            "%(login)s\n\n"
+            "If you did not ask for this, contact the bank now.\n",
+            login=public_url_for("auth.login"))
+        return send_email(user.email, gettext("Your bankapp second factor was reset"), body)
 
 
 # ---------------------------------------------------------------- lockout
@@ -423,13 +424,16 @@ def _count_failure(user: User, reason: str) -> None:
     db.session.commit()
     log.warning("second-factor checks of user %s locked for %s minutes", user.id, minutes)
     until = datetime.now(timezone.utc) + timedelta(minutes=int(minutes))
-    send_email(user.email, "Too many wrong sign-in codes on your bankapp account", (
-        "Someone entered several wrong second-factor codes for your bankapp account, so "
-        f"sign-in codes are refused until {until:%H:%M} UTC.\n\n"
-        "If this was you, wait and try again, or use one of your recovery codes afterwards.\n"
-        "If it was not you, your password is known to someone else: reset it now:\n"
-        f"{public_url_for('auth.password_reset')}\n"
-    ))
+    with recipient_locale(user):
+        body = gettext(
+            "Someone entered several wrong second-factor codes for your bankapp account, so "
+            "sign-in codes are refused until %(time)s UTC.\n\n"
+            "If this was you, wait and try again, or use one of your recovery codes afterwards.\n"
+            "If it was not you, your password is known to someone else: reset it now:\n"
+            "%(reset)s\n", time=until.strftime("%H:%M"),
+            reset=public_url_for("auth.password_reset"))
+        send_email(user.email, gettext("Too many wrong sign-in codes on your bankapp account"),
+                   body)
 
 
 def _lift_lock(user: User) -> None:

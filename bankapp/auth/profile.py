@@ -22,7 +22,7 @@ from bankapp.auth.services import WRONG_CURRENT_PASSWORD, find_user
 from bankapp.email import MailKind, send_email, within_recipient_limit
 from bankapp.extensions import db
 from bankapp.formatting import format_timestamp
-from bankapp.i18n import N_
+from bankapp.i18n import N_, recipient_locale
 from bankapp.models import EmailChange, EmailChangeStatus, User, now_utc
 from bankapp.security import (
     check_password,
@@ -165,39 +165,41 @@ def _refuse_while_undoable(user: User) -> None:
 def _send_confirmation(change: EmailChange) -> bool:
     link = public_url_for("auth.confirm_email_change",
                           token=make_email_change_confirm_token(change))
-    body = (
-        "Someone (hopefully you) asked to use this address for their bankapp account.\n\n"
-        "To confirm it, open this link (valid for 48 hours; it works once):\n\n"
-        f"{link}\n\n"
-        "If you did not ask for this, ignore this email: nothing changes.\n"
-    )
-    return send_email(change.new_email, "Confirm your new email address", body)
+    with recipient_locale(change.user):
+        body = gettext(
+            "Someone (hopefully you) asked to use this address for their bankapp account.\n\n"
+            "To confirm it, open this link (valid for 48 hours; it works once):\n\n"
+            "%(link)s\n\n"
+            "If you did not ask for this, ignore this email: nothing changes.\n", link=link)
+        return send_email(change.new_email, gettext("Confirm your new email address"), body)
 
 
 def _send_address_taken_notice(owner: User) -> bool:
-    body = (
-        "Someone asked to move another bankapp account to your email address. It is already "
-        "the address of your account, so nothing was changed.\n\n"
-        f"Log in: {public_url_for('auth.login')}\n"
-        f"Forgot your password? {public_url_for('auth.password_reset')}\n\n"
-        "If this was not you, you can ignore this email.\n"
-    )
-    return send_email(owner.email, "Someone tried to use your email address", body)
+    with recipient_locale(owner):
+        body = gettext(
+            "Someone asked to move another bankapp account to your email address. It is already "
+            "the address of your account, so nothing was changed.\n\n"
+            "Log in: %(login)s\n"
+            "Forgot your password? %(reset)s\n\n"
+            "If this was not you, you can ignore this email.\n",
+            login=public_url_for("auth.login"), reset=public_url_for("auth.password_reset"))
+        return send_email(owner.email, gettext("Someone tried to use your email address"), body)
 
 
 def _send_change_notice(change: EmailChange) -> bool:
     link = public_url_for("auth.email_change_not_me",
                           token=make_email_change_not_me_token(change))
-    body = (
-        f"Someone asked to change the email address of your bankapp account to "
-        f"{change.new_email}. The change takes effect once that address is confirmed.\n\n"
-        "If this was you, there is nothing to do.\n\n"
-        "If this was NOT you, open this link within 7 days: it cancels the change (or undoes "
-        "it, if it was already confirmed) and logs your account out everywhere. Then reset "
-        "your password:\n\n"
-        f"{link}\n"
-    )
-    return send_email(change.old_email, "Your bankapp email address is being changed", body)
+    with recipient_locale(change.user):
+        body = gettext(
+            "Someone asked to change the email address of your bankapp account to "
+            "%(email)s. The change takes effect once that address is confirmed.\n\n"
+            "If this was you, there is nothing to do.\n\n"
+            "If this was NOT you, open this link within 7 days: it cancels the change (or undoes "
+            "it, if it was already confirmed) and logs your account out everywhere. Then reset "
+            "your password:\n\n"
+            "%(link)s\n", email=change.new_email, link=link)
+        return send_email(change.old_email,
+                          gettext("Your bankapp email address is being changed"), body)
 
 
 # ---------------------------------------------------------------- email change: the links

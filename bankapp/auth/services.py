@@ -17,7 +17,7 @@ from bankapp import audit, devices
 from bankapp.audit import Action, TargetType
 from bankapp.email import MailKind, send_email, within_recipient_limit
 from bankapp.extensions import db
-from bankapp.i18n import N_
+from bankapp.i18n import N_, recipient_locale
 from bankapp.models import Role, User
 from bankapp.security import (
     check_password,
@@ -86,27 +86,29 @@ def send_verification_email(user: User) -> bool:
     if not within_recipient_limit(user.email, MailKind.VERIFY):
         return True
     link = public_url_for("auth.verify_email", token=make_verification_token(user))
-    body = (
-        "Welcome to bankapp.\n\n"
-        "Please confirm your email address by opening this link (valid for 48 hours):\n\n"
-        f"{link}\n\n"
-        "If you did not sign up, you can ignore this email.\n"
-    )
-    return send_email(user.email, "Confirm your email address", body)
+    with recipient_locale(user):
+        body = gettext(
+            "Welcome to bankapp.\n\n"
+            "Please confirm your email address by opening this link (valid for 48 hours):\n\n"
+            "%(link)s\n\n"
+            "If you did not sign up, you can ignore this email.\n", link=link)
+        return send_email(user.email, gettext("Confirm your email address"), body)
 
 
 def send_signup_attempt_notice(user: User) -> bool:
     """Tell an owner someone signed up with their address (limited per address, as above)."""
     if not within_recipient_limit(user.email, MailKind.SIGNUP_NOTICE):
         return True
-    body = (
-        "Someone tried to sign up for bankapp with your email address. You already have an "
-        "account, so nothing was changed.\n\n"
-        f"Log in: {public_url_for('auth.login')}\n"
-        f"Forgot your password? {public_url_for('auth.password_reset')}\n\n"
-        "If this was not you, you can ignore this email.\n"
-    )
-    return send_email(user.email, "Someone tried to sign up with your address", body)
+    with recipient_locale(user):
+        body = gettext(
+            "Someone tried to sign up for bankapp with your email address. You already have an "
+            "account, so nothing was changed.\n\n"
+            "Log in: %(login)s\n"
+            "Forgot your password? %(reset)s\n\n"
+            "If this was not you, you can ignore this email.\n",
+            login=public_url_for("auth.login"), reset=public_url_for("auth.password_reset"))
+        return send_email(user.email, gettext("Someone tried to sign up with your address"),
+                          body)
 
 
 def resend_verification(email: str) -> None:
@@ -277,12 +279,13 @@ def request_password_reset(email: str) -> None:
     if not mail_allowed:
         return
     link = public_url_for("auth.password_reset_confirm", token=make_reset_token(user))
-    body = (
-        "Someone (hopefully you) asked to reset your bankapp password.\n\n"
-        f"Choose a new password here (the link works once, within one hour):\n\n{link}\n\n"
-        "If you did not ask for this, ignore this email: your password stays as it is.\n"
-    )
-    send_email(user.email, "Reset your bankapp password", body)
+    with recipient_locale(user):
+        body = gettext(
+            "Someone (hopefully you) asked to reset your bankapp password.\n\n"
+            "Choose a new password here (the link works once, within one hour):\n\n%(link)s\n\n"
+            "If you did not ask for this, ignore this email: your password stays as it is.\n",
+            link=link)
+        send_email(user.email, gettext("Reset your bankapp password"), body)
 
 
 def user_for_reset_token(token: str) -> User | None:
@@ -303,13 +306,13 @@ def reset_password(user: User, new_password: str) -> None:
 
 def send_password_changed_notice(user: User) -> bool:
     """Tell the owner their password changed, and what to do if it was not them."""
-    body = (
-        "Your bankapp password was just changed. Every other session that was open has "
-        "ended, and every API access token issued before no longer works.\n\n"
-        "If you did not do this, reset your password now and contact the bank:\n"
-        f"{public_url_for('auth.password_reset')}\n"
-    )
-    return send_email(user.email, "Your bankapp password was changed", body)
+    with recipient_locale(user):
+        body = gettext(
+            "Your bankapp password was just changed. Every other session that was open has "
+            "ended, and every API access token issued before no longer works.\n\n"
+            "If you did not do this, reset your password now and contact the bank:\n"
+            "%(reset)s\n", reset=public_url_for("auth.password_reset"))
+        return send_email(user.email, gettext("Your bankapp password was changed"), body)
 
 
 # ---------------------------------------------------------------- password change
