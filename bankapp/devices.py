@@ -31,10 +31,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import after_this_request, current_app, g, has_request_context, request, session
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp.audit import Action
 from bankapp.extensions import db
+from bankapp.i18n import N_, recipient_locale
 from bankapp.models import AuditEvent, KnownBrowser, User, UserSession, now_utc
 
 SESSION_KEY = "sid"
@@ -247,31 +249,34 @@ def queue_new_browser_alert(user: User, browser: str | None, ip_address: str | N
     from bankapp.security import public_url_for
 
     zone = current_app.config.get("BANK_TIMEZONE") or "UTC"
-    body = (
-        "Your bankapp account was just signed in to from a browser it has not been used "
-        "from before.\n\n"
-        f"When: {format_timestamp(when)} ({zone})\n"
-        f"Browser: {browser or 'unknown'}\n"
-        f"IP address: {ip_address or 'unknown'}\n\n"
-        "If this was you, there is nothing to do.\n\n"
-        "If it was not you, end that session and change your password now:\n"
-        f"{public_url_for('auth.security')}\n"
-    )
-    queue_email(user.email, "New sign-in to your bankapp account", body)
+    with recipient_locale(user):
+        unknown = gettext("unknown")
+        body = gettext(
+            "Your bankapp account was just signed in to from a browser it has not been used "
+            "from before.\n\n"
+            "When: %(when)s (%(zone)s)\n"
+            "Browser: %(browser)s\n"
+            "IP address: %(address)s\n\n"
+            "If this was you, there is nothing to do.\n\n"
+            "If it was not you, end that session and change your password now:\n"
+            "%(security)s\n", when=format_timestamp(when), zone=zone,
+            browser=browser or unknown, address=ip_address or unknown,
+            security=public_url_for("auth.security"))
+        queue_email(user.email, gettext("New sign-in to your bankapp account"), body)
 
 
 # ---------------------------------------------------------------- sign-in history
 
 SIGN_IN_ACTIONS = (Action.LOGIN_SUCCESS, Action.LOGIN_FAILURE, Action.MFA_FAILURE)
 _FAILURE_REASONS = {
-    "bad credentials": "wrong password",
-    "inactive": "account deactivated",
-    "unverified": "email not confirmed",
-    "wrong code": "wrong second-step code",
-    "malformed code": "wrong second-step code",
+    "bad credentials": N_("wrong password"),
+    "inactive": N_("account deactivated"),
+    "unverified": N_("email not confirmed"),
+    "wrong code": N_("wrong second-step code"),
+    "malformed code": N_("wrong second-step code"),
 }
-_SECOND_FACTORS = {"totp": "authenticator app", "recovery": "recovery code",
-                   "passkey": "passkey"}
+_SECOND_FACTORS = {"totp": N_("authenticator app"), "recovery": N_("recovery code"),
+                   "passkey": N_("passkey")}
 
 
 @dataclass(frozen=True)
@@ -300,9 +305,10 @@ def _sign_in(event: AuditEvent) -> SignIn:
     succeeded = event.action == Action.LOGIN_SUCCESS
     if succeeded:
         factor = _SECOND_FACTORS.get(details.get("second_factor"))
-        outcome = f"Signed in ({factor})" if factor else "Signed in"
+        outcome = (gettext("Signed in (%(factor)s)", factor=gettext(factor)) if factor
+                   else gettext("Signed in"))
     else:
-        reason = _FAILURE_REASONS.get(details.get("reason"), "refused")
-        outcome = f"Failed: {reason}"
+        reason = _FAILURE_REASONS.get(details.get("reason"), N_("refused"))
+        outcome = gettext("Failed: %(reason)s", reason=gettext(reason))
     return SignIn(at=event.created_at, ip_address=event.ip_address,
                   browser=details.get("browser"), succeeded=succeeded, outcome=outcome)

@@ -12,10 +12,13 @@ host, Vercel's build included, serves them without a compile step.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from babel import Locale
 from babel.numbers import UnknownCurrencyError, get_currency_name
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import get_locale, gettext
+from flask_babel import force_locale, get_locale, gettext
 
 from bankapp.extensions import babel
 
@@ -62,6 +65,15 @@ def current_locale() -> Locale:
     if has_request_context():
         return get_locale() or Locale.parse(DEFAULT_LOCALE)
     return Locale.parse(DEFAULT_LOCALE)
+
+
+@contextmanager
+def recipient_locale(user) -> Iterator[None]:
+    """Write an email in its recipient's language: their profile choice (``users.locale``),
+    else the language of the request that causes it (English outside a request)."""
+    chosen = getattr(user, "locale", None)
+    with force_locale(chosen if chosen in LANGUAGES else str(current_locale())):
+        yield
 
 
 def bank_currency() -> str:

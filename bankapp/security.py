@@ -326,8 +326,10 @@ def recent_login_required(view):
     def wrapped(*args, **kwargs):
         if not recently_authenticated():
             from flask import flash, redirect, url_for
+            from flask_babel import gettext
 
-            flash("Confirm your password first: ending sessions needs a recent sign-in.", "info")
+            flash(gettext("Confirm your password first: ending sessions needs a recent sign-in."),
+                  "info")
             return redirect(url_for("auth.reauthenticate", next=url_for("auth.security")))
         return view(*args, **kwargs)
 

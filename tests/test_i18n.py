@@ -8,6 +8,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
@@ -18,7 +19,8 @@ from bankapp import create_app
 from bankapp.formatting import format_amount, format_money, format_timestamp
 from bankapp.i18n import LANGUAGES
 from bankapp.ledger import InvalidAmount, parse_amount
-from bankapp.models import User
+from bankapp.extensions import db
+from bankapp.models import Transaction, User
 from config import TestingConfig
 from tests.conftest import log_in_as, post_form
 
@@ -77,7 +79,12 @@ def test_the_committed_mo_file_is_the_compiled_po_file():
     with open(TRANSLATIONS / "fr" / "LC_MESSAGES" / "messages.mo", "rb") as committed:
         shipped = read_mo(committed)
     expected = read_mo(compiled)
-    assert {m.id: m.string for m in shipped if m.id} == {m.id: m.string for m in expected if m.id}
+    def entries(catalog):  # plural entries are lists: made hashable
+        return {tuple(m.id) if isinstance(m.id, (list, tuple)) else m.id:
+                tuple(m.string) if isinstance(m.string, (list, tuple)) else m.string
+                for m in catalog if m.id}
+
+    assert entries(shipped) == entries(expected)
 
 
 # ------------------------------------------------------------------ pages in both languages
@@ -110,7 +117,11 @@ def _pages(app, account_number: str) -> dict[str, list[str]]:
                      f"/accounts/{account_number}/deposit/", f"/accounts/{account_number}/withdraw/",
                      "/accounts/transfer/", "/accounts/open/", "/accounts/profile/",
                      "/accounts/profile/email/", "/accounts/password/", "/accounts/security/",
-                     "/accounts/2fa/totp/setup/", "/accounts/reauthenticate/"],
+                     "/accounts/2fa/totp/setup/", "/accounts/reauthenticate/",
+                     "/reports/", f"/reports/statement/{account_number}/",
+                     f"/reports/statement/{account_number}/?preset=this-month",
+                     "/reports/summary/", f"/reports/summary/?account={account_number}",
+                     "/reports/verify/", "/reports/verify/?code=AAAA-BBBB-CCCC-DDDD-EEEE"],
     }
 
 
@@ -131,6 +142,146 @@ def test_customer_pages_render_in_both_languages_without_a_missing_translation(
         assert MISSING not in response.get_data(as_text=True), url
     dashboard = client.get("/dashboard/", headers=headers).get_data(as_text=True)
     assert expected in dashboard and f'<html lang="{language}">' in dashboard
+
+
+def test_an_error_page_is_in_the_page_language(client, french_marks_missing):
+    page = client.get("/no-such-page/", headers={"Accept-Language": "fr"})
+    body = page.get_data(as_text=True)
+    assert page.status_code == 404 and MISSING not in body
+    assert "404 · Page introuvable" in body and "Nous n’avons pas trouvé cette page." in body
+
+
+def test_sign_up_labels_and_refusals_are_in_the_page_language(client):
+    french = {"Accept-Language": "fr"}
+    response = post_form(client, "/accounts/signup/", {
+        "email": "new@example.com", "password1": "123456789012", "password2": "x",
+        "phone_number": "0712345678", "date_of_birth": "2099-01-01"}, headers=french)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Numéro de téléphone mobile" in page and "Date de naissance" in page
+    assert "Un mot de passe ne peut pas être composé uniquement de chiffres." in page
+    assert "Saisissez le numéro au format international" in page
+    assert "Une date de naissance doit être dans le passé." in page
+
+
+def test_a_failed_french_login_is_refused_in_french(client, customer):
+    response = post_form(client, "/accounts/login/", {"email": customer.email,
+                                                      "password": "not the password"},
+                         headers={"Accept-Language": "fr"})
+    assert ("Cette adresse e-mail et ce mot de passe ne correspondent à aucun compte actif."
+            in response.get_data(as_text=True))
+
+
+TELLER_PAGES = ["/teller/", "/teller/customers/", "/teller/customers/?q=nobody-matches",
+                "/teller/customers/{customer}/", "/teller/accounts/{account}/deposit/",
+                "/teller/accounts/{account}/withdraw/", "/teller/accounts/{account}/freeze/",
+                "/teller/accounts/{account}/unfreeze/", "/teller/entries/{entry}/",
+                "/teller/approvals/", "/teller/till/close/",
+                "/reports/bank/", "/reports/bank/?preset=last-12-months"]
+STAFF_PAGES = {
+    "teller": TELLER_PAGES,
+    "admin": TELLER_PAGES + ["/teller/tills/", "/teller/tills/{staff}/allocate/",
+                             "/teller/tills/{staff}/settle/", "/admin/users/",
+                             "/admin/users/?q=nobody-matches", "/admin/users/{customer}/",
+                             "/admin/users/{staff}/", "/admin/audit/",
+                             "/admin/audit/?date_from=2026-02-01&date_to=2026-01-01",
+                             "/admin/audit/?actor=nobody@example.com"],
+}
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("role", ["teller", "admin"])
+def test_staff_pages_render_in_both_languages_without_a_missing_translation(
+        app, client, make_user, customer, funded_account, french_marks_missing, role, language):
+    account = funded_account(customer, "1234.50")
+    staff = make_user(email=f"{role}@example.com", role=role)
+    entry = db.session.scalars(sa.select(Transaction)
+                               .where(Transaction.account_id == account.id)).first().reference
+    log_in_as(client, staff)
+    for url in STAFF_PAGES[role]:
+        url = url.format(account=account.account_number, customer=customer.id, staff=staff.id,
+                         entry=entry)
+        response = client.get(url, headers={"Accept-Language": language})
+        assert response.status_code == 200, url
+        assert MISSING not in response.get_data(as_text=True), url
+    desk = client.get("/teller/", headers={"Accept-Language": language}).get_data(as_text=True)
+    assert ("Ma caisse" if language == "fr" else "My till") in desk
+
+
+def test_a_french_summary_names_months_and_charts_in_french(client, customer, funded_account):
+    account = funded_account(customer, "1234.50")
+    log_in_as(client, customer)
+    page = client.get(f"/reports/summary/?account={account.account_number}",
+                      headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "Synthèse mensuelle" in page and "Solde de fin de mois" in page
+    assert "Entrées et sorties par mois, de " in page
+    assert "Month" not in page and "Money in" not in page
+
+
+def test_a_report_refuses_a_bad_date_in_french(client, customer, funded_account,
+                                               french_marks_missing):
+    account = funded_account(customer, "10.00")
+    log_in_as(client, customer)
+    response = client.get(f"/reports/statement/{account.account_number}/"
+                          "?start=2026-02-30&end=2026-03-01", headers={"Accept-Language": "fr"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and MISSING not in page
+    assert "La date de début 2026-02-30 n’existe pas." in page
+
+
+# ------------------------------------------------------------------ emails
+
+
+def _reset_email(client, customer, accept: str | None):
+    from bankapp.extensions import mail
+
+    headers = {"Accept-Language": accept} if accept else {}
+    with mail.record_messages() as outbox:
+        post_form(client, "/accounts/password_reset/", {"email": customer.email},
+                  headers=headers)
+    assert len(outbox) == 1
+    return outbox[0]
+
+
+def test_an_email_goes_out_in_the_recipient_chosen_language(client, customer):
+    customer.locale = "fr"
+    db.session.commit()
+    message = _reset_email(client, customer, "en-GB,en;q=0.9")  # the browser asks English
+    assert message.subject == "Réinitialisez votre mot de passe bankapp"
+    assert "Choisissez un nouveau mot de passe ici" in message.body
+    assert "/accounts/reset/" in message.body
+
+
+def test_an_email_to_a_user_who_chose_english_is_in_english(client, customer):
+    customer.locale = "en"
+    db.session.commit()
+    message = _reset_email(client, customer, "fr")
+    assert message.subject == "Reset your bankapp password"
+
+
+def test_without_a_chosen_language_an_email_follows_the_page_that_caused_it(client, customer):
+    customer.locale = None
+    db.session.commit()
+    assert _reset_email(client, customer, "fr").subject == "Réinitialisez votre mot de passe bankapp"
+    assert _reset_email(client, customer, None).subject == "Reset your bankapp password"
+
+
+def test_a_new_browser_alert_is_written_in_french_dates_and_all(app, customer):
+    from bankapp.devices import queue_new_browser_alert
+    from bankapp.email import deliver_committed
+    from bankapp.extensions import mail
+
+    customer.locale = "fr"
+    db.session.commit()
+    with app.test_request_context("/", headers={"Accept-Language": "en"}), \
+            mail.record_messages() as outbox:
+        queue_new_browser_alert(customer, None, "192.0.2.1",
+                                datetime(2026, 12, 1, 18, 5, tzinfo=timezone.utc))
+        db.session.commit()
+        deliver_committed()
+    body = outbox[0].body
+    assert outbox[0].subject == "Nouvelle connexion à votre compte bankapp"
+    assert "Navigateur\xa0: inconnu" in body and "1 déc. 2026" in body
 
 
 def test_a_french_page_shows_amounts_the_french_way_with_the_currency(client, customer,

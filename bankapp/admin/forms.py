@@ -1,4 +1,5 @@
 """Admin forms: role changes, (de)activation buttons and the audit filter."""
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
@@ -8,9 +9,13 @@ from bankapp.audit import Action
 from bankapp.models import Role
 
 
+ROLE_NAMES = {Role.CUSTOMER: _l("Customer"), Role.TELLER: _l("Teller"), Role.ADMIN: _l("Admin")}
+
+
 class RoleForm(FlaskForm):
-    role = SelectField("Role", choices=[SelectChoice(role, role.capitalize()) for role in Role.ALL])
-    submit = SubmitField("Change role")
+    role = SelectField(_l("Role"), choices=[
+        SelectChoice(role, ROLE_NAMES.get(role, role.capitalize())) for role in Role.ALL])
+    submit = SubmitField(_l("Change role"))
 
 
 class InterestRateForm(FlaskForm):
@@ -29,16 +34,16 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    actor = StringField("Actor email", validators=[Optional(), Length(max=254)])
-    action = SelectField("Action", choices=[SelectChoice("", "Any action")]
+    actor = StringField(_l("Actor email"), validators=[Optional(), Length(max=254)])
+    action = SelectField(_l("Action"), choices=[SelectChoice("", _l("Any action"))]
                          + [SelectChoice(name, name) for name in Action.all()],
                          default="",
                          validate_choice=True)
-    target_type = StringField("Target type", validators=[Optional(), Length(max=32)])
-    target_id = StringField("Target id", validators=[Optional(), Length(max=64)])
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    target_type = StringField(_l("Target type"), validators=[Optional(), Length(max=32)])
+    target_id = StringField(_l("Target id"), validators=[Optional(), Length(max=64)])
+    date_from = DateField(_l("From"), validators=[Optional()])
+    date_to = DateField(_l("To"), validators=[Optional()])
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:
-            raise ValidationError("The end date is before the start date.")
+            raise ValidationError(_l("The end date is before the start date."))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from bankapp.admin import bp, services
@@ -11,6 +12,7 @@ from bankapp.audit import TargetType
 from bankapp.email import undelivered
 from bankapp.extensions import db
 from bankapp.fields import ConfirmForm
+from bankapp.i18n import N_, role_label
 from bankapp.models import OutboxMessage, Role, User
 from bankapp.security import role_required
 
@@ -60,7 +62,8 @@ def change_role(user_id: int):
             db.session.rollback()
             form.role.errors.append(str(error))
         else:
-            flash(f"{person.email} is now {person.role}.", "success")
+            flash(gettext("%(email)s is now %(role)s.", email=person.email,
+                          role=role_label(person.role)), "success")
             return redirect(url_for(".user", user_id=person.id), code=303)
     return _render_user(person, role_form=form)
 
@@ -69,14 +72,16 @@ def change_role(user_id: int):
 @admin_only
 def deactivate(user_id: int):
     """Deactivate a user: no more logins, and their sessions end."""
-    return _activation(user_id, services.deactivate, "deactivated")
+    return _activation(user_id, services.deactivate,
+                       N_("%(email)s has been deactivated."))
 
 
 @bp.route("/users/<int:user_id>/reactivate/", methods=["POST"])
 @admin_only
 def reactivate(user_id: int):
     """Let a deactivated user log in again."""
-    return _activation(user_id, services.reactivate, "reactivated")
+    return _activation(user_id, services.reactivate,
+                       N_("%(email)s has been reactivated."))
 
 
 def _activation(user_id: int, change, done: str):
@@ -88,7 +93,7 @@ def _activation(user_id: int, change, done: str):
     except services.AdminError as error:
         db.session.rollback()
         return _render_user(person, error=str(error))
-    flash(f"{person.email} has been {done}.", "success")
+    flash(gettext(done, email=person.email), "success")
     return redirect(url_for(".user", user_id=person.id), code=303)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from bankapp import audit, email
 from bankapp.extensions import db
 from bankapp.formatting import day_start_utc
+from bankapp.i18n import role_label
 from bankapp.models import AuditEvent, MailStatus, OutboxMessage, Role, User
 from bankapp.search import escape_like
 
@@ -40,14 +42,16 @@ def _ensure_another_active_admin(user: User) -> None:
         .with_for_update()
     ).all()
     if set(admins) <= {user.id}:
-        raise AdminError("You are the last active admin: make another user an admin first.")
+        raise AdminError(gettext("You are the last active admin: make another user an admin "
+                                 "first."))
 
 
 def change_role(user: User, role: str, actor: User) -> None:
     if role not in Role.ALL:
-        raise AdminError("Choose customer, teller or admin.")
+        raise AdminError(gettext("Choose customer, teller or admin."))
     if user.role == role:
-        raise AdminError(f"{user.email} already has the role {role}.")
+        raise AdminError(gettext("%(email)s already has the role %(role)s.", email=user.email,
+                                 role=role_label(role)))
     if role != Role.ADMIN:
         _ensure_another_active_admin(user)
     previous = user.role
@@ -61,7 +65,7 @@ def change_role(user: User, role: str, actor: User) -> None:
 def deactivate(user: User, actor: User) -> None:
     """Stop the user logging in, and end every session they have (new session token)."""
     if not user.is_active:
-        raise AdminError(f"{user.email} is already deactivated.")
+        raise AdminError(gettext("%(email)s is already deactivated.", email=user.email))
     _ensure_another_active_admin(user)
     user.is_active = False
     user.rotate_session_token()
@@ -73,7 +77,7 @@ def deactivate(user: User, actor: User) -> None:
 
 def reactivate(user: User, actor: User) -> None:
     if user.is_active:
-        raise AdminError(f"{user.email} is already active.")
+        raise AdminError(gettext("%(email)s is already active.", email=user.email))
     user.is_active = True
     audit.record(audit.Action.REACTIVATE, actor=actor, target_type=audit.TargetType.USER,
                  target_id=user.id,

@@ -19,6 +19,7 @@ import pyotp
 import segno
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from limits import RateLimitItemPerMinute, parse as parse_limit
 
@@ -28,6 +29,7 @@ from bankapp.crypto import decrypt_field, encrypt_field, reencrypt_field
 from bankapp.devices import request_browser_label
 from bankapp.email import queue_email
 from bankapp.extensions import db, limiter
+from bankapp.i18n import N_, recipient_locale
 from bankapp.models import RecoveryCode, Role, TotpDevice, User, WebAuthnCredential, now_utc
 from bankapp.security import check_password, hash_password, public_url_for, verify_secret
 
@@ -42,12 +44,12 @@ RECOVERY_GROUPS = 3  # xxxx-xxxx-xxxx: 12 characters, ~59 bits
 TOTP_CODE = re.compile(r"[0-9]{6}")
 RECOVERY_CODE = re.compile(rf"[{RECOVERY_ALPHABET}]{{{4 * RECOVERY_GROUPS}}}")
 
-WRONG_CODE = ("That code is not right. Enter the current 6-digit code from your app, or an unused "
+WRONG_CODE = N_("That code is not right. Enter the current 6-digit code from your app, or an unused "
               "recovery code.")
-MALFORMED_CODE = ("Enter the 6-digit code from your authenticator app, or one of your recovery "
+MALFORMED_CODE = N_("Enter the 6-digit code from your authenticator app, or one of your recovery "
                   "codes (12 letters and digits).")
-LOCKED = ("Too many wrong codes: second-factor sign-in for this account is locked for "
-          "{minutes} minutes. We have emailed the account owner.")
+LOCKED = N_("Too many wrong codes: second-factor sign-in for this account is locked for "
+          "%(minutes)s minutes. We have emailed the account owner.")
 
 
 class SecondFactorRefused(Exception):
@@ -91,7 +93,7 @@ def enforce_enrolment():
             or (request.endpoint or "").startswith("api.")
             or not enrolment_required(current_user)):
         return None
-    flash("Set up two-step sign-in first: your role needs it to use the bank.", "warning")
+    flash(gettext("Set up two-step sign-in first: your role needs it to use the bank."), "warning")
     return redirect(url_for("auth.totp_setup"))
 
 
@@ -197,12 +199,12 @@ def confirm_totp_enrolment(user: User, code: str) -> list[str]:
     _refuse_if_locked(user)
     device = _device(user)
     if device is None or device.confirmed_at is not None:
-        raise SecondFactorRefused("Start again: open the set-up page to get a new QR code.")
+        raise SecondFactorRefused(gettext("Start again: open the set-up page to get a new QR code."))
     code = normalise_code(code)
     step = _matching_step(decrypt_field(device.secret_encrypted), code, after=0)
     if step is None:
         _count_failure(user, "totp enrolment")
-        raise SecondFactorRefused(WRONG_CODE if TOTP_CODE.fullmatch(code) else MALFORMED_CODE)
+        raise SecondFactorRefused(gettext(WRONG_CODE if TOTP_CODE.fullmatch(code) else MALFORMED_CODE))
     device.confirmed_at = device.last_used_at = now_utc()
     device.last_step = step
     user.mfa_enabled = True
@@ -253,7 +255,7 @@ def verify_second_factor(user: User, code: str | None) -> str:
         return "recovery"
     malformed = not (TOTP_CODE.fullmatch(code) or RECOVERY_CODE.fullmatch(code))
     _count_failure(user, "malformed code" if malformed else "wrong code")
-    raise SecondFactorRefused(MALFORMED_CODE if malformed else WRONG_CODE)
+    raise SecondFactorRefused(gettext(MALFORMED_CODE if malformed else WRONG_CODE))
 
 
 def _claim_step(device: TotpDevice, step: int) -> bool:
@@ -316,10 +318,10 @@ def recovery_codes_left(user: User) -> int:
 def regenerate_recovery_codes(user: User, password: str) -> list[str]:
     """Ten new codes (the old ones stop working), after the password; shown once."""
     if not user.mfa_enabled:
-        raise SecondFactorRefused("Set up an authenticator app first.")
+        raise SecondFactorRefused(gettext("Set up an authenticator app first."))
     if not check_password(user, password):
         db.session.rollback()
-        raise SecondFactorRefused("That is not your current password.")
+        raise SecondFactorRefused(gettext("That is not your current password."))
     codes = _replace_recovery_codes(user)
     audit.record(Action.MFA_RECOVERY_CODES_RENEWED, actor=user, target_type=TargetType.USER,
                  target_id=user.id)
@@ -337,7 +339,7 @@ def remove_totp(user: User, password: str, code: str) -> None:
     """
     if not check_password(user, password):
         db.session.rollback()
-        raise SecondFactorRefused("That is not your current password.")
+        raise SecondFactorRefused(gettext("That is not your current password."))
     verify_second_factor(user, code)
     db.session.execute(sa.delete(TotpDevice).where(TotpDevice.user_id == user.id))
     refresh_mfa_enabled(user)
@@ -363,14 +365,15 @@ def reset_second_factors(user: User) -> None:
     user.rotate_session_token()
     user.revoke_api_tokens()
     audit.record(Action.MFA_RESET, actor=None, target_type=TargetType.USER, target_id=user.id)
-    body = (
-        "The bank has removed the second factors (authenticator app, passkeys and recovery "
-        "codes) of your bankapp account, as asked. Every session has ended.\n\n"
-        "Log in with your password and set up your authenticator app or a passkey again:\n"
-        f"{public_url_for('auth.login')}\n\n"
-        "If you did not ask for this, contact the bank now.\n"
-    )
-    queue_email(user.email, "Your bankapp second factor was reset", body)
+    with recipient_locale(user):
+        body = gettext(
+            "The bank has removed the second factors (authenticator app, passkeys and recovery "
+            "codes) of your bankapp account, as asked. Every session has ended.\n\n"
+            "Log in with your password and set up your authenticator app or a passkey again:\n"
+            "%(login)s\n\n"
+            "If you did not ask for this, contact the bank now.\n",
+            login=public_url_for("auth.login"))
+        queue_email(user.email, gettext("Your bankapp second factor was reset"), body)
     db.session.commit()
     _lift_lock(user)
     log.warning("second factors of user %s reset by an operator", user.id)
@@ -397,7 +400,7 @@ def is_locked(user: User) -> bool:
 def _refuse_if_locked(user: User) -> None:
     if is_locked(user):
         raise SecondFactorRefused(
-            LOCKED.format(minutes=current_app.config["MFA_LOCKOUT_MINUTES"]), locked=True)
+            gettext(LOCKED, minutes=current_app.config["MFA_LOCKOUT_MINUTES"]), locked=True)
 
 
 def _count_failure(user: User, reason: str) -> None:
@@ -418,13 +421,16 @@ def _count_failure(user: User, reason: str) -> None:
     audit.record(Action.MFA_LOCKED, actor=user, target_type=TargetType.USER, target_id=user.id,
                  details={"minutes": minutes})
     until = datetime.now(timezone.utc) + timedelta(minutes=int(minutes))
-    queue_email(user.email, "Too many wrong sign-in codes on your bankapp account", (
-        "Someone entered several wrong second-factor codes for your bankapp account, so "
-        f"sign-in codes are refused until {until:%H:%M} UTC.\n\n"
-        "If this was you, wait and try again, or use one of your recovery codes afterwards.\n"
-        "If it was not you, your password is known to someone else: reset it now:\n"
-        f"{public_url_for('auth.password_reset')}\n"
-    ))
+    with recipient_locale(user):
+        body = gettext(
+            "Someone entered several wrong second-factor codes for your bankapp account, so "
+            "sign-in codes are refused until %(time)s UTC.\n\n"
+            "If this was you, wait and try again, or use one of your recovery codes afterwards.\n"
+            "If it was not you, your password is known to someone else: reset it now:\n"
+            "%(reset)s\n", time=until.strftime("%H:%M"),
+            reset=public_url_for("auth.password_reset"))
+        queue_email(user.email, gettext("Too many wrong sign-in codes on your bankapp account"),
+                   body)
     db.session.commit()
     log.warning("second-factor checks of user %s locked for %s minutes", user.id, minutes)
 

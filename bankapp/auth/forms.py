@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_wtf import FlaskForm
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from wtforms import (EmailField, PasswordField, SelectField, StringField, SubmitField,
                      ValidationError)
 from wtforms.fields.choices import SelectChoice
@@ -21,10 +21,9 @@ from bankapp.auth.validators import (
     ValidEmail,
 )
 
-PASSWORD_HINT = (
-    f"At least {PASSWORD_MIN_LENGTH} characters. A few unrelated words are easy to remember "
-    "and hard to guess; no symbols are required."
-)
+PASSWORD_HINT = _l(
+    "At least %(count)s characters. A few unrelated words are easy to remember "
+    "and hard to guess; no symbols are required.", count=PASSWORD_MIN_LENGTH)
 
 
 class IsoDateField(DateField):
@@ -38,12 +37,12 @@ class IsoDateField(DateField):
             self.data = datetime.strptime(valuelist[0].strip(), "%Y-%m-%d").date()
         except ValueError:
             self.data = None
-            raise ValueError("Enter the date as YYYY-MM-DD, for example 1990-04-23.") from None
+            raise ValueError(gettext("Enter the date as YYYY-MM-DD, for example 1990-04-23.")) from None
 
 
-def _email_field(label: str = "Email address") -> EmailField:
-    return EmailField(label, validators=[DataRequired("Enter your email address."),
-                                         Length(max=320), ValidEmail()])
+def _email_field(label: str | None = None) -> EmailField:
+    return EmailField(label or _l("Email address"), validators=[
+        DataRequired(_l("Enter your email address.")), Length(max=320), ValidEmail()])
 
 
 def _strip(value):
@@ -52,49 +51,49 @@ def _strip(value):
 
 class SignupForm(FlaskForm):
     email = _email_field()
-    password1 = PasswordField("Password", validators=[
-        DataRequired("Choose a password."), StrongPassword(email_field="email")])
-    password2 = PasswordField("Password again", validators=[
-        DataRequired("Type the password again."),
-        EqualTo("password1", "The two passwords do not match.")])
-    phone_number = StringField("Mobile phone number", validators=[
-        DataRequired("Enter your phone number."), Length(max=32), InternationalPhone()])
-    date_of_birth = IsoDateField("Date of birth", validators=[
-        InputRequired("Enter your date of birth."), AdultDateOfBirth()])
+    password1 = PasswordField(_l("Password"), validators=[
+        DataRequired(_l("Choose a password.")), StrongPassword(email_field="email")])
+    password2 = PasswordField(_l("Password again"), validators=[
+        DataRequired(_l("Type the password again.")),
+        EqualTo("password1", _l("The two passwords do not match."))])
+    phone_number = StringField(_l("Mobile phone number"), validators=[
+        DataRequired(_l("Enter your phone number.")), Length(max=32), InternationalPhone()])
+    date_of_birth = IsoDateField(_l("Date of birth"), validators=[
+        InputRequired(_l("Enter your date of birth.")), AdultDateOfBirth()])
     # Optional: shown on statements and (masked) to people who pay you.
-    first_name = StringField("First name (optional)", filters=[_strip],
+    first_name = StringField(_l("First name (optional)"), filters=[_strip],
                              validators=[Optional(), Length(max=80)])
-    last_name = StringField("Last name (optional)", filters=[_strip],
+    last_name = StringField(_l("Last name (optional)"), filters=[_strip],
                             validators=[Optional(), Length(max=80)])
-    submit = SubmitField("Create account")
+    submit = SubmitField(_l("Create account"))
 
 
 class LoginForm(FlaskForm):
     # Deliberately no syntax check: every failure gets the same message.
-    email = EmailField("Email address", validators=[DataRequired("Enter your email address."),
+    email = EmailField(_l("Email address"), validators=[DataRequired(_l("Enter your email address.")),
                                                     Length(max=320)])
-    password = PasswordField("Password", validators=[
-        DataRequired("Enter your password."), Length(max=PASSWORD_MAX_LENGTH * 4)])
-    submit = SubmitField("Log in")
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(_l("Enter your password.")), Length(max=PASSWORD_MAX_LENGTH * 4)])
+    submit = SubmitField(_l("Log in"))
 
 
 class ResendVerificationForm(FlaskForm):
     email = _email_field()
-    submit = SubmitField("Send a new link")
+    submit = SubmitField(_l("Send a new link"))
 
 
 class PasswordResetRequestForm(FlaskForm):
     email = _email_field()
-    submit = SubmitField("Email me a reset link")
+    submit = SubmitField(_l("Email me a reset link"))
 
 
 class SetPasswordForm(FlaskForm):
-    new_password1 = PasswordField("New password", validators=[
-        DataRequired("Choose a password."), StrongPassword()])
-    new_password2 = PasswordField("New password again", validators=[
-        DataRequired("Type the password again."),
-        EqualTo("new_password1", "The two passwords do not match.")])
-    submit = SubmitField("Set password")
+    new_password1 = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("Choose a password.")), StrongPassword()])
+    new_password2 = PasswordField(_l("New password again"), validators=[
+        DataRequired(_l("Type the password again.")),
+        EqualTo("new_password1", _l("The two passwords do not match."))])
+    submit = SubmitField(_l("Set password"))
 
     def __init__(self, *args, account_email: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -105,11 +104,11 @@ class SetPasswordForm(FlaskForm):
 class ChangePasswordForm(SetPasswordForm):
     """A logged-in user's password change: the current password, then the new one twice."""
 
-    current_password = PasswordField("Current password", validators=[
-        DataRequired("Enter your current password."),
+    current_password = PasswordField(_l("Current password"), validators=[
+        DataRequired(_l("Enter your current password.")),
         # No stored password is this long; the bound keeps argon2's work per request small.
-        Length(max=PASSWORD_MAX_LENGTH * 4, message="That is not your current password.")])
-    submit = SubmitField("Change password")
+        Length(max=PASSWORD_MAX_LENGTH * 4, message=_l("That is not your current password."))])
+    submit = SubmitField(_l("Change password"))
 
 
 class ProfileForm(FlaskForm):
@@ -132,54 +131,54 @@ class ProfileForm(FlaskForm):
 class EmailChangeForm(FlaskForm):
     """The new address (checked as at sign-up) and the current password."""
 
-    new_email = _email_field("New email address")
+    new_email = _email_field(_l("New email address"))
     current_password = ChangePasswordForm.current_password
     # Asked (and checked by the service) only when the user has a second factor.
-    code = StringField("Current code from your authenticator app, or a recovery code",
+    code = StringField(_l("Current code from your authenticator app, or a recovery code"),
                        filters=[_strip], validators=[Optional(), Length(max=64)])
-    submit = SubmitField("Send the confirmation link")
+    submit = SubmitField(_l("Send the confirmation link"))
 
 
 class NotMeForm(FlaskForm):
     """The one button behind a "this was not me" link (a GET must change nothing)."""
 
-    submit = SubmitField("Cancel the change and log out everywhere")
+    submit = SubmitField(_l("Cancel the change and log out everywhere"))
 
 
 # ---------------------------------------------------------------- second factors
 
 
-def _code_field(label: str = "Code") -> StringField:
+def _code_field(label: str | None = None) -> StringField:
     # Checked by bankapp.auth.factors (which also counts wrong codes): only a bound here.
-    return StringField(label, filters=[_strip], validators=[
-        DataRequired("Enter the code."), Length(max=64, message="That code is too long.")])
+    return StringField(label or _l("Code"), filters=[_strip], validators=[
+        DataRequired(_l("Enter the code.")), Length(max=64, message=_l("That code is too long."))])
 
 
 class SecondFactorForm(FlaskForm):
     """The login's second step: a code from the app, or a recovery code."""
 
-    code = _code_field("Code from your authenticator app, or a recovery code")
-    submit = SubmitField("Continue")
+    code = _code_field(_l("Code from your authenticator app, or a recovery code"))
+    submit = SubmitField(_l("Continue"))
 
 
 class TotpSetupForm(FlaskForm):
-    code = _code_field("6-digit code from the app")
-    submit = SubmitField("Turn on two-step sign-in")
+    code = _code_field(_l("6-digit code from the app"))
+    submit = SubmitField(_l("Turn on two-step sign-in"))
 
 
 class RemoveTotpForm(FlaskForm):
     password = ChangePasswordForm.current_password
-    code = _code_field("Current code from the app, or a recovery code")
-    submit = SubmitField("Remove the authenticator app")
+    code = _code_field(_l("Current code from the app, or a recovery code"))
+    submit = SubmitField(_l("Remove the authenticator app"))
 
 
 class NewRecoveryCodesForm(FlaskForm):
     password = ChangePasswordForm.current_password
-    submit = SubmitField("Make new recovery codes")
+    submit = SubmitField(_l("Make new recovery codes"))
 
 
 class ReauthenticateForm(FlaskForm):
     """The password again, before a sensitive change (ending sessions)."""
 
     password = ChangePasswordForm.current_password
-    submit = SubmitField("Confirm")
+    submit = SubmitField(_l("Confirm"))

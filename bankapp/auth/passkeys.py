@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import current_app, request, session
+from flask_babel import gettext
 from limits import RateLimitItemPerSecond
 from webauthn import (
     base64url_to_bytes,
@@ -64,6 +65,7 @@ from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.auth import factors
 from bankapp.extensions import db, limiter
+from bankapp.i18n import N_
 from bankapp.models import User, WebAuthnCredential, now_utc
 from bankapp.security import check_password
 
@@ -79,9 +81,9 @@ REGISTER, SIGN_IN, SECOND_FACTOR, CONFIRM = "register", "sign-in", "second-facto
 # Approving one transfer (bankapp/auth/stepup.py): the challenge carries the approval it is for.
 STEP_UP = "step-up"
 
-NOT_CHECKED = "That passkey could not be checked. Try again, or use another way to sign in."
-EXPIRED = "The passkey request has expired or was already used. Try again."
-NEEDS_DOMAIN = ("Passkeys need the site to be opened by its name (for example "
+NOT_CHECKED = N_("That passkey could not be checked. Try again, or use another way to sign in.")
+EXPIRED = N_("The passkey request has expired or was already used. Try again.")
+NEEDS_DOMAIN = N_("Passkeys need the site to be opened by its name (for example "
                 "http://localhost:5000), not by an IP address.")
 
 
@@ -105,7 +107,7 @@ def relying_party() -> tuple[str, str]:
         ipaddress.ip_address(rp_id)
     except ValueError:
         return rp_id, f"{parts.scheme}://{parts.netloc}"
-    raise PasskeyRefused(NEEDS_DOMAIN)
+    raise PasskeyRefused(gettext(NEEDS_DOMAIN))
 
 
 def user_handle(user: User) -> bytes:
@@ -129,10 +131,10 @@ def _take(purpose: str, user: User | None) -> dict:
     pending = session.pop(SESSION_KEY, None)
     if (not isinstance(pending, dict) or pending.get("purpose") != purpose
             or pending.get("user") != (user.id if user else None)):
-        raise PasskeyRefused(EXPIRED)
+        raise PasskeyRefused(gettext(EXPIRED))
     age = datetime.now(timezone.utc).timestamp() - float(pending.get("at", 0))
     if not 0 <= age <= _challenge_seconds() or not _spend(pending["challenge"]):
-        raise PasskeyRefused(EXPIRED)
+        raise PasskeyRefused(gettext(EXPIRED))
     return pending
 
 
@@ -182,8 +184,8 @@ def clean_name(name) -> str:
     """The passkey's name as the user will see it listed, or PasskeyRefused."""
     name = " ".join(name.split()) if isinstance(name, str) else ""
     if not name or len(name) > NAME_MAX:
-        raise PasskeyRefused(f"Give the passkey a name of up to {NAME_MAX} characters, "
-                             "such as \u201cWork laptop\u201d.")
+        raise PasskeyRefused(gettext("Give the passkey a name of up to %(count)s characters, "
+                                     "such as “Work laptop”.", count=NAME_MAX))
     return name
 
 
@@ -196,11 +198,12 @@ def registration_options(user: User, name, password) -> str:
     name = clean_name(name)
     if not check_password(user, password if isinstance(password, str) else ""):
         db.session.rollback()
-        raise PasskeyRefused("That is not your current password.")
+        raise PasskeyRefused(gettext("That is not your current password."))
     db.session.commit()  # check_password may have upgraded the stored hash
     existing = passkeys_of(user)
     if len(existing) >= MAX_PASSKEYS:
-        raise PasskeyRefused(f"You already have {MAX_PASSKEYS} passkeys: remove one first.")
+        raise PasskeyRefused(gettext("You already have %(count)s passkeys: remove one first.",
+                                     count=MAX_PASSKEYS))
     rp_id, _ = relying_party()
     options = generate_registration_options(
         rp_id=rp_id, rp_name=RP_NAME, user_id=user_handle(user), user_name=user.email,
@@ -226,11 +229,11 @@ def register(user: User, credential) -> WebAuthnCredential:
             expected_rp_id=rp_id, expected_origin=origin, require_user_verification=True)
     except Exception as error:  # noqa: BLE001 - any malformed byte string ends up here
         _failed(user, REGISTER, error)
-        raise PasskeyRefused("That passkey could not be added. Try again.") from None
+        raise PasskeyRefused(gettext("That passkey could not be added. Try again.")) from None
     credential_id = bytes_to_base64url(verified.credential_id)
     if db.session.scalar(sa.select(WebAuthnCredential.id).where(
             WebAuthnCredential.credential_id == credential_id)) is not None:
-        raise PasskeyRefused("That passkey is already registered.")
+        raise PasskeyRefused(gettext("That passkey is already registered."))
     transports = ",".join(t.value for t in parsed.response.transports or [])[:128] or None
     passkey = WebAuthnCredential(user_id=user.id, credential_id=credential_id,
                                  public_key=verified.credential_public_key,
@@ -264,7 +267,7 @@ def sign_in(credential) -> User:
         audit.record(Action.LOGIN_FAILURE, actor=user, target_type=TargetType.USER,
                      target_id=user.id, details={"reason": "inactive", "second_factor": "passkey"})
         db.session.commit()
-        raise PasskeyRefused(NOT_CHECKED)
+        raise PasskeyRefused(gettext(NOT_CHECKED))
     return user
 
 
@@ -274,7 +277,7 @@ def user_options(user: User, purpose: str, bound=None) -> str:
     rp_id, _ = relying_party()
     allowed = [_descriptor(p) for p in passkeys_of(user)]
     if not allowed:
-        raise PasskeyRefused("This account has no passkey.")
+        raise PasskeyRefused(gettext("This account has no passkey."))
     challenge = _issue(purpose, user, bound=bound)
     return options_to_json(generate_authentication_options(
         rp_id=rp_id, challenge=challenge, timeout=_challenge_seconds() * 1000,
@@ -295,7 +298,7 @@ def authenticate(credential, purpose: str, user: User | None = None, bound=None)
         raise refusal
     if pending.get("bound") != bound:  # spent all the same: made for something else
         _failed(user, purpose, "challenge was issued for something else")
-        raise PasskeyRefused(EXPIRED)
+        raise PasskeyRefused(gettext(EXPIRED))
     rp_id, origin = relying_party()
     passkey = None
     try:
@@ -316,10 +319,10 @@ def authenticate(credential, purpose: str, user: User | None = None, bound=None)
     except Exception as error:  # noqa: BLE001 - any malformed byte string ends up here
         _failed(user or (db.session.get(User, passkey.user_id) if passkey else None),
                 purpose, error, passkey)
-        raise PasskeyRefused(NOT_CHECKED) from None
+        raise PasskeyRefused(gettext(NOT_CHECKED)) from None
     if not _claim_count(passkey, verified.new_sign_count):
         _failed(owner, purpose, "sign count did not increase (raced)", passkey)
-        raise PasskeyRefused(NOT_CHECKED)
+        raise PasskeyRefused(gettext(NOT_CHECKED))
     return owner
 
 
@@ -360,9 +363,9 @@ def remove(user: User, passkey: WebAuthnCredential, password=None, assertion=Non
     if is_last_factor(user):
         if not check_password(user, password if isinstance(password, str) else ""):
             db.session.rollback()
-            raise PasskeyRefused("That is not your current password.")
+            raise PasskeyRefused(gettext("That is not your current password."))
         if not assertion:
-            raise PasskeyRefused("Confirm with your passkey to remove your last second factor.")
+            raise PasskeyRefused(gettext("Confirm with your passkey to remove your last second factor."))
         authenticate(assertion, CONFIRM, user)
     db.session.execute(sa.delete(WebAuthnCredential).where(WebAuthnCredential.id == passkey.id))
     factors.refresh_mfa_enabled(user)

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit
@@ -21,6 +22,7 @@ from bankapp.auth.services import WRONG_CURRENT_PASSWORD, find_user
 from bankapp.email import MailKind, queue_email, within_recipient_limit
 from bankapp.extensions import db
 from bankapp.formatting import format_timestamp
+from bankapp.i18n import N_, recipient_locale
 from bankapp.models import EmailChange, EmailChangeStatus, User, now_utc
 from bankapp.security import (
     check_password,
@@ -33,10 +35,10 @@ from bankapp.security import (
 
 log = logging.getLogger("bankapp.auth")
 
-SAME_EMAIL = "That is already your email address."
-CODE_NEEDED = "Enter the current code from your authenticator app, or a recovery code."
-CHANGED_RECENTLY = ("Your email address was changed recently, so it cannot be changed again "
-                    "before {when}. If that change was not you, open the link in the email we "
+SAME_EMAIL = N_("That is already your email address.")
+CODE_NEEDED = N_("Enter the current code from your authenticator app, or a recovery code.")
+CHANGED_RECENTLY = N_("Your email address was changed recently, so it cannot be changed again "
+                    "before %(when)s. If that change was not you, open the link in the email we "
                     "sent to your previous address, or contact the bank.")
 EMAIL_TAKEN_AT_CONFIRMATION = ("That address now belongs to another account, so your email "
                                "address was not changed.")
@@ -87,12 +89,12 @@ def _prove_identity(user: User, current_password: str, code: str | None) -> None
         audit.record(Action.EMAIL_CHANGE_FAILURE, actor=user, target_type=TargetType.USER,
                      target_id=user.id, details={"reason": "wrong current password"})
         db.session.commit()
-        raise ProfileRefused("current_password", WRONG_CURRENT_PASSWORD)
+        raise ProfileRefused("current_password", gettext(WRONG_CURRENT_PASSWORD))
     if not user.mfa_enabled:
         return
     if not code:
         db.session.rollback()
-        raise ProfileRefused("code", CODE_NEEDED)
+        raise ProfileRefused("code", gettext(CODE_NEEDED))
     try:
         factors.verify_second_factor(user, code)  # wrong codes count toward the lockout
     except factors.SecondFactorRefused as refusal:
@@ -112,7 +114,7 @@ def request_email_change(user: User, current_password: str, new_email: str,
     _prove_identity(user, current_password, code)
     if new_email == user.email:
         db.session.rollback()
-        raise ProfileRefused("new_email", SAME_EMAIL)
+        raise ProfileRefused("new_email", gettext(SAME_EMAIL))
     _refuse_while_undoable(user)
     now = now_utc()
     db.session.execute(
@@ -153,46 +155,48 @@ def _refuse_while_undoable(user: User) -> None:
         .order_by(EmailChange.requested_at.desc()).limit(1))
     if last is not None:
         db.session.rollback()
-        raise ProfileRefused("new_email", CHANGED_RECENTLY.format(
-            when=format_timestamp(last + window)))
+        raise ProfileRefused("new_email", gettext(
+            CHANGED_RECENTLY, when=format_timestamp(last + window)))
 
 
 def _queue_confirmation(change: EmailChange) -> None:
     link = public_url_for("auth.confirm_email_change",
                           token=make_email_change_confirm_token(change))
-    body = (
-        "Someone (hopefully you) asked to use this address for their bankapp account.\n\n"
-        "To confirm it, open this link (valid for 48 hours; it works once):\n\n"
-        f"{link}\n\n"
-        "If you did not ask for this, ignore this email: nothing changes.\n"
-    )
-    queue_email(change.new_email, "Confirm your new email address", body)
+    with recipient_locale(change.user):
+        body = gettext(
+            "Someone (hopefully you) asked to use this address for their bankapp account.\n\n"
+            "To confirm it, open this link (valid for 48 hours; it works once):\n\n"
+            "%(link)s\n\n"
+            "If you did not ask for this, ignore this email: nothing changes.\n", link=link)
+        queue_email(change.new_email, gettext("Confirm your new email address"), body)
 
 
 def _queue_address_taken_notice(owner: User) -> None:
-    body = (
-        "Someone asked to move another bankapp account to your email address. It is already "
-        "the address of your account, so nothing was changed.\n\n"
-        f"Log in: {public_url_for('auth.login')}\n"
-        f"Forgot your password? {public_url_for('auth.password_reset')}\n\n"
-        "If this was not you, you can ignore this email.\n"
-    )
-    queue_email(owner.email, "Someone tried to use your email address", body)
+    with recipient_locale(owner):
+        body = gettext(
+            "Someone asked to move another bankapp account to your email address. It is already "
+            "the address of your account, so nothing was changed.\n\n"
+            "Log in: %(login)s\n"
+            "Forgot your password? %(reset)s\n\n"
+            "If this was not you, you can ignore this email.\n",
+            login=public_url_for("auth.login"), reset=public_url_for("auth.password_reset"))
+        queue_email(owner.email, gettext("Someone tried to use your email address"), body)
 
 
 def _queue_change_notice(change: EmailChange) -> None:
     link = public_url_for("auth.email_change_not_me",
                           token=make_email_change_not_me_token(change))
-    body = (
-        f"Someone asked to change the email address of your bankapp account to "
-        f"{change.new_email}. The change takes effect once that address is confirmed.\n\n"
-        "If this was you, there is nothing to do.\n\n"
-        "If this was NOT you, open this link within 7 days: it cancels the change (or undoes "
-        "it, if it was already confirmed) and logs your account out everywhere. Then reset "
-        "your password:\n\n"
-        f"{link}\n"
-    )
-    queue_email(change.old_email, "Your bankapp email address is being changed", body)
+    with recipient_locale(change.user):
+        body = gettext(
+            "Someone asked to change the email address of your bankapp account to "
+            "%(email)s. The change takes effect once that address is confirmed.\n\n"
+            "If this was you, there is nothing to do.\n\n"
+            "If this was NOT you, open this link within 7 days: it cancels the change (or undoes "
+            "it, if it was already confirmed) and logs your account out everywhere. Then reset "
+            "your password:\n\n"
+            "%(link)s\n", email=change.new_email, link=link)
+        queue_email(change.old_email,
+                          gettext("Your bankapp email address is being changed"), body)
 
 
 # ---------------------------------------------------------------- email change: the links

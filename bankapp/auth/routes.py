@@ -5,6 +5,7 @@ from http import HTTPStatus
 
 from flask import (abort, current_app, flash, jsonify, redirect, render_template, request, session,
                    url_for)
+from flask_babel import gettext
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, logout_user
 
@@ -28,14 +29,15 @@ from bankapp.auth.forms import (
     SignupForm,
 )
 from bankapp.extensions import limiter
+from bankapp.i18n import N_
 from bankapp.security import is_safe_next, recent_login_required
 
-CHECK_EMAIL = ("Check your email: we sent you a link to confirm your address. "
+CHECK_EMAIL = N_("Check your email: we sent you a link to confirm your address. "
                "Open it, then log in here.")
-BAD_CREDENTIALS = "That email and password do not match an active account."
-PASSWORD_CHANGED = ("Your password has been changed. You are still logged in here; every other "
+BAD_CREDENTIALS = N_("That email and password do not match an active account.")
+PASSWORD_CHANGED = N_("Your password has been changed. You are still logged in here; every other "
                     "session that was open has ended.")
-RESEND_ANSWER = ("If an account with that address is waiting for confirmation, "
+RESEND_ANSWER = N_("If an account with that address is waiting for confirmation, "
                  "we have sent it a new link.")
 
 
@@ -78,7 +80,7 @@ def signup():
             first_name=form.first_name.data or None,
             last_name=form.last_name.data or None,
         )
-        flash(CHECK_EMAIL, "success")
+        flash(gettext(CHECK_EMAIL), "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/signup.html", form=form, password_hint=PASSWORD_HINT)
 
@@ -89,7 +91,7 @@ def verify_email(token: str):
     user = services.verify_email(token)
     if user is None:
         return render_template("auth/verify_invalid.html", form=ResendVerificationForm()), 400
-    flash("Your email address is confirmed. You can log in now.", "success")
+    flash(gettext("Your email address is confirmed. You can log in now."), "success")
     return redirect(url_for("auth.login"))
 
 
@@ -100,7 +102,7 @@ def resend_verification():
     form = ResendVerificationForm()
     if form.validate_on_submit():
         services.resend_verification(form.email.data)
-        flash(RESEND_ANSWER, "info")
+        flash(gettext(RESEND_ANSWER), "info")
         return redirect(url_for("auth.login"))
     return render_template("auth/resend.html", form=form)
 
@@ -121,16 +123,17 @@ def login():
         except services.LoginRefused as refusal:
             if refusal.unverified:
                 resend_form = ResendVerificationForm(formdata=None, email=form.email.data)
-                form.form_errors.append("Please confirm your email address first: open the "
-                                        "link we emailed you, or ask for a new one below.")
+                form.form_errors.append(gettext("Please confirm your email address first: open "
+                                                "the link we emailed you, or ask for a new "
+                                                "one below."))
             else:
-                form.form_errors.append(BAD_CREDENTIALS)
+                form.form_errors.append(gettext(BAD_CREDENTIALS))
         else:
             if user.mfa_enabled:
                 services.begin_second_factor(user, next_url)
                 return redirect(url_for("auth.login_second_factor"))
             services.log_in(user)
-            flash("You are logged in.", "success")
+            flash(gettext("You are logged in."), "success")
             return redirect(next_url or url_for("accounts.dashboard"))
     return render_template("auth/login.html", form=form, resend_form=resend_form,
                            next_url=next_url)
@@ -140,7 +143,7 @@ def login():
 def logout():
     """End the session everywhere its token is used."""
     services.log_out(current_user)
-    flash("You are logged out.", "info")
+    flash(gettext("You are logged out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -194,14 +197,14 @@ def change_password():
         except services.PasswordChangeRefused as refusal:
             form[refusal.field].errors.append(refusal.message)
         else:
-            flash(PASSWORD_CHANGED, "success")
+            flash(gettext(PASSWORD_CHANGED), "success")
             return redirect(url_for("auth.change_password"))
     return render_template("auth/password_change.html", form=form,
                            password_hint=PASSWORD_HINT)
 
 
-PROFILE_SAVED = "Your details are saved."
-CHECK_NEW_MAILBOX = ("Check the mailbox of your new address: we sent it a link to confirm the "
+PROFILE_SAVED = N_("Your details are saved.")
+CHECK_NEW_MAILBOX = N_("Check the mailbox of your new address: we sent it a link to confirm the "
                      "change. Until then your email address stays as it is.")
 
 
@@ -215,7 +218,7 @@ def profile_page():
     if form.validate_on_submit():
         profile.update_profile(current_user._get_current_object(), form.first_name.data,
                                form.last_name.data, form.phone_number.data, form.locale.data)
-        flash(PROFILE_SAVED, "success")
+        flash(gettext(PROFILE_SAVED), "success")
         return redirect(url_for("auth.profile_page"))
     return render_template("auth/profile.html", form=form)
 
@@ -234,7 +237,7 @@ def change_email():
         except profile.ProfileRefused as refusal:
             form[refusal.field].errors.append(refusal.message)
         else:
-            flash(CHECK_NEW_MAILBOX, "info")
+            flash(gettext(CHECK_NEW_MAILBOX), "info")
             return redirect(url_for("auth.profile_page"))
     return render_template("auth/email_change.html", form=form)
 
@@ -249,7 +252,7 @@ def confirm_email_change(token: str):
                                taken=True), 409
     if change is None:
         return render_template("auth/email_change_invalid.html", link="confirm"), 400
-    flash(f"Your email address is now {change.new_email}.", "success")
+    flash(gettext("Your email address is now %(email)s.", email=change.new_email), "success")
     return redirect(url_for("auth.profile_page" if current_user.is_authenticated
                             else "auth.login"))
 
@@ -272,7 +275,8 @@ def email_change_not_me(token: str):
 
 # ---------------------------------------------------------------- second factors
 
-LOGIN_AGAIN = "Please log in again: the second step must follow the password within five minutes."
+LOGIN_AGAIN = N_("Please log in again: the second step must follow the password within five "
+                 "minutes.")
 
 
 @bp.route("/accounts/login/2fa/", methods=["GET", "POST"])
@@ -280,7 +284,7 @@ def login_second_factor():
     """The login's second step: a TOTP code, a recovery code or a passkey."""
     user = services.pending_second_factor()
     if user is None:
-        flash(LOGIN_AGAIN, "info")
+        flash(gettext(LOGIN_AGAIN), "info")
         return redirect(url_for("auth.login"))
     form = SecondFactorForm()
     status = 200
@@ -293,8 +297,9 @@ def login_second_factor():
         else:
             next_url = services.finish_second_factor(user, kind)
             if kind == "recovery":
-                flash(f"You used a recovery code; {factors.recovery_codes_left(user)} are left. "
-                      "Make new ones on the security page if you are running out.", "warning")
+                flash(gettext("You used a recovery code; %(left)s are left. Make new ones on the "
+                              "security page if you are running out.",
+                              left=factors.recovery_codes_left(user)), "warning")
             return redirect(next_url if is_safe_next(next_url) else url_for("accounts.dashboard"))
     return render_template("auth/login_2fa.html", form=form, has_totp=factors.has_totp(user),
                            pending_passkeys=factors.passkey_count(user)), status
@@ -306,7 +311,7 @@ def totp_setup():
     """Set up an authenticator app: QR code and secret, then a code proves it works."""
     user = current_user._get_current_object()
     if factors.has_totp(user):
-        flash("Your authenticator app is already set up.", "info")
+        flash(gettext("Your authenticator app is already set up."), "info")
         return redirect(url_for("auth.security"))
     form = TotpSetupForm()
     if form.validate_on_submit():
@@ -352,7 +357,7 @@ def reauthenticate():
     if form.validate_on_submit():
         if services.reauthenticate(current_user._get_current_object(), form.password.data):
             return redirect(next_url if is_safe_next(next_url) else url_for("auth.security"))
-        form.password.errors.append(services.WRONG_CURRENT_PASSWORD)
+        form.password.errors.append(gettext(services.WRONG_CURRENT_PASSWORD))
     return render_template("auth/reauthenticate.html", form=form, next_url=next_url)
 
 
@@ -366,9 +371,10 @@ def end_session(session_id: int):
     except devices.SessionNotFound:
         abort(404)
     if this_browser:
-        flash("You are logged out.", "info")
+        flash(gettext("You are logged out."), "info")
         return redirect(url_for("auth.login"))
-    flash("That session has ended: the browser is signed out at its next request.", "success")
+    flash(gettext("That session has ended: the browser is signed out at its next request."),
+          "success")
     return redirect(url_for("auth.security"))
 
 
@@ -378,8 +384,8 @@ def end_session(session_id: int):
 def end_other_sessions():
     """End every session of the user except this browser's."""
     ended = services.end_other_sessions(current_user._get_current_object())
-    flash(f"Every other session has ended ({ended})." if ended
-          else "There was no other session to end.", "success")
+    flash(gettext("Every other session has ended (%(count)s).", count=ended) if ended
+          else gettext("There was no other session to end."), "success")
     return redirect(url_for("auth.security"))
 
 
@@ -396,9 +402,9 @@ def totp_remove():
         except factors.SecondFactorRefused as refusal:
             flash(refusal.message, "error")
         else:
-            flash("The authenticator app is removed.", "success")
+            flash(gettext("The authenticator app is removed."), "success")
     else:
-        flash("Enter your password and a current code to remove the app.", "error")
+        flash(gettext("Enter your password and a current code to remove the app."), "error")
     return redirect(url_for("auth.security"))
 
 
@@ -417,7 +423,7 @@ def recovery_codes():
         else:
             return render_template("auth/recovery_codes.html", codes=codes, first_time=False)
     else:
-        flash("Enter your password to make new recovery codes.", "error")
+        flash(gettext("Enter your password to make new recovery codes."), "error")
     return redirect(url_for("auth.security"))
 
 
@@ -426,7 +432,7 @@ def recovery_codes():
 # sends the token in the X-CSRFToken header). Errors are RFC 9457 problem details with a
 # ``detail`` the script shows to the user.
 
-NEEDS_JSON = "Passkeys need JavaScript: send the request as a JSON object."
+NEEDS_JSON = N_("Passkeys need JavaScript: send the request as a JSON object.")
 
 
 def _problem(message: str, status: int = 400):
@@ -453,7 +459,7 @@ def passkey_register_options():
     """Options to create a passkey, once its name and the current password are given."""
     body = _json_body()
     if body is None:
-        return _problem(NEEDS_JSON)
+        return _problem(gettext(NEEDS_JSON))
     try:
         return _options(passkeys.registration_options(current_user._get_current_object(),
                                                       body.get("name"), body.get("password")))
@@ -467,12 +473,13 @@ def passkey_register():
     """Store the passkey the browser created for the options above."""
     body = _json_body()
     if body is None:
-        return _problem(NEEDS_JSON)
+        return _problem(gettext(NEEDS_JSON))
     try:
         passkey = passkeys.register(current_user._get_current_object(), body.get("credential"))
     except passkeys.PasskeyRefused as refusal:
         return _problem(refusal.message)
-    flash(f"The passkey \u201c{passkey.name}\u201d is added: you can sign in with it.", "success")
+    flash(gettext("The passkey “%(name)s” is added: you can sign in with it.", name=passkey.name),
+          "success")
     return jsonify(redirect=url_for("auth.security")), 201
 
 
@@ -492,7 +499,7 @@ def passkey_remove(passkey_id: int):
     except passkeys.PasskeyRefused as refusal:
         flash(refusal.message, "error")
     else:
-        flash(f"The passkey \u201c{name}\u201d is removed.", "success")
+        flash(gettext("The passkey “%(name)s” is removed.", name=name), "success")
     return redirect(url_for("auth.security"))
 
 
@@ -513,7 +520,7 @@ def passkey_step_up_options():
     """Options for approving the transfer on a confirmation page (its ``approval``) by passkey."""
     body = _json_body()
     if body is None:
-        return _problem(NEEDS_JSON)
+        return _problem(gettext(NEEDS_JSON))
     try:
         return _options(stepup.passkey_options(current_user._get_current_object(),
                                                body.get("approval")))
@@ -537,13 +544,13 @@ def passkey_sign_in():
     """Sign in with a passkey: it proves both factors (device, and its PIN or biometrics)."""
     body = _json_body()
     if body is None:
-        return _problem(NEEDS_JSON)
+        return _problem(gettext(NEEDS_JSON))
     try:
         user = passkeys.sign_in(body.get("credential"))
     except passkeys.PasskeyRefused as refusal:
         return _problem(refusal.message)
     services.log_in(user, second_factor="passkey")
-    flash("You are logged in.", "success")
+    flash(gettext("You are logged in."), "success")
     next_url = body.get("next") if isinstance(body.get("next"), str) else None
     return jsonify(redirect=next_url if is_safe_next(next_url) else url_for("accounts.dashboard"))
 
@@ -553,7 +560,7 @@ def passkey_second_factor_options():
     """Options for the login's second step by one of this user's passkeys."""
     user = services.pending_second_factor()
     if user is None:
-        return _problem(LOGIN_AGAIN)
+        return _problem(gettext(LOGIN_AGAIN))
     try:
         return _options(passkeys.user_options(user, passkeys.SECOND_FACTOR))
     except passkeys.PasskeyRefused as refusal:
@@ -566,9 +573,9 @@ def passkey_second_factor():
     """The login's second step by passkey, after the password."""
     user, body = services.pending_second_factor(), _json_body()
     if user is None:
-        return _problem(LOGIN_AGAIN)
+        return _problem(gettext(LOGIN_AGAIN))
     if body is None:
-        return _problem(NEEDS_JSON)
+        return _problem(gettext(NEEDS_JSON))
     try:
         passkeys.authenticate(body.get("credential"), passkeys.SECOND_FACTOR, user)
     except passkeys.PasskeyRefused as refusal:

@@ -11,12 +11,14 @@ from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 from flask import current_app, session
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit, devices
 from bankapp.audit import Action, TargetType
 from bankapp.email import MailKind, queue_email, within_recipient_limit
 from bankapp.extensions import db
+from bankapp.i18n import N_, recipient_locale
 from bankapp.models import Role, User
 from bankapp.security import (
     check_password,
@@ -86,27 +88,29 @@ def queue_verification_email(user: User) -> None:
     if not within_recipient_limit(user.email, MailKind.VERIFY):
         return
     link = public_url_for("auth.verify_email", token=make_verification_token(user))
-    body = (
-        "Welcome to bankapp.\n\n"
-        "Please confirm your email address by opening this link (valid for 48 hours):\n\n"
-        f"{link}\n\n"
-        "If you did not sign up, you can ignore this email.\n"
-    )
-    queue_email(user.email, "Confirm your email address", body)
+    with recipient_locale(user):
+        body = gettext(
+            "Welcome to bankapp.\n\n"
+            "Please confirm your email address by opening this link (valid for 48 hours):\n\n"
+            "%(link)s\n\n"
+            "If you did not sign up, you can ignore this email.\n", link=link)
+        queue_email(user.email, gettext("Confirm your email address"), body)
 
 
 def queue_signup_attempt_notice(user: User) -> None:
     """Tell an owner someone signed up with their address (limited per address, as above)."""
     if not within_recipient_limit(user.email, MailKind.SIGNUP_NOTICE):
         return
-    body = (
-        "Someone tried to sign up for bankapp with your email address. You already have an "
-        "account, so nothing was changed.\n\n"
-        f"Log in: {public_url_for('auth.login')}\n"
-        f"Forgot your password? {public_url_for('auth.password_reset')}\n\n"
-        "If this was not you, you can ignore this email.\n"
-    )
-    queue_email(user.email, "Someone tried to sign up with your address", body)
+    with recipient_locale(user):
+        body = gettext(
+            "Someone tried to sign up for bankapp with your email address. You already have an "
+            "account, so nothing was changed.\n\n"
+            "Log in: %(login)s\n"
+            "Forgot your password? %(reset)s\n\n"
+            "If this was not you, you can ignore this email.\n",
+            login=public_url_for("auth.login"), reset=public_url_for("auth.password_reset"))
+        queue_email(user.email, gettext("Someone tried to sign up with your address"),
+                          body)
 
 
 def resend_verification(email: str) -> None:
@@ -277,12 +281,14 @@ def request_password_reset(email: str) -> None:
                  details=None if mail_allowed else {"email": "held back (per-address limit)"})
     if mail_allowed:
         link = public_url_for("auth.password_reset_confirm", token=make_reset_token(user))
-        body = (
-            "Someone (hopefully you) asked to reset your bankapp password.\n\n"
-            f"Choose a new password here (the link works once, within one hour):\n\n{link}\n\n"
-            "If you did not ask for this, ignore this email: your password stays as it is.\n"
-        )
-        queue_email(user.email, "Reset your bankapp password", body)
+        with recipient_locale(user):
+            body = gettext(
+                "Someone (hopefully you) asked to reset your bankapp password.\n\n"
+                "Choose a new password here (the link works once, within one hour):\n\n"
+                "%(link)s\n\n"
+                "If you did not ask for this, ignore this email: your password stays as it "
+                "is.\n", link=link)
+            queue_email(user.email, gettext("Reset your bankapp password"), body)
     db.session.commit()
 
 
@@ -304,20 +310,20 @@ def reset_password(user: User, new_password: str) -> None:
 
 def queue_password_changed_notice(user: User) -> None:
     """Tell the owner their password changed, and what to do if it was not them."""
-    body = (
-        "Your bankapp password was just changed. Every other session that was open has "
-        "ended, and every API access token issued before no longer works.\n\n"
-        "If you did not do this, reset your password now and contact the bank:\n"
-        f"{public_url_for('auth.password_reset')}\n"
-    )
-    queue_email(user.email, "Your bankapp password was changed", body)
+    with recipient_locale(user):
+        body = gettext(
+            "Your bankapp password was just changed. Every other session that was open has "
+            "ended, and every API access token issued before no longer works.\n\n"
+            "If you did not do this, reset your password now and contact the bank:\n"
+            "%(reset)s\n", reset=public_url_for("auth.password_reset"))
+        queue_email(user.email, gettext("Your bankapp password was changed"), body)
 
 
 # ---------------------------------------------------------------- password change
 
 
-WRONG_CURRENT_PASSWORD = "That is not your current password."
-SAME_AS_CURRENT = "Your new password must be different from your current one."
+WRONG_CURRENT_PASSWORD = N_("That is not your current password.")
+SAME_AS_CURRENT = N_("Your new password must be different from your current one.")
 
 
 class PasswordChangeRefused(Exception):
@@ -344,11 +350,11 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
         audit.record(Action.PASSWORD_CHANGE_FAILURE, actor=user, target_type=TargetType.USER,
                      target_id=user.id, details={"reason": "wrong current password"})
         db.session.commit()
-        raise PasswordChangeRefused("current_password", WRONG_CURRENT_PASSWORD)
+        raise PasswordChangeRefused("current_password", gettext(WRONG_CURRENT_PASSWORD))
     # Only compared once the current password is proven, so it reveals nothing about it.
     if new_password == current_password:
         db.session.rollback()
-        raise PasswordChangeRefused("new_password1", SAME_AS_CURRENT)
+        raise PasswordChangeRefused("new_password1", gettext(SAME_AS_CURRENT))
     set_password(user, new_password)
     audit.record(Action.PASSWORD_CHANGE, actor=user, target_type=TargetType.USER,
                  target_id=user.id)

@@ -227,6 +227,6 @@ def passkey_options(user: User, token) -> str:
     passkeys: the challenge is bound to that page's details. ``PasskeyRefused`` otherwise."""
     shown = approval_shown(token)
     if not isinstance(shown, list) or not shown or shown[0] != user.id:
-        raise passkeys.PasskeyRefused("This confirmation page has expired: go back to the "
-                                      "transfer form and confirm it again.")
+        raise passkeys.PasskeyRefused(gettext("This confirmation page has expired: go back "
+                                              "to the transfer form and confirm it again."))
     return passkeys.user_options(user, passkeys.STEP_UP, bound=shown)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import phonenumbers
+from flask_babel import gettext
 from email_validator import EmailNotValidError, validate_email
 from wtforms.validators import StopValidation, ValidationError
 from zxcvbn import zxcvbn
@@ -37,14 +38,14 @@ def normalize_email(value: str) -> str:
     """The syntactically checked, lower-cased form of an email address."""
     value = (value or "").strip()
     if not value:
-        raise InvalidInput("Enter your email address.")
+        raise InvalidInput(gettext("Enter your email address."))
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as error:
-        raise InvalidInput(f"Enter a valid email address ({error}).") from None
+        raise InvalidInput(gettext("Enter a valid email address (%(why)s).", why=error)) from None
     normalized = result.normalized.lower()
     if len(normalized) > 254:
-        raise InvalidInput("An email address can have at most 254 characters.")
+        raise InvalidInput(gettext("An email address can have at most 254 characters."))
     return normalized
 
 
@@ -55,25 +56,26 @@ def password_problems(password: str, email: str | None = None) -> list[str]:
     """Why ``password`` is refused (empty when acceptable); the last item may be advice."""
     password = password or ""
     if len(password) < PASSWORD_MIN_LENGTH:
-        return [f"Use at least {PASSWORD_MIN_LENGTH} characters (a few unrelated words work well)."]
+        return [gettext("Use at least %(count)s characters (a few unrelated words work well).",
+                        count=PASSWORD_MIN_LENGTH)]
     if len(password) > PASSWORD_MAX_LENGTH:
-        return [f"Use at most {PASSWORD_MAX_LENGTH} characters."]
+        return [gettext("Use at most %(count)s characters.", count=PASSWORD_MAX_LENGTH)]
     if password.isdigit():
-        return ["A password cannot be only digits."]
+        return [gettext("A password cannot be only digits.")]
     user_inputs: list[str] = []
     if email:
         email = email.strip().lower()
         local_part = email.partition("@")[0]
         user_inputs = [email, local_part]
         if password.lower() in user_inputs:
-            return ["A password cannot be your email address."]
+            return [gettext("A password cannot be your email address.")]
     if password.lower() in _COMMON_PASSWORDS:
-        return ["This is one of the most common passwords; choose another."]
+        return [gettext("This is one of the most common passwords; choose another.")]
     estimate = zxcvbn(password[:_ZXCVBN_INPUT_LIMIT], user_inputs=user_inputs)
     if estimate["score"] == 0:
         feedback = estimate.get("feedback") or {}
         advice = [feedback.get("warning") or "", *(feedback.get("suggestions") or [])]
-        return ["This password is too easy to guess.", *[a for a in advice if a]]
+        return [gettext("This password is too easy to guess."), *[a for a in advice if a]]
     return []
 
 
@@ -104,19 +106,21 @@ def normalize_phone(value: str) -> str:
     """An international phone number (``+`` and 8–15 digits) in E.164 form."""
     value = (value or "").strip()
     if not value.startswith("+"):
-        raise InvalidInput("Enter the number in international form, starting with + and the country code.")
+        raise InvalidInput(gettext(
+            "Enter the number in international form, starting with + and the country code."))
     rest = value[1:]
     if any(not (ch.isdigit() or ch in " -.()") for ch in rest):
-        raise InvalidInput("A phone number can contain only digits, spaces, dashes and brackets.")
+        raise InvalidInput(gettext(
+            "A phone number can contain only digits, spaces, dashes and brackets."))
     digits = "".join(ch for ch in rest if ch.isdigit())
     if not 8 <= len(digits) <= 15:
-        raise InvalidInput("A phone number has 8 to 15 digits after the +.")
+        raise InvalidInput(gettext("A phone number has 8 to 15 digits after the +."))
     try:
         number = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException:
-        raise InvalidInput("This is not a valid phone number.") from None
+        raise InvalidInput(gettext("This is not a valid phone number.")) from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidInput("This is not a valid phone number for its country code.")
+        raise InvalidInput(gettext("This is not a valid phone number for its country code."))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -142,11 +146,12 @@ def check_date_of_birth(born: date, today: date | None = None) -> date:
     """``born`` when it is a plausible date of birth of an adult customer."""
     today = today or _today()
     if born >= today:
-        raise InvalidInput("A date of birth must be in the past.")
+        raise InvalidInput(gettext("A date of birth must be in the past."))
     if born.year < 1900:
-        raise InvalidInput("Enter your real date of birth.")
+        raise InvalidInput(gettext("Enter your real date of birth."))
     if age_on(born, today) < MINIMUM_AGE_YEARS:
-        raise InvalidInput(f"You must be at least {MINIMUM_AGE_YEARS} years old to open an account.")
+        raise InvalidInput(gettext("You must be at least %(years)s years old to open an account.",
+                                   years=MINIMUM_AGE_YEARS))
     return born
 
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
+from babel.dates import format_date
+from babel.numbers import format_decimal
+from flask_babel import gettext
 from markupsafe import Markup
 
-from bankapp.formatting import format_money
+from bankapp.formatting import format_day, format_money
+from bankapp.i18n import current_locale
 from bankapp.reports.service import Summary
 
 WIDTH, HEIGHT = 760, 320
@@ -52,11 +56,22 @@ def _scale(low: Decimal, high: Decimal):
 
 
 def _tick_label(value: Decimal) -> str:
+    locale = current_locale()
     if abs(value) >= 1_000_000:
-        return f"{value / 1_000_000:.1f}M".replace(".0M", "M")
+        return format_decimal(value / 1_000_000, "#,##0.#", locale=locale) + "M"
     if abs(value) >= 10_000:
-        return f"{value / 1000:.0f}k"
-    return f"{value:,.0f}"
+        return format_decimal(value / 1000, "#,##0", locale=locale) + "k"
+    return format_decimal(value, "#,##0", locale=locale)
+
+
+def _month(month) -> str:
+    """A month in titles and descriptions ("Dec 2026", "déc. 2026")."""
+    return format_day(month.month, "month")
+
+
+def _axis_month(month) -> str:
+    """A month under the x axis, kept short ("Dec 26", "déc. 26")."""
+    return format_date(month.month, "MMM yy", locale=current_locale())
 
 
 def _open(chart_id: str, title: str, desc: str) -> list[str]:
@@ -116,29 +131,37 @@ def in_out_bar_chart(summary: Summary, chart_id: str = "chart-in-out") -> Markup
     months = summary.months
     high = max([m.money_in for m in months] + [m.money_out for m in months] + [Decimal(0)])
     ticks, y = _scale(Decimal(0), high)
-    first, last = months[0].label, months[-1].label
-    desc = (f"Money in and money out per month from {first} to {last}. "
-            f"Total in {format_money(summary.total_in)}, total out "
-            f"{format_money(summary.total_out)}. The table below lists every figure.")
-    parts = _open(chart_id, f"Money in and out per month, {first} to {last}", desc)
-    parts += _legend([("rect", IN_COLOUR, "Money in"), ("rect", OUT_COLOUR, "Money out")])
-    parts += _axes(ticks, y, "Month", "Amount")
+    first, last = _month(months[0]), _month(months[-1])
+    desc = gettext("Money in and money out per month from %(first)s to %(last)s. Total in "
+                   "%(total_in)s, total out %(total_out)s. The table below lists every figure.",
+                   first=first, last=last, total_in=format_money(summary.total_in),
+                   total_out=format_money(summary.total_out))
+    parts = _open(chart_id, gettext("Money in and out per month, %(first)s to %(last)s",
+                                    first=first, last=last), desc)
+    parts += _legend([("rect", IN_COLOUR, gettext("Money in")),
+                      ("rect", OUT_COLOUR, gettext("Money out"))])
+    parts += _axes(ticks, y, gettext("Month"), gettext("Amount"))
     slot, xs = _x_positions(len(months))
     bar = slot * 0.36
     base = y(0)
     for month, x in zip(months, xs):
         parts.append(f'<g class="bar-group" data-month="{month.month.strftime("%Y-%m")}">')
-        for offset, value, colour, name in ((slot * 0.12, month.money_in, IN_COLOUR, "in"),
-                                           (slot * 0.52, month.money_out, OUT_COLOUR, "out")):
+        for offset, value, colour, name, title in (
+                (slot * 0.12, month.money_in, IN_COLOUR, "in",
+                 gettext("%(month)s: money in %(amount)s", month=_month(month),
+                         amount=format_money(month.money_in))),
+                (slot * 0.52, month.money_out, OUT_COLOUR, "out",
+                 gettext("%(month)s: money out %(amount)s", month=_month(month),
+                         amount=format_money(month.money_out)))):
             top = y(value)
             parts.append(
                 f'<rect class="bar bar-{name}" x="{x + offset:.1f}" y="{top:.1f}" '
                 f'width="{bar:.1f}" height="{max(base - top, 0):.1f}" fill="{colour}">'
-                f'<title>{escape(f"{month.label}: money {name} {format_money(value)}")}</title>'
+                f'<title>{escape(title)}</title>'
                 f'</rect>')
         parts.append(f'<text x="{x + slot / 2:.1f}" y="{HEIGHT - BOTTOM + 16}" '
                      f'text-anchor="middle" font-size="11" fill="#374151">'
-                     f'{escape(month.month.strftime("%b %y"))}</text>')
+                     f'{escape(_axis_month(month))}</text>')
         parts.append('</g>')
     parts.append('</svg>')
     return Markup("".join(parts))
@@ -149,12 +172,14 @@ def balance_line_chart(summary: Summary, chart_id: str = "chart-balance") -> Mar
     months = summary.months
     values = [m.end_balance for m in months]
     ticks, y = _scale(min(values + [Decimal(0)]), max(values + [Decimal(0)]))
-    first, last = months[0].label, months[-1].label
-    desc = (f"Balance at the end of each month from {first} ({format_money(values[0])}) "
-            f"to {last} ({format_money(values[-1])}). The table below lists every figure.")
-    parts = _open(chart_id, f"Month-end balance, {first} to {last}", desc)
-    parts += _legend([("line", LINE_COLOUR, "Month-end balance")])
-    parts += _axes(ticks, y, "Month", "Balance")
+    first, last = _month(months[0]), _month(months[-1])
+    desc = gettext("Balance at the end of each month from %(first)s (%(opening)s) to %(last)s "
+                   "(%(closing)s). The table below lists every figure.", first=first,
+                   opening=format_money(values[0]), last=last, closing=format_money(values[-1]))
+    parts = _open(chart_id, gettext("Month-end balance, %(first)s to %(last)s", first=first,
+                                    last=last), desc)
+    parts += _legend([("line", LINE_COLOUR, gettext("Month-end balance"))])
+    parts += _axes(ticks, y, gettext("Month"), gettext("Balance"))
     slot, xs = _x_positions(len(months))
     points = [(x + slot / 2, y(v)) for x, v in zip(xs, values)]
     path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
@@ -163,10 +188,10 @@ def balance_line_chart(summary: Summary, chart_id: str = "chart-balance") -> Mar
     for month, (px, py), value in zip(months, points, values):
         parts.append(f'<g class="point" data-month="{month.month.strftime("%Y-%m")}">'
                      f'<circle cx="{px:.1f}" cy="{py:.1f}" r="4" fill="{LINE_COLOUR}">'
-                     f'<title>{escape(f"{month.label}: {format_money(value)}")}</title>'
+                     f'<title>{escape(f"{_month(month)}: {format_money(value)}")}</title>'
                      f'</circle>'
                      f'<text x="{px:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle" '
-                     f'font-size="11" fill="#374151">{escape(month.month.strftime("%b %y"))}'
+                     f'font-size="11" fill="#374151">{escape(_axis_month(month))}'
                      f'</text></g>')
     parts.append('</svg>')
     return Markup("".join(parts))

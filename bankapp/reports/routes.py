@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Response, abort, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from bankapp import replica
@@ -54,14 +55,14 @@ def _chosen_report_url(args) -> str:
     number = (args.get("account") or "").strip().upper()
     if args.get("report") == "summary":
         if number != "ALL" and service.viewable_account(current_user, number) is None:
-            raise ReportError("Choose one of your accounts, or all accounts.")
+            raise ReportError(gettext("Choose one of your accounts, or all accounts."))
         return url_for("reports.summary", account=number.lower() if number == "ALL" else number)
     if args.get("report") != "statement":
-        raise ReportError("Choose a statement or a monthly summary.")
+        raise ReportError(gettext("Choose a statement or a monthly summary."))
     if not number or number == "ALL":
-        raise ReportError("A statement covers one account: choose which.")
+        raise ReportError(gettext("A statement covers one account: choose which."))
     if service.viewable_account(current_user, number) is None:
-        raise ReportError("No account of yours has that number.")
+        raise ReportError(gettext("No account of yours has that number."))
     period = _period_from_args()
     return url_for("reports.statement", account_number=number,
                    start=period.start.isoformat(), end=period.end.isoformat())
@@ -77,7 +78,7 @@ def statement(account_number: str):
     output = request.args.get("format", "html")
     try:
         if output not in FORMATS:
-            raise ReportError("Choose the format html, csv or pdf.")
+            raise ReportError(gettext("Choose the format html, csv or pdf."))
         period = _period_from_args()
     except ReportError as exc:
         return render_template("reports/statement.html", account=account, st=None,
@@ -118,14 +119,14 @@ def summary():
         accounts = _customer_accounts(current_user)
         if not accounts:
             return render_template("reports/summary.html", summary=None, accounts=[],
-                                   error="You have no account to summarise yet.",
-                                   label="All accounts"), 200
-        label = "All accounts"
+                                   error=gettext("You have no account to summarise yet."),
+                                   label=gettext("All accounts")), 200
+        label = gettext("All accounts")
     else:
         account = service.viewable_account(current_user, number)
         if account is None:
             abort(404)
-        accounts, label = [account], f"{account.account_number} ({account.type_label})"
+        accounts, label = [account], f"{account.account_number} ({gettext(account.type_label)})"
     report = replica.read(service.monthly_summary, accounts, months=12)
     return render_template("reports/summary.html", summary=report, accounts=accounts,
                            label=label, error=None,
@@ -142,9 +143,10 @@ def bank():
     try:
         period = _period_from_args()
         if output not in ("html", "csv"):
-            raise ReportError("Choose the format html or csv.")
+            raise ReportError(gettext("Choose the format html or csv."))
         if output == "csv" and table not in exports.BANK_TABLES:
-            raise ReportError("Choose a table to export: " + ", ".join(exports.BANK_TABLES) + ".")
+            raise ReportError(gettext("Choose a table to export: %(tables)s.",
+                                      tables=", ".join(exports.BANK_TABLES)))
     except ReportError as exc:
         return render_template("reports/bank.html", report=None, error=str(exc),
                                args=request.args, presets=service.PRESETS), 400

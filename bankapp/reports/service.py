@@ -24,11 +24,13 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.formatting import bank_timezone, day_start_utc
+from bankapp.i18n import N_
 from bankapp.ledger_totals import movement_filter
 from bankapp.models import (
     Account,
@@ -87,29 +89,36 @@ def _add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
+_DATE_FIELDS = {"start": N_("start date"), "end": N_("end date")}
+
+
 def parse_date(text: str | None, name: str) -> date:
     """``YYYY-MM-DD`` → ``date``, or a ``ReportError`` naming the field."""
     text = (text or "").strip()
+    field = gettext(_DATE_FIELDS[name]) if name in _DATE_FIELDS else name
     if not text:
-        raise ReportError(f"Enter the {name} date as YYYY-MM-DD.")
+        raise ReportError(gettext("Enter the %(field)s as YYYY-MM-DD.", field=field))
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text, re.ASCII):
-        raise ReportError(f"The {name} date must look like 2026-01-31 (YYYY-MM-DD).")
+        raise ReportError(gettext("The %(field)s must look like 2026-01-31 (YYYY-MM-DD).",
+                                  field=field))
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise ReportError(f"The {name} date {text} does not exist.") from None
+        raise ReportError(gettext("The %(field)s %(text)s does not exist.", field=field,
+                                  text=text)) from None
     if not 1900 <= day.year <= 2999:
-        raise ReportError(f"The {name} date must be between the years 1900 and 2999.")
+        raise ReportError(gettext("The %(field)s must be between the years 1900 and 2999.",
+                                  field=field))
     return day
 
 
 def make_period(start: date, end: date) -> Period:
     """Check a period's rules: ordered, and at most five years long."""
     if end < start:
-        raise ReportError("The end date is before the start date.")
+        raise ReportError(gettext("The end date is before the start date."))
     if end >= _add_years(start, MAX_PERIOD_YEARS):
-        raise ReportError(f"A report covers at most {MAX_PERIOD_YEARS} years; "
-                          "choose a shorter period.")
+        raise ReportError(gettext("A report covers at most %(years)s years; choose a shorter "
+                                  "period.", years=MAX_PERIOD_YEARS))
     return Period(start, end)
 
 
@@ -129,12 +138,13 @@ def add_months(day: date, months: int) -> date:
 
 
 PRESETS = {
-    "this-month": "This month",
-    "last-month": "Last month",
-    "last-90-days": "Last 90 days",
-    "last-12-months": "Last 12 months",
-    "this-year": "This year",
-    "last-year": "Last year",
+    # Labels translated where shown (reports/_period.html).
+    "this-month": N_("This month"),
+    "last-month": N_("Last month"),
+    "last-90-days": N_("Last 90 days"),
+    "last-12-months": N_("Last 12 months"),
+    "this-year": N_("This year"),
+    "last-year": N_("Last year"),
 }
 
 
@@ -154,7 +164,7 @@ def preset_period(name: str, today: date | None = None) -> Period:
         return Period(date(today.year, 1, 1), today)
     if name == "last-year":
         return Period(date(today.year - 1, 1, 1), date(today.year - 1, 12, 31))
-    raise ReportError("Choose a period from the list, or enter custom dates.")
+    raise ReportError(gettext("Choose a period from the list, or enter custom dates."))
 
 
 # ---------------------------------------------------------------- shared queries
@@ -305,10 +315,10 @@ def normalize_code(text: str | None) -> str:
     """What someone typed → the bare code, or a ``ReportError`` when it cannot be one."""
     cleaned = re.sub(r"[\s\-]", "", (text or "")).upper().translate(_LOOKALIKES)
     if not cleaned:
-        raise ReportError("Enter the verification code printed on the statement.")
+        raise ReportError(gettext("Enter the verification code printed on the statement."))
     if not re.fullmatch(f"[A-Z2-7]{{{CODE_LENGTH}}}", cleaned, re.ASCII):
-        raise ReportError(f"A verification code has {CODE_LENGTH} letters and digits, "
-                          "such as ABCD-EFGH-IJKL-MNOP-QRST.")
+        raise ReportError(gettext("A verification code has %(count)s letters and digits, such "
+                                  "as ABCD-EFGH-IJKL-MNOP-QRST.", count=CODE_LENGTH))
     return cleaned
 
 
@@ -494,7 +504,8 @@ def monthly_summary(accounts: Account | list[Account], months: int = 12,
     if isinstance(accounts, Account):
         accounts = [accounts]
     if not 1 <= months <= 12 * MAX_PERIOD_YEARS:
-        raise ReportError(f"A summary covers 1 to {12 * MAX_PERIOD_YEARS} months.")
+        raise ReportError(gettext("A summary covers 1 to %(months)s months.",
+                                  months=12 * MAX_PERIOD_YEARS))
     starts = month_starts(months, today)
     total = [MonthRow(month) for month in starts]
     opening = ZERO

@@ -2,6 +2,7 @@
 10.005 to 10.01 without a word and raise on sNaN, so it is never used for money."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
@@ -27,24 +28,25 @@ class OneTimeForm(FlaskForm):
 
 
 class CounterPostingForm(OneTimeForm):
-    amount = AmountField("Amount")
-    description = StringField("Description", validators=[Optional(), Length(max=255)])
-    submit = SubmitField("Post")
+    amount = AmountField(_l("Amount"))
+    description = StringField(_l("Description"), validators=[Optional(), Length(max=255)])
+    submit = SubmitField(_l("Post"))
 
 
 class CashForm(OneTimeForm):
-    amount = AmountField("Amount")
-    submit = SubmitField("Post")
+    amount = AmountField(_l("Amount"))
+    submit = SubmitField(_l("Post"))
 
 
 class CloseShiftForm(OneTimeForm):
-    counted = CountedCashField("Counted cash")
-    submit = SubmitField("Close shift")
+    counted = CountedCashField(_l("Counted cash"))
+    submit = SubmitField(_l("Close shift"))
 
 
 class ReasonForm(FlaskForm):
-    reason = StringField("Reason", validators=[DataRequired("Give a reason."), Length(max=255)])
-    submit = SubmitField("Confirm")
+    reason = StringField(_l("Reason"), validators=[DataRequired(_l("Give a reason.")),
+                                                      Length(max=255)])
+    submit = SubmitField(_l("Confirm"))
 
 
 class HoldForm(FlaskForm):

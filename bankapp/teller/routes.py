@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.fields import ConfirmForm
-from bankapp.formatting import day_start_utc, format_money
+from bankapp.formatting import day_start_utc, format_amount, format_money
+from bankapp.i18n import status_label
 from bankapp.models import (
     AccountStatus,
     Hold,
@@ -115,9 +117,9 @@ def verify(user_id: int):
     if not form.validate_on_submit():
         abort(400)
     if services.verify_customer(person, _me()):
-        flash(f"{person.full_name} is now verified.", "success")
+        flash(gettext("%(name)s is now verified.", name=person.full_name), "success")
     else:
-        flash(f"{person.full_name} was already verified.", "info")
+        flash(gettext("%(name)s was already verified.", name=person.full_name), "info")
     return redirect(url_for(".customer", user_id=person.id), code=303)
 
 
@@ -152,12 +154,15 @@ def _counter_posting(account_number: str, kind: str):
             if isinstance(result, ledger.Requested):
                 flash(_requested_message(result), "warning" if result.replayed else "success")
                 return redirect(url_for(".approvals"), code=303)
-            word = "Deposit" if kind == PendingPostingKind.DEPOSIT else "Withdrawal"
+            deposit = kind == PendingPostingKind.DEPOSIT
             if result.replayed:
-                flash(f"This form was already submitted: the {word.lower()} was posted once, "
-                      "shown below.", "warning")
+                flash(gettext("This form was already submitted: the deposit was posted once, "
+                              "shown below.") if deposit else
+                      gettext("This form was already submitted: the withdrawal was posted once, "
+                              "shown below."), "warning")
             else:
-                flash(f"{word} posted.", "success")
+                flash(gettext("Deposit posted.") if deposit else gettext("Withdrawal posted."),
+                      "success")
             return redirect(url_for(".entry", reference=result.reference), code=303)
     return render_template("teller/posting.html", form=form, account=account, kind=kind,
                            threshold=ledger.approval_threshold())
@@ -165,9 +170,13 @@ def _counter_posting(account_number: str, kind: str):
 
 def _requested_message(result: ledger.Requested) -> str:
     if result.replayed:
-        return "This form was already submitted: the request is waiting for approval."
-    return (f"The amount is above {ledger.approval_threshold():,.2f}: the {result.pending.kind} "
-            "waits for an admin's approval. No money has moved yet.")
+        return gettext("This form was already submitted: the request is waiting for approval.")
+    threshold = format_amount(ledger.approval_threshold())
+    if result.pending.kind == PendingPostingKind.DEPOSIT:
+        return gettext("The amount is above %(threshold)s: the deposit waits for an admin's "
+                       "approval. No money has moved yet.", threshold=threshold)
+    return gettext("The amount is above %(threshold)s: the withdrawal waits for an admin's "
+                   "approval. No money has moved yet.", threshold=threshold)
 
 
 @bp.route("/entries/<reference>/")
@@ -191,7 +200,7 @@ def reverse(reference: str):
         except ledger.LedgerError as error:
             _show_error(form, error)
         else:
-            flash("Entry reversed.", "success")
+            flash(gettext("Entry reversed."), "success")
             return redirect(url_for(".entry", reference=posting.reference), code=303)
     return render_template("teller/entry.html", entry=posted, form=form,
                            reversal=ledger.reversal_of(posted))
@@ -224,7 +233,8 @@ def _status_change(account_number: str, *, freeze: bool):
         except ledger.LedgerError as error:
             _show_error(form, error)
         else:
-            flash(f"Account {account.account_number} is now {account.status}.", "success")
+            flash(gettext("Account %(number)s is now %(status)s.", number=account.account_number,
+                          status=status_label(account.status)), "success")
             return redirect(url_for(".customer", user_id=account.owner_id), code=303)
     return render_template("teller/status_change.html", form=form, account=account,
                            freeze=freeze, frozen=account.status == AccountStatus.FROZEN)
@@ -323,7 +333,7 @@ def approve(pending_id: int):
         posting = ledger.approve_posting(pending, _me())
     except ledger.LedgerError as error:
         return _render_approvals({pending.id: str(error)})
-    flash(f"Request #{pending.id} approved and posted.", "success")
+    flash(gettext("Request #%(id)s approved and posted.", id=pending.id), "success")
     return redirect(url_for(".entry", reference=posting.reference), code=303)
 
 
@@ -334,12 +344,13 @@ def reject(pending_id: int):
     pending = _pending_or_404(pending_id)
     form = ReasonForm()
     if not form.validate_on_submit():
-        return _render_approvals({pending.id: " ".join(form.reason.errors) or "Give a reason."})
+        return _render_approvals({pending.id: " ".join(map(str, form.reason.errors))
+                                  or gettext("Give a reason.")})
     try:
         ledger.reject_posting(pending, _me(), form.reason.data)
     except ledger.LedgerError as error:
         return _render_approvals({pending.id: str(error)})
-    flash(f"Request #{pending.id} rejected.", "success")
+    flash(gettext("Request #%(id)s rejected.", id=pending.id), "success")
     return redirect(url_for(".approvals"), code=303)
 
 
@@ -394,8 +405,9 @@ def _cash_movement(teller: User, *, allocate: bool):
         except ledger.LedgerError as error:
             _show_error(form, error)
         else:
-            flash(("Already posted: " if posting.replayed else "")
-                  + ("Cash allocated." if allocate else "Cash settled."), "success")
+            done = gettext("Cash allocated.") if allocate else gettext("Cash settled.")
+            flash(gettext("Already posted: %(what)s", what=done) if posting.replayed else done,
+                  "success")
             return redirect(url_for(".tills"), code=303)
     return render_template("teller/cash.html", form=form, teller=teller,
                            till_number=ledger.till_number(teller), cash=ledger.cash_held(till),
@@ -423,13 +435,17 @@ def close_shift():
 
 
 def _close_message(closed: ledger.ShiftClose) -> str:
-    from bankapp.formatting import format_money
-
-    prefix = "This shift was already closed. " if closed.replayed else "Shift closed. "
-    text = (f"{prefix}Expected {format_money(closed.expected)}, counted "
-            f"{format_money(closed.counted)}")
+    figures = {"expected": format_money(closed.expected), "counted": format_money(closed.counted),
+               "difference": format_money(abs(closed.difference))}
     if closed.difference > 0:
-        return text + f": cash over by {format_money(closed.difference)}."
-    if closed.difference < 0:
-        return text + f": cash short by {format_money(-closed.difference)}."
-    return text + ": the till balanced."
+        text = gettext("Expected %(expected)s, counted %(counted)s: cash over by "
+                       "%(difference)s.", **figures)
+    elif closed.difference < 0:
+        text = gettext("Expected %(expected)s, counted %(counted)s: cash short by "
+                       "%(difference)s.", **figures)
+    else:
+        text = gettext("Expected %(expected)s, counted %(counted)s: the till balanced.",
+                       **figures)
+    prefix = (gettext("This shift was already closed.") if closed.replayed
+              else gettext("Shift closed."))
+    return f"{prefix} {text}"
