@@ -72,6 +72,9 @@ class Config:
     # keep their own pool: each invocation may be frozen with connections held open.
     DATABASE_NULLPOOL = _bool("DATABASE_NULLPOOL")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # PostgreSQL: deposits, withdrawals and transfers post through the ledger_post() function
+    # in one database call (bankapp/ledger/fast.py); 0 falls back to the generic ORM path.
+    LEDGER_FAST_PATH = _bool("LEDGER_FAST_PATH", True)
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     REDIS_URL = os.environ.get("REDIS_URL", "")
