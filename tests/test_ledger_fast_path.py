@@ -283,10 +283,10 @@ def ledger_state() -> dict:
     balances = sorted(db.session.execute(
         sa.select(Account.account_number, Account.balance, Account.status)).all())
     return {"balances": balances, "entries": entries, "audit": audit, "answers": answers,
-            "totals": totals, "reconcile": ledger.reconcile().problems}
+            "totals": totals, "reconcile": sorted(ledger.reconcile().problems)}
 
 
-@settings(max_examples=20, deadline=None,
+@settings(max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(operations, min_size=1, max_size=14))
 def test_the_fast_path_and_the_generic_path_keep_the_same_ledger(twin_apps, ops):
