@@ -52,12 +52,46 @@ def parse_public_url(value: str, require_https: bool = False) -> str:
     return url
 
 
+def parse_timezone(value: str | None) -> str:
+    """``BANK_TIMEZONE`` checked: an IANA zone name such as ``Europe/London`` (UTC if unset).
+
+    Raises ValueError naming the value: days, months and interest are counted in this zone.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = (value or "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"BANK_TIMEZONE must be an IANA time zone such as Europe/London, "
+                         f"not {value!r}") from None
+    return name
+
+
+def parse_daily_limit(value) -> Decimal:
+    """``DAILY_TRANSFER_LIMIT`` checked: a positive amount in whole cents."""
+    from decimal import InvalidOperation
+
+    try:
+        limit = Decimal(str(value).strip())
+    except InvalidOperation:
+        limit = None
+    if limit is None or not limit.is_finite() or limit <= 0 or limit != limit.quantize(
+            Decimal("0.01")) or limit > Decimal("9999999999.99"):
+        raise ValueError(f"DAILY_TRANSFER_LIMIT must be an amount above zero such as 10000.00, "
+                         f"not {value!r}")
+    return limit.quantize(Decimal("0.01"))
+
+
 def trusted_hosts(public_url: str, extra: str = "") -> list[str]:
     """The host names requests may carry: PUBLIC_URL's, plus any listed in ``extra``."""
     hosts = [urlsplit(public_url).hostname]
     hosts += [name.strip().lower() for name in extra.split(",") if name.strip()]
     return list(dict.fromkeys(hosts))
 
+
+# A production /metrics token shorter than this is refused at start (it is the only guard).
+MIN_METRICS_TOKEN_LENGTH = 32
 
 # Development's signing key; `flask check` fails a production app that still uses it.
 DEV_SECRET_KEY = "dev-only-not-secret"
@@ -75,6 +109,10 @@ class Config:
     # PostgreSQL: deposits, withdrawals and transfers post through the ledger_post() function
     # in one database call (bankapp/ledger/fast.py); 0 falls back to the generic ORM path.
     LEDGER_FAST_PATH = _bool("LEDGER_FAST_PATH", True)
+    # A streaming replica that reports read from (bankapp/replica.py); none by default.
+    DATABASE_REPLICA_URL = normalize_database_url(os.environ.get("DATABASE_REPLICA_URL", ""))
+    # After a successful write, that user's reads go to the primary for this long.
+    READ_YOUR_WRITES_SECONDS = int(os.environ.get("READ_YOUR_WRITES_SECONDS", "10"))
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -89,7 +127,12 @@ class Config:
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "bankapp <no-reply@localhost>")
-    MAIL_TIMEOUT = int(os.environ.get("MAIL_TIMEOUT", "10"))
+    # Seconds any one SMTP step (connect, each reply) may take (bankapp/email.py).
+    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
+    # Attempts before an outbox message is marked dead and shown to admins for a retry.
+    MAIL_MAX_ATTEMPTS = int(os.environ.get("MAIL_MAX_ATTEMPTS", "8"))
+    # Bearer secret of the routes under /internal/cron/ (Vercel Cron sends it); unset: 404.
+    CRON_SECRET = os.environ.get("CRON_SECRET") or None
 
     # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
     ARGON2_TIME_COST = 2
@@ -118,11 +161,19 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # bounded by the session lifetime instead
 
     BANK_TIMEZONE = os.environ.get("BANK_TIMEZONE", "UTC")
+    # ISO 4217 code of the one currency the bank keeps (checked at start, bankapp/i18n.py).
+    BANK_CURRENCY = os.environ.get("BANK_CURRENCY", "USD").strip().upper()
     MAX_TRANSACTION_AMOUNT = Decimal(os.environ.get("MAX_TRANSACTION_AMOUNT", "1000000.00"))
     MAKER_CHECKER_THRESHOLD = Decimal(os.environ.get("MAKER_CHECKER_THRESHOLD", "10000.00"))
     # A customer with a second factor approves a transfer above this with a fresh code
     # (bankapp/auth/stepup.py); so too a first payment to a new payee, whatever the amount.
     STEP_UP_THRESHOLD = Decimal(os.environ.get("STEP_UP_THRESHOLD", "1000.00"))
+    # Payee look-ups (each shows a holder's masked name) per customer, counted in the
+    # rate-limit store: bankapp/payments/payees.py.
+    PAYEE_LOOKUP_LIMIT = os.environ.get("PAYEE_LOOKUP_LIMIT", "10 per hour")
+    # What one customer may send out in a day (withdrawals and transfers to other people);
+    # each customer may set a lower limit (bankapp/ledger/limits.py). Checked in create_app.
+    DAILY_TRANSFER_LIMIT = os.environ.get("DAILY_TRANSFER_LIMIT", "10000.00")
 
     # The one origin every absolute link is built from (emails, statement footnote, OpenAPI
     # servers). Unset in development: links then follow the request's own host.
@@ -152,6 +203,10 @@ class Config:
     FORCE_HTTPS = False
     TRUST_PROXY_HOPS = int(os.environ.get("TRUST_PROXY_HOPS", "0"))
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # text (today's lines) or json (one object per line); unset: json in production, else text.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT") or None
+    # Bearer token that /metrics asks for; unset, /metrics does not exist (404).
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
     SECURITY_CONTACT = os.environ.get("SECURITY_CONTACT", "")  # /.well-known/security.txt
 
     # JSON API (bankapp/api): HS256 access tokens signed with JWT_SECRET_KEY (SECRET_KEY when
@@ -175,6 +230,7 @@ class TestingConfig(Config):
         os.environ.get("TEST_DATABASE_URL") or "sqlite:///:memory:"
     )
     RATELIMIT_STORAGE_URI = os.environ.get("TEST_REDIS_URL") or "memory://"
+    DATABASE_REPLICA_URL = ""
     MAIL_SERVER = ""
     MAIL_SUPPRESS_SEND = True
     # The cheapest argon2id the library allows: tests hash many passwords.
@@ -211,6 +267,11 @@ class ProductionConfig(Config):
         from bankapp.crypto import parse_field_keys
 
         parse_field_keys(os.environ["FIELD_ENCRYPTION_KEY"])  # ValueError names the problem
+        metrics_token = os.environ.get("METRICS_TOKEN") or None
+        if metrics_token is not None and len(metrics_token) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} "
+                             "characters (python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))')")
         return {
             "PUBLIC_URL": public_url,
             "FIELD_ENCRYPTION_KEY": os.environ["FIELD_ENCRYPTION_KEY"],
@@ -220,10 +281,23 @@ class ProductionConfig(Config):
             "SECRET_KEY": os.environ["SECRET_KEY"],
             "SQLALCHEMY_DATABASE_URI": normalize_database_url(os.environ["DATABASE_URL"]),
             "DATABASE_NULLPOOL": _bool("DATABASE_NULLPOOL"),
+            "DATABASE_REPLICA_URL": normalize_database_url(
+                os.environ.get("DATABASE_REPLICA_URL", "")),
             "REDIS_URL": redis_url,
             "RATELIMIT_STORAGE_URI": redis_url or "memory://",
             "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "1")),
+            "CRON_SECRET": _cron_secret(),
+            "LOG_FORMAT": os.environ.get("LOG_FORMAT") or None,
+            "METRICS_TOKEN": metrics_token,
         }
+
+
+def _cron_secret() -> str | None:
+    secret = os.environ.get("CRON_SECRET") or None
+    if secret is not None and len(secret) < 16:
+        # Vercel's advice; a short secret on a public URL that sends mail is guessable.
+        raise ValueError("CRON_SECRET must be at least 16 characters (a random string)")
+    return secret
 
 
 CONFIGS = {

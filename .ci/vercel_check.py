@@ -6,7 +6,8 @@
 2. Reads the built function (.vercel/output/functions/api/index.func/.vc-config.json): runtime
    = .python-version, memory and maxDuration set, no tests/, bench/, .ci/, docs/ or dev-only
    packages in its file map; prints its size and file count and fails over MAX_BUNDLE_MB. Checks
-   that the static files are in the CDN output with a long cache header, and that no crons exist.
+   that the static files are in the CDN output with a long cache header, and that the one cron
+   (the mail outbox's) is in the build output.
 3. Lays the function out as it is deployed (.vercel-check/function: the `_vendor` packages and
    the app files, from the file map) and starts it with Vercel's own Python runtime
    (vc__handler__python, the runtime's IPC handshake answered here), on a bare Python of the
@@ -14,8 +15,9 @@
    database, dropped at the end) and Redis, with an SMTP sink for the emails.
 4. Drives it over HTTP as Vercel's proxy would (X-Forwarded-Proto: https): login page with HSTS
    and CSP, sign-up and the emailed confirmation link, an API token, two accounts, a deposit,
-   one transfer with an Idempotency-Key (and its replay); the first admin is made with the built
-   app's `flask create-user`, and `flask check` must pass.
+   one transfer with an Idempotency-Key (and its replay), and the mail cron's route as Vercel
+   Cron calls it (GET with the CRON_SECRET bearer; 401 without); the first admin is made with the
+   built app's `flask create-user`, and `flask check` must pass.
 5. Starts the same function without SECRET_KEY: it must answer 500 with no stack trace, and its
    log must name SECRET_KEY.
 
@@ -51,6 +53,10 @@ UV_BIN = TOOLS / "uv" / "bin"
 FUNCTION_NAME = "api/index"
 
 MAX_BUNDLE_MB = float(os.environ.get("VERCEL_CHECK_MAX_MB", "200"))
+# vercel.json's crons, as `vercel build` writes them to .vercel/output/config.json.
+EXPECTED_CRONS = [{"path": "/internal/cron/deliver-mail", "schedule": "*/5 * * * *"},
+                  {"path": "/internal/cron/run-scheduled", "schedule": "0 5 * * *"}]
+CRON_SECRET = secrets.token_urlsafe(32)
 PG_SERVER = os.environ.get("VERCEL_CHECK_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("VERCEL_CHECK_REDIS", "redis://127.0.0.1:6379/14")
 
@@ -148,7 +154,8 @@ def inspect_output() -> dict:
     require(not forbidden, f"the function carries files it must not: {forbidden[:20]}")
     require(not dev_packages, f"the function carries dev-only packages: {dev_packages}")
     for needed in ("wsgi.py", "api/index.py", "config.py", "bankapp/__init__.py",
-                   "bankapp/templates/base.html", "migrations/env.py", "_vendor/flask/__init__.py"):
+                   "bankapp/templates/base.html", "migrations/env.py", "_vendor/flask/__init__.py",
+                   "bankapp/translations/fr/LC_MESSAGES/messages.mo"):
         require(needed in file_map, f"the function lacks {needed}")
 
     sizes = {name: (SRC / source).stat().st_size for name, source in file_map.items()}
@@ -176,7 +183,8 @@ def inspect_output() -> dict:
     cached = [r for r in routes.get("routes", []) if "static" in r.get("src", "")
               and "max-age=31536000" in (r.get("headers") or {}).get("Cache-Control", "")]
     require(cached, "no year-long Cache-Control route for /static in config.json")
-    require(not routes.get("crons"), f"unexpected crons: {routes.get('crons')}")
+    require(routes.get("crons") == EXPECTED_CRONS,
+            f"crons in the build output: {routes.get('crons')}, expected {EXPECTED_CRONS}")
     print("static files: public/static served by the CDN with "
           f"Cache-Control: {cached[0]['headers']['Cache-Control']}")
     return {"func_dir": func_dir, "config": config, "file_map": file_map}
@@ -265,7 +273,8 @@ def function_env(database_url: str, sink: MailSink, **overrides) -> dict:
            "TRUST_PROXY_HOPS": "1",
            "MAIL_SERVER": sink.host, "MAIL_PORT": str(sink.port),
            "MAIL_USE_TLS": "0", "MAIL_USE_SSL": "0",
-           "MAIL_DEFAULT_SENDER": "bankapp <no-reply@bank.test>"}
+           "MAIL_DEFAULT_SENDER": "bankapp <no-reply@bank.test>",
+           "CRON_SECRET": CRON_SECRET}
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}
 
@@ -476,6 +485,14 @@ def walk(function: RunningFunction, sink: MailSink) -> None:
     balances = {number: visitor.api("GET", f"/api/v1/accounts/{number}", token=access)["balance"]
                 for number in (checking, savings)}
     require(balances == {checking: "210.00", savings: "40.00"}, f"balances: {balances}")
+    # The mail cron as Vercel Cron calls it: GET, user agent vercel-cron/1.0, the bearer secret.
+    cron = "/internal/cron/deliver-mail"
+    status, _, _ = visitor.request("GET", cron, headers={"User-Agent": "vercel-cron/1.0"})
+    require(status == 401, f"the mail cron without CRON_SECRET answered {status}, not 401")
+    status, _, data = visitor.request("GET", cron, headers={
+        "User-Agent": "vercel-cron/1.0", "Authorization": f"Bearer {CRON_SECRET}"})
+    require(status == 200, f"the mail cron answered {status}: {data[:300]!r}")
+    print(f"mail cron: 401 without the secret, 200 with it: {data.decode().strip()}")
     print(f"accounts {checking} and {savings}; deposit 250.00; transfer 40.00 "
           f"({transfer['reference']}), replayed once with the same Idempotency-Key; "
           f"balances {balances}")

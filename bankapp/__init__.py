@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from flask import Flask, abort, render_template, request
 from flask.globals import request_ctx
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -21,6 +20,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from bankapp.extensions import csrf, db, limiter, login_manager, mail, migrate, talisman
+from bankapp.i18n import N_
+from bankapp.logs import configure_logging, log_format
 
 CSP = {
     "default-src": "'self'",
@@ -40,7 +41,13 @@ STATIC_FOLDER = Path(__file__).resolve().parent.parent / "public" / "static"
 
 def create_app(config=None) -> Flask:
     """Build the application; ``config`` is a config class or a dict of overrides."""
-    from config import ProductionConfig, config_from_environment, parse_public_url
+    from config import (
+        ProductionConfig,
+        config_from_environment,
+        parse_daily_limit,
+        parse_public_url,
+        parse_timezone,
+    )
 
     app = Flask(__name__, instance_relative_config=True, static_folder=str(STATIC_FOLDER))
     config_class = config if isinstance(config, type) else config_from_environment()
@@ -60,9 +67,15 @@ def create_app(config=None) -> Flask:
             app.config.update(config)
         if app.config.get("PUBLIC_URL"):
             app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
+        app.config["LOG_FORMAT"] = log_format(app.config)
+        app.config["BANK_TIMEZONE"] = parse_timezone(app.config.get("BANK_TIMEZONE"))
+        app.config["DAILY_TRANSFER_LIMIT"] = parse_daily_limit(app.config["DAILY_TRANSFER_LIMIT"])
         if app.config["CUSTOMER_2FA"] not in ("optional", "required"):
             raise ValueError(f"CUSTOMER_2FA must be optional or required, not "
                              f"{app.config['CUSTOMER_2FA']!r}")
+        from bankapp.i18n import check_currency
+
+        check_currency(app.config["BANK_CURRENCY"])
     except ValueError as invalid:
         sys.exit(f"bankapp: refusing to start: {invalid} (see README, 'Configuration').")
     if app.config.get("ENV_NAME") == "production":
@@ -86,6 +99,7 @@ def create_app(config=None) -> Flask:
     register_session_rules(app)
     register_commands(app)
     register_template_helpers(app)
+    register_operations(app)
     return app
 
 
@@ -96,37 +110,6 @@ class Sha256SessionInterface(SecureCookieSessionInterface):
     digest_method = staticmethod(hashlib.sha256)
 
 
-class LogFormatter(logging.Formatter):
-    """Records that start with a UTC ISO 8601 timestamp, and only there: a line break inside a
-    message (a path or an email taken from a request, say) continues on an indented line and
-    a carriage return is escaped, so no value can forge a record of its own."""
-
-    converter = time.gmtime
-
-    def __init__(self):
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                         datefmt="%Y-%m-%dT%H:%M:%S")
-
-    def formatTime(self, record, datefmt=None):
-        return f"{super().formatTime(record, datefmt)}.{int(record.msecs):03d}Z"
-
-    def formatMessage(self, record):
-        # The message only: a traceback, appended after this, keeps its own lines.
-        text = super().formatMessage(record)
-        return text.replace("\r", "\\r").replace("\n", "\n    ")
-
-
-def configure_logging(app: Flask) -> None:
-    # Logs go to stdout: serverless hosts and process managers collect them from there.
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(LogFormatter())
-    root = logging.getLogger("bankapp")
-    if not any(isinstance(h, logging.StreamHandler) for h in root.handlers):
-        root.addHandler(handler)
-    root.setLevel(app.config["LOG_LEVEL"])
-    app.logger.setLevel(app.config["LOG_LEVEL"])
-
-
 def configure_database(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
@@ -134,11 +117,16 @@ def configure_database(app: Flask) -> None:
         if ":memory:" not in uri and "mode=memory" not in uri:
             _ensure_sqlite_dir(uri)
         options.setdefault("connect_args", {}).setdefault("timeout", 15)
+    elif app.config.get("DATABASE_NULLPOOL"):
+        # A connection per use and nothing kept: the pooler in front of PostgreSQL pools.
+        # Queue-pool settings (pool_size, …) have no meaning then and NullPool refuses them.
+        for name in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle",
+                     "pool_pre_ping"):
+            options.pop(name, None)
+        options["poolclass"] = NullPool
     else:
         options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_recycle", 600)
-        if app.config.get("DATABASE_NULLPOOL"):
-            options["poolclass"] = NullPool
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
@@ -164,14 +152,25 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 
 def register_extensions(app: Flask) -> None:
+    from bankapp import replica
+
     db.init_app(app)
+    replica.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
     mail.init_app(app)
+    from bankapp import i18n
+
+    i18n.init_app(app)
+
+    from bankapp import email
+
+    email.init_app(app)  # each request's queued email is delivered before it answers
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message = N_("Please log in to see that page.")
+    login_manager.localize_callback = gettext  # flashed in the request's language
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     production = app.config.get("ENV_NAME") == "production"
@@ -221,13 +220,15 @@ def register_blueprints(app: Flask) -> None:
     from bankapp.admin import bp as admin_bp
     from bankapp.api import bp as api_bp  # CSRF-exempt: token-authenticated, no cookies
     from bankapp.auth import bp as auth_bp
+    from bankapp.cron import bp as cron_bp  # CSRF-exempt: CRON_SECRET bearer, no cookies
+    from bankapp.payments import bp as payments_bp
     from bankapp.reports import bp as reports_bp
     from bankapp.teller import bp as teller_bp
     from bankapp.wellknown import bp as wellknown_bp
 
     app.url_map.converters["account_number"] = AccountNumberConverter
-    for blueprint in (auth_bp, accounts_bp, reports_bp, teller_bp, admin_bp, api_bp,
-                      wellknown_bp):
+    for blueprint in (auth_bp, accounts_bp, payments_bp, reports_bp, teller_bp, admin_bp, api_bp,
+                      wellknown_bp, cron_bp):
         app.register_blueprint(blueprint)
 
 
@@ -296,10 +297,12 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_session_rules(app: Flask) -> None:
     from bankapp.auth.factors import enforce_enrolment
+    from bankapp.replica import mark_write
     from bankapp.security import enforce_session_timeouts
 
     app.before_request(enforce_session_timeouts)
     app.before_request(enforce_enrolment)
+    app.after_request(mark_write)  # read-your-writes with a replica
 
     @app.after_request
     def no_store_when_logged_in(response):
@@ -317,6 +320,14 @@ def register_session_rules(app: Flask) -> None:
         return response
 
 
+def register_operations(app: Flask) -> None:
+    """Request ids and the request log line, request metrics; /healthz, /readyz, /metrics."""
+    from bankapp import health, logs
+
+    logs.init_app(app)
+    health.init_app(app)
+
+
 def register_commands(app: Flask) -> None:
     from bankapp import cli
 
@@ -324,11 +335,13 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from bankapp.formatting import format_money, format_timestamp
+    from bankapp.formatting import format_amount, format_day, format_money, format_timestamp
     from bankapp.security import public_url_for
 
-    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["money"] = format_money  # with the currency: every shown amount
+    app.jinja_env.filters["amount"] = format_amount  # the number alone (form values, hints)
     app.jinja_env.filters["localtime"] = format_timestamp
+    app.jinja_env.filters["localdate"] = format_day
     app.jinja_env.globals["public_url_for"] = public_url_for
 
     def nav_links(user) -> list[tuple[str, str]]:
@@ -341,14 +354,21 @@ def register_template_helpers(app: Flask) -> None:
         return {"now_utc": datetime.now(timezone.utc), "nav_links": nav_links}
 
 
+# Labels are translated where base.html shows them.
 NAVIGATION = [
-    ("accounts.dashboard", "Dashboard", ("customer",)),
-    ("accounts.transfer", "Transfer", ("customer",)),
-    ("reports.index", "Reports", ("customer", "teller", "admin")),
-    ("teller.desk", "Teller desk", ("teller", "admin")),
-    ("admin.users", "Users", ("admin",)),
-    ("admin.audit", "Audit trail", ("admin",)),
-    ("auth.profile_page", "Profile", ("customer", "teller", "admin")),
-    ("auth.change_password", "Change password", ("customer", "teller", "admin")),
-    ("auth.security", "Security", ("customer", "teller", "admin")),
+    ("accounts.dashboard", N_("Dashboard"), ("customer",)),
+    ("accounts.transfer", N_("Transfer"), ("customer",)),
+    ("payments.payee_list", N_("Payees"), ("customer",)),
+    ("payments.scheduled_list", N_("Scheduled"), ("customer",)),
+    ("payments.notifications", N_("Alerts"), ("customer",)),
+    ("accounts.limits", N_("Limits"), ("customer",)),
+    ("reports.index", N_("Reports"), ("customer", "teller", "admin")),
+    ("teller.desk", N_("Teller desk"), ("teller", "admin")),
+    ("admin.users", N_("Users"), ("admin",)),
+    ("admin.audit", N_("Audit trail"), ("admin",)),
+    ("admin.mail", N_("Mail"), ("admin",)),
+    ("admin.interest_rates", N_("Interest rates"), ("admin",)),
+    ("auth.profile_page", N_("Profile"), ("customer", "teller", "admin")),
+    ("auth.change_password", N_("Change password"), ("customer", "teller", "admin")),
+    ("auth.security", N_("Security"), ("customer", "teller", "admin")),
 ]

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from flask import has_request_context, request
 
+from bankapp import metrics
 from bankapp.extensions import db
 from bankapp.models import AuditEvent, User
 
@@ -61,6 +62,11 @@ class Action(_Names):
     WITHDRAWAL = "ledger.withdrawal"
     TRANSFER = "ledger.transfer"
     REVERSAL = "ledger.reversal"
+    INTEREST = "ledger.interest"
+    INTEREST_RATE_SET = "interest.rate_set"
+    HOLD_PLACE = "hold.place"
+    HOLD_RELEASE = "hold.release"
+    LIMIT_CHANGE = "limits.change"
     TELLER_REQUEST = "teller.request"
     TELLER_APPROVE = "teller.approve"
     TELLER_REJECT = "teller.reject"
@@ -73,6 +79,19 @@ class Action(_Names):
     TILL_ALLOCATE = "till.allocate"
     TILL_SETTLE = "till.settle"
     TILL_CLOSE_SHIFT = "till.close_shift"
+    MAIL_RETRY = "mail.retry"
+    PAYEE_LOOKUP = "payee.lookup"
+    PAYEE_ADD = "payee.add"
+    PAYEE_RENAME = "payee.rename"
+    PAYEE_REMOVE = "payee.remove"
+    SCHEDULED_CREATE = "scheduled.create"
+    SCHEDULED_PAUSE = "scheduled.pause"
+    SCHEDULED_RESUME = "scheduled.resume"
+    SCHEDULED_CANCEL = "scheduled.cancel"
+    SCHEDULED_RUN = "scheduled.run"
+    SCHEDULED_POSTED = "scheduled.occurrence.posted"
+    SCHEDULED_FAILED = "scheduled.occurrence.failed"
+    ALERT_SETTINGS = "alerts.settings"
 
 
 class TargetType(_Names):
@@ -84,6 +103,10 @@ class TargetType(_Names):
     TILL = "till"
     JOURNAL_ENTRY = "journal_entry"
     PENDING_POSTING = "pending_posting"
+    MAIL = "mail"
+    PAYEE = "payee"
+    SCHEDULED_ORDER = "scheduled_order"
+    INTEREST_RATE = "interest_rate"
 
 
 def _jsonable(value):
@@ -126,6 +149,7 @@ def record(action: str, *, actor: User | None, target_type: str | None = None,
     event = AuditEvent(**columns(action, actor=actor, target_type=target_type,
                                  target_id=target_id, details=details))
     db.session.add(event)
+    metrics.count_audited(action, details)  # sign-in failures and lockouts
     return event
 
 

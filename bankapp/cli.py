@@ -2,14 +2,17 @@
 pruning old API idempotency records."""
 from __future__ import annotations
 
+import signal
 import smtplib
 import socket
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from sqlalchemy import exc as sa_exc
 
 from bankapp.auth.validators import (
     InvalidInput,
@@ -34,6 +37,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(prune_idempotency_keys)
     app.cli.add_command(reset_2fa)
     app.cli.add_command(rotate_field_key)
+    app.cli.add_command(deliver_mail)
+    app.cli.add_command(run_scheduled)
+    app.cli.add_command(set_rate)
+    app.cli.add_command(post_interest)
 
 
 # ---------------------------------------------------------------- users
@@ -125,10 +132,13 @@ def reset_2fa(email):
     if not user.mfa_enabled:
         click.echo(f"{user.email} has no second factor; nothing to reset.")
         return
-    emailed = reset_second_factors(user)
+    from bankapp.email import deliver_committed
+
+    reset_second_factors(user)
+    report = deliver_committed()
     click.echo(f"Second factors of {user.email} removed; every session and API token ended. "
-               + ("The owner was emailed." if emailed else "The email to the owner could not be "
-                  "sent; tell them yourself."))
+               + ("The owner was emailed." if report and report.sent else
+                  "The email to the owner is queued (`flask deliver-mail` retries it)."))
 
 
 @click.command("rotate-field-key")
@@ -138,8 +148,10 @@ def rotate_field_key():
     from bankapp.auth.factors import reencrypt_secrets
     from bankapp.crypto import FieldKeyError
 
+    from bankapp.email import reencrypt_bodies
+
     try:
-        count = reencrypt_secrets()
+        count = reencrypt_bodies() + reencrypt_secrets()  # the latter commits both
     except FieldKeyError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"{count} stored secret(s) re-encrypted with the first FIELD_ENCRYPTION_KEY; the "
@@ -459,6 +471,57 @@ def reconcile():
         raise SystemExit(1)
 
 
+@click.command("run-scheduled")
+@with_appcontext
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Post what is due up to this date (YYYY-MM-DD) [default: today in "
+                   "BANK_TIMEZONE].")
+def run_scheduled(as_of):
+    """Post every scheduled payment due (missed days too, oldest first); safe to repeat."""
+    from bankapp import ledger
+    from bankapp.email import deliver_committed
+
+    report = ledger.run_due(as_of.date() if as_of else ledger.bank_today(), trigger="cli")
+    deliver_committed()  # the failed-payment alerts, now; the mail worker retries what fails
+    click.echo(f"Scheduled payments due by {report.as_of.isoformat()}: {report.posted} posted, "
+               f"{report.failed} failed ({report.paused} orders paused), {report.skipped} "
+               "handled by another run.")
+
+
+@click.command("set-rate")
+@with_appcontext
+@click.argument("account_type", type=click.Choice(["SAVINGS", "CHECKING"]))
+@click.argument("rate")
+@click.option("--from", "effective_from", default=None,
+              help="First day it applies, YYYY-MM-DD [default: today in BANK_TIMEZONE].")
+def set_rate(account_type, rate, effective_from):
+    """Set the annual interest rate (percent) of an account type from a day on."""
+    from bankapp import ledger
+    from bankapp.ledger.interest import local_today
+
+    try:
+        day = ledger.parse_rate_date(effective_from) if effective_from else local_today()
+        row = ledger.set_rate(account_type, ledger.parse_rate(rate), day, None)
+    except ledger.InterestError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{account_type}: {row.annual_rate.normalize():f} % a year from "
+               f"{row.effective_from.isoformat()}.")
+
+
+@click.command("post-interest")
+@with_appcontext
+@click.option("--month", required=True, help="The month that ended, YYYY-MM.")
+def post_interest(month):
+    """Post a month's interest (idempotent: each account and month is paid once)."""
+    from bankapp import ledger
+
+    try:
+        run = ledger.post_interest(ledger.parse_month(month))
+    except ledger.InterestError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(run.summary())
+
+
 # ---------------------------------------------------------------- API idempotency records
 
 
@@ -480,3 +543,42 @@ def prune_idempotency_keys(older_than_days):
             "window must still find its answer")
     deleted = prune_records(timedelta(days=days))
     click.echo(f"Deleted {deleted} idempotency records older than {days} days.")
+
+
+# ---------------------------------------------------------------- outgoing mail
+
+
+@click.command("deliver-mail")
+@with_appcontext
+@click.option("--once", is_flag=True, help="One pass over due mail, then exit (for cron).")
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=5.0, show_default=True,
+              help="Seconds to wait when nothing is due.")
+@click.option("--batch", type=click.IntRange(1, 10000), default=100, show_default=True,
+              help="At most this many messages per pass.")
+def deliver_mail(once, interval, batch):
+    """Send queued email: retries with backoff, dead after MAIL_MAX_ATTEMPTS (see /admin/mail/).
+
+    Without --once it keeps running; Ctrl-C or SIGTERM stops it after the message in hand.
+    """
+    from bankapp import email
+
+    if once:
+        click.echo(f"Mail: {email.deliver(limit=batch)}.")
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"Delivering mail (every {interval:g} s when idle); Ctrl-C stops.")
+    while not stop.is_set():
+        try:
+            report = email.deliver(limit=batch, should_stop=stop.is_set)
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+            # The database restarting must not end the worker; the next pass tries again.
+            db.session.rollback()
+            click.echo(f"Database unavailable ({error.orig}); retrying.", err=True)
+            report = email.DeliveryReport()
+        if report.attempted:
+            click.echo(f"Mail: {report}.")
+        if report.attempted < batch or report.failed:
+            stop.wait(interval)
+    click.echo("Stopped.")

@@ -14,8 +14,8 @@ Sessions
 Known browsers
     A long-lived random cookie (``BROWSER_COOKIE_NAME``) names the browser; ``KnownBrowser``
     keeps its hash per user. A login from a browser this user has not signed in from before
-    emails the owner after the commit. Several users of one browser share its cookie, each
-    with their own row (and their own first alert).
+    queues an email to the owner with the login. Several users of one browser share its
+    cookie, each with their own row (and their own first alert).
 
 Sign-in history
     Read from the audit trail (login success and failure, wrong second-step codes), whose
@@ -239,10 +239,10 @@ def _set_browser_cookie(key: str) -> None:
         return response
 
 
-def send_new_browser_alert(user: User, browser: str | None, ip_address: str | None,
-                           when: datetime) -> bool:
-    """Tell the owner about a sign-in from a browser not seen before (after the commit)."""
-    from bankapp.email import send_email
+def queue_new_browser_alert(user: User, browser: str | None, ip_address: str | None,
+                            when: datetime) -> None:
+    """Tell the owner about a sign-in from a browser not seen before (the caller commits)."""
+    from bankapp.email import queue_email
     from bankapp.formatting import format_timestamp
     from bankapp.security import public_url_for
 
@@ -257,7 +257,7 @@ def send_new_browser_alert(user: User, browser: str | None, ip_address: str | No
         "If it was not you, end that session and change your password now:\n"
         f"{public_url_for('auth.security')}\n"
     )
-    return send_email(user.email, "New sign-in to your bankapp account", body)
+    queue_email(user.email, "New sign-in to your bankapp account", body)
 
 
 # ---------------------------------------------------------------- sign-in history

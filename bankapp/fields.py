@@ -4,15 +4,18 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, SubmitField, ValidationError
 from wtforms.validators import Length
 
+from bankapp.i18n import current_locale
 from bankapp.ledger import LedgerError, parse_amount
 
 
 class AmountField(StringField):
-    """A money amount typed by a person, validated by ``ledger.parse_amount``.
+    """A money amount typed by a person, validated by ``ledger.parse_amount`` in the locale
+    the page is shown in (``12,50`` on a French page).
 
     Not WTForms' DecimalField: that one rounds ``10.005`` silently and crashes on ``sNaN``.
     ``field.amount`` holds the Decimal once the form validates.
@@ -28,7 +31,7 @@ class AmountField(StringField):
     def pre_validate(self, form):
         self.amount = None
         try:
-            self.amount = self.parse(self.data or "")
+            self.amount = self.parse(self.data or "", str(current_locale()))
         except LedgerError as error:
             raise ValidationError(str(error)) from error
 
@@ -43,11 +46,11 @@ class IdempotencyKeyField(HiddenField):
         self.data = value or uuid.uuid4().hex
 
 
-def description_field(label: str = "Description (optional)") -> StringField:
-    return StringField(label, validators=[Length(max=140)])
+def description_field(label: str | None = None) -> StringField:
+    return StringField(label or _l("Description (optional)"), validators=[Length(max=140)])
 
 
 class ConfirmForm(FlaskForm):
     """A button that only POSTs: nothing to fill in but the CSRF token."""
 
-    submit = SubmitField("Confirm")
+    submit = SubmitField(_l("Confirm"))

@@ -15,6 +15,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bankapp.extensions import db
+from bankapp.i18n import N_
 
 
 def now_utc() -> datetime:
@@ -91,6 +92,9 @@ class User(UserMixin, db.Model):
     # True while the user has a confirmed second factor (TOTP); kept in the same transaction
     # as the factor rows, so the login and enrolment checks need no extra query.
     mfa_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # The language chosen on the profile page (``bankapp.i18n.LANGUAGES``); None follows the
+    # browser's Accept-Language.
+    locale: Mapped[Optional[str]] = mapped_column(sa.String(16))
 
     accounts: Mapped[list["Account"]] = relationship(
         back_populates="owner", order_by="Account.id"
@@ -243,7 +247,8 @@ class EmailChange(db.Model):
 
 
 class _Labelled:
-    """Codes stored in the database, with the names people read for them."""
+    """Codes stored in the database, with the names people read for them (in English: pages
+    translate them with ``_(label)``, the API and CSV files keep them as they are)."""
 
     LABELS: dict[str, str] = {}
 
@@ -261,9 +266,12 @@ class AccountType(_Labelled):
     VAULT = "VAULT"
     TILL = "TILL"
     OVER_SHORT = "OVER_SHORT"
-    INTERNAL = (VAULT, TILL, OVER_SHORT)
-    LABELS = {SAVINGS: "Savings", CHECKING: "Checking", VAULT: "Vault cash",
-              TILL: "Teller till", OVER_SHORT: "Cash over/short"}
+    # A bank expense (interest paid to customers, GL-INTEREST): it may go negative.
+    EXPENSE = "EXPENSE"
+    INTERNAL = (VAULT, TILL, OVER_SHORT, EXPENSE)
+    LABELS = {SAVINGS: N_("Savings"), CHECKING: N_("Checking"), VAULT: N_("Vault cash"),
+              TILL: N_("Teller till"), OVER_SHORT: N_("Cash over/short"),
+              EXPENSE: N_("Bank expense")}
 
 
 class AccountStatus:
@@ -273,14 +281,14 @@ class AccountStatus:
     ALL = (ACTIVE, FROZEN, CLOSED)
 
 
-_INTERNAL_SQL = "('VAULT', 'TILL', 'OVER_SHORT')"
+_INTERNAL_SQL = "('VAULT', 'TILL', 'OVER_SHORT', 'EXPENSE')"
 
 
 class Account(db.Model):
     __tablename__ = "accounts"
     __table_args__ = (
         sa.CheckConstraint(
-            "account_type IN ('SAVINGS', 'CHECKING', 'VAULT', 'TILL', 'OVER_SHORT')",
+            "account_type IN ('SAVINGS', 'CHECKING', 'VAULT', 'TILL', 'OVER_SHORT', 'EXPENSE')",
             name="account_type_known",
         ),
         sa.CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status_known"),
@@ -333,6 +341,7 @@ class EntryType:
     CASH_ALLOCATION = "CASH_ALLOCATION"
     CASH_SETTLEMENT = "CASH_SETTLEMENT"
     CASH_OVER_SHORT = "CASH_OVER_SHORT"
+    INTEREST = "INTEREST"
 
 
 class Channel:
@@ -376,9 +385,11 @@ class TransactionType(_Labelled):
     REVERSAL = "REVERSAL"
     CASH_IN = "CASH_IN"
     CASH_OUT = "CASH_OUT"
-    LABELS = {DEPOSIT: "Deposit", WITHDRAWAL: "Withdrawal", TRANSFER_IN: "Transfer in",
-              TRANSFER_OUT: "Transfer out", REVERSAL: "Reversal", CASH_IN: "Cash in",
-              CASH_OUT: "Cash out"}
+    INTEREST = "INTEREST"
+    LABELS = {DEPOSIT: N_("Deposit"), WITHDRAWAL: N_("Withdrawal"),
+              TRANSFER_IN: N_("Transfer in"), TRANSFER_OUT: N_("Transfer out"),
+              REVERSAL: N_("Reversal"), CASH_IN: N_("Cash in"), CASH_OUT: N_("Cash out"),
+              INTEREST: N_("Interest")}
 
 
 class Transaction(db.Model):
@@ -425,6 +436,12 @@ class Transaction(db.Model):
 # At most one reversal per entry, enforced by the database: two admins reversing the same
 # entry at once cannot both post a compensating entry.
 sa.Index("uq_journal_entries_reverses_id", JournalEntry.reverses_id, unique=True)
+
+# The bank's own postings (no actor: interest, scheduled jobs) are idempotent by their key
+# alone; the (actor_id, idempotency_key) constraint cannot see them, NULLs being distinct.
+_SYSTEM_KEY = sa.text("actor_id IS NULL AND idempotency_key IS NOT NULL")
+sa.Index("uq_journal_entries_system_key", JournalEntry.idempotency_key, unique=True,
+         postgresql_where=_SYSTEM_KEY, sqlite_where=_SYSTEM_KEY)
 
 
 class PendingPostingKind:
@@ -626,3 +643,336 @@ class LedgerTotal(db.Model):
     shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, default=0)
     amount: Mapped[Decimal] = mapped_column(sa.Numeric(16, 2), default=Decimal("0.00"))
     movements: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+# ---------------------------------------------------------------- outgoing mail (bankapp/email.py)
+
+
+class MailStatus:
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class OutboxMessage(db.Model):
+    """One email, written in the transaction of the action that causes it; sent afterwards.
+
+    The body carries sign-in, reset and confirmation links, so it is stored encrypted
+    (``bankapp.crypto``) and dropped once the message is sent; recipient and subject stay
+    readable for the admins' mail page.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'sent', 'dead')", name="status_known"),
+        sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        # The worker's question: which pending messages are due, oldest first.
+        sa.Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(sa.String(254))
+    subject: Mapped[str] = mapped_column(sa.String(200))
+    body_encrypted: Mapped[Optional[str]] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(8), default=MailStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    last_error: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------- payees, scheduled orders, alerts (issue 15)
+
+
+class Payee(db.Model):
+    """An account a customer saved to pay again, under a name of their choosing."""
+
+    __tablename__ = "payees"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "account_id", name="uq_payees_user_account"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    nickname: Mapped[str] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    account: Mapped[Account] = relationship()
+
+
+class Frequency(_Labelled):
+    ONCE = "once"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    ALL = (ONCE, WEEKLY, MONTHLY)
+    LABELS = {ONCE: "Once", WEEKLY: "Weekly", MONTHLY: "Monthly"}
+
+
+class OrderStatus(_Labelled):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    ALL = (ACTIVE, PAUSED, CANCELLED, COMPLETED)
+    LABELS = {ACTIVE: "Active", PAUSED: "Paused", CANCELLED: "Cancelled", COMPLETED: "Completed"}
+
+
+class ScheduledOrder(db.Model):
+    """A one-off transfer on a future date, or a standing order (weekly or monthly).
+
+    ``next_due_on`` is the next payment's date (NULL once the order has ended); the runner
+    (``bankapp.ledger.scheduled``) moves it on in the same transaction as each occurrence.
+    """
+
+    __tablename__ = "scheduled_orders"
+    __table_args__ = (
+        sa.CheckConstraint("frequency IN ('once', 'weekly', 'monthly')", name="frequency_known"),
+        sa.CheckConstraint("status IN ('active', 'paused', 'cancelled', 'completed')",
+                           name="status_known"),
+        sa.CheckConstraint("amount > 0 AND amount <> 'NaN'", name="amount_positive"),
+        sa.CheckConstraint("(frequency = 'monthly') = (day_of_month IS NOT NULL)",
+                           name="day_iff_monthly"),
+        sa.CheckConstraint("day_of_month BETWEEN 1 AND 31", name="day_of_month_valid"),
+        sa.CheckConstraint("end_on IS NULL OR end_on >= start_on", name="end_after_start"),
+        sa.CheckConstraint("max_occurrences IS NULL OR max_occurrences > 0",
+                           name="max_occurrences_positive"),
+        sa.CheckConstraint("source_account_id <> destination_account_id", name="not_to_itself"),
+        sa.CheckConstraint("(status IN ('active', 'paused')) = (next_due_on IS NOT NULL)",
+                           name="next_due_iff_open"),
+        # A replayed creation form finds the order it already made.
+        sa.UniqueConstraint("user_id", "idempotency_key", name="uq_scheduled_orders_user_key"),
+        sa.Index("ix_scheduled_orders_status_next_due_on", "status", "next_due_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    source_account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    destination_account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2))
+    description: Mapped[str] = mapped_column(sa.String(140), default="")
+    frequency: Mapped[str] = mapped_column(sa.String(8))
+    day_of_month: Mapped[Optional[int]] = mapped_column(sa.SmallInteger)
+    start_on: Mapped[date] = mapped_column(sa.Date)
+    end_on: Mapped[Optional[date]] = mapped_column(sa.Date)
+    max_occurrences: Mapped[Optional[int]] = mapped_column(sa.Integer)
+    occurrence_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_due_on: Mapped[Optional[date]] = mapped_column(sa.Date)
+    status: Mapped[str] = mapped_column(sa.String(10), default=OrderStatus.ACTIVE)
+    status_reason: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    idempotency_key: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+    user: Mapped[User] = relationship()
+    source: Mapped[Account] = relationship(foreign_keys=[source_account_id])
+    destination: Mapped[Account] = relationship(foreign_keys=[destination_account_id])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (OrderStatus.ACTIVE, OrderStatus.PAUSED)
+
+
+class OccurrenceStatus:
+    POSTED = "posted"
+    FAILED = "failed"
+    ALL = (POSTED, FAILED)
+
+
+class ScheduledOccurrence(db.Model):
+    """One due date of a scheduled order, and what happened: posted (its entry) or failed.
+
+    UNIQUE (order_id, due_on): whatever runs the job, and however often, an occurrence is
+    recorded once (the ledger's idempotency key, order id + due date, backs it up).
+    """
+
+    __tablename__ = "scheduled_occurrences"
+    __table_args__ = (
+        sa.UniqueConstraint("order_id", "due_on", name="uq_scheduled_occurrences_order_due"),
+        sa.CheckConstraint("status IN ('posted', 'failed')", name="status_known"),
+        sa.CheckConstraint("(status = 'posted') = (entry_id IS NOT NULL)", name="posted_has_entry"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(sa.ForeignKey("scheduled_orders.id"))
+    due_on: Mapped[date] = mapped_column(sa.Date)
+    status: Mapped[str] = mapped_column(sa.String(8))
+    entry_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journal_entries.id"))
+    reason: Mapped[Optional[str]] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    entry: Mapped[Optional[JournalEntry]] = relationship()
+
+
+class AlertSettings(db.Model):
+    """A customer's alert choices (``bankapp.alerts``); no row means the defaults."""
+
+    __tablename__ = "alert_settings"
+    __table_args__ = (
+        sa.CheckConstraint("large_transfer_threshold IS NULL OR large_transfer_threshold > 0",
+                           name="threshold_positive"),
+        sa.CheckConstraint("low_balance_floor IS NULL OR low_balance_floor > 0",
+                           name="floor_positive"),
+        sa.CheckConstraint("NOT large_transfer_on OR large_transfer_threshold IS NOT NULL",
+                           name="large_transfer_has_threshold"),
+        sa.CheckConstraint("NOT low_balance_on OR low_balance_floor IS NOT NULL",
+                           name="low_balance_has_floor"),
+    )
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    large_transfer_on: Mapped[bool] = mapped_column(default=False)
+    large_transfer_threshold: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
+    low_balance_on: Mapped[bool] = mapped_column(default=False)
+    low_balance_floor: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
+    scheduled_failed_on: Mapped[bool] = mapped_column(default=True)
+    hold_placed_on: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc, onupdate=now_utc)
+
+
+# ---------------------------------------------------------------- interest (issue 15)
+
+
+class InterestRate(db.Model):
+    """An annual interest rate for one account type, from a date on (a history: never edited).
+
+    The rate of a day is the row with the latest ``effective_from`` on or before it.
+    """
+
+    __tablename__ = "interest_rates"
+    __table_args__ = (
+        sa.CheckConstraint("account_type IN ('SAVINGS', 'CHECKING')", name="account_type_known"),
+        # Percent a year: 2.5000 is 2.5 %.
+        sa.CheckConstraint("annual_rate >= 0 AND annual_rate <= 100 AND annual_rate <> 'NaN'",
+                           name="annual_rate_in_range"),
+        sa.UniqueConstraint("account_type", "effective_from",
+                            name="uq_interest_rates_type_effective_from"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_type: Mapped[str] = mapped_column(sa.String(16))
+    annual_rate: Mapped[Decimal] = mapped_column(sa.Numeric(7, 4))
+    effective_from: Mapped[date] = mapped_column(sa.Date)
+    created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    created_by: Mapped[Optional[User]] = relationship()
+
+
+class InterestPosting(db.Model):
+    """One account's interest for one month: what accrued, what was paid, what is carried.
+
+    Amounts of accrual are kept exactly as *numerators*: the sum over the month's days of the
+    end-of-day balance times the annual rate in percent (``interest = numerator / 36500``,
+    actual/365). ``posted`` is whole cents; ``carry`` is the numerator not paid yet (the
+    sub-cent remainder, or a whole month's interest when the account could not be credited),
+    added to the next month's. Written in the same transaction as the INTEREST entry; the
+    unique (account, month) makes ``post-interest`` pay each month once.
+    """
+
+    __tablename__ = "interest_postings"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "month", name="uq_interest_postings_account_month"),
+        sa.CheckConstraint("posted >= 0 AND posted <> 'NaN'", name="posted_not_negative"),
+        sa.CheckConstraint("accrued >= 0 AND accrued <> 'NaN'", name="accrued_not_negative"),
+        sa.CheckConstraint("(posted > 0) = (entry_id IS NOT NULL)", name="entry_iff_posted"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    month: Mapped[date] = mapped_column(sa.Date)  # its first day
+    accrued: Mapped[Decimal] = mapped_column(sa.Numeric(24, 6))
+    posted: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    carry: Mapped[Decimal] = mapped_column(sa.Numeric(24, 6))
+    entry_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("journal_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    account: Mapped[Account] = relationship()
+    entry: Mapped[Optional[JournalEntry]] = relationship()
+
+
+# ---------------------------------------------------------------- holds and limits (issue 15)
+
+
+class Hold(db.Model):
+    """Money on an account a teller has set aside: it cannot be withdrawn or transferred.
+
+    Active while not released and before ``expires_at``: an expired hold stops counting by
+    itself, since every check compares the expiry with the moment of the check.
+    """
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0 AND amount <> 'NaN'", name="amount_positive"),
+        sa.CheckConstraint("(released_at IS NULL) = (released_by_id IS NULL)",
+                           name="released_by_iff_released"),
+        sa.Index("ix_holds_account_id_expires_at", "account_id", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    reason: Mapped[str] = mapped_column(sa.String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    placed_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    released_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    released_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    account: Mapped[Account] = relationship()
+    placed_by: Mapped[User] = relationship(foreign_keys=[placed_by_id])
+    released_by: Mapped[Optional[User]] = relationship(foreign_keys=[released_by_id])
+
+    @classmethod
+    def active_total(cls, account_id, now):
+        """SQL: the sum of ``account_id``'s holds active at ``now`` (0 when none)."""
+        return (sa.select(sa.func.coalesce(sa.func.sum(cls.amount), 0))
+                .where(cls.account_id == account_id, cls.released_at.is_(None),
+                       cls.expires_at > now)
+                .scalar_subquery())
+
+    def is_active_at(self, moment: datetime) -> bool:
+        return self.released_at is None and self.expires_at > moment
+
+
+class TransferLimit(db.Model):
+    """A customer's own daily outgoing limit (never above ``DAILY_TRANSFER_LIMIT``).
+
+    A raise waits in ``pending_limit`` until ``pending_from`` (24 hours later) unless it was
+    approved with step-up; a lowering replaces ``daily_limit`` at once.
+    """
+
+    __tablename__ = "transfer_limits"
+    __table_args__ = (
+        sa.CheckConstraint("daily_limit > 0 AND daily_limit <> 'NaN'", name="daily_limit_positive"),
+        sa.CheckConstraint("pending_limit IS NULL OR (pending_limit > 0 AND pending_limit <> 'NaN')",
+                           name="pending_limit_positive"),
+        sa.CheckConstraint("(pending_limit IS NULL) = (pending_from IS NULL)",
+                           name="pending_complete"),
+    )
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    daily_limit: Mapped[Decimal] = mapped_column(sa.Numeric(12, 2))
+    pending_limit: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(12, 2))
+    pending_from: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    def limit_at(self, moment: datetime) -> Decimal:
+        if self.pending_from is not None and self.pending_from <= moment:
+            return self.pending_limit
+        return self.daily_limit
+
+
+class DailyOutgoing(db.Model):
+    """What a customer has sent out on one day (``BANK_TIMEZONE``): withdrawals and transfers
+    to other people. Raised in the posting's transaction by one conditional upsert that also
+    checks the limit, so concurrent payments cannot together pass it."""
+
+    __tablename__ = "daily_outgoing"
+    __table_args__ = (
+        sa.CheckConstraint("amount >= 0 AND amount <> 'NaN'", name="amount_not_negative"),
+    )
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2), default=Decimal("0.00"))

@@ -1,6 +1,6 @@
 """Bank test under faults (after Jepsen's "bank" workload), through the HTTP API.
 
-    .venv/bin/python bench/bank_test.py [--short] [--app-dir DIR]
+    .venv/bin/python bench/bank_test.py [--short] [--pooler pgbouncer] [--app-dir DIR]
 
 One user owns 8 funded accounts. Writer threads transfer random amounts between them with
 ``POST /api/v1/transfers`` (each request its own ``Idempotency-Key``); on a lost answer
@@ -16,6 +16,10 @@ PostgreSQL is, by default, a private throwaway cluster (initdb into a temporary 
 run as the ``postgres`` OS user on a free loopback port), so restarting it cannot disturb
 anything else on the machine; ``--pg main`` uses the machine's cluster instead
 (``pg_ctlcluster --skip-systemctl-redirect <version> main restart``).
+
+With ``--pooler pgbouncer`` the app reaches PostgreSQL through a PgBouncer in transaction mode
+(``tests/pg_services.py``) with ``DATABASE_NULLPOOL=1``, as on Vercel with Supabase's pooler;
+migrations, seeding and the final checks use the direct connection.
 
 Checked throughout: every read sees the same total and no negative balance. Checked at the
 end, against the ledger in SQL: every acknowledged transfer is in ``journal_entries`` exactly
@@ -52,6 +56,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import apphost  # noqa: E402
 from apphost import log  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from pg_services import PgBouncer  # noqa: E402
+
 DB_NAME = "bankapp_bank_test"
 ACCOUNTS = 8
 OPENING = Decimal("1000.00")
@@ -76,6 +83,8 @@ def parse_args() -> argparse.Namespace:
                                                                apphost.DEFAULT_SERVER_URL),
                         help="with --pg main: the server (env BENCH_DATABASE_URL)")
     parser.add_argument("--no-pg-restart", action="store_true")
+    parser.add_argument("--pooler", choices=["none", "pgbouncer"], default="none",
+                        help="the app talks to PostgreSQL through PgBouncer (transaction mode)")
     parser.add_argument("--sabotage", choices=["money", "duplicate"],
                         help="self-test of the checker: halfway through, create money from "
                              "nothing, or post one acknowledged transfer a second time, "
@@ -652,6 +661,7 @@ def main() -> int:
     rng = random.Random(seed)
     cluster = PrivateCluster() if args.pg == "private" else MainCluster(args.server_url)
     server = None
+    pooler = None
     workdir = Path(tempfile.mkdtemp(prefix="bankapp-bank-"))
     started = time.monotonic()
     try:
@@ -666,6 +676,10 @@ def main() -> int:
                      hashed=apphost.password_hash(app))
         numbers = [apphost.account_number(n) for n in range(1, ACCOUNTS + 1)]
         env = apphost.app_env(args.app_dir, db_url)
+        if args.pooler == "pgbouncer":
+            pooler = PgBouncer(cluster.server_url).start()
+            log(f"the app connects through PgBouncer (transaction mode) on port {pooler.port}")
+            env.update(DATABASE_URL=pooler.url(DB_NAME), DATABASE_NULLPOOL="1")
         server = apphost.Gunicorn(args.app_dir, env, workers=args.workers, timeout=20,
                                   log_path=workdir / "gunicorn.log")
         server.start()
@@ -725,6 +739,8 @@ def main() -> int:
     finally:
         if server is not None:
             server.stop()
+        if pooler is not None:
+            pooler.stop()
         if args.pg == "main":
             apphost.drop_database(cluster.server_url, DB_NAME)
         cluster.stop()

@@ -3,6 +3,10 @@
 SQLite (in memory) by default. With ``TEST_DATABASE_URL=postgresql://…/anyname`` the suite
 creates a fresh database named after the run on that server, migrates it, empties it between
 tests and drops it at the end, so no run depends on what an earlier one left behind.
+
+With ``TEST_POOLER_URL`` too (a PgBouncer in transaction mode in front of that server, as
+``make test-pgbouncer`` starts it), the database is created, migrated and dropped over the
+direct connection, as an operator would, and the app under test talks to it through the pooler.
 """
 from __future__ import annotations
 
@@ -30,10 +34,14 @@ FIELD_ENCRYPTION_KEY = "q1vOQm3Xh2mQmS0t3f3qk3B2cHk0c1J5dEx4b0ZkR1k="
 
 _server_url = os.environ.get("TEST_DATABASE_URL", "")
 POSTGRES = _server_url.startswith(("postgres://", "postgresql"))
+_pooler_url = os.environ.get("TEST_POOLER_URL", "") if POSTGRES else ""
 
 
 def pytest_report_header(config):
-    return f"bankapp database: {'PostgreSQL ' + _server_url if POSTGRES else 'SQLite (in memory)'}"
+    if not POSTGRES:
+        return "bankapp database: SQLite (in memory)"
+    via = f" through the pooler {_pooler_url}" if _pooler_url else ""
+    return f"bankapp database: PostgreSQL {_server_url}{via}"
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +57,9 @@ def database_url():
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = server.set(database=name).render_as_string(hide_password=False)
     _migrate(url)
+    if _pooler_url:
+        url = (make_url(normalize_database_url(_pooler_url)).set(database=name)
+               .render_as_string(hide_password=False))
     yield url
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -156,8 +167,8 @@ def production_env(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
     monkeypatch.setenv("PUBLIC_URL", PUBLIC_URL)
     monkeypatch.setenv("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
-    for name in ("DATABASE_NULLPOOL", "REDIS_URL", "TRUST_PROXY_HOPS", "TRUSTED_HOSTS",
-                 "CUSTOMER_2FA"):
+    for name in ("DATABASE_NULLPOOL", "DATABASE_REPLICA_URL", "REDIS_URL", "TRUST_PROXY_HOPS",
+                 "TRUSTED_HOSTS", "CUSTOMER_2FA"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 

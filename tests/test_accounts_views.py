@@ -64,7 +64,7 @@ def test_account_page_shows_balance_and_history_newest_first(customer_client, cu
     page = text(customer_client.get(f"/accounts/{account.account_number}/"))
     assert "75.00" in page
     assert page.index("Groceries") < page.index("Opening deposit")
-    assert "−25.00" in page and "+100.00" in page
+    assert "−$25.00" in page and "+$100.00" in page
 
 
 def test_history_is_paginated_25_a_page(customer_client, customer, funded_account):
@@ -83,7 +83,8 @@ def test_history_times_are_shown_in_the_bank_timezone(app, customer_client, cust
     account = funded_account(customer, "1.00")
     leg = db.session.scalar(sa.select(Transaction).where(Transaction.account_id == account.id))
     from zoneinfo import ZoneInfo
-    local = leg.timestamp.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M")
+    tokyo = leg.timestamp.astimezone(ZoneInfo("Asia/Tokyo"))
+    local = f"{tokyo:%b} {tokyo.day}, {tokyo.year}, {tokyo:%H:%M}"  # English medium date
     assert local in text(customer_client.get(f"/accounts/{account.account_number}/"))
 
 
@@ -131,7 +132,7 @@ def test_deposit_form_posts_and_redirects_to_the_account(customer_client, custom
     assert response.headers["Location"].endswith(f"/accounts/{account.account_number}/")
     assert balance_of(account) == D("1234.50")
     page = text(customer_client.get(response.headers["Location"]))
-    assert "Deposit of 1,234.50 posted" in page and "Salary" in page
+    assert "Deposit of $1,234.50 posted" in page and "Salary" in page
 
 
 @pytest.mark.parametrize("amount, message", [

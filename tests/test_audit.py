@@ -190,7 +190,12 @@ def test_the_action_names_cover_the_issue():
         "ledger.deposit", "ledger.withdrawal", "ledger.transfer", "ledger.reversal",
         "teller.request", "teller.approve", "teller.reject", "teller.verify_customer",
         "account.freeze", "account.unfreeze", "admin.role_change", "admin.deactivate",
-        "admin.reactivate", "till.allocate", "till.settle", "till.close_shift"}
+        "admin.reactivate", "till.allocate", "till.settle", "till.close_shift", "mail.retry",
+        "payee.lookup", "payee.add", "payee.rename", "payee.remove",
+        "scheduled.create", "scheduled.pause", "scheduled.resume", "scheduled.cancel",
+        "scheduled.run", "scheduled.occurrence.posted", "scheduled.occurrence.failed",
+        "alerts.settings",
+        "ledger.interest", "interest.rate_set", "hold.place", "hold.release", "limits.change"}
     assert set(Action.all()) == expected
 
 
@@ -262,7 +267,8 @@ def test_the_audit_trail_shows_an_invalid_filter_inline(admin_client, trail):
 
 def test_the_audit_filter_lists_every_target_type_before_any_is_written(admin_client):
     page = admin_client.get("/admin/audit/").get_data(as_text=True)
-    assert "Known: account, journal_entry, pending_posting, till, user" in page
+    assert ("Known: account, interest_rate, journal_entry, mail, payee, pending_posting, "
+            "scheduled_order, till, user") in page
 
 
 def test_the_audit_page_does_not_scan_the_trail_for_target_types(admin_client, trail):

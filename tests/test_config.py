@@ -6,9 +6,9 @@ from flask import request, session
 from limits.storage import MemoryStorage, RedisStorage
 from sqlalchemy.pool import NullPool
 
-from bankapp import create_app
+from bankapp import create_app, replica
 from bankapp.extensions import db, limiter
-from config import ProductionConfig, normalize_database_url
+from config import ProductionConfig, TestingConfig, normalize_database_url
 from conftest import PRODUCTION_SECRET
 
 UNREACHABLE_POSTGRES = "postgres://nobody@127.0.0.1:1/x"
@@ -125,6 +125,27 @@ def test_engine_keeps_a_pool_without_the_nullpool_setting(production_env):
         assert db.engine.pool._pre_ping is True
 
 
+def test_replica_url_gives_reports_a_second_engine_with_a_short_connect_timeout(production_env):
+    production_env.setenv("DATABASE_URL", UNREACHABLE_POSTGRES)
+    production_env.setenv("DATABASE_REPLICA_URL", "postgres://reader@replica.internal:5432/x")
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        engine = replica.engine()
+        assert engine.url.render_as_string() == \
+            "postgresql+psycopg2://reader@replica.internal:5432/x"
+        assert engine.dialect.create_connect_args(engine.url)[1]["host"] == "replica.internal"
+        assert engine.pool._pre_ping is True
+        assert db.engine.url.host == "127.0.0.1"  # everything else stays on the primary
+
+
+def test_without_a_replica_url_there_is_one_engine(production_env):
+    production_env.setenv("DATABASE_URL", UNREACHABLE_POSTGRES)
+    production_env.delenv("DATABASE_REPLICA_URL", raising=False)
+    app = create_app(ProductionConfig)
+    with app.app_context():
+        assert not replica.replica_usable()
+
+
 def test_redis_url_becomes_the_rate_limit_storage(production_env):
     # Nothing connects while the app is built, so no Redis server is needed here.
     production_env.setenv("REDIS_URL", "redis://127.0.0.1:6379/7")
@@ -169,3 +190,15 @@ def test_unknown_environment_name_refuses_to_start(monkeypatch):
     with pytest.raises(SystemExit) as stopped:
         config_from_environment()
     assert "staging" in stopped.value.code
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "../etc/passwd", "UTC+1"])
+def test_an_unknown_bank_timezone_refuses_to_start(zone):
+    with pytest.raises(SystemExit) as stopped:
+        create_app(type("ZoneConfig", (TestingConfig,), {"BANK_TIMEZONE": zone}))
+    assert "BANK_TIMEZONE" in stopped.value.code and zone in stopped.value.code
+
+
+def test_bank_timezone_defaults_to_utc_when_empty():
+    app = create_app(type("ZoneConfig", (TestingConfig,), {"BANK_TIMEZONE": ""}))
+    assert app.config["BANK_TIMEZONE"] == "UTC"

@@ -165,7 +165,7 @@ def test_a_first_payment_asks_for_a_code_and_says_why(customer_client, secret, s
 def test_a_payment_above_the_threshold_says_so(customer_client, secret, source, payee):
     pay(source, payee)
     html = text(confirmation(customer_client, source, payee, amount="1,500.00"))
-    assert has_code_field(html) and "the amount is above 1,000.00" in html
+    assert has_code_field(html) and "the amount is above $1,000.00" in html
     assert "first payment" not in html
 
 
@@ -346,7 +346,7 @@ def test_api_transfer_to_a_new_payee_needs_otp(client, customer, secret, source,
 def test_api_transfer_above_the_threshold_needs_otp(client, customer, secret, source, payee):
     pay(source, payee)
     body = assert_problem(api_transfer(client, customer, source, payee, "1000.01"), 403)
-    assert "above 1,000.00" in body["detail"]
+    assert "above $1,000.00" in body["detail"]
 
 
 @pytest.mark.parametrize("case", ["known payee", "own account", "no second factor"])

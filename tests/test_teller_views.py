@@ -139,9 +139,9 @@ def test_desk_shows_the_tills_cash_and_todays_totals(teller_client, account, sto
     post_form(teller_client, f"/teller/accounts/{account.account_number}/withdraw/",
               {"amount": "15.00"})
     page = teller_client.get("/teller/").get_data(as_text=True)
-    assert re.search(r'id="till-cash">1,025.00<', page)
-    assert re.search(r'id="total-in">40.00<', page)
-    assert re.search(r'id="total-out">15.00<', page)
+    assert re.search(r'id="till-cash">\$1,025.00<', page)
+    assert re.search(r'id="total-in">\$40.00<', page)
+    assert re.search(r'id="total-out">\$15.00<', page)
     assert page.count(account.account_number) == 2
 
 
@@ -156,7 +156,7 @@ def test_opening_the_desk_creates_no_till(teller_client, teller):
 def test_desk_shows_only_the_tellers_own_postings(teller_client, account, admin, stocked_till):
     ledger.teller_posting("deposit", account, D("7.00"), "", admin)
     page = teller_client.get("/teller/").get_data(as_text=True)
-    assert re.search(r'id="total-in">0.00<', page)
+    assert re.search(r'id="total-in">\$0.00<', page)
     assert "No counter postings yet today" in page
 
 
@@ -543,14 +543,14 @@ def test_opening_a_cash_page_creates_no_till(admin_client, teller, page):
     response = admin_client.get(f"/teller/tills/{teller.id}/{page}/")
     text = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert f"Till GL-TILL-{teller.id} holds 0.00" in text
+    assert f"Till GL-TILL-{teller.id} holds $0.00" in text
     assert account_count() == 0
 
 
 def test_opening_the_close_shift_page_creates_no_till(teller_client, teller):
     response = teller_client.get("/teller/till/close/")
     assert response.status_code == 200
-    assert re.search(r'id="expected-cash">0.00<', response.get_data(as_text=True))
+    assert re.search(r'id="expected-cash">\$0.00<', response.get_data(as_text=True))
     assert account_count() == 0
 
 
@@ -618,11 +618,11 @@ def test_a_customer_who_never_held_a_till_has_no_settle_page(admin_client, custo
 
 def test_teller_closes_a_short_shift(teller_client, stocked_till):
     page = teller_client.get("/teller/till/close/").get_data(as_text=True)
-    assert re.search(r'id="expected-cash">1,000.00<', page)
+    assert re.search(r'id="expected-cash">\$1,000.00<', page)
     response = post_form(teller_client, "/teller/till/close/", {"counted": "995.00"})
     assert response.status_code == 303
     desk = teller_client.get("/teller/").get_data(as_text=True)
-    assert "cash short by 5.00" in desk
+    assert "cash short by $5.00" in desk
     assert balance(stocked_till) == D("0.00")
     assert ledger.reconcile().clean
 

@@ -384,7 +384,7 @@ def test_sign_in_times_are_in_the_bank_time_zone(app, customer):
     event = db.session.scalar(sa.select(AuditEvent).where(
         AuditEvent.action == Action.LOGIN_SUCCESS))
     tokyo = event.created_at + timedelta(hours=9)
-    assert tokyo.strftime("%Y-%m-%d %H:%M") in row
+    assert f"{tokyo:%b} {tokyo.day}, {tokyo.year}, {tokyo:%H:%M}" in row  # English medium date
 
 
 # ---------------------------------------------------------------- new browsers

@@ -5,16 +5,20 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
-from bankapp import ledger
+from bankapp import audit, ledger
+from bankapp.audit import Action, TargetType
 from bankapp.accounts import bp
-from bankapp.accounts.forms import CashForm, OpenAccountForm, TransferForm
+from bankapp.accounts.forms import CashForm, LimitForm, OpenAccountForm, TransferForm
 from bankapp.auth import factors, passkeys, stepup
 from bankapp.extensions import db
 from bankapp.formatting import format_money
 from bankapp.models import Account, AccountStatus, AccountType
+from bankapp.payments.payees import masked_name, payee_of, payees_of
 
 HISTORY_PAGE_SIZE = 25
 
@@ -30,15 +34,6 @@ def own_account_or_404(account_number: str) -> Account:
     if account is None:
         abort(404)
     return account
-
-
-def masked_name(account: Account) -> str:
-    """``Bob Brown`` → ``B** B****``: enough to recognise a payee, not to learn their name."""
-    owner = account.owner
-    parts = [p for p in (owner.first_name, owner.last_name) if p] if owner else []
-    if not parts:
-        return "Account holder"
-    return " ".join(p[0] + "*" * max(len(p) - 1, 2) for p in parts)
 
 
 @bp.route("/dashboard/")
@@ -64,7 +59,8 @@ def open_account():
     form = OpenAccountForm()
     if form.validate_on_submit():
         account = ledger.open_account(current_user, form.account_type.data)
-        flash(f"Your {account.type_label.lower()} account {account.account_number} is open.",
+        flash(gettext("Your %(type)s account %(number)s is open.",
+                      type=gettext(account.type_label).lower(), number=account.account_number),
               "success")
         return redirect(url_for("accounts.detail", account_number=account.account_number))
     return render_template("accounts/open.html", form=form)
@@ -77,7 +73,9 @@ def detail(account_number: str):
     account = own_account_or_404(account_number)
     page = db.paginate(ledger.customer_history(account), per_page=HISTORY_PAGE_SIZE,
                        error_out=False)
-    return render_template("accounts/detail.html", account=account, page=page)
+    return render_template("accounts/detail.html", account=account, page=page,
+                           available=ledger.available_balance(account),
+                           holds=ledger.active_holds(account))
 
 
 @bp.route("/accounts/<account_number:account_number>/deposit/", methods=["GET", "POST"],
@@ -97,8 +95,11 @@ def cash(account_number: str, operation: str):
         except ledger.LedgerError as error:
             form.form_errors.append(str(error))
         else:
-            flash_posting(posting, f"{operation.capitalize()} of {format_money(form.amount.amount)}"
-                                   " posted.")
+            done = (gettext("Deposit of %(amount)s posted.", amount=format_money(form.amount.amount))
+                    if operation == "deposit" else
+                    gettext("Withdrawal of %(amount)s posted.",
+                            amount=format_money(form.amount.amount)))
+            flash_posting(posting, done)
             return redirect(url_for("accounts.detail", account_number=account.account_number))
     return render_template("accounts/cash.html", form=form, account=account, operation=operation)
 
@@ -111,21 +112,30 @@ def transfer():
     sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
     form.from_account.choices = [
         SelectChoice(a.account_number,
-                     f"{a.account_number} · {a.type_label} · {format_money(a.balance)}")
+                     f"{a.account_number} · {gettext(a.type_label)} · {format_money(a.balance)}")
         for a in sources
     ]
-    if request.method == "GET" and request.args.get("from"):
-        form.from_account.data = request.args["from"]
-    if not form.validate_on_submit():
-        return render_template("accounts/transfer.html", form=form, has_sources=bool(sources))
+    saved = payees_of(current_user)
+    form.payee.choices = [SelectChoice("", gettext("Another account: enter its number"))] + [
+        SelectChoice(str(p.id), f"{p.nickname} · {p.account.account_number}") for p in saved]
+    if not saved:
+        form.to_account.label.text = gettext("To account number")
+    if request.method == "GET":
+        form.from_account.data = request.args.get("from", form.from_account.data)
+        form.payee.data = request.args.get("payee", "")
+    if not form.validate_on_submit() or not _choose_destination(form):
+        return render_template("accounts/transfer.html", form=form, has_sources=bool(sources),
+                               has_payees=bool(saved))
     source = own_account_or_404(form.from_account.data)
     destination = ledger.find_customer_account(form.to_account.data)
     problem = _transfer_problem(source, destination)
     if problem:
         form.to_account.errors = [*form.to_account.errors, problem]
-        return render_template("accounts/transfer.html", form=form, has_sources=True)
+        return render_template("accounts/transfer.html", form=form, has_sources=True,
+                               has_payees=bool(saved))
     if "edit" in request.form:
-        return render_template("accounts/transfer.html", form=form, has_sources=True)
+        return render_template("accounts/transfer.html", form=form, has_sources=True,
+                               has_payees=bool(saved))
     step_up = stepup.step_up_for(current_user, destination, form.amount.amount)
     if form.confirmed.data != "yes":
         return _confirmation(form, source, destination, step_up)
@@ -140,23 +150,25 @@ def transfer():
                                   idempotency_key=form.idempotency_key.data)
     except ledger.LedgerError as error:
         form.form_errors.append(str(error))
-        return render_template("accounts/transfer.html", form=form, has_sources=True)
-    flash_posting(posting, f"Transfer of {format_money(form.amount.amount)} to "
-                           f"{destination.account_number} posted.")
+        return render_template("accounts/transfer.html", form=form, has_sources=True,
+                               has_payees=bool(saved))
+    flash_posting(posting, gettext("Transfer of %(amount)s to %(number)s posted.",
+                                   amount=format_money(form.amount.amount),
+                                   number=destination.account_number))
     return redirect(url_for("accounts.detail", account_number=source.account_number))
 
 
-LOCKED_STEP_UP = ("Too many wrong codes: payments that need a code cannot be approved for "
-                  "{minutes} minutes. Transfers between your own accounts still work.")
-CHANGED_DETAILS = ("The transfer details are not the ones this page showed (or the page "
-                   "expired): check them and enter a new code.")
-PASSKEY_REFUSED = ("Your passkey did not approve this transfer (the request may have expired, "
-                   "been used already or been made for other details): nothing was sent. "
-                   "Try again, or enter a code.")
+LOCKED_STEP_UP = _l("Too many wrong codes: payments that need a code cannot be approved for "
+                    "%(minutes)s minutes. Transfers between your own accounts still work.")
+CHANGED_DETAILS = _l("The transfer details are not the ones this page showed (or the page "
+                     "expired): check them and enter a new code.")
+PASSKEY_REFUSED = _l("Your passkey did not approve this transfer (the request may have "
+                     "expired, been used already or been made for other details): nothing was "
+                     "sent. Try again, or enter a code.")
 
 
 def _locked_message() -> str:
-    return LOCKED_STEP_UP.format(minutes=current_app.config["MFA_LOCKOUT_MINUTES"])
+    return str(LOCKED_STEP_UP) % {"minutes": current_app.config["MFA_LOCKOUT_MINUTES"]}
 
 
 def _confirmation(form: TransferForm, source: Account, destination: Account,
@@ -187,7 +199,7 @@ def _refuse_without_approval(form: TransferForm, source: Account, destination: A
         form.form_errors.append(CHANGED_DETAILS)  # the code is not even checked
         return _confirmation(form, source, destination, step_up)
     if not form.code.data and assertion is None:
-        form.code.errors.append("Enter the code.")
+        form.code.errors.append(gettext("Enter the code."))
         return _confirmation(form, source, destination, step_up)
     try:
         stepup.approve_transfer(user, form.code.data, source=source, destination=destination,
@@ -207,6 +219,23 @@ def _refuse_without_approval(form: TransferForm, source: Account, destination: A
     return None
 
 
+def _choose_destination(form: TransferForm) -> bool:
+    """Put the chosen payee's number in ``to_account``; False (with an error) when the form
+    names neither a payee of this customer nor a number."""
+    if form.payee.data:
+        payee = payee_of(current_user, int(form.payee.data)) if form.payee.data.isdigit() else None
+        if payee is None:
+            form.payee.errors = [*form.payee.errors, gettext("Choose one of your saved payees.")]
+            return False
+        form.to_account.data, form.payee.data = payee.account.account_number, ""
+    if not (form.to_account.data or "").strip():
+        form.to_account.errors = [*form.to_account.errors,
+                                  gettext("Enter the destination account number, or choose "
+                                          "a saved payee.")]
+        return False
+    return True
+
+
 def _transfer_problem(source: Account, destination: Account | None) -> str | None:
     """Why a transfer cannot go ahead, checked before asking the customer to confirm."""
     if destination is None:
@@ -214,16 +243,17 @@ def _transfer_problem(source: Account, destination: Account | None) -> str | Non
     if destination.id == source.id:
         return str(ledger.SameAccount())
     if destination.status != AccountStatus.ACTIVE:
-        return "That account cannot receive money."
+        return gettext("That account cannot receive money.")
     return None
 
 
 def flash_posting(posting: ledger.Posting, message: str) -> None:
     if posting.replayed:
-        flash("This form was already submitted; nothing new was posted. "
-              f"Reference {posting.reference}.", "warning")
+        flash(gettext("This form was already submitted; nothing new was posted. "
+                      "Reference %(reference)s.", reference=posting.reference), "warning")
     else:
-        flash(f"{message} Reference {posting.reference}.", "success")
+        flash(gettext("%(message)s Reference %(reference)s.", message=message,
+                      reference=posting.reference), "success")
 
 
 @bp.app_template_global()
@@ -237,3 +267,33 @@ def home():
     if current_user.is_authenticated:
         return redirect(url_for("accounts.dashboard"))
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/accounts/limits/", methods=["GET", "POST"])
+@login_required
+def limits():
+    """The customer's daily outgoing limit: lower it at once, raise it in 24 h or with a code."""
+    form = LimitForm()
+    if form.validate_on_submit():
+        try:
+            change = ledger.set_own_limit(current_user, ledger.parse_limit(form.daily_limit.data),
+                                          stepped_up=_limit_step_up(form.code.data))
+        except (ledger.LedgerError, factors.SecondFactorRefused) as error:
+            db.session.rollback()
+            form.form_errors.append(str(error))
+        else:
+            when = "now" if change.at_once else "in 24 hours"
+            flash(f"Your daily limit becomes {format_money(change.limit)} {when}.", "success")
+            return redirect(url_for("accounts.limits"), code=303)
+    return render_template("accounts/limits.html", form=form,
+                           status=ledger.limit_status(current_user))
+
+
+def _limit_step_up(code: str | None) -> bool:
+    """A raise typed with a code is approved at once when the code is right (audited)."""
+    if not (code or "").strip() or not current_user.mfa_enabled:
+        return False
+    factor = factors.verify_second_factor(current_user, code)
+    audit.record(Action.STEP_UP_SUCCESS, actor=current_user, target_type=TargetType.USER,
+                 target_id=current_user.id, details={"for": "daily limit", "factor": factor})
+    return True

@@ -13,6 +13,16 @@ class RoleForm(FlaskForm):
     submit = SubmitField("Change role")
 
 
+class InterestRateForm(FlaskForm):
+    """A new annual rate for an account type from a day on (checked by ``ledger.set_rate``)."""
+
+    account_type = SelectField("Account type", choices=[SelectChoice("SAVINGS", "Savings"),
+                                                        SelectChoice("CHECKING", "Checking")])
+    annual_rate = StringField("Annual rate (percent)", validators=[Length(max=20)])
+    effective_from = StringField("From (YYYY-MM-DD)", validators=[Length(max=10)])
+    submit = SubmitField("Add rate")
+
+
 class AuditFilterForm(FlaskForm):
     """Filters read from the query string (a GET form: nothing to protect with a token)."""
 

@@ -1,15 +1,17 @@
-"""Admin views: users (roles, activation) and the audit trail. Admins only."""
+"""Admin views: users (roles, activation), the audit trail and undelivered email. Admins only."""
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from bankapp.admin import bp, services
-from bankapp.admin.forms import AuditFilterForm, RoleForm
+from bankapp import ledger
+from bankapp.admin.forms import AuditFilterForm, InterestRateForm, RoleForm
 from bankapp.audit import TargetType
+from bankapp.email import undelivered
 from bankapp.extensions import db
 from bankapp.fields import ConfirmForm
-from bankapp.models import Role, User
+from bankapp.models import OutboxMessage, Role, User
 from bankapp.security import role_required
 
 admin_only = role_required(Role.ADMIN)
@@ -104,3 +106,49 @@ def audit():
     args = {key: value for key, value in request.args.items() if key != "page" and value}
     return render_template("admin/audit.html", form=form, page=page, args=args,
                            target_types=TargetType.all())
+
+
+@bp.route("/mail/")
+@admin_only
+def mail():
+    """Email not delivered yet: dead (attempts used up) first, then pending."""
+    page = db.paginate(undelivered(), per_page=PER_PAGE, error_out=False)
+    return render_template("admin/mail.html", page=page, confirm_form=ConfirmForm())
+
+
+@bp.route("/mail/<int:message_id>/retry/", methods=["POST"])
+@admin_only
+def retry_mail(message_id: int):
+    """Send one email again now, with a fresh set of attempts."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        services.retry_mail(message, current_user._get_current_object())
+    except services.AdminError as error:
+        db.session.rollback()
+        flash(str(error), "warning")
+    else:
+        flash(f"The email to {message.recipient} is queued again.", "success")
+    return redirect(url_for(".mail"), code=303)
+
+
+@bp.route("/interest/", methods=["GET", "POST"])
+@admin_only
+def interest_rates():
+    """The interest rate history; add a rate from a day on."""
+    form = InterestRateForm()
+    if form.validate_on_submit():
+        try:
+            row = ledger.set_rate(form.account_type.data, ledger.parse_rate(form.annual_rate.data),
+                                  ledger.parse_rate_date(form.effective_from.data),
+                                  current_user._get_current_object())
+        except ledger.InterestError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash(f"{row.account_type} earns {row.annual_rate.normalize():f} % a year from "
+                  f"{row.effective_from.isoformat()}.", "success")
+            return redirect(url_for(".interest_rates"), code=303)
+    return render_template("admin/interest.html", form=form, rates=ledger.rate_history())

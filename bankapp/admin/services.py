@@ -1,14 +1,14 @@
-"""User administration: roles and (de)activation, each written to the audit trail."""
+"""User administration (roles, (de)activation) and retrying undelivered email, each audited."""
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from bankapp import audit
+from bankapp import audit, email
 from bankapp.extensions import db
 from bankapp.formatting import day_start_utc
-from bankapp.models import AuditEvent, Role, User
+from bankapp.models import AuditEvent, MailStatus, OutboxMessage, Role, User
 from bankapp.search import escape_like
 
 
@@ -102,3 +102,15 @@ def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
     if date_to:
         stmt = stmt.where(AuditEvent.created_at < day_start_utc(date_to + timedelta(days=1)))
     return stmt.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+
+
+def retry_mail(message: OutboxMessage, actor: User) -> None:
+    """Give a pending or dead email a fresh set of attempts, due now."""
+    if message.status == MailStatus.SENT:
+        raise AdminError("That email has been sent already.")
+    audit.record(audit.Action.MAIL_RETRY, actor=actor, target_type=audit.TargetType.MAIL,
+                 target_id=message.id,
+                 details={"recipient": message.recipient, "subject": message.subject,
+                          "was": message.status, "attempts": message.attempts})
+    email.requeue(message)
+    db.session.commit()

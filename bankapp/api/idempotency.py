@@ -111,7 +111,9 @@ def post_once(user: User, key: str, operation: str, fingerprint: str,
     retry from a reused key when the stored answer has been pruned. ``description`` and
     ``account_id`` (whose balance the answer shows) complete the answer on the fast path.
     """
-    if fast.enabled():
+    # Deposits only: a withdrawal or transfer spends a customer's money, which must meet the
+    # holds and the daily limit that only the generic path checks (see ledger.core.post).
+    if fast.enabled() and operation == "deposit":
         return _post_once_fast(user, key, operation, fingerprint, post, expected,
                                description, account_id)
     answers: list[Answer] = []

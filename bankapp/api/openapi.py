@@ -14,6 +14,9 @@ AMOUNT_IN = {
                    "decimals, optional comma thousands separators). JSON numbers are refused.",
     "examples": ["12.50"],
 }
+CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["USD"],
+            "description": "ISO 4217 code of the bank's currency (BANK_CURRENCY), the unit of "
+                           "every amount in this object."}
 ACCOUNT_NUMBER = {"type": "string", "pattern": r"^[A-Za-z0-9-]{1,20}$",
                   "examples": ["ACC-000000001"]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
@@ -103,13 +106,14 @@ SCHEMAS = {
     "Account": {
         "type": "object",
         "required": ["account_number", "account_type", "name", "status", "balance",
-                     "created_at"],
+                     "currency", "created_at"],
         "properties": {
             "account_number": {"type": "string"},
             "account_type": {"enum": ["SAVINGS", "CHECKING"]},
             "name": {"type": ["string", "null"]},
             "status": {"enum": ["active", "frozen", "closed"]},
             "balance": MONEY,
+            "currency": CURRENCY,
             "created_at": TIMESTAMP,
         },
     },
@@ -125,7 +129,7 @@ SCHEMAS = {
         "type": "object",
         "description": "One ledger leg on the account.",
         "required": ["reference", "transaction_type", "side", "amount", "signed_amount",
-                     "balance_after", "description", "timestamp"],
+                     "balance_after", "currency", "description", "timestamp"],
         "properties": {
             "reference": {"type": "string", "description": "The journal entry's reference."},
             "transaction_type": {"enum": ["DEPOSIT", "WITHDRAWAL", "TRANSFER_IN",
@@ -134,6 +138,7 @@ SCHEMAS = {
             "amount": MONEY,
             "signed_amount": MONEY,
             "balance_after": MONEY,
+            "currency": CURRENCY,
             "description": {"type": "string"},
             "timestamp": TIMESTAMP,
         },
@@ -190,6 +195,7 @@ SCHEMAS = {
             "to_account": {"type": "string"},
             "amount": MONEY,
             "balance_after": MONEY,
+            "currency": CURRENCY,
         },
     },
     "PostingStatus": {

@@ -1,8 +1,11 @@
-"""How accounts, ledger legs, postings and customers look in JSON (money as strings)."""
+"""How accounts, ledger legs, postings and customers look in JSON (money as strings, each
+object with the bank's ``currency``, an ISO 4217 code, beside its amounts)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal
+
+from flask import current_app
 
 from bankapp.models import Account, AccountType, JournalEntry, Transaction, TransactionType, User
 
@@ -11,6 +14,10 @@ CENT = Decimal("0.01")
 
 def money(value) -> str:
     return str(Decimal(value).quantize(CENT))
+
+
+def currency() -> str:
+    return current_app.config["BANK_CURRENCY"]
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -24,6 +31,7 @@ def account_json(account: Account) -> dict:
         "name": account.name,
         "status": account.status,
         "balance": money(account.balance),
+        "currency": currency(),
         "created_at": timestamp(account.created_at),
     }
 
@@ -36,6 +44,7 @@ def transaction_json(leg: Transaction) -> dict:
         "amount": money(leg.amount),
         "signed_amount": money(leg.signed_amount),
         "balance_after": money(leg.balance_after),
+        "currency": currency(),
         "description": leg.description,
         "timestamp": timestamp(leg.timestamp),
     }
@@ -70,6 +79,7 @@ def posting_body(reference: str, entry_type: str, channel: str, description: str
         "channel": channel,
         "description": description,
         "created_at": timestamp(created_at),
+        "currency": currency(),
         **accounts,
         "amount": money(amount),
     }

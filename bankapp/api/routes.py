@@ -10,7 +10,7 @@ from flask_limiter.util import get_remote_address
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
-from bankapp import ledger
+from bankapp import ledger, replica
 from bankapp.api import bp
 from bankapp.api.idempotency import Answer, already_answered, find_record, post_once
 from bankapp.api.openapi import openapi_document
@@ -246,7 +246,7 @@ def list_transactions(number):
         query = query.where(sa.or_(
             Transaction.timestamp < moment,
             sa.and_(Transaction.timestamp == moment, Transaction.id < row_id)))
-    rows = list(db.session.scalars(query.limit(limit + 1)))
+    rows = replica.read(lambda: list(db.session.scalars(query.limit(limit + 1))))
     page, more = rows[:limit], len(rows) > limit
     next_cursor = encode_cursor(page[-1].timestamp, page[-1].id) if more else None
     return jsonify(transactions=[transaction_json(leg) for leg in page], next_cursor=next_cursor)

@@ -26,7 +26,7 @@ from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.crypto import decrypt_field, encrypt_field, reencrypt_field
 from bankapp.devices import request_browser_label
-from bankapp.email import send_email
+from bankapp.email import queue_email
 from bankapp.extensions import db, limiter
 from bankapp.models import RecoveryCode, Role, TotpDevice, User, WebAuthnCredential, now_utc
 from bankapp.security import check_password, hash_password, public_url_for, verify_secret
@@ -354,19 +354,15 @@ def _remove_all(user: User) -> None:
     user.mfa_enabled = False
 
 
-def reset_second_factors(user: User) -> bool:
+def reset_second_factors(user: User) -> None:
     """An operator's way back for a locked-out user: remove every factor, end every session.
 
-    Audited (no actor: the CLI), the lockout lifted, the owner emailed after the commit.
-    Returns whether the email went out.
+    Audited (no actor: the CLI), the owner's email queued with it, the lockout lifted.
     """
     _remove_all(user)
     user.rotate_session_token()
     user.revoke_api_tokens()
     audit.record(Action.MFA_RESET, actor=None, target_type=TargetType.USER, target_id=user.id)
-    db.session.commit()
-    _lift_lock(user)
-    log.warning("second factors of user %s reset by an operator", user.id)
     body = (
         "The bank has removed the second factors (authenticator app, passkeys and recovery "
         "codes) of your bankapp account, as asked. Every session has ended.\n\n"
@@ -374,7 +370,10 @@ def reset_second_factors(user: User) -> bool:
         f"{public_url_for('auth.login')}\n\n"
         "If you did not ask for this, contact the bank now.\n"
     )
-    return send_email(user.email, "Your bankapp second factor was reset", body)
+    queue_email(user.email, "Your bankapp second factor was reset", body)
+    db.session.commit()
+    _lift_lock(user)
+    log.warning("second factors of user %s reset by an operator", user.id)
 
 
 # ---------------------------------------------------------------- lockout
@@ -418,16 +417,16 @@ def _count_failure(user: User, reason: str) -> None:
     minutes = current_app.config["MFA_LOCKOUT_MINUTES"]
     audit.record(Action.MFA_LOCKED, actor=user, target_type=TargetType.USER, target_id=user.id,
                  details={"minutes": minutes})
-    db.session.commit()
-    log.warning("second-factor checks of user %s locked for %s minutes", user.id, minutes)
     until = datetime.now(timezone.utc) + timedelta(minutes=int(minutes))
-    send_email(user.email, "Too many wrong sign-in codes on your bankapp account", (
+    queue_email(user.email, "Too many wrong sign-in codes on your bankapp account", (
         "Someone entered several wrong second-factor codes for your bankapp account, so "
         f"sign-in codes are refused until {until:%H:%M} UTC.\n\n"
         "If this was you, wait and try again, or use one of your recovery codes afterwards.\n"
         "If it was not you, your password is known to someone else: reset it now:\n"
         f"{public_url_for('auth.password_reset')}\n"
     ))
+    db.session.commit()
+    log.warning("second-factor checks of user %s locked for %s minutes", user.id, minutes)
 
 
 def _lift_lock(user: User) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField, SubmitField
+from flask_babel import lazy_gettext as _l
+from wtforms import (EmailField, PasswordField, SelectField, StringField, SubmitField,
+                     ValidationError)
+from wtforms.fields.choices import SelectChoice
 from wtforms.fields import DateField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 
+from bankapp.i18n import LANGUAGES
 from bankapp.auth.validators import (
     PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,
@@ -114,7 +118,15 @@ class ProfileForm(FlaskForm):
     first_name = SignupForm.first_name
     last_name = SignupForm.last_name
     phone_number = SignupForm.phone_number
-    submit = SubmitField("Save")
+    # Empty: follow the browser's Accept-Language (bankapp/i18n.py).
+    locale = SelectField(_l("Language"), default="", validate_choice=False, choices=[
+        SelectChoice("", _l("As my browser asks")),
+        *(SelectChoice(code, name) for code, name in LANGUAGES.items())])
+
+    def validate_locale(self, field):
+        if field.data and field.data not in LANGUAGES:
+            raise ValidationError(_l("Choose one of the languages in the list."))
+    submit = SubmitField(_l("Save"))
 
 
 class EmailChangeForm(FlaskForm):

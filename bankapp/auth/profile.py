@@ -18,7 +18,7 @@ from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.auth import factors
 from bankapp.auth.services import WRONG_CURRENT_PASSWORD, find_user
-from bankapp.email import MailKind, send_email, within_recipient_limit
+from bankapp.email import MailKind, queue_email, within_recipient_limit
 from bankapp.extensions import db
 from bankapp.formatting import format_timestamp
 from bankapp.models import EmailChange, EmailChangeStatus, User, now_utc
@@ -55,13 +55,15 @@ class ProfileRefused(Exception):
 
 
 def update_profile(user: User, first_name: str | None, last_name: str | None,
-                   phone_number: str) -> list[str]:
+                   phone_number: str, locale: str | None = None) -> list[str]:
     """Store the (already validated) details; return the names of the fields that changed.
+
+    ``locale`` is one of ``bankapp.i18n.LANGUAGES``, or None to follow the browser.
 
     Audited only when something changed, naming the fields and never their values.
     """
     wanted = {"first_name": first_name or None, "last_name": last_name or None,
-              "phone_number": phone_number}
+              "phone_number": phone_number, "locale": locale or None}
     changed = [name for name, value in wanted.items() if getattr(user, name) != value]
     if not changed:
         return []
@@ -98,15 +100,14 @@ def _prove_identity(user: User, current_password: str, code: str | None) -> None
 
 
 def request_email_change(user: User, current_password: str, new_email: str,
-                         code: str | None = None) -> bool:
+                         code: str | None = None) -> None:
     """Start moving ``user`` to ``new_email`` (already validated and lower-cased).
 
     After the identity check, one transaction supersedes the user's older pending request,
-    records the new one and its audit row. Then the new address gets the confirmation link,
-    or, when another account already uses it, a notice to that account's owner instead (the
-    requester sees the same answer either way); both count against the per-address limit.
-    The old address always gets a notice with the "this was not me" link. Returns whether
-    the email to the new address went out (held back by the limit counts as sent).
+    records the new one and its audit row, and queues the emails: the new address gets the
+    confirmation link, or, when another account already uses it, a notice to that account's
+    owner instead (the requester sees the same answer either way); both count against the
+    per-address limit. The old address always gets a notice with the "this was not me" link.
     """
     _prove_identity(user, current_password, code)
     if new_email == user.email:
@@ -125,17 +126,15 @@ def request_email_change(user: User, current_password: str, new_email: str,
     db.session.flush()
     audit.record(Action.EMAIL_CHANGE_REQUEST, actor=user, target_type=TargetType.USER,
                  target_id=user.id, details={"change_id": change.id})
+    if within_recipient_limit(new_email, MailKind.EMAIL_CHANGE):
+        owner = find_user(new_email)
+        if owner is None:
+            _queue_confirmation(change)
+        else:
+            _queue_address_taken_notice(owner)
+    _queue_change_notice(change)
     db.session.commit()
     log.info("user %s asked to change their email (change %s)", user.id, change.id)
-    owner = find_user(new_email)
-    sent = True
-    if within_recipient_limit(new_email, MailKind.EMAIL_CHANGE):
-        if owner is None:
-            sent = _send_confirmation(change)
-        else:
-            sent = _send_address_taken_notice(owner)
-    _send_change_notice(change)
-    return sent
 
 
 def _refuse_while_undoable(user: User) -> None:
@@ -158,7 +157,7 @@ def _refuse_while_undoable(user: User) -> None:
             when=format_timestamp(last + window)))
 
 
-def _send_confirmation(change: EmailChange) -> bool:
+def _queue_confirmation(change: EmailChange) -> None:
     link = public_url_for("auth.confirm_email_change",
                           token=make_email_change_confirm_token(change))
     body = (
@@ -167,10 +166,10 @@ def _send_confirmation(change: EmailChange) -> bool:
         f"{link}\n\n"
         "If you did not ask for this, ignore this email: nothing changes.\n"
     )
-    return send_email(change.new_email, "Confirm your new email address", body)
+    queue_email(change.new_email, "Confirm your new email address", body)
 
 
-def _send_address_taken_notice(owner: User) -> bool:
+def _queue_address_taken_notice(owner: User) -> None:
     body = (
         "Someone asked to move another bankapp account to your email address. It is already "
         "the address of your account, so nothing was changed.\n\n"
@@ -178,10 +177,10 @@ def _send_address_taken_notice(owner: User) -> bool:
         f"Forgot your password? {public_url_for('auth.password_reset')}\n\n"
         "If this was not you, you can ignore this email.\n"
     )
-    return send_email(owner.email, "Someone tried to use your email address", body)
+    queue_email(owner.email, "Someone tried to use your email address", body)
 
 
-def _send_change_notice(change: EmailChange) -> bool:
+def _queue_change_notice(change: EmailChange) -> None:
     link = public_url_for("auth.email_change_not_me",
                           token=make_email_change_not_me_token(change))
     body = (
@@ -193,7 +192,7 @@ def _send_change_notice(change: EmailChange) -> bool:
         "your password:\n\n"
         f"{link}\n"
     )
-    return send_email(change.old_email, "Your bankapp email address is being changed", body)
+    queue_email(change.old_email, "Your bankapp email address is being changed", body)
 
 
 # ---------------------------------------------------------------- email change: the links

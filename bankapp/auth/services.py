@@ -1,7 +1,8 @@
 """What the auth views do, apart from HTTP: register, authenticate, verify, reset, change.
 
-Every function that writes commits before any email is sent, so a failing mail server can
-never lose a sign-up or a password change; senders return False instead of raising.
+Every email is queued in the outbox (``bankapp.email``) in the transaction of the action
+that causes it, and delivered after the commit: a failing mail server can never lose a
+sign-up, a password change or the email that tells of it.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit, devices
 from bankapp.audit import Action, TargetType
-from bankapp.email import MailKind, send_email, within_recipient_limit
+from bankapp.email import MailKind, queue_email, within_recipient_limit
 from bankapp.extensions import db
 from bankapp.models import Role, User
 from bankapp.security import (
@@ -48,11 +49,10 @@ def find_user(email: str) -> User | None:
 
 def register_customer(email: str, password: str, phone_number: str,
                       date_of_birth: date, first_name: str | None = None,
-                      last_name: str | None = None) -> bool:
-    """Create an unverified customer and email the verification link.
+                      last_name: str | None = None) -> None:
+    """Create an unverified customer and queue the verification link, in one transaction.
 
-    A taken address is not revealed to the visitor: its owner is emailed instead. Returns
-    whether the email went out.
+    A taken address is not revealed to the visitor: its owner is emailed instead.
     """
     existing = find_user(email)
     if existing is None:
@@ -63,6 +63,7 @@ def register_customer(email: str, password: str, phone_number: str,
         try:
             db.session.flush()
             audit.record(Action.SIGNUP, actor=user, target_type=TargetType.USER, target_id=user.id)
+            queue_verification_email(user)
             db.session.commit()
         except IntegrityError:
             # Someone signed up with the same address a moment ago: treat it as taken.
@@ -72,17 +73,18 @@ def register_customer(email: str, password: str, phone_number: str,
                 raise
         else:
             log.info("new customer %s signed up", user.id)
-            return send_verification_email(user)
-    return send_signup_attempt_notice(existing)
+            return
+    queue_signup_attempt_notice(existing)
+    db.session.commit()
 
 
-def send_verification_email(user: User) -> bool:
-    """Email the confirmation link; True when sent or held back by the per-address limit.
+def queue_verification_email(user: User) -> None:
+    """Queue the confirmation link, unless the per-address limit holds it back (caller commits).
 
-    Held back counts as handled: the visitor's answer must not depend on it.
+    The visitor's answer is the same either way.
     """
     if not within_recipient_limit(user.email, MailKind.VERIFY):
-        return True
+        return
     link = public_url_for("auth.verify_email", token=make_verification_token(user))
     body = (
         "Welcome to bankapp.\n\n"
@@ -90,13 +92,13 @@ def send_verification_email(user: User) -> bool:
         f"{link}\n\n"
         "If you did not sign up, you can ignore this email.\n"
     )
-    return send_email(user.email, "Confirm your email address", body)
+    queue_email(user.email, "Confirm your email address", body)
 
 
-def send_signup_attempt_notice(user: User) -> bool:
+def queue_signup_attempt_notice(user: User) -> None:
     """Tell an owner someone signed up with their address (limited per address, as above)."""
     if not within_recipient_limit(user.email, MailKind.SIGNUP_NOTICE):
-        return True
+        return
     body = (
         "Someone tried to sign up for bankapp with your email address. You already have an "
         "account, so nothing was changed.\n\n"
@@ -104,14 +106,15 @@ def send_signup_attempt_notice(user: User) -> bool:
         f"Forgot your password? {public_url_for('auth.password_reset')}\n\n"
         "If this was not you, you can ignore this email.\n"
     )
-    return send_email(user.email, "Someone tried to sign up with your address", body)
+    queue_email(user.email, "Someone tried to sign up with your address", body)
 
 
 def resend_verification(email: str) -> None:
     """Send a new verification link if an active, unverified account uses ``email``."""
     user = find_user(email)
     if user is not None and user.is_active and not user.is_verified:
-        send_verification_email(user)
+        queue_verification_email(user)
+        db.session.commit()
 
 
 def verify_email(token: str) -> User | None:
@@ -174,7 +177,7 @@ def log_in(user: User, second_factor: str | None = None) -> None:
     """Start the user's session (after ``authenticate``, and the second factor) and record it.
 
     A browser this user has not signed in from before is marked in the audit row, and the
-    owner is emailed after the commit.
+    email to the owner is queued with it.
     """
     start_session(user)
     new_browser = devices.recognise_browser(user)
@@ -185,10 +188,11 @@ def log_in(user: User, second_factor: str | None = None) -> None:
         details["new_browser"] = True
     event = audit.record(Action.LOGIN_SUCCESS, actor=user, target_type=TargetType.USER,
                          target_id=user.id, details=details)
-    db.session.commit()
     if new_browser:
-        devices.send_new_browser_alert(user, details["browser"], event.ip_address,
-                                       event.created_at)
+        db.session.flush()  # the audit row's time is the one the email gives
+        devices.queue_new_browser_alert(user, details["browser"], event.ip_address,
+                                        event.created_at)
+    db.session.commit()
 
 
 def begin_second_factor(user: User, next_url: str | None) -> None:
@@ -263,7 +267,7 @@ def end_other_sessions(user: User) -> int:
 
 
 def request_password_reset(email: str) -> None:
-    """Email a reset link if an active account uses ``email``; silent otherwise."""
+    """Queue a reset link if an active account uses ``email``; silent otherwise."""
     user = find_user(email)
     if user is None or not user.is_active:
         return
@@ -271,16 +275,15 @@ def request_password_reset(email: str) -> None:
     audit.record(Action.PASSWORD_RESET_REQUEST, actor=user, target_type=TargetType.USER,
                  target_id=user.id,
                  details=None if mail_allowed else {"email": "held back (per-address limit)"})
+    if mail_allowed:
+        link = public_url_for("auth.password_reset_confirm", token=make_reset_token(user))
+        body = (
+            "Someone (hopefully you) asked to reset your bankapp password.\n\n"
+            f"Choose a new password here (the link works once, within one hour):\n\n{link}\n\n"
+            "If you did not ask for this, ignore this email: your password stays as it is.\n"
+        )
+        queue_email(user.email, "Reset your bankapp password", body)
     db.session.commit()
-    if not mail_allowed:
-        return
-    link = public_url_for("auth.password_reset_confirm", token=make_reset_token(user))
-    body = (
-        "Someone (hopefully you) asked to reset your bankapp password.\n\n"
-        f"Choose a new password here (the link works once, within one hour):\n\n{link}\n\n"
-        "If you did not ask for this, ignore this email: your password stays as it is.\n"
-    )
-    send_email(user.email, "Reset your bankapp password", body)
 
 
 def user_for_reset_token(token: str) -> User | None:
@@ -288,18 +291,18 @@ def user_for_reset_token(token: str) -> User | None:
 
 
 def reset_password(user: User, new_password: str) -> None:
-    """Set the new password, end every session of the user, then tell them by email."""
+    """Set the new password, end every session of the user, and tell them by email."""
     set_password(user, new_password)
     # The link reached the user's mailbox, which is what verification proves.
     user.is_verified = True
     audit.record(Action.PASSWORD_RESET_COMPLETE, actor=user, target_type=TargetType.USER,
                  target_id=user.id)
+    queue_password_changed_notice(user)
     db.session.commit()
     log.info("user %s reset their password", user.id)
-    send_password_changed_notice(user)
 
 
-def send_password_changed_notice(user: User) -> bool:
+def queue_password_changed_notice(user: User) -> None:
     """Tell the owner their password changed, and what to do if it was not them."""
     body = (
         "Your bankapp password was just changed. Every other session that was open has "
@@ -307,7 +310,7 @@ def send_password_changed_notice(user: User) -> bool:
         "If you did not do this, reset your password now and contact the bank:\n"
         f"{public_url_for('auth.password_reset')}\n"
     )
-    return send_email(user.email, "Your bankapp password was changed", body)
+    queue_email(user.email, "Your bankapp password was changed", body)
 
 
 # ---------------------------------------------------------------- password change
@@ -326,15 +329,14 @@ class PasswordChangeRefused(Exception):
         self.message = message
 
 
-def change_password(user: User, current_password: str, new_password: str) -> bool:
+def change_password(user: User, current_password: str, new_password: str) -> None:
     """Replace a logged-in user's password after checking their current one.
 
     One transaction stores the new hash, ends every other session and API token of the user
-    (new session token and token version) and writes the audit row; this browser then stays
-    logged in under the new session token, and the owner is emailed after the commit.
-    Raises PasswordChangeRefused, changing nothing, for a wrong current password (which is
-    audited as a failure, like a failed login) or a new one equal to it. Returns whether the
-    notice email went out.
+    (new session token and token version), writes the audit row and queues the notice to
+    the owner; this browser then stays logged in under the new session token. Raises
+    PasswordChangeRefused, changing nothing, for a wrong current password (which is audited
+    as a failure, like a failed login) or a new one equal to it.
     """
     if not check_password(user, current_password):
         db.session.rollback()
@@ -351,9 +353,9 @@ def change_password(user: User, current_password: str, new_password: str) -> boo
     audit.record(Action.PASSWORD_CHANGE, actor=user, target_type=TargetType.USER,
                  target_id=user.id)
     renew_session(user)
+    queue_password_changed_notice(user)
     db.session.commit()
     log.info("user %s changed their password", user.id)
-    return send_password_changed_notice(user)
 
 
 def reauthenticate(user: User, password: str) -> bool:

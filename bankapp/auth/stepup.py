@@ -7,6 +7,9 @@ code when it
 
 * goes to an account this customer has never paid before ("new payee": no earlier transfer
   from any of their accounts to it), or
+* is the first payment to an account since they saved it as a payee
+  (``bankapp.payments.payees``), whatever was paid to it before: saving a payee is a new
+  decision to trust an account, confirmed by the first payment's code, or
 * is above ``STEP_UP_THRESHOLD`` (exactly the threshold does not ask).
 
 Transfers between the customer's own accounts never ask, whatever the amount: no money
@@ -30,10 +33,12 @@ approve another (another amount, payee, source or one-time key); like a code it 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from itsdangerous import BadSignature
 from sqlalchemy.orm import aliased
 
@@ -43,10 +48,11 @@ from bankapp.auth import passkeys
 from bankapp.auth.factors import SecondFactorRefused, verify_second_factor
 from bankapp.extensions import db
 from bankapp.formatting import format_money
-from bankapp.models import Account, Transaction, TransactionType, User
+from bankapp.models import Account, Payee, Transaction, TransactionType, User
 from bankapp.security import signing_serializer
 
 NEW_PAYEE = "new-payee"
+FIRST_TO_SAVED_PAYEE = "first-to-saved-payee"
 ABOVE_THRESHOLD = "above-threshold"
 # How long a confirmation page's approval stays good: then the page is shown again.
 APPROVAL_MAX_AGE = 15 * 60
@@ -65,28 +71,39 @@ class StepUp:
     @property
     def why(self) -> str:
         """``this is your first payment to this account and the amount is above 1,000.00``."""
-        why = []
+        threshold = format_money(self.threshold)
+        above = ABOVE_THRESHOLD in self.reasons
+        # Whole sentences per case, so each language can order its clauses.
         if NEW_PAYEE in self.reasons:
-            why.append("this is your first payment to this account")
-        if ABOVE_THRESHOLD in self.reasons:
-            why.append(f"the amount is above {format_money(self.threshold)}")
-        return " and ".join(why)
+            if above:
+                return gettext("this is your first payment to this account and the amount is "
+                               "above %(threshold)s", threshold=threshold)
+            return gettext("this is your first payment to this account")
+        if FIRST_TO_SAVED_PAYEE in self.reasons:
+            if above:
+                return gettext("this is your first payment to this saved payee and the amount "
+                               "is above %(threshold)s", threshold=threshold)
+            return gettext("this is your first payment to this saved payee")
+        if above:
+            return gettext("the amount is above %(threshold)s", threshold=threshold)
+        return ""
 
     @property
     def sentence(self) -> str:
         """Why the customer is asked, in one sentence for the confirmation page."""
         if not self:
             return ""
-        return (f"Because {self.why}, enter a code from your authenticator app (or a recovery "
-                "code) to approve this transfer.")
+        return gettext("Because %(why)s, enter a code from your authenticator app (or a "
+                       "recovery code) to approve this transfer.", why=self.why)
 
 
 def step_up_threshold() -> Decimal:
     return Decimal(current_app.config["STEP_UP_THRESHOLD"])
 
 
-def has_paid_before(user: User, destination: Account) -> bool:
-    """Whether any of ``user``'s accounts ever sent a transfer to ``destination``.
+def has_paid_before(user: User, destination: Account, since: datetime | None = None) -> bool:
+    """Whether any of ``user``'s accounts ever (or ``since`` then) sent a transfer to
+    ``destination``.
 
     One query on the ledger's legs: the destination's TRANSFER_IN legs (index on
     account_id) joined by entry (index on entry_id) to a TRANSFER_OUT leg on an account the
@@ -102,7 +119,14 @@ def has_paid_before(user: User, destination: Account) -> bool:
                outgoing.transaction_type == TransactionType.TRANSFER_OUT,
                Account.owner_id == user.id)
     )
+    if since is not None:
+        paid = paid.where(incoming.timestamp >= since)
     return bool(db.session.scalar(sa.select(paid.exists())))
+
+
+def _saved_as_payee_at(user: User, destination: Account) -> datetime | None:
+    return db.session.scalar(sa.select(Payee.created_at).where(
+        Payee.user_id == user.id, Payee.account_id == destination.id))
 
 
 def step_up_for(user: User, destination: Account | None, amount: Decimal) -> StepUp:
@@ -113,6 +137,10 @@ def step_up_for(user: User, destination: Account | None, amount: Decimal) -> Ste
     reasons = []
     if not has_paid_before(user, destination):
         reasons.append(NEW_PAYEE)
+    else:
+        saved_at = _saved_as_payee_at(user, destination)
+        if saved_at is not None and not has_paid_before(user, destination, since=saved_at):
+            reasons.append(FIRST_TO_SAVED_PAYEE)
     if amount > threshold:
         reasons.append(ABOVE_THRESHOLD)
     return StepUp(tuple(reasons), threshold)

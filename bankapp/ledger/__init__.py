@@ -1,7 +1,8 @@
 """The ledger: the only code in bankapp that changes a balance.
 
 A package: ``core.post()`` is the one writer of journal entries; ``cash``, ``approvals``,
-``reversals``, ``status`` and ``reconcile`` are siblings that call it. Import from
+``reversals``, ``status``, ``interest``, ``reconcile`` and ``scheduled`` (standing orders,
+which call ``transfer``) are siblings that call it. Import from
 ``bankapp.ledger`` (the names below), not from the modules.
 
 Design
@@ -67,6 +68,21 @@ the expected cash is its own CASH_OVER_SHORT entry against ``GL-OVER-SHORT`` (a 
 debits it, an overage credits it), then all counted cash is settled to the vault, all in one
 transaction, so the till ends the shift at zero and the book stays balanced.
 
+Interest
+--------
+``interest`` accrues daily on end-of-day balances and posts one INTEREST entry a month per
+account (customer credit, ``GL-INTEREST`` debit: the bank's expense account, which goes
+negative), rounding half-up to the cent and carrying the remainder (see its docstring).
+
+Holds and daily limits
+----------------------
+A spending leg (a withdrawal's or a transfer's debit of a customer account) may only use the
+*available* balance, ``balance − active holds``: its conditional UPDATE carries one more
+condition, ``balance + delta − (SELECT sum of the account's active holds at :now) >= 0``
+(``holds``). Withdrawals and transfers to other people also raise the owner's
+``daily_outgoing`` row by a conditional upsert that refuses to pass their daily limit
+(``limits``), in the same transaction.
+
 Reversals and maker-checker
 ---------------------------
 ``reverse_entry`` posts a REVERSAL entry (``reverses_id`` set, at most one per entry by a
@@ -91,6 +107,7 @@ from bankapp.ledger.amounts import (
     MAX_DESCRIPTION,
     MAX_REASON,
     parse_amount,
+    read_amount,
     validate_amount,
 )
 from bankapp.ledger.approvals import (
@@ -128,6 +145,7 @@ from bankapp.ledger.core import (
 )
 from bankapp.ledger.errors import (
     AccountNotActive,
+    DailyLimitExceeded,
     DecisionRefused,
     InsufficientFunds,
     InvalidAmount,
@@ -142,8 +160,50 @@ from bankapp.ledger.errors import (
 )
 from bankapp.ledger.fast import StoredAnswer
 from bankapp.ledger.history import customer_history, latest_activity
+from bankapp.ledger.holds import (
+    HoldError,
+    active_holds,
+    available_balance,
+    held_amount,
+    hold_history,
+    place_hold,
+    release_hold,
+)
+from bankapp.ledger.limits import (
+    LimitChange,
+    LimitStatus,
+    bank_limit,
+    daily_limit,
+    limit_status,
+    parse_limit,
+    set_own_limit,
+)
+from bankapp.ledger.interest import (
+    INTEREST_NUMBER,
+    InterestError,
+    InterestRun,
+    interest_account,
+    parse_month,
+    parse_rate,
+    parse_rate_date,
+    post_interest,
+    rate_history,
+    set_rate,
+)
 from bankapp.ledger.reconcile import Reconciliation, reconcile
 from bankapp.ledger.reversals import find_entry, reversal_of, reverse_entry
+from bankapp.ledger.scheduled import (
+    InvalidSchedule,
+    RunReport,
+    Schedule,
+    bank_today,
+    cancel_order,
+    create_order,
+    occurrences_of,
+    pause_order,
+    resume_order,
+    run_due,
+)
 from bankapp.ledger.status import freeze_account, unfreeze_account
 
 __all__ = [
@@ -152,7 +212,7 @@ __all__ = [
     "LedgerError", "InsufficientFunds", "AccountNotActive", "InvalidAmount", "SameAccount",
     "UnknownAccount", "LimitExceeded", "InvalidDescription", "TellerNotServing",
     "NotReversible", "ReasonRequired", "DecisionRefused",
-    "parse_amount", "validate_amount",
+    "parse_amount", "read_amount", "validate_amount",
     "open_account", "internal_account", "find_customer_account", "find_customer_accounts",
     "find_customer_account_rows",
     "Posting", "Leg", "AuditNote", "StoredAnswer", "post", "deposit", "withdraw", "transfer", "find_posting",
@@ -163,4 +223,11 @@ __all__ = [
     "reject_posting",
     "freeze_account", "unfreeze_account",
     "reconcile", "Reconciliation", "customer_history", "latest_activity",
+    "InvalidSchedule", "Schedule", "RunReport", "bank_today", "create_order", "pause_order",
+    "resume_order", "cancel_order", "occurrences_of", "run_due",
+    "INTEREST_NUMBER", "InterestError", "InterestRun", "interest_account", "parse_month",
+    "parse_rate", "parse_rate_date", "post_interest", "rate_history", "set_rate",
+    "DailyLimitExceeded", "HoldError", "active_holds", "available_balance", "held_amount",
+    "hold_history", "place_hold", "release_hold", "LimitChange", "LimitStatus", "bank_limit",
+    "daily_limit", "limit_status", "parse_limit", "set_own_limit",
 ]

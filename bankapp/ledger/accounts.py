@@ -5,6 +5,7 @@ import secrets
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp.extensions import db
@@ -17,7 +18,7 @@ VAULT_NUMBER = "GL-VAULT"
 def open_account(owner: User, account_type: str) -> Account:
     """Open a customer account with a fresh random ``ACC-`` number and a zero balance."""
     if account_type not in AccountType.CUSTOMER:
-        raise LedgerError("Choose a savings or a checking account.")
+        raise LedgerError(gettext("Choose a savings or a checking account."))
     for _ in range(20):
         account = Account(
             account_number=f"ACC-{secrets.randbelow(10**9):09d}",
@@ -32,7 +33,7 @@ def open_account(owner: User, account_type: str) -> Account:
             continue  # the random number was taken: draw another
         db.session.commit()
         return account
-    raise LedgerError("Could not allocate an account number; please try again.")
+    raise LedgerError(gettext("Could not allocate an account number; please try again."))
 
 
 def internal_account(account_type: str = AccountType.VAULT, number: str = VAULT_NUMBER,

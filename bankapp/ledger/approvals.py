@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit as audit_trail
@@ -45,7 +46,7 @@ def teller_posting(kind: str, account: Account, amount, description: str, teller
     the amount is above ``MAKER_CHECKER_THRESHOLD`` (exactly the threshold posts)."""
     amount = validate_amount(amount)
     if kind not in PendingPostingKind.ALL:
-        raise LedgerError("Choose a deposit or a withdrawal.")
+        raise LedgerError(gettext("Choose a deposit or a withdrawal."))
     if amount > approval_threshold():
         return request_posting(kind, account, amount, description, teller,
                                idempotency_key=idempotency_key)
@@ -68,9 +69,9 @@ def request_posting(kind: str, account: Account, amount, description: str, telle
     description = clean_description(description)
     require_customer_account(account)
     if kind not in PendingPostingKind.ALL:
-        raise LedgerError("Choose a deposit or a withdrawal.")
+        raise LedgerError(gettext("Choose a deposit or a withdrawal."))
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
-        raise LedgerError("Invalid idempotency key.")
+        raise LedgerError(gettext("Invalid idempotency key."))
     replay = _existing_request(teller, idempotency_key)
     if replay is not None:
         return Requested(replay, replayed=True)
@@ -101,9 +102,12 @@ def request_posting(kind: str, account: Account, amount, description: str, telle
 
 def _check_decision(pending: PendingPosting, checker: User) -> None:
     if pending.requested_by_id == checker.id:
-        raise DecisionRefused("You cannot decide your own request: another person must check it.")
+        raise DecisionRefused(gettext("You cannot decide your own request: another person "
+                                      "must check it."))
     if not pending.is_pending:
-        raise DecisionRefused(f"This request was already {pending.status}.")
+        raise DecisionRefused(gettext("This request was already approved.")
+                              if pending.status == PendingStatus.APPROVED
+                              else gettext("This request was already rejected."))
 
 
 def _decide(pending: PendingPosting, checker: User, status: str, note: str | None,
@@ -117,7 +121,7 @@ def _decide(pending: PendingPosting, checker: User, status: str, note: str | Non
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed != 1:
-        raise DecisionRefused("This request was already decided.")
+        raise DecisionRefused(gettext("This request was already decided."))
     action = Action.TELLER_APPROVE if status == PendingStatus.APPROVED else Action.TELLER_REJECT
     details = {"kind": pending.kind, "amount": pending.amount, "note": note or None,
                "requested_by": pending.requested_by_id}
@@ -138,8 +142,8 @@ def approve_posting(pending: PendingPosting, checker: User, note: str = "") -> P
     teller = pending.requested_by
     if not (teller.is_active and teller.is_staff):
         # The cash would go through the requester's till: they must still be serving.
-        raise DecisionRefused("The requesting teller is no longer active staff: reject the "
-                              "request and post it again from an active teller.")
+        raise DecisionRefused(gettext("The requesting teller is no longer active staff: reject "
+                                      "the request and post it again from an active teller."))
     post = deposit if pending.kind == PendingPostingKind.DEPOSIT else withdraw
     posting = post(pending.account, pending.amount, pending.description, teller,
                    channel=Channel.TELLER, cash_account=till_for(teller),

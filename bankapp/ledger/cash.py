@@ -5,18 +5,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit as audit_trail
+from bankapp import metrics
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger.accounts import internal_account
 from bankapp.ledger.amounts import (
-    AMOUNT_PATTERN,
     CENT,
     MAX_BALANCE,
     clean_description,
-    parse_amount,
+    read_amount,
     to_money,
     validate_amount,
 )
@@ -65,7 +66,7 @@ def cash_held(till: Account | None) -> Decimal:
 
 def _require_till(till: Account) -> None:
     if till is None or till.account_type != AccountType.TILL:
-        raise UnknownAccount("No such till.")
+        raise UnknownAccount(gettext("No such till."))
 
 
 def _require_serving(teller: User | None) -> None:
@@ -113,26 +114,23 @@ def settle_cash(till: Account, amount, actor: User, *, description: str = "",
                  idempotency_key, audit=note)
 
 
-def parse_counted_cash(text: object) -> Decimal:
+def parse_counted_cash(text: object, locale: str = "en") -> Decimal:
     """The cash a teller counted, as typed: like ``parse_amount``, but zero is allowed and the
     per-transaction limit does not apply (a drawer may hold more than one posting's worth)."""
-    cleaned = text.strip(" \t") if isinstance(text, str) else ""
-    if AMOUNT_PATTERN.fullmatch(cleaned) and any(c.isdigit() for c in cleaned):
-        return validate_count(Decimal(cleaned.replace(",", "")))
-    return parse_amount(text)  # refuses everything else, with the usual messages
+    return validate_count(read_amount(text, locale))
 
 
 def validate_count(amount: object) -> Decimal:
     """A counted cash total given as a ``Decimal``: finite, zero or more, whole cents."""
     if isinstance(amount, bool) or not isinstance(amount, (Decimal, int)):
-        raise InvalidAmount("Amounts must be exact decimals, not floating-point numbers.")
+        raise InvalidAmount(gettext("Amounts must be exact decimals, not floating-point numbers."))
     amount = Decimal(amount)
     if not amount.is_finite() or amount < 0:
-        raise InvalidAmount("The counted cash must be zero or more.")
+        raise InvalidAmount(gettext("The counted cash must be zero or more."))
     if amount != amount.quantize(CENT):
-        raise InvalidAmount("Use at most two decimal places.")
+        raise InvalidAmount(gettext("Use at most two decimal places."))
     if amount > MAX_BALANCE:
-        raise InvalidAmount("The counted cash is larger than any till can hold.")
+        raise InvalidAmount(gettext("The counted cash is larger than any till can hold."))
     return amount.quantize(CENT)
 
 
@@ -152,6 +150,7 @@ class ShiftClose:
         return self.counted - self.expected
 
 
+@metrics.counts_postings("SHIFT_CLOSE")
 def close_shift(till: Account, counted_cash, actor: User, *,
                 idempotency_key: str | None = None) -> ShiftClose:
     """Close the till's shift: book any over/short, then return the counted cash to the vault.
@@ -165,7 +164,7 @@ def close_shift(till: Account, counted_cash, actor: User, *,
     counted = validate_count(counted_cash)
     _require_till(till)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 48):
-        raise LedgerError("Invalid idempotency key.")
+        raise LedgerError(gettext("Invalid idempotency key."))
     keys = ((f"os-{idempotency_key}", f"st-{idempotency_key}") if idempotency_key
             else (None, None))
     replay = _replayed_close(actor, keys)

@@ -18,16 +18,19 @@ from decimal import Decimal
 from typing import Callable, TypeVar
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
+from bankapp import alerts
 from bankapp import audit as audit_trail
-from bankapp import ledger_totals
+from bankapp import ledger_totals, metrics
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger import fast
 from bankapp.ledger.accounts import find_customer_account, internal_account
-from bankapp.ledger.amounts import CENT, MAX_BALANCE, clean_description, validate_amount
+from bankapp.ledger.amounts import CENT, MAX_BALANCE, clean_description, to_money, validate_amount
+from bankapp.ledger.limits import charging_daily_limit
 from bankapp.ledger.errors import (
     AccountNotActive,
     InsufficientFunds,
@@ -43,10 +46,12 @@ from bankapp.models import (
     AccountType,
     Channel,
     EntryType,
+    Hold,
     JournalEntry,
     Transaction,
     TransactionType,
     User,
+    UTCDateTime,
     now_utc,
 )
 
@@ -101,20 +106,39 @@ def _bounds(account: Account) -> tuple[Decimal, Decimal]:
     return -MAX_BALANCE, MAX_BALANCE
 
 
+# Legs that spend a customer's money: they may only use the *available* balance (the
+# balance minus the account's active holds).
+SPENDING = (TransactionType.WITHDRAWAL, TransactionType.TRANSFER_OUT)
+
+
+def _spends(leg: Leg) -> bool:
+    return (leg.delta < 0 and leg.transaction_type in SPENDING
+            and leg.account.account_type in AccountType.CUSTOMER)
+
+
 @functools.cache
-def _leg_update() -> sa.Update:
-    """The conditional balance UPDATE of one leg (built once: every posting runs it)."""
+def _leg_update(spends: bool = False) -> sa.Update:
+    """The conditional balance UPDATE of one leg (built once: every posting runs it).
+
+    A spending leg also needs ``balance + delta − active holds ≥ low``: one more condition in
+    the same statement, so the available balance is checked under the row lock. Holds are
+    compared with ``:now`` (expired ones stop counting without any job).
+    """
     money = Account.__table__.c.balance.type
     # round() keeps SQLite exact: it has no decimal type and adds in binary floating point.
     new_balance = sa.func.round(Account.balance + sa.bindparam("delta", type_=money), 2)
+    low = sa.bindparam("low", type_=money)
+    conditions = [
+        Account.id == sa.bindparam("account_id"),
+        Account.status == AccountStatus.ACTIVE,
+        new_balance.between(low, sa.bindparam("high", type_=money)),
+    ]
+    if spends:
+        held = Hold.active_total(Account.id, sa.bindparam("now", type_=UTCDateTime))
+        conditions.append(sa.func.round(new_balance - held, 2) >= low)
     return (
         sa.update(Account)
-        .where(
-            Account.id == sa.bindparam("account_id"),
-            Account.status == AccountStatus.ACTIVE,
-            new_balance.between(sa.bindparam("low", type_=money),
-                                sa.bindparam("high", type_=money)),
-        )
+        .where(*conditions)
         .values(balance=new_balance)
         .returning(Account.balance)
     )
@@ -124,14 +148,17 @@ def _apply_leg(leg: Leg) -> Decimal:
     """Apply one leg atomically; return the new balance or raise why it was refused."""
     low, high = _bounds(leg.account)
     params = {"account_id": leg.account.id, "delta": leg.delta, "low": low, "high": high}
+    spends = _spends(leg)
     # A Core statement on the session's connection (same transaction): the ORM's bulk-update
     # machinery has nothing to do for it and costs more CPU than the statement itself.
     connection = db.session.connection()
     for _ in range(MAX_ATTEMPTS):
-        result = connection.execute(_leg_update(), params).scalar_one_or_none()
+        if spends:
+            params["now"] = now_utc()
+        result = connection.execute(_leg_update(spends), params).scalar_one_or_none()
         if result is not None:
             return Decimal(result).quantize(CENT)
-        refusal = _refusal(leg, low, high)
+        refusal = _refusal(leg, low, high, params.get("now"))
         if refusal is not None:
             raise refusal
         # The UPDATE was refused, yet the row as read now would pass: under READ COMMITTED
@@ -143,17 +170,19 @@ def _apply_leg(leg: Leg) -> Decimal:
                          "can hold."))
 
 
-def _refusal(leg: Leg, low: Decimal, high: Decimal) -> LedgerError | None:
+def _refusal(leg: Leg, low: Decimal, high: Decimal, now: datetime | None = None
+             ) -> LedgerError | None:
     """Why the account refuses ``leg`` as it stands now, or None if it would accept it."""
-    status, balance = db.session.execute(
-        sa.select(Account.status, Account.balance).where(Account.id == leg.account.id)
+    held = Hold.active_total(Account.id, now) if now is not None else sa.literal(0)
+    status, balance, held = db.session.execute(
+        sa.select(Account.status, Account.balance, held).where(Account.id == leg.account.id)
     ).one()
-    return _refusal_of(leg, status, balance, low, high)
+    return _refusal_of(leg, status, balance, low, high, held)
 
 
 def _refusal_of(leg: Leg, status: str, balance: Decimal, low: Decimal,
-                high: Decimal) -> LedgerError | None:
-    """Why an account with this status and balance refuses ``leg``, or None."""
+                high: Decimal, held=None) -> LedgerError | None:
+    """Why an account with this status, balance and money on hold refuses ``leg``, or None."""
     if status != AccountStatus.ACTIVE:
         which = ("The destination account" if leg.transaction_type == TransactionType.TRANSFER_IN
                  else "This account")
@@ -163,6 +192,11 @@ def _refusal_of(leg: Leg, status: str, balance: Decimal, low: Decimal,
         return InsufficientFunds("The till does not hold enough cash to pay this out.")
     if balance + leg.delta < low:
         return InsufficientFunds()
+    held = to_money(held)
+    if balance + leg.delta - held < low:
+        available = max(balance - held, Decimal("0.00"))
+        return InsufficientFunds(f"Insufficient available funds: {held:,.2f} of the balance "
+                                 f"is on hold, {available:,.2f} is available.")
     if balance + leg.delta > high:
         return LimitExceeded("The receiving balance would exceed the largest balance an "
                              "account can hold.")
@@ -177,14 +211,15 @@ def _is_retryable(error: DBAPIError) -> bool:
 
 
 def find_posting(actor: User | None, key: str | None) -> JournalEntry | None:
-    """The entry ``actor`` already posted with this idempotency key, if any (a replay)."""
-    if actor is None or not key:
+    """The entry ``actor`` already posted with this idempotency key, if any (a replay).
+
+    With no actor, the bank's own posting with this key (interest, a scheduled job).
+    """
+    if not key:
         return None
+    by = JournalEntry.actor_id.is_(None) if actor is None else JournalEntry.actor_id == actor.id
     return db.session.scalar(
-        sa.select(JournalEntry).where(
-            JournalEntry.actor_id == actor.id, JournalEntry.idempotency_key == key
-        )
-    )
+        sa.select(JournalEntry).where(by, JournalEntry.idempotency_key == key))
 
 
 @dataclass(frozen=True)
@@ -223,6 +258,7 @@ def atomically(work: Callable[[], T], label: str) -> T:
     raise AssertionError("unreachable")
 
 
+@metrics.counts_postings()
 def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
           channel: str, idempotency_key: str | None, *, audit: AuditNote | None = None,
           reverses: JournalEntry | None = None,
@@ -235,13 +271,14 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
     it (a maker-checker decision); both run inside the transaction, so a retry re-adds them
     and a refusal writes neither. A replayed idempotency key writes nothing at all.
 
-    On PostgreSQL an entry without ``also`` or ``reverses`` is posted by ``ledger_post()``
+    On PostgreSQL an entry without ``also`` or ``reverses`` that spends no customer's money
+    (deposits, cash moves between the bank's own accounts) is posted by ``ledger_post()``
     (see ``fast``), in the session's transaction; with ``answer`` (the API's stored answer,
     fast path only) as a transaction of its own on the lean engine.
     """
     assert sum(leg.delta for leg in legs) == 0, "a journal entry must balance"
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
-        raise LedgerError("Invalid idempotency key.")
+        raise LedgerError(gettext("Invalid idempotency key."))
     # No look-up first: a key that was already used fails on the unique constraint of the
     # entry row (or is refused first), and we answer with the earlier entry.
 
@@ -253,9 +290,11 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
         return Posting(entry)
 
     on_fast_path = answer is not None or (
-        also is None and reverses is None and fast.enabled() and _distinct_accounts(legs))
+        also is None and reverses is None and fast.enabled() and _distinct_accounts(legs)
+        and not _debits_a_customer(legs))
     if on_fast_path:
-        assert fast.enabled(), "a stored answer needs the fast path"
+        assert fast.enabled() and also is None and not _debits_a_customer(legs), \
+            "the fast path takes no extra writes and no customer debit"
         work = functools.partial(_post_fast, entry_type, legs, description, actor, channel,
                                  idempotency_key, audit, posted_at, answer)
     try:
@@ -282,6 +321,14 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
 
 def _distinct_accounts(legs: list[Leg]) -> bool:
     return len({leg.account.id for leg in legs}) == len(legs)
+
+
+def _debits_a_customer(legs: list[Leg]) -> bool:
+    """Whether a leg spends a customer's money: such a posting must also check the account's
+    holds and its owner's daily limit and may raise an alert, which only the generic path
+    does so far (``ledger_post()`` does not), so it never takes the fast path."""
+    return any(leg.delta < 0 and leg.account.account_type in AccountType.CUSTOMER
+               for leg in legs)
 
 
 def _post_fast(entry_type: str, legs: list[Leg], description: str, actor: User | None,
@@ -383,6 +430,8 @@ def write_entry(entry_type, legs, description, actor, channel, idempotency_key, 
     db.session.flush()
     # Last, after every account lock: the report buckets (see bankapp/ledger_totals.py).
     ledger_totals.count_movements(rows)
+    # The customers' large-transfer and low-balance alerts, sent when this commits.
+    alerts.posting_written(rows)
     return entry
 
 
@@ -392,7 +441,7 @@ def _posting_time(posted_at: datetime | None) -> datetime:
     if posted_at is None:
         return now
     if posted_at.tzinfo is None or posted_at > now:
-        raise LedgerError("A posting time must be timezone-aware and not in the future.")
+        raise LedgerError(gettext("A posting time must be timezone-aware and not in the future."))
     return posted_at
 
 
@@ -436,6 +485,10 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
     legs = [Leg(account, TransactionType.WITHDRAWAL, -amount),
             Leg(cash, TransactionType.WITHDRAWAL, amount)]
     note = _account_note(Action.WITHDRAWAL, account, amount, cash_account=cash.account_number)
+    if channel != Channel.TELLER:
+        # The daily limit guards remote channels; cash at the counter is paid to a person
+        # the teller has identified (and above MAKER_CHECKER_THRESHOLD, approved by another).
+        also = charging_daily_limit(account.owner_id, amount, also)
     return post(EntryType.WITHDRAWAL, legs, description, actor, channel, idempotency_key,
                  audit=note, also=also, posted_at=posted_at, answer=answer)
 
@@ -464,6 +517,8 @@ def transfer(source: Account, destination: Account | str, amount, description: s
             Leg(destination, TransactionType.TRANSFER_IN, amount)]
     note = _account_note(Action.TRANSFER, source, amount,
                          destination=destination.account_number)
+    if destination.owner_id != source.owner_id:  # between one's own accounts: no limit
+        also = charging_daily_limit(source.owner_id, amount, also)
     return post(EntryType.TRANSFER, legs, description, actor, channel, idempotency_key,
                  audit=note, also=also, posted_at=posted_at, answer=answer)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp.audit import Action, TargetType
@@ -31,11 +32,11 @@ def reverse_entry(entry: JournalEntry, reason: str, actor: User) -> Posting:
     """
     reason = clean_reason(reason)
     if entry is None:
-        raise NotReversible("No entry has that reference.")
+        raise NotReversible(gettext("No entry has that reference."))
     if entry.entry_type == EntryType.REVERSAL:
-        raise NotReversible("A reversal cannot be reversed; post a new entry instead.")
+        raise NotReversible(gettext("A reversal cannot be reversed; post a new entry instead."))
     if reversal_of(entry) is not None:
-        raise NotReversible("This entry has already been reversed.")
+        raise NotReversible(gettext("This entry has already been reversed."))
     legs = [Leg(leg.account, TransactionType.REVERSAL, -leg.signed_amount) for leg in entry.legs]
     description = f"Reversal of {entry.reference}: {reason}"[:MAX_DESCRIPTION]
     note = AuditNote(Action.REVERSAL, TargetType.JOURNAL_ENTRY, entry.reference,
@@ -46,5 +47,5 @@ def reverse_entry(entry: JournalEntry, reason: str, actor: User) -> Posting:
     except (IntegrityError, LedgerError):
         # A concurrent reversal won: we met its unique index, or a balance it already moved.
         if reversal_of(entry) is not None:
-            raise NotReversible("This entry has already been reversed.") from None
+            raise NotReversible(gettext("This entry has already been reversed.")) from None
         raise

@@ -6,6 +6,8 @@ import io
 from datetime import date
 from decimal import Decimal
 
+from flask import current_app
+
 from bankapp.formatting import bank_timezone
 from bankapp.reports.service import BankReport, Statement, format_code
 
@@ -38,10 +40,17 @@ STATEMENT_COLUMNS = ["date", "time", "reference", "type", "description", "money_
                      "money_out", "balance"]
 
 
+def with_currency(*columns: str) -> list[str]:
+    """Money columns named with the unit of their figures: ``balance (USD)``. Cells stay plain
+    decimals (``1234.50``) so spreadsheets read them as numbers."""
+    code = current_app.config["BANK_CURRENCY"]
+    return [f"{name} ({code})" for name in columns]
+
+
 def statement_csv(st: Statement) -> bytes:
     """One row per entry between an opening and a closing balance row; local ISO dates."""
     tz = bank_timezone()
-    rows = [STATEMENT_COLUMNS,
+    rows = [STATEMENT_COLUMNS[:5] + with_currency(*STATEMENT_COLUMNS[5:]),
             [st.period.start, "", "", "", "Opening balance", None, None, st.opening]]
     for e in st.entries:
         local = e.timestamp.astimezone(tz)
@@ -65,21 +74,23 @@ BANK_TABLES = ("daily", "accounts", "largest", "signups", "balances")
 def bank_table_csv(report: BankReport, table: str) -> bytes:
     """One table of the bank-wide report as CSV."""
     if table == "daily":
-        rows = [["date", "deposits", "deposit_count", "withdrawals", "withdrawal_count",
-                 "transfers", "transfer_count"]]
+        deposits, withdrawals, transfers = with_currency("deposits", "withdrawals", "transfers")
+        rows = [["date", deposits, "deposit_count", withdrawals, "withdrawal_count",
+                 transfers, "transfer_count"]]
         rows += [[d.day, d.deposits, d.deposit_count, d.withdrawals, d.withdrawal_count,
                   d.transfers, d.transfer_count] for d in report.days]
     elif table == "accounts":
-        rows = [["account_type", "status", "accounts", "balance"]]
+        rows = [["account_type", "status", "accounts", *with_currency("balance")]]
         rows += [[g.account_type, g.status, g.count, g.balance] for g in report.groups]
     elif table == "balances":
         rows = [["figure", "value"],
-                ["customer_balances", report.held.customer_total],
+                [*with_currency("customer_balances"), report.held.customer_total],
                 ["customer_accounts", report.held.customer_accounts],
-                ["internal_balances", report.held.internal_total]]
+                [*with_currency("internal_balances"), report.held.internal_total]]
     elif table == "largest":
         tz = bank_timezone()
-        rows = [["timestamp", "account_number", "type", "side", "amount", "description"]]
+        rows = [["timestamp", "account_number", "type", "side", *with_currency("amount"),
+                 "description"]]
         rows += [[m.timestamp.astimezone(tz).isoformat(timespec="seconds"), m.account_number,
                   m.transaction_type, m.side, m.amount, m.description] for m in report.largest]
     elif table == "signups":

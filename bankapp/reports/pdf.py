@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import unicodedata
 
+from flask import current_app
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from bankapp.formatting import bank_timezone, format_money, format_timestamp
+from bankapp.formatting import bank_timezone, format_amount, format_timestamp
 from bankapp.reports.service import Statement, format_code
 
 _PDF_REPLACEMENTS = str.maketrans({"−": "-", "–": "-", "—": "-", "‘": "'", "’": "'",
@@ -80,8 +81,11 @@ def render_statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
     pdf.ln(3)
 
     pdf.set_font("Helvetica", size=10)
-    summary = [("Opening balance", st.opening), ("Money in", st.total_in),
-               ("Money out", st.total_out), ("Closing balance", st.closing)]
+    # The PDF is written in English (core fonts, Latin-1): the currency goes by its ISO code
+    # beside each money label, whose figures are plain English-grouped numbers.
+    unit = f" ({current_app.config['BANK_CURRENCY']})"
+    summary = [("Opening balance" + unit, st.opening), ("Money in" + unit, st.total_in),
+               ("Money out" + unit, st.total_out), ("Closing balance" + unit, st.closing)]
     width = (pdf.w - pdf.l_margin - pdf.r_margin) / 4
     pdf.set_fill_color(238, 242, 255)
     for label, _ in summary:
@@ -89,12 +93,12 @@ def render_statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
     pdf.ln()
     pdf.set_font("Helvetica", "B", 12)
     for _, value in summary:
-        pdf.cell(width, 8, format_money(value).replace("−", "-"), border="LBR", align="R")
+        pdf.cell(width, 8, _pdf_money(value), border="LBR", align="R")
     pdf.ln(12)
 
     pdf.set_font("Helvetica", size=9)
     widths = (30, 24, 58, 24, 24, 26)
-    headings = ("Date", "Type", "Description", "In", "Out", "Balance")
+    headings = ("Date", "Type", "Description", "In" + unit, "Out" + unit, "Balance" + unit)
     aligns = ("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT")
     with pdf.table(col_widths=widths, text_align=aligns, line_height=5.5,
                    headings_style=FontFace(emphasis="BOLD", fill_color=(238, 242, 255)),
@@ -104,7 +108,7 @@ def render_statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
         table.row([st.period.start.isoformat(), "", "Opening balance", "", "",
                    _pdf_money(st.opening)])
         for e in st.entries:
-            table.row([format_timestamp(e.timestamp), pdf_text(e.type_label),
+            table.row([format_timestamp(e.timestamp, "%Y-%m-%d %H:%M"), pdf_text(e.type_label),
                        pdf_text(e.description or "-"), _pdf_money(e.money_in),
                        _pdf_money(e.money_out), _pdf_money(e.balance_after)])
         table.row([st.period.end.isoformat(), "", "Totals", _pdf_money(st.total_in),
@@ -120,4 +124,4 @@ def render_statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
 
 
 def _pdf_money(value) -> str:
-    return "" if value is None else format_money(value).replace("−", "-")
+    return "" if value is None else format_amount(value, locale="en").replace("−", "-")

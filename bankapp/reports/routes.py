@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from bankapp import replica
 from bankapp.models import AccountType, Role
 from bankapp.reports import bp, charts, exports, service
 from bankapp.reports.service import ReportError
@@ -81,7 +82,7 @@ def statement(account_number: str):
     except ReportError as exc:
         return render_template("reports/statement.html", account=account, st=None,
                                error=str(exc), args=request.args), 400
-    st = service.statement(account, period.start, period.end)
+    st = replica.read(service.statement, account, period.start, period.end)
     service.record_issue(st, current_user)
     if output == "csv":
         return _download(exports.statement_csv(st), "text/csv",
@@ -125,7 +126,7 @@ def summary():
         if account is None:
             abort(404)
         accounts, label = [account], f"{account.account_number} ({account.type_label})"
-    report = service.monthly_summary(accounts, months=12)
+    report = replica.read(service.monthly_summary, accounts, months=12)
     return render_template("reports/summary.html", summary=report, accounts=accounts,
                            label=label, error=None,
                            bar_chart=charts.in_out_bar_chart(report),
@@ -147,7 +148,7 @@ def bank():
     except ReportError as exc:
         return render_template("reports/bank.html", report=None, error=str(exc),
                                args=request.args, presets=service.PRESETS), 400
-    report = service.bank_report(period)
+    report = replica.read(service.bank_report, period)
     if output == "csv":
         filename = f"bank-{table}-{period.start.isoformat()}-{period.end.isoformat()}.csv"
         return _download(exports.bank_table_csv(report, table), "text/csv", filename)

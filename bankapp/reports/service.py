@@ -226,6 +226,12 @@ class Statement:
         return self.as_of >= self.period.utc_bounds()[1]
 
     @property
+    def interest(self) -> Decimal:
+        """Interest credited in the period (also counted in ``total_in``)."""
+        return sum((e.amount for e in self.entries if e.side == "credit"
+                    and e.transaction_type == TransactionType.INTEREST), ZERO)
+
+    @property
     def balanced(self) -> bool:
         return self.opening + self.total_in - self.total_out == self.closing
 
@@ -370,7 +376,8 @@ def viewable_account(viewer: User, number: str) -> Account | None:
 # ---------------------------------------------------------------- monthly summary
 
 
-MONEY_IN_TYPES = {TransactionType.DEPOSIT: "deposits", TransactionType.TRANSFER_IN: "transfers_in"}
+MONEY_IN_TYPES = {TransactionType.DEPOSIT: "deposits", TransactionType.TRANSFER_IN: "transfers_in",
+                  TransactionType.INTEREST: "interest"}
 MONEY_OUT_TYPES = {TransactionType.WITHDRAWAL: "withdrawals",
                    TransactionType.TRANSFER_OUT: "transfers_out"}
 
@@ -382,6 +389,7 @@ class MonthRow:
     withdrawals: Decimal = ZERO
     transfers_in: Decimal = ZERO
     transfers_out: Decimal = ZERO
+    interest: Decimal = ZERO
     # Legs of other types (reversals, corrections) counted by their side.
     other_in: Decimal = ZERO
     other_out: Decimal = ZERO
@@ -390,7 +398,7 @@ class MonthRow:
 
     @property
     def money_in(self) -> Decimal:
-        return self.deposits + self.transfers_in + self.other_in
+        return self.deposits + self.transfers_in + self.interest + self.other_in
 
     @property
     def money_out(self) -> Decimal:
@@ -405,7 +413,8 @@ class MonthRow:
         return self.month.strftime("%b %Y")
 
     def add(self, other: "MonthRow") -> None:
-        for name in ("deposits", "withdrawals", "transfers_in", "transfers_out", "other_in",
+        for name in ("deposits", "withdrawals", "transfers_in", "transfers_out", "interest",
+                     "other_in",
                      "other_out", "count", "end_balance"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
@@ -416,6 +425,10 @@ class Summary:
     months: list[MonthRow]
     opening: Decimal  # balance before the first month
     has_other: bool = field(default=False)
+
+    @property
+    def has_interest(self) -> bool:
+        return any(m.interest for m in self.months)
 
     @property
     def total_in(self) -> Decimal:

@@ -45,3 +45,15 @@ class CloseShiftForm(OneTimeForm):
 class ReasonForm(FlaskForm):
     reason = StringField("Reason", validators=[DataRequired("Give a reason."), Length(max=255)])
     submit = SubmitField("Confirm")
+
+
+class HoldForm(FlaskForm):
+    """A hold on an account: amount, reason, and the last day it lasts."""
+
+    amount = AmountField("Amount to hold")
+    reason = StringField("Reason (the customer sees it)", validators=[Length(max=255)])
+    until = StringField("Until the end of (YYYY-MM-DD)", validators=[Length(max=10)])
+
+
+class ReleaseForm(FlaskForm):
+    """The release button of one hold (CSRF only)."""

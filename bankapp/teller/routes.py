@@ -1,6 +1,8 @@
 """Teller back office: the desk, customer search, cash at the counter, tills, approvals,
-verification, freezes and reversals. Tellers and admins only; some actions admins only."""
+verification, freezes, holds and reversals. Tellers and admins only; some actions admins only."""
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -8,14 +10,25 @@ from flask_login import current_user
 from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.fields import ConfirmForm
-from bankapp.models import AccountStatus, PendingPosting, PendingPostingKind, Role, User
+from bankapp.formatting import day_start_utc, format_money
+from bankapp.models import (
+    AccountStatus,
+    Hold,
+    PendingPosting,
+    PendingPostingKind,
+    Role,
+    User,
+    now_utc,
+)
 from bankapp.security import role_required
 from bankapp.teller import bp, services
 from bankapp.teller.forms import (
     CashForm,
     CloseShiftForm,
     CounterPostingForm,
+    HoldForm,
     ReasonForm,
+    ReleaseForm,
 )
 
 staff_only = role_required(*Role.STAFF)
@@ -215,6 +228,61 @@ def _status_change(account_number: str, *, freeze: bool):
             return redirect(url_for(".customer", user_id=account.owner_id), code=303)
     return render_template("teller/status_change.html", form=form, account=account,
                            freeze=freeze, frozen=account.status == AccountStatus.FROZEN)
+
+
+# ---------------------------------------------------------------- holds
+
+
+@bp.route("/accounts/<account_number>/holds/", methods=["GET", "POST"])
+@staff_only
+def holds(account_number: str):
+    """An account's holds; place a new one."""
+    account = _account_or_404(account_number)
+    form = HoldForm()
+    if form.validate_on_submit():
+        try:
+            hold = ledger.place_hold(account, form.amount.amount, form.reason.data,
+                                     _end_of_day(form.until.data), _me())
+        except ledger.LedgerError as error:
+            _show_error(form, error)
+        else:
+            flash(f"{format_money(hold.amount)} is on hold on {account.account_number}.",
+                  "success")
+            return redirect(url_for(".holds", account_number=account.account_number), code=303)
+    return _render_holds(account, form)
+
+
+def _render_holds(account, form, error: str | None = None):
+    return render_template("teller/holds.html", account=account, form=form,
+                           release_form=ReleaseForm(), error=error,
+                           holds=ledger.hold_history(account), now=now_utc(),
+                           available=ledger.available_balance(account))
+
+
+def _end_of_day(text: str | None):
+    """``YYYY-MM-DD`` → the end of that day in the bank's time zone (a hold's expiry)."""
+    try:
+        day = date.fromisoformat((text or "").strip())
+    except ValueError:
+        raise ledger.HoldError("Give the last day of the hold as YYYY-MM-DD.") from None
+    return day_start_utc(day + timedelta(days=1))
+
+
+@bp.route("/holds/<int:hold_id>/release/", methods=["POST"])
+@staff_only
+def release_hold(hold_id: int):
+    """Release a hold before it expires."""
+    hold = db.session.get(Hold, hold_id)
+    if hold is None:
+        abort(404)
+    if not ReleaseForm().validate_on_submit():
+        abort(400)
+    try:
+        ledger.release_hold(hold.id, _me())
+    except ledger.LedgerError as error:
+        return _render_holds(hold.account, HoldForm(formdata=None), error=str(error)), 409
+    flash(f"The hold of {format_money(hold.amount)} is released.", "success")
+    return redirect(url_for(".holds", account_number=hold.account.account_number), code=303)
 
 
 # ---------------------------------------------------------------- maker-checker

@@ -190,6 +190,14 @@ class BrowserWatch:
     def of(cls, page) -> "BrowserWatch":
         return next(watch for watch in cls.active if watch.context == page.context)
 
+    def expect_error_status(self, url: str) -> None:
+        """The page at ``url`` answered 4xx on purpose (a 404 page): not a problem to report."""
+        self.problems[self.reported:] = [
+            problem for problem in self.problems[self.reported:]
+            if not (problem.startswith(f"console error on {url}:")
+                    and "Failed to load resource: the server responded with a status of 4"
+                    in problem)]
+
     def new_problems(self) -> list[str]:
         fresh = self.problems[self.reported:]
         self.reported = len(self.problems)
@@ -200,14 +208,15 @@ class BrowserWatch:
         self.context.close()
 
 
-def open_context(browser, live_server, base_url: str | None = None) -> tuple[BrowserWatch, object]:
+def open_context(browser, live_server, base_url: str | None = None,
+                 locale: str = "en-GB") -> tuple[BrowserWatch, object]:
     """A fresh browser profile (no cookies) watched for problems, and its first page.
 
     ``base_url`` replaces the server's own (passkeys: ``http://localhost:<port>``, as WebAuthn
     refuses an IP address as its relying party).
     """
     context = browser.new_context(base_url=base_url or live_server.url, accept_downloads=True,
-                                  viewport={"width": 1280, "height": 900}, locale="en-GB",
+                                  viewport={"width": 1280, "height": 900}, locale=locale,
                                   timezone_id="UTC")
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     watch = BrowserWatch(context)
@@ -224,8 +233,9 @@ _MONEY = re.compile(r"^[+\-−]?\d{1,3}(,?\d{3})*(\.\d{2})$")
 
 
 def money(text: str) -> Decimal | None:
-    """``"-1,250.00"`` → ``Decimal("-1250.00")``; None when ``text`` is not an amount."""
-    text = text.strip()
+    """``"-$1,250.00"`` → ``Decimal("-1250.00")`` (an English page, the default USD);
+    None when ``text`` is not an amount."""
+    text = text.strip().replace("$", "", 1)
     if not _MONEY.match(text):
         return None
     return Decimal(text.replace(",", "").replace("−", "-"))
@@ -253,3 +263,74 @@ def enrol_authenticator(page) -> str:
     submit_form(page)
     page.locator(".recovery-code").first.wait_for()
     return secret
+
+
+# ---------------------------------------------------------------- layout and accessibility
+
+# The two window sizes every page is checked at: a small phone and a desktop.
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 900}
+
+# Sideways overflow, and what must stay in view on any width: every amount, every balance and
+# the page's primary actions. An element counts as cut off when it reaches past the window or
+# past an ancestor that clips or scrolls (a table scrolled inside its card hides its right side).
+_LAYOUT_PROBLEMS = """
+() => {
+  const width = window.innerWidth;
+  const problems = [];
+  const pageWidth = document.documentElement.scrollWidth;
+  if (pageWidth > width) {
+    problems.push(`the page scrolls sideways: ${pageWidth}px wide in a ${width}px window`);
+  }
+  const describe = (el) => {
+    const text = (el.innerText || el.value || '').trim().replace(/\\s+/g, ' ').slice(0, 40);
+    return `<${el.tagName.toLowerCase()} class="${el.className}"> "${text}"`;
+  };
+  const keyItems = document.querySelectorAll(
+    'main .num, main .balance, main .figure, main button[type=submit], main .button');
+  for (const el of keyItems) {
+    if (!el.checkVisibility() || !el.innerText.trim()) continue;
+    const box = el.getBoundingClientRect();
+    let left = 0, right = width;
+    for (let up = el.parentElement; up; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX !== 'visible') {
+        const clip = up.getBoundingClientRect();
+        left = Math.max(left, clip.left);
+        right = Math.min(right, clip.right);
+      }
+    }
+    if (right - left <= 1) continue;  // inside a visually hidden block (for screen readers)
+    if (box.left < left - 1 || box.right > right + 1) {
+      problems.push(`${describe(el)} is out of view: ${Math.round(box.left)}–`
+        + `${Math.round(box.right)}px, visible ${Math.round(left)}–${Math.round(right)}px`);
+    }
+  }
+  return problems;
+}
+"""
+
+
+def layout_problems(page) -> list[str]:
+    """What a reader at this window size cannot see without scrolling sideways."""
+    return page.evaluate(_LAYOUT_PROBLEMS)
+
+
+# axe-core's impacts that fail a page; "moderate" and "minor" are reported, not failed.
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's violations on the page as it is now (rules of WCAG 2.x A/AA and best practice)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe().run(page).response["violations"]
+
+
+def describe_violations(violations: list[dict]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']}")
+        for node in violation["nodes"][:5]:
+            detail = node.get("failureSummary", "").replace("\n", " ")
+            lines.append(f"    {', '.join(map(str, node['target']))}: {detail}")
+    return "\n".join(lines)

@@ -92,7 +92,7 @@ class TestNewCustomerWalk:
         heading = page.locator("h1").inner_text()
         number = re.search(r"[A-Z]{3}-\d+", heading).group(0)
         expect(page).to_have_url(re.compile(rf"/accounts/{number}/$"))
-        expect(page.locator(".balance")).to_have_text("0.00")
+        expect(page.locator(".balance")).to_have_text("$0.00")
         journey.accounts[kind] = number
         snap(page, f"05-opened-{kind}")
 
@@ -106,8 +106,8 @@ class TestNewCustomerWalk:
         snap(page, "06-deposit-form")
         page.get_by_role("button", name="Deposit").click()
         expect(page).to_have_url(re.compile(rf"/accounts/{checking}/$"))
-        expect(page.locator(".flash-success")).to_contain_text("Deposit of 1,250.00 posted")
-        expect(page.locator(".balance")).to_have_text("1,250.00")
+        expect(page.locator(".flash-success")).to_contain_text("Deposit of $1,250.00 posted")
+        expect(page.locator(".balance")).to_have_text("$1,250.00")
         expect(page.locator("table tbody tr").first).to_contain_text("Salary November")
         snap(page, "07-account-after-deposit")
 
@@ -118,8 +118,8 @@ class TestNewCustomerWalk:
         page.fill("#amount", "200")
         page.fill("#description", "Cash machine")
         page.get_by_role("button", name="Withdraw").click()
-        expect(page.locator(".flash-success")).to_contain_text("Withdraw of 200.00 posted")
-        expect(page.locator(".balance")).to_have_text("1,050.00")
+        expect(page.locator(".flash-success")).to_contain_text("Withdrawal of $200.00 posted")
+        expect(page.locator(".balance")).to_have_text("$1,050.00")
         expect(page.locator("table tbody tr").first).to_contain_text("Cash machine")
 
     def test_a_withdrawal_beyond_the_balance_is_refused_with_a_message(self, journey, snap):
@@ -130,7 +130,7 @@ class TestNewCustomerWalk:
         expect(page.locator(".form-errors")).to_contain_text("Insufficient funds")
         snap(page, "08-withdraw-refused")
         page.goto(f"/accounts/{savings}/")
-        expect(page.locator(".balance")).to_have_text("0.00")
+        expect(page.locator(".balance")).to_have_text("$0.00")
 
     def test_a_transfer_between_own_accounts_is_confirmed_then_posted(self, journey, snap):
         page = journey.page
@@ -147,10 +147,10 @@ class TestNewCustomerWalk:
         expect(page.locator("h1")).to_have_text("Confirm the transfer")
         expect(page.locator(".summary")).to_contain_text(savings)
         snap(page, "10-transfer-confirm")
-        page.get_by_role("button", name="Send 300.00").click()
+        page.get_by_role("button", name="Send $300.00").click()
         expect(page).to_have_url(re.compile(rf"/accounts/{checking}/$"))
-        expect(page.locator(".flash-success")).to_contain_text(f"Transfer of 300.00 to {savings}")
-        expect(page.locator(".balance")).to_have_text("750.00")
+        expect(page.locator(".flash-success")).to_contain_text(f"Transfer of $300.00 to {savings}")
+        expect(page.locator(".balance")).to_have_text("$750.00")
 
     def test_a_transfer_to_another_customer_shows_the_payee_masked(
             self, journey, live_server):
@@ -165,10 +165,10 @@ class TestNewCustomerWalk:
         page.get_by_role("button", name="Continue").click()
         expect(page.locator(".summary")).to_contain_text("B** B****")
         expect(page.locator(".summary")).not_to_contain_text("Brown")
-        page.get_by_role("button", name="Send 50.00").click()
+        page.get_by_role("button", name="Send $50.00").click()
         expect(page.locator(".flash-success")).to_contain_text(
-            f"Transfer of 50.00 to {journey.payee_account}")
-        expect(page.locator(".balance")).to_have_text("700.00")
+            f"Transfer of $50.00 to {journey.payee_account}")
+        expect(page.locator(".balance")).to_have_text("$700.00")
         assert bank.balance(journey.payee_account) == Decimal("60.00")
 
     def test_history_and_dashboard_show_every_movement_and_the_new_balances(
@@ -179,16 +179,16 @@ class TestNewCustomerWalk:
         rows = page.locator("table tbody tr")
         expect(rows).to_have_count(4)
         for row, (description, amount, after) in zip(rows.all(), [
-                ("Concert tickets", "−50.00", "700.00"),
-                ("Rainy day fund", "−300.00", "750.00"),
-                ("Cash machine", "−200.00", "1,050.00"),
-                ("Salary November", "+1,250.00", "1,250.00")]):
+                ("Concert tickets", "−$50.00", "$700.00"),
+                ("Rainy day fund", "−$300.00", "$750.00"),
+                ("Cash machine", "−$200.00", "$1,050.00"),
+                ("Salary November", "+$1,250.00", "$1,250.00")]):
             expect(row).to_contain_text(description)
             expect(row.locator("td.num").nth(0)).to_have_text(amount)
             expect(row.locator("td.num").nth(1)).to_have_text(after)
         snap(page, "11-account-history")
         page.goto(f"/accounts/{savings}/")
-        expect(page.locator(".balance")).to_have_text("300.00")
+        expect(page.locator(".balance")).to_have_text("$300.00")
         page.get_by_role("link", name="Dashboard").click()
         table = page.locator("#accounts-heading + .table-wrap table")
         expect(table.locator("tbody tr", has_text=checking)).to_contain_text("700.00")

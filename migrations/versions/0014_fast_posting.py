@@ -1,7 +1,7 @@
 """PostgreSQL: ledger_post(), one journal entry posted by one database call
 
-Revision ID: 0009_fast_posting
-Revises: 0008_passkeys_sessions
+Revision ID: 0014_fast_posting
+Revises: 0013_holds_limits
 Create Date: 2026-12-02 10:00:00
 
 The function does on the server what ``bankapp.ledger.core.post()`` does through the ORM, in
@@ -25,8 +25,8 @@ the function only applies them. SQLite has no such function: there ``post()`` st
 from alembic import op
 
 
-revision = "0009_fast_posting"
-down_revision = "0008_passkeys_sessions"
+revision = "0014_fast_posting"
+down_revision = "0013_holds_limits"
 branch_labels = None
 depends_on = None
 

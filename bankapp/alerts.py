@@ -1,0 +1,162 @@
+"""Alerts: the emails customers choose to get about their money, and their settings.
+
+Four kinds: a large transfer out (above the customer's threshold), a low balance (a debit
+takes an account below the customer's floor), a failed scheduled payment, and a hold placed
+on an account. The first two are off until the customer sets a number; the last two are on
+until they turn them off (a failed payment must not go unnoticed).
+
+Every alert goes through ``queue_alert``: a row of the mail outbox (``bankapp.email``) written
+in the current database transaction, so it is sent once that transaction commits and never
+when it rolls back: no alert tells of a payment that did not happen, and a retried posting
+does not send twice.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from bankapp import audit
+from bankapp.audit import Action, TargetType
+from bankapp.extensions import db
+from bankapp.formatting import format_money, format_timestamp
+from bankapp.models import (
+    Account,
+    AccountType,
+    AlertSettings,
+    Transaction,
+    TransactionType,
+    User,
+)
+
+log = logging.getLogger("bankapp.alerts")
+
+_PENDING = "bankapp.alerts.pending"
+
+
+class AlertKind:
+    LARGE_TRANSFER = "large_transfer"
+    LOW_BALANCE = "low_balance"
+    SCHEDULED_FAILED = "scheduled_failed"
+    HOLD_PLACED = "hold_placed"
+
+
+# ---------------------------------------------------------------- the one way out
+
+
+def queue_alert(to: str, subject: str, body: str) -> None:
+    """Queue this email in the mail outbox, in the current transaction: it is sent once that
+    transaction commits (never if it rolls back), retried by the mail worker if need be."""
+    from bankapp.email import queue_email
+
+    queue_email(to, subject, body)
+
+
+# ---------------------------------------------------------------- settings
+
+
+def settings_for(user: User) -> AlertSettings:
+    """The user's settings, or the defaults (not saved) when they never chose any."""
+    settings = db.session.get(AlertSettings, user.id)
+    if settings is None:
+        settings = AlertSettings(user_id=user.id, large_transfer_on=False,
+                                 low_balance_on=False, scheduled_failed_on=True,
+                                 hold_placed_on=True)
+    return settings
+
+
+def save_settings(user: User, *, large_transfer_threshold: Decimal | None,
+                  low_balance_floor: Decimal | None, scheduled_failed_on: bool,
+                  hold_placed_on: bool) -> AlertSettings:
+    """Store the user's choices; a threshold or floor of None turns that alert off."""
+    settings = db.session.get(AlertSettings, user.id) or AlertSettings(user_id=user.id)
+    settings.large_transfer_on = large_transfer_threshold is not None
+    settings.large_transfer_threshold = large_transfer_threshold
+    settings.low_balance_on = low_balance_floor is not None
+    settings.low_balance_floor = low_balance_floor
+    settings.scheduled_failed_on = scheduled_failed_on
+    settings.hold_placed_on = hold_placed_on
+    db.session.add(settings)
+    audit.record(Action.ALERT_SETTINGS, actor=user, target_type=TargetType.USER,
+                 target_id=user.id,
+                 details={"large_transfer_threshold": large_transfer_threshold,
+                          "low_balance_floor": low_balance_floor,
+                          "scheduled_failed": scheduled_failed_on,
+                          "hold_placed": hold_placed_on})
+    db.session.commit()
+    return settings
+
+
+# ---------------------------------------------------------------- the alerts
+
+
+def _ending(account: Account) -> str:
+    return f"account ending {account.account_number[-4:]}"
+
+
+def posting_written(legs: list[Transaction]) -> None:
+    """Queue the large-transfer and low-balance alerts a new entry's debits call for.
+
+    Called by the ledger inside the posting's transaction (``core.write_entry``), so the
+    alerts commit, or vanish, with the entry. One query, and only for entries that debit a
+    customer account.
+    """
+    debits = [leg for leg in legs if leg.side == "debit"
+              and leg.account.account_type in AccountType.CUSTOMER]
+    if not debits:
+        return
+    owners = {leg.account.owner_id for leg in debits}
+    rows = db.session.execute(
+        sa.select(AlertSettings, User.email).join(User, User.id == AlertSettings.user_id)
+        .where(AlertSettings.user_id.in_(owners),
+               sa.or_(AlertSettings.large_transfer_on, AlertSettings.low_balance_on))
+    ).all()
+    wanted = {settings.user_id: (settings, email) for settings, email in rows}
+    for leg in debits:
+        settings, email = wanted.get(leg.account.owner_id, (None, None))
+        if settings is None:
+            continue
+        if (settings.large_transfer_on and leg.transaction_type == TransactionType.TRANSFER_OUT
+                and leg.amount > settings.large_transfer_threshold):
+            queue_alert(email, "A large transfer left your account",
+                        f"A transfer of {format_money(leg.amount)} was sent from your "
+                        f"{_ending(leg.account)}: above the "
+                        f"{format_money(settings.large_transfer_threshold)} you asked to be "
+                        "told about.\n\nIf you did not make it, contact the bank at once.")
+        # Only when the balance crosses the floor: not again for every payment below it.
+        floor = settings.low_balance_floor
+        if (settings.low_balance_on and leg.balance_after < floor
+                and leg.balance_after + leg.amount >= floor):
+            queue_alert(email, "Your balance is low",
+                        f"The balance of your {_ending(leg.account)} is now "
+                        f"{format_money(leg.balance_after)}, below the "
+                        f"{format_money(floor)} you asked to be told about.")
+
+
+def scheduled_payment_failed(order, due: date, reason: str, *, paused: bool) -> None:
+    """Tell the order's owner that one of its payments was not made, and why."""
+    owner = order.user
+    if not settings_for(owner).scheduled_failed_on:
+        return
+    what = ("The order is paused until you resume it." if paused
+            else "The next payment stays scheduled.")
+    queue_alert(owner.email, "A scheduled payment was not made",
+                f"Your scheduled payment of {format_money(order.amount)} from your "
+                f"{_ending(order.source)}, due on {due.isoformat()}, was not made: {reason}\n\n"
+                f"{what}")
+
+
+def hold_placed(account: Account, amount: Decimal, reason: str,
+                expires_at: datetime | None = None) -> None:
+    """Tell the owner of ``account`` that a hold was placed on it (call inside the hold's
+    own transaction: the email goes when it commits)."""
+    owner = account.owner
+    if owner is None or not settings_for(owner).hold_placed_on:
+        return
+    until = f" until {format_timestamp(expires_at)}" if expires_at is not None else ""
+    queue_alert(owner.email, "A hold was placed on your account",
+                f"The bank placed a hold of {format_money(amount)} on your {_ending(account)}"
+                f"{until}. Reason: {reason}\n\nThis amount cannot be spent while the hold "
+                "lasts.")

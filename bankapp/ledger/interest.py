@@ -1,0 +1,387 @@
+"""Interest on customer accounts: accrued daily, posted monthly from ``GL-INTEREST``.
+
+Rates
+-----
+``interest_rates`` holds a history per account type: an annual rate in percent from a date
+on. The rate of a day is the one with the latest ``effective_from`` on or before it, so a
+change applies from its date. Dates already begun are never re-rated: ``set_rate`` takes
+today or a later day (a future rate can be replaced until it starts).
+
+Accrual (actual/365)
+--------------------
+Each day of the month in ``BANK_TIMEZONE`` earns ``end-of-day balance × rate / 100 / 365``.
+The end-of-day balance is the ``balance_after`` of the account's last leg of that day (or of
+the last leg before it). Nothing is rounded while accruing: a month's accrual is kept exactly
+as a *numerator*, ``Σ balance × rate`` over its days, and ``interest = numerator / 36500``.
+
+Posting and rounding
+--------------------
+``post_interest(month)`` credits each account with one INTEREST entry (customer credit,
+``GL-INTEREST`` debit: the bank's expense, which goes negative; the book still sums to zero).
+What is paid is the month's accrual plus the carry of the month before, rounded half-up to
+the cent; the remainder (under half a cent either way) is carried to the next month. So the
+postings of a year add up to the year's exact accrual rounded once. A frozen or closed
+account is paid nothing that month: its whole accrual is carried until it can be credited.
+
+Each account's month is one transaction: the entry, its audit line and the
+``interest_postings`` row (unique per account and month; the entry's idempotency key is
+``interest:<account id>:<YYYY-MM>``). Running the command again, or on two hosts at once,
+pays each month once. Months an account missed (the job did not run) are caught up in order.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal, localcontext
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from bankapp import audit as audit_trail
+from bankapp.audit import Action, TargetType
+from bankapp.extensions import db
+from bankapp.formatting import bank_timezone, day_start_utc
+from bankapp.ledger.accounts import internal_account
+from bankapp.ledger.amounts import CENT
+from bankapp.ledger.core import AuditNote, Leg, atomically, post
+from bankapp.ledger.errors import AccountNotActive, LedgerError
+from bankapp.models import (
+    Account,
+    AccountStatus,
+    AccountType,
+    Channel,
+    EntryType,
+    InterestPosting,
+    InterestRate,
+    Transaction,
+    TransactionType,
+    User,
+    now_utc,
+)
+
+INTEREST_NUMBER = "GL-INTEREST"
+# interest = numerator / (100 percent × 365 days)
+DAYS_IN_YEAR = 365
+NUMERATOR_PER_UNIT = Decimal(100 * DAYS_IN_YEAR)
+MAX_RATE = Decimal("100")
+RATE_PLACES = Decimal("0.0001")
+ZERO = Decimal("0")
+
+
+class InterestError(LedgerError):
+    default_message = "Interest cannot be posted for that month."
+
+
+# ---------------------------------------------------------------- input
+
+
+def parse_month(text: object) -> date:
+    """``YYYY-MM`` → the first day of that month, or ``InterestError`` saying why not."""
+    cleaned = text.strip() if isinstance(text, str) else ""
+    match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", cleaned, re.ASCII)
+    if not match:
+        raise InterestError("Give the month as YYYY-MM, such as 2026-11.")
+    year, month = int(match.group(1)), int(match.group(2))
+    if not 1 <= month <= 12:
+        raise InterestError(f"{cleaned} is not a month: months run from 01 to 12.")
+    if not 1900 <= year <= 2999:
+        raise InterestError("The year must be between 1900 and 2999.")
+    return date(year, month, 1)
+
+
+def parse_rate(text: object) -> Decimal:
+    """An annual rate in percent as typed (``2.5``): 0 to 100, at most four decimals."""
+    cleaned = text.strip() if isinstance(text, str) else ""
+    if not re.fullmatch(r"[0-9]{1,3}(?:\.[0-9]+)?", cleaned, re.ASCII):
+        raise InterestError("Enter the annual rate in percent, such as 2.5 (no sign, no "
+                            "exponent).")
+    rate = Decimal(cleaned)
+    if rate != rate.quantize(RATE_PLACES):
+        raise InterestError("A rate has at most four decimal places.")
+    if rate > MAX_RATE:
+        raise InterestError("A rate is at most 100 percent a year.")
+    return rate.quantize(RATE_PLACES)
+
+
+def local_today(now: datetime | None = None) -> date:
+    return (now or now_utc()).astimezone(bank_timezone()).date()
+
+
+def next_month(first: date) -> date:
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+# ---------------------------------------------------------------- rates
+
+
+def set_rate(account_type: str, rate: Decimal, effective_from: date, actor: User | None, *,
+             today: date | None = None) -> InterestRate:
+    """Add the rate of ``account_type`` from ``effective_from`` on (audited).
+
+    ``effective_from`` must be today or later (days begun are not re-rated); a rate set for
+    that same day before is replaced, since it has not applied to any day that ended.
+    """
+    if account_type not in AccountType.CUSTOMER:
+        raise InterestError("Choose SAVINGS or CHECKING.")
+    if isinstance(rate, bool) or not isinstance(rate, Decimal) or not rate.is_finite():
+        raise InterestError("The rate must be an exact decimal.")
+    if not ZERO <= rate <= MAX_RATE or rate != rate.quantize(RATE_PLACES):
+        raise InterestError("A rate is 0 to 100 percent, with at most four decimals.")
+    today = today or local_today()
+    if effective_from < today:
+        raise InterestError(f"A new rate starts today ({today.isoformat()}) or later: days "
+                            "that have begun keep their rate.")
+
+    def work() -> InterestRate:
+        row = db.session.scalar(sa.select(InterestRate).where(
+            InterestRate.account_type == account_type,
+            InterestRate.effective_from == effective_from))
+        previous = row.annual_rate if row is not None else None
+        if row is None:
+            row = InterestRate(account_type=account_type, effective_from=effective_from)
+            db.session.add(row)
+        row.annual_rate = rate
+        row.created_by_id = actor.id if actor is not None else None
+        audit_trail.record(Action.INTEREST_RATE_SET, actor=actor,
+                           target_type=TargetType.INTEREST_RATE, target_id=account_type,
+                           details={"annual_rate": rate, "effective_from": effective_from,
+                                    "replaces": previous})
+        db.session.flush()
+        return row
+
+    try:
+        return atomically(work, Action.INTEREST_RATE_SET)
+    except IntegrityError:  # the same day set concurrently: the first one stands
+        raise InterestError("Another rate for that day was set at the same moment; "
+                            "look at the list and try again.") from None
+
+
+def rate_history(account_type: str | None = None) -> list[InterestRate]:
+    """Every rate, newest date first (of one account type when given)."""
+    query = sa.select(InterestRate).order_by(InterestRate.effective_from.desc(),
+                                             InterestRate.account_type)
+    if account_type is not None:
+        query = query.where(InterestRate.account_type == account_type)
+    return list(db.session.scalars(query))
+
+
+def daily_rates(account_type: str, first: date, last: date) -> list[Decimal]:
+    """The annual rate (percent) of each day ``first``..``last``; 0 before any rate."""
+    history = db.session.execute(
+        sa.select(InterestRate.effective_from, InterestRate.annual_rate)
+        .where(InterestRate.account_type == account_type, InterestRate.effective_from <= last)
+        .order_by(InterestRate.effective_from)).all()
+    rates, current, index = [], ZERO, 0
+    for offset in range((last - first).days + 1):
+        day = first + timedelta(days=offset)
+        while index < len(history) and history[index][0] <= day:
+            current = Decimal(history[index][1])
+            index += 1
+        rates.append(current)
+    return rates
+
+
+# ---------------------------------------------------------------- accrual
+
+
+def end_of_day_balances(account_id: int, first: date, last: date) -> list[Decimal]:
+    """The balance at the end of each day ``first``..``last`` (bank time), from the legs."""
+    lower, upper = day_start_utc(first), day_start_utc(last + timedelta(days=1))
+    opening = db.session.scalar(
+        sa.select(Transaction.balance_after)
+        .where(Transaction.account_id == account_id, Transaction.timestamp < lower)
+        .order_by(Transaction.timestamp.desc(), Transaction.id.desc()).limit(1))
+    zone = bank_timezone()
+    closing: dict[date, Decimal] = {}
+    for timestamp, balance_after in db.session.execute(
+            sa.select(Transaction.timestamp, Transaction.balance_after)
+            .where(Transaction.account_id == account_id, Transaction.timestamp >= lower,
+                   Transaction.timestamp < upper)
+            .order_by(Transaction.timestamp, Transaction.id)):
+        closing[timestamp.astimezone(zone).date()] = Decimal(balance_after)  # last one wins
+    balances, balance = [], Decimal(opening if opening is not None else 0)
+    for offset in range((last - first).days + 1):
+        balance = closing.get(first + timedelta(days=offset), balance)
+        balances.append(balance.quantize(CENT))
+    return balances
+
+
+def accrual_numerator(balances: list[Decimal], rates: list[Decimal]) -> Decimal:
+    """``Σ balance × rate`` over the days: exact (interest = this / 36500)."""
+    with localcontext() as exact:
+        exact.prec = 60
+        return sum((b * r for b, r in zip(balances, rates, strict=True)), ZERO)
+
+
+def settle(carry_in: Decimal, accrued: Decimal) -> tuple[Decimal, Decimal]:
+    """What to pay this month (cents, half-up) and the numerator carried to the next one."""
+    with localcontext() as exact:
+        exact.prec = 60
+        owed = carry_in + accrued
+        # floor(owed / 365 + ½) cents: half a cent rounds up (towards +∞, so a carried
+        # −0.005 never becomes a negative payment).
+        cents = ((2 * owed + DAYS_IN_YEAR) / (2 * DAYS_IN_YEAR)).to_integral_value(ROUND_FLOOR)
+        posted = (cents * CENT).quantize(CENT)
+        return posted, owed - posted * NUMERATOR_PER_UNIT
+
+
+def as_money(numerator: Decimal, places: str = "0.000001") -> Decimal:
+    """A numerator shown as currency (for people: reports, the worked example)."""
+    with localcontext() as exact:
+        exact.prec = 60
+        return (numerator / NUMERATOR_PER_UNIT).quantize(Decimal(places))
+
+
+# ---------------------------------------------------------------- posting
+
+
+def interest_account() -> Account:
+    """``GL-INTEREST``: the bank's interest expense (created on first use)."""
+    return internal_account(AccountType.EXPENSE, INTEREST_NUMBER, "Interest paid")
+
+
+@dataclass
+class InterestRun:
+    """What ``post_interest`` did for one month."""
+
+    month: date
+    credited: int = 0
+    total: Decimal = field(default_factory=lambda: Decimal("0.00"))
+    already: int = 0
+    nothing: int = 0
+    held: int = 0
+    caught_up: int = 0
+
+    def summary(self) -> str:
+        return (f"interest {self.month:%Y-%m}: {self.credited} account(s) credited "
+                f"{self.total:,.2f}; {self.nothing} earned less than a cent or nothing; "
+                f"{self.held} not active (carried); {self.already} already posted; "
+                f"{self.caught_up} earlier month(s) caught up")
+
+
+def require_ended(month: date, now: datetime | None = None) -> None:
+    """Refuse a month that has not ended in the bank's time zone."""
+    ends = day_start_utc(next_month(month))
+    if ends > (now or now_utc()):
+        raise InterestError(f"{month:%B %Y} has not ended yet: interest is posted after "
+                            f"its last day ({bank_timezone()}).")
+
+
+def post_interest(month: date) -> InterestRun:
+    """Post ``month``'s interest on every account whose type has a rate by then."""
+    require_ended(month)
+    run = InterestRun(month)
+    month_end = next_month(month) - timedelta(days=1)
+    rated_types = db.session.scalars(
+        sa.select(InterestRate.account_type).distinct()
+        .where(InterestRate.effective_from <= month_end)).all()
+    account_ids = db.session.scalars(
+        sa.select(Account.id)
+        .where(Account.account_type.in_(rated_types),
+               Account.created_at < day_start_utc(next_month(month)))
+        .order_by(Account.id)).all()
+    expense = interest_account() if account_ids else None
+    for account_id in account_ids:
+        _post_account(db.session.get(Account, account_id), month, expense, run)
+    return run
+
+
+def _post_account(account: Account, month: date, expense: Account, run: InterestRun) -> None:
+    """Post ``month`` for one account, after any earlier month it has not been paid yet."""
+    last = db.session.scalar(sa.select(sa.func.max(InterestPosting.month))
+                             .where(InterestPosting.account_id == account.id))
+    if last is not None and last >= month:
+        run.already += 1
+        return
+    first_rate = db.session.scalar(
+        sa.select(sa.func.min(InterestRate.effective_from))
+        .where(InterestRate.account_type == account.account_type))
+    opened = account.created_at.astimezone(bank_timezone()).date()
+    start = next_month(last) if last is not None else max(opened, first_rate).replace(day=1)
+    while start < month:
+        _post_month(account, start, expense, None)
+        run.caught_up += 1
+        start = next_month(start)
+    _post_month(account, month, expense, run)
+
+
+def _post_month(account: Account, month: date, expense: Account, run: InterestRun | None
+                ) -> None:
+    month_end = next_month(month) - timedelta(days=1)
+    accrued = accrual_numerator(end_of_day_balances(account.id, month, month_end),
+                                daily_rates(account.account_type, month, month_end))
+    carry_in = db.session.scalar(
+        sa.select(InterestPosting.carry)
+        .where(InterestPosting.account_id == account.id, InterestPosting.month < month)
+        .order_by(InterestPosting.month.desc()).limit(1))
+    carry_in = Decimal(carry_in) if carry_in is not None else ZERO
+    posted, carry = settle(carry_in, accrued)
+    status = db.session.scalar(sa.select(Account.status).where(Account.id == account.id))
+    if posted > 0 and status == AccountStatus.ACTIVE:
+        try:
+            replayed = _credit(account, month, expense, accrued, posted, carry)
+        except AccountNotActive:  # frozen since we looked: carry it instead
+            status = AccountStatus.FROZEN
+        else:
+            if run is not None:
+                if replayed:
+                    run.already += 1
+                else:
+                    run.credited += 1
+                    run.total += posted
+            return
+    if posted > 0:  # not active: nothing paid, all of it carried
+        posted, carry = Decimal("0.00"), carry_in + accrued
+    recorded = _record_only(account, month, accrued, carry)
+    if run is not None:
+        if not recorded:
+            run.already += 1
+        elif status != AccountStatus.ACTIVE and carry > 0:
+            run.held += 1
+        else:
+            run.nothing += 1
+
+
+def _credit(account: Account, month: date, expense: Account, accrued: Decimal,
+            posted: Decimal, carry: Decimal) -> bool:
+    """One INTEREST entry with its ``interest_postings`` row; True if it was posted before."""
+    label = f"{month:%Y-%m}"
+    legs = [Leg(account, TransactionType.INTEREST, posted),
+            Leg(expense, TransactionType.INTEREST, -posted)]
+    note = AuditNote(Action.INTEREST, TargetType.ACCOUNT, account.account_number,
+                     {"amount": posted, "month": label})
+
+    def record(entry) -> None:
+        db.session.add(InterestPosting(account_id=account.id, month=month, accrued=accrued,
+                                       posted=posted, carry=carry, entry=entry))
+
+    posting = post(EntryType.INTEREST, legs, f"Interest for {month:%B %Y}", None,
+                   Channel.SYSTEM, f"interest:{account.id}:{label}", audit=note, also=record)
+    return posting.replayed
+
+
+def _record_only(account: Account, month: date, accrued: Decimal, carry: Decimal) -> bool:
+    """A month with nothing to pay: only its row (the carry). False if it existed already."""
+    def work() -> None:
+        db.session.add(InterestPosting(account_id=account.id, month=month, accrued=accrued,
+                                       posted=Decimal("0.00"), carry=carry))
+        db.session.flush()
+
+    try:
+        atomically(work, "interest")
+    except IntegrityError:
+        return False
+    return True
+
+
+def parse_rate_date(text: object) -> date:
+    """``YYYY-MM-DD`` for a rate's first day."""
+    cleaned = text.strip() if isinstance(text, str) else ""
+    try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", cleaned, re.ASCII):
+            raise ValueError
+        return date.fromisoformat(cleaned)
+    except ValueError:
+        raise InterestError("Give the first day as YYYY-MM-DD, such as 2026-12-01.") from None
+

@@ -1,0 +1,314 @@
+"""Customer views: saved payees, scheduled payments and alert settings."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
+
+from bankapp import alerts, ledger
+from bankapp.auth import factors, stepup
+from bankapp.extensions import db
+from bankapp.fields import ConfirmForm
+from bankapp.formatting import format_money
+from bankapp.ledger.amounts import parse_amount
+from bankapp.models import Account, AccountStatus, Frequency, OrderStatus, ScheduledOrder
+from bankapp.payments import bp, payees
+from bankapp.payments.forms import (
+    AlertSettingsForm,
+    PayeeConfirmForm,
+    PayeeLookupForm,
+    PayeeRenameForm,
+    ScheduledOrderForm,
+)
+
+STANDING_ORDER_STEP_UP = stepup.StepUp(("standing-order",))
+
+
+# ---------------------------------------------------------------- payees
+
+
+def _payee_or_404(payee_id: int):
+    payee = payees.payee_of(current_user, payee_id)
+    if payee is None:
+        abort(404)
+    return payee
+
+
+@bp.route("/accounts/payees/", methods=["GET", "POST"])
+@login_required
+def payee_list():
+    """The customer's payees; posting the form looks a number up for them to confirm."""
+    form = PayeeLookupForm()
+    if form.validate_on_submit():
+        try:
+            account, nickname = payees.look_up(current_user, form.account_number.data,
+                                               form.nickname.data)
+        except payees.PayeeRefused as refusal:
+            _show_refusal(form, refusal)
+            return _payee_page(form, refusal.status)
+        confirm = PayeeConfirmForm(token=payees.confirmation_token(current_user, account,
+                                                                  nickname))
+        return render_template("payments/payee_confirm.html", form=confirm, account=account,
+                               nickname=nickname, holder=payees.masked_name(account))
+    return _payee_page(form)
+
+
+def _payee_page(form, status: int = 200):
+    return render_template("payments/payees.html", form=form,
+                           payees=payees.payees_of(current_user)), status
+
+
+def _show_refusal(form, refusal) -> None:
+    target = getattr(form, refusal.field, None) if refusal.field else None
+    if target is not None:
+        target.errors = [*target.errors, str(refusal)]
+    else:
+        form.form_errors.append(str(refusal))
+
+
+@bp.route("/accounts/payees/confirm/", methods=["POST"])
+@login_required
+def payee_confirm():
+    """Save the payee the confirmation page showed."""
+    form = PayeeConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        payee = payees.add_confirmed(current_user, form.token.data)
+    except payees.PayeeRefused as refusal:
+        flash(str(refusal), "error")
+        return redirect(url_for("payments.payee_list"))
+    flash(f"“{payee.nickname}” is saved: you can now pick it when you pay.", "success")
+    return redirect(url_for("payments.payee_list"))
+
+
+@bp.route("/accounts/payees/<int:payee_id>/rename/", methods=["GET", "POST"])
+@login_required
+def payee_rename(payee_id: int):
+    """Give a payee another name."""
+    payee = _payee_or_404(payee_id)
+    form = PayeeRenameForm(nickname=payee.nickname)
+    if form.validate_on_submit():
+        try:
+            payees.rename(current_user, payee, form.nickname.data)
+        except payees.PayeeRefused as refusal:
+            _show_refusal(form, refusal)
+        else:
+            flash(f"Payee renamed to “{payee.nickname}”.", "success")
+            return redirect(url_for("payments.payee_list"))
+    return render_template("payments/payee_rename.html", form=form, payee=payee)
+
+
+@bp.route("/accounts/payees/<int:payee_id>/remove/", methods=["GET", "POST"])
+@login_required
+def payee_remove(payee_id: int):
+    """Forget a payee, after a confirmation."""
+    payee = _payee_or_404(payee_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        nickname = payee.nickname
+        payees.remove(current_user, payee)
+        flash(f"“{nickname}” is no longer a saved payee.", "success")
+        return redirect(url_for("payments.payee_list"))
+    return render_template("payments/payee_remove.html", form=form, payee=payee)
+
+
+# ---------------------------------------------------------------- scheduled payments
+
+
+def _order_or_404(order_id: int) -> ScheduledOrder:
+    order = db.session.scalar(sa.select(ScheduledOrder).where(
+        ScheduledOrder.id == order_id, ScheduledOrder.user_id == current_user.id))
+    if order is None:
+        abort(404)
+    return order
+
+
+@bp.route("/accounts/scheduled/")
+@login_required
+def scheduled_list():
+    """The customer's scheduled payments, open ones first, with their next dates."""
+    orders = db.session.scalars(
+        sa.select(ScheduledOrder).where(ScheduledOrder.user_id == current_user.id)
+        .order_by(ScheduledOrder.next_due_on.is_(None), ScheduledOrder.next_due_on,
+                  ScheduledOrder.id.desc()))
+    return render_template("payments/scheduled.html", orders=list(orders))
+
+
+def _destination_choices(sources: list[Account]) -> tuple[list, dict[str, Account]]:
+    """Payees first, then the customer's own accounts; and the account behind each value."""
+    saved = payees.payees_of(current_user)
+    accounts = {p.account.account_number: p.account for p in saved}
+    choices = [SelectChoice(p.account.account_number,
+                            f"{p.nickname} · {p.account.account_number}") for p in saved]
+    for account in current_user.accounts:
+        if account.status != AccountStatus.CLOSED and account.account_number not in accounts:
+            accounts[account.account_number] = account
+            choices.append(SelectChoice(account.account_number,
+                                        f"Your {account.type_label.lower()} · "
+                                        f"{account.account_number}"))
+    return choices, accounts
+
+
+@bp.route("/accounts/scheduled/new/", methods=["GET", "POST"])
+@login_required
+def scheduled_new():
+    """Set up a one-off payment on a future date, or a standing order."""
+    form = ScheduledOrderForm()
+    sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
+    form.from_account.choices = [SelectChoice(a.account_number,
+                                              f"{a.account_number} · {a.type_label} · "
+                                              f"{format_money(a.balance)}") for a in sources]
+    form.to_account.choices, destinations = _destination_choices(sources)
+    # Unknown numbers are answered by the view below with a message, not WTForms' generic one.
+    form.to_account.validate_choice = False
+    if not form.validate_on_submit():
+        return _order_form(form, sources)
+    source = next((a for a in sources if a.account_number == form.from_account.data), None)
+    destination = destinations.get(form.to_account.data)
+    if source is None:
+        form.from_account.errors = [*form.from_account.errors,
+                                    "Choose one of your active accounts."]
+        return _order_form(form, sources)
+    if destination is None:
+        form.to_account.errors = [*form.to_account.errors,
+                                  "That is not one of your payees or accounts: save it as a "
+                                  "payee first."]
+        return _order_form(form, sources)
+    needs_code = current_user.mfa_enabled and destination.owner_id != current_user.id
+    if needs_code and not _approved(form, source, destination):
+        return _order_form(form, sources, needs_code=True)
+    try:
+        order = ledger.create_order(
+            current_user, source, destination, form.amount.amount,
+            frequency=form.frequency.data, start_on=form.start_on.data,
+            today=ledger.bank_today(), day_of_month=form.day_of_month.data,
+            end_on=form.end_on.data, max_occurrences=form.max_occurrences.data,
+            description=form.description.data, idempotency_key=form.idempotency_key.data)
+    except ledger.InvalidSchedule as refusal:
+        target = getattr(form, refusal.field or "", None)
+        (target.errors if target is not None else form.form_errors).append(str(refusal))
+        return _order_form(form, sources, needs_code=needs_code)
+    except ledger.LedgerError as refusal:
+        form.form_errors.append(str(refusal))
+        return _order_form(form, sources, needs_code=needs_code)
+    flash(f"Scheduled: {format_money(order.amount)} to {destination.account_number}, first on "
+          f"{order.next_due_on.isoformat()}.", "success")
+    return redirect(url_for("payments.scheduled_detail", order_id=order.id))
+
+
+def _approved(form: ScheduledOrderForm, source: Account, destination: Account) -> bool:
+    """Whether the form carries a good code for paying someone else on a schedule (errors
+    go on the form otherwise)."""
+    if not form.code.data:
+        form.code.errors = ["Enter a code to approve payments to another person's account."]
+        return False
+    try:
+        stepup.approve_transfer(current_user._get_current_object(), form.code.data,
+                                source=source, destination=destination,
+                                amount=form.amount.amount,
+                                idempotency_key=form.idempotency_key.data,
+                                step_up=STANDING_ORDER_STEP_UP)
+    except factors.SecondFactorRefused as refusal:
+        form.code.errors = [refusal.message]
+        return False
+    return True
+
+
+def _order_form(form, sources, needs_code: bool | None = None):
+    form.code.data = ""  # a code is never shown back
+    if needs_code is None:
+        needs_code = current_user.mfa_enabled
+    return render_template("payments/scheduled_new.html", form=form, has_sources=bool(sources),
+                           needs_code=needs_code)
+
+
+@bp.route("/accounts/scheduled/<int:order_id>/")
+@login_required
+def scheduled_detail(order_id: int):
+    """One order: its schedule, next dates and every occurrence (posted or failed, why)."""
+    order = _order_or_404(order_id)
+    schedule = ledger.Schedule.of(order)
+    upcoming = (schedule.upcoming(order.next_due_on, order.occurrence_count, 3)
+                if order.status == OrderStatus.ACTIVE else [])
+    return render_template("payments/scheduled_detail.html", order=order, upcoming=upcoming,
+                           occurrences=ledger.occurrences_of(order), form=ConfirmForm())
+
+
+@bp.route("/accounts/scheduled/<int:order_id>/<any(pause, resume, cancel):change>/",
+          methods=["POST"])
+@login_required
+def scheduled_change(order_id: int, change: str):
+    """Pause, resume or cancel an order."""
+    order = _order_or_404(order_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    user = current_user._get_current_object()
+    try:
+        if change == "pause":
+            ledger.pause_order(order, user)
+        elif change == "resume":
+            ledger.resume_order(order, user, ledger.bank_today())
+        else:
+            ledger.cancel_order(order, user)
+    except ledger.LedgerError as refusal:
+        flash(str(refusal), "error")
+    else:
+        flash({"pause": "The order is paused.", "resume": "The order is running again.",
+               "cancel": "The order is cancelled."}[change], "success")
+    return redirect(url_for("payments.scheduled_detail", order_id=order.id))
+
+
+@bp.app_template_global()
+def frequency_text(order: ScheduledOrder) -> str:
+    """``Monthly on day 31 (the last day in shorter months)``, ``Weekly from 2026-01-05``."""
+    if order.frequency == Frequency.MONTHLY:
+        note = " (the last day in shorter months)" if order.day_of_month > 28 else ""
+        return f"Monthly on day {order.day_of_month}{note}"
+    if order.frequency == Frequency.WEEKLY:
+        return f"Weekly from {order.start_on.isoformat()}"
+    return f"Once, on {order.start_on.isoformat()}"
+
+
+bp.add_app_template_global(payees.masked_name, "masked_name")
+
+
+# ---------------------------------------------------------------- alert settings
+
+
+@bp.route("/accounts/notifications/", methods=["GET", "POST"])
+@login_required
+def notifications():
+    """The customer's email alerts: which ones, and the amounts they watch."""
+    settings = alerts.settings_for(current_user)
+    form = AlertSettingsForm(obj=settings if request.method == "GET" else None)
+    if request.method == "GET":
+        form.large_transfer_threshold.data = _amount_text(settings.large_transfer_threshold)
+        form.low_balance_floor.data = _amount_text(settings.low_balance_floor)
+    if form.validate_on_submit():
+        threshold = _amount_if(form.large_transfer_on, form.large_transfer_threshold)
+        floor = _amount_if(form.low_balance_on, form.low_balance_floor)
+        if not form.errors:
+            alerts.save_settings(current_user, large_transfer_threshold=threshold,
+                                 low_balance_floor=floor,
+                                 scheduled_failed_on=form.scheduled_failed_on.data,
+                                 hold_placed_on=form.hold_placed_on.data)
+            flash("Your alert settings are saved.", "success")
+            return redirect(url_for("payments.notifications"))
+    return render_template("payments/notifications.html", form=form)
+
+
+def _amount_text(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _amount_if(switch, amount_field):
+    """The amount an alert watches when it is switched on (errors on the field otherwise)."""
+    if not switch.data:
+        return None
+    try:
+        return parse_amount(amount_field.data or "")
+    except ledger.LedgerError as error:
+        amount_field.errors = [*amount_field.errors, str(error)]
+        return None
