@@ -106,6 +106,9 @@ class Config:
     # keep their own pool: each invocation may be frozen with connections held open.
     DATABASE_NULLPOOL = _bool("DATABASE_NULLPOOL")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # PostgreSQL: deposits, withdrawals and transfers post through the ledger_post() function
+    # in one database call (bankapp/ledger/fast.py); 0 falls back to the generic ORM path.
+    LEDGER_FAST_PATH = _bool("LEDGER_FAST_PATH", True)
     # A streaming replica that reports read from (bankapp/replica.py); none by default.
     DATABASE_REPLICA_URL = normalize_database_url(os.environ.get("DATABASE_REPLICA_URL", ""))
     # After a successful write, that user's reads go to the primary for this long.

@@ -129,20 +129,28 @@ def _client_ip() -> str | None:
     return (request.remote_addr or None) and request.remote_addr[:45]
 
 
+def columns(action: str, *, actor: User | None, target_type: str | None = None,
+            target_id: object = None, details: dict | None = None) -> dict:
+    """The column values of one audit line (``record`` adds them as a row; the ledger's
+    PostgreSQL fast path passes them to ``ledger_post()``)."""
+    return {
+        "actor_id": getattr(actor, "id", None),  # None, or an anonymous visitor: no actor
+        "action": action,
+        "target_type": target_type,
+        "target_id": None if target_id is None else str(target_id)[:64],
+        "details": _jsonable(details) if details else None,
+        "ip_address": _client_ip(),
+    }
+
+
 def record(action: str, *, actor: User | None, target_type: str | None = None,
            target_id: object = None, details: dict | None = None) -> AuditEvent:
     """Add one audit line to the current transaction (the caller commits it)."""
-    event = AuditEvent(
-        actor_id=getattr(actor, "id", None),  # None, or an anonymous visitor: no actor
-        action=action,
-        target_type=target_type,
-        target_id=None if target_id is None else str(target_id)[:64],
-        details=_jsonable(details) if details else None,
-        ip_address=_client_ip(),
-    )
+    event = AuditEvent(**columns(action, actor=actor, target_type=target_type,
+                                 target_id=target_id, details=details))
     db.session.add(event)
     metrics.count_audited(action, details)  # sign-in failures and lockouts
     return event
 
 
-__all__ = ["Action", "TargetType", "record", "AuditEvent"]
+__all__ = ["Action", "TargetType", "record", "columns", "AuditEvent"]

@@ -66,15 +66,24 @@ def _upsert(dialect: str):
     )
 
 
+def kind_of(transaction_type: str, side: str) -> str | None:
+    """The kind of customer movement a leg counts as (see ``KINDS``), or None."""
+    return KINDS.get((transaction_type, side))
+
+
+def shard_of(account_id: int) -> int:
+    return account_id % SHARDS
+
+
 def count_movements(legs: list[Transaction]) -> None:
     """Add the customer movements among ``legs`` to their buckets (an atomic upsert each)."""
     connection = db.session.connection()  # Core: no ORM bulk machinery needed
     for leg in legs:
-        kind = KINDS.get((leg.transaction_type, leg.side))
+        kind = kind_of(leg.transaction_type, leg.side)
         if kind is None:
             continue
         connection.execute(_upsert(connection.dialect.name), {
-            "bucket": bucket_of(leg.timestamp), "kind": kind, "shard": leg.account_id % SHARDS,
+            "bucket": bucket_of(leg.timestamp), "kind": kind, "shard": shard_of(leg.account_id),
             "amount": leg.amount, "movements": 1})
 
 

@@ -234,8 +234,9 @@ class Gunicorn:
 
     def __init__(self, app_dir: Path, env: dict[str, str], *, workers: int,
                  worker_class: str = "sync", threads: int = 1, timeout: int = 30,
-                 log_path: Path | None = None):
+                 log_path: Path | None = None, module: str = "wsgi:app"):
         self.app_dir = app_dir
+        self.module = module
         self.env = env
         self.workers = workers
         self.worker_class = worker_class
@@ -256,7 +257,7 @@ class Gunicorn:
         return f"{self.worker_class} {self.workers}w"
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "gunicorn", "wsgi:app",
+        command = [sys.executable, "-m", "gunicorn", self.module,
                    "--bind", f"127.0.0.1:{self.port}",
                    "--workers", str(self.workers),
                    "--worker-class", self.worker_class,

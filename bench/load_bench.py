@@ -1,20 +1,25 @@
-"""Load benchmark: authenticated API transfers through gunicorn, against pgbench's TPC-B-like.
+"""Load benchmark: authenticated API transfers through gunicorn, against pgbench's TPC-B-like,
+a bare Flask + SQLAlchemy Core baseline (bench/baseline_app.py) and the web form transfer.
 
     .venv/bin/python bench/load_bench.py [--app-dir DIR] [--duration 15] [--clients 4,16,32]
 
-What it does, in one run (about 3 minutes):
+What it does, in one run (about 4 minutes):
 
 1. Creates a fresh PostgreSQL database (``bankapp_bench_load`` on BENCH_DATABASE_URL's
    server), migrates it, seeds 10,000 funded accounts owned by 500 verified users in bulk SQL
    (each with a balanced opening entry against the vault) and checks ``ledger.reconcile()``.
-2. Counts the SQL round trips of one API transfer (in-process, through ``app.test_client()``).
+2. Counts the SQL round trips of one API transfer and of one web form transfer on the wire
+   (in-process apps connected through ``bench/wire_count.py``, a counting TCP proxy).
 3. Serves the app with gunicorn (Redis as the limiter store), takes a token per user, and drives
    ``POST /api/v1/transfers`` with wrk (``bench/transfers.lua``): random pairs among the
    10,000 accounts at each client count, then a "hot" variant on 10 accounts.
-4. Runs pgbench's built-in TPC-B-like script at the same client counts, in its own database.
-5. Prints transfers/s, p50/p99 latency, non-2xx statuses, the ratio to pgbench, SQL round
-   trips, peak memory per worker, total money before/after and the reconciliation, and
-   compares them with the targets of issue 7.
+4. Runs pgbench's built-in TPC-B-like script at the same client counts, in its own database,
+   each right after the API run it is compared with; at 16 clients also the bare baseline
+   (same gunicorn settings, same wrk script) and the web form transfer (logged-in sessions,
+   the confirmed POST, ``bench/web_transfers.lua``).
+5. Prints transfers/s, p50/p99 latency, non-2xx statuses, the ratios, SQL round trips, CPU per
+   request of the workers and of PostgreSQL, peak memory per worker, total money
+   before/after and the reconciliation, and compares them with the targets of issue 12.
 
 Exit status 1 when money is not conserved, the ledger does not reconcile, or a request failed
 in a way the workload cannot explain (a missed *performance* target is reported, not fatal).
@@ -48,9 +53,16 @@ OPENING_BALANCE = Decimal("10000.00")
 HOT_ACCOUNTS = 10
 HOT_CLIENTS = 16
 
-TARGET_RATIO = 0.20
+WEB_LUA_SCRIPT = HERE / "web_transfers.lua"
+WEB_SESSIONS = 20
+
+# Issue 12's targets (reported as MET or MISSED; a miss is not a failure).
+TARGET_RATIO = 0.20            # API transfers at 16 clients / pgbench TPC-B-like
+TARGET_BASELINE_RATIO = 0.8    # API transfers / bench/baseline_app.py
 TARGET_P99_MS = 50.0
-TARGET_ROUND_TRIPS = 5
+TARGET_ROUND_TRIPS = 3
+TARGET_WORKER_CPU_MS = 1.5
+TARGET_WEB_RATIO = 0.12        # web form transfers / pgbench
 TARGET_WORKER_MB = 150.0
 
 
@@ -77,6 +89,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--wrk-timeout", type=int, default=10,
                         help="seconds before wrk gives up on a request (counted as an error)")
     parser.add_argument("--skip-pgbench", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true",
+                        help="no bare baseline and no web form run")
     parser.add_argument("--pgbench-scale", type=int, default=16)
     parser.add_argument("--keep-db", action="store_true", help="do not drop the databases")
     args = parser.parse_args()
@@ -99,68 +113,71 @@ def require_tools(args) -> None:
 # ---------------------------------------------------------------- round trips
 
 
-def count_round_trips(app) -> dict:
-    """The database round trips of one API transfer, counted in-process.
+def count_round_trips(db_url: str) -> dict:
+    """The database round trips of one API transfer and of one web form transfer.
 
-    SQL statements are counted by a ``before_cursor_execute`` listener. psycopg2 also sends
-    a separate BEGIN before the first statement of each transaction (counted by the engine's
-    ``begin`` event) and a COMMIT; the pool pings a connection on every checkout
-    (``pool_pre_ping``), and a connection returned inside a transaction is rolled back.
+    Counted on the wire (``wire_count.WireCounter``): an in-process app connects through a
+    counting proxy, makes each request once to warm up (connections, metadata, compiled
+    statements), then once counted. Pool pings, BEGIN, COMMIT and rollbacks are queries on
+    the wire like any statement, so they are all in the count.
     """
-    import sqlalchemy as sa
+    from wire_count import WireCounter
 
-    from bankapp.extensions import db
+    with WireCounter(db_url) as proxy:
+        from bankapp import create_app
+        from config import normalize_database_url
 
-    with app.app_context():
-        engine = db.engine
-    counts = {"statements": [], "begin": 0, "commit": 0, "rollback": 0, "pings": 0}
+        app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(proxy.url)})
+        client = app.test_client()
+        token = client.post("/api/v1/token", json={
+            "email": apphost.user_email(1), "password": apphost.BENCH_PASSWORD}).get_json()
+        token = token["access_token"]
 
-    def on_execute(conn, cursor, statement, parameters, context, executemany):
-        counts["statements"].append(" ".join(statement.split())[:110])
+        def api_transfer():
+            return client.post("/api/v1/transfers", headers={
+                "Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex,
+            }, json={"from_account": apphost.account_number(1),
+                     "to_account": apphost.account_number(2), "amount": "1.00",
+                     "description": "round trip count"})
 
-    def on_begin(conn):
-        counts["begin"] += 1
+        browser = app.test_client()
+        csrf = _csrf(browser.get("/accounts/login/").get_data(as_text=True))
+        browser.post("/accounts/login/", data={"email": apphost.user_email(1),
+                                               "password": apphost.BENCH_PASSWORD,
+                                               "csrf_token": csrf})
+        csrf = _csrf(browser.get("/accounts/transfer/").get_data(as_text=True))
 
-    def on_commit(conn):
-        counts["commit"] += 1
+        def web_transfer():
+            return browser.post("/accounts/transfer/", data={
+                "csrf_token": csrf, "from_account": apphost.account_number(1),
+                "to_account": apphost.account_number(2), "amount": "1.00",
+                "description": "round trip count", "idempotency_key": uuid.uuid4().hex,
+                "confirmed": "yes"})
 
-    def on_checkout(dbapi_connection, record, proxy):
-        counts["pings"] += 1
+        counts = {}
+        for name, request in (("api", api_transfer), ("web", web_transfer)):
+            warm = request()
+            if warm.status_code >= 400 or (name == "web" and warm.status_code != 302):
+                sys.exit(f"{name} transfer refused in-process: {warm.status_code} "
+                         f"{warm.get_data(True)[:300]}")
+            proxy.reset()
+            response = request()
+            counts[name] = {"status": response.status_code, "total": proxy.round_trips,
+                            "statements": list(proxy.queries)}
+        with app.app_context():
+            from bankapp.extensions import db
+            from bankapp.ledger import fast
 
-    def on_reset(dbapi_connection, record, reset_state=None):
-        # psycopg2's rollback() sends nothing when no transaction is open.
-        if dbapi_connection.info.transaction_status != 0:
-            counts["rollback"] += 1
-
-    client = app.test_client()
-    response = client.post("/api/v1/token", json={"email": apphost.user_email(1),
-                                                  "password": apphost.BENCH_PASSWORD})
-    token = response.get_json()["access_token"]
-
-    def one_transfer():
-        return client.post("/api/v1/transfers", headers={
-            "Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex,
-        }, json={"from_account": apphost.account_number(1),
-                 "to_account": apphost.account_number(2), "amount": "1.00",
-                 "description": "round trip count"})
-
-    warm = one_transfer()  # first request loads metadata, compiles statements, connects
-    if warm.status_code >= 300:
-        sys.exit(f"API transfer refused in-process: {warm.status_code} {warm.get_data(True)}")
-    listeners = [(engine, "before_cursor_execute", on_execute), (engine, "begin", on_begin),
-                 (engine, "commit", on_commit), (engine.pool, "checkout", on_checkout),
-                 (engine.pool, "reset", on_reset)]
-    for target, name, fn in listeners:
-        sa.event.listen(target, name, fn)
-    try:
-        response = one_transfer()
-    finally:
-        for target, name, fn in listeners:
-            sa.event.remove(target, name, fn)
-    counts["status"] = response.status_code
-    counts["total"] = (len(counts["statements"]) + counts["begin"] + counts["commit"]
-                       + counts["rollback"] + counts["pings"])
+            fast.dispose(app)
+            db.engine.dispose()
     return counts
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    if not match:
+        sys.exit("no CSRF token in the page")
+    return match.group(1)
 
 
 # ---------------------------------------------------------------- load generation
@@ -197,9 +214,10 @@ def write_tuples(path: Path, tokens: dict[int, str], accounts: int, users: int,
 WRK_TIMEOUT = 10
 
 
-def run_wrk(base_url: str, tuples: Path, clients: int, duration: int, label: str) -> dict:
+def run_wrk(base_url: str, tuples: Path, clients: int, duration: int, label: str,
+            script: Path = LUA_SCRIPT) -> dict:
     command = ["wrk", "-t", str(min(2, clients)), "-c", str(clients), "-d", f"{duration}s",
-               "--timeout", f"{WRK_TIMEOUT}s", "-s", str(LUA_SCRIPT), base_url,
+               "--timeout", f"{WRK_TIMEOUT}s", "-s", str(script), base_url,
                "--", str(tuples), f"{label}-{uuid.uuid4().hex[:8]}"]
     result = subprocess.run(command, capture_output=True, text=True)
     match = re.search(r"^WRK_JSON (.*)$", result.stdout, re.M)
@@ -208,38 +226,99 @@ def run_wrk(base_url: str, tuples: Path, clients: int, duration: int, label: str
     data = json.loads(match.group(1))
     data["statuses"] = {int(k): v for k, v in data["statuses"].items()}
     data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
-    ok = sum(n for status, n in data["statuses"].items() if 200 <= status < 300)
+    # A posted web form answers 302 (to the account page); the API and the baseline 201.
+    posted = (lambda s: s == 302) if script == WEB_LUA_SCRIPT else (lambda s: 200 <= s < 300)
+    ok = sum(n for status, n in data["statuses"].items() if posted(status))
     data["transfers_per_s"] = ok / (data["duration_us"] / 1e6)
     data["socket_errors"] = (data["connect_errors"] + data["read_errors"]
                              + data["write_errors"] + data["timeouts"])
     return data
 
 
-def unexpected(result: dict, hot: bool) -> int:
-    """Responses the workload does not explain: anything but 2xx (and 422 when hot)."""
-    allowed = (lambda s: 200 <= s < 300 or s == 422) if hot else (lambda s: 200 <= s < 300)
+def unexpected(result: dict, kind: str) -> int:
+    """Responses the workload does not explain: anything but 2xx (and 422 when hot; 302,
+    a posted form, for the web form)."""
+    if kind.startswith("hot"):
+        allowed = lambda s: 200 <= s < 300 or s == 422  # noqa: E731
+    elif kind == "web form":
+        allowed = lambda s: s == 302  # noqa: E731
+    else:
+        allowed = lambda s: 200 <= s < 300  # noqa: E731
     return (sum(n for s, n in result["statuses"].items() if not allowed(s))
             + result["socket_errors"])
 
 
 def non_2xx(result: dict) -> str:
-    parts = [f"{s}:{n}" for s, n in sorted(result["statuses"].items()) if not 200 <= s < 300]
+    parts = [f"{s}:{n}" for s, n in sorted(result["statuses"].items())
+             if not 200 <= s < 400]
     for kind in ("connect_errors", "read_errors", "write_errors", "timeouts"):
         if result[kind]:
             parts.append(f"{kind.replace('_errors', '')}:{result[kind]}")
     return " ".join(parts) or "-"
 
 
-def measured_wrk(server, db_url, tuples, clients, duration, label) -> dict:
+def measured_wrk(server, db_url, tuples, clients, duration, label, *,
+                 script: Path = LUA_SCRIPT, database: str = LOAD_DB) -> dict:
     """run_wrk, plus the CPU time gunicorn workers and their PostgreSQL backends spent."""
-    app_cpu, db_cpu = server.cpu_seconds(), apphost.backend_cpu_seconds(db_url, LOAD_DB)
-    result = run_wrk(server.base_url, tuples, clients, duration, label)
+    app_cpu, db_cpu = server.cpu_seconds(), apphost.backend_cpu_seconds(db_url, database)
+    result = run_wrk(server.base_url, tuples, clients, duration, label, script)
     app_cpu = server.cpu_seconds() - app_cpu
-    db_cpu = apphost.backend_cpu_seconds(db_url, LOAD_DB) - db_cpu
+    db_cpu = apphost.backend_cpu_seconds(db_url, database) - db_cpu
     requests = max(result["requests"], 1)
     result["app_cpu_ms"] = 1000 * app_cpu / requests
     result["db_cpu_ms"] = 1000 * db_cpu / requests
     return result
+
+
+# ---------------------------------------------------------------- baseline and web form
+
+BASELINE_DB = "bankapp_bench_baseline"
+
+
+def seed_baseline(args) -> str:
+    """The bare baseline's own database: the same accounts (number, balance, status), no
+    ledger, so its transfers leave bankapp's book untouched."""
+    import psycopg2
+    from contextlib import closing
+
+    url = apphost.create_database(args.server_url, BASELINE_DB)
+    with closing(psycopg2.connect(url)) as conn, conn, conn.cursor() as cur:
+        cur.execute("""CREATE TABLE accounts (
+                           id serial PRIMARY KEY, account_number varchar(20) UNIQUE NOT NULL,
+                           balance numeric(12, 2) NOT NULL CHECK (balance <> 'NaN'),
+                           status varchar(8) NOT NULL)""")
+        cur.execute("""INSERT INTO accounts (account_number, balance, status)
+                       SELECT 'ACC-' || lpad(a::text, 9, '0'), %s, 'active'
+                       FROM generate_series(1, %s) AS a""", (OPENING_BALANCE, args.accounts))
+    return url
+
+
+def web_sessions(base_url: str, args, workdir: Path) -> Path:
+    """Log WEB_SESSIONS users in as a browser does; lines of (Cookie, CSRF token, from, to)."""
+    import http.cookiejar
+    import urllib.parse
+    import urllib.request
+
+    rng, lines = random.Random(11), []
+    for user in range(1, WEB_SESSIONS + 1):
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        page = browser.open(base_url + "/accounts/login/").read().decode()
+        form = {"email": apphost.user_email(user), "password": apphost.BENCH_PASSWORD,
+                "csrf_token": _csrf(page)}
+        browser.open(base_url + "/accounts/login/", urllib.parse.urlencode(form).encode())
+        csrf = _csrf(browser.open(base_url + "/accounts/transfer/").read().decode())
+        cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+        for _ in range(50):
+            # Account a belongs to user (a - 1) % users + 1 (apphost.seed).
+            source = user + args.users * rng.randrange(args.accounts // args.users)
+            destination = rng.randint(1, args.accounts - 1)
+            destination += destination >= source
+            lines.append(f"{cookie}\t{csrf}\t{apphost.account_number(source)}\t"
+                         f"{apphost.account_number(destination)}\n")
+    path = workdir / "web.txt"
+    path.write_text("".join(lines))
+    return path
 
 
 # ---------------------------------------------------------------- pgbench
@@ -402,7 +481,8 @@ def main() -> int:
             failures.append("the seeded ledger does not reconcile: " + "; ".join(seeded.problems[:5]))
             return report_failures(failures)
 
-        trips = count_round_trips(app)
+        trips = count_round_trips(db_url)
+        baseline_url = None if args.skip_baseline else seed_baseline(args)
         customers_before, all_before, _ = apphost.money(db_url)
 
         if not args.skip_pgbench:
@@ -424,6 +504,15 @@ def main() -> int:
         write_tuples(random_tuples, tokens, args.accounts, args.users, hot=False)
         write_tuples(hot_tuples, tokens, args.accounts, args.users, hot=True)
 
+        baseline = None
+        if baseline_url:
+            baseline = apphost.Gunicorn(HERE, apphost.app_env(args.app_dir, baseline_url),
+                                        workers=args.workers, worker_class=args.worker_class,
+                                        threads=args.threads, module="baseline_app:app",
+                                        log_path=workdir / "baseline.log")
+            baseline.start()
+            run_wrk(baseline.base_url, random_tuples, 4, 3, "warmup")
+
         rows = []
         run_wrk(server.base_url, random_tuples, 4, 3, "warmup")
         for clients in args.client_levels:
@@ -436,6 +525,21 @@ def main() -> int:
             if pg:
                 log(f"{clients:>3} clients pgbench: {pg['tps']:.0f} tps")
             rows.append(("random", clients, result, pg))
+            if clients == HOT_CLIENTS and baseline is not None:
+                # Side by side with the API run and pgbench above: same load, same minute.
+                bare = measured_wrk(baseline, baseline_url, random_tuples, clients,
+                                    args.duration, "bare", database=BASELINE_DB)
+                log(f"{clients:>3} clients bare baseline: {bare['transfers_per_s']:.0f} "
+                    f"transfers/s, p99 {bare['p99_us'] / 1000:.1f} ms")
+                rows.append(("bare baseline", clients, bare, pg))
+                web_tuples = web_sessions(server.base_url, args, workdir)
+                web = measured_wrk(server, db_url, web_tuples, clients, args.duration, "web",
+                                   script=WEB_LUA_SCRIPT)
+                log(f"{clients:>3} clients web form: {web['transfers_per_s']:.0f} "
+                    f"transfers/s, p99 {web['p99_us'] / 1000:.1f} ms, non-2xx {non_2xx(web)}")
+                rows.append(("web form", clients, web, pg))
+        if baseline is not None:
+            baseline.stop()
         hot = measured_wrk(server, db_url, hot_tuples, HOT_CLIENTS, args.duration, "hot")
         log(f"{HOT_CLIENTS:>3} clients hot: {hot['transfers_per_s']:.0f} transfers/s, "
             f"non-2xx {non_2xx(hot)}")
@@ -470,7 +574,7 @@ def main() -> int:
         if not final.clean:
             failures.append("the ledger does not reconcile: " + "; ".join(final.problems[:5]))
         for kind, clients, result, _ in rows:
-            bad = unexpected(result, hot=kind.startswith("hot"))
+            bad = unexpected(result, kind)
             if bad:
                 failures.append(f"{kind} at {clients} clients: {bad} unexpected responses "
                                 f"({non_2xx(result)})")
@@ -480,6 +584,7 @@ def main() -> int:
             server.stop()
         if not args.keep_db:
             apphost.drop_database(args.server_url, LOAD_DB)
+            apphost.drop_database(args.server_url, BASELINE_DB)
             if not args.skip_pgbench:
                 apphost.drop_database(args.server_url, PGBENCH_DB)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -550,12 +655,11 @@ def print_report(args, server, rows, trips, memory, comparison, profile, one_sta
               f"(bench/transfer_one_statement.sql, pgbench, {HOT_CLIENTS} clients): "
               f"{one_statement['tps']:.0f} tps{versus}, latency {one_statement['latency_ms']:.1f} ms")
     print()
-    print(f"SQL round trips for one API transfer: {trips['total']} = "
-          f"{len(trips['statements'])} statements + {trips['begin']} BEGIN + "
-          f"{trips['commit']} COMMIT + {trips['rollback']} ROLLBACK + "
-          f"{trips['pings']} pool pre-ping (status {trips['status']})")
-    for number, statement in enumerate(trips["statements"], 1):
-        print(f"  {number:>2}. {statement}")
+    for name, label in (("api", "API transfer"), ("web", "web form transfer")):
+        print(f"SQL round trips on the wire for one {label} (pool pings, BEGIN, COMMIT "
+              f"included): {trips[name]['total']} (status {trips[name]['status']})")
+        for number, statement in enumerate(trips[name]["statements"], 1):
+            print(f"  {number:>2}. {statement}")
     peaks = ", ".join(f"{mb:.0f}" for mb in sorted(memory.values()))
     print(f"peak memory per gunicorn worker (VmHWM, MiB): {peaks or 'n/a'}")
     print(f"customer money before {before[0]:,.2f} after {after[0]:,.2f}; "
@@ -568,24 +672,44 @@ def print_report(args, server, rows, trips, memory, comparison, profile, one_sta
         print(profile)
 
     print()
-    print("targets (issue 7):")
-    at16 = next(((r, pg) for kind, c, r, pg in rows if kind == "random" and c == 16), None)
-    if at16:
-        result, pg = at16
-        if pg:
-            ratio = result["transfers_per_s"] / pg["tps"]
-            verdict(f"throughput at 16 clients >= {TARGET_RATIO:.2f} x pgbench",
-                    ratio >= TARGET_RATIO, f"{ratio:.3f} x ({result['transfers_per_s']:.0f} / "
-                    f"{pg['tps']:.0f})")
-        p99 = result["p99_us"] / 1000
+    print("targets (issue 12), each ratio from runs side by side in this run:")
+    at16 = {kind: (r, pg) for kind, c, r, pg in rows if c == HOT_CLIENTS}
+    api, pg = at16.get("random", (None, None))
+    if api and pg:
+        ratio = api["transfers_per_s"] / pg["tps"]
+        verdict(f"API transfers at 16 clients >= {TARGET_RATIO:.2f} x pgbench TPC-B-like",
+                ratio >= TARGET_RATIO,
+                f"{ratio:.3f} x ({api['transfers_per_s']:.0f} / {pg['tps']:.0f} tps)")
+    bare = at16.get("bare baseline", (None, None))[0]
+    if api and bare:
+        ratio = api["transfers_per_s"] / bare["transfers_per_s"]
+        verdict(f"API transfers >= {TARGET_BASELINE_RATIO:.1f} x the bare baseline "
+                "(bench/baseline_app.py)", ratio >= TARGET_BASELINE_RATIO,
+                f"{ratio:.2f} x ({api['transfers_per_s']:.0f} / "
+                f"{bare['transfers_per_s']:.0f} transfers/s)")
+    if api:
+        p99 = api["p99_us"] / 1000
         verdict(f"p99 at 16 clients < {TARGET_P99_MS:.0f} ms", p99 < TARGET_P99_MS,
                 f"{p99:.1f} ms")
-    verdict(f"SQL round trips per transfer <= {TARGET_ROUND_TRIPS}",
-            trips["total"] <= TARGET_ROUND_TRIPS, str(trips["total"]))
+    verdict(f"SQL round trips per API transfer <= {TARGET_ROUND_TRIPS}",
+            trips["api"]["total"] <= TARGET_ROUND_TRIPS, str(trips["api"]["total"]))
+    if api:
+        verdict(f"worker CPU per API transfer <= {TARGET_WORKER_CPU_MS} ms",
+                api["app_cpu_ms"] <= TARGET_WORKER_CPU_MS,
+                f"{api['app_cpu_ms']:.2f} ms (PostgreSQL: {api['db_cpu_ms']:.2f} ms; the bare "
+                f"baseline {bare['app_cpu_ms']:.2f} + {bare['db_cpu_ms']:.2f} ms)" if bare else
+                f"{api['app_cpu_ms']:.2f} ms (PostgreSQL: {api['db_cpu_ms']:.2f} ms)")
+    web = at16.get("web form", (None, None))[0]
+    if web and pg:
+        ratio = web["transfers_per_s"] / pg["tps"]
+        verdict(f"web form transfers at 16 clients >= {TARGET_WEB_RATIO:.2f} x pgbench",
+                ratio >= TARGET_WEB_RATIO,
+                f"{ratio:.3f} x ({web['transfers_per_s']:.0f} / {pg['tps']:.0f} tps; "
+                f"{web['app_cpu_ms']:.2f} ms worker CPU each)")
     peak = max(memory.values(), default=0.0)
     verdict(f"peak memory per worker <= {TARGET_WORKER_MB:.0f} MiB", peak <= TARGET_WORKER_MB,
             f"{peak:.0f} MiB")
-    bad = sum(unexpected(r, hot=kind.startswith("hot")) for kind, _, r, _ in rows)
+    bad = sum(unexpected(r, kind) for kind, _, r, _ in rows)
     verdict("0 unexpected errors", bad == 0, str(bad))
     verdict("money before == after, ledger reconciles",
             before[0] == after[0] and after[1] == 0 and final.clean,

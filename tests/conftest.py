@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from bankapp import create_app
 from bankapp.extensions import db, limiter, mail
+from bankapp.ledger import fast
 from bankapp.models import Role, User
 from config import TestingConfig, normalize_database_url
 
@@ -101,6 +102,7 @@ def app(database_url):
         limiter.reset()
         yield application
         db.session.remove()
+        fast.dispose(application)  # the API's own pool (bankapp/ledger/fast.py)
         if POSTGRES:
             _truncate_all()
         db.engine.dispose()

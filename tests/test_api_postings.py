@@ -10,6 +10,7 @@ from api_support import assert_problem, balance, bearer, entry_count, new_key, s
 from bankapp import ledger
 from bankapp.api.idempotency import ledger_key, prune_records
 from bankapp.extensions import db
+from bankapp.ledger import fast
 from bankapp.models import AccountStatus, ApiIdempotencyKey, Channel, JournalEntry, now_utc
 from conftest import POSTGRES
 
@@ -256,18 +257,31 @@ def test_a_posting_whose_answer_was_not_recorded_is_replayed_from_the_ledger(
 
 
 def test_an_api_posting_commits_once_with_its_answer(app, client, customer, account):
-    commits = []
+    """One transaction writes the entry and its stored answer: the session's one commit on
+    the generic path; on PostgreSQL's fast path one autocommitted ledger_post() call (its
+    own transaction), and no other statement writes."""
+    transactions = []
 
     def on_commit(connection):
-        commits.append(connection)
+        transactions.append("commit")
 
-    sa.event.listen(db.engine, "commit", on_commit)
+    def on_execute(connection, cursor, statement, parameters, context, executemany):
+        if "ledger_post(" in statement or statement.lstrip().upper().startswith(
+                ("INSERT", "UPDATE", "DELETE")):
+            transactions.append(statement)
+
+    listeners = [(db.engine, "commit", on_commit)]
+    if fast.enabled():
+        listeners.append((fast.lean_engine(), "after_cursor_execute", on_execute))
+    for target, name, listener in listeners:
+        sa.event.listen(target, name, listener)
     try:
         response = deposit(client, customer, account, {"amount": "10.00"})
     finally:
-        sa.event.remove(db.engine, "commit", on_commit)
+        for target, name, listener in listeners:
+            sa.event.remove(target, name, listener)
     assert response.status_code == 201
-    assert len(commits) == 1
+    assert len(transactions) == 1, transactions
     record = db.session.scalar(sa.select(ApiIdempotencyKey).where(
         ApiIdempotencyKey.entry_reference == response.get_json()["reference"]))
     assert (record.response_status, record.response_body) == (201, response.get_json())

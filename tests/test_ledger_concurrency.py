@@ -34,11 +34,12 @@ postgres_only = pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL
 WORKER_POOL = {"pool_size": 20, "max_overflow": 0, "pool_timeout": 120}
 
 
-def make_worker_app(database_url: str):
+def make_worker_app(database_url: str, **settings):
     """A second application on the test database whose pool serves the worker threads."""
     config = type("WorkerConfig", (TestingConfig,), {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": dict(WORKER_POOL),
+        **settings,
     })
     return create_app(config)
 
@@ -46,6 +47,15 @@ def make_worker_app(database_url: str):
 @pytest.fixture
 def worker_app(app):
     workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"])
+    yield workers
+    with workers.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def generic_worker_app(app):
+    """Workers on the generic path (PostgreSQL's ledger_post() off)."""
+    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"], LEDGER_FAST_PATH=False)
     yield workers
     with workers.app_context():
         db.engine.dispose()
@@ -237,13 +247,16 @@ def test_concurrent_first_deposits_create_one_vault(worker_app, make_user, funde
 
 
 @postgres_only
-def test_a_refusal_names_the_state_that_refused_it(worker_app, customer, funded_account):
+def test_a_refusal_names_the_state_that_refused_it(generic_worker_app, customer,
+                                                  funded_account):
     """A withdrawal refused for lack of funds, racing a deposit that lands in between the
     refused update and the ledger's look at why, is never reported as some other error.
 
     The interleaving is forced: when the withdrawal's conditional UPDATE matches no row, a
-    deposit from another connection commits before the withdrawal goes on.
+    deposit from another connection commits before the withdrawal goes on. Generic path
+    only: ledger_post() decides under the row lock, where no deposit can land in between.
     """
+    worker_app = generic_worker_app
     account = funded_account(customer, "20.00")
     account_id, actor_id = account.id, customer.id
     db.session.remove()

@@ -19,6 +19,11 @@ A posting and the record of its answer commit in ONE transaction:
 
 The same key with a different request (another body, path or method) is refused with 422.
 
+On PostgreSQL (the ledger's fast path) steps 1–3 happen inside ``ledger_post()``: it finds a
+stored answer, meets the unique key, or stores the answer it built with the posting, in one
+database call that is its own transaction; a refusal is then stored by one more statement
+(``INSERT … ON CONFLICT DO NOTHING``: a twin's stored answer wins, as above).
+
 Records are kept for a retention window (``API_IDEMPOTENCY_RETENTION_DAYS``) and then pruned
 by ``flask prune-idempotency-keys`` (``prune_records``). A posted request stays safe to retry
 after that: its journal entry keeps the ledger key, and ``post_once`` rebuilds the answer
@@ -38,9 +43,11 @@ from sqlalchemy.exc import IntegrityError
 
 from bankapp import ledger
 from bankapp.api.problems import Problem, ledger_problem
-from bankapp.api.representations import posting_json
+from bankapp.api.representations import posting_body, posting_json
 from bankapp.extensions import db
-from bankapp.models import ApiIdempotencyKey, JournalEntry, User, now_utc
+from bankapp.ledger import fast
+from bankapp.ledger.amounts import clean_description
+from bankapp.models import ApiIdempotencyKey, Channel, JournalEntry, User, now_utc
 
 POSTED = 201
 PRUNE_BATCH_SIZE = 1000
@@ -93,14 +100,22 @@ def _replay(record: ApiIdempotencyKey, fingerprint: str) -> Answer:
 
 
 def post_once(user: User, key: str, operation: str, fingerprint: str,
-              post: Callable[..., ledger.Posting], expected: dict[str, str]) -> Answer:
-    """Run the ledger call ``post(idempotency_key=…, also=…)`` at most once per (user, key).
+              post: Callable[..., ledger.Posting], expected: dict[str, str], *,
+              description: str, account_id: int) -> Answer:
+    """Run the ledger call ``post(idempotency_key=…, also=…)`` (``answer=…`` on the fast
+    path) at most once per (user, key).
 
     Returns the answer to send: the posting (201), the ledger's refusal (4xx), or the answer
     stored for an earlier request with this key (``replayed``). ``expected``: what the
     posting's answer shows for this request (``entry_type``, accounts, ``amount``), to tell a
-    retry from a reused key when the stored answer has been pruned.
+    retry from a reused key when the stored answer has been pruned. ``description`` and
+    ``account_id`` (whose balance the answer shows) complete the answer on the fast path.
     """
+    # Deposits only: a withdrawal or transfer spends a customer's money, which must meet the
+    # holds and the daily limit that only the generic path checks (see ledger.core.post).
+    if fast.enabled() and operation == "deposit":
+        return _post_once_fast(user, key, operation, fingerprint, post, expected,
+                               description, account_id)
     answers: list[Answer] = []
 
     def record_answer(entry: JournalEntry) -> None:
@@ -121,16 +136,87 @@ def post_once(user: User, key: str, operation: str, fingerprint: str,
             raise  # another constraint failed: a bug, not a retry
         return _replay(record, fingerprint)
     if posting.replayed:
-        record = find_record(user, key)
-        if record is not None:
-            return _replay(record, fingerprint)
-        # The stored answer was pruned (or the entry predates stored answers): the answer to
-        # a posting is a function of its entry alone, but only the same request may have it.
-        body = posting_json(posting.entry)
-        if any(body.get(name) != value for name, value in expected.items()):
-            raise _key_reused()
-        return Answer(POSTED, body, replayed=True)
+        return _replay_posting(user, key, fingerprint, posting, expected)
     return answers[-1]
+
+
+def _replay_posting(user: User, key: str, fingerprint: str, posting: ledger.Posting,
+                    expected: dict[str, str]) -> Answer:
+    record = find_record(user, key)
+    if record is not None:
+        return _replay(record, fingerprint)
+    # The stored answer was pruned (or the entry predates stored answers): the answer to a
+    # posting is a function of its entry alone, but only the same request may have it.
+    body = posting_json(posting.entry)
+    if any(body.get(name) != value for name, value in expected.items()):
+        raise _key_reused()
+    return Answer(POSTED, body, replayed=True)
+
+
+def _post_once_fast(user: User, key: str, operation: str, fingerprint: str,
+                    post: Callable[..., ledger.Posting], expected: dict[str, str],
+                    description: str, account_id: int) -> Answer:
+    """``post_once`` on the fast path: the ledger stores the answer it posts (or finds)."""
+    accounts = {name: value for name, value in expected.items()
+                if name not in ("entry_type", "amount")}
+
+    def body(reference, created_at) -> dict:
+        return posting_body(reference, expected["entry_type"], Channel.API,
+                            clean_description(description), created_at, accounts,
+                            expected["amount"])
+
+    answer = ledger.StoredAnswer(user.id, key, operation, fingerprint, body, account_id)
+    try:
+        posting = post(idempotency_key=ledger_key(key), answer=answer)
+    except ledger.LedgerError as error:
+        return _store_refusal_fast(user, key, operation, fingerprint, ledger_problem(error))
+    except IntegrityError:
+        # A twin's stored refusal took the key after ledger_post() looked: nothing posted.
+        record = _stored_answer(user, key)
+        if record is None:
+            raise
+        return _replay(record, fingerprint)
+    if posting.answer is None:
+        return _replay_posting(user, key, fingerprint, posting, expected)
+    status, body_stored, stored_fingerprint = posting.answer
+    if not posting.replayed:
+        return Answer(status, body_stored)
+    if stored_fingerprint != fingerprint:
+        raise _key_reused()
+    return Answer(status, body_stored, replayed=True)
+
+
+def _stored_answer(user: User, key: str):
+    """The stored answer's row (status, body, fingerprint), read on the lean engine."""
+    found = fast.rows(sa.select(ApiIdempotencyKey.request_fingerprint,
+                                ApiIdempotencyKey.response_status,
+                                ApiIdempotencyKey.response_body)
+                      .where(ApiIdempotencyKey.user_id == user.id, ApiIdempotencyKey.key == key))
+    return found[0] if found else None
+
+
+def _store_refusal_fast(user: User, key: str, operation: str, fingerprint: str,
+                        problem: Problem) -> Answer:
+    """Record a refusal in one autocommitted statement; a twin's earlier answer wins."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    answer = Answer(problem.status, problem.body())
+    moment = now_utc()
+    statement = (insert(ApiIdempotencyKey)
+                 .values(user_id=user.id, key=key, operation=operation,
+                         request_fingerprint=fingerprint, response_status=answer.status,
+                         response_body=answer.body, entry_reference=None, created_at=moment,
+                         completed_at=moment)
+                 .on_conflict_do_nothing(constraint="uq_api_idempotency_keys_user_key")
+                 .returning(ApiIdempotencyKey.id))
+    # Safe to send again: the key makes a second insert a no-op.
+    inserted = fast.run(lambda connection: connection.execute(statement).scalar(), retry=True)
+    if inserted is not None:
+        return answer
+    record = _stored_answer(user, key)
+    if record is None:
+        raise AssertionError("an answer conflicted on its key but none is stored")
+    return _replay(record, fingerprint)
 
 
 def _store_refusal(user: User, key: str, operation: str, fingerprint: str,

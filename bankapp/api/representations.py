@@ -56,24 +56,35 @@ def posting_json(entry: JournalEntry) -> dict:
     Only the caller's side is shown: a transfer never reveals the destination's balance.
     """
     legs = list(entry.legs)
-    body = {
-        "reference": entry.reference,
-        "entry_type": entry.entry_type,
-        "channel": entry.channel,
-        "description": entry.description,
-        "created_at": timestamp(entry.created_at),
-        "currency": currency(),
-    }
     if entry.entry_type == "TRANSFER":
         out = next(leg for leg in legs if leg.transaction_type == TransactionType.TRANSFER_OUT)
         into = next(leg for leg in legs if leg.transaction_type == TransactionType.TRANSFER_IN)
-        body.update(from_account=out.account.account_number,
-                    to_account=into.account.account_number,
-                    amount=money(out.amount), balance_after=money(out.balance_after))
+        shown = {"from_account": out.account.account_number,
+                 "to_account": into.account.account_number}
     else:
-        leg = next(leg for leg in legs if leg.account.account_type in AccountType.CUSTOMER)
-        body.update(account=leg.account.account_number, amount=money(leg.amount),
-                    balance_after=money(leg.balance_after))
+        out = next(leg for leg in legs if leg.account.account_type in AccountType.CUSTOMER)
+        shown = {"account": out.account.account_number}
+    return posting_body(entry.reference, entry.entry_type, entry.channel, entry.description,
+                        entry.created_at, shown, out.amount, out.balance_after)
+
+
+def posting_body(reference: str, entry_type: str, channel: str, description: str,
+                 created_at: datetime, accounts: dict[str, str], amount,
+                 balance_after=None) -> dict:
+    """The answer to a posting from its parts; ``accounts``: ``account``, or ``from_account``
+    and ``to_account``. Without ``balance_after`` for ``ledger_post()`` to fill in."""
+    body = {
+        "reference": reference,
+        "entry_type": entry_type,
+        "channel": channel,
+        "description": description,
+        "created_at": timestamp(created_at),
+        "currency": currency(),
+        **accounts,
+        "amount": money(amount),
+    }
+    if balance_after is not None:
+        body["balance_after"] = money(balance_after)
     return body
 
 

@@ -38,7 +38,13 @@ from bankapp.api.representations import (
 )
 from bankapp.auth import stepup
 from bankapp.auth.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
-from bankapp.api.tokens import issue_access_token, staff_required, token_lifetime, token_required
+from bankapp.api.tokens import (
+    api_user,
+    issue_access_token,
+    staff_required,
+    token_lifetime,
+    token_required,
+)
 from bankapp.extensions import db, limiter
 from bankapp.models import Account, AccountType, Channel, EntryType, Role, Transaction, User
 from bankapp.security import check_password, public_base_url
@@ -136,7 +142,7 @@ def factor_problem(refusal: SecondFactorRefused) -> Problem:
 @token_required
 def revoke_token():
     """Void every access token issued to the caller so far (this one included)."""
-    g.api_user.revoke_api_tokens()
+    api_user().revoke_api_tokens()
     db.session.commit()
     return "", 204
 
@@ -171,11 +177,13 @@ def own_account(number: str, found: dict[str, Account] | None = None) -> Account
     return account
 
 
-def postable_account(number: str) -> Account:
-    """An account the caller may post to: their own, or any customer's for tellers/admins."""
+def postable_account(number: str):
+    """An account the caller may post to (their own, or any customer's for tellers/admins),
+    as a light row (``ledger.find_customer_account_rows``)."""
+    found = ledger.find_customer_account_rows(number)
     if g.api_user.role in Role.STAFF:
-        return _customer_account(number)
-    return own_account(number)
+        return _customer_account(number, found)
+    return own_account(number, found)
 
 
 @bp.get("/v1/accounts")
@@ -274,7 +282,8 @@ def _cash_posting(number: str, operation: str):
                        lambda **once: post(account, amount, description, user,
                                            channel=Channel.API, **once),
                        expected={"entry_type": entry_type,
-                                 "account": account.account_number, "amount": money(amount)})
+                                 "account": account.account_number, "amount": money(amount)},
+                       description=description, account_id=account.id)
     return _answer_response(answer, key)
 
 
@@ -305,7 +314,7 @@ def transfer():
     description = fields.text("description", required=False, default="")
     otp = fields.text("otp", required=False, max_length=64)
     fields.check()
-    found = ledger.find_customer_accounts(from_number, to_number)  # one query for both
+    found = ledger.find_customer_account_rows(from_number, to_number)  # one query for both
     source = own_account(from_number, found)
     destination = found.get(to_number, to_number)  # a number the ledger refuses as unknown
     user = g.api_user
@@ -316,15 +325,18 @@ def transfer():
                        lambda **once: ledger.transfer(source, destination, amount, description,
                                                       user, channel=Channel.API, **once),
                        expected={"entry_type": EntryType.TRANSFER, "from_account": from_number,
-                                 "to_account": to_number, "amount": money(amount)})
+                                 "to_account": to_number, "amount": money(amount)},
+                       description=description, account_id=source.id)
     return _answer_response(answer, key)
 
 
-def step_up_transfer(user: User, key: str, source: Account, destination: Account | str,
-                     amount, otp: str | None) -> None:
+def step_up_transfer(user, key: str, source, destination, amount, otp: str | None) -> None:
     """A transfer the step-up rule catches needs ``otp`` (403 ``step-up-required`` without
-    it); a retry of an already answered key replays that answer and needs no code."""
-    if not isinstance(destination, Account):
+    it); a retry of an already answered key replays that answer and needs no code.
+
+    ``user``, ``source`` and ``destination`` are light rows (``destination`` a number when
+    no account has it)."""
+    if isinstance(destination, str):
         return  # unknown: the ledger refuses it, and nothing can be paid to it
     step_up = stepup.step_up_for(user, destination, amount)
     if not step_up or already_answered(user, key):
@@ -336,7 +348,7 @@ def step_up_transfer(user: User, key: str, source: Account, destination: Account
                       code="step-up-required",
                       errors=[{"pointer": "#/otp", "detail": "Required for this transfer."}])
     try:
-        stepup.approve_transfer(user, otp, source=source, destination=destination,
+        stepup.approve_transfer(api_user(), otp, source=source, destination=destination,
                                 amount=amount, idempotency_key=key, step_up=step_up)
     except SecondFactorRefused as refusal:
         raise factor_problem(refusal) from None

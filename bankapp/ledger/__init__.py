@@ -40,6 +40,17 @@ its legs and the balance changes commit in one transaction, or not at all.
 
 Ledger rows are never updated or deleted: corrections are new entries.
 
+The fast path (PostgreSQL)
+--------------------------
+On PostgreSQL, ``post()`` hands deposits, withdrawals, transfers and every other entry without
+``also`` or ``reverses`` to the ``ledger_post()`` function (migration 0009, called from
+``fast``): one database call locks the accounts in ascending id, applies the same rule to each
+leg (active, within the bounds ``core._bounds`` gives), and writes the entry, its legs, the
+audit row, the report bucket and the API's stored answer. A refusal comes back as a value and
+``core._refusal_of`` names it, as on the generic path. SQLite, ``LEDGER_FAST_PATH=0``,
+reversals and maker-checker approvals take the generic path; ``tests/test_ledger_fast_path.py``
+runs random sequences through both paths and demands the same ledger.
+
 Audit
 -----
 Every posting adds one ``audit_events`` row (``bankapp.audit.record``) inside the same
@@ -85,6 +96,7 @@ from __future__ import annotations
 from bankapp.ledger.accounts import (
     VAULT_NUMBER,
     find_customer_account,
+    find_customer_account_rows,
     find_customer_accounts,
     internal_account,
     open_account,
@@ -146,6 +158,7 @@ from bankapp.ledger.errors import (
     TellerNotServing,
     UnknownAccount,
 )
+from bankapp.ledger.fast import StoredAnswer
 from bankapp.ledger.history import customer_history, latest_activity
 from bankapp.ledger.holds import (
     HoldError,
@@ -201,7 +214,8 @@ __all__ = [
     "NotReversible", "ReasonRequired", "DecisionRefused",
     "parse_amount", "read_amount", "validate_amount",
     "open_account", "internal_account", "find_customer_account", "find_customer_accounts",
-    "Posting", "Leg", "AuditNote", "post", "deposit", "withdraw", "transfer", "find_posting",
+    "find_customer_account_rows",
+    "Posting", "Leg", "AuditNote", "StoredAnswer", "post", "deposit", "withdraw", "transfer", "find_posting",
     "till_for", "till_number", "find_till", "over_short_account", "cash_held", "allocate_cash",
     "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",
     "find_entry", "reversal_of", "reverse_entry",

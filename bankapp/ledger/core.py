@@ -27,6 +27,7 @@ from bankapp import audit as audit_trail
 from bankapp import ledger_totals, metrics
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
+from bankapp.ledger import fast
 from bankapp.ledger.accounts import find_customer_account, internal_account
 from bankapp.ledger.amounts import CENT, MAX_BALANCE, clean_description, to_money, validate_amount
 from bankapp.ledger.limits import charging_daily_limit
@@ -41,6 +42,7 @@ from bankapp.ledger.errors import (
 from bankapp.models import (
     Account,
     AccountStatus,
+    AuditEvent,
     AccountType,
     Channel,
     EntryType,
@@ -60,16 +62,32 @@ log = logging.getLogger("bankapp.ledger")
 MAX_ATTEMPTS = 5
 
 
-@dataclass(frozen=True)
 class Posting:
-    """What a posting call did: the journal entry, and whether an earlier call had posted it."""
+    """What a posting call did: its journal entry, whether an earlier call had posted it,
+    and, for the API's postings on the fast path, the answer stored with it.
 
-    entry: JournalEntry
-    replayed: bool = False
+    The generic path hands over the entry it wrote; the fast path its id and reference (the
+    entry is loaded only if asked for). An API answer found already stored has no entry.
+    """
+
+    __slots__ = ("_entry", "_entry_id", "_reference", "replayed", "answer")
+
+    def __init__(self, entry: JournalEntry | None = None, replayed: bool = False, *,
+                 entry_id: int | None = None, reference: str | None = None,
+                 answer: tuple[int, dict, str] | None = None):
+        self._entry, self._entry_id, self._reference = entry, entry_id, reference
+        self.replayed = replayed
+        self.answer = answer  # (status, body, request fingerprint)
 
     @property
-    def reference(self) -> str:
-        return self.entry.reference
+    def reference(self) -> str | None:
+        return self._reference if self._entry is None else self._entry.reference
+
+    @property
+    def entry(self) -> JournalEntry | None:
+        if self._entry is None and self._entry_id is not None:
+            self._entry = db.session.get(JournalEntry, self._entry_id)
+        return self._entry
 
 
 @dataclass(frozen=True)
@@ -159,6 +177,12 @@ def _refusal(leg: Leg, low: Decimal, high: Decimal, now: datetime | None = None
     status, balance, held = db.session.execute(
         sa.select(Account.status, Account.balance, held).where(Account.id == leg.account.id)
     ).one()
+    return _refusal_of(leg, status, balance, low, high, held)
+
+
+def _refusal_of(leg: Leg, status: str, balance: Decimal, low: Decimal,
+                high: Decimal, held=None) -> LedgerError | None:
+    """Why an account with this status, balance and money on hold refuses ``leg``, or None."""
     if status != AccountStatus.ACTIVE:
         which = ("The destination account" if leg.transaction_type == TransactionType.TRANSFER_IN
                  else "This account")
@@ -239,12 +263,18 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
           channel: str, idempotency_key: str | None, *, audit: AuditNote | None = None,
           reverses: JournalEntry | None = None,
           also: Callable[[JournalEntry], None] | None = None,
-          posted_at: datetime | None = None) -> Posting:
+          posted_at: datetime | None = None,
+          answer: fast.StoredAnswer | None = None) -> Posting:
     """Write one balanced journal entry and apply its legs, in one transaction.
 
     ``audit`` is the entry's audit line and ``also`` any further writes that must commit with
     it (a maker-checker decision); both run inside the transaction, so a retry re-adds them
     and a refusal writes neither. A replayed idempotency key writes nothing at all.
+
+    On PostgreSQL an entry without ``also`` or ``reverses`` that spends no customer's money
+    (deposits, cash moves between the bank's own accounts) is posted by ``ledger_post()``
+    (see ``fast``), in the session's transaction; with ``answer`` (the API's stored answer,
+    fast path only) as a transaction of its own on the lean engine.
     """
     assert sum(leg.delta for leg in legs) == 0, "a journal entry must balance"
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
@@ -252,16 +282,33 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
     # No look-up first: a key that was already used fails on the unique constraint of the
     # entry row (or is refused first), and we answer with the earlier entry.
 
-    def work() -> JournalEntry:
+    def work() -> Posting:
         entry = write_entry(entry_type, legs, description, actor, channel, idempotency_key,
                              reverses=reverses, posted_at=posted_at, audit=audit)
         if also is not None:
             also(entry)
-        return entry
+        return Posting(entry)
 
+    on_fast_path = answer is not None or (
+        also is None and reverses is None and fast.enabled() and _distinct_accounts(legs)
+        and not _debits_a_customer(legs))
+    if on_fast_path:
+        assert fast.enabled() and also is None and not _debits_a_customer(legs), \
+            "the fast path takes no extra writes and no customer debit"
+        work = functools.partial(_post_fast, entry_type, legs, description, actor, channel,
+                                 idempotency_key, audit, posted_at, answer)
     try:
-        return Posting(atomically(work, entry_type))
-    except (IntegrityError, LedgerError):
+        if answer is not None:
+            return _lean(work, entry_type, retry=idempotency_key is not None)
+        return atomically(work, entry_type)
+    except LedgerError:
+        if on_fast_path:
+            raise  # ledger_post() looked for the earlier posting before refusing
+        replay = find_posting(actor, idempotency_key)
+        if replay is not None:
+            return Posting(replay, replayed=True)
+        raise
+    except IntegrityError:
         # This key may already have posted (a replay, or a concurrent twin that committed
         # first). Balances move before the entry row is written, so a replay can meet a
         # refusal (the first posting spent the money, the account was frozen since) before
@@ -272,10 +319,74 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
         raise
 
 
+def _distinct_accounts(legs: list[Leg]) -> bool:
+    return len({leg.account.id for leg in legs}) == len(legs)
+
+
+def _debits_a_customer(legs: list[Leg]) -> bool:
+    """Whether a leg spends a customer's money: such a posting must also check the account's
+    holds and its owner's daily limit and may raise an alert, which only the generic path
+    does so far (``ledger_post()`` does not), so it never takes the fast path."""
+    return any(leg.delta < 0 and leg.account.account_type in AccountType.CUSTOMER
+               for leg in legs)
+
+
+def _post_fast(entry_type: str, legs: list[Leg], description: str, actor: User | None,
+               channel: str, idempotency_key: str | None, audit: AuditNote | None,
+               posted_at: datetime | None, answer: fast.StoredAnswer | None,
+               connection: sa.Connection | None = None) -> Posting:
+    """One ``ledger_post()`` call: the same entry ``write_entry`` writes, refused the same way."""
+    timestamp = _posting_time(posted_at)
+    reference = uuid.uuid4().hex
+    bounds = [_bounds(leg.account) for leg in legs]
+    fast_legs = [
+        fast.FastLeg(leg.account.id, leg.transaction_type, leg.delta, low, high,
+                     ledger_totals.kind_of(leg.transaction_type,
+                                           "credit" if leg.delta > 0 else "debit"),
+                     ledger_totals.shard_of(leg.account.id))
+        for leg, (low, high) in zip(legs, bounds)]
+    params = fast.parameters(
+        entry_type=entry_type, description=description,
+        actor_id=actor.id if actor is not None else None, channel=channel,
+        idempotency_key=idempotency_key, reference=reference, at=timestamp, legs=fast_legs,
+        bucket=ledger_totals.bucket_of(timestamp),
+        audit=None if audit is None else _audit_columns(audit, reference, channel, actor),
+        answer=answer)
+    result = fast.call(connection or db.session.connection(), params)
+    if result.outcome == "refused":
+        index = next(i for i, leg in enumerate(legs) if leg.account.id == result.refused_account)
+        low, high = bounds[index]
+        raise (_refusal_of(legs[index], result.refused_status, result.refused_balance, low, high)
+               or LedgerError())
+    if result.outcome == "answered":
+        return Posting(replayed=True, answer=result.answer)
+    return Posting(replayed=result.outcome == "replayed", entry_id=result.entry_id,
+                   reference=result.reference, answer=result.answer)
+
+
+def _lean(work: Callable[..., Posting], label: str, *, retry: bool) -> Posting:
+    """``work(connection=…)`` as a transaction of its own on the lean engine, retrying
+    deadlocks and serialization failures like ``atomically``."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return fast.run(lambda connection: work(connection=connection), retry=retry)
+        except DBAPIError as error:
+            if isinstance(error, IntegrityError) or not _is_retryable(error) \
+                    or attempt == MAX_ATTEMPTS:
+                raise
+            log.info("retrying %s after %s (attempt %d)", label, error.orig, attempt)
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
+
+
+def _audit_columns(note: AuditNote, reference: str, channel: str, actor: User | None) -> dict:
+    details = {"reference": reference, "channel": channel, **(note.details or {})}
+    return audit_trail.columns(note.action, actor=actor, target_type=note.target_type,
+                               target_id=note.target_id, details=details)
+
+
 def _audit_posting(note: AuditNote, entry: JournalEntry, actor: User | None) -> None:
-    details = {"reference": entry.reference, "channel": entry.channel, **(note.details or {})}
-    audit_trail.record(note.action, actor=actor, target_type=note.target_type,
-                 target_id=note.target_id, details=details)
+    db.session.add(AuditEvent(**_audit_columns(note, entry.reference, entry.channel, actor)))
 
 
 def write_entry(entry_type, legs, description, actor, channel, idempotency_key, *,
@@ -297,8 +408,9 @@ def write_entry(entry_type, legs, description, actor, channel, idempotency_key, 
             timestamp=timestamp,
             description=description,
         ))
-        # The account is in hand: reading leg.account later costs no SELECT.
-        set_committed_value(rows[-1], "account", leg.account)
+        if isinstance(leg.account, Account):
+            # The account is in hand: reading leg.account later costs no SELECT.
+            set_committed_value(rows[-1], "account", leg.account)
     entry = JournalEntry(
         reference=uuid.uuid4().hex,
         entry_type=entry_type,
@@ -337,10 +449,12 @@ def deposit(account: Account, amount, description: str, actor: User | None, *,
             channel: str = Channel.WEB, idempotency_key: str | None = None,
             cash_account: Account | None = None,
             also: Callable[[JournalEntry], None] | None = None,
-            posted_at: datetime | None = None) -> Posting:
+            posted_at: datetime | None = None,
+            answer: fast.StoredAnswer | None = None) -> Posting:
     """Credit ``account`` with cash taken into ``cash_account`` (the vault by default).
 
-    ``also(entry)``, when given, makes further writes that commit with this posting.
+    ``also(entry)``, when given, makes further writes that commit with this posting;
+    ``answer``, the API's answer to store with it (fast path).
     """
     amount = validate_amount(amount)
     description = clean_description(description)
@@ -350,17 +464,19 @@ def deposit(account: Account, amount, description: str, actor: User | None, *,
             Leg(cash, TransactionType.DEPOSIT, -amount)]
     note = _account_note(Action.DEPOSIT, account, amount, cash_account=cash.account_number)
     return post(EntryType.DEPOSIT, legs, description, actor, channel, idempotency_key,
-                 audit=note, also=also, posted_at=posted_at)
+                 audit=note, also=also, posted_at=posted_at, answer=answer)
 
 
 def withdraw(account: Account, amount, description: str, actor: User | None, *,
              channel: str = Channel.WEB, idempotency_key: str | None = None,
              cash_account: Account | None = None,
              also: Callable[[JournalEntry], None] | None = None,
-             posted_at: datetime | None = None) -> Posting:
+             posted_at: datetime | None = None,
+             answer: fast.StoredAnswer | None = None) -> Posting:
     """Debit ``account``, paying the cash out of ``cash_account`` (the vault by default).
 
-    ``also(entry)``, when given, makes further writes that commit with this posting.
+    ``also(entry)``, when given, makes further writes that commit with this posting;
+    ``answer``, the API's answer to store with it (fast path).
     """
     amount = validate_amount(amount)
     description = clean_description(description)
@@ -374,19 +490,20 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
         # the teller has identified (and above MAKER_CHECKER_THRESHOLD, approved by another).
         also = charging_daily_limit(account.owner_id, amount, also)
     return post(EntryType.WITHDRAWAL, legs, description, actor, channel, idempotency_key,
-                 audit=note, also=also, posted_at=posted_at)
+                 audit=note, also=also, posted_at=posted_at, answer=answer)
 
 
 def transfer(source: Account, destination: Account | str, amount, description: str,
              actor: User | None, *, channel: str = Channel.WEB,
              idempotency_key: str | None = None, posted_at: datetime | None = None,
-             also: Callable[[JournalEntry], None] | None = None) -> Posting:
+             also: Callable[[JournalEntry], None] | None = None,
+             answer: fast.StoredAnswer | None = None) -> Posting:
     """Move ``amount`` from ``source`` to the active customer account ``destination`` (the
     account, or its number).
 
     Writes a TRANSFER_OUT leg on the source and a TRANSFER_IN leg on the destination, sharing
     the entry's reference. ``also(entry)``, when given, makes further writes that commit with
-    this posting.
+    this posting; ``answer``, the API's answer to store with it (fast path).
     """
     amount = validate_amount(amount)
     description = clean_description(description)
@@ -403,7 +520,7 @@ def transfer(source: Account, destination: Account | str, amount, description: s
     if destination.owner_id != source.owner_id:  # between one's own accounts: no limit
         also = charging_daily_limit(source.owner_id, amount, also)
     return post(EntryType.TRANSFER, legs, description, actor, channel, idempotency_key,
-                 audit=note, also=also, posted_at=posted_at)
+                 audit=note, also=also, posted_at=posted_at, answer=answer)
 
 
 def _account_note(action: str, account: Account, amount: Decimal, **details) -> AuditNote:

@@ -1,0 +1,207 @@
+"""PostgreSQL: a posting as one database call, ``ledger_post()`` (migration 0009).
+
+``core.post()`` decides what an entry is (its legs, each leg's bounds, its audit line, its
+report bucket) and, on PostgreSQL, hands that to ``ledger_post()`` instead of writing it
+through the ORM. The function locks the accounts in ascending id, applies the same rule as
+``core._leg_update`` to every leg, and writes the entry, its legs with ``balance_after``, the
+audit row, the ``ledger_totals`` bucket and (for the API) the stored answer. A refusal, a
+replayed key and an answer already stored come back as values; nothing is written then.
+
+Two ways in:
+
+* ``call(db.session.connection(), …)`` in the session's transaction: pages, the teller desk,
+  the CLI (``core.post`` commits, as on the generic path);
+* ``run(work)`` on the *lean engine*: an autocommit pool of its own with no pre-ping, for the
+  API's postings (the call is its own transaction: one round trip, no BEGIN or COMMIT) and
+  the API's token check. Instead of pinging every checkout, a statement that finds its
+  connection dead is sent once more on a fresh one, where that is safe: a read, or a posting
+  whose idempotency key makes a second run a replay.
+
+``LEDGER_FAST_PATH=0`` (or SQLite) keeps every posting on the generic path.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Callable, TypeVar
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import DBAPIError
+
+from bankapp.extensions import db
+
+T = TypeVar("T")
+
+log = logging.getLogger("bankapp.ledger")
+
+_LEAN_ENGINE = "bankapp.lean_engine"
+_engine_lock = threading.Lock()
+
+
+def enabled() -> bool:
+    """Whether postings go through ``ledger_post()``: PostgreSQL and LEDGER_FAST_PATH on."""
+    app = current_app._get_current_object()
+    flag = app.extensions.get("bankapp.fast_path")
+    if flag is None:
+        flag = bool(app.config.get("LEDGER_FAST_PATH", True)) and db.engine.dialect.name == "postgresql"
+        app.extensions["bankapp.fast_path"] = flag
+    return flag
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The API's answer to write with the posting (``api_idempotency_keys``).
+
+    ``body(reference, created_at)`` is the answer without ``balance_after``, which the
+    function fills in from the leg on ``account_id``.
+    """
+
+    user_id: int
+    key: str
+    operation: str
+    fingerprint: str
+    body: Callable[[str, datetime], dict]
+    account_id: int
+
+
+@dataclass(frozen=True)
+class FastLeg:
+    account_id: int
+    transaction_type: str
+    delta: Decimal
+    low: Decimal
+    high: Decimal
+    total_kind: str | None  # the ledger_totals kind this leg counts as
+    total_shard: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """What ``ledger_post()`` reported."""
+
+    outcome: str  # posted | refused | replayed | answered
+    entry_id: int | None
+    reference: str | None
+    balances: dict[int, Decimal]  # posted: account id -> balance_after
+    refused_account: int | None
+    refused_status: str | None
+    refused_balance: Decimal | None
+    answer: tuple[int, dict, str] | None  # (status, body, request fingerprint)
+
+
+_PARAMETERS = [
+    ("entry_type", "text"), ("description", "text"), ("actor_id", "integer"),
+    ("channel", "text"), ("idempotency_key", "text"), ("reference", "text"),
+    ("at", "timestamptz"), ("account_ids", "integer[]"), ("transaction_types", "text[]"),
+    ("deltas", "numeric[]"), ("lows", "numeric[]"), ("highs", "numeric[]"),
+    ("total_kinds", "text[]"), ("total_shards", "integer[]"), ("bucket", "timestamptz"),
+    ("audit_action", "text"), ("audit_target_type", "text"), ("audit_target_id", "text"),
+    ("audit_details", "json"), ("audit_ip", "text"), ("answer_key", "text"),
+    ("answer_operation", "text"), ("answer_fingerprint", "text"), ("answer_body", "jsonb"),
+    ("answer_account", "integer"),
+]
+
+
+@functools.cache
+def _statement() -> sa.TextClause:
+    arguments = ", ".join(f"CAST(:{name} AS {sql_type})" for name, sql_type in _PARAMETERS)
+    return sa.text(f"SELECT * FROM ledger_post({arguments})")
+
+
+def parameters(*, entry_type: str, description: str, actor_id: int | None, channel: str,
+               idempotency_key: str | None, reference: str, at: datetime,
+               legs: list[FastLeg], bucket: datetime, audit: dict | None,
+               answer: StoredAnswer | None) -> dict:
+    """The arguments of one ``ledger_post()`` call."""
+    audit = audit or {}
+    return {
+        "entry_type": entry_type, "description": description, "actor_id": actor_id,
+        "channel": channel, "idempotency_key": idempotency_key, "reference": reference,
+        "at": at,
+        "account_ids": [leg.account_id for leg in legs],
+        "transaction_types": [leg.transaction_type for leg in legs],
+        "deltas": [leg.delta for leg in legs],
+        "lows": [leg.low for leg in legs], "highs": [leg.high for leg in legs],
+        "total_kinds": [leg.total_kind for leg in legs],
+        "total_shards": [leg.total_shard for leg in legs], "bucket": bucket,
+        "audit_action": audit.get("action"), "audit_target_type": audit.get("target_type"),
+        "audit_target_id": audit.get("target_id"),
+        "audit_details": None if audit.get("details") is None else json.dumps(audit["details"]),
+        "audit_ip": audit.get("ip_address"),
+        "answer_key": answer.key if answer else None,
+        "answer_operation": answer.operation if answer else None,
+        "answer_fingerprint": answer.fingerprint if answer else None,
+        "answer_body": json.dumps(answer.body(reference, at)) if answer else None,
+        "answer_account": answer.account_id if answer else None,
+    }
+
+
+def call(connection: sa.Connection, params: dict) -> Result:
+    """Run ``ledger_post()`` on ``connection`` (in its transaction, if it has one)."""
+    row = connection.execute(_statement(), params).one()
+    balances = {}
+    if row.balances is not None:
+        balances = dict(zip(params["account_ids"], row.balances))
+    answer = None
+    if row.answer_status is not None:
+        answer = (row.answer_status, row.answer_body, row.answer_fingerprint)
+    return Result(row.outcome, row.entry_id, row.entry_reference, balances,
+                  row.refused_account, row.refused_status, row.refused_balance, answer)
+
+
+# ---------------------------------------------------------------- the lean engine
+
+
+def lean_engine() -> sa.Engine:
+    """This app's autocommit engine without pre-ping (created on first use)."""
+    app = current_app._get_current_object()
+    engine = app.extensions.get(_LEAN_ENGINE)
+    if engine is None:
+        with _engine_lock:
+            engine = app.extensions.get(_LEAN_ENGINE)
+            if engine is None:
+                options = {name: value for name, value in
+                           app.config["SQLALCHEMY_ENGINE_OPTIONS"].items()
+                           if name != "pool_pre_ping"}
+                engine = sa.create_engine(db.engine.url, isolation_level="AUTOCOMMIT",
+                                          pool_pre_ping=False, **options)
+                app.extensions[_LEAN_ENGINE] = engine
+    return engine
+
+
+def dispose(app) -> None:
+    """Close the lean engine's pooled connections (tests, before dropping a database)."""
+    engine = app.extensions.pop(_LEAN_ENGINE, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def run(work: Callable[[sa.Connection], T], *, retry: bool) -> T:
+    """``work(connection)`` on a lean connection, each statement its own transaction.
+
+    A dead connection (a database restart, an idle cut) invalidates the pool; with ``retry``
+    (``work`` only reads, or posts under an idempotency key) it runs once more on a fresh one.
+    """
+    for attempt in (1, 2):
+        try:
+            with lean_engine().connect() as connection:
+                return work(connection)
+        except DBAPIError as error:
+            if attempt == 2 or not retry or not error.connection_invalidated:
+                raise
+            log.info("database connection lost; retrying on a fresh one: %s", error.orig)
+    raise AssertionError("unreachable")
+
+
+def rows(statement, params: dict | None = None) -> list[sa.Row]:
+    """The rows of a read: on the lean engine when the fast path is on, else the session's."""
+    if enabled():
+        return run(lambda connection: connection.execute(statement, params or {}).all(),
+                   retry=True)
+    return db.session.execute(statement, params or {}).all()
