@@ -193,6 +193,23 @@ def test_a_failed_french_login_is_refused_in_french(client, customer):
             in response.get_data(as_text=True))
 
 
+def test_a_payee_look_up_and_a_schedule_are_refused_in_french(client, customer,
+                                                               funded_account):
+    account = funded_account(customer, "100.00")
+    log_in_as(client, customer)
+    french = {"Accept-Language": "fr"}
+    page = post_form(client, "/accounts/payees/", {"account_number": "ACC-000000000",
+                                                   "nickname": "Sam"},
+                     headers=french).get_data(as_text=True)
+    assert "Aucun compte ne porte ce numéro\xa0: vérifiez-le et réessayez." in page
+    page = post_form(client, "/accounts/scheduled/new/", {
+        "from_account": account.account_number, "to_account": account.account_number,
+        "amount": "10,00", "frequency": "weekly",
+        "start_on": (ledger.bank_today() + timedelta(days=1)).isoformat()},
+        headers=french).get_data(as_text=True)
+    assert "Un paiement ne peut pas aller vers le compte qui le paie" in page
+
+
 TELLER_PAGES = ["/teller/", "/teller/customers/", "/teller/customers/?q=nobody-matches",
                 "/teller/customers/{customer}/", "/teller/accounts/{account}/deposit/",
                 "/teller/accounts/{account}/withdraw/", "/teller/accounts/{account}/freeze/",

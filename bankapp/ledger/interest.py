@@ -97,7 +97,7 @@ def parse_rate(text: object) -> Decimal:
     cleaned = text.strip() if isinstance(text, str) else ""
     if not re.fullmatch(r"[0-9]{1,3}(?:\.[0-9]+)?", cleaned, re.ASCII):
         raise InterestError(gettext("Enter the annual rate in percent, such as 2.5 (no sign, no "
-                            "exponent)."))
+                                    "exponent)."))
     rate = Decimal(cleaned)
     if rate != rate.quantize(RATE_PLACES):
         raise InterestError(gettext("A rate has at most four decimal places."))
@@ -156,7 +156,7 @@ def set_rate(account_type: str, rate: Decimal, effective_from: date, actor: User
         return atomically(work, Action.INTEREST_RATE_SET)
     except IntegrityError:  # the same day set concurrently: the first one stands
         raise InterestError(gettext("Another rate for that day was set at the same moment; "
-                            "look at the list and try again.")) from None
+                                    "look at the list and try again.")) from None
 
 
 def rate_history(account_type: str | None = None) -> list[InterestRate]:

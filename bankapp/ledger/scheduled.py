@@ -181,7 +181,7 @@ def create_order(owner: User, source: Account, destination: Account, amount, *,
                               "from_account")
     if destination.id == source.id:
         raise InvalidSchedule(gettext("A payment cannot go to the account it is paid from: choose "
-                              "another payee or account."), "to_account")
+                                      "another payee or account."), "to_account")
     if source.status != AccountStatus.ACTIVE:
         raise AccountNotActive(gettext("The account %(number)s is %(status)s and cannot pay.",
                                        number=source.account_number,
@@ -238,7 +238,7 @@ def _valid_schedule(frequency, start_on, today, day_of_month, end_on,
         raise InvalidSchedule(gettext("Enter the date of the first payment."), "start_on")
     if start_on <= today:
         raise InvalidSchedule(gettext("The first payment date must be after today (for a payment "
-                              "today, make a transfer)."), "start_on")
+                                      "today, make a transfer)."), "start_on")
     if start_on > _years_after(today, MAX_YEARS_AHEAD):
         raise InvalidSchedule(gettext("The first payment must be within %(years)s years.",
                                       years=MAX_YEARS_AHEAD),
@@ -266,7 +266,7 @@ def _valid_schedule(frequency, start_on, today, day_of_month, end_on,
     schedule = Schedule(frequency, start_on, day_of_month, end_on, max_occurrences)
     if schedule.first() is None:
         raise InvalidSchedule(gettext("No payment falls between the first payment date and the end "
-                              "date."), "end_on")
+                                      "date."), "end_on")
     return schedule
 
 
