@@ -17,11 +17,13 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.formatting import format_money, format_timestamp
+from bankapp.i18n import recipient_locale
 from bankapp.models import (
     Account,
     AccountType,
@@ -93,7 +95,7 @@ def save_settings(user: User, *, large_transfer_threshold: Decimal | None,
 
 
 def _ending(account: Account) -> str:
-    return f"account ending {account.account_number[-4:]}"
+    return gettext("account ending %(digits)s", digits=account.account_number[-4:])
 
 
 def posting_written(legs: list[Transaction]) -> None:
@@ -109,30 +111,39 @@ def posting_written(legs: list[Transaction]) -> None:
         return
     owners = {leg.account.owner_id for leg in debits}
     rows = db.session.execute(
-        sa.select(AlertSettings, User.email).join(User, User.id == AlertSettings.user_id)
+        sa.select(AlertSettings, User).join(User, User.id == AlertSettings.user_id)
         .where(AlertSettings.user_id.in_(owners),
                sa.or_(AlertSettings.large_transfer_on, AlertSettings.low_balance_on))
     ).all()
-    wanted = {settings.user_id: (settings, email) for settings, email in rows}
+    wanted = {settings.user_id: (settings, user) for settings, user in rows}
     for leg in debits:
-        settings, email = wanted.get(leg.account.owner_id, (None, None))
+        settings, user = wanted.get(leg.account.owner_id, (None, None))
         if settings is None:
             continue
-        if (settings.large_transfer_on and leg.transaction_type == TransactionType.TRANSFER_OUT
-                and leg.amount > settings.large_transfer_threshold):
-            queue_alert(email, "A large transfer left your account",
-                        f"A transfer of {format_money(leg.amount)} was sent from your "
-                        f"{_ending(leg.account)}: above the "
-                        f"{format_money(settings.large_transfer_threshold)} you asked to be "
-                        "told about.\n\nIf you did not make it, contact the bank at once.")
-        # Only when the balance crosses the floor: not again for every payment below it.
-        floor = settings.low_balance_floor
-        if (settings.low_balance_on and leg.balance_after < floor
-                and leg.balance_after + leg.amount >= floor):
-            queue_alert(email, "Your balance is low",
-                        f"The balance of your {_ending(leg.account)} is now "
-                        f"{format_money(leg.balance_after)}, below the "
-                        f"{format_money(floor)} you asked to be told about.")
+        with recipient_locale(user):
+            _debit_alerts(settings, user.email, leg)
+
+
+def _debit_alerts(settings: AlertSettings, email: str, leg: Transaction) -> None:
+    """The alerts one debit calls for, in the current locale (the recipient's)."""
+    if (settings.large_transfer_on and leg.transaction_type == TransactionType.TRANSFER_OUT
+            and leg.amount > settings.large_transfer_threshold):
+        queue_alert(email, gettext("A large transfer left your account"),
+                    gettext("A transfer of %(amount)s was sent from your %(account)s: above "
+                            "the %(threshold)s you asked to be told about.\n\nIf you did not "
+                            "make it, contact the bank at once.",
+                            amount=format_money(leg.amount), account=_ending(leg.account),
+                            threshold=format_money(settings.large_transfer_threshold)))
+    # Only when the balance crosses the floor: not again for every payment below it.
+    floor = settings.low_balance_floor
+    if (settings.low_balance_on and leg.balance_after < floor
+            and leg.balance_after + leg.amount >= floor):
+        queue_alert(email, gettext("Your balance is low"),
+                    gettext("The balance of your %(account)s is now %(balance)s, below the "
+                            "%(floor)s you asked to be told about.",
+                            account=_ending(leg.account),
+                            balance=format_money(leg.balance_after),
+                            floor=format_money(floor)))
 
 
 def scheduled_payment_failed(order, due: date, reason: str, *, paused: bool) -> None:
@@ -140,12 +151,14 @@ def scheduled_payment_failed(order, due: date, reason: str, *, paused: bool) -> 
     owner = order.user
     if not settings_for(owner).scheduled_failed_on:
         return
-    what = ("The order is paused until you resume it." if paused
-            else "The next payment stays scheduled.")
-    queue_alert(owner.email, "A scheduled payment was not made",
-                f"Your scheduled payment of {format_money(order.amount)} from your "
-                f"{_ending(order.source)}, due on {due.isoformat()}, was not made: {reason}\n\n"
-                f"{what}")
+    with recipient_locale(owner):
+        what = (gettext("The order is paused until you resume it.") if paused
+                else gettext("The next payment stays scheduled."))
+        queue_alert(owner.email, gettext("A scheduled payment was not made"),
+                    gettext("Your scheduled payment of %(amount)s from your %(account)s, due "
+                            "on %(day)s, was not made: %(reason)s",
+                            amount=format_money(order.amount), account=_ending(order.source),
+                            day=due.isoformat(), reason=reason) + f"\n\n{what}")
 
 
 def hold_placed(account: Account, amount: Decimal, reason: str,
@@ -155,8 +168,14 @@ def hold_placed(account: Account, amount: Decimal, reason: str,
     owner = account.owner
     if owner is None or not settings_for(owner).hold_placed_on:
         return
-    until = f" until {format_timestamp(expires_at)}" if expires_at is not None else ""
-    queue_alert(owner.email, "A hold was placed on your account",
-                f"The bank placed a hold of {format_money(amount)} on your {_ending(account)}"
-                f"{until}. Reason: {reason}\n\nThis amount cannot be spent while the hold "
-                "lasts.")
+    with recipient_locale(owner):
+        if expires_at is not None:
+            placed = gettext("The bank placed a hold of %(amount)s on your %(account)s until "
+                             "%(until)s.", amount=format_money(amount), account=_ending(account),
+                             until=format_timestamp(expires_at))
+        else:
+            placed = gettext("The bank placed a hold of %(amount)s on your %(account)s.",
+                             amount=format_money(amount), account=_ending(account))
+        queue_alert(owner.email, gettext("A hold was placed on your account"),
+                    placed + " " + gettext("Reason: %(reason)s", reason=reason) + "\n\n"
+                    + gettext("This amount cannot be spent while the hold lasts."))

@@ -36,7 +36,11 @@ def N_(text: str) -> str:
 # Names shown for the codes stored in the database.
 STATUS_LABELS = {"active": N_("active"), "frozen": N_("frozen"), "closed": N_("closed"),
                  "pending": N_("pending"), "approved": N_("approved"),
-                 "rejected": N_("rejected")}
+                 "rejected": N_("rejected"),
+                 # scheduled orders and their payments, queued email
+                 "paused": N_("paused"), "cancelled": N_("cancelled"),
+                 "completed": N_("completed"), "posted": N_("posted"), "failed": N_("failed"),
+                 "sent": N_("sent"), "dead": N_("dead")}
 ROLE_LABELS = {"customer": N_("customer"), "teller": N_("teller"), "admin": N_("admin")}
 
 

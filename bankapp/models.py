@@ -707,7 +707,7 @@ class Frequency(_Labelled):
     WEEKLY = "weekly"
     MONTHLY = "monthly"
     ALL = (ONCE, WEEKLY, MONTHLY)
-    LABELS = {ONCE: "Once", WEEKLY: "Weekly", MONTHLY: "Monthly"}
+    LABELS = {ONCE: N_("Once"), WEEKLY: N_("Weekly"), MONTHLY: N_("Monthly")}
 
 
 class OrderStatus(_Labelled):

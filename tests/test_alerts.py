@@ -110,6 +110,26 @@ def test_a_hold_placed_is_emailed_with_its_reason(customer, source):
     assert "25.00" in email.body and "Card dispute" in email.body
 
 
+def test_a_balance_alert_is_written_in_the_recipients_language(customer, source, bob_account):
+    customer.locale = "fr"
+    choose(customer, threshold="500.00")
+    [email] = sent(lambda: ledger.transfer(source, bob_account, D("500.01"), "", customer))
+    assert email.subject == "Un virement important est sorti de votre compte"
+    assert "Si vous ne l’avez pas fait, contactez la banque immédiatement." in email.body
+
+
+def test_a_hold_alert_is_written_in_the_recipients_language(customer, source):
+    customer.locale = "fr"
+    db.session.commit()
+
+    def place():
+        alerts.hold_placed(source, D("25.00"), "Litige carte")
+        db.session.commit()
+    [email] = sent(place)
+    assert email.subject == "Un blocage a été placé sur votre compte"
+    assert "Motif\xa0: Litige carte" in email.body
+
+
 def test_a_customer_can_turn_off_hold_and_failed_payment_alerts(customer, source):
     choose(customer, hold=False, scheduled=False)
     assert sent(lambda: (alerts.hold_placed(source, D("1.00"), "x"), db.session.commit())) == []

@@ -3,7 +3,7 @@ request is served in, amounts and times written the locale's way with the bank's
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -18,9 +18,11 @@ from flask_babel import get_translations
 from bankapp import create_app
 from bankapp.formatting import format_amount, format_money, format_timestamp
 from bankapp.i18n import LANGUAGES
+from bankapp import ledger
+from bankapp.email import queue_email
 from bankapp.ledger import InvalidAmount, parse_amount
 from bankapp.extensions import db
-from bankapp.models import Transaction, User
+from bankapp.models import Frequency, Payee, Transaction, User, now_utc
 from config import TestingConfig
 from tests.conftest import log_in_as, post_form
 
@@ -109,7 +111,7 @@ def french_marks_missing(app):
     translations._fallback = None
 
 
-def _pages(app, account_number: str) -> dict[str, list[str]]:
+def _pages(app, account_number: str, payee_id: int, order_id: int) -> dict[str, list[str]]:
     return {
         "anonymous": ["/accounts/login/", "/accounts/signup/", "/accounts/password_reset/", "/accounts/password_reset/done/",
                       "/accounts/verify/resend/", "/accounts/reset/done/"],
@@ -121,15 +123,34 @@ def _pages(app, account_number: str) -> dict[str, list[str]]:
                      "/reports/", f"/reports/statement/{account_number}/",
                      f"/reports/statement/{account_number}/?preset=this-month",
                      "/reports/summary/", f"/reports/summary/?account={account_number}",
-                     "/reports/verify/", "/reports/verify/?code=AAAA-BBBB-CCCC-DDDD-EEEE"],
+                     "/reports/verify/", "/reports/verify/?code=AAAA-BBBB-CCCC-DDDD-EEEE",
+                     "/accounts/payees/", f"/accounts/payees/{payee_id}/rename/",
+                     f"/accounts/payees/{payee_id}/remove/", "/accounts/scheduled/",
+                     "/accounts/scheduled/new/", f"/accounts/scheduled/{order_id}/",
+                     "/accounts/notifications/", "/accounts/limits/"],
     }
+
+
+def _a_payee_and_a_paid_order(make_user, funded_account, customer, account):
+    """A saved payee and a weekly order to it whose first payment is made (rows to show)."""
+    other = funded_account(make_user(email="payee@example.com"), "1.00")
+    payee = Payee(user_id=customer.id, account_id=other.id, nickname="Sam")
+    db.session.add(payee)
+    first = ledger.bank_today() + timedelta(days=1)
+    order = ledger.create_order(customer, account, other, D("50.00"), frequency=Frequency.WEEKLY,
+                                start_on=first, today=ledger.bank_today())
+    db.session.commit()
+    ledger.run_due(first)
+    return payee, order
 
 
 @pytest.mark.parametrize("language, expected", [("fr", "Vos comptes"), ("en", "Your accounts")])
 def test_customer_pages_render_in_both_languages_without_a_missing_translation(
-        app, client, customer, funded_account, french_marks_missing, language, expected):
+        app, client, make_user, customer, funded_account, french_marks_missing, language,
+        expected):
     account = funded_account(customer, "1234.50")
-    pages = _pages(app, account.account_number)
+    payee, order = _a_payee_and_a_paid_order(make_user, funded_account, customer, account)
+    pages = _pages(app, account.account_number, payee.id, order.id)
     headers = {"Accept-Language": language}
     for url in pages["anonymous"]:
         response = client.get(url, headers=headers)
@@ -172,12 +193,30 @@ def test_a_failed_french_login_is_refused_in_french(client, customer):
             in response.get_data(as_text=True))
 
 
+def test_a_payee_look_up_and_a_schedule_are_refused_in_french(client, customer,
+                                                               funded_account):
+    account = funded_account(customer, "100.00")
+    log_in_as(client, customer)
+    french = {"Accept-Language": "fr"}
+    page = post_form(client, "/accounts/payees/", {"account_number": "ACC-000000000",
+                                                   "nickname": "Sam"},
+                     headers=french).get_data(as_text=True)
+    assert "Aucun compte ne porte ce numéro\xa0: vérifiez-le et réessayez." in page
+    page = post_form(client, "/accounts/scheduled/new/", {
+        "from_account": account.account_number, "to_account": account.account_number,
+        "amount": "10,00", "frequency": "weekly",
+        "start_on": (ledger.bank_today() + timedelta(days=1)).isoformat()},
+        headers=french).get_data(as_text=True)
+    assert "Un paiement ne peut pas aller vers le compte qui le paie" in page
+
+
 TELLER_PAGES = ["/teller/", "/teller/customers/", "/teller/customers/?q=nobody-matches",
                 "/teller/customers/{customer}/", "/teller/accounts/{account}/deposit/",
                 "/teller/accounts/{account}/withdraw/", "/teller/accounts/{account}/freeze/",
                 "/teller/accounts/{account}/unfreeze/", "/teller/entries/{entry}/",
                 "/teller/approvals/", "/teller/till/close/",
-                "/reports/bank/", "/reports/bank/?preset=last-12-months"]
+                "/reports/bank/", "/reports/bank/?preset=last-12-months",
+                "/teller/accounts/{account}/holds/"]
 STAFF_PAGES = {
     "teller": TELLER_PAGES,
     "admin": TELLER_PAGES + ["/teller/tills/", "/teller/tills/{staff}/allocate/",
@@ -185,7 +224,8 @@ STAFF_PAGES = {
                              "/admin/users/?q=nobody-matches", "/admin/users/{customer}/",
                              "/admin/users/{staff}/", "/admin/audit/",
                              "/admin/audit/?date_from=2026-02-01&date_to=2026-01-01",
-                             "/admin/audit/?actor=nobody@example.com"],
+                             "/admin/audit/?actor=nobody@example.com", "/admin/interest/",
+                             "/admin/mail/"],
 }
 
 
@@ -197,6 +237,10 @@ def test_staff_pages_render_in_both_languages_without_a_missing_translation(
     staff = make_user(email=f"{role}@example.com", role=role)
     entry = db.session.scalars(sa.select(Transaction)
                                .where(Transaction.account_id == account.id)).first().reference
+    ledger.place_hold(account, D("10.00"), "Check", now_utc() + timedelta(days=2), staff)
+    ledger.set_rate("SAVINGS", D("2.5"), ledger.bank_today(), staff)
+    queue_email("someone@example.com", "Subject", "Body")
+    db.session.commit()
     log_in_as(client, staff)
     for url in STAFF_PAGES[role]:
         url = url.format(account=account.account_number, customer=customer.id, staff=staff.id,

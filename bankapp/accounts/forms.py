@@ -52,8 +52,8 @@ class TransferForm(FlaskForm):
 class LimitForm(FlaskForm):
     """A customer's own daily outgoing limit (checked by ``ledger.parse_limit``)."""
 
-    daily_limit = StringField("New daily limit", validators=[Length(max=32)],
+    daily_limit = StringField(_l("New daily limit"), validators=[Length(max=32)],
                               render_kw={"inputmode": "decimal", "autocomplete": "off"})
-    code = StringField("Code from your authenticator app (to raise it at once)",
+    code = StringField(_l("Code from your authenticator app (to raise it at once)"),
                        validators=[Length(max=32)],
                        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"})

@@ -282,8 +282,10 @@ def limits():
             db.session.rollback()
             form.form_errors.append(str(error))
         else:
-            when = "now" if change.at_once else "in 24 hours"
-            flash(f"Your daily limit becomes {format_money(change.limit)} {when}.", "success")
+            flash(gettext("Your daily limit becomes %(amount)s now.",
+                          amount=format_money(change.limit)) if change.at_once
+                  else gettext("Your daily limit becomes %(amount)s in 24 hours.",
+                               amount=format_money(change.limit)), "success")
             return redirect(url_for("accounts.limits"), code=303)
     return render_template("accounts/limits.html", form=form,
                            status=ledger.limit_status(current_user))

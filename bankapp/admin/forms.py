@@ -21,11 +21,12 @@ class RoleForm(FlaskForm):
 class InterestRateForm(FlaskForm):
     """A new annual rate for an account type from a day on (checked by ``ledger.set_rate``)."""
 
-    account_type = SelectField("Account type", choices=[SelectChoice("SAVINGS", "Savings"),
-                                                        SelectChoice("CHECKING", "Checking")])
-    annual_rate = StringField("Annual rate (percent)", validators=[Length(max=20)])
-    effective_from = StringField("From (YYYY-MM-DD)", validators=[Length(max=10)])
-    submit = SubmitField("Add rate")
+    account_type = SelectField(_l("Account type"),
+                               choices=[SelectChoice("SAVINGS", _l("Savings")),
+                                        SelectChoice("CHECKING", _l("Checking"))])
+    annual_rate = StringField(_l("Annual rate (percent)"), validators=[Length(max=20)])
+    effective_from = StringField(_l("From (YYYY-MM-DD)"), validators=[Length(max=10)])
+    submit = SubmitField(_l("Add rate"))
 
 
 class AuditFilterForm(FlaskForm):

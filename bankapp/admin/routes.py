@@ -136,7 +136,8 @@ def retry_mail(message_id: int):
         db.session.rollback()
         flash(str(error), "warning")
     else:
-        flash(f"The email to {message.recipient} is queued again.", "success")
+        flash(gettext("The email to %(email)s is queued again.", email=message.recipient),
+              "success")
     return redirect(url_for(".mail"), code=303)
 
 
@@ -153,7 +154,9 @@ def interest_rates():
         except ledger.InterestError as error:
             form.form_errors.append(str(error))
         else:
-            flash(f"{row.account_type} earns {row.annual_rate.normalize():f} % a year from "
-                  f"{row.effective_from.isoformat()}.", "success")
+            flash(gettext("%(type)s earns %(rate)s %% a year from %(day)s.",
+                          type=row.account_type,
+                          rate=f"{row.annual_rate.normalize():f}",
+                          day=row.effective_from.isoformat()), "success")
             return redirect(url_for(".interest_rates"), code=303)
     return render_template("admin/interest.html", form=form, rates=ledger.rate_history())

@@ -111,7 +111,7 @@ def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
 def retry_mail(message: OutboxMessage, actor: User) -> None:
     """Give a pending or dead email a fresh set of attempts, due now."""
     if message.status == MailStatus.SENT:
-        raise AdminError("That email has been sent already.")
+        raise AdminError(gettext("That email has been sent already."))
     audit.record(audit.Action.MAIL_RETRY, actor=actor, target_type=audit.TargetType.MAIL,
                  target_id=message.id,
                  details={"recipient": message.recipient, "subject": message.subject,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from flask_babel import gettext
 import sqlalchemy as sa
 
 from bankapp import alerts
@@ -37,14 +38,14 @@ def place_hold(account: Account, amount, reason: str, expires_at: datetime | Non
     require_customer_account(account)
     now = now_utc()
     if expires_at is None or expires_at.tzinfo is None or expires_at <= now:
-        raise HoldError("The expiry must be a moment in the future.")
+        raise HoldError(gettext("The expiry must be a moment in the future."))
     if expires_at > now + MAX_HOLD:
-        raise HoldError("A hold lasts at most a year: place a new one when it ends.")
+        raise HoldError(gettext("A hold lasts at most a year: place a new one when it ends."))
 
     def work() -> Hold:
         status = db.session.scalar(sa.select(Account.status).where(Account.id == account.id))
         if status == AccountStatus.CLOSED:
-            raise AccountNotActive("This account is closed: no hold can be placed on it.")
+            raise AccountNotActive(gettext("This account is closed: no hold can be placed on it."))
         hold = Hold(account_id=account.id, amount=amount, reason=reason, expires_at=expires_at,
                     placed_by_id=actor.id, placed_at=now)
         db.session.add(hold)
@@ -73,11 +74,11 @@ def release_hold(hold_id: int, actor: User) -> Hold:
         ).rowcount
         hold = db.session.get(Hold, hold_id, populate_existing=True)
         if hold is None:
-            raise HoldError("No such hold.")
+            raise HoldError(gettext("No such hold."))
         if released != 1:
             if hold.released_at is not None:
-                raise HoldError("This hold was already released.")
-            raise HoldError("This hold has expired: it no longer counts.")
+                raise HoldError(gettext("This hold was already released."))
+            raise HoldError(gettext("This hold has expired: it no longer counts."))
         audit_trail.record(Action.HOLD_RELEASE, actor=actor, target_type=TargetType.ACCOUNT,
                            target_id=hold.account.account_number,
                            details={"hold": hold.id, "amount": hold.amount})

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal, localcontext
 
+from flask_babel import gettext
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
@@ -81,12 +82,13 @@ def parse_month(text: object) -> date:
     cleaned = text.strip() if isinstance(text, str) else ""
     match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", cleaned, re.ASCII)
     if not match:
-        raise InterestError("Give the month as YYYY-MM, such as 2026-11.")
+        raise InterestError(gettext("Give the month as YYYY-MM, such as 2026-11."))
     year, month = int(match.group(1)), int(match.group(2))
     if not 1 <= month <= 12:
-        raise InterestError(f"{cleaned} is not a month: months run from 01 to 12.")
+        raise InterestError(gettext("%(month)s is not a month: months run from 01 to 12.",
+                                    month=cleaned))
     if not 1900 <= year <= 2999:
-        raise InterestError("The year must be between 1900 and 2999.")
+        raise InterestError(gettext("The year must be between 1900 and 2999."))
     return date(year, month, 1)
 
 
@@ -94,13 +96,13 @@ def parse_rate(text: object) -> Decimal:
     """An annual rate in percent as typed (``2.5``): 0 to 100, at most four decimals."""
     cleaned = text.strip() if isinstance(text, str) else ""
     if not re.fullmatch(r"[0-9]{1,3}(?:\.[0-9]+)?", cleaned, re.ASCII):
-        raise InterestError("Enter the annual rate in percent, such as 2.5 (no sign, no "
-                            "exponent).")
+        raise InterestError(gettext("Enter the annual rate in percent, such as 2.5 (no sign, no "
+                                    "exponent)."))
     rate = Decimal(cleaned)
     if rate != rate.quantize(RATE_PLACES):
-        raise InterestError("A rate has at most four decimal places.")
+        raise InterestError(gettext("A rate has at most four decimal places."))
     if rate > MAX_RATE:
-        raise InterestError("A rate is at most 100 percent a year.")
+        raise InterestError(gettext("A rate is at most 100 percent a year."))
     return rate.quantize(RATE_PLACES)
 
 
@@ -123,15 +125,15 @@ def set_rate(account_type: str, rate: Decimal, effective_from: date, actor: User
     that same day before is replaced, since it has not applied to any day that ended.
     """
     if account_type not in AccountType.CUSTOMER:
-        raise InterestError("Choose SAVINGS or CHECKING.")
+        raise InterestError(gettext("Choose SAVINGS or CHECKING."))
     if isinstance(rate, bool) or not isinstance(rate, Decimal) or not rate.is_finite():
-        raise InterestError("The rate must be an exact decimal.")
+        raise InterestError(gettext("The rate must be an exact decimal."))
     if not ZERO <= rate <= MAX_RATE or rate != rate.quantize(RATE_PLACES):
-        raise InterestError("A rate is 0 to 100 percent, with at most four decimals.")
+        raise InterestError(gettext("A rate is 0 to 100 percent, with at most four decimals."))
     today = today or local_today()
     if effective_from < today:
-        raise InterestError(f"A new rate starts today ({today.isoformat()}) or later: days "
-                            "that have begun keep their rate.")
+        raise InterestError(gettext("A new rate starts today (%(today)s) or later: days that "
+                                    "have begun keep their rate.", today=today.isoformat()))
 
     def work() -> InterestRate:
         row = db.session.scalar(sa.select(InterestRate).where(
@@ -153,8 +155,8 @@ def set_rate(account_type: str, rate: Decimal, effective_from: date, actor: User
     try:
         return atomically(work, Action.INTEREST_RATE_SET)
     except IntegrityError:  # the same day set concurrently: the first one stands
-        raise InterestError("Another rate for that day was set at the same moment; "
-                            "look at the list and try again.") from None
+        raise InterestError(gettext("Another rate for that day was set at the same moment; "
+                                    "look at the list and try again.")) from None
 
 
 def rate_history(account_type: str | None = None) -> list[InterestRate]:
@@ -264,8 +266,9 @@ def require_ended(month: date, now: datetime | None = None) -> None:
     """Refuse a month that has not ended in the bank's time zone."""
     ends = day_start_utc(next_month(month))
     if ends > (now or now_utc()):
-        raise InterestError(f"{month:%B %Y} has not ended yet: interest is posted after "
-                            f"its last day ({bank_timezone()}).")
+        raise InterestError(gettext("%(month)s has not ended yet: interest is posted after "
+                                    "its last day (%(zone)s).", month=f"{month:%B %Y}",
+                                    zone=bank_timezone()))
 
 
 def post_interest(month: date) -> InterestRun:
@@ -383,5 +386,6 @@ def parse_rate_date(text: object) -> date:
             raise ValueError
         return date.fromisoformat(cleaned)
     except ValueError:
-        raise InterestError("Give the first day as YYYY-MM-DD, such as 2026-12-01.") from None
+        raise InterestError(gettext("Give the first day as YYYY-MM-DD, such as "
+                                    "2026-12-01.")) from None
 

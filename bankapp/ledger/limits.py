@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Callable
 
+from flask_babel import gettext
 import sqlalchemy as sa
 from flask import current_app
 
@@ -94,8 +95,9 @@ def charge_outgoing(user_id: int, amount: Decimal, moment: datetime) -> Decimal:
         }).scalar_one_or_none()
     if total is None:
         left = max(limit - outgoing_on(user_id, day), Decimal("0.00"))
-        raise DailyLimitExceeded(f"This payment is above your daily outgoing limit of "
-                                 f"{limit:,.2f}: {left:,.2f} is left today.")
+        raise DailyLimitExceeded(gettext("This payment is above your daily outgoing limit of "
+                                         "%(limit)s: %(left)s is left today.",
+                                         limit=f"{limit:,.2f}", left=f"{left:,.2f}"))
     return to_money(total)
 
 
@@ -128,8 +130,8 @@ def parse_limit(text: object) -> Decimal:
     """A daily limit as typed: an amount above zero, at most the bank's limit."""
     limit = parse_amount(text)
     if limit > bank_limit():
-        raise LimitExceeded(f"The bank's daily limit is {bank_limit():,.2f}: yours can only be "
-                            "the same or lower.")
+        raise LimitExceeded(gettext("The bank's daily limit is %(limit)s: yours can only be "
+                                    "the same or lower.", limit=f"{bank_limit():,.2f}"))
     return limit
 
 
@@ -137,7 +139,8 @@ def set_own_limit(user: User, new_limit: Decimal, *, stepped_up: bool = False,
                   now: datetime | None = None) -> LimitChange:
     """Set ``user``'s daily limit: at once when lower (or approved by step-up), else in 24 h."""
     if new_limit > bank_limit():
-        raise LimitExceeded(f"The bank's daily limit is {bank_limit():,.2f}.")
+        raise LimitExceeded(gettext("The bank's daily limit is %(limit)s.",
+                                    limit=f"{bank_limit():,.2f}"))
     now = now or now_utc()
     own = _own_limit(user.id)
     current = own.limit_at(now) if own is not None else bank_limit()

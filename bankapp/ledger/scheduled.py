@@ -39,12 +39,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask_babel import gettext
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from bankapp import alerts
 from bankapp import audit as audit_trail
+from bankapp.i18n import status_label
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.formatting import bank_timezone
@@ -169,20 +171,24 @@ def create_order(owner: User, source: Account, destination: Account, amount, *,
     amount = validate_amount(amount)
     description = clean_description(description)
     if len(description) > MAX_DESCRIPTION:
-        raise InvalidSchedule(f"The description may be at most {MAX_DESCRIPTION} characters.",
+        raise InvalidSchedule(gettext("The description may be at most %(count)s characters.",
+                                      count=MAX_DESCRIPTION),
                               "description")
     require_customer_account(source)
     require_customer_account(destination)
     if source.owner_id != owner.id:
-        raise InvalidSchedule("Choose one of your own accounts to pay from.", "from_account")
+        raise InvalidSchedule(gettext("Choose one of your own accounts to pay from."),
+                              "from_account")
     if destination.id == source.id:
-        raise InvalidSchedule("A payment cannot go to the account it is paid from: choose "
-                              "another payee or account.", "to_account")
+        raise InvalidSchedule(gettext("A payment cannot go to the account it is paid from: choose "
+                                      "another payee or account."), "to_account")
     if source.status != AccountStatus.ACTIVE:
-        raise AccountNotActive(f"The account {source.account_number} is {source.status} and "
-                               "cannot pay.")
+        raise AccountNotActive(gettext("The account %(number)s is %(status)s and cannot pay.",
+                                       number=source.account_number,
+                                       status=status_label(source.status)))
     if destination.status == AccountStatus.CLOSED:
-        raise InvalidSchedule("That account is closed and cannot receive money.", "to_account")
+        raise InvalidSchedule(gettext("That account is closed and cannot receive money."),
+                              "to_account")
     schedule = _valid_schedule(frequency, start_on, today, day_of_month, end_on,
                                max_occurrences)
     replay = _order_by_key(owner, idempotency_key)
@@ -227,36 +233,40 @@ def _valid_schedule(frequency, start_on, today, day_of_month, end_on,
                     max_occurrences) -> Schedule:
     """The schedule, or ``InvalidSchedule`` naming what is wrong with it."""
     if frequency not in Frequency.ALL:
-        raise InvalidSchedule("Choose once, weekly or monthly.", "frequency")
+        raise InvalidSchedule(gettext("Choose once, weekly or monthly."), "frequency")
     if start_on is None:
-        raise InvalidSchedule("Enter the date of the first payment.", "start_on")
+        raise InvalidSchedule(gettext("Enter the date of the first payment."), "start_on")
     if start_on <= today:
-        raise InvalidSchedule("The first payment date must be after today (for a payment "
-                              "today, make a transfer).", "start_on")
+        raise InvalidSchedule(gettext("The first payment date must be after today (for a payment "
+                                      "today, make a transfer)."), "start_on")
     if start_on > _years_after(today, MAX_YEARS_AHEAD):
-        raise InvalidSchedule(f"The first payment must be within {MAX_YEARS_AHEAD} years.",
+        raise InvalidSchedule(gettext("The first payment must be within %(years)s years.",
+                                      years=MAX_YEARS_AHEAD),
                               "start_on")
     if frequency == Frequency.MONTHLY:
         if isinstance(day_of_month, bool) or not isinstance(day_of_month, int) \
                 or not 1 <= day_of_month <= 31:
-            raise InvalidSchedule("Choose a day of the month from 1 to 31.", "day_of_month")
+            raise InvalidSchedule(gettext("Choose a day of the month from 1 to 31."),
+                                  "day_of_month")
     else:
         day_of_month = None
     if frequency == Frequency.ONCE and (end_on is not None or max_occurrences is not None):
-        raise InvalidSchedule("A one-off payment has no end date or number of payments.",
+        raise InvalidSchedule(gettext("A one-off payment has no end date or number of payments."),
                               "end_on")
     if end_on is not None and max_occurrences is not None:
-        raise InvalidSchedule("Give an end date or a number of payments, not both.", "end_on")
+        raise InvalidSchedule(gettext("Give an end date or a number of payments, not both."),
+                              "end_on")
     if end_on is not None and end_on < start_on:
-        raise InvalidSchedule("The end date must be on or after the first payment date.",
+        raise InvalidSchedule(gettext("The end date must be on or after the first payment date."),
                               "end_on")
     if max_occurrences is not None and not 1 <= max_occurrences <= MAX_OCCURRENCES:
-        raise InvalidSchedule(f"The number of payments must be from 1 to {MAX_OCCURRENCES}.",
+        raise InvalidSchedule(gettext("The number of payments must be from 1 to %(most)s.",
+                                      most=MAX_OCCURRENCES),
                               "max_occurrences")
     schedule = Schedule(frequency, start_on, day_of_month, end_on, max_occurrences)
     if schedule.first() is None:
-        raise InvalidSchedule("No payment falls between the first payment date and the end "
-                              "date.", "end_on")
+        raise InvalidSchedule(gettext("No payment falls between the first payment date and the end "
+                                      "date."), "end_on")
     return schedule
 
 
@@ -275,8 +285,10 @@ def resume_order(order: ScheduledOrder, actor: User, today: date) -> ScheduledOr
     """Restart a paused order from its next due date after today (missed ones are not paid)."""
     source = db.session.get(Account, order.source_account_id, populate_existing=True)
     if source.status != AccountStatus.ACTIVE:
-        raise AccountNotActive(f"The account {source.account_number} is {source.status}: the "
-                               "order can resume once it is active again.")
+        raise AccountNotActive(gettext("The account %(number)s is %(status)s: the order can "
+                                       "resume once it is active again.",
+                                       number=source.account_number,
+                                       status=status_label(source.status)))
     schedule = Schedule.of(order)
     due, count = order.next_due_on, order.occurrence_count
     while due is not None and due <= today:

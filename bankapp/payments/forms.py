@@ -1,4 +1,5 @@
 """Forms of the payees, scheduled payments and alert settings pages."""
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -9,11 +10,11 @@ from bankapp.models import Frequency
 
 
 class PayeeLookupForm(FlaskForm):
-    account_number = StringField("Account number", validators=[Length(max=20)],
+    account_number = StringField(_l("Account number"), validators=[Length(max=20)],
                                  render_kw={"placeholder": "ACC-123456789",
                                             "autocomplete": "off"})
     # Checked (and its message given) by bankapp.payments.payees.clean_nickname.
-    nickname = StringField("Name for this payee",
+    nickname = StringField(_l("Name for this payee"),
                            render_kw={"autocomplete": "off"})
 
 
@@ -22,40 +23,40 @@ class PayeeConfirmForm(FlaskForm):
 
 
 class PayeeRenameForm(FlaskForm):
-    nickname = StringField("New name",
+    nickname = StringField(_l("New name"),
                            render_kw={"autocomplete": "off"})
 
 
 class ScheduledOrderForm(FlaskForm):
-    from_account = SelectField("From account", choices=[])
-    to_account = SelectField("Pay to", choices=[],
-                             description="One of your payees or your own accounts. To pay a "
-                                         "new account, save it as a payee first.")
-    amount = AmountField("Amount")
+    from_account = SelectField(_l("From account"), choices=[])
+    to_account = SelectField(_l("Pay to"), choices=[],
+                             description=_l("One of your payees or your own accounts. To pay a "
+                                            "new account, save it as a payee first."))
+    amount = AmountField(_l("Amount"))
     description = description_field()
-    frequency = SelectField("How often", choices=[SelectChoice(code, Frequency.label(code))
+    frequency = SelectField(_l("How often"), choices=[SelectChoice(code, _l(Frequency.label(code)))
                                                   for code in Frequency.ALL])
-    start_on = DateField("First payment date", validators=[Optional()])
-    day_of_month = IntegerField("Day of the month (monthly)", validators=[Optional()],
-                                description="1 to 31; in shorter months the 29th–31st fall on "
-                                            "the month's last day.")
-    end_on = DateField("Last payment date (optional)", validators=[Optional()])
-    max_occurrences = IntegerField("Or: number of payments (optional)",
+    start_on = DateField(_l("First payment date"), validators=[Optional()])
+    day_of_month = IntegerField(_l("Day of the month (monthly)"), validators=[Optional()],
+                                description=_l("1 to 31; in shorter months the 29th–31st fall "
+                                               "on the month's last day."))
+    end_on = DateField(_l("Last payment date (optional)"), validators=[Optional()])
+    max_occurrences = IntegerField(_l("Or: number of payments (optional)"),
                                    validators=[Optional()])
     idempotency_key = IdempotencyKeyField()
     # Step-up: shown when the order pays someone else and the customer has a second factor.
-    code = StringField("Code from your authenticator app, or a recovery code",
+    code = StringField(_l("Code from your authenticator app, or a recovery code"),
                        filters=[lambda value: value.strip() if isinstance(value, str) else value],
                        render_kw={"autocomplete": "one-time-code", "spellcheck": "false"})
 
 
 class AlertSettingsForm(FlaskForm):
-    large_transfer_on = BooleanField("Email me when a transfer out is above")
-    large_transfer_threshold = StringField("Large transfer amount", validators=[Length(max=20)],
+    large_transfer_on = BooleanField(_l("Email me when a transfer out is above"))
+    large_transfer_threshold = StringField(_l("Large transfer amount"), validators=[Length(max=20)],
                                            render_kw={"inputmode": "decimal",
                                                       "autocomplete": "off"})
-    low_balance_on = BooleanField("Email me when a balance falls below")
-    low_balance_floor = StringField("Low balance amount", validators=[Length(max=20)],
+    low_balance_on = BooleanField(_l("Email me when a balance falls below"))
+    low_balance_floor = StringField(_l("Low balance amount"), validators=[Length(max=20)],
                                     render_kw={"inputmode": "decimal", "autocomplete": "off"})
-    scheduled_failed_on = BooleanField("Email me when a scheduled payment cannot be made")
-    hold_placed_on = BooleanField("Email me when the bank places a hold on an account")
+    scheduled_failed_on = BooleanField(_l("Email me when a scheduled payment cannot be made"))
+    hold_placed_on = BooleanField(_l("Email me when the bank places a hold on an account"))

@@ -15,6 +15,7 @@ import logging
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
 from itsdangerous import BadSignature
 from limits import parse as parse_limit
 from sqlalchemy.exc import IntegrityError
@@ -47,16 +48,17 @@ def masked_name(account: Account) -> str:
     owner = account.owner
     parts = [p for p in (owner.first_name, owner.last_name) if p] if owner else []
     if not parts:
-        return "Account holder"
+        return gettext("Account holder")
     return " ".join(p[0] + "*" * max(len(p) - 1, 2) for p in parts)
 
 
 def clean_nickname(nickname: str | None) -> str:
     text = " ".join((nickname or "").split())
     if not text:
-        raise PayeeRefused("Give the payee a name you will recognise.", "nickname")
+        raise PayeeRefused(gettext("Give the payee a name you will recognise."), "nickname")
     if len(text) > MAX_NICKNAME:
-        raise PayeeRefused(f"The name may be at most {MAX_NICKNAME} characters.", "nickname")
+        raise PayeeRefused(gettext("The name may be at most %(count)s characters.",
+                                   count=MAX_NICKNAME), "nickname")
     return text
 
 
@@ -90,24 +92,25 @@ def look_up(user: User, number: str, nickname: str) -> tuple[Account, str]:
     nickname = clean_nickname(nickname)
     number = (number or "").strip().upper()
     if not number:
-        raise PayeeRefused("Enter the payee's account number.", "account_number")
+        raise PayeeRefused(gettext("Enter the payee's account number."), "account_number")
     if not _within_lookup_budget(user):
-        raise PayeeRefused("You have looked up many account numbers recently: try again "
-                           "later.", status=429)
+        raise PayeeRefused(gettext("You have looked up many account numbers recently: try "
+                                   "again later."), status=429)
     account = find_customer_account(number)
     found = account is not None and account.status != AccountStatus.CLOSED
     audit.record(Action.PAYEE_LOOKUP, actor=user, target_type=TargetType.ACCOUNT,
                  target_id=number[:64], details={"found": found})
     db.session.commit()
     if not found:
-        raise PayeeRefused("No account has that number: check it and try again.",
+        raise PayeeRefused(gettext("No account has that number: check it and try again."),
                            "account_number")
     if account.owner_id == user.id:
-        raise PayeeRefused("That is one of your own accounts: it is already offered when you "
-                           "pay, no need to save it.", "account_number")
+        raise PayeeRefused(gettext("That is one of your own accounts: it is already offered "
+                                   "when you pay, no need to save it."), "account_number")
     existing = _saved(user, account)
     if existing is not None:
-        raise PayeeRefused(f"You already saved this account as “{existing.nickname}”.",
+        raise PayeeRefused(gettext("You already saved this account as “%(nickname)s”.",
+                                   nickname=existing.nickname),
                            "account_number")
     return account, nickname
 
@@ -127,10 +130,10 @@ def add_confirmed(user: User, token: str) -> Payee:
         user_id, account_id, nickname = signing_serializer(CONFIRM_SALT).loads(
             token or "", max_age=CONFIRM_MAX_AGE)
     except (BadSignature, ValueError, TypeError):
-        raise PayeeRefused("This confirmation has expired: look the number up again.")
+        raise PayeeRefused(gettext("This confirmation has expired: look the number up again."))
     account = db.session.get(Account, account_id)
     if user_id != user.id or account is None:
-        raise PayeeRefused("This confirmation has expired: look the number up again.")
+        raise PayeeRefused(gettext("This confirmation has expired: look the number up again."))
     existing = _saved(user, account)
     if existing is not None:
         return existing  # a double click

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
@@ -79,7 +80,8 @@ def payee_confirm():
     except payees.PayeeRefused as refusal:
         flash(str(refusal), "error")
         return redirect(url_for("payments.payee_list"))
-    flash(f"“{payee.nickname}” is saved: you can now pick it when you pay.", "success")
+    flash(gettext("“%(nickname)s” is saved: you can now pick it when you pay.",
+                  nickname=payee.nickname), "success")
     return redirect(url_for("payments.payee_list"))
 
 
@@ -95,7 +97,7 @@ def payee_rename(payee_id: int):
         except payees.PayeeRefused as refusal:
             _show_refusal(form, refusal)
         else:
-            flash(f"Payee renamed to “{payee.nickname}”.", "success")
+            flash(gettext("Payee renamed to “%(nickname)s”.", nickname=payee.nickname), "success")
             return redirect(url_for("payments.payee_list"))
     return render_template("payments/payee_rename.html", form=form, payee=payee)
 
@@ -109,7 +111,8 @@ def payee_remove(payee_id: int):
     if form.validate_on_submit():
         nickname = payee.nickname
         payees.remove(current_user, payee)
-        flash(f"“{nickname}” is no longer a saved payee.", "success")
+        flash(gettext("“%(nickname)s” is no longer a saved payee.", nickname=nickname),
+              "success")
         return redirect(url_for("payments.payee_list"))
     return render_template("payments/payee_remove.html", form=form, payee=payee)
 
@@ -146,8 +149,9 @@ def _destination_choices(sources: list[Account]) -> tuple[list, dict[str, Accoun
         if account.status != AccountStatus.CLOSED and account.account_number not in accounts:
             accounts[account.account_number] = account
             choices.append(SelectChoice(account.account_number,
-                                        f"Your {account.type_label.lower()} · "
-                                        f"{account.account_number}"))
+                                        gettext("Your %(type)s · %(number)s",
+                                                type=gettext(account.type_label).lower(),
+                                                number=account.account_number)))
     return choices, accounts
 
 
@@ -158,7 +162,7 @@ def scheduled_new():
     form = ScheduledOrderForm()
     sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
     form.from_account.choices = [SelectChoice(a.account_number,
-                                              f"{a.account_number} · {a.type_label} · "
+                                              f"{a.account_number} · {gettext(a.type_label)} · "
                                               f"{format_money(a.balance)}") for a in sources]
     form.to_account.choices, destinations = _destination_choices(sources)
     # Unknown numbers are answered by the view below with a message, not WTForms' generic one.
@@ -169,12 +173,12 @@ def scheduled_new():
     destination = destinations.get(form.to_account.data)
     if source is None:
         form.from_account.errors = [*form.from_account.errors,
-                                    "Choose one of your active accounts."]
+                                    gettext("Choose one of your active accounts.")]
         return _order_form(form, sources)
     if destination is None:
         form.to_account.errors = [*form.to_account.errors,
-                                  "That is not one of your payees or accounts: save it as a "
-                                  "payee first."]
+                                  gettext("That is not one of your payees or accounts: save "
+                                          "it as a payee first.")]
         return _order_form(form, sources)
     needs_code = current_user.mfa_enabled and destination.owner_id != current_user.id
     if needs_code and not _approved(form, source, destination):
@@ -193,8 +197,9 @@ def scheduled_new():
     except ledger.LedgerError as refusal:
         form.form_errors.append(str(refusal))
         return _order_form(form, sources, needs_code=needs_code)
-    flash(f"Scheduled: {format_money(order.amount)} to {destination.account_number}, first on "
-          f"{order.next_due_on.isoformat()}.", "success")
+    flash(gettext("Scheduled: %(amount)s to %(number)s, first on %(day)s.",
+                  amount=format_money(order.amount), number=destination.account_number,
+                  day=order.next_due_on.isoformat()), "success")
     return redirect(url_for("payments.scheduled_detail", order_id=order.id))
 
 
@@ -202,7 +207,8 @@ def _approved(form: ScheduledOrderForm, source: Account, destination: Account) -
     """Whether the form carries a good code for paying someone else on a schedule (errors
     go on the form otherwise)."""
     if not form.code.data:
-        form.code.errors = ["Enter a code to approve payments to another person's account."]
+        form.code.errors = [gettext("Enter a code to approve payments to another person's "
+                                    "account.")]
         return False
     try:
         stepup.approve_transfer(current_user._get_current_object(), form.code.data,
@@ -255,8 +261,9 @@ def scheduled_change(order_id: int, change: str):
     except ledger.LedgerError as refusal:
         flash(str(refusal), "error")
     else:
-        flash({"pause": "The order is paused.", "resume": "The order is running again.",
-               "cancel": "The order is cancelled."}[change], "success")
+        flash({"pause": gettext("The order is paused."),
+               "resume": gettext("The order is running again."),
+               "cancel": gettext("The order is cancelled.")}[change], "success")
     return redirect(url_for("payments.scheduled_detail", order_id=order.id))
 
 
@@ -264,11 +271,13 @@ def scheduled_change(order_id: int, change: str):
 def frequency_text(order: ScheduledOrder) -> str:
     """``Monthly on day 31 (the last day in shorter months)``, ``Weekly from 2026-01-05``."""
     if order.frequency == Frequency.MONTHLY:
-        note = " (the last day in shorter months)" if order.day_of_month > 28 else ""
-        return f"Monthly on day {order.day_of_month}{note}"
+        if order.day_of_month > 28:
+            return gettext("Monthly on day %(day)s (the last day in shorter months)",
+                           day=order.day_of_month)
+        return gettext("Monthly on day %(day)s", day=order.day_of_month)
     if order.frequency == Frequency.WEEKLY:
-        return f"Weekly from {order.start_on.isoformat()}"
-    return f"Once, on {order.start_on.isoformat()}"
+        return gettext("Weekly from %(day)s", day=order.start_on.isoformat())
+    return gettext("Once, on %(day)s", day=order.start_on.isoformat())
 
 
 bp.add_app_template_global(payees.masked_name, "masked_name")
@@ -294,7 +303,7 @@ def notifications():
                                  low_balance_floor=floor,
                                  scheduled_failed_on=form.scheduled_failed_on.data,
                                  hold_placed_on=form.hold_placed_on.data)
-            flash("Your alert settings are saved.", "success")
+            flash(gettext("Your alert settings are saved."), "success")
             return redirect(url_for("payments.notifications"))
     return render_template("payments/notifications.html", form=form)
 

@@ -52,9 +52,9 @@ class ReasonForm(FlaskForm):
 class HoldForm(FlaskForm):
     """A hold on an account: amount, reason, and the last day it lasts."""
 
-    amount = AmountField("Amount to hold")
-    reason = StringField("Reason (the customer sees it)", validators=[Length(max=255)])
-    until = StringField("Until the end of (YYYY-MM-DD)", validators=[Length(max=10)])
+    amount = AmountField(_l("Amount to hold"))
+    reason = StringField(_l("Reason (the customer sees it)"), validators=[Length(max=255)])
+    until = StringField(_l("Until the end of (YYYY-MM-DD)"), validators=[Length(max=10)])
 
 
 class ReleaseForm(FlaskForm):

@@ -256,7 +256,8 @@ def holds(account_number: str):
         except ledger.LedgerError as error:
             _show_error(form, error)
         else:
-            flash(f"{format_money(hold.amount)} is on hold on {account.account_number}.",
+            flash(gettext("%(amount)s is on hold on %(number)s.",
+                          amount=format_money(hold.amount), number=account.account_number),
                   "success")
             return redirect(url_for(".holds", account_number=account.account_number), code=303)
     return _render_holds(account, form)
@@ -274,7 +275,7 @@ def _end_of_day(text: str | None):
     try:
         day = date.fromisoformat((text or "").strip())
     except ValueError:
-        raise ledger.HoldError("Give the last day of the hold as YYYY-MM-DD.") from None
+        raise ledger.HoldError(gettext("Give the last day of the hold as YYYY-MM-DD.")) from None
     return day_start_utc(day + timedelta(days=1))
 
 
@@ -291,7 +292,8 @@ def release_hold(hold_id: int):
         ledger.release_hold(hold.id, _me())
     except ledger.LedgerError as error:
         return _render_holds(hold.account, HoldForm(formdata=None), error=str(error)), 409
-    flash(f"The hold of {format_money(hold.amount)} is released.", "success")
+    flash(gettext("The hold of %(amount)s is released.", amount=format_money(hold.amount)),
+          "success")
     return redirect(url_for(".holds", account_number=hold.account.account_number), code=303)
 
 

@@ -26,6 +26,7 @@ LOOKS = [("phone", PHONE, "light"), ("phone", PHONE, "dark"),
 CUSTOMER = "layla.layout@example.com"
 TELLER = "tariq.layout@example.com"
 ADMIN = "ada.layout@example.com"
+PAYEE = "sam.payee@example.com"
 LONG_DESCRIPTION = "Rent for the flat on Moi Avenue, second floor, October and November"
 
 
@@ -42,9 +43,12 @@ def walk(browser, live_server):
     bank.create_user(CUSTOMER, first_name="Layla", last_name="Wanjiru-Kamau")
     bank.create_user(TELLER, role="teller", first_name="Tariq", last_name="Teller")
     bank.create_user(ADMIN, role="admin", first_name="Ada", last_name="Admin")
+    bank.create_user(PAYEE, first_name="Samuel", last_name="Otieno-Payee")
     checking = bank.open_account(CUSTOMER, "checking", "987654.32")
     savings = bank.open_account(CUSTOMER, "savings", "1250.00")
-    ids = {"checking": checking, "savings": savings, **_movements(bank, checking, savings)}
+    payee_account = bank.open_account(PAYEE, "checking", "10.00")
+    ids = {"checking": checking, "savings": savings, **_movements(bank, checking, savings),
+           **_payments_and_holds(bank, checking, payee_account)}
     today = datetime.now(timezone.utc).date().isoformat()
     ids["period"] = f"start={today[:8]}01&end={today}"
     state = Walk(ids=ids)
@@ -81,6 +85,42 @@ def _movements(bank, checking: str, savings: str) -> dict:
                  for email in (CUSTOMER, TELLER)}
         return {"reference": posting.entry.reference, "customer_id": staff[CUSTOMER],
                 "teller_id": staff[TELLER]}
+
+
+def _payments_and_holds(bank, checking: str, payee_account: str) -> dict:
+    """A saved payee, a weekly order to it with one payment made, a hold, an interest rate
+    and a queued email: rows for the payees, scheduled, holds, interest and mail pages."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from bankapp import ledger
+    from bankapp.email import queue_email
+    from bankapp.extensions import db
+    from bankapp.models import Account, Frequency, Payee, User, now_utc
+
+    with bank.app().app_context():
+        def user(email):
+            return db.session.scalar(db.select(User).where(User.email == email))
+
+        def account(number):
+            return db.session.scalar(db.select(Account).where(Account.account_number == number))
+
+        owner, source, other = user(CUSTOMER), account(checking), account(payee_account)
+        payee = Payee(user_id=owner.id, account_id=other.id, nickname="Rent for the flat")
+        db.session.add(payee)
+        first = ledger.bank_today() + timedelta(days=1)
+        order = ledger.create_order(owner, source, other, Decimal("1250.00"),
+                                    frequency=Frequency.WEEKLY, start_on=first,
+                                    today=ledger.bank_today(),
+                                    description=LONG_DESCRIPTION)
+        db.session.commit()
+        ledger.run_due(first)
+        ledger.place_hold(source, Decimal("2500.00"), "Cheque clearing",
+                          now_utc() + timedelta(days=3), user(TELLER))
+        ledger.set_rate("SAVINGS", Decimal("2.75"), ledger.bank_today(), user(ADMIN))
+        queue_email("someone.with.a.long.address@example.com", "Your statement is ready", "Hi")
+        db.session.commit()
+        return {"payee_id": payee.id, "order_id": order.id}
 
 
 def _transfer_confirmation(page, ids) -> None:
@@ -137,6 +177,14 @@ PAGES = [
     ("customer", "security", "/accounts/security/"),
     ("customer", "reauthenticate", "/accounts/reauthenticate/"),
     ("customer", "not-found", "/accounts/NOPE-404/"),
+    ("customer", "payees", "/accounts/payees/"),
+    ("customer", "payee-rename", "/accounts/payees/{payee_id}/rename/"),
+    ("customer", "payee-remove", "/accounts/payees/{payee_id}/remove/"),
+    ("customer", "scheduled", "/accounts/scheduled/"),
+    ("customer", "scheduled-new", "/accounts/scheduled/new/"),
+    ("customer", "scheduled-order", "/accounts/scheduled/{order_id}/"),
+    ("customer", "notifications", "/accounts/notifications/"),
+    ("customer", "limits", "/accounts/limits/"),
     ("teller", "desk", "/teller/"),
     ("teller", "customers", "/teller/customers/?q=layout"),
     ("teller", "customer", "/teller/customers/{customer_id}/"),
@@ -146,6 +194,7 @@ PAGES = [
     ("teller", "freeze", "/teller/accounts/{checking}/freeze/"),
     ("teller", "approvals", "/teller/approvals/"),
     ("teller", "close-shift", "/teller/till/close/"),
+    ("teller", "holds", "/teller/accounts/{checking}/holds/"),
     ("teller", "bank-report", "/reports/bank/"),
     ("teller", "statement", "/reports/statement/{checking}/?{period}"),
     ("admin", "users", "/admin/users/"),
@@ -155,6 +204,8 @@ PAGES = [
     ("admin", "till-allocate", "/teller/tills/{teller_id}/allocate/"),
     ("admin", "till-settle", "/teller/tills/{teller_id}/settle/"),
     ("admin", "reports", "/reports/"),
+    ("admin", "interest", "/admin/interest/"),
+    ("admin", "mail", "/admin/mail/"),
 ]
 
 
