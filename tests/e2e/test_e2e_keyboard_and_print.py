@@ -90,7 +90,7 @@ def test_a_keyboard_alone_logs_in_and_sends_a_transfer_with_the_focus_always_vis
     tab_to(page, "main button[type=submit]")
     snap(page, "61-keyboard-focus-on-send")
     page.keyboard.press("Enter")
-    expect(page.locator(".flash-success")).to_contain_text(f"Transfer of 25.00 to {savings}")
+    expect(page.locator(".flash-success")).to_contain_text(f"Transfer of $25.00 to {savings}")
     assert live_server.bank.balance(checking) == Decimal("475.00")
 
 
