@@ -60,8 +60,10 @@ def test_a_monthly_payment_to_a_new_payee_runs_three_times(new_page, live_server
     order_page = page.url
 
     due = monthly_dates(first, first.day, 3)
+    # The run posts every customer's due payments (other walks share this server's
+    # database); this order's three are checked on its page below.
     result = live_server.flask("run-scheduled", "--as-of", due[-1].isoformat())
-    assert "3 posted, 0 failed" in result.stdout, result.stdout
+    assert "Scheduled payments due by" in result.stdout, result.stdout
 
     page.goto(order_page)
     expect(page.locator("tr.occurrence-posted")).to_have_count(3)
