@@ -12,7 +12,6 @@ does not send twice.
 """
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -32,8 +31,6 @@ from bankapp.models import (
     TransactionType,
     User,
 )
-
-log = logging.getLogger("bankapp.alerts")
 
 _PENDING = "bankapp.alerts.pending"
 

@@ -13,6 +13,7 @@ from bankapp.audit import Action
 from bankapp.auth.stepup import FIRST_TO_SAVED_PAYEE, step_up_for
 from bankapp.extensions import db
 from bankapp.models import Payee
+from bankapp.payments import payees
 from backoffice import audit_rows, balance
 from conftest import enrol_totp, form_fields, log_in_as, post_form, totp_now
 
@@ -81,6 +82,16 @@ def test_a_forged_confirmation_saves_nothing(customer_client, bob_account, token
     fields = {**form_fields(text(page)), "token": token}
     response = customer_client.post(CONFIRM, data=fields, follow_redirects=True)
     assert "expired" in text(response) and payee_count() == 0
+
+
+def test_an_expired_confirmation_saves_nothing(customer_client, bob_account, monkeypatch):
+    page = look_up(customer_client, bob_account.account_number)
+    # Any token is older than a negative age: the look-up's 15 minutes have run out.
+    monkeypatch.setattr(payees, "CONFIRM_MAX_AGE", -1)
+    response = customer_client.post(CONFIRM, data=form_fields(text(page)),
+                                     follow_redirects=True)
+    assert "expired" in text(response) and payee_count() == 0
+    assert audit_rows(Action.PAYEE_ADD) == []
 
 
 def test_another_customers_confirmation_cannot_be_replayed(client, customer, make_user,

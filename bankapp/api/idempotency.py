@@ -103,7 +103,7 @@ def post_once(user: User, key: str, operation: str, fingerprint: str,
               post: Callable[..., ledger.Posting], expected: dict[str, str], *,
               description: str, account_id: int) -> Answer:
     """Run the ledger call ``post(idempotency_key=…, also=…)`` (``answer=…`` on the fast
-    path) at most once per (user, key).
+    path, deposits only) at most once per (user, key).
 
     Returns the answer to send: the posting (201), the ledger's refusal (4xx), or the answer
     stored for an earlier request with this key (``replayed``). ``expected``: what the

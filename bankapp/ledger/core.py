@@ -464,19 +464,18 @@ def deposit(account: Account, amount, description: str, actor: User | None, *,
             Leg(cash, TransactionType.DEPOSIT, -amount)]
     note = _account_note(Action.DEPOSIT, account, amount, cash_account=cash.account_number)
     return post(EntryType.DEPOSIT, legs, description, actor, channel, idempotency_key,
-                 audit=note, also=also, posted_at=posted_at, answer=answer)
+                audit=note, also=also, posted_at=posted_at, answer=answer)
 
 
 def withdraw(account: Account, amount, description: str, actor: User | None, *,
              channel: str = Channel.WEB, idempotency_key: str | None = None,
              cash_account: Account | None = None,
              also: Callable[[JournalEntry], None] | None = None,
-             posted_at: datetime | None = None,
-             answer: fast.StoredAnswer | None = None) -> Posting:
+             posted_at: datetime | None = None) -> Posting:
     """Debit ``account``, paying the cash out of ``cash_account`` (the vault by default).
 
-    ``also(entry)``, when given, makes further writes that commit with this posting;
-    ``answer``, the API's answer to store with it (fast path).
+    ``also(entry)``, when given, makes further writes that commit with this posting. A debit
+    of a customer never takes the fast path (see ``post``), so there is no ``answer`` here.
     """
     amount = validate_amount(amount)
     description = clean_description(description)
@@ -490,20 +489,19 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
         # the teller has identified (and above MAKER_CHECKER_THRESHOLD, approved by another).
         also = charging_daily_limit(account.owner_id, amount, also)
     return post(EntryType.WITHDRAWAL, legs, description, actor, channel, idempotency_key,
-                 audit=note, also=also, posted_at=posted_at, answer=answer)
+                audit=note, also=also, posted_at=posted_at)
 
 
 def transfer(source: Account, destination: Account | str, amount, description: str,
              actor: User | None, *, channel: str = Channel.WEB,
              idempotency_key: str | None = None, posted_at: datetime | None = None,
-             also: Callable[[JournalEntry], None] | None = None,
-             answer: fast.StoredAnswer | None = None) -> Posting:
+             also: Callable[[JournalEntry], None] | None = None) -> Posting:
     """Move ``amount`` from ``source`` to the active customer account ``destination`` (the
     account, or its number).
 
     Writes a TRANSFER_OUT leg on the source and a TRANSFER_IN leg on the destination, sharing
     the entry's reference. ``also(entry)``, when given, makes further writes that commit with
-    this posting; ``answer``, the API's answer to store with it (fast path).
+    this posting.
     """
     amount = validate_amount(amount)
     description = clean_description(description)
@@ -520,7 +518,7 @@ def transfer(source: Account, destination: Account | str, amount, description: s
     if destination.owner_id != source.owner_id:  # between one's own accounts: no limit
         also = charging_daily_limit(source.owner_id, amount, also)
     return post(EntryType.TRANSFER, legs, description, actor, channel, idempotency_key,
-                 audit=note, also=also, posted_at=posted_at, answer=answer)
+                audit=note, also=also, posted_at=posted_at)
 
 
 def _account_note(action: str, account: Account, amount: Decimal, **details) -> AuditNote:
