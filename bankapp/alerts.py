@@ -95,15 +95,27 @@ def _ending(account: Account) -> str:
     return gettext("account ending %(digits)s", digits=account.account_number[-4:])
 
 
+def watches_debit(account: Account, delta) -> bool:
+    """Whether a leg of ``delta`` on ``account`` may raise its owner's debit alerts (large
+    transfer, low balance): a debit of a customer account."""
+    return delta < 0 and account.account_type in AccountType.CUSTOMER
+
+
+def may_be_large_transfer(transaction_type: str) -> bool:
+    """Whether a watched debit of this type may raise the large-transfer alert."""
+    return transaction_type == TransactionType.TRANSFER_OUT
+
+
 def posting_written(legs: list[Transaction]) -> None:
     """Queue the large-transfer and low-balance alerts a new entry's debits call for.
 
     Called by the ledger inside the posting's transaction (``core.write_entry``), so the
     alerts commit, or vanish, with the entry. One query, and only for entries that debit a
-    customer account.
+    customer account. (``ledger_post()`` evaluates the same two conditions and leaves such a
+    posting to the generic path: migration 0015.)
     """
     debits = [leg for leg in legs if leg.side == "debit"
-              and leg.account.account_type in AccountType.CUSTOMER]
+              and watches_debit(leg.account, -leg.amount)]
     if not debits:
         return
     owners = {leg.account.owner_id for leg in debits}
@@ -123,7 +135,7 @@ def posting_written(legs: list[Transaction]) -> None:
 
 def _debit_alerts(settings: AlertSettings, email: str, leg: Transaction) -> None:
     """The alerts one debit calls for, in the current locale (the recipient's)."""
-    if (settings.large_transfer_on and leg.transaction_type == TransactionType.TRANSFER_OUT
+    if (settings.large_transfer_on and may_be_large_transfer(leg.transaction_type)
             and leg.amount > settings.large_transfer_threshold):
         queue_alert(email, gettext("A large transfer left your account"),
                     gettext("A transfer of %(amount)s was sent from your %(account)s: above "

@@ -22,7 +22,9 @@ The same key with a different request (another body, path or method) is refused 
 On PostgreSQL (the ledger's fast path) steps 1–3 happen inside ``ledger_post()``: it finds a
 stored answer, meets the unique key, or stores the answer it built with the posting, in one
 database call that is its own transaction; a refusal is then stored by one more statement
-(``INSERT … ON CONFLICT DO NOTHING``: a twin's stored answer wins, as above).
+(``INSERT … ON CONFLICT DO NOTHING``: a twin's stored answer wins, as above). A posting the
+function declines (a debit that calls for an alert email) is written the generic way, its
+answer inserted in the same transaction (``ledger.fast.store_answer``).
 
 Records are kept for a retention window (``API_IDEMPOTENCY_RETENTION_DAYS``) and then pruned
 by ``flask prune-idempotency-keys`` (``prune_records``). A posted request stays safe to retry
@@ -103,7 +105,7 @@ def post_once(user: User, key: str, operation: str, fingerprint: str,
               post: Callable[..., ledger.Posting], expected: dict[str, str], *,
               description: str, account_id: int) -> Answer:
     """Run the ledger call ``post(idempotency_key=…, also=…)`` (``answer=…`` on the fast
-    path, deposits only) at most once per (user, key).
+    path) at most once per (user, key).
 
     Returns the answer to send: the posting (201), the ledger's refusal (4xx), or the answer
     stored for an earlier request with this key (``replayed``). ``expected``: what the
@@ -111,9 +113,7 @@ def post_once(user: User, key: str, operation: str, fingerprint: str,
     retry from a reused key when the stored answer has been pruned. ``description`` and
     ``account_id`` (whose balance the answer shows) complete the answer on the fast path.
     """
-    # Deposits only: a withdrawal or transfer spends a customer's money, which must meet the
-    # holds and the daily limit that only the generic path checks (see ledger.core.post).
-    if fast.enabled() and operation == "deposit":
+    if fast.enabled():
         return _post_once_fast(user, key, operation, fingerprint, post, expected,
                                description, account_id)
     answers: list[Answer] = []
@@ -165,7 +165,8 @@ def _post_once_fast(user: User, key: str, operation: str, fingerprint: str,
                             clean_description(description), created_at, accounts,
                             expected["amount"])
 
-    answer = ledger.StoredAnswer(user.id, key, operation, fingerprint, body, account_id)
+    answer = ledger.StoredAnswer(user.id, key, operation, fingerprint, body, account_id,
+                                 of_entry=posting_json)
     try:
         posting = post(idempotency_key=ledger_key(key), answer=answer)
     except ledger.LedgerError as error:

@@ -43,13 +43,18 @@ Ledger rows are never updated or deleted: corrections are new entries.
 The fast path (PostgreSQL)
 --------------------------
 On PostgreSQL, ``post()`` hands deposits, withdrawals, transfers and every other entry without
-``also`` or ``reverses`` to the ``ledger_post()`` function (migration 0009, called from
-``fast``): one database call locks the accounts in ascending id, applies the same rule to each
-leg (active, within the bounds ``core._bounds`` gives), and writes the entry, its legs, the
-audit row, the report bucket and the API's stored answer. A refusal comes back as a value and
-``core._refusal_of`` names it, as on the generic path. SQLite, ``LEDGER_FAST_PATH=0``,
-reversals and maker-checker approvals take the generic path; ``tests/test_ledger_fast_path.py``
-runs random sequences through both paths and demands the same ledger.
+``also`` or ``reverses`` to the ``ledger_post()`` function (migrations 0014 and 0015, called
+from ``fast``): one database call locks the accounts in ascending id, applies the same rules to
+each leg (active, within the bounds ``core._bounds`` gives, a spending leg within the balance
+less active holds), charges the sender's daily outgoing limit with the same conditional upsert
+as ``limits``, and writes the entry, its legs, the audit row, the report bucket and the API's
+stored answer. A refusal comes back as a value and ``core._refusal_of`` (or
+``limits.over_limit``) names it, as on the generic path. A debit that calls for an alert email
+comes back ``declined`` with nothing written and is posted the generic way, which queues the
+email in the same transaction. SQLite, ``LEDGER_FAST_PATH=0``, reversals and postings with
+``also`` (maker-checker approvals, scheduled payments, interest) take the generic path;
+``tests/test_ledger_fast_path.py`` runs random sequences through both paths and demands the
+same ledger.
 
 Audit
 -----

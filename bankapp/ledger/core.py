@@ -30,7 +30,7 @@ from bankapp.extensions import db
 from bankapp.ledger import fast
 from bankapp.ledger.accounts import find_customer_account, internal_account
 from bankapp.ledger.amounts import CENT, MAX_BALANCE, clean_description, to_money, validate_amount
-from bankapp.ledger.limits import charging_daily_limit
+from bankapp.ledger.limits import DailyCharge, bank_day, bank_limit, over_limit
 from bankapp.ledger.errors import (
     AccountNotActive,
     InsufficientFunds,
@@ -263,18 +263,21 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
           channel: str, idempotency_key: str | None, *, audit: AuditNote | None = None,
           reverses: JournalEntry | None = None,
           also: Callable[[JournalEntry], None] | None = None,
+          daily_charge: DailyCharge | None = None,
           posted_at: datetime | None = None,
           answer: fast.StoredAnswer | None = None) -> Posting:
     """Write one balanced journal entry and apply its legs, in one transaction.
 
-    ``audit`` is the entry's audit line and ``also`` any further writes that must commit with
-    it (a maker-checker decision); both run inside the transaction, so a retry re-adds them
-    and a refusal writes neither. A replayed idempotency key writes nothing at all.
+    ``audit`` is the entry's audit line, ``daily_charge`` the sender's daily limit it counts
+    against, and ``also`` any further writes that must commit with it (a maker-checker
+    decision); all run inside the transaction, so a retry re-adds them and a refusal writes
+    none. A replayed idempotency key writes nothing at all. ``answer``: the API's answer, to
+    store with the entry (``Posting.answer``).
 
-    On PostgreSQL an entry without ``also`` or ``reverses`` that spends no customer's money
-    (deposits, cash moves between the bank's own accounts) is posted by ``ledger_post()``
-    (see ``fast``), in the session's transaction; with ``answer`` (the API's stored answer,
-    fast path only) as a transaction of its own on the lean engine.
+    On PostgreSQL an entry without ``also`` or ``reverses`` is posted by ``ledger_post()``
+    (see ``fast``), in the session's transaction, or, with ``answer``, as a transaction of its
+    own on the lean engine; one the function declines (it calls for an alert email) is
+    posted the generic way.
     """
     assert sum(leg.delta for leg in legs) == 0, "a journal entry must balance"
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 64):
@@ -282,27 +285,40 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
     # No look-up first: a key that was already used fails on the unique constraint of the
     # entry row (or is refused first), and we answer with the earlier entry.
 
-    def work() -> Posting:
+    def generic() -> Posting:
         entry = write_entry(entry_type, legs, description, actor, channel, idempotency_key,
-                             reverses=reverses, posted_at=posted_at, audit=audit)
+                            reverses=reverses, posted_at=posted_at, audit=audit,
+                            daily_charge=daily_charge)
         if also is not None:
             also(entry)
-        return Posting(entry)
+        stored = fast.store_answer(answer, entry) if answer is not None else None
+        return Posting(entry, answer=stored)
 
-    on_fast_path = answer is not None or (
-        also is None and reverses is None and fast.enabled() and _distinct_accounts(legs)
-        and not _debits_a_customer(legs))
-    if on_fast_path:
-        assert fast.enabled() and also is None and not _debits_a_customer(legs), \
-            "the fast path takes no extra writes and no customer debit"
-        work = functools.partial(_post_fast, entry_type, legs, description, actor, channel,
-                                 idempotency_key, audit, posted_at, answer)
+    on_fast_path = (also is None and reverses is None and fast.enabled()
+                    and _distinct_accounts(legs))
+    generic_ran = not on_fast_path
     try:
-        if answer is not None:
-            return _lean(work, entry_type, retry=idempotency_key is not None)
-        return atomically(work, entry_type)
-    except LedgerError:
         if on_fast_path:
+            in_one_call = functools.partial(_post_fast, entry_type, legs, description, actor,
+                                            channel, idempotency_key, audit, posted_at,
+                                            answer, daily_charge)
+            if answer is None:
+                def fast_or_generic() -> Posting:
+                    nonlocal generic_ran
+                    posting = in_one_call()
+                    if posting is None:  # declined: the same transaction goes on generically
+                        generic_ran = True
+                        posting = generic()
+                    return posting
+
+                return atomically(fast_or_generic, entry_type)
+            posting = _lean(in_one_call, entry_type, retry=idempotency_key is not None)
+            if posting is not None:
+                return posting
+            generic_ran = True  # declined: its call wrote nothing and is over
+        return atomically(generic, entry_type)
+    except LedgerError:
+        if not generic_ran:
             raise  # ledger_post() looked for the earlier posting before refusing
         replay = find_posting(actor, idempotency_key)
         if replay is not None:
@@ -323,19 +339,13 @@ def _distinct_accounts(legs: list[Leg]) -> bool:
     return len({leg.account.id for leg in legs}) == len(legs)
 
 
-def _debits_a_customer(legs: list[Leg]) -> bool:
-    """Whether a leg spends a customer's money: such a posting must also check the account's
-    holds and its owner's daily limit and may raise an alert, which only the generic path
-    does so far (``ledger_post()`` does not), so it never takes the fast path."""
-    return any(leg.delta < 0 and leg.account.account_type in AccountType.CUSTOMER
-               for leg in legs)
-
-
 def _post_fast(entry_type: str, legs: list[Leg], description: str, actor: User | None,
                channel: str, idempotency_key: str | None, audit: AuditNote | None,
                posted_at: datetime | None, answer: fast.StoredAnswer | None,
-               connection: sa.Connection | None = None) -> Posting:
-    """One ``ledger_post()`` call: the same entry ``write_entry`` writes, refused the same way."""
+               daily_charge: DailyCharge | None,
+               connection: sa.Connection | None = None) -> Posting | None:
+    """One ``ledger_post()`` call: the same entry ``write_entry`` writes, refused the same
+    way; None when the function declined it (nothing written: post it generically)."""
     timestamp = _posting_time(posted_at)
     reference = uuid.uuid4().hex
     bounds = [_bounds(leg.account) for leg in legs]
@@ -343,28 +353,40 @@ def _post_fast(entry_type: str, legs: list[Leg], description: str, actor: User |
         fast.FastLeg(leg.account.id, leg.transaction_type, leg.delta, low, high,
                      ledger_totals.kind_of(leg.transaction_type,
                                            "credit" if leg.delta > 0 else "debit"),
-                     ledger_totals.shard_of(leg.account.id))
+                     ledger_totals.shard_of(leg.account.id),
+                     spends=_spends(leg),
+                     alert_owner=(leg.account.owner_id
+                                  if alerts.watches_debit(leg.account, leg.delta) else None),
+                     alert_large=alerts.may_be_large_transfer(leg.transaction_type))
         for leg, (low, high) in zip(legs, bounds)]
+    charge = None
+    if daily_charge is not None:
+        charge = fast.DailyCharge(daily_charge.user_id, daily_charge.amount,
+                                  bank_day(timestamp), bank_limit())
     params = fast.parameters(
         entry_type=entry_type, description=description,
         actor_id=actor.id if actor is not None else None, channel=channel,
         idempotency_key=idempotency_key, reference=reference, at=timestamp, legs=fast_legs,
         bucket=ledger_totals.bucket_of(timestamp),
         audit=None if audit is None else _audit_columns(audit, reference, channel, actor),
-        answer=answer)
+        answer=answer, charge=charge)
     result = fast.call(connection or db.session.connection(), params)
+    if result.outcome == "declined":
+        return None
     if result.outcome == "refused":
         index = next(i for i, leg in enumerate(legs) if leg.account.id == result.refused_account)
         low, high = bounds[index]
-        raise (_refusal_of(legs[index], result.refused_status, result.refused_balance, low, high)
-               or LedgerError())
+        raise (_refusal_of(legs[index], result.refused_status, result.refused_balance, low,
+                           high, result.refused_held) or LedgerError())
+    if result.outcome == "over_limit":
+        raise over_limit(result.limit_in_force, result.limit_used)
     if result.outcome == "answered":
         return Posting(replayed=True, answer=result.answer)
     return Posting(replayed=result.outcome == "replayed", entry_id=result.entry_id,
                    reference=result.reference, answer=result.answer)
 
 
-def _lean(work: Callable[..., Posting], label: str, *, retry: bool) -> Posting:
+def _lean(work: Callable[..., T], label: str, *, retry: bool) -> T:
     """``work(connection=…)`` as a transaction of its own on the lean engine, retrying
     deadlocks and serialization failures like ``atomically``."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -391,7 +413,11 @@ def _audit_posting(note: AuditNote, entry: JournalEntry, actor: User | None) -> 
 
 def write_entry(entry_type, legs, description, actor, channel, idempotency_key, *,
                  reverses: JournalEntry | None = None, posted_at: datetime | None = None,
-                 audit: AuditNote | None = None) -> JournalEntry:
+                 audit: AuditNote | None = None,
+                 daily_charge: DailyCharge | None = None) -> JournalEntry:
+    """The generic path: move the balances, then write the entry, its legs and its audit line
+    through the ORM, charge the sender's daily limit, count the report buckets and queue the
+    alerts, in the session's transaction (the caller commits)."""
     timestamp = _posting_time(posted_at)
     # Balances first, in account-id order (see "Concurrency" above). A concurrent twin with
     # the same idempotency key waits on the first account's row lock, then fails on the
@@ -428,6 +454,8 @@ def write_entry(entry_type, legs, description, actor, channel, idempotency_key, 
     # One flush writes the entry (a reused idempotency key fails here), its legs and its
     # audit line.
     db.session.flush()
+    if daily_charge is not None:
+        daily_charge.charge(timestamp)
     # Last, after every account lock: the report buckets (see bankapp/ledger_totals.py).
     ledger_totals.count_movements(rows)
     # The customers' large-transfer and low-balance alerts, sent when this commits.
@@ -471,11 +499,12 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
              channel: str = Channel.WEB, idempotency_key: str | None = None,
              cash_account: Account | None = None,
              also: Callable[[JournalEntry], None] | None = None,
-             posted_at: datetime | None = None) -> Posting:
+             posted_at: datetime | None = None,
+             answer: fast.StoredAnswer | None = None) -> Posting:
     """Debit ``account``, paying the cash out of ``cash_account`` (the vault by default).
 
-    ``also(entry)``, when given, makes further writes that commit with this posting. A debit
-    of a customer never takes the fast path (see ``post``), so there is no ``answer`` here.
+    ``also(entry)``, when given, makes further writes that commit with this posting;
+    ``answer``, the API's answer to store with it.
     """
     amount = validate_amount(amount)
     description = clean_description(description)
@@ -484,24 +513,26 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
     legs = [Leg(account, TransactionType.WITHDRAWAL, -amount),
             Leg(cash, TransactionType.WITHDRAWAL, amount)]
     note = _account_note(Action.WITHDRAWAL, account, amount, cash_account=cash.account_number)
-    if channel != Channel.TELLER:
-        # The daily limit guards remote channels; cash at the counter is paid to a person
-        # the teller has identified (and above MAKER_CHECKER_THRESHOLD, approved by another).
-        also = charging_daily_limit(account.owner_id, amount, also)
+    # The daily limit guards remote channels; cash at the counter is paid to a person the
+    # teller has identified (and above MAKER_CHECKER_THRESHOLD, approved by another).
+    charge = (DailyCharge(account.owner_id, amount)
+              if channel != Channel.TELLER and account.owner_id is not None else None)
     return post(EntryType.WITHDRAWAL, legs, description, actor, channel, idempotency_key,
-                audit=note, also=also, posted_at=posted_at)
+                audit=note, also=also, daily_charge=charge, posted_at=posted_at,
+                answer=answer)
 
 
 def transfer(source: Account, destination: Account | str, amount, description: str,
              actor: User | None, *, channel: str = Channel.WEB,
              idempotency_key: str | None = None, posted_at: datetime | None = None,
-             also: Callable[[JournalEntry], None] | None = None) -> Posting:
+             also: Callable[[JournalEntry], None] | None = None,
+             answer: fast.StoredAnswer | None = None) -> Posting:
     """Move ``amount`` from ``source`` to the active customer account ``destination`` (the
     account, or its number).
 
     Writes a TRANSFER_OUT leg on the source and a TRANSFER_IN leg on the destination, sharing
     the entry's reference. ``also(entry)``, when given, makes further writes that commit with
-    this posting.
+    this posting; ``answer``, the API's answer to store with it.
     """
     amount = validate_amount(amount)
     description = clean_description(description)
@@ -515,10 +546,12 @@ def transfer(source: Account, destination: Account | str, amount, description: s
             Leg(destination, TransactionType.TRANSFER_IN, amount)]
     note = _account_note(Action.TRANSFER, source, amount,
                          destination=destination.account_number)
-    if destination.owner_id != source.owner_id:  # between one's own accounts: no limit
-        also = charging_daily_limit(source.owner_id, amount, also)
+    charge = None
+    if destination.owner_id != source.owner_id and source.owner_id is not None:
+        charge = DailyCharge(source.owner_id, amount)  # between one's own accounts: no limit
     return post(EntryType.TRANSFER, legs, description, actor, channel, idempotency_key,
-                audit=note, also=also, posted_at=posted_at)
+                audit=note, also=also, daily_charge=charge, posted_at=posted_at,
+                answer=answer)
 
 
 def _account_note(action: str, account: Account, amount: Decimal, **details) -> AuditNote:

@@ -1,11 +1,15 @@
-"""PostgreSQL: a posting as one database call, ``ledger_post()`` (migration 0009).
+"""PostgreSQL: a posting as one database call, ``ledger_post()`` (migrations 0014, 0015).
 
-``core.post()`` decides what an entry is (its legs, each leg's bounds, its audit line, its
-report bucket) and, on PostgreSQL, hands that to ``ledger_post()`` instead of writing it
-through the ORM. The function locks the accounts in ascending id, applies the same rule as
-``core._leg_update`` to every leg, and writes the entry, its legs with ``balance_after``, the
-audit row, the ``ledger_totals`` bucket and (for the API) the stored answer. A refusal, a
-replayed key and an answer already stored come back as values; nothing is written then.
+``core.post()`` decides what an entry is (its legs, each leg's bounds, whether it spends the
+available balance, its audit line, its report bucket, the daily limit it counts against) and,
+on PostgreSQL, hands that to ``ledger_post()`` instead of writing it through the ORM. The
+function locks the accounts in ascending id, applies the same rules as ``core._leg_update``
+(status, bounds, holds) to every leg and ``limits.charge_outgoing``'s upsert to the day's
+total, and writes the entry, its legs with ``balance_after``, the audit row, the
+``ledger_totals`` bucket and (for the API) the stored answer. A refusal, a replayed key and an
+answer already stored come back as values; nothing is written then. So does a debit that
+calls for an alert email (``declined``): ``core.post`` then posts it the generic way, which
+queues the alert in the same transaction.
 
 Two ways in:
 
@@ -26,7 +30,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Callable, TypeVar
 
@@ -35,6 +39,7 @@ from flask import current_app
 from sqlalchemy.exc import DBAPIError
 
 from bankapp.extensions import db
+from bankapp.models import ApiIdempotencyKey, JournalEntry
 
 T = TypeVar("T")
 
@@ -59,7 +64,8 @@ class StoredAnswer:
     """The API's answer to write with the posting (``api_idempotency_keys``).
 
     ``body(reference, created_at)`` is the answer without ``balance_after``, which the
-    function fills in from the leg on ``account_id``.
+    function fills in from the leg on ``account_id``; ``of_entry(entry)`` the whole answer,
+    for a posting written the generic way (one the function declined).
     """
 
     user_id: int
@@ -68,6 +74,22 @@ class StoredAnswer:
     fingerprint: str
     body: Callable[[str, datetime], dict]
     account_id: int
+    of_entry: Callable[[JournalEntry], dict]
+
+
+POSTED = 201
+
+
+def store_answer(answer: StoredAnswer, entry: JournalEntry) -> tuple[int, dict, str]:
+    """Insert the API's answer to ``entry`` in the session's transaction, as the function
+    does for the postings it writes; return it as ``(status, body, fingerprint)``."""
+    body = answer.of_entry(entry)
+    db.session.connection().execute(sa.insert(ApiIdempotencyKey).values(
+        user_id=answer.user_id, key=answer.key, operation=answer.operation,
+        request_fingerprint=answer.fingerprint, response_status=POSTED, response_body=body,
+        entry_reference=entry.reference, created_at=entry.created_at,
+        completed_at=entry.created_at))
+    return POSTED, body, answer.fingerprint
 
 
 @dataclass(frozen=True)
@@ -79,19 +101,36 @@ class FastLeg:
     high: Decimal
     total_kind: str | None  # the ledger_totals kind this leg counts as
     total_shard: int
+    spends: bool = False  # holds count against it
+    alert_owner: int | None = None  # whose debit alerts it may raise
+    alert_large: bool = False  # whether it may raise the large-transfer alert
+
+
+@dataclass(frozen=True)
+class DailyCharge:
+    """What a posting adds to its customer's outgoing total of ``day``, under ``bank_limit``
+    (the customer's own limit, when lower, is read by the function)."""
+
+    user_id: int
+    amount: Decimal
+    day: date
+    bank_limit: Decimal
 
 
 @dataclass(frozen=True)
 class Result:
     """What ``ledger_post()`` reported."""
 
-    outcome: str  # posted | refused | replayed | answered
+    outcome: str  # posted | refused | over_limit | declined | replayed | answered
     entry_id: int | None
     reference: str | None
     balances: dict[int, Decimal]  # posted: account id -> balance_after
     refused_account: int | None
     refused_status: str | None
     refused_balance: Decimal | None
+    refused_held: Decimal | None  # refused: the account's active holds
+    limit_in_force: Decimal | None  # over_limit: the limit and the day's total so far
+    limit_used: Decimal | None
     answer: tuple[int, dict, str] | None  # (status, body, request fingerprint)
 
 
@@ -100,6 +139,9 @@ _PARAMETERS = [
     ("channel", "text"), ("idempotency_key", "text"), ("reference", "text"),
     ("at", "timestamptz"), ("account_ids", "integer[]"), ("transaction_types", "text[]"),
     ("deltas", "numeric[]"), ("lows", "numeric[]"), ("highs", "numeric[]"),
+    ("spends", "boolean[]"), ("alert_owners", "integer[]"), ("alert_large", "boolean[]"),
+    ("limit_user", "integer"), ("limit_amount", "numeric"), ("limit_day", "date"),
+    ("bank_limit", "numeric"),
     ("total_kinds", "text[]"), ("total_shards", "integer[]"), ("bucket", "timestamptz"),
     ("audit_action", "text"), ("audit_target_type", "text"), ("audit_target_id", "text"),
     ("audit_details", "json"), ("audit_ip", "text"), ("answer_key", "text"),
@@ -117,7 +159,7 @@ def _statement() -> sa.TextClause:
 def parameters(*, entry_type: str, description: str, actor_id: int | None, channel: str,
                idempotency_key: str | None, reference: str, at: datetime,
                legs: list[FastLeg], bucket: datetime, audit: dict | None,
-               answer: StoredAnswer | None) -> dict:
+               answer: StoredAnswer | None, charge: DailyCharge | None) -> dict:
     """The arguments of one ``ledger_post()`` call."""
     audit = audit or {}
     return {
@@ -128,6 +170,13 @@ def parameters(*, entry_type: str, description: str, actor_id: int | None, chann
         "transaction_types": [leg.transaction_type for leg in legs],
         "deltas": [leg.delta for leg in legs],
         "lows": [leg.low for leg in legs], "highs": [leg.high for leg in legs],
+        "spends": [leg.spends for leg in legs],
+        "alert_owners": [leg.alert_owner for leg in legs],
+        "alert_large": [leg.alert_large for leg in legs],
+        "limit_user": charge.user_id if charge else None,
+        "limit_amount": charge.amount if charge else None,
+        "limit_day": charge.day if charge else None,
+        "bank_limit": charge.bank_limit if charge else None,
         "total_kinds": [leg.total_kind for leg in legs],
         "total_shards": [leg.total_shard for leg in legs], "bucket": bucket,
         "audit_action": audit.get("action"), "audit_target_type": audit.get("target_type"),
@@ -152,7 +201,8 @@ def call(connection: sa.Connection, params: dict) -> Result:
     if row.answer_status is not None:
         answer = (row.answer_status, row.answer_body, row.answer_fingerprint)
     return Result(row.outcome, row.entry_id, row.entry_reference, balances,
-                  row.refused_account, row.refused_status, row.refused_balance, answer)
+                  row.refused_account, row.refused_status, row.refused_balance,
+                  row.refused_held, row.limit_in_force, row.limit_used, answer)
 
 
 # ---------------------------------------------------------------- the lean engine

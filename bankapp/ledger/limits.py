@@ -20,7 +20,6 @@ import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Callable
 
 from flask_babel import gettext
 import sqlalchemy as sa
@@ -32,7 +31,7 @@ from bankapp.extensions import db
 from bankapp.formatting import bank_timezone
 from bankapp.ledger.amounts import parse_amount, to_money
 from bankapp.ledger.errors import DailyLimitExceeded, LimitExceeded
-from bankapp.models import DailyOutgoing, JournalEntry, TransferLimit, User, now_utc
+from bankapp.models import DailyOutgoing, TransferLimit, User, now_utc
 
 RAISE_DELAY = timedelta(hours=24)
 
@@ -83,7 +82,8 @@ def _charge(dialect: str):
 def charge_outgoing(user_id: int, amount: Decimal, moment: datetime) -> Decimal:
     """Add ``amount`` to ``user_id``'s outgoing total of ``moment``'s day, or refuse it.
 
-    Runs inside the posting's transaction; returns the day's new total.
+    Runs inside the posting's transaction; returns the day's new total. (``ledger_post()``
+    runs the same upsert on the fast path: migration 0015.)
     """
     day = bank_day(moment)
     limit = daily_limit(user_id, moment)
@@ -94,26 +94,28 @@ def charge_outgoing(user_id: int, amount: Decimal, moment: datetime) -> Decimal:
             "user_id": user_id, "day": day, "amount": amount, "limit": limit,
         }).scalar_one_or_none()
     if total is None:
-        left = max(limit - outgoing_on(user_id, day), Decimal("0.00"))
-        raise DailyLimitExceeded(gettext("This payment is above your daily outgoing limit of "
-                                         "%(limit)s: %(left)s is left today.",
-                                         limit=f"{limit:,.2f}", left=f"{left:,.2f}"))
+        raise over_limit(limit, outgoing_on(user_id, day))
     return to_money(total)
 
 
-def charging_daily_limit(owner_id: int | None, amount: Decimal,
-                         also: Callable[[JournalEntry], None] | None
-                         ) -> Callable[[JournalEntry], None] | None:
-    """``also`` for a posting that sends ``amount`` out of ``owner_id``'s accounts."""
-    if owner_id is None:
-        return also
+def over_limit(limit: Decimal, used: Decimal) -> DailyLimitExceeded:
+    """The refusal of a payment that would take the day's total past ``limit``."""
+    left = max(limit - to_money(used), Decimal("0.00"))
+    return DailyLimitExceeded(gettext("This payment is above your daily outgoing limit of "
+                                      "%(limit)s: %(left)s is left today.",
+                                      limit=f"{limit:,.2f}", left=f"{left:,.2f}"))
 
-    def charge(entry: JournalEntry) -> None:
-        charge_outgoing(owner_id, amount, entry.created_at)
-        if also is not None:
-            also(entry)
 
-    return charge
+@dataclass(frozen=True)
+class DailyCharge:
+    """A posting's claim on its sender's daily limit: ``amount`` out of ``user_id``'s
+    accounts (``core.post`` charges it in the posting's transaction)."""
+
+    user_id: int
+    amount: Decimal
+
+    def charge(self, moment: datetime) -> Decimal:
+        return charge_outgoing(self.user_id, self.amount, moment)
 
 
 # ---------------------------------------------------------------- a customer's own limit
