@@ -1,6 +1,6 @@
 """What one confirmed web form transfer costs the app: SQL round trips and worker CPU.
 
-    .venv/bin/python bench/web_transfer_cost.py [--transfers 300] [--profile 25]
+    .venv/bin/python bench/web_transfer_cost.py [--transfers 300] [--profile 25] [--sort tottime]
 
 The web half of issue 12 measured without gunicorn or wrk (about 30 s, robust on a noisy
 machine, since it counts and times CPU rather than throughput):
@@ -52,6 +52,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--transfers", type=int, default=300, help="timed transfers")
     parser.add_argument("--profile", type=int, default=25, metavar="N",
                         help="print the N functions with the most cumulative time (0: none)")
+    parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"],
+                        help="order of the profile listing")
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
@@ -121,7 +123,8 @@ def count_round_trips(db_url: str) -> tuple[int, list[str]]:
     return counted
 
 
-def cpu_per_transfer(db_url: str, transfers: int, top: int) -> tuple[float, str]:
+def cpu_per_transfer(db_url: str, transfers: int, top: int,
+                     sort: str = "cumulative") -> tuple[float, str]:
     """(CPU ms per transfer, unprofiled; the cProfile listing of a second run, or "")."""
     from bankapp import create_app
     from config import normalize_database_url
@@ -142,7 +145,7 @@ def cpu_per_transfer(db_url: str, transfers: int, top: int) -> tuple[float, str]
             browser.transfer()
         profile.disable()
         out = io.StringIO()
-        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(top)
+        pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
         listing = out.getvalue()
     _dispose(app)
     return cpu_ms, listing
@@ -160,7 +163,7 @@ def main() -> int:
                      balance=Decimal("10000.00"), hashed=apphost.password_hash(app))
         log(f"seeded {args.users} users, {args.accounts} accounts")
         trips, queries = count_round_trips(db_url)
-        cpu_ms, listing = cpu_per_transfer(db_url, args.transfers, args.profile)
+        cpu_ms, listing = cpu_per_transfer(db_url, args.transfers, args.profile, args.sort)
         if listing:
             print(listing)
         print(f"== one confirmed web form transfer (POST /accounts/transfer/, {args.app_dir})")
