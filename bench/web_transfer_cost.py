@@ -139,7 +139,7 @@ def cpu_per_transfer(db_url: str, transfers: int, top: int,
     cpu_ms = 1000 * (time.process_time() - started) / transfers
     listing = ""
     if top:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.process_time)  # CPU time, not waiting on PostgreSQL
         profile.enable()
         for _ in range(transfers):
             browser.transfer()

@@ -271,6 +271,24 @@ def test_confirmed_transfer_reads_nothing_back_after_its_commit(customer_client,
     assert sent.count("COMMIT") == 1 and sent[-1] == "COMMIT"
 
 
+def test_confirmed_transfer_reads_both_accounts_in_one_query(customer_client, customer,
+                                                             make_user, funded_account):
+    source = funded_account(customer, "100.00")
+    funded_account(customer, account_type="CHECKING")  # not read: the form only names one
+    destination = funded_account(make_user())
+    confirm = post_form(customer_client, "/accounts/transfer/", {
+        "from_account": source.account_number, "to_account": destination.account_number,
+        "amount": "40"})
+    fields = form_fields(text(confirm))
+    db.session.rollback()  # nothing the test loaded is reused: each request starts afresh
+    sent = []
+    with _recording_statements(sent):
+        customer_client.post("/accounts/transfer/", data=fields)
+    reads = [statement for statement in sent
+             if statement.lstrip().upper().startswith("SELECT") and "FROM accounts" in statement]
+    assert len(reads) == 1
+
+
 def test_refused_transfer_shows_the_form_with_balances_and_saved_payees(customer_client, customer,
                                                                          make_user,
                                                                          funded_account):
@@ -365,6 +383,19 @@ def test_transfer_from_someone_elses_account_is_refused(customer_client, make_us
         "from_account": bobs.account_number, "to_account": bobs.account_number, "amount": "1"})
     assert response.status_code == 200 and "Not a valid choice" in text(response)
     assert balance_of(bobs) == D("50.00")
+
+
+def test_transfer_from_ones_own_frozen_account_is_refused(customer_client, customer,
+                                                          funded_account):
+    frozen = funded_account(customer, "50.00")
+    destination = funded_account(customer, account_type="CHECKING")
+    frozen.status = AccountStatus.FROZEN
+    db.session.commit()
+    response = post_form(customer_client, "/accounts/transfer/", {
+        "from_account": frozen.account_number, "to_account": destination.account_number,
+        "amount": "1", "confirmed": "yes"})
+    assert response.status_code == 200 and "Not a valid choice" in text(response)
+    assert balance_of(frozen) == D("50.00")
 
 
 def test_frozen_accounts_are_not_offered_as_a_source(customer_client, customer, funded_account):

@@ -110,23 +110,29 @@ def cash(account_number: str, operation: str):
 def transfer():
     """Send money to any active account by its number, after a confirmation step."""
     form = TransferForm()
-    sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
-    # Numbers only, enough to validate the choice: labels (balances) and the saved payees are
-    # added when the form is shown, never on a posted transfer.
-    form.from_account.choices = [a.account_number for a in sources]
-    if request.method == "GET":
+    if not form.is_submitted():
         form.from_account.data = request.args.get("from", form.from_account.data)
         form.payee.data = request.args.get("payee", "")
+        return _transfer_form(form)
+    # Both accounts in one query. The one valid source is the named account when it is this
+    # customer's and active, as the form offers only those (with labels when it is shown).
+    typed = form.to_account.data
+    named = ledger.find_customer_accounts(form.from_account.data, typed)
+    source = named.get(form.from_account.data)
+    offered = source is not None and source.owner_id == current_user.id and source.is_active
+    form.from_account.choices = [source.account_number] if offered else []
     if not form.validate_on_submit() or not _choose_destination(form):
-        return _transfer_form(form, sources)
-    source = next(a for a in sources if a.account_number == form.from_account.data)
-    destination = ledger.find_customer_account(form.to_account.data)
+        return _transfer_form(form)
+    if form.to_account.data == typed:
+        destination = named.get((typed or "").strip().upper())
+    else:  # a saved payee's account
+        destination = ledger.find_customer_account(form.to_account.data)
     problem = _transfer_problem(source, destination)
     if problem:
         form.to_account.errors = [*form.to_account.errors, problem]
-        return _transfer_form(form, sources)
+        return _transfer_form(form)
     if "edit" in request.form:
-        return _transfer_form(form, sources)
+        return _transfer_form(form)
     step_up = stepup.step_up_for(current_user, destination, form.amount.amount)
     if form.confirmed.data != "yes":
         return _confirmation(form, source, destination, step_up)
@@ -142,16 +148,17 @@ def transfer():
                                       idempotency_key=form.idempotency_key.data)
     except ledger.LedgerError as error:
         form.form_errors.append(str(error))
-        return _transfer_form(form, sources)
+        return _transfer_form(form)
     flash_posting(posting, gettext("Transfer of %(amount)s to %(number)s posted.",
                                    amount=format_money(form.amount.amount),
                                    number=destination.account_number))
     return redirect(url_for("accounts.detail", account_number=source.account_number))
 
 
-def _transfer_form(form: TransferForm, sources: list[Account]):
+def _transfer_form(form: TransferForm):
     """The transfer page: the customer's active accounts with their balances, and their
     saved payees."""
+    sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
     form.from_account.choices = [
         SelectChoice(a.account_number,
                      f"{a.account_number} · {gettext(a.type_label)} · {format_money(a.balance)}")
