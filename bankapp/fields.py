@@ -40,7 +40,10 @@ class IdempotencyKeyField(HiddenField):
     """A one-time key made when the form is shown: a replayed submission posts nothing new."""
 
     def __init__(self, label=None, validators=None, **kwargs):
-        super().__init__(label, validators or [Length(min=16, max=64)], **kwargs)
+        # A hidden field's label is never shown; naming it spares WTForms making its default
+        # one, which loads WTForms' translation catalogue from disk once per request.
+        super().__init__(label if label is not None else "Idempotency Key",
+                         validators or [Length(min=16, max=64)], **kwargs)
 
     def process_data(self, value):
         self.data = value or uuid.uuid4().hex

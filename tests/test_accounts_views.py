@@ -1,4 +1,5 @@
 """The customer's pages: dashboard, opening accounts, deposits, withdrawals and transfers."""
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -237,6 +238,96 @@ def test_confirmed_transfer_moves_the_money(customer_client, customer, make_user
     assert again.status_code == 302 and balance_of(source) == D("60.00")
 
 
+def test_confirmed_transfer_flashes_its_amount_payee_and_reference(customer_client, customer,
+                                                                   make_user, funded_account):
+    source = funded_account(customer, "100.00")
+    destination = funded_account(make_user())
+    confirm = post_form(customer_client, "/accounts/transfer/", {
+        "from_account": source.account_number, "to_account": destination.account_number,
+        "amount": "40"})
+    customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
+    reference = db.session.scalar(sa.select(JournalEntry.reference)
+                                  .order_by(JournalEntry.id.desc()).limit(1))
+    page = text(customer_client.get(f"/accounts/{source.account_number}/"))
+    assert (f"Transfer of $40.00 to {destination.account_number} posted. "
+            f"Reference {reference}.") in page
+
+
+def test_confirmed_transfer_reads_nothing_back_after_its_commit(customer_client, customer,
+                                                                make_user, funded_account):
+    """The redirect and the flash use what the request already holds: after the COMMIT no
+    statement runs, so no second connection is checked out (issue 12)."""
+    source = funded_account(customer, "100.00")
+    destination = funded_account(make_user())
+    confirm = post_form(customer_client, "/accounts/transfer/", {
+        "from_account": source.account_number, "to_account": destination.account_number,
+        "amount": "40"})
+    fields = form_fields(text(confirm))
+    db.session.rollback()  # the test's own reads give their connection back, as a request does
+    sent = []
+    with _recording_statements(sent):
+        response = customer_client.post("/accounts/transfer/", data=fields)
+    assert response.status_code == 302 and balance_of(source) == D("60.00")
+    assert sent.count("COMMIT") == 1 and sent[-1] == "COMMIT"
+
+
+def test_confirmed_transfer_reads_both_accounts_in_one_query(customer_client, customer,
+                                                             make_user, funded_account):
+    source = funded_account(customer, "100.00")
+    funded_account(customer, account_type="CHECKING")  # not read: the form only names one
+    destination = funded_account(make_user())
+    confirm = post_form(customer_client, "/accounts/transfer/", {
+        "from_account": source.account_number, "to_account": destination.account_number,
+        "amount": "40"})
+    fields = form_fields(text(confirm))
+    db.session.rollback()  # nothing the test loaded is reused: each request starts afresh
+    sent = []
+    with _recording_statements(sent):
+        customer_client.post("/accounts/transfer/", data=fields)
+    reads = [statement for statement in sent
+             if statement.lstrip().upper().startswith("SELECT") and "FROM accounts" in statement]
+    assert len(reads) == 1
+
+
+def test_refused_transfer_shows_the_form_with_balances_and_saved_payees(customer_client, customer,
+                                                                         make_user,
+                                                                         funded_account):
+    from bankapp.models import Payee
+
+    source = funded_account(customer, "10.00")
+    bobs = funded_account(make_user())
+    db.session.add(Payee(user_id=customer.id, account_id=bobs.id, nickname="Bob"))
+    db.session.commit()
+    confirm = post_form(customer_client, "/accounts/transfer/", {
+        "from_account": source.account_number, "to_account": bobs.account_number,
+        "amount": "10.01"})
+    response = customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
+    page = text(response)
+    assert response.status_code == 200 and "Insufficient funds" in page
+    assert f"{source.account_number} · Savings · $10.00" in page
+    assert f"Bob · {bobs.account_number}" in page
+
+
+@contextmanager
+def _recording_statements(sent: list[str]):
+    """Append each statement the app's engine sends, and "COMMIT" for each commit."""
+    engine = db.engine
+
+    def statement(conn, cursor, text, parameters, context, executemany):
+        sent.append(text)
+
+    def commit(conn):
+        sent.append("COMMIT")
+
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    sa.event.listen(engine, "commit", commit)
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", statement)
+        sa.event.remove(engine, "commit", commit)
+
+
 def test_change_details_goes_back_to_the_form_without_posting(customer_client, customer,
                                                               funded_account):
     source = funded_account(customer, "100.00")
@@ -292,6 +383,19 @@ def test_transfer_from_someone_elses_account_is_refused(customer_client, make_us
         "from_account": bobs.account_number, "to_account": bobs.account_number, "amount": "1"})
     assert response.status_code == 200 and "Not a valid choice" in text(response)
     assert balance_of(bobs) == D("50.00")
+
+
+def test_transfer_from_ones_own_frozen_account_is_refused(customer_client, customer,
+                                                          funded_account):
+    frozen = funded_account(customer, "50.00")
+    destination = funded_account(customer, account_type="CHECKING")
+    frozen.status = AccountStatus.FROZEN
+    db.session.commit()
+    response = post_form(customer_client, "/accounts/transfer/", {
+        "from_account": frozen.account_number, "to_account": destination.account_number,
+        "amount": "1", "confirmed": "yes"})
+    assert response.status_code == 200 and "Not a valid choice" in text(response)
+    assert balance_of(frozen) == D("50.00")
 
 
 def test_frozen_accounts_are_not_offered_as_a_source(customer_client, customer, funded_account):

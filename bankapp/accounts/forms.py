@@ -37,16 +37,18 @@ class TransferForm(FlaskForm):
     amount = AmountField(_l("Amount"))
     description = description_field()
     idempotency_key = IdempotencyKeyField()
-    confirmed = HiddenField()
+    # Hidden fields are named (never shown) so that building the form loads no catalogue
+    # (bankapp.fields.IdempotencyKeyField).
+    confirmed = HiddenField("Confirmed")
     # Step-up (bankapp/auth/stepup.py): only on the confirmation page, only when the transfer
     # needs it; checked there by the view (a wrong code must not send the customer back to
     # the first page), so no validators here.
     code = StringField(_l("Code from your authenticator app, or a recovery code"),
                        filters=[lambda value: value.strip() if isinstance(value, str) else value],
                        render_kw={"autocomplete": "one-time-code", "spellcheck": "false"})
-    approval = HiddenField()
+    approval = HiddenField("Approval")
     # Filled by public/static/js/passkeys.js: a passkey assertion instead of the code.
-    passkey_assertion = HiddenField()
+    passkey_assertion = HiddenField("Passkey Assertion")
 
 
 class LimitForm(FlaskForm):

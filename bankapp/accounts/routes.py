@@ -1,6 +1,7 @@
 """Customer views: dashboard, accounts, deposits, withdrawals and transfers."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -109,6 +110,54 @@ def cash(account_number: str, operation: str):
 def transfer():
     """Send money to any active account by its number, after a confirmation step."""
     form = TransferForm()
+    if not form.is_submitted():
+        form.from_account.data = request.args.get("from", form.from_account.data)
+        form.payee.data = request.args.get("payee", "")
+        return _transfer_form(form)
+    # Both accounts in one query. The one valid source is the named account when it is this
+    # customer's and active, as the form offers only those (with labels when it is shown).
+    typed = form.to_account.data
+    named = ledger.find_customer_accounts(form.from_account.data, typed)
+    source = named.get(form.from_account.data)
+    offered = source is not None and source.owner_id == current_user.id and source.is_active
+    form.from_account.choices = [source.account_number] if offered else []
+    if not form.validate_on_submit() or not _choose_destination(form):
+        return _transfer_form(form)
+    if form.to_account.data == typed:
+        destination = named.get((typed or "").strip().upper())
+    else:  # a saved payee's account
+        destination = ledger.find_customer_account(form.to_account.data)
+    problem = _transfer_problem(source, destination)
+    if problem:
+        form.to_account.errors = [*form.to_account.errors, problem]
+        return _transfer_form(form)
+    if "edit" in request.form:
+        return _transfer_form(form)
+    step_up = stepup.step_up_for(current_user, destination, form.amount.amount)
+    if form.confirmed.data != "yes":
+        return _confirmation(form, source, destination, step_up)
+    # A confirmed form sent again (same one-time key) replays its posting: no new code.
+    if step_up and ledger.find_posting(current_user, form.idempotency_key.data) is None:
+        refused = _refuse_without_approval(form, source, destination, step_up)
+        if refused is not None:
+            return refused
+    try:
+        with objects_kept_after_commit():
+            posting = ledger.transfer(source, destination, form.amount.amount,
+                                      form.description.data, current_user,
+                                      idempotency_key=form.idempotency_key.data)
+    except ledger.LedgerError as error:
+        form.form_errors.append(str(error))
+        return _transfer_form(form)
+    flash_posting(posting, gettext("Transfer of %(amount)s to %(number)s posted.",
+                                   amount=format_money(form.amount.amount),
+                                   number=destination.account_number))
+    return redirect(url_for("accounts.detail", account_number=source.account_number))
+
+
+def _transfer_form(form: TransferForm):
+    """The transfer page: the customer's active accounts with their balances, and their
+    saved payees."""
     sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
     form.from_account.choices = [
         SelectChoice(a.account_number,
@@ -120,42 +169,25 @@ def transfer():
         SelectChoice(str(p.id), f"{p.nickname} · {p.account.account_number}") for p in saved]
     if not saved:
         form.to_account.label.text = gettext("To account number")
-    if request.method == "GET":
-        form.from_account.data = request.args.get("from", form.from_account.data)
-        form.payee.data = request.args.get("payee", "")
-    if not form.validate_on_submit() or not _choose_destination(form):
-        return render_template("accounts/transfer.html", form=form, has_sources=bool(sources),
-                               has_payees=bool(saved))
-    source = own_account_or_404(form.from_account.data)
-    destination = ledger.find_customer_account(form.to_account.data)
-    problem = _transfer_problem(source, destination)
-    if problem:
-        form.to_account.errors = [*form.to_account.errors, problem]
-        return render_template("accounts/transfer.html", form=form, has_sources=True,
-                               has_payees=bool(saved))
-    if "edit" in request.form:
-        return render_template("accounts/transfer.html", form=form, has_sources=True,
-                               has_payees=bool(saved))
-    step_up = stepup.step_up_for(current_user, destination, form.amount.amount)
-    if form.confirmed.data != "yes":
-        return _confirmation(form, source, destination, step_up)
-    # A confirmed form sent again (same one-time key) replays its posting: no new code.
-    if step_up and ledger.find_posting(current_user, form.idempotency_key.data) is None:
-        refused = _refuse_without_approval(form, source, destination, step_up)
-        if refused is not None:
-            return refused
+    return render_template("accounts/transfer.html", form=form, has_sources=bool(sources),
+                           has_payees=bool(saved))
+
+
+@contextmanager
+def objects_kept_after_commit():
+    """Commits inside keep what the session has loaded instead of expiring it.
+
+    After a posting the view only needs numbers it already holds (the accounts', the
+    entry's reference, the user's): without this, reading them again after the commit costs
+    a second connection checkout and one query each. Nothing after the block may rely on a
+    balance read before the commit.
+    """
+    session = db.session()
+    expiring, session.expire_on_commit = session.expire_on_commit, False
     try:
-        posting = ledger.transfer(source, destination, form.amount.amount,
-                                  form.description.data, current_user,
-                                  idempotency_key=form.idempotency_key.data)
-    except ledger.LedgerError as error:
-        form.form_errors.append(str(error))
-        return render_template("accounts/transfer.html", form=form, has_sources=True,
-                               has_payees=bool(saved))
-    flash_posting(posting, gettext("Transfer of %(amount)s to %(number)s posted.",
-                                   amount=format_money(form.amount.amount),
-                                   number=destination.account_number))
-    return redirect(url_for("accounts.detail", account_number=source.account_number))
+        yield
+    finally:
+        session.expire_on_commit = expiring
 
 
 LOCKED_STEP_UP = _l("Too many wrong codes: payments that need a code cannot be approved for "

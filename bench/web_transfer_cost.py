@@ -1,0 +1,190 @@
+"""What one confirmed web form transfer costs the app: SQL round trips and worker CPU.
+
+    .venv/bin/python bench/web_transfer_cost.py [--transfers 300] [--profile 25] [--sort tottime]
+
+The web half of issue 12 measured without gunicorn or wrk (about 30 s, robust on a noisy
+machine, since it counts and times CPU rather than throughput):
+
+1. Creates ``bankapp_bench_webcost`` on BENCH_DATABASE_URL's server, migrates it and seeds
+   the load benchmark's data (``apphost.seed``: 500 users owning 10,000 accounts, 20 each).
+2. Round trips: an in-process app connected through ``wire_count.WireCounter`` (a counting
+   TCP proxy) logs in as ``bench1`` and posts the confirmed ``POST /accounts/transfer/``
+   once to warm up, then once counted; prints the count and each query on the wire.
+3. CPU: another in-process app (connected directly, so the proxy's threads cost nothing)
+   logs in and posts ``--transfers`` confirmed transfers (after 20 to warm up) through
+   ``app.test_client()``; prints the process CPU time per transfer (``time.process_time``,
+   so the PostgreSQL backend is not in it) and, with ``--profile N``, the N most expensive
+   functions of a cProfile run over the same transfers (cProfile slows everything, so its
+   total is not the figure to quote).
+4. Drops the database (``--keep-db`` keeps it).
+
+Exit status 1 when a transfer is not answered with the redirect to the account page.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import re
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import apphost  # noqa: E402
+from apphost import log  # noqa: E402
+
+DATABASE = "bankapp_bench_webcost"
+WARM_UP = 20
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--app-dir", type=Path, default=apphost.REPO_ROOT,
+                        help="the bankapp checkout to measure (default: this repository)")
+    parser.add_argument("--server-url", default=os.environ.get("BENCH_DATABASE_URL",
+                                                               apphost.DEFAULT_SERVER_URL),
+                        help="PostgreSQL server (env BENCH_DATABASE_URL)")
+    parser.add_argument("--transfers", type=int, default=300, help="timed transfers")
+    parser.add_argument("--profile", type=int, default=25, metavar="N",
+                        help="print the N functions with the most cumulative time (0: none)")
+    parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"],
+                        help="order of the profile listing")
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    args = parser.parse_args()
+    args.app_dir = args.app_dir.resolve()
+    return args
+
+
+class Browser:
+    """A logged-in customer's test client that posts confirmed transfers from account 1."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        csrf = _csrf(self.client.get("/accounts/login/").get_data(as_text=True))
+        self.client.post("/accounts/login/", data={
+            "email": apphost.user_email(1), "password": apphost.BENCH_PASSWORD,
+            "csrf_token": csrf})
+        self.csrf = _csrf(self.client.get("/accounts/transfer/").get_data(as_text=True))
+        # Every transfer is sent with this cookie, as wrk sends one (bench/web_transfers.lua):
+        # the flash each answer adds to the cookie is never carried into the next request.
+        self.cookie = self.client.get_cookie("session").value
+
+    def transfer(self):
+        self.client.set_cookie("session", self.cookie)
+        response = self.client.post("/accounts/transfer/", data={
+            "csrf_token": self.csrf, "from_account": apphost.account_number(1),
+            "to_account": apphost.account_number(2), "amount": "0.01",
+            "description": "web transfer cost", "idempotency_key": uuid.uuid4().hex,
+            "confirmed": "yes"})
+        if response.status_code != 302 or "/accounts/ACC-" not in response.location:
+            sys.exit(f"transfer not posted: {response.status_code} "
+                     f"{response.get_data(as_text=True)[:300]}")
+        return response
+
+
+def _csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    if not match:
+        sys.exit("no CSRF token in the page")
+    return match.group(1)
+
+
+def _dispose(app) -> None:
+    from bankapp.extensions import db
+    from bankapp.ledger import fast
+
+    with app.app_context():
+        fast.dispose(app)
+        db.engine.dispose()
+
+
+def count_round_trips(db_url: str) -> tuple[int, list[str]]:
+    """Queries on the wire for one confirmed web transfer (after one to warm up)."""
+    from wire_count import WireCounter
+
+    from bankapp import create_app
+    from config import normalize_database_url
+
+    with WireCounter(db_url) as proxy:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(proxy.url)})
+        browser = Browser(app)
+        browser.transfer()
+        proxy.reset()
+        browser.transfer()
+        counted = proxy.round_trips, list(proxy.queries)
+        _dispose(app)
+    return counted
+
+
+def cpu_per_transfer(db_url: str, transfers: int, top: int,
+                     sort: str = "cumulative") -> tuple[float, str]:
+    """(CPU ms per transfer, unprofiled; the cProfile listing of a second run, or "")."""
+    from bankapp import create_app
+    from config import normalize_database_url
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(db_url)})
+    browser = Browser(app)
+    for _ in range(WARM_UP):
+        browser.transfer()
+    started = time.process_time()
+    for _ in range(transfers):
+        browser.transfer()
+    cpu_ms = 1000 * (time.process_time() - started) / transfers
+    listing = ""
+    if top:
+        profile = cProfile.Profile(time.process_time)  # CPU time, not waiting on PostgreSQL
+        profile.enable()
+        for _ in range(transfers):
+            browser.transfer()
+        profile.disable()
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
+        listing = out.getvalue()
+    _dispose(app)
+    return cpu_ms, listing
+
+
+def main() -> int:
+    args = parse_args()
+    apphost.require_redis()
+    db_url = apphost.create_database(args.server_url, DATABASE)
+    try:
+        apphost.migrate(args.app_dir, db_url)
+        apphost.use_app_dir(args.app_dir, db_url)
+        app = apphost.make_app()
+        apphost.seed(db_url, users=args.users, accounts=args.accounts,
+                     balance=Decimal("10000.00"), hashed=apphost.password_hash(app))
+        log(f"seeded {args.users} users, {args.accounts} accounts")
+        trips, queries = count_round_trips(db_url)
+        cpu_ms, listing = cpu_per_transfer(db_url, args.transfers, args.profile, args.sort)
+        if listing:
+            print(listing)
+        print(f"== one confirmed web form transfer (POST /accounts/transfer/, {args.app_dir})")
+        print(f"SQL round trips on the wire: {trips}")
+        for query in queries:
+            print(f"    {query}")
+        print(f"worker CPU per transfer: {cpu_ms:.2f} ms (mean of {args.transfers}, "
+              f"in-process test client, after {WARM_UP} to warm up)")
+        with apphost.closing(apphost.psycopg2.connect(db_url)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM journal_entries WHERE description = %s",
+                        ("web transfer cost",))
+            posted = cur.fetchone()[0]
+        expected = 2 + WARM_UP + args.transfers * (2 if args.profile else 1)
+        if posted != expected:
+            print(f"FAILED: {posted} transfers posted, {expected} expected")
+            return 1
+        return 0
+    finally:
+        if not args.keep_db:
+            apphost.drop_database(args.server_url, DATABASE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
