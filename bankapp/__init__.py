@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from inspect import iscoroutinefunction
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def create_app(config=None) -> Flask:
         parse_timezone,
     )
 
-    app = Flask(__name__, instance_relative_config=True, static_folder=str(STATIC_FOLDER))
+    app = BankApp(__name__, instance_relative_config=True, static_folder=str(STATIC_FOLDER))
     config_class = config if isinstance(config, type) else config_from_environment()
     if config_class is ProductionConfig or issubclass(config_class, ProductionConfig):
         missing = ProductionConfig.missing_settings()
@@ -101,6 +102,29 @@ def create_app(config=None) -> Flask:
     register_template_helpers(app)
     register_operations(app)
     return app
+
+
+class BankApp(Flask):
+    """Flask, remembering which functions are coroutine functions.
+
+    Flask asks ``ensure_sync`` of every hook and view on every request (over twenty per API
+    request here), and ``inspect.iscoroutinefunction`` is a slow question whose answer never
+    changes for a function; the answer is kept per function. What Flask does with either
+    answer is unchanged.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._coroutine_functions: dict = {}
+
+    def ensure_sync(self, func):
+        try:
+            coroutine = self._coroutine_functions[func]
+        except KeyError:
+            coroutine = self._coroutine_functions[func] = iscoroutinefunction(func)
+        except TypeError:  # an unhashable callable: ask each time
+            coroutine = iscoroutinefunction(func)
+        return self.async_to_sync(func) if coroutine else func
 
 
 # The token API (``bankapp.api``, version 1): programs with bearer tokens, never a session.
