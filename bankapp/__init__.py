@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from inspect import iscoroutinefunction
+import weakref
 from datetime import datetime, timezone
+from inspect import iscoroutinefunction
 from pathlib import Path
 
 from flask import Flask, abort, render_template, request
@@ -109,20 +110,21 @@ class BankApp(Flask):
 
     Flask asks ``ensure_sync`` of every hook and view on every request (over twenty per API
     request here), and ``inspect.iscoroutinefunction`` is a slow question whose answer never
-    changes for a function; the answer is kept per function. What Flask does with either
-    answer is unchanged.
+    changes for a function; the answer is kept as long as the function lives (weakly: one
+    made for a single request, ``after_this_request``, is not kept). What Flask does with
+    either answer is unchanged.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._coroutine_functions: dict = {}
+        self._coroutine_functions = weakref.WeakKeyDictionary()
 
     def ensure_sync(self, func):
         try:
             coroutine = self._coroutine_functions[func]
         except KeyError:
             coroutine = self._coroutine_functions[func] = iscoroutinefunction(func)
-        except TypeError:  # an unhashable callable: ask each time
+        except TypeError:  # no weak reference to it possible: ask each time
             coroutine = iscoroutinefunction(func)
         return self.async_to_sync(func) if coroutine else func
 

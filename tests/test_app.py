@@ -45,3 +45,17 @@ def test_coroutine_functions_still_go_through_async_to_sync_every_time(app, monk
     assert app.ensure_sync(view) == "wrapper"
     assert app.ensure_sync(view) == "wrapper"
     assert wrapped == [view, view]
+
+
+def test_a_function_made_for_one_request_is_not_kept(app):
+    import gc
+    import weakref
+
+    def after_this_one(response):
+        return response
+
+    app.ensure_sync(after_this_one)
+    alive = weakref.ref(after_this_one)
+    del after_this_one
+    gc.collect()
+    assert alive() is None
