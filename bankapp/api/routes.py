@@ -172,7 +172,8 @@ def _customer_account(number: str, found: dict[str, Account] | None = None) -> A
 def own_account(number: str, found: dict[str, Account] | None = None) -> Account:
     """The caller's account ``number``; anyone else's answers 404 exactly like a missing one.
 
-    ``found``: accounts already looked up by ``ledger.find_customer_accounts``.
+    ``found``: accounts already looked up (``ledger.find_customer_accounts`` or its light-row
+    variants, ``tokens.caller_with_accounts``).
     """
     account = _customer_account(number, found)
     if account.owner_id != g.api_user.id:
