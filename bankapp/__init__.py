@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import weakref
 from datetime import datetime, timezone
+from inspect import iscoroutinefunction
 from pathlib import Path
 
 from flask import Flask, abort, render_template, request
 from flask.globals import request_ctx
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import event
@@ -49,7 +51,7 @@ def create_app(config=None) -> Flask:
         parse_timezone,
     )
 
-    app = Flask(__name__, instance_relative_config=True, static_folder=str(STATIC_FOLDER))
+    app = BankApp(__name__, instance_relative_config=True, static_folder=str(STATIC_FOLDER))
     config_class = config if isinstance(config, type) else config_from_environment()
     if config_class is ProductionConfig or issubclass(config_class, ProductionConfig):
         missing = ProductionConfig.missing_settings()
@@ -103,11 +105,63 @@ def create_app(config=None) -> Flask:
     return app
 
 
+class BankApp(Flask):
+    """Flask, remembering which functions are coroutine functions.
+
+    Flask asks ``ensure_sync`` of every hook and view on every request (over twenty per API
+    request here), and ``inspect.iscoroutinefunction`` is a slow question whose answer never
+    changes for a function; the answer is kept as long as the function lives (weakly: one
+    made for a single request, ``after_this_request``, is not kept). What Flask does with
+    either answer is unchanged.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._coroutine_functions = weakref.WeakKeyDictionary()
+
+    def ensure_sync(self, func):
+        try:
+            coroutine = self._coroutine_functions[func]
+        except KeyError:
+            coroutine = self._coroutine_functions[func] = iscoroutinefunction(func)
+        except TypeError:  # no weak reference to it possible: ask each time
+            coroutine = iscoroutinefunction(func)
+        return self.async_to_sync(func) if coroutine else func
+
+
+# The token API (``bankapp.api``, version 1): programs with bearer tokens, never a session.
+TOKEN_API_PATH = "/api/v1/"
+
+
+def is_token_api_request() -> bool:
+    """Whether this request is for the token API (its pages, ``/api/docs``, are not)."""
+    return request.path.startswith(TOKEN_API_PATH)
+
+
 class Sha256SessionInterface(SecureCookieSessionInterface):
     """The session cookie signed with HMAC-SHA-256 (Flask's default is HMAC-SHA-1, which
-    ASVS 5.0 appendix C lists as legacy, not approved)."""
+    ASVS 5.0 appendix C lists as legacy, not approved).
+
+    The token API neither reads nor writes the cookie: its requests get an empty session
+    that is never saved, so a browser's cookie sent along is ignored (not refreshed, not
+    timed out, no Set-Cookie) and no request pays for unsigning or signing one.
+    """
 
     digest_method = staticmethod(hashlib.sha256)
+
+    def open_session(self, app, request):
+        if request.path.startswith(TOKEN_API_PATH):
+            return CookielessSession()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if isinstance(session, CookielessSession):
+            return
+        super().save_session(app, session, response)
+
+
+class CookielessSession(SecureCookieSession):
+    """A token API request's session: starts empty, dropped at the end of the request."""
 
 
 def configure_database(app: Flask) -> None:
@@ -307,7 +361,9 @@ def register_session_rules(app: Flask) -> None:
     @app.after_request
     def no_store_when_logged_in(response):
         # Pages with account data must not be kept by the browser or any shared cache.
-        if request.endpoint != "static" and current_user.is_authenticated:
+        # (The token API has no login to load: its blueprint says no-store on every answer.)
+        if (request.endpoint != "static" and not is_token_api_request()
+                and current_user.is_authenticated):
             response.headers["Cache-Control"] = "no-store"
         return response
 

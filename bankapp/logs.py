@@ -147,10 +147,13 @@ def finish_request(response):
 
 
 def _user_id() -> int | None:
-    # What this request already loaded: the session's user (Flask-Login keeps it in g) or the
-    # API token's. Never loads one just to log it.
-    user = g.get("api_user") or g.get("_login_user")
-    return getattr(user, "id", None) if getattr(user, "is_authenticated", False) else None
+    # What this request already loaded: the API token's checked caller (a light row) or the
+    # session's user (Flask-Login keeps it in g). Never loads one just to log it.
+    caller = g.get("api_user")
+    if caller is not None:
+        return caller.id
+    user = g.get("_login_user")
+    return user.id if getattr(user, "is_authenticated", False) else None
 
 
 def init_app(app: Flask) -> None:

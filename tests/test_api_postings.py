@@ -71,6 +71,44 @@ def test_transfer_moves_money_and_hides_the_destination_balance(
     assert balance(other) == Decimal("35.00")
 
 
+# ---------------------------------------------------------------- the caller
+
+def revoked_token(customer) -> dict:
+    headers = bearer(customer)
+    customer.revoke_api_tokens()
+    db.session.commit()
+    return headers
+
+
+def test_a_transfer_with_a_revoked_token_is_401_and_nothing_moves(client, customer, account,
+                                                                 funded_account):
+    other = funded_account(customer)
+    body = {"from_account": account.account_number, "to_account": other.account_number,
+            "amount": "1.00"}
+    entries = entry_count()
+    response = send(client, "POST", "/api/v1/transfers", body=body, key=new_key(),
+                    headers=revoked_token(customer))
+    assert "revoked" in assert_problem(response, 401)["detail"]
+    assert balance(account) == Decimal("100.00") and entry_count() == entries
+
+
+def test_a_revoked_token_gets_its_401_before_the_transfer_body_is_judged(client, customer):
+    response = send(client, "POST", "/api/v1/transfers", body={"amount": "1.00"},
+                    headers=revoked_token(customer))  # no key, no accounts: a 400 otherwise
+    assert "revoked" in assert_problem(response, 401)["detail"]
+
+
+def test_a_transfer_by_a_deactivated_caller_is_401(client, customer, account, funded_account):
+    headers = bearer(customer)
+    customer.is_active = False
+    db.session.commit()
+    body = {"from_account": account.account_number,
+            "to_account": funded_account(customer).account_number, "amount": "1.00"}
+    response = send(client, "POST", "/api/v1/transfers", body=body, key=new_key(),
+                    headers=headers)
+    assert_problem(response, 401)
+
+
 # ---------------------------------------------------------------- amounts
 
 @pytest.mark.parametrize("raw_amount", ["12.5", "12", "1e2", "NaN", "Infinity", "-Infinity",

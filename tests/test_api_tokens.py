@@ -124,6 +124,26 @@ def test_session_cookie_does_not_authenticate_the_api(customer_client):
     assert_problem(customer_client.get("/api/v1/accounts"), 401)
 
 
+def _session_due_for_refresh(client) -> None:
+    # The cookie is rewritten at most once a minute (bankapp.security): make it due now.
+    with client.session_transaction() as session:
+        session["seen_at"] -= 120
+
+
+def test_api_answers_set_no_session_cookie(customer_client, customer):
+    _session_due_for_refresh(customer_client)
+    response = customer_client.get("/api/v1/accounts", headers=bearer(customer))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_page_still_refreshes_the_session_cookie(customer_client):
+    _session_due_for_refresh(customer_client)
+    response = customer_client.get("/dashboard/")
+    assert response.status_code == 200
+    assert response.headers["Set-Cookie"].startswith("session=")
+
+
 def test_expired_token_is_refused(client, customer):
     token = issue_access_token(customer, issued_at=int(time.time()) - 3600)
     body = assert_problem(get_accounts(client, token), 401)

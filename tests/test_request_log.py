@@ -146,3 +146,11 @@ def test_an_unknown_log_format_refuses_to_start(production_env):
     production_env.setenv("LOG_FORMAT", "xml")
     with pytest.raises(SystemExit, match="LOG_FORMAT"):
         create_app(ProductionConfig)
+
+
+def test_an_api_request_is_logged_with_its_caller(client, json_log, customer):
+    from api_support import bearer
+
+    assert client.get("/api/v1/accounts", headers=bearer(customer)).status_code == 200
+    [line] = request_lines(json_log)
+    assert (line["endpoint"], line["user_id"]) == ("api.list_accounts", customer.id)

@@ -195,3 +195,57 @@ def test_a_connection_lost_after_the_answer_is_ready_still_serves_it(app):
     assert "error" not in outcome, outcome.get("error")
     response = outcome["response"]
     assert response.status_code == 200 and response.get_json() == {"value": 42}
+
+
+# ---------------------------------------------------------------- headers worked out once
+
+
+def talismans_own_headers(app, path: str, base_url: str) -> list[tuple[str, str]]:
+    """The headers Flask-Talisman itself would set on an answer to this request."""
+    import flask_talisman
+    from flask import Response
+
+    from bankapp.extensions import talisman
+
+    bare = {name for name, _ in Response().headers}
+    with app.test_request_context(path, base_url=base_url):
+        headers = flask_talisman.Talisman._set_response_headers(talisman, Response()).headers
+        return [(name, value) for name, value in headers if name not in bare]
+
+
+def talisman_header_names(app) -> set[str]:
+    return {name for name, _ in talismans_own_headers(app, "/", "https://localhost")} | {
+        "Strict-Transport-Security"}
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/api/v1/accounts", "/api/docs"])
+@pytest.mark.parametrize("base_url", ["http://localhost", "https://localhost"])
+def test_every_answer_has_talismans_own_headers(app, client, path, base_url):
+    expected = talismans_own_headers(app, path, base_url)
+    for _ in range(2):  # the first answer works them out, the second reuses them
+        response = client.get(path, base_url=base_url)
+        names = talisman_header_names(app)
+        assert [(k, v) for k, v in response.headers if k in names] == expected
+
+
+def test_production_answers_have_talismans_own_headers_with_hsts(production_env):
+    from bankapp import create_app
+    from config import ProductionConfig
+
+    app = create_app(ProductionConfig)
+    expected = talismans_own_headers(app, "/accounts/login/", "https://bank.example")
+    assert "Strict-Transport-Security" in dict(expected)
+    for _ in range(2):
+        response = app.test_client().get("/accounts/login/", base_url="https://bank.example")
+        names = talisman_header_names(app)
+        assert [(k, v) for k, v in response.headers if k in names] == expected
+
+
+def test_a_view_with_its_own_talisman_options_still_gets_them(app, client):
+    from bankapp.extensions import talisman
+
+    app.add_url_rule("/_framable", "framable",
+                     talisman(frame_options="SAMEORIGIN")(lambda: "framable"))
+    client.get("/accounts/login/")  # the fixed headers are worked out
+    assert client.get("/_framable").headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert client.get("/accounts/login/").headers["X-Frame-Options"] == "DENY"

@@ -40,7 +40,10 @@ from bankapp.auth import stepup
 from bankapp.auth.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
 from bankapp.api.tokens import (
     api_user,
+    caller_checked_first,
+    caller_with_accounts,
     issue_access_token,
+    signed_token_required,
     staff_required,
     token_lifetime,
     token_required,
@@ -169,7 +172,8 @@ def _customer_account(number: str, found: dict[str, Account] | None = None) -> A
 def own_account(number: str, found: dict[str, Account] | None = None) -> Account:
     """The caller's account ``number``; anyone else's answers 404 exactly like a missing one.
 
-    ``found``: accounts already looked up by ``ledger.find_customer_accounts``.
+    ``found``: accounts already looked up (``ledger.find_customer_accounts`` or its light-row
+    variants, ``tokens.caller_with_accounts``).
     """
     account = _customer_account(number, found)
     if account.owner_id != g.api_user.id:
@@ -302,19 +306,21 @@ def withdraw(number):
 
 
 @bp.post("/v1/transfers")
-@token_required
+@signed_token_required
 def transfer():
     """Transfer from one of the caller's accounts to any active customer account."""
-    key = idempotency_key()
-    data = read_json_object()
-    fields = Fields(data, ("from_account", "to_account", "amount", "description", "otp"))
-    from_number = fields.account_number("from_account")
-    to_number = fields.account_number("to_account")
-    amount = fields.amount()
-    description = fields.text("description", required=False, default="")
-    otp = fields.text("otp", required=False, max_length=64)
-    fields.check()
-    found = ledger.find_customer_account_rows(from_number, to_number)  # one query for both
+    with caller_checked_first():
+        key = idempotency_key()
+        data = read_json_object()
+        fields = Fields(data, ("from_account", "to_account", "amount", "description", "otp"))
+        from_number = fields.account_number("from_account")
+        to_number = fields.account_number("to_account")
+        amount = fields.amount()
+        description = fields.text("description", required=False, default="")
+        otp = fields.text("otp", required=False, max_length=64)
+        fields.check()
+    # One query: the caller's row (checked, then g.api_user) and both accounts.
+    found = caller_with_accounts(from_number, to_number)
     source = own_account(from_number, found)
     destination = found.get(to_number, to_number)  # a number the ledger refuses as unknown
     user = g.api_user

@@ -5,16 +5,19 @@ import functools
 import hashlib
 import hmac
 import time
+from contextlib import contextmanager
 from functools import wraps
+from typing import NamedTuple
 
 import jwt
 import sqlalchemy as sa
 from flask import current_app, g, request
+from werkzeug.exceptions import HTTPException
 
 from bankapp.api.problems import Problem
 from bankapp.extensions import db
 from bankapp.ledger import fast
-from bankapp.models import Role, User
+from bankapp.models import Account, AccountType, Role, User
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "ver"]
@@ -47,16 +50,52 @@ def _unauthorized(detail: str, error: str | None = "invalid_token") -> Problem:
     return Problem(401, detail, headers={"WWW-Authenticate": challenge})
 
 
+class Caller(NamedTuple):
+    """What a request needs to know of its caller: a light row, no ORM object."""
+
+    id: int
+    role: str
+    is_active: bool
+    is_verified: bool
+    token_version: int | None
+    mfa_enabled: bool
+
+
+class AccountRow(NamedTuple):
+    """A customer account as ``ledger.find_customer_account_rows`` gives it: enough to post."""
+
+    id: int
+    account_number: str
+    account_type: str
+    owner_id: int
+    status: str
+
+
+_CALLER_COLUMNS = (User.id, User.role, User.is_active, User.is_verified, User.token_version,
+                   User.mfa_enabled)
+
+
 @functools.cache
 def _caller_query() -> sa.Select:
-    """What a request needs to know of its caller: one light row, no ORM object."""
-    return sa.select(User.id, User.role, User.is_active, User.is_verified, User.token_version,
-                     User.mfa_enabled).where(User.id == sa.bindparam("user_id"))
+    return sa.select(*_CALLER_COLUMNS).where(User.id == sa.bindparam("user_id"))
 
 
-def user_from_token(token: str) -> sa.Row:
-    """The user a token authenticates, as a row (``id``, ``role``, ``mfa_enabled``, …), or
-    raise a 401 problem (expired, tampered, revoked). ``api_user()`` loads the ORM user."""
+@functools.cache
+def _caller_with_accounts_query() -> sa.Select:
+    # Two plain parameters rather than an expanding IN list: the statement is compiled once.
+    accounts = (sa.select(*(getattr(Account, name) for name in AccountRow._fields))
+                .where(Account.account_number.in_([sa.bindparam("first"),
+                                                   sa.bindparam("second")]),
+                       Account.account_type.in_([sa.literal(kind) for kind in
+                                                 AccountType.CUSTOMER]))
+                .subquery())
+    return (sa.select(*_CALLER_COLUMNS, *accounts.c)
+            .outerjoin_from(User, accounts, sa.true())
+            .where(User.id == sa.bindparam("user_id")))
+
+
+def _claims(token: str) -> tuple[int, int]:
+    """The user id and token version of a well-signed, unexpired token; else a 401 problem."""
     try:
         # One algorithm only: "none" and any other algorithm are refused before verification.
         claims = jwt.decode(token, _signing_key(), algorithms=[ALGORITHM],
@@ -69,13 +108,24 @@ def user_from_token(token: str) -> sa.Row:
     if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()
             and len(subject) < 12) or not isinstance(version, int) or isinstance(version, bool):
         raise _unauthorized("The access token is invalid.")
-    found = fast.rows(_caller_query(), {"user_id": int(subject)})
-    user = found[0] if found else None
+    return int(subject), version
+
+
+def _checked(user, version: int):
+    """``user`` when the token (of ``version``) still speaks for it; else 401 or 403."""
     if user is None or not user.is_active or (user.token_version or 0) != version:
         raise _unauthorized("The access token has been revoked; request a new one.")
     if not user.is_verified:
         raise Problem(403, "Verify your email address before using the API.")
     return user
+
+
+def user_from_token(token: str) -> sa.Row:
+    """The user a token authenticates, as a row (``id``, ``role``, ``mfa_enabled``, …), or
+    raise a 401 problem (expired, tampered, revoked). ``api_user()`` loads the ORM user."""
+    user_id, version = _claims(token)
+    found = fast.rows(_caller_query(), {"user_id": user_id})
+    return _checked(found[0] if found else None, version)
 
 
 def bearer_token() -> str:
@@ -103,6 +153,54 @@ def token_required(view):
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def signed_token_required(view):
+    """Like ``token_required`` for a view that reads its caller together with the accounts
+    it needs, in one query (``caller_with_accounts``): only the token's signature and expiry
+    are checked before the view; the caller's row is checked, and ``g.api_user`` set, when
+    the view asks for it.
+
+    The view parses its request inside ``caller_checked_first()``, so a revoked token still
+    gets its 401 before any complaint about the request, as with ``token_required``.
+    """
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.api_claims = _claims(bearer_token())
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _load_caller():
+    user_id, version = g.api_claims
+    found = fast.rows(_caller_query(), {"user_id": user_id})
+    g.api_user = _checked(found[0] if found else None, version)
+
+
+@contextmanager
+def caller_checked_first():
+    """A refusal raised inside answers only after the caller's own check (a revoked or
+    deactivated caller gets that answer instead), as if ``token_required`` had run first."""
+    try:
+        yield
+    except (Problem, HTTPException):
+        if "api_user" not in g:
+            _load_caller()
+        raise
+
+
+def caller_with_accounts(first: str, second: str) -> dict[str, AccountRow]:
+    """Check the caller (then ``g.api_user``) and find the customer accounts numbered
+    ``first`` and ``second``, in one query: the accounts by number (missing: absent)."""
+    user_id, version = g.api_claims
+    found = fast.rows(_caller_with_accounts_query(),
+                      {"user_id": user_id, "first": first, "second": second})
+    width = len(Caller._fields)
+    g.api_user = _checked(Caller._make(found[0][:width]) if found else None, version)
+    accounts = (AccountRow._make(row[width:]) for row in found if row[width] is not None)
+    return {account.account_number: account for account in accounts}
 
 
 def staff_required(view):

@@ -88,9 +88,9 @@ def enforce_enrolment():
     Staff cannot reach the teller desk or the admin pages, and (CUSTOMER_2FA=required)
     customers no money page, until it is done. The API is guarded where tokens are issued.
     """
-    if (not current_user.is_authenticated or current_user.mfa_enabled
-            or request.endpoint in ENROLMENT_ENDPOINTS
-            or (request.endpoint or "").startswith("api.")
+    # The API first: it has no session, so no user to load for it.
+    if ((request.endpoint or "").startswith("api.") or request.endpoint in ENROLMENT_ENDPOINTS
+            or not current_user.is_authenticated or current_user.mfa_enabled
             or not enrolment_required(current_user)):
         return None
     flash(gettext("Set up two-step sign-in first: your role needs it to use the bank."), "warning")
