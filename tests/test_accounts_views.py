@@ -271,6 +271,23 @@ def test_confirmed_transfer_reads_nothing_back_after_its_commit(customer_client,
     assert sent.count("COMMIT") == 1 and sent[-1] == "COMMIT"
 
 
+def test_withdrawal_reads_nothing_back_after_its_commit(customer_client, customer,
+                                                        funded_account):
+    """As with transfers: the redirect and the flash need nothing read again after the
+    COMMIT (issue 12)."""
+    account = funded_account(customer, "100.00")
+    page = customer_client.get(f"/accounts/{account.account_number}/withdraw/")
+    fields = form_fields(text(page))
+    fields.update(amount="30", description="cash")
+    db.session.rollback()
+    sent = []
+    with _recording_statements(sent):
+        response = customer_client.post(f"/accounts/{account.account_number}/withdraw/",
+                                        data=fields)
+    assert response.status_code == 302 and balance_of(account) == D("70.00")
+    assert sent.count("COMMIT") == 1 and sent[-1] == "COMMIT"
+
+
 def test_confirmed_transfer_reads_both_accounts_in_one_query(customer_client, customer,
                                                              make_user, funded_account):
     source = funded_account(customer, "100.00")

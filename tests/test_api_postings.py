@@ -98,6 +98,24 @@ def test_a_revoked_token_gets_its_401_before_the_transfer_body_is_judged(client,
     assert "revoked" in assert_problem(response, 401)["detail"]
 
 
+@pytest.mark.parametrize("kind", ["deposits", "withdrawals"])
+def test_a_revoked_token_gets_its_401_before_the_cash_body_is_judged(client, customer, account,
+                                                                     kind):
+    response = send(client, "POST", f"/api/v1/accounts/{account.account_number}/{kind}",
+                    body={"amount": "-1"}, headers=revoked_token(customer))  # a 400 otherwise
+    assert "revoked" in assert_problem(response, 401)["detail"]
+
+
+def test_a_deposit_to_someone_elses_account_is_404_like_a_missing_one(client, customer,
+                                                                     funded_account, make_user):
+    """The caller and the account are read in one query; the owner check is the same."""
+    theirs = funded_account(make_user())
+    for number in (theirs.account_number, "ACC-999999999", "not-a-number"):
+        response = send(client, "POST", f"/api/v1/accounts/{number}/deposits",
+                        body={"amount": "1.00"}, key=new_key(), headers=bearer(customer))
+        assert_problem(response, 404)
+
+
 def test_a_transfer_by_a_deactivated_caller_is_401(client, customer, account, funded_account):
     headers = bearer(customer)
     customer.is_active = False

@@ -91,8 +91,9 @@ def cash(account_number: str, operation: str):
     if form.validate_on_submit():
         post = ledger.deposit if operation == "deposit" else ledger.withdraw
         try:
-            posting = post(account, form.amount.amount, form.description.data, current_user,
-                           idempotency_key=form.idempotency_key.data)
+            with objects_kept_after_commit():  # the redirect needs nothing read again
+                posting = post(account, form.amount.amount, form.description.data,
+                               current_user, idempotency_key=form.idempotency_key.data)
         except ledger.LedgerError as error:
             form.form_errors.append(str(error))
         else:

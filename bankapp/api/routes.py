@@ -181,10 +181,11 @@ def own_account(number: str, found: dict[str, Account] | None = None) -> Account
     return account
 
 
-def postable_account(number: str):
+def postable_account(number: str, found: dict | None = None):
     """An account the caller may post to (their own, or any customer's for tellers/admins),
-    as a light row (``ledger.find_customer_account_rows``)."""
-    found = ledger.find_customer_account_rows(number)
+    as a light row (``found``: already looked up, as by ``tokens.caller_with_accounts``)."""
+    if found is None:
+        found = ledger.find_customer_account_rows(number)
     if g.api_user.role in Role.STAFF:
         return _customer_account(number, found)
     return own_account(number, found)
@@ -272,13 +273,16 @@ def _answer_response(answer: Answer, key: str):
 
 
 def _cash_posting(number: str, operation: str):
-    key = idempotency_key()
-    data = read_json_object()
-    fields = Fields(data, ("amount", "description"))
-    amount = fields.amount()
-    description = fields.text("description", required=False, default="")
-    fields.check()
-    account = postable_account(number)
+    with caller_checked_first():
+        key = idempotency_key()
+        data = read_json_object()
+        fields = Fields(data, ("amount", "description"))
+        amount = fields.amount()
+        description = fields.text("description", required=False, default="")
+        fields.check()
+    # One query: the caller's row (checked, then g.api_user) and the account.
+    number = (number or "").strip().upper()
+    account = postable_account(number, caller_with_accounts(number, number))
     post, entry_type = ((ledger.deposit, EntryType.DEPOSIT) if operation == "deposit"
                         else (ledger.withdraw, EntryType.WITHDRAWAL))
     user = g.api_user
@@ -292,14 +296,14 @@ def _cash_posting(number: str, operation: str):
 
 
 @bp.post("/v1/accounts/<number>/deposits")
-@token_required
+@signed_token_required
 def deposit(number):
     """Deposit into an account (the caller's own; any customer's for tellers/admins)."""
     return _cash_posting(number, "deposit")
 
 
 @bp.post("/v1/accounts/<number>/withdrawals")
-@token_required
+@signed_token_required
 def withdraw(number):
     """Withdraw from an account (the caller's own; any customer's for tellers/admins)."""
     return _cash_posting(number, "withdrawal")
