@@ -1,0 +1,116 @@
+"""What one ``ledger_post()`` call costs PostgreSQL, and which of its parts cost it.
+
+    .venv/bin/python bench/ledger_post_cost.py [--app-dir DIR] [--duration 8] [--clients 1]
+
+Creates ``bankapp_bench_postcost`` (the load benchmark's 10,000 funded accounts), then runs
+pgbench scripts that call ``ledger_post()`` directly for random transfers between customers,
+each with one more of the function's parts switched on, side by side with pgbench's own
+TPC-B-like in ``bankapp_bench_pgbench`` at the same client count:
+
+    bare         the accounts' locks and checks, the entry and its two legs
+    + audit      the audit row
+    + totals     the report buckets
+    + answer     the API's stored answer
+    + holds      the holds of the spending leg (none are active: the look-up still runs)
+    + alerts     the sender's alert settings (none set: the look-up still runs)
+    + limit      the daily outgoing limit's read and upsert (an API transfer today)
+
+It prints calls per second, mean latency and PostgreSQL CPU per call (read from the backends'
+/proc entries, as ``load_bench.py`` does), and drops the database at the end. With one client
+and nothing else running, latency minus the loopback round trip is the server's time per call.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import apphost  # noqa: E402
+import load_bench  # noqa: E402
+from apphost import log  # noqa: E402
+
+DATABASE = "bankapp_bench_postcost"
+ACCOUNTS = 10_000
+USERS = 500
+
+# pgbench variables: a random transfer between two customers' accounts (ids 2..10001, id i
+# owned by user (i - 2) % 500 + 1), as bench/transfer_one_statement.sql draws them.
+HEADER = r"""\set src random(2, 10001)
+\set dst 2 + (:src - 2 + random(1, 9999)) % 10000
+\set cents random(1, 999)
+\set actor (:src - 2) % 500 + 1
+"""
+
+CALL = r"""SELECT outcome FROM ledger_post(
+    'TRANSFER', 'cost', :actor, 'api', {key}, md5(random()::text), now(),
+    ARRAY[:src, :dst], ARRAY['TRANSFER_OUT', 'TRANSFER_IN'],
+    ARRAY[-:cents / 100.0, :cents / 100.0]::numeric[],
+    ARRAY[0, 0]::numeric[], ARRAY[9999999999.99, 9999999999.99]::numeric[],
+    ARRAY[{spends}, false], ARRAY[{alert_owner}, NULL]::integer[], ARRAY[true, false],
+    {limit_user}, :cents / 100.0, current_date, 10000000.00,
+    {total_kinds}, ARRAY[:src % 16, :dst % 16], date_bin('15 minutes', now(), '2000-01-01'),
+    {audit_action}, 'account', 'ACC', '{{"amount": "1.00"}}'::json, NULL,
+    {answer_key}, 'transfer', 'fingerprint', '{{"entry_type": "TRANSFER"}}'::jsonb, :src);
+"""
+
+PARTS = ["bare", "+ audit", "+ totals", "+ answer", "+ holds", "+ alerts", "+ limit"]
+
+
+def script(upto: str) -> str:
+    on = set(PARTS[:PARTS.index(upto) + 1])
+    return HEADER + CALL.format(
+        key="'api:' || md5(random()::text || clock_timestamp()::text)",
+        spends="true" if "+ holds" in on else "false",
+        alert_owner=":actor" if "+ alerts" in on else "NULL",
+        limit_user=":actor" if "+ limit" in on else "NULL",
+        total_kinds=("ARRAY['transfer', NULL]::text[]" if "+ totals" in on
+                     else "ARRAY[NULL, NULL]::text[]"),
+        audit_action="'transfer'" if "+ audit" in on else "NULL",
+        answer_key="md5(random()::text || clock_timestamp()::text)" if "+ answer" in on
+        else "NULL")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--app-dir", type=Path, default=apphost.REPO_ROOT)
+    parser.add_argument("--server-url", default=apphost.DEFAULT_SERVER_URL)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per script")
+    parser.add_argument("--clients", type=int, default=1)
+    args = parser.parse_args()
+
+    log(f"load average {load_bench.load_average()}")
+    db_url = apphost.create_database(args.server_url, DATABASE)
+    try:
+        apphost.migrate(args.app_dir, db_url)
+        apphost.seed(db_url, users=USERS, accounts=ACCOUNTS, balance=Decimal("10000.00"),
+                     hashed="x")
+        load_bench.pgbench_init(args.server_url, 16)
+        rows = []
+        with tempfile.TemporaryDirectory() as workdir:
+            reference = load_bench.pgbench_run(args.server_url, args.clients, args.duration)
+            rows.append(("pgbench TPC-B-like", reference))
+            for part in PARTS:
+                path = Path(workdir) / f"{PARTS.index(part)}.sql"
+                path.write_text(script(part))
+                result = load_bench.pgbench_run(args.server_url, args.clients, args.duration,
+                                                database=DATABASE, script=["-n", "-f", str(path)])
+                rows.append((f"ledger_post {part}", result))
+                log(f"{part}: {result['tps']:.0f} calls/s")
+    finally:
+        apphost.drop_database(args.server_url, DATABASE)
+        apphost.drop_database(args.server_url, load_bench.PGBENCH_DB)
+    print(f"== ledger_post() cost, {args.clients} client(s), {args.duration} s each, "
+          f"load average at end {load_bench.load_average()}")
+    print(f"{'script':28} {'per s':>8} {'latency ms':>11} {'db cpu ms':>10}")
+    for label, result in rows:
+        cpu = result["db_cpu_ms"]
+        print(f"{label:28} {result['tps']:8.0f} {result['latency_ms']:11.2f} "
+              f"{cpu if cpu is not None else float('nan'):10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
