@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
+from bankapp import pooling
 from bankapp.extensions import csrf, db, limiter, login_manager, mail, migrate, talisman
 from bankapp.i18n import N_
 from bankapp.logs import configure_logging, log_format
@@ -179,7 +180,9 @@ def configure_database(app: Flask) -> None:
             options.pop(name, None)
         options["poolclass"] = NullPool
     else:
-        options.setdefault("pool_pre_ping", True)
+        # Not a ping before every use: only a connection idle for a while is checked
+        # (``bankapp.pooling``). A deployment may still set pool_pre_ping itself.
+        options.setdefault("pool_pre_ping", False)
         options.setdefault("pool_recycle", 600)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
@@ -209,6 +212,9 @@ def register_extensions(app: Flask) -> None:
     from bankapp import replica
 
     db.init_app(app)
+    if pooling.wants_idle_ping(app.config["SQLALCHEMY_ENGINE_OPTIONS"]):
+        with app.app_context():
+            pooling.ping_idle_connections(db.engine)
     replica.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)

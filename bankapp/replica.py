@@ -34,6 +34,8 @@ from flask_login import current_user
 from flask_sqlalchemy.session import Session
 from sqlalchemy import exc as sa_exc
 
+from bankapp import pooling
+
 EXTENSION = "bankapp.replica"
 READ_FROM_REPLICA = "bankapp.read_from_replica"
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -69,9 +71,10 @@ def init_app(app) -> None:
     connect_args = dict(options.get("connect_args") or {})
     connect_args.setdefault("connect_timeout", 3)
     options["connect_args"] = connect_args
-    app.extensions[EXTENSION] = {"engine": sa.create_engine(normalize_database_url(url),
-                                                            **options),
-                                 "down_until": 0.0}
+    replica = sa.create_engine(normalize_database_url(url), **options)
+    if pooling.wants_idle_ping(options):
+        pooling.ping_idle_connections(replica)
+    app.extensions[EXTENSION] = {"engine": replica, "down_until": 0.0}
 
 
 def engine() -> sa.engine.Engine:

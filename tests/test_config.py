@@ -1,15 +1,19 @@
 """Configuration: database URLs, production's refusals and protections, pools and limiter storage."""
 from __future__ import annotations
 
+import os
+
+import psycopg2
 import pytest
+import sqlalchemy as sa
 from flask import request, session
 from limits.storage import MemoryStorage, RedisStorage
 from sqlalchemy.pool import NullPool
 
-from bankapp import create_app, replica
+from bankapp import create_app, pooling, replica
 from bankapp.extensions import db, limiter
 from config import ProductionConfig, TestingConfig, normalize_database_url
-from conftest import PRODUCTION_SECRET
+from conftest import POSTGRES, PRODUCTION_SECRET
 
 UNREACHABLE_POSTGRES = "postgres://nobody@127.0.0.1:1/x"
 
@@ -122,7 +126,9 @@ def test_engine_keeps_a_pool_without_the_nullpool_setting(production_env):
     app = create_app(ProductionConfig)
     with app.app_context():
         assert not isinstance(db.engine.pool, NullPool)
-        assert db.engine.pool._pre_ping is True
+        # Idle connections are pinged before use (bankapp.pooling), not all.
+        assert db.engine.pool._pre_ping is False
+        assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is False
 
 
 def test_replica_url_gives_reports_a_second_engine_with_a_short_connect_timeout(production_env):
@@ -134,7 +140,7 @@ def test_replica_url_gives_reports_a_second_engine_with_a_short_connect_timeout(
         assert engine.url.render_as_string() == \
             "postgresql+psycopg2://reader@replica.internal:5432/x"
         assert engine.dialect.create_connect_args(engine.url)[1]["host"] == "replica.internal"
-        assert engine.pool._pre_ping is True
+        assert engine.pool._pre_ping is False  # its idle connections are pinged, as the primary's
         assert db.engine.url.host == "127.0.0.1"  # everything else stays on the primary
 
 
@@ -202,3 +208,40 @@ def test_an_unknown_bank_timezone_refuses_to_start(zone):
 def test_bank_timezone_defaults_to_utc_when_empty():
     app = create_app(type("ZoneConfig", (TestingConfig,), {"BANK_TIMEZONE": ""}))
     assert app.config["BANK_TIMEZONE"] == "UTC"
+
+
+# ---------------------------------------------------------------- pooled connections
+
+
+def _pooled_connection_killed() -> None:
+    """Use a pooled connection, give it back, then terminate its server process from another
+    connection (as a restart or a firewall's idle cut would)."""
+    with db.engine.connect() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with psycopg2.connect(os.environ["TEST_DATABASE_URL"]) as admin:
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    admin.close()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
+def test_a_pooled_connection_that_died_while_idle_is_replaced_before_use(app, monkeypatch):
+    monkeypatch.setattr(pooling, "PING_AFTER_IDLE_SECONDS", 0.0)  # any pause counts as idle
+    with app.app_context():
+        _pooled_connection_killed()
+        with db.engine.connect() as connection:  # the same pooled connection, pinged: replaced
+            assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
+def test_a_connection_reused_at_once_is_not_pinged(app, monkeypatch):
+    """The price of the idle rule, shown: a connection that died the moment it was checked
+    in fails its next statement (as a busy one would), and the pool then starts afresh."""
+    monkeypatch.setattr(pooling, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    with app.app_context():
+        _pooled_connection_killed()
+        with pytest.raises(sa.exc.OperationalError), db.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT 1").scalar() == 1
