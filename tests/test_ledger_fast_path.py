@@ -373,10 +373,10 @@ def ledger_state() -> dict:
 DEEP = "DIFF_EXAMPLES" in os.environ
 
 
-@settings(max_examples=int(os.environ.get("DIFF_EXAMPLES", 12)), deadline=None,
+@settings(max_examples=int(os.environ.get("DIFF_EXAMPLES", 40)), deadline=None,
           phases=[Phase.explicit, Phase.reuse, Phase.generate] if DEEP else list(Phase),
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(ops=st.lists(operations, min_size=1, max_size=14))
+@given(ops=st.lists(operations, min_size=4, max_size=16))
 def test_the_fast_path_and_the_generic_path_keep_the_same_ledger(twin_apps, ops):
     fast_app, generic_app = twin_apps
     on_fast = run_sequence(fast_app, ops)
