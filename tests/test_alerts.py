@@ -7,9 +7,11 @@ from decimal import Decimal as D
 import pytest
 
 from bankapp import alerts, email, ledger
+from bankapp.api.idempotency import find_record
 from bankapp.audit import Action
 from bankapp.extensions import db, mail
 from bankapp.models import AlertSettings
+from api_support import new_key, send
 from backoffice import audit_rows
 from conftest import post_form
 
@@ -51,6 +53,31 @@ def test_a_transfer_above_the_threshold_is_emailed(customer, source, bob_account
     assert email.recipients == [customer.email] and "500.01" in email.body
     assert source.account_number[-4:] in email.body
     assert source.account_number not in email.body  # only its last four digits
+
+
+def test_an_api_transfer_that_alerts_is_answered_once_and_emailed_once(client, customer, source,
+                                                                       bob_account):
+    """On PostgreSQL ledger_post() hands such a posting back to the generic path, which must
+    still store the API's answer with it: the retry replays that answer and sends nothing."""
+    choose(customer, threshold="100.00")
+    body = {"from_account": source.account_number, "to_account": bob_account.account_number,
+            "amount": "150.00"}
+    key = new_key()
+
+    def transfer():
+        return send(client, "POST", "/api/v1/transfers", customer, body, key=key)
+
+    with mail.record_messages() as outbox:
+        first = transfer()
+        again = transfer()
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert first.get_json()["balance_after"] == "850.00"
+    stored = find_record(customer, key)  # committed with the posting
+    assert stored.response_status == 201 and stored.response_body == first.get_json()
+    [email] = outbox
+    assert email.recipients == [customer.email] and "150.00" in email.body
 
 
 def test_a_transfer_of_exactly_the_threshold_is_not_emailed(customer, source, bob_account):

@@ -51,7 +51,7 @@ from bankapp.ledger import fast
 from bankapp.ledger.amounts import clean_description
 from bankapp.models import ApiIdempotencyKey, Channel, JournalEntry, User, now_utc
 
-POSTED = 201
+POSTED = fast.POSTED
 PRUNE_BATCH_SIZE = 1000
 
 
@@ -82,11 +82,7 @@ def already_answered(user: User, key: str) -> bool:
 def _insert_record(user: User, key: str, operation: str, fingerprint: str, status: int,
                    body: dict, reference: str | None) -> None:
     """Insert the answer now, in the current transaction (a used key fails here)."""
-    moment = now_utc()
-    db.session.connection().execute(sa.insert(ApiIdempotencyKey).values(
-        user_id=user.id, key=key, operation=operation, request_fingerprint=fingerprint,
-        response_status=status, response_body=body, entry_reference=reference,
-        created_at=moment, completed_at=moment))
+    fast.insert_answer(user.id, key, operation, fingerprint, status, body, reference, now_utc())
 
 
 def _key_reused() -> Problem:

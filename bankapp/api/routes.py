@@ -172,8 +172,8 @@ def _customer_account(number: str, found: dict[str, Account] | None = None) -> A
 def own_account(number: str, found: dict[str, Account] | None = None) -> Account:
     """The caller's account ``number``; anyone else's answers 404 exactly like a missing one.
 
-    ``found``: accounts already looked up (``ledger.find_customer_accounts`` or its light-row
-    variants, ``tokens.caller_with_accounts``).
+    ``found``: accounts already looked up (``ledger.find_customer_accounts``, or
+    ``tokens.caller_with_accounts`` as light rows).
     """
     account = _customer_account(number, found)
     if account.owner_id != g.api_user.id:
@@ -181,11 +181,9 @@ def own_account(number: str, found: dict[str, Account] | None = None) -> Account
     return account
 
 
-def postable_account(number: str, found: dict | None = None):
+def postable_account(number: str, found: dict):
     """An account the caller may post to (their own, or any customer's for tellers/admins),
-    as a light row (``found``: already looked up, as by ``tokens.caller_with_accounts``)."""
-    if found is None:
-        found = ledger.find_customer_account_rows(number)
+    as a light row from ``found`` (``tokens.caller_with_accounts``)."""
     if g.api_user.role in Role.STAFF:
         return _customer_account(number, found)
     return own_account(number, found)

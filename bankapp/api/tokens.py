@@ -62,7 +62,7 @@ class Caller(NamedTuple):
 
 
 class AccountRow(NamedTuple):
-    """A customer account as ``ledger.find_customer_account_rows`` gives it: enough to post."""
+    """A customer account as ``caller_with_accounts`` reads it: enough to post with."""
 
     id: int
     account_number: str
@@ -123,9 +123,7 @@ def _checked(user, version: int):
 def user_from_token(token: str) -> sa.Row:
     """The user a token authenticates, as a row (``id``, ``role``, ``mfa_enabled``, …), or
     raise a 401 problem (expired, tampered, revoked). ``api_user()`` loads the ORM user."""
-    user_id, version = _claims(token)
-    found = fast.rows(_caller_query(), {"user_id": user_id})
-    return _checked(found[0] if found else None, version)
+    return _caller(*_claims(token))
 
 
 def bearer_token() -> str:
@@ -173,10 +171,14 @@ def signed_token_required(view):
     return wrapped
 
 
-def _load_caller():
-    user_id, version = g.api_claims
+def _caller(user_id: int, version: int):
+    """The caller's row, checked against the token's version (see ``_checked``)."""
     found = fast.rows(_caller_query(), {"user_id": user_id})
-    g.api_user = _checked(found[0] if found else None, version)
+    return _checked(found[0] if found else None, version)
+
+
+def _load_caller():
+    g.api_user = _caller(*g.api_claims)
 
 
 @contextmanager

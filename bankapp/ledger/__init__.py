@@ -101,7 +101,6 @@ from __future__ import annotations
 from bankapp.ledger.accounts import (
     VAULT_NUMBER,
     find_customer_account,
-    find_customer_account_rows,
     find_customer_accounts,
     internal_account,
     open_account,
@@ -219,7 +218,6 @@ __all__ = [
     "NotReversible", "ReasonRequired", "DecisionRefused",
     "parse_amount", "read_amount", "validate_amount",
     "open_account", "internal_account", "find_customer_account", "find_customer_accounts",
-    "find_customer_account_rows",
     "Posting", "Leg", "AuditNote", "StoredAnswer", "post", "deposit", "withdraw", "transfer", "find_posting",
     "till_for", "till_number", "find_till", "over_short_account", "cash_held", "allocate_cash",
     "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",

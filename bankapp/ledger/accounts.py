@@ -59,19 +59,6 @@ def find_customer_account(number: str) -> Account | None:
     return find_customer_accounts(number).get((number or "").strip().upper())
 
 
-def find_customer_account_rows(*numbers: str) -> dict[str, sa.Row]:
-    """Like ``find_customer_accounts``, as light rows (``id``, ``account_number``,
-    ``account_type``, ``owner_id``, ``status``): enough to post with, no ORM object."""
-    from bankapp.ledger import fast
-
-    wanted = sorted({(number or "").strip().upper() for number in numbers})
-    found = fast.rows(sa.select(Account.id, Account.account_number, Account.account_type,
-                                Account.owner_id, Account.status)
-                      .where(Account.account_number.in_(wanted),
-                             Account.account_type.in_(AccountType.CUSTOMER)))
-    return {row.account_number: row for row in found}
-
-
 def find_customer_accounts(*numbers: str) -> dict[str, Account]:
     """The customer accounts with these numbers, by number, in one query (missing: absent)."""
     wanted = {(number or "").strip().upper() for number in numbers}

@@ -80,15 +80,21 @@ class StoredAnswer:
 POSTED = 201
 
 
+def insert_answer(user_id: int, key: str, operation: str, fingerprint: str, status: int,
+                  body: dict, reference: str | None, at: datetime) -> None:
+    """Insert an API answer in the session's transaction (a used key fails here)."""
+    db.session.connection().execute(sa.insert(ApiIdempotencyKey).values(
+        user_id=user_id, key=key, operation=operation, request_fingerprint=fingerprint,
+        response_status=status, response_body=body, entry_reference=reference,
+        created_at=at, completed_at=at))
+
+
 def store_answer(answer: StoredAnswer, entry: JournalEntry) -> tuple[int, dict, str]:
     """Insert the API's answer to ``entry`` in the session's transaction, as the function
     does for the postings it writes; return it as ``(status, body, fingerprint)``."""
     body = answer.of_entry(entry)
-    db.session.connection().execute(sa.insert(ApiIdempotencyKey).values(
-        user_id=answer.user_id, key=answer.key, operation=answer.operation,
-        request_fingerprint=answer.fingerprint, response_status=POSTED, response_body=body,
-        entry_reference=entry.reference, created_at=entry.created_at,
-        completed_at=entry.created_at))
+    insert_answer(answer.user_id, answer.key, answer.operation, answer.fingerprint, POSTED,
+                  body, entry.reference, entry.created_at)
     return POSTED, body, answer.fingerprint
 
 
