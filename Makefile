@@ -26,7 +26,9 @@ run: $(BIN)/.installed
 # TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
 
+# First the architecture (.importlinter: layers, no circles, what may import what), then the suite.
 test: $(BIN)/.installed
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Catalogues (bankapp/translations): extract every marked string, merge it into each language's

@@ -2,7 +2,7 @@
 
 ``BANKAPP_ENV`` (or ``FLASK_ENV``) chooses ``development`` (default), ``testing`` or
 ``production``. Every setting that differs between hosts comes from an environment variable;
-the README lists them all.
+docs/configuration.md lists them all.
 """
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ class Config:
     # PostgreSQL: deposits, withdrawals and transfers post through the ledger_post() function
     # in one database call (bankapp/ledger/fast.py); 0 falls back to the generic ORM path.
     LEDGER_FAST_PATH = _bool("LEDGER_FAST_PATH", True)
-    # A streaming replica that reports read from (bankapp/replica.py); none by default.
+    # A streaming replica that reports read from (bankapp/platform/replica.py); none by default.
     DATABASE_REPLICA_URL = normalize_database_url(os.environ.get("DATABASE_REPLICA_URL", ""))
     # After a successful write, that user's reads go to the primary for this long.
     READ_YOUR_WRITES_SECONDS = int(os.environ.get("READ_YOUR_WRITES_SECONDS", "10"))
@@ -127,7 +127,7 @@ class Config:
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "bankapp <no-reply@localhost>")
-    # Seconds any one SMTP step (connect, each reply) may take (bankapp/email.py).
+    # Seconds any one SMTP step (connect, each reply) may take (bankapp/notifications/outbox.py).
     MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
     # Attempts before an outbox message is marked dead and shown to admins for a retry.
     MAIL_MAX_ATTEMPTS = int(os.environ.get("MAIL_MAX_ATTEMPTS", "8"))
@@ -155,18 +155,18 @@ class Config:
     SESSION_COOKIE_NAME = "session"
     REMEMBER_COOKIE_DURATION = timedelta(0)
     # The long-lived random cookie that tells a known browser from a new one (new-sign-in
-    # emails, bankapp/devices.py).
+    # emails, bankapp/identity/devices.py).
     BROWSER_COOKIE_NAME = "bankapp_browser"
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # bounded by the session lifetime instead
 
     BANK_TIMEZONE = os.environ.get("BANK_TIMEZONE", "UTC")
-    # ISO 4217 code of the one currency the bank keeps (checked at start, bankapp/i18n.py).
+    # ISO 4217 code of the one currency the bank keeps (checked at start, bankapp/platform/i18n.py).
     BANK_CURRENCY = os.environ.get("BANK_CURRENCY", "USD").strip().upper()
     MAX_TRANSACTION_AMOUNT = Decimal(os.environ.get("MAX_TRANSACTION_AMOUNT", "1000000.00"))
     MAKER_CHECKER_THRESHOLD = Decimal(os.environ.get("MAKER_CHECKER_THRESHOLD", "10000.00"))
     # A customer with a second factor approves a transfer above this with a fresh code
-    # (bankapp/auth/stepup.py); so too a first payment to a new payee, whatever the amount.
+    # (bankapp/identity/stepup.py); so too a first payment to a new payee, whatever the amount.
     STEP_UP_THRESHOLD = Decimal(os.environ.get("STEP_UP_THRESHOLD", "1000.00"))
     # Payee look-ups (each shows a holder's masked name) per customer, counted in the
     # rate-limit store: bankapp/payments/payees.py.
@@ -184,7 +184,7 @@ class Config:
     # recipient address and kind, counted in the limiter's store across workers.
     MAIL_PER_ADDRESS_LIMIT = os.environ.get("MAIL_PER_ADDRESS_LIMIT", "3 per hour")
 
-    # Second factors (bankapp/auth/factors.py). Staff always need one; customers when
+    # Second factors (bankapp/identity/factors.py). Staff always need one; customers when
     # CUSTOMER_2FA is "required" (production's default) or when they chose to set one up.
     CUSTOMER_2FA = os.environ.get("CUSTOMER_2FA", "optional").strip().lower()
     MFA_FAILURE_LIMIT = os.environ.get("MFA_FAILURE_LIMIT", "5 per 5 minutes")
@@ -194,9 +194,9 @@ class Config:
     TOTP_DRIFT_STEPS = int(os.environ.get("TOTP_DRIFT_STEPS", "1"))
     # Seconds between the password and the second factor before the login starts over.
     MFA_PENDING_SECONDS = 300
-    # Seconds a passkey challenge (bankapp/auth/passkeys.py) may be answered in; used once.
+    # Seconds a passkey challenge (bankapp/identity/passkeys.py) may be answered in; used once.
     PASSKEY_CHALLENGE_SECONDS = 300
-    # Fernet key(s) for secrets stored in the database (bankapp/crypto.py); derived from
+    # Fernet key(s) for secrets stored in the database (bankapp/platform/crypto.py); derived from
     # SECRET_KEY outside production when unset.
     FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY") or None
 
@@ -264,7 +264,7 @@ class ProductionConfig(Config):
         """
         redis_url = os.environ.get("REDIS_URL", "")
         public_url = parse_public_url(os.environ["PUBLIC_URL"], require_https=True)
-        from bankapp.crypto import parse_field_keys
+        from bankapp.platform.crypto import parse_field_keys
 
         parse_field_keys(os.environ["FIELD_ENCRYPTION_KEY"])  # ValueError names the problem
         metrics_token = os.environ.get("METRICS_TOKEN") or None

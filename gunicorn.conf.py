@@ -1,6 +1,6 @@
 """gunicorn settings read from the working directory (``gunicorn wsgi:app`` finds this file).
 
-Only the hooks that Prometheus' multiprocess mode needs (see bankapp/metrics.py); workers,
+Only the hooks that Prometheus' multiprocess mode needs (see bankapp/platform/metrics.py); workers,
 binding and timeouts stay on the command line. With ``PROMETHEUS_MULTIPROC_DIR`` unset, both
 hooks do nothing.
 """

@@ -8,9 +8,9 @@ try:
     app = create_app()
 except SystemExit as refusal:
     # Missing production settings: a server process stops here with the reason. A Vercel
-    # function must keep answering instead (see bankapp/unconfigured.py).
+    # function must keep answering instead (see bankapp/platform/unconfigured.py).
     if not os.environ.get("VERCEL"):
         raise
-    from bankapp.unconfigured import unconfigured_app
+    from bankapp.platform.unconfigured import unconfigured_app
 
     app = unconfigured_app(str(refusal.code))

@@ -8,12 +8,12 @@ from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 from werkzeug.datastructures import Headers
 
-from bankapp.replica import RoutingSession
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -82,7 +82,23 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-# The session class routes reports' reads to a replica when one is configured.
+# ``app.extensions[REPLICA]``: the read replica's engine and state (``bankapp.platform.replica``);
+# ``Session.info[READ_FROM_REPLICA]``: set while ``replica.read()`` runs.
+REPLICA = "bankapp.replica"
+READ_FROM_REPLICA = "bankapp.read_from_replica"
+
+
+class RoutingSession(Session):
+    """Flask-SQLAlchemy's session that sends the queries made inside ``replica.read()`` to the
+    replica (a flush always writes to the primary). Defined here, not in the replica module,
+    because ``db`` is built with it."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        if bind is None and self.info.get(READ_FROM_REPLICA) and not self._flushing:
+            return current_app.extensions[REPLICA]["engine"]
+        return super().get_bind(mapper=mapper, clause=clause, bind=bind, **kwargs)
+
+
 db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 migrate = Migrate(render_as_batch=True)
 login_manager = LoginManager()

@@ -124,7 +124,7 @@ def make_app():
 
 def password_hash(app) -> str:
     """One argon2id hash of BENCH_PASSWORD, made the way the app makes them."""
-    from bankapp.security import hash_password
+    from bankapp.identity.security import hash_password
 
     with app.app_context():
         return hash_password(BENCH_PASSWORD)

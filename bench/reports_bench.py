@@ -259,9 +259,9 @@ def load(engine, accounts: int, legs: int) -> dict:
         timings["measured chains"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        # What the ledger keeps as it posts (bankapp/ledger_totals.py), built in one pass.
+        # What the ledger keeps as it posts (bankapp/ledger/totals.py), built in one pass.
         # sa.text, not exec_driver_sql: the modulo's "%" must reach psycopg2 escaped.
-        from bankapp.ledger_totals import SHARDS
+        from bankapp.ledger.totals import SHARDS
 
         conn.execute(sa.text("""
             INSERT INTO ledger_totals (bucket, kind, shard, amount, movements)

@@ -220,7 +220,7 @@ def make_user(app):
 
     def make(email: str | None = None, password: str = TEST_PASSWORD, role: str = Role.CUSTOMER,
              verified: bool = True, second_factor: bool | None = None, **fields) -> User:
-        from bankapp.security import hash_password
+        from bankapp.identity.security import hash_password
 
         n = next(counter)
         user = User(
@@ -236,7 +236,7 @@ def make_user(app):
         )
         db.session.add(user)
         db.session.commit()
-        # Staff must have a second factor (bankapp.auth.factors): give them one, as an
+        # Staff must have a second factor (bankapp.identity.factors): give them one, as an
         # operator's enrolment would, unless the test is about not having one.
         if second_factor if second_factor is not None else role in Role.STAFF:
             enrol_totp(user)
@@ -247,7 +247,7 @@ def make_user(app):
 
 def enrol_totp(user: User) -> str:
     """Give ``user`` a confirmed authenticator app; its secret (``totp_now`` makes codes)."""
-    from bankapp.auth.factors import enrol_totp_without_code
+    from bankapp.identity.factors import enrol_totp_without_code
 
     secret = enrol_totp_without_code(user)
     user.totp_secret = secret  # for the test only; not a column
@@ -265,11 +265,11 @@ def totp_now(secret: str, step_offset: int = 0) -> str:
 def log_in_as(client, user: User) -> None:
     """Give ``client`` a logged-in session for ``user`` without going through the form.
 
-    Like a real login it opens the session's row (bankapp.devices); the cookie holds its key.
+    Like a real login it opens the session's row (bankapp.identity.devices); the cookie holds its key.
     """
     import secrets
 
-    from bankapp.devices import SESSION_KEY, hash_key
+    from bankapp.identity.devices import SESSION_KEY, hash_key
     from bankapp.models import UserSession
 
     key = secrets.token_urlsafe(32)

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from backoffice import admin, admin_client, audit_rows, other_admin, post_with_csrf  # noqa: F401
-from bankapp.admin import services
+from bankapp.backoffice.admin import services
 from bankapp.audit import Action
 from bankapp.extensions import db
 from bankapp.models import Role

@@ -6,7 +6,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from bankapp import alerts, email, ledger
+from bankapp import ledger
+from bankapp.notifications import alerts
+from bankapp.notifications import outbox
 from bankapp.api.idempotency import find_record
 from bankapp.audit import Action
 from bankapp.extensions import db, mail
@@ -36,15 +38,15 @@ def choose(customer, threshold=None, floor=None, scheduled=True, hold=True):
 
 def sent(action) -> list:
     """What ``action`` emails: the outbox rows it committed, delivered as a request's would be."""
-    with mail.record_messages() as outbox:
+    with mail.record_messages() as messages:
         action()
-        email.deliver_committed()
-    return outbox
+        outbox.deliver_committed()
+    return messages
 
 
 def test_no_balance_alerts_until_the_customer_sets_an_amount(customer, source, bob_account):
-    outbox = sent(lambda: ledger.transfer(source, bob_account, D("990.00"), "", customer))
-    assert outbox == []
+    messages = sent(lambda: ledger.transfer(source, bob_account, D("990.00"), "", customer))
+    assert messages == []
 
 
 def test_a_transfer_above_the_threshold_is_emailed(customer, source, bob_account):
@@ -67,7 +69,7 @@ def test_an_api_transfer_that_alerts_is_answered_once_and_emailed_once(client, c
     def transfer():
         return send(client, "POST", "/api/v1/transfers", customer, body, key=key)
 
-    with mail.record_messages() as outbox:
+    with mail.record_messages() as messages:
         first = transfer()
         again = transfer()
     assert first.status_code == again.status_code == 201
@@ -76,7 +78,7 @@ def test_an_api_transfer_that_alerts_is_answered_once_and_emailed_once(client, c
     assert first.get_json()["balance_after"] == "850.00"
     stored = find_record(customer, key)  # committed with the posting
     assert stored.response_status == 201 and stored.response_body == first.get_json()
-    [email] = outbox
+    [email] = messages
     assert email.recipients == [customer.email] and "150.00" in email.body
 
 
@@ -108,25 +110,25 @@ def test_crossing_below_the_floor_is_emailed_once(customer, source, bob_account)
 
 def test_a_refused_posting_sends_no_alert(customer, source, bob_account):
     choose(customer, threshold="1.00", floor="5000.00")
-    with mail.record_messages() as outbox:
+    with mail.record_messages() as messages:
         with pytest.raises(ledger.InsufficientFunds):
             ledger.transfer(source, bob_account, D("1000.01"), "", customer)
         db.session.commit()  # a later commit must not carry the dropped alerts
-        email.deliver_committed()
-    assert outbox == []
+        outbox.deliver_committed()
+    assert messages == []
 
 
 def test_an_alert_waits_for_the_commit_and_is_dropped_by_a_rollback(customer):
-    with mail.record_messages() as outbox:
+    with mail.record_messages() as messages:
         alerts.queue_alert(customer.email, "Kept back", "body")
-        email.deliver_committed()
-        assert outbox == []
+        outbox.deliver_committed()
+        assert messages == []
         db.session.rollback()
         db.session.commit()
         alerts.queue_alert(customer.email, "Sent", "body")
         db.session.commit()
-        email.deliver_committed()
-    assert [message.subject for message in outbox] == ["Sent"]
+        outbox.deliver_committed()
+    assert [message.subject for message in messages] == ["Sent"]
 
 
 def test_a_hold_placed_is_emailed_with_its_reason(customer, source):

@@ -9,7 +9,7 @@ import pytest
 from api_support import assert_problem, bearer, send
 from bankapp.api.tokens import _signing_key, issue_access_token
 from bankapp.extensions import db
-from bankapp.security import set_password
+from bankapp.identity.security import set_password
 from conftest import TEST_PASSWORD
 
 TOKEN_URL = "/api/v1/token"
@@ -125,7 +125,7 @@ def test_session_cookie_does_not_authenticate_the_api(customer_client):
 
 
 def _session_due_for_refresh(client) -> None:
-    # The cookie is rewritten at most once a minute (bankapp.security): make it due now.
+    # The cookie is rewritten at most once a minute (bankapp.identity.security): make it due now.
     with client.session_transaction() as session:
         session["seen_at"] -= 120
 

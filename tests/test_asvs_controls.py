@@ -376,7 +376,7 @@ def test_log_timestamps_are_utc(app):
 
 
 def test_line_breaks_in_logged_values_cannot_forge_a_record(app):
-    forged = "/x\n2030-01-01T00:00:00.000Z INFO bankapp.auth: user 1 logged in\rok"
+    forged = "/x\n2030-01-01T00:00:00.000Z INFO bankapp.identity: user 1 logged in\rok"
     lines = _app_log_line("unhandled error on GET %s", forged).split("\n")
     assert all(line.startswith(" ") for line in lines[1:])
     assert "\r" not in "".join(lines)
@@ -398,7 +398,7 @@ def test_emailed_links_are_signed_with_hmac_sha256(app, customer):
     # V11.4.1: a reset token signed like itsdangerous' default (HMAC-SHA-1) is refused.
     from itsdangerous import URLSafeTimedSerializer
 
-    from bankapp.security import (RESET_PASSWORD_SALT, _password_fingerprint, load_reset_token,
+    from bankapp.identity.security import (RESET_PASSWORD_SALT, _password_fingerprint, load_reset_token,
                                   make_reset_token)
 
     payload = {"uid": customer.id, "pw": _password_fingerprint(customer)}
@@ -411,7 +411,7 @@ def test_production_without_a_mail_server_never_logs_an_emailed_link(production_
     # V16.2.5: the development convenience of logging unsent emails would put reset links,
     # which take over an account, in production's logs.
     from bankapp.models import User
-    from bankapp.security import hash_password
+    from bankapp.identity.security import hash_password
 
     app = create_app(ProductionConfig)
     app.config.update(MAIL_SERVER="", WTF_CSRF_ENABLED=False)

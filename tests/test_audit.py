@@ -16,11 +16,11 @@ from backoffice import (  # noqa: F401  (fixtures)
     teller,
 )
 from bankapp import audit, ledger
-from bankapp.admin import services as admin_services
+from bankapp.backoffice.admin import services as admin_services
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.models import AuditEvent
-from bankapp.teller import services as teller_services
+from bankapp.backoffice.teller import services as teller_services
 
 D = Decimal
 

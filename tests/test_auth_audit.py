@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from bankapp.audit import Action
 from bankapp.extensions import db, mail
 from bankapp.models import AuditEvent, User
-from bankapp.security import make_reset_token, make_verification_token
+from bankapp.identity.security import make_reset_token, make_verification_token
 from conftest import TEST_PASSWORD, csrf_token, post_form
 
 NEW_PASSWORD = "a brand new passphrase 42"

@@ -7,9 +7,9 @@ import time
 import pytest
 from argon2 import extract_parameters
 
-from bankapp.auth.routes import BAD_CREDENTIALS
+from bankapp.identity.routes import BAD_CREDENTIALS
 from bankapp.extensions import db
-from bankapp.security import make_verification_token
+from bankapp.identity.security import make_verification_token
 from conftest import TEST_PASSWORD, post_form
 
 LOGIN = "/accounts/login/"

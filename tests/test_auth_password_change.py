@@ -14,11 +14,11 @@ from sqlalchemy import event
 from api_support import bearer
 from backoffice import admin, teller  # noqa: F401  (fixtures)
 from bankapp.audit import Action
-from bankapp.auth.routes import PASSWORD_CHANGED
-from bankapp.auth.services import SAME_AS_CURRENT, WRONG_CURRENT_PASSWORD
+from bankapp.identity.routes import PASSWORD_CHANGED
+from bankapp.identity.services import SAME_AS_CURRENT, WRONG_CURRENT_PASSWORD
 from bankapp.extensions import db, mail
 from bankapp.models import AuditEvent, User
-from bankapp.security import check_password
+from bankapp.identity.security import check_password
 from conftest import TEST_PASSWORD, log_in_as, post_form
 
 URL = "/accounts/password/"

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from bankapp.extensions import db, mail
-from bankapp.security import check_password, make_reset_token, make_verification_token
+from bankapp.identity.security import check_password, make_reset_token, make_verification_token
 from conftest import TEST_PASSWORD, log_in_as, post_form
 
 NEW_PASSWORD = "lantern orbit velvet quarry"
@@ -80,7 +80,7 @@ def test_reset_token_works_only_once(client, customer):
 
 
 def test_reset_token_stops_working_after_a_password_change(client, customer):
-    from bankapp.security import set_password
+    from bankapp.identity.security import set_password
 
     token = make_reset_token(customer)
     set_password(customer, "another fine passphrase")

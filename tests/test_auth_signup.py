@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from bankapp.auth.validators import password_problems
+from bankapp.identity.validators import password_problems
 from bankapp.extensions import db, mail
 from bankapp.models import OutboxMessage, User
 from conftest import TEST_PASSWORD, post_form
@@ -116,7 +116,7 @@ def test_a_long_password_is_not_truncated(client):
     password = "river lamp orbit " * 7  # 119 characters
     sign_up(client, password1=password, password2=password)
     user = db.session.scalar(sa.select(User))
-    from bankapp.security import check_password
+    from bankapp.identity.security import check_password
 
     assert check_password(user, password)
     assert not check_password(user, password[:72])

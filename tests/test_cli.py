@@ -9,7 +9,7 @@ from flask_migrate import upgrade
 from bankapp import create_app
 from bankapp.extensions import db
 from bankapp.models import Role, User
-from bankapp.security import check_password
+from bankapp.identity.security import check_password
 from config import ProductionConfig, TestingConfig
 from conftest import FIELD_ENCRYPTION_KEY, POSTGRES, TEST_PASSWORD
 
@@ -134,7 +134,7 @@ def test_seed_demo_creates_a_verified_customer_teller_and_admin(runner):
 
 
 def test_seed_demo_passwords_printed_are_the_real_ones(runner):
-    from bankapp.demo import DEMO_USERS
+    from bankapp.cli.demo import DEMO_USERS
 
     runner.invoke(args=["seed-demo"])
     for spec in DEMO_USERS:

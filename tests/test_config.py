@@ -10,7 +10,9 @@ from flask import request, session
 from limits.storage import MemoryStorage, RedisStorage
 from sqlalchemy.pool import NullPool
 
-from bankapp import create_app, pooling, replica
+from bankapp import create_app
+from bankapp.platform import pooling
+from bankapp.platform import replica
 from bankapp.extensions import db, limiter
 from config import ProductionConfig, TestingConfig, normalize_database_url
 from conftest import POSTGRES, PRODUCTION_SECRET
@@ -126,7 +128,7 @@ def test_engine_keeps_a_pool_without_the_nullpool_setting(production_env):
     app = create_app(ProductionConfig)
     with app.app_context():
         assert not isinstance(db.engine.pool, NullPool)
-        # Idle connections are pinged before use (bankapp.pooling), not all.
+        # Idle connections are pinged before use (bankapp.platform.pooling), not all.
         assert db.engine.pool._pre_ping is False
         assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is False
 

@@ -16,10 +16,10 @@ from babel.support import NullTranslations
 from flask_babel import get_translations
 
 from bankapp import create_app
-from bankapp.formatting import format_amount, format_money, format_timestamp
-from bankapp.i18n import LANGUAGES
+from bankapp.platform.formatting import format_amount, format_money, format_timestamp
+from bankapp.platform.i18n import LANGUAGES
 from bankapp import ledger
-from bankapp.email import queue_email
+from bankapp.notifications.outbox import queue_email
 from bankapp.ledger import InvalidAmount, parse_amount
 from bankapp.extensions import db
 from bankapp.models import Frequency, Payee, Transaction, User, now_utc
@@ -311,8 +311,8 @@ def test_without_a_chosen_language_an_email_follows_the_page_that_caused_it(clie
 
 
 def test_a_new_browser_alert_is_written_in_french_dates_and_all(app, customer):
-    from bankapp.devices import queue_new_browser_alert
-    from bankapp.email import deliver_committed
+    from bankapp.identity.devices import queue_new_browser_alert
+    from bankapp.notifications.outbox import deliver_committed
     from bankapp.extensions import mail
 
     customer.locale = "fr"

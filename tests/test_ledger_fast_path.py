@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from api_support import bearer
-from bankapp import alerts, create_app, ledger
+from bankapp import create_app, ledger
+from bankapp.notifications import alerts
 from bankapp.extensions import db
 from bankapp.ledger import fast
 from bankapp.models import (

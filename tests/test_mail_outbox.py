@@ -16,9 +16,10 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice import admin, admin_client, audit_rows, post_with_csrf  # noqa: F401
-from bankapp import create_app, email
+from bankapp import create_app
+from bankapp.notifications import outbox
 from bankapp.audit import Action
-from bankapp.crypto import decrypt_field
+from bankapp.platform.crypto import decrypt_field
 from bankapp.extensions import db, mail
 from bankapp.models import MailStatus, OutboxMessage, Role, now_utc
 from conftest import (FIELD_ENCRYPTION_KEY, POSTGRES, TEST_PASSWORD, deliver_mail_to, free_port,
@@ -48,7 +49,7 @@ def queue(count: int = 1, to: str = "alice@example.com") -> list[int]:
     """Messages committed to the outbox without the after-request delivery (as by a worker
     that died, or a request whose delivery failed)."""
     for n in range(count):
-        email.queue_email(to, f"Message {n}", f"Body {n}")
+        outbox.queue_email(to, f"Message {n}", f"Body {n}")
     db.session.commit()
     return db.session.info.pop("bankapp.outbox.committed")
 
@@ -113,10 +114,10 @@ def test_smtp_back_then_deliver_mail_once_sends_exactly_one_email(app, smtp_down
 
 
 def test_a_rolled_back_action_leaves_no_email(app):
-    email.queue_email("alice@example.com", "Never", "Never sent")
+    outbox.queue_email("alice@example.com", "Never", "Never sent")
     db.session.rollback()
     assert rows() == []
-    assert email.deliver_committed() is None
+    assert outbox.deliver_committed() is None
 
 
 def test_the_body_with_its_link_is_stored_encrypted_and_dropped_once_sent(
@@ -127,22 +128,22 @@ def test_the_body_with_its_link_is_stored_encrypted_and_dropped_once_sent(
     assert "/accounts/reset/" in decrypt_field(row.body_encrypted)
     deliver_mail_to(app, smtp_sink.host, smtp_sink.port)
     make_due()
-    assert email.deliver().sent == 1
+    assert outbox.deliver().sent == 1
     [row] = rows()
     assert row.status == MailStatus.SENT and row.body_encrypted is None
 
 
 def test_mail_of_a_request_is_delivered_before_it_answers(client, customer):
-    with mail.record_messages() as outbox:
+    with mail.record_messages() as messages:
         post_form(client, "/accounts/password_reset/", {"email": customer.email})
-    assert [m.subject for m in outbox] == ["Reset your bankapp password"]
+    assert [m.subject for m in messages] == ["Reset your bankapp password"]
     assert rows()[0].status == MailStatus.SENT
 
 
 def test_delivery_after_a_request_commits_nothing_the_view_left_uncommitted(app, client,
                                                                             customer):
     def view():
-        email.queue_email(customer.email, "Hello", "Body")
+        outbox.queue_email(customer.email, "Hello", "Body")
         db.session.commit()
         customer.first_name = "Uncommitted"  # a view that leaves this to be rolled back
         return "ok"
@@ -205,14 +206,14 @@ def test_failures_are_retried_after_1_2_4_minutes(app, smtp_down):
     for _ in range(3):
         make_due()
         before = now_utc()
-        assert email.deliver().failed == 1
+        assert outbox.deliver().failed == 1
         delays.append(rows()[0].next_attempt_at - before)
     assert [round(d.total_seconds() / 60) for d in delays] == [1, 2, 4]
 
 
 def test_the_delay_stops_growing_at_six_hours():
-    assert email.retry_delay(1) == timedelta(minutes=1)
-    assert email.retry_delay(30) == timedelta(hours=6)
+    assert outbox.retry_delay(1) == timedelta(minutes=1)
+    assert outbox.retry_delay(30) == timedelta(hours=6)
 
 
 def test_a_message_is_dead_after_mail_max_attempts(app, smtp_down, runner):
@@ -226,7 +227,7 @@ def test_a_message_is_dead_after_mail_max_attempts(app, smtp_down, runner):
     [row] = rows()
     assert (row.status, row.attempts) == (MailStatus.DEAD, 3)
     make_due()
-    assert email.deliver().attempted == 0  # dead stays dead until an admin retries it
+    assert outbox.deliver().attempted == 0  # dead stays dead until an admin retries it
 
 
 def test_a_recipient_refused_for_good_is_dead_at_once(app):
@@ -242,7 +243,7 @@ def test_a_recipient_refused_for_good_is_dead_at_once(app):
     try:
         deliver_mail_to(app, "127.0.0.1", port)
         queue(1, to="gone@example.com")
-        report = email.deliver()
+        report = outbox.deliver()
     finally:
         controller.stop()
     assert (report.dead, report.failed) == (1, 0)
@@ -252,7 +253,7 @@ def test_a_recipient_refused_for_good_is_dead_at_once(app):
 def test_admins_see_dead_and_pending_mail_but_not_sent_mail(app, admin_client, smtp_down):
     app.config["MAIL_MAX_ATTEMPTS"] = 1
     queue(1, to="dead@example.com")
-    email.deliver()
+    outbox.deliver()
     queue(1, to="waiting@example.com")
     sent = OutboxMessage(recipient="sent@example.com", subject="Done", status=MailStatus.SENT,
                          attempts=1, next_attempt_at=now_utc(), sent_at=now_utc())
@@ -274,7 +275,7 @@ def test_an_admin_retry_sends_a_dead_message_at_once_and_is_audited(
         app, admin, admin_client, smtp_down, smtp_sink):
     app.config["MAIL_MAX_ATTEMPTS"] = 1
     [message_id] = queue(1, to="dead@example.com")
-    email.deliver()
+    outbox.deliver()
     deliver_mail_to(app, smtp_sink.host, smtp_sink.port)
     response = post_with_csrf(admin_client, app, f"/admin/mail/{message_id}/retry/")
     assert response.status_code == 303
@@ -291,7 +292,7 @@ def test_an_admin_retry_with_smtp_still_down_gives_fresh_attempts(app, admin_cli
                                                                    smtp_down):
     app.config["MAIL_MAX_ATTEMPTS"] = 1
     [message_id] = queue(1)
-    email.deliver()
+    outbox.deliver()
     post_with_csrf(admin_client, app, f"/admin/mail/{message_id}/retry/")
     [row] = rows()
     assert (row.status, row.attempts) == (MailStatus.DEAD, 1)  # tried at once, failed again
@@ -302,7 +303,7 @@ def test_an_admin_retry_with_smtp_still_down_gives_fresh_attempts(app, admin_cli
 
 def test_a_sent_message_cannot_be_retried(app, admin_client):
     [message_id] = queue(1)
-    email.deliver()
+    outbox.deliver()
     response = post_with_csrf(admin_client, app, f"/admin/mail/{message_id}/retry/",
                               follow_redirects=True)
     assert "has been sent already" in response.get_data(as_text=True)
@@ -370,7 +371,7 @@ def test_the_worker_loops_until_ctrl_c(tmp_path, smtp_sink):
     app = create_app(config)
     with app.app_context():
         db.create_all()
-        email.queue_email("alice@example.com", "From the worker", "Hello")
+        outbox.queue_email("alice@example.com", "From the worker", "Hello")
         db.session.commit()
         db.engine.dispose()
     env = {**os.environ, "BANKAPP_ENV": "development", "DATABASE_URL": database,
@@ -399,7 +400,7 @@ def test_two_workers_in_parallel_send_each_message_once(app, smtp_sink):
     def worker():
         with app.app_context():  # its own session and connection
             start.wait()
-            reports.append(email.deliver(limit=1000))
+            reports.append(outbox.deliver(limit=1000))
             db.session.remove()
 
     threads = [threading.Thread(target=worker) for _ in range(2)]

@@ -7,7 +7,9 @@ from decimal import Decimal
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bankapp import create_app, email, ledger, metrics
+from bankapp import create_app, ledger
+from bankapp.notifications import outbox
+from bankapp.platform import metrics
 from bankapp.extensions import db
 from bankapp.models import now_utc
 from backoffice import admin, stocked_till, teller  # noqa: F401  (fixtures)
@@ -188,7 +190,7 @@ def test_a_wrong_second_factor_code_counts_as_a_second_factor_failure(client, sc
                  "bankapp_second_factor_failures_total", factor="code") == 1
 
 
-# ---------------------------------------------------------------- pool and outbox
+# ---------------------------------------------------------------- pool and messages
 
 
 def test_the_pool_gauge_follows_checked_out_connections(scraper):
@@ -206,7 +208,7 @@ def test_the_pool_gauge_follows_checked_out_connections(scraper):
 
 def test_the_outbox_reports_its_pending_mail_and_the_age_of_the_oldest(app, scraper):
     # Queued and committed outside a request: nothing delivers it, so it stays pending.
-    message = email.queue_email("waiting@example.com", "Waiting", "body")
+    message = outbox.queue_email("waiting@example.com", "Waiting", "body")
     message.created_at = now_utc() - timedelta(minutes=5)
     db.session.commit()
     db.session.info.clear()

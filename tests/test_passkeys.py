@@ -382,7 +382,7 @@ def test_a_lower_or_equal_sign_count_is_refused_as_a_cloned_authenticator(app, a
 
 
 def test_of_two_checks_racing_with_one_assertion_only_one_moves_the_count(alice_passkey):
-    from bankapp.auth.passkeys import _claim_count
+    from bankapp.identity.passkeys import _claim_count
 
     passkey = stored(alice_passkey)
     assert _claim_count(passkey, 7) and not _claim_count(passkey, 7)

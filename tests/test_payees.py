@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from bankapp import ledger
 from bankapp.audit import Action
-from bankapp.auth.stepup import FIRST_TO_SAVED_PAYEE, step_up_for
+from bankapp.identity.stepup import FIRST_TO_SAVED_PAYEE, step_up_for
 from bankapp.extensions import db
 from bankapp.models import Payee
 from bankapp.payments import payees

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from bankapp.audit import Action
 from bankapp.extensions import db, mail
 from bankapp.models import EmailChange, EmailChangeStatus, Role
-from bankapp.security import (
+from bankapp.identity.security import (
     EMAIL_CHANGE_CONFIRM_SALT,
     signing_serializer,
     make_email_change_confirm_token,

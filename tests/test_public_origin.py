@@ -14,7 +14,7 @@ import pytest
 from bankapp import create_app
 from bankapp.extensions import db
 from bankapp.models import Role, User
-from bankapp.security import hash_password, make_reset_token
+from bankapp.identity.security import hash_password, make_reset_token
 from config import ProductionConfig
 from conftest import PUBLIC_URL, TEST_PASSWORD, deliver_mail_to
 
@@ -221,7 +221,7 @@ def test_development_without_public_url_links_to_the_address_it_is_served_on(app
 
 
 def test_public_url_for_works_outside_a_request(app):
-    from bankapp.security import public_url_for
+    from bankapp.platform.urls import public_url_for
 
     app.config["PUBLIC_URL"] = PUBLIC_URL
     user = User(id=7, email="x@example.com", password_hash="h")

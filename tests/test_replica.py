@@ -18,7 +18,8 @@ import psycopg2
 import pytest
 
 from api_support import new_key, send
-from bankapp import create_app, ledger, replica
+from bankapp import create_app, ledger
+from bankapp.platform import replica
 from bankapp.extensions import db, limiter
 from bankapp.models import Role
 from conftest import _migrate, _TestConfig, _truncate_all, log_in_as, post_form

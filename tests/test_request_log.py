@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bankapp import create_app
-from bankapp.logs import HANDLER_NAME, JsonLogFormatter, LogFormatter, configure_logging
+from bankapp.platform.logs import HANDLER_NAME, JsonLogFormatter, LogFormatter, configure_logging
 from config import ProductionConfig, TestingConfig
 from conftest import TEST_PASSWORD, csrf_token
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bankapp.models import Role
-from bankapp.security import role_required
+from bankapp.identity.security import role_required
 from conftest import csrf_token, log_in_as
 
 STAFF_PAGE = "/test-only/staff/"

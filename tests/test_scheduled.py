@@ -8,7 +8,8 @@ from decimal import Decimal as D
 import pytest
 import sqlalchemy as sa
 
-from bankapp import email, ledger
+from bankapp import ledger
+from bankapp.notifications import outbox
 from bankapp.audit import Action
 from bankapp.extensions import db, mail
 from bankapp.ledger import InvalidSchedule, Schedule
@@ -244,15 +245,15 @@ def test_missed_days_are_caught_up_in_date_order_across_orders(customer, source,
 def test_insufficient_funds_records_a_failed_occurrence_and_keeps_the_next(customer, source,
                                                                             payee_account):
     made = order(customer, source, payee_account, "600.00")
-    with mail.record_messages() as outbox:
+    with mail.record_messages() as messages:
         report = ledger.run_due(date(2026, 2, 28))
-        email.deliver_committed()
+        outbox.deliver_committed()
     assert report.posted == 1 and report.failed == 1
     [failed] = [o for o in ledger.occurrences_of(made) if o.status == OccurrenceStatus.FAILED]
     assert failed.due_on == date(2026, 2, 28) and "Insufficient funds" in failed.reason
     db.session.refresh(made)
     assert made.status == OrderStatus.ACTIVE and made.next_due_on == date(2026, 3, 31)
-    [alert] = outbox
+    [alert] = messages
     assert alert.recipients == [customer.email] and "2026-02-28" in alert.body
     assert "Insufficient funds" in alert.body
     [row] = audit_rows(Action.SCHEDULED_FAILED)

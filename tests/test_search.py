@@ -3,7 +3,7 @@ import pytest
 import sqlalchemy as sa
 
 from bankapp.extensions import db
-from bankapp.search import escape_like
+from bankapp.platform.search import escape_like
 
 
 def contains(haystack: str, needle: str) -> bool:

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from bankapp.audit import Action
-from bankapp.auth.factors import provisioning_uri, qr_code_data_uri
-from bankapp.crypto import decrypt_field
+from bankapp.identity.factors import provisioning_uri, qr_code_data_uri
+from bankapp.platform.crypto import decrypt_field
 from bankapp.extensions import db, mail
 from bankapp.models import RecoveryCode, Role, TotpDevice
 from backoffice import audit_rows
@@ -182,7 +182,7 @@ def test_without_drift_a_code_lives_only_its_own_30_seconds(app, client, enrolle
 
 
 def test_a_password_reset_does_not_skip_the_second_factor(client, customer, enrolled):
-    from bankapp.security import make_reset_token
+    from bankapp.identity.security import make_reset_token
 
     new_password = "lantern orbit velvet quarry"
     post_form(client, f"/accounts/reset/{make_reset_token(customer)}/",
@@ -196,7 +196,7 @@ def test_a_password_reset_does_not_skip_the_second_factor(client, customer, enro
 def test_secrets_and_recovery_codes_carry_enough_randomness(customer_client):
     # 32 base32 characters = 160 bits of seed; 12 characters of a 31-symbol alphabet ≈ 59 bits
     # per recovery code (ASVS asks 20 or more); both from the secrets module's CSPRNG.
-    from bankapp.auth.factors import RECOVERY_ALPHABET
+    from bankapp.identity.factors import RECOVERY_ALPHABET
 
     secret = secret_on_page(customer_client.get(SETUP).get_data(as_text=True))
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
@@ -411,7 +411,7 @@ def test_new_recovery_codes_void_the_old_ones(customer_client, customer, enrolle
         "csrf_token": token, "codes-password": TEST_PASSWORD}).get_data(as_text=True)
     new = re.findall(r'class="recovery-code">([a-z0-9-]+)<', second)
     assert len(old) == len(new) == 10 and not set(old) & set(new)
-    from bankapp.auth.factors import SecondFactorRefused, verify_second_factor
+    from bankapp.identity.factors import SecondFactorRefused, verify_second_factor
 
     with pytest.raises(SecondFactorRefused):
         verify_second_factor(customer, old[0])
@@ -422,7 +422,7 @@ def test_the_security_page_counts_the_recovery_codes_left(customer_client, custo
     token = csrf_token(customer_client, "/accounts/security/")
     html = customer_client.post("/accounts/2fa/recovery-codes/", data={
         "csrf_token": token, "codes-password": TEST_PASSWORD}).get_data(as_text=True)
-    from bankapp.auth.factors import verify_second_factor
+    from bankapp.identity.factors import verify_second_factor
 
     verify_second_factor(customer, re.findall(r'class="recovery-code">([a-z0-9-]+)<', html)[0])
     page = customer_client.get("/accounts/security/").get_data(as_text=True)
@@ -500,7 +500,7 @@ def test_reset_2fa_of_an_unknown_user_fails_clearly(runner):
 def test_rotate_field_key_reencrypts_under_the_new_key(app, runner, customer, enrolled):
     from cryptography.fernet import Fernet
 
-    from bankapp.auth.factors import verify_second_factor
+    from bankapp.identity.factors import verify_second_factor
 
     old_key = Fernet.generate_key().decode()
     app.config["FIELD_ENCRYPTION_KEY"] = old_key

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from api_support import assert_problem, new_key, send
 from bankapp import ledger
 from bankapp.audit import Action
-from bankapp.auth.stepup import ABOVE_THRESHOLD, NEW_PAYEE, has_paid_before, step_up_for
+from bankapp.identity.stepup import ABOVE_THRESHOLD, NEW_PAYEE, has_paid_before, step_up_for
 from bankapp.extensions import db
 from bankapp.models import JournalEntry, TotpDevice
 from backoffice import audit_rows, balance
@@ -194,7 +194,7 @@ def test_the_right_code_posts_the_transfer(customer_client, secret, source, paye
 
 
 def test_a_recovery_code_can_approve_a_payment(customer_client, customer, source, payee):
-    from bankapp.auth.factors import _replace_recovery_codes
+    from bankapp.identity.factors import _replace_recovery_codes
 
     enrol_totp(customer)
     codes = _replace_recovery_codes(customer)

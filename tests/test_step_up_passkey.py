@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from bankapp.audit import Action
-from bankapp.auth.stepup import NEW_PAYEE
+from bankapp.identity.stepup import NEW_PAYEE
 from bankapp.extensions import db
 from bankapp.models import JournalEntry, WebAuthnCredential
 from backoffice import audit_rows, balance

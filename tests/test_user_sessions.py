@@ -9,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from bankapp import audit
-from bankapp.admin.services import deactivate
+from bankapp.backoffice.admin.services import deactivate
 from bankapp.audit import Action
-from bankapp.devices import SESSION_KEY, browser_label, hash_key
+from bankapp.identity.devices import SESSION_KEY, browser_label, hash_key
 from bankapp.extensions import db, mail
 from bankapp.models import AuditEvent, KnownBrowser, Role, UserSession
-from bankapp.security import make_reset_token
+from bankapp.identity.security import make_reset_token
 from conftest import TEST_PASSWORD, csrf_token, enrol_totp, post_form, totp_now
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"

@@ -24,7 +24,7 @@ stored answer, meets the unique key, or stores the answer it built with the post
 database call that is its own transaction; a refusal is then stored by one more statement
 (``INSERT … ON CONFLICT DO NOTHING``: a twin's stored answer wins, as above). A posting the
 function declines (a debit that calls for an alert email) is written the generic way, its
-answer inserted in the same transaction (``ledger.fast.store_answer``).
+answer inserted in the same transaction (``StoredAnswer.store``).
 
 Records are kept for a retention window (``API_IDEMPOTENCY_RETENTION_DAYS``) and then pruned
 by ``flask prune-idempotency-keys`` (``prune_records``). A posted request stays safe to retry
@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import ledger
@@ -51,7 +52,7 @@ from bankapp.ledger import fast
 from bankapp.ledger.amounts import clean_description
 from bankapp.models import ApiIdempotencyKey, Channel, JournalEntry, User, now_utc
 
-POSTED = fast.POSTED
+POSTED = 201
 PRUNE_BATCH_SIZE = 1000
 
 
@@ -80,9 +81,42 @@ def already_answered(user: User, key: str) -> bool:
 
 
 def _insert_record(user: User, key: str, operation: str, fingerprint: str, status: int,
-                   body: dict, reference: str | None) -> None:
+                   body: dict, reference: str | None, at: datetime | None = None) -> None:
     """Insert the answer now, in the current transaction (a used key fails here)."""
-    fast.insert_answer(user.id, key, operation, fingerprint, status, body, reference, now_utc())
+    at = at or now_utc()
+    db.session.connection().execute(sa.insert(ApiIdempotencyKey).values(
+        user_id=user.id, key=key, operation=operation, request_fingerprint=fingerprint,
+        response_status=status, response_body=body, entry_reference=reference,
+        created_at=at, completed_at=at))
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The answer to write with the posting, in its transaction (``ledger.AnswerToStore``).
+
+    ``body(reference, created_at)`` is the answer without ``balance_after``, which
+    ``ledger_post()`` fills in from the leg on ``account_id``; ``of_entry(entry)`` the whole
+    answer, for a posting written the generic way (one the function declined).
+    """
+
+    user: User
+    key: str
+    operation: str
+    fingerprint: str
+    body: Callable[[str, datetime], dict]
+    account_id: int
+    of_entry: Callable[[JournalEntry], dict]
+
+    @property
+    def user_id(self) -> int:
+        return self.user.id
+
+    def store(self, entry: JournalEntry) -> tuple[int, dict, str]:
+        """Insert the answer to ``entry``; return it as ``(status, body, fingerprint)``."""
+        body = self.of_entry(entry)
+        _insert_record(self.user, self.key, self.operation, self.fingerprint, POSTED, body,
+                       entry.reference, entry.created_at)
+        return POSTED, body, self.fingerprint
 
 
 def _key_reused() -> Problem:
@@ -161,8 +195,8 @@ def _post_once_fast(user: User, key: str, operation: str, fingerprint: str,
                             clean_description(description), created_at, accounts,
                             expected["amount"])
 
-    answer = ledger.StoredAnswer(user.id, key, operation, fingerprint, body, account_id,
-                                 of_entry=posting_json)
+    answer = StoredAnswer(user, key, operation, fingerprint, body, account_id,
+                          of_entry=posting_json)
     try:
         posting = post(idempotency_key=ledger_key(key), answer=answer)
     except ledger.LedgerError as error:
@@ -195,11 +229,9 @@ def _stored_answer(user: User, key: str):
 def _store_refusal_fast(user: User, key: str, operation: str, fingerprint: str,
                         problem: Problem) -> Answer:
     """Record a refusal in one autocommitted statement; a twin's earlier answer wins."""
-    from sqlalchemy.dialects.postgresql import insert
-
     answer = Answer(problem.status, problem.body())
     moment = now_utc()
-    statement = (insert(ApiIdempotencyKey)
+    statement = (postgresql.insert(ApiIdempotencyKey)
                  .values(user_id=user.id, key=key, operation=operation,
                          request_fingerprint=fingerprint, response_status=answer.status,
                          response_body=answer.body, entry_reference=None, created_at=moment,

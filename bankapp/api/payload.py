@@ -19,7 +19,7 @@ from flask import request
 
 from bankapp import ledger
 from bankapp.api.problems import Problem
-from bankapp.formatting import bank_timezone
+from bankapp.platform.formatting import bank_timezone
 
 MAX_BODY_BYTES = 64 * 1024
 IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,64}")

@@ -1,11 +1,8 @@
 """RFC 9457 problem details: the one shape of every API error."""
 from __future__ import annotations
 
-from flask import jsonify
-
 from bankapp import ledger
-
-PROBLEM_CONTENT_TYPE = "application/problem+json"
+from bankapp.platform.problems import problem_response, status_phrase
 
 # code → (status, title, what it means); the docs page lists them under #problem-<code>.
 PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
@@ -67,7 +64,7 @@ class Problem(Exception):
         self.status = status
         self.detail = detail
         self.code = code
-        self.title = title or (PROBLEM_TYPES[code][1] if code else _reason(status))
+        self.title = title or (PROBLEM_TYPES[code][1] if code else status_phrase(status))
         self.errors = errors
         self.headers = headers or {}
 
@@ -79,21 +76,6 @@ class Problem(Exception):
         if self.errors:
             body["errors"] = self.errors
         return body
-
-
-def _reason(status: int) -> str:
-    from http import HTTPStatus
-
-    return HTTPStatus(status).phrase
-
-
-def problem_response(status: int, body: dict, headers: dict | None = None):
-    response = jsonify(body)
-    response.status_code = status
-    response.content_type = PROBLEM_CONTENT_TYPE
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
 
 
 def render_problem(problem: Problem):

@@ -5,13 +5,13 @@ import hashlib
 import json
 
 import sqlalchemy as sa
-from flask import current_app, g, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 from flask_limiter.util import get_remote_address
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
-from bankapp import ledger, replica
-from bankapp.api import bp
+from bankapp import ledger
+from bankapp.platform import replica
 from bankapp.api.idempotency import Answer, already_answered, find_record, post_once
 from bankapp.api.openapi import openapi_document
 from bankapp.api.payload import (
@@ -36,8 +36,8 @@ from bankapp.api.representations import (
     timestamp,
     transaction_json,
 )
-from bankapp.auth import stepup
-from bankapp.auth.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
+from bankapp.identity import stepup
+from bankapp.identity.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
 from bankapp.api.tokens import (
     api_user,
     caller_checked_first,
@@ -48,9 +48,15 @@ from bankapp.api.tokens import (
     token_lifetime,
     token_required,
 )
-from bankapp.extensions import db, limiter
+from bankapp.extensions import csrf, db, limiter
 from bankapp.models import Account, AccountType, Channel, EntryType, Role, Transaction, User
-from bankapp.security import check_password, public_base_url
+from bankapp.identity.security import check_password
+from bankapp.platform.urls import public_base_url
+
+bp = Blueprint("api", __name__, url_prefix="/api", template_folder="templates")
+# Bearer tokens are never sent by a browser on its own: a cross-site form cannot use them.
+csrf.exempt(bp)
+
 
 bp.register_error_handler(Problem, render_problem)
 

@@ -162,7 +162,7 @@ from bankapp.ledger.errors import (
     TellerNotServing,
     UnknownAccount,
 )
-from bankapp.ledger.fast import StoredAnswer
+from bankapp.ledger.fast import AnswerToStore
 from bankapp.ledger.history import customer_history, latest_activity
 from bankapp.ledger.holds import (
     HoldError,
@@ -218,7 +218,7 @@ __all__ = [
     "NotReversible", "ReasonRequired", "DecisionRefused",
     "parse_amount", "read_amount", "validate_amount",
     "open_account", "internal_account", "find_customer_account", "find_customer_accounts",
-    "Posting", "Leg", "AuditNote", "StoredAnswer", "post", "deposit", "withdraw", "transfer", "find_posting",
+    "Posting", "Leg", "AuditNote", "AnswerToStore", "post", "deposit", "withdraw", "transfer", "find_posting",
     "till_for", "till_number", "find_till", "over_short_account", "cash_held", "allocate_cash",
     "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",
     "find_entry", "reversal_of", "reverse_entry",

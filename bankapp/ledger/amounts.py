@@ -11,7 +11,13 @@ from babel.numbers import format_decimal, parse_pattern
 from flask import current_app
 from flask_babel import gettext
 
-from bankapp.ledger.errors import InvalidAmount, InvalidDescription, LimitExceeded, ReasonRequired
+from bankapp.ledger.errors import (
+    InvalidAmount,
+    InvalidDescription,
+    LimitExceeded,
+    ReasonRequired,
+)
+from bankapp.platform.formatting import format_money
 
 CENT = Decimal("0.01")
 # NUMERIC(12, 2): the largest balance the column can hold.
@@ -120,7 +126,6 @@ def validate_amount(amount: object) -> Decimal:
         raise InvalidAmount() from exc
     limit = Decimal(current_app.config["MAX_TRANSACTION_AMOUNT"])
     if amount > limit:
-        from bankapp.formatting import format_money
 
         raise LimitExceeded(gettext("The amount is above the per-transaction limit of %(limit)s.",
                                     limit=format_money(limit)))

@@ -9,7 +9,7 @@ from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit as audit_trail
-from bankapp import metrics
+from bankapp.platform import metrics
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger.accounts import internal_account
@@ -150,7 +150,7 @@ class ShiftClose:
         return self.counted - self.expected
 
 
-@metrics.counts_postings("SHIFT_CLOSE")
+@metrics.counts_postings("SHIFT_CLOSE", refusals=(LedgerError,))
 def close_shift(till: Account, counted_cash, actor: User, *,
                 idempotency_key: str | None = None) -> ShiftClose:
     """Close the till's shift: book any over/short, then return the counted cash to the vault.

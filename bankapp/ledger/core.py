@@ -22,9 +22,10 @@ from flask_babel import gettext
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bankapp import alerts
+from bankapp.notifications import alerts
 from bankapp import audit as audit_trail
-from bankapp import ledger_totals, metrics
+from bankapp.ledger import totals
+from bankapp.platform import metrics
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger import fast
@@ -258,21 +259,21 @@ def atomically(work: Callable[[], T], label: str) -> T:
     raise AssertionError("unreachable")
 
 
-@metrics.counts_postings()
+@metrics.counts_postings(refusals=(LedgerError,))
 def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
           channel: str, idempotency_key: str | None, *, audit: AuditNote | None = None,
           reverses: JournalEntry | None = None,
           also: Callable[[JournalEntry], None] | None = None,
           daily_charge: DailyCharge | None = None,
           posted_at: datetime | None = None,
-          answer: fast.StoredAnswer | None = None) -> Posting:
+          answer: fast.AnswerToStore | None = None) -> Posting:
     """Write one balanced journal entry and apply its legs, in one transaction.
 
     ``audit`` is the entry's audit line, ``daily_charge`` the sender's daily limit it counts
     against, and ``also`` any further writes that must commit with it (a maker-checker
     decision); all run inside the transaction, so a retry re-adds them and a refusal writes
-    none. A replayed idempotency key writes nothing at all. ``answer``: the API's answer, to
-    store with the entry (``Posting.answer``).
+    none. A replayed idempotency key writes nothing at all. ``answer``: the caller's record to
+    store with the entry (the API's answer; ``Posting.answer``).
 
     On PostgreSQL an entry without ``also`` or ``reverses`` is posted by ``ledger_post()``
     (see ``fast``), in the session's transaction, or, with ``answer``, as a transaction of its
@@ -291,7 +292,7 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
                             daily_charge=daily_charge)
         if also is not None:
             also(entry)
-        stored = fast.store_answer(answer, entry) if answer is not None else None
+        stored = answer.store(entry) if answer is not None else None
         return Posting(entry, answer=stored)
 
     on_fast_path = (also is None and reverses is None and fast.enabled()
@@ -341,7 +342,7 @@ def _distinct_accounts(legs: list[Leg]) -> bool:
 
 def _post_fast(entry_type: str, legs: list[Leg], description: str, actor: User | None,
                channel: str, idempotency_key: str | None, audit: AuditNote | None,
-               posted_at: datetime | None, answer: fast.StoredAnswer | None,
+               posted_at: datetime | None, answer: fast.AnswerToStore | None,
                daily_charge: DailyCharge | None,
                connection: sa.Connection | None = None) -> Posting | None:
     """One ``ledger_post()`` call: the same entry ``write_entry`` writes, refused the same
@@ -351,9 +352,9 @@ def _post_fast(entry_type: str, legs: list[Leg], description: str, actor: User |
     bounds = [_bounds(leg.account) for leg in legs]
     fast_legs = [
         fast.FastLeg(leg.account.id, leg.transaction_type, leg.delta, low, high,
-                     ledger_totals.kind_of(leg.transaction_type,
+                     totals.kind_of(leg.transaction_type,
                                            "credit" if leg.delta > 0 else "debit"),
-                     ledger_totals.shard_of(leg.account.id),
+                     totals.shard_of(leg.account.id),
                      spends=_spends(leg),
                      alert_owner=(leg.account.owner_id
                                   if alerts.watches_debit(leg.account, leg.delta) else None),
@@ -367,7 +368,7 @@ def _post_fast(entry_type: str, legs: list[Leg], description: str, actor: User |
         entry_type=entry_type, description=description,
         actor_id=actor.id if actor is not None else None, channel=channel,
         idempotency_key=idempotency_key, reference=reference, at=timestamp, legs=fast_legs,
-        bucket=ledger_totals.bucket_of(timestamp),
+        bucket=totals.bucket_of(timestamp),
         audit=None if audit is None else _audit_columns(audit, reference, channel, actor),
         answer=answer, charge=charge)
     result = fast.call(connection or db.session.connection(), params)
@@ -456,8 +457,8 @@ def write_entry(entry_type, legs, description, actor, channel, idempotency_key, 
     db.session.flush()
     if daily_charge is not None:
         daily_charge.charge(timestamp)
-    # Last, after every account lock: the report buckets (see bankapp/ledger_totals.py).
-    ledger_totals.count_movements(rows)
+    # Last, after every account lock: the report buckets (see bankapp/ledger/totals.py).
+    totals.count_movements(rows)
     # The customers' large-transfer and low-balance alerts, sent when this commits.
     alerts.posting_written(rows)
     return entry
@@ -478,7 +479,7 @@ def deposit(account: Account, amount, description: str, actor: User | None, *,
             cash_account: Account | None = None,
             also: Callable[[JournalEntry], None] | None = None,
             posted_at: datetime | None = None,
-            answer: fast.StoredAnswer | None = None) -> Posting:
+            answer: fast.AnswerToStore | None = None) -> Posting:
     """Credit ``account`` with cash taken into ``cash_account`` (the vault by default).
 
     ``also(entry)``, when given, makes further writes that commit with this posting;
@@ -500,7 +501,7 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
              cash_account: Account | None = None,
              also: Callable[[JournalEntry], None] | None = None,
              posted_at: datetime | None = None,
-             answer: fast.StoredAnswer | None = None) -> Posting:
+             answer: fast.AnswerToStore | None = None) -> Posting:
     """Debit ``account``, paying the cash out of ``cash_account`` (the vault by default).
 
     ``also(entry)``, when given, makes further writes that commit with this posting;
@@ -526,7 +527,7 @@ def transfer(source: Account, destination: Account | str, amount, description: s
              actor: User | None, *, channel: str = Channel.WEB,
              idempotency_key: str | None = None, posted_at: datetime | None = None,
              also: Callable[[JournalEntry], None] | None = None,
-             answer: fast.StoredAnswer | None = None) -> Posting:
+             answer: fast.AnswerToStore | None = None) -> Posting:
     """Move ``amount`` from ``source`` to the active customer account ``destination`` (the
     account, or its number).
 

@@ -6,8 +6,8 @@ on PostgreSQL, hands that to ``ledger_post()`` instead of writing it through the
 function locks the accounts in ascending id, applies the same rules as ``core._leg_update``
 (status, bounds, holds) to every leg and ``limits.charge_outgoing``'s upsert to the day's
 total, and writes the entry, its legs with ``balance_after``, the audit row, the
-``ledger_totals`` bucket and (for the API) the stored answer. A refusal, a replayed key and an
-answer already stored come back as values; nothing is written then. So does a debit that
+``ledger_totals`` bucket and (for the API) the caller's record (``AnswerToStore``). A refusal,
+a replayed key and a record already stored come back as values; nothing is written then. So does a debit that
 calls for an alert email (``declined``): ``core.post`` then posts it the generic way, which
 queues the alert in the same transaction.
 
@@ -32,14 +32,14 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Callable, TypeVar
+from typing import Callable, Protocol, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import DBAPIError
 
 from bankapp.extensions import db
-from bankapp.models import ApiIdempotencyKey, JournalEntry
+from bankapp.models import JournalEntry
 
 T = TypeVar("T")
 
@@ -59,43 +59,25 @@ def enabled() -> bool:
     return flag
 
 
-@dataclass(frozen=True)
-class StoredAnswer:
-    """The API's answer to write with the posting (``api_idempotency_keys``).
+class AnswerToStore(Protocol):
+    """A caller's own record, to be written in the posting's transaction (the API's answer to
+    the request, for its idempotency keys); the ledger does not look inside it.
 
-    ``body(reference, created_at)`` is the answer without ``balance_after``, which the
-    function fills in from the leg on ``account_id``; ``of_entry(entry)`` the whole answer,
-    for a posting written the generic way (one the function declined).
+    ``ledger_post()`` writes it from ``key``, ``operation``, ``fingerprint`` and
+    ``body(reference, created_at)``, adding the balance of ``account_id`` after the posting.
+    A posting written the generic way (one the function declined) calls ``store(entry)``
+    instead, which inserts it and returns it as ``(status, body, fingerprint)``.
     """
 
     user_id: int
     key: str
     operation: str
     fingerprint: str
-    body: Callable[[str, datetime], dict]
     account_id: int
-    of_entry: Callable[[JournalEntry], dict]
 
+    def body(self, reference: str, created_at: datetime) -> dict: ...
 
-POSTED = 201
-
-
-def insert_answer(user_id: int, key: str, operation: str, fingerprint: str, status: int,
-                  body: dict, reference: str | None, at: datetime) -> None:
-    """Insert an API answer in the session's transaction (a used key fails here)."""
-    db.session.connection().execute(sa.insert(ApiIdempotencyKey).values(
-        user_id=user_id, key=key, operation=operation, request_fingerprint=fingerprint,
-        response_status=status, response_body=body, entry_reference=reference,
-        created_at=at, completed_at=at))
-
-
-def store_answer(answer: StoredAnswer, entry: JournalEntry) -> tuple[int, dict, str]:
-    """Insert the API's answer to ``entry`` in the session's transaction, as the function
-    does for the postings it writes; return it as ``(status, body, fingerprint)``."""
-    body = answer.of_entry(entry)
-    insert_answer(answer.user_id, answer.key, answer.operation, answer.fingerprint, POSTED,
-                  body, entry.reference, entry.created_at)
-    return POSTED, body, answer.fingerprint
+    def store(self, entry: JournalEntry) -> tuple[int, dict, str]: ...
 
 
 @dataclass(frozen=True)
@@ -165,7 +147,7 @@ def _statement() -> sa.TextClause:
 def parameters(*, entry_type: str, description: str, actor_id: int | None, channel: str,
                idempotency_key: str | None, reference: str, at: datetime,
                legs: list[FastLeg], bucket: datetime, audit: dict | None,
-               answer: StoredAnswer | None, charge: DailyCharge | None) -> dict:
+               answer: AnswerToStore | None, charge: DailyCharge | None) -> dict:
     """The arguments of one ``ledger_post()`` call."""
     audit = audit or {}
     return {

@@ -14,7 +14,7 @@ from decimal import Decimal
 from flask_babel import gettext
 import sqlalchemy as sa
 
-from bankapp import alerts
+from bankapp.notifications import alerts
 from bankapp import audit as audit_trail
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db

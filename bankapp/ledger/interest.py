@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from bankapp import audit as audit_trail
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
-from bankapp.formatting import bank_timezone, day_start_utc
+from bankapp.platform.formatting import bank_timezone, day_start_utc
 from bankapp.ledger.accounts import internal_account
 from bankapp.ledger.amounts import CENT
 from bankapp.ledger.core import AuditNote, Leg, atomically, post

@@ -21,17 +21,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from flask_babel import gettext
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bankapp import audit as audit_trail
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
-from bankapp.formatting import bank_timezone
 from bankapp.ledger.amounts import parse_amount, to_money
 from bankapp.ledger.errors import DailyLimitExceeded, LimitExceeded
 from bankapp.models import DailyOutgoing, TransferLimit, User, now_utc
+from bankapp.platform.formatting import bank_timezone
 
 RAISE_DELAY = timedelta(hours=24)
 
@@ -64,10 +65,7 @@ def outgoing_on(user_id: int, day: date) -> Decimal:
 @functools.cache
 def _charge(dialect: str):
     """The conditional upsert that adds a payment to its day (built once per database kind)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = DailyOutgoing.__table__
     statement = insert(table).values(user_id=sa.bindparam("user_id"), day=sa.bindparam("day"),
                                      amount=sa.bindparam("amount", type_=table.c.amount.type))

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from bankapp import ledger_totals
+from bankapp.ledger import totals
 from bankapp.extensions import db
 from bankapp.ledger.amounts import to_money
 from bankapp.models import Account, AccountType, JournalEntry, Transaction
@@ -81,7 +81,7 @@ def reconcile() -> Reconciliation:
         problems.append(f"book out of balance: all balances sum to {total}, not 0.00")
 
     problems.extend(_broken_running_balances())
-    problems.extend(ledger_totals.problems())
+    problems.extend(totals.problems())
     entries = session.scalar(sa.select(sa.func.count(JournalEntry.id))) or 0
     legs = session.scalar(sa.select(sa.func.count(Transaction.id))) or 0
     return Reconciliation(problems, len(accounts), entries, legs, customer_total)

@@ -44,12 +44,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from bankapp import alerts
+from bankapp.notifications import alerts
 from bankapp import audit as audit_trail
-from bankapp.i18n import status_label
+from bankapp.platform.i18n import status_label
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
-from bankapp.formatting import bank_timezone
+from bankapp.platform.formatting import bank_timezone
 from bankapp.ledger.amounts import clean_description, validate_amount
 from bankapp.ledger.core import atomically, require_customer_account, transfer
 from bankapp.ledger.errors import AccountNotActive, LedgerError

@@ -5,7 +5,7 @@ from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
-from bankapp.fields import AmountField, IdempotencyKeyField, description_field
+from bankapp.ledger.fields import AmountField, IdempotencyKeyField, description_field
 from bankapp.models import Frequency
 
 

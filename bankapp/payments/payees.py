@@ -25,7 +25,7 @@ from bankapp.audit import Action, TargetType
 from bankapp.extensions import db, limiter
 from bankapp.ledger import find_customer_account
 from bankapp.models import Account, AccountStatus, Payee, User
-from bankapp.security import signing_serializer
+from bankapp.identity.security import signing_serializer
 
 log = logging.getLogger("bankapp.payees")
 

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
-from bankapp import alerts, ledger
-from bankapp.auth import factors, stepup
+from bankapp import ledger
+from bankapp.notifications import alerts
+from bankapp.identity import factors, stepup
 from bankapp.extensions import db
-from bankapp.fields import ConfirmForm
-from bankapp.formatting import format_money
+from bankapp.ledger.fields import ConfirmForm
+from bankapp.platform.formatting import format_money
 from bankapp.ledger.amounts import parse_amount
 from bankapp.models import Account, AccountStatus, Frequency, OrderStatus, ScheduledOrder
-from bankapp.payments import bp, payees
+from bankapp.payments import payees
 from bankapp.payments.forms import (
     AlertSettingsForm,
     PayeeConfirmForm,
@@ -22,6 +23,9 @@ from bankapp.payments.forms import (
     PayeeRenameForm,
     ScheduledOrderForm,
 )
+
+bp = Blueprint("payments", __name__, template_folder="templates")
+
 
 STANDING_ORDER_STEP_UP = stepup.StepUp(("standing-order",))
 

@@ -15,8 +15,8 @@ from babel.numbers import format_decimal
 from flask_babel import gettext
 from markupsafe import Markup
 
-from bankapp.formatting import format_day, format_money
-from bankapp.i18n import current_locale
+from bankapp.platform.formatting import format_day, format_money
+from bankapp.platform.i18n import current_locale
 from bankapp.reports.service import Summary
 
 WIDTH, HEIGHT = 760, 320

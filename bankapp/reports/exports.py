@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from flask import current_app
 
-from bankapp.formatting import bank_timezone
+from bankapp.platform.formatting import bank_timezone
 from bankapp.reports.service import BankReport, Statement, format_code
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -104,7 +104,8 @@ def bank_table_csv(report: BankReport, table: str) -> bytes:
 
 
 def statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
-    """The statement as a PDF; fpdf2 (and Pillow, fontTools) load on the first PDF only."""
+    """The statement as a PDF."""
+    # Imported here: fpdf2 (with Pillow and fontTools) loads on the first PDF, not at start.
     from bankapp.reports.pdf import render_statement_pdf
 
     return render_statement_pdf(st, bank_name)

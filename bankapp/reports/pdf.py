@@ -11,7 +11,7 @@ from flask import current_app
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from bankapp.formatting import bank_timezone, format_amount, format_timestamp
+from bankapp.platform.formatting import bank_timezone, format_amount, format_timestamp
 from bankapp.reports.service import Statement, format_code
 
 _PDF_REPLACEMENTS = str.maketrans({"−": "-", "–": "-", "—": "-", "‘": "'", "’": "'",

@@ -1,15 +1,18 @@
 """Report views: parse the query string, call the report service, render or send a file."""
 from __future__ import annotations
 
-from flask import Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from bankapp import replica
+from bankapp.platform import replica
 from bankapp.models import AccountType, Role
-from bankapp.reports import bp, charts, exports, service
+from bankapp.reports import charts, exports, service
 from bankapp.reports.service import ReportError
-from bankapp.security import role_required
+from bankapp.identity.security import role_required
+
+bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
+
 
 FORMATS = ("html", "csv", "pdf")
 

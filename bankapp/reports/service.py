@@ -29,9 +29,9 @@ from sqlalchemy.exc import IntegrityError
 
 from bankapp import ledger
 from bankapp.extensions import db
-from bankapp.formatting import bank_timezone, day_start_utc
-from bankapp.i18n import N_
-from bankapp.ledger_totals import movement_filter
+from bankapp.platform.formatting import bank_timezone, day_start_utc
+from bankapp.platform.i18n import N_
+from bankapp.ledger.totals import movement_filter
 from bankapp.models import (
     Account,
     AccountType,

@@ -94,7 +94,7 @@ def _payments_and_holds(bank, checking: str, payee_account: str) -> dict:
     from decimal import Decimal
 
     from bankapp import ledger
-    from bankapp.email import queue_email
+    from bankapp.notifications.outbox import queue_email
     from bankapp.extensions import db
     from bankapp.models import Account, Frequency, Payee, User, now_utc
 

@@ -1,4 +1,4 @@
-// Passkeys: the browser half of bankapp/auth/passkeys.py.
+// Passkeys: the browser half of bankapp/identity/passkeys.py.
 //
 // Loaded (defer) only on pages with a passkey control; no inline script, so it runs under the
 // CSP `default-src 'self'`. Each control names its ceremony in data-passkey:

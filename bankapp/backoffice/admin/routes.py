@@ -1,0 +1,165 @@
+"""Admin views: users (roles, activation), the audit trail and undelivered email. Admins only."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user
+
+from bankapp.backoffice.admin import services
+from bankapp import ledger
+from bankapp.backoffice.admin.forms import AuditFilterForm, InterestRateForm, RoleForm
+from bankapp.audit import TargetType
+from bankapp.notifications.outbox import undelivered
+from bankapp.extensions import db
+from bankapp.ledger.fields import ConfirmForm
+from bankapp.platform.i18n import N_, role_label
+from bankapp.models import OutboxMessage, Role, User
+from bankapp.identity.security import role_required
+
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
+
+
+admin_only = role_required(Role.ADMIN)
+PER_PAGE = 25
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/users/")
+@admin_only
+def users():
+    """List and search users."""
+    query = request.args.get("q", "").strip()[:100]
+    page = db.paginate(services.user_search(query), per_page=PER_PAGE, error_out=False)
+    return render_template("admin/users.html", page=page, query=query)
+
+
+@bp.route("/users/<int:user_id>/")
+@admin_only
+def user(user_id: int):
+    """One user: role and activation."""
+    return _render_user(_user_or_404(user_id))
+
+
+def _render_user(person: User, role_form: RoleForm | None = None, error: str | None = None):
+    role_form = role_form or RoleForm(role=person.role)
+    return render_template("admin/user.html", person=person, role_form=role_form,
+                           confirm_form=ConfirmForm(), error=error)
+
+
+@bp.route("/users/<int:user_id>/role/", methods=["POST"])
+@admin_only
+def change_role(user_id: int):
+    """Give a user another role."""
+    person = _user_or_404(user_id)
+    form = RoleForm()
+    if form.validate_on_submit():
+        try:
+            services.change_role(person, form.role.data, current_user._get_current_object())
+        except services.AdminError as error:
+            db.session.rollback()
+            form.role.errors.append(str(error))
+        else:
+            flash(gettext("%(email)s is now %(role)s.", email=person.email,
+                          role=role_label(person.role)), "success")
+            return redirect(url_for(".user", user_id=person.id), code=303)
+    return _render_user(person, role_form=form)
+
+
+@bp.route("/users/<int:user_id>/deactivate/", methods=["POST"])
+@admin_only
+def deactivate(user_id: int):
+    """Deactivate a user: no more logins, and their sessions end."""
+    return _activation(user_id, services.deactivate,
+                       N_("%(email)s has been deactivated."))
+
+
+@bp.route("/users/<int:user_id>/reactivate/", methods=["POST"])
+@admin_only
+def reactivate(user_id: int):
+    """Let a deactivated user log in again."""
+    return _activation(user_id, services.reactivate,
+                       N_("%(email)s has been reactivated."))
+
+
+def _activation(user_id: int, change, done: str):
+    person = _user_or_404(user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        change(person, current_user._get_current_object())
+    except services.AdminError as error:
+        db.session.rollback()
+        return _render_user(person, error=str(error))
+    flash(gettext(done, email=person.email), "success")
+    return redirect(url_for(".user", user_id=person.id), code=303)
+
+
+@bp.route("/audit/")
+@admin_only
+def audit():
+    """The audit trail, filtered by actor, action, target and dates."""
+    form = AuditFilterForm(request.args)
+    filters = {}
+    if form.validate():
+        filters = {name: form[name].data for name in
+                   ("actor", "action", "target_type", "target_id", "date_from", "date_to")}
+        filters = {name: value for name, value in filters.items() if value}
+    page = db.paginate(services.audit_query(**filters), per_page=PER_PAGE, error_out=False)
+    args = {key: value for key, value in request.args.items() if key != "page" and value}
+    return render_template("admin/audit.html", form=form, page=page, args=args,
+                           target_types=TargetType.all())
+
+
+@bp.route("/mail/")
+@admin_only
+def mail():
+    """Email not delivered yet: dead (attempts used up) first, then pending."""
+    page = db.paginate(undelivered(), per_page=PER_PAGE, error_out=False)
+    return render_template("admin/mail.html", page=page, confirm_form=ConfirmForm())
+
+
+@bp.route("/mail/<int:message_id>/retry/", methods=["POST"])
+@admin_only
+def retry_mail(message_id: int):
+    """Send one email again now, with a fresh set of attempts."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        abort(404)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        services.retry_mail(message, current_user._get_current_object())
+    except services.AdminError as error:
+        db.session.rollback()
+        flash(str(error), "warning")
+    else:
+        flash(gettext("The email to %(email)s is queued again.", email=message.recipient),
+              "success")
+    return redirect(url_for(".mail"), code=303)
+
+
+@bp.route("/interest/", methods=["GET", "POST"])
+@admin_only
+def interest_rates():
+    """The interest rate history; add a rate from a day on."""
+    form = InterestRateForm()
+    if form.validate_on_submit():
+        try:
+            row = ledger.set_rate(form.account_type.data, ledger.parse_rate(form.annual_rate.data),
+                                  ledger.parse_rate_date(form.effective_from.data),
+                                  current_user._get_current_object())
+        except ledger.InterestError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash(gettext("%(type)s earns %(rate)s %% a year from %(day)s.",
+                          type=row.account_type,
+                          rate=f"{row.annual_rate.normalize():f}",
+                          day=row.effective_from.isoformat()), "success")
+            return redirect(url_for(".interest_rates"), code=303)
+    return render_template("admin/interest.html", form=form, rates=ledger.rate_history())

@@ -1,0 +1,121 @@
+"""User administration (roles, (de)activation) and retrying undelivered email, each audited."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask_babel import gettext
+
+from bankapp import audit
+from bankapp.notifications import outbox
+from bankapp.extensions import db
+from bankapp.platform.formatting import day_start_utc
+from bankapp.platform.i18n import role_label
+from bankapp.models import AuditEvent, MailStatus, OutboxMessage, Role, User
+from bankapp.platform.search import escape_like
+
+
+class AdminError(Exception):
+    """A refused administrative change; ``str(error)`` is the message to show."""
+
+
+def user_search(query: str):
+    """Users whose email or name contains ``query`` (case-insensitive), a select."""
+    stmt = sa.select(User)
+    text = " ".join((query or "").split()).lower()
+    if text:
+        pattern = f"%{escape_like(text)}%"
+        full_name = sa.func.lower(sa.func.coalesce(User.first_name, "") + " "
+                                  + sa.func.coalesce(User.last_name, ""))
+        stmt = stmt.where(sa.or_(User.email.like(pattern, escape="\\"),
+                                 full_name.like(pattern, escape="\\")))
+    return stmt.order_by(User.email)
+
+
+def _ensure_another_active_admin(user: User) -> None:
+    """Refuse to take away the last active admin (who can then only be the actor)."""
+    if user.role != Role.ADMIN or not user.is_active:
+        return
+    # Lock the active admins' rows: two admins demoting each other at once are serialized,
+    # and the second one counts what the first left.
+    admins = db.session.scalars(
+        sa.select(User.id).where(User.role == Role.ADMIN, User.is_active.is_(True))
+        .with_for_update()
+    ).all()
+    if set(admins) <= {user.id}:
+        raise AdminError(gettext("You are the last active admin: make another user an admin "
+                                 "first."))
+
+
+def change_role(user: User, role: str, actor: User) -> None:
+    if role not in Role.ALL:
+        raise AdminError(gettext("Choose customer, teller or admin."))
+    if user.role == role:
+        raise AdminError(gettext("%(email)s already has the role %(role)s.", email=user.email,
+                                 role=role_label(role)))
+    if role != Role.ADMIN:
+        _ensure_another_active_admin(user)
+    previous = user.role
+    user.role = role
+    audit.record(audit.Action.ROLE_CHANGE, actor=actor, target_type=audit.TargetType.USER,
+                 target_id=user.id,
+                 details={"email": user.email, "from": previous, "to": role})
+    db.session.commit()
+
+
+def deactivate(user: User, actor: User) -> None:
+    """Stop the user logging in, and end every session they have (new session token)."""
+    if not user.is_active:
+        raise AdminError(gettext("%(email)s is already deactivated.", email=user.email))
+    _ensure_another_active_admin(user)
+    user.is_active = False
+    user.rotate_session_token()
+    audit.record(audit.Action.DEACTIVATE, actor=actor, target_type=audit.TargetType.USER,
+                 target_id=user.id,
+                 details={"email": user.email})
+    db.session.commit()
+
+
+def reactivate(user: User, actor: User) -> None:
+    if user.is_active:
+        raise AdminError(gettext("%(email)s is already active.", email=user.email))
+    user.is_active = True
+    audit.record(audit.Action.REACTIVATE, actor=actor, target_type=audit.TargetType.USER,
+                 target_id=user.id,
+                 details={"email": user.email})
+    db.session.commit()
+
+
+def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
+                target_id: str = "", date_from: date | None = None,
+                date_to: date | None = None):
+    """Audit events matching the filters, newest first (a select). Dates are whole days in
+    the bank's time zone, both ends included; ``actor`` is part of an email."""
+    stmt = sa.select(AuditEvent)
+    if actor:
+        pattern = f"%{escape_like(actor.strip().lower())}%"
+        stmt = stmt.where(AuditEvent.actor_id.in_(
+            sa.select(User.id).where(User.email.like(pattern, escape="\\"))))
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if target_type:
+        stmt = stmt.where(AuditEvent.target_type == target_type)
+    if target_id:
+        stmt = stmt.where(AuditEvent.target_id == target_id.strip())
+    if date_from:
+        stmt = stmt.where(AuditEvent.created_at >= day_start_utc(date_from))
+    if date_to:
+        stmt = stmt.where(AuditEvent.created_at < day_start_utc(date_to + timedelta(days=1)))
+    return stmt.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+
+
+def retry_mail(message: OutboxMessage, actor: User) -> None:
+    """Give a pending or dead email a fresh set of attempts, due now."""
+    if message.status == MailStatus.SENT:
+        raise AdminError(gettext("That email has been sent already."))
+    audit.record(audit.Action.MAIL_RETRY, actor=actor, target_type=audit.TargetType.MAIL,
+                 target_id=message.id,
+                 details={"recipient": message.recipient, "subject": message.subject,
+                          "was": message.status, "attempts": message.attempts})
+    outbox.requeue(message)
+    db.session.commit()

@@ -1,0 +1,1 @@
+"""The teller desk: customers at the counter, cash, holds, approvals (maker-checker)."""

@@ -1,0 +1,456 @@
+"""Teller back office: the desk, customer search, cash at the counter, tills, approvals,
+verification, freezes, holds and reversals. Tellers and admins only; some actions admins only."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user
+
+from bankapp import ledger
+from bankapp.extensions import db
+from bankapp.ledger.fields import ConfirmForm
+from bankapp.platform.formatting import day_start_utc, format_amount, format_money
+from bankapp.platform.i18n import status_label
+from bankapp.models import (
+    AccountStatus,
+    Hold,
+    PendingPosting,
+    PendingPostingKind,
+    Role,
+    User,
+    now_utc,
+)
+from bankapp.identity.security import role_required
+from bankapp.backoffice.teller import services
+from bankapp.backoffice.teller.forms import (
+    CashForm,
+    CloseShiftForm,
+    CounterPostingForm,
+    HoldForm,
+    ReasonForm,
+    ReleaseForm,
+)
+
+bp = Blueprint("teller", __name__, url_prefix="/teller", template_folder="templates")
+
+
+staff_only = role_required(*Role.STAFF)
+admin_only = role_required(Role.ADMIN)
+PER_PAGE = 20
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _customer_or_404(user_id: int) -> User:
+    customer = db.session.get(User, user_id)
+    if customer is None or customer.role != Role.CUSTOMER:
+        abort(404)
+    return customer
+
+
+def _account_or_404(account_number: str):
+    account = ledger.find_customer_account(account_number)
+    if account is None:
+        abort(404)
+    return account
+
+
+def _entry_or_404(reference: str):
+    entry = ledger.find_entry(reference)
+    if entry is None:
+        abort(404)
+    return entry
+
+
+def _show_error(form, error: ledger.LedgerError, amount_field: str = "amount") -> None:
+    """Put a ledger refusal next to the field it concerns, or at the top of the form."""
+    if isinstance(error, (ledger.InvalidAmount, ledger.LimitExceeded)) and amount_field in form:
+        form[amount_field].errors.append(str(error))
+    elif isinstance(error, ledger.InvalidDescription) and "description" in form:
+        form["description"].errors.append(str(error))
+    elif isinstance(error, ledger.ReasonRequired) and "reason" in form:
+        form["reason"].errors.append(str(error))
+    else:
+        form.form_errors.append(str(error))
+
+
+# ---------------------------------------------------------------- desk and customers
+
+
+@bp.route("/")
+@staff_only
+def desk():
+    """The teller's desk: search, today's counter postings and the till's expected cash."""
+    me = _me()
+    till = ledger.find_till(me)
+    pending = db.session.scalars(services.pending_requests(me, everyone=False)).all()
+    return render_template("teller/desk.html", day=services.desk_day(me),
+                           till_number=ledger.till_number(me), cash=ledger.cash_held(till),
+                           pending=pending)
+
+
+@bp.route("/customers/")
+@staff_only
+def customers():
+    """Search customers by email, phone, name or account number."""
+    query = request.args.get("q", "").strip()[:100]
+    page = db.paginate(services.customer_search(query), per_page=PER_PAGE, error_out=False)
+    return render_template("teller/customers.html", query=query, page=page)
+
+
+@bp.route("/customers/<int:user_id>/")
+@staff_only
+def customer(user_id: int):
+    """A customer's details, verification state, accounts and recent activity."""
+    person = _customer_or_404(user_id)
+    return render_template("teller/customer.html", person=person, verify_form=ConfirmForm(),
+                           activity=ledger.latest_activity(person, limit=20))
+
+
+@bp.route("/customers/<int:user_id>/verify/", methods=["POST"])
+@staff_only
+def verify(user_id: int):
+    """Mark the customer's identity as checked at the counter."""
+    person = _customer_or_404(user_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if services.verify_customer(person, _me()):
+        flash(gettext("%(name)s is now verified.", name=person.full_name), "success")
+    else:
+        flash(gettext("%(name)s was already verified.", name=person.full_name), "info")
+    return redirect(url_for(".customer", user_id=person.id), code=303)
+
+
+# ---------------------------------------------------------------- cash at the counter
+
+
+@bp.route("/accounts/<account_number>/deposit/", methods=["GET", "POST"])
+@staff_only
+def deposit(account_number: str):
+    """Take cash into the teller's till and credit the customer's account."""
+    return _counter_posting(account_number, PendingPostingKind.DEPOSIT)
+
+
+@bp.route("/accounts/<account_number>/withdraw/", methods=["GET", "POST"])
+@staff_only
+def withdraw(account_number: str):
+    """Pay cash out of the teller's till and debit the customer's account."""
+    return _counter_posting(account_number, PendingPostingKind.WITHDRAWAL)
+
+
+def _counter_posting(account_number: str, kind: str):
+    account = _account_or_404(account_number)
+    form = CounterPostingForm()
+    if form.validate_on_submit():
+        try:
+            result = ledger.teller_posting(kind, account, form.amount.amount,
+                                           form.description.data, _me(),
+                                           idempotency_key=form.key)
+        except ledger.LedgerError as error:
+            _show_error(form, error)
+        else:
+            if isinstance(result, ledger.Requested):
+                flash(_requested_message(result), "warning" if result.replayed else "success")
+                return redirect(url_for(".approvals"), code=303)
+            deposit = kind == PendingPostingKind.DEPOSIT
+            if result.replayed:
+                flash(gettext("This form was already submitted: the deposit was posted once, "
+                              "shown below.") if deposit else
+                      gettext("This form was already submitted: the withdrawal was posted once, "
+                              "shown below."), "warning")
+            else:
+                flash(gettext("Deposit posted.") if deposit else gettext("Withdrawal posted."),
+                      "success")
+            return redirect(url_for(".entry", reference=result.reference), code=303)
+    return render_template("teller/posting.html", form=form, account=account, kind=kind,
+                           threshold=ledger.approval_threshold())
+
+
+def _requested_message(result: ledger.Requested) -> str:
+    if result.replayed:
+        return gettext("This form was already submitted: the request is waiting for approval.")
+    threshold = format_amount(ledger.approval_threshold())
+    if result.pending.kind == PendingPostingKind.DEPOSIT:
+        return gettext("The amount is above %(threshold)s: the deposit waits for an admin's "
+                       "approval. No money has moved yet.", threshold=threshold)
+    return gettext("The amount is above %(threshold)s: the withdrawal waits for an admin's "
+                   "approval. No money has moved yet.", threshold=threshold)
+
+
+@bp.route("/entries/<reference>/")
+@staff_only
+def entry(reference: str):
+    """One journal entry, its legs and (for admins) the reversal form."""
+    posted = _entry_or_404(reference)
+    return render_template("teller/entry.html", entry=posted, form=ReasonForm(),
+                           reversal=ledger.reversal_of(posted))
+
+
+@bp.route("/entries/<reference>/reverse/", methods=["POST"])
+@admin_only
+def reverse(reference: str):
+    """Reverse a posted entry with a compensating entry (the original is never edited)."""
+    posted = _entry_or_404(reference)
+    form = ReasonForm()
+    if form.validate_on_submit():
+        try:
+            posting = ledger.reverse_entry(posted, form.reason.data, _me())
+        except ledger.LedgerError as error:
+            _show_error(form, error)
+        else:
+            flash(gettext("Entry reversed."), "success")
+            return redirect(url_for(".entry", reference=posting.reference), code=303)
+    return render_template("teller/entry.html", entry=posted, form=form,
+                           reversal=ledger.reversal_of(posted))
+
+
+# ---------------------------------------------------------------- freezes
+
+
+@bp.route("/accounts/<account_number>/freeze/", methods=["GET", "POST"])
+@staff_only
+def freeze(account_number: str):
+    """Freeze an account (no debit or credit) with a reason."""
+    return _status_change(account_number, freeze=True)
+
+
+@bp.route("/accounts/<account_number>/unfreeze/", methods=["GET", "POST"])
+@staff_only
+def unfreeze(account_number: str):
+    """Make a frozen account active again, with a reason."""
+    return _status_change(account_number, freeze=False)
+
+
+def _status_change(account_number: str, *, freeze: bool):
+    account = _account_or_404(account_number)
+    form = ReasonForm()
+    if form.validate_on_submit():
+        change = ledger.freeze_account if freeze else ledger.unfreeze_account
+        try:
+            change(account, form.reason.data, _me())
+        except ledger.LedgerError as error:
+            _show_error(form, error)
+        else:
+            flash(gettext("Account %(number)s is now %(status)s.", number=account.account_number,
+                          status=status_label(account.status)), "success")
+            return redirect(url_for(".customer", user_id=account.owner_id), code=303)
+    return render_template("teller/status_change.html", form=form, account=account,
+                           freeze=freeze, frozen=account.status == AccountStatus.FROZEN)
+
+
+# ---------------------------------------------------------------- holds
+
+
+@bp.route("/accounts/<account_number>/holds/", methods=["GET", "POST"])
+@staff_only
+def holds(account_number: str):
+    """An account's holds; place a new one."""
+    account = _account_or_404(account_number)
+    form = HoldForm()
+    if form.validate_on_submit():
+        try:
+            hold = ledger.place_hold(account, form.amount.amount, form.reason.data,
+                                     _end_of_day(form.until.data), _me())
+        except ledger.LedgerError as error:
+            _show_error(form, error)
+        else:
+            flash(gettext("%(amount)s is on hold on %(number)s.",
+                          amount=format_money(hold.amount), number=account.account_number),
+                  "success")
+            return redirect(url_for(".holds", account_number=account.account_number), code=303)
+    return _render_holds(account, form)
+
+
+def _render_holds(account, form, error: str | None = None):
+    return render_template("teller/holds.html", account=account, form=form,
+                           release_form=ReleaseForm(), error=error,
+                           holds=ledger.hold_history(account), now=now_utc(),
+                           available=ledger.available_balance(account))
+
+
+def _end_of_day(text: str | None):
+    """``YYYY-MM-DD`` → the end of that day in the bank's time zone (a hold's expiry)."""
+    try:
+        day = date.fromisoformat((text or "").strip())
+    except ValueError:
+        raise ledger.HoldError(gettext("Give the last day of the hold as YYYY-MM-DD.")) from None
+    return day_start_utc(day + timedelta(days=1))
+
+
+@bp.route("/holds/<int:hold_id>/release/", methods=["POST"])
+@staff_only
+def release_hold(hold_id: int):
+    """Release a hold before it expires."""
+    hold = db.session.get(Hold, hold_id)
+    if hold is None:
+        abort(404)
+    if not ReleaseForm().validate_on_submit():
+        abort(400)
+    try:
+        ledger.release_hold(hold.id, _me())
+    except ledger.LedgerError as error:
+        return _render_holds(hold.account, HoldForm(formdata=None), error=str(error)), 409
+    flash(gettext("The hold of %(amount)s is released.", amount=format_money(hold.amount)),
+          "success")
+    return redirect(url_for(".holds", account_number=hold.account.account_number), code=303)
+
+
+# ---------------------------------------------------------------- maker-checker
+
+
+@bp.route("/approvals/")
+@staff_only
+def approvals():
+    """Pending counter postings: all of them for admins, a teller's own for tellers."""
+    return _render_approvals()
+
+
+def _render_approvals(errors: dict[int, str] | None = None):
+    checker = current_user.role == Role.ADMIN
+    page = db.paginate(services.pending_requests(_me(), everyone=checker),
+                       per_page=PER_PAGE, error_out=False)
+    return render_template("teller/approvals.html", page=page, checker=checker,
+                           errors=errors or {}, approve_form=ConfirmForm(),
+                           reject_form=ReasonForm(),
+                           decided=services.recent_decisions(_me(), everyone=checker))
+
+
+def _pending_or_404(pending_id: int) -> PendingPosting:
+    pending = db.session.get(PendingPosting, pending_id)
+    if pending is None:
+        abort(404)
+    return pending
+
+
+@bp.route("/approvals/<int:pending_id>/approve/", methods=["POST"])
+@admin_only
+def approve(pending_id: int):
+    """Approve a pending request: only now is it posted."""
+    pending = _pending_or_404(pending_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        posting = ledger.approve_posting(pending, _me())
+    except ledger.LedgerError as error:
+        return _render_approvals({pending.id: str(error)})
+    flash(gettext("Request #%(id)s approved and posted.", id=pending.id), "success")
+    return redirect(url_for(".entry", reference=posting.reference), code=303)
+
+
+@bp.route("/approvals/<int:pending_id>/reject/", methods=["POST"])
+@admin_only
+def reject(pending_id: int):
+    """Reject a pending request with a reason; no money moves."""
+    pending = _pending_or_404(pending_id)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        return _render_approvals({pending.id: " ".join(map(str, form.reason.errors))
+                                  or gettext("Give a reason.")})
+    try:
+        ledger.reject_posting(pending, _me(), form.reason.data)
+    except ledger.LedgerError as error:
+        return _render_approvals({pending.id: str(error)})
+    flash(gettext("Request #%(id)s rejected.", id=pending.id), "success")
+    return redirect(url_for(".approvals"), code=303)
+
+
+# ---------------------------------------------------------------- tills
+
+
+@bp.route("/tills/")
+@admin_only
+def tills():
+    """Every teller's till and the cash it holds."""
+    return render_template("teller/tills.html", tills=services.tills_overview(),
+                           vault=ledger.internal_account())
+
+
+def _staff_or_404(user_id: int) -> User:
+    person = db.session.get(User, user_id)
+    if person is None or not person.is_staff:
+        abort(404)
+    return person
+
+
+@bp.route("/tills/<int:user_id>/allocate/", methods=["GET", "POST"])
+@admin_only
+def allocate(user_id: int):
+    """Move cash from the vault into a teller's till."""
+    return _cash_movement(_staff_or_404(user_id), allocate=True)
+
+
+def _till_holder_or_404(user_id: int) -> User:
+    # Staff, or anyone who once was and still has a till: its cash must be able to go back.
+    person = db.session.get(User, user_id)
+    if person is None or not (person.is_staff or ledger.find_till(person) is not None):
+        abort(404)
+    return person
+
+
+@bp.route("/tills/<int:user_id>/settle/", methods=["GET", "POST"])
+@admin_only
+def settle(user_id: int):
+    """Return cash from a teller's till to the vault (also once they are no longer staff)."""
+    return _cash_movement(_till_holder_or_404(user_id), allocate=False)
+
+
+def _cash_movement(teller: User, *, allocate: bool):
+    till = ledger.find_till(teller)  # showing the form writes nothing (no till yet: zero cash)
+    form = CashForm()
+    if form.validate_on_submit():
+        move = ledger.allocate_cash if allocate else ledger.settle_cash
+        try:
+            till = till or ledger.till_for(teller)
+            posting = move(till, form.amount.amount, _me(), idempotency_key=form.key)
+        except ledger.LedgerError as error:
+            _show_error(form, error)
+        else:
+            done = gettext("Cash allocated.") if allocate else gettext("Cash settled.")
+            flash(gettext("Already posted: %(what)s", what=done) if posting.replayed else done,
+                  "success")
+            return redirect(url_for(".tills"), code=303)
+    return render_template("teller/cash.html", form=form, teller=teller,
+                           till_number=ledger.till_number(teller), cash=ledger.cash_held(till),
+                           allocate=allocate)
+
+
+@bp.route("/till/close/", methods=["GET", "POST"])
+@staff_only
+def close_shift():
+    """Count the till, book any over/short and settle the cash to the vault."""
+    till = ledger.find_till(_me())  # showing the form writes nothing (no till yet: zero cash)
+    form = CloseShiftForm()
+    if form.validate_on_submit():
+        try:
+            till = till or ledger.till_for(_me())
+            closed = ledger.close_shift(till, form.counted.amount, _me(),
+                                        idempotency_key=form.key)
+        except ledger.LedgerError as error:
+            _show_error(form, error, amount_field="counted")
+        else:
+            flash(_close_message(closed), "success" if not closed.difference else "warning")
+            return redirect(url_for(".desk"), code=303)
+    return render_template("teller/close_shift.html", form=form,
+                           till_number=ledger.till_number(_me()), cash=ledger.cash_held(till))
+
+
+def _close_message(closed: ledger.ShiftClose) -> str:
+    figures = {"expected": format_money(closed.expected), "counted": format_money(closed.counted),
+               "difference": format_money(abs(closed.difference))}
+    if closed.difference > 0:
+        text = gettext("Expected %(expected)s, counted %(counted)s: cash over by "
+                       "%(difference)s.", **figures)
+    elif closed.difference < 0:
+        text = gettext("Expected %(expected)s, counted %(counted)s: cash short by "
+                       "%(difference)s.", **figures)
+    else:
+        text = gettext("Expected %(expected)s, counted %(counted)s: the till balanced.",
+                       **figures)
+    prefix = (gettext("This shift was already closed.") if closed.replayed
+              else gettext("Shift closed."))
+    return f"{prefix} {text}"

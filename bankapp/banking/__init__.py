@@ -1,0 +1,3 @@
+"""The customer's banking pages: dashboard, opening accounts, transfers, cash, limits.
+
+Blueprint ``accounts``."""

@@ -1,0 +1,419 @@
+"""Second factors: TOTP enrolment and checks, recovery codes, the lockout, the enrolment gate.
+
+Modelled on django-otp's devices: each factor is a row that verifies a code; a TOTP code is
+accepted once (``TotpDevice.last_step``); recovery codes are single-use. Wrong codes are counted
+per account in the limiter's store (Redis in production, so every worker shares the count):
+``MFA_FAILURE_LIMIT`` wrong codes lock second-factor checks for that account for
+``MFA_LOCKOUT_MINUTES``, with an audit row and an email to the owner. The way back from a lost
+phone is a recovery code, or an operator's ``flask reset-2fa``.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import secrets
+from datetime import datetime, timedelta, timezone
+
+import pyotp
+import segno
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext
+from limits import RateLimitItemPerMinute, parse as parse_limit
+
+from bankapp import audit
+from bankapp.audit import Action, TargetType
+from bankapp.platform.crypto import decrypt_field, encrypt_field, reencrypt_field
+from bankapp.identity.devices import request_browser_label
+from bankapp.notifications.outbox import queue_email
+from bankapp.extensions import db, limiter
+from bankapp.platform.i18n import N_, recipient_locale
+from bankapp.models import RecoveryCode, Role, TotpDevice, User, WebAuthnCredential, now_utc
+from bankapp.identity.security import check_password, hash_password, verify_secret
+from bankapp.platform.urls import public_url_for
+
+log = logging.getLogger("bankapp.auth")
+
+ISSUER = "bankapp"
+RECOVERY_CODE_COUNT = 10
+PENDING_SECRET_MINUTES = 10
+# No 0/o, 1/l/i: a code copied from paper must not be misread.
+RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+RECOVERY_GROUPS = 3  # xxxx-xxxx-xxxx: 12 characters, ~59 bits
+TOTP_CODE = re.compile(r"[0-9]{6}")
+RECOVERY_CODE = re.compile(rf"[{RECOVERY_ALPHABET}]{{{4 * RECOVERY_GROUPS}}}")
+
+WRONG_CODE = N_("That code is not right. Enter the current 6-digit code from your app, or an unused "
+              "recovery code.")
+MALFORMED_CODE = N_("Enter the 6-digit code from your authenticator app, or one of your recovery "
+                  "codes (12 letters and digits).")
+LOCKED = N_("Too many wrong codes: second-factor sign-in for this account is locked for "
+          "%(minutes)s minutes. We have emailed the account owner.")
+
+
+class SecondFactorRefused(Exception):
+    """A code was refused; ``locked`` when the account's second-factor checks are locked."""
+
+    def __init__(self, message: str, locked: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.locked = locked
+
+
+# ---------------------------------------------------------------- policy
+
+
+def enrolment_required(user: User) -> bool:
+    """Whether ``user`` must have a second factor before using the bank (staff always)."""
+    if user.role in Role.STAFF:
+        return True
+    return current_app.config["CUSTOMER_2FA"] == "required"
+
+
+def needs_enrolment(user: User) -> bool:
+    return not user.mfa_enabled and enrolment_required(user)
+
+
+# ---------------------------------------------------------------- TOTP enrolment
+
+
+def _device(user: User) -> TotpDevice | None:
+    return db.session.scalar(sa.select(TotpDevice).where(TotpDevice.user_id == user.id))
+
+
+def has_totp(user: User) -> bool:
+    """Whether ``user`` has a confirmed authenticator app."""
+    device = _device(user)
+    return device is not None and device.confirmed_at is not None
+
+
+def passkey_count(user: User) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(WebAuthnCredential).where(
+        WebAuthnCredential.user_id == user.id)) or 0
+
+
+def refresh_mfa_enabled(user: User) -> None:
+    """``mfa_enabled`` from the factors left: an authenticator app or any passkey.
+
+    Called in the transaction that changed them. Recovery codes are the way back of the
+    factors, not a factor: they go when the last factor goes.
+    """
+    user.mfa_enabled = has_totp(user) or passkey_count(user) > 0
+    if not user.mfa_enabled:
+        db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+
+
+def start_totp_enrolment(user: User) -> str:
+    """A new secret for ``user``'s authenticator app, stored unconfirmed; its base32 text.
+
+    Reloading the page within ``PENDING_SECRET_MINUTES`` shows the same secret (a QR code
+    already scanned keeps working); after that a new one replaces it. Refused (ValueError)
+    while a confirmed device exists: remove it first.
+    """
+    device = _device(user)
+    if device is not None and device.confirmed_at is not None:
+        raise ValueError("an authenticator app is already set up")
+    if device is not None and device.created_at > now_utc() - timedelta(
+            minutes=PENDING_SECRET_MINUTES):
+        return decrypt_field(device.secret_encrypted)
+    secret = pyotp.random_base32()
+    if device is None:
+        device = TotpDevice(user_id=user.id, last_step=0)
+        db.session.add(device)
+    device.secret_encrypted = encrypt_field(secret)
+    device.created_at = now_utc()
+    db.session.commit()
+    return secret
+
+
+def enrol_totp_without_code(user: User) -> str:
+    """Give ``user`` a confirmed authenticator secret with no code: demo staff, test fixtures.
+
+    The caller shows the secret to whoever will type it into an app; no recovery codes.
+    """
+    secret = pyotp.random_base32()
+    db.session.execute(sa.delete(TotpDevice).where(TotpDevice.user_id == user.id))
+    db.session.add(TotpDevice(user_id=user.id, secret_encrypted=encrypt_field(secret),
+                              confirmed_at=now_utc(), last_step=0))
+    user.mfa_enabled = True
+    db.session.commit()
+    return secret
+
+
+def reencrypt_secrets() -> int:
+    """Re-encrypt every stored TOTP secret under the first FIELD_ENCRYPTION_KEY; how many."""
+    devices = db.session.scalars(sa.select(TotpDevice)).all()
+    for device in devices:
+        device.secret_encrypted = reencrypt_field(device.secret_encrypted)
+    db.session.commit()
+    return len(devices)
+
+
+def pending_totp_secret(user: User) -> str | None:
+    """The secret of an enrolment in progress, or None."""
+    device = _device(user)
+    if device is None or device.confirmed_at is not None:
+        return None
+    return decrypt_field(device.secret_encrypted)
+
+
+def provisioning_uri(user: User, secret: str) -> str:
+    """The otpauth:// URI an authenticator app reads from the QR code."""
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+
+
+def qr_code_data_uri(user: User, secret: str) -> str:
+    """The provisioning URI as an SVG QR code in a data: URI (an <img>, allowed by the CSP)."""
+    return segno.make(provisioning_uri(user, secret), error="m").svg_data_uri(scale=5)
+
+
+def confirm_totp_enrolment(user: User, code: str) -> list[str]:
+    """Finish enrolment with a code from the app; the new recovery codes (shown once).
+
+    Raises SecondFactorRefused, changing nothing, for a wrong code or when no enrolment was
+    started (a POST without the setup page). Wrong codes count toward the lockout.
+    """
+    _refuse_if_locked(user)
+    device = _device(user)
+    if device is None or device.confirmed_at is not None:
+        raise SecondFactorRefused(gettext("Start again: open the set-up page to get a new QR code."))
+    code = normalise_code(code)
+    step = _matching_step(decrypt_field(device.secret_encrypted), code, after=0)
+    if step is None:
+        _count_failure(user, "totp enrolment")
+        raise SecondFactorRefused(gettext(WRONG_CODE if TOTP_CODE.fullmatch(code) else MALFORMED_CODE))
+    device.confirmed_at = device.last_used_at = now_utc()
+    device.last_step = step
+    user.mfa_enabled = True
+    codes = _replace_recovery_codes(user)
+    audit.record(Action.MFA_ENROL, actor=user, target_type=TargetType.USER, target_id=user.id,
+                 details={"factor": "totp"})
+    db.session.commit()
+    log.info("user %s set up an authenticator app", user.id)
+    return codes
+
+
+# ---------------------------------------------------------------- checking a code
+
+
+def normalise_code(code: str | None) -> str:
+    """Spaces and dashes out, lower case: how people type codes from apps and paper."""
+    return re.sub(r"[\s-]", "", code or "").lower()[:64]
+
+
+def _matching_step(secret: str, code: str, after: int) -> int | None:
+    """The time step whose code is ``code``: now, or ``TOTP_DRIFT_STEPS`` either side."""
+    if not TOTP_CODE.fullmatch(code):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(datetime.now(timezone.utc))
+    drift = int(current_app.config["TOTP_DRIFT_STEPS"])
+    for step in range(now - drift, now + drift + 1):
+        if step > after and hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def verify_second_factor(user: User, code: str | None) -> str:
+    """Check a TOTP or recovery code for ``user``; the kind that matched ("totp", "recovery").
+
+    A code is used up by its success (same transaction as the caller's commit is not needed:
+    the use is committed here, atomically, so two requests with one code cannot both pass).
+    Raises SecondFactorRefused for a wrong, reused or malformed code, or while locked.
+    """
+    _refuse_if_locked(user)
+    code = normalise_code(code)
+    device = _device(user)
+    if device is not None and device.confirmed_at is not None and TOTP_CODE.fullmatch(code):
+        step = _matching_step(decrypt_field(device.secret_encrypted), code, device.last_step)
+        if step is not None and _claim_step(device, step):
+            return "totp"
+    elif RECOVERY_CODE.fullmatch(code) and _use_recovery_code(user, code):
+        return "recovery"
+    malformed = not (TOTP_CODE.fullmatch(code) or RECOVERY_CODE.fullmatch(code))
+    _count_failure(user, "malformed code" if malformed else "wrong code")
+    raise SecondFactorRefused(gettext(MALFORMED_CODE if malformed else WRONG_CODE))
+
+
+def _claim_step(device: TotpDevice, step: int) -> bool:
+    # Conditional: of two requests with the same code, only one moves last_step past it.
+    moved = db.session.execute(
+        sa.update(TotpDevice)
+        .where(TotpDevice.id == device.id, TotpDevice.last_step < step)
+        .values(last_step=step, last_used_at=now_utc())
+        .execution_options(synchronize_session=False)).rowcount == 1
+    db.session.commit()
+    return moved
+
+
+def _matching_recovery_code(user: User, code: str) -> RecoveryCode | None:
+    # A recovery code has ~59 bits, under ASVS's 112 for a plain hash: each is stored as an
+    # argon2id hash with its own salt, so the candidate is checked against each unused one.
+    for row in db.session.scalars(sa.select(RecoveryCode).where(
+            RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))):
+        if verify_secret(row.code_hash, code):
+            return row
+    return None
+
+
+def _use_recovery_code(user: User, code: str) -> bool:
+    row = _matching_recovery_code(user, code)
+    # Conditional: of two requests with one code, only one marks it used.
+    used = row is not None and db.session.execute(
+        sa.update(RecoveryCode)
+        .where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
+        .values(used_at=now_utc())
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if used:
+        audit.record(Action.MFA_RECOVERY_CODE_USED, actor=user, target_type=TargetType.USER,
+                     target_id=user.id, details={"left": recovery_codes_left(user)})
+    db.session.commit()
+    return used
+
+
+# ---------------------------------------------------------------- recovery codes
+
+
+def _new_recovery_code() -> str:
+    raw = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(4 * RECOVERY_GROUPS))
+    return "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
+
+
+def _replace_recovery_codes(user: User) -> list[str]:
+    db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    codes = [_new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+    db.session.add_all(RecoveryCode(user_id=user.id, code_hash=hash_password(normalise_code(c)))
+                       for c in codes)
+    return codes
+
+
+def recovery_codes_left(user: User) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(RecoveryCode).where(
+        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))) or 0
+
+
+def regenerate_recovery_codes(user: User, password: str) -> list[str]:
+    """Ten new codes (the old ones stop working), after the password; shown once."""
+    if not user.mfa_enabled:
+        raise SecondFactorRefused(gettext("Set up an authenticator app first."))
+    if not check_password(user, password):
+        db.session.rollback()
+        raise SecondFactorRefused(gettext("That is not your current password."))
+    codes = _replace_recovery_codes(user)
+    audit.record(Action.MFA_RECOVERY_CODES_RENEWED, actor=user, target_type=TargetType.USER,
+                 target_id=user.id)
+    db.session.commit()
+    return codes
+
+
+# ---------------------------------------------------------------- removal and reset
+
+
+def remove_totp(user: User, password: str, code: str) -> None:
+    """Remove the authenticator app: needs the password and a current code (or recovery code).
+
+    Passkeys stay, and with them two-step sign-in and the recovery codes.
+    """
+    if not check_password(user, password):
+        db.session.rollback()
+        raise SecondFactorRefused(gettext("That is not your current password."))
+    verify_second_factor(user, code)
+    db.session.execute(sa.delete(TotpDevice).where(TotpDevice.user_id == user.id))
+    refresh_mfa_enabled(user)
+    audit.record(Action.MFA_REMOVE, actor=user, target_type=TargetType.USER, target_id=user.id,
+                 details={"factor": "totp"})
+    db.session.commit()
+    log.info("user %s removed their authenticator app", user.id)
+
+
+def _remove_all(user: User) -> None:
+    db.session.execute(sa.delete(TotpDevice).where(TotpDevice.user_id == user.id))
+    db.session.execute(sa.delete(WebAuthnCredential).where(WebAuthnCredential.user_id == user.id))
+    db.session.execute(sa.delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    user.mfa_enabled = False
+
+
+def reset_second_factors(user: User) -> None:
+    """An operator's way back for a locked-out user: remove every factor, end every session.
+
+    Audited (no actor: the CLI), the owner's email queued with it, the lockout lifted.
+    """
+    _remove_all(user)
+    user.rotate_session_token()
+    user.revoke_api_tokens()
+    audit.record(Action.MFA_RESET, actor=None, target_type=TargetType.USER, target_id=user.id)
+    with recipient_locale(user):
+        body = gettext(
+            "The bank has removed the second factors (authenticator app, passkeys and recovery "
+            "codes) of your bankapp account, as asked. Every session has ended.\n\n"
+            "Log in with your password and set up your authenticator app or a passkey again:\n"
+            "%(login)s\n\n"
+            "If you did not ask for this, contact the bank now.\n",
+            login=public_url_for("auth.login"))
+        queue_email(user.email, gettext("Your bankapp second factor was reset"), body)
+    db.session.commit()
+    _lift_lock(user)
+    log.warning("second factors of user %s reset by an operator", user.id)
+
+
+# ---------------------------------------------------------------- lockout
+
+
+def _failure_limit():
+    return parse_limit(current_app.config["MFA_FAILURE_LIMIT"])
+
+
+def _lock_item():
+    return RateLimitItemPerMinute(1, int(current_app.config["MFA_LOCKOUT_MINUTES"]))
+
+
+def is_locked(user: User) -> bool:
+    """True while wrong codes have locked this account's second-factor checks."""
+    if not limiter.enabled:
+        return False
+    return not limiter.limiter.test(_lock_item(), "mfa-lock", str(user.id))
+
+
+def _refuse_if_locked(user: User) -> None:
+    if is_locked(user):
+        raise SecondFactorRefused(
+            gettext(LOCKED, minutes=current_app.config["MFA_LOCKOUT_MINUTES"]), locked=True)
+
+
+def _count_failure(user: User, reason: str) -> None:
+    """Audit a wrong code; lock the account's checks once the limit is spent."""
+    db.session.rollback()
+    audit.record(Action.MFA_FAILURE, actor=user, target_type=TargetType.USER, target_id=user.id,
+                 details={"reason": reason, "browser": request_browser_label()})
+    db.session.commit()
+    if not limiter.enabled:
+        return
+    limit = _failure_limit()
+    limiter.limiter.hit(limit, "mfa-failures", str(user.id))
+    if limiter.limiter.test(limit, "mfa-failures", str(user.id)):
+        return
+    limiter.limiter.hit(_lock_item(), "mfa-lock", str(user.id))
+    limiter.limiter.clear(limit, "mfa-failures", str(user.id))
+    minutes = current_app.config["MFA_LOCKOUT_MINUTES"]
+    audit.record(Action.MFA_LOCKED, actor=user, target_type=TargetType.USER, target_id=user.id,
+                 details={"minutes": minutes})
+    until = datetime.now(timezone.utc) + timedelta(minutes=int(minutes))
+    with recipient_locale(user):
+        body = gettext(
+            "Someone entered several wrong second-factor codes for your bankapp account, so "
+            "sign-in codes are refused until %(time)s UTC.\n\n"
+            "If this was you, wait and try again, or use one of your recovery codes afterwards.\n"
+            "If it was not you, your password is known to someone else: reset it now:\n"
+            "%(reset)s\n", time=until.strftime("%H:%M"),
+            reset=public_url_for("auth.password_reset"))
+        queue_email(user.email, gettext("Too many wrong sign-in codes on your bankapp account"),
+                   body)
+    db.session.commit()
+    log.warning("second-factor checks of user %s locked for %s minutes", user.id, minutes)
+
+
+def _lift_lock(user: User) -> None:
+    if limiter.enabled:
+        limiter.limiter.clear(_lock_item(), "mfa-lock", str(user.id))
+        limiter.limiter.clear(_failure_limit(), "mfa-failures", str(user.id))

@@ -1,0 +1,185 @@
+"""Reusable rules for who may sign up and which passwords are acceptable.
+
+Each rule exists as a plain function (usable from the CLI or the API) and as a WTForms
+validator that writes the normalised value back into the field, so a form that validates
+already holds what is stored: a lower-cased email, an E.164 phone number.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask import has_app_context
+from flask_babel import gettext
+from wtforms.validators import StopValidation, ValidationError
+from zxcvbn import zxcvbn
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+from bankapp.platform.formatting import bank_timezone
+
+PASSWORD_MIN_LENGTH = 12
+# NIST SP 800-63B: allow at least 64 characters and never truncate; 128 keeps argon2's work
+# per request bounded while leaving room for pass-phrases.
+PASSWORD_MAX_LENGTH = 128
+# zxcvbn refuses inputs longer than 72 characters (its matching cost grows with length), so
+# a longer pass-phrase is judged by its first 72 characters.
+_ZXCVBN_INPUT_LIMIT = 72
+MINIMUM_AGE_YEARS = 18
+
+_COMMON_PASSWORDS = frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"])
+
+
+class InvalidInput(ValueError):
+    """A user-facing message about one bad value."""
+
+
+# ---------------------------------------------------------------- email
+
+
+def normalize_email(value: str) -> str:
+    """The syntactically checked, lower-cased form of an email address."""
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(gettext("Enter your email address."))
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidInput(gettext("Enter a valid email address (%(why)s).", why=error)) from None
+    normalized = result.normalized.lower()
+    if len(normalized) > 254:
+        raise InvalidInput(gettext("An email address can have at most 254 characters."))
+    return normalized
+
+
+# ---------------------------------------------------------------- password
+
+
+def password_problems(password: str, email: str | None = None) -> list[str]:
+    """Why ``password`` is refused (empty when acceptable); the last item may be advice."""
+    password = password or ""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        return [gettext("Use at least %(count)s characters (a few unrelated words work well).",
+                        count=PASSWORD_MIN_LENGTH)]
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return [gettext("Use at most %(count)s characters.", count=PASSWORD_MAX_LENGTH)]
+    if password.isdigit():
+        return [gettext("A password cannot be only digits.")]
+    user_inputs: list[str] = []
+    if email:
+        email = email.strip().lower()
+        local_part = email.partition("@")[0]
+        user_inputs = [email, local_part]
+        if password.lower() in user_inputs:
+            return [gettext("A password cannot be your email address.")]
+    if password.lower() in _COMMON_PASSWORDS:
+        return [gettext("This is one of the most common passwords; choose another.")]
+    estimate = zxcvbn(password[:_ZXCVBN_INPUT_LIMIT], user_inputs=user_inputs)
+    if estimate["score"] == 0:
+        feedback = estimate.get("feedback") or {}
+        advice = [feedback.get("warning") or "", *(feedback.get("suggestions") or [])]
+        return [gettext("This password is too easy to guess."), *[a for a in advice if a]]
+    return []
+
+
+class StrongPassword:
+    """WTForms validator for the password policy.
+
+    The email the password must not equal comes from the field ``email_field`` of the form,
+    or, when the form has no such field (password reset), from ``form.account_email``.
+    """
+
+    def __init__(self, email_field: str | None = None):
+        self.email_field = email_field
+
+    def __call__(self, form, field):
+        email = None
+        if self.email_field and self.email_field in form:
+            email = form[self.email_field].data
+        email = email or getattr(form, "account_email", None)
+        problems = password_problems(field.data or "", email)
+        if problems:
+            raise StopValidation(" ".join(problems))
+
+
+# ---------------------------------------------------------------- phone
+
+
+def normalize_phone(value: str) -> str:
+    """An international phone number (``+`` and 8–15 digits) in E.164 form."""
+    value = (value or "").strip()
+    if not value.startswith("+"):
+        raise InvalidInput(gettext(
+            "Enter the number in international form, starting with + and the country code."))
+    rest = value[1:]
+    if any(not (ch.isdigit() or ch in " -.()") for ch in rest):
+        raise InvalidInput(gettext(
+            "A phone number can contain only digits, spaces, dashes and brackets."))
+    digits = "".join(ch for ch in rest if ch.isdigit())
+    if not 8 <= len(digits) <= 15:
+        raise InvalidInput(gettext("A phone number has 8 to 15 digits after the +."))
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput(gettext("This is not a valid phone number.")) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput(gettext("This is not a valid phone number for its country code."))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# ---------------------------------------------------------------- date of birth
+
+
+def _today() -> date:
+    """Today in the bank's time zone (the calendar a customer's birthday is counted in)."""
+
+    if has_app_context():
+
+        return datetime.now(bank_timezone()).date()
+    return datetime.now().date()
+
+
+def age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def check_date_of_birth(born: date, today: date | None = None) -> date:
+    """``born`` when it is a plausible date of birth of an adult customer."""
+    today = today or _today()
+    if born >= today:
+        raise InvalidInput(gettext("A date of birth must be in the past."))
+    if born.year < 1900:
+        raise InvalidInput(gettext("Enter your real date of birth."))
+    if age_on(born, today) < MINIMUM_AGE_YEARS:
+        raise InvalidInput(gettext("You must be at least %(years)s years old to open an account.",
+                                   years=MINIMUM_AGE_YEARS))
+    return born
+
+
+# ---------------------------------------------------------------- WTForms adapters
+
+
+class _Normalizing:
+    """Run a normalising rule; store its result in the field or show its message."""
+
+    rule = staticmethod(lambda value: value)
+
+    def __call__(self, form, field):
+        if field.data is None or field.data == "":
+            return  # DataRequired reports an empty field
+        try:
+            field.data = self.rule(field.data)
+        except InvalidInput as error:
+            raise ValidationError(str(error)) from None
+
+
+class ValidEmail(_Normalizing):
+    rule = staticmethod(normalize_email)
+
+
+class InternationalPhone(_Normalizing):
+    rule = staticmethod(normalize_phone)
+
+
+class AdultDateOfBirth(_Normalizing):
+    rule = staticmethod(check_date_of_birth)

@@ -1,0 +1,78 @@
+"""The database connection: engine options per kind of server, SQLite's pragmas, and the
+end-of-request rollback that survives a connection the server dropped."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
+
+from bankapp.extensions import db
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "migrations"
+
+
+def configure_database(app: Flask) -> None:
+    """Set ``SQLALCHEMY_ENGINE_OPTIONS`` for SQLite, a pooler in front (``DATABASE_NULLPOOL``)
+    or a PostgreSQL reached directly."""
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("sqlite"):
+        if ":memory:" not in uri and "mode=memory" not in uri:
+            _ensure_sqlite_dir(uri)
+        options.setdefault("connect_args", {}).setdefault("timeout", 15)
+    elif app.config.get("DATABASE_NULLPOOL"):
+        # A connection per use and nothing kept: the pooler in front of PostgreSQL pools.
+        # Queue-pool settings (pool_size, …) have no meaning then and NullPool refuses them.
+        for name in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle",
+                     "pool_pre_ping"):
+            options.pop(name, None)
+        options["poolclass"] = NullPool
+    else:
+        # Not a ping before every use: only a connection idle for a while is checked
+        # (``bankapp.platform.pooling``). A deployment may still set pool_pre_ping itself.
+        options.setdefault("pool_pre_ping", False)
+        options.setdefault("pool_recycle", 600)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _ensure_sqlite_dir(uri: str) -> None:
+    path = uri.split("sqlite:///", 1)[-1].split("?", 1)[0]
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite: enforce foreign keys, wait for the writer lock, let readers run beside it (WAL)."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def register_teardown(app: Flask) -> None:
+    """Roll back whatever a request left open. Registered after Flask-SQLAlchemy's own
+    teardown, so it runs first (teardowns run in reverse order)."""
+
+    @app.teardown_appcontext
+    def end_transaction_quietly(error):
+        """Roll back what the request left open, tolerating a connection that died.
+
+        The answer is already built by then; if PostgreSQL restarted since the last query,
+        the rollback fails (the server has dropped the transaction anyway) and the pool
+        discards the connection. Raising here would turn a served answer into a 500.
+        """
+        try:
+            db.session.rollback()
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as lost:
+            # The request context is already gone here: no path to name.
+            app.logger.warning("database connection lost at the end of a request: %s",
+                               lost.orig)

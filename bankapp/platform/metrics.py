@@ -1,0 +1,209 @@
+"""Prometheus metrics, exposed at ``/metrics`` (see ``bankapp.platform.health``); every name starts
+with ``bankapp_``.
+
+One process (``flask run``, Vercel, tests) keeps its values in memory. Under gunicorn with
+several workers, each worker counts only what it served, so ``PROMETHEUS_MULTIPROC_DIR`` must
+name an empty directory before the server starts: every worker then writes its values to files
+there and a scrape answered by any worker adds them all up (prometheus_client's multiprocess
+mode; ``gunicorn.conf.py`` empties the directory at start and marks dead workers).
+
+What is counted, and where:
+- requests by endpoint, method and status, with a latency histogram (``bankapp.platform.logs``);
+- postings by entry type and outcome: ``posted``, ``replayed``, ``refused`` with the ledger's
+  reason, ``failed`` (the database gave up) — the ``counts_postings`` decorator on
+  ``ledger.core.post`` and ``ledger.cash.close_shift``;
+- refused sign-ins by reason, second-factor failures by factor and lockouts — from the audit
+  trail as it records them (``count_audited``, called by ``bankapp.audit.record``);
+- database connections checked out of SQLAlchemy's pool (``watch_pool``);
+- the mail outbox's pending rows and the age of the oldest: read at scrape time by the function
+  the outbox registers with ``register_outbox_reader`` (absent until one is registered).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+from typing import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+
+log = logging.getLogger("bankapp.metrics")
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and not os.path.isdir(
+        os.environ["PROMETHEUS_MULTIPROC_DIR"]):
+    # prometheus_client would fail on the first value it writes, far from the cause.
+    raise SystemExit("bankapp: PROMETHEUS_MULTIPROC_DIR names no directory; create it (empty) "
+                     "before starting the server (see docs/configuration.md).")
+
+# Our own registry: the exposition holds bankapp_ metrics only (no process_ or python_ ones).
+REGISTRY = CollectorRegistry()
+
+REQUESTS = Counter("bankapp_http_requests", "HTTP requests answered, by endpoint, method and "
+                   "status.", ["endpoint", "method", "status"], registry=REGISTRY)
+REQUEST_SECONDS = Histogram("bankapp_http_request_duration_seconds", "Time from the first "
+                            "request hook to the answer, by endpoint.", ["endpoint"],
+                            registry=REGISTRY)
+POSTINGS = Counter("bankapp_postings", "Ledger postings by entry type and outcome (posted, "
+                   "replayed, refused, failed); reason says why one was refused or failed.",
+                   ["type", "outcome", "reason"], registry=REGISTRY)
+LOGIN_FAILURES = Counter("bankapp_login_failures", "Refused sign-ins, by reason.", ["reason"],
+                         registry=REGISTRY)
+SECOND_FACTOR_FAILURES = Counter("bankapp_second_factor_failures", "Wrong second-factor codes "
+                                 "and refused passkey assertions, by factor.", ["factor"],
+                                 registry=REGISTRY)
+SECOND_FACTOR_LOCKOUTS = Counter("bankapp_second_factor_lockouts", "Accounts whose "
+                                 "second-factor checks were locked after too many wrong codes.",
+                                 registry=REGISTRY)
+# livesum: under gunicorn, the sum over the workers alive now.
+POOL_CHECKED_OUT = Gauge("bankapp_db_pool_checked_out_connections", "Database connections "
+                         "checked out of SQLAlchemy's pool now.", multiprocess_mode="livesum",
+                         registry=REGISTRY)
+
+
+# ---------------------------------------------------------------- requests
+
+
+# The method is the client's to choose: any other becomes OTHER, so no client can mint series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(endpoint, method if method in _METHODS else "OTHER", str(status)).inc()
+    REQUEST_SECONDS.labels(endpoint).observe(seconds)
+
+
+# ---------------------------------------------------------------- postings
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _posting_outcome(error: Exception, refusals: tuple[type[Exception], ...]) -> tuple[str, str]:
+    if isinstance(error, (*refusals, IntegrityError)):
+        return "refused", _snake(type(error).__name__)  # a closed set of classes
+    return "failed", _snake(type(error).__name__)
+
+
+def counts_postings(entry_type: str | None = None, *,
+                    refusals: tuple[type[Exception], ...] = ()):
+    """Decorate a posting function (``post``; ``close_shift``) to count each call's outcome.
+
+    The entry type is ``entry_type`` or the function's first argument; the function returns an
+    object with ``replayed``, or raises why it did not post: one of ``refusals`` (or a
+    constraint the database enforced) is counted as refused, anything else as failed.
+    """
+
+    def decorate(posting_function):
+        @functools.wraps(posting_function)
+        def counted(*args, **kwargs):
+            kind = entry_type or str(args[0])
+            try:
+                result = posting_function(*args, **kwargs)
+            except Exception as error:
+                POSTINGS.labels(kind, *_posting_outcome(error, refusals)).inc()
+                raise
+            POSTINGS.labels(kind, "replayed" if result.replayed else "posted", "").inc()
+            return result
+
+        return counted
+
+    return decorate
+
+
+# ---------------------------------------------------------------- sign-in failures
+
+_LOGIN_REASONS = {"bad credentials": "bad_credentials", "inactive": "inactive",
+                  "unverified": "unverified"}
+
+
+def count_audited(action: str, details: dict | None) -> None:
+    """Count the sign-in failures the audit trail records (called by ``audit.record``)."""
+    if action == "auth.login.failure":
+        reason = (details or {}).get("reason")
+        LOGIN_FAILURES.labels(_LOGIN_REASONS.get(reason, "other")).inc()
+    elif action == "mfa.failure":
+        SECOND_FACTOR_FAILURES.labels("code").inc()
+    elif action == "passkey.failure":
+        SECOND_FACTOR_FAILURES.labels("passkey").inc()
+    elif action == "mfa.locked":
+        SECOND_FACTOR_LOCKOUTS.inc()
+
+
+# ---------------------------------------------------------------- database pool
+
+
+def watch_pool(engine) -> None:
+    """Keep ``bankapp_db_pool_checked_out_connections`` in step with ``engine``'s pool."""
+
+    event.listen(engine, "checkout", lambda *args: POOL_CHECKED_OUT.inc())
+    event.listen(engine, "checkin", lambda *args: POOL_CHECKED_OUT.dec())
+
+
+# ---------------------------------------------------------------- mail outbox (a seam)
+
+OutboxReader = Callable[[], tuple[int, float | None]]
+_outbox_reader: OutboxReader | None = None
+
+
+def register_outbox_reader(reader: OutboxReader | None) -> None:
+    """Let the mail outbox report itself: ``reader()`` runs at each scrape, inside an app
+    context, and returns (rows pending, age in seconds of the oldest pending row or None).
+
+    The outbox registers its reader when it is set up (``register_outbox_reader(None)`` takes
+    it away); until then the two outbox metrics are absent rather than a false zero.
+    """
+    global _outbox_reader
+    _outbox_reader = reader
+
+
+class OutboxCollector(Collector):
+    """Reads the outbox at scrape time (a database fact, the same seen from every worker)."""
+
+    def collect(self):
+        if _outbox_reader is None:
+            return
+        try:
+            pending, oldest_age = _outbox_reader()
+        except Exception:  # noqa: BLE001 - a broken reader must not fail the whole scrape
+            log.exception("reading the mail outbox for /metrics failed")
+            return
+        yield GaugeMetricFamily("bankapp_outbox_pending_messages",
+                                "Outbox messages not yet sent.", value=pending)
+        yield GaugeMetricFamily("bankapp_outbox_oldest_pending_age_seconds",
+                                "Age of the oldest unsent outbox message (0 when none).",
+                                value=oldest_age or 0.0)
+
+
+REGISTRY.register(OutboxCollector())
+
+
+# ---------------------------------------------------------------- exposition
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of every metric: this process's, or all workers' in multiprocess mode."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(OutboxCollector())
+    else:
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST
