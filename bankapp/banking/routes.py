@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -24,19 +24,6 @@ bp = Blueprint("accounts", __name__, template_folder="templates")
 
 
 HISTORY_PAGE_SIZE = 25
-
-
-def own_account_or_404(account_number: str) -> Account:
-    """The current user's account with this number; 404 whether it is someone else's or not."""
-    account = db.session.scalar(
-        sa.select(Account).where(
-            Account.account_number == account_number,
-            Account.owner_id == current_user.id,
-        )
-    )
-    if account is None:
-        abort(404)
-    return account
 
 
 @bp.route("/dashboard/")
@@ -73,7 +60,9 @@ def open_account():
 @login_required
 def detail(account_number: str):
     """Balance, status and the history of one account, newest first."""
-    account = own_account_or_404(account_number)
+    # Someone else's account is as unknown as a missing one: 404 either way.
+    account = db.first_or_404(sa.select(Account).where(
+        Account.account_number == account_number, Account.owner_id == current_user.id))
     page = db.paginate(ledger.customer_history(account), per_page=HISTORY_PAGE_SIZE,
                        error_out=False)
     return render_template("accounts/detail.html", account=account, page=page,
@@ -88,7 +77,8 @@ def detail(account_number: str):
 @login_required
 def cash(account_number: str, operation: str):
     """Deposit into, or withdraw from, one of the customer's accounts."""
-    account = own_account_or_404(account_number)
+    account = db.first_or_404(sa.select(Account).where(
+        Account.account_number == account_number, Account.owner_id == current_user.id))
     form = CashForm()
     if form.validate_on_submit():
         post = ledger.deposit if operation == "deposit" else ledger.withdraw

@@ -14,7 +14,7 @@ from bankapp.extensions import db
 from bankapp.ledger.fields import ConfirmForm
 from bankapp.platform.formatting import format_money
 from bankapp.ledger.amounts import parse_amount
-from bankapp.models import Account, AccountStatus, Frequency, OrderStatus, ScheduledOrder
+from bankapp.models import Account, AccountStatus, Frequency, OrderStatus, Payee, ScheduledOrder
 from bankapp.payments import payees
 from bankapp.payments.forms import (
     AlertSettingsForm,
@@ -31,13 +31,6 @@ STANDING_ORDER_STEP_UP = stepup.StepUp(("standing-order",))
 
 
 # ---------------------------------------------------------------- payees
-
-
-def _payee_or_404(payee_id: int):
-    payee = payees.payee_of(current_user, payee_id)
-    if payee is None:
-        abort(404)
-    return payee
 
 
 @bp.route("/accounts/payees/", methods=["GET", "POST"])
@@ -93,7 +86,9 @@ def payee_confirm():
 @login_required
 def payee_rename(payee_id: int):
     """Give a payee another name."""
-    payee = _payee_or_404(payee_id)
+    # Another customer's payee is as unknown as a missing one: 404 either way.
+    payee = db.first_or_404(sa.select(Payee).where(Payee.id == payee_id,
+                                                   Payee.user_id == current_user.id))
     form = PayeeRenameForm(nickname=payee.nickname)
     if form.validate_on_submit():
         try:
@@ -110,7 +105,8 @@ def payee_rename(payee_id: int):
 @login_required
 def payee_remove(payee_id: int):
     """Forget a payee, after a confirmation."""
-    payee = _payee_or_404(payee_id)
+    payee = db.first_or_404(sa.select(Payee).where(Payee.id == payee_id,
+                                                   Payee.user_id == current_user.id))
     form = ConfirmForm()
     if form.validate_on_submit():
         nickname = payee.nickname
@@ -122,14 +118,6 @@ def payee_remove(payee_id: int):
 
 
 # ---------------------------------------------------------------- scheduled payments
-
-
-def _order_or_404(order_id: int) -> ScheduledOrder:
-    order = db.session.scalar(sa.select(ScheduledOrder).where(
-        ScheduledOrder.id == order_id, ScheduledOrder.user_id == current_user.id))
-    if order is None:
-        abort(404)
-    return order
 
 
 @bp.route("/accounts/scheduled/")
@@ -238,7 +226,9 @@ def _order_form(form, sources, needs_code: bool | None = None):
 @login_required
 def scheduled_detail(order_id: int):
     """One order: its schedule, next dates and every occurrence (posted or failed, why)."""
-    order = _order_or_404(order_id)
+    # Another customer's order is as unknown as a missing one: 404 either way.
+    order = db.first_or_404(sa.select(ScheduledOrder).where(
+        ScheduledOrder.id == order_id, ScheduledOrder.user_id == current_user.id))
     schedule = ledger.Schedule.of(order)
     upcoming = (schedule.upcoming(order.next_due_on, order.occurrence_count, 3)
                 if order.status == OrderStatus.ACTIVE else [])
@@ -251,7 +241,8 @@ def scheduled_detail(order_id: int):
 @login_required
 def scheduled_change(order_id: int, change: str):
     """Pause, resume or cancel an order."""
-    order = _order_or_404(order_id)
+    order = db.first_or_404(sa.select(ScheduledOrder).where(
+        ScheduledOrder.id == order_id, ScheduledOrder.user_id == current_user.id))
     if not ConfirmForm().validate_on_submit():
         abort(400)
     user = current_user._get_current_object()
