@@ -274,6 +274,20 @@ def test_a_raise_with_a_fresh_code_applies_at_once(client, make_user, limit_1000
     assert audit_rows("step_up.success")[-1].details["for"] == "daily limit"
 
 
+def test_a_raise_the_bank_refuses_leaves_the_code_unused(client, make_user, limit_1000):
+    """The typed limit is checked before the code: a refused one neither spends the code
+    nor audits a step-up."""
+    user = make_user(second_factor=True)
+    log_in_as(client, user)
+    code = totp_now(user.totp_secret)
+    response = post_form(client, "/accounts/limits/", {"daily_limit": "1000.01", "code": code})
+    assert response.status_code == 200 and "daily limit is 1,000.00" in response.get_data(
+        as_text=True)
+    assert audit_rows("step_up.success") == []
+    post_form(client, "/accounts/limits/", {"daily_limit": "900", "code": code})
+    assert ledger.daily_limit(user.id) == D("900.00")
+
+
 def test_a_raise_with_a_wrong_code_changes_nothing(client, make_user, limit_1000):
     user = make_user(second_factor=True)
     log_in_as(client, user)

@@ -208,6 +208,19 @@ def test_paying_a_saved_payee_from_the_transfer_form(customer_client, source, bo
     assert balance(bob_account) == D("25.00")
 
 
+def test_a_saved_payee_that_cannot_receive_money_is_refused_before_confirming(
+        customer_client, source, bob_account, make_user):
+    payee = add_payee(customer_client, bob_account.account_number, "Landlord")
+    ledger.freeze_account(bob_account, "Court order", make_user(role="admin"))
+    page = post_form(customer_client, TRANSFER, {"from_account": source.account_number,
+                                                 "payee": str(payee.id), "amount": "25.00"})
+    html = text(page)
+    assert page.status_code == 200 and "That account cannot receive money." in html
+    # The form now names the payee's account by its number, as the confirmation page would.
+    assert re.search(rf'name="to_account"[^>]*value="{bob_account.account_number}"', html)
+    assert balance(bob_account) == 0
+
+
 def test_the_transfer_form_still_takes_any_account_number(customer_client, source,
                                                           bob_account):
     page = post_form(customer_client, TRANSFER, {"from_account": source.account_number,

@@ -267,6 +267,22 @@ def test_wrong_codes_lock_payment_approval(app, customer_client, secret, source,
     assert len(audit_rows(Action.MFA_LOCKED)) == 1
 
 
+def test_while_approval_is_locked_every_confirmation_page_says_so(customer_client, secret,
+                                                                   source, payee):
+    """Only the refused code is answered 429; a new confirmation page, or one sent back
+    without a code, says once at the top that approval is locked."""
+    locked = "payments that need a code cannot be approved for 15 minutes"
+    page = confirmation(customer_client, source, payee)
+    for _ in range(5):
+        confirm(customer_client, page, "000000")
+    fresh = confirmation(customer_client, source, payee, amount="11.00")
+    assert fresh.status_code == 200 and text(fresh).count(locked) == 1
+    empty = confirm(customer_client, fresh, "")
+    assert empty.status_code == 200 and "Enter the code." in text(empty)
+    assert text(empty).count(locked) == 1
+    assert balance(payee) == 0
+
+
 @pytest.mark.parametrize("field, value", [
     ("amount", "4000.00"),
     ("to_account", "other payee"),

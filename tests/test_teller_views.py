@@ -320,6 +320,39 @@ def test_unknown_account_is_404(teller_client):
     assert teller_client.get("/teller/accounts/GL-VAULT/deposit/").status_code == 404
 
 
+def test_account_numbers_and_entry_references_are_found_as_typed(teller_client, account):
+    reference = db.session.scalar(sa.select(JournalEntry.reference))
+    number = account.account_number
+    assert teller_client.get(f"/teller/accounts/{number.lower()}/holds/").status_code == 200
+    assert teller_client.get(f"/teller/accounts/{number}/freeze/").status_code == 200
+    assert teller_client.get(f"/teller/entries/{reference.upper()}/").status_code == 200
+
+
+@pytest.mark.parametrize("method, url", [
+    ("GET", "/teller/entries/0123456789abcdef0123456789abcdef/"),
+    ("POST", "/teller/entries/0123456789abcdef0123456789abcdef/reverse/"),
+    ("GET", "/teller/accounts/{till}/freeze/"),
+    ("GET", "/teller/accounts/GL-VAULT/holds/"),
+    ("POST", "/teller/customers/{staff}/verify/"),
+    ("POST", "/teller/holds/999999/release/"),
+    ("POST", "/teller/approvals/999999/approve/"),
+    ("POST", "/teller/approvals/999999/reject/"),
+    ("GET", "/teller/tills/{former}/allocate/"),
+])
+def test_what_a_back_office_page_cannot_act_on_is_404(app, admin_client, admin, teller, make_user,
+                                                      method, url):
+    """Unknown entries, holds and requests; the bank's own accounts; staff on a customer's
+    page; cash for someone no longer staff, even with a till."""
+    former = make_user(role=Role.TELLER)
+    ledger.till_for(former)
+    former.role = Role.CUSTOMER
+    db.session.commit()
+    url = url.format(till=ledger.till_number(former), staff=teller.id, former=former.id)
+    response = (admin_client.get(url) if method == "GET"
+                else post_with_csrf(admin_client, app, url, {"reason": "Checked"}))
+    assert response.status_code == 404
+
+
 # ---------------------------------------------------------------- maker-checker
 
 

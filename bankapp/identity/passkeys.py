@@ -166,12 +166,6 @@ def passkeys_of(user: User) -> list[WebAuthnCredential]:
                                                         WebAuthnCredential.id)))
 
 
-def owned_passkey(user: User, passkey_id: int) -> WebAuthnCredential | None:
-    """``user``'s passkey with this id; None for another user's or an unknown one."""
-    return db.session.scalar(sa.select(WebAuthnCredential).where(
-        WebAuthnCredential.id == passkey_id, WebAuthnCredential.user_id == user.id))
-
-
 def is_last_factor(user: User) -> bool:
     """Whether removing one passkey would leave ``user`` with no second factor."""
     return not factors.has_totp(user) and factors.passkey_count(user) <= 1

@@ -1,7 +1,7 @@
 """Sign-up, email verification, login, logout, password reset and password change."""
 from __future__ import annotations
 
-
+import sqlalchemy as sa
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session,
                    url_for)
 from flask_babel import gettext
@@ -27,7 +27,8 @@ from bankapp.identity.forms import (
     SetPasswordForm,
     SignupForm,
 )
-from bankapp.extensions import limiter
+from bankapp.extensions import db, limiter
+from bankapp.models import WebAuthnCredential
 from bankapp.platform.i18n import N_
 from bankapp.identity.web import recent_login_required
 from bankapp.platform.problems import simple_problem
@@ -490,9 +491,9 @@ def passkey_register():
 def passkey_remove(passkey_id: int):
     """Remove one of the user's passkeys (the last factor: password and the passkey itself)."""
     user = current_user._get_current_object()
-    passkey = passkeys.owned_passkey(user, passkey_id)
-    if passkey is None:
-        abort(404)
+    # Another user's passkey is as unknown as a missing one: 404 either way.
+    passkey = db.first_or_404(sa.select(WebAuthnCredential).where(
+        WebAuthnCredential.id == passkey_id, WebAuthnCredential.user_id == user.id))
     name = passkey.name
     try:
         passkeys.remove(user, passkey, request.form.get("password"),

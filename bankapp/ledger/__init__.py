@@ -100,6 +100,7 @@ from __future__ import annotations
 
 from bankapp.ledger.accounts import (
     VAULT_NUMBER,
+    customer_accounts_numbered,
     find_customer_account,
     find_customer_accounts,
     internal_account,
@@ -195,7 +196,7 @@ from bankapp.ledger.interest import (
     set_rate,
 )
 from bankapp.ledger.reconcile import Reconciliation, reconcile
-from bankapp.ledger.reversals import find_entry, reversal_of, reverse_entry
+from bankapp.ledger.reversals import entry_by_reference, find_entry, reversal_of, reverse_entry
 from bankapp.ledger.scheduled import (
     InvalidSchedule,
     RunReport,
@@ -218,10 +219,11 @@ __all__ = [
     "NotReversible", "ReasonRequired", "DecisionRefused",
     "parse_amount", "read_amount", "validate_amount",
     "open_account", "internal_account", "find_customer_account", "find_customer_accounts",
+    "customer_accounts_numbered",
     "Posting", "Leg", "AuditNote", "AnswerToStore", "post", "deposit", "withdraw", "transfer", "find_posting",
     "till_for", "till_number", "find_till", "over_short_account", "cash_held", "allocate_cash",
     "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",
-    "find_entry", "reversal_of", "reverse_entry",
+    "entry_by_reference", "find_entry", "reversal_of", "reverse_entry",
     "Requested", "approval_threshold", "teller_posting", "request_posting", "approve_posting",
     "reject_posting",
     "freeze_account", "unfreeze_account",

@@ -61,11 +61,15 @@ def find_customer_account(number: str) -> Account | None:
 
 def find_customer_accounts(*numbers: str) -> dict[str, Account]:
     """The customer accounts with these numbers, by number, in one query (missing: absent)."""
-    wanted = {(number or "").strip().upper() for number in numbers}
-    accounts = db.session.scalars(
-        sa.select(Account).where(
-            Account.account_number.in_(wanted),
-            Account.account_type.in_(AccountType.CUSTOMER),
-        )
-    )
+    accounts = db.session.scalars(customer_accounts_numbered(*numbers))
     return {account.account_number: account for account in accounts}
+
+
+def customer_accounts_numbered(*numbers: str) -> sa.Select:
+    """The select of the customer accounts with these numbers, as typed (internal accounts
+    are never found this way)."""
+    wanted = {(number or "").strip().upper() for number in numbers}
+    return sa.select(Account).where(
+        Account.account_number.in_(wanted),
+        Account.account_type.in_(AccountType.CUSTOMER),
+    )

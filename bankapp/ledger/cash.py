@@ -21,7 +21,16 @@ from bankapp.ledger.amounts import (
     to_money,
     validate_amount,
 )
-from bankapp.ledger.core import AuditNote, Leg, Posting, atomically, find_posting, post, write_entry
+from bankapp.ledger.core import (
+    AuditNote,
+    EntryToPost,
+    Leg,
+    Posting,
+    atomically,
+    find_posting,
+    post,
+    write_entry,
+)
 from bankapp.ledger.errors import InvalidAmount, LedgerError, TellerNotServing, UnknownAccount
 from bankapp.models import Account, AccountType, Channel, EntryType, JournalEntry, TransactionType, User
 
@@ -182,20 +191,20 @@ def close_shift(till: Account, counted_cash, actor: User, *,
         difference_entry = settlement = None
         if difference:
             kind = "over" if difference > 0 else "short"
-            difference_entry = write_entry(
+            difference_entry = write_entry(EntryToPost(
                 EntryType.CASH_OVER_SHORT,
-                [Leg(till, TransactionType.CASH_IN if difference > 0 else TransactionType.CASH_OUT,
+                (Leg(till, TransactionType.CASH_IN if difference > 0 else TransactionType.CASH_OUT,
                      -difference),
                  Leg(over_short, TransactionType.CASH_OUT if difference > 0
-                     else TransactionType.CASH_IN, difference)],
+                     else TransactionType.CASH_IN, difference)),
                 f"Shift close: cash {kind} by {abs(difference):,.2f}", actor, Channel.TELLER,
-                keys[0])
+                keys[0]))
         if counted:
-            settlement = write_entry(
+            settlement = write_entry(EntryToPost(
                 EntryType.CASH_SETTLEMENT,
-                [Leg(till, TransactionType.CASH_OUT, counted),
-                 Leg(vault, TransactionType.CASH_IN, -counted)],
-                "Shift close: counted cash settled to vault", actor, Channel.TELLER, keys[1])
+                (Leg(till, TransactionType.CASH_OUT, counted),
+                 Leg(vault, TransactionType.CASH_IN, -counted)),
+                "Shift close: counted cash settled to vault", actor, Channel.TELLER, keys[1]))
         audit_trail.record(Action.TILL_CLOSE_SHIFT, actor=actor, target_type=TargetType.TILL,
                            target_id=till.account_number, details={
                                "expected": expected, "counted": counted,

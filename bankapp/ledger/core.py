@@ -233,6 +233,25 @@ class AuditNote:
     details: dict | None = None
 
 
+@dataclass(frozen=True)
+class EntryToPost:
+    """One journal entry as ``post()`` was asked to write it, with what commits alongside it:
+    its audit line, the sender's daily limit it counts against and the caller's answer to
+    store. Both paths write it from this: ``_post_fast`` in one ``ledger_post()`` call,
+    ``write_entry`` through the ORM."""
+
+    entry_type: str
+    legs: tuple[Leg, ...]
+    description: str
+    actor: User | None
+    channel: str
+    idempotency_key: str | None
+    audit: AuditNote | None = None
+    posted_at: datetime | None = None
+    answer: fast.AnswerToStore | None = None
+    daily_charge: DailyCharge | None = None
+
+
 def atomically(work: Callable[[], T], label: str) -> T:
     """Run ``work`` and commit it as one transaction, retrying serialization failures.
 
@@ -286,10 +305,12 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
     # No look-up first: a key that was already used fails on the unique constraint of the
     # entry row (or is refused first), and we answer with the earlier entry.
 
+    to_post = EntryToPost(entry_type, tuple(legs), description, actor, channel,
+                          idempotency_key, audit=audit, posted_at=posted_at, answer=answer,
+                          daily_charge=daily_charge)
+
     def generic() -> Posting:
-        entry = write_entry(entry_type, legs, description, actor, channel, idempotency_key,
-                            reverses=reverses, posted_at=posted_at, audit=audit,
-                            daily_charge=daily_charge)
+        entry = write_entry(to_post, reverses=reverses)
         if also is not None:
             also(entry)
         stored = answer.store(entry) if answer is not None else None
@@ -300,9 +321,7 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
     generic_ran = not on_fast_path
     try:
         if on_fast_path:
-            in_one_call = functools.partial(_post_fast, entry_type, legs, description, actor,
-                                            channel, idempotency_key, audit, posted_at,
-                                            answer, daily_charge)
+            in_one_call = functools.partial(_post_fast, to_post)
             if answer is None:
                 def fast_or_generic() -> Posting:
                     nonlocal generic_ran
@@ -340,14 +359,12 @@ def _distinct_accounts(legs: list[Leg]) -> bool:
     return len({leg.account.id for leg in legs}) == len(legs)
 
 
-def _post_fast(entry_type: str, legs: list[Leg], description: str, actor: User | None,
-               channel: str, idempotency_key: str | None, audit: AuditNote | None,
-               posted_at: datetime | None, answer: fast.AnswerToStore | None,
-               daily_charge: DailyCharge | None,
-               connection: sa.Connection | None = None) -> Posting | None:
+def _post_fast(to_post: EntryToPost, connection: sa.Connection | None = None
+               ) -> Posting | None:
     """One ``ledger_post()`` call: the same entry ``write_entry`` writes, refused the same
     way; None when the function declined it (nothing written: post it generically)."""
-    timestamp = _posting_time(posted_at)
+    legs, actor, channel, audit = to_post.legs, to_post.actor, to_post.channel, to_post.audit
+    timestamp = _posting_time(to_post.posted_at)
     reference = uuid.uuid4().hex
     bounds = [_bounds(leg.account) for leg in legs]
     fast_legs = [
@@ -360,17 +377,17 @@ def _post_fast(entry_type: str, legs: list[Leg], description: str, actor: User |
                                   if alerts.watches_debit(leg.account, leg.delta) else None),
                      alert_large=alerts.may_be_large_transfer(leg.transaction_type))
         for leg, (low, high) in zip(legs, bounds)]
-    charge = None
+    charge, daily_charge = None, to_post.daily_charge
     if daily_charge is not None:
         charge = fast.DailyCharge(daily_charge.user_id, daily_charge.amount,
                                   bank_day(timestamp), bank_limit())
     params = fast.parameters(
-        entry_type=entry_type, description=description,
+        entry_type=to_post.entry_type, description=to_post.description,
         actor_id=actor.id if actor is not None else None, channel=channel,
-        idempotency_key=idempotency_key, reference=reference, at=timestamp, legs=fast_legs,
-        bucket=totals.bucket_of(timestamp),
+        idempotency_key=to_post.idempotency_key, reference=reference, at=timestamp,
+        legs=fast_legs, bucket=totals.bucket_of(timestamp),
         audit=None if audit is None else _audit_columns(audit, reference, channel, actor),
-        answer=answer, charge=charge)
+        answer=to_post.answer, charge=charge)
     result = fast.call(connection or db.session.connection(), params)
     if result.outcome == "declined":
         return None
@@ -412,20 +429,19 @@ def _audit_posting(note: AuditNote, entry: JournalEntry, actor: User | None) -> 
     db.session.add(AuditEvent(**_audit_columns(note, entry.reference, entry.channel, actor)))
 
 
-def write_entry(entry_type, legs, description, actor, channel, idempotency_key, *,
-                 reverses: JournalEntry | None = None, posted_at: datetime | None = None,
-                 audit: AuditNote | None = None,
-                 daily_charge: DailyCharge | None = None) -> JournalEntry:
+def write_entry(to_post: EntryToPost, *, reverses: JournalEntry | None = None) -> JournalEntry:
     """The generic path: move the balances, then write the entry, its legs and its audit line
     through the ORM, charge the sender's daily limit, count the report buckets and queue the
-    alerts, in the session's transaction (the caller commits)."""
-    timestamp = _posting_time(posted_at)
+    alerts, in the session's transaction (the caller commits). ``to_post.answer`` is left to
+    the caller (``post()`` stores it after ``also``)."""
+    actor, description = to_post.actor, to_post.description
+    timestamp = _posting_time(to_post.posted_at)
     # Balances first, in account-id order (see "Concurrency" above). A concurrent twin with
     # the same idempotency key waits on the first account's row lock, then fails on the
     # unique key when the entry is inserted (or is refused, the money being spent); it is
     # rolled back whole and ``_post`` answers with the first one's entry.
     rows = []
-    for leg in sorted(legs, key=lambda leg: leg.account.id):
+    for leg in sorted(to_post.legs, key=lambda leg: leg.account.id):
         rows.append(Transaction(
             account_id=leg.account.id,
             transaction_type=leg.transaction_type,
@@ -440,23 +456,23 @@ def write_entry(entry_type, legs, description, actor, channel, idempotency_key, 
             set_committed_value(rows[-1], "account", leg.account)
     entry = JournalEntry(
         reference=uuid.uuid4().hex,
-        entry_type=entry_type,
+        entry_type=to_post.entry_type,
         description=description,
         actor_id=actor.id if actor is not None else None,
-        channel=channel,
-        idempotency_key=idempotency_key,
+        channel=to_post.channel,
+        idempotency_key=to_post.idempotency_key,
         reverses_id=reverses.id if reverses is not None else None,
         created_at=timestamp,
         legs=rows,
     )
     db.session.add(entry)
-    if audit is not None:
-        _audit_posting(audit, entry, actor)
+    if to_post.audit is not None:
+        _audit_posting(to_post.audit, entry, actor)
     # One flush writes the entry (a reused idempotency key fails here), its legs and its
     # audit line.
     db.session.flush()
-    if daily_charge is not None:
-        daily_charge.charge(timestamp)
+    if to_post.daily_charge is not None:
+        to_post.daily_charge.charge(timestamp)
     # Last, after every account lock: the report buckets (see bankapp/ledger/totals.py).
     totals.count_movements(rows)
     # The customers' large-transfer and low-balance alerts, sent when this commits.

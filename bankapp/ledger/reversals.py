@@ -14,8 +14,13 @@ from bankapp.models import Channel, EntryType, JournalEntry, TransactionType, Us
 
 
 def find_entry(reference: str) -> JournalEntry | None:
-    return db.session.scalar(
-        sa.select(JournalEntry).where(JournalEntry.reference == (reference or "").strip().lower()))
+    return db.session.scalar(entry_by_reference(reference))
+
+
+def entry_by_reference(reference: str) -> sa.Select:
+    """The select of the entry with this reference, as typed."""
+    return sa.select(JournalEntry).where(
+        JournalEntry.reference == (reference or "").strip().lower())
 
 
 def reversal_of(entry: JournalEntry) -> JournalEntry | None:

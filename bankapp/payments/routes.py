@@ -9,13 +9,12 @@ from wtforms.fields.choices import SelectChoice
 
 from bankapp import ledger
 from bankapp.notifications import alerts
-from bankapp.identity import factors, stepup
 from bankapp.extensions import db
 from bankapp.ledger.fields import ConfirmForm
 from bankapp.platform.formatting import format_money
 from bankapp.ledger.amounts import parse_amount
-from bankapp.models import Account, AccountStatus, Frequency, OrderStatus, ScheduledOrder
-from bankapp.payments import payees
+from bankapp.models import Account, AccountStatus, Frequency, OrderStatus, Payee, ScheduledOrder
+from bankapp.payments import payees, services
 from bankapp.payments.forms import (
     AlertSettingsForm,
     PayeeConfirmForm,
@@ -27,17 +26,7 @@ from bankapp.payments.forms import (
 bp = Blueprint("payments", __name__, template_folder="templates")
 
 
-STANDING_ORDER_STEP_UP = stepup.StepUp(("standing-order",))
-
-
 # ---------------------------------------------------------------- payees
-
-
-def _payee_or_404(payee_id: int):
-    payee = payees.payee_of(current_user, payee_id)
-    if payee is None:
-        abort(404)
-    return payee
 
 
 @bp.route("/accounts/payees/", methods=["GET", "POST"])
@@ -65,11 +54,7 @@ def _payee_page(form, status: int = 200):
 
 
 def _show_refusal(form, refusal) -> None:
-    target = getattr(form, refusal.field, None) if refusal.field else None
-    if target is not None:
-        target.errors = [*target.errors, str(refusal)]
-    else:
-        form.form_errors.append(str(refusal))
+    _show_errors(form, ((refusal.field, str(refusal)),))
 
 
 @bp.route("/accounts/payees/confirm/", methods=["POST"])
@@ -93,7 +78,9 @@ def payee_confirm():
 @login_required
 def payee_rename(payee_id: int):
     """Give a payee another name."""
-    payee = _payee_or_404(payee_id)
+    # Another customer's payee is as unknown as a missing one: 404 either way.
+    payee = db.first_or_404(sa.select(Payee).where(Payee.id == payee_id,
+                                                   Payee.user_id == current_user.id))
     form = PayeeRenameForm(nickname=payee.nickname)
     if form.validate_on_submit():
         try:
@@ -110,7 +97,8 @@ def payee_rename(payee_id: int):
 @login_required
 def payee_remove(payee_id: int):
     """Forget a payee, after a confirmation."""
-    payee = _payee_or_404(payee_id)
+    payee = db.first_or_404(sa.select(Payee).where(Payee.id == payee_id,
+                                                   Payee.user_id == current_user.id))
     form = ConfirmForm()
     if form.validate_on_submit():
         nickname = payee.nickname
@@ -122,14 +110,6 @@ def payee_remove(payee_id: int):
 
 
 # ---------------------------------------------------------------- scheduled payments
-
-
-def _order_or_404(order_id: int) -> ScheduledOrder:
-    order = db.session.scalar(sa.select(ScheduledOrder).where(
-        ScheduledOrder.id == order_id, ScheduledOrder.user_id == current_user.id))
-    if order is None:
-        abort(404)
-    return order
 
 
 @bp.route("/accounts/scheduled/")
@@ -164,66 +144,50 @@ def _destination_choices(sources: list[Account]) -> tuple[list, dict[str, Accoun
 def scheduled_new():
     """Set up a one-off payment on a future date, or a standing order."""
     form = ScheduledOrderForm()
-    sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
-    form.from_account.choices = [SelectChoice(a.account_number,
-                                              f"{a.account_number} · {gettext(a.type_label)} · "
-                                              f"{format_money(a.balance)}") for a in sources]
-    form.to_account.choices, destinations = _destination_choices(sources)
-    # Unknown numbers are answered by the view below with a message, not WTForms' generic one.
-    form.to_account.validate_choice = False
+    sources, destinations = _order_choices(form)
     if not form.validate_on_submit():
         return _order_form(form, sources)
     source = next((a for a in sources if a.account_number == form.from_account.data), None)
     destination = destinations.get(form.to_account.data)
-    if source is None:
-        form.from_account.errors = [*form.from_account.errors,
-                                    gettext("Choose one of your active accounts.")]
-        return _order_form(form, sources)
-    if destination is None:
-        form.to_account.errors = [*form.to_account.errors,
-                                  gettext("That is not one of your payees or accounts: save "
-                                          "it as a payee first.")]
-        return _order_form(form, sources)
-    needs_code = current_user.mfa_enabled and destination.owner_id != current_user.id
-    if needs_code and not _approved(form, source, destination):
-        return _order_form(form, sources, needs_code=True)
-    try:
-        order = ledger.create_order(
-            current_user, source, destination, form.amount.amount,
-            frequency=form.frequency.data, start_on=form.start_on.data,
-            today=ledger.bank_today(), day_of_month=form.day_of_month.data,
-            end_on=form.end_on.data, max_occurrences=form.max_occurrences.data,
-            description=form.description.data, idempotency_key=form.idempotency_key.data)
-    except ledger.InvalidSchedule as refusal:
-        target = getattr(form, refusal.field or "", None)
-        (target.errors if target is not None else form.form_errors).append(str(refusal))
-        return _order_form(form, sources, needs_code=needs_code)
-    except ledger.LedgerError as refusal:
-        form.form_errors.append(str(refusal))
-        return _order_form(form, sources, needs_code=needs_code)
+    outcome = services.schedule_payment(current_user._get_current_object(), source,
+                                        destination, _order_request(form))
+    if (order := outcome.order) is None:
+        _show_errors(form, outcome.errors)
+        return _order_form(form, sources, needs_code=outcome.needs_code)
     flash(gettext("Scheduled: %(amount)s to %(number)s, first on %(day)s.",
                   amount=format_money(order.amount), number=destination.account_number,
                   day=order.next_due_on.isoformat()), "success")
     return redirect(url_for("payments.scheduled_detail", order_id=order.id))
 
 
-def _approved(form: ScheduledOrderForm, source: Account, destination: Account) -> bool:
-    """Whether the form carries a good code for paying someone else on a schedule (errors
-    go on the form otherwise)."""
-    if not form.code.data:
-        form.code.errors = [gettext("Enter a code to approve payments to another person's "
-                                    "account.")]
-        return False
-    try:
-        stepup.approve_transfer(current_user._get_current_object(), form.code.data,
-                                source=source, destination=destination,
-                                amount=form.amount.amount,
-                                idempotency_key=form.idempotency_key.data,
-                                step_up=STANDING_ORDER_STEP_UP)
-    except factors.SecondFactorRefused as refusal:
-        form.code.errors = [refusal.message]
-        return False
-    return True
+def _order_choices(form: ScheduledOrderForm) -> tuple[list[Account], dict[str, Account]]:
+    """Offer the customer's active accounts to pay from, their payees and accounts to pay
+    to; the accounts behind the choices."""
+    sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
+    form.from_account.choices = [SelectChoice(a.account_number,
+                                              f"{a.account_number} · {gettext(a.type_label)} · "
+                                              f"{format_money(a.balance)}") for a in sources]
+    form.to_account.choices, destinations = _destination_choices(sources)
+    # Unknown numbers are answered by the service with a message, not WTForms' generic one.
+    form.to_account.validate_choice = False
+    return sources, destinations
+
+
+def _order_request(form: ScheduledOrderForm) -> services.OrderRequest:
+    return services.OrderRequest(
+        form.amount.amount, form.frequency.data, form.start_on.data, form.day_of_month.data,
+        form.end_on.data, form.max_occurrences.data, form.description.data,
+        form.idempotency_key.data, form.code.data)
+
+
+def _show_errors(form, errors) -> None:
+    """Put each ``(field, message)`` on its field, or at the top of the form."""
+    for name, message in errors:
+        field = getattr(form, name or "", None)
+        if field is None:
+            form.form_errors.append(message)
+        else:
+            field.errors = [*field.errors, message]
 
 
 def _order_form(form, sources, needs_code: bool | None = None):
@@ -238,7 +202,9 @@ def _order_form(form, sources, needs_code: bool | None = None):
 @login_required
 def scheduled_detail(order_id: int):
     """One order: its schedule, next dates and every occurrence (posted or failed, why)."""
-    order = _order_or_404(order_id)
+    # Another customer's order is as unknown as a missing one: 404 either way.
+    order = db.first_or_404(sa.select(ScheduledOrder).where(
+        ScheduledOrder.id == order_id, ScheduledOrder.user_id == current_user.id))
     schedule = ledger.Schedule.of(order)
     upcoming = (schedule.upcoming(order.next_due_on, order.occurrence_count, 3)
                 if order.status == OrderStatus.ACTIVE else [])
@@ -251,7 +217,8 @@ def scheduled_detail(order_id: int):
 @login_required
 def scheduled_change(order_id: int, change: str):
     """Pause, resume or cancel an order."""
-    order = _order_or_404(order_id)
+    order = db.first_or_404(sa.select(ScheduledOrder).where(
+        ScheduledOrder.id == order_id, ScheduledOrder.user_id == current_user.id))
     if not ConfirmForm().validate_on_submit():
         abort(400)
     user = current_user._get_current_object()

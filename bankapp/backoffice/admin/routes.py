@@ -23,13 +23,6 @@ admin_only = role_required(Role.ADMIN)
 PER_PAGE = 25
 
 
-def _user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404)
-    return user
-
-
 @bp.route("/users/")
 @admin_only
 def users():
@@ -43,7 +36,7 @@ def users():
 @admin_only
 def user(user_id: int):
     """One user: role and activation."""
-    return _render_user(_user_or_404(user_id))
+    return _render_user(db.get_or_404(User, user_id))
 
 
 def _render_user(person: User, role_form: RoleForm | None = None, error: str | None = None):
@@ -56,7 +49,7 @@ def _render_user(person: User, role_form: RoleForm | None = None, error: str | N
 @admin_only
 def change_role(user_id: int):
     """Give a user another role."""
-    person = _user_or_404(user_id)
+    person = db.get_or_404(User, user_id)
     form = RoleForm()
     if form.validate_on_submit():
         try:
@@ -88,7 +81,7 @@ def reactivate(user_id: int):
 
 
 def _activation(user_id: int, change, done: str):
-    person = _user_or_404(user_id)
+    person = db.get_or_404(User, user_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -128,9 +121,7 @@ def mail():
 @admin_only
 def retry_mail(message_id: int):
     """Send one email again now, with a fresh set of attempts."""
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None:
-        abort(404)
+    message = db.get_or_404(OutboxMessage, message_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:

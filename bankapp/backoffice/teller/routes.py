@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
@@ -43,27 +44,6 @@ PER_PAGE = 20
 
 def _me() -> User:
     return current_user._get_current_object()
-
-
-def _customer_or_404(user_id: int) -> User:
-    customer = db.session.get(User, user_id)
-    if customer is None or customer.role != Role.CUSTOMER:
-        abort(404)
-    return customer
-
-
-def _account_or_404(account_number: str):
-    account = ledger.find_customer_account(account_number)
-    if account is None:
-        abort(404)
-    return account
-
-
-def _entry_or_404(reference: str):
-    entry = ledger.find_entry(reference)
-    if entry is None:
-        abort(404)
-    return entry
 
 
 def _show_error(form, error: ledger.LedgerError, amount_field: str = "amount") -> None:
@@ -106,7 +86,9 @@ def customers():
 @staff_only
 def customer(user_id: int):
     """A customer's details, verification state, accounts and recent activity."""
-    person = _customer_or_404(user_id)
+    # Staff and unknown ids alike: 404.
+    person = db.first_or_404(sa.select(User).where(User.id == user_id,
+                                                   User.role == Role.CUSTOMER))
     return render_template("teller/customer.html", person=person, verify_form=ConfirmForm(),
                            activity=ledger.latest_activity(person, limit=20))
 
@@ -115,7 +97,8 @@ def customer(user_id: int):
 @staff_only
 def verify(user_id: int):
     """Mark the customer's identity as checked at the counter."""
-    person = _customer_or_404(user_id)
+    person = db.first_or_404(sa.select(User).where(User.id == user_id,
+                                                   User.role == Role.CUSTOMER))
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
@@ -144,7 +127,7 @@ def withdraw(account_number: str):
 
 
 def _counter_posting(account_number: str, kind: str):
-    account = _account_or_404(account_number)
+    account = db.first_or_404(ledger.customer_accounts_numbered(account_number))
     form = CounterPostingForm()
     if form.validate_on_submit():
         try:
@@ -186,7 +169,7 @@ def _requested_message(result: ledger.Requested) -> str:
 @staff_only
 def entry(reference: str):
     """One journal entry, its legs and (for admins) the reversal form."""
-    posted = _entry_or_404(reference)
+    posted = db.first_or_404(ledger.entry_by_reference(reference))
     return render_template("teller/entry.html", entry=posted, form=ReasonForm(),
                            reversal=ledger.reversal_of(posted))
 
@@ -195,7 +178,7 @@ def entry(reference: str):
 @admin_only
 def reverse(reference: str):
     """Reverse a posted entry with a compensating entry (the original is never edited)."""
-    posted = _entry_or_404(reference)
+    posted = db.first_or_404(ledger.entry_by_reference(reference))
     form = ReasonForm()
     if form.validate_on_submit():
         try:
@@ -227,7 +210,7 @@ def unfreeze(account_number: str):
 
 
 def _status_change(account_number: str, *, freeze: bool):
-    account = _account_or_404(account_number)
+    account = db.first_or_404(ledger.customer_accounts_numbered(account_number))
     form = ReasonForm()
     if form.validate_on_submit():
         change = ledger.freeze_account if freeze else ledger.unfreeze_account
@@ -250,7 +233,7 @@ def _status_change(account_number: str, *, freeze: bool):
 @staff_only
 def holds(account_number: str):
     """An account's holds; place a new one."""
-    account = _account_or_404(account_number)
+    account = db.first_or_404(ledger.customer_accounts_numbered(account_number))
     form = HoldForm()
     if form.validate_on_submit():
         try:
@@ -286,9 +269,7 @@ def _end_of_day(text: str | None):
 @staff_only
 def release_hold(hold_id: int):
     """Release a hold before it expires."""
-    hold = db.session.get(Hold, hold_id)
-    if hold is None:
-        abort(404)
+    hold = db.get_or_404(Hold, hold_id)
     if not ReleaseForm().validate_on_submit():
         abort(400)
     try:
@@ -320,18 +301,11 @@ def _render_approvals(errors: dict[int, str] | None = None):
                            decided=services.recent_decisions(_me(), everyone=checker))
 
 
-def _pending_or_404(pending_id: int) -> PendingPosting:
-    pending = db.session.get(PendingPosting, pending_id)
-    if pending is None:
-        abort(404)
-    return pending
-
-
 @bp.route("/approvals/<int:pending_id>/approve/", methods=["POST"])
 @admin_only
 def approve(pending_id: int):
     """Approve a pending request: only now is it posted."""
-    pending = _pending_or_404(pending_id)
+    pending = db.get_or_404(PendingPosting, pending_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -346,7 +320,7 @@ def approve(pending_id: int):
 @admin_only
 def reject(pending_id: int):
     """Reject a pending request with a reason; no money moves."""
-    pending = _pending_or_404(pending_id)
+    pending = db.get_or_404(PendingPosting, pending_id)
     form = ReasonForm()
     if not form.validate_on_submit():
         return _render_approvals({pending.id: " ".join(map(str, form.reason.errors))
@@ -370,33 +344,20 @@ def tills():
                            vault=ledger.internal_account())
 
 
-def _staff_or_404(user_id: int) -> User:
-    person = db.session.get(User, user_id)
-    if person is None or not person.is_staff:
-        abort(404)
-    return person
-
-
 @bp.route("/tills/<int:user_id>/allocate/", methods=["GET", "POST"])
 @admin_only
 def allocate(user_id: int):
     """Move cash from the vault into a teller's till."""
-    return _cash_movement(_staff_or_404(user_id), allocate=True)
-
-
-def _till_holder_or_404(user_id: int) -> User:
-    # Staff, or anyone who once was and still has a till: its cash must be able to go back.
-    person = db.session.get(User, user_id)
-    if person is None or not (person.is_staff or ledger.find_till(person) is not None):
-        abort(404)
-    return person
+    staff = db.first_or_404(sa.select(User).where(User.id == user_id,
+                                                  User.role.in_(Role.STAFF)))
+    return _cash_movement(staff, allocate=True)
 
 
 @bp.route("/tills/<int:user_id>/settle/", methods=["GET", "POST"])
 @admin_only
 def settle(user_id: int):
     """Return cash from a teller's till to the vault (also once they are no longer staff)."""
-    return _cash_movement(_till_holder_or_404(user_id), allocate=False)
+    return _cash_movement(db.first_or_404(services.till_holder(user_id)), allocate=False)
 
 
 def _cash_movement(teller: User, *, allocate: bool):

@@ -122,6 +122,13 @@ class TillView:
     cash: Decimal
 
 
+def till_holder(user_id: int):
+    """The user ``user_id`` when an admin may settle their till (a select): staff, or anyone
+    who once was and still has a till, since its cash must be able to go back."""
+    has_till = sa.exists().where(Account.account_number == f"{ledger.TILL_PREFIX}{user_id}")
+    return sa.select(User).where(User.id == user_id, sa.or_(User.role.in_(Role.STAFF), has_till))
+
+
 def tills_overview() -> list[TillView]:
     """Every staff member with the cash their till holds (no till yet: zero), and anyone no
     longer staff whose till still holds cash, so it can be settled."""

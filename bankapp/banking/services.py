@@ -1,0 +1,254 @@
+"""The customer's money pages as services: a transfer from its form to its posting, with the
+confirmation and the step-up it may need; a change of the customer's daily limit.
+
+``routes`` parses the form, calls one of these with the customer and what the form says, and
+renders what comes back. They never read the request, flash or touch a form: a transfer
+answers with a ``TransferOutcome`` (the page to show, the errors to put on it, or the
+posting), a limit change with the change or a domain error.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+
+from flask import current_app
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+
+from bankapp import audit, ledger
+from bankapp.audit import Action, TargetType
+from bankapp.extensions import db
+from bankapp.identity import factors, passkeys, stepup
+from bankapp.models import Account, AccountStatus, User
+from bankapp.payments.payees import masked_name, payee_of
+
+LOCKED_STEP_UP = _l("Too many wrong codes: payments that need a code cannot be approved for "
+                    "%(minutes)s minutes. Transfers between your own accounts still work.")
+CHANGED_DETAILS = _l("The transfer details are not the ones this page showed (or the page "
+                     "expired): check them and enter a new code.")
+PASSKEY_REFUSED = _l("Your passkey did not approve this transfer (the request may have "
+                     "expired, been used already or been made for other details): nothing was "
+                     "sent. Try again, or enter a code.")
+
+# The pages a transfer goes through.
+FORM, CONFIRM, POSTED = "form", "confirm", "posted"
+
+# An error for the page: the form field it belongs to (None: the whole form), and the message.
+FieldError = tuple[str | None, str]
+
+
+@contextmanager
+def objects_kept_after_commit():
+    """Commits inside keep what the session has loaded instead of expiring it.
+
+    After a posting the view only needs numbers it already holds (the accounts', the
+    entry's reference, the user's): without this, reading them again after the commit costs
+    a second connection checkout and one query each. Nothing after the block may rely on a
+    balance read before the commit.
+    """
+    session = db.session()
+    expiring, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = expiring
+
+
+# ---------------------------------------------------------------- transfers
+
+
+@dataclass(frozen=True)
+class NamedAccounts:
+    """The accounts a transfer form names, read in one query: ``source`` is the named source
+    only when the form may offer it (the customer's own and active), else None."""
+
+    source: Account | None
+    by_number: dict[str, Account]
+
+
+def named_accounts(user: User, from_number: str | None, typed_number: str | None
+                   ) -> NamedAccounts:
+    """The source and the typed destination of a transfer form, both in one query."""
+    named = ledger.find_customer_accounts(from_number, typed_number)
+    source = named.get(from_number)
+    offered = source is not None and source.owner_id == user.id and source.is_active
+    return NamedAccounts(source if offered else None, named)
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """What a valid transfer form asks for: the fields as sent, ``edit`` when the customer
+    went back from the confirmation page, ``confirmed`` when they confirmed on it (with the
+    page's signed ``approval`` and a ``code`` or ``passkey_assertion`` when it asked)."""
+
+    from_account: str
+    to_account: str | None  # the number typed
+    payee: str | None  # a saved payee's id, or nothing
+    amount: Decimal
+    description: str | None
+    idempotency_key: str
+    edit: bool = False
+    confirmed: bool = False
+    approval: str | None = None
+    code: str | None = None
+    passkey_assertion: str | None = None
+
+
+@dataclass(frozen=True)
+class TransferOutcome:
+    """What the transfer page shows next: the form again (``FORM``), the confirmation page
+    (``CONFIRM``), or the posted transfer (``POSTED``, with its ``posting``).
+
+    ``to_account`` is the number of the saved payee the form chose: the pages show it in
+    place of the choice. On the confirmation page ``step_up`` says whether (and why) a code
+    is asked for, ``approval`` is the signed details a code approves, ``holder`` the payee's
+    masked name; ``too_many_codes`` when wrong codes have just locked the approval.
+    """
+
+    page: str
+    errors: tuple[FieldError, ...] = ()
+    to_account: str | None = None
+    source: Account | None = None
+    destination: Account | None = None
+    step_up: stepup.StepUp | None = None
+    approval: str | None = None
+    has_passkey: bool = False
+    holder: str = ""
+    too_many_codes: bool = False
+    posting: ledger.Posting | None = None
+
+
+def transfer(user: User, asked: TransferRequest, named: NamedAccounts) -> TransferOutcome:
+    """Take a transfer form one step further: check the destination (a saved payee's account
+    or the number typed), ask for confirmation, and once confirmed (with a code or passkey
+    when step-up applies: ``bankapp.identity.stepup``) post it.
+
+    ``named`` is what ``named_accounts`` read for the form; its ``source`` is the one the form
+    offered. A confirmed form sent again (same one-time key) replays its posting: no new code.
+    """
+    source, to_number, chosen = named.source, asked.to_account, None
+    if asked.payee:
+        payee = payee_of(user, int(asked.payee)) if asked.payee.isdigit() else None
+        if payee is None:
+            return TransferOutcome(FORM, (("payee", gettext("Choose one of your saved payees.")),))
+        to_number = chosen = payee.account.account_number
+    if not (to_number or "").strip():
+        return TransferOutcome(FORM, (("to_account", gettext(
+            "Enter the destination account number, or choose a saved payee.")),))
+    if to_number == asked.to_account:
+        destination = named.by_number.get((to_number or "").strip().upper())
+    else:  # a saved payee's account
+        destination = ledger.find_customer_account(to_number)
+    problem = _transfer_problem(source, destination)
+    if problem:
+        return TransferOutcome(FORM, (("to_account", problem),), chosen)
+    if asked.edit:
+        return TransferOutcome(FORM, (), chosen)
+    step_up = stepup.step_up_for(user, destination, asked.amount)
+    confirmation = _Confirmation(user, asked, source, destination, step_up, chosen)
+    if not asked.confirmed:
+        return confirmation.shown()
+    if step_up and ledger.find_posting(user, asked.idempotency_key) is None:
+        refused = _refused_without_approval(confirmation)
+        if refused is not None:
+            return refused
+    try:
+        with objects_kept_after_commit():
+            posting = ledger.transfer(source, destination, asked.amount, asked.description,
+                                      user, idempotency_key=asked.idempotency_key)
+    except ledger.LedgerError as error:
+        return TransferOutcome(FORM, ((None, str(error)),), chosen)
+    return TransferOutcome(POSTED, (), chosen, source, destination, posting=posting)
+
+
+def _transfer_problem(source: Account, destination: Account | None) -> str | None:
+    """Why a transfer cannot go ahead, checked before asking the customer to confirm."""
+    if destination is None:
+        return str(ledger.UnknownAccount())
+    if destination.id == source.id:
+        return str(ledger.SameAccount())
+    if destination.status != AccountStatus.ACTIVE:
+        return gettext("That account cannot receive money.")
+    return None
+
+
+def _locked_message() -> str:
+    return str(LOCKED_STEP_UP) % {"minutes": current_app.config["MFA_LOCKOUT_MINUTES"]}
+
+
+@dataclass(frozen=True)
+class _Confirmation:
+    """The confirmation page of one transfer, shown with whatever errors a step found."""
+
+    user: User
+    asked: TransferRequest
+    source: Account
+    destination: Account
+    step_up: stepup.StepUp
+    chosen: str | None
+
+    def shown(self, *errors: FieldError, too_many_codes: bool = False) -> TransferOutcome:
+        """With the signed details a code approves, when the transfer needs step-up."""
+        approval, has_passkey = None, False
+        if self.step_up:
+            approval = stepup.approval_token(self.user, self.source, self.destination,
+                                             self.asked.amount, self.asked.idempotency_key)
+            has_passkey = factors.passkey_count(self.user) > 0
+            whole_form = [message for field, message in errors if field is None]
+            if factors.is_locked(self.user) and not whole_form:
+                errors = (*errors, (None, _locked_message()))
+        return TransferOutcome(CONFIRM, errors, self.chosen, self.source, self.destination,
+                               self.step_up, approval, has_passkey,
+                               masked_name(self.destination), too_many_codes)
+
+
+def _refused_without_approval(confirmation: _Confirmation) -> TransferOutcome | None:
+    """The confirmation page again unless the confirming POST carries a good code (or passkey
+    assertion) for exactly the details its page showed; None once the transfer is approved."""
+    user, asked = confirmation.user, confirmation.asked
+    source, destination = confirmation.source, confirmation.destination
+    amount, key = asked.amount, asked.idempotency_key
+    if not stepup.approval_matches(asked.approval, user, source, destination, amount, key):
+        return confirmation.shown((None, CHANGED_DETAILS))  # the code is not even checked
+    if not asked.code and asked.passkey_assertion is None:
+        return confirmation.shown(("code", gettext("Enter the code.")))
+    try:
+        stepup.approve_transfer(user, asked.code, source=source, destination=destination,
+                                amount=amount, idempotency_key=key, step_up=confirmation.step_up,
+                                passkey_assertion=asked.passkey_assertion)
+    except (factors.SecondFactorRefused, passkeys.PasskeyRefused) as refusal:
+        if ledger.find_posting(user, key) is not None:
+            return None  # a double click: its twin used the code and posted; replay that
+        if isinstance(refusal, passkeys.PasskeyRefused):
+            return confirmation.shown((None, PASSKEY_REFUSED))
+        if refusal.locked:
+            return confirmation.shown((None, _locked_message()), too_many_codes=True)
+        return confirmation.shown(("code", refusal.message))
+    return None
+
+
+# ---------------------------------------------------------------- the daily limit
+
+
+def change_daily_limit(user: User, typed_limit: str | None, code: str | None
+                       ) -> ledger.LimitChange:
+    """Set ``user``'s own daily limit from what they typed: lower at once, higher in 24 h,
+    or at once when they typed a right code (the step-up is audited). Raises ``LedgerError``
+    or ``SecondFactorRefused``, with nothing of the change written."""
+    try:
+        return ledger.set_own_limit(user, ledger.parse_limit(typed_limit),
+                                    stepped_up=_limit_step_up(user, code))
+    except (ledger.LedgerError, factors.SecondFactorRefused):
+        db.session.rollback()
+        raise
+
+
+def _limit_step_up(user: User, code: str | None) -> bool:
+    """A raise typed with a code is approved at once when the code is right (audited)."""
+    if not (code or "").strip() or not user.mfa_enabled:
+        return False
+    factor = factors.verify_second_factor(user, code)
+    audit.record(Action.STEP_UP_SUCCESS, actor=user, target_type=TargetType.USER,
+                 target_id=user.id, details={"for": "daily limit", "factor": factor})
+    return True
