@@ -32,7 +32,7 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Catalogues (bankapp/translations): extract every marked string, merge it into each language's
-# messages.po (new strings arrive untranslated: tests/test_i18n.py fails until they are
+# messages.po (new strings arrive untranslated: tests/platform/test_i18n.py fails until they are
 # translated), compile the .mo files. Both are committed: every host, Vercel included, serves
 # them as they are, with no compile step at build or start.
 PYBABEL_KEYWORDS := -k _l -k lazy_gettext -k N_
@@ -54,21 +54,22 @@ test-postgres: $(BIN)/.installed
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The Vercel + Supabase path: the app through a PgBouncer in transaction mode with
-# DATABASE_NULLPOOL=1 (tests/pg_services.py starts it on a free port; tests create their database
-# directly and hand the app the pooler's URL): the ledger and API tests, then the short bank test.
-POOLER_TESTS := tests/test_ledger.py tests/test_ledger_concurrency.py tests/test_api_accounts.py \
-	tests/test_api_postings.py tests/test_api_isolation.py tests/test_api_staff.py \
-	tests/test_api_tokens.py tests/test_pooler.py
+# DATABASE_NULLPOOL=1 (tests/support/pg_services.py starts it on a free port; tests create their
+# database directly and hand the app the pooler's URL): the ledger and API tests, then the short
+# bank test.
+POOLER_TESTS := tests/ledger/test_ledger.py tests/ledger/test_ledger_concurrency.py \
+	tests/api/test_api_accounts.py tests/api/test_api_postings.py tests/api/test_api_isolation.py \
+	tests/api/test_api_staff.py tests/api/test_api_tokens.py tests/platform/test_pooler.py
 test-pgbouncer: $(BIN)/.installed
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 	TEST_REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
-	$(BIN)/python tests/pg_services.py pgbouncer -- $(BIN)/python -m pytest $(POOLER_TESTS) $(PYTEST_ARGS)
+	$(BIN)/python tests/support/pg_services.py pgbouncer -- $(BIN)/python -m pytest $(POOLER_TESTS) $(PYTEST_ARGS)
 	$(BIN)/python bench/bank_test.py --short --pooler pgbouncer
 
 # Reads from a streaming replica (a private primary and its pg_basebackup -R copy, made by the
 # tests): statements, summaries, transaction lists, read-your-writes, the replica down.
 test-replica: $(BIN)/.installed
-	TEST_REPLICA=1 $(BIN)/python -m pytest tests/test_replica.py $(PYTEST_ARGS)
+	TEST_REPLICA=1 $(BIN)/python -m pytest tests/platform/test_replica.py $(PYTEST_ARGS)
 
 # Benchmarks on PostgreSQL (BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/postgres).
 # Each script creates and drops its own database; BENCH_ARGS is passed to the reports bench.

@@ -71,7 +71,7 @@ ADMIN_PASSWORD = "Heron-copper-violin-97"
 
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 from e2e_support import free_port  # noqa: E402
-from mail_sink import MailSink  # noqa: E402  (the tests' SMTP sink)
+from support.mail_sink import MailSink  # noqa: E402  (the tests' SMTP sink)
 
 
 class CheckFailed(Exception):

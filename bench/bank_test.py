@@ -18,8 +18,8 @@ anything else on the machine; ``--pg main`` uses the machine's cluster instead
 (``pg_ctlcluster --skip-systemctl-redirect <version> main restart``).
 
 With ``--pooler pgbouncer`` the app reaches PostgreSQL through a PgBouncer in transaction mode
-(``tests/pg_services.py``) with ``DATABASE_NULLPOOL=1``, as on Vercel with Supabase's pooler;
-migrations, seeding and the final checks use the direct connection.
+(``tests/support/pg_services.py``) with ``DATABASE_NULLPOOL=1``, as on Vercel with Supabase's
+pooler; migrations, seeding and the final checks use the direct connection.
 
 Checked throughout: every read sees the same total and no negative balance. Checked at the
 end, against the ledger in SQL: every acknowledged transfer is in ``journal_entries`` exactly
@@ -57,7 +57,7 @@ import apphost  # noqa: E402
 from apphost import log  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from pg_services import PgBouncer  # noqa: E402
+from support.pg_services import PgBouncer  # noqa: E402
 
 DB_NAME = "bankapp_bank_test"
 ACCOUNTS = 8

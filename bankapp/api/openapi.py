@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of the API, written by hand to match ``routes.py``.
 
-``tests/test_api_schemathesis.py`` checks the implementation against it (every response's
+``tests/api/test_api_schemathesis.py`` checks the implementation against it (every response's
 status, content type and body), and ``/api/docs`` renders it.
 """
 from __future__ import annotations

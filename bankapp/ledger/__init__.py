@@ -53,7 +53,7 @@ stored answer. A refusal comes back as a value and ``core._refusal_of`` (or
 comes back ``declined`` with nothing written and is posted the generic way, which queues the
 email in the same transaction. SQLite, ``LEDGER_FAST_PATH=0``, reversals and postings with
 ``also`` (maker-checker approvals, scheduled payments, interest) take the generic path;
-``tests/test_ledger_fast_path.py`` runs random sequences through both paths and demands the
+``tests/ledger/test_ledger_fast_path.py`` runs random sequences through both paths and demands the
 same ledger.
 
 Audit

@@ -24,7 +24,7 @@ import pytest
 
 from e2e_support import (ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, Bank, BrowserWatch,
                          LiveServer, free_port, open_context, server_env, wait_until_answers)
-from mail_sink import running_mail_sink
+from support.mail_sink import running_mail_sink
 
 
 def pytest_collection_modifyitems(items):

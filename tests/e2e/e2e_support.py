@@ -1,6 +1,6 @@
 """Helpers of the real-browser tests: the served app, operator set-up, the browser watch,
-and small page actions (the SMTP sink is tests/mail_sink.py). Fixtures and hooks that use
-them are in conftest.py."""
+and small page actions (the SMTP sink is tests/support/mail_sink.py). Fixtures and hooks that
+use them are in conftest.py."""
 from __future__ import annotations
 
 import os
@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 
-from mail_sink import MailSink
+from support.mail_sink import MailSink
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"

@@ -1,0 +1,74 @@
+"""Migrations build the schema the models describe, on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from flask_migrate import upgrade
+
+from bankapp import create_app
+from bankapp.extensions import db
+from config import TestingConfig
+from support.database import POSTGRES
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _pending_changes(connection) -> list:
+    """What `flask db migrate` would generate: empty when migrations and models agree."""
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "render_as_batch": True}
+    )
+    return compare_metadata(context, db.metadata)
+
+
+def _script_heads(app) -> set[str]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", app.extensions["migrate"].directory)
+    return set(ScriptDirectory.from_config(config).get_heads())
+
+
+def test_migrations_match_models_on_sqlite(tmp_path):
+    config = type("SQLiteFileConfig", (TestingConfig,),
+                  {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'migrated.db'}"})
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            assert MigrationContext.configure(connection).get_current_heads()
+            assert _pending_changes(connection) == []
+        db.engine.dispose()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
+def test_migrations_match_models_on_postgresql(app):
+    # The session's PostgreSQL database was built by `upgrade()` (support.database), not create_all.
+    with db.engine.connect() as connection:
+        applied = set(MigrationContext.configure(connection).get_current_heads())
+        assert applied == _script_heads(app)
+        assert _pending_changes(connection) == []
+
+
+def test_flask_db_upgrade_builds_a_fresh_sqlite_database(tmp_path):
+    database = tmp_path / "fresh.db"
+    env = {**os.environ, "FLASK_APP": "wsgi", "BANKAPP_ENV": "development",
+           "DATABASE_URL": f"sqlite:///{database}"}
+    env.pop("FLASK_ENV", None)
+    result = subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(database) as connection:
+        tables = {row[0] for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert {"users", "accounts", "journal_entries", "transactions"} <= tables
+    assert {row[0] for row in version} == _script_heads(create_app(TestingConfig))

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests, imported as ``support.<module>`` (pytest.ini puts tests/ on the path)."""

@@ -1,0 +1,50 @@
+"""The run's database: a throwaway PostgreSQL database (TEST_DATABASE_URL) or in-memory SQLite."""
+from __future__ import annotations
+
+import os
+import uuid
+
+from bankapp import create_app
+from bankapp.extensions import db
+from config import TestingConfig
+
+SERVER_URL = os.environ.get("TEST_DATABASE_URL", "")
+POSTGRES = SERVER_URL.startswith(("postgres://", "postgresql"))
+# A PgBouncer in transaction mode in front of that server (`make test-pgbouncer` starts it).
+POOLER_URL = os.environ.get("TEST_POOLER_URL", "") if POSTGRES else ""
+
+
+class SuiteConfig(TestingConfig):
+    """TestingConfig pointed at this run's database."""
+
+    # Rate-limit counters of this run only: limiter.reset() then leaves concurrent runs
+    # sharing the Redis database alone.
+    RATELIMIT_STORAGE_OPTIONS = {"key_prefix": f"LIMITS-{uuid.uuid4().hex[:10]}"}
+
+
+def migrate(url: str) -> None:
+    """Build the schema at ``url`` with the real migrations."""
+    from flask_migrate import upgrade
+
+    SuiteConfig.SQLALCHEMY_DATABASE_URI = url
+    app = create_app(SuiteConfig)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+def truncate_all() -> None:
+    """Empty every table of the PostgreSQL database, identities restarted."""
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+def empty_database() -> None:
+    """Start again from an empty schema (audit rows refuse DELETE, so no row-by-row wipe)."""
+    db.session.remove()
+    if POSTGRES:
+        truncate_all()
+    else:
+        db.drop_all()
+        db.create_all()
