@@ -16,14 +16,13 @@ from bankapp.audit import Action
 from bankapp.extensions import db
 from bankapp.models import RecoveryCode, Role, WebAuthnCredential
 from support.backoffice import audit_rows
-from support.passkeys import UP, SoftAuthenticator, b64url
+from support.passkeys import (REGISTER, REGISTER_OPTIONS, SECURITY, UP, SoftAuthenticator,
+                              add_passkey, b64url, page_token, post_json)
 from support.users import TEST_PASSWORD, enrol_totp, log_in_as, totp_now
-from support.web import csrf_token, post_form
+from support.web import post_form
 
-SECURITY = "/accounts/security/"
 LOGIN = "/accounts/login/"
 SECOND_STEP = "/accounts/login/2fa/"
-REGISTER_OPTIONS, REGISTER = "/accounts/passkeys/options/", "/accounts/passkeys/"
 SIGN_IN_OPTIONS, SIGN_IN = "/accounts/login/passkey/options/", "/accounts/login/passkey/"
 STEP_OPTIONS, STEP = "/accounts/login/2fa/passkey/options/", "/accounts/login/2fa/passkey/"
 CONFIRM_OPTIONS = "/accounts/passkeys/confirm/options/"
@@ -32,32 +31,9 @@ CONFIRM_OPTIONS = "/accounts/passkeys/confirm/options/"
 # ---------------------------------------------------------------- helpers
 
 
-def post_json(client, url: str, body=None, token: str | None = None, raw: str | None = None):
-    """POST like passkeys.js: a JSON body and the CSRF token in X-CSRFToken."""
-    headers = {"X-CSRFToken": token} if token else {}
-    data = raw if raw is not None else json.dumps(body if body is not None else {})
-    return client.post(url, data=data, headers=headers, content_type="application/json")
-
-
-def page_token(client, url: str = SECURITY) -> str:
-    return csrf_token(client, url)
-
-
 def register_options(client, name="Work laptop", password=TEST_PASSWORD):
     return post_json(client, REGISTER_OPTIONS, {"name": name, "password": password},
                      page_token(client))
-
-
-def add_passkey(client, authenticator: SoftAuthenticator | None = None, name="Work laptop",
-                **tamper) -> tuple[SoftAuthenticator, object]:
-    """Add a passkey from the security page of a logged-in client; (authenticator, answer)."""
-    authenticator = authenticator or SoftAuthenticator()
-    token = page_token(client)
-    options = post_json(client, REGISTER_OPTIONS, {"name": name, "password": TEST_PASSWORD},
-                        token)
-    assert options.status_code == 200, options.get_json()
-    credential = authenticator.create(options.get_json(), **tamper)
-    return authenticator, post_json(client, REGISTER, {"credential": credential}, token)
 
 
 def sign_in(client, authenticator: SoftAuthenticator, **tamper):

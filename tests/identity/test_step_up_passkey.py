@@ -18,10 +18,9 @@ from bankapp.identity.stepup import NEW_PAYEE
 from bankapp.extensions import db
 from bankapp.models import JournalEntry, WebAuthnCredential
 from support.backoffice import audit_rows, balance
-from support.passkeys import SoftAuthenticator
+from support.passkeys import add_passkey, post_json, SoftAuthenticator
 from support.users import enrol_totp, log_in_as, totp_now
 from support.web import form_fields, post_form
-from test_passkeys import add_passkey, post_json
 
 TRANSFER = "/accounts/transfer/"
 STEP_UP_OPTIONS = "/accounts/passkeys/step-up/options/"

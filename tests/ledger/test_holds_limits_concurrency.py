@@ -13,7 +13,7 @@ from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.models import Account, DailyOutgoing, Hold, User, now_utc
 from support.backoffice import assert_clean_book, audit_rows, balance, teller  # noqa: F401
-from test_ledger_concurrency import postgres_only, run_together, worker_app  # noqa: F401
+from support.concurrency import postgres_only, run_together
 
 D = Decimal
 pytestmark = postgres_only
@@ -27,7 +27,7 @@ def _transfer(source_number: str, payee_number: str, owner_id: int) -> str:
 
 
 def test_fifty_parallel_transfers_cannot_together_pass_the_daily_limit(
-        worker_app, customer, make_user, funded_account):  # noqa: F811
+        worker_app, customer, make_user, funded_account):
     sources = [funded_account(customer, "3000.00") for _ in range(5)]
     payee = funded_account(make_user(email="bob@example.com"), "0.00")
     jobs = [(sources[i % 5].account_number, payee.account_number, customer.id)

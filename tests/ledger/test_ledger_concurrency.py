@@ -15,79 +15,16 @@ import threading
 from collections import Counter
 from decimal import Decimal
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from bankapp import create_app, ledger
+from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.ledger import InsufficientFunds
 from bankapp.models import Account, JournalEntry, Transaction, TransactionType, User
-from config import TestingConfig
-from support.database import POSTGRES
+from support.concurrency import make_worker_app, postgres_only, run_together
 
 D = Decimal
-
-postgres_only = pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
-
-# Enough connections for real overlap without crowding a shared server's max_connections.
-WORKER_POOL = {"pool_size": 20, "max_overflow": 0, "pool_timeout": 120}
-
-
-def make_worker_app(database_url: str, **settings):
-    """A second application on the test database whose pool serves the worker threads."""
-    config = type("WorkerConfig", (TestingConfig,), {
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": dict(WORKER_POOL),
-        **settings,
-    })
-    return create_app(config)
-
-
-@pytest.fixture
-def worker_app(app):
-    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"])
-    yield workers
-    with workers.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def generic_worker_app(app):
-    """Workers on the generic path (PostgreSQL's ledger_post() off)."""
-    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"], LEDGER_FAST_PATH=False)
-    yield workers
-    with workers.app_context():
-        db.engine.dispose()
-
-
-def run_together(app, task, jobs: list[tuple]) -> list:
-    """Run ``task(*job)`` for every job at once, one thread and app context each.
-
-    Returns, in job order, what each call returned or the exception it raised.
-    """
-    barrier = threading.Barrier(len(jobs))
-    outcomes: list = [None] * len(jobs)
-
-    def worker(index: int, job: tuple) -> None:
-        try:
-            barrier.wait(timeout=60)
-            with app.app_context():
-                try:
-                    outcomes[index] = task(*job)
-                finally:
-                    db.session.remove()
-        except Exception as exc:  # reported to the test, which checks every outcome
-            outcomes[index] = exc
-
-    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert not any(thread.is_alive() for thread in threads), "a worker hung"
-    return outcomes
-
 
 def withdraw_task(account_id: int, actor_id: int, amount: Decimal, key: str | None = None):
     account = db.session.get(Account, account_id)

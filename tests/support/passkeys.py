@@ -17,6 +17,9 @@ import cbor2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from support.users import TEST_PASSWORD
+from support.web import csrf_token
+
 UP, UV, AT = 0x01, 0x04, 0x40
 ORIGIN = "http://localhost"  # Flask's test client calls the app at http://localhost/
 
@@ -99,3 +102,32 @@ class SoftAuthenticator:
                              "signature": b64url(signature),
                              "userHandle": b64url(handle) if handle is not None else None},
                 "authenticatorAttachment": "platform", "clientExtensionResults": {}}
+
+
+# ---------------------------------------------------------------- the security page's side
+
+SECURITY = "/accounts/security/"
+REGISTER_OPTIONS, REGISTER = "/accounts/passkeys/options/", "/accounts/passkeys/"
+
+
+def post_json(client, url: str, body=None, token: str | None = None, raw: str | None = None):
+    """POST like passkeys.js: a JSON body and the CSRF token in X-CSRFToken."""
+    headers = {"X-CSRFToken": token} if token else {}
+    data = raw if raw is not None else json.dumps(body if body is not None else {})
+    return client.post(url, data=data, headers=headers, content_type="application/json")
+
+
+def page_token(client, url: str = SECURITY) -> str:
+    return csrf_token(client, url)
+
+
+def add_passkey(client, authenticator: SoftAuthenticator | None = None, name="Work laptop",
+                **tamper) -> tuple[SoftAuthenticator, object]:
+    """Add a passkey from the security page of a logged-in client; (authenticator, answer)."""
+    authenticator = authenticator or SoftAuthenticator()
+    token = page_token(client)
+    options = post_json(client, REGISTER_OPTIONS, {"name": name, "password": TEST_PASSWORD},
+                        token)
+    assert options.status_code == 200, options.get_json()
+    credential = authenticator.create(options.get_json(), **tamper)
+    return authenticator, post_json(client, REGISTER, {"credential": credential}, token)
