@@ -14,6 +14,7 @@ from bankapp.banking import services
 from bankapp.banking.forms import CashForm, LimitForm, OpenAccountForm, TransferForm
 from bankapp.identity import factors
 from bankapp.extensions import db
+from bankapp.platform.forms import show_errors
 from bankapp.platform.formatting import format_money
 from bankapp.models import Account, AccountStatus, AccountType
 from bankapp.payments.payees import payees_of
@@ -131,7 +132,7 @@ def _transfer_page(form: TransferForm, outcome: services.TransferOutcome):
     """The form again, or the confirmation page, with the errors the transfer met."""
     if outcome.to_account is not None:  # a saved payee: the pages show its account's number
         form.to_account.data, form.payee.data = outcome.to_account, ""
-    _show_errors(form, outcome.errors)
+    show_errors(form, outcome.errors)
     if outcome.page == services.FORM:
         return _transfer_form(form)
     form.code.data = form.passkey_assertion.data = ""  # a code is never shown back
@@ -140,16 +141,6 @@ def _transfer_page(form: TransferForm, outcome: services.TransferOutcome):
                            destination=outcome.destination, payee=outcome.holder,
                            step_up=outcome.step_up, approval=outcome.approval,
                            has_passkey=outcome.has_passkey), status
-
-
-def _show_errors(form, errors) -> None:
-    """Put each ``(field, message)`` on its field, or at the top of the form."""
-    for name, message in errors:
-        field = getattr(form, name or "", None)
-        if field is None:
-            form.form_errors.append(message)
-        else:
-            field.errors = [*field.errors, message]
 
 
 def _transfer_form(form: TransferForm, preselect=None):

@@ -11,6 +11,7 @@ from bankapp import ledger
 from bankapp.notifications import alerts
 from bankapp.extensions import db
 from bankapp.ledger.fields import ConfirmForm
+from bankapp.platform.forms import show_errors
 from bankapp.platform.formatting import format_money
 from bankapp.ledger.amounts import parse_amount
 from bankapp.models import Account, AccountStatus, Frequency, OrderStatus, Payee, ScheduledOrder
@@ -54,7 +55,7 @@ def _payee_page(form, status: int = 200):
 
 
 def _show_refusal(form, refusal) -> None:
-    _show_errors(form, ((refusal.field, str(refusal)),))
+    show_errors(form, ((refusal.field, str(refusal)),))
 
 
 @bp.route("/accounts/payees/confirm/", methods=["POST"])
@@ -152,7 +153,7 @@ def scheduled_new():
     outcome = services.schedule_payment(current_user._get_current_object(), source,
                                         destination, _order_request(form))
     if (order := outcome.order) is None:
-        _show_errors(form, outcome.errors)
+        show_errors(form, outcome.errors)
         return _order_form(form, sources, needs_code=outcome.needs_code)
     flash(gettext("Scheduled: %(amount)s to %(number)s, first on %(day)s.",
                   amount=format_money(order.amount), number=destination.account_number,
@@ -178,16 +179,6 @@ def _order_request(form: ScheduledOrderForm) -> services.OrderRequest:
         form.amount.amount, form.frequency.data, form.start_on.data, form.day_of_month.data,
         form.end_on.data, form.max_occurrences.data, form.description.data,
         form.idempotency_key.data, form.code.data)
-
-
-def _show_errors(form, errors) -> None:
-    """Put each ``(field, message)`` on its field, or at the top of the form."""
-    for name, message in errors:
-        field = getattr(form, name or "", None)
-        if field is None:
-            form.form_errors.append(message)
-        else:
-            field.errors = [*field.errors, message]
 
 
 def _order_form(form, sources, needs_code: bool | None = None):
