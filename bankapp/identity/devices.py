@@ -3,8 +3,8 @@
 Sessions
     Every login opens a ``UserSession`` row. The Flask session carries a random key
     (``session["sid"]``); only its SHA-256 is stored. The user loader
-    (``bankapp.identity.security.load_user``) accepts a cookie only while its row is open, so ending a
-    row ends that browser's session on its next request, as logout does. A cookie without a
+    (``bankapp.identity.security.load_user``) accepts a cookie only while its row is open, so
+    ending a row ends that browser's session on its next request, as logout does. A cookie without a
     key (a session started before rows existed) is refused: no browser can be signed in
     without being on the list. ``User.rotate_session_token`` ends every open row of the user
     (password change or reset, deactivation, "not me", reset-2fa, a role change).

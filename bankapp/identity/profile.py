@@ -17,14 +17,20 @@ from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit
 from bankapp.audit import Action, TargetType
-from bankapp.identity import factors
-from bankapp.identity.services import WRONG_CURRENT_PASSWORD, find_user
-from bankapp.notifications.outbox import MailKind, queue_email, within_recipient_limit
 from bankapp.extensions import db
+from bankapp.identity import factors
+from bankapp.identity.security import (
+    check_password,
+    load_email_change_confirm_token,
+    load_email_change_not_me_token,
+    make_email_change_confirm_token,
+    make_email_change_not_me_token,
+)
+from bankapp.identity.services import WRONG_CURRENT_PASSWORD, find_user
+from bankapp.models import EmailChange, EmailChangeStatus, User, now_utc
+from bankapp.notifications.outbox import MailKind, queue_email, within_recipient_limit
 from bankapp.platform.formatting import format_timestamp
 from bankapp.platform.i18n import N_, recipient_locale
-from bankapp.models import EmailChange, EmailChangeStatus, User, now_utc
-from bankapp.identity.security import check_password, load_email_change_confirm_token, load_email_change_not_me_token, make_email_change_confirm_token, make_email_change_not_me_token
 from bankapp.platform.urls import public_url_for
 
 log = logging.getLogger("bankapp.auth")

@@ -2,14 +2,24 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session,
-                   url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, logout_user
 
-from bankapp.identity import devices
-from bankapp.identity import factors, passkeys, profile, services, stepup
+from bankapp.extensions import db, limiter
+from bankapp.identity import devices, factors, passkeys, profile, services, stepup
 from bankapp.identity.forms import (
     PASSWORD_HINT,
     ChangePasswordForm,
@@ -17,20 +27,19 @@ from bankapp.identity.forms import (
     LoginForm,
     NewRecoveryCodesForm,
     NotMeForm,
-    ReauthenticateForm,
-    RemoveTotpForm,
-    SecondFactorForm,
-    TotpSetupForm,
     PasswordResetRequestForm,
     ProfileForm,
+    ReauthenticateForm,
+    RemoveTotpForm,
     ResendVerificationForm,
+    SecondFactorForm,
     SetPasswordForm,
     SignupForm,
+    TotpSetupForm,
 )
-from bankapp.extensions import db, limiter
+from bankapp.identity.web import recent_login_required
 from bankapp.models import WebAuthnCredential
 from bankapp.platform.i18n import N_
-from bankapp.identity.web import recent_login_required
 from bankapp.platform.problems import simple_problem
 from bankapp.platform.urls import is_safe_next
 

@@ -1,7 +1,7 @@
 """What the auth views do, apart from HTTP: register, authenticate, verify, reset, change.
 
-Every email is queued in the outbox (``bankapp.notifications.outbox``) in the transaction of the action
-that causes it, and delivered after the commit: a failing mail server can never lose a
+Every email is queued in the outbox (``bankapp.notifications.outbox``) in the transaction of
+the action that causes it, and delivered after the commit: a failing mail server can never lose a
 sign-up, a password change or the email that tells of it.
 """
 from __future__ import annotations
@@ -15,13 +15,25 @@ from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit
-from bankapp.identity import devices
 from bankapp.audit import Action, TargetType
-from bankapp.notifications.outbox import MailKind, queue_email, within_recipient_limit
 from bankapp.extensions import db
-from bankapp.platform.i18n import N_, recipient_locale
+from bankapp.identity import devices
+from bankapp.identity.security import (
+    check_password,
+    end_session,
+    hash_password,
+    load_reset_token,
+    load_verification_token,
+    make_reset_token,
+    make_verification_token,
+    mark_reauthenticated,
+    renew_session,
+    set_password,
+    start_session,
+)
 from bankapp.models import Role, User
-from bankapp.identity.security import check_password, end_session, hash_password, load_reset_token, load_verification_token, make_reset_token, make_verification_token, mark_reauthenticated, renew_session, set_password, start_session
+from bankapp.notifications.outbox import MailKind, queue_email, within_recipient_limit
+from bankapp.platform.i18n import N_, recipient_locale
 from bankapp.platform.urls import public_url_for
 
 log = logging.getLogger("bankapp.auth")

@@ -7,9 +7,9 @@ function locks the accounts in ascending id, applies the same rules as ``core._l
 (status, bounds, holds) to every leg and ``limits.charge_outgoing``'s upsert to the day's
 total, and writes the entry, its legs with ``balance_after``, the audit row, the
 ``ledger_totals`` bucket and (for the API) the caller's record (``AnswerToStore``). A refusal,
-a replayed key and a record already stored come back as values; nothing is written then. So does a debit that
-calls for an alert email (``declined``): ``core.post`` then posts it the generic way, which
-queues the alert in the same transaction.
+a replayed key and a record already stored come back as values; nothing is written then. So
+does a debit that calls for an alert email (``declined``): ``core.post`` then posts it the
+generic way, which queues the alert in the same transaction.
 
 Two ways in:
 

@@ -62,8 +62,8 @@ class User(UserMixin, db.Model):
     # True while the user has a confirmed second factor (TOTP); kept in the same transaction
     # as the factor rows, so the login and enrolment checks need no extra query.
     mfa_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
-    # The language chosen on the profile page (``bankapp.platform.i18n.LANGUAGES``); None follows the
-    # browser's Accept-Language.
+    # The language chosen on the profile page (``bankapp.platform.i18n.LANGUAGES``); None
+    # follows the browser's Accept-Language.
     locale: Mapped[Optional[str]] = mapped_column(sa.String(16))
 
     accounts: Mapped[list["Account"]] = relationship(
@@ -85,7 +85,8 @@ class User(UserMixin, db.Model):
         """End every session of the user: their cookies are refused and their rows end."""
         self.session_token = new_session_token()
         if self.id is not None:
-            # So the security page's list stays truthful (bankapp.identity.devices); same transaction.
+            # So the security page's list stays truthful (bankapp.identity.devices); same
+            # transaction.
             db.session.execute(
                 sa.update(UserSession)
                 .where(UserSession.user_id == self.id, UserSession.ended_at.is_(None))
@@ -101,8 +102,8 @@ class User(UserMixin, db.Model):
 class TotpDevice(db.Model):
     """A user's authenticator app (RFC 6238). One per user; unconfirmed until a code proves it.
 
-    The seed is stored encrypted (``bankapp.platform.crypto``). ``last_step`` is the 30-second time step
-    of the last accepted code: a code is accepted once, never again in its window.
+    The seed is stored encrypted (``bankapp.platform.crypto``). ``last_step`` is the 30-second
+    time step of the last accepted code: a code is accepted once, never again in its window.
     """
 
     __tablename__ = "totp_devices"

@@ -5,8 +5,8 @@ takes an account below the customer's floor), a failed scheduled payment, and a 
 on an account. The first two are off until the customer sets a number; the last two are on
 until they turn them off (a failed payment must not go unnoticed).
 
-Every alert goes through ``queue_alert``: a row of the mail outbox (``bankapp.notifications.outbox``) written
-in the current database transaction, so it is sent once that transaction commits and never
+Every alert goes through ``queue_alert``: a row of the mail outbox
+(``bankapp.notifications.outbox``) written in the current database transaction, so it is sent once that transaction commits and never
 when it rolls back: no alert tells of a payment that did not happen, and a retried posting
 does not send twice.
 """

@@ -7,8 +7,8 @@
   check's result (``ok``, ``fail``, ``unknown`` when an earlier failure kept it from running,
   ``skipped`` when not configured); why one failed goes to the log only, as the endpoint is
   public and drivers' messages name hosts and ports.
-- ``GET /metrics``: Prometheus' text format (``bankapp.platform.metrics``) for ``Authorization: Bearer
-  $METRICS_TOKEN`` (compared in constant time); 401 without it, 404 when the token is unset.
+- ``GET /metrics``: Prometheus' text format (``bankapp.platform.metrics``) for
+  ``Authorization: Bearer $METRICS_TOKEN`` (compared in constant time); 401 without it, 404 when the token is unset.
 
 A WSGI middleware answers them before the application: before Flask's host check, the HTTPS
 redirect, sessions, rate limits, login and two-factor enrolment. Load balancers and Prometheus

@@ -16,8 +16,8 @@ user's reads go to the primary. A window rather than waiting for the replica to 
 commit's LSN: it costs no extra query on the replica or the primary, works the same for the
 web and the token API (no cookie needed), and a reader who wrote nothing lately never waits.
 Its limit: a replica lagging longer than the window serves that user stale pages, so alert on
-replication lag well below it (docs/deployment.md, "Deploying beyond one machine"). A store that cannot be
-reached sends the reads to the primary.
+replication lag well below it (docs/deployment.md, "Deploying beyond one machine"). A store
+that cannot be reached sends the reads to the primary.
 
 When the replica fails (refused, timed out, cancelled by recovery), the read runs again on the
 primary, a warning is logged, and the replica is left alone for ``REPLICA_RETRY_SECONDS``: a
