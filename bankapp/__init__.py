@@ -10,18 +10,7 @@ from pathlib import Path
 from flask import Flask
 from flask_babel import gettext
 
-from bankapp import cli
-from bankapp.api import routes as api
-from bankapp.backoffice.admin import routes as admin
-from bankapp.backoffice.teller import routes as teller
-from bankapp.banking import routes as banking
-from bankapp.identity import routes as identity
-from bankapp.jobs import routes as jobs
-from bankapp.payments import routes as payments
-from bankapp.reports import routes as reports
 from bankapp.extensions import csrf, db, limiter, login_manager, mail, migrate
-from bankapp.identity.web import register_session_rules
-from bankapp.notifications import outbox
 from bankapp.platform import database, health, i18n, logs, pooling, replica, web, wellknown
 from bankapp.platform.errors import register_errorhandlers
 from bankapp.platform.i18n import N_
@@ -64,8 +53,7 @@ def create_app(config=None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     app.after_request(replica.mark_write)  # read-your-writes with a replica
-    register_session_rules(app)
-    cli.register(app)
+    register_domain_rules(app)
     web.register_template_helpers(app, NAVIGATION)
     # Last: the request log's clock starts before every other hook (bankapp.platform.logs).
     logs.init_app(app)
@@ -74,6 +62,9 @@ def create_app(config=None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
+    # Imported here for the same reason as the blueprints (register_blueprints).
+    from bankapp.notifications import outbox
+
     db.init_app(app)
     if pooling.wants_idle_ping(app.config["SQLALCHEMY_ENGINE_OPTIONS"]):
         with app.app_context():
@@ -95,8 +86,29 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    # Imported here, not at the top: importing any part of bankapp (a model, the ledger, a
+    # metric) must not load every view, form and command with it.
+    from bankapp.api import routes as api
+    from bankapp.backoffice.admin import routes as admin
+    from bankapp.backoffice.teller import routes as teller
+    from bankapp.banking import routes as banking
+    from bankapp.identity import routes as identity
+    from bankapp.jobs import routes as jobs
+    from bankapp.payments import routes as payments
+    from bankapp.reports import routes as reports
+
     app.url_map.converters["account_number"] = web.AccountNumberConverter
     # The API and the cron jobs are CSRF-exempt: bearer tokens, no cookies.
     for blueprint in (identity.bp, banking.bp, payments.bp, reports.bp, teller.bp,
                       admin.bp, api.bp, wellknown.bp, jobs.bp):
         app.register_blueprint(blueprint)
+
+
+def register_domain_rules(app: Flask) -> None:
+    """What the domain modules install on every request, and the ``flask`` commands."""
+    # Imported here for the same reason as the blueprints (register_blueprints).
+    from bankapp import cli
+    from bankapp.identity.web import register_session_rules
+
+    register_session_rules(app)
+    cli.register(app)

@@ -107,10 +107,6 @@ class StoredAnswer:
     account_id: int
     of_entry: Callable[[JournalEntry], dict]
 
-    @property
-    def user_id(self) -> int:
-        return self.user.id
-
     def store(self, entry: JournalEntry) -> tuple[int, dict, str]:
         """Insert the answer to ``entry``; return it as ``(status, body, fingerprint)``."""
         body = self.of_entry(entry)

@@ -69,7 +69,6 @@ class AnswerToStore(Protocol):
     instead, which inserts it and returns it as ``(status, body, fingerprint)``.
     """
 
-    user_id: int
     key: str
     operation: str
     fingerprint: str
