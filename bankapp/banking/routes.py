@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
@@ -16,7 +15,7 @@ from bankapp.identity import factors
 from bankapp.extensions import db
 from bankapp.platform.forms import show_errors
 from bankapp.platform.formatting import format_money
-from bankapp.models import Account, AccountStatus, AccountType
+from bankapp.models import AccountStatus, AccountType
 from bankapp.payments.payees import payees_of
 
 bp = Blueprint("accounts", __name__, template_folder="templates")
@@ -60,8 +59,7 @@ def open_account():
 def detail(account_number: str):
     """Balance, status and the history of one account, newest first."""
     # Someone else's account is as unknown as a missing one: 404 either way.
-    account = db.first_or_404(sa.select(Account).where(
-        Account.account_number == account_number, Account.owner_id == current_user.id))
+    account = db.first_or_404(ledger.owned_account(current_user, account_number))
     page = db.paginate(ledger.customer_history(account), per_page=HISTORY_PAGE_SIZE,
                        error_out=False)
     return render_template("accounts/detail.html", account=account, page=page,
@@ -76,8 +74,7 @@ def detail(account_number: str):
 @login_required
 def cash(account_number: str, operation: str):
     """Deposit into, or withdraw from, one of the customer's accounts."""
-    account = db.first_or_404(sa.select(Account).where(
-        Account.account_number == account_number, Account.owner_id == current_user.id))
+    account = db.first_or_404(ledger.owned_account(current_user, account_number))
     form = CashForm()
     if form.validate_on_submit():
         post = ledger.deposit if operation == "deposit" else ledger.withdraw

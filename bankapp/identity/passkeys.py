@@ -166,6 +166,12 @@ def passkeys_of(user: User) -> list[WebAuthnCredential]:
                                                         WebAuthnCredential.id)))
 
 
+def owned_passkey(user: User, passkey_id: int) -> sa.Select:
+    """The select of ``user``'s passkey with this id: another user's is not found."""
+    return sa.select(WebAuthnCredential).where(WebAuthnCredential.id == passkey_id,
+                                               WebAuthnCredential.user_id == user.id)
+
+
 def is_last_factor(user: User) -> bool:
     """Whether removing one passkey would leave ``user`` with no second factor."""
     return not factors.has_totp(user) and factors.passkey_count(user) <= 1

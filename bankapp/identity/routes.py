@@ -1,7 +1,6 @@
 """Sign-up, email verification, login, logout, password reset and password change."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -38,7 +37,6 @@ from bankapp.identity.forms import (
     TotpSetupForm,
 )
 from bankapp.identity.web import recent_login_required
-from bankapp.models import WebAuthnCredential
 from bankapp.platform.i18n import N_
 from bankapp.platform.problems import simple_problem
 from bankapp.platform.urls import is_safe_next
@@ -500,9 +498,7 @@ def passkey_register():
 def passkey_remove(passkey_id: int):
     """Remove one of the user's passkeys (the last factor: password and the passkey itself)."""
     user = current_user._get_current_object()
-    # Another user's passkey is as unknown as a missing one: 404 either way.
-    passkey = db.first_or_404(sa.select(WebAuthnCredential).where(
-        WebAuthnCredential.id == passkey_id, WebAuthnCredential.user_id == user.id))
+    passkey = db.first_or_404(passkeys.owned_passkey(user, passkey_id))
     name = passkey.name
     try:
         passkeys.remove(user, passkey, request.form.get("password"),

@@ -65,6 +65,12 @@ def find_customer_accounts(*numbers: str) -> dict[str, Account]:
     return {account.account_number: account for account in accounts}
 
 
+def owned_account(user: User, account_number: str) -> sa.Select:
+    """The select of ``user``'s account with this number: anyone else's is not found."""
+    return sa.select(Account).where(Account.account_number == account_number,
+                                    Account.owner_id == user.id)
+
+
 def customer_accounts_numbered(*numbers: str) -> sa.Select:
     """The select of the customer accounts with these numbers, as typed (internal accounts
     are never found this way)."""

@@ -222,6 +222,12 @@ def create_order(owner: User, source: Account, destination: Account, amount, *,
         return replay
 
 
+def owned_order(owner: User, order_id: int) -> sa.Select:
+    """The select of ``owner``'s order with this id: anyone else's is not found."""
+    return sa.select(ScheduledOrder).where(ScheduledOrder.id == order_id,
+                                           ScheduledOrder.user_id == owner.id)
+
+
 def _order_by_key(owner: User, key: str | None) -> ScheduledOrder | None:
     if not key:
         return None

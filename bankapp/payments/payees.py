@@ -70,10 +70,14 @@ def payees_of(user: User) -> list[Payee]:
         .order_by(sa.func.lower(Payee.nickname), Payee.id)))
 
 
+def owned_payee(user: User, payee_id: int) -> sa.Select:
+    """The select of the user's payee with this id: anyone else's is not found."""
+    return sa.select(Payee).where(Payee.id == payee_id, Payee.user_id == user.id)
+
+
 def payee_of(user: User, payee_id: int) -> Payee | None:
     """The user's payee with this id (None for anyone else's)."""
-    return db.session.scalar(sa.select(Payee).where(Payee.id == payee_id,
-                                                    Payee.user_id == user.id))
+    return db.session.scalar(owned_payee(user, payee_id))
 
 
 def _within_lookup_budget(user: User) -> bool:

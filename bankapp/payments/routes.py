@@ -14,7 +14,7 @@ from bankapp.ledger.fields import ConfirmForm
 from bankapp.platform.forms import show_errors
 from bankapp.platform.formatting import format_money
 from bankapp.ledger.amounts import parse_amount
-from bankapp.models import Account, AccountStatus, Frequency, OrderStatus, Payee, ScheduledOrder
+from bankapp.models import Account, AccountStatus, Frequency, OrderStatus, ScheduledOrder
 from bankapp.payments import payees, services
 from bankapp.payments.forms import (
     AlertSettingsForm,
@@ -80,8 +80,7 @@ def payee_confirm():
 def payee_rename(payee_id: int):
     """Give a payee another name."""
     # Another customer's payee is as unknown as a missing one: 404 either way.
-    payee = db.first_or_404(sa.select(Payee).where(Payee.id == payee_id,
-                                                   Payee.user_id == current_user.id))
+    payee = db.first_or_404(payees.owned_payee(current_user, payee_id))
     form = PayeeRenameForm(nickname=payee.nickname)
     if form.validate_on_submit():
         try:
@@ -98,8 +97,7 @@ def payee_rename(payee_id: int):
 @login_required
 def payee_remove(payee_id: int):
     """Forget a payee, after a confirmation."""
-    payee = db.first_or_404(sa.select(Payee).where(Payee.id == payee_id,
-                                                   Payee.user_id == current_user.id))
+    payee = db.first_or_404(payees.owned_payee(current_user, payee_id))
     form = ConfirmForm()
     if form.validate_on_submit():
         nickname = payee.nickname
@@ -194,8 +192,7 @@ def _order_form(form, sources, needs_code: bool | None = None):
 def scheduled_detail(order_id: int):
     """One order: its schedule, next dates and every occurrence (posted or failed, why)."""
     # Another customer's order is as unknown as a missing one: 404 either way.
-    order = db.first_or_404(sa.select(ScheduledOrder).where(
-        ScheduledOrder.id == order_id, ScheduledOrder.user_id == current_user.id))
+    order = db.first_or_404(ledger.owned_order(current_user, order_id))
     schedule = ledger.Schedule.of(order)
     upcoming = (schedule.upcoming(order.next_due_on, order.occurrence_count, 3)
                 if order.status == OrderStatus.ACTIVE else [])
@@ -208,8 +205,7 @@ def scheduled_detail(order_id: int):
 @login_required
 def scheduled_change(order_id: int, change: str):
     """Pause, resume or cancel an order."""
-    order = db.first_or_404(sa.select(ScheduledOrder).where(
-        ScheduledOrder.id == order_id, ScheduledOrder.user_id == current_user.id))
+    order = db.first_or_404(ledger.owned_order(current_user, order_id))
     if not ConfirmForm().validate_on_submit():
         abort(400)
     user = current_user._get_current_object()

@@ -87,8 +87,7 @@ def customers():
 def customer(user_id: int):
     """A customer's details, verification state, accounts and recent activity."""
     # Staff and unknown ids alike: 404.
-    person = db.first_or_404(sa.select(User).where(User.id == user_id,
-                                                   User.role == Role.CUSTOMER))
+    person = db.first_or_404(services.customer_by_id(user_id))
     return render_template("teller/customer.html", person=person, verify_form=ConfirmForm(),
                            activity=ledger.latest_activity(person, limit=20))
 
@@ -97,8 +96,7 @@ def customer(user_id: int):
 @staff_only
 def verify(user_id: int):
     """Mark the customer's identity as checked at the counter."""
-    person = db.first_or_404(sa.select(User).where(User.id == user_id,
-                                                   User.role == Role.CUSTOMER))
+    person = db.first_or_404(services.customer_by_id(user_id))
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)

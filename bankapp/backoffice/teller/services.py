@@ -47,6 +47,11 @@ def customer_search(query: str):
     return stmt.order_by(User.last_name, User.first_name, User.id)
 
 
+def customer_by_id(user_id: int) -> sa.Select:
+    """The select of the customer with this id (a member of staff is not found)."""
+    return sa.select(User).where(User.id == user_id, User.role == Role.CUSTOMER)
+
+
 def verify_customer(customer: User, actor: User) -> bool:
     """Mark ``customer``'s identity checked at the counter; False when it already was."""
     if customer.is_verified:
