@@ -248,6 +248,10 @@ class ProductionConfig(Config):
     SESSION_COOKIE_NAME = "__Host-session"
     BROWSER_COOKIE_NAME = "__Host-bankapp_browser"
     TRUST_PROXY_HOPS = int(os.environ.get("TRUST_PROXY_HOPS", "1"))
+    # Production needs one database every worker and instance shares: a SQLite file is each
+    # host's own (on Vercel, each instance's, gone when it stops). The suite sets this to run
+    # production's other rules on a SQLite file; no environment variable turns it on.
+    SQLITE_ALLOWED = False
 
     @classmethod
     def missing_settings(cls) -> list[str]:
@@ -267,6 +271,12 @@ class ProductionConfig(Config):
         from bankapp.platform.crypto import parse_field_keys
 
         parse_field_keys(os.environ["FIELD_ENCRYPTION_KEY"])  # ValueError names the problem
+        database_url = normalize_database_url(os.environ["DATABASE_URL"])
+        if database_url.startswith("sqlite") and not cls.SQLITE_ALLOWED:
+            raise ValueError("DATABASE_URL names a SQLite database; production needs PostgreSQL, "
+                             "one database that every worker and instance shares (a SQLite "
+                             "file is one host's own, and on Vercel each instance's, lost "
+                             "when it stops)")
         metrics_token = os.environ.get("METRICS_TOKEN") or None
         if metrics_token is not None and len(metrics_token) < MIN_METRICS_TOKEN_LENGTH:
             raise ValueError(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} "
@@ -279,7 +289,7 @@ class ProductionConfig(Config):
             # Any other Host (or X-Forwarded-Host from a trusted proxy) is answered 400.
             "TRUSTED_HOSTS": trusted_hosts(public_url, os.environ.get("TRUSTED_HOSTS", "")),
             "SECRET_KEY": os.environ["SECRET_KEY"],
-            "SQLALCHEMY_DATABASE_URI": normalize_database_url(os.environ["DATABASE_URL"]),
+            "SQLALCHEMY_DATABASE_URI": database_url,
             "DATABASE_NULLPOOL": _bool("DATABASE_NULLPOOL"),
             "DATABASE_REPLICA_URL": normalize_database_url(
                 os.environ.get("DATABASE_REPLICA_URL", "")),

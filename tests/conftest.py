@@ -24,7 +24,7 @@ from bankapp import create_app
 from bankapp.extensions import db, limiter
 from bankapp.ledger import fast
 from bankapp.models import Role, User
-from config import normalize_database_url
+from config import ProductionConfig, normalize_database_url
 from support.database import (POOLER_URL, POSTGRES, SERVER_URL, SuiteConfig, migrate,
                               truncate_all)
 from support.net import free_port
@@ -109,7 +109,9 @@ def smtp_sink():
 
 @pytest.fixture
 def production_env(monkeypatch, tmp_path):
-    """The environment of a correctly configured production host (SQLite file as its DB)."""
+    """The environment of a correctly configured production host (SQLite file as its DB,
+    which production itself refuses: the suite lifts that one rule to test the others)."""
+    monkeypatch.setattr(ProductionConfig, "SQLITE_ALLOWED", True)
     monkeypatch.setenv("SECRET_KEY", PRODUCTION_SECRET)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
     monkeypatch.setenv("PUBLIC_URL", PUBLIC_URL)

@@ -168,6 +168,7 @@ def test_seed_demo_twice_without_if_empty_is_refused(runner):
 def test_seed_demo_refuses_in_production(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-key-that-is-long-enough")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
+    monkeypatch.setattr(ProductionConfig, "SQLITE_ALLOWED", True)  # production's other rules
     monkeypatch.setenv("PUBLIC_URL", "https://bank.example")
     monkeypatch.setenv("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
     monkeypatch.delenv("REDIS_URL", raising=False)
@@ -293,6 +294,7 @@ def test_check_fails_in_production_with_the_development_secret_key(monkeypatch, 
 
     monkeypatch.setenv("SECRET_KEY", DEV_SECRET_KEY)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
+    monkeypatch.setattr(ProductionConfig, "SQLITE_ALLOWED", True)  # production's other rules
     monkeypatch.setenv("PUBLIC_URL", "https://bank.example")
     monkeypatch.setenv("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
     monkeypatch.delenv("REDIS_URL", raising=False)
@@ -406,6 +408,7 @@ def test_prune_idempotency_keys_refuses_a_window_under_one_day(app, runner, cust
 def test_check_says_where_links_point_in_production(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-key-that-is-long-enough")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'production.db'}")
+    monkeypatch.setattr(ProductionConfig, "SQLITE_ALLOWED", True)  # production's other rules
     monkeypatch.setenv("PUBLIC_URL", "https://bank.example/")
     monkeypatch.setenv("FIELD_ENCRYPTION_KEY", FIELD_ENCRYPTION_KEY)
     monkeypatch.setenv("TRUSTED_HOSTS", "bank-eu.example")

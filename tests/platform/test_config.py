@@ -61,6 +61,16 @@ def test_production_without_either_setting_names_both(production_env):
     assert "SECRET_KEY" in stopped.value.code and "DATABASE_URL" in stopped.value.code
 
 
+@pytest.mark.parametrize("url", ["sqlite:////var/lib/bankapp/bank.db", "sqlite:///:memory:"])
+def test_production_refuses_a_sqlite_database(production_env, url):
+    production_env.setattr(ProductionConfig, "SQLITE_ALLOWED", False, raising=False)
+    production_env.setenv("DATABASE_URL", url)
+    with pytest.raises(SystemExit) as stopped:
+        create_app(ProductionConfig)
+    assert "DATABASE_URL names a SQLite database; production needs PostgreSQL" in \
+        stopped.value.code
+
+
 def test_production_uses_the_secret_key_from_its_environment(production_env):
     app = create_app(ProductionConfig)
     assert app.config["SECRET_KEY"] == PRODUCTION_SECRET
