@@ -106,6 +106,9 @@ class Config:
     # keep their own pool: each invocation may be frozen with connections held open.
     DATABASE_NULLPOOL = _bool("DATABASE_NULLPOOL")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # Seconds a PostgreSQL connection may take to open (libpq's connect_timeout; at least 2),
+    # unless DATABASE_URL sets connect_timeout itself: a hung server then fails fast.
+    DATABASE_CONNECT_TIMEOUT = int(os.environ.get("DATABASE_CONNECT_TIMEOUT", "3"))
     # PostgreSQL: deposits, withdrawals and transfers post through the ledger_post() function
     # in one database call (bankapp/ledger/fast.py); 0 falls back to the generic ORM path.
     LEDGER_FAST_PATH = _bool("LEDGER_FAST_PATH", True)

@@ -36,7 +36,21 @@ def configure_database(app: Flask) -> None:
         # (``bankapp.platform.pooling``). A deployment may still set pool_pre_ping itself.
         options.setdefault("pool_pre_ping", False)
         options.setdefault("pool_recycle", 600)
+    if uri.startswith("postgresql"):
+        bound_connect_time(options, uri, app.config["DATABASE_CONNECT_TIMEOUT"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def bound_connect_time(options: dict, uri: str, seconds: int) -> None:
+    """Give up connecting to PostgreSQL after ``seconds`` (libpq's ``connect_timeout``; 2 at
+    the least): without it, a server that accepts and never answers holds a request, or a
+    readiness probe, for as long as the kernel keeps the socket. A ``connect_timeout`` in the
+    URL itself wins."""
+    if "connect_timeout=" in uri.partition("?")[2]:
+        return
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("connect_timeout", seconds)
+    options["connect_args"] = connect_args
 
 
 def _ensure_sqlite_dir(uri: str) -> None:

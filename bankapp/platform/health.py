@@ -3,7 +3,7 @@
 - ``GET /healthz``: 200 ``{"status": "ok"}`` while the process answers; touches nothing else
   (a database outage must not make every instance "dead" and restarted at once).
 - ``GET /readyz``: 200 when the database answers, its migrations are at the code's head and
-  Redis (when it is the rate-limit store) answers PING; otherwise 503. The body names each
+  Redis (when it is the rate-limit store) answers PING, all within 2.5 s; otherwise 503. The body names each
   check's result (``ok``, ``fail``, ``unknown`` when an earlier failure kept it from running,
   ``skipped`` when not configured); why one failed goes to the log only, as the endpoint is
   public and drivers' messages name hosts and ports.
@@ -22,6 +22,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
+import time
 
 import redis
 import sqlalchemy as sa
@@ -34,6 +36,8 @@ from bankapp.platform import metrics
 
 log = logging.getLogger("bankapp.health")
 
+# The whole readiness probe answers within this (load balancers' probes time out at 3-5 s).
+READINESS_TIMEOUT_SECONDS = 2.5
 REDIS_TIMEOUT_SECONDS = 2
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -88,9 +92,36 @@ def metrics_page(app: Flask, environ) -> Response:
 
 
 def readiness(app: Flask) -> dict[str, str]:
-    """Each check's result: ``database``, ``migrations``, ``redis``."""
-    database, migrations = _database_and_migrations(app)
-    return {"database": database, "migrations": migrations, "redis": _redis(app)}
+    """Each check's result: ``database``, ``migrations``, ``redis``.
+
+    The checks run side by side, each in a thread of its own, and the probe waits
+    ``READINESS_TIMEOUT_SECONDS`` at most: a database or Redis that accepts connections and
+    never answers fails its check in time for the load balancer (whose probes time out after a
+    few seconds) instead of holding the answer. A check still waiting then stays blocked in its
+    daemon thread until its own connect or socket timeout ends it.
+    """
+    results: dict[str, tuple[str, ...]] = {}
+
+    def run(name, check):
+        with app.app_context():
+            results[name] = check(app)
+
+    threads = [threading.Thread(target=run, args=(name, check), daemon=True,
+                                name=f"readyz-{name}")
+               for name, check in (("database", _database_and_migrations),
+                                   ("redis", lambda app: (_redis(app),)))]
+    deadline = time.monotonic() + READINESS_TIMEOUT_SECONDS
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    for name, unanswered in (("database", ("fail", "unknown")), ("redis", ("fail",))):
+        if name not in results:
+            log.warning("readyz: %s did not answer within %s s", name,
+                        READINESS_TIMEOUT_SECONDS)
+            results[name] = unanswered
+    database, migrations = results["database"]
+    return {"database": database, "migrations": migrations, "redis": results["redis"][0]}
 
 
 def migration_heads(app: Flask) -> frozenset[str]:

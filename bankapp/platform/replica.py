@@ -34,7 +34,7 @@ from flask_login import current_user
 from sqlalchemy import exc as sa_exc
 
 from bankapp.extensions import REPLICA, READ_FROM_REPLICA, db, limiter
-from bankapp.platform import pooling
+from bankapp.platform import database, pooling
 from config import normalize_database_url
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -61,9 +61,7 @@ def init_app(app) -> None:
     if not url:
         return
     options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
-    connect_args = dict(options.get("connect_args") or {})
-    connect_args.setdefault("connect_timeout", 3)
-    options["connect_args"] = connect_args
+    database.bound_connect_time(options, url, app.config["DATABASE_CONNECT_TIMEOUT"])
     replica = sa.create_engine(normalize_database_url(url), **options)
     if pooling.wants_idle_ping(options):
         pooling.ping_idle_connections(replica)

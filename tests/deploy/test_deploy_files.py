@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from urllib.parse import parse_qs, urlsplit
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,12 @@ def test_the_app_goes_through_pgbouncer_and_migrations_go_direct():
     assert "@postgres:5432/" in service_env("migrate")["DATABASE_URL"]
     ini = (ROOT / "deploy" / "pgbouncer" / "pgbouncer.ini").read_text()
     assert re.search(r"^pool_mode = transaction$", ini, re.M)
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_compose_gives_up_connecting_to_a_hung_database_within_seconds(service):
+    query = parse_qs(urlsplit(service_env(service)["DATABASE_URL"]).query)
+    assert 2 <= int(query["connect_timeout"][0]) <= 3
 
 
 @pytest.mark.parametrize("service", ["worker", "migrate"])

@@ -1,6 +1,9 @@
 """/healthz and /readyz: what a load balancer asks an instance before sending it customers."""
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -12,7 +15,7 @@ from bankapp import create_app
 from bankapp.extensions import db, limiter
 from bankapp.models import Role
 from config import ProductionConfig, TestingConfig
-from support.net import free_port
+from support.net import free_port, silent_server
 from support.users import log_in_as
 
 
@@ -132,6 +135,63 @@ def test_readyz_is_unavailable_when_redis_does_not_answer(app, client, at_head):
     assert response.status_code == 503
     assert response.get_json()["checks"] == {"database": "ok", "migrations": "ok",
                                              "redis": "fail"}
+
+
+def timed_readyz(app, patience: float = 10.0) -> tuple[float, object]:
+    """(seconds taken, the answer) of GET /readyz; fails if none comes within ``patience``."""
+    answers = []
+
+    def probe():
+        started = time.monotonic()
+        response = app.test_client().get("/readyz")
+        answers.append((time.monotonic() - started, response))
+
+    threading.Thread(target=probe, daemon=True).start()
+    deadline = time.monotonic() + patience
+    while not answers and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert answers, f"/readyz did not answer within {patience} s"
+    return answers[0]
+
+
+def test_readyz_answers_503_within_3_seconds_when_the_database_hangs(caplog):
+    with silent_server() as port:
+        hung = create_app(type("DatabaseHung", (TestingConfig,), {
+            "SQLALCHEMY_DATABASE_URI": f"postgresql+psycopg2://bankapp@127.0.0.1:{port}/x"}))
+        with caplog.at_level(logging.WARNING, logger="bankapp.health"):
+            seconds, response = timed_readyz(hung)
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"] == "fail"
+    assert seconds < 3
+    # The probe gave up on its own clock, not because the server refused.
+    assert any("did not answer within" in record.getMessage() for record in caplog.records)
+
+
+def test_readyz_answers_503_within_3_seconds_when_redis_hangs(app, at_head, caplog):
+    with silent_server() as port:
+        app.config["REDIS_URL"] = app.config["RATELIMIT_STORAGE_URI"] = \
+            f"redis://127.0.0.1:{port}/0"
+        with caplog.at_level(logging.WARNING, logger="bankapp.health"):
+            seconds, response = timed_readyz(app)
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["redis"] == "fail"
+    assert seconds < 3
+    assert any("Redis" in record.getMessage() and "Timeout" in record.getMessage()
+               for record in caplog.records)
+
+
+def test_readyz_answers_503_within_3_seconds_when_database_and_redis_both_hang():
+    with silent_server() as database_port, silent_server() as redis_port:
+        hung = create_app(type("BothHung", (TestingConfig,), {
+            "SQLALCHEMY_DATABASE_URI":
+                f"postgresql+psycopg2://bankapp@127.0.0.1:{database_port}/x",
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{redis_port}/0"}))
+        seconds, response = timed_readyz(hung)
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "fail", "migrations": "unknown",
+                                             "redis": "fail"}
+    assert seconds < 3
 
 
 # ---------------------------------------------------------------- what probes never do
