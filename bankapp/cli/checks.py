@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from bankapp.extensions import db
 from bankapp.models import TotpDevice, User
+from bankapp.platform import ratelimit
 from bankapp.platform.crypto import FieldKeyError, decrypt_field
 
 CHECK_TIMEOUT_SECONDS = 5
@@ -108,10 +109,8 @@ def check_migrations() -> str:
 
 
 def _redis_url() -> str:
-    storage = current_app.config.get("RATELIMIT_STORAGE_URI") or ""
-    if storage.startswith(("redis://", "rediss://")):
-        return storage
-    return current_app.config.get("REDIS_URL") or ""
+    storage = ratelimit.redis_url(current_app.config.get("RATELIMIT_STORAGE_URI") or "")
+    return storage or current_app.config.get("REDIS_URL") or ""
 
 
 def check_redis(url: str) -> str:

@@ -32,6 +32,7 @@ from bankapp.models.ledger import (
     LedgerTotal,
 )
 from bankapp.models.limits import Hold, TransferLimit, DailyOutgoing
+from bankapp.models.counters import RateLimitCounter
 from bankapp.models.interest import InterestRate, InterestPosting
 from bankapp.models.audit import AuditEvent, AUDIT_APPEND_ONLY_DDL
 from bankapp.models.api import ApiIdempotencyKey
@@ -47,6 +48,7 @@ from bankapp.models.payments import (
 )
 
 __all__ = [
+    "RateLimitCounter",
     "now_utc",
     "UTCDateTime",
     "Role",

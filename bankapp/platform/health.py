@@ -32,7 +32,7 @@ from flask import Flask
 from werkzeug.wrappers import Response
 
 from bankapp.extensions import db
-from bankapp.platform import metrics
+from bankapp.platform import metrics, ratelimit
 
 log = logging.getLogger("bankapp.health")
 
@@ -159,8 +159,8 @@ def _database_and_migrations(app: Flask) -> tuple[str, str]:
 
 def _redis(app: Flask) -> str:
     """PING the rate-limit store when it is Redis (one client per URL, kept for later probes)."""
-    url = app.config.get("RATELIMIT_STORAGE_URI") or ""
-    if not url.startswith(("redis://", "rediss://")):
+    url = ratelimit.redis_url(app.config.get("RATELIMIT_STORAGE_URI") or "")
+    if not url:
         return "skipped"
 
     clients = app.extensions.setdefault("bankapp.readiness_redis", {})

@@ -68,6 +68,10 @@ SECOND_FACTOR_LOCKOUTS = Counter("bankapp_second_factor_lockouts", "Accounts who
                                  "second-factor checks were locked after too many wrong codes.",
                                  registry=REGISTRY)
 # livesum: under gunicorn, the sum over the workers alive now.
+# bankapp.platform.ratelimit: operations the database served because Redis did not answer.
+RATE_LIMIT_FALLBACKS = Counter("bankapp_rate_limit_fallback_operations", "Rate-limit store "
+                               "operations counted in the database because Redis did not "
+                               "answer.", registry=REGISTRY)
 POOL_CHECKED_OUT = Gauge("bankapp_db_pool_checked_out_connections", "Database connections "
                          "checked out of SQLAlchemy's pool now.", multiprocess_mode="livesum",
                          registry=REGISTRY)

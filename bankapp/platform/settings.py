@@ -8,6 +8,7 @@ from flask import Flask
 
 from bankapp.platform.i18n import check_currency
 from bankapp.platform.logs import log_format
+from bankapp.platform.ratelimit import shared_store_uri
 from config import (
     ProductionConfig,
     config_from_environment,
@@ -40,6 +41,8 @@ def load_settings(app: Flask, config=None) -> None:
         if app.config.get("PUBLIC_URL"):
             app.config["PUBLIC_URL"] = parse_public_url(app.config["PUBLIC_URL"])
         app.config["LOG_FORMAT"] = log_format(app.config)
+        app.config["RATELIMIT_STORAGE_URI"] = shared_store_uri(
+            app.config["RATELIMIT_STORAGE_URI"])
         app.config["BANK_TIMEZONE"] = parse_timezone(app.config.get("BANK_TIMEZONE"))
         app.config["DAILY_TRANSFER_LIMIT"] = parse_daily_limit(app.config["DAILY_TRANSFER_LIMIT"])
         if app.config["CUSTOMER_2FA"] not in ("optional", "required"):

@@ -13,6 +13,7 @@ from sqlalchemy.pool import NullPool
 from bankapp import create_app
 from bankapp.platform import pooling
 from bankapp.platform import replica
+from bankapp.platform.ratelimit import RedisWithDatabaseFallback
 from bankapp.extensions import db, limiter
 from config import ProductionConfig, TestingConfig, normalize_database_url
 from support.database import POSTGRES
@@ -170,10 +171,13 @@ def test_redis_url_becomes_the_rate_limit_storage(production_env):
     production_env.setenv("REDIS_URL", "redis://127.0.0.1:6379/7")
     app = create_app(ProductionConfig)
     with app.app_context():
-        assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/7"
-        assert isinstance(limiter.storage, RedisStorage)
-        pool_settings = limiter.storage.storage.connection_pool.connection_kwargs
+        assert app.config["RATELIMIT_STORAGE_URI"] == "bankapp+redis://127.0.0.1:6379/7"
+        assert isinstance(limiter.storage, RedisWithDatabaseFallback)
+        assert isinstance(limiter.storage.redis, RedisStorage)
+        pool_settings = limiter.storage.redis.storage.connection_pool.connection_kwargs
         assert (pool_settings["port"], pool_settings["db"]) == (6379, 7)
+        # A hung Redis holds a request half a second, then the database counts.
+        assert pool_settings["socket_timeout"] <= 1
 
 
 def test_rate_limits_are_in_memory_without_redis_url(production_env):

@@ -55,7 +55,7 @@ def at_head(app):
 
 def expected_redis(app) -> str:
     uri = app.config["RATELIMIT_STORAGE_URI"]
-    return "ok" if uri.startswith("redis://") else "skipped"
+    return "ok" if uri.startswith(("redis://", "bankapp+redis://")) else "skipped"
 
 
 def unreachable_database_app():
