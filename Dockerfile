@@ -1,5 +1,7 @@
 # bankapp for any container host: gunicorn serving wsgi:app as a non-root user.
 # The Python version is .python-version's (3.12); compose.yaml shows the services it needs.
+# To pin: the tag's digest (`docker buildx imagetools inspect python:3.12-slim`) as
+# python:3.12-slim@sha256:<digest>; tests/deploy checks it (docs/deployment.md, "The image").
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,7 +17,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --only-binary=:all: -r requirements.txt
 
-COPY config.py wsgi.py ./
+COPY config.py wsgi.py gunicorn.conf.py ./
 COPY bankapp ./bankapp
 COPY migrations ./migrations
 COPY public ./public
@@ -24,6 +26,11 @@ RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin
 USER bankapp
 
 EXPOSE 8000
-# Logs go to stdout; a worker stuck longer than 30 s is replaced.
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "30", \
-     "--access-logfile", "-", "wsgi:app"]
+# Liveness only (/healthz touches no database): a hung worker pool is restarted, a database
+# outage is not. Load balancers ask /readyz themselves.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
+# gunicorn.conf.py: every line JSON on stdout, no access log (it printed emailed tokens);
+# a worker stuck longer than 30 s is replaced.
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "3", \
+     "--timeout", "30", "wsgi:app"]

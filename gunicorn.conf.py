@@ -1,11 +1,35 @@
-"""gunicorn settings read from the working directory (``gunicorn wsgi:app`` finds this file).
+"""gunicorn settings read from the working directory (``gunicorn wsgi:app`` finds this file;
+the image names it with ``--config``).
 
-Only the hooks that Prometheus' multiprocess mode needs (see bankapp/platform/metrics.py); workers,
-binding and timeouts stay on the command line. With ``PROMETHEUS_MULTIPROC_DIR`` unset, both
-hooks do nothing.
+The logs, and the hooks that Prometheus' multiprocess mode needs (see
+bankapp/platform/metrics.py); workers, binding and timeouts stay on the command line. With
+``PROMETHEUS_MULTIPROC_DIR`` unset, both hooks do nothing.
 """
 import os
 from pathlib import Path
+
+# No access log: its lines are text, carry no request id and print the path and query, where
+# reset, confirmation and email-change tokens travel. The app's own request line
+# (bankapp.platform.logs) is the one line per request: JSON, with the id, the route instead
+# of the path, the status, the duration and the user id.
+accesslog = None
+# gunicorn's own lines (start, workers booted or timed out) as JSON on stdout too, so every
+# line a host collects parses. The root logger stays at WARNING: libraries' INFO lines (one
+# names the rate-limit key, an email address) are not wanted.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": "WARNING", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False,
+                           "qualname": "gunicorn.error"},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False,
+                            "qualname": "gunicorn.access"},
+    },
+    "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json",
+                          "stream": "ext://sys.stdout"}},
+    "formatters": {"json": {"()": "bankapp.platform.logs.JsonLogFormatter"}},
+}
 
 
 def on_starting(server):

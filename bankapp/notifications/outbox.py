@@ -188,13 +188,14 @@ def _record(row: OutboxMessage, error: Exception | None, report: DeliveryReport,
             or row.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
         row.status = MailStatus.DEAD
         report.dead += 1
-        log.error("email %s %r to %s is dead after %s attempt(s): %s", row.id, row.subject,
-                  row.recipient, row.attempts, row.last_error)
+        # The row's id, never its recipient: an address has no place in the log.
+        log.error("email %s %r is dead after %s attempt(s): %s", row.id, row.subject,
+                  row.attempts, row.last_error)
     else:
         row.next_attempt_at = now + retry_delay(row.attempts)
         report.failed += 1
-        log.warning("email %s %r to %s not sent (attempt %s), retry at %s: %s", row.id,
-                    row.subject, row.recipient, row.attempts,
+        log.warning("email %s %r not sent (attempt %s), retry at %s: %s", row.id,
+                    row.subject, row.attempts,
                     row.next_attempt_at.isoformat(timespec="seconds"), row.last_error)
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from bankapp.extensions import db
+from bankapp.platform import logs
 from bankapp.platform.problems import problem_response
 
 
@@ -46,10 +47,10 @@ def register_errorhandlers(app: Flask) -> None:
             # The database is unreachable or restarting: nothing was written (the transaction
             # rolled back), so the honest answer is "try again shortly", not a server bug.
             app.logger.warning("database unavailable on %s %s: %s", request.method,
-                               request.path, error.orig)
+                               logs.request_route(), error.orig)
             unavailable = ServiceUnavailable("The service is briefly unavailable; nothing was "
                                              "changed. Please try again in a moment.",
                                              retry_after=5)
             return render_error(unavailable)
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        app.logger.exception("unhandled error on %s %s", request.method, logs.request_route())
         return render_error(InternalServerError())

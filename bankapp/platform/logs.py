@@ -57,9 +57,20 @@ class LogFormatter(logging.Formatter):
         return text.replace("\r", "\\r").replace("\n", "\n    ")
 
 
+# An email address anywhere in a line: a driver's error ("Key (email)=(…) already exists"),
+# an SMTP refusal naming its recipient. Production's lines never carry one.
+_EMAIL_ADDRESS = re.compile(r"[^\s@<>()\[\]\"',;:]+@[^\s@<>()\[\]\"',;:]+\.[A-Za-z0-9-]+")
+
+
+def without_addresses(text: str) -> str:
+    """``text`` with every email address replaced by ``[email]``."""
+    return _EMAIL_ADDRESS.sub("[email]", text)
+
+
 class JsonLogFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, the request id inside a
-    request, a request line's fields, and a traceback as one escaped string.
+    request, a request line's fields, and a traceback as one escaped string; any email
+    address in the message or the traceback is replaced by ``[email]``.
 
     The standard library's ``json`` is enough here: python-json-logger would save a dozen
     lines and add a dependency whose field renaming we do not need.
@@ -67,12 +78,12 @@ class JsonLogFormatter(logging.Formatter):
 
     def format(self, record):
         entry = {"time": _utc_time(record), "level": record.levelname,
-                 "logger": record.name, "message": record.getMessage()}
+                 "logger": record.name, "message": without_addresses(record.getMessage())}
         if getattr(record, "request_id", None):
             entry["request_id"] = record.request_id
         entry.update(getattr(record, "http", None) or {})
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = without_addresses(self.formatException(record.exc_info))
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         # ensure_ascii: U+2028 and friends, which some viewers break lines on, are escaped too.
@@ -91,7 +102,10 @@ class RequestIdFilter(logging.Filter):
 def configure_logging(app: Flask) -> None:
     """Log to stdout (serverless hosts and process managers collect it there) in the app's
     ``LOG_FORMAT``; the last app built in a process sets the format."""
-    root = logging.getLogger("bankapp")
+    # On the root logger: the libraries' warnings (Flask-Limiter's, SQLAlchemy's) come out in
+    # the same format, with the request id, instead of as bare text on stderr. Their INFO
+    # lines stay off (the root keeps its WARNING level); bankapp's own follow LOG_LEVEL.
+    root = logging.getLogger()
     handler = next((h for h in root.handlers if h.name == HANDLER_NAME), None)
     if handler is None:
         handler = logging.StreamHandler(sys.stdout)
@@ -100,7 +114,7 @@ def configure_logging(app: Flask) -> None:
         root.addHandler(handler)
     handler.setFormatter(JsonLogFormatter() if app.config["LOG_FORMAT"] == "json"
                          else LogFormatter())
-    root.setLevel(app.config["LOG_LEVEL"])
+    logging.getLogger("bankapp").setLevel(app.config["LOG_LEVEL"])
     app.logger.setLevel(app.config["LOG_LEVEL"])
 
 
@@ -144,6 +158,12 @@ def finish_request(response):
                      response.status_code, fields["duration_ms"], fields["user_id"] or "-",
                      extra={"http": fields, "request_id": request_id})
     return response
+
+
+def request_route() -> str:
+    """What a line may say of this request's URL: its rule (``/accounts/reset/<token>/``),
+    never the path, whose parts can be emailed tokens or account numbers."""
+    return request.url_rule.rule if request.url_rule is not None else "-"
 
 
 def _user_id() -> int | None:

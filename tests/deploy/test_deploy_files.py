@@ -88,11 +88,41 @@ def test_the_image_uses_the_projects_python_and_a_slim_base():
     assert re.search(rf"^FROM python:{re.escape(version)}-slim\b", DOCKERFILE, re.M)
 
 
+def image_command() -> list[str]:
+    cmd = re.search(r"^CMD\s+(\[.*?\])\s*$", DOCKERFILE.replace("\\\n", ""), re.M | re.S)
+    return yaml.safe_load(cmd.group(1))
+
+
+@pytest.mark.xfail(strict=True, reason="registry-1.docker.io could not be reached when the pin "
+                   "was due: put the digest of python:<version>-slim in the FROM line (the "
+                   "Dockerfile says how) and drop this mark")
+def test_the_base_image_is_pinned_by_digest():
+    version = (ROOT / ".python-version").read_text().strip()
+    assert re.search(rf"^FROM python:{re.escape(version)}-slim@sha256:[0-9a-f]{{64}}\s*$",
+                     DOCKERFILE, re.M)
+
+
+def test_the_image_checks_its_own_health_on_healthz():
+    healthcheck = re.search(r"^HEALTHCHECK\s+(.*)$", DOCKERFILE.replace("\\\n", ""), re.M)
+    assert healthcheck, "no HEALTHCHECK in the Dockerfile"
+    assert "127.0.0.1:8000/healthz" in healthcheck.group(1)
+    assert re.search(r"--timeout=\d+s", healthcheck.group(1))
+
+
+def test_the_image_runs_gunicorn_with_the_repositorys_config_and_no_access_log():
+    command = image_command()
+    assert command[command.index("--config") + 1] == "gunicorn.conf.py"
+    assert not any(part.startswith("--access-log") for part in command)
+    copied = set()
+    for line in re.findall(r"^COPY\s+(.+)$", DOCKERFILE, re.M):
+        copied.update(shlex.split(line)[:-1])
+    assert "gunicorn.conf.py" in copied
+
+
 def test_the_image_runs_gunicorn_on_wsgi_app_as_a_non_root_user():
     user = re.findall(r"^USER\s+(\S+)", DOCKERFILE, re.M)
     assert user and user[-1] not in ("root", "0")
-    cmd = re.search(r"^CMD\s+(\[.*?\])\s*$", DOCKERFILE.replace("\\\n", ""), re.M | re.S)
-    command = yaml.safe_load(cmd.group(1))
+    command = image_command()
     assert command[0] == "gunicorn" and command[-1] == "wsgi:app"
     requirements = (ROOT / "requirements.txt").read_text()
     assert re.search(r"^gunicorn==", requirements, re.M)

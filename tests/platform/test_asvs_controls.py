@@ -19,6 +19,7 @@ from flask.sessions import SecureCookieSessionInterface
 from bankapp import create_app
 from bankapp.extensions import db, mail
 from bankapp.models import Role
+from bankapp.platform.logs import HANDLER_NAME
 from config import ProductionConfig
 from support.users import TEST_PASSWORD, log_in_as
 from support.web import csrf_token, post_form
@@ -362,8 +363,7 @@ def test_a_query_parameter_cannot_override_a_posted_field(client, customer, fund
 
 
 def _app_log_line(message: str, *args) -> str:
-    handler = next(h for h in logging.getLogger("bankapp").handlers
-                   if isinstance(h, logging.StreamHandler))
+    handler = next(h for h in logging.getLogger().handlers if h.name == HANDLER_NAME)
     record = logging.getLogger("bankapp.test").makeRecord(
         "bankapp.test", logging.WARNING, __file__, 1, message, args, None)
     return handler.format(record)

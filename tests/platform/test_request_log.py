@@ -18,7 +18,7 @@ GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def bankapp_handler() -> logging.Handler:
-    return next(h for h in logging.getLogger("bankapp").handlers if h.name == HANDLER_NAME)
+    return next(h for h in logging.getLogger().handlers if h.name == HANDLER_NAME)
 
 
 @pytest.fixture
