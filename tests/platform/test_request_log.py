@@ -155,3 +155,23 @@ def test_an_api_request_is_logged_with_its_caller(client, json_log, customer):
     assert client.get("/api/v1/accounts", headers=bearer(customer)).status_code == 200
     [line] = request_lines(json_log)
     assert (line["endpoint"], line["user_id"]) == ("api.list_accounts", customer.id)
+
+
+def test_an_email_address_in_any_line_is_written_as_email(app, json_log):
+    logging.getLogger("sqlalchemy.engine").warning(
+        'duplicate key value: Key (email)=(bob.private@example.com) already exists')
+    written = json_log.getvalue()
+    assert "bob.private@example.com" not in written
+    assert "Key (email)=([email]) already exists" in written
+
+
+def test_an_error_on_a_tokened_link_logs_the_route_not_the_path(app, client, json_log):
+    def fails(token):
+        raise RuntimeError("boom")
+
+    app.add_url_rule("/_fails/<token>/", "fails", fails)
+    token = "InRva2VuLWluLWEtbGluay1vZi1hbi1lbWFpbCI.signature"
+    assert client.get(f"/_fails/{token}/").status_code == 500
+    written = json_log.getvalue()
+    assert token not in written
+    assert "unhandled error on GET /_fails/<token>/" in written
