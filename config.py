@@ -114,8 +114,9 @@ class Config:
     LEDGER_FAST_PATH = _bool("LEDGER_FAST_PATH", True)
     # A streaming replica that reports read from (bankapp/platform/replica.py); none by default.
     DATABASE_REPLICA_URL = normalize_database_url(os.environ.get("DATABASE_REPLICA_URL", ""))
-    # After a successful write, that user's reads go to the primary for this long.
-    READ_YOUR_WRITES_SECONDS = int(os.environ.get("READ_YOUR_WRITES_SECONDS", "10"))
+    # How long a user's last write position is kept: until the replica has replayed it, their
+    # reads go to the primary (their own accounts' postings are checked on every read anyway).
+    READ_YOUR_WRITES_SECONDS = int(os.environ.get("READ_YOUR_WRITES_SECONDS", "3600"))
     SQLALCHEMY_TRACK_MODIFICATIONS = False
 
     REDIS_URL = os.environ.get("REDIS_URL", "")

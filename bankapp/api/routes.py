@@ -255,7 +255,8 @@ def list_transactions(number):
         query = query.where(sa.or_(
             Transaction.timestamp < moment,
             sa.and_(Transaction.timestamp == moment, Transaction.id < row_id)))
-    rows = replica.read(lambda: list(db.session.scalars(query.limit(limit + 1))))
+    rows = replica.read(lambda: list(db.session.scalars(query.limit(limit + 1))),
+                        fresh=[account])
     page, more = rows[:limit], len(rows) > limit
     next_cursor = encode_cursor(page[-1].timestamp, page[-1].id) if more else None
     return jsonify(transactions=[transaction_json(leg) for leg in page], next_cursor=next_cursor)

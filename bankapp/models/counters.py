@@ -18,5 +18,6 @@ class RateLimitCounter(db.Model):
     __tablename__ = "rate_limit_counters"
 
     key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    count: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    # BigInteger: read-your-writes keeps a WAL position here (bankapp.platform.replica).
+    count: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
     expires_at: Mapped[float] = mapped_column(sa.Float, nullable=False, index=True)

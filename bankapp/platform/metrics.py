@@ -72,6 +72,16 @@ SECOND_FACTOR_LOCKOUTS = Counter("bankapp_second_factor_lockouts", "Accounts who
 RATE_LIMIT_FALLBACKS = Counter("bankapp_rate_limit_fallback_operations", "Rate-limit store "
                                "operations counted in the database because Redis did not "
                                "answer.", registry=REGISTRY)
+# bankapp.platform.replica: reads the primary served because the replica was behind or down,
+# and how far behind it was at the last check.
+REPLICA_FALLBACKS = Counter("bankapp_replica_fallback_reads", "Reads meant for the replica "
+                            "that the primary served, by reason (behind, down).", ["reason"],
+                            registry=REGISTRY)
+REPLICA_LAG_BYTES = Gauge("bankapp_replica_lag_bytes", "WAL the replica had not replayed at "
+                          "the last check (primary position minus replayed position).",
+                          multiprocess_mode="mostrecent", registry=REGISTRY)
+for _reason in ("behind", "down"):
+    REPLICA_FALLBACKS.labels(_reason)  # present at 0 from the start: an alert sees a rise
 POOL_CHECKED_OUT = Gauge("bankapp_db_pool_checked_out_connections", "Database connections "
                          "checked out of SQLAlchemy's pool now.", multiprocess_mode="livesum",
                          registry=REGISTRY)

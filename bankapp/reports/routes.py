@@ -86,7 +86,7 @@ def statement(account_number: str):
     except ReportError as exc:
         return render_template("reports/statement.html", account=account, st=None,
                                error=str(exc), args=request.args), 400
-    st = replica.read(service.statement, account, period.start, period.end)
+    st = replica.read(service.statement, account, period.start, period.end, fresh=[account])
     service.record_issue(st, current_user)
     if output == "csv":
         return _download(exports.statement_csv(st), "text/csv",
@@ -130,7 +130,7 @@ def summary():
         if account is None:
             abort(404)
         accounts, label = [account], f"{account.account_number} ({gettext(account.type_label)})"
-    report = replica.read(service.monthly_summary, accounts, months=12)
+    report = replica.read(service.monthly_summary, accounts, months=12, fresh=accounts)
     return render_template("reports/summary.html", summary=report, accounts=accounts,
                            label=label, error=None,
                            bar_chart=charts.in_out_bar_chart(report),

@@ -22,7 +22,7 @@ def upgrade():
     op.create_table(
         "rate_limit_counters",
         sa.Column("key", sa.String(length=255), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
         sa.Column("expires_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_rate_limit_counters")),
     )

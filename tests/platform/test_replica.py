@@ -3,7 +3,8 @@
 The harness (``tests/support/pg_services.py``) makes a private primary with ``initdb`` and a
 replica of it with ``pg_basebackup -R``, each on a free loopback port. To show which server a
 page read, the tests pause the replica's replay (``pg_wal_replay_pause()``): a posting made
-meanwhile is on the primary only. Runs with ``TEST_REPLICA=1`` (``make test-replica``; CI runs it).
+meanwhile is on the primary only; the queries the replica's engine ran show what it served.
+Runs with ``TEST_REPLICA=1`` (``make test-replica``; CI runs it).
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from decimal import Decimal
 
 import psycopg2
 import pytest
+from flask import g
+from sqlalchemy import event
 
 from bankapp import create_app, ledger
-from bankapp.platform import replica
+from bankapp.platform import metrics, replica
 from bankapp.extensions import db, limiter
 from bankapp.models import Role
 from support.api import new_key, send
@@ -83,6 +86,34 @@ def replay_paused(servers):
         _sql(servers.replica.url(), "SELECT pg_wal_replay_resume()")
 
 
+@contextmanager
+def replica_reads():
+    """The ledger reads (queries on ``transactions``) the replica's engine runs in the block."""
+    seen: list[str] = []
+
+    def keep(conn, cursor, statement, *args):
+        if "transactions" in statement:
+            seen.append(statement)
+
+    event.listen(replica.engine(), "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        event.remove(replica.engine(), "before_cursor_execute", keep)
+
+
+def api_balance(client, account, user) -> str:
+    db.session.expire_all()  # a real request starts with a fresh session
+    return send(client, "GET", f"/api/v1/accounts/{account.account_number}", user
+                ).get_json()["balance"]
+
+
+def api_history(client, account, user) -> list[str]:
+    listed = send(client, "GET", f"/api/v1/accounts/{account.account_number}/transactions",
+                  user).get_json()["transactions"]
+    return [leg["description"] for leg in listed]
+
+
 @pytest.fixture
 def app(servers, database):
     """The app on the primary, reading reports from the replica (overrides conftest's)."""
@@ -91,6 +122,9 @@ def app(servers, database):
         "DATABASE_REPLICA_URL": servers.replica.sqlalchemy_url(database),
     })
     application = create_app(config)
+    # As conftest's app: each request starts with an empty ``g`` (no user cached from the
+    # previous request of another client).
+    application.before_request_funcs.setdefault(None, []).insert(0, lambda: g.__dict__.clear())
     with application.app_context():
         truncate_all()
         limiter.reset()
@@ -117,24 +151,31 @@ def statement_page(client, account) -> str:
 
 
 def test_a_statement_reads_from_the_replica(app, servers, customer_client, customer,
-                                            funded_account, teller):
+                                            funded_account):
     account = funded_account(customer, "100.00")
-    with replay_paused(servers):
-        deposit_behind_the_customers_back(account, teller)
-        assert MARK not in statement_page(customer_client, account)
     wait_for_replay(servers)
-    assert MARK in statement_page(customer_client, account)
+    with replica_reads() as reads:
+        assert "Opening deposit" in statement_page(customer_client, account)
+    assert reads
 
 
 def test_the_monthly_summary_reads_from_the_replica(app, servers, customer_client, customer,
-                                                    funded_account, teller):
+                                                    funded_account):
+    funded_account(customer, "100.00")
+    wait_for_replay(servers)
+    with replica_reads() as reads:
+        page = customer_client.get("/reports/summary/?account=all").get_data(as_text=True)
+    assert "100.00" in page and reads
+
+
+def test_a_statement_shows_a_deposit_the_replica_has_not_replayed(
+        app, servers, customer_client, customer, funded_account, teller):
     account = funded_account(customer, "100.00")
     with replay_paused(servers):
-        deposit_behind_the_customers_back(account, teller, "777.77")
-        page = customer_client.get("/reports/summary/?account=all").get_data(as_text=True)
-        assert "877.77" not in page and "100.00" in page  # this month's deposits
-    wait_for_replay(servers)
-    assert "877.77" in customer_client.get("/reports/summary/?account=all").get_data(as_text=True)
+        deposit_behind_the_customers_back(account, teller)
+        with replica_reads() as reads:
+            assert MARK in statement_page(customer_client, account)
+    assert reads == []  # the primary served it
 
 
 def test_the_bank_report_reads_from_the_replica(app, servers, client, customer, funded_account,
@@ -149,6 +190,18 @@ def test_the_bank_report_reads_from_the_replica(app, servers, client, customer, 
     assert "4,444.44" in client.get("/reports/bank/").get_data(as_text=True)
 
 
+def test_a_tellers_own_deposit_shows_in_the_bank_report_while_the_replica_lags(
+        app, servers, client, customer, funded_account, make_user):
+    account = funded_account(customer, "100.00")
+    staff = make_user(email="admin@example.com", role=Role.ADMIN)
+    log_in_as(client, staff)
+    with replay_paused(servers):
+        response = post_form(client, f"/teller/accounts/{account.account_number}/deposit/",
+                             {"amount": "4444.44", "description": MARK})
+        assert response.status_code == 303
+        assert "4,444.44" in client.get("/reports/bank/").get_data(as_text=True)
+
+
 def test_a_customer_sees_their_own_posting_at_once_while_the_replica_lags(
         app, servers, customer_client, customer, funded_account):
     account = funded_account(customer, "100.00")
@@ -159,7 +212,7 @@ def test_a_customer_sees_their_own_posting_at_once_while_the_replica_lags(
         assert MARK in statement_page(customer_client, account)
 
 
-def test_after_the_window_the_customer_reads_from_the_replica_again(
+def test_the_customers_own_posting_stays_visible_after_the_window_while_the_replica_lags(
         app, servers, customer_client, customer, funded_account):
     app.config["READ_YOUR_WRITES_SECONDS"] = 1
     account = funded_account(customer, "100.00")
@@ -168,7 +221,7 @@ def test_after_the_window_the_customer_reads_from_the_replica_again(
                   {"amount": "55.55", "description": MARK})
         assert MARK in statement_page(customer_client, account)
         time.sleep(1.5)
-        assert MARK not in statement_page(customer_client, account)
+        assert MARK in statement_page(customer_client, account)
 
 
 def test_another_users_posting_does_not_send_this_customer_to_the_primary(
@@ -182,23 +235,49 @@ def test_another_users_posting_does_not_send_this_customer_to_the_primary(
         response = post_form(other_client, f"/accounts/{other_account.account_number}/deposit/",
                              {"amount": "1.00", "description": "Bob's"})
         assert response.status_code == 302
-        deposit_behind_the_customers_back(account, other)
-        assert MARK not in statement_page(customer_client, account)
+        with replica_reads() as reads:
+            page = statement_page(customer_client, account)
+        assert "Opening deposit" in page
+    assert reads
 
 
-def test_the_api_transaction_list_reads_from_the_replica_until_the_caller_posts(
+def test_a_recipients_history_shows_the_transfer_its_balance_shows_while_the_replica_lags(
+        app, client, servers, customer, funded_account, make_user):
+    account = funded_account(customer, "100.00")
+    sender = make_user(email="bob@example.com")
+    source = funded_account(sender, "500.00")
+    with replay_paused(servers):
+        sent = send(client, "POST", "/api/v1/transfers", sender,
+                    {"from_account": source.account_number,
+                     "to_account": account.account_number, "amount": "25.00",
+                     "description": MARK}, key=new_key())
+        assert sent.status_code == 201
+        assert api_balance(client, account, customer) == "125.00"
+        assert api_history(client, account, customer) == [MARK, "Opening deposit"]
+
+
+def test_the_api_transaction_list_reads_from_the_replica_once_it_caught_up(
         app, client, servers, customer, funded_account, teller):
     account = funded_account(customer, "100.00")
-    url = f"/api/v1/accounts/{account.account_number}/transactions"
     with replay_paused(servers):
         deposit_behind_the_customers_back(account, teller)
-        listed = send(client, "GET", url, customer).get_json()["transactions"]
-        assert [leg["description"] for leg in listed] == ["Opening deposit"]
-        posted = send(client, "POST", f"/api/v1/accounts/{account.account_number}/deposits",
-                      customer, {"amount": "5.00", "description": "Own"}, key=new_key())
-        assert posted.status_code == 201
-        listed = send(client, "GET", url, customer).get_json()["transactions"]
-        assert [leg["description"] for leg in listed] == ["Own", MARK, "Opening deposit"]
+        assert api_history(client, account, customer) == [MARK, "Opening deposit"]
+    wait_for_replay(servers)
+    with replica_reads() as reads:
+        assert api_history(client, account, customer) == [MARK, "Opening deposit"]
+    assert reads
+
+
+def test_a_read_the_primary_serves_for_a_lagging_replica_is_counted_with_the_lag(
+        app, servers, customer_client, customer, funded_account, teller):
+    account = funded_account(customer, "100.00")
+    behind = metrics.REPLICA_FALLBACKS.labels("behind")
+    with replay_paused(servers):
+        deposit_behind_the_customers_back(account, teller)
+        before = behind._value.get()
+        statement_page(customer_client, account)
+        assert behind._value.get() == before + 1
+        assert metrics.REPLICA_LAG_BYTES._value.get() > 0
 
 
 def test_a_withdrawal_is_checked_against_the_primary_balance_while_the_replica_lags(
