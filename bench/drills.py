@@ -474,6 +474,7 @@ def upgrade_drill(args) -> dict:
 
 
 def main() -> int:
+    global ACCOUNTS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="drill", required=True)
     restore = sub.add_parser("restore")
@@ -486,7 +487,6 @@ def main() -> int:
     upgrade.add_argument("--previous", default=None,
                          help="commit of the previous release [default: .ci/previous-release]")
     args = parser.parse_args()
-    global ACCOUNTS
     ACCOUNTS = getattr(args, "accounts", ACCOUNTS)
     apphost.require_redis()
     started = time.monotonic()
