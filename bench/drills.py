@@ -41,10 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import apphost  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support import releases  # noqa: E402
 from support.pg_services import FreshServer  # noqa: E402
 
 REPO = apphost.REPO_ROOT
-PREVIOUS_RELEASE_FILE = REPO / ".ci" / "previous-release"
 FIELD_KEY = "q1vOQm3Xh2mQmS0t3f3qk3B2cHk0c1J5dEx4b0ZkR1k="
 NEW_FIELD_KEY = "mTzVfWq0bGm4T1q3l8Y8Q2x9Jm6gq0yQm8lR7n1b2cE="
 USERS, ACCOUNTS, OPENING = 20, 40, Decimal("1000.00")
@@ -382,49 +382,27 @@ def wait_promoted(db_url: str, timeout: float = 60) -> None:
 
 # ---------------------------------------------------------------- upgrade
 
-# What a migration may do while the previous release still runs (expand); anything else is a
-# contract step, shipped in a later release than the code that stopped needing the old shape.
-CONTRACT_OPERATIONS = re.compile(
-    r"op\.(drop_table|drop_column|rename_table|drop_constraint)\b|new_column_name=|"
-    r"batch_op\.(drop_column|drop_constraint)\b|\bDROP\s+(TABLE|COLUMN)\b|\bRENAME\b",
-    re.IGNORECASE)
-
-
 def previous_release(commit: str | None) -> tuple[str, str]:
-    if commit is None:
-        commit, _, name = PREVIOUS_RELEASE_FILE.read_text().split("#")[0].strip().partition(" ")
-    else:
-        name = commit
-    found = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO,
-                           capture_output=True)
-    require(found.returncode == 0, f"commit {commit} is not in this clone: fetch the history "
-                                   "(git fetch --unshallow) to run the upgrade drill")
-    return commit, name.strip() or commit
-
-
-def new_migrations(commit: str) -> list[str]:
-    listed = subprocess.run(["git", "ls-tree", "--name-only", commit, "migrations/versions/"],
-                            cwd=REPO, capture_output=True, text=True, check=True).stdout
-    before = {Path(name).name for name in listed.split()}
-    return sorted(p.name for p in (REPO / "migrations" / "versions").glob("*.py")
-                  if p.name not in before)
+    commit, name = releases.previous_release() if commit is None else (commit, commit[:12])
+    require(releases.has_commit(commit), f"commit {commit} is not in this clone: fetch the "
+                                         "history (git fetch --unshallow) for the upgrade drill")
+    return commit, name
 
 
 def check_expand_only(migrations: list[str]) -> None:
     for name in migrations:
-        text = (REPO / "migrations" / "versions" / name).read_text()
-        upgrade = text.split("def downgrade", 1)[0]
-        found = CONTRACT_OPERATIONS.search(upgrade)
-        require(not found or "CONTRACT = True" in text,
-                f"{name} contracts the schema ({found.group(0) if found else ''}) while the "
-                "previous release may still run: ship it in a later release with CONTRACT = "
-                "True (docs/operations.md, expand → migrate → contract)")
-        log(f"{name}: {'contract (marked)' if found else 'expand only'}")
+        source = (releases.VERSIONS / name).read_text()
+        found = releases.contract_operation(source)
+        require(not found or releases.marked_contract(source),
+                f"{name} contracts the schema ({found}) while the previous release may still "
+                "run: ship it in a later release, marked CONTRACT = True (docs/operations.md, "
+                "expand → migrate → contract)")
+        log(f"{name}: {'contract (marked CONTRACT = True)' if found else 'expand only'}")
 
 
 def upgrade_drill(args) -> dict:
     commit, name = previous_release(args.previous)
-    migrations = new_migrations(commit)
+    migrations = releases.migrations_since(commit)
     log(f"previous release {name} ({commit[:12]}); migrations since: {migrations or 'none'}")
     check_expand_only(migrations)
     old = Path(tempfile.mkdtemp(prefix="bankapp-previous-release-"))
