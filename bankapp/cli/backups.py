@@ -28,6 +28,8 @@ from pathlib import Path
 
 import click
 import psycopg2
+from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.engine import URL, make_url
@@ -250,9 +252,6 @@ def check_schema_known(manifest: dict) -> None:
 
 
 def _known(scripts, revision: str) -> bool:
-    from alembic.script.revision import ResolutionError
-    from alembic.util import CommandError
-
     if not revision:
         return False
     try:

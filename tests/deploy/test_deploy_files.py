@@ -122,6 +122,15 @@ def test_the_guides_compose_table_names_every_setting_production_requires(monkey
     assert not missing, f"docs/deployment.md's compose table leaves out {sorted(missing)}"
 
 
+def test_the_guides_vercel_table_names_every_setting_production_requires(monkeypatch):
+    # .ci/vercel_check.py starts the built function with exactly this table's variables.
+    for name in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_URL", "FIELD_ENCRYPTION_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    listed = doc_tables.variables(doc_tables.VERCEL_TABLE)
+    missing = set(ProductionConfig.missing_settings()) - set(listed)
+    assert not missing, f"docs/deployment.md's Vercel table leaves out {sorted(missing)}"
+
+
 def test_compose_sets_or_asks_for_each_variable_as_the_guides_table_says():
     env = {**service_env("app"), **service_env("backup")}
     for name, set_by in _compose_table().items():
