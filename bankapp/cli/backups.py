@@ -192,8 +192,9 @@ def make_backup(server: Server, directory: Path) -> tuple[Path, dict]:
         "dump_sha256": sha256_of(partial),
         "seconds": round(time.monotonic() - started, 2),
     }
-    partial.rename(dump)
+    # The manifest first: a dump without one cannot be restored, a stray manifest is harmless.
     manifest_path(dump).write_text(json.dumps(manifest, indent=2) + "\n")
+    partial.rename(dump)
     return dump, manifest
 
 
@@ -329,14 +330,17 @@ def scratch_database(server: Server, keep: bool = False):
 
 
 def check_restored(server: Server) -> tuple[list[str], str]:
-    """Reconcile the ledger and try the field key on a restored database (an app of its own).
+    """Reconcile the ledger and try the field key on a restored database (an app of its own),
+    after migrating it to this release's head when the backup is older.
 
     Returns the problems found and the reconciliation's summary.
     """
     # The app factory and the domain code, built for the restored copy; imported here, when
     # the package has finished loading.
+    from flask_migrate import upgrade
+
     from bankapp import create_app, ledger
-    from bankapp.cli.checks import CheckFailed, check_field_key
+    from bankapp.cli.checks import CheckFailed, check_field_key, check_migrations
     from bankapp.extensions import db
 
     overrides = {key: current_app.config[key] for key in (
@@ -347,13 +351,19 @@ def check_restored(server: Server) -> tuple[list[str], str]:
     problems = []
     with restored.app_context():
         try:
+            try:
+                check_migrations()
+                upgraded = ""
+            except CheckFailed:
+                upgrade()  # an older backup: reconcile with this release's code and schema
+                upgraded = f"migrated to this release's head ({check_migrations()}); "
             result = ledger.reconcile()
             problems += [f"reconcile: {problem}" for problem in result.problems]
             try:
                 check_field_key()
             except CheckFailed as error:
                 problems.append(f"field key: {error}")
-            summary = result.summary()
+            summary = upgraded + result.summary()
         finally:
             db.session.remove()
             db.engine.dispose()

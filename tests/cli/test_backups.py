@@ -144,3 +144,20 @@ def test_backup_keep_deletes_all_but_the_newest(runner, bank, tmp_path):
 def test_backup_on_sqlite_says_how_to_copy_the_file(runner, tmp_path):
     result = runner.invoke(args=["backup", "--output", str(tmp_path)])
     assert result.exit_code == 1 and "sqlite3" in result.output
+
+
+@on_postgres
+def test_restore_check_of_an_older_schemas_backup_migrates_the_copy_then_reconciles(
+        runner, bank, tmp_path):
+    from flask_migrate import downgrade, upgrade
+
+    db.session.remove()
+    downgrade(revision="0014_fast_posting")
+    try:
+        dump = _backup(runner, tmp_path)
+    finally:
+        upgrade()
+    assert _manifest(dump)["migration_head"] == "0014_fast_posting"
+    result = runner.invoke(args=["restore-check", str(dump)])
+    assert result.exit_code == 0, result.output
+    assert "migrated to this release's head" in result.output and "ledger clean" in result.output
