@@ -5,7 +5,8 @@
     .venv/bin/python bench/drills.py upgrade [--previous COMMIT]   # make upgrade-drill
 
 restore: seed a bank, post transfers through the API (gunicorn), `flask backup`; initdb a second
-  server, `flask restore` there (which restore-checks a scratch copy first); the manifest and
+  server; a truncated copy, one of a newer schema and one with a mismatched manifest are
+  refused there with nothing restored; `flask restore` there (which restore-checks a scratch copy first); the manifest and
   `flask reconcile` agree; `flask check` names a wrong FIELD_ENCRYPTION_KEY; the key is rotated
   (`flask rotate-field-key`); the restored bank serves a new API transfer and a customer's
   authenticator code. Prints the backup's size and time, the restore's time.
@@ -237,6 +238,7 @@ def restore_drill(args) -> dict:
 
         with FreshServer("restored") as target:
             restored_url = new_database(target)
+            refuse_bad_backups(dump, manifest, restored_url, work)
             started = time.monotonic()
             output = flask(REPO, restored_url, "restore", str(dump))
             figures["restore_command_seconds"] = round(time.monotonic() - started, 1)
@@ -271,6 +273,36 @@ def restore_drill(args) -> dict:
         f"{figures['restore_seconds']} s, `flask restore` (restore-check first) "
         f"{figures['restore_command_seconds']} s")
     return figures
+
+
+def refuse_bad_backups(dump: Path, manifest: dict, db_url: str, work: Path) -> None:
+    """A truncated file, a newer schema, a manifest whose figures differ: each refused with
+    its reason, the target database left empty and no scratch database left behind."""
+    bad = work / "bad"
+    bad.mkdir()
+    cases = {
+        "truncated": (dump.read_bytes()[: manifest["dump_bytes"] // 2], {}, "truncated"),
+        "newer": (dump.read_bytes(), {"migration_head": "0099_from_a_newer_release",
+                                      "app_version": "9.9.9"}, "newer release (9.9.9)"),
+        "mismatched": (dump.read_bytes(), {"customer_balance_total": "1.00"},
+                       "does not match"),
+    }
+    for name, (content, changes, reason) in cases.items():
+        path = bad / f"bankapp-{name}.dump"
+        path.write_bytes(content)
+        path.with_name(path.name + ".manifest.json").write_text(
+            json.dumps({**manifest, **changes}))
+        output = flask(REPO, db_url, "restore", str(path), expect=1)
+        require(reason in output, f"the {name} backup was refused without saying so: {output}")
+    with closing(psycopg2.connect(db_url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        tables = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'bankapp_restore%'")
+        scratch = cur.fetchone()[0]
+    require(tables == 0 and scratch == 0, f"after the refusals: {tables} tables in the target, "
+                                          f"{scratch} scratch databases left")
+    log("bad backups refused (truncated, newer schema, mismatched manifest): the target is "
+        "still empty, no scratch database left")
 
 
 # ---------------------------------------------------------------- point in time
