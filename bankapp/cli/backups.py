@@ -338,7 +338,6 @@ def check_restored(server: Server) -> tuple[list[str], str]:
     # The app factory and the domain code, built for the restored copy; imported here, when
     # the package has finished loading.
     from flask_migrate import upgrade
-
     from bankapp import create_app, ledger
     from bankapp.cli.checks import CheckFailed, check_field_key, check_migrations
     from bankapp.extensions import db
