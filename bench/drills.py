@@ -180,6 +180,7 @@ def serving(app_dir: Path, db_url: str, label: str, **env: str):
         yield server
     finally:
         server.stop()
+    server.log_path.unlink(missing_ok=True)  # kept only when the block failed
 
 
 # ---------------------------------------------------------------- restore
