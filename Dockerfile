@@ -17,12 +17,23 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --only-binary=:all: -r requirements.txt
 
+# pg_dump/pg_restore for `flask backup` and `flask restore` (compose's backup service): the
+# client of compose's PostgreSQL major version (postgres:16), from the PostgreSQL project's
+# apt repository (Debian's own is another major version; pg_dump refuses a newer server).
+ARG PG_MAJOR=16
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-common \
+    && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+    && apt-get install -y --no-install-recommends postgresql-client-${PG_MAJOR} \
+    && rm -rf /var/lib/apt/lists/*
+
 COPY config.py wsgi.py gunicorn.conf.py ./
 COPY bankapp ./bankapp
 COPY migrations ./migrations
 COPY public ./public
 
-RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin bankapp
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin bankapp \
+    && mkdir /backups && chown bankapp:bankapp /backups
 USER bankapp
 
 EXPOSE 8000

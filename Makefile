@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test test-postgres test-pgbouncer test-replica e2e bench bank-test check vercel-check clean translations
+.PHONY: run test test-postgres test-pgbouncer test-replica e2e bench bank-test check vercel-check clean translations \
+	restore-drill pitr-drill upgrade-drill drills
 
 # A .venv made by another Python (an older checkout, another version) is replaced.
 $(BIN)/.installed: requirements.txt requirements-dev.txt .python-version
@@ -111,3 +112,18 @@ clean:
 # The bank test under faults, short version (CI); `make bench` runs the full one.
 bank-test: $(BIN)/.installed
 	$(BIN)/python bench/bank_test.py --short
+
+# The data-safety drills (bench/drills.py), each on a fresh private PostgreSQL (initdb on a
+# free port; Redis on 127.0.0.1:6379): backup and restore onto a new server, point-in-time
+# recovery between two transfers, and an upgrade from the previous release (.ci/previous-release)
+# under API load. docs/operations.md has what each proves and the figures they printed.
+restore-drill: $(BIN)/.installed
+	$(BIN)/python bench/drills.py restore
+
+pitr-drill: $(BIN)/.installed
+	$(BIN)/python bench/drills.py pitr
+
+upgrade-drill: $(BIN)/.installed
+	$(BIN)/python bench/drills.py upgrade
+
+drills: restore-drill pitr-drill upgrade-drill

@@ -18,8 +18,13 @@
    one transfer with an Idempotency-Key (and its replay), and the mail cron's route as Vercel
    Cron calls it (GET with the CRON_SECRET bearer; 401 without); the first admin is made with the
    built app's `flask create-user`, and `flask check` must pass.
-5. Starts the same function without SECRET_KEY: it must answer 500 with no stack trace, and its
-   log must name SECRET_KEY.
+5. Starts the same function without SECRET_KEY and FIELD_ENCRYPTION_KEY: it must answer 500
+   with no stack trace, and one log line must name both.
+
+The function's variables are exactly those of docs/deployment.md's Vercel table (read by
+tests/support/doc_tables.py), so a variable the guide leaves out is missing here too; the table
+must name every setting production refuses to start without. `flask db upgrade` runs as the
+guide's release step (step 8) does, before the function serves.
 
 Any failure exits non-zero. Environment: VERCEL_CHECK_PG (server URL, default
 postgresql://postgres@127.0.0.1:5432/postgres), VERCEL_CHECK_REDIS (default
@@ -57,6 +62,7 @@ MAX_BUNDLE_MB = float(os.environ.get("VERCEL_CHECK_MAX_MB", "200"))
 EXPECTED_CRONS = [{"path": "/internal/cron/deliver-mail", "schedule": "*/5 * * * *"},
                   {"path": "/internal/cron/run-scheduled", "schedule": "0 5 * * *"}]
 CRON_SECRET = secrets.token_urlsafe(32)
+SECRET_KEY = secrets.token_hex(32)
 PG_SERVER = os.environ.get("VERCEL_CHECK_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("VERCEL_CHECK_REDIS", "redis://127.0.0.1:6379/14")
 
@@ -69,8 +75,9 @@ HOST = "bankapp-check.vercel.app"
 PASSWORD = "Quartz-lantern-meadow-42"   # passes the sign-up policy (length, zxcvbn)
 ADMIN_PASSWORD = "Heron-copper-violin-97"
 
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "e2e")]
 from e2e_support import free_port  # noqa: E402
+from support import doc_tables  # noqa: E402  (the deploy guide's tables)
 from support.mail_sink import MailSink  # noqa: E402  (the tests' SMTP sink)
 
 
@@ -256,25 +263,56 @@ def drop_database(url: str) -> None:
 
 # ---------------------------------------------------------------- 4. running the function
 
+# Set by Vercel on every function, not by the operator.
+PLATFORM_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
+                "PYTHONPATH": "_vendor", "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUNBUFFERED": "1", "VERCEL": "1", "VERCEL_ENV": "production"}
+# The check's own choices, not deployment settings: the walk's customer uses the API without
+# a second factor, and the SMTP sink speaks plain SMTP without a login.
+WALK_ENV = {"CUSTOMER_2FA": "optional", "MAIL_USE_TLS": "0", "MAIL_USE_SSL": "0"}
+# Rows of the guide's table the check leaves empty, with the reason.
+LEFT_EMPTY = {"MAIL_USERNAME": "the sink needs no login", "MAIL_PASSWORD": "the sink needs no "
+              "login"}
+
+
+def guide_variables() -> list[str]:
+    """The variables docs/deployment.md tells a Vercel operator to set; every one production
+    requires must be among them."""
+    from config import ProductionConfig
+
+    names = doc_tables.variables(doc_tables.VERCEL_TABLE)
+    saved = {name: os.environ.pop(name, None) for name in
+             ("SECRET_KEY", "DATABASE_URL", "PUBLIC_URL", "FIELD_ENCRYPTION_KEY")}
+    try:
+        required = ProductionConfig.missing_settings()  # all of them, with none set
+    finally:
+        os.environ.update({name: value for name, value in saved.items() if value is not None})
+    missing = sorted(set(required) - set(names))
+    require(not missing, f"docs/deployment.md's Vercel table leaves out {missing}: a deployment "
+                         "made by the guide would answer 500 on every request")
+    return names
+
+
 def function_env(database_url: str, sink: MailSink, **overrides) -> dict:
-    """What the function sees: its .vc-config environment, the deployment's settings, VERCEL=1."""
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
-           "PYTHONPATH": "_vendor", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
-           "VERCEL": "1", "VERCEL_ENV": "production",
-           "BANKAPP_ENV": "production",
-           "SECRET_KEY": secrets.token_hex(32),
-           "DATABASE_URL": database_url,
-           "PUBLIC_URL": f"https://{HOST}",
-           "FIELD_ENCRYPTION_KEY": "q1vOQm3Xh2mQmS0t3f3qk3B2cHk0c1J5dEx4b0ZkR1k=",
-           # The walk's customer uses the API without setting up a second factor.
-           "CUSTOMER_2FA": "optional",
-           "DATABASE_NULLPOOL": "1",
-           "REDIS_URL": REDIS_URL,
-           "TRUST_PROXY_HOPS": "1",
-           "MAIL_SERVER": sink.host, "MAIL_PORT": str(sink.port),
-           "MAIL_USE_TLS": "0", "MAIL_USE_SSL": "0",
-           "MAIL_DEFAULT_SENDER": "bankapp <no-reply@bank.test>",
-           "CRON_SECRET": CRON_SECRET}
+    """What the function sees: the platform's variables and exactly the guide's table, filled
+    with this check's values (a variable the guide leaves out is not set here either)."""
+    values = {"BANKAPP_ENV": "production",
+              "SECRET_KEY": SECRET_KEY,
+              "FIELD_ENCRYPTION_KEY": "q1vOQm3Xh2mQmS0t3f3qk3B2cHk0c1J5dEx4b0ZkR1k=",
+              "DATABASE_URL": database_url,
+              "DATABASE_NULLPOOL": "1",
+              "PUBLIC_URL": f"https://{HOST}",
+              "TRUSTED_HOSTS": "bankapp-check-alias.vercel.app",
+              "REDIS_URL": REDIS_URL,
+              "MAIL_SERVER": sink.host, "MAIL_PORT": str(sink.port),
+              "MAIL_DEFAULT_SENDER": "bankapp <no-reply@bank.test>",
+              "CRON_SECRET": CRON_SECRET}
+    names = guide_variables()
+    unknown = [name for name in names if name not in values and name not in LEFT_EMPTY]
+    require(not unknown, f"the guide's Vercel table names {unknown}, for which vercel-check "
+                         "has no value: add one to function_env")
+    env = {**PLATFORM_ENV, **{name: values[name] for name in names if name in values},
+           **WALK_ENV}
     env.update(overrides)
     return {key: value for key, value in env.items() if value is not None}
 
@@ -499,23 +537,28 @@ def walk(function: RunningFunction, sink: MailSink) -> None:
 
 
 def unconfigured(python: Path, env: dict) -> None:
-    function = RunningFunction(python, {k: v for k, v in env.items() if k != "SECRET_KEY"},
+    """Without two required settings: a plain 500, and one log line naming both at once."""
+    dropped = ("SECRET_KEY", "FIELD_ENCRYPTION_KEY")
+    function = RunningFunction(python, {k: v for k, v in env.items() if k not in dropped},
                                "no-secret-key")
     try:
         visitor = Visitor(function.port)
         for path in ("/accounts/login/", "/api/v1/accounts"):
             status, headers, data = visitor.request("GET", path)
             text = data.decode(errors="replace")
-            require(status == 500, f"without SECRET_KEY GET {path} answered {status}")
-            require("Traceback" not in text and "SECRET_KEY" not in text,
+            require(status == 500, f"without {' and '.join(dropped)} GET {path} answered "
+                                   f"{status}")
+            require("Traceback" not in text and not any(name in text for name in dropped),
                     f"the visitor was shown internals: {text[:500]}")
         time.sleep(0.3)
         logs = function.log_text()
         line = next((line for line in logs.splitlines()
-                     if "SECRET_KEY" in line and "answered 500" in line), None)
-        require(line, f"the function log does not name SECRET_KEY:\n{logs}")
+                     if all(name in line for name in dropped) and "answered 500" in line), None)
+        require(line, f"the function log does not name {' and '.join(dropped)} together:\n"
+                      f"{logs}")
         require("Traceback" not in logs, f"the function log has a stack trace:\n{logs}")
-        print(f"without SECRET_KEY: 500 to the visitor (no stack trace); log: {line.strip()}")
+        print(f"without {' and '.join(dropped)}: 500 to the visitor (no stack trace); log: "
+              f"{line.strip()}")
     finally:
         function.stop()
 
@@ -569,7 +612,11 @@ def main() -> int:
         sink.port = controller.port
         database_url = create_database()
         env = function_env(database_url, sink)
-        # On Vercel this runs from a workstation against the direct URL; here, from the bundle.
+        print("the function's variables, from docs/deployment.md's Vercel table: "
+              + ", ".join(sorted(set(env) - set(PLATFORM_ENV) - set(WALK_ENV))))
+        # The guide's release step (step 8): `flask db upgrade` over the direct URL before the
+        # deployment is promoted, with the built function's own code and packages.
+        step("release step: `flask db upgrade` before promotion (docs/deployment.md, step 8)")
         flask_cli(python, env, "db", "upgrade")
         flask_cli(python, env, "create-user", "--email", "admin@example.com", "--role", "admin",
                   "--password", ADMIN_PASSWORD, "--first-name", "First", "--last-name", "Admin")
@@ -585,7 +632,7 @@ def main() -> int:
         require("Traceback" not in logs, f"the function logged a stack trace:\n{logs}")
         function = None
 
-        step("bad input: the same function without SECRET_KEY")
+        step("bad input: the same function without SECRET_KEY and FIELD_ENCRYPTION_KEY")
         unconfigured(python, env)
 
         step("bad input: a bundle over the size limit, a build that fails")

@@ -16,6 +16,9 @@ from bankapp.platform.errors import register_errorhandlers
 from bankapp.platform.i18n import N_
 from bankapp.platform.settings import load_settings
 
+# The release: CHANGELOG.md has a section per version with its upgrade notes; backups record it.
+__version__ = "1.0.0"
+
 # Stylesheet and icon live in ``public/static``: on Vercel the CDN serves ``public/`` ahead of the
 # function (with a year-long cache header from vercel.json); every other host serves them through
 # Flask's own ``/static`` route from the same folder.

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
@@ -438,3 +439,20 @@ def test_check_fails_when_stored_secrets_do_not_decrypt_with_the_field_key(app, 
     result = runner.invoke(args=["check"])
     assert result.exit_code == 1
     assert "FAIL  field key: stored authenticator secrets do not decrypt" in result.output
+
+
+def test_flask_check_in_production_names_every_missing_setting_at_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    required = ("SECRET_KEY", "DATABASE_URL", "PUBLIC_URL", "FIELD_ENCRYPTION_KEY")
+    env = {key: value for key, value in os.environ.items()
+           if key not in required and key not in ("FLASK_ENV", "VERCEL")}
+    env.update(BANKAPP_ENV="production", FLASK_APP="wsgi")
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-m", "flask", "check"], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    (line,) = [text for text in result.stderr.splitlines() if "refusing to start" in text]
+    assert all(name in line for name in required), line

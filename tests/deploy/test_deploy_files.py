@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from config import ProductionConfig
+from support import doc_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
@@ -136,3 +137,74 @@ def test_the_image_copies_everything_the_app_imports():
         copied.update(shlex.split(line)[:-1])
     assert {"requirements.txt", "config.py", "wsgi.py", "bankapp", "migrations",
             "public"} <= copied
+
+
+# ---------------------------------------------------------------- the guide's table
+
+
+def _compose_table() -> dict[str, str]:
+    """Variable -> who sets it ("you" or "compose.yaml"), from docs/deployment.md."""
+    return {name: cells[0] for names, cells in doc_tables.table_rows(doc_tables.COMPOSE_TABLE)
+            for name in names}
+
+
+def _asked_of_the_operator(value: str) -> bool:
+    return re.fullmatch(r"\$\{[A-Z0-9_]+(:?[?-][^}]*)?\}", value) is not None
+
+
+def test_the_guides_compose_table_names_every_setting_production_requires(monkeypatch):
+    for name in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_URL", "FIELD_ENCRYPTION_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    missing = set(ProductionConfig.missing_settings()) - set(_compose_table())
+    assert not missing, f"docs/deployment.md's compose table leaves out {sorted(missing)}"
+
+
+def test_the_guides_vercel_table_names_every_setting_production_requires(monkeypatch):
+    # .ci/vercel_check.py starts the built function with exactly this table's variables.
+    for name in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_URL", "FIELD_ENCRYPTION_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    listed = doc_tables.variables(doc_tables.VERCEL_TABLE)
+    missing = set(ProductionConfig.missing_settings()) - set(listed)
+    assert not missing, f"docs/deployment.md's Vercel table leaves out {sorted(missing)}"
+
+
+def test_compose_sets_or_asks_for_each_variable_as_the_guides_table_says():
+    env = {**service_env("app"), **service_env("backup")}
+    for name, set_by in _compose_table().items():
+        assert name in env, f"the guide lists {name}, compose.yaml never sets it"
+        assert _asked_of_the_operator(env[name]) == (set_by == "you"), (
+            f"the guide says {name} is set by {set_by}; compose.yaml has {env[name]!r}")
+
+
+def test_compose_asks_the_operator_only_for_what_the_guide_lists():
+    table = _compose_table()
+    for service in (*APP_SERVICES, "backup"):
+        for name, value in service_env(service).items():
+            if _asked_of_the_operator(value):
+                assert table.get(name) == "you", f"{service} asks for {name}; the guide does not"
+
+
+# ---------------------------------------------------------------- backups
+
+
+def test_the_backup_service_backs_up_nightly_keeps_some_and_restore_checks_each():
+    service = COMPOSE["services"]["backup"]
+    script = service["command"][-1]
+    assert service["image"] == "bankapp" and "backups:/backups" in service["volumes"]
+    assert 'flask backup --keep "$$BACKUP_KEEP"' in script
+    assert "flask restore-check" in script and "sleep" in script
+    assert "@postgres:5432/" in service_env("backup")["DATABASE_URL"]  # not through PgBouncer
+    assert "backups" in COMPOSE["volumes"]
+
+
+def test_the_backup_commands_compose_runs_are_registered(app):
+    for command in ("backup", "restore-check", "restore"):
+        result = app.test_cli_runner().invoke(args=[command, "--help"])
+        assert result.exit_code == 0, result.output
+
+
+def test_the_image_has_the_postgresql_client_of_composes_server():
+    server = re.fullmatch(r"postgres:(\d+)", COMPOSE["services"]["postgres"]["image"])
+    client = re.search(r"^ARG PG_MAJOR=(\d+)$", DOCKERFILE, re.M)
+    assert server and client and server.group(1) == client.group(1)
+    assert "postgresql-client-${PG_MAJOR}" in DOCKERFILE

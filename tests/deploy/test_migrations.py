@@ -15,6 +15,7 @@ from flask_migrate import upgrade
 from bankapp import create_app
 from bankapp.extensions import db
 from config import TestingConfig
+from support import releases
 from support.database import POSTGRES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,3 +73,40 @@ def test_flask_db_upgrade_builds_a_fresh_sqlite_database(tmp_path):
         version = connection.execute("SELECT version_num FROM alembic_version").fetchall()
     assert {"users", "accounts", "journal_entries", "transactions"} <= tables
     assert {row[0] for row in version} == _script_heads(create_app(TestingConfig))
+
+
+# ---------------------------------------------------------------- expand → migrate → contract
+
+
+def test_migrations_since_the_previous_release_only_expand_the_schema():
+    commit, version = releases.previous_release()
+    assert releases.has_commit(commit), (
+        f"the previous release {version} ({commit}) is not in this clone: "
+        "git fetch --unshallow")
+    for name in releases.migrations_since(commit):
+        source = (releases.VERSIONS / name).read_text()
+        operation = releases.contract_operation(source)
+        assert operation is None or releases.marked_contract(source), (
+            f"{name} runs {operation} while release {version} may still be serving: move it "
+            "to a later release's migration marked CONTRACT = True")
+
+
+def test_the_contract_rule_sees_a_dropped_column_and_a_rename():
+    dropped = ("def upgrade():\n    with op.batch_alter_table('users') as batch_op:\n"
+               "        batch_op.drop_column('phone_number')\n\ndef downgrade():\n    pass\n")
+    renamed = "def upgrade():\n    op.alter_column('users', 'email', new_column_name='mail')\n"
+    added = ("def upgrade():\n    op.add_column('users', sa.Column('nickname', sa.String(40)))"
+             "\n\ndef downgrade():\n    op.drop_column('users', 'nickname')\n")
+    assert releases.contract_operation(dropped) == "batch_op.drop_column"
+    assert releases.contract_operation(renamed).startswith("new_column_name")
+    assert releases.contract_operation(added) is None
+
+
+def test_the_previous_release_is_older_than_this_version():
+    from bankapp import __version__
+
+    _, previous = releases.previous_release()
+    as_tuple = lambda version: tuple(int(part) for part in version.split("."))  # noqa: E731
+    assert as_tuple(previous) < as_tuple(__version__)
+    changelog = (REPO / "CHANGELOG.md").read_text()
+    assert f"## {__version__}" in changelog and f"## {previous}" in changelog

@@ -185,15 +185,19 @@ class Cluster:
             raise RuntimeError(f"{' '.join(command)} failed:\n"
                                f"{(self.root / 'commands.log').read_text()[-1500:]}")
 
-    def start(self) -> None:
+    def start(self, extra_options: str = "") -> None:
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
                    f"-c unix_socket_directories={self.root} -c max_connections=80 "
-                   f"-c shared_buffers=16MB -c fsync=off")
+                   f"-c shared_buffers=16MB -c fsync=off {extra_options}").strip()
         self.run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
                  "-o", options, "-w", "-t", "60", "start")
 
     def stop(self, mode: str = "fast") -> None:
         self.run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def initdb(self) -> None:
+        self.run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A",
+                 "trust", "--no-sync", "-E", "UTF8")
 
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
@@ -214,8 +218,7 @@ class PrimaryWithReplica:
 
     def start(self) -> "PrimaryWithReplica":
         bin_dir = self.primary.bin
-        self.primary.run(str(bin_dir / "initdb"), "-D", str(self.primary.data), "-U", "postgres",
-                         "-A", "trust", "--no-sync", "-E", "UTF8")
+        self.primary.initdb()
         self.primary.start()
         self.primary.run(str(bin_dir / "pg_basebackup"), "-h", "127.0.0.1",
                          "-p", str(self.primary.port), "-U", "postgres",
@@ -233,6 +236,55 @@ class PrimaryWithReplica:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "PrimaryWithReplica":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class FreshServer:
+    """One new cluster (``initdb``) on a free port, removed when the block ends: the restore,
+    point-in-time and upgrade drills (bench/drills.py) each start their own.
+
+    ``extra_options`` are more ``-c name=value`` server settings (WAL archiving, say);
+    ``root`` is the temporary directory, owned by the server's user, for anything else the
+    server must write (a WAL archive).
+    """
+
+    def __init__(self, name: str = "server", extra_options: str = ""):
+        self.root = _owned_tempdir(f"bankapp-{name}-")
+        self.cluster = Cluster(self.root, name)
+        self.extra_options = extra_options
+
+    def url(self, database: str = "postgres") -> str:
+        return self.cluster.url(database)
+
+    def directory(self, name: str) -> Path:
+        """A directory under ``root`` the server's user may write to."""
+        path = self.root / name
+        path.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(path, "postgres", "postgres")
+        return path
+
+    def start(self) -> "FreshServer":
+        self.cluster.initdb()
+        self.cluster.start(self.extra_options)
+        return self
+
+    def stop(self) -> None:
+        if self.cluster.running():
+            try:
+                self.cluster.stop("immediate")
+            except RuntimeError:
+                pass
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "FreshServer":
         try:
             return self.start()
         except BaseException:

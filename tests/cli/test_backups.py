@@ -1,0 +1,163 @@
+"""`flask backup`, `flask restore-check` and `flask restore`: a dump with its manifest, proven by
+restoring it; a wrong file, a newer schema or a wrong key is refused with nothing restored."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from bankapp import ledger
+from bankapp.cli.backups import MANIFEST_SUFFIX
+from bankapp.extensions import db
+from support.database import POSTGRES
+
+on_postgres = pytest.mark.skipif(not POSTGRES, reason="pg_dump backups are PostgreSQL's "
+                                 "(TEST_DATABASE_URL=postgresql://…)")
+OTHER_FIELD_KEY = "mTzVfWq0bGm4T1q3l8Y8Q2x9Jm6gq0yQm8lR7n1b2cE="
+
+
+@pytest.fixture
+def bank(make_user, funded_account):
+    """A customer with an authenticator app, two accounts and a transfer between them."""
+    owner = make_user(email="backup@example.com", second_factor=True)
+    checking = funded_account(owner, "500.00", "CHECKING")
+    savings = funded_account(owner, "25.50")
+    ledger.transfer(checking, savings, Decimal("100.00"), "to savings", owner)
+    db.session.commit()
+    return owner
+
+
+def _backup(runner, directory):
+    result = runner.invoke(args=["backup", "--output", str(directory)])
+    assert result.exit_code == 0, result.output
+    (dump,) = directory.glob("bankapp-*.dump")
+    return dump
+
+
+def _manifest(dump):
+    return json.loads(dump.with_name(dump.name + MANIFEST_SUFFIX).read_text())
+
+
+def _scratch_databases() -> list[str]:
+    return list(db.session.scalars(sa.text(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'bankapp_restore_check_%'")))
+
+
+@on_postgres
+def test_backup_manifest_states_the_bank_figures(runner, bank, tmp_path):
+    manifest = _manifest(_backup(runner, tmp_path))
+    last_entry = db.session.scalar(sa.text("SELECT max(id) FROM journal_entries"))
+    assert (manifest["journal_entries"], manifest["customer_balance_total"],
+            manifest["last_journal_entry_id"]) == (3, "525.50", last_entry)
+    assert manifest["migration_head"] == db.session.scalar(
+        sa.text("SELECT version_num FROM alembic_version"))
+    assert manifest["app_version"] and manifest["dump_bytes"] > 0
+
+
+@on_postgres
+def test_restore_check_of_a_fresh_backup_matches_and_reconciles(runner, bank, tmp_path):
+    result = runner.invoke(args=["restore-check", str(_backup(runner, tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert "manifest matches" in result.output and "ledger clean" in result.output
+
+
+@on_postgres
+def test_restore_check_refuses_a_truncated_dump_and_restores_nothing(runner, bank, tmp_path):
+    dump = _backup(runner, tmp_path)
+    dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
+    before = _scratch_databases()
+    result = runner.invoke(args=["restore-check", str(dump)])
+    assert result.exit_code == 1
+    assert "truncated" in result.output and "Nothing was restored" in result.output
+    assert _scratch_databases() == before
+
+
+@on_postgres
+def test_restore_check_refuses_a_backup_of_a_newer_schema(runner, bank, tmp_path):
+    dump = _backup(runner, tmp_path)
+    manifest_file = dump.with_name(dump.name + MANIFEST_SUFFIX)
+    manifest = _manifest(dump)
+    manifest.update(migration_head="0099_from_the_future", app_version="9.0.0")
+    manifest_file.write_text(json.dumps(manifest))
+    result = runner.invoke(args=["restore-check", str(dump)])
+    assert result.exit_code == 1
+    assert "0099_from_the_future" in result.output and "newer release (9.0.0)" in result.output
+
+
+@on_postgres
+def test_restore_check_refuses_a_manifest_whose_figures_differ(runner, bank, tmp_path):
+    dump = _backup(runner, tmp_path)
+    manifest_file = dump.with_name(dump.name + MANIFEST_SUFFIX)
+    manifest = _manifest(dump)
+    manifest["customer_balance_total"] = "999.99"
+    manifest_file.write_text(json.dumps(manifest))
+    before = _scratch_databases()
+    result = runner.invoke(args=["restore-check", str(dump)])
+    assert result.exit_code == 1
+    assert "customer_balance_total: manifest says '999.99'" in result.output
+    assert "525.50" in result.output
+    assert _scratch_databases() == before
+
+
+@on_postgres
+def test_restore_check_refuses_a_dump_replaced_under_its_manifest(runner, bank, tmp_path):
+    dump = _backup(runner, tmp_path)
+    content = bytearray(dump.read_bytes())
+    content[-10] ^= 0xFF
+    dump.write_bytes(bytes(content))
+    result = runner.invoke(args=["restore-check", str(dump)])
+    assert result.exit_code == 1 and "SHA-256" in result.output
+
+
+@on_postgres
+def test_restore_check_names_a_field_key_that_cannot_read_the_backup(app, runner, bank,
+                                                                    tmp_path):
+    dump = _backup(runner, tmp_path)
+    app.config["FIELD_ENCRYPTION_KEY"] = OTHER_FIELD_KEY
+    result = runner.invoke(args=["restore-check", str(dump)])
+    assert result.exit_code == 1
+    assert "field key" in result.output and "FIELD_ENCRYPTION_KEY" in result.output
+
+
+@on_postgres
+def test_restore_refuses_a_database_that_is_not_empty(runner, bank, tmp_path):
+    result = runner.invoke(args=["restore", str(_backup(runner, tmp_path))])
+    assert result.exit_code == 1
+    assert "is not empty" in result.output and "Nothing was restored" in result.output
+
+
+@on_postgres
+def test_backup_keep_deletes_all_but_the_newest(runner, bank, tmp_path):
+    for stamp in ("20200101T000000Z", "20200102T000000Z"):
+        (tmp_path / f"bankapp-{stamp}.dump").write_bytes(b"old")
+        (tmp_path / f"bankapp-{stamp}.dump{MANIFEST_SUFFIX}").write_text("{}")
+    result = runner.invoke(args=["backup", "--output", str(tmp_path), "--keep", "2"])
+    assert result.exit_code == 0, result.output
+    kept = sorted(path.name for path in tmp_path.glob("bankapp-*.dump"))
+    assert len(kept) == 2 and kept[0] == "bankapp-20200102T000000Z.dump"
+    assert not (tmp_path / f"bankapp-20200101T000000Z.dump{MANIFEST_SUFFIX}").exists()
+
+
+@pytest.mark.skipif(POSTGRES, reason="the SQLite refusal")
+def test_backup_on_sqlite_says_how_to_copy_the_file(runner, tmp_path):
+    result = runner.invoke(args=["backup", "--output", str(tmp_path)])
+    assert result.exit_code == 1 and "sqlite3" in result.output
+
+
+@on_postgres
+def test_restore_check_of_an_older_schemas_backup_migrates_the_copy_then_reconciles(
+        runner, bank, tmp_path):
+    from flask_migrate import downgrade, upgrade
+
+    db.session.remove()
+    downgrade(revision="0014_fast_posting")
+    try:
+        dump = _backup(runner, tmp_path)
+    finally:
+        upgrade()
+    assert _manifest(dump)["migration_head"] == "0014_fast_posting"
+    result = runner.invoke(args=["restore-check", str(dump)])
+    assert result.exit_code == 0, result.output
+    assert "migrated to this release's head" in result.output and "ledger clean" in result.output
