@@ -131,6 +131,11 @@ class Config:
     MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
     # Attempts before an outbox message is marked dead and shown to admins for a retry.
     MAIL_MAX_ATTEMPTS = int(os.environ.get("MAIL_MAX_ATTEMPTS", "8"))
+    # Send a request's mail once its answer is written (no page waits for SMTP), with this
+    # short timeout; off: the worker or cron alone sends. Production's default is on only on
+    # Vercel, where no worker runs (docs/operations.md, "Mail").
+    MAIL_AFTER_RESPONSE = _bool("MAIL_AFTER_RESPONSE", True)
+    MAIL_AFTER_RESPONSE_TIMEOUT = float(os.environ.get("MAIL_AFTER_RESPONSE_TIMEOUT", "3"))
     # Bearer secret of the routes under /internal/cron/ (Vercel Cron sends it); unset: 404.
     CRON_SECRET = os.environ.get("CRON_SECRET") or None
 
@@ -287,6 +292,7 @@ class ProductionConfig(Config):
             "RATELIMIT_STORAGE_URI": redis_url or "memory://",
             "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "1")),
             "CRON_SECRET": _cron_secret(),
+            "MAIL_AFTER_RESPONSE": _bool("MAIL_AFTER_RESPONSE", bool(os.environ.get("VERCEL"))),
             "LOG_FORMAT": os.environ.get("LOG_FORMAT") or None,
             "METRICS_TOKEN": metrics_token,
         }

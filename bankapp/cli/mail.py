@@ -24,10 +24,18 @@ def deliver_mail(once, interval, batch):
     """Send queued email: retries with backoff, dead after MAIL_MAX_ATTEMPTS (see /admin/mail/).
 
     Without --once it keeps running; Ctrl-C or SIGTERM stops it after the message in hand.
+    With --once it exits 1 when any message failed or went dead, or no MAIL_SERVER is set
+    in production.
     """
 
     if once:
-        click.echo(f"Mail: {outbox.deliver(limit=batch)}.")
+        try:
+            report = outbox.deliver(limit=batch)
+        except outbox.MailServerMissing as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"Mail: {report}.")
+        if not report.ok:
+            raise SystemExit(1)
         return
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -36,6 +44,8 @@ def deliver_mail(once, interval, batch):
     while not stop.is_set():
         try:
             report = outbox.deliver(limit=batch, should_stop=stop.is_set)
+        except outbox.MailServerMissing as error:
+            raise click.ClickException(str(error)) from None
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
             # The database restarting must not end the worker; the next pass tries again.
             db.session.rollback()

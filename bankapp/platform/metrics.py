@@ -67,6 +67,10 @@ SECOND_FACTOR_FAILURES = Counter("bankapp_second_factor_failures", "Wrong second
 SECOND_FACTOR_LOCKOUTS = Counter("bankapp_second_factor_lockouts", "Accounts whose "
                                  "second-factor checks were locked after too many wrong codes.",
                                  registry=REGISTRY)
+MAIL_MESSAGES = Counter("bankapp_mail_messages", "Outbox delivery attempts by outcome: sent, "
+                        "failed (retried later) and dead (given up).", ["outcome"],
+                        registry=REGISTRY)
+MAIL_OUTCOMES = ("sent", "failed", "dead")
 # livesum: under gunicorn, the sum over the workers alive now.
 POOL_CHECKED_OUT = Gauge("bankapp_db_pool_checked_out_connections", "Database connections "
                          "checked out of SQLAlchemy's pool now.", multiprocess_mode="livesum",
@@ -141,6 +145,14 @@ def count_audited(action: str, details: dict | None) -> None:
         SECOND_FACTOR_FAILURES.labels("passkey").inc()
     elif action == "mfa.locked":
         SECOND_FACTOR_LOCKOUTS.inc()
+
+
+# ---------------------------------------------------------------- mail
+
+
+def count_mail(outcome: str) -> None:
+    """Count one delivery attempt's outcome (one of ``MAIL_OUTCOMES``)."""
+    MAIL_MESSAGES.labels(outcome).inc()
 
 
 # ---------------------------------------------------------------- database pool

@@ -61,15 +61,16 @@ class MailSink:
 
 
 @contextmanager
-def running_mail_sink():
-    """A MailSink served by aiosmtpd on a free loopback port, stopped on exit."""
+def running_mail_sink(smtputf8: bool = False, handler=None):
+    """A MailSink (or ``handler``) served by aiosmtpd on a free loopback port, stopped on exit;
+    with ``smtputf8`` the server offers SMTPUTF8 (RFC 6531), as Postfix does by default."""
     from aiosmtpd.controller import Controller
 
-    sink = MailSink()
+    sink = handler or MailSink()
     with socket.socket() as probe:
         probe.bind((sink.host, 0))
         port = probe.getsockname()[1]
-    controller = Controller(sink, hostname=sink.host, port=port)
+    controller = Controller(sink, hostname=sink.host, port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     sink.port = controller.port
     try:
