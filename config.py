@@ -136,6 +136,9 @@ class Config:
     # Vercel, where no worker runs (docs/operations.md, "Mail").
     MAIL_AFTER_RESPONSE = _bool("MAIL_AFTER_RESPONSE", True)
     MAIL_AFTER_RESPONSE_TIMEOUT = float(os.environ.get("MAIL_AFTER_RESPONSE_TIMEOUT", "3"))
+    # How often the mail job is scheduled (minutes): 5 with a worker, cron or Vercel Pro; 1440
+    # on a Vercel Hobby project (daily crons only). The Jobs page marks it late after that.
+    MAIL_JOB_MINUTES = int(os.environ.get("MAIL_JOB_MINUTES", "5"))
     # Bearer secret of the routes under /internal/cron/ (Vercel Cron sends it); unset: 404.
     CRON_SECRET = os.environ.get("CRON_SECRET") or None
 
@@ -220,6 +223,10 @@ class Config:
     JWT_ACCESS_TOKEN_MINUTES = int(os.environ.get("JWT_ACCESS_TOKEN_MINUTES", "15"))
     # Days an API posting's stored answer is kept for retries (`flask prune-idempotency-keys`).
     API_IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("API_IDEMPOTENCY_RETENTION_DAYS", "30"))
+    # `flask prune-sessions`: days an ended (or abandoned) session row is kept, and days a
+    # browser unseen is still "known" (its next sign-in is otherwise announced as new).
+    SESSION_RETENTION_DAYS = int(os.environ.get("SESSION_RETENTION_DAYS", "30"))
+    KNOWN_BROWSER_RETENTION_DAYS = int(os.environ.get("KNOWN_BROWSER_RETENTION_DAYS", "400"))
 
 
 class DevelopmentConfig(Config):

@@ -195,8 +195,9 @@ def test_a_wrong_second_factor_code_counts_as_a_second_factor_failure(client, sc
 
 
 def test_the_pool_gauge_follows_checked_out_connections(scraper):
-    # The gauge alone: the outbox's reader borrows a connection of its own at each scrape.
+    # The gauge alone: the outbox's and the jobs' readers borrow a connection at each scrape.
     metrics.register_outbox_reader(None)
+    metrics.register_jobs_reader(None)
     name = "bankapp_db_pool_checked_out_connections"
     before = value(scraper(), name)
     connection = db.engine.connect()
