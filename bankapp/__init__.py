@@ -35,6 +35,7 @@ NAVIGATION = [
     ("admin.users", N_("Users"), ("admin",)),
     ("admin.audit", N_("Audit trail"), ("admin",)),
     ("admin.mail", N_("Mail"), ("admin",)),
+    ("admin.jobs", N_("Jobs"), ("admin",)),
     ("admin.interest_rates", N_("Interest rates"), ("admin",)),
     ("auth.profile_page", N_("Profile"), ("customer", "teller", "admin")),
     ("auth.change_password", N_("Change password"), ("customer", "teller", "admin")),

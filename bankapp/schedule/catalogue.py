@@ -12,6 +12,7 @@ from typing import Callable
 
 from flask import current_app
 
+from bankapp.platform.i18n import N_
 from bankapp.schedule import tasks
 
 DAY = timedelta(days=1)
@@ -28,17 +29,17 @@ class Job:
 
 JOBS: tuple[Job, ...] = (
     Job("deliver-mail", timedelta(minutes=5), "*/5 * * * *",
-        "Send due mail from the outbox (retries, dead letters).", tasks.deliver_mail),
+        N_("Send due mail from the outbox (retries, dead letters)."), tasks.deliver_mail),
     Job("run-scheduled", DAY, "0 5 * * *",
-        "Post the scheduled payments due today.", tasks.run_scheduled),
+        N_("Post the scheduled payments due today."), tasks.run_scheduled),
     Job("post-interest", DAY, "30 5 * * *",
-        "Post last month's interest (once; later runs find it done).", tasks.post_interest),
+        N_("Post last month's interest (once; later runs find it done)."), tasks.post_interest),
     Job("prune-idempotency-keys", DAY, "0 3 * * *",
-        "Delete stored API answers past their retention.", tasks.prune_idempotency_keys),
+        N_("Delete stored API answers past their retention."), tasks.prune_idempotency_keys),
     Job("prune-sessions", DAY, "15 3 * * *",
-        "Delete old sessions and forgotten browsers.", tasks.prune_sessions),
+        N_("Delete old sessions and forgotten browsers."), tasks.prune_sessions),
     Job("reconcile", DAY, "0 4 * * *",
-        "Check every ledger invariant.", tasks.reconcile),
+        N_("Check every ledger invariant."), tasks.reconcile),
 )
 _BY_NAME = {job.name: job for job in JOBS}
 
