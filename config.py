@@ -300,6 +300,9 @@ class ProductionConfig(Config):
             "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "1")),
             "CRON_SECRET": _cron_secret(),
             "MAIL_AFTER_RESPONSE": _bool("MAIL_AFTER_RESPONSE", bool(os.environ.get("VERCEL"))),
+            # vercel.json runs the mail job daily (all a Hobby project may): 1440 there.
+            "MAIL_JOB_MINUTES": int(os.environ.get("MAIL_JOB_MINUTES")
+                                    or (1440 if os.environ.get("VERCEL") else 5)),
             "LOG_FORMAT": os.environ.get("LOG_FORMAT") or None,
             "METRICS_TOKEN": metrics_token,
         }

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 # Services that run the bankapp image, and the commands they run.
-APP_SERVICES = ("app", "worker", "migrate")
+APP_SERVICES = ("app", "worker", "scheduler", "migrate")
 # Read by tools rather than config.py: the Flask CLI.
 TOOL_ENV = {"FLASK_APP"}
 # Commands compose runs that another branch of issue 14 adds: checked once registered.
@@ -65,7 +65,7 @@ def test_the_app_goes_through_pgbouncer_and_migrations_go_direct():
     assert re.search(r"^pool_mode = transaction$", ini, re.M)
 
 
-@pytest.mark.parametrize("service", ["worker", "migrate"])
+@pytest.mark.parametrize("service", ["worker", "scheduler", "migrate"])
 def test_compose_commands_are_commands_the_flask_cli_has(service, app):
     command = COMPOSE["services"][service]["command"]
     assert command[0] == "flask"
@@ -99,3 +99,33 @@ def test_the_image_copies_everything_the_app_imports():
         copied.update(shlex.split(line)[:-1])
     assert {"requirements.txt", "config.py", "wsgi.py", "bankapp", "migrations",
             "public"} <= copied
+
+
+# ---------------------------------------------------------------- periodic jobs and metrics
+
+
+def test_vercel_runs_every_periodic_job_once_a_day():
+    import json
+
+    from bankapp.schedule import JOBS
+
+    crons = json.loads((ROOT / "vercel.json").read_text())["crons"]
+    assert sorted(cron["path"] for cron in crons) == sorted(
+        f"/internal/cron/{job.name}" for job in JOBS)
+    for cron in crons:
+        # A Hobby project refuses to deploy a cron that runs more than once a day.
+        minute, hour, *rest = cron["schedule"].split()
+        assert minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"], cron
+
+
+def test_compose_schedules_every_job_the_mail_worker_does_not_run():
+    command = COMPOSE["services"]["scheduler"]["command"]
+    assert command[:3] == ["flask", "run-jobs", "--due"]
+    assert command[command.index("--skip") + 1] == "deliver-mail"
+    assert COMPOSE["services"]["worker"]["command"] == ["flask", "deliver-mail"]
+
+
+def test_the_image_gives_its_workers_a_metrics_directory_its_user_owns():
+    env = re.search(r"PROMETHEUS_MULTIPROC_DIR=(\S+)", DOCKERFILE)
+    assert env, "the image runs several gunicorn workers without multiprocess metrics"
+    assert re.search(r'chown bankapp:bankapp "\$PROMETHEUS_MULTIPROC_DIR"', DOCKERFILE)
