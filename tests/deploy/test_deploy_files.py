@@ -129,3 +129,11 @@ def test_the_image_gives_its_workers_a_metrics_directory_its_user_owns():
     env = re.search(r"PROMETHEUS_MULTIPROC_DIR=(\S+)", DOCKERFILE)
     assert env, "the image runs several gunicorn workers without multiprocess metrics"
     assert re.search(r'chown bankapp:bankapp "\$PROMETHEUS_MULTIPROC_DIR"', DOCKERFILE)
+
+
+def test_every_alert_rule_is_explained_in_the_operations_guide():
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    names = [rule["alert"] for group in rules["groups"] for rule in group["rules"]]
+    assert names
+    assert [name for name in names if f"\n### {name}\n" not in guide] == []
