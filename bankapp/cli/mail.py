@@ -57,12 +57,13 @@ def deliver_mail(once, interval, batch):
             click.echo(f"Mail: {report}.")
         for name in ("sent", "failed", "dead"):
             setattr(stretch, name, getattr(stretch, name) + getattr(report, name))
-        if time.monotonic() - recorded_at >= RECORD_EVERY_SECONDS or stop.is_set():
+        if time.monotonic() - recorded_at >= RECORD_EVERY_SECONDS:
             _record(stretch, stretch_started)
             stretch, stretch_started, recorded_at = (outbox.DeliveryReport(), now_utc(),
                                                      time.monotonic())
         if report.attempted < batch or report.failed:
             stop.wait(interval)
+    _record(stretch, stretch_started)  # the last stretch, up to the stop
     click.echo("Stopped.")
 
 

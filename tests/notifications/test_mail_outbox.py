@@ -19,7 +19,7 @@ from bankapp.notifications import outbox
 from bankapp.audit import Action
 from bankapp.platform.crypto import decrypt_field
 from bankapp.extensions import db, mail
-from bankapp.models import MailStatus, OutboxMessage, Role, now_utc
+from bankapp.models import JobRun, MailStatus, OutboxMessage, Role, now_utc
 from config import TestingConfig
 from support.backoffice import admin, admin_client, audit_rows, post_with_csrf  # noqa: F401
 from support.database import POSTGRES
@@ -346,6 +346,11 @@ def test_the_worker_loops_until_ctrl_c(tmp_path, smtp_sink):
     assert worker.returncode == 0, output
     assert "sent 1, failed 0, dead 0" in output and output.rstrip().endswith("Stopped.")
     assert "Traceback" not in output
+    with app.app_context():  # its passes are recorded as a run of the mail job
+        [run] = db.session.scalars(sa.select(JobRun)).all()
+        assert (run.job, run.trigger, run.outcome) == ("deliver-mail", "worker", "succeeded")
+        assert run.counts == {"sent": 1, "failed": 0, "dead": 0}
+        db.engine.dispose()
 
 
 @pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")

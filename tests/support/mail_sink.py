@@ -33,8 +33,8 @@ class MailSink:
     def wait_for(self, to: str, subject: str, timeout: float = 10.0):
         """The newest message to ``to`` whose subject contains ``subject``.
 
-        The app sends before it answers the request, so the message is normally already here;
-        the wait only covers the sink's own thread handing it over.
+        The app sends right after its answer (or a worker pass sends it), so the message is
+        normally already here; the wait covers the sink's own thread handing it over.
         """
         def find():
             for message in reversed(self.messages):
