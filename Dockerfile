@@ -9,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     FLASK_APP=wsgi \
-    BANKAPP_ENV=production
+    BANKAPP_ENV=production \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/bankapp-metrics
 
 WORKDIR /app
 # Dependencies first: this layer is rebuilt only when requirements.txt changes. Binary wheels
@@ -32,8 +33,11 @@ COPY bankapp ./bankapp
 COPY migrations ./migrations
 COPY public ./public
 
+# Several gunicorn workers: /metrics adds up the values each one writes here (gunicorn.conf.py
+# empties it when the server starts). /backups is where compose's backup service writes.
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin bankapp \
-    && mkdir /backups && chown bankapp:bankapp /backups
+    && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" /backups \
+    && chown bankapp:bankapp "$PROMETHEUS_MULTIPROC_DIR" /backups
 USER bankapp
 
 EXPOSE 8000

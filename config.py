@@ -135,6 +135,14 @@ class Config:
     MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
     # Attempts before an outbox message is marked dead and shown to admins for a retry.
     MAIL_MAX_ATTEMPTS = int(os.environ.get("MAIL_MAX_ATTEMPTS", "8"))
+    # Send a request's mail once its answer is written (no page waits for SMTP), with this
+    # short timeout; off: the worker or cron alone sends. Production's default is on only on
+    # Vercel, where no worker runs (docs/operations.md, "Mail").
+    MAIL_AFTER_RESPONSE = _bool("MAIL_AFTER_RESPONSE", True)
+    MAIL_AFTER_RESPONSE_TIMEOUT = float(os.environ.get("MAIL_AFTER_RESPONSE_TIMEOUT", "3"))
+    # How often the mail job is scheduled (minutes): 5 with a worker, cron or Vercel Pro; 1440
+    # on a Vercel Hobby project (daily crons only). The Jobs page marks it late after that.
+    MAIL_JOB_MINUTES = int(os.environ.get("MAIL_JOB_MINUTES", "5"))
     # Bearer secret of the routes under /internal/cron/ (Vercel Cron sends it); unset: 404.
     CRON_SECRET = os.environ.get("CRON_SECRET") or None
 
@@ -219,6 +227,10 @@ class Config:
     JWT_ACCESS_TOKEN_MINUTES = int(os.environ.get("JWT_ACCESS_TOKEN_MINUTES", "15"))
     # Days an API posting's stored answer is kept for retries (`flask prune-idempotency-keys`).
     API_IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("API_IDEMPOTENCY_RETENTION_DAYS", "30"))
+    # `flask prune-sessions`: days an ended (or abandoned) session row is kept, and days a
+    # browser unseen is still "known" (its next sign-in is otherwise announced as new).
+    SESSION_RETENTION_DAYS = int(os.environ.get("SESSION_RETENTION_DAYS", "30"))
+    KNOWN_BROWSER_RETENTION_DAYS = int(os.environ.get("KNOWN_BROWSER_RETENTION_DAYS", "400"))
 
 
 class DevelopmentConfig(Config):
@@ -301,6 +313,10 @@ class ProductionConfig(Config):
             "RATELIMIT_STORAGE_URI": redis_url or "memory://",
             "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "1")),
             "CRON_SECRET": _cron_secret(),
+            "MAIL_AFTER_RESPONSE": _bool("MAIL_AFTER_RESPONSE", bool(os.environ.get("VERCEL"))),
+            # vercel.json runs the mail job daily (all a Hobby project may): 1440 there.
+            "MAIL_JOB_MINUTES": int(os.environ.get("MAIL_JOB_MINUTES")
+                                    or (1440 if os.environ.get("VERCEL") else 5)),
             "LOG_FORMAT": os.environ.get("LOG_FORMAT") or None,
             "METRICS_TOKEN": metrics_token,
         }

@@ -33,9 +33,11 @@ logconfig_dict = {
 
 
 def on_starting(server):
-    """Empty the metrics directory: values left by an earlier run would be added to ours."""
+    """Create or empty the metrics directory: values left by an earlier run would be added to
+    ours."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory and Path(directory).is_dir():
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
         for stale in Path(directory).glob("*.db"):
             stale.unlink()
 

@@ -11,7 +11,8 @@ from flask import Flask
 from flask_babel import gettext
 
 from bankapp.extensions import csrf, db, limiter, login_manager, mail, migrate
-from bankapp.platform import database, health, i18n, logs, pooling, replica, web, wellknown
+from bankapp.platform import (database, health, i18n, logs, metrics, pooling, replica, web,
+                              wellknown)
 from bankapp.platform.errors import register_errorhandlers
 from bankapp.platform.i18n import N_
 from bankapp.platform.settings import load_settings
@@ -37,6 +38,7 @@ NAVIGATION = [
     ("admin.users", N_("Users"), ("admin",)),
     ("admin.audit", N_("Audit trail"), ("admin",)),
     ("admin.mail", N_("Mail"), ("admin",)),
+    ("admin.jobs", N_("Jobs"), ("admin",)),
     ("admin.interest_rates", N_("Interest rates"), ("admin",)),
     ("auth.profile_page", N_("Profile"), ("customer", "teller", "admin")),
     ("auth.change_password", N_("Change password"), ("customer", "teller", "admin")),
@@ -77,7 +79,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     mail.init_app(app)
     i18n.init_app(app)
-    outbox.init_app(app)  # each request's queued email is delivered before it answers
+    outbox.init_app(app)  # a request's mail goes after its answer, or to the worker
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -110,8 +112,12 @@ def register_blueprints(app: Flask) -> None:
 def register_domain_rules(app: Flask) -> None:
     """What the domain modules install on every request, and the ``flask`` commands."""
     # Imported here for the same reason as the blueprints (register_blueprints).
-    from bankapp import cli
+    from bankapp import cli, schedule
     from bankapp.identity.web import register_session_rules
+    from bankapp.models import EntryType
 
     register_session_rules(app)
     cli.register(app)
+    schedule.init_app(app)  # each job's last success and lateness on /metrics
+    metrics.start_posting_counters(
+        value for name, value in vars(EntryType).items() if name.isupper())

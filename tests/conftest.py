@@ -31,6 +31,7 @@ from support.net import free_port
 from support.settings import (FIELD_ENCRYPTION_KEY, PRODUCTION_SECRET, PUBLIC_URL,
                               deliver_mail_to)
 from support.users import TEST_PASSWORD, enrol_totp, log_in_as
+from support.web import ClosingClient
 
 
 def pytest_report_header(config):
@@ -72,6 +73,7 @@ def app(database_url):
 
     SuiteConfig.SQLALCHEMY_DATABASE_URI = database_url
     application = create_app(SuiteConfig)
+    application.test_client_class = ClosingClient
     # The app context below stays open for the whole test and Flask reuses it for each test
     # request, so ``g`` would outlive a request: Flask-Login's cached ``current_user`` would
     # survive a rotated session token, and Flask-WTF's CSRF token a ``session.clear()``.

@@ -50,10 +50,11 @@ from bankapp.api.representations import posting_body, posting_json
 from bankapp.extensions import db
 from bankapp.ledger import fast
 from bankapp.ledger.amounts import clean_description
+from bankapp.schedule import housekeeping
 from bankapp.models import ApiIdempotencyKey, Channel, JournalEntry, User, now_utc
 
 POSTED = 201
-PRUNE_BATCH_SIZE = 1000
+PRUNE_BATCH_SIZE = housekeeping.PRUNE_BATCH_SIZE
 
 
 @dataclass(frozen=True)
@@ -262,25 +263,6 @@ def _store_refusal(user: User, key: str, operation: str, fingerprint: str,
 
 
 def prune_records(older_than: timedelta, batch_size: int = PRUNE_BATCH_SIZE) -> int:
-    """Delete the records created more than ``older_than`` ago; return how many were deleted.
-
-    Each batch of at most ``batch_size`` rows (oldest ids first) is its own transaction, so
-    a large backlog never holds one long transaction or its locks.
-    """
-    if older_than <= timedelta(0):
-        raise ValueError("older_than must be positive")
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
-    cutoff = now_utc() - older_than
-    # Old rows have the lowest ids, so each batch walks the primary key from the start; only
-    # the last one reads on through the rows still inside the window.
-    batch = (sa.select(ApiIdempotencyKey.id).where(ApiIdempotencyKey.created_at < cutoff)
-             .order_by(ApiIdempotencyKey.id).limit(batch_size))
-    deleted = 0
-    while True:
-        result = db.session.connection().execute(
-            sa.delete(ApiIdempotencyKey).where(ApiIdempotencyKey.id.in_(batch.scalar_subquery())))
-        db.session.commit()
-        deleted += result.rowcount
-        if result.rowcount < batch_size:
-            return deleted
+    """Delete the records created more than ``older_than`` ago; return how many were deleted
+    (``bankapp.schedule.housekeeping``, the daily pruning job, does it)."""
+    return housekeeping.prune_idempotency_keys(older_than, batch_size)

@@ -1,30 +1,23 @@
 """``flask`` commands for the ledger and its jobs: reconcile, scheduled payments, interest rates
-and postings, pruning stored API answers.
+and postings, pruning stored API answers and old sessions. The jobs among them run through
+``bankapp.schedule`` (each run recorded; a failure exits 1).
 """
 from __future__ import annotations
-
-from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from bankapp import ledger
-from bankapp.api.idempotency import prune_records
+from bankapp.cli.jobs import run_and_report
 from bankapp.ledger.interest import local_today
-from bankapp.notifications.outbox import deliver_committed
 
 
 @click.command("reconcile")
 @with_appcontext
 def reconcile():
     """Check every ledger invariant; list each mismatch and exit 1, or print a summary."""
-    result = ledger.reconcile()
-    for problem in result.problems:
-        click.echo(f"MISMATCH {problem}", err=True)
-    click.echo(result.summary())
-    if not result.clean:
-        raise SystemExit(1)
+    run_and_report("reconcile")
 
 
 @click.command("run-scheduled")
@@ -34,11 +27,7 @@ def reconcile():
                    "BANK_TIMEZONE].")
 def run_scheduled(as_of):
     """Post every scheduled payment due (missed days too, oldest first); safe to repeat."""
-    report = ledger.run_due(as_of.date() if as_of else ledger.bank_today(), trigger="cli")
-    deliver_committed()  # the failed-payment alerts, now; the mail worker retries what fails
-    click.echo(f"Scheduled payments due by {report.as_of.isoformat()}: {report.posted} posted, "
-               f"{report.failed} failed ({report.paused} orders paused), {report.skipped} "
-               "handled by another run.")
+    run_and_report("run-scheduled", as_of=as_of.date() if as_of else None)
 
 
 @click.command("set-rate")
@@ -60,14 +49,15 @@ def set_rate(account_type, rate, effective_from):
 
 @click.command("post-interest")
 @with_appcontext
-@click.option("--month", required=True, help="The month that ended, YYYY-MM.")
+@click.option("--month", default=None,
+              help="The month that ended, YYYY-MM [default: the last month that ended].")
 def post_interest(month):
     """Post a month's interest (idempotent: each account and month is paid once)."""
     try:
-        run = ledger.post_interest(ledger.parse_month(month))
+        chosen = ledger.parse_month(month) if month else None
     except ledger.InterestError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(run.summary())
+    run_and_report("post-interest", month=chosen)
 
 
 @click.command("prune-idempotency-keys")
@@ -84,5 +74,11 @@ def prune_idempotency_keys(older_than_days):
         raise click.ClickException(
             f"--older-than-days must be at least 1, not {days}: a client's retry within the "
             "window must still find its answer")
-    deleted = prune_records(timedelta(days=days))
-    click.echo(f"Deleted {deleted} idempotency records older than {days} days.")
+    run_and_report("prune-idempotency-keys", older_than_days=days)
+
+
+@click.command("prune-sessions")
+@with_appcontext
+def prune_sessions():
+    """Delete old sessions (SESSION_RETENTION_DAYS) and forgotten browsers (run daily)."""
+    run_and_report("prune-sessions")

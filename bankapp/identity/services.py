@@ -77,6 +77,9 @@ def register_customer(email: str, password: str, phone_number: str,
         else:
             log.info("new customer %s signed up", user.id)
             return
+    # The same work as a new account (its hash above is the costly part): the answer's
+    # timing does not tell that the address is taken.
+    hash_password(password)
     queue_signup_attempt_notice(existing)
     db.session.commit()
 
@@ -272,9 +275,14 @@ def end_other_sessions(user: User) -> int:
 
 
 def request_password_reset(email: str) -> None:
-    """Queue a reset link if an active account uses ``email``; silent otherwise."""
+    """Queue a reset link if an active account uses ``email``, else a note that none does.
+
+    The same work either way (one per-address count, one audit row, one queued email, one
+    commit), so neither the answer nor its timing tells whether the address has an account.
+    """
     user = find_user(email)
     if user is None or not user.is_active:
+        _queue_no_account_notice((email or "").strip().lower())
         return
     mail_allowed = within_recipient_limit(user.email, MailKind.RESET)
     audit.record(Action.PASSWORD_RESET_REQUEST, actor=user, target_type=TargetType.USER,
@@ -290,6 +298,25 @@ def request_password_reset(email: str) -> None:
                 "If you did not ask for this, ignore this email: your password stays as it "
                 "is.\n", link=link)
             queue_email(user.email, gettext("Reset your bankapp password"), body)
+    db.session.commit()
+
+
+def _queue_no_account_notice(address: str) -> None:
+    """Tell ``address`` that no active account uses it (a reset asked for it)."""
+    mail_allowed = within_recipient_limit(address, MailKind.RESET)
+    # No address in the audit row: it may belong to nobody.
+    audit.record(Action.PASSWORD_RESET_REQUEST, actor=None, target_type=TargetType.USER,
+                 target_id=None, details={"account": "none" if mail_allowed
+                                          else "none; held back (per-address limit)"})
+    if mail_allowed:
+        body = gettext(
+            "Someone (hopefully you) asked to reset the bankapp password of this email "
+            "address, but no active bankapp account uses it.\n\n"
+            "If you have an account under another address, ask again with that one: "
+            "%(reset)s\n\n"
+            "If you did not ask for this, ignore this email.\n",
+            reset=public_url_for("auth.password_reset"))
+        queue_email(address, gettext("Reset your bankapp password"), body)
     db.session.commit()
 
 

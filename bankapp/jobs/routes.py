@@ -5,8 +5,7 @@ import hmac
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
-from bankapp import ledger
-from bankapp.notifications import outbox
+from bankapp import schedule
 from bankapp.extensions import csrf, limiter
 
 bp = Blueprint("cron", __name__, url_prefix="/internal/cron")
@@ -37,22 +36,16 @@ def require_cron_secret():
 
 
 # Vercel Cron calls its path with GET (user agent vercel-cron/1.0); other schedulers may POST.
-@bp.route("/deliver-mail", methods=["GET", "POST"])
+@bp.route("/<job>", methods=["GET", "POST"])
 @limiter.limit("30 per minute")
-def deliver_mail():
-    """One pass over due email; answers how many were sent, failed (to retry) and dead."""
-    report = outbox.deliver(limit=CRON_BATCH, seconds=CRON_SECONDS)
-    response = jsonify(report.as_dict())
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.route("/run-scheduled", methods=["GET", "POST"])
-@limiter.limit("30 per minute")
-def run_scheduled():
-    """Post the scheduled payments due up to today (in BANK_TIMEZONE), for up to 20 s; a longer
-    backlog is finished by the next call (each occurrence posts once)."""
-    report = ledger.run_due(ledger.bank_today(), trigger="cron", seconds=CRON_SECONDS)
-    response = jsonify(report.summary())
+def run_job(job: str):
+    """Run one periodic job (``bankapp.schedule.JOBS``) within 20 s, recorded like any other
+    run; answers its counts and outcome, 500 when it failed (Vercel's cron log shows it)."""
+    if schedule.job_named(job) is None:
+        abort(404)
+    run, outcome = schedule.run_job(job, "cron", seconds=CRON_SECONDS, limit=CRON_BATCH)
+    response = jsonify({**outcome.counts, "outcome": run.outcome,
+                        **({"error": outcome.failed} if outcome.failed else {})})
+    response.status_code = 500 if outcome.failed else 200
     response.headers["Cache-Control"] = "no-store"
     return response

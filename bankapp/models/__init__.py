@@ -38,6 +38,7 @@ from bankapp.models.audit import AuditEvent, AUDIT_APPEND_ONLY_DDL
 from bankapp.models.api import ApiIdempotencyKey
 from bankapp.models.reports import StatementIssue
 from bankapp.models.notifications import MailStatus, OutboxMessage, AlertSettings
+from bankapp.models.jobs import JobOutcome, JobRun
 from bankapp.models.payments import (
     Payee,
     Frequency,
@@ -49,6 +50,8 @@ from bankapp.models.payments import (
 
 __all__ = [
     "RateLimitCounter",
+    "JobOutcome",
+    "JobRun",
     "now_utc",
     "UTCDateTime",
     "Role",

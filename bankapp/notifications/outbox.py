@@ -11,35 +11,42 @@ Delivering. ``deliver`` claims due rows one at a time, each in its own transacti
 PostgreSQL with ``FOR UPDATE SKIP LOCKED`` (several workers never send one row twice, and
 never wait on each other); SQLite has no row locks, so run one worker there. It sends over
 SMTP with ``MAIL_TIMEOUT`` on every socket operation (Flask-Mail 0.10 sets none) and
-records the outcome in the same transaction:
+records the outcome in the same transaction. Whatever one message raises is recorded on its
+own row and never stops the pass for the others:
 
 ======================  ==========================================================
 sent                    status ``sent``, ``sent_at`` set, body dropped
-refused for good (5xx   status ``dead`` at once: retrying cannot help
-recipient, undecryptable)
+refused for good (5xx   status ``dead`` at once, the reason in ``last_error``:
+recipient, undecryptable, retrying cannot help
+a non-ASCII address the
+server cannot take)
 any other failure       retry after 1, 2, 4 … minutes (capped at 6 hours);
-                        ``dead`` after ``MAIL_MAX_ATTEMPTS`` attempts
+(of any exception type) ``dead`` after ``MAIL_MAX_ATTEMPTS`` attempts
 ======================  ==========================================================
 
-Who delivers: the app itself right after a request that committed mail (``init_app``), so
-mail feels instant and ``make run`` needs no worker, stopping at the first failure;
-``flask deliver-mail`` (a worker, or ``--once`` from cron); Vercel Cron through
-``/internal/cron/deliver-mail``. Admins see pending and dead mail and retry it
-(``/admin/mail/``). Delivery is at least once: a worker that dies between the SMTP server's
-"250 OK" and its own commit sends that message again.
+Each message keeps one Message-ID across its attempts, at ``PUBLIC_URL``'s host.
+
+Who delivers. No page waits for SMTP. With ``MAIL_AFTER_RESPONSE`` (on by default on Vercel
+and in development) the request's own mail is tried once after its answer has been written
+(Werkzeug's ``call_on_close``), with the short ``MAIL_AFTER_RESPONSE_TIMEOUT``; what fails
+waits for the next pass. Everywhere, ``flask deliver-mail`` (a worker, or ``--once`` from
+cron) and ``/internal/cron/deliver-mail`` deliver what is due. Admins see pending and dead
+mail and retry it (``/admin/mail/``). Delivery is at least once: a worker that dies between
+the SMTP server's "250 OK" and its own commit sends that message again.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import smtplib
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Flask, current_app
-from flask_mail import BadHeaderError, Message
+from flask import Flask, current_app, has_app_context
+from flask_mail import Message
 from flask_sqlalchemy.session import Session
 from limits import parse as parse_limit
 
@@ -143,6 +150,11 @@ class DeliveryReport:
     def attempted(self) -> int:
         return self.sent + self.failed + self.dead
 
+    @property
+    def ok(self) -> bool:
+        """Nothing failed (a command exits non-zero otherwise)."""
+        return self.failed == 0 and self.dead == 0
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -169,10 +181,26 @@ def _claim_next(ids: list[int] | None) -> OutboxMessage | None:
     return db.session.scalar(stmt)
 
 
+class MailServerMissing(RuntimeError):
+    """Production without ``MAIL_SERVER``: nothing can be delivered."""
+
+    def __init__(self) -> None:
+        super().__init__("MAIL_SERVER is not set; emails wait in the outbox unsent")
+
+
+def message_id(row: OutboxMessage) -> str:
+    """The message's Message-ID: the same on every attempt, at ``PUBLIC_URL``'s host."""
+    host = urlsplit(current_app.config.get("PUBLIC_URL") or "").hostname or "localhost"
+    created = int(row.created_at.timestamp() * 1_000_000)
+    return f"<bankapp.outbox.{row.id}.{created}@{host}>"
+
+
 def _as_message(row: OutboxMessage) -> Message:
-    return Message(subject=row.subject, recipients=[row.recipient],
-                   body=decrypt_field(row.body_encrypted),
-                   sender=current_app.config["MAIL_DEFAULT_SENDER"])
+    message = Message(subject=row.subject, recipients=[row.recipient],
+                      body=decrypt_field(row.body_encrypted),
+                      sender=current_app.config["MAIL_DEFAULT_SENDER"])
+    message.msgId = message_id(row)
+    return message
 
 
 def _record(row: OutboxMessage, error: Exception | None, report: DeliveryReport,
@@ -184,38 +212,38 @@ def _record(row: OutboxMessage, error: Exception | None, report: DeliveryReport,
         report.sent += 1
         return
     row.last_error = describe_failure(error)
+    # The recipient's address stays out of the log: the admins' mail page shows it.
     if is_permanent(error) or isinstance(error, FieldKeyError) \
             or row.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
         row.status = MailStatus.DEAD
         report.dead += 1
-        # The row's id, never its recipient: an address has no place in the log.
-        log.error("email %s %r is dead after %s attempt(s): %s", row.id, row.subject,
-                  row.attempts, row.last_error)
+        log.error("email %s is dead after %s attempt(s): %s", row.id, row.attempts,
+                  row.last_error)
     else:
         row.next_attempt_at = now + retry_delay(row.attempts)
         report.failed += 1
-        log.warning("email %s %r not sent (attempt %s), retry at %s: %s", row.id,
-                    row.subject, row.attempts,
+        log.warning("email %s not sent (attempt %s), retry at %s: %s", row.id, row.attempts,
                     row.next_attempt_at.isoformat(timespec="seconds"), row.last_error)
 
 
 def deliver(*, ids: list[int] | None = None, limit: int = 100, stop_at_failure: bool = False,
-            seconds: float | None = None, should_stop=lambda: False) -> DeliveryReport:
+            seconds: float | None = None, should_stop=lambda: False,
+            timeout: float | None = None) -> DeliveryReport:
     """One delivery pass over due messages (only ``ids``, when given), at most ``limit``.
 
     Stops early when the server cannot be reached (every other message would wait
-    ``MAIL_TIMEOUT`` for nothing), at any failure with ``stop_at_failure``, after ``seconds``
-    or when ``should_stop()`` turns true; what is left waits for the next pass.
+    ``MAIL_TIMEOUT``, or ``timeout``, for nothing), at any failure with ``stop_at_failure``,
+    after ``seconds`` or when ``should_stop()`` turns true; what is left waits for the next
+    pass. Raises ``MailServerMissing`` in production without ``MAIL_SERVER``.
     """
     report = DeliveryReport()
     if not current_app.config.get("MAIL_SERVER") and current_app.config.get(
             "ENV_NAME") == "production":
         # The body carries reset and confirmation links: it must not go to the log, and the
         # mail stays queued until a server is configured.
-        log.error("MAIL_SERVER is not set; emails wait in the outbox unsent")
-        return report
+        raise MailServerMissing()
     deadline = None if seconds is None else time.monotonic() + seconds
-    transport = SmtpTransport()
+    transport = SmtpTransport(timeout)
     try:
         while report.attempted < limit and not should_stop():
             if deadline is not None and time.monotonic() > deadline:
@@ -228,10 +256,14 @@ def deliver(*, ids: list[int] | None = None, limit: int = 100, stop_at_failure: 
                 transport.send(_as_message(row))
             except ConnectFailed as failure:
                 error, unreachable = failure.error, True
-            except (smtplib.SMTPException, OSError, BadHeaderError, FieldKeyError) as failure:
+            except Exception as failure:  # noqa: BLE001 - whatever it is, it is this row's
                 error = failure
             _record(row, error, report, now_utc())
             db.session.commit()
+            if error is None:
+                metrics.count_mail("sent")
+            else:
+                metrics.count_mail("dead" if row.status == MailStatus.DEAD else "failed")
             if error is not None and (stop_at_failure or unreachable):
                 break
     finally:
@@ -240,7 +272,7 @@ def deliver(*, ids: list[int] | None = None, limit: int = 100, stop_at_failure: 
     return report
 
 
-def deliver_committed() -> DeliveryReport | None:
+def deliver_committed(timeout: float | None = None) -> DeliveryReport | None:
     """Try the messages committed since the last call, now; None when there were none."""
     ids = db.session.info.pop(_COMMITTED, None)
     if not ids:
@@ -248,7 +280,7 @@ def deliver_committed() -> DeliveryReport | None:
     # Anything the caller changed after its last commit is not ours to commit with the
     # delivery's bookkeeping (a request's teardown would have rolled it back anyway).
     db.session.rollback()
-    return deliver(ids=ids, limit=len(ids), stop_at_failure=True)
+    return deliver(ids=ids, limit=len(ids), stop_at_failure=True, timeout=timeout)
 
 
 def outbox_backlog() -> tuple[int, float | None]:
@@ -265,21 +297,32 @@ def outbox_backlog() -> tuple[int, float | None]:
     return pending, max(0.0, (now_utc() - oldest).total_seconds())
 
 
-def init_app(app: Flask) -> None:
-    """Deliver what each request committed before answering it; failures wait for the worker.
+def _deliver_after_response(app: Flask, ids: list[int]) -> None:
+    """Try one request's messages once, its answer already written; failures wait."""
+    # A server has ended the request's contexts by now; a test client may still hold one.
+    with nullcontext() if has_app_context() else app.app_context():
+        try:
+            db.session.rollback()  # nothing the view left uncommitted goes with our commits
+            deliver(ids=ids, limit=len(ids), stop_at_failure=True,
+                    timeout=app.config["MAIL_AFTER_RESPONSE_TIMEOUT"])
+        except Exception:  # noqa: BLE001 - the answer is gone; the rows wait for the worker
+            log.exception("sending a request's email after its answer failed; left for the "
+                          "worker")
+            db.session.rollback()
 
-    Also lets ``/metrics`` report the outbox's backlog.
-    """
+
+def init_app(app: Flask) -> None:
+    """With ``MAIL_AFTER_RESPONSE``, send each request's mail once its answer is written (else
+    the worker or cron sends it); lets ``/metrics`` report the outbox's backlog."""
 
     metrics.register_outbox_reader(outbox_backlog)
 
     @app.after_request
-    def deliver_this_requests_mail(response):
-        try:
-            deliver_committed()
-        except Exception:  # the answer stands; the rows stay pending for the worker
-            log.exception("delivering this request's email failed; left for the worker")
-            db.session.rollback()
+    def send_this_requests_mail_after_the_answer(response):
+        ids = db.session.info.pop(_COMMITTED, None)
+        if ids and app.config["MAIL_AFTER_RESPONSE"]:
+            # Run by the WSGI server when it closes the response, after sending the body.
+            response.call_on_close(lambda: _deliver_after_response(app, ids))
         return response
 
 

@@ -16,14 +16,25 @@ What is counted, and where:
   trail as it records them (``count_audited``, called by ``bankapp.audit.record``);
 - database connections checked out of SQLAlchemy's pool (``watch_pool``);
 - the mail outbox's pending rows and the age of the oldest: read at scrape time by the function
-  the outbox registers with ``register_outbox_reader`` (absent until one is registered).
+  the outbox registers with ``register_outbox_reader`` (absent until one is registered);
+  delivery attempts by outcome (sent, failed, dead: ``count_mail``);
+- the periodic jobs: runs by job and outcome (``count_job_run``), and, read from the database
+  at scrape time (``register_jobs_reader``), each job's last success, whether it missed its
+  window, and the mismatches the last reconciliation found;
+- the build: version and commit (``bankapp_build_info``, always 1).
+
+Every counter whose labels are known in advance starts at 0 (``start_*``), so a rate or an
+``increase()`` alert works from the first scrape after a restart instead of staying silent
+until the first event.
 """
 from __future__ import annotations
 
 import functools
 import logging
 import os
+import platform
 import re
+from datetime import datetime
 from typing import Callable
 
 from prometheus_client import (
@@ -67,6 +78,13 @@ SECOND_FACTOR_FAILURES = Counter("bankapp_second_factor_failures", "Wrong second
 SECOND_FACTOR_LOCKOUTS = Counter("bankapp_second_factor_lockouts", "Accounts whose "
                                  "second-factor checks were locked after too many wrong codes.",
                                  registry=REGISTRY)
+MAIL_MESSAGES = Counter("bankapp_mail_messages", "Outbox delivery attempts by outcome: sent, "
+                        "failed (retried later) and dead (given up).", ["outcome"],
+                        registry=REGISTRY)
+MAIL_OUTCOMES = ("sent", "failed", "dead")
+JOB_RUNS = Counter("bankapp_job_runs", "Periodic job runs by job and outcome (succeeded, "
+                   "failed).", ["job", "outcome"], registry=REGISTRY)
+JOB_OUTCOMES = ("succeeded", "failed")
 # livesum: under gunicorn, the sum over the workers alive now.
 # bankapp.platform.ratelimit: operations the database served because Redis did not answer.
 RATE_LIMIT_FALLBACKS = Counter("bankapp_rate_limit_fallback_operations", "Rate-limit store "
@@ -157,6 +175,101 @@ def count_audited(action: str, details: dict | None) -> None:
         SECOND_FACTOR_LOCKOUTS.inc()
 
 
+# ---------------------------------------------------------------- mail
+
+
+def count_mail(outcome: str) -> None:
+    """Count one delivery attempt's outcome (one of ``MAIL_OUTCOMES``)."""
+    MAIL_MESSAGES.labels(outcome).inc()
+
+
+# ---------------------------------------------------------------- counters at 0
+
+# Sign-in refusals and second-factor failures have closed sets of labels: known here.
+for _outcome in MAIL_OUTCOMES:
+    MAIL_MESSAGES.labels(_outcome)
+for _reason in (*_LOGIN_REASONS.values(), "other"):
+    LOGIN_FAILURES.labels(_reason)
+for _factor in ("code", "passkey"):
+    SECOND_FACTOR_FAILURES.labels(_factor)
+
+
+def start_posting_counters(entry_types) -> None:
+    """Start the posted and replayed counts of each entry type at 0 (the ledger's types)."""
+    for entry_type in entry_types:
+        for outcome in ("posted", "replayed"):
+            POSTINGS.labels(entry_type, outcome, "")
+
+
+def start_job_counters(job_names) -> None:
+    """Start each job's run counts at 0."""
+    for name in job_names:
+        for outcome in JOB_OUTCOMES:
+            JOB_RUNS.labels(name, outcome)
+
+
+def count_job_run(job: str, outcome: str) -> None:
+    JOB_RUNS.labels(job, outcome).inc()
+
+
+# ---------------------------------------------------------------- jobs (a seam)
+
+JobsReader = Callable[[], dict]
+_jobs_reader: JobsReader | None = None
+
+
+def register_jobs_reader(reader: JobsReader | None) -> None:
+    """Let the job runner report itself: ``reader()`` runs at each scrape, in an app context,
+    and returns ``{"jobs": {name: (last success or None, late)}, "reconcile_problems": n}``."""
+    global _jobs_reader
+    _jobs_reader = reader
+
+
+def _timestamp(moment: datetime | None) -> float:
+    return moment.timestamp() if moment is not None else 0.0
+
+
+class JobsCollector(Collector):
+    """Each job's last success and lateness, read from the database (the same from every
+    worker, and right after a restart)."""
+
+    def collect(self):
+        if _jobs_reader is None:
+            return
+        try:
+            reading = _jobs_reader()
+        except Exception:  # noqa: BLE001 - a broken reader must not fail the whole scrape
+            log.exception("reading the job runs for /metrics failed")
+            return
+        success = GaugeMetricFamily(
+            "bankapp_job_last_success_timestamp_seconds", "When each periodic job last "
+            "succeeded (Unix time; 0: never).", labels=["job"])
+        late = GaugeMetricFamily("bankapp_job_late", "1 when a job has not succeeded within "
+                                 "its window (docs/operations.md), else 0.", labels=["job"])
+        for name, (last_success, is_late) in sorted(reading["jobs"].items()):
+            success.add_metric([name], _timestamp(last_success))
+            late.add_metric([name], 1.0 if is_late else 0.0)
+        yield success
+        yield late
+        yield GaugeMetricFamily("bankapp_reconcile_problems", "Mismatches the last "
+                                "reconciliation found (0: clean, or none run yet).",
+                                value=reading["reconcile_problems"])
+
+
+class BuildCollector(Collector):
+    """``bankapp_build_info``: the version and commit being served (from the environment)."""
+
+    def collect(self):
+        info = GaugeMetricFamily("bankapp_build_info", "The build being served: version, "
+                                 "commit and Python version (always 1).",
+                                 labels=["version", "commit", "python"])
+        commit = (os.environ.get("BANKAPP_COMMIT") or os.environ.get("VERCEL_GIT_COMMIT_SHA")
+                  or "unknown")
+        info.add_metric([os.environ.get("BANKAPP_VERSION", "dev"), commit[:12],
+                         platform.python_version()], 1.0)
+        yield info
+
+
 # ---------------------------------------------------------------- database pool
 
 
@@ -203,6 +316,8 @@ class OutboxCollector(Collector):
 
 
 REGISTRY.register(OutboxCollector())
+REGISTRY.register(JobsCollector())
+REGISTRY.register(BuildCollector())
 
 
 # ---------------------------------------------------------------- exposition
@@ -217,7 +332,8 @@ def exposition() -> tuple[bytes, str]:
     if multiprocess_dir():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        registry.register(OutboxCollector())
+        for collector in (OutboxCollector(), JobsCollector(), BuildCollector()):
+            registry.register(collector)
     else:
         registry = REGISTRY
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 # Services that run the bankapp image, and the commands they run.
-APP_SERVICES = ("app", "worker", "migrate")
+APP_SERVICES = ("app", "worker", "scheduler", "migrate")
 # Read by tools rather than config.py: the Flask CLI.
 TOOL_ENV = {"FLASK_APP"}
 # Commands compose runs that another branch of issue 14 adds: checked once registered.
@@ -73,7 +73,7 @@ def test_compose_gives_up_connecting_to_a_hung_database_within_seconds(service):
     assert 2 <= int(query["connect_timeout"][0]) <= 3
 
 
-@pytest.mark.parametrize("service", ["worker", "migrate"])
+@pytest.mark.parametrize("service", ["worker", "scheduler", "migrate"])
 def test_compose_commands_are_commands_the_flask_cli_has(service, app):
     command = COMPOSE["services"][service]["command"]
     assert command[0] == "flask"
@@ -208,3 +208,41 @@ def test_the_image_has_the_postgresql_client_of_composes_server():
     client = re.search(r"^ARG PG_MAJOR=(\d+)$", DOCKERFILE, re.M)
     assert server and client and server.group(1) == client.group(1)
     assert "postgresql-client-${PG_MAJOR}" in DOCKERFILE
+
+
+# ---------------------------------------------------------------- periodic jobs and metrics
+
+
+def test_vercel_runs_every_periodic_job_once_a_day():
+    import json
+
+    from bankapp.schedule import JOBS
+
+    crons = json.loads((ROOT / "vercel.json").read_text())["crons"]
+    assert sorted(cron["path"] for cron in crons) == sorted(
+        f"/internal/cron/{job.name}" for job in JOBS)
+    for cron in crons:
+        # A Hobby project refuses to deploy a cron that runs more than once a day.
+        minute, hour, *rest = cron["schedule"].split()
+        assert minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"], cron
+
+
+def test_compose_schedules_every_job_the_mail_worker_does_not_run():
+    command = COMPOSE["services"]["scheduler"]["command"]
+    assert command[:3] == ["flask", "run-jobs", "--due"]
+    assert command[command.index("--skip") + 1] == "deliver-mail"
+    assert COMPOSE["services"]["worker"]["command"] == ["flask", "deliver-mail"]
+
+
+def test_the_image_gives_its_workers_a_metrics_directory_its_user_owns():
+    env = re.search(r"PROMETHEUS_MULTIPROC_DIR=(\S+)", DOCKERFILE)
+    assert env, "the image runs several gunicorn workers without multiprocess metrics"
+    assert re.search(r'chown bankapp:bankapp "\$PROMETHEUS_MULTIPROC_DIR"', DOCKERFILE)
+
+
+def test_every_alert_rule_is_explained_in_the_operations_guide():
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    names = [rule["alert"] for group in rules["groups"] for rule in group["rules"]]
+    assert names
+    assert [name for name in names if f"\n### {name}\n" not in guide] == []

@@ -195,8 +195,9 @@ def test_a_wrong_second_factor_code_counts_as_a_second_factor_failure(client, sc
 
 
 def test_the_pool_gauge_follows_checked_out_connections(scraper):
-    # The gauge alone: the outbox's reader borrows a connection of its own at each scrape.
+    # The gauge alone: the outbox's and the jobs' readers borrow a connection at each scrape.
     metrics.register_outbox_reader(None)
+    metrics.register_jobs_reader(None)
     name = "bankapp_db_pool_checked_out_connections"
     before = value(scraper(), name)
     connection = db.engine.connect()
@@ -244,3 +245,69 @@ def test_a_failing_outbox_reader_leaves_the_rest_of_the_scrape(scraper):
         metrics.register_outbox_reader(None)
     assert ("bankapp_outbox_pending_messages", frozenset()) not in samples
     assert any(name == "bankapp_db_pool_checked_out_connections" for name, _ in samples)
+
+
+# ---------------------------------------------------------------- counters at 0, jobs, alerts
+
+
+@pytest.mark.parametrize("name, labels", [
+    ("bankapp_mail_messages_total", {"outcome": "dead"}),
+    ("bankapp_mail_messages_total", {"outcome": "failed"}),
+    ("bankapp_mail_messages_total", {"outcome": "sent"}),
+    ("bankapp_postings_total", {"type": "TRANSFER", "outcome": "posted", "reason": ""}),
+    ("bankapp_postings_total", {"type": "INTEREST", "outcome": "posted", "reason": ""}),
+    ("bankapp_login_failures_total", {"reason": "bad_credentials"}),
+    ("bankapp_second_factor_failures_total", {"factor": "code"}),
+    ("bankapp_job_runs_total", {"job": "reconcile", "outcome": "failed"}),
+])
+def test_labelled_counters_are_exported_before_their_first_event(scraper, name, labels):
+    assert (name, frozenset(labels.items())) in scraper()
+
+
+def test_a_dead_message_is_counted(app, scraper, smtp_down):
+    app.config["MAIL_MAX_ATTEMPTS"] = 1
+
+    def queue_and_fail():
+        outbox.queue_email("alice@example.com", "Hello", "Body")
+        db.session.commit()
+        outbox.deliver()
+
+    assert moved(scraper, queue_and_fail, "bankapp_mail_messages_total", outcome="dead") == 1
+
+
+def test_each_jobs_last_success_is_exported_and_a_job_never_run_is_late(runner, scraper):
+    assert runner.invoke(args=["reconcile"]).exit_code == 0
+    samples = scraper()
+    last = value(samples, "bankapp_job_last_success_timestamp_seconds", job="reconcile")
+    assert abs(last - now_utc().timestamp()) < 60
+    assert value(samples, "bankapp_job_late", job="reconcile") == 0
+    assert value(samples, "bankapp_job_last_success_timestamp_seconds", job="prune-sessions") == 0
+    assert value(samples, "bankapp_job_late", job="prune-sessions") == 1
+
+
+def test_the_last_reconciliation_outcome_is_exported(runner, scraper):
+    runner.invoke(args=["reconcile"])
+    assert ("bankapp_reconcile_problems", frozenset()) in scraper()
+    assert value(scraper(), "bankapp_reconcile_problems") == 0
+
+
+def test_build_info_is_exported(scraper):
+    [labels] = [dict(key) for name, key in scraper() if name == "bankapp_build_info"]
+    assert {"version", "commit", "python"} <= set(labels)
+
+
+def test_every_metric_the_alert_rules_name_is_exported(scraper, runner):
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    runner.invoke(args=["reconcile"])  # a job run: every job metric is there
+    rules = yaml.safe_load((Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+                            / "alerts.yml").read_text())
+    named = {name for group in rules["groups"] for rule in group["rules"]
+             for name in re.findall(r"\bbankapp_[a-z0-9_]+", rule["expr"])}
+    exported = {name for name, _ in scraper()}
+    assert named and not named - exported, f"not exported: {sorted(named - exported)}"
+    assert all(rule["annotations"]["runbook"].startswith("docs/operations.md#")
+               for group in rules["groups"] for rule in group["rules"])

@@ -102,3 +102,15 @@ def test_every_scrape_counts_the_requests_of_every_worker(server):
     lines = [json.loads(line) for line in log_path.read_text().splitlines()
              if line.startswith("{")]
     assert sum(1 for line in lines if line.get("endpoint") == "auth.login") == REQUESTS
+
+
+def test_after_a_restart_labelled_counters_are_scraped_at_zero(server):
+    # An increase() alert on dead mail or failed jobs needs the series before the first event.
+    url, _ = server
+    status, text = get(f"{url}/metrics", {"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200
+    samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+               for family in text_string_to_metric_families(text) for sample in family.samples}
+    assert samples[("bankapp_mail_messages_total", (("outcome", "dead"),))] == 0
+    assert samples[("bankapp_job_runs_total", (("job", "reconcile"), ("outcome", "failed")))] == 0
+    assert samples[("bankapp_job_late", (("job", "reconcile"),))] == 1

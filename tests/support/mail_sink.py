@@ -33,8 +33,8 @@ class MailSink:
     def wait_for(self, to: str, subject: str, timeout: float = 10.0):
         """The newest message to ``to`` whose subject contains ``subject``.
 
-        The app sends before it answers the request, so the message is normally already here;
-        the wait only covers the sink's own thread handing it over.
+        The app sends right after its answer (or a worker pass sends it), so the message is
+        normally already here; the wait covers the sink's own thread handing it over.
         """
         def find():
             for message in reversed(self.messages):
@@ -61,15 +61,16 @@ class MailSink:
 
 
 @contextmanager
-def running_mail_sink():
-    """A MailSink served by aiosmtpd on a free loopback port, stopped on exit."""
+def running_mail_sink(smtputf8: bool = False, handler=None):
+    """A MailSink (or ``handler``) served by aiosmtpd on a free loopback port, stopped on exit;
+    with ``smtputf8`` the server offers SMTPUTF8 (RFC 6531), as Postfix does by default."""
     from aiosmtpd.controller import Controller
 
-    sink = MailSink()
+    sink = handler or MailSink()
     with socket.socket() as probe:
         probe.bind((sink.host, 0))
         port = probe.getsockname()[1]
-    controller = Controller(sink, hostname=sink.host, port=port)
+    controller = Controller(sink, hostname=sink.host, port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     sink.port = controller.port
     try:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from flask.testing import FlaskClient
+
 _CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -31,3 +33,12 @@ def post_form(client, url: str, data: dict, **kwargs):
     fields = form_fields(page.get_data(as_text=True))
     fields.update(data)
     return client.post(url, data=fields, **kwargs)
+
+
+class ClosingClient(FlaskClient):
+    """Flask's test client reading each answer whole and closing it, as a WSGI server does:
+    work the app runs after its answer (``call_on_close``: the request's mail) runs before
+    the call returns."""
+
+    def open(self, *args, buffered: bool = True, **kwargs):
+        return super().open(*args, buffered=buffered, **kwargs)

@@ -1,4 +1,5 @@
-"""Admin views: users (roles, activation), the audit trail and undelivered email. Admins only."""
+"""Admin views: users (roles, activation), the audit trail, undelivered email and the periodic
+jobs. Admins only."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -6,7 +7,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from bankapp.backoffice.admin import services
-from bankapp import ledger
+from bankapp import ledger, schedule
 from bankapp.backoffice.admin.forms import AuditFilterForm, InterestRateForm, RoleForm
 from bankapp.audit import TargetType
 from bankapp.notifications.outbox import undelivered
@@ -107,6 +108,15 @@ def audit():
     args = {key: value for key, value in request.args.items() if key != "page" and value}
     return render_template("admin/audit.html", form=form, page=page, args=args,
                            target_types=TargetType.all())
+
+
+@bp.route("/jobs/")
+@admin_only
+def jobs():
+    """Each periodic job: schedule, last success (marked when it missed its window), and the
+    latest runs."""
+    return render_template("admin/jobs.html", statuses=schedule.job_statuses(),
+                           runs=db.session.scalars(schedule.recent_runs()).all())
 
 
 @bp.route("/mail/")
