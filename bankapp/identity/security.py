@@ -41,7 +41,9 @@ def check_password(user: User | None, password: str) -> bool:
     hasher = _hasher()
     if user is None:
         key = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
-        dummy = _DUMMY_HASHES.setdefault(key, hasher.hash("not-a-real-password"))
+        dummy = _DUMMY_HASHES.get(key)
+        if dummy is None:  # made once: hashing on every call would itself be the tell
+            dummy = _DUMMY_HASHES.setdefault(key, hasher.hash("not-a-real-password"))
         try:
             hasher.verify(dummy, password)
         except VerificationError:
