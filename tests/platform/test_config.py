@@ -85,6 +85,13 @@ def test_production_redirects_http_to_https(production_app):
     assert response.headers["Location"].startswith("https://bank.example/_probe")
 
 
+def test_plain_http_redirect_goes_to_public_url_whatever_port_the_host_names(production_app):
+    response = production_app.test_client().get("/_probe?x=1",
+                                                 base_url="http://bank.example:8443")
+    assert response.status_code in (301, 302)
+    assert response.headers["Location"] == "https://bank.example/_probe?x=1"
+
+
 def test_production_sends_hsts_for_at_least_a_year(production_app):
     response = production_app.test_client().get("/_probe", base_url="https://bank.example")
     assert response.status_code == 200
