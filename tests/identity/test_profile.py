@@ -14,6 +14,7 @@ from bankapp.extensions import db, mail
 from bankapp.models import EmailChange, EmailChangeStatus, Role
 from bankapp.identity.security import (
     EMAIL_CHANGE_CONFIRM_SALT,
+    check_password,
     signing_serializer,
     make_email_change_confirm_token,
     make_email_change_not_me_token,
@@ -357,6 +358,26 @@ def test_not_me_after_confirmation_restores_the_old_address(client, customer, re
     assert change.status == EmailChangeStatus.CANCELLED and change.confirmed_at is not None
     assert logged_out(other_device)
     assert audit_rows(Action.EMAIL_CHANGE_CANCEL)[0].details["old_email_restored"] is True
+
+
+def test_not_me_kills_a_reset_link_sent_to_the_address_it_undoes(app, client, customer,
+                                                                 requested):
+    confirm, not_me = requested
+    client.get(confirm)
+    # Whoever moved the account asks for a reset link at the address they now control.
+    with mail.record_messages() as outbox:
+        post_form(app.test_client(), "/accounts/password_reset/", {"email": NEW})
+    [reset] = [link for message in mail_to(outbox, NEW)
+               for link in re.findall(r"http://localhost(/accounts/reset/[^/\s]+/)",
+                                      message.body)]
+    post_form(client, not_me, {})
+    attacker = app.test_client()
+    assert attacker.get(reset).status_code == 400
+    response = post_form(attacker, reset, {"new_password1": "lantern orbit velvet quarry",
+                                           "new_password2": "lantern orbit velvet quarry"})
+    assert response.status_code == 400
+    db.session.refresh(customer)
+    assert check_password(customer, TEST_PASSWORD)
 
 
 def test_not_me_still_ends_every_session_when_the_old_address_was_taken_meanwhile(
