@@ -287,6 +287,9 @@ def _cash_posting(number: str, operation: str):
     # One query: the caller's row (checked, then g.api_user) and the account.
     number = (number or "").strip().upper()
     account = postable_account(number, caller_with_accounts(number, number))
+    if operation == "deposit" and not ledger.may_deposit(g.api_user.role):
+        raise Problem(403, "Deposits are made at the bank's counter; customers cannot deposit "
+                      "into their accounts here.", code="self-deposits-off")
     post, entry_type = ((ledger.deposit, EntryType.DEPOSIT) if operation == "deposit"
                         else (ledger.withdraw, EntryType.WITHDRAWAL))
     user = g.api_user

@@ -66,6 +66,19 @@ def test_production_uses_the_secret_key_from_its_environment(production_env):
     assert app.config["SECRET_KEY"] == PRODUCTION_SECRET
 
 
+def test_customer_self_deposits_are_off_in_production_unless_turned_on(production_env):
+    assert create_app(ProductionConfig).config["CUSTOMER_SELF_DEPOSITS"] is False
+    production_env.setenv("CUSTOMER_SELF_DEPOSITS", "true")
+    assert create_app(ProductionConfig).config["CUSTOMER_SELF_DEPOSITS"] is True
+
+
+def test_customer_self_deposits_are_on_in_development_for_the_demo(monkeypatch):
+    from config import DevelopmentConfig
+
+    monkeypatch.delenv("CUSTOMER_SELF_DEPOSITS", raising=False)
+    assert create_app(DevelopmentConfig).config["CUSTOMER_SELF_DEPOSITS"] is True
+
+
 @pytest.fixture
 def production_app(production_env):
     """A production app with a probe view that writes the session and reports the request."""
