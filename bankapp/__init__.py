@@ -83,7 +83,6 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     web.secure_headers(app)
-    web.refuse_nul_bytes(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -134,30 +134,6 @@ def refuse_plain_http_api() -> None:
         abort(403, "Use HTTPS: the API does not redirect plain HTTP requests.")
 
 
-NUL_REFUSED = "The request holds a NUL character, which cannot be stored."
-
-
-def refuse_nul_bytes(app: Flask) -> None:
-    """Answer 400 to a page request whose path, query or form holds a NUL character.
-
-    No text column can store one (PostgreSQL refuses it and the request would end in a 500),
-    and no person types one: one guard before any view reads the request, rather than a check
-    in every form and filter. The API answers its own 422 for its JSON bodies.
-    """
-
-    def guard() -> None:
-        if request.path.startswith("/api/"):
-            return
-        values = [request.path]
-        for data in (request.args, request.form):
-            for key, value in data.items(multi=True):
-                values += (key, value)
-        if any("\x00" in value for value in values):
-            abort(400, NUL_REFUSED)
-
-    app.before_request_funcs.setdefault(None, []).insert(0, guard)
-
-
 def redirect_plain_http_to_public_url():
     """Send a browser on plain HTTP to the same path on ``PUBLIC_URL`` (HTTPS), never to the
     host or port the request's ``Host`` header names. Talisman's redirect handles the rest

@@ -1,7 +1,8 @@
-"""A NUL byte anywhere in what a browser sends is refused with 400, never a 500.
+"""A NUL character that would reach the database is refused with 400, never a 500.
 
-No text column can store one (PostgreSQL refuses it, the drivers raise), so one guard answers
-for every page before a form or a query reads it; the API answers its own 422.
+No text column can store one (PostgreSQL refuses it), so one guard where values meet the
+database answers for every page, form and query string; forms that already refuse the value
+re-render as before, and the API answers its own 422.
 """
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import sqlalchemy as sa
 
 from bankapp.audit import Action
 from bankapp.extensions import db
-from bankapp.models import AuditEvent, Role, Transaction
+from bankapp.models import AuditEvent, Payee, Role, Transaction
 from support.users import TEST_PASSWORD, log_in_as
-from support.web import post_form
+from support.web import form_fields, post_form
 
 NUL = "\x00"
 
@@ -47,9 +48,12 @@ def test_a_nul_byte_in_the_profile_last_name_changes_nothing(client, as_role):
 def test_a_nul_byte_in_a_payee_nickname_is_refused(client, as_role, make_user, funded_account):
     as_role(Role.CUSTOMER)
     payee = funded_account(make_user(email="bob@example.com"))
-    response = post_form(client, "/accounts/payees/", {
+    shown = post_form(client, "/accounts/payees/", {
         "account_number": payee.account_number, "nickname": f"Bob{NUL}"})
-    assert response.status_code == 400
+    confirm = client.post("/accounts/payees/confirm/",
+                          data=form_fields(shown.get_data(as_text=True)))
+    assert confirm.status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payee)) == 0
 
 
 def test_a_nul_byte_in_a_deposit_description_posts_nothing(client, as_role, funded_account):
@@ -64,7 +68,7 @@ def test_a_nul_byte_in_a_one_time_key_posts_nothing(client, as_role, funded_acco
     account = funded_account(as_role(Role.CUSTOMER))
     url = f"/accounts/{account.account_number}/deposit/"
     response = post_form(client, url, {"amount": "10.00", "description": "cash",
-                                       "idempotency_key": f"key{NUL}"})
+                                       "idempotency_key": f"{'k' * 20}{NUL}"})
     assert response.status_code == 400
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Transaction)) == 0
 
