@@ -74,8 +74,9 @@ def _current_user_key() -> str:
 
 
 def _submitted_email() -> str:
-    # Prefixed so an address can never share a counter with an IP address.
-    return "email:" + request.form.get("email", "").strip().lower()
+    # Prefixed so an address can never share a counter with an IP address; the same key and
+    # scope as the token endpoint's, so the form and the API count attempts together.
+    return services.login_rate_key(request.form.get("email"))
 
 
 @bp.route("/accounts/signup/", methods=["GET", "POST"])
@@ -121,7 +122,8 @@ def resend_verification():
 
 @bp.route("/accounts/login/", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"], key_func=get_remote_address)
-@limiter.limit(_login_limit, methods=["POST"], key_func=_submitted_email)
+@limiter.shared_limit(_login_limit, scope="login-email", methods=["POST"],
+                      key_func=_submitted_email)
 def login():
     """Log in with email and password."""
     next_url = request.args.get("next")
@@ -132,6 +134,8 @@ def login():
     if form.validate_on_submit():
         try:
             user = services.authenticate(form.email.data, form.password.data)
+        except services.LoginThrottled:
+            abort(429)
         except services.LoginRefused as refusal:
             if refusal.unverified:
                 resend_form = ResendVerificationForm(formdata=None, email=form.email.data)
