@@ -36,7 +36,8 @@ from bankapp.identity.forms import (
     SignupForm,
     TotpSetupForm,
 )
-from bankapp.identity.web import recent_login_required
+from bankapp.identity.security import recently_authenticated
+from bankapp.identity.web import ask_for_password_again, recent_login_required
 from bankapp.platform.i18n import N_
 from bankapp.platform.problems import simple_problem
 from bankapp.platform.urls import is_safe_next
@@ -232,8 +233,14 @@ def profile_page():
     if not form.is_submitted():
         form.locale.data = current_user.locale or ""
     if form.validate_on_submit():
-        profile.update_profile(current_user._get_current_object(), form.first_name.data,
-                               form.last_name.data, form.phone_number.data, form.locale.data)
+        try:
+            profile.update_profile(current_user._get_current_object(), form.first_name.data,
+                                   form.last_name.data, form.phone_number.data, form.locale.data,
+                                   recent_sign_in=recently_authenticated())
+        except profile.RecentSignInNeeded:
+            return ask_for_password_again(
+                gettext("Confirm your password first: changing your phone number needs a "
+                        "recent sign-in."), url_for("auth.profile_page"))
         flash(gettext(PROFILE_SAVED), "success")
         return redirect(url_for("auth.profile_page"))
     return render_template("auth/profile.html", form=form)

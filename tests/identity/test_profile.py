@@ -20,7 +20,7 @@ from bankapp.identity.security import (
     make_email_change_not_me_token,
 )
 from support.backoffice import audit_rows
-from support.users import TEST_PASSWORD, enrol_totp, log_in_as, totp_now
+from support.users import TEST_PASSWORD, age_the_sign_in, enrol_totp, log_in_as, totp_now
 from support.web import csrf_token, post_form
 
 NEW = "alice.new@example.com"
@@ -95,6 +95,34 @@ def test_profile_saves_name_and_phone_in_the_sign_up_form(customer_client, custo
     db.session.refresh(customer)
     assert (customer.first_name, customer.last_name) == ("Alicia", None)
     assert customer.phone_number == "+442071838751"  # stored in E.164, as at sign-up
+
+
+def test_a_phone_change_needs_a_recent_sign_in(customer_client, customer):
+    age_the_sign_in(customer_client)
+    response = post_form(customer_client, "/accounts/profile/", {
+        "first_name": "Alice", "last_name": "Archer", "phone_number": "+44 20 7183 8751"})
+    assert response.status_code == 302
+    assert "/accounts/reauthenticate/" in response.headers["Location"]
+    db.session.refresh(customer)
+    assert customer.phone_number == "+442071838750"
+
+
+def test_a_phone_change_tells_the_owner_by_email(customer_client, customer):
+    with mail.record_messages() as outbox:
+        post_form(customer_client, "/accounts/profile/", {
+            "first_name": "Alice", "last_name": "Archer", "phone_number": "+44 20 7183 8751"})
+    [notice] = mail_to(outbox, "alice@example.com")
+    assert "phone number" in notice.body and "ending 50" in notice.body
+    assert "ending 51" in notice.body
+
+
+def test_a_name_change_needs_no_recent_sign_in(customer_client, customer):
+    age_the_sign_in(customer_client)
+    response = post_form(customer_client, "/accounts/profile/", {
+        "first_name": "Alicia", "last_name": "Archer", "phone_number": "+44 20 7183 8750"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/profile/")
+    db.session.refresh(customer)
+    assert customer.first_name == "Alicia"
 
 
 def _phone_error(response) -> str:
