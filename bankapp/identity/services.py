@@ -19,6 +19,7 @@ from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.identity import devices, throttle
+from bankapp.identity.validators import fold_email
 from bankapp.identity.security import (
     check_password,
     end_session,
@@ -41,8 +42,8 @@ log = logging.getLogger("bankapp.auth")
 
 
 def find_user(email: str) -> User | None:
-    """The user with this email (emails are stored lower-cased)."""
-    email = (email or "").strip().lower()
+    """The user with this email (stored folded: NFKC, lower-cased)."""
+    email = fold_email(email)
     if not email:
         return None
     return db.session.scalar(sa.select(User).where(User.email == email))
@@ -156,7 +157,7 @@ def login_rate_key(email) -> str:
     """The rate-limit store's key for attempts on one email address, the same on the login
     form and the token endpoint, so the two channels share one count (a digest: no address
     in the store)."""
-    email = email.strip().lower() if isinstance(email, str) else ""
+    email = fold_email(email)
     return "login-email:" + hashlib.sha256(email.encode("utf-8", "replace")).hexdigest()
 
 

@@ -215,6 +215,12 @@ def test_email_change_checks_the_new_address_as_at_sign_up(customer_client):
     assert outbox == [] and changes() == []
 
 
+def test_email_change_refuses_a_look_alike_address(customer_client):
+    response, outbox = request_change(customer_client, "alice.n\u0435w@example.com")
+    assert "looks like another address" in response.get_data(as_text=True)
+    assert outbox == [] and changes() == []
+
+
 def test_email_taken_by_another_account_is_not_revealed(customer_client, make_user):
     make_user(email="bob@example.com")
     taken, taken_outbox = request_change(customer_client, "bob@example.com")
