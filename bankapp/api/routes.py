@@ -35,7 +35,7 @@ from bankapp.api.representations import (
     timestamp,
     transaction_json,
 )
-from bankapp.identity import stepup
+from bankapp.identity import lookups, stepup
 from bankapp.identity.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
 from bankapp.api.tokens import (
     api_user,
@@ -334,6 +334,10 @@ def transfer():
     source = own_account(from_number, found)
     destination = found.get(to_number, to_number)  # a number the ledger refuses as unknown
     user = g.api_user
+    # Whether the number exists shows in the answer (403 step-up, 422 unknown, a posting):
+    # the same look-up budget as the payees page.
+    if not lookups.may_reveal(user, to_number, found.get(to_number), via="api-transfer"):
+        raise Problem(429, "You have looked up many account numbers recently: try again later.")
     step_up_transfer(user, key, source, destination, amount, otp)
     # The code is no part of the request: a retry with a newer code is the same transfer.
     fingerprint = request_fingerprint({k: v for k, v in data.items() if k != "otp"})
