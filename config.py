@@ -180,6 +180,10 @@ class Config:
     # A customer with a second factor approves a transfer above this with a fresh code
     # (bankapp/identity/stepup.py); so too a first payment to a new payee, whatever the amount.
     STEP_UP_THRESHOLD = Decimal(os.environ.get("STEP_UP_THRESHOLD", "1000.00"))
+    # Customers deposit into their own accounts by web form and API: the demo's shortcut for
+    # "cash at the counter". Production leaves it off (deposits come from tellers, transfers
+    # and interest): money no teller received must not appear.
+    CUSTOMER_SELF_DEPOSITS = _bool("CUSTOMER_SELF_DEPOSITS", True)
     # Payee look-ups (each shows a holder's masked name) per customer, counted in the
     # rate-limit store: bankapp/payments/payees.py.
     PAYEE_LOOKUP_LIMIT = os.environ.get("PAYEE_LOOKUP_LIMIT", "10 per hour")
@@ -302,6 +306,7 @@ class ProductionConfig(Config):
             "PUBLIC_URL": public_url,
             "FIELD_ENCRYPTION_KEY": os.environ["FIELD_ENCRYPTION_KEY"],
             "CUSTOMER_2FA": os.environ.get("CUSTOMER_2FA", "required").strip().lower(),
+            "CUSTOMER_SELF_DEPOSITS": _bool("CUSTOMER_SELF_DEPOSITS", False),
             # Any other Host (or X-Forwarded-Host from a trusted proxy) is answered 400.
             "TRUSTED_HOSTS": trusted_hosts(public_url, os.environ.get("TRUSTED_HOSTS", "")),
             "SECRET_KEY": os.environ["SECRET_KEY"],

@@ -45,6 +45,9 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
                          "app (or a recovery code) as `otp` in the same request. The code "
                          "approves that transfer only; a retry of an already answered "
                          "Idempotency-Key needs none."),
+    "self-deposits-off": (403, "Deposits are made at the counter",
+                          "This bank does not let customers deposit into their own accounts "
+                          "(CUSTOMER_SELF_DEPOSITS is off): cash is deposited by a teller."),
     "idempotency-key-reused": (422, "Idempotency key reused",
                                "This Idempotency-Key was already used with a different request."),
 }

@@ -1,7 +1,6 @@
 """API views: parse the request, call the ledger or a query, answer JSON."""
 from __future__ import annotations
 
-import hashlib
 import json
 
 import sqlalchemy as sa
@@ -36,7 +35,7 @@ from bankapp.api.representations import (
     timestamp,
     transaction_json,
 )
-from bankapp.identity import stepup
+from bankapp.identity import lookups, stepup
 from bankapp.identity.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
 from bankapp.api.tokens import (
     api_user,
@@ -50,7 +49,7 @@ from bankapp.api.tokens import (
 )
 from bankapp.extensions import csrf, db, limiter
 from bankapp.models import Account, AccountType, Channel, EntryType, Role, Transaction, User
-from bankapp.identity.security import check_password
+from bankapp.identity.services import LoginRefused, LoginThrottled, authenticate, login_rate_key
 from bankapp.platform.urls import public_base_url
 
 bp = Blueprint("api", __name__, url_prefix="/api", template_folder="templates")
@@ -91,14 +90,13 @@ def _email_rate_key() -> str:
         data = json.loads(request.get_data(cache=True) or b"{}")
     except (ValueError, RecursionError, HTTPException):
         data = {}
-    email = data.get("email") if isinstance(data, dict) else None
-    email = email.strip().lower() if isinstance(email, str) else ""
-    return "api-token-email:" + hashlib.sha256(email.encode("utf-8", "replace")).hexdigest()
+    return login_rate_key(data.get("email") if isinstance(data, dict) else None)
 
 
 @bp.post("/v1/token")
 @limiter.limit(_login_rate_limit, key_func=get_remote_address, error_message=_TOO_MANY)
-@limiter.limit(_login_rate_limit, key_func=_email_rate_key, error_message=_TOO_MANY)
+@limiter.shared_limit(_login_rate_limit, scope="login-email", key_func=_email_rate_key,
+                      error_message=_TOO_MANY)
 def token():
     """Exchange an email and password for a short-lived bearer access token."""
     fields = Fields(read_json_object(), ("email", "password", "otp"))
@@ -106,16 +104,17 @@ def token():
     password = fields.text("password", max_length=1024)
     otp = fields.text("otp", required=False, max_length=64)
     fields.check()
-    user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
-    # One message (and, via the dummy hash, one timing) for unknown email and wrong password.
-    if not check_password(user, password):
+    # The login form's checks and counts: one answer (and one timing) for an unknown email,
+    # a wrong password and a deactivated account.
+    try:
+        user = authenticate(email, password)
+    except LoginThrottled:
+        raise Problem(429, _TOO_MANY) from None
+    except LoginRefused as refusal:
+        if refusal.unverified:
+            raise Problem(403, "Verify your email address before using the API.") from None
         raise Problem(401, "The email or password is incorrect.",
-                      headers={"WWW-Authenticate": 'Bearer realm="bankapp"'})
-    if not user.is_active:
-        raise Problem(403, "This user is deactivated; contact the bank.")
-    if not user.is_verified:
-        raise Problem(403, "Verify your email address before using the API.")
-    db.session.commit()  # check_password may have upgraded the stored hash
+                      headers={"WWW-Authenticate": 'Bearer realm="bankapp"'}) from None
     check_second_factor(user, otp)
     return jsonify(access_token=issue_access_token(user), token_type="Bearer",
                    expires_in=token_lifetime())
@@ -288,6 +287,9 @@ def _cash_posting(number: str, operation: str):
     # One query: the caller's row (checked, then g.api_user) and the account.
     number = (number or "").strip().upper()
     account = postable_account(number, caller_with_accounts(number, number))
+    if operation == "deposit" and not ledger.may_deposit(g.api_user.role):
+        raise Problem(403, "Deposits are made at the bank's counter; customers cannot deposit "
+                      "into their accounts here.", code="self-deposits-off")
     post, entry_type = ((ledger.deposit, EntryType.DEPOSIT) if operation == "deposit"
                         else (ledger.withdraw, EntryType.WITHDRAWAL))
     user = g.api_user
@@ -333,6 +335,10 @@ def transfer():
     source = own_account(from_number, found)
     destination = found.get(to_number, to_number)  # a number the ledger refuses as unknown
     user = g.api_user
+    # Whether the number exists shows in the answer (403 step-up, 422 unknown, a posting):
+    # the same look-up budget as the payees page.
+    if not lookups.may_reveal(user, to_number, found.get(to_number), via="api-transfer"):
+        raise Problem(429, "You have looked up many account numbers recently: try again later.")
     step_up_transfer(user, key, source, destination, amount, otp)
     # The code is no part of the request: a retry with a newer code is the same transfer.
     fingerprint = request_fingerprint({k: v for k, v in data.items() if k != "otp"})

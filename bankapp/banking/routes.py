@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
@@ -74,6 +74,8 @@ def detail(account_number: str):
 @login_required
 def cash(account_number: str, operation: str):
     """Deposit into, or withdraw from, one of the customer's accounts."""
+    if operation == "deposit" and not ledger.may_deposit(current_user.role):
+        abort(404)  # production: deposits come from tellers, transfers and interest
     account = db.first_or_404(ledger.owned_account(current_user, account_number))
     form = CashForm()
     if form.validate_on_submit():

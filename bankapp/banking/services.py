@@ -21,6 +21,7 @@ from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.identity import factors, passkeys, stepup
 from bankapp.models import Account, AccountStatus, User
+from bankapp.identity.lookups import LOOKUPS_SPENT, may_reveal
 from bankapp.payments.payees import masked_name, payee_of
 
 LOCKED_STEP_UP = _l("Too many wrong codes: payments that need a code cannot be approved for "
@@ -138,6 +139,8 @@ def transfer(user: User, asked: TransferRequest, named: NamedAccounts) -> Transf
             "Enter the destination account number, or choose a saved payee.")),))
     if to_number == asked.to_account:
         destination = named.by_number.get((to_number or "").strip().upper())
+        if not may_reveal(user, to_number, destination, via="transfer"):
+            return TransferOutcome(FORM, (("to_account", gettext(LOOKUPS_SPENT)),), chosen)
     else:  # a saved payee's account
         destination = ledger.find_customer_account(to_number)
     problem = _transfer_problem(source, destination)

@@ -1,11 +1,13 @@
 """Second factors: TOTP enrolment and checks, recovery codes, the lockout, the enrolment gate.
 
 Modelled on django-otp's devices: each factor is a row that verifies a code; a TOTP code is
-accepted once (``TotpDevice.last_step``); recovery codes are single-use. Wrong codes are counted
-per account in the limiter's store (Redis in production, so every worker shares the count):
-``MFA_FAILURE_LIMIT`` wrong codes lock second-factor checks for that account for
-``MFA_LOCKOUT_MINUTES``, with an audit row and an email to the owner. The way back from a lost
-phone is a recovery code, or an operator's ``flask reset-2fa``.
+accepted once (``TotpDevice.last_step``); recovery codes are single-use. Codes are counted per
+account in the user's row (``bankapp.identity.throttle``: every worker, web and API, shares one
+count, with or without Redis): each check takes a slot first, so of many codes sent at once at
+most ``MFA_FAILURE_LIMIT`` are checked, and the wrong one that spends the last slot locks
+second-factor checks for ``MFA_LOCKOUT_MINUTES``, with one audit row and one email to the owner.
+A right code, or one a twin request has just used, gives its slot back. The way back from a
+lost phone is a recovery code, or an operator's ``flask reset-2fa``.
 """
 from __future__ import annotations
 
@@ -20,14 +22,14 @@ import segno
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext
-from limits import RateLimitItemPerMinute, parse as parse_limit
 
 from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.platform.crypto import decrypt_field, encrypt_field, reencrypt_field
+from bankapp.identity import throttle
 from bankapp.identity.devices import request_browser_label
 from bankapp.notifications.outbox import queue_email
-from bankapp.extensions import db, limiter
+from bankapp.extensions import db
 from bankapp.platform.i18n import N_, recipient_locale
 from bankapp.models import RecoveryCode, Role, TotpDevice, User, WebAuthnCredential, now_utc
 from bankapp.identity.security import check_password, hash_password, verify_secret
@@ -44,6 +46,7 @@ RECOVERY_GROUPS = 3  # xxxx-xxxx-xxxx: 12 characters, ~59 bits
 TOTP_CODE = re.compile(r"[0-9]{6}")
 RECOVERY_CODE = re.compile(rf"[{RECOVERY_ALPHABET}]{{{4 * RECOVERY_GROUPS}}}")
 
+USED_CODE = N_("That code has just been used. Wait for the next code from your app.")
 WRONG_CODE = N_("That code is not right. Enter the current 6-digit code from your app, or an unused "
               "recovery code.")
 MALFORMED_CODE = N_("Enter the 6-digit code from your authenticator app, or one of your recovery "
@@ -174,15 +177,16 @@ def confirm_totp_enrolment(user: User, code: str) -> list[str]:
     Raises SecondFactorRefused, changing nothing, for a wrong code or when no enrolment was
     started (a POST without the setup page). Wrong codes count toward the lockout.
     """
-    _refuse_if_locked(user)
     device = _device(user)
     if device is None or device.confirmed_at is not None:
         raise SecondFactorRefused(gettext("Start again: open the set-up page to get a new QR code."))
     code = normalise_code(code)
+    slot = _take_slot(user)
     step = _matching_step(decrypt_field(device.secret_encrypted), code, after=0)
     if step is None:
-        _count_failure(user, "totp enrolment")
+        _count_failure(user, "totp enrolment", slot)
         raise SecondFactorRefused(gettext(WRONG_CODE if TOTP_CODE.fullmatch(code) else MALFORMED_CODE))
+    throttle.give_back(throttle.SECOND_FACTOR, user.id)
     device.confirmed_at = device.last_used_at = now_utc()
     device.last_step = step
     user.mfa_enabled = True
@@ -220,20 +224,40 @@ def verify_second_factor(user: User, code: str | None) -> str:
 
     A code is used up by its success (same transaction as the caller's commit is not needed:
     the use is committed here, atomically, so two requests with one code cannot both pass).
-    Raises SecondFactorRefused for a wrong, reused or malformed code, or while locked.
+    Raises SecondFactorRefused for a wrong, reused or malformed code, or while locked. A code
+    that a twin request has just used is refused without counting as a wrong one.
     """
-    _refuse_if_locked(user)
     code = normalise_code(code)
+    slot = _take_slot(user)
     device = _device(user)
     if device is not None and device.confirmed_at is not None and TOTP_CODE.fullmatch(code):
-        step = _matching_step(decrypt_field(device.secret_encrypted), code, device.last_step)
+        secret = decrypt_field(device.secret_encrypted)
+        step = _matching_step(secret, code, device.last_step)
         if step is not None and _claim_step(device, step):
-            return "totp"
-    elif RECOVERY_CODE.fullmatch(code) and _use_recovery_code(user, code):
-        return "recovery"
+            return _succeeded(user, "totp")
+        if step is not None or _matching_step(secret, code, after=0) is not None:
+            _refuse_as_used(user)
+    elif RECOVERY_CODE.fullmatch(code):
+        outcome = _use_recovery_code(user, code)
+        if outcome == "used":
+            return _succeeded(user, "recovery")
+        if outcome == "taken":
+            _refuse_as_used(user)
     malformed = not (TOTP_CODE.fullmatch(code) or RECOVERY_CODE.fullmatch(code))
-    _count_failure(user, "malformed code" if malformed else "wrong code")
+    _count_failure(user, "malformed code" if malformed else "wrong code", slot)
     raise SecondFactorRefused(gettext(MALFORMED_CODE if malformed else WRONG_CODE))
+
+
+def _succeeded(user: User, kind: str) -> str:
+    throttle.give_back(throttle.SECOND_FACTOR, user.id)
+    return kind
+
+
+def _refuse_as_used(user: User) -> None:
+    # A right code already used (two posts of one page): no guess, so no failure counted.
+    db.session.rollback()
+    throttle.give_back(throttle.SECOND_FACTOR, user.id)
+    raise SecondFactorRefused(gettext(USED_CODE))
 
 
 def _claim_step(device: TotpDevice, step: int) -> bool:
@@ -257,10 +281,13 @@ def _matching_recovery_code(user: User, code: str) -> RecoveryCode | None:
     return None
 
 
-def _use_recovery_code(user: User, code: str) -> bool:
+def _use_recovery_code(user: User, code: str) -> str | None:
+    """"used" (now, by this request), "taken" (by a twin request meanwhile) or None."""
     row = _matching_recovery_code(user, code)
+    if row is None:
+        return None
     # Conditional: of two requests with one code, only one marks it used.
-    used = row is not None and db.session.execute(
+    used = db.session.execute(
         sa.update(RecoveryCode)
         .where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
         .values(used_at=now_utc())
@@ -269,7 +296,7 @@ def _use_recovery_code(user: User, code: str) -> bool:
         audit.record(Action.MFA_RECOVERY_CODE_USED, actor=user, target_type=TargetType.USER,
                      target_id=user.id, details={"left": recovery_codes_left(user)})
     db.session.commit()
-    return used
+    return "used" if used else "taken"
 
 
 # ---------------------------------------------------------------- recovery codes
@@ -360,45 +387,42 @@ def reset_second_factors(user: User) -> None:
 # ---------------------------------------------------------------- lockout
 
 
-def _failure_limit():
-    return parse_limit(current_app.config["MFA_FAILURE_LIMIT"])
-
-
-def _lock_item():
-    return RateLimitItemPerMinute(1, int(current_app.config["MFA_LOCKOUT_MINUTES"]))
+def _failure_limit() -> throttle.Limit:
+    return throttle.Limit.parse(current_app.config["MFA_FAILURE_LIMIT"])
 
 
 def is_locked(user: User) -> bool:
     """True while wrong codes have locked this account's second-factor checks."""
-    if not limiter.enabled:
-        return False
-    return not limiter.limiter.test(_lock_item(), "mfa-lock", str(user.id))
+    return throttle.is_locked(throttle.SECOND_FACTOR, user)
 
 
-def _refuse_if_locked(user: User) -> None:
-    if is_locked(user):
-        raise SecondFactorRefused(
-            gettext(LOCKED, minutes=current_app.config["MFA_LOCKOUT_MINUTES"]), locked=True)
+def _locked_refusal() -> SecondFactorRefused:
+    return SecondFactorRefused(
+        gettext(LOCKED, minutes=current_app.config["MFA_LOCKOUT_MINUTES"]), locked=True)
 
 
-def _count_failure(user: User, reason: str) -> None:
-    """Audit a wrong code; lock the account's checks once the limit is spent."""
+def _take_slot(user: User) -> int:
+    """Count this check before it is made; refused (locked) when none is left."""
+    slot = throttle.take_slot(throttle.SECOND_FACTOR, user.id, _failure_limit())
+    if slot is None:
+        raise _locked_refusal()
+    return slot
+
+
+def _count_failure(user: User, reason: str, slot: int) -> None:
+    """Audit a wrong code (its slot stays taken); the one that spent the last slot locks the
+    account's checks, with one audit row and one email to the owner."""
     db.session.rollback()
     audit.record(Action.MFA_FAILURE, actor=user, target_type=TargetType.USER, target_id=user.id,
                  details={"reason": reason, "browser": request_browser_label()})
     db.session.commit()
-    if not limiter.enabled:
+    minutes = int(current_app.config["MFA_LOCKOUT_MINUTES"])
+    if slot < _failure_limit().amount or not throttle.lock(throttle.SECOND_FACTOR, user.id,
+                                                            minutes):
         return
-    limit = _failure_limit()
-    limiter.limiter.hit(limit, "mfa-failures", str(user.id))
-    if limiter.limiter.test(limit, "mfa-failures", str(user.id)):
-        return
-    limiter.limiter.hit(_lock_item(), "mfa-lock", str(user.id))
-    limiter.limiter.clear(limit, "mfa-failures", str(user.id))
-    minutes = current_app.config["MFA_LOCKOUT_MINUTES"]
     audit.record(Action.MFA_LOCKED, actor=user, target_type=TargetType.USER, target_id=user.id,
                  details={"minutes": minutes})
-    until = datetime.now(timezone.utc) + timedelta(minutes=int(minutes))
+    until = datetime.now(timezone.utc) + timedelta(minutes=minutes)
     with recipient_locale(user):
         body = gettext(
             "Someone entered several wrong second-factor codes for your bankapp account, so "
@@ -414,6 +438,4 @@ def _count_failure(user: User, reason: str) -> None:
 
 
 def _lift_lock(user: User) -> None:
-    if limiter.enabled:
-        limiter.limiter.clear(_lock_item(), "mfa-lock", str(user.id))
-        limiter.limiter.clear(_failure_limit(), "mfa-failures", str(user.id))
+    throttle.clear(throttle.SECOND_FACTOR, user.id)

@@ -56,11 +56,19 @@ class ProfileRefused(Exception):
 # ---------------------------------------------------------------- name and phone
 
 
+class RecentSignInNeeded(Exception):
+    """The change needs a sign-in (or the password again) within ``REAUTH_SECONDS``."""
+
+
 def update_profile(user: User, first_name: str | None, last_name: str | None,
-                   phone_number: str, locale: str | None = None) -> list[str]:
+                   phone_number: str, locale: str | None = None, *,
+                   recent_sign_in: bool) -> list[str]:
     """Store the (already validated) details; return the names of the fields that changed.
 
     ``locale`` is one of ``bankapp.platform.i18n.LANGUAGES``, or None to follow the browser.
+    A new phone number (how the bank reaches the owner) needs ``recent_sign_in``, as an email
+    change needs the password: a session taken from an unlocked screen cannot move it
+    (RecentSignInNeeded, nothing written); the owner is emailed when it changes.
 
     Audited only when something changed, naming the fields and never their values.
     """
@@ -69,6 +77,10 @@ def update_profile(user: User, first_name: str | None, last_name: str | None,
     changed = [name for name, value in wanted.items() if getattr(user, name) != value]
     if not changed:
         return []
+    if "phone_number" in changed and not recent_sign_in:
+        raise RecentSignInNeeded()
+    if "phone_number" in changed:
+        _queue_phone_change_notice(user, user.phone_number, phone_number)
     for name in changed:
         setattr(user, name, wanted[name])
     audit.record(Action.PROFILE_UPDATE, actor=user, target_type=TargetType.USER,
@@ -76,6 +88,22 @@ def update_profile(user: User, first_name: str | None, last_name: str | None,
     db.session.commit()
     log.info("user %s updated their profile (%s)", user.id, ", ".join(changed))
     return changed
+
+
+def _ending(phone: str | None) -> str:
+    return (phone or "")[-2:] or "-"
+
+
+def _queue_phone_change_notice(user: User, old: str | None, new: str) -> None:
+    with recipient_locale(user):
+        body = gettext(
+            "The phone number of your bankapp account was changed from the number ending "
+            "%(old)s to the number ending %(new)s.\n\n"
+            "If this was you, there is nothing to do.\n\n"
+            "If this was NOT you, someone is using your account: reset your password now and "
+            "contact the bank:\n%(reset)s\n", old=_ending(old), new=_ending(new),
+            reset=public_url_for("auth.password_reset"))
+        queue_email(user.email, gettext("Your bankapp phone number was changed"), body)
 
 
 # ---------------------------------------------------------------- email change: request

@@ -36,7 +36,8 @@ from bankapp.identity.forms import (
     SignupForm,
     TotpSetupForm,
 )
-from bankapp.identity.web import recent_login_required
+from bankapp.identity.security import recently_authenticated
+from bankapp.identity.web import ask_for_password_again, recent_login_required
 from bankapp.platform.i18n import N_
 from bankapp.platform.problems import simple_problem
 from bankapp.platform.urls import is_safe_next
@@ -74,8 +75,9 @@ def _current_user_key() -> str:
 
 
 def _submitted_email() -> str:
-    # Prefixed so an address can never share a counter with an IP address.
-    return "email:" + request.form.get("email", "").strip().lower()
+    # Prefixed so an address can never share a counter with an IP address; the same key and
+    # scope as the token endpoint's, so the form and the API count attempts together.
+    return services.login_rate_key(request.form.get("email"))
 
 
 @bp.route("/accounts/signup/", methods=["GET", "POST"])
@@ -121,7 +123,8 @@ def resend_verification():
 
 @bp.route("/accounts/login/", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"], key_func=get_remote_address)
-@limiter.limit(_login_limit, methods=["POST"], key_func=_submitted_email)
+@limiter.shared_limit(_login_limit, scope="login-email", methods=["POST"],
+                      key_func=_submitted_email)
 def login():
     """Log in with email and password."""
     next_url = request.args.get("next")
@@ -132,6 +135,8 @@ def login():
     if form.validate_on_submit():
         try:
             user = services.authenticate(form.email.data, form.password.data)
+        except services.LoginThrottled:
+            abort(429)
         except services.LoginRefused as refusal:
             if refusal.unverified:
                 resend_form = ResendVerificationForm(formdata=None, email=form.email.data)
@@ -228,8 +233,14 @@ def profile_page():
     if not form.is_submitted():
         form.locale.data = current_user.locale or ""
     if form.validate_on_submit():
-        profile.update_profile(current_user._get_current_object(), form.first_name.data,
-                               form.last_name.data, form.phone_number.data, form.locale.data)
+        try:
+            profile.update_profile(current_user._get_current_object(), form.first_name.data,
+                                   form.last_name.data, form.phone_number.data, form.locale.data,
+                                   recent_sign_in=recently_authenticated())
+        except profile.RecentSignInNeeded:
+            return ask_for_password_again(
+                gettext("Confirm your password first: changing your phone number needs a "
+                        "recent sign-in."), url_for("auth.profile_page"))
         flash(gettext(PROFILE_SAVED), "success")
         return redirect(url_for("auth.profile_page"))
     return render_template("auth/profile.html", form=form)

@@ -6,6 +6,7 @@ sign-up, a password change or the email that tells of it.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import date, datetime, timezone
 
@@ -17,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
-from bankapp.identity import devices
+from bankapp.identity import devices, throttle
+from bankapp.identity.validators import fold_email
 from bankapp.identity.security import (
     check_password,
     end_session,
@@ -40,8 +42,8 @@ log = logging.getLogger("bankapp.auth")
 
 
 def find_user(email: str) -> User | None:
-    """The user with this email (emails are stored lower-cased)."""
-    email = (email or "").strip().lower()
+    """The user with this email (stored folded: NFKC, lower-cased)."""
+    email = fold_email(email)
     if not email:
         return None
     return db.session.scalar(sa.select(User).where(User.email == email))
@@ -150,13 +152,32 @@ class LoginRefused(Exception):
         self.unverified = unverified
 
 
+class LoginThrottled(Exception):
+    """The account's ``LOGIN_RATE_LIMIT`` attempts are spent: nothing was checked."""
+
+
+def login_rate_key(email) -> str:
+    """The rate-limit store's key for attempts on one email address, the same on the login
+    form and the token endpoint, so the two channels share one count (a digest: no address
+    in the store)."""
+    email = fold_email(email)
+    return "login-email:" + hashlib.sha256(email.encode("utf-8", "replace")).hexdigest()
+
+
 def authenticate(email: str, password: str) -> User:
-    """The user these credentials belong to, or LoginRefused.
+    """The user these credentials belong to, or LoginRefused (LoginThrottled once the
+    account's attempts are spent).
 
     Unknown email, wrong password and deactivated account raise the same refusal so the
-    page cannot be used to find out who has an account.
+    page cannot be used to find out who has an account. Attempts on an account are counted
+    in its row (``bankapp.identity.throttle``), web and API together, with or without Redis;
+    a successful one gives its slot back.
     """
     user = find_user(email)
+    if user is not None and throttle.take_slot(
+            throttle.PASSWORD, user.id,
+            throttle.Limit.parse(current_app.config["LOGIN_RATE_LIMIT"])) is None:
+        raise LoginThrottled()
     if not check_password(user, password):
         db.session.rollback()
         _login_failed(user, email, "bad credentials")
@@ -166,6 +187,7 @@ def authenticate(email: str, password: str) -> User:
     if not user.is_active:
         _login_failed(user, email, "inactive")
         raise LoginRefused()
+    throttle.give_back(throttle.PASSWORD, user.id)
     if not user.is_verified:
         _login_failed(user, email, "unverified")
         raise LoginRefused(unverified=True)

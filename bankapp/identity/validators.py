@@ -6,9 +6,11 @@ already holds what is stored: a lower-cased email, an E.164 phone number.
 """
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 
 import phonenumbers
+from confusable_homoglyphs import categories, confusables
 from email_validator import EmailNotValidError, validate_email
 from flask import has_app_context
 from flask_babel import gettext
@@ -37,9 +39,22 @@ class InvalidInput(ValueError):
 # ---------------------------------------------------------------- email
 
 
+def fold_email(value) -> str:
+    """An address as it is compared and stored: NFKC (a fullwidth "ａ" is "a"), trimmed,
+    lower-cased. What the login and the look-ups use too, so both forms find one account."""
+    return unicodedata.normalize("NFKC", value if isinstance(value, str) else "").strip().lower()
+
+
 def normalize_email(value: str) -> str:
-    """The syntactically checked, lower-cased form of an email address."""
-    value = (value or "").strip()
+    """The syntactically checked, folded form of an email address; a look-alike is refused.
+
+    email-validator checks the syntax and normalises to NFC (RFC 6532), but NFC keeps
+    compatibility forms (fullwidth letters) and says nothing of scripts, so the address is
+    folded with NFKC first and each part checked with confusable_homoglyphs (Unicode's
+    confusables data): a part mixing scripts (a Cyrillic "а" among Latin letters), or written
+    in another script only with letters that look Latin, is refused.
+    """
+    value = fold_email(value)
     if not value:
         raise InvalidInput(gettext("Enter your email address."))
     try:
@@ -49,7 +64,24 @@ def normalize_email(value: str) -> str:
     normalized = result.normalized.lower()
     if len(normalized) > 254:
         raise InvalidInput(gettext("An email address can have at most 254 characters."))
+    local_part, _, domain = normalized.rpartition("@")
+    if any(_looks_like_another(part) for part in (local_part, *domain.split("."))):
+        raise InvalidInput(gettext(
+            "This address mixes letters of different alphabets, so it looks like another "
+            "address. Type it with the letters of one alphabet."))
     return normalized
+
+
+def _looks_like_another(part: str) -> bool:
+    if confusables.is_mixed_script(part):
+        return True
+    # One other script, but every letter of it looks Latin ("асе" in Cyrillic is "ace").
+    foreign = {ch for ch in part if categories.alias(ch) not in ("COMMON", "LATIN")}
+    if not foreign:
+        return False
+    alike = confusables.is_confusable(part, greedy=True,
+                                      preferred_aliases=["latin", "common"]) or []
+    return foreign <= {found["character"] for found in alike}
 
 
 # ---------------------------------------------------------------- password

@@ -68,9 +68,15 @@ def recent_login_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not recently_authenticated():
-            flash(gettext("Confirm your password first: ending sessions needs a recent sign-in."),
-                  "info")
-            return redirect(url_for("auth.reauthenticate", next=url_for("auth.security")))
+            return ask_for_password_again(
+                gettext("Confirm your password first: ending sessions needs a recent sign-in."),
+                url_for("auth.security"))
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def ask_for_password_again(why: str, then: str):
+    """Send the browser to confirm its password, saying ``why``; back to ``then`` after."""
+    flash(why, "info")
+    return redirect(url_for("auth.reauthenticate", next=then))

@@ -105,6 +105,7 @@ from bankapp.ledger.accounts import (
     find_customer_account,
     find_customer_accounts,
     internal_account,
+    may_deposit,
     open_account,
 )
 from bankapp.ledger.amounts import (
@@ -220,7 +221,8 @@ __all__ = [
     "UnknownAccount", "LimitExceeded", "InvalidDescription", "TellerNotServing",
     "NotReversible", "ReasonRequired", "DecisionRefused",
     "parse_amount", "read_amount", "validate_amount",
-    "open_account", "internal_account", "find_customer_account", "find_customer_accounts",
+    "open_account", "may_deposit", "internal_account", "find_customer_account",
+    "find_customer_accounts",
     "customer_accounts_numbered", "owned_account", "owned_order",
     "Posting", "Leg", "AuditNote", "AnswerToStore", "post", "deposit", "withdraw", "transfer",
     "find_posting",

@@ -5,14 +5,21 @@ import secrets
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp.extensions import db
 from bankapp.ledger.errors import LedgerError
-from bankapp.models import Account, AccountType, User
+from bankapp.models import Account, AccountType, Role, User
 
 VAULT_NUMBER = "GL-VAULT"
+
+
+def may_deposit(role: str) -> bool:
+    """Whether a user with ``role`` may deposit by web or API: staff always (cash counted at
+    the counter); customers only where ``CUSTOMER_SELF_DEPOSITS`` is on (development, demo)."""
+    return role in Role.STAFF or bool(current_app.config["CUSTOMER_SELF_DEPOSITS"])
 
 
 def open_account(owner: User, account_type: str) -> Account:

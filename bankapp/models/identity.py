@@ -62,6 +62,14 @@ class User(UserMixin, db.Model):
     # True while the user has a confirmed second factor (TOTP); kept in the same transaction
     # as the factor rows, so the login and enrolment checks need no extra query.
     mfa_enabled: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Per-account attempt counters (bankapp/identity/throttle.py), in this row so that every
+    # worker shares them with or without Redis: password attempts in the current window, and
+    # second-factor attempts with the lock they lead to.
+    login_attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    login_window_start: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    mfa_attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    mfa_window_start: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    mfa_locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     # The language chosen on the profile page (``bankapp.platform.i18n.LANGUAGES``); None
     # follows the browser's Accept-Language.
     locale: Mapped[Optional[str]] = mapped_column(sa.String(16))

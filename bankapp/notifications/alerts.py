@@ -66,10 +66,28 @@ def settings_for(user: User) -> AlertSettings:
     return settings
 
 
+class RecentSignInNeeded(Exception):
+    """Switching an alert off needs a sign-in (or the password again) this recent."""
+
+
 def save_settings(user: User, *, large_transfer_threshold: Decimal | None,
                   low_balance_floor: Decimal | None, scheduled_failed_on: bool,
-                  hold_placed_on: bool) -> AlertSettings:
-    """Store the user's choices; a threshold or floor of None turns that alert off."""
+                  hold_placed_on: bool, recent_sign_in: bool = True) -> AlertSettings:
+    """Store the user's choices; a threshold or floor of None turns that alert off.
+
+    Switching an alert off silences what would tell the owner of someone else's use of the
+    account: it needs ``recent_sign_in`` (the web passes whether its session proved the
+    password lately; RecentSignInNeeded, nothing written) and the owner is emailed.
+    """
+    before = settings_for(user)
+    was_on = {name for name in _SWITCHES if getattr(before, f"{name}_on")}
+    now_on = {name for name, on in (
+        ("large_transfer", large_transfer_threshold is not None),
+        ("low_balance", low_balance_floor is not None),
+        ("scheduled_failed", scheduled_failed_on), ("hold_placed", hold_placed_on)) if on}
+    switched_off = [name for name in _SWITCHES if name in was_on - now_on]
+    if switched_off and not recent_sign_in:
+        raise RecentSignInNeeded()
     settings = db.session.get(AlertSettings, user.id) or AlertSettings(user_id=user.id)
     settings.large_transfer_on = large_transfer_threshold is not None
     settings.large_transfer_threshold = large_transfer_threshold
@@ -84,8 +102,27 @@ def save_settings(user: User, *, large_transfer_threshold: Decimal | None,
                           "low_balance_floor": low_balance_floor,
                           "scheduled_failed": scheduled_failed_on,
                           "hold_placed": hold_placed_on})
+    if switched_off:
+        _queue_switched_off_notice(user, switched_off)
     db.session.commit()
     return settings
+
+
+_SWITCHES = ("large_transfer", "low_balance", "scheduled_failed", "hold_placed")
+
+
+def _queue_switched_off_notice(user: User, switched_off: list[str]) -> None:
+    with recipient_locale(user):
+        names = {"large_transfer": gettext("large transfers"),
+                 "low_balance": gettext("low balance"),
+                 "scheduled_failed": gettext("failed scheduled payments"),
+                 "hold_placed": gettext("holds placed on your money")}
+        body = gettext(
+            "These email alerts of your bankapp account were switched off: %(alerts)s.\n\n"
+            "If this was you, there is nothing to do.\n\n"
+            "If this was NOT you, someone is using your account: reset your password now and "
+            "contact the bank.\n", alerts=", ".join(names[name] for name in switched_off))
+        queue_alert(user.email, gettext("Your bankapp alerts were switched off"), body)
 
 
 # ---------------------------------------------------------------- the alerts

@@ -3,7 +3,10 @@
 Looking a number up shows its holder's masked name (``B** B****``), which is worth guarding:
 every look-up, found or not, spends one of the customer's ``PAYEE_LOOKUP_LIMIT`` (counted in
 the rate-limit store, so across workers and hosts) and is audited (``payee.lookup``, with
-whether the number exists), so staff can see someone walking the number space. A number with
+whether the number exists), so staff can see someone walking the number space. The transfer
+form and the API's transfers tell the same (a holder's name, "no such account", a step-up
+answer only an existing account gets), so a number typed there spends the same budget
+(``bankapp.identity.lookups.may_reveal``) unless it tells nothing new. A number with
 no open account gets a plain "no account has that number": account numbers are nine random
 digits, so with a small budget existence alone tells nothing worth having, and a customer who
 mistyped deserves to know. The save step carries the looked-up account in a signed, expiring
@@ -14,18 +17,17 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import gettext
 from itsdangerous import BadSignature
-from limits import parse as parse_limit
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import audit
 from bankapp.audit import Action, TargetType
-from bankapp.extensions import db, limiter
+from bankapp.extensions import db
 from bankapp.ledger import find_customer_account
 from bankapp.models import Account, AccountStatus, Payee, User
 from bankapp.identity.security import signing_serializer
+from bankapp.identity.lookups import LOOKUPS_SPENT, within_lookup_budget
 
 log = logging.getLogger("bankapp.payees")
 
@@ -80,30 +82,18 @@ def payee_of(user: User, payee_id: int) -> Payee | None:
     return db.session.scalar(owned_payee(user, payee_id))
 
 
-def _within_lookup_budget(user: User) -> bool:
-    if not limiter.enabled:
-        return True
-    item = parse_limit(current_app.config["PAYEE_LOOKUP_LIMIT"])
-    try:
-        return limiter.limiter.hit(item, "payee-lookup", str(user.id))
-    except Exception:  # the store's own errors: refuse rather than open the oracle
-        log.exception("rate-limit store unavailable; payee look-up refused")
-        return False
-
-
 def look_up(user: User, number: str, nickname: str) -> tuple[Account, str]:
     """The account a customer wants to save, and the cleaned nickname; ``PayeeRefused``."""
     nickname = clean_nickname(nickname)
     number = (number or "").strip().upper()
     if not number:
         raise PayeeRefused(gettext("Enter the payee's account number."), "account_number")
-    if not _within_lookup_budget(user):
-        raise PayeeRefused(gettext("You have looked up many account numbers recently: try "
-                                   "again later."), status=429)
+    if not within_lookup_budget(user):
+        raise PayeeRefused(gettext(LOOKUPS_SPENT), status=429)
     account = find_customer_account(number)
     found = account is not None and account.status != AccountStatus.CLOSED
     audit.record(Action.PAYEE_LOOKUP, actor=user, target_type=TargetType.ACCOUNT,
-                 target_id=number[:64], details={"found": found})
+                 target_id=number[:64], details={"found": found, "via": "payees"})
     db.session.commit()
     if not found:
         raise PayeeRefused(gettext("No account has that number: check it and try again."),

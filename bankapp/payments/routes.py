@@ -15,6 +15,8 @@ from bankapp.platform.forms import show_errors
 from bankapp.platform.formatting import format_money
 from bankapp.ledger.amounts import parse_amount
 from bankapp.models import Account, AccountStatus, Frequency, OrderStatus, ScheduledOrder
+from bankapp.identity.security import recently_authenticated
+from bankapp.identity.web import ask_for_password_again
 from bankapp.payments import payees, services
 from bankapp.payments.forms import (
     AlertSettingsForm,
@@ -257,10 +259,16 @@ def notifications():
         threshold = _amount_if(form.large_transfer_on, form.large_transfer_threshold)
         floor = _amount_if(form.low_balance_on, form.low_balance_floor)
         if not form.errors:
-            alerts.save_settings(current_user, large_transfer_threshold=threshold,
-                                 low_balance_floor=floor,
-                                 scheduled_failed_on=form.scheduled_failed_on.data,
-                                 hold_placed_on=form.hold_placed_on.data)
+            try:
+                alerts.save_settings(current_user, large_transfer_threshold=threshold,
+                                     low_balance_floor=floor,
+                                     scheduled_failed_on=form.scheduled_failed_on.data,
+                                     hold_placed_on=form.hold_placed_on.data,
+                                     recent_sign_in=recently_authenticated())
+            except alerts.RecentSignInNeeded:
+                return ask_for_password_again(
+                    gettext("Confirm your password first: switching alerts off needs a "
+                            "recent sign-in."), url_for("payments.notifications"))
             flash(gettext("Your alert settings are saved."), "success")
             return redirect(url_for("payments.notifications"))
     return render_template("payments/notifications.html", form=form)

@@ -1,5 +1,6 @@
-"""The database connection: engine options per kind of server, SQLite's pragmas, and the
-end-of-request rollback that survives a connection the server dropped."""
+"""The database connection: engine options per kind of server, SQLite's pragmas, the refusal
+of NUL characters, and the end-of-request rollback that survives a connection the server
+dropped."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +10,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
+from werkzeug.exceptions import BadRequest
 
 from bankapp.extensions import db
 
@@ -70,6 +72,33 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+class NulCharacterRefused(BadRequest):
+    """A value bound for the database holds a NUL character: answered 400, nothing written."""
+
+    description = "The request holds a NUL character, which cannot be stored."
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _refuse_nul_characters(conn, cursor, statement, parameters, context, executemany):
+    """No text column can hold a NUL (PostgreSQL refuses it: the request ended in a 500; SQLite
+    stored it). One guard where every value meets the database, whatever page, query string
+    or form it came from: a form that already refuses the value re-renders as before, and
+    anything that would reach a query is answered 400 before the statement runs."""
+    if _holds_nul(parameters):
+        raise NulCharacterRefused()
+
+
+def _holds_nul(parameters) -> bool:
+    # One row (a tuple or a dict) or many (a list of them), whichever the dialect passes.
+    if isinstance(parameters, str):
+        return "\x00" in parameters
+    if isinstance(parameters, dict):
+        parameters = parameters.values()
+    elif not isinstance(parameters, (list, tuple)):
+        return False
+    return any(_holds_nul(value) for value in parameters)
 
 
 def register_teardown(app: Flask) -> None:

@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 
 from bankapp.extensions import db
 from bankapp.platform import logs
+from bankapp.platform.database import NulCharacterRefused
 from bankapp.platform.problems import problem_response
 
 
@@ -26,8 +27,8 @@ def register_errorhandlers(app: Flask) -> None:
             # (and no link) is rendered; just the status.
             return (f"{code} {error.name}\n", code,
                     {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})
-        if code >= 500:
-            db.session.rollback()
+        if code >= 500 or isinstance(error, NulCharacterRefused):
+            db.session.rollback()  # the page below may query: a clean transaction
         # Keep the exception's own headers (Allow on 405, Retry-After on 429 and 503).
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         if wants_json():

@@ -10,14 +10,14 @@ import weakref
 from datetime import datetime, timezone
 from inspect import iscoroutinefunction
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, redirect, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from bankapp.extensions import talisman
 from bankapp.platform.formatting import format_amount, format_day, format_money, format_timestamp
-from bankapp.platform.urls import public_url_for
+from bankapp.platform.urls import public_base_url, public_url_for
 
 CSP = {
     "default-src": "'self'",
@@ -123,13 +123,29 @@ def secure_headers(app: Flask) -> None:
     # Runs before Talisman's redirect to HTTPS, which is for people with browsers: a program
     # calling the API over plain HTTP must fail loudly, not be redirected after it has already
     # sent its credentials in the clear (ASVS 5.0 V4.1.2).
-    app.before_request_funcs.setdefault(None, []).insert(0, refuse_plain_http_api)
+    # Then ours, before Talisman's: that one keeps whatever host and port ``Host`` names.
+    app.before_request_funcs.setdefault(None, []).insert(0, redirect_plain_http_to_public_url)
+    app.before_request_funcs[None].insert(0, refuse_plain_http_api)
 
 
 def refuse_plain_http_api() -> None:
     if (current_app.config["FORCE_HTTPS"] and not request.is_secure
             and request.path.startswith("/api/")):
         abort(403, "Use HTTPS: the API does not redirect plain HTTP requests.")
+
+
+def redirect_plain_http_to_public_url():
+    """Send a browser on plain HTTP to the same path on ``PUBLIC_URL`` (HTTPS), never to the
+    host or port the request's ``Host`` header names. Talisman's redirect handles the rest
+    (no ``PUBLIC_URL``: development), with the same conditions."""
+    base = current_app.config.get("PUBLIC_URL")
+    if (not current_app.config["FORCE_HTTPS"] or not base or request.is_secure
+            or current_app.debug or current_app.testing
+            or request.headers.get("X-Forwarded-Proto", "http") == "https"):
+        return None
+    request.host  # Flask's TRUSTED_HOSTS check: a host it does not serve gets 400, no redirect
+    query = request.query_string.decode("latin-1")
+    return redirect(public_base_url() + request.path + ("?" + query if query else ""), 302)
 
 
 def register_template_helpers(app: Flask, navigation: list[tuple[str, str, tuple]]) -> None:

@@ -49,6 +49,24 @@ def test_deposit_posts_through_the_api_channel(client, customer, account):
     assert entry.channel == Channel.API == body["channel"]
 
 
+def test_a_customer_cannot_deposit_by_api_when_self_deposits_are_off(app, client, customer,
+                                                                     account):
+    # Production's default: cash a customer says they have is not money a teller received.
+    app.config["CUSTOMER_SELF_DEPOSITS"] = False
+    response = deposit(client, customer, account, {"amount": "1000000.00"})
+    problem = assert_problem(response, 403)
+    assert problem["code"] == "self-deposits-off"
+    assert balance(account) == Decimal("100.00") and entry_count() == 1
+
+
+def test_a_teller_still_deposits_by_api_when_self_deposits_are_off(app, client, customer,
+                                                                   account, make_user):
+    app.config["CUSTOMER_SELF_DEPOSITS"] = False
+    teller = make_user(email="teller@example.com", role="teller")
+    assert deposit(client, teller, account, {"amount": "15.00"}).status_code == 201
+    assert balance(account) == Decimal("115.00")
+
+
 def test_withdrawal_lowers_the_balance(client, customer, account):
     response = withdraw(client, customer, account, {"amount": "40"})
     assert response.status_code == 201

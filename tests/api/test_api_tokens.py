@@ -63,10 +63,45 @@ def test_unverified_user_gets_403(client, make_user):
     assert "Verify" in body["detail"]
 
 
-def test_inactive_user_gets_403(client, make_user):
+def test_a_deactivated_account_gets_the_wrong_password_answer(client, customer, make_user):
     make_user(email="gone@example.com", is_active=False)
-    body = assert_problem(request_token(client, "gone@example.com"), 403)
-    assert "deactivated" in body["detail"]
+    deactivated = request_token(client, "gone@example.com")
+    wrong = request_token(client, "alice@example.com", "not the right password")
+    assert deactivated.status_code == wrong.status_code == 401
+    assert deactivated.get_json() == wrong.get_json()
+    assert deactivated.headers["WWW-Authenticate"] == wrong.headers["WWW-Authenticate"]
+
+
+def web_login(client, email, password, ip):
+    from support.web import post_form
+
+    return post_form(client, "/accounts/login/", {"email": email, "password": password},
+                     environ_base={"REMOTE_ADDR": ip})
+
+
+def test_wrong_passwords_on_the_web_and_the_api_share_one_count_per_account(client, app,
+                                                                            customer):
+    assert app.config["LOGIN_RATE_LIMIT"] == "5 per minute"  # the seed's rule
+    for n in range(3):
+        assert web_login(client, "alice@example.com", "wrong", f"10.0.1.{n}").status_code == 200
+    for n in range(2):
+        wrong = client.post(TOKEN_URL, json={"email": "Alice@example.com", "password": "wrong"},
+                            environ_base={"REMOTE_ADDR": f"10.0.2.{n}"})
+        assert wrong.status_code == 401
+    sixth = client.post(TOKEN_URL, json={"email": "alice@example.com", "password": TEST_PASSWORD},
+                        environ_base={"REMOTE_ADDR": "10.0.3.1"})
+    assert_problem(sixth, 429)
+    assert web_login(client, "alice@example.com", TEST_PASSWORD, "10.0.3.2").status_code == 429
+
+
+def test_the_per_account_login_count_holds_without_the_rate_limit_store(client, customer,
+                                                                        monkeypatch):
+    from bankapp.extensions import limiter
+
+    monkeypatch.setattr(limiter, "enabled", False)  # no Redis, no counters of its own
+    for n in range(5):
+        assert request_token(client, "alice@example.com", "wrong").status_code == 401
+    assert_problem(request_token(client, "alice@example.com"), 429)
 
 
 @pytest.mark.parametrize("body, status", [

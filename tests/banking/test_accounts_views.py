@@ -9,7 +9,7 @@ from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.models import Account, AccountStatus, JournalEntry, Transaction
 from support.users import log_in_as
-from support.web import form_fields, post_form
+from support.web import csrf_token, form_fields, post_form
 
 D = Decimal
 
@@ -135,6 +135,21 @@ def test_deposit_form_posts_and_redirects_to_the_account(customer_client, custom
     assert balance_of(account) == D("1234.50")
     page = text(customer_client.get(response.headers["Location"]))
     assert "Deposit of $1,234.50 posted" in page and "Salary" in page
+
+
+def test_without_self_deposits_a_customer_has_no_deposit_page_or_link(
+        app, customer_client, customer, funded_account):
+    app.config["CUSTOMER_SELF_DEPOSITS"] = False
+    account = funded_account(customer, "5.00")
+    url = f"/accounts/{account.account_number}/deposit/"
+    assert customer_client.get(url).status_code == 404
+    token = csrf_token(customer_client, f"/accounts/{account.account_number}/withdraw/")
+    assert customer_client.post(url, data={"amount": "1000.00",
+                                           "csrf_token": token}).status_code == 404
+    assert balance_of(account) == D("5.00") and entry_count() == 1
+    for page in ("/dashboard/", f"/accounts/{account.account_number}/"):
+        assert url not in text(customer_client.get(page))
+    assert customer_client.get(f"/accounts/{account.account_number}/withdraw/").status_code == 200
 
 
 @pytest.mark.parametrize("amount, message", [

@@ -65,6 +65,26 @@ def test_wrong_password_and_unknown_email_get_the_identical_answer(client, custo
     assert client.get("/dashboard/").status_code == 302
 
 
+def test_an_unknown_email_costs_one_verify_and_no_fresh_hash(app, client, monkeypatch):
+    # The dummy hash an unknown email is checked against is made once per set of argon2
+    # parameters: making it on every attempt took twice as long as a wrong password for a
+    # known email, which told who has an account.
+    from argon2 import PasswordHasher
+
+    from bankapp.identity.security import check_password
+
+    check_password(None, "first attempt makes the dummy hash")
+    hashes, verifies = [], []
+    real_hash, real_verify = PasswordHasher.hash, PasswordHasher.verify
+    monkeypatch.setattr(PasswordHasher, "hash",
+                        lambda self, *a, **k: hashes.append(1) or real_hash(self, *a, **k))
+    monkeypatch.setattr(PasswordHasher, "verify",
+                        lambda self, *a, **k: verifies.append(1) or real_verify(self, *a, **k))
+    for n in range(3):
+        assert log_in(client, f"nobody{n}@example.com", "not the right password").status_code == 200
+    assert (len(hashes), len(verifies)) == (0, 3)
+
+
 def test_inactive_user_is_refused_with_the_generic_message(client, make_user):
     make_user(email="gone@example.com", is_active=False)
     response = log_in(client, "gone@example.com")

@@ -179,6 +179,32 @@ def test_bad_email_addresses_are_refused(client, email):
     assert user_count() == 0
 
 
+def test_a_fullwidth_look_alike_signs_up_as_the_same_address(client, make_user):
+    make_user(email="alice@example.com")
+    with mail.record_messages() as outbox:
+        response = sign_up(client, email="\uff41lice@example.com")  # a fullwidth "a"
+    assert response.status_code == 302
+    assert user_count() == 1  # NFKC: it is alice@example.com, whose owner is told
+    assert [m.recipients for m in outbox] == [["alice@example.com"]]
+
+
+@pytest.mark.parametrize("email", [
+    "\u0430lice@example.com",  # a Cyrillic "а" among Latin letters
+    "alice@\u0435xample.com",  # a Cyrillic "е" in the domain
+    "\u0430\u0441\u0435@example.com",  # Cyrillic letters that all look Latin ("ace")
+])
+def test_look_alike_addresses_are_refused_with_a_clear_message(client, email):
+    response = sign_up(client, email=email)
+    assert response.status_code == 200
+    assert "looks like another address" in response.get_data(as_text=True)
+    assert user_count() == 0
+
+
+def test_an_address_in_one_other_script_is_accepted(client):
+    assert sign_up(client, email="\u0430\u043b\u0438\u0441\u0430@example.com").status_code == 302
+    assert user_count() == 1
+
+
 def test_refused_form_keeps_typed_values_but_not_passwords(client):
     response = sign_up(client, email="kept@example.com", phone_number="+44 20 71",
                        date_of_birth="1985-06-07")

@@ -14,12 +14,13 @@ from bankapp.extensions import db, mail
 from bankapp.models import EmailChange, EmailChangeStatus, Role
 from bankapp.identity.security import (
     EMAIL_CHANGE_CONFIRM_SALT,
+    check_password,
     signing_serializer,
     make_email_change_confirm_token,
     make_email_change_not_me_token,
 )
 from support.backoffice import audit_rows
-from support.users import TEST_PASSWORD, enrol_totp, log_in_as, totp_now
+from support.users import TEST_PASSWORD, age_the_sign_in, enrol_totp, log_in_as, totp_now
 from support.web import csrf_token, post_form
 
 NEW = "alice.new@example.com"
@@ -94,6 +95,34 @@ def test_profile_saves_name_and_phone_in_the_sign_up_form(customer_client, custo
     db.session.refresh(customer)
     assert (customer.first_name, customer.last_name) == ("Alicia", None)
     assert customer.phone_number == "+442071838751"  # stored in E.164, as at sign-up
+
+
+def test_a_phone_change_needs_a_recent_sign_in(customer_client, customer):
+    age_the_sign_in(customer_client)
+    response = post_form(customer_client, "/accounts/profile/", {
+        "first_name": "Alice", "last_name": "Archer", "phone_number": "+44 20 7183 8751"})
+    assert response.status_code == 302
+    assert "/accounts/reauthenticate/" in response.headers["Location"]
+    db.session.refresh(customer)
+    assert customer.phone_number == "+442071838750"
+
+
+def test_a_phone_change_tells_the_owner_by_email(customer_client, customer):
+    with mail.record_messages() as outbox:
+        post_form(customer_client, "/accounts/profile/", {
+            "first_name": "Alice", "last_name": "Archer", "phone_number": "+44 20 7183 8751"})
+    [notice] = mail_to(outbox, "alice@example.com")
+    assert "phone number" in notice.body and "ending 50" in notice.body
+    assert "ending 51" in notice.body
+
+
+def test_a_name_change_needs_no_recent_sign_in(customer_client, customer):
+    age_the_sign_in(customer_client)
+    response = post_form(customer_client, "/accounts/profile/", {
+        "first_name": "Alicia", "last_name": "Archer", "phone_number": "+44 20 7183 8750"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/profile/")
+    db.session.refresh(customer)
+    assert customer.first_name == "Alicia"
 
 
 def _phone_error(response) -> str:
@@ -183,6 +212,12 @@ def test_email_change_to_the_current_address_is_refused(customer_client):
 def test_email_change_checks_the_new_address_as_at_sign_up(customer_client):
     response, outbox = request_change(customer_client, "not-an-address")
     assert "Enter a valid email address" in response.get_data(as_text=True)
+    assert outbox == [] and changes() == []
+
+
+def test_email_change_refuses_a_look_alike_address(customer_client):
+    response, outbox = request_change(customer_client, "alice.n\u0435w@example.com")
+    assert "looks like another address" in response.get_data(as_text=True)
     assert outbox == [] and changes() == []
 
 
@@ -357,6 +392,26 @@ def test_not_me_after_confirmation_restores_the_old_address(client, customer, re
     assert change.status == EmailChangeStatus.CANCELLED and change.confirmed_at is not None
     assert logged_out(other_device)
     assert audit_rows(Action.EMAIL_CHANGE_CANCEL)[0].details["old_email_restored"] is True
+
+
+def test_not_me_kills_a_reset_link_sent_to_the_address_it_undoes(app, client, customer,
+                                                                 requested):
+    confirm, not_me = requested
+    client.get(confirm)
+    # Whoever moved the account asks for a reset link at the address they now control.
+    with mail.record_messages() as outbox:
+        post_form(app.test_client(), "/accounts/password_reset/", {"email": NEW})
+    [reset] = [link for message in mail_to(outbox, NEW)
+               for link in re.findall(r"http://localhost(/accounts/reset/[^/\s]+/)",
+                                      message.body)]
+    post_form(client, not_me, {})
+    attacker = app.test_client()
+    assert attacker.get(reset).status_code == 400
+    response = post_form(attacker, reset, {"new_password1": "lantern orbit velvet quarry",
+                                           "new_password2": "lantern orbit velvet quarry"})
+    assert response.status_code == 400
+    db.session.refresh(customer)
+    assert check_password(customer, TEST_PASSWORD)
 
 
 def test_not_me_still_ends_every_session_when_the_old_address_was_taken_meanwhile(

@@ -254,7 +254,7 @@ def test_a_code_already_used_is_refused(customer_client, secret, source, payee,
                    code).status_code == 302
     other = funded_account(make_user(email="dave@example.com"))
     response = confirm(customer_client, confirmation(customer_client, source, other), code)
-    assert response.status_code == 200 and "That code is not right" in text(response)
+    assert response.status_code == 200 and "That code has just been used" in text(response)
     assert balance(other) == 0
 
 

@@ -15,6 +15,7 @@ from bankapp.extensions import db, mail
 from bankapp.models import AlertSettings
 from support.api import new_key, send
 from support.backoffice import audit_rows
+from support.users import age_the_sign_in
 from support.web import post_form
 
 SETTINGS = "/accounts/notifications/"
@@ -161,6 +162,7 @@ def test_a_hold_alert_is_written_in_the_recipients_language(customer, source):
 
 def test_a_customer_can_turn_off_hold_and_failed_payment_alerts(customer, source):
     choose(customer, hold=False, scheduled=False)
+    outbox.deliver_committed()  # the notice that they were switched off goes out first
     assert sent(lambda: (alerts.hold_placed(source, D("1.00"), "x"), db.session.commit())) == []
 
 
@@ -179,6 +181,30 @@ def test_the_settings_page_saves_the_customers_choices(customer_client, customer
     assert len(audit_rows(Action.ALERT_SETTINGS)) == 1
     page = customer_client.get(SETTINGS).get_data(as_text=True)
     assert 'value="1500.00"' in page
+
+
+def test_switching_alerts_off_needs_a_recent_sign_in(customer_client, customer):
+    age_the_sign_in(customer_client)
+    response = post_form(customer_client, SETTINGS, {})  # every box unticked
+    assert response.status_code == 302
+    assert "/accounts/reauthenticate/" in response.headers["Location"]
+    assert db.session.get(AlertSettings, customer.id) is None  # the defaults stay on
+
+
+def test_switching_alerts_off_tells_the_owner_by_email(customer_client, customer):
+    with mail.record_messages() as messages:
+        post_form(customer_client, SETTINGS, {"hold_placed_on": "y"})
+    [notice] = [m for m in messages if m.recipients == ["alice@example.com"]]
+    assert "switched off" in notice.body and "failed" in notice.body
+
+
+def test_switching_an_alert_on_needs_no_recent_sign_in(customer_client, customer):
+    age_the_sign_in(customer_client)
+    response = post_form(customer_client, SETTINGS, {
+        "scheduled_failed_on": "y", "hold_placed_on": "y", "low_balance_on": "y",
+        "low_balance_floor": "50"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(SETTINGS)
+    assert db.session.get(AlertSettings, customer.id).low_balance_floor == D("50.00")
 
 
 def test_the_defaults_tell_of_failed_payments_and_holds(customer_client, customer):

@@ -154,6 +154,59 @@ def test_look_ups_are_limited_per_customer(app, customer_client, bob_account):
     assert len(audit_rows(Action.PAYEE_LOOKUP)) == 3  # the refused one looked nothing up
 
 
+def spend_the_look_up_budget(app, client) -> None:
+    app.config["PAYEE_LOOKUP_LIMIT"] = "3 per hour"
+    for n in range(3):
+        assert look_up(client, f"ACC-00000000{n}").status_code == 200
+
+
+def transfer_form(client, source, number: str):
+    return post_form(client, TRANSFER, {"from_account": source.account_number,
+                                        "to_account": number, "amount": "25.00"})
+
+
+def test_the_transfer_form_spends_the_look_up_budget_too(app, customer_client, source,
+                                                         bob_account):
+    spend_the_look_up_budget(app, customer_client)
+    found = text(transfer_form(customer_client, source, bob_account.account_number))
+    missing = text(transfer_form(customer_client, source, "ACC-999999999"))
+    assert "B** B****" not in found and "Confirm the transfer" not in found
+    assert "No active account has that number" not in missing
+    assert "try again later" in found and "try again later" in missing
+    assert len(audit_rows(Action.PAYEE_LOOKUP)) == 3  # the refused ones looked nothing up
+
+
+def test_a_number_typed_on_the_transfer_form_is_an_audited_look_up(customer_client, source,
+                                                                   bob_account):
+    page = transfer_form(customer_client, source, bob_account.account_number)
+    assert "Confirm the transfer" in text(page)
+    customer_client.post(TRANSFER, data=form_fields(text(page)))  # confirming: no new look-up
+    assert balance(bob_account) == D("25.00")
+    [row] = audit_rows(Action.PAYEE_LOOKUP)
+    assert (row.target_id, row.details["found"], row.details["via"]) == (
+        bob_account.account_number, True, "transfer")
+
+
+def test_an_account_paid_before_costs_no_look_up(customer_client, source, bob_account):
+    ledger.transfer(source, bob_account, D("1.00"), "", source.owner)
+    transfer_form(customer_client, source, bob_account.account_number)
+    assert audit_rows(Action.PAYEE_LOOKUP) == []
+
+
+def test_the_api_transfer_spends_the_look_up_budget_too(app, client, customer_client,
+                                                        customer, source, bob_account):
+    from support.api import assert_problem, new_key, send
+
+    enrol_totp(customer)  # so a number that exists would answer 403 step-up-required
+    spend_the_look_up_budget(app, customer_client)
+    for number in (bob_account.account_number, "ACC-999999999"):
+        response = send(client, "POST", "/api/v1/transfers", customer,
+                        {"from_account": source.account_number, "to_account": number,
+                         "amount": "25.00"}, key=new_key())
+        assert assert_problem(response, 429)["detail"].endswith("try again later.")
+    assert len(audit_rows(Action.PAYEE_LOOKUP)) == 3
+
+
 def test_a_payee_can_be_renamed(customer_client, bob_account):
     payee = add_payee(customer_client, bob_account.account_number, "Bob")
     post_form(customer_client, f"{PAYEES}{payee.id}/rename/", {"nickname": "  Landlord  "})

@@ -77,6 +77,19 @@ def test_production_uses_the_secret_key_from_its_environment(production_env):
     assert app.config["SECRET_KEY"] == PRODUCTION_SECRET
 
 
+def test_customer_self_deposits_are_off_in_production_unless_turned_on(production_env):
+    assert create_app(ProductionConfig).config["CUSTOMER_SELF_DEPOSITS"] is False
+    production_env.setenv("CUSTOMER_SELF_DEPOSITS", "true")
+    assert create_app(ProductionConfig).config["CUSTOMER_SELF_DEPOSITS"] is True
+
+
+def test_customer_self_deposits_are_on_in_development_for_the_demo(monkeypatch):
+    from config import DevelopmentConfig
+
+    monkeypatch.delenv("CUSTOMER_SELF_DEPOSITS", raising=False)
+    assert create_app(DevelopmentConfig).config["CUSTOMER_SELF_DEPOSITS"] is True
+
+
 @pytest.fixture
 def production_app(production_env):
     """A production app with a probe view that writes the session and reports the request."""
@@ -94,6 +107,13 @@ def test_production_redirects_http_to_https(production_app):
     response = production_app.test_client().get("/_probe", base_url="http://bank.example")
     assert response.status_code in (301, 302)
     assert response.headers["Location"].startswith("https://bank.example/_probe")
+
+
+def test_plain_http_redirect_goes_to_public_url_whatever_port_the_host_names(production_app):
+    response = production_app.test_client().get("/_probe?x=1",
+                                                 base_url="http://bank.example:8443")
+    assert response.status_code in (301, 302)
+    assert response.headers["Location"] == "https://bank.example/_probe?x=1"
 
 
 def test_production_sends_hsts_for_at_least_a_year(production_app):

@@ -47,3 +47,11 @@ def log_in_as(client, user: User) -> None:
         session["_fresh"] = True
         session["auth_at"] = session["seen_at"] = now
         session.permanent = True
+
+
+def age_the_sign_in(client, seconds: int = 3600) -> None:
+    """Make ``client``'s last proof of identity (login or password again) ``seconds`` old, as a
+    session cookie taken from an unlocked screen would be."""
+    with client.session_transaction() as session:
+        session["auth_at"] = datetime.now(timezone.utc).timestamp() - seconds
+        session.pop("reauth_at", None)

@@ -1,0 +1,75 @@
+"""Who may learn whether an account number exists, and whose it is.
+
+Every page or answer that tells it (the payees page's masked holder, the transfer form's
+confirmation or its "no such account", the API's 403 step-up against 422 unknown account)
+spends one of the customer's ``PAYEE_LOOKUP_LIMIT`` (counted in the rate-limit store, across
+workers and hosts) and is audited as ``payee.lookup`` with the path it came by, so staff can
+see someone walking the number space and nobody walks it faster by changing paths.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from limits import parse as parse_limit
+
+from bankapp import audit
+from bankapp.audit import Action, TargetType
+from bankapp.extensions import db, limiter
+from bankapp.identity.stepup import has_paid_before
+from bankapp.models import AccountStatus, AuditEvent, Payee, now_utc
+from bankapp.platform.i18n import N_
+
+log = logging.getLogger("bankapp.payees")
+
+LOOKUPS_SPENT = N_("You have looked up many account numbers recently: try again later.")
+REVEALED_FOR = timedelta(hours=1)
+
+
+def _known_to(user, account) -> bool:
+    # Nothing new to learn: the customer's own account, a saved payee, one paid before.
+    return (account.owner_id == user.id or db.session.scalar(sa.select(sa.exists().where(
+        Payee.user_id == user.id, Payee.account_id == account.id)))
+        or has_paid_before(user, account))
+
+
+def _revealed_lately(user, number: str) -> bool:
+    # The confirmation step after the form: the customer saw this holder a moment ago.
+    return bool(db.session.scalar(sa.select(sa.exists().where(
+        AuditEvent.actor_id == user.id, AuditEvent.action == Action.PAYEE_LOOKUP,
+        AuditEvent.target_id == number[:64], AuditEvent.created_at > now_utc() - REVEALED_FOR,
+        AuditEvent.details["found"].as_boolean().is_(True)))))
+
+
+def may_reveal(user, number: str, account, via: str) -> bool:
+    """Whether ``user`` may learn if ``number`` is an account (and whose) on the page or
+    answer ``via`` names ("payees", "transfer", "api-transfer"): every such path spends the
+    same ``PAYEE_LOOKUP_LIMIT`` and is audited (``payee.lookup``). ``account`` is what the
+    number names (None when nothing; the API's light rows will do). Free, and not audited,
+    when it tells nothing new: an account the customer owns, saved or paid before, or one
+    shown to them in the last hour. False (nothing audited) once the budget is spent. Commits.
+    """
+    number = (number or "").strip().upper()
+    if account is not None and (_known_to(user, account) or _revealed_lately(user, number)):
+        return True
+    if not within_lookup_budget(user):
+        return False
+    found = account is not None and account.status != AccountStatus.CLOSED
+    audit.record(Action.PAYEE_LOOKUP, actor=user, target_type=TargetType.ACCOUNT,
+                 target_id=number[:64], details={"found": found, "via": via})
+    db.session.commit()
+    return True
+
+
+def within_lookup_budget(user) -> bool:
+    """Spend one of ``user``'s ``PAYEE_LOOKUP_LIMIT`` look-ups; False when none is left."""
+    if not limiter.enabled:
+        return True
+    item = parse_limit(current_app.config["PAYEE_LOOKUP_LIMIT"])
+    try:
+        return limiter.limiter.hit(item, "payee-lookup", str(user.id))
+    except Exception:  # the store's own errors: refuse rather than open the oracle
+        log.exception("rate-limit store unavailable; payee look-up refused")
+        return False
