@@ -189,9 +189,10 @@ class Config:
     CUSTOMER_2FA = os.environ.get("CUSTOMER_2FA", "optional").strip().lower()
     MFA_FAILURE_LIMIT = os.environ.get("MFA_FAILURE_LIMIT", "5 per 5 minutes")
     MFA_LOCKOUT_MINUTES = int(os.environ.get("MFA_LOCKOUT_MINUTES", "15"))
-    # 30-second steps either side of now whose TOTP code is still accepted (phone clock drift,
-    # RFC 6238 §5.2); 0 limits a code's life to its own 30 seconds (ASVS 5.0 V6.5.5).
-    TOTP_DRIFT_STEPS = int(os.environ.get("TOTP_DRIFT_STEPS", "1"))
+    # 30-second steps either side of now whose TOTP code is still accepted. 0 (the default): a
+    # code lives only its own 30 seconds (ASVS 5.0 V6.5.5); 1 is the operator's explicit choice
+    # for customers whose phone clocks drift (RFC 6238 §5.2). Nothing else starts.
+    TOTP_DRIFT_STEPS = int(os.environ.get("TOTP_DRIFT_STEPS", "0"))
     # Seconds between the password and the second factor before the login starts over.
     MFA_PENDING_SECONDS = 300
     # Seconds a passkey challenge (bankapp/identity/passkeys.py) may be answered in; used once.
