@@ -76,6 +76,8 @@ class Action(_Names):
     ROLE_CHANGE = "admin.role_change"
     DEACTIVATE = "admin.deactivate"
     REACTIVATE = "admin.reactivate"
+    END_USER_SESSIONS = "admin.end_sessions"
+    END_ALL_SESSIONS = "admin.end_all_sessions"
     TILL_ALLOCATE = "till.allocate"
     TILL_SETTLE = "till.settle"
     TILL_CLOSE_SHIFT = "till.close_shift"
