@@ -218,6 +218,9 @@ class Config:
     # Bearer token that /metrics asks for; unset, /metrics does not exist (404).
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
     SECURITY_CONTACT = os.environ.get("SECURITY_CONTACT", "")  # /.well-known/security.txt
+    # Audit rows per kind of security event (403, refused object, CSRF failure, rate limit,
+    # refused API token) and per caller; past it, only a log line (bankapp/audit/events.py).
+    SECURITY_EVENT_AUDIT_LIMIT = os.environ.get("SECURITY_EVENT_AUDIT_LIMIT", "10 per hour")
 
     # JSON API (bankapp/api): HS256 access tokens signed with JWT_SECRET_KEY (SECRET_KEY when
     # unset), short-lived.

@@ -36,6 +36,8 @@ from bankapp.api.representations import (
     timestamp,
     transaction_json,
 )
+from bankapp.audit import events
+from bankapp.identity import services as identity_services
 from bankapp.identity import stepup
 from bankapp.identity.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
 from bankapp.api.tokens import (
@@ -109,16 +111,28 @@ def token():
     user = db.session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     # One message (and, via the dummy hash, one timing) for unknown email and wrong password.
     if not check_password(user, password):
-        raise Problem(401, "The email or password is incorrect.",
-                      headers={"WWW-Authenticate": 'Bearer realm="bankapp"'})
+        raise _token_refused(user, email, "bad credentials", Problem(
+            401, "The email or password is incorrect.",
+            headers={"WWW-Authenticate": 'Bearer realm="bankapp"'}))
     if not user.is_active:
-        raise Problem(403, "This user is deactivated; contact the bank.")
+        raise _token_refused(user, email, "inactive", Problem(
+            403, "This user is deactivated; contact the bank."))
     if not user.is_verified:
-        raise Problem(403, "Verify your email address before using the API.")
+        raise _token_refused(user, email, "unverified", Problem(
+            403, "Verify your email address before using the API."))
     db.session.commit()  # check_password may have upgraded the stored hash
-    check_second_factor(user, otp)
+    check_second_factor(user, otp)  # a wrong code is audited there (mfa.failure)
+    identity_services.record_api_token(user, email)
     return jsonify(access_token=issue_access_token(user), token_type="Bearer",
                    expires_in=token_lifetime())
+
+
+def _token_refused(user: User | None, email: str, reason: str, problem: Problem) -> Problem:
+    """Audit a refused token request; the refusal's problem (no second, security row)."""
+    db.session.rollback()  # nothing of the refused request is kept but its audit row
+    identity_services.record_api_token(user, email, refused=reason)
+    g.setdefault(events.ALREADY_AUDITED, True)
+    return problem
 
 
 def check_second_factor(user: User, otp: str | None) -> None:

@@ -169,6 +169,18 @@ def authenticate(email: str, password: str) -> User:
     return user
 
 
+def record_api_token(user: User | None, email: str, refused: str | None = None) -> None:
+    """Audit a token request (``POST /api/v1/token``): issued to ``user``, or ``refused`` for
+    that reason, with the address given (never the password), as the web login is."""
+    details = {"email": (email or "").strip().lower()[:254]}
+    if refused:
+        details["reason"] = refused
+    audit.record(Action.API_TOKEN_FAILURE if refused else Action.API_TOKEN_ISSUED,
+                 actor=user, target_type=TargetType.USER,
+                 target_id=user.id if user else None, details=details)
+    db.session.commit()
+
+
 def _login_failed(user: User | None, email: str, reason: str) -> None:
     # The submitted address, never the password: enough to spot an account being ground.
     audit.record(Action.LOGIN_FAILURE, actor=user, target_type=TargetType.USER,
