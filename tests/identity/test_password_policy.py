@@ -180,3 +180,14 @@ def test_a_slow_breach_service_is_given_up_after_the_timeout(app, caplog):
         with caplog.at_level(logging.WARNING, logger="bankapp.identity.breached"):
             assert password_problems(BREACHED) == []
     assert "timed out" in caplog.text
+
+
+def test_the_breach_check_never_follows_a_redirect(app, caplog):
+    # ASVS 5.0 V15.3.2: the one outbound HTTP request the app can make goes where configured.
+    app.config["PWNED_PASSWORDS_CHECK"] = True
+    with running_range_api({BREACHED: 12}) as (elsewhere, followed):
+        with running_range_api({}, redirect_to=elsewhere.rsplit("/range/", 1)[0]) as (url, _):
+            app.config["PWNED_PASSWORDS_URL"] = url
+            with caplog.at_level(logging.WARNING, logger="bankapp.identity.breached"):
+                assert password_problems(BREACHED) == []
+    assert followed == [] and "302" in caplog.text

@@ -14,9 +14,11 @@ def sha1_hex(password: str) -> str:
 
 
 @contextmanager
-def running_range_api(breached: dict[str, int], delay: float = 0.0):
+def running_range_api(breached: dict[str, int], delay: float = 0.0,
+                      redirect_to: str | None = None):
     """Serve ``breached`` (password → times seen), padded with a decoy line per prefix, after
-    ``delay`` seconds; yields (the URL to set as PWNED_PASSWORDS_URL, the paths asked)."""
+    ``delay`` seconds (or answer every request with a 302 to ``redirect_to``); yields (the URL
+    to set as PWNED_PASSWORDS_URL, the paths asked)."""
     asked: list[str] = []
     table: dict[str, list[str]] = {}
     for password, times in breached.items():
@@ -27,6 +29,11 @@ def running_range_api(breached: dict[str, int], delay: float = 0.0):
         def do_GET(self):  # noqa: N802 (http.server's name)
             asked.append(self.path)
             time.sleep(delay)
+            if redirect_to:
+                self.send_response(302)
+                self.send_header("Location", redirect_to + self.path)
+                self.end_headers()
+                return
             prefix = self.path.rsplit("/", 1)[-1]
             lines = table.get(prefix, []) + ["0" * 35 + ":0"]  # padding carries 0
             body = "\r\n".join(lines).encode()
