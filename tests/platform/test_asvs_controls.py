@@ -396,14 +396,17 @@ def test_unhandled_error_is_logged_with_its_traceback(app, client, caplog):
 
 
 def test_emailed_links_are_signed_with_hmac_sha256(app, customer):
-    # V11.4.1: a reset token signed like itsdangerous' default (HMAC-SHA-1) is refused.
+    # V11.4.1: a reset token signed with HMAC-SHA-1 (itsdangerous' own default) is refused.
+    import hashlib
+
     from itsdangerous import URLSafeTimedSerializer
 
     from bankapp.identity.security import (RESET_PASSWORD_SALT, _password_fingerprint, load_reset_token,
                                   make_reset_token)
 
     payload = {"uid": customer.id, "pw": _password_fingerprint(customer)}
-    sha1 = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=RESET_PASSWORD_SALT)
+    sha1 = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=RESET_PASSWORD_SALT,
+                                  signer_kwargs={"digest_method": hashlib.sha1})
     assert load_reset_token(sha1.dumps(payload)) is None
     assert load_reset_token(make_reset_token(customer)) == customer
 
