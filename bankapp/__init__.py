@@ -113,10 +113,12 @@ def register_domain_rules(app: Flask) -> None:
     """What the domain modules install on every request, and the ``flask`` commands."""
     # Imported here for the same reason as the blueprints (register_blueprints).
     from bankapp import cli, schedule
+    from bankapp.audit import events
     from bankapp.identity.web import register_session_rules
     from bankapp.models import EntryType
 
     register_session_rules(app)
+    events.init_app(app)  # refusals (403, CSRF, 429...) become security events
     cli.register(app)
     schedule.init_app(app)  # each job's last success and lateness on /metrics
     metrics.start_posting_counters(

@@ -1,5 +1,8 @@
 """Flask extensions, created unbound; ``create_app`` binds them to an app."""
+import hashlib
+
 import flask_talisman
+import itsdangerous
 from flask import current_app, request
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -103,6 +106,13 @@ db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 migrate = Migrate(render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# CSRF tokens signed with HMAC-SHA-256, not itsdangerous' default HMAC-SHA-1 (ASVS 5.0
+# V11.4.1). Flask-WTF 1.3 builds its serializer with no digest option (pallets-eco/flask-wtf
+# #699), so this sets itsdangerous' own documented default, ``Signer.default_digest_method``.
+# Every other signer here names its digest already (the session cookie in platform/web.py,
+# emailed links in identity/security.py), so only the CSRF tokens change: those open in a
+# browser at deploy time are refused once (the form answers 400 and a reload gets a new one).
+itsdangerous.Signer.default_digest_method = staticmethod(hashlib.sha256)
 limiter = Limiter(key_func=get_remote_address)
 talisman = Talisman()
 mail = Mail()

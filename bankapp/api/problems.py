@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from bankapp import ledger
+from bankapp.audit import events
 from bankapp.platform.problems import problem_response, status_phrase
 
 # code → (status, title, what it means); the docs page lists them under #problem-<code>.
@@ -82,6 +83,7 @@ class Problem(Exception):
 
 
 def render_problem(problem: Problem):
+    events.record_problem(problem.status, problem.detail)  # 401, 403, 404, 429
     return problem_response(problem.status, problem.body(), problem.headers)
 
 

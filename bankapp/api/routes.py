@@ -35,7 +35,9 @@ from bankapp.api.representations import (
     timestamp,
     transaction_json,
 )
+from bankapp.audit import events
 from bankapp.identity import lookups, stepup
+from bankapp.identity import services as identity_services
 from bankapp.identity.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
 from bankapp.api.tokens import (
     api_user,
@@ -105,19 +107,29 @@ def token():
     otp = fields.text("otp", required=False, max_length=64)
     fields.check()
     # The login form's checks and counts: one answer (and one timing) for an unknown email,
-    # a wrong password and a deactivated account.
+    # a wrong password and a deactivated account; each refusal audited as a token refusal.
     try:
-        user = authenticate(email, password)
+        user = authenticate(email, password, via_api=True)
     except LoginThrottled:
-        raise Problem(429, _TOO_MANY) from None
+        raise _token_refused(None, email, "throttled", Problem(429, _TOO_MANY)) from None
     except LoginRefused as refusal:
+        g.setdefault(events.ALREADY_AUDITED, True)
         if refusal.unverified:
             raise Problem(403, "Verify your email address before using the API.") from None
         raise Problem(401, "The email or password is incorrect.",
                       headers={"WWW-Authenticate": 'Bearer realm="bankapp"'}) from None
-    check_second_factor(user, otp)
+    check_second_factor(user, otp)  # a wrong code is audited there (mfa.failure)
+    identity_services.record_api_token(user, email)
     return jsonify(access_token=issue_access_token(user), token_type="Bearer",
                    expires_in=token_lifetime())
+
+
+def _token_refused(user: User | None, email: str, reason: str, problem: Problem) -> Problem:
+    """Audit a refused token request; the refusal's problem (no second, security row)."""
+    db.session.rollback()  # nothing of the refused request is kept but its audit row
+    identity_services.record_api_token(user, email, refused=reason)
+    g.setdefault(events.ALREADY_AUDITED, True)
+    return problem
 
 
 def check_second_factor(user: User, otp: str | None) -> None:

@@ -20,7 +20,9 @@ from bankapp.ledger import fast
 from bankapp.models import Account, AccountType, Role, User
 
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["sub", "iat", "exp", "ver"]
+REQUIRED_CLAIMS = ["sub", "iat", "exp", "ver", "aud"]
+# The audience when PUBLIC_URL is not set (development, tests): still checked, never empty.
+LOCAL_AUDIENCE = "urn:bankapp:api:v1"
 
 
 def _signing_key() -> bytes:
@@ -28,6 +30,13 @@ def _signing_key() -> bytes:
     # a token can never double as another signed value (session cookie, reset link).
     secret = current_app.config.get("JWT_SECRET_KEY") or current_app.config["SECRET_KEY"]
     return hmac.new(secret.encode(), b"bankapp.api.access-token", hashlib.sha256).digest()
+
+
+def audience() -> str:
+    """Who an access token is for: this deployment's API (``PUBLIC_URL`` + ``/api/v1``), so a
+    token from another deployment sharing the signing key (a staging copy) is refused."""
+    public_url = current_app.config.get("PUBLIC_URL")
+    return f"{public_url}/api/v1" if public_url else LOCAL_AUDIENCE
 
 
 def token_lifetime() -> int:
@@ -39,7 +48,7 @@ def issue_access_token(user: User, issued_at: int | None = None) -> str:
     """A signed access token for ``user``, void once their token_version moves on."""
     now = int(time.time()) if issued_at is None else issued_at
     claims = {"sub": str(user.id), "iat": now, "exp": now + token_lifetime(),
-              "ver": user.token_version or 0}
+              "ver": user.token_version or 0, "aud": audience()}
     return jwt.encode(claims, _signing_key(), algorithm=ALGORITHM)
 
 
@@ -99,7 +108,7 @@ def _claims(token: str) -> tuple[int, int]:
     try:
         # One algorithm only: "none" and any other algorithm are refused before verification.
         claims = jwt.decode(token, _signing_key(), algorithms=[ALGORITHM],
-                            options={"require": REQUIRED_CLAIMS})
+                            audience=audience(), options={"require": REQUIRED_CLAIMS})
     except jwt.ExpiredSignatureError:
         raise _unauthorized("The access token has expired; request a new one.") from None
     except (jwt.PyJWTError, ValueError, TypeError):

@@ -38,6 +38,8 @@ class Action(_Names):
     PASSWORD_CHANGE = "auth.password_change"
     PASSWORD_CHANGE_FAILURE = "auth.password_change.failure"
     LOGOUT = "auth.logout"
+    API_TOKEN_ISSUED = "auth.api_token.success"
+    API_TOKEN_FAILURE = "auth.api_token.failure"
     REAUTH_FAILURE = "auth.reauth.failure"
     SESSION_END = "auth.session.end"
     SESSION_END_OTHERS = "auth.session.end_others"
@@ -76,6 +78,8 @@ class Action(_Names):
     ROLE_CHANGE = "admin.role_change"
     DEACTIVATE = "admin.deactivate"
     REACTIVATE = "admin.reactivate"
+    END_USER_SESSIONS = "admin.end_sessions"
+    END_ALL_SESSIONS = "admin.end_all_sessions"
     TILL_ALLOCATE = "till.allocate"
     TILL_SETTLE = "till.settle"
     TILL_CLOSE_SHIFT = "till.close_shift"
@@ -92,6 +96,12 @@ class Action(_Names):
     SCHEDULED_POSTED = "scheduled.occurrence.posted"
     SCHEDULED_FAILED = "scheduled.occurrence.failed"
     ALERT_SETTINGS = "alerts.settings"
+    # Security events (bankapp/audit/events.py): a bounded number of rows per caller.
+    ACCESS_REFUSED = "security.access_refused"
+    OBJECT_REFUSED = "security.object_refused"
+    CSRF_FAILURE = "security.csrf_failure"
+    RATE_LIMITED = "security.rate_limited"
+    API_AUTH_REFUSED = "security.api_auth_refused"
 
 
 class TargetType(_Names):

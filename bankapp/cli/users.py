@@ -51,7 +51,7 @@ def create_user(email, role, password, first_name, last_name, phone):
     phone = _validated(normalize_phone, phone, "phone number") if phone else None
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    problems = password_problems(password, email)
+    problems = password_problems(password, email, (first_name, last_name))
     if problems:
         raise click.ClickException(f"weak password: {' '.join(problems)}")
     user = User(email=email, password_hash=hash_password(password), role=role,

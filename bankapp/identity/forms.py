@@ -23,7 +23,8 @@ from bankapp.identity.validators import (
 
 PASSWORD_HINT = _l(
     "At least %(count)s characters. A few unrelated words are easy to remember "
-    "and hard to guess; no symbols are required.", count=PASSWORD_MIN_LENGTH)
+    "and hard to guess; no symbols are required. Not your name, your email address or "
+    "the bank's name.", count=PASSWORD_MIN_LENGTH)
 
 
 class IsoDateField(DateField):
@@ -52,7 +53,7 @@ def _strip(value):
 class SignupForm(FlaskForm):
     email = _email_field()
     password1 = PasswordField(_l("Password"), validators=[
-        DataRequired(_l("Choose a password.")), StrongPassword(email_field="email")])
+        DataRequired(_l("Choose a password.")), StrongPassword()])
     password2 = PasswordField(_l("Password again"), validators=[
         DataRequired(_l("Type the password again.")),
         EqualTo("password1", _l("The two passwords do not match."))])
@@ -95,10 +96,10 @@ class SetPasswordForm(FlaskForm):
         EqualTo("new_password1", _l("The two passwords do not match."))])
     submit = SubmitField(_l("Set password"))
 
-    def __init__(self, *args, account_email: str | None = None, **kwargs):
+    def __init__(self, *args, account=None, **kwargs):
         super().__init__(*args, **kwargs)
-        # The password must not equal the address of the account it protects.
-        self.account_email = account_email
+        # The user whose password this is: it may not contain their email or names.
+        self.account = account
 
 
 class ChangePasswordForm(SetPasswordForm):

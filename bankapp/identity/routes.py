@@ -187,7 +187,7 @@ def password_reset_confirm(token: str):
     user = services.user_for_reset_token(token)
     if user is None:
         return render_template("auth/password_reset_confirm.html", form=None), 400
-    form = SetPasswordForm(account_email=user.email)
+    form = SetPasswordForm(account=user)
     if form.validate_on_submit():
         services.reset_password(user, form.new_password1.data)
         return redirect(url_for("auth.password_reset_complete"))
@@ -206,7 +206,7 @@ def password_reset_complete():
 @limiter.limit(_login_limit, methods=["POST"], key_func=_current_user_key)
 def change_password():
     """Change the password of the logged-in user, who must give the current one."""
-    form = ChangePasswordForm(account_email=current_user.email)
+    form = ChangePasswordForm(account=current_user)
     if form.validate_on_submit():
         try:
             services.change_password(current_user._get_current_object(),

@@ -164,14 +164,15 @@ def login_rate_key(email) -> str:
     return "login-email:" + hashlib.sha256(email.encode("utf-8", "replace")).hexdigest()
 
 
-def authenticate(email: str, password: str) -> User:
+def authenticate(email: str, password: str, via_api: bool = False) -> User:
     """The user these credentials belong to, or LoginRefused (LoginThrottled once the
     account's attempts are spent).
 
     Unknown email, wrong password and deactivated account raise the same refusal so the
     page cannot be used to find out who has an account. Attempts on an account are counted
     in its row (``bankapp.identity.throttle``), web and API together, with or without Redis;
-    a successful one gives its slot back.
+    a successful one gives its slot back. A refusal is audited as a login failure, or with
+    ``via_api`` as a refused token request (``record_api_token``).
     """
     user = find_user(email)
     if user is not None and throttle.take_slot(
@@ -180,22 +181,37 @@ def authenticate(email: str, password: str) -> User:
         raise LoginThrottled()
     if not check_password(user, password):
         db.session.rollback()
-        _login_failed(user, email, "bad credentials")
+        _login_failed(user, email, "bad credentials", via_api)
         raise LoginRefused()
     # check_password may have upgraded the stored hash to the current parameters.
     db.session.commit()
     if not user.is_active:
-        _login_failed(user, email, "inactive")
+        _login_failed(user, email, "inactive", via_api)
         raise LoginRefused()
     throttle.give_back(throttle.PASSWORD, user.id)
     if not user.is_verified:
-        _login_failed(user, email, "unverified")
+        _login_failed(user, email, "unverified", via_api)
         raise LoginRefused(unverified=True)
     return user
 
 
-def _login_failed(user: User | None, email: str, reason: str) -> None:
+def record_api_token(user: User | None, email: str, refused: str | None = None) -> None:
+    """Audit a token request (``POST /api/v1/token``): issued to ``user``, or ``refused`` for
+    that reason, with the address given (never the password), as the web login is."""
+    details = {"email": (email or "").strip().lower()[:254]}
+    if refused:
+        details["reason"] = refused
+    audit.record(Action.API_TOKEN_FAILURE if refused else Action.API_TOKEN_ISSUED,
+                 actor=user, target_type=TargetType.USER,
+                 target_id=user.id if user else None, details=details)
+    db.session.commit()
+
+
+def _login_failed(user: User | None, email: str, reason: str, via_api: bool) -> None:
     # The submitted address, never the password: enough to spot an account being ground.
+    if via_api:
+        record_api_token(user, email, refused=reason)
+        return
     audit.record(Action.LOGIN_FAILURE, actor=user, target_type=TargetType.USER,
                  target_id=user.id if user else None,
                  details={"email": (email or "").strip().lower()[:254], "reason": reason,

@@ -6,18 +6,21 @@ already holds what is stored: a lower-cased email, an E.164 phone number.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date, datetime
+from urllib.parse import urlsplit
 
 import phonenumbers
 from confusable_homoglyphs import categories, confusables
 from email_validator import EmailNotValidError, validate_email
-from flask import has_app_context
+from flask import current_app, has_app_context
 from flask_babel import gettext
 from wtforms.validators import StopValidation, ValidationError
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from bankapp.identity import breached, common_passwords
 from bankapp.platform.formatting import bank_timezone
 
 PASSWORD_MIN_LENGTH = 12
@@ -30,6 +33,14 @@ _ZXCVBN_INPUT_LIMIT = 72
 MINIMUM_AGE_YEARS = 18
 
 _COMMON_PASSWORDS = frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"])
+# Context words (ASVS 5.0 V6.1.2, V6.2.11): a password may not contain the software's name,
+# the bank's name (BANK_NAME, each word of it) or the host's name (PUBLIC_URL), nor the
+# user's first or last name, email address, or any part of it (split at . _ - + @). Words
+# shorter than this are ignored: "Al" or "Li" would refuse too much.
+CONTEXT_WORD_MIN_LENGTH = 4
+SOFTWARE_NAME = "bankapp"
+# Host-name labels that say nothing about this bank.
+_GENERIC_LABELS = frozenset({"www", "com", "org", "net", "bank", "example"})
 
 
 class InvalidInput(ValueError):
@@ -87,8 +98,41 @@ def _looks_like_another(part: str) -> bool:
 # ---------------------------------------------------------------- password
 
 
-def password_problems(password: str, email: str | None = None) -> list[str]:
-    """Why ``password`` is refused (empty when acceptable); the last item may be advice."""
+def _words(text: str | None) -> set[str]:
+    """``text`` lower-cased, whole and in parts split at spaces and . _ - + @."""
+    text = (text or "").strip().lower()
+    if not text:
+        return set()
+    parts = set(re.split(r"[\s._+@-]+", text)) | {text, re.sub(r"[\s._+@-]+", "", text)}
+    return {part for part in parts if len(part) >= CONTEXT_WORD_MIN_LENGTH}
+
+
+def bank_context_words() -> set[str]:
+    """The words of this installation no password may contain: the software's and the
+    bank's name, and the labels of its public host name (docs/configuration.md)."""
+    words = {SOFTWARE_NAME}
+    if has_app_context():
+        words |= _words(current_app.config.get("BANK_NAME"))
+        host = urlsplit(current_app.config.get("PUBLIC_URL") or "").hostname or ""
+        words |= _words(host) - _GENERIC_LABELS - {host}
+    return words
+
+
+def context_words(email: str | None = None, names: tuple[str | None, ...] = ()) -> set[str]:
+    """Every word a password of this user may not contain (their own and the bank's)."""
+    words = bank_context_words() | _words(email)
+    for name in names:
+        words |= _words(name)
+    return words
+
+
+def password_problems(password: str, email: str | None = None,
+                      names: tuple[str | None, ...] = ()) -> list[str]:
+    """Why ``password`` is refused (empty when acceptable); the last item may be advice.
+
+    ``email`` and ``names`` (first and last) are the user's: the password may not contain
+    them. Checked in order, cheapest first; the online breach check, when it is on, last.
+    """
     password = password or ""
     if len(password) < PASSWORD_MIN_LENGTH:
         return [gettext("Use at least %(count)s characters (a few unrelated words work well).",
@@ -97,39 +141,46 @@ def password_problems(password: str, email: str | None = None) -> list[str]:
         return [gettext("Use at most %(count)s characters.", count=PASSWORD_MAX_LENGTH)]
     if password.isdigit():
         return [gettext("A password cannot be only digits.")]
-    user_inputs: list[str] = []
-    if email:
-        email = email.strip().lower()
-        local_part = email.partition("@")[0]
-        user_inputs = [email, local_part]
-        if password.lower() in user_inputs:
-            return [gettext("A password cannot be your email address.")]
-    if password.lower() in _COMMON_PASSWORDS:
+    lowered = password.lower()
+    email = (email or "").strip().lower()
+    if email and lowered == email:
+        return [gettext("A password cannot be your email address.")]
+    words = context_words(email, names)
+    for word in sorted(words, key=len, reverse=True):
+        if word in lowered:
+            return [gettext("A password cannot contain your name, your email address or the "
+                            "bank's name (“%(word)s”).", word=word)]
+    if lowered in _COMMON_PASSWORDS or common_passwords.is_common(password):
         return [gettext("This is one of the most common passwords; choose another.")]
-    estimate = zxcvbn(password[:_ZXCVBN_INPUT_LIMIT], user_inputs=user_inputs)
+    estimate = zxcvbn(password[:_ZXCVBN_INPUT_LIMIT], user_inputs=sorted(words))
     if estimate["score"] == 0:
         feedback = estimate.get("feedback") or {}
         advice = [feedback.get("warning") or "", *(feedback.get("suggestions") or [])]
         return [gettext("This password is too easy to guess."), *[a for a in advice if a]]
+    if breached.times_breached(password):
+        return [gettext("This password has appeared in a data breach, so attackers try it; "
+                        "choose another.")]
     return []
 
 
 class StrongPassword:
     """WTForms validator for the password policy.
 
-    The email the password must not equal comes from the field ``email_field`` of the form,
-    or, when the form has no such field (password reset), from ``form.account_email``.
+    The user's email and names, which the password may not contain, come from the form's
+    ``email``, ``first_name`` and ``last_name`` fields (sign-up), or, when the form has none
+    (reset, change), from ``form.account``, the user whose password it is.
     """
 
-    def __init__(self, email_field: str | None = None):
-        self.email_field = email_field
-
     def __call__(self, form, field):
-        email = None
-        if self.email_field and self.email_field in form:
-            email = form[self.email_field].data
-        email = email or getattr(form, "account_email", None)
-        problems = password_problems(field.data or "", email)
+        account = getattr(form, "account", None)
+
+        def value(name: str) -> str | None:
+            if name in form:
+                return form[name].data
+            return getattr(account, name, None)
+
+        problems = password_problems(field.data or "", value("email"),
+                                     (value("first_name"), value("last_name")))
         if problems:
             raise StopValidation(" ".join(problems))
 

@@ -12,6 +12,16 @@ from bankapp.platform.database import NulCharacterRefused
 from bankapp.platform.problems import problem_response
 
 
+# ``app.extensions[REFUSAL_HOOKS]``: what a domain module asked to be told of each refusal
+# (400, 401, 403, 404, 429) before its page is drawn: the audit's security events.
+REFUSAL_HOOKS = "bankapp.refusal_hooks"
+
+
+def on_refusal(app: Flask, hook) -> None:
+    """Call ``hook(error)`` for every 4xx refusal the error pages answer."""
+    app.extensions.setdefault(REFUSAL_HOOKS, []).append(hook)
+
+
 def wants_json() -> bool:
     # A JSON request (the passkey script's fetch calls) gets its errors as JSON too.
     return request.path.startswith("/api/") or request.is_json
@@ -29,6 +39,9 @@ def register_errorhandlers(app: Flask) -> None:
                     {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"})
         if code >= 500 or isinstance(error, NulCharacterRefused):
             db.session.rollback()  # the page below may query: a clean transaction
+        if code in (400, 401, 403, 404, 429):
+            for hook in app.extensions.get(REFUSAL_HOOKS, ()):
+                hook(error)
         # Keep the exception's own headers (Allow on 405, Retry-After on 429 and 503).
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         if wants_json():

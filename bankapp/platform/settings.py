@@ -48,6 +48,9 @@ def load_settings(app: Flask, config=None) -> None:
         if app.config["CUSTOMER_2FA"] not in ("optional", "required"):
             raise ValueError(f"CUSTOMER_2FA must be optional or required, not "
                              f"{app.config['CUSTOMER_2FA']!r}")
+        if app.config["TOTP_DRIFT_STEPS"] not in (0, 1):
+            raise ValueError(f"TOTP_DRIFT_STEPS must be 0 or 1, not "
+                             f"{app.config['TOTP_DRIFT_STEPS']!r}")
         check_currency(app.config["BANK_CURRENCY"])
     except ValueError as invalid:
         sys.exit(f"bankapp: refusing to start: {invalid} ({SEE_DOCS}).")

@@ -6,7 +6,7 @@ import time
 import jwt
 import pytest
 
-from bankapp.api.tokens import _signing_key, issue_access_token
+from bankapp.api.tokens import _signing_key, audience, issue_access_token
 from bankapp.extensions import db
 from bankapp.identity.security import set_password
 from support.api import assert_problem, bearer, send
@@ -33,7 +33,7 @@ def test_correct_credentials_get_a_bearer_token(client, customer):
 
 def test_token_carries_subject_issue_time_expiry_and_version(app, customer):
     token = issue_access_token(customer)
-    claims = jwt.decode(token, _signing_key(), algorithms=["HS256"])
+    claims = jwt.decode(token, _signing_key(), algorithms=["HS256"], audience=audience())
     assert claims["sub"] == str(customer.id)
     assert claims["exp"] - claims["iat"] == 15 * 60
     assert claims["ver"] == customer.token_version == 0
@@ -217,7 +217,8 @@ def test_token_with_modified_payload_is_refused(client, customer, make_user):
 ])
 def test_correctly_signed_token_with_bad_claims_is_refused(client, customer, claim):
     now = int(time.time())
-    claims = {"sub": str(customer.id), "iat": now, "exp": now + 600, "ver": 0, **claim}
+    claims = {"sub": str(customer.id), "iat": now, "exp": now + 600, "ver": 0,
+              "aud": audience(), **claim}
     token = jwt.encode(claims, _signing_key(), algorithm="HS256")
     assert_problem(get_accounts(client, token), 401)
 
@@ -227,8 +228,8 @@ def test_expired_token_cannot_move_money(client, customer, funded_account):
 
     account = funded_account(customer, "100.00")
     past = int(time.time()) - 3600
-    token = jwt.encode({"sub": str(customer.id), "iat": past - 900, "exp": past, "ver": 0},
-                       _signing_key(), algorithm="HS256")
+    token = jwt.encode({"sub": str(customer.id), "iat": past - 900, "exp": past, "ver": 0,
+                        "aud": audience()}, _signing_key(), algorithm="HS256")
     response = client.post(f"/api/v1/accounts/{account.account_number}/withdrawals",
                            json={"amount": "10.00"},
                            headers={"Authorization": f"Bearer {token}",
@@ -240,7 +241,7 @@ def test_expired_token_cannot_move_money(client, customer, funded_account):
 
 
 def test_token_without_expiry_is_refused(client, customer):
-    claims = {"sub": str(customer.id), "iat": int(time.time()), "ver": 0}
+    claims = {"sub": str(customer.id), "iat": int(time.time()), "ver": 0, "aud": audience()}
     token = jwt.encode(claims, _signing_key(), algorithm="HS256")
     assert_problem(get_accounts(client, token), 401)
 
@@ -286,3 +287,29 @@ def test_token_of_a_user_no_longer_verified_gets_403(client, customer):
     customer.is_verified = False
     db.session.commit()
     assert_problem(client.get("/api/v1/accounts", headers=headers), 403)
+
+
+def test_token_names_the_api_on_public_url_as_its_audience(app, customer):
+    app.config["PUBLIC_URL"] = "https://bank.example"
+    claims = jwt.decode(issue_access_token(customer), _signing_key(), algorithms=["HS256"],
+                        options={"verify_aud": False})
+    assert claims["aud"] == "https://bank.example/api/v1"
+
+
+def _signed(customer, **claims) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": str(customer.id), "iat": now, "exp": now + 600, "ver": 0,
+                       **claims}, _signing_key(), algorithm="HS256")
+
+
+def test_token_without_an_audience_is_refused(client, customer):
+    assert_problem(get_accounts(client, _signed(customer)), 401)
+
+
+def test_token_meant_for_another_service_is_refused(app, client, customer):
+    # Same signing key (a staging copy sharing JWT_SECRET_KEY), another audience.
+    app.config["PUBLIC_URL"] = "https://bank.example"
+    other = _signed(customer, aud="https://staging.bank.example/api/v1")
+    assert_problem(get_accounts(client, other), 401)
+    ours = _signed(customer, aud="https://bank.example/api/v1")
+    assert get_accounts(client, ours).status_code == 200

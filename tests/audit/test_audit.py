@@ -195,7 +195,11 @@ def test_the_action_names_cover_the_issue():
         "scheduled.create", "scheduled.pause", "scheduled.resume", "scheduled.cancel",
         "scheduled.run", "scheduled.occurrence.posted", "scheduled.occurrence.failed",
         "alerts.settings",
-        "ledger.interest", "interest.rate_set", "hold.place", "hold.release", "limits.change"}
+        "ledger.interest", "interest.rate_set", "hold.place", "hold.release", "limits.change",
+        "auth.api_token.success", "auth.api_token.failure",
+        "admin.end_sessions", "admin.end_all_sessions",
+        "security.access_refused", "security.object_refused", "security.csrf_failure",
+        "security.rate_limited", "security.api_auth_refused"}
     assert set(Action.all()) == expected
 
 

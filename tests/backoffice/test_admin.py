@@ -121,3 +121,64 @@ def test_deactivating_twice_is_refused_inline(app, admin_client, admin, customer
 
 def test_unknown_user_is_404(admin_client):
     assert admin_client.get("/admin/users/9999/").status_code == 404
+
+
+# ---------------------------------------------------------------- ending sessions (V7.4.5)
+
+
+def test_an_admin_ends_one_users_sessions_and_api_tokens(app, admin_client, customer,
+                                                         make_user):
+    from support.api import bearer
+
+    others = make_user()
+    customer_browser, other_browser = app.test_client(), app.test_client()
+    log_in_as(customer_browser, customer)
+    log_in_as(other_browser, others)
+    token = bearer(customer)
+    response = post_with_csrf(admin_client, app, f"/admin/users/{customer.id}/end-sessions/")
+    assert response.status_code == 303
+    assert customer_browser.get("/dashboard/").status_code == 302
+    assert app.test_client().get("/api/v1/accounts", headers=token).status_code == 401
+    # Nobody else is touched, the user may sign in again, and the admin stays in.
+    assert other_browser.get("/dashboard/").status_code == 200
+    assert admin_client.get("/admin/users/").status_code == 200
+    db.session.refresh(customer)
+    assert customer.is_active
+    [row] = audit_rows(Action.END_USER_SESSIONS)
+    assert row.target_id == str(customer.id) and row.details == {"email": customer.email}
+
+
+def test_an_admin_ends_everyones_sessions_their_own_included(app, admin_client, admin,
+                                                             customer, make_user):
+    from support.api import bearer
+
+    browsers = []
+    for person in (customer, make_user(role=Role.TELLER)):
+        browser = app.test_client()
+        log_in_as(browser, person)
+        browsers.append(browser)
+    token = bearer(customer)
+    response = post_with_csrf(admin_client, app, "/admin/sessions/end-all/")
+    assert response.status_code == 303 and "/accounts/login/" in response.headers["Location"]
+    for browser in (*browsers, admin_client):
+        assert browser.get("/reports/").status_code == 302
+    assert app.test_client().get("/api/v1/accounts", headers=token).status_code == 401
+    [row] = audit_rows(Action.END_ALL_SESSIONS)
+    assert row.actor_id == admin.id and row.details == {"sessions": 3}
+
+
+@pytest.mark.parametrize("url", ["/admin/sessions/end-all/", "/admin/users/1/end-sessions/"])
+def test_only_admins_end_sessions(app, client, make_user, customer, url):
+    log_in_as(client, make_user(role=Role.TELLER))
+    assert post_with_csrf(client, app, url).status_code == 403
+    assert audit_rows(Action.END_ALL_SESSIONS) == audit_rows(Action.END_USER_SESSIONS) == []
+
+
+def test_the_user_page_offers_to_end_their_sessions(admin_client, customer):
+    page = admin_client.get(f"/admin/users/{customer.id}/").get_data(as_text=True)
+    assert f'action="/admin/users/{customer.id}/end-sessions/"' in page
+
+
+def test_the_user_list_offers_to_end_everyones_sessions(admin_client):
+    page = admin_client.get("/admin/users/").get_data(as_text=True)
+    assert 'action="/admin/sessions/end-all/"' in page

@@ -78,6 +78,9 @@ def server_env(database: Path, sink: MailSink) -> dict:
         "LOGIN_RATE_LIMIT": "100 per minute",
         "REDIS_URL": "",
         "BANK_TIMEZONE": "UTC",  # the statement period the walk asks for is a UTC date
+        # The walks type the next 30-second step's code (the enrolment used the current one,
+        # which is never accepted twice) rather than wait up to 30 s: one step of drift.
+        "TOTP_DRIFT_STEPS": "1",
         "PYTHONUNBUFFERED": "1",
     })
     return env

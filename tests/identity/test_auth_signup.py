@@ -86,9 +86,9 @@ def test_mismatched_passwords_are_refused(client):
     ("password1234", "most common passwords"),
     ("PASSWORD1234", "most common passwords"),
     ("1Q2W3E4R5T6Y", "most common passwords"),
-    ("aaaaaaaaaaaaaaaa", "too easy to guess"),
+    ("abababababababab", "too easy to guess"),
     ("new.customer@example.com", "cannot be your email address"),
-    ("NEW.CUSTOMER", "cannot be your email address"),
+    ("NEW.CUSTOMER", "cannot contain your name, your email address"),
     ("x" * 64 + "Z" * 65, "at most 128 characters"),
 ])
 def test_weak_passwords_are_refused(client, password, message):
@@ -99,7 +99,7 @@ def test_weak_passwords_are_refused(client, password, message):
 
 
 def test_zxcvbn_advice_is_shown_for_a_guessable_password(client):
-    response = sign_up(client, password1="abcdefghijklmnop", password2="abcdefghijklmnop")
+    response = sign_up(client, password1="bcdefghijklmnopq", password2="bcdefghijklmnopq")
     assert "Avoid sequences." in response.get_data(as_text=True)
 
 

@@ -164,19 +164,28 @@ def test_the_second_step_keeps_the_page_the_user_asked_for(client, enrolled):
     assert second_step(client, totp_now(enrolled)).headers["Location"].endswith("/reports/")
 
 
-def test_a_code_from_the_previous_step_is_accepted_for_clock_drift(client, enrolled):
+def test_a_code_from_the_previous_step_is_refused_by_default(client, enrolled):
+    # ASVS 5.0 V6.5.5: a TOTP code lives its own 30 seconds unless drift is chosen.
+    password_step(client)
+    assert second_step(client, totp_now(enrolled, -1)).status_code == 200
+    assert not logged_in(client)
+
+
+def test_a_code_from_the_previous_step_is_accepted_when_drift_is_allowed(app, client,
+                                                                         enrolled):
+    app.config["TOTP_DRIFT_STEPS"] = 1
     password_step(client)
     assert second_step(client, totp_now(enrolled, -1)).status_code == 302
 
 
-def test_a_code_two_steps_old_is_refused(client, enrolled):
+def test_a_code_two_steps_old_is_refused_even_with_drift(app, client, enrolled):
+    app.config["TOTP_DRIFT_STEPS"] = 1
     password_step(client)
     assert second_step(client, totp_now(enrolled, -2)).status_code == 200
     assert not logged_in(client)
 
 
-def test_without_drift_a_code_lives_only_its_own_30_seconds(app, client, enrolled):
-    app.config["TOTP_DRIFT_STEPS"] = 0
+def test_without_drift_a_code_lives_only_its_own_30_seconds(client, enrolled):
     password_step(client)
     assert second_step(client, totp_now(enrolled, -1)).status_code == 200
     assert second_step(client, totp_now(enrolled)).status_code == 302

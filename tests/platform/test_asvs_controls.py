@@ -410,14 +410,17 @@ def test_unhandled_error_is_logged_with_its_traceback(app, client, caplog):
 
 
 def test_emailed_links_are_signed_with_hmac_sha256(app, customer):
-    # V11.4.1: a reset token signed like itsdangerous' default (HMAC-SHA-1) is refused.
+    # V11.4.1: a reset token signed with HMAC-SHA-1 (itsdangerous' own default) is refused.
+    import hashlib
+
     from itsdangerous import URLSafeTimedSerializer
 
     from bankapp.identity.security import (RESET_PASSWORD_SALT, _password_fingerprint, load_reset_token,
                                   make_reset_token)
 
     payload = {"uid": customer.id, "pw": _password_fingerprint(customer)}
-    sha1 = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=RESET_PASSWORD_SALT)
+    sha1 = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=RESET_PASSWORD_SALT,
+                                  signer_kwargs={"digest_method": hashlib.sha1})
     assert load_reset_token(sha1.dumps(payload)) is None
     assert load_reset_token(make_reset_token(customer)) == customer
 
@@ -445,3 +448,35 @@ def test_production_without_a_mail_server_never_logs_an_emailed_link(production_
         db.engine.dispose()
     assert response.status_code == 302
     assert "/accounts/reset/" not in caplog.text
+
+
+def _csrf_pair(client) -> tuple[str, str]:
+    """(the CSRF token the login form carries, the raw value it signs in the session)."""
+    token = csrf_token(client, "/accounts/login/")
+    with client.session_transaction() as session:
+        return token, session["csrf_token"]
+
+
+def test_csrf_tokens_are_signed_with_hmac_sha256(app, client):
+    # V11.2.3 / V11.4.1: Flask-WTF signs with itsdangerous, whose default is HMAC-SHA-1.
+    import hashlib
+
+    from itsdangerous import URLSafeTimedSerializer
+
+    token, raw = _csrf_pair(client)
+    sha256 = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="wtf-csrf-token",
+                                    signer_kwargs={"digest_method": hashlib.sha256})
+    assert sha256.loads(token) == raw
+
+
+def test_a_csrf_token_signed_with_hmac_sha1_is_refused(app, client, customer):
+    import hashlib
+
+    from itsdangerous import URLSafeTimedSerializer
+
+    _, raw = _csrf_pair(client)
+    sha1 = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="wtf-csrf-token",
+                                  signer_kwargs={"digest_method": hashlib.sha1})
+    response = client.post("/accounts/login/", data={
+        "csrf_token": sha1.dumps(raw), "email": customer.email, "password": TEST_PASSWORD})
+    assert response.status_code == 400

@@ -282,3 +282,10 @@ def test_a_connection_reused_at_once_is_not_pinged(app, monkeypatch):
             connection.exec_driver_sql("SELECT 1")
         with db.engine.connect() as connection:
             assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+
+
+@pytest.mark.parametrize("steps", [-1, 2, 10])
+def test_totp_drift_beyond_one_step_refuses_to_start(steps):
+    with pytest.raises(SystemExit) as stopped:
+        create_app(type("DriftConfig", (TestingConfig,), {"TOTP_DRIFT_STEPS": steps}))
+    assert "TOTP_DRIFT_STEPS" in stopped.value.code

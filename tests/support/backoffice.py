@@ -81,7 +81,8 @@ def session_csrf(client, app) -> str:
     (the token Flask-WTF would render: the session's raw token, signed)."""
     with client.session_transaction() as session:
         raw = session.setdefault("csrf_token", hashlib.sha1(os.urandom(64)).hexdigest())
-    return URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(raw)
+    return URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token",
+                                  signer_kwargs={"digest_method": hashlib.sha256}).dumps(raw)
 
 
 def post_with_csrf(client, app, url: str, data: dict | None = None, **kwargs):

@@ -19,10 +19,20 @@ def enrol_totp(user: User) -> str:
 
 
 def totp_now(secret: str, step_offset: int = 0) -> str:
-    """The code an authenticator app shows now (or ``step_offset`` 30-second steps away)."""
+    """The code an authenticator app shows now (or ``step_offset`` 30-second steps away).
+
+    A code is accepted only in its own 30-second step (TOTP_DRIFT_STEPS=0): one read in the
+    step's last 3 seconds could expire before a slow test machine submits it, so then this
+    waits for the next step first.
+    """
+    import time
+
     import pyotp
 
     totp = pyotp.TOTP(secret)
+    left = totp.interval - time.time() % totp.interval
+    if left < 3:
+        time.sleep(left + 0.05)
     return totp.generate_otp(totp.timecode(datetime.now(timezone.utc)) + step_offset)
 
 

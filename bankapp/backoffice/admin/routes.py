@@ -30,7 +30,8 @@ def users():
     """List and search users."""
     query = request.args.get("q", "").strip()[:100]
     page = db.paginate(services.user_search(query), per_page=PER_PAGE, error_out=False)
-    return render_template("admin/users.html", page=page, query=query)
+    return render_template("admin/users.html", page=page, query=query,
+                           confirm_form=ConfirmForm())
 
 
 @bp.route("/users/<int:user_id>/")
@@ -92,6 +93,29 @@ def _activation(user_id: int, change, done: str):
         return _render_user(person, error=str(error))
     flash(gettext(done, email=person.email), "success")
     return redirect(url_for(".user", user_id=person.id), code=303)
+
+
+@bp.route("/users/<int:user_id>/end-sessions/", methods=["POST"])
+@admin_only
+def end_user_sessions(user_id: int):
+    """Sign a user out everywhere: every session and API token ends."""
+    person = db.get_or_404(User, user_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.end_user_sessions(person, current_user._get_current_object())
+    flash(gettext("Every session of %(email)s has ended.", email=person.email), "success")
+    return redirect(url_for(".user", user_id=person.id), code=303)
+
+
+@bp.route("/sessions/end-all/", methods=["POST"])
+@admin_only
+def end_all_sessions():
+    """Sign everyone out, this admin included: every session and API token ends."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    services.end_all_sessions(current_user._get_current_object())
+    flash(gettext("Every session has ended, yours included: sign in again."), "success")
+    return redirect(url_for("auth.login"), code=303)
 
 
 @bp.route("/audit/")

@@ -11,7 +11,8 @@ from bankapp.notifications import outbox
 from bankapp.extensions import db
 from bankapp.platform.formatting import day_start_utc
 from bankapp.platform.i18n import role_label
-from bankapp.models import AuditEvent, MailStatus, OutboxMessage, Role, User
+from bankapp.models import (AuditEvent, MailStatus, OutboxMessage, Role, User, UserSession,
+                            now_utc)
 from bankapp.platform.search import escape_like
 
 
@@ -84,6 +85,32 @@ def reactivate(user: User, actor: User) -> None:
                  target_id=user.id,
                  details={"email": user.email})
     db.session.commit()
+
+
+def end_user_sessions(user: User, actor: User) -> None:
+    """End every session and API token of ``user`` (who may sign in again at once)."""
+    user.rotate_session_token()
+    user.revoke_api_tokens()
+    audit.record(audit.Action.END_USER_SESSIONS, actor=actor,
+                 target_type=audit.TargetType.USER, target_id=user.id,
+                 details={"email": user.email})
+    db.session.commit()
+
+
+def end_all_sessions(actor: User) -> int:
+    """End every open session and API token of every user, ``actor``'s own included (after a
+    suspected leak of cookies or tokens); how many sessions were open.
+
+    Two statements whatever the number of users: a cookie is refused once its session row
+    has ended (``devices.open_session_user``), a token once its user's version moved on.
+    """
+    ended = db.session.execute(
+        sa.update(UserSession).where(UserSession.ended_at.is_(None))
+        .values(ended_at=now_utc())).rowcount
+    db.session.execute(sa.update(User).values(token_version=User.token_version + 1))
+    audit.record(audit.Action.END_ALL_SESSIONS, actor=actor, details={"sessions": ended})
+    db.session.commit()
+    return ended
 
 
 def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
