@@ -48,6 +48,12 @@ WRONG_CODE = N_("That code is not right. Enter the current 6-digit code from you
               "recovery code.")
 MALFORMED_CODE = N_("Enter the 6-digit code from your authenticator app, or one of your recovery "
                   "codes (12 letters and digits).")
+USED_RECOVERY_CODE = N_("That recovery code has already been used: each one works once. Enter "
+                        "another recovery code, or the 6-digit code from your app.")
+# While setting up, the customer has no recovery codes yet: the messages do not mention them.
+WRONG_SETUP_CODE = N_("That code is not right. Enter the 6-digit code your app shows now for "
+                      "bankapp (a new one appears every 30 seconds).")
+MALFORMED_SETUP_CODE = N_("Enter the 6-digit code from your authenticator app.")
 LOCKED = N_("Too many wrong codes: second-factor sign-in for this account is locked for "
           "%(minutes)s minutes. We have emailed the account owner.")
 
@@ -182,7 +188,8 @@ def confirm_totp_enrolment(user: User, code: str) -> list[str]:
     step = _matching_step(decrypt_field(device.secret_encrypted), code, after=0)
     if step is None:
         _count_failure(user, "totp enrolment")
-        raise SecondFactorRefused(gettext(WRONG_CODE if TOTP_CODE.fullmatch(code) else MALFORMED_CODE))
+        raise SecondFactorRefused(gettext(WRONG_SETUP_CODE if TOTP_CODE.fullmatch(code)
+                                          else MALFORMED_SETUP_CODE))
     device.confirmed_at = device.last_used_at = now_utc()
     device.last_step = step
     user.mfa_enabled = True
@@ -215,12 +222,18 @@ def _matching_step(secret: str, code: str, after: int) -> int | None:
     return None
 
 
-def verify_second_factor(user: User, code: str | None) -> str:
+SIGN_IN = "sign-in"
+PAYMENT = "payment"  # a step-up: approving a transfer or a higher limit, already signed in
+
+
+def verify_second_factor(user: User, code: str | None, during: str = SIGN_IN) -> str:
     """Check a TOTP or recovery code for ``user``; the kind that matched ("totp", "recovery").
 
     A code is used up by its success (same transaction as the caller's commit is not needed:
     the use is committed here, atomically, so two requests with one code cannot both pass).
-    Raises SecondFactorRefused for a wrong, reused or malformed code, or while locked.
+    Raises SecondFactorRefused for a wrong, reused or malformed code, or while locked. Wrong
+    codes count toward the lockout whatever ``during`` is; a ``PAYMENT`` typo is audited as
+    such, so the security page never lists it as a failed sign-in.
     """
     _refuse_if_locked(user)
     code = normalise_code(code)
@@ -229,10 +242,14 @@ def verify_second_factor(user: User, code: str | None) -> str:
         step = _matching_step(decrypt_field(device.secret_encrypted), code, device.last_step)
         if step is not None and _claim_step(device, step):
             return "totp"
-    elif RECOVERY_CODE.fullmatch(code) and _use_recovery_code(user, code):
-        return "recovery"
+    elif RECOVERY_CODE.fullmatch(code):
+        if _use_recovery_code(user, code):
+            return "recovery"
+        if _was_used_recovery_code(user, code):
+            _count_failure(user, "used recovery code", during)
+            raise SecondFactorRefused(gettext(USED_RECOVERY_CODE))
     malformed = not (TOTP_CODE.fullmatch(code) or RECOVERY_CODE.fullmatch(code))
-    _count_failure(user, "malformed code" if malformed else "wrong code")
+    _count_failure(user, "malformed code" if malformed else "wrong code", during)
     raise SecondFactorRefused(gettext(MALFORMED_CODE if malformed else WRONG_CODE))
 
 
@@ -255,6 +272,13 @@ def _matching_recovery_code(user: User, code: str) -> RecoveryCode | None:
         if verify_secret(row.code_hash, code):
             return row
     return None
+
+
+def _was_used_recovery_code(user: User, code: str) -> bool:
+    # Only on the failure path (argon2 per used code): the current set's spent codes.
+    return any(verify_secret(code_hash, code) for code_hash in db.session.scalars(
+        sa.select(RecoveryCode.code_hash).where(RecoveryCode.user_id == user.id,
+                                                RecoveryCode.used_at.is_not(None))))
 
 
 def _use_recovery_code(user: User, code: str) -> bool:
@@ -381,11 +405,14 @@ def _refuse_if_locked(user: User) -> None:
             gettext(LOCKED, minutes=current_app.config["MFA_LOCKOUT_MINUTES"]), locked=True)
 
 
-def _count_failure(user: User, reason: str) -> None:
+def _count_failure(user: User, reason: str, during: str = SIGN_IN) -> None:
     """Audit a wrong code; lock the account's checks once the limit is spent."""
     db.session.rollback()
+    details = {"reason": reason, "browser": request_browser_label()}
+    if during != SIGN_IN:
+        details["during"] = during
     audit.record(Action.MFA_FAILURE, actor=user, target_type=TargetType.USER, target_id=user.id,
-                 details={"reason": reason, "browser": request_browser_label()})
+                 details=details)
     db.session.commit()
     if not limiter.enabled:
         return

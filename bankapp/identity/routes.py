@@ -313,7 +313,13 @@ def login_second_factor():
                               "security page if you are running out.",
                               left=factors.recovery_codes_left(user)), "warning")
             return redirect(next_url if is_safe_next(next_url) else url_for("accounts.dashboard"))
-    return render_template("auth/login_2fa.html", form=form, has_totp=factors.has_totp(user),
+    has_totp = factors.has_totp(user)
+    # A recovery code has letters: its box opens the full keyboard, the app's code the keypad.
+    by_recovery_code = not has_totp or request.args.get("with") == "recovery"
+    if by_recovery_code:
+        form.code.label.text = gettext("Recovery code")
+    return render_template("auth/login_2fa.html", form=form, has_totp=has_totp,
+                           by_recovery_code=by_recovery_code,
                            pending_passkeys=factors.passkey_count(user)), status
 
 

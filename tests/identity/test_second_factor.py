@@ -114,6 +114,43 @@ def test_enrolment_shows_ten_recovery_codes_once_and_keeps_only_their_hashes(cus
         as_text=True)
 
 
+def test_a_wrong_code_during_setup_does_not_mention_recovery_codes(customer_client):
+    customer_client.get(SETUP)
+    html = post_form(customer_client, SETUP, {"code": "000000"}).get_data(as_text=True)
+    assert "Enter the 6-digit code your app shows now for bankapp" in unescape(html)
+    assert "recovery code" not in html.lower().split("<form")[1]
+
+
+def test_a_malformed_code_during_setup_asks_for_six_digits_only(customer_client):
+    customer_client.get(SETUP)
+    html = post_form(customer_client, SETUP, {"code": "abc"}).get_data(as_text=True)
+    assert "Enter the 6-digit code from your authenticator app." in html
+    assert "recovery code" not in html.lower().split("<form")[1]
+
+
+def code_input(html: str) -> str:
+    return re.search(r'<input[^>]*name="code"[^>]*>', html).group(0)
+
+
+def test_the_setup_code_input_opens_the_numeric_keypad(customer_client):
+    tag = code_input(customer_client.get(SETUP).get_data(as_text=True))
+    assert 'inputmode="numeric"' in tag and 'autocomplete="one-time-code"' in tag
+
+
+def test_the_second_step_code_input_opens_the_numeric_keypad(client, enrolled):
+    password_step(client)
+    html = client.get(SECOND_STEP).get_data(as_text=True)
+    tag = code_input(html)
+    assert 'inputmode="numeric"' in tag and 'autocomplete="one-time-code"' in tag
+    assert 'href="/accounts/login/2fa/?with=recovery"' in html
+
+
+def test_a_recovery_code_is_typed_on_the_full_keyboard(client, enrolled):
+    password_step(client)
+    tag = code_input(client.get(SECOND_STEP + "?with=recovery").get_data(as_text=True))
+    assert 'inputmode="text"' in tag and 'autocomplete="off"' in tag
+
+
 def test_a_setup_post_without_the_setup_page_is_refused(customer_client, customer):
     token = csrf_token(customer_client, "/accounts/security/")
     response = customer_client.post(SETUP, data={"code": "123456", "csrf_token": token})
@@ -266,6 +303,20 @@ def test_a_recovery_code_signs_in_once(customer_client, customer, app):
     assert second_step(second, code).status_code == 200
     assert not logged_in(second)
     assert audit_rows(Action.MFA_RECOVERY_CODE_USED)[0].details == {"left": 9}
+
+
+def test_a_reused_recovery_code_is_called_already_used(app, customer, enrolled):
+    from bankapp.identity.factors import _replace_recovery_codes
+
+    code = _replace_recovery_codes(customer)[0]
+    db.session.commit()
+    first, second = app.test_client(), app.test_client()
+    password_step(first)
+    assert second_step(first, code).status_code == 302
+    password_step(second)
+    html = unescape(second_step(second, code).get_data(as_text=True))
+    assert "That recovery code has already been used: each one works once." in html
+    assert audit_rows(Action.MFA_FAILURE)[0].details["reason"] == "used recovery code"
 
 
 def test_login_without_a_second_factor_is_one_step(client, customer):
