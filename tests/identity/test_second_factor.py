@@ -151,6 +151,17 @@ def test_a_recovery_code_is_typed_on_the_full_keyboard(client, enrolled):
     assert 'inputmode="text"' in tag and 'autocomplete="off"' in tag
 
 
+def test_recovery_codes_can_be_copied_downloaded_and_printed(customer_client):
+    secret = secret_on_page(customer_client.get(SETUP).get_data(as_text=True))
+    html = post_form(customer_client, SETUP, {"code": pyotp.TOTP(secret).now()}).get_data(
+        as_text=True)
+    for action, label in [("copy", "Copy the codes"), ("download", "Download (.txt)"),
+                          ("print", "Print")]:
+        assert f'data-action="{action}">{label}</button>' in html
+    assert 'data-file-name="bankapp-recovery-codes.txt"' in html
+    assert "js/recovery_codes.js" in html
+
+
 def test_a_setup_post_without_the_setup_page_is_refused(customer_client, customer):
     token = csrf_token(customer_client, "/accounts/security/")
     response = customer_client.post(SETUP, data={"code": "123456", "csrf_token": token})
