@@ -30,7 +30,7 @@ from bankapp.notifications.outbox import queue_email
 from bankapp.extensions import db, limiter
 from bankapp.platform.i18n import N_, recipient_locale
 from bankapp.models import RecoveryCode, Role, TotpDevice, User, WebAuthnCredential, now_utc
-from bankapp.identity.security import check_password, hash_password, verify_secret
+from bankapp.identity.security import hash_password, verify_secret
 from bankapp.platform.urls import public_url_for
 
 log = logging.getLogger("bankapp.auth")
@@ -317,13 +317,11 @@ def recovery_codes_left(user: User) -> int:
         RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))) or 0
 
 
-def regenerate_recovery_codes(user: User, password: str) -> list[str]:
-    """Ten new codes (the old ones stop working), after the password; shown once."""
+def regenerate_recovery_codes(user: User) -> list[str]:
+    """Ten new codes (the old ones stop working); shown once. The page asks for a recent
+    sign-in first (``identity.web.recent_login_required``)."""
     if not user.mfa_enabled:
         raise SecondFactorRefused(gettext("Set up an authenticator app first."))
-    if not check_password(user, password):
-        db.session.rollback()
-        raise SecondFactorRefused(gettext("That is not your current password."))
     codes = _replace_recovery_codes(user)
     audit.record(Action.MFA_RECOVERY_CODES_RENEWED, actor=user, target_type=TargetType.USER,
                  target_id=user.id)
@@ -334,14 +332,12 @@ def regenerate_recovery_codes(user: User, password: str) -> list[str]:
 # ---------------------------------------------------------------- removal and reset
 
 
-def remove_totp(user: User, password: str, code: str) -> None:
-    """Remove the authenticator app: needs the password and a current code (or recovery code).
+def remove_totp(user: User, code: str) -> None:
+    """Remove the authenticator app: needs a current code (or recovery code), and on the page
+    a recent sign-in (the password within ``REAUTH_SECONDS``).
 
     Passkeys stay, and with them two-step sign-in and the recovery codes.
     """
-    if not check_password(user, password):
-        db.session.rollback()
-        raise SecondFactorRefused(gettext("That is not your current password."))
     verify_second_factor(user, code)
     db.session.execute(sa.delete(TotpDevice).where(TotpDevice.user_id == user.id))
     refresh_mfa_enabled(user)

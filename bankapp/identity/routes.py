@@ -36,6 +36,7 @@ from bankapp.identity.forms import (
     SignupForm,
     TotpSetupForm,
 )
+from bankapp.identity.security import recently_authenticated
 from bankapp.identity.web import recent_login_required
 from bankapp.platform.i18n import N_
 from bankapp.platform.problems import simple_problem
@@ -360,6 +361,7 @@ def security():
                            passkey_last_factor=passkeys.is_last_factor(user),
                            remove_form=RemoveTotpForm(prefix="remove"),
                            codes_form=NewRecoveryCodesForm(prefix="codes"),
+                           recent=recently_authenticated(), reauth_form=ReauthenticateForm(),
                            sessions=devices.active_sessions(user),
                            this_session_id=this_session.id if this_session else None,
                            sign_ins=devices.sign_in_history(user))
@@ -409,40 +411,38 @@ def end_other_sessions():
 
 @bp.route("/accounts/2fa/totp/remove/", methods=["POST"])
 @login_required
+@recent_login_required
 @limiter.limit(_login_limit, key_func=_current_user_key)
 def totp_remove():
-    """Remove the authenticator app (password and a current code)."""
+    """Remove the authenticator app (a recent sign-in and a current code)."""
     user = current_user._get_current_object()
     form = RemoveTotpForm(prefix="remove")
     if form.validate_on_submit():
         try:
-            factors.remove_totp(user, form.password.data, form.code.data)
+            factors.remove_totp(user, form.code.data)
         except factors.SecondFactorRefused as refusal:
             flash(refusal.message, "error")
         else:
             flash(gettext("The authenticator app is removed."), "success")
     else:
-        flash(gettext("Enter your password and a current code to remove the app."), "error")
+        flash(gettext("Enter a current code to remove the app."), "error")
     return redirect(url_for("auth.security"))
 
 
 @bp.route("/accounts/2fa/recovery-codes/", methods=["POST"])
 @login_required
-@limiter.limit(_login_limit, key_func=_current_user_key)
+@recent_login_required
 def recovery_codes():
-    """Replace the recovery codes (the password first); the new ones are shown once."""
+    """Replace the recovery codes (after a recent sign-in); the new ones are shown once."""
     user = current_user._get_current_object()
-    form = NewRecoveryCodesForm(prefix="codes")
-    if form.validate_on_submit():
-        try:
-            codes = factors.regenerate_recovery_codes(user, form.password.data)
-        except factors.SecondFactorRefused as refusal:
-            flash(refusal.message, "error")
-        else:
-            return render_template("auth/recovery_codes.html", codes=codes, first_time=False)
-    else:
-        flash(gettext("Enter your password to make new recovery codes."), "error")
-    return redirect(url_for("auth.security"))
+    if not NewRecoveryCodesForm(prefix="codes").validate_on_submit():
+        abort(400)
+    try:
+        codes = factors.regenerate_recovery_codes(user)
+    except factors.SecondFactorRefused as refusal:
+        flash(refusal.message, "error")
+        return redirect(url_for("auth.security"))
+    return render_template("auth/recovery_codes.html", codes=codes, first_time=False)
 
 
 # ---------------------------------------------------------------- passkeys
@@ -469,15 +469,15 @@ def _options(options_json: str):
 
 @bp.route("/accounts/passkeys/options/", methods=["POST"])
 @login_required
-@limiter.limit(_login_limit, key_func=_current_user_key)
+@recent_login_required
 def passkey_register_options():
-    """Options to create a passkey, once its name and the current password are given."""
+    """Options to create a passkey, once it is named (after a recent sign-in)."""
     body = _json_body()
     if body is None:
         return _problem(gettext(NEEDS_JSON))
     try:
         return _options(passkeys.registration_options(current_user._get_current_object(),
-                                                      body.get("name"), body.get("password")))
+                                                      body.get("name")))
     except passkeys.PasskeyRefused as refusal:
         return _problem(refusal.message)
 
@@ -500,15 +500,14 @@ def passkey_register():
 
 @bp.route("/accounts/passkeys/<int:passkey_id>/remove/", methods=["POST"])
 @login_required
-@limiter.limit(_login_limit, key_func=_current_user_key)
+@recent_login_required
 def passkey_remove(passkey_id: int):
-    """Remove one of the user's passkeys (the last factor: password and the passkey itself)."""
+    """Remove one of the user's passkeys (the last factor: the passkey itself confirms)."""
     user = current_user._get_current_object()
     passkey = db.first_or_404(passkeys.owned_passkey(user, passkey_id))
     name = passkey.name
     try:
-        passkeys.remove(user, passkey, request.form.get("password"),
-                        passkeys.parse_json(request.form.get("assertion")))
+        passkeys.remove(user, passkey, passkeys.parse_json(request.form.get("assertion")))
     except passkeys.PasskeyRefused as refusal:
         flash(refusal.message, "error")
     else:

@@ -11,6 +11,8 @@ from flask_login import current_user
 
 from bankapp.identity.factors import enrolment_required
 from bankapp.identity.security import enforce_session_timeouts, recently_authenticated
+from bankapp.platform.i18n import N_
+from bankapp.platform.problems import simple_problem
 from bankapp.platform.web import is_token_api_request
 
 
@@ -61,15 +63,21 @@ def clear_site_data_on_logout(response):
     return response
 
 
+CONFIRM_PASSWORD_FIRST = N_("Confirm your password first: this change needs a recent sign-in.")
+
+
 def recent_login_required(view):
     """Send a browser whose last proof is older than ``REAUTH_SECONDS`` to confirm its
-    password first (then it comes back to the security page and clicks again)."""
+    password first (then it comes back to the security page and clicks again). The security
+    page's changes (sessions, second factors, passkeys) all ask this one question, so the
+    page has one password box, not one per form."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not recently_authenticated():
-            flash(gettext("Confirm your password first: ending sessions needs a recent sign-in."),
-                  "info")
+            if request.is_json:
+                return simple_problem(403, gettext(CONFIRM_PASSWORD_FIRST))
+            flash(gettext(CONFIRM_PASSWORD_FIRST), "info")
             return redirect(url_for("auth.reauthenticate", next=url_for("auth.security")))
         return view(*args, **kwargs)
 

@@ -15,7 +15,7 @@ from bankapp.platform.crypto import decrypt_field
 from bankapp.extensions import db, mail
 from bankapp.models import RecoveryCode, Role, TotpDevice
 from support.backoffice import audit_rows
-from support.users import TEST_PASSWORD, enrol_totp, log_in_as, totp_now
+from support.users import TEST_PASSWORD, enrol_totp, log_in_as, make_sign_in_stale, totp_now
 from support.web import csrf_token, post_form
 
 SETUP = "/accounts/2fa/totp/setup/"
@@ -441,16 +441,22 @@ def test_production_refuses_a_field_encryption_key_that_is_not_fernet(production
 # ---------------------------------------------------------------- the security page
 
 
-def test_removing_the_app_needs_the_password_and_a_current_code(customer_client, customer,
-                                                                enrolled):
+def test_removing_the_app_long_after_signing_in_asks_for_the_password_first(app, customer_client,
+                                                                            customer, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
+    make_sign_in_stale(customer_client, app)
     refused = customer_client.post("/accounts/2fa/totp/remove/", data={
-        "csrf_token": token, "remove-password": "wrong password!", "remove-code": totp_now(enrolled)})
-    assert refused.status_code == 302
+        "csrf_token": token, "remove-code": totp_now(enrolled)})
+    assert "/accounts/reauthenticate/" in refused.headers["Location"]
     db.session.refresh(customer)
     assert customer.mfa_enabled
+
+
+def test_removing_the_app_needs_a_recent_sign_in_and_a_current_code(customer_client, customer,
+                                                                   enrolled):
+    token = csrf_token(customer_client, "/accounts/security/")
     customer_client.post("/accounts/2fa/totp/remove/", data={
-        "csrf_token": token, "remove-password": TEST_PASSWORD, "remove-code": totp_now(enrolled)})
+        "csrf_token": token, "remove-code": totp_now(enrolled)})
     db.session.refresh(customer)
     assert not customer.mfa_enabled
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TotpDevice)) == 0
@@ -460,7 +466,7 @@ def test_removing_the_app_needs_the_password_and_a_current_code(customer_client,
 def test_removing_the_app_with_a_wrong_code_changes_nothing(customer_client, customer, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
     customer_client.post("/accounts/2fa/totp/remove/", data={
-        "csrf_token": token, "remove-password": TEST_PASSWORD, "remove-code": "000000"})
+        "csrf_token": token, "remove-code": "000000"})
     db.session.refresh(customer)
     assert customer.mfa_enabled
 
@@ -468,10 +474,10 @@ def test_removing_the_app_with_a_wrong_code_changes_nothing(customer_client, cus
 def test_new_recovery_codes_void_the_old_ones(customer_client, customer, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
     first = customer_client.post("/accounts/2fa/recovery-codes/", data={
-        "csrf_token": token, "codes-password": TEST_PASSWORD}).get_data(as_text=True)
+        "csrf_token": token}).get_data(as_text=True)
     old = re.findall(r'class="recovery-code">([a-z0-9-]+)<', first)
     second = customer_client.post("/accounts/2fa/recovery-codes/", data={
-        "csrf_token": token, "codes-password": TEST_PASSWORD}).get_data(as_text=True)
+        "csrf_token": token}).get_data(as_text=True)
     new = re.findall(r'class="recovery-code">([a-z0-9-]+)<', second)
     assert len(old) == len(new) == 10 and not set(old) & set(new)
     from bankapp.identity.factors import SecondFactorRefused, verify_second_factor
@@ -481,10 +487,33 @@ def test_new_recovery_codes_void_the_old_ones(customer_client, customer, enrolle
     assert verify_second_factor(customer, new[0]) == "recovery"
 
 
+def test_the_security_page_has_no_password_box_after_a_recent_sign_in(customer_client,
+                                                                     enrolled):
+    html = customer_client.get("/accounts/security/").get_data(as_text=True)
+    assert 'type="password"' not in html
+
+
+def test_long_after_signing_in_the_security_page_has_one_password_box(app, customer_client,
+                                                                      enrolled):
+    make_sign_in_stale(customer_client, app)
+    html = customer_client.get("/accounts/security/").get_data(as_text=True)
+    assert html.count('type="password"') == 1
+    assert "Current password" in html and "Confirm it is you" in html
+
+
+def test_new_recovery_codes_long_after_signing_in_ask_for_the_password_first(
+        app, customer_client, enrolled):
+    token = csrf_token(customer_client, "/accounts/security/")
+    make_sign_in_stale(customer_client, app)
+    answer = customer_client.post("/accounts/2fa/recovery-codes/", data={"csrf_token": token})
+    assert "/accounts/reauthenticate/" in answer.headers["Location"]
+    assert not audit_rows(Action.MFA_RECOVERY_CODES_RENEWED)
+
+
 def test_the_security_page_counts_the_recovery_codes_left(customer_client, customer, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
     html = customer_client.post("/accounts/2fa/recovery-codes/", data={
-        "csrf_token": token, "codes-password": TEST_PASSWORD}).get_data(as_text=True)
+        "csrf_token": token}).get_data(as_text=True)
     from bankapp.identity.factors import verify_second_factor
 
     verify_second_factor(customer, re.findall(r'class="recovery-code">([a-z0-9-]+)<', html)[0])

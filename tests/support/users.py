@@ -47,3 +47,11 @@ def log_in_as(client, user: User) -> None:
         session["_fresh"] = True
         session["auth_at"] = session["seen_at"] = now
         session.permanent = True
+
+
+def make_sign_in_stale(client, app) -> None:
+    """Make ``client``'s last proof of identity older than REAUTH_SECONDS (the security
+    page's changes then ask for the password first)."""
+    with client.session_transaction() as session:
+        session["auth_at"] -= app.config["REAUTH_SECONDS"] + 1
+        session["seen_at"] = datetime.now(timezone.utc).timestamp()
