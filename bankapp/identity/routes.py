@@ -1,19 +1,24 @@
 """Sign-up, email verification, login, logout, password reset and password change."""
 from __future__ import annotations
 
+import math
+import time
+
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, logout_user
 
@@ -56,6 +61,43 @@ RESEND_ANSWER = N_("If an account with that address is waiting for confirmation,
 
 def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+# From this many attempts left, a refused password says how many remain.
+WARN_AT_ATTEMPTS_LEFT = 2
+
+
+def _login_attempts_left() -> int | None:
+    """Password tries this browser and address have left in the login limit's window (the
+    lowest of the limits counted on this request), or None when nothing limits them."""
+    if not limiter.enabled:
+        return None
+    return min((counted.remaining for counted in limiter.current_limits), default=None)
+
+
+def _attempts_left_warning() -> str | None:
+    left = _login_attempts_left()
+    if left is None or left > WARN_AT_ATTEMPTS_LEFT:
+        return None
+    return ngettext("%(num)d attempt left: then signing in is paused for a while. Forgot your "
+                    "password? Reset it instead.",
+                    "%(num)d attempts left: then signing in is paused for a while. Forgot your "
+                    "password? Reset it instead.", left)
+
+
+def _login_paused(breached) -> Response:
+    """The answer once the login limit is spent: the login page, saying when to try again."""
+    seconds = max(1, math.ceil(breached.reset_at - time.time()))
+    form = LoginForm()
+    form.form_errors.append(ngettext(
+        "Too many sign-in attempts: signing in is paused. Try again in %(num)d second, or "
+        "reset your password.",
+        "Too many sign-in attempts: signing in is paused. Try again in %(num)d seconds, or "
+        "reset your password.", seconds))
+    page = render_template("auth/login.html", form=form, resend_form=None,
+                           next_url=request.args.get("next") if is_safe_next(
+                               request.args.get("next")) else None, paused=True)
+    return make_response(page, 429, {"Retry-After": str(seconds)})
 
 
 def _email_limit() -> str:
@@ -121,8 +163,10 @@ def resend_verification():
 
 
 @bp.route("/accounts/login/", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=get_remote_address)
-@limiter.limit(_login_limit, methods=["POST"], key_func=_submitted_email)
+@limiter.limit(_login_limit, methods=["POST"], key_func=get_remote_address,
+               on_breach=_login_paused)
+@limiter.limit(_login_limit, methods=["POST"], key_func=_submitted_email,
+               on_breach=_login_paused)
 def login():
     """Log in with email and password."""
     next_url = request.args.get("next")
@@ -141,6 +185,8 @@ def login():
                                                 "one below."))
             else:
                 form.form_errors.append(gettext(BAD_CREDENTIALS))
+                if warning := _attempts_left_warning():
+                    form.form_errors.append(warning)
         else:
             if user.mfa_enabled:
                 services.begin_second_factor(user, next_url)
