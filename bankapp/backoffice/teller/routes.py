@@ -26,6 +26,7 @@ from bankapp.models import (
 from bankapp.identity.security import role_required
 from bankapp.backoffice.teller import services
 from bankapp.backoffice.teller.forms import (
+    ApproveForm,
     CashForm,
     CloseShiftForm,
     CounterPostingForm,
@@ -61,16 +62,22 @@ def _show_error(form, error: ledger.LedgerError, amount_field: str = "amount") -
 # ---------------------------------------------------------------- desk and customers
 
 
+@bp.app_context_processor
+def approvals_waiting() -> dict:
+    """Staff pages show, beside "Teller desk" in the menu, how many requests wait on them."""
+    if not (current_user.is_authenticated and current_user.role in Role.STAFF):
+        return {}
+    return {"approvals_waiting": services.waiting_for(_me())}
+
+
 @bp.route("/")
 @staff_only
 def desk():
-    """The teller's desk: search, today's counter postings and the till's expected cash."""
+    """The teller's desk: search, today's counter postings, the till's cash, what waits."""
     me = _me()
     till = ledger.find_till(me)
-    pending = db.session.scalars(services.pending_requests(me, everyone=False)).all()
     return render_template("teller/desk.html", day=services.desk_day(me),
-                           till_number=ledger.till_number(me), cash=ledger.cash_held(till),
-                           pending=pending)
+                           till_number=ledger.till_number(me), cash=ledger.cash_held(till))
 
 
 @bp.route("/customers/")
@@ -294,18 +301,32 @@ def _render_approvals(errors: dict[int, str] | None = None):
     page = db.paginate(services.pending_requests(_me(), everyone=checker),
                        per_page=PER_PAGE, error_out=False)
     return render_template("teller/approvals.html", page=page, checker=checker,
-                           errors=errors or {}, approve_form=ConfirmForm(),
+                           errors=errors or {},
                            reject_form=ReasonForm(),
                            decided=services.recent_decisions(_me(), everyone=checker))
+
+
+@bp.route("/approvals/<int:pending_id>/")
+@admin_only
+def review(pending_id: int):
+    """The confirm step: whose money, how much, who asked; then one button approves."""
+    pending = db.get_or_404(PendingPosting, pending_id)
+    return render_template("teller/review.html", pending=pending, account=pending.account,
+                           form=ApproveForm(amount=str(pending.amount)),
+                           available=ledger.available_balance(pending.account))
 
 
 @bp.route("/approvals/<int:pending_id>/approve/", methods=["POST"])
 @admin_only
 def approve(pending_id: int):
-    """Approve a pending request: only now is it posted."""
+    """Approve a pending request from its review page: only now is it posted."""
     pending = db.get_or_404(PendingPosting, pending_id)
-    if not ConfirmForm().validate_on_submit():
+    form = ApproveForm()
+    if not form.validate_on_submit():
         abort(400)
+    if form.amount.data != str(pending.amount):
+        flash(gettext("Review the request before approving it: nothing was posted."), "warning")
+        return redirect(url_for(".review", pending_id=pending.id), code=303)
     try:
         posting = ledger.approve_posting(pending, _me())
     except ledger.LedgerError as error:

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import phonenumbers
 import sqlalchemy as sa
+from flask import current_app
 
 from bankapp import audit, ledger
 from bankapp.extensions import db
@@ -33,6 +35,7 @@ def customer_search(query: str):
         pattern = f"%{escape_like(text)}%"
         # Phone numbers are stored E.164 (+4420…): match what was typed without its spacing.
         digits = "".join(c for c in text if c.isdigit() or c == "+")
+        international = international_phone(text)
         full_name = sa.func.lower(sa.func.coalesce(User.first_name, "") + " "
                                   + sa.func.coalesce(User.last_name, ""))
         matches = [
@@ -43,8 +46,23 @@ def customer_search(query: str):
         ]
         if digits:
             matches.append(User.phone_number.like(f"%{escape_like(digits)}%", escape="\\"))
+        if international:
+            matches.append(User.phone_number == international)
         stmt = stmt.where(sa.or_(*matches))
     return stmt.order_by(User.last_name, User.first_name, User.id)
+
+
+def international_phone(text: str) -> str | None:
+    """``0722 000 111`` → ``+254722000111`` when ``BANK_PHONE_REGION`` is KE: a number typed
+    the local way, in E.164 as stored; None when it is no possible number there."""
+    region = current_app.config.get("BANK_PHONE_REGION") or None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def customer_by_id(user_id: int) -> sa.Select:
@@ -110,6 +128,18 @@ def pending_requests(user: User, *, everyone: bool):
     if not everyone:
         stmt = stmt.where(PendingPosting.requested_by_id == user.id)
     return stmt.order_by(PendingPosting.created_at, PendingPosting.id)
+
+
+def waiting_for(user: User) -> int:
+    """How many pending requests wait on ``user``: for an admin, those they may decide
+    (everyone's but their own); for a teller, their own."""
+    if user.role == Role.ADMIN:
+        stmt = pending_requests(user, everyone=True).where(
+            PendingPosting.requested_by_id != user.id)
+    else:
+        stmt = pending_requests(user, everyone=False)
+    return db.session.scalar(sa.select(sa.func.count()).select_from(
+        stmt.order_by(None).subquery())) or 0
 
 
 def recent_decisions(user: User, *, everyone: bool, limit: int = 20) -> list[PendingPosting]:
