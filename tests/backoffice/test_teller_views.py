@@ -164,7 +164,7 @@ def test_the_tills_page_shows_the_vault_cash_as_cash_held(admin_client, stocked_
     # The test book's vault never took cash in: allocating 1,000.00 leaves it 1,000.00 short.
     assert internal_account().balance == D("1000.00")
     page = admin_client.get("/teller/tills/").get_data(as_text=True)
-    assert "cash held -$1,000.00" in page and "credit-positive" not in page
+    assert "cash held \u2212$1,000.00" in page and "credit-positive" not in page
 
 
 def test_opening_the_desk_creates_no_till(teller_client, teller):
