@@ -354,15 +354,18 @@ def _remove_all(user: User) -> None:
     user.mfa_enabled = False
 
 
-def reset_second_factors(user: User) -> None:
+def reset_second_factors(user: User, actor: User | None = None,
+                         details: dict | None = None) -> None:
     """An operator's way back for a locked-out user: remove every factor, end every session.
 
-    Audited (no actor: the CLI), the owner's email queued with it, the lockout lifted.
+    Audited (``actor`` None: the CLI; else the staff member, with ``details`` such as the
+    reason and who approved), the owner's email queued with it, the lockout lifted.
     """
     _remove_all(user)
     user.rotate_session_token()
     user.revoke_api_tokens()
-    audit.record(Action.MFA_RESET, actor=None, target_type=TargetType.USER, target_id=user.id)
+    audit.record(Action.MFA_RESET, actor=actor, target_type=TargetType.USER, target_id=user.id,
+                 details=details)
     with recipient_locale(user):
         body = gettext(
             "The bank has removed the second factors (authenticator app, passkeys and recovery "

@@ -16,6 +16,8 @@ from bankapp.models.identity import (
     KnownBrowser,
     EmailChangeStatus,
     EmailChange,
+    FactorResetStatus,
+    FactorResetRequest,
 )
 from bankapp.models.ledger import (
     AccountType,
@@ -59,6 +61,8 @@ __all__ = [
     "KnownBrowser",
     "EmailChangeStatus",
     "EmailChange",
+    "FactorResetStatus",
+    "FactorResetRequest",
     "AccountType",
     "AccountStatus",
     "Account",

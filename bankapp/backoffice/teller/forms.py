@@ -67,3 +67,12 @@ class ApproveForm(FlaskForm):
 
     amount = HiddenField()
     submit = SubmitField(_l("Approve and post"))
+
+
+class FactorResetForm(FlaskForm):
+    """Staff reset a customer's second factors, saying why (kept in the audit trail)."""
+
+    reason = StringField(_l("Why (kept in the audit trail)"), validators=[
+        DataRequired(_l("Say why (for example: lost phone, identity checked with a passport).")),
+        Length(max=255)])
+    submit = SubmitField(_l("Reset second factor"))
