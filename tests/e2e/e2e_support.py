@@ -78,6 +78,7 @@ def server_env(database: Path, sink: MailSink) -> dict:
         "LOGIN_RATE_LIMIT": "100 per minute",
         "REDIS_URL": "",
         "BANK_TIMEZONE": "UTC",  # the statement period the walk asks for is a UTC date
+        "BANK_PHONE_REGION": "KE",  # teller search reads 0722 000 111 as +254722000111
         "PYTHONUNBUFFERED": "1",
     })
     return env
