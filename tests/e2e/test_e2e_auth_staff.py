@@ -314,7 +314,7 @@ def test_the_login_warns_before_the_pause_and_the_pause_is_a_page(browser, stric
         assert answer.value.status == 429
         expect(page.locator(".form-errors")).to_contain_text(
             "Trop de tentatives de connexion" if french else "Too many sign-in attempts")
-        expect(page.locator("h1")).to_have_text("Connexion" if french else "Log in")
+        expect(page.locator("h1")).to_have_text("Se connecter" if french else "Log in")
         assert_looks_right(page, f"{look}-21-login-paused")
     finally:
         context.close()
