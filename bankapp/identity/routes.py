@@ -363,8 +363,8 @@ def login_second_factor():
     has_totp = factors.has_totp(user)
     # A recovery code has letters: its box opens the full keyboard, the app's code the keypad.
     by_recovery_code = not has_totp or request.args.get("with") == "recovery"
-    if by_recovery_code:
-        form.code.label.text = gettext("Recovery code")
+    form.code.label.text = (gettext("Recovery code") if by_recovery_code
+                            else gettext("6-digit code from the app"))
     return render_template("auth/login_2fa.html", form=form, has_totp=has_totp,
                            by_recovery_code=by_recovery_code,
                            pending_passkeys=factors.passkey_count(user)), status
