@@ -107,7 +107,9 @@ def test_an_admin_approves_a_waiting_reset(app, client, teller, admin, wealthy):
     assert re.search(r'<tr class="factor-reset">.*Alice Archer.*Lost phone', page, re.S)
     waiting = db.session.scalar(sa.select(FactorResetRequest))
     with mail.record_messages() as outbox:
-        post_with_csrf(client, app, f"/teller/resets/{waiting.id}/approve/")
+        answer = post_with_csrf(client, app, f"/teller/resets/{waiting.id}/approve/")
+    assert "The second factor of Alice Archer is reset." in client.get(
+        answer.headers["Location"]).get_data(as_text=True)
     db.session.refresh(waiting)
     assert waiting.status == FactorResetStatus.DONE and not has_totp(wealthy)
     [event] = audit_rows(Action.MFA_RESET)
@@ -129,7 +131,9 @@ def test_a_rejected_reset_changes_nothing(app, client, teller, admin, wealthy):
     ask_reset(client, wealthy)
     log_in_as(client, admin)
     waiting = db.session.scalar(sa.select(FactorResetRequest))
-    post_with_csrf(client, app, f"/teller/resets/{waiting.id}/reject/")
+    answer = post_with_csrf(client, app, f"/teller/resets/{waiting.id}/reject/")
+    assert "The reset for Alice Archer is rejected: nothing changed." in client.get(
+        answer.headers["Location"]).get_data(as_text=True)
     db.session.refresh(waiting)
     assert waiting.status == FactorResetStatus.REJECTED and has_totp(wealthy)
     assert len(audit_rows(Action.MFA_RESET_REJECT)) == 1 and not audit_rows(Action.MFA_RESET)
@@ -150,3 +154,15 @@ def test_a_waiting_reset_counts_on_the_admin_desk(client, teller, admin, wealthy
     log_in_as(client, admin)
     assert re.search(r'id="approvals-waiting-count">1<', client.get("/teller/").get_data(
         as_text=True))
+
+
+def test_a_decided_reset_cannot_be_decided_again(app, client, teller, admin, wealthy):
+    log_in_as(client, teller)
+    ask_reset(client, wealthy)
+    log_in_as(client, admin)
+    waiting = db.session.scalar(sa.select(FactorResetRequest))
+    post_with_csrf(client, app, f"/teller/resets/{waiting.id}/reject/")
+    answer = post_with_csrf(client, app, f"/teller/resets/{waiting.id}/approve/")
+    assert "This request is already decided." in client.get(
+        answer.headers["Location"]).get_data(as_text=True)
+    assert has_totp(wealthy) and not audit_rows(Action.MFA_RESET)

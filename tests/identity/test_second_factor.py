@@ -463,6 +463,16 @@ def test_removing_the_app_needs_a_recent_sign_in_and_a_current_code(customer_cli
     assert len(audit_rows(Action.MFA_REMOVE)) == 1
 
 
+def test_removing_the_app_without_a_code_asks_for_one(customer_client, customer, enrolled):
+    token = csrf_token(customer_client, "/accounts/security/")
+    answer = customer_client.post("/accounts/2fa/totp/remove/", data={
+        "csrf_token": token, "remove-code": ""})
+    page = customer_client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Enter a current code to remove the app." in page
+    db.session.refresh(customer)
+    assert customer.mfa_enabled
+
+
 def test_removing_the_app_with_a_wrong_code_changes_nothing(customer_client, customer, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
     customer_client.post("/accounts/2fa/totp/remove/", data={
