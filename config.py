@@ -177,6 +177,9 @@ class Config:
     BANK_TIMEZONE = os.environ.get("BANK_TIMEZONE", "UTC")
     # ISO 4217 code of the one currency the bank keeps (checked at start, bankapp/platform/i18n.py).
     BANK_CURRENCY = os.environ.get("BANK_CURRENCY", "USD").strip().upper()
+    # ISO 3166 region (KE, GB...) of phone numbers typed without their +country code: teller
+    # search reads "0722 000 111" as a number of this region (checked at start).
+    BANK_PHONE_REGION = os.environ.get("BANK_PHONE_REGION", "").strip().upper()
     MAX_TRANSACTION_AMOUNT = Decimal(os.environ.get("MAX_TRANSACTION_AMOUNT", "1000000.00"))
     MAKER_CHECKER_THRESHOLD = Decimal(os.environ.get("MAKER_CHECKER_THRESHOLD", "10000.00"))
     # A customer with a second factor approves a transfer above this with a fresh code

@@ -46,6 +46,8 @@ class Action(_Names):
     MFA_ENROL = "mfa.enrol"
     MFA_REMOVE = "mfa.remove"
     MFA_RESET = "mfa.reset"
+    MFA_RESET_REQUEST = "mfa.reset.request"  # waits for a second person (maker-checker)
+    MFA_RESET_REJECT = "mfa.reset.reject"
     MFA_FAILURE = "mfa.failure"
     MFA_LOCKED = "mfa.locked"
     MFA_RECOVERY_CODE_USED = "mfa.recovery_code.used"

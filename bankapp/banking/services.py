@@ -251,7 +251,7 @@ def _limit_step_up(user: User, code: str | None) -> bool:
     """A raise typed with a code is approved at once when the code is right (audited)."""
     if not (code or "").strip() or not user.mfa_enabled:
         return False
-    factor = factors.verify_second_factor(user, code)
+    factor = factors.verify_second_factor(user, code, during=factors.PAYMENT)
     audit.record(Action.STEP_UP_SUCCESS, actor=user, target_type=TargetType.USER,
                  target_id=user.id, details={"for": "daily limit", "factor": factor})
     return True

@@ -281,7 +281,9 @@ _FAILURE_REASONS = {
     "unverified": N_("email not confirmed"),
     "wrong code": N_("wrong second-step code"),
     "malformed code": N_("wrong second-step code"),
+    "used recovery code": N_("recovery code already used"),
 }
+_SECOND_STEP_REASONS = {"wrong code", "malformed code", "used recovery code"}
 _SECOND_FACTORS = {"totp": N_("authenticator app"), "recovery": N_("recovery code"),
                    "passkey": N_("passkey")}
 
@@ -295,13 +297,19 @@ class SignIn:
     browser: str | None
     succeeded: bool
     outcome: str
+    second_step: bool = False  # refused at the code after a right password
 
 
 def sign_in_history(user: User, limit: int = 20) -> list[SignIn]:
-    """The user's last ``limit`` sign-in attempts, newest first, from the audit trail."""
+    """The user's last ``limit`` sign-in attempts, newest first, from the audit trail.
+
+    A wrong code typed to approve a payment is no sign-in attempt: it is left out.
+    """
+    during = AuditEvent.details["during"].as_string()
     events = db.session.scalars(
         sa.select(AuditEvent)
-        .where(AuditEvent.actor_id == user.id, AuditEvent.action.in_(SIGN_IN_ACTIONS))
+        .where(AuditEvent.actor_id == user.id, AuditEvent.action.in_(SIGN_IN_ACTIONS),
+               sa.or_(AuditEvent.action != Action.MFA_FAILURE, during.is_(None)))
         .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
         .limit(limit))
     return [_sign_in(event) for event in events]
@@ -318,4 +326,6 @@ def _sign_in(event: AuditEvent) -> SignIn:
         reason = _FAILURE_REASONS.get(details.get("reason"), N_("refused"))
         outcome = gettext("Failed: %(reason)s", reason=gettext(reason))
     return SignIn(at=event.created_at, ip_address=event.ip_address,
-                  browser=details.get("browser"), succeeded=succeeded, outcome=outcome)
+                  browser=details.get("browser"), succeeded=succeeded, outcome=outcome,
+                  second_step=event.action == Action.MFA_FAILURE
+                  and details.get("reason") in _SECOND_STEP_REASONS)

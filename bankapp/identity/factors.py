@@ -32,7 +32,7 @@ from bankapp.notifications.outbox import queue_email
 from bankapp.extensions import db
 from bankapp.platform.i18n import N_, recipient_locale
 from bankapp.models import RecoveryCode, Role, TotpDevice, User, WebAuthnCredential, now_utc
-from bankapp.identity.security import check_password, hash_password, verify_secret
+from bankapp.identity.security import hash_password, verify_secret
 from bankapp.platform.urls import public_url_for
 
 log = logging.getLogger("bankapp.auth")
@@ -51,6 +51,12 @@ WRONG_CODE = N_("That code is not right. Enter the current 6-digit code from you
               "recovery code.")
 MALFORMED_CODE = N_("Enter the 6-digit code from your authenticator app, or one of your recovery "
                   "codes (12 letters and digits).")
+USED_RECOVERY_CODE = N_("That recovery code has already been used: each one works once. Enter "
+                        "another recovery code, or the 6-digit code from your app.")
+# While setting up, the customer has no recovery codes yet: the messages do not mention them.
+WRONG_SETUP_CODE = N_("That code is not right. Enter the 6-digit code your app shows now for "
+                      "bankapp (a new one appears every 30 seconds).")
+MALFORMED_SETUP_CODE = N_("Enter the 6-digit code from your authenticator app.")
 LOCKED = N_("Too many wrong codes: second-factor sign-in for this account is locked for "
           "%(minutes)s minutes. We have emailed the account owner.")
 
@@ -185,7 +191,8 @@ def confirm_totp_enrolment(user: User, code: str) -> list[str]:
     step = _matching_step(decrypt_field(device.secret_encrypted), code, after=0)
     if step is None:
         _count_failure(user, "totp enrolment", slot)
-        raise SecondFactorRefused(gettext(WRONG_CODE if TOTP_CODE.fullmatch(code) else MALFORMED_CODE))
+        raise SecondFactorRefused(gettext(WRONG_SETUP_CODE if TOTP_CODE.fullmatch(code)
+                                          else MALFORMED_SETUP_CODE))
     throttle.give_back(throttle.SECOND_FACTOR, user.id)
     device.confirmed_at = device.last_used_at = now_utc()
     device.last_step = step
@@ -219,13 +226,19 @@ def _matching_step(secret: str, code: str, after: int) -> int | None:
     return None
 
 
-def verify_second_factor(user: User, code: str | None) -> str:
+SIGN_IN = "sign-in"
+PAYMENT = "payment"  # a step-up: approving a transfer or a higher limit, already signed in
+
+
+def verify_second_factor(user: User, code: str | None, during: str = SIGN_IN) -> str:
     """Check a TOTP or recovery code for ``user``; the kind that matched ("totp", "recovery").
 
     A code is used up by its success (same transaction as the caller's commit is not needed:
     the use is committed here, atomically, so two requests with one code cannot both pass).
     Raises SecondFactorRefused for a wrong, reused or malformed code, or while locked. A code
-    that a twin request has just used is refused without counting as a wrong one.
+    that a twin request has just used is refused without counting as a wrong one. Wrong codes
+    count toward the lockout whatever ``during`` is; a ``PAYMENT`` typo is audited as such, so
+    the security page never lists it as a failed sign-in.
     """
     code = normalise_code(code)
     slot = _take_slot(user)
@@ -243,8 +256,11 @@ def verify_second_factor(user: User, code: str | None) -> str:
             return _succeeded(user, "recovery")
         if outcome == "taken":
             _refuse_as_used(user)
+        if _was_used_recovery_code(user, code):
+            _count_failure(user, "used recovery code", slot, during)
+            raise SecondFactorRefused(gettext(USED_RECOVERY_CODE))
     malformed = not (TOTP_CODE.fullmatch(code) or RECOVERY_CODE.fullmatch(code))
-    _count_failure(user, "malformed code" if malformed else "wrong code", slot)
+    _count_failure(user, "malformed code" if malformed else "wrong code", slot, during)
     raise SecondFactorRefused(gettext(MALFORMED_CODE if malformed else WRONG_CODE))
 
 
@@ -279,6 +295,13 @@ def _matching_recovery_code(user: User, code: str) -> RecoveryCode | None:
         if verify_secret(row.code_hash, code):
             return row
     return None
+
+
+def _was_used_recovery_code(user: User, code: str) -> bool:
+    # Only on the failure path (argon2 per used code): the current set's spent codes.
+    return any(verify_secret(code_hash, code) for code_hash in db.session.scalars(
+        sa.select(RecoveryCode.code_hash).where(RecoveryCode.user_id == user.id,
+                                                RecoveryCode.used_at.is_not(None))))
 
 
 def _use_recovery_code(user: User, code: str) -> str | None:
@@ -320,13 +343,11 @@ def recovery_codes_left(user: User) -> int:
         RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))) or 0
 
 
-def regenerate_recovery_codes(user: User, password: str) -> list[str]:
-    """Ten new codes (the old ones stop working), after the password; shown once."""
+def regenerate_recovery_codes(user: User) -> list[str]:
+    """Ten new codes (the old ones stop working); shown once. The page asks for a recent
+    sign-in first (``identity.web.recent_login_required``)."""
     if not user.mfa_enabled:
         raise SecondFactorRefused(gettext("Set up an authenticator app first."))
-    if not check_password(user, password):
-        db.session.rollback()
-        raise SecondFactorRefused(gettext("That is not your current password."))
     codes = _replace_recovery_codes(user)
     audit.record(Action.MFA_RECOVERY_CODES_RENEWED, actor=user, target_type=TargetType.USER,
                  target_id=user.id)
@@ -337,14 +358,12 @@ def regenerate_recovery_codes(user: User, password: str) -> list[str]:
 # ---------------------------------------------------------------- removal and reset
 
 
-def remove_totp(user: User, password: str, code: str) -> None:
-    """Remove the authenticator app: needs the password and a current code (or recovery code).
+def remove_totp(user: User, code: str) -> None:
+    """Remove the authenticator app: needs a current code (or recovery code), and on the page
+    a recent sign-in (the password within ``REAUTH_SECONDS``).
 
     Passkeys stay, and with them two-step sign-in and the recovery codes.
     """
-    if not check_password(user, password):
-        db.session.rollback()
-        raise SecondFactorRefused(gettext("That is not your current password."))
     verify_second_factor(user, code)
     db.session.execute(sa.delete(TotpDevice).where(TotpDevice.user_id == user.id))
     refresh_mfa_enabled(user)
@@ -361,15 +380,18 @@ def _remove_all(user: User) -> None:
     user.mfa_enabled = False
 
 
-def reset_second_factors(user: User) -> None:
+def reset_second_factors(user: User, actor: User | None = None,
+                         details: dict | None = None) -> None:
     """An operator's way back for a locked-out user: remove every factor, end every session.
 
-    Audited (no actor: the CLI), the owner's email queued with it, the lockout lifted.
+    Audited (``actor`` None: the CLI; else the staff member, with ``details`` such as the
+    reason and who approved), the owner's email queued with it, the lockout lifted.
     """
     _remove_all(user)
     user.rotate_session_token()
     user.revoke_api_tokens()
-    audit.record(Action.MFA_RESET, actor=None, target_type=TargetType.USER, target_id=user.id)
+    audit.record(Action.MFA_RESET, actor=actor, target_type=TargetType.USER, target_id=user.id,
+                 details=details)
     with recipient_locale(user):
         body = gettext(
             "The bank has removed the second factors (authenticator app, passkeys and recovery "
@@ -409,12 +431,15 @@ def _take_slot(user: User) -> int:
     return slot
 
 
-def _count_failure(user: User, reason: str, slot: int) -> None:
+def _count_failure(user: User, reason: str, slot: int, during: str = SIGN_IN) -> None:
     """Audit a wrong code (its slot stays taken); the one that spent the last slot locks the
     account's checks, with one audit row and one email to the owner."""
     db.session.rollback()
+    details = {"reason": reason, "browser": request_browser_label()}
+    if during != SIGN_IN:
+        details["during"] = during
     audit.record(Action.MFA_FAILURE, actor=user, target_type=TargetType.USER, target_id=user.id,
-                 details={"reason": reason, "browser": request_browser_label()})
+                 details=details)
     db.session.commit()
     minutes = int(current_app.config["MFA_LOCKOUT_MINUTES"])
     if slot < _failure_limit().amount or not throttle.lock(throttle.SECOND_FACTOR, user.id,

@@ -168,13 +168,15 @@ class TotpSetupForm(FlaskForm):
 
 
 class RemoveTotpForm(FlaskForm):
-    password = ChangePasswordForm.current_password
+    """After a recent sign-in (the security page's one password box): a current code."""
+
     code = _code_field(_l("Current code from the app, or a recovery code"))
     submit = SubmitField(_l("Remove the authenticator app"))
 
 
 class NewRecoveryCodesForm(FlaskForm):
-    password = ChangePasswordForm.current_password
+    """A button (after a recent sign-in)."""
+
     submit = SubmitField(_l("Make new recovery codes"))
 
 

@@ -22,7 +22,7 @@ never from what the browser sent.
 - **Two-step sign-in**: a passkey is a second factor (user verification is required, so it
   also stands for the password on the login page). ``users.mfa_enabled`` is recomputed in the
   same transaction as every change of factors (``factors.refresh_mfa_enabled``); removing the
-  last factor needs the password and a fresh assertion of that passkey.
+  last factor needs a recent sign-in and a fresh assertion of that passkey.
 - **Bound challenges**: a challenge may carry what it approves (``bound``, e.g. one
   transfer's signed details for step-up); the assertion is then refused for anything else.
 - **Audit**: ``passkey.add``, ``passkey.remove`` and ``passkey.failure`` (with the reason).
@@ -67,7 +67,6 @@ from bankapp.identity import factors
 from bankapp.extensions import db, limiter
 from bankapp.platform.i18n import N_
 from bankapp.models import User, WebAuthnCredential, now_utc
-from bankapp.identity.security import check_password
 
 log = logging.getLogger("bankapp.auth")
 
@@ -189,17 +188,14 @@ def clean_name(name) -> str:
     return name
 
 
-def registration_options(user: User, name, password) -> str:
-    """Options for ``navigator.credentials.create()`` (JSON), after the password.
+def registration_options(user: User, name) -> str:
+    """Options for ``navigator.credentials.create()`` (JSON).
 
     The name is checked now, before the authenticator makes a key it could not store. The
-    password guards the account against a passkey added from a borrowed or stolen session.
+    page asks for a recent sign-in first (the password within ``REAUTH_SECONDS``): it guards
+    the account against a passkey added from a borrowed or stolen session.
     """
     name = clean_name(name)
-    if not check_password(user, password if isinstance(password, str) else ""):
-        db.session.rollback()
-        raise PasskeyRefused(gettext("That is not your current password."))
-    db.session.commit()  # check_password may have upgraded the stored hash
     existing = passkeys_of(user)
     if len(existing) >= MAX_PASSKEYS:
         raise PasskeyRefused(gettext("You already have %(count)s passkeys: remove one first.",
@@ -353,17 +349,14 @@ def _failed(user: User | None, purpose: str, error, passkey=None) -> None:
 # ---------------------------------------------------------------- removal
 
 
-def remove(user: User, passkey: WebAuthnCredential, password=None, assertion=None) -> None:
-    """Remove one of ``user``'s passkeys.
+def remove(user: User, passkey: WebAuthnCredential, assertion=None) -> None:
+    """Remove one of ``user``'s passkeys (the page asks for a recent sign-in first).
 
-    While another factor remains (an authenticator app, another passkey) the signed-in
-    session is enough. The last factor needs the password and a fresh assertion by a passkey
-    of the account (issued with ``user_options(user, CONFIRM)``): the code a TOTP user types.
+    While another factor remains (an authenticator app, another passkey) that is enough. The
+    last factor also needs a fresh assertion by a passkey of the account (issued with
+    ``user_options(user, CONFIRM)``): the code a TOTP user types.
     """
     if is_last_factor(user):
-        if not check_password(user, password if isinstance(password, str) else ""):
-            db.session.rollback()
-            raise PasskeyRefused(gettext("That is not your current password."))
         if not assertion:
             raise PasskeyRefused(gettext("Confirm with your passkey to remove your last second factor."))
         authenticate(assertion, CONFIRM, user)

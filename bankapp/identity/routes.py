@@ -1,19 +1,24 @@
 """Sign-up, email verification, login, logout, password reset and password change."""
 from __future__ import annotations
 
+import math
+import time
+
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, logout_user
 
@@ -56,6 +61,46 @@ RESEND_ANSWER = N_("If an account with that address is waiting for confirmation,
 
 def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+# From this many attempts left, a refused password says how many remain.
+WARN_AT_ATTEMPTS_LEFT = 2
+
+
+def _login_attempts_left() -> int | None:
+    """Password tries this browser and address have left in the login limit's window (the
+    lowest of the limits counted on this request), or None when nothing limits them."""
+    if not limiter.enabled:
+        return None
+    return min((counted.remaining for counted in limiter.current_limits), default=None)
+
+
+def _attempts_left_warning() -> str | None:
+    left = _login_attempts_left()
+    if left is None or left > WARN_AT_ATTEMPTS_LEFT:
+        return None
+    return ngettext("%(num)d attempt left: then signing in is paused for a while. Forgot your "
+                    "password? Reset it instead.",
+                    "%(num)d attempts left: then signing in is paused for a while. Forgot your "
+                    "password? Reset it instead.", left)
+
+
+def _login_paused(breached) -> Response:
+    """The answer once the login limit is spent: the login page, saying when to try again."""
+    return _paused_login_page(max(1, math.ceil(breached.reset_at - time.time())))
+
+
+def _paused_login_page(seconds: int) -> Response:
+    form = LoginForm()
+    form.form_errors.append(ngettext(
+        "Too many sign-in attempts: signing in is paused. Try again in %(num)d second, or "
+        "reset your password.",
+        "Too many sign-in attempts: signing in is paused. Try again in %(num)d seconds, or "
+        "reset your password.", seconds))
+    page = render_template("auth/login.html", form=form, resend_form=None,
+                           next_url=request.args.get("next") if is_safe_next(
+                               request.args.get("next")) else None, paused=True)
+    return make_response(page, 429, {"Retry-After": str(seconds)})
 
 
 def _email_limit() -> str:
@@ -122,9 +167,10 @@ def resend_verification():
 
 
 @bp.route("/accounts/login/", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], key_func=get_remote_address)
+@limiter.limit(_login_limit, methods=["POST"], key_func=get_remote_address,
+               on_breach=_login_paused)
 @limiter.shared_limit(_login_limit, scope="login-email", methods=["POST"],
-                      key_func=_submitted_email)
+                      key_func=_submitted_email, on_breach=_login_paused)
 def login():
     """Log in with email and password."""
     next_url = request.args.get("next")
@@ -136,7 +182,8 @@ def login():
         try:
             user = services.authenticate(form.email.data, form.password.data)
         except services.LoginThrottled:
-            abort(429)
+            # The account's own count (kept without Redis too): paused for at most its window.
+            return _paused_login_page(services.login_window_seconds())
         except services.LoginRefused as refusal:
             if refusal.unverified:
                 resend_form = ResendVerificationForm(formdata=None, email=form.email.data)
@@ -145,6 +192,8 @@ def login():
                                                 "one below."))
             else:
                 form.form_errors.append(gettext(BAD_CREDENTIALS))
+                if warning := _attempts_left_warning():
+                    form.form_errors.append(warning)
         else:
             if user.mfa_enabled:
                 services.begin_second_factor(user, next_url)
@@ -324,7 +373,13 @@ def login_second_factor():
                               "security page if you are running out.",
                               left=factors.recovery_codes_left(user)), "warning")
             return redirect(next_url if is_safe_next(next_url) else url_for("accounts.dashboard"))
-    return render_template("auth/login_2fa.html", form=form, has_totp=factors.has_totp(user),
+    has_totp = factors.has_totp(user)
+    # A recovery code has letters: its box opens the full keyboard, the app's code the keypad.
+    by_recovery_code = not has_totp or request.args.get("with") == "recovery"
+    form.code.label.text = (gettext("Recovery code") if by_recovery_code
+                            else gettext("6-digit code from the app"))
+    return render_template("auth/login_2fa.html", form=form, has_totp=has_totp,
+                           by_recovery_code=by_recovery_code,
                            pending_passkeys=factors.passkey_count(user)), status
 
 
@@ -365,6 +420,7 @@ def security():
                            passkey_last_factor=passkeys.is_last_factor(user),
                            remove_form=RemoveTotpForm(prefix="remove"),
                            codes_form=NewRecoveryCodesForm(prefix="codes"),
+                           recent=recently_authenticated(), reauth_form=ReauthenticateForm(),
                            sessions=devices.active_sessions(user),
                            this_session_id=this_session.id if this_session else None,
                            sign_ins=devices.sign_in_history(user))
@@ -414,40 +470,38 @@ def end_other_sessions():
 
 @bp.route("/accounts/2fa/totp/remove/", methods=["POST"])
 @login_required
+@recent_login_required
 @limiter.limit(_login_limit, key_func=_current_user_key)
 def totp_remove():
-    """Remove the authenticator app (password and a current code)."""
+    """Remove the authenticator app (a recent sign-in and a current code)."""
     user = current_user._get_current_object()
     form = RemoveTotpForm(prefix="remove")
     if form.validate_on_submit():
         try:
-            factors.remove_totp(user, form.password.data, form.code.data)
+            factors.remove_totp(user, form.code.data)
         except factors.SecondFactorRefused as refusal:
             flash(refusal.message, "error")
         else:
             flash(gettext("The authenticator app is removed."), "success")
     else:
-        flash(gettext("Enter your password and a current code to remove the app."), "error")
+        flash(gettext("Enter a current code to remove the app."), "error")
     return redirect(url_for("auth.security"))
 
 
 @bp.route("/accounts/2fa/recovery-codes/", methods=["POST"])
 @login_required
-@limiter.limit(_login_limit, key_func=_current_user_key)
+@recent_login_required
 def recovery_codes():
-    """Replace the recovery codes (the password first); the new ones are shown once."""
+    """Replace the recovery codes (after a recent sign-in); the new ones are shown once."""
     user = current_user._get_current_object()
-    form = NewRecoveryCodesForm(prefix="codes")
-    if form.validate_on_submit():
-        try:
-            codes = factors.regenerate_recovery_codes(user, form.password.data)
-        except factors.SecondFactorRefused as refusal:
-            flash(refusal.message, "error")
-        else:
-            return render_template("auth/recovery_codes.html", codes=codes, first_time=False)
-    else:
-        flash(gettext("Enter your password to make new recovery codes."), "error")
-    return redirect(url_for("auth.security"))
+    if not NewRecoveryCodesForm(prefix="codes").validate_on_submit():
+        abort(400)
+    try:
+        codes = factors.regenerate_recovery_codes(user)
+    except factors.SecondFactorRefused as refusal:
+        flash(refusal.message, "error")
+        return redirect(url_for("auth.security"))
+    return render_template("auth/recovery_codes.html", codes=codes, first_time=False)
 
 
 # ---------------------------------------------------------------- passkeys
@@ -474,15 +528,15 @@ def _options(options_json: str):
 
 @bp.route("/accounts/passkeys/options/", methods=["POST"])
 @login_required
-@limiter.limit(_login_limit, key_func=_current_user_key)
+@recent_login_required
 def passkey_register_options():
-    """Options to create a passkey, once its name and the current password are given."""
+    """Options to create a passkey, once it is named (after a recent sign-in)."""
     body = _json_body()
     if body is None:
         return _problem(gettext(NEEDS_JSON))
     try:
         return _options(passkeys.registration_options(current_user._get_current_object(),
-                                                      body.get("name"), body.get("password")))
+                                                      body.get("name")))
     except passkeys.PasskeyRefused as refusal:
         return _problem(refusal.message)
 
@@ -505,15 +559,14 @@ def passkey_register():
 
 @bp.route("/accounts/passkeys/<int:passkey_id>/remove/", methods=["POST"])
 @login_required
-@limiter.limit(_login_limit, key_func=_current_user_key)
+@recent_login_required
 def passkey_remove(passkey_id: int):
-    """Remove one of the user's passkeys (the last factor: password and the passkey itself)."""
+    """Remove one of the user's passkeys (the last factor: the passkey itself confirms)."""
     user = current_user._get_current_object()
     passkey = db.first_or_404(passkeys.owned_passkey(user, passkey_id))
     name = passkey.name
     try:
-        passkeys.remove(user, passkey, request.form.get("password"),
-                        passkeys.parse_json(request.form.get("assertion")))
+        passkeys.remove(user, passkey, passkeys.parse_json(request.form.get("assertion")))
     except passkeys.PasskeyRefused as refusal:
         flash(refusal.message, "error")
     else:

@@ -156,6 +156,12 @@ class LoginThrottled(Exception):
     """The account's ``LOGIN_RATE_LIMIT`` attempts are spent: nothing was checked."""
 
 
+def login_window_seconds() -> int:
+    """The length of ``LOGIN_RATE_LIMIT``'s window: the longest a spent login count pauses."""
+    return int(throttle.Limit.parse(current_app.config["LOGIN_RATE_LIMIT"]).window
+               .total_seconds())
+
+
 def login_rate_key(email) -> str:
     """The rate-limit store's key for attempts on one email address, the same on the login
     form and the token endpoint, so the two channels share one count (a digest: no address

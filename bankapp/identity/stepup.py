@@ -45,7 +45,7 @@ from sqlalchemy.orm import aliased
 from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.identity import passkeys
-from bankapp.identity.factors import SecondFactorRefused, verify_second_factor
+from bankapp.identity.factors import PAYMENT, SecondFactorRefused, verify_second_factor
 from bankapp.extensions import db
 from bankapp.platform.formatting import format_money
 from bankapp.models import Account, Payee, Transaction, TransactionType, User
@@ -171,7 +171,7 @@ def approve_transfer(user: User, code: str | None, *, source: Account, destinati
             passkeys.authenticate(passkey_assertion, passkeys.STEP_UP, user, bound=bound)
             factor = "passkey"
         else:
-            factor = verify_second_factor(user, code)
+            factor = verify_second_factor(user, code, during=PAYMENT)
     except (SecondFactorRefused, passkeys.PasskeyRefused) as refusal:
         db.session.rollback()
         failure = ({"factor": "passkey", "locked": False}

@@ -11,6 +11,8 @@ from flask_login import current_user
 
 from bankapp.identity.factors import enrolment_required
 from bankapp.identity.security import enforce_session_timeouts, recently_authenticated
+from bankapp.platform.i18n import N_
+from bankapp.platform.problems import simple_problem
 from bankapp.platform.web import is_token_api_request
 
 
@@ -61,16 +63,22 @@ def clear_site_data_on_logout(response):
     return response
 
 
+CONFIRM_PASSWORD_FIRST = N_("Confirm your password first: this change needs a recent sign-in.")
+
+
 def recent_login_required(view):
     """Send a browser whose last proof is older than ``REAUTH_SECONDS`` to confirm its
-    password first (then it comes back to the security page and clicks again)."""
+    password first (then it comes back to the security page and clicks again). The security
+    page's changes (sessions, second factors, passkeys) all ask this one question, so the
+    page has one password box, not one per form."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not recently_authenticated():
-            return ask_for_password_again(
-                gettext("Confirm your password first: ending sessions needs a recent sign-in."),
-                url_for("auth.security"))
+            if request.is_json:
+                return simple_problem(403, gettext(CONFIRM_PASSWORD_FIRST))
+            return ask_for_password_again(gettext(CONFIRM_PASSWORD_FIRST),
+                                          url_for("auth.security"))
         return view(*args, **kwargs)
 
     return wrapped

@@ -16,6 +16,8 @@ from bankapp.models.identity import (
     KnownBrowser,
     EmailChangeStatus,
     EmailChange,
+    FactorResetStatus,
+    FactorResetRequest,
 )
 from bankapp.models.ledger import (
     AccountType,
@@ -64,6 +66,8 @@ __all__ = [
     "KnownBrowser",
     "EmailChangeStatus",
     "EmailChange",
+    "FactorResetStatus",
+    "FactorResetRequest",
     "AccountType",
     "AccountStatus",
     "Account",

@@ -230,3 +230,41 @@ def _revoke_api_tokens_on_deactivation(user, value, oldvalue, initiator):
     """Deactivating a user voids their API tokens, whichever code path deactivates them."""
     if value is False and oldvalue is not False:
         user.revoke_api_tokens()
+
+
+class FactorResetStatus:
+    PENDING = "pending"
+    DONE = "done"
+    REJECTED = "rejected"
+
+
+class FactorResetRequest(db.Model):
+    """Staff asked to remove a customer's second factors (lost phone and recovery codes).
+
+    Made only when the reset needs a second person (``backoffice.teller.services``: the
+    customer's accounts hold more than ``MAKER_CHECKER_THRESHOLD``); ``pending`` until an admin
+    other than the requester carries it out (``done``) or refuses it (``rejected``).
+    """
+
+    __tablename__ = "factor_reset_requests"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'done', 'rejected')", name="status_known"),
+        # Four eyes: the checker is never the maker.
+        sa.CheckConstraint("requested_by_id <> decided_by_id", name="checker_not_maker"),
+        sa.CheckConstraint("(status = 'pending') = (decided_by_id IS NULL)",
+                           name="decided_iff_not_pending"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(10), default=FactorResetStatus.PENDING,
+                                        index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now_utc)
+    decided_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    customer: Mapped[User] = relationship(foreign_keys=[customer_id])
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[Optional[User]] = relationship(foreign_keys=[decided_by_id])

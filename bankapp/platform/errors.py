@@ -32,6 +32,9 @@ def register_errorhandlers(app: Flask) -> None:
 
     def render_error(error: HTTPException):
         code = error.code or 500
+        if error.response is not None and not wants_json():
+            # A page made for this refusal (the login page when its rate limit is spent).
+            return error.response
         if request_ctx.url_adapter is None:
             # The Host is not one of TRUSTED_HOSTS: no URL can be built for it, so no page
             # (and no link) is rendered; just the status.

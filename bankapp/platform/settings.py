@@ -52,8 +52,19 @@ def load_settings(app: Flask, config=None) -> None:
             raise ValueError(f"TOTP_DRIFT_STEPS must be 0 or 1, not "
                              f"{app.config['TOTP_DRIFT_STEPS']!r}")
         check_currency(app.config["BANK_CURRENCY"])
+        check_phone_region(app.config.get("BANK_PHONE_REGION", ""))
     except ValueError as invalid:
         sys.exit(f"bankapp: refusing to start: {invalid} ({SEE_DOCS}).")
     if app.config.get("ENV_NAME") == "production":
         # Flask turns debug on from FLASK_DEBUG whatever the config class says; never here.
         app.config["DEBUG"] = False
+
+
+def check_phone_region(region: str) -> str:
+    """``BANK_PHONE_REGION`` checked: empty, or a region phonenumbers knows (KE, GB, US...)."""
+    import phonenumbers  # only here: the one setting that needs it
+
+    if region and region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"BANK_PHONE_REGION must be an ISO 3166 region such as KE or GB, "
+                         f"not {region!r}")
+    return region

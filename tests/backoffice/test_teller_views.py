@@ -66,6 +66,7 @@ URLS = [
     ("GET", "/teller/accounts/{number}/unfreeze/", STAFF, None),
     ("POST", "/teller/accounts/{number}/unfreeze/", STAFF, {"reason": "Cleared"}),
     ("GET", "/teller/approvals/", STAFF, None),
+    ("GET", "/teller/approvals/{pending}/", ADMIN, None),
     ("POST", "/teller/approvals/{pending}/approve/", ADMIN, {}),
     ("POST", "/teller/approvals/{pending}/reject/", ADMIN, {"reason": "No"}),
     ("GET", "/teller/entries/{ref}/", STAFF, None),
@@ -146,6 +147,26 @@ def test_desk_shows_the_tills_cash_and_todays_totals(teller_client, account, sto
     assert page.count(account.account_number) == 2
 
 
+def test_the_entry_page_shows_the_tills_cash_with_the_desks_sign(teller_client, account,
+                                                                 stocked_till):
+    posted = post_form(teller_client, f"/teller/accounts/{account.account_number}/deposit/",
+                       {"amount": "40.00"})
+    entry = teller_client.get(posted.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'class="num cash-held">\$1,040.00 <span class="muted">cash held<', entry)
+    assert "-$1,040.00" not in entry and "−$1,040.00" not in entry
+    desk = teller_client.get("/teller/").get_data(as_text=True)
+    assert re.search(r'id="till-cash">\$1,040.00<', desk)
+
+
+def test_the_tills_page_shows_the_vault_cash_as_cash_held(admin_client, stocked_till):
+    from bankapp.ledger import internal_account
+
+    # The test book's vault never took cash in: allocating 1,000.00 leaves it 1,000.00 short.
+    assert internal_account().balance == D("1000.00")
+    page = admin_client.get("/teller/tills/").get_data(as_text=True)
+    assert "cash held \u2212$1,000.00" in page and "credit-positive" not in page
+
+
 def test_opening_the_desk_creates_no_till(teller_client, teller):
     from bankapp.models import Account
 
@@ -189,6 +210,24 @@ def test_search_finds_customers_by_partial_email_phone_or_name(teller_client, pe
     shown = {name for name in ("bob", "carol") if f"/teller/customers/{people[name].id}/" in page}
     assert shown == found
     assert "bob.teller@" not in page  # staff are not customers
+
+
+@pytest.mark.parametrize("typed", ["0722 000 111", "0722-000-111", "722000111",
+                                   "+254 722 000 111"])
+def test_search_finds_a_local_format_phone_number_in_the_banks_region(app, teller_client,
+                                                                      make_user, typed):
+    app.config["BANK_PHONE_REGION"] = "KE"
+    wanjiru = make_user(email="wanjiru@example.com", phone_number="+254722000111")
+    page = teller_client.get("/teller/customers/", query_string={"q": typed}).get_data(
+        as_text=True)
+    assert f"/teller/customers/{wanjiru.id}/" in page
+
+
+def test_an_unknown_phone_region_refuses_to_start():
+    from bankapp import create_app
+
+    with pytest.raises(SystemExit, match="BANK_PHONE_REGION must be an ISO 3166 region"):
+        create_app({"TESTING": True, "BANK_PHONE_REGION": "XX"})
 
 
 def test_search_finds_a_customer_by_partial_account_number(teller_client, people):
@@ -382,22 +421,71 @@ def test_a_teller_sees_only_their_own_requests(client, teller, make_user, accoun
     assert "Approve" not in page
 
 
+def test_approvals_name_the_customer(admin_client, teller, account):
+    ledger.request_posting("deposit", account, D("12000.00"), "", teller)
+    page = admin_client.get("/teller/approvals/").get_data(as_text=True)
+    assert "Alice Archer" in page and account.account_number in page
+
+
+def test_approving_from_the_list_moves_no_money_without_the_review_page(app, admin_client,
+                                                                         teller, account):
+    pending = ledger.request_posting("deposit", account, D("15000.00"), "", teller).pending
+    page = admin_client.get("/teller/approvals/").get_data(as_text=True)
+    assert f"/teller/approvals/{pending.id}/approve/" not in page
+    response = post_with_csrf(admin_client, app, f"/teller/approvals/{pending.id}/approve/")
+    assert response.headers["Location"].endswith(f"/teller/approvals/{pending.id}/")
+    assert balance(account) == D("500.00")
+    flashed = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Review the request before approving it: nothing was posted." in flashed
+
+
+def test_the_review_page_names_the_customer_and_the_amount(admin_client, teller, account):
+    pending = ledger.request_posting("deposit", account, D("15000.00"), "", teller).pending
+    page = admin_client.get(f"/teller/approvals/{pending.id}/").get_data(as_text=True)
+    assert re.search(r'id="review-amount">Deposit \$15,000.00<', page)
+    assert "Alice Archer" in page and "Approve and post" in page
+
+
 def test_admin_approves_a_request_and_it_posts(app, admin_client, teller, account):
     pending = ledger.request_posting("deposit", account, D("12000.00"), "", teller).pending
-    page = admin_client.get("/teller/approvals/").get_data(as_text=True)
-    assert f"/teller/approvals/{pending.id}/approve/" in page
-    response = post_with_csrf(admin_client, app, f"/teller/approvals/{pending.id}/approve/")
+    review = f"/teller/approvals/{pending.id}/"
+    fields = form_fields(admin_client.get(review).get_data(as_text=True))
+    response = admin_client.post(f"{review}approve/", data=fields)
     assert response.status_code == 303
     assert balance(account) == D("12500.00")
     db.session.refresh(pending)
     assert pending.status == PendingStatus.APPROVED
 
 
+def test_the_admin_desk_counts_the_requests_waiting_for_their_decision(admin_client, admin,
+                                                                      teller, account):
+    ledger.request_posting("deposit", account, D("12000.00"), "", teller)
+    ledger.request_posting("deposit", account, D("13000.00"), "", teller)
+    ledger.request_posting("deposit", account, D("14000.00"), "", admin)  # not theirs to decide
+    page = admin_client.get("/teller/").get_data(as_text=True)
+    assert re.search(r'id="approvals-waiting">\s*<h2>Approvals</h2>\s*<p class="balance">2<', page)
+    assert "requests wait for your decision" in page
+    assert re.search(r'id="approvals-waiting-count">2<', admin_client.get(
+        "/admin/users/").get_data(as_text=True))
+
+
+def test_the_teller_desk_counts_the_tellers_own_pending_requests(teller_client, teller,
+                                                                 account):
+    ledger.request_posting("deposit", account, D("12000.00"), "", teller)
+    page = teller_client.get("/teller/").get_data(as_text=True)
+    assert re.search(r'<p class="balance">1</p>\s*<p class="muted">of my requests is pending', page)
+
+
+def test_no_count_shows_when_nothing_waits(admin_client):
+    assert "approvals-waiting-count" not in admin_client.get("/teller/").get_data(as_text=True)
+
+
 def test_an_admin_cannot_approve_their_own_request(app, admin_client, admin, account):
     pending = ledger.request_posting("deposit", account, D("12000.00"), "", admin).pending
     page = admin_client.get("/teller/approvals/").get_data(as_text=True)
     assert "another admin must decide it" in page
-    response = post_with_csrf(admin_client, app, f"/teller/approvals/{pending.id}/approve/")
+    response = post_with_csrf(admin_client, app, f"/teller/approvals/{pending.id}/approve/",
+                              {"amount": "12000.00"})
     assert response.status_code == 200
     assert "cannot decide your own request" in response.get_data(as_text=True)
     assert balance(account) == D("500.00")

@@ -81,6 +81,7 @@ def server_env(database: Path, sink: MailSink) -> dict:
         # The walks type the next 30-second step's code (the enrolment used the current one,
         # which is never accepted twice) rather than wait up to 30 s: one step of drift.
         "TOTP_DRIFT_STEPS": "1",
+        "BANK_PHONE_REGION": "KE",  # teller search reads 0722 000 111 as +254722000111
         "PYTHONUNBUFFERED": "1",
     })
     return env

@@ -119,7 +119,7 @@ def test_on_a_phone_the_navigation_folds_into_a_menu_that_opens_by_keyboard(
 
     page.set_viewport_size(PHONE)
     expect(transfer).to_be_hidden()
-    menu = page.locator("header summary")
+    menu = page.locator("header .nav-menu > summary")
     expect(menu).to_be_visible()
     menu.focus()
     page.keyboard.press("Enter")

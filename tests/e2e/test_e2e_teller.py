@@ -26,7 +26,7 @@ def test_a_teller_posts_a_counter_deposit_into_a_customer_account(new_page, live
     enrol_authenticator(page)
     snap(page, "19-teller-recovery-codes")
     page.goto("/teller/")
-    expect(page.locator("header")).to_contain_text("teller")
+    expect(page.locator("header")).to_contain_text("Teller")
     snap(page, "20-teller-desk")
 
     page.get_by_label("Find a customer").fill(number)

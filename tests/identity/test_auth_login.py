@@ -161,7 +161,7 @@ def test_sixth_login_attempt_in_a_minute_from_one_ip_is_refused(app, client):
     statuses = [log_in(client, f"guess{n}@example.com", "not the right password").status_code
                 for n in range(allowed + 1)]
     assert statuses == [200] * allowed + [429]
-    assert "Too many attempts" in page_text(log_in(client, "other@example.com", "x" * 12))
+    assert "Too many sign-in attempts" in page_text(log_in(client, "other@example.com", "x" * 12))
 
 
 def test_sixth_login_attempt_on_one_email_from_many_ips_is_refused(app, client, customer):
@@ -176,6 +176,42 @@ def test_sixth_login_attempt_on_one_email_from_many_ips_is_refused(app, client, 
     other = log_in(client, "bob@example.com", "not the right password",
                    environ_base={"REMOTE_ADDR": "198.51.100.99"})
     assert other.status_code == 200
+
+
+def test_the_third_wrong_password_warns_that_two_attempts_are_left(app, client, customer):
+    allowed = login_limit(app)
+    answers = [page_text(log_in(client, "alice@example.com", "not the right password"))
+               for _ in range(allowed - 2)]
+    assert "attempts left" not in answers[-2]
+    assert ("2 attempts left: then signing in is paused for a while. Forgot your password? "
+            "Reset it instead.") in answers[-1]
+
+
+def test_the_last_allowed_attempt_says_one_attempt_is_left(app, client, customer):
+    for _ in range(login_limit(app) - 1):
+        answer = log_in(client, "alice@example.com", "not the right password")
+    assert "1 attempt left: then signing in is paused for a while." in page_text(answer)
+
+
+def test_the_lockout_is_the_login_page_with_a_clear_message_and_when_to_retry(app, client,
+                                                                            customer):
+    for _ in range(login_limit(app)):
+        log_in(client, "alice@example.com", "not the right password")
+    answer = log_in(client, "alice@example.com", TEST_PASSWORD)
+    text = page_text(answer)
+    assert answer.status_code == 429 and int(answer.headers["Retry-After"]) > 0
+    assert "Too many sign-in attempts: signing in is paused. Try again in" in text
+    assert "429 · Too Many Requests" not in text
+    assert 'id="password"' in answer.get_data(as_text=True)  # the page in the site's layout
+    assert 'href="/accounts/password_reset/"' in answer.get_data(as_text=True)
+
+
+def test_the_lockout_page_is_in_french_for_a_french_browser(app, client, customer):
+    french = {"HTTP_ACCEPT_LANGUAGE": "fr"}
+    for _ in range(login_limit(app)):
+        log_in(client, "alice@example.com", "not the right password", environ_base=french)
+    text = page_text(log_in(client, "alice@example.com", TEST_PASSWORD, environ_base=french))
+    assert "Trop de tentatives de connexion" in text
 
 
 def test_login_page_itself_is_not_rate_limited(client):

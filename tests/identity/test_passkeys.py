@@ -18,7 +18,7 @@ from bankapp.models import RecoveryCode, Role, WebAuthnCredential
 from support.backoffice import audit_rows
 from support.passkeys import (REGISTER, REGISTER_OPTIONS, SECURITY, UP, SoftAuthenticator,
                               add_passkey, b64url, page_token, post_json)
-from support.users import TEST_PASSWORD, enrol_totp, log_in_as, totp_now
+from support.users import TEST_PASSWORD, enrol_totp, log_in_as, make_sign_in_stale, totp_now
 from support.web import post_form
 
 LOGIN = "/accounts/login/"
@@ -31,9 +31,8 @@ CONFIRM_OPTIONS = "/accounts/passkeys/confirm/options/"
 # ---------------------------------------------------------------- helpers
 
 
-def register_options(client, name="Work laptop", password=TEST_PASSWORD):
-    return post_json(client, REGISTER_OPTIONS, {"name": name, "password": password},
-                     page_token(client))
+def register_options(client, name="Work laptop"):
+    return post_json(client, REGISTER_OPTIONS, {"name": name}, page_token(client))
 
 
 def sign_in(client, authenticator: SoftAuthenticator, **tamper):
@@ -113,10 +112,13 @@ def test_registration_excludes_the_passkeys_already_there(customer_client):
     assert options["excludeCredentials"][0]["transports"] == ["internal"]
 
 
-def test_adding_a_passkey_needs_the_current_password(customer_client):
-    answer = register_options(customer_client, password="not-my-password")
-    assert answer.status_code == 400
-    assert answer.get_json()["detail"] == "That is not your current password."
+def test_adding_a_passkey_long_after_signing_in_asks_for_the_password_first(app,
+                                                                           customer_client):
+    make_sign_in_stale(customer_client, app)
+    answer = register_options(customer_client)
+    assert answer.status_code == 403
+    assert answer.get_json()["detail"] == ("Confirm your password first: this change needs a "
+                                           "recent sign-in.")
     with customer_client.session_transaction() as session:
         assert "webauthn" not in session
 
@@ -496,21 +498,24 @@ def confirm(client, authenticator: SoftAuthenticator, **tamper) -> str:
     return json.dumps(authenticator.get(options, **tamper))
 
 
-def test_the_last_passkey_goes_only_with_the_password_and_the_passkey_itself(
-        customer_client, customer, alice_passkey):
+def test_the_last_passkey_goes_only_after_a_recent_sign_in_and_with_the_passkey_itself(
+        app, customer_client, customer, alice_passkey):
     passkey_id = stored(alice_passkey).id
     page = customer_client.get(SECURITY).get_data(as_text=True)
     assert 'data-passkey="confirm"' in page
-    assert remove(customer_client, passkey_id, password=TEST_PASSWORD).status_code == 302
+    assert remove(customer_client, passkey_id).status_code == 302
     assert stored(alice_passkey) is not None  # no assertion
-    assertion = confirm(customer_client, alice_passkey)
-    remove(customer_client, passkey_id, password="wrong-password", assertion=assertion)
-    assert stored(alice_passkey) is not None  # wrong password
-    remove(customer_client, passkey_id, password=TEST_PASSWORD,
+    remove(customer_client, passkey_id,
            assertion=confirm(customer_client, alice_passkey, origin="https://evil.example"))
     assert stored(alice_passkey) is not None  # tampered assertion
-    remove(customer_client, passkey_id, password=TEST_PASSWORD,
-           assertion=confirm(customer_client, alice_passkey))
+    assertion = confirm(customer_client, alice_passkey)
+    make_sign_in_stale(customer_client, app)
+    answer = remove(customer_client, passkey_id, assertion=assertion)
+    assert "/accounts/reauthenticate/" in answer.headers["Location"]
+    assert stored(alice_passkey) is not None  # no recent sign-in
+    with customer_client.session_transaction() as session:
+        session["auth_at"] = session["seen_at"]
+    remove(customer_client, passkey_id, assertion=confirm(customer_client, alice_passkey))
     assert stored(alice_passkey) is None
     db.session.refresh(customer)
     assert not customer.mfa_enabled
@@ -523,8 +528,7 @@ def test_removing_the_authenticator_app_keeps_passkeys_and_two_step_sign_in(
     db.session.add(RecoveryCode(user_id=customer.id, code_hash="0" * 64))
     db.session.commit()
     answer = customer_client.post("/accounts/2fa/totp/remove/", data={
-        "csrf_token": page_token(customer_client), "remove-password": TEST_PASSWORD,
-        "remove-code": totp_now(secret)})
+        "csrf_token": page_token(customer_client), "remove-code": totp_now(secret)})
     assert answer.status_code == 302
     db.session.refresh(customer)
     assert customer.mfa_enabled

@@ -15,7 +15,7 @@ from bankapp.platform.crypto import decrypt_field
 from bankapp.extensions import db, mail
 from bankapp.models import RecoveryCode, Role, TotpDevice
 from support.backoffice import audit_rows
-from support.users import TEST_PASSWORD, enrol_totp, log_in_as, totp_now
+from support.users import TEST_PASSWORD, enrol_totp, log_in_as, make_sign_in_stale, totp_now
 from support.web import csrf_token, post_form
 
 SETUP = "/accounts/2fa/totp/setup/"
@@ -112,6 +112,54 @@ def test_enrolment_shows_ten_recovery_codes_once_and_keeps_only_their_hashes(cus
     assert [row.details for row in audit_rows(Action.MFA_ENROL)] == [{"factor": "totp"}]
     assert 'class="recovery-code"' not in customer_client.get("/accounts/security/").get_data(
         as_text=True)
+
+
+def test_a_wrong_code_during_setup_does_not_mention_recovery_codes(customer_client):
+    customer_client.get(SETUP)
+    html = post_form(customer_client, SETUP, {"code": "000000"}).get_data(as_text=True)
+    assert "Enter the 6-digit code your app shows now for bankapp" in unescape(html)
+    assert "recovery code" not in html.lower().split("<form")[1]
+
+
+def test_a_malformed_code_during_setup_asks_for_six_digits_only(customer_client):
+    customer_client.get(SETUP)
+    html = post_form(customer_client, SETUP, {"code": "abc"}).get_data(as_text=True)
+    assert "Enter the 6-digit code from your authenticator app." in html
+    assert "recovery code" not in html.lower().split("<form")[1]
+
+
+def code_input(html: str) -> str:
+    return re.search(r'<input[^>]*name="code"[^>]*>', html).group(0)
+
+
+def test_the_setup_code_input_opens_the_numeric_keypad(customer_client):
+    tag = code_input(customer_client.get(SETUP).get_data(as_text=True))
+    assert 'inputmode="numeric"' in tag and 'autocomplete="one-time-code"' in tag
+
+
+def test_the_second_step_code_input_opens_the_numeric_keypad(client, enrolled):
+    password_step(client)
+    html = client.get(SECOND_STEP).get_data(as_text=True)
+    tag = code_input(html)
+    assert 'inputmode="numeric"' in tag and 'autocomplete="one-time-code"' in tag
+    assert 'href="/accounts/login/2fa/?with=recovery"' in html
+
+
+def test_a_recovery_code_is_typed_on_the_full_keyboard(client, enrolled):
+    password_step(client)
+    tag = code_input(client.get(SECOND_STEP + "?with=recovery").get_data(as_text=True))
+    assert 'inputmode="text"' in tag and 'autocomplete="off"' in tag
+
+
+def test_recovery_codes_can_be_copied_downloaded_and_printed(customer_client):
+    secret = secret_on_page(customer_client.get(SETUP).get_data(as_text=True))
+    html = post_form(customer_client, SETUP, {"code": pyotp.TOTP(secret).now()}).get_data(
+        as_text=True)
+    for action, label in [("copy", "Copy the codes"), ("download", "Download (.txt)"),
+                          ("print", "Print")]:
+        assert f'data-action="{action}">{label}</button>' in html
+    assert 'data-file-name="bankapp-recovery-codes.txt"' in html
+    assert "js/recovery_codes.js" in html
 
 
 def test_a_setup_post_without_the_setup_page_is_refused(customer_client, customer):
@@ -277,6 +325,20 @@ def test_a_recovery_code_signs_in_once(customer_client, customer, app):
     assert audit_rows(Action.MFA_RECOVERY_CODE_USED)[0].details == {"left": 9}
 
 
+def test_a_reused_recovery_code_is_called_already_used(app, customer, enrolled):
+    from bankapp.identity.factors import _replace_recovery_codes
+
+    code = _replace_recovery_codes(customer)[0]
+    db.session.commit()
+    first, second = app.test_client(), app.test_client()
+    password_step(first)
+    assert second_step(first, code).status_code == 302
+    password_step(second)
+    html = unescape(second_step(second, code).get_data(as_text=True))
+    assert "That recovery code has already been used: each one works once." in html
+    assert audit_rows(Action.MFA_FAILURE)[0].details["reason"] == "used recovery code"
+
+
 def test_login_without_a_second_factor_is_one_step(client, customer):
     assert password_step(client).headers["Location"].endswith("/dashboard/")
 
@@ -386,26 +448,42 @@ def test_production_refuses_a_field_encryption_key_that_is_not_fernet(production
 # ---------------------------------------------------------------- the security page
 
 
-def test_removing_the_app_needs_the_password_and_a_current_code(customer_client, customer,
-                                                                enrolled):
+def test_removing_the_app_long_after_signing_in_asks_for_the_password_first(app, customer_client,
+                                                                            customer, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
+    make_sign_in_stale(customer_client, app)
     refused = customer_client.post("/accounts/2fa/totp/remove/", data={
-        "csrf_token": token, "remove-password": "wrong password!", "remove-code": totp_now(enrolled)})
-    assert refused.status_code == 302
+        "csrf_token": token, "remove-code": totp_now(enrolled)})
+    assert "/accounts/reauthenticate/" in refused.headers["Location"]
     db.session.refresh(customer)
     assert customer.mfa_enabled
+
+
+def test_removing_the_app_needs_a_recent_sign_in_and_a_current_code(customer_client, customer,
+                                                                   enrolled):
+    token = csrf_token(customer_client, "/accounts/security/")
     customer_client.post("/accounts/2fa/totp/remove/", data={
-        "csrf_token": token, "remove-password": TEST_PASSWORD, "remove-code": totp_now(enrolled)})
+        "csrf_token": token, "remove-code": totp_now(enrolled)})
     db.session.refresh(customer)
     assert not customer.mfa_enabled
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TotpDevice)) == 0
     assert len(audit_rows(Action.MFA_REMOVE)) == 1
 
 
+def test_removing_the_app_without_a_code_asks_for_one(customer_client, customer, enrolled):
+    token = csrf_token(customer_client, "/accounts/security/")
+    answer = customer_client.post("/accounts/2fa/totp/remove/", data={
+        "csrf_token": token, "remove-code": ""})
+    page = customer_client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Enter a current code to remove the app." in page
+    db.session.refresh(customer)
+    assert customer.mfa_enabled
+
+
 def test_removing_the_app_with_a_wrong_code_changes_nothing(customer_client, customer, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
     customer_client.post("/accounts/2fa/totp/remove/", data={
-        "csrf_token": token, "remove-password": TEST_PASSWORD, "remove-code": "000000"})
+        "csrf_token": token, "remove-code": "000000"})
     db.session.refresh(customer)
     assert customer.mfa_enabled
 
@@ -413,10 +491,10 @@ def test_removing_the_app_with_a_wrong_code_changes_nothing(customer_client, cus
 def test_new_recovery_codes_void_the_old_ones(customer_client, customer, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
     first = customer_client.post("/accounts/2fa/recovery-codes/", data={
-        "csrf_token": token, "codes-password": TEST_PASSWORD}).get_data(as_text=True)
+        "csrf_token": token}).get_data(as_text=True)
     old = re.findall(r'class="recovery-code">([a-z0-9-]+)<', first)
     second = customer_client.post("/accounts/2fa/recovery-codes/", data={
-        "csrf_token": token, "codes-password": TEST_PASSWORD}).get_data(as_text=True)
+        "csrf_token": token}).get_data(as_text=True)
     new = re.findall(r'class="recovery-code">([a-z0-9-]+)<', second)
     assert len(old) == len(new) == 10 and not set(old) & set(new)
     from bankapp.identity.factors import SecondFactorRefused, verify_second_factor
@@ -426,10 +504,33 @@ def test_new_recovery_codes_void_the_old_ones(customer_client, customer, enrolle
     assert verify_second_factor(customer, new[0]) == "recovery"
 
 
+def test_the_security_page_has_no_password_box_after_a_recent_sign_in(customer_client,
+                                                                     enrolled):
+    html = customer_client.get("/accounts/security/").get_data(as_text=True)
+    assert 'type="password"' not in html
+
+
+def test_long_after_signing_in_the_security_page_has_one_password_box(app, customer_client,
+                                                                      enrolled):
+    make_sign_in_stale(customer_client, app)
+    html = customer_client.get("/accounts/security/").get_data(as_text=True)
+    assert html.count('type="password"') == 1
+    assert "Current password" in html and "Confirm it is you" in html
+
+
+def test_new_recovery_codes_long_after_signing_in_ask_for_the_password_first(
+        app, customer_client, enrolled):
+    token = csrf_token(customer_client, "/accounts/security/")
+    make_sign_in_stale(customer_client, app)
+    answer = customer_client.post("/accounts/2fa/recovery-codes/", data={"csrf_token": token})
+    assert "/accounts/reauthenticate/" in answer.headers["Location"]
+    assert not audit_rows(Action.MFA_RECOVERY_CODES_RENEWED)
+
+
 def test_the_security_page_counts_the_recovery_codes_left(customer_client, customer, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
     html = customer_client.post("/accounts/2fa/recovery-codes/", data={
-        "csrf_token": token, "codes-password": TEST_PASSWORD}).get_data(as_text=True)
+        "csrf_token": token}).get_data(as_text=True)
     from bankapp.identity.factors import verify_second_factor
 
     verify_second_factor(customer, re.findall(r'class="recovery-code">([a-z0-9-]+)<', html)[0])

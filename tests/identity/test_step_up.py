@@ -239,6 +239,14 @@ def test_a_wrong_code_posts_nothing_and_counts_toward_the_lockout(customer_clien
     assert audit_rows(Action.STEP_UP_FAILURE)[0].details["locked"] is False
 
 
+def test_a_wrong_payment_code_is_audited_as_a_payment_code_not_a_sign_in(customer_client,
+                                                                         secret, source, payee):
+    confirm(customer_client, confirmation(customer_client, source, payee), "000000")
+    assert audit_rows(Action.MFA_FAILURE)[0].details["during"] == "payment"
+    security = customer_client.get("/accounts/security/").get_data(as_text=True)
+    assert "sign-in-failure" not in security
+
+
 @pytest.mark.parametrize("code", ["abcdef", "1234567", "9" * 200, "12 34 5x"])
 def test_a_malformed_code_posts_nothing(customer_client, secret, source, payee, code):
     page = confirmation(customer_client, source, payee)

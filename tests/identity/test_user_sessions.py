@@ -364,6 +364,30 @@ def test_sign_in_history_shows_a_wrong_second_step_code(app, customer):
     assert "Failed: wrong second-step code" in wrong_code and "Firefox 125" in wrong_code
 
 
+def test_a_mistyped_payment_code_is_not_listed_as_a_failed_sign_in(app, customer):
+    from bankapp.identity.factors import PAYMENT, SecondFactorRefused, verify_second_factor
+
+    enrol_totp(customer)
+    laptop = browser(app)
+    log_in(laptop)
+    post_form(laptop, "/accounts/login/2fa/", {"code": totp_now(customer.totp_secret)})
+    with app.test_request_context(), pytest.raises(SecondFactorRefused):
+        verify_second_factor(customer, "000000", during=PAYMENT)
+    html = laptop.get(SECURITY).get_data(as_text=True)
+    assert [line for line in _history(laptop) if "sign-in-failure" in line] == []
+    assert "someone knows your password" not in html
+
+
+def test_a_wrong_second_step_code_warns_that_the_password_is_known(app, customer):
+    enrol_totp(customer)
+    laptop = browser(app)
+    log_in(laptop)
+    post_form(laptop, "/accounts/login/2fa/", {"code": "000000"})
+    post_form(laptop, "/accounts/login/2fa/", {"code": totp_now(customer.totp_secret)})
+    html = " ".join(laptop.get(SECURITY).get_data(as_text=True).split())
+    assert "A wrong second-step code you do not recognise means someone knows your password" in html
+
+
 def test_sign_in_history_shows_the_last_twenty_of_this_user_only(app, customer, make_user):
     bob = make_user(email="bob@example.com")
     # More failures than the login form's rate limit lets through in a test's minute.

@@ -126,7 +126,7 @@ def add_passkey(client, authenticator: SoftAuthenticator | None = None, name="Wo
     """Add a passkey from the security page of a logged-in client; (authenticator, answer)."""
     authenticator = authenticator or SoftAuthenticator()
     token = page_token(client)
-    options = post_json(client, REGISTER_OPTIONS, {"name": name, "password": TEST_PASSWORD},
+    options = post_json(client, REGISTER_OPTIONS, {"name": name},
                         token)
     assert options.status_code == 200, options.get_json()
     credential = authenticator.create(options.get_json(), **tamper)

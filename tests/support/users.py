@@ -65,3 +65,11 @@ def age_the_sign_in(client, seconds: int = 3600) -> None:
     with client.session_transaction() as session:
         session["auth_at"] = datetime.now(timezone.utc).timestamp() - seconds
         session.pop("reauth_at", None)
+
+
+def make_sign_in_stale(client, app) -> None:
+    """Make ``client``'s last proof of identity older than REAUTH_SECONDS (the security
+    page's changes then ask for the password first)."""
+    with client.session_transaction() as session:
+        session["auth_at"] -= app.config["REAUTH_SECONDS"] + 1
+        session["seen_at"] = datetime.now(timezone.utc).timestamp()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import StringField, SubmitField
+from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
 
 from bankapp import ledger
@@ -59,3 +59,20 @@ class HoldForm(FlaskForm):
 
 class ReleaseForm(FlaskForm):
     """The release button of one hold (CSRF only)."""
+
+
+class ApproveForm(FlaskForm):
+    """The review page's button: it carries the amount the checker saw, so approving from
+    anywhere else (a stale list, a crafted post) moves nothing."""
+
+    amount = HiddenField()
+    submit = SubmitField(_l("Approve and post"))
+
+
+class FactorResetForm(FlaskForm):
+    """Staff reset a customer's second factors, saying why (kept in the audit trail)."""
+
+    reason = StringField(_l("Why (kept in the audit trail)"), validators=[
+        DataRequired(_l("Say why (for example: lost phone, identity checked with a passport).")),
+        Length(max=255)])
+    submit = SubmitField(_l("Reset second factor"))

@@ -16,6 +16,7 @@ from bankapp.platform.formatting import day_start_utc, format_amount, format_mon
 from bankapp.platform.i18n import status_label
 from bankapp.models import (
     AccountStatus,
+    FactorResetRequest,
     Hold,
     PendingPosting,
     PendingPostingKind,
@@ -26,9 +27,11 @@ from bankapp.models import (
 from bankapp.identity.security import role_required
 from bankapp.backoffice.teller import services
 from bankapp.backoffice.teller.forms import (
+    ApproveForm,
     CashForm,
     CloseShiftForm,
     CounterPostingForm,
+    FactorResetForm,
     HoldForm,
     ReasonForm,
     ReleaseForm,
@@ -61,16 +64,22 @@ def _show_error(form, error: ledger.LedgerError, amount_field: str = "amount") -
 # ---------------------------------------------------------------- desk and customers
 
 
+@bp.app_context_processor
+def approvals_waiting() -> dict:
+    """Staff pages show, beside "Teller desk" in the menu, how many requests wait on them."""
+    if not (current_user.is_authenticated and current_user.role in Role.STAFF):
+        return {}
+    return {"approvals_waiting": services.waiting_for(_me())}
+
+
 @bp.route("/")
 @staff_only
 def desk():
-    """The teller's desk: search, today's counter postings and the till's expected cash."""
+    """The teller's desk: search, today's counter postings, the till's cash, what waits."""
     me = _me()
     till = ledger.find_till(me)
-    pending = db.session.scalars(services.pending_requests(me, everyone=False)).all()
     return render_template("teller/desk.html", day=services.desk_day(me),
-                           till_number=ledger.till_number(me), cash=ledger.cash_held(till),
-                           pending=pending)
+                           till_number=ledger.till_number(me), cash=ledger.cash_held(till))
 
 
 @bp.route("/customers/")
@@ -88,8 +97,63 @@ def customer(user_id: int):
     """A customer's details, verification state, accounts and recent activity."""
     # Staff and unknown ids alike: 404.
     person = db.first_or_404(services.customer_by_id(user_id))
+    return _render_customer(person, FactorResetForm(formdata=None))
+
+
+def _render_customer(person: User, reset_form: FactorResetForm, status: int = 200,
+                     reset_error: str | None = None):
     return render_template("teller/customer.html", person=person, verify_form=ConfirmForm(),
-                           activity=ledger.latest_activity(person, limit=20))
+                           activity=ledger.latest_activity(person, limit=20),
+                           reset_form=reset_form, reset_error=reset_error,
+                           pending_reset=services.pending_reset_of(person),
+                           reset_needs_approval=services.reset_needs_approval(person),
+                           threshold=ledger.approval_threshold()), status
+
+
+@bp.route("/customers/<int:user_id>/reset-second-factor/", methods=["POST"])
+@staff_only
+def reset_second_factor(user_id: int):
+    """Remove a customer's second factors (identity checked at the counter), or above the
+    policy ask an admin to."""
+    person = db.first_or_404(services.customer_by_id(user_id))
+    form = FactorResetForm()
+    if not form.validate_on_submit():
+        return _render_customer(person, form, 400)
+    try:
+        request_made = services.reset_second_factor(person, _me(), form.reason.data)
+    except services.ResetRefused as refusal:
+        return _render_customer(person, form, 409, reset_error=refusal.message)
+    if request_made is None:
+        flash(gettext("%(name)s's second factor is reset: every session has ended and they "
+                      "have been emailed. They set up a new one at their next sign-in.",
+                      name=person.full_name), "success")
+    else:
+        flash(gettext("%(name)s's accounts hold more than %(threshold)s: the reset waits for "
+                      "an admin's approval.", name=person.full_name,
+                      threshold=format_money(ledger.approval_threshold())), "warning")
+    return redirect(url_for(".customer", user_id=person.id), code=303)
+
+
+@bp.route("/resets/<int:request_id>/<any(approve, reject):decision>/", methods=["POST"])
+@admin_only
+def decide_reset(request_id: int, decision: str):
+    """Approve (carry out) or reject a waiting second-factor reset."""
+    waiting = db.get_or_404(FactorResetRequest, request_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        if decision == "approve":
+            services.approve_reset(waiting, _me())
+        else:
+            services.reject_reset(waiting, _me())
+    except services.ResetRefused as refusal:
+        flash(refusal.message, "error")
+    else:
+        flash(gettext("The second factor of %(name)s is reset.", name=waiting.customer.full_name)
+              if decision == "approve" else
+              gettext("The reset for %(name)s is rejected: nothing changed.",
+                      name=waiting.customer.full_name), "success")
+    return redirect(url_for(".approvals"), code=303)
 
 
 @bp.route("/customers/<int:user_id>/verify/", methods=["POST"])
@@ -294,18 +358,34 @@ def _render_approvals(errors: dict[int, str] | None = None):
     page = db.paginate(services.pending_requests(_me(), everyone=checker),
                        per_page=PER_PAGE, error_out=False)
     return render_template("teller/approvals.html", page=page, checker=checker,
-                           errors=errors or {}, approve_form=ConfirmForm(),
-                           reject_form=ReasonForm(),
+                           errors=errors or {},
+                           reject_form=ReasonForm(), decide_form=ConfirmForm(),
+                           resets=db.session.scalars(services.pending_resets(
+                               requested_by=None if checker else _me())).all(),
                            decided=services.recent_decisions(_me(), everyone=checker))
+
+
+@bp.route("/approvals/<int:pending_id>/")
+@admin_only
+def review(pending_id: int):
+    """The confirm step: whose money, how much, who asked; then one button approves."""
+    pending = db.get_or_404(PendingPosting, pending_id)
+    return render_template("teller/review.html", pending=pending, account=pending.account,
+                           form=ApproveForm(amount=str(pending.amount)),
+                           available=ledger.available_balance(pending.account))
 
 
 @bp.route("/approvals/<int:pending_id>/approve/", methods=["POST"])
 @admin_only
 def approve(pending_id: int):
-    """Approve a pending request: only now is it posted."""
+    """Approve a pending request from its review page: only now is it posted."""
     pending = db.get_or_404(PendingPosting, pending_id)
-    if not ConfirmForm().validate_on_submit():
+    form = ApproveForm()
+    if not form.validate_on_submit():
         abort(400)
+    if form.amount.data != str(pending.amount):
+        flash(gettext("Review the request before approving it: nothing was posted."), "warning")
+        return redirect(url_for(".review", pending_id=pending.id), code=303)
     try:
         posting = ledger.approve_posting(pending, _me())
     except ledger.LedgerError as error:

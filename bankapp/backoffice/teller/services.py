@@ -5,22 +5,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import phonenumbers
 import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext
 
 from bankapp import audit, ledger
 from bankapp.extensions import db
+from bankapp.identity import factors
 from bankapp.platform.formatting import bank_timezone, day_start_utc
 from bankapp.models import (
     Account,
     AccountType,
     Channel,
     EntryType,
+    FactorResetRequest,
+    FactorResetStatus,
     JournalEntry,
     PendingPosting,
     PendingStatus,
     Role,
     Transaction,
     User,
+    now_utc,
 )
 from bankapp.platform.search import escape_like
 
@@ -33,6 +40,7 @@ def customer_search(query: str):
         pattern = f"%{escape_like(text)}%"
         # Phone numbers are stored E.164 (+4420…): match what was typed without its spacing.
         digits = "".join(c for c in text if c.isdigit() or c == "+")
+        international = international_phone(text)
         full_name = sa.func.lower(sa.func.coalesce(User.first_name, "") + " "
                                   + sa.func.coalesce(User.last_name, ""))
         matches = [
@@ -43,8 +51,23 @@ def customer_search(query: str):
         ]
         if digits:
             matches.append(User.phone_number.like(f"%{escape_like(digits)}%", escape="\\"))
+        if international:
+            matches.append(User.phone_number == international)
         stmt = stmt.where(sa.or_(*matches))
     return stmt.order_by(User.last_name, User.first_name, User.id)
+
+
+def international_phone(text: str) -> str | None:
+    """``0722 000 111`` → ``+254722000111`` when ``BANK_PHONE_REGION`` is KE: a number typed
+    the local way, in E.164 as stored; None when it is no possible number there."""
+    region = current_app.config.get("BANK_PHONE_REGION") or None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def customer_by_id(user_id: int) -> sa.Select:
@@ -110,6 +133,116 @@ def pending_requests(user: User, *, everyone: bool):
     if not everyone:
         stmt = stmt.where(PendingPosting.requested_by_id == user.id)
     return stmt.order_by(PendingPosting.created_at, PendingPosting.id)
+
+
+def waiting_for(user: User) -> int:
+    """How many pending requests (postings and second-factor resets) wait on ``user``: for an
+    admin, those they may decide (everyone's but their own); for a teller, their own."""
+    if user.role == Role.ADMIN:
+        postings = pending_requests(user, everyone=True).where(
+            PendingPosting.requested_by_id != user.id)
+        resets = pending_resets().where(FactorResetRequest.requested_by_id != user.id)
+    else:
+        postings = pending_requests(user, everyone=False)
+        resets = pending_resets(requested_by=user)
+    return sum(db.session.scalar(sa.select(sa.func.count()).select_from(
+        stmt.order_by(None).subquery())) or 0 for stmt in (postings, resets))
+
+
+# ---------------------------------------------------------------- second-factor resets
+# The policy: a customer who lost their phone and recovery codes asks at the counter; staff
+# check who they are and reset. Resetting hands the account to whoever signs in next with the
+# password, so above MAKER_CHECKER_THRESHOLD (the customer's accounts together) it is the
+# maker-checker rule of money: an admin other than the requester must approve it.
+
+
+class ResetRefused(Exception):
+    """Why a second-factor reset, or a decision on one, was refused (``message`` for staff)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def pending_resets(requested_by: User | None = None):
+    """Second-factor resets waiting for a second person (all, or ``requested_by``'s), oldest
+    first (a select)."""
+    stmt = sa.select(FactorResetRequest).where(
+        FactorResetRequest.status == FactorResetStatus.PENDING)
+    if requested_by is not None:
+        stmt = stmt.where(FactorResetRequest.requested_by_id == requested_by.id)
+    return stmt.order_by(FactorResetRequest.created_at, FactorResetRequest.id)
+
+
+def pending_reset_of(customer: User) -> FactorResetRequest | None:
+    return db.session.scalar(pending_resets().where(
+        FactorResetRequest.customer_id == customer.id))
+
+
+def holdings(customer: User) -> Decimal:
+    """What ``customer``'s accounts hold together (the reset policy's measure)."""
+    return db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Account.balance), 0))
+                             .where(Account.owner_id == customer.id)) or Decimal("0.00")
+
+
+def reset_needs_approval(customer: User) -> bool:
+    """Whether a reset of ``customer``'s second factors waits for a second person."""
+    return holdings(customer) > ledger.approval_threshold()
+
+
+def reset_second_factor(customer: User, actor: User, reason: str) -> FactorResetRequest | None:
+    """Reset ``customer``'s second factors now, or (above the policy) ask an admin: the
+    request, or None when it is done. Audited either way; refused without a reason, for a
+    customer with no second factor, or while a request already waits."""
+    reason = " ".join((reason or "").split())[:255]
+    if not reason:
+        raise ResetRefused(gettext("Say why (for example: lost phone, identity checked with a "
+                                   "passport)."))
+    if not customer.mfa_enabled:
+        raise ResetRefused(gettext("This customer has no second factor to reset."))
+    if pending_reset_of(customer) is not None:
+        raise ResetRefused(gettext("A reset of this customer's second factor already waits "
+                                   "for approval."))
+    if not reset_needs_approval(customer):
+        factors.reset_second_factors(customer, actor=actor, details={"reason": reason})
+        return None
+    request = FactorResetRequest(customer_id=customer.id, requested_by_id=actor.id,
+                                 reason=reason)
+    db.session.add(request)
+    db.session.flush()
+    audit.record(audit.Action.MFA_RESET_REQUEST, actor=actor,
+                 target_type=audit.TargetType.USER, target_id=customer.id,
+                 details={"request": request.id, "reason": reason})
+    db.session.commit()
+    return request
+
+
+def _decide(request: FactorResetRequest, checker: User) -> None:
+    if request.status != FactorResetStatus.PENDING:
+        raise ResetRefused(gettext("This request is already decided."))
+    if request.requested_by_id == checker.id:
+        raise ResetRefused(gettext("You cannot decide your own request: another admin must."))
+    request.decided_by_id = checker.id
+    request.decided_at = now_utc()
+
+
+def approve_reset(request: FactorResetRequest, checker: User) -> None:
+    """Carry out a waiting reset (an admin, never its requester): factors, sessions, email."""
+    _decide(request, checker)
+    request.status = FactorResetStatus.DONE
+    factors.reset_second_factors(request.customer, actor=checker, details={
+        "reason": request.reason, "request": request.id,
+        "requested_by": request.requested_by_id})
+
+
+def reject_reset(request: FactorResetRequest, checker: User) -> None:
+    """Refuse a waiting reset: the customer's factors stay."""
+    _decide(request, checker)
+    request.status = FactorResetStatus.REJECTED
+    audit.record(audit.Action.MFA_RESET_REJECT, actor=checker,
+                 target_type=audit.TargetType.USER, target_id=request.customer_id,
+                 details={"request": request.id})
+    db.session.commit()
 
 
 def recent_decisions(user: User, *, everyone: bool, limit: int = 20) -> list[PendingPosting]:

@@ -4,8 +4,8 @@
 // CSP `default-src 'self'`. Each control names its ceremony in data-passkey:
 //   sign-in        button: discoverable sign-in on the login page (both factors)
 //   second-factor  button: the login's second step, after the password
-//   register       form (name, password): add a passkey on the security page
-//   confirm        form (password, hidden "assertion"): remove the last passkey
+//   register       form (name): add a passkey on the security page (after a recent sign-in)
+//   confirm        form (hidden "assertion"): remove the last passkey
 //   step-up        button inside a transfer's confirmation form: approve it (instead of the
 //                  code) with an assertion bound to the form's "approval"; the assertion goes
 //                  into the hidden "passkey_assertion" and the form is submitted
@@ -135,7 +135,6 @@
     const token = csrfToken(form);
     const options = await postJSON(form.dataset.optionsUrl, {
       name: form.elements.name.value,
-      password: form.elements.password.value,
     }, token);
     const credential = await navigator.credentials.create({ publicKey: creationOptions(options) });
     const answer = await postJSON(form.dataset.verifyUrl, { credential: credentialJSON(credential) }, token);
