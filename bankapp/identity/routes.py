@@ -21,6 +21,7 @@ from flask import (
 from flask_babel import gettext, ngettext
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, logout_user
+from werkzeug.exceptions import TooManyRequests
 
 from bankapp.extensions import db, limiter
 from bankapp.identity import devices, factors, passkeys, profile, services, stepup
@@ -183,7 +184,7 @@ def login():
             user = services.authenticate(form.email.data, form.password.data)
         except services.LoginThrottled:
             # The account's own count (kept without Redis too): paused for at most its window.
-            return _paused_login_page(services.login_window_seconds())
+            raise TooManyRequests(response=_paused_login_page(services.login_window_seconds()))
         except services.LoginRefused as refusal:
             if refusal.unverified:
                 resend_form = ResendVerificationForm(formdata=None, email=form.email.data)

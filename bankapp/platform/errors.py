@@ -32,9 +32,6 @@ def register_errorhandlers(app: Flask) -> None:
 
     def render_error(error: HTTPException):
         code = error.code or 500
-        if error.response is not None and not wants_json():
-            # A page made for this refusal (the login page when its rate limit is spent).
-            return error.response
         if request_ctx.url_adapter is None:
             # The Host is not one of TRUSTED_HOSTS: no URL can be built for it, so no page
             # (and no link) is rendered; just the status.
@@ -45,6 +42,9 @@ def register_errorhandlers(app: Flask) -> None:
         if code in (400, 401, 403, 404, 429):
             for hook in app.extensions.get(REFUSAL_HOOKS, ()):
                 hook(error)
+        if error.response is not None and not wants_json():
+            # A page made for this refusal (the login page when its rate limit is spent).
+            return error.response
         # Keep the exception's own headers (Allow on 405, Retry-After on 429 and 503).
         headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
         if wants_json():
