@@ -10,7 +10,13 @@ from wtforms.fields.choices import SelectChoice
 
 from bankapp import ledger
 from bankapp.banking import services
-from bankapp.banking.forms import CashForm, LimitForm, OpenAccountForm, TransferForm
+from bankapp.banking.forms import (
+    CashForm,
+    HistoryFilterForm,
+    LimitForm,
+    OpenAccountForm,
+    TransferForm,
+)
 from bankapp.identity import factors
 from bankapp.extensions import db
 from bankapp.platform.forms import show_errors
@@ -30,14 +36,8 @@ def dashboard():
     """The customer's accounts, balances and latest activity (staff start at their desk)."""
     if current_user.is_staff:
         return redirect(url_for("teller.desk"))
-    accounts = current_user.accounts
-    return render_template(
-        "accounts/dashboard.html",
-        accounts=accounts,
-        total=sum((a.balance for a in accounts), start=Decimal("0.00")),
-        activity=ledger.latest_activity(current_user),
-        open_form=OpenAccountForm(),
-    )
+    return render_template("accounts/dashboard.html", board=services.dashboard(current_user),
+                           open_form=OpenAccountForm())
 
 
 @bp.route("/accounts/open/", methods=["GET", "POST"])
@@ -60,9 +60,16 @@ def detail(account_number: str):
     """Balance, status and the history of one account, newest first."""
     # Someone else's account is as unknown as a missing one: 404 either way.
     account = db.first_or_404(ledger.owned_account(current_user, account_number))
-    page = db.paginate(ledger.customer_history(account), per_page=HISTORY_PAGE_SIZE,
-                       error_out=False)
-    return render_template("accounts/detail.html", account=account, page=page,
+    search = HistoryFilterForm(request.args)
+    wanted = ledger.HistoryFilter()
+    if request.args and search.validate():
+        wanted = services.history_filter(search.q.data, search.start.data, search.end.data,
+                                         search.least.amount, search.most.amount,
+                                         search.type.data)
+    history = services.history_page(account, wanted, request.args.get("page", 1, type=int),
+                                    HISTORY_PAGE_SIZE)
+    return render_template("accounts/detail.html", account=account, page=history.page,
+                           names=history.names, search=search, searched=wanted.active,
                            available=ledger.available_balance(account),
                            holds=ledger.active_holds(account))
 
@@ -127,8 +134,6 @@ def _transfer_request(form: TransferForm) -> services.TransferRequest:
 
 def _transfer_page(form: TransferForm, outcome: services.TransferOutcome):
     """The form again, or the confirmation page, with the errors the transfer met."""
-    if outcome.to_account is not None:  # a saved payee: the pages show its account's number
-        form.to_account.data, form.payee.data = outcome.to_account, ""
     show_errors(form, outcome.errors)
     if outcome.page == services.FORM:
         return _transfer_form(form)
@@ -148,17 +153,25 @@ def _transfer_form(form: TransferForm, preselect=None):
         form.payee.data = preselect.get("payee", "")
     sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
     form.from_account.choices = [
-        SelectChoice(a.account_number,
-                     f"{a.account_number} · {gettext(a.type_label)} · {format_money(a.balance)}")
+        SelectChoice(a.account_number, f"{gettext(a.type_label)} · {format_money(a.balance)} · "
+                                       f"{a.account_number}")
         for a in sources
     ]
     saved = payees_of(current_user)
-    form.payee.choices = [SelectChoice("", gettext("Another account: enter its number"))] + [
-        SelectChoice(str(p.id), f"{p.nickname} · {p.account.account_number}") for p in saved]
-    if not saved:
+    # Where money most often goes first: the customer's own accounts, then their payees.
+    groups = {
+        gettext("Your accounts"): [SelectChoice(a.account_number, ledger.own_account_label(a))
+                                   for a in sources] if len(sources) > 1 else [],
+        gettext("Your payees"): [SelectChoice(str(p.id), p.nickname) for p in saved],
+    }
+    form.payee.choices = {group: choices for group, choices in groups.items() if choices}
+    if form.payee.choices:
+        form.payee.choices[gettext("Someone else")] = [
+            SelectChoice("", gettext("Another account (type its number)"))]
+    else:
         form.to_account.label.text = gettext("To account number")
     return render_template("accounts/transfer.html", form=form, has_sources=bool(sources),
-                           has_payees=bool(saved))
+                           has_choices=bool(form.payee.choices))
 
 
 def flash_posting(posting: ledger.Posting, message: str) -> None:

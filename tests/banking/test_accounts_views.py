@@ -316,14 +316,13 @@ def test_refused_transfer_shows_the_form_with_balances_and_saved_payees(customer
     bobs = funded_account(make_user())
     db.session.add(Payee(user_id=customer.id, account_id=bobs.id, nickname="Bob"))
     db.session.commit()
-    confirm = post_form(customer_client, "/accounts/transfer/", {
+    response = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": bobs.account_number,
         "amount": "10.01"})
-    response = customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
     page = text(response)
     assert response.status_code == 200 and "Insufficient funds" in page
-    assert f"{source.account_number} · Savings · $10.00" in page
-    assert f"Bob · {bobs.account_number}" in page
+    assert f"Savings · $10.00 · {source.account_number}" in page
+    assert ">Bob</option>" in page
 
 
 @contextmanager
@@ -381,15 +380,16 @@ def test_transfer_to_the_same_account_is_refused_inline(customer_client, custome
     assert "must be different" in text(response)
 
 
-def test_transfer_that_would_overdraw_is_refused_at_confirmation(customer_client, customer,
-                                                                 funded_account):
+def test_transfer_that_would_overdraw_is_refused_before_confirmation(customer_client, customer,
+                                                                     funded_account):
     source = funded_account(customer, "10.00")
     destination = funded_account(customer)
-    confirm = post_form(customer_client, "/accounts/transfer/", {
+    response = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": destination.account_number,
         "amount": "10.01"})
-    response = customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
-    assert response.status_code == 200 and "Insufficient funds" in text(response)
+    page = text(response)
+    assert response.status_code == 200 and "Confirm the transfer" not in page
+    assert "Insufficient funds: $10.00 is available in this account." in page
     assert balance_of(source) == D("10.00")
 
 
