@@ -47,8 +47,8 @@ def open_account():
     form = OpenAccountForm()
     if form.validate_on_submit():
         account = ledger.open_account(current_user, form.account_type.data)
-        flash(gettext("Your %(type)s account %(number)s is open.",
-                      type=gettext(account.type_label).lower(), number=account.account_number),
+        flash(gettext("Your new %(name)s %(number)s is open.",
+                      name=gettext(account.type_name).lower(), number=account.account_number),
               "success")
         return redirect(url_for("accounts.detail", account_number=account.account_number))
     return render_template("accounts/open.html", form=form)
@@ -118,9 +118,9 @@ def transfer():
                                 named)
     if outcome.page != services.POSTED:
         return _transfer_page(form, outcome)
-    flash_posting(outcome.posting, gettext("Transfer of %(amount)s to %(number)s posted.",
+    flash_posting(outcome.posting, gettext("%(amount)s sent to %(name)s.",
                                            amount=format_money(form.amount.amount),
-                                           number=outcome.destination.account_number))
+                                           name=outcome.holder))
     return redirect(url_for("accounts.detail", account_number=outcome.source.account_number))
 
 
@@ -175,12 +175,12 @@ def _transfer_form(form: TransferForm, preselect=None):
 
 
 def flash_posting(posting: ledger.Posting, message: str) -> None:
+    """Say what was posted (a replayed form: that nothing new was). The entry's 32-character
+    reference is not part of the sentence: the statement lists it."""
     if posting.replayed:
-        flash(gettext("This form was already submitted; nothing new was posted. "
-                      "Reference %(reference)s.", reference=posting.reference), "warning")
+        flash(gettext("This form was already submitted; nothing new was posted."), "warning")
     else:
-        flash(gettext("%(message)s Reference %(reference)s.", message=message,
-                      reference=posting.reference), "success")
+        flash(message, "success")
 
 
 @bp.app_template_global()

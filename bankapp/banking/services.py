@@ -215,13 +215,15 @@ def transfer(user: User, asked: TransferRequest, named: NamedAccounts) -> Transf
         refused = _refused_without_approval(confirmation)
         if refused is not None:
             return refused
+    holder = ledger.party_name(user, destination)  # read before: the commit ends the reads
     try:
         with objects_kept_after_commit():
             posting = ledger.transfer(source, destination, asked.amount, asked.description,
                                       user, idempotency_key=asked.idempotency_key)
     except ledger.LedgerError as error:
         return TransferOutcome(FORM, ((None, str(error)),), chosen)
-    return TransferOutcome(POSTED, (), chosen, source, destination, posting=posting)
+    return TransferOutcome(POSTED, (), chosen, source, destination, holder=holder,
+                           posting=posting)
 
 
 def _chosen_destination(user: User, choice: str) -> str | None:
