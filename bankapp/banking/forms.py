@@ -1,7 +1,7 @@
 """Forms of the customer's account pages."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField, ValidationError
+from wtforms import HiddenField, RadioField, SelectField, StringField, ValidationError
 from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
@@ -27,10 +27,12 @@ class CashForm(FlaskForm):
 
 
 class TransferForm(FlaskForm):
-    from_account = SelectField(_l("From account"), choices=[])
+    # Radio buttons, not drop-downs: their labels wrap, so no account or payee name is ever
+    # cut off on a phone (a select shows one line and clips it).
+    from_account = RadioField(_l("From account"), choices=[])
     # The customer's other accounts and saved payees (bankapp/payments/payees.py) come first;
     # any number can still be typed.
-    payee = SelectField(_l("Send to"), choices=[], validate_choice=False)
+    payee = RadioField(_l("Send to"), choices=[], validate_choice=False)
     to_account = StringField(
         _l("Or to account number"),
         validators=[Length(max=20)],

@@ -152,26 +152,23 @@ def _transfer_form(form: TransferForm, preselect=None):
         form.from_account.data = preselect.get("from", form.from_account.data)
         form.payee.data = preselect.get("payee", "")
     sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
-    form.from_account.choices = [
-        SelectChoice(a.account_number, f"{gettext(a.type_label)} · {format_money(a.balance)} · "
-                                       f"{a.account_number}")
-        for a in sources
-    ]
+    available = ledger.available_balances(sources) if sources else {}
+    form.from_account.choices = [SelectChoice(a.account_number, a.account_number)
+                                 for a in sources]
+    if not form.from_account.data and sources:
+        form.from_account.data = sources[0].account_number
     saved = payees_of(current_user)
     # Where money most often goes first: the customer's own accounts, then their payees.
-    groups = {
-        gettext("Your accounts"): [SelectChoice(a.account_number, ledger.own_account_label(a))
-                                   for a in sources] if len(sources) > 1 else [],
-        gettext("Your payees"): [SelectChoice(str(p.id), p.nickname) for p in saved],
-    }
-    form.payee.choices = {group: choices for group, choices in groups.items() if choices}
-    if form.payee.choices:
-        form.payee.choices[gettext("Someone else")] = [
-            SelectChoice("", gettext("Another account (type its number)"))]
-    else:
+    own = sources if len(sources) > 1 else []
+    form.payee.choices = ([SelectChoice(a.account_number, a.account_number) for a in own]
+                          + [SelectChoice(str(p.id), p.nickname) for p in saved]
+                          + [SelectChoice("", "")])
+    form.payee.data = form.payee.data or ""
+    if not (own or saved):
         form.to_account.label.text = gettext("To account number")
-    return render_template("accounts/transfer.html", form=form, has_sources=bool(sources),
-                           has_choices=bool(form.payee.choices))
+    return render_template("accounts/transfer.html", form=form, sources=sources,
+                           available=available, own=own, payees=saved,
+                           has_sources=bool(sources), has_choices=bool(own or saved))
 
 
 def flash_posting(posting: ledger.Posting, message: str) -> None:

@@ -321,8 +321,9 @@ def test_refused_transfer_shows_the_form_with_balances_and_saved_payees(customer
         "amount": "10.01"})
     page = text(response)
     assert response.status_code == 200 and "Insufficient funds" in page
-    assert f"Savings · $10.00 · {source.account_number}" in page
-    assert ">Bob</option>" in page
+    assert f"{source.account_number}</span></span>\n          <span class=\"choice-detail\">" \
+           f"$10.00 available</span>" in page
+    assert '<span class="choice-title">Bob</span>' in page
 
 
 @contextmanager

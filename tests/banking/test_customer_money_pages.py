@@ -13,7 +13,7 @@ from bankapp.extensions import db
 from bankapp.models import Account, JournalEntry, Payee
 from support.reports import deposit_at, transfer_at
 from support.users import log_in_as
-from support.web import form_fields, post_form
+from support.web import form_fields, post_form, radio_choices
 
 D = Decimal
 UTC = timezone.utc
@@ -217,13 +217,13 @@ def test_the_transfer_form_offers_ones_own_accounts_then_payees(customer_client,
     db.session.add(payee)
     db.session.commit()
     page = text(customer_client.get("/accounts/transfer/"))
-    picker = re.search(r'<select[^>]*name="payee".*?</select>', page, re.S).group(0)
-    assert re.findall(r'<optgroup label="([^"]+)">', picker) == [
+    assert re.findall(r'<p class="choice-group">([^<]+)</p>', page) == [
         "Your accounts", "Your payees", "Someone else"]
-    assert f'<option value="{checking.account_number}">Checking {checking.account_number}' \
-           f'</option>' in picker
-    assert f'<option value="{savings.account_number}">' in picker
-    assert f'<option value="{payee.id}">Landlord</option>' in picker
+    assert radio_choices(page, "payee") == [
+        (savings.account_number, False, f"Savings account {savings.account_number}"),
+        (checking.account_number, False, f"Checking account {checking.account_number}"),
+        (str(payee.id), False, f"Landlord {payee.account.account_number}"),
+        ("", True, "Another account (type its number)")]
 
 
 def test_money_moves_to_ones_own_account_chosen_from_the_list(customer_client, customer,
@@ -301,7 +301,8 @@ def test_changing_the_details_keeps_the_chosen_payee(customer_client, customer, 
     fields = form_fields(text(confirm))
     fields["edit"] = "1"
     page = text(customer_client.post("/accounts/transfer/", data=fields))
-    assert f'<option selected value="{payee.id}">Landlord</option>' in page
+    assert (str(payee.id), True, f"Landlord {payee.account.account_number}") in radio_choices(
+        page, "payee")
 
 
 def test_the_success_message_names_the_payee_by_its_nickname(customer_client, customer, bob,
@@ -317,13 +318,15 @@ def test_the_success_message_names_the_payee_by_its_nickname(customer_client, cu
     assert "$25.00 sent to Landlord." in text(response)
 
 
-def test_the_source_picker_puts_the_kind_and_balance_before_the_number(customer_client,
-                                                                       customer,
-                                                                       funded_account):
-    """At 360 px the start of an option is what shows: the part the customer reads first."""
+def test_the_source_choices_say_what_each_account_has_available(customer_client, customer,
+                                                                funded_account, make_user):
     source = funded_account(customer, "3350.00", account_type="CHECKING")
+    ledger.place_hold(source, D("350.00"), "Cheque", datetime.now(UTC) + timedelta(days=1),
+                      make_user(role="teller"))
     page = text(customer_client.get("/accounts/transfer/"))
-    assert f">Checking · $3,350.00 · {source.account_number}</option>" in page
+    assert radio_choices(page, "from_account") == [
+        (source.account_number, True,
+         f"Checking account {source.account_number} $3,000.00 available")]
 
 
 # ---------------------------------------------------------------- messages

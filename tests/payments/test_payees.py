@@ -197,8 +197,9 @@ def test_the_transfer_form_offers_saved_payees_first(customer_client, source, bo
     add_payee(customer_client, bob_account.account_number, "Landlord")
     html = text(customer_client.get(TRANSFER))
     assert html.index('name="payee"') < html.index('name="to_account"')
-    assert re.search(r'<optgroup label="Your payees"><option value="[0-9]+">Landlord</option>',
-                     html)
+    assert re.search(r'<p class="choice-group">Your payees</p>\s*<label class="choice-card">\s*'
+                     r'<input type="radio" name="payee" value="[0-9]+">\s*'
+                     r'<span class="choice-text"><span class="choice-title">Landlord<', html)
 
 
 def test_paying_a_saved_payee_from_the_transfer_form(customer_client, source, bob_account):
@@ -219,7 +220,7 @@ def test_a_saved_payee_that_cannot_receive_money_is_refused_before_confirming(
     html = text(page)
     assert page.status_code == 200 and "That account cannot receive money." in html
     # The payee stays chosen: the customer does not have to pick it again.
-    assert re.search(rf'<option selected value="{payee.id}">Landlord</option>', html)
+    assert re.search(rf'name="payee" value="{payee.id}" checked>', html)
     assert balance(bob_account) == 0
 
 
