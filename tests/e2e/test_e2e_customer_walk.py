@@ -138,7 +138,7 @@ class TestNewCustomerWalk:
         page.goto("/dashboard/")
         page.locator("header").get_by_role("link", name="Transfer").click()
         expect(page).to_have_url(re.compile(r"/accounts/transfer/"))
-        page.select_option("#from_account", value=checking)
+        page.check(f"input[name=from_account][value='{checking}']")
         page.fill("#to_account", savings)
         page.fill("#amount", "300.00")
         page.fill("#description", "Rainy day fund")
@@ -149,7 +149,7 @@ class TestNewCustomerWalk:
         snap(page, "10-transfer-confirm")
         page.get_by_role("button", name="Send $300.00").click()
         expect(page).to_have_url(re.compile(rf"/accounts/{checking}/$"))
-        expect(page.locator(".flash-success")).to_contain_text(f"Transfer of $300.00 to {savings}")
+        expect(page.locator(".flash-success")).to_have_text(f"$300.00 sent to Savings {savings}.")
         expect(page.locator(".balance")).to_have_text("$750.00")
 
     def test_a_transfer_to_another_customer_shows_the_payee_masked(
@@ -166,8 +166,7 @@ class TestNewCustomerWalk:
         expect(page.locator(".summary")).to_contain_text("B** B****")
         expect(page.locator(".summary")).not_to_contain_text("Brown")
         page.get_by_role("button", name="Send $50.00").click()
-        expect(page.locator(".flash-success")).to_contain_text(
-            f"Transfer of $50.00 to {journey.payee_account}")
+        expect(page.locator(".flash-success")).to_have_text("$50.00 sent to B** B****.")
         expect(page.locator(".balance")).to_have_text("$700.00")
         assert bank.balance(journey.payee_account) == Decimal("60.00")
 
