@@ -88,7 +88,7 @@ class TestNewCustomerWalk:
         page.goto("/dashboard/")
         page.select_option("#account_type", label=kind.capitalize())
         page.get_by_role("button", name="Open account").click()
-        expect(page.locator(".flash-success")).to_contain_text(f"Your {kind} account")
+        expect(page.locator(".flash-success")).to_contain_text(f"Your new {kind} account")
         heading = page.locator("h1").inner_text()
         number = re.search(r"[A-Z]{3}-\d+", heading).group(0)
         expect(page).to_have_url(re.compile(rf"/accounts/{number}/$"))
@@ -189,10 +189,12 @@ class TestNewCustomerWalk:
         page.goto(f"/accounts/{savings}/")
         expect(page.locator(".balance")).to_have_text("$300.00")
         page.get_by_role("link", name="Dashboard").click()
-        table = page.locator("#accounts-heading + .table-wrap table")
-        expect(table.locator("tbody tr", has_text=checking)).to_contain_text("700.00")
-        expect(table.locator("tbody tr", has_text=savings)).to_contain_text("300.00")
-        expect(table.locator("tfoot")).to_contain_text("1,000.00")
+        cards = page.locator(".account-cards .account-card")
+        expect(cards.filter(has_text=checking).locator(".account-available")).to_have_text(
+            "$700.00")
+        expect(cards.filter(has_text=savings).locator(".account-available")).to_have_text(
+            "$300.00")
+        expect(page.locator("#total-available")).to_have_text("$1,000.00")
         snap(page, "12-dashboard")
 
     def test_the_statement_lists_the_period_movements_and_the_closing_balance(
