@@ -89,8 +89,8 @@ class HistoryFilterForm(FlaskForm):
 
     q = StringField(_l("Search"), validators=[Length(max=80)],
                     render_kw={"type": "search", "autocomplete": "off"})
-    start = DateField(_l("From"), validators=[Optional()])
-    end = DateField(_l("To"), validators=[Optional()])
+    start = DateField(_l("First day"), validators=[Optional()])
+    end = DateField(_l("Last day"), validators=[Optional()])
     least = OptionalAmountField(_l("Amount at least"))
     most = OptionalAmountField(_l("Amount at most"))
     type = SelectField(_l("Type"), validate_choice=False, choices=[

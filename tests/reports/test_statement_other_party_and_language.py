@@ -95,3 +95,16 @@ def test_the_french_pdf_is_in_french_with_french_numbers(customer_client, januar
 def test_the_english_pdf_names_the_other_party(customer_client, january):
     text = pdf_text(customer_client.get(url(january, "&format=pdf")).get_data())
     assert "To B** B**** \xb7 Rent" in text
+
+
+@pytest.mark.parametrize("headers, period", [
+    ({}, '<time datetime="2026-01-01">Jan 1, 2026</time> to '
+         '<time datetime="2026-01-31">Jan 31, 2026</time>'),
+    (FRENCH, 'du <time datetime="2026-01-01">1 janv. 2026</time> au '
+             '<time datetime="2026-01-31">31 janv. 2026</time>'),
+])
+def test_the_statement_page_writes_its_days_the_locale_way(customer_client, january,
+                                                           headers, period):
+    page = customer_client.get(url(january), headers=headers).get_data(as_text=True)
+    assert period in page
+    assert ">2026-01-31<" not in page
