@@ -72,7 +72,8 @@ def read_amount(text: object, locale: str | Locale = "en") -> Decimal:
     space or narrow no-break space between thousands). Either decimal mark is taken where it
     cannot be anything else: one mark followed by one or two digits (``12,50`` in English,
     ``12.50`` in French). Text that another locale would read otherwise (``1.234,5`` in
-    English, ``1.234`` or ``1,234.50`` in French) is refused as ambiguous rather than guessed. Raises ``InvalidAmount`` with a message fit for the field.
+    English, ``1.234`` or ``1,234.50`` in French) is refused as ambiguous rather than guessed.
+    Raises ``InvalidAmount`` with a message fit for the field.
     """
     if not isinstance(text, str):
         raise InvalidAmount(gettext("Enter the amount as text, such as 12.50."))

@@ -147,7 +147,8 @@ def _in_every_look(page, language: str, name: str, show) -> None:
 
 
 WORDS = {
-    "en": {"send": "Send money", "from_stranger": "From C**** O*****", "to_payee": f"To {LONG_NICKNAME}",
+    "en": {"send": "Send money", "from_stranger": "From C**** O*****",
+           "to_payee": f"To {LONG_NICKNAME}",
            "available": "Insufficient funds: $3,350.00 is available in this account.",
            "confirm": "Confirm the transfer", "search": "Search and filter"},
     "fr": {"send": "Envoyer de l’argent", "from_stranger": "De C**** O*****",
