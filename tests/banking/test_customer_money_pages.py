@@ -362,3 +362,18 @@ def test_the_french_account_page_names_the_kind_once(customer_client, customer,
     page = text(customer_client.get(f"/accounts/{account.account_number}/", headers=FRENCH))
     assert '<p class="muted">Compte courant</p>' in page
     assert "Compte Compte" not in page and "compte compte" not in page
+
+
+def test_history_search_days_are_native_date_inputs(customer_client, customer, funded_account):
+    account = funded_account(customer)
+    page = text(customer_client.get(f"/accounts/{account.account_number}/"))
+    assert re.search(r'<input [^>]*id="start" name="start" type="date"', page)
+    assert re.search(r'<input [^>]*id="end" name="end" type="date"', page)
+
+
+def test_history_times_are_written_the_french_way_on_a_french_page(
+        customer_client, customer, funded_account, monkeypatch):
+    account = funded_account(customer)
+    deposit_at(monkeypatch, account, "5.00", datetime(2026, 12, 6, 3, 24, tzinfo=UTC), "Tip")
+    page = text(customer_client.get(f"/accounts/{account.account_number}/", headers=FRENCH))
+    assert '<time datetime="2026-12-06T03:24:00+00:00">6 déc. 2026, 03:24</time>' in page
