@@ -129,7 +129,7 @@ SCHEMAS = {
         "type": "object",
         "description": "One ledger leg on the account.",
         "required": ["reference", "transaction_type", "side", "amount", "signed_amount",
-                     "balance_after", "currency", "description", "timestamp"],
+                     "balance_after", "currency", "description", "counterparty", "timestamp"],
         "properties": {
             "reference": {"type": "string", "description": "The journal entry's reference."},
             "transaction_type": {"enum": ["DEPOSIT", "WITHDRAWAL", "TRANSFER_IN",
@@ -140,6 +140,13 @@ SCHEMAS = {
             "balance_after": MONEY,
             "currency": CURRENCY,
             "description": {"type": "string"},
+            "counterparty": {
+                "type": ["string", "null"],
+                "description": "The other party of a transfer as the account's owner knows "
+                               "it: one of their own accounts (type and number), a saved "
+                               "payee's nickname, or the holder's masked name (B** B****); "
+                               "null for cash, interest and other lines with no other "
+                               "customer."},
             "timestamp": TIMESTAMP,
         },
     },

@@ -36,7 +36,9 @@ def account_json(account: Account) -> dict:
     }
 
 
-def transaction_json(leg: Transaction) -> dict:
+def transaction_json(leg: Transaction, counterparty: str | None = None) -> dict:
+    """One ledger leg; ``counterparty`` is the other party as the account's owner knows it
+    (``ledger.counterparties``), null for cash, interest and the like."""
     return {
         "reference": leg.entry.reference,
         "transaction_type": leg.transaction_type,
@@ -46,6 +48,7 @@ def transaction_json(leg: Transaction) -> dict:
         "balance_after": money(leg.balance_after),
         "currency": currency(),
         "description": leg.description,
+        "counterparty": counterparty,
         "timestamp": timestamp(leg.timestamp),
     }
 

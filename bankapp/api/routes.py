@@ -270,7 +270,9 @@ def list_transactions(number):
                         fresh=[account])
     page, more = rows[:limit], len(rows) > limit
     next_cursor = encode_cursor(page[-1].timestamp, page[-1].id) if more else None
-    return jsonify(transactions=[transaction_json(leg) for leg in page], next_cursor=next_cursor)
+    names = replica.read(lambda: ledger.counterparties(page))
+    return jsonify(transactions=[transaction_json(leg, names.get(leg.id)) for leg in page],
+                   next_cursor=next_cursor)
 
 
 # ---------------------------------------------------------------- postings

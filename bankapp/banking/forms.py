@@ -1,12 +1,13 @@
 """Forms of the customer's account pages."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField
+from wtforms import HiddenField, RadioField, SelectField, StringField, ValidationError
+from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length
+from wtforms.validators import Length, Optional
 
 from bankapp.ledger.fields import AmountField, IdempotencyKeyField, description_field
-from bankapp.models import AccountType
+from bankapp.models import AccountType, TransactionType
 
 
 class OpenAccountForm(FlaskForm):
@@ -26,9 +27,12 @@ class CashForm(FlaskForm):
 
 
 class TransferForm(FlaskForm):
-    from_account = SelectField(_l("From account"), choices=[])
-    # Saved payees (bankapp/payments/payees.py) come first; any number can still be typed.
-    payee = SelectField(_l("To a saved payee"), choices=[], validate_choice=False)
+    # Radio buttons, not drop-downs: their labels wrap, so no account or payee name is ever
+    # cut off on a phone (a select shows one line and clips it).
+    from_account = RadioField(_l("From account"), choices=[])
+    # The customer's other accounts and saved payees (bankapp/payments/payees.py) come first;
+    # any number can still be typed.
+    payee = RadioField(_l("Send to"), choices=[], validate_choice=False)
     to_account = StringField(
         _l("Or to account number"),
         validators=[Length(max=20)],
@@ -59,3 +63,40 @@ class LimitForm(FlaskForm):
     code = StringField(_l("Code from your authenticator app (to raise it at once)"),
                        validators=[Length(max=32)],
                        render_kw={"inputmode": "numeric", "autocomplete": "one-time-code"})
+
+
+class OptionalAmountField(AmountField):
+    """An amount that may be left empty (``amount`` is then None); the same parser otherwise."""
+
+    def pre_validate(self, form):
+        if (self.data or "").strip():
+            super().pre_validate(form)
+        else:
+            self.amount = None
+
+
+# The kinds of line a customer's history holds, in the order the filter offers them.
+HISTORY_TYPES = (TransactionType.TRANSFER_IN, TransactionType.TRANSFER_OUT,
+                 TransactionType.DEPOSIT, TransactionType.WITHDRAWAL, TransactionType.INTEREST,
+                 TransactionType.REVERSAL)
+
+
+class HistoryFilterForm(FlaskForm):
+    """Search one account's history (a GET form: nothing changes, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Search"), validators=[Length(max=80)],
+                    render_kw={"type": "search", "autocomplete": "off"})
+    start = DateField(_l("First day"), validators=[Optional()])
+    end = DateField(_l("Last day"), validators=[Optional()])
+    least = OptionalAmountField(_l("Amount at least"))
+    most = OptionalAmountField(_l("Amount at most"))
+    type = SelectField(_l("Type"), validate_choice=False, choices=[
+        SelectChoice("", _l("All types"))] + [
+        SelectChoice(kind, _l(TransactionType.LABELS[kind])) for kind in HISTORY_TYPES])
+
+    def validate_end(self, field):
+        if field.data and self.start.data and field.data < self.start.data:
+            raise ValidationError(_l("The last day must not be before the first."))

@@ -10,7 +10,13 @@ from wtforms.fields.choices import SelectChoice
 
 from bankapp import ledger
 from bankapp.banking import services
-from bankapp.banking.forms import CashForm, LimitForm, OpenAccountForm, TransferForm
+from bankapp.banking.forms import (
+    CashForm,
+    HistoryFilterForm,
+    LimitForm,
+    OpenAccountForm,
+    TransferForm,
+)
 from bankapp.identity import factors
 from bankapp.extensions import db
 from bankapp.platform.forms import show_errors
@@ -30,14 +36,8 @@ def dashboard():
     """The customer's accounts, balances and latest activity (staff start at their desk)."""
     if current_user.is_staff:
         return redirect(url_for("teller.desk"))
-    accounts = current_user.accounts
-    return render_template(
-        "accounts/dashboard.html",
-        accounts=accounts,
-        total=sum((a.balance for a in accounts), start=Decimal("0.00")),
-        activity=ledger.latest_activity(current_user),
-        open_form=OpenAccountForm(),
-    )
+    return render_template("accounts/dashboard.html", board=services.dashboard(current_user),
+                           open_form=OpenAccountForm())
 
 
 @bp.route("/accounts/open/", methods=["GET", "POST"])
@@ -47,8 +47,8 @@ def open_account():
     form = OpenAccountForm()
     if form.validate_on_submit():
         account = ledger.open_account(current_user, form.account_type.data)
-        flash(gettext("Your %(type)s account %(number)s is open.",
-                      type=gettext(account.type_label).lower(), number=account.account_number),
+        flash(gettext("Your new %(name)s %(number)s is open.",
+                      name=gettext(account.type_name).lower(), number=account.account_number),
               "success")
         return redirect(url_for("accounts.detail", account_number=account.account_number))
     return render_template("accounts/open.html", form=form)
@@ -60,9 +60,16 @@ def detail(account_number: str):
     """Balance, status and the history of one account, newest first."""
     # Someone else's account is as unknown as a missing one: 404 either way.
     account = db.first_or_404(ledger.owned_account(current_user, account_number))
-    page = db.paginate(ledger.customer_history(account), per_page=HISTORY_PAGE_SIZE,
-                       error_out=False)
-    return render_template("accounts/detail.html", account=account, page=page,
+    search = HistoryFilterForm(request.args)
+    wanted = ledger.HistoryFilter()
+    if request.args and search.validate():
+        wanted = services.history_filter(search.q.data, search.start.data, search.end.data,
+                                         search.least.amount, search.most.amount,
+                                         search.type.data)
+    history = services.history_page(account, wanted, request.args.get("page", 1, type=int),
+                                    HISTORY_PAGE_SIZE)
+    return render_template("accounts/detail.html", account=account, page=history.page,
+                           names=history.names, search=search, searched=wanted.active,
                            available=ledger.available_balance(account),
                            holds=ledger.active_holds(account))
 
@@ -113,9 +120,9 @@ def transfer():
                                 named)
     if outcome.page != services.POSTED:
         return _transfer_page(form, outcome)
-    flash_posting(outcome.posting, gettext("Transfer of %(amount)s to %(number)s posted.",
+    flash_posting(outcome.posting, gettext("%(amount)s sent to %(name)s.",
                                            amount=format_money(form.amount.amount),
-                                           number=outcome.destination.account_number))
+                                           name=outcome.holder))
     return redirect(url_for("accounts.detail", account_number=outcome.source.account_number))
 
 
@@ -129,8 +136,6 @@ def _transfer_request(form: TransferForm) -> services.TransferRequest:
 
 def _transfer_page(form: TransferForm, outcome: services.TransferOutcome):
     """The form again, or the confirmation page, with the errors the transfer met."""
-    if outcome.to_account is not None:  # a saved payee: the pages show its account's number
-        form.to_account.data, form.payee.data = outcome.to_account, ""
     show_errors(form, outcome.errors)
     if outcome.page == services.FORM:
         return _transfer_form(form)
@@ -149,27 +154,32 @@ def _transfer_form(form: TransferForm, preselect=None):
         form.from_account.data = preselect.get("from", form.from_account.data)
         form.payee.data = preselect.get("payee", "")
     sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
-    form.from_account.choices = [
-        SelectChoice(a.account_number,
-                     f"{a.account_number} · {gettext(a.type_label)} · {format_money(a.balance)}")
-        for a in sources
-    ]
+    available = ledger.available_balances(sources) if sources else {}
+    form.from_account.choices = [SelectChoice(a.account_number, a.account_number)
+                                 for a in sources]
+    if not form.from_account.data and sources:
+        form.from_account.data = sources[0].account_number
     saved = payees_of(current_user)
-    form.payee.choices = [SelectChoice("", gettext("Another account: enter its number"))] + [
-        SelectChoice(str(p.id), f"{p.nickname} · {p.account.account_number}") for p in saved]
-    if not saved:
+    # Where money most often goes first: the customer's own accounts, then their payees.
+    own = sources if len(sources) > 1 else []
+    form.payee.choices = ([SelectChoice(a.account_number, a.account_number) for a in own]
+                          + [SelectChoice(str(p.id), p.nickname) for p in saved]
+                          + [SelectChoice("", "")])
+    form.payee.data = form.payee.data or ""
+    if not (own or saved):
         form.to_account.label.text = gettext("To account number")
-    return render_template("accounts/transfer.html", form=form, has_sources=bool(sources),
-                           has_payees=bool(saved))
+    return render_template("accounts/transfer.html", form=form, sources=sources,
+                           available=available, own=own, payees=saved,
+                           has_sources=bool(sources), has_choices=bool(own or saved))
 
 
 def flash_posting(posting: ledger.Posting, message: str) -> None:
+    """Say what was posted (a replayed form: that nothing new was). The entry's 32-character
+    reference is not part of the sentence: the statement lists it."""
     if posting.replayed:
-        flash(gettext("This form was already submitted; nothing new was posted. "
-                      "Reference %(reference)s.", reference=posting.reference), "warning")
+        flash(gettext("This form was already submitted; nothing new was posted."), "warning")
     else:
-        flash(gettext("%(message)s Reference %(reference)s.", message=message,
-                      reference=posting.reference), "success")
+        flash(message, "success")
 
 
 @bp.app_template_global()

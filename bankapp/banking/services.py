@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 
 from flask import current_app
@@ -23,6 +24,7 @@ from bankapp.identity import factors, passkeys, stepup
 from bankapp.models import Account, AccountStatus, User
 from bankapp.identity.lookups import LOOKUPS_SPENT, may_reveal
 from bankapp.payments.payees import masked_name, payee_of
+from bankapp.platform.formatting import day_start_utc
 
 LOCKED_STEP_UP = _l("Too many wrong codes: payments that need a code cannot be approved for "
                     "%(minutes)s minutes. Transfers between your own accounts still work.")
@@ -54,6 +56,61 @@ def objects_kept_after_commit():
         yield
     finally:
         session.expire_on_commit = expiring
+
+
+# ---------------------------------------------------------------- the dashboard
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What the customer's first page shows: each account with what can be spent from it
+    (``available``, by account id), their ``total``, and the latest legs with the other
+    party's name (``names``, by leg id: ``ledger.counterparties``)."""
+
+    accounts: list[Account]
+    available: dict[int, Decimal]
+    total: Decimal
+    activity: list
+    names: dict[int, str]
+
+
+def dashboard(user: User) -> Dashboard:
+    """The customer's accounts with their available balances, and their latest activity."""
+    accounts = list(user.accounts)
+    available = ledger.available_balances(accounts) if accounts else {}
+    activity = ledger.latest_activity(user)
+    return Dashboard(accounts, available, sum(available.values(), start=Decimal("0.00")),
+                     activity, ledger.counterparties(activity))
+
+
+# ---------------------------------------------------------------- an account's history
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of an account's (searched) history, with the other party of each line."""
+
+    page: object  # flask_sqlalchemy's Pagination
+    names: dict[int, str]
+
+
+def history_page(account: Account, wanted: ledger.HistoryFilter, number: int,
+                 per_page: int) -> HistoryPage:
+    """Page ``number`` of ``account``'s history narrowed by ``wanted``, newest first."""
+    page = db.paginate(ledger.filtered_history(account, wanted), page=number,
+                       per_page=per_page, error_out=False)
+    return HistoryPage(page, ledger.counterparties(page.items))
+
+
+def history_filter(text: str | None, first_day: date | None, last_day: date | None,
+                   least: Decimal | None, most: Decimal | None, kind: str | None
+                   ) -> ledger.HistoryFilter:
+    """What a history search asks for, its days (the bank's calendar) as UTC bounds."""
+    return ledger.HistoryFilter(
+        text=" ".join((text or "").split()),
+        start=day_start_utc(first_day) if first_day else None,
+        end=day_start_utc(last_day + timedelta(days=1)) if last_day else None,
+        least=least, most=most, types=(kind,) if kind else ())
 
 
 # ---------------------------------------------------------------- transfers
@@ -130,24 +187,30 @@ def transfer(user: User, asked: TransferRequest, named: NamedAccounts) -> Transf
     """
     source, to_number, chosen = named.source, asked.to_account, None
     if asked.payee:
-        payee = payee_of(user, int(asked.payee)) if asked.payee.isdigit() else None
-        if payee is None:
-            return TransferOutcome(FORM, (("payee", gettext("Choose one of your saved payees.")),))
-        to_number = chosen = payee.account.account_number
+        to_number = chosen = _chosen_destination(user, asked.payee)
+        if chosen is None:
+            return TransferOutcome(FORM, (("payee", gettext(
+                "Choose one of your accounts or saved payees.")),))
     if not (to_number or "").strip():
         return TransferOutcome(FORM, (("to_account", gettext(
             "Enter the destination account number, or choose a saved payee.")),))
     if to_number == asked.to_account:
-        destination = named.by_number.get((to_number or "").strip().upper())
-        if not may_reveal(user, to_number, destination, via="transfer"):
+        typed = ledger.account_number_as_typed(to_number)
+        destination = named.by_number.get(typed)
+        if not may_reveal(user, typed, destination, via="transfer"):
             return TransferOutcome(FORM, (("to_account", gettext(LOOKUPS_SPENT)),), chosen)
-    else:  # a saved payee's account
+    else:  # one of the customer's accounts, or a saved payee's
         destination = ledger.find_customer_account(to_number)
     problem = _transfer_problem(source, destination)
     if problem:
-        return TransferOutcome(FORM, (("to_account", problem),), chosen)
+        return TransferOutcome(FORM, (("payee" if chosen else "to_account", problem),), chosen)
     if asked.edit:
         return TransferOutcome(FORM, (), chosen)
+    if not asked.confirmed:
+        try:  # what the posting would refuse is said before the customer confirms
+            ledger.check_can_send(source, destination, asked.amount)
+        except ledger.LedgerError as error:
+            return TransferOutcome(FORM, (("amount", str(error)),), chosen)
     step_up = stepup.step_up_for(user, destination, asked.amount)
     confirmation = _Confirmation(user, asked, source, destination, step_up, chosen)
     if not asked.confirmed:
@@ -156,13 +219,25 @@ def transfer(user: User, asked: TransferRequest, named: NamedAccounts) -> Transf
         refused = _refused_without_approval(confirmation)
         if refused is not None:
             return refused
+    holder = ledger.party_name(user, destination)  # read before: the commit ends the reads
     try:
         with objects_kept_after_commit():
             posting = ledger.transfer(source, destination, asked.amount, asked.description,
                                       user, idempotency_key=asked.idempotency_key)
     except ledger.LedgerError as error:
         return TransferOutcome(FORM, ((None, str(error)),), chosen)
-    return TransferOutcome(POSTED, (), chosen, source, destination, posting=posting)
+    return TransferOutcome(POSTED, (), chosen, source, destination, holder=holder,
+                           posting=posting)
+
+
+def _chosen_destination(user: User, choice: str) -> str | None:
+    """The account number a choice of the transfer form's destination list stands for: a
+    saved payee (by id) or one of the customer's own active accounts (by number)."""
+    if choice.isdigit():
+        payee = payee_of(user, int(choice))
+        return payee.account.account_number if payee is not None else None
+    own = {a.account_number for a in user.accounts if a.is_active}
+    return choice if choice in own else None
 
 
 def _transfer_problem(source: Account, destination: Account | None) -> str | None:
@@ -203,7 +278,17 @@ class _Confirmation:
                 errors = (*errors, (None, _locked_message()))
         return TransferOutcome(CONFIRM, errors, self.chosen, self.source, self.destination,
                                self.step_up, approval, has_passkey,
-                               masked_name(self.destination), too_many_codes)
+                               _holder(self.user, self.destination), too_many_codes)
+
+
+def _holder(user: User, destination: Account) -> str:
+    """Who the confirmation page says the money goes to: a payee by its nickname and the
+    holder's masked name, anyone else by the masked name, one's own account as such."""
+    named = ledger.party_name(user, destination)
+    masked = masked_name(destination)
+    if destination.owner_id == user.id or named == masked:
+        return named
+    return f"{named} ({masked})"
 
 
 def _refused_without_approval(confirmation: _Confirmation) -> TransferOutcome | None:

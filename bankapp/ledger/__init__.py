@@ -100,6 +100,7 @@ from __future__ import annotations
 
 from bankapp.ledger.accounts import (
     VAULT_NUMBER,
+    account_number_as_typed,
     customer_accounts_numbered,
     owned_account,
     find_customer_account,
@@ -166,11 +167,22 @@ from bankapp.ledger.errors import (
     UnknownAccount,
 )
 from bankapp.ledger.fast import AnswerToStore
-from bankapp.ledger.history import customer_history, latest_activity
+from bankapp.ledger.history import (
+    HistoryFilter,
+    counterparties,
+    customer_history,
+    filtered_history,
+    latest_activity,
+    masked_name,
+    own_account_label,
+    party_name,
+)
 from bankapp.ledger.holds import (
     HoldError,
     active_holds,
     available_balance,
+    available_balances,
+    check_can_send,
     held_amount,
     hold_history,
     place_hold,
@@ -233,11 +245,14 @@ __all__ = [
     "reject_posting",
     "freeze_account", "unfreeze_account",
     "reconcile", "Reconciliation", "customer_history", "latest_activity",
+    "account_number_as_typed", "HistoryFilter", "counterparties", "filtered_history",
+    "masked_name", "own_account_label", "party_name",
     "InvalidSchedule", "Schedule", "RunReport", "bank_today", "create_order", "pause_order",
     "resume_order", "cancel_order", "occurrences_of", "run_due",
     "INTEREST_NUMBER", "InterestError", "InterestRun", "interest_account", "parse_month",
     "parse_rate", "parse_rate_date", "post_interest", "rate_history", "set_rate",
-    "DailyLimitExceeded", "HoldError", "active_holds", "available_balance", "held_amount",
+    "DailyLimitExceeded", "HoldError", "active_holds", "available_balance",
+    "available_balances", "check_can_send", "held_amount",
     "hold_history", "place_hold", "release_hold", "LimitChange", "LimitStatus", "bank_limit",
     "daily_limit", "limit_status", "parse_limit", "set_own_limit",
 ]

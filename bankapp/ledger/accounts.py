@@ -1,6 +1,7 @@
 """Customer and internal accounts: opening them and finding them by number."""
 from __future__ import annotations
 
+import re
 import secrets
 from decimal import Decimal
 
@@ -61,9 +62,18 @@ def internal_account(account_type: str = AccountType.VAULT, number: str = VAULT_
     return account
 
 
+def account_number_as_typed(text: str | None) -> str:
+    """A customer account number the way people type it, written the bank's way:
+    ``acc 091349188``, ``ACC091349188`` and ``091 349 188`` all read ``ACC-091349188``.
+    Anything else comes back trimmed and in capitals (and is then simply not found)."""
+    compact = re.sub(r"[\s\-.]", "", text or "").upper()
+    digits = re.fullmatch(r"(?:ACC)?([0-9]{9})", compact, re.ASCII)
+    return f"ACC-{digits.group(1)}" if digits else (text or "").strip().upper()
+
+
 def find_customer_account(number: str) -> Account | None:
     """A customer account by its number (internal accounts are never found this way)."""
-    return find_customer_accounts(number).get((number or "").strip().upper())
+    return find_customer_accounts(number).get(account_number_as_typed(number))
 
 
 def find_customer_accounts(*numbers: str) -> dict[str, Account]:
@@ -81,7 +91,7 @@ def owned_account(user: User, account_number: str) -> sa.Select:
 def customer_accounts_numbered(*numbers: str) -> sa.Select:
     """The select of the customer accounts with these numbers, as typed (internal accounts
     are never found this way)."""
-    wanted = {(number or "").strip().upper() for number in numbers}
+    wanted = {account_number_as_typed(number) for number in numbers}
     return sa.select(Account).where(
         Account.account_number.in_(wanted),
         Account.account_type.in_(AccountType.CUSTOMER),

@@ -69,9 +69,11 @@ def read_amount(text: object, locale: str | Locale = "en") -> Decimal:
     """The number a person typed, written the way ``locale`` writes amounts; no range check.
 
     English: ``12``, ``12.5``, ``1,234.56``; French: ``12,5``, ``1 234,56`` (a space, no-break
-    space or narrow no-break space between thousands). Text that another locale would read as
-    decimals (``1.234,5`` or ``12,50`` in English, ``12.50`` in French) is refused as
-    ambiguous rather than guessed. Raises ``InvalidAmount`` with a message fit for the field.
+    space or narrow no-break space between thousands). Either decimal mark is taken where it
+    cannot be anything else: one mark followed by one or two digits (``12,50`` in English,
+    ``12.50`` in French). Text that another locale would read otherwise (``1.234,5`` in
+    English, ``1.234`` or ``1,234.50`` in French) is refused as ambiguous rather than guessed.
+    Raises ``InvalidAmount`` with a message fit for the field.
     """
     if not isinstance(text, str):
         raise InvalidAmount(gettext("Enter the amount as text, such as 12.50."))
@@ -85,6 +87,11 @@ def read_amount(text: object, locale: str | Locale = "en") -> Decimal:
         raise InvalidAmount(gettext("The amount must be greater than zero."))
     if marks.pattern.fullmatch(cleaned) and any(c.isdigit() for c in cleaned):
         return Decimal(cleaned.replace(marks.group, "").replace(marks.decimal, "."))
+    if re.fullmatch(rf"[0-9]*{re.escape(marks.foreign_decimal)}[0-9]{{1,2}}", cleaned,
+                    re.ASCII) and any(c.isdigit() for c in cleaned):
+        # One mark followed by one or two digits is a decimal mark in every locale (a
+        # thousands mark is followed by three): ``12,50`` on an English page is 12.50.
+        return Decimal(cleaned.replace(marks.foreign_decimal, "."))
     example = format_decimal(Decimal("1234.50"), format="#,##0.00", locale=locale)
     if re.fullmatch(rf"[0-9{re.escape(marks.group)}]*{re.escape(marks.decimal)}[0-9]{{3,}}",
                     cleaned, re.ASCII):

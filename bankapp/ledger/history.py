@@ -1,10 +1,23 @@
-"""What customers see of the ledger: their legs, newest first."""
+"""What customers see of the ledger: their legs, newest first, each naming the other party.
+
+The other party of a leg is the other side of its journal entry: for a transfer, the account
+the money came from or went to. It is shown the way the account's owner knows it: one of
+their own accounts by its type and number, an account they saved as a payee by the payee's
+nickname, anyone else's by the holder's masked name (``B** B****``), never in full.
+Deposits, withdrawals and interest have no other customer: they have no counterparty.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
 import sqlalchemy as sa
+from flask_babel import gettext
+from sqlalchemy.orm import aliased
 
 from bankapp.extensions import db
-from bankapp.models import Account, Transaction, User
+from bankapp.models import Account, AccountType, Payee, Transaction, TransactionType, User
 
 
 def customer_history(account: Account):
@@ -12,6 +25,53 @@ def customer_history(account: Account):
     return (sa.select(Transaction)
             .where(Transaction.account_id == account.id)
             .order_by(Transaction.timestamp.desc(), Transaction.id.desc()))
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """What a customer searches their history for; each part left empty matches everything.
+
+    ``text`` is looked for in the description (any case); ``start``/``end`` bound the
+    timestamp (``end`` excluded); ``least``/``most`` bound the amount; ``types`` are
+    ``TransactionType`` values.
+    """
+
+    text: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    least: Decimal | None = None
+    most: Decimal | None = None
+    types: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.text or self.start or self.end or self.least is not None
+                    or self.most is not None or self.types)
+
+
+def filtered_history(account: Account, wanted: HistoryFilter):
+    """``customer_history`` narrowed to what ``wanted`` asks for (a query).
+
+    The account and the date range use the (account_id, timestamp, id) index; the other
+    conditions only thin out the rows that index walks, newest first.
+    """
+    query = customer_history(account)
+    if wanted.start is not None:
+        query = query.where(Transaction.timestamp >= wanted.start)
+    if wanted.end is not None:
+        query = query.where(Transaction.timestamp < wanted.end)
+    if wanted.least is not None:
+        query = query.where(Transaction.amount >= wanted.least)
+    if wanted.most is not None:
+        query = query.where(Transaction.amount <= wanted.most)
+    if wanted.types:
+        query = query.where(Transaction.transaction_type.in_(wanted.types))
+    if wanted.text:
+        # LIKE's own wildcards in what was typed are searched for, not used.
+        pattern = "%" + wanted.text.lower().replace("\\", "\\\\").replace("%", "\\%") \
+            .replace("_", "\\_") + "%"
+        query = query.where(sa.func.lower(Transaction.description).like(pattern, escape="\\"))
+    return query
 
 
 def latest_activity(owner: User, limit: int = 10) -> list[Transaction]:
@@ -23,3 +83,66 @@ def latest_activity(owner: User, limit: int = 10) -> list[Transaction]:
         .order_by(Transaction.timestamp.desc(), Transaction.id.desc())
         .limit(limit)
     ))
+
+
+def masked_name(account: Account) -> str:
+    """``Bob Brown`` → ``B** B****``: enough to recognise a payee, not to learn their name."""
+    owner = account.owner
+    parts = [p for p in (owner.first_name, owner.last_name) if p] if owner else []
+    if not parts:
+        return gettext("Account holder")
+    return " ".join(p[0] + "*" * max(len(p) - 1, 2) for p in parts)
+
+
+def own_account_label(account: Account) -> str:
+    """One of the customer's own accounts as they know it: ``Savings ACC-123456789``."""
+    return f"{gettext(account.type_label)} {account.account_number}"
+
+
+def party_name(owner: User, account: Account) -> str:
+    """``account`` as ``owner`` knows it (one of theirs, a payee's nickname, a masked name),
+    the way their history will name it."""
+    if account.owner_id == owner.id:
+        return own_account_label(account)
+    nickname = db.session.scalar(sa.select(Payee.nickname).where(
+        Payee.user_id == owner.id, Payee.account_id == account.id))
+    return nickname or masked_name(account)
+
+
+# Legs that move money between two customer accounts: the other leg names someone.
+_BETWEEN_ACCOUNTS = (TransactionType.TRANSFER_IN, TransactionType.TRANSFER_OUT,
+                     TransactionType.REVERSAL)
+
+
+def counterparties(legs) -> dict[int, str]:
+    """The other party of each leg, by leg id, as its account's owner knows it.
+
+    Legs with no other customer (cash, interest, the bank's own accounts) are left out.
+    Two queries whatever the number of legs: the other legs with their accounts, and the
+    owners' payees on those accounts.
+    """
+    legs = [leg for leg in legs if leg.transaction_type in _BETWEEN_ACCOUNTS]
+    if not legs:
+        return {}
+    other_leg, other_account = aliased(Transaction), aliased(Account)
+    rows = db.session.execute(
+        sa.select(Transaction.id, Account.owner_id, other_account)
+        .join(Account, Account.id == Transaction.account_id)
+        .join(other_leg, sa.and_(other_leg.entry_id == Transaction.entry_id,
+                                 other_leg.id != Transaction.id))
+        .join(other_account, other_account.id == other_leg.account_id)
+        .where(Transaction.id.in_([leg.id for leg in legs]),
+               other_account.account_type.in_(AccountType.CUSTOMER))
+        .options(sa.orm.joinedload(other_account.owner))).all()
+    if not rows:
+        return {}
+    nicknames = {(p.user_id, p.account_id): p.nickname for p in db.session.scalars(
+        sa.select(Payee).where(Payee.user_id.in_({owner_id for _, owner_id, _ in rows}),
+                               Payee.account_id.in_({other.id for _, _, other in rows})))}
+    named = {}
+    for leg_id, owner_id, other in rows:
+        if other.owner_id == owner_id:
+            named[leg_id] = own_account_label(other)
+        else:
+            named[leg_id] = nicknames.get((owner_id, other.id)) or masked_name(other)
+    return named

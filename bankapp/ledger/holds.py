@@ -20,7 +20,9 @@ from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger.amounts import clean_reason, to_money, validate_amount
 from bankapp.ledger.core import atomically, require_customer_account
-from bankapp.ledger.errors import AccountNotActive, LedgerError
+from bankapp.ledger.errors import AccountNotActive, InsufficientFunds, LedgerError
+from bankapp.ledger.limits import bank_day, daily_limit, outgoing_on, over_limit
+from bankapp.platform.formatting import format_money
 from bankapp.models import Account, AccountStatus, Hold, User, now_utc
 
 MAX_HOLD = timedelta(days=366)
@@ -109,6 +111,34 @@ def available_balance(account: Account, now: datetime | None = None) -> Decimal:
         sa.select(Account.balance, Hold.active_total(Account.id, now or now_utc()))
         .where(Account.id == account.id)).one()
     return max(to_money(balance) - to_money(held), Decimal("0.00"))
+
+
+def check_can_send(source: Account, destination: Account, amount: Decimal,
+                   now: datetime | None = None) -> None:
+    """Refuse, before the customer confirms, a transfer its posting would refuse for lack of
+    available money or of daily limit, saying how much there is (``InsufficientFunds`` or
+    ``DailyLimitExceeded``). The posting checks both again, under its locks."""
+    moment = now or now_utc()
+    available = available_balance(source, moment)
+    if amount > available:
+        raise InsufficientFunds(gettext(
+            "Insufficient funds: %(available)s is available in this account.",
+            available=format_money(available)))
+    if source.owner_id is not None and destination.owner_id != source.owner_id:
+        limit = daily_limit(source.owner_id, moment)
+        used = outgoing_on(source.owner_id, bank_day(moment))
+        if used + amount > limit:
+            raise over_limit(limit, used)
+
+
+def available_balances(accounts, now: datetime | None = None) -> dict[int, Decimal]:
+    """``available_balance`` of several accounts, by account id, in one query."""
+    moment = now or now_utc()
+    rows = db.session.execute(
+        sa.select(Account.id, Account.balance, Hold.active_total(Account.id, moment))
+        .where(Account.id.in_([account.id for account in accounts]))).all()
+    return {account_id: max(to_money(balance) - to_money(held), Decimal("0.00"))
+            for account_id, balance, held in rows}
 
 
 def held_amount(account: Account, now: datetime | None = None) -> Decimal:

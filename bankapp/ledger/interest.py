@@ -93,12 +93,14 @@ def parse_month(text: object) -> date:
 
 
 def parse_rate(text: object) -> Decimal:
-    """An annual rate in percent as typed (``2.5``): 0 to 100, at most four decimals."""
+    """An annual rate in percent as typed (``2.5`` or ``2,5``): 0 to 100, at most four
+    decimals. A rate is never grouped in thousands, so its one mark, ``.`` or ``,``, can only
+    be the decimal mark (the amount fields' rule: either mark where it is unambiguous)."""
     cleaned = text.strip() if isinstance(text, str) else ""
-    if not re.fullmatch(r"[0-9]{1,3}(?:\.[0-9]+)?", cleaned, re.ASCII):
+    if not re.fullmatch(r"[0-9]{1,3}(?:[.,][0-9]+)?", cleaned, re.ASCII):
         raise InterestError(gettext("Enter the annual rate in percent, such as 2.5 (no sign, no "
                                     "exponent)."))
-    rate = Decimal(cleaned)
+    rate = Decimal(cleaned.replace(",", "."))
     if rate != rate.quantize(RATE_PLACES):
         raise InterestError(gettext("A rate has at most four decimal places."))
     if rate > MAX_RATE:

@@ -32,7 +32,7 @@ from bankapp.extensions import db
 from bankapp.ledger.amounts import parse_amount, to_money
 from bankapp.ledger.errors import DailyLimitExceeded, LimitExceeded
 from bankapp.models import DailyOutgoing, TransferLimit, User, now_utc
-from bankapp.platform.formatting import bank_timezone
+from bankapp.platform.formatting import bank_timezone, format_money
 
 RAISE_DELAY = timedelta(hours=24)
 
@@ -101,7 +101,7 @@ def over_limit(limit: Decimal, used: Decimal) -> DailyLimitExceeded:
     left = max(limit - to_money(used), Decimal("0.00"))
     return DailyLimitExceeded(gettext("This payment is above your daily outgoing limit of "
                                       "%(limit)s: %(left)s is left today.",
-                                      limit=f"{limit:,.2f}", left=f"{left:,.2f}"))
+                                      limit=format_money(limit), left=format_money(left)))
 
 
 @dataclass(frozen=True)

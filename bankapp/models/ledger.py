@@ -33,6 +33,8 @@ class AccountType(Labelled):
     LABELS = {SAVINGS: N_("Savings"), CHECKING: N_("Checking"), VAULT: N_("Vault cash"),
               TILL: N_("Teller till"), OVER_SHORT: N_("Cash over/short"),
               EXPENSE: N_("Bank expense")}
+    # What a customer calls the account in a sentence ("Compte Compte courant" otherwise).
+    NAMES = {SAVINGS: N_("Savings account"), CHECKING: N_("Checking account")}
 
 
 class AccountStatus:
@@ -89,6 +91,11 @@ class Account(db.Model):
     @property
     def type_label(self) -> str:
         return AccountType.label(self.account_type)
+
+    @property
+    def type_name(self) -> str:
+        """The account's kind as a noun (``Savings account``), to translate with ``_()``."""
+        return AccountType.NAMES.get(self.account_type, self.type_label)
 
     def __repr__(self) -> str:
         return f"<Account {self.account_number} {self.balance}>"

@@ -51,12 +51,14 @@ class ScheduledOrderForm(FlaskForm):
 
 
 class AlertSettingsForm(FlaskForm):
-    large_transfer_on = BooleanField(_l("Email me when a transfer out is above"))
-    large_transfer_threshold = StringField(_l("Large transfer amount"), validators=[Length(max=20)],
+    # Each label a whole sentence: the amount it depends on is its own field, below it.
+    large_transfer_on = BooleanField(_l("Email me about large transfers out"))
+    large_transfer_threshold = StringField(_l("A transfer is large above"),
+                                           validators=[Length(max=20)],
                                            render_kw={"inputmode": "decimal",
                                                       "autocomplete": "off"})
-    low_balance_on = BooleanField(_l("Email me when a balance falls below"))
-    low_balance_floor = StringField(_l("Low balance amount"), validators=[Length(max=20)],
+    low_balance_on = BooleanField(_l("Email me when a balance runs low"))
+    low_balance_floor = StringField(_l("A balance is low below"), validators=[Length(max=20)],
                                     render_kw={"inputmode": "decimal", "autocomplete": "off"})
     scheduled_failed_on = BooleanField(_l("Email me when a scheduled payment cannot be made"))
     hold_placed_on = BooleanField(_l("Email me when the bank places a hold on an account"))

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
-from bankapp.ledger import find_customer_account
+from bankapp.ledger import find_customer_account, masked_name  # noqa: F401 (re-exported)
 from bankapp.models import Account, AccountStatus, Payee, User
 from bankapp.identity.security import signing_serializer
 from bankapp.identity.lookups import LOOKUPS_SPENT, within_lookup_budget
@@ -43,15 +43,6 @@ class PayeeRefused(Exception):
         super().__init__(message)
         self.field = field
         self.status = status
-
-
-def masked_name(account: Account) -> str:
-    """``Bob Brown`` → ``B** B****``: enough to recognise a payee, not to learn their name."""
-    owner = account.owner
-    parts = [p for p in (owner.first_name, owner.last_name) if p] if owner else []
-    if not parts:
-        return gettext("Account holder")
-    return " ".join(p[0] + "*" * max(len(p) - 1, 2) for p in parts)
 
 
 def clean_nickname(nickname: str | None) -> str:

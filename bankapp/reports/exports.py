@@ -7,8 +7,16 @@ from datetime import date
 from decimal import Decimal
 
 from flask import current_app
+from flask_babel import gettext
 
-from bankapp.platform.formatting import bank_timezone
+from bankapp.ledger.amounts import Separators
+from bankapp.platform.formatting import (
+    bank_timezone,
+    format_amount,
+    format_day,
+    format_timestamp,
+)
+from bankapp.platform.i18n import current_locale
 from bankapp.reports.service import BankReport, Statement, format_code
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -27,17 +35,17 @@ def safe_cell(value) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
-def _csv_bytes(rows) -> bytes:
+def _csv_bytes(rows, delimiter: str = ",", cell=safe_cell) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, lineterminator="\r\n", delimiter=delimiter)
     for row in rows:
-        writer.writerow([safe_cell(cell) for cell in row])
+        writer.writerow([cell(value) for value in row])
     # The byte-order mark makes Excel read the file as UTF-8 (other tools ignore it).
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
-STATEMENT_COLUMNS = ["date", "time", "reference", "type", "description", "money_in",
-                     "money_out", "balance"]
+STATEMENT_COLUMNS = ["date", "time", "reference", "type", "counterparty", "description",
+                     "money_in", "money_out", "balance"]
 
 
 def with_currency(*columns: str) -> list[str]:
@@ -47,20 +55,73 @@ def with_currency(*columns: str) -> list[str]:
     return [f"{name} ({code})" for name in columns]
 
 
-def statement_csv(st: Statement) -> bytes:
-    """One row per entry between an opening and a closing balance row; local ISO dates."""
+def statement_csv(st: Statement, layout: str = "local") -> bytes:
+    """One row per entry between an opening and a closing balance row.
+
+    ``local`` (the download button's): written for a person in the page's language, with
+    its dates, its numbers (``1 234,50``) and, where the decimal mark is a comma, ``;``
+    between cells, as spreadsheets of that language expect. ``data``: for programs, the
+    same whatever the language: English column names, ISO dates, plain decimals (``1234.50``)
+    and commas (docs/features.md, "Statements").
+    """
+    if layout == "data":
+        return _csv_bytes(_statement_rows(st, _DATA_WORDS, _iso_day, _iso_time,
+                                          with_currency(*STATEMENT_COLUMNS[6:])))
+    marks = Separators.of(str(current_locale()))
+    code = current_app.config["BANK_CURRENCY"]
+    money = [gettext("Money in (%(currency)s)", currency=code),
+             gettext("Money out (%(currency)s)", currency=code),
+             gettext("Balance (%(currency)s)", currency=code)]
+    rows = _statement_rows(st, _local_words(), format_day,
+                           lambda moment: format_timestamp(moment, "seconds"), money)
+    return _csv_bytes(rows, delimiter=";" if marks.decimal == "," else ",", cell=_local_cell)
+
+
+# What the rows say besides the figures, for programs (the words never change).
+_DATA_WORDS = {"columns": STATEMENT_COLUMNS[:6], "opening": "Opening balance",
+               "totals": "Total in and out", "closing": "Closing balance",
+               "code": "Account {number}, verification code {code}"}
+
+
+def _local_words() -> dict:
+    return {"columns": [gettext("Date"), gettext("Time"), gettext("Reference"), gettext("Type"),
+                        gettext("Other party"), gettext("Description")],
+            "opening": gettext("Opening balance"), "totals": gettext("Total in and out"),
+            "closing": gettext("Closing balance"),
+            "code": gettext("Account {number}, verification code {code}")}
+
+
+def _local_cell(value) -> str:
+    """A cell of the person's CSV: amounts in the locale's way, text safe from formulas."""
+    if isinstance(value, Decimal):
+        return format_amount(value)
+    return safe_cell(value)
+
+
+def _iso_day(day: date) -> date:
+    return day
+
+
+def _iso_time(moment) -> str:
+    return moment.astimezone(bank_timezone()).strftime("%H:%M:%S")
+
+
+def _statement_rows(st: Statement, words: dict, day, clock, money_columns) -> list:
     tz = bank_timezone()
-    rows = [STATEMENT_COLUMNS[:5] + with_currency(*STATEMENT_COLUMNS[5:]),
-            [st.period.start, "", "", "", "Opening balance", None, None, st.opening]]
+    rows = [words["columns"] + money_columns,
+            [day(st.period.start), "", "", "", "", words["opening"], None, None, st.opening]]
     for e in st.entries:
         local = e.timestamp.astimezone(tz)
-        rows.append([local.date(), local.strftime("%H:%M:%S"), e.reference, e.type_label,
-                     e.description, e.money_in, e.money_out, e.balance_after])
-    rows.append([st.period.end, "", "", "", "Total in and out", st.total_in, st.total_out, None])
-    rows.append([st.period.end, "", "", "", "Closing balance", None, None, st.closing])
-    rows.append(["", "", "", "", f"Account {st.account.account_number}, verification code "
-                 f"{format_code(st.code)}", None, None, None])
-    return _csv_bytes(rows)
+        rows.append([day(local.date()), clock(e.timestamp), e.reference,
+                     e.type_label if words is _DATA_WORDS else gettext(e.type_label),
+                     e.counterparty, e.description, e.money_in, e.money_out, e.balance_after])
+    rows.append([day(st.period.end), "", "", "", "", words["totals"], st.total_in,
+                 st.total_out, None])
+    rows.append([day(st.period.end), "", "", "", "", words["closing"], None, None, st.closing])
+    rows.append(["", "", "", "", "", words["code"].format(number=st.account.account_number,
+                                                          code=format_code(st.code)),
+                 None, None, None])
+    return rows
 
 
 def statement_filename(st: Statement, extension: str) -> str:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import unicodedata
 
 from flask import current_app
+from flask_babel import gettext
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from bankapp.platform.formatting import bank_timezone, format_amount, format_timestamp
+from bankapp.platform.formatting import bank_timezone, format_amount, format_day, format_timestamp
 from bankapp.reports.service import Statement, format_code
 
 _PDF_REPLACEMENTS = str.maketrans({"−": "-", "–": "-", "—": "-", "‘": "'", "’": "'",
@@ -46,32 +47,38 @@ class _StatementPDF(FPDF):
         self.set_font("Helvetica", size=8)
         self.set_text_color(110, 110, 110)
         self.cell(0, 5, pdf_text(self.footer_text), align="L")
-        self.cell(0, 5, f"Page {self.page_no()} of {{nb}}", align="R")
+        self.cell(0, 5, pdf_text(gettext("Page %(number)s of %(pages)s", number=self.page_no(),
+                                         pages="{nb}")), align="R")
 
 
 def render_statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
     """The statement as an A4 PDF laid out like the page, with its verification code."""
     code = format_code(st.code)
-    pdf = _StatementPDF(f"{bank_name} statement {st.account.account_number} "
-                        f"{st.period.label()} - verification code {code}")
-    pdf.set_title(pdf_text(f"Statement {st.account.account_number} {st.period.label()}"))
+    period = gettext("%(start)s to %(end)s", start=format_day(st.period.start),
+                     end=format_day(st.period.end))
+    pdf = _StatementPDF(gettext("%(bank)s statement %(number)s, %(period)s - verification code "
+                                "%(code)s", bank=bank_name, number=st.account.account_number,
+                                period=period, code=code))
+    pdf.set_title(pdf_text(gettext("Statement %(number)s", number=st.account.account_number)
+                           + f" {st.period.label()}"))
     pdf.set_author(bank_name)
-    pdf.set_subject(f"Verification code {code}")
+    pdf.set_subject(pdf_text(gettext("Verification code %(code)s", code=code)))
     pdf.set_keywords(f"statement {st.account.account_number} {code}")
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.add_page()
 
     pdf.set_font("Helvetica", "B", 18)
-    pdf.cell(0, 10, pdf_text(f"{bank_name} - account statement"), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 10, pdf_text(gettext("%(bank)s - account statement", bank=bank_name)),
+             new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", size=10)
     details = [
-        ("Account", f"{st.account.account_number} ({st.account.type_label})"),
-        ("Owner", st.owner_name),
-        ("Period", f"{st.period.start.isoformat()} to {st.period.end.isoformat()} "
-                   f"({bank_timezone().key})"),
-        ("Issued", format_timestamp(st.as_of, "%Y-%m-%d %H:%M")
-         + ("" if st.complete else " (period not yet ended: entries up to this time)")),
-        ("Verification code", code),
+        (gettext("Account"), f"{st.account.account_number} ({gettext(st.account.type_name)})"),
+        (gettext("Owner"), st.owner_name),
+        (gettext("Period"), f"{period} ({bank_timezone().key})"),
+        (gettext("Issued"), format_timestamp(st.as_of)
+         + ("" if st.complete else
+            " · " + gettext("the period has not ended: entries up to this time"))),
+        (gettext("Verification code"), code),
     ]
     for label, value in details:
         pdf.set_font("Helvetica", "B", 10)
@@ -81,15 +88,17 @@ def render_statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
     pdf.ln(3)
 
     pdf.set_font("Helvetica", size=10)
-    # The PDF is written in English (core fonts, Latin-1): the currency goes by its ISO code
-    # beside each money label, whose figures are plain English-grouped numbers.
+    # In the page's language (core fonts: Latin-1, which French fits): the currency goes by
+    # its ISO code beside each money label, the figures grouped the language's way.
     unit = f" ({current_app.config['BANK_CURRENCY']})"
-    summary = [("Opening balance" + unit, st.opening), ("Money in" + unit, st.total_in),
-               ("Money out" + unit, st.total_out), ("Closing balance" + unit, st.closing)]
+    summary = [(gettext("Opening balance") + unit, st.opening),
+               (gettext("Money in") + unit, st.total_in),
+               (gettext("Money out") + unit, st.total_out),
+               (gettext("Closing balance") + unit, st.closing)]
     width = (pdf.w - pdf.l_margin - pdf.r_margin) / 4
     pdf.set_fill_color(238, 242, 255)
     for label, _ in summary:
-        pdf.cell(width, 6, label, border="LTR", fill=True)
+        pdf.cell(width, 6, pdf_text(label), border="LTR", fill=True)
     pdf.ln()
     pdf.set_font("Helvetica", "B", 12)
     for _, value in summary:
@@ -98,30 +107,40 @@ def render_statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
 
     pdf.set_font("Helvetica", size=9)
     widths = (30, 24, 58, 24, 24, 26)
-    headings = ("Date", "Type", "Description", "In" + unit, "Out" + unit, "Balance" + unit)
+    headings = (gettext("Date"), gettext("Type"), gettext("Description"),
+                gettext("In") + unit, gettext("Out") + unit, gettext("Balance") + unit)
     aligns = ("LEFT", "LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT")
     with pdf.table(col_widths=widths, text_align=aligns, line_height=5.5,
                    headings_style=FontFace(emphasis="BOLD", fill_color=(238, 242, 255)),
                    first_row_as_headings=True,
                    borders_layout="HORIZONTAL_LINES") as table:
         table.row([pdf_text(h) for h in headings])
-        table.row([st.period.start.isoformat(), "", "Opening balance", "", "",
-                   _pdf_money(st.opening)])
+        table.row([pdf_text(format_day(st.period.start)), "", pdf_text(gettext("Opening balance")),
+                   "", "", _pdf_money(st.opening)])
         for e in st.entries:
-            table.row([format_timestamp(e.timestamp, "%Y-%m-%d %H:%M"), pdf_text(e.type_label),
-                       pdf_text(e.description or "-"), _pdf_money(e.money_in),
+            table.row([pdf_text(format_timestamp(e.timestamp)), pdf_text(gettext(e.type_label)),
+                       pdf_text(_described(e)), _pdf_money(e.money_in),
                        _pdf_money(e.money_out), _pdf_money(e.balance_after)])
-        table.row([st.period.end.isoformat(), "", "Totals", _pdf_money(st.total_in),
-                   _pdf_money(st.total_out), ""])
-        table.row([st.period.end.isoformat(), "", "Closing balance", "", "",
-                   _pdf_money(st.closing)])
+        table.row([pdf_text(format_day(st.period.end)), "", pdf_text(gettext("Totals")),
+                   _pdf_money(st.total_in), _pdf_money(st.total_out), ""])
+        table.row([pdf_text(format_day(st.period.end)), "", pdf_text(gettext("Closing balance")),
+                   "", "", _pdf_money(st.closing)])
     pdf.ln(6)
     pdf.set_font("Helvetica", size=9)
-    pdf.multi_cell(0, 5, pdf_text(
-        f"Verification code {code}. Anyone holding this statement can check that it matches "
-        f"the bank's ledger at /reports/verify/ (staff, or the account owner)."))
+    pdf.multi_cell(0, 5, pdf_text(gettext(
+        "Verification code %(code)s. Anyone holding this statement can check that it matches "
+        "the bank's ledger at /reports/verify/ (staff, or the account owner).", code=code)))
     return bytes(pdf.output())
 
 
 def _pdf_money(value) -> str:
-    return "" if value is None else format_amount(value, locale="en").replace("−", "-")
+    return "" if value is None else pdf_text(format_amount(value))
+
+
+def _described(entry) -> str:
+    """The description cell: the other party first, as on the page."""
+    if not entry.counterparty:
+        return entry.description or "-"
+    party = (gettext("From %(name)s", name=entry.counterparty) if entry.side == "credit"
+             else gettext("To %(name)s", name=entry.counterparty))
+    return f"{party} · {entry.description}" if entry.description else party

@@ -89,7 +89,8 @@ def statement(account_number: str):
     st = replica.read(service.statement, account, period.start, period.end, fresh=[account])
     service.record_issue(st, current_user)
     if output == "csv":
-        return _download(exports.statement_csv(st), "text/csv",
+        layout = "data" if request.args.get("layout") == "data" else "local"
+        return _download(exports.statement_csv(st, layout), "text/csv",
                          exports.statement_filename(st, "csv"))
     if output == "pdf":
         return _download(exports.statement_pdf(st), "application/pdf",

@@ -204,6 +204,8 @@ class StatementEntry:
     side: str
     amount: Decimal
     balance_after: Decimal
+    # The other party, as the account's owner knows it (``ledger.counterparties``).
+    counterparty: str = ""
 
     @property
     def money_in(self) -> Decimal | None:
@@ -272,9 +274,10 @@ def statement(account: Account, start: date, end: date, as_of: datetime | None =
                Transaction.timestamp >= lower, Transaction.timestamp < upper)
         .order_by(Transaction.timestamp, Transaction.id)
     ).all()
+    names = ledger.counterparties(rows)
     entries = [StatementEntry(r.id, r.timestamp, r.reference, r.transaction_type,
                               r.description or "", r.side, _money(r.amount),
-                              _money(r.balance_after)) for r in rows]
+                              _money(r.balance_after), names.get(r.id, "")) for r in rows]
     total_in = sum((e.amount for e in entries if e.side == "credit"), ZERO)
     total_out = sum((e.amount for e in entries if e.side == "debit"), ZERO)
     closing = entries[-1].balance_after if entries else opening

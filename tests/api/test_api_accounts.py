@@ -144,3 +144,17 @@ def test_start_and_end_filter_by_time(client, customer, funded_account):
     today = now.date().isoformat()
     whole_day = send(client, "GET", history_url(account, start=today, end=today), customer)
     assert len(whole_day.get_json()["transactions"]) == 1
+
+
+def test_transactions_name_the_other_party_on_both_sides(client, customer, make_user,
+                                                         funded_account):
+    source = funded_account(customer, "100.00")
+    bob = make_user(first_name="Bob", last_name="Brown")
+    bobs = funded_account(bob)
+    ledger.transfer(source, bobs, Decimal("40.00"), "Rent", customer)
+    sent = send(client, "GET", history_url(source), customer).get_json()["transactions"]
+    received = send(client, "GET", history_url(bobs), bob).get_json()["transactions"]
+    assert [(r["transaction_type"], r["counterparty"]) for r in sent] == [
+        ("TRANSFER_OUT", "B** B****"), ("DEPOSIT", None)]
+    assert [(r["transaction_type"], r["counterparty"]) for r in received] == [
+        ("TRANSFER_IN", "A**** A*****")]

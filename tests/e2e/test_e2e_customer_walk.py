@@ -88,7 +88,7 @@ class TestNewCustomerWalk:
         page.goto("/dashboard/")
         page.select_option("#account_type", label=kind.capitalize())
         page.get_by_role("button", name="Open account").click()
-        expect(page.locator(".flash-success")).to_contain_text(f"Your {kind} account")
+        expect(page.locator(".flash-success")).to_contain_text(f"Your new {kind} account")
         heading = page.locator("h1").inner_text()
         number = re.search(r"[A-Z]{3}-\d+", heading).group(0)
         expect(page).to_have_url(re.compile(rf"/accounts/{number}/$"))
@@ -138,7 +138,7 @@ class TestNewCustomerWalk:
         page.goto("/dashboard/")
         page.locator("header").get_by_role("link", name="Transfer").click()
         expect(page).to_have_url(re.compile(r"/accounts/transfer/"))
-        page.select_option("#from_account", value=checking)
+        page.check(f"input[name=from_account][value='{checking}']")
         page.fill("#to_account", savings)
         page.fill("#amount", "300.00")
         page.fill("#description", "Rainy day fund")
@@ -149,7 +149,7 @@ class TestNewCustomerWalk:
         snap(page, "10-transfer-confirm")
         page.get_by_role("button", name="Send $300.00").click()
         expect(page).to_have_url(re.compile(rf"/accounts/{checking}/$"))
-        expect(page.locator(".flash-success")).to_contain_text(f"Transfer of $300.00 to {savings}")
+        expect(page.locator(".flash-success")).to_have_text(f"$300.00 sent to Savings {savings}.")
         expect(page.locator(".balance")).to_have_text("$750.00")
 
     def test_a_transfer_to_another_customer_shows_the_payee_masked(
@@ -166,8 +166,7 @@ class TestNewCustomerWalk:
         expect(page.locator(".summary")).to_contain_text("B** B****")
         expect(page.locator(".summary")).not_to_contain_text("Brown")
         page.get_by_role("button", name="Send $50.00").click()
-        expect(page.locator(".flash-success")).to_contain_text(
-            f"Transfer of $50.00 to {journey.payee_account}")
+        expect(page.locator(".flash-success")).to_have_text("$50.00 sent to B** B****.")
         expect(page.locator(".balance")).to_have_text("$700.00")
         assert bank.balance(journey.payee_account) == Decimal("60.00")
 
@@ -190,10 +189,12 @@ class TestNewCustomerWalk:
         page.goto(f"/accounts/{savings}/")
         expect(page.locator(".balance")).to_have_text("$300.00")
         page.get_by_role("link", name="Dashboard").click()
-        table = page.locator("#accounts-heading + .table-wrap table")
-        expect(table.locator("tbody tr", has_text=checking)).to_contain_text("700.00")
-        expect(table.locator("tbody tr", has_text=savings)).to_contain_text("300.00")
-        expect(table.locator("tfoot")).to_contain_text("1,000.00")
+        cards = page.locator(".account-cards .account-card")
+        expect(cards.filter(has_text=checking).locator(".account-available")).to_have_text(
+            "$700.00")
+        expect(cards.filter(has_text=savings).locator(".account-available")).to_have_text(
+            "$300.00")
+        expect(page.locator("#total-available")).to_have_text("$1,000.00")
         snap(page, "12-dashboard")
 
     def test_the_statement_lists_the_period_movements_and_the_closing_balance(

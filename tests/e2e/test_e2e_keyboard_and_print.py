@@ -72,8 +72,11 @@ def test_a_keyboard_alone_logs_in_and_sends_a_transfer_with_the_focus_always_vis
     snap(page, "60-keyboard-focus-on-menu-link")
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/accounts/transfer/$"))
-    tab_to(page, "#from_account")
-    page.keyboard.type(checking)  # a closed select picks the option that starts so
+    tab_to(page, "input[name=from_account]:checked")
+    for _ in range(4):  # arrow keys move the choice within the group of radio buttons
+        if page.evaluate("document.activeElement.value") == checking:
+            break
+        page.keyboard.press("ArrowDown")
     tab_to(page, "#to_account")
     page.keyboard.type(savings)
     tab_to(page, "#description")  # the amount stays empty: the error must be announced
@@ -90,7 +93,7 @@ def test_a_keyboard_alone_logs_in_and_sends_a_transfer_with_the_focus_always_vis
     tab_to(page, "main button[type=submit]")
     snap(page, "61-keyboard-focus-on-send")
     page.keyboard.press("Enter")
-    expect(page.locator(".flash-success")).to_contain_text(f"Transfer of $25.00 to {savings}")
+    expect(page.locator(".flash-success")).to_have_text(f"$25.00 sent to Savings {savings}.")
     assert live_server.bank.balance(checking) == Decimal("475.00")
 
 

@@ -41,7 +41,7 @@ def test_accepted_amounts(app, text, expected):
     ("１２", "such as 12.50"),  # full-width digits
     ("1 000", "such as 12.50"),
     ("12\u00a0", "such as 12.50"),  # a no-break space is not a separator we accept
-    ("1,23", "such as 12.50"),
+    ("1,2345", "such as 12.50"),  # neither a group of three nor two decimals
     ("12,34.5", "such as 12.50"),
     ("+12", "such as 12.50"),
     ("0x10", "such as 12.50"),

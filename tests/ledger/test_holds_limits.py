@@ -246,7 +246,7 @@ def test_lowering_ones_limit_applies_at_once(limit_1000, customer, funded_accoun
     source = funded_account(customer, "5000.00")
     change = ledger.set_own_limit(customer, D("100.00"))
     assert change.at_once
-    with pytest.raises(ledger.DailyLimitExceeded, match="limit of 100.00"):
+    with pytest.raises(ledger.DailyLimitExceeded, match=r"limit of \$100\.00"):
         ledger.withdraw(source, D("100.01"), "Cash", customer)
 
 

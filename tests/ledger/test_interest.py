@@ -248,11 +248,17 @@ def test_this_month_and_the_future_are_refused(customer):
 
 @pytest.mark.parametrize("text, message", [
     ("-1", "no sign"), ("1e3", "no sign"), ("NaN", "no sign"), ("", "no sign"),
-    ("2,5", "no sign"), ("100.5", "at most 100"), ("2.55555", "four decimal"),
+    ("2,5,1", "no sign"), ("1 000", "no sign"), ("100.5", "at most 100"),
+    ("2.55555", "four decimal"), ("2,55555", "four decimal"),
 ])
 def test_a_rate_that_is_not_one_is_refused(text, message):
     with pytest.raises(ledger.InterestError, match=message):
         ledger.parse_rate(text)
+
+
+@pytest.mark.parametrize("text", ["0,5", "0.5", "0,50"])
+def test_a_rate_takes_either_decimal_mark(text):
+    assert ledger.parse_rate(text) == Decimal("0.5")
 
 
 def test_a_rate_cannot_start_on_a_day_that_has_begun(app):

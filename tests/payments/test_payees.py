@@ -250,7 +250,9 @@ def test_the_transfer_form_offers_saved_payees_first(customer_client, source, bo
     add_payee(customer_client, bob_account.account_number, "Landlord")
     html = text(customer_client.get(TRANSFER))
     assert html.index('name="payee"') < html.index('name="to_account"')
-    assert f"Landlord · {bob_account.account_number}" in html
+    assert re.search(r'<p class="choice-group">Your payees</p>\s*<label class="choice-card">\s*'
+                     r'<input type="radio" name="payee" value="[0-9]+">\s*'
+                     r'<span class="choice-text"><span class="choice-title">Landlord<', html)
 
 
 def test_paying_a_saved_payee_from_the_transfer_form(customer_client, source, bob_account):
@@ -270,8 +272,8 @@ def test_a_saved_payee_that_cannot_receive_money_is_refused_before_confirming(
                                                  "payee": str(payee.id), "amount": "25.00"})
     html = text(page)
     assert page.status_code == 200 and "That account cannot receive money." in html
-    # The form now names the payee's account by its number, as the confirmation page would.
-    assert re.search(rf'name="to_account"[^>]*value="{bob_account.account_number}"', html)
+    # The payee stays chosen: the customer does not have to pick it again.
+    assert re.search(rf'name="payee" value="{payee.id}" checked>', html)
     assert balance(bob_account) == 0
 
 
@@ -288,7 +290,7 @@ def test_the_transfer_form_still_takes_any_account_number(customer_client, sourc
 def test_a_payee_that_is_not_the_customers_is_refused(customer_client, source, payee_value):
     response = post_form(customer_client, TRANSFER, {"from_account": source.account_number,
                                                      "payee": payee_value, "amount": "5.00"})
-    assert "Choose one of your saved payees" in text(response)
+    assert "Choose one of your accounts or saved payees" in text(response)
 
 
 def test_the_first_payment_to_a_saved_payee_asks_for_a_code_even_if_paid_before(

@@ -454,10 +454,18 @@ def test_french_amounts_use_the_decimal_comma(app, text, expected):
     assert parse_amount(text, "fr") == expected
 
 
+@pytest.mark.parametrize("locale, text, expected", [
+    ("en", "12,50", D("12.50")), ("en", "12,5", D("12.50")), ("en", ",5", D("0.50")),
+    ("fr", "12.50", D("12.50")), ("fr", "0.5", D("0.50")),
+])
+def test_the_other_decimal_mark_is_taken_where_it_cannot_be_a_thousands_mark(
+        app, locale, text, expected):
+    assert parse_amount(text, locale) == expected
+
+
 @pytest.mark.parametrize("locale, text, message", [
     ("en", "1.234,5", "“1.234,5” is ambiguous"),
-    ("en", "12,50", "ambiguous"),
-    ("fr", "12.50", "ambiguous"),
+    ("en", "1.234,50", "ambiguous"),
     ("fr", "1,234.50", "ambiguous"),
     ("fr", "10,005", "two decimal places"),
     ("fr", "1 23,5", "such as 12,50"),

@@ -142,38 +142,39 @@ def test_csv_download_is_an_attachment_with_a_sensible_name(customer_client, his
 
 def test_csv_parsed_back_equals_the_html_figures(customer_client, history):
     html = customer_client.get(statement_url(history)).get_data(as_text=True)
-    rows = parse_csv(customer_client.get(statement_url(history, fmt="csv")))
+    rows = parse_csv(customer_client.get(statement_url(history, fmt="csv") + "&layout=data"))
     header, opening, *entries, totals, closing, code_row = rows
-    assert header == ["date", "time", "reference", "type", "description", "money_in (USD)",
-                      "money_out (USD)", "balance (USD)"]
-    assert opening[4] == "Opening balance" and D(opening[7]) == figure(html, "opening-balance")
-    assert closing[4] == "Closing balance" and D(closing[7]) == figure(html, "closing-balance")
-    assert D(totals[5]) == figure(html, "total-in") and D(totals[6]) == figure(html, "total-out")
+    assert header == ["date", "time", "reference", "type", "counterparty", "description",
+                      "money_in (USD)", "money_out (USD)", "balance (USD)"]
+    assert opening[5] == "Opening balance" and D(opening[8]) == figure(html, "opening-balance")
+    assert closing[5] == "Closing balance" and D(closing[8]) == figure(html, "closing-balance")
+    assert D(totals[6]) == figure(html, "total-in") and D(totals[7]) == figure(html, "total-out")
     assert [e[0] for e in entries] == ["2026-01-05", "2026-01-09", "2026-01-15", "2026-01-20"]
-    assert [(e[5], e[6], e[7]) for e in entries] == [
+    assert [(e[6], e[7], e[8]) for e in entries] == [
         ("250.00", "", "350.00"), ("", "40.25", "309.75"), ("12.50", "", "322.25"),
         ("", "20.00", "302.25")]
     # Each entry's balance is in the page too, and the code printed there is in the file.
     for entry in entries:
-        assert f"{D(entry[7]):,.2f}" in html
+        assert f"{D(entry[8]):,.2f}" in html
     code = re.search(r'id="verification-code">([^<]+)<', html).group(1)
-    assert code in code_row[4]
+    assert code in code_row[5]
 
 
 @pytest.mark.parametrize("description", [
     "=HYPERLINK(\"http://evil.example\")", "+1+1", "-2+3", "@SUM(A1:A2)"])
+@pytest.mark.parametrize("layout", ["local", "data"])
 def test_csv_neutralises_formula_cells(customer_client, customer, funded_account, monkeypatch,
-                                       description):
+                                       description, layout):
     account = funded_account(customer)
     deposit_at(monkeypatch, account, "10.00", datetime(2026, 1, 5, tzinfo=UTC), description)
-    rows = parse_csv(customer_client.get(statement_url(account, fmt="csv")))
-    cell = rows[2][4]
+    rows = parse_csv(customer_client.get(statement_url(account, fmt="csv") + f"&layout={layout}"))
+    cell = rows[2][5]
     assert cell == "'" + description
 
 
 def test_csv_keeps_plain_descriptions_as_they_are(customer_client, history):
     rows = parse_csv(customer_client.get(statement_url(history, fmt="csv")))
-    assert [row[4] for row in rows[2:6]] == ["Salary", "Cash", "Gift", "Rent"]
+    assert [row[5] for row in rows[2:6]] == ["Salary", "Cash", "Gift", "Rent"]
 
 
 # ---------------------------------------------------------------- PDF

@@ -42,3 +42,14 @@ class ClosingClient(FlaskClient):
 
     def open(self, *args, buffered: bool = True, **kwargs):
         return super().open(*args, buffered=buffered, **kwargs)
+
+
+def radio_choices(html: str, name: str) -> list[tuple[str, bool, str]]:
+    """The radio buttons named ``name`` as (value, checked, the label's words), in page order."""
+    found = []
+    for label in re.findall(r"<label[^>]*>(.*?)</label>", html, re.S):
+        radio = re.search(rf'<input type="radio" name="{name}" value="([^"]*)"([^>]*)>', label)
+        if radio:
+            words = " ".join(re.sub(r"<[^>]+>", " ", label).split())
+            found.append((radio.group(1), "checked" in radio.group(2), words))
+    return found
