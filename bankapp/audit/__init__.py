@@ -92,6 +92,7 @@ class Action(_Names):
     SCHEDULED_POSTED = "scheduled.occurrence.posted"
     SCHEDULED_FAILED = "scheduled.occurrence.failed"
     ALERT_SETTINGS = "alerts.settings"
+    LOAN_PRODUCT_CREATE = "loan.product.create"
 
 
 class TargetType(_Names):
@@ -107,6 +108,7 @@ class TargetType(_Names):
     PAYEE = "payee"
     SCHEDULED_ORDER = "scheduled_order"
     INTEREST_RATE = "interest_rate"
+    LOAN_PRODUCT = "loan_product"
 
 
 def _jsonable(value):

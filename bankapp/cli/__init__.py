@@ -1,10 +1,11 @@
 """``flask`` commands for deployers, a module per audience: users and keys (``users``), the
-ledger and its jobs (``ledger``), mail (``mail``), checks (``checks``), demo data (``demo``)."""
+ledger and its jobs (``ledger``), loans
+(``lending``), mail (``mail``), checks (``checks``), demo data (``demo``)."""
 from __future__ import annotations
 
 from flask import Flask
 
-from bankapp.cli import checks, demo, ledger, mail, users
+from bankapp.cli import checks, demo, ledger, lending, mail, users
 
 
 def register(app: Flask) -> None:
@@ -12,5 +13,6 @@ def register(app: Flask) -> None:
     for command in (users.create_user, users.set_role, users.verify_user, demo.seed_demo,
                     checks.check, ledger.reconcile, ledger.prune_idempotency_keys,
                     users.reset_2fa, users.rotate_field_key, mail.deliver_mail,
-                    ledger.run_scheduled, ledger.set_rate, ledger.post_interest):
+                    ledger.run_scheduled, ledger.set_rate, ledger.post_interest,
+                    lending.create_loan_product):
         app.cli.add_command(command)

@@ -37,6 +37,18 @@ from bankapp.models.audit import AuditEvent, AUDIT_APPEND_ONLY_DDL
 from bankapp.models.api import ApiIdempotencyKey
 from bankapp.models.reports import StatementIssue
 from bankapp.models.notifications import MailStatus, OutboxMessage, AlertSettings
+from bankapp.models.lending import (
+    RepaymentFrequency,
+    Amortisation,
+    LateFeeKind,
+    LoanProduct,
+    LoanStatus,
+    Loan,
+    LoanInstalment,
+    RepaymentKind,
+    LoanRepayment,
+    LoanRun,
+)
 from bankapp.models.payments import (
     Payee,
     Frequency,
@@ -89,4 +101,14 @@ __all__ = [
     "ScheduledOrder",
     "OccurrenceStatus",
     "ScheduledOccurrence",
+    "RepaymentFrequency",
+    "Amortisation",
+    "LateFeeKind",
+    "LoanProduct",
+    "LoanStatus",
+    "Loan",
+    "LoanInstalment",
+    "RepaymentKind",
+    "LoanRepayment",
+    "LoanRun",
 ]
