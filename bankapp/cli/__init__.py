@@ -14,5 +14,5 @@ def register(app: Flask) -> None:
                     checks.check, ledger.reconcile, ledger.prune_idempotency_keys,
                     users.reset_2fa, users.rotate_field_key, mail.deliver_mail,
                     ledger.run_scheduled, ledger.set_rate, ledger.post_interest,
-                    lending.create_loan_product):
+                    lending.create_loan_product, lending.run_loans):
         app.cli.add_command(command)

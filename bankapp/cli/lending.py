@@ -4,9 +4,11 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from bankapp.lending import products
+from bankapp import ledger
+from bankapp.lending import collections, products
 from bankapp.lending.errors import LendingError
 from bankapp.models import Amortisation, LateFeeKind, RepaymentFrequency
+from bankapp.notifications.outbox import deliver_committed
 
 
 @click.command("create-loan-product")
@@ -33,3 +35,20 @@ def create_loan_product(**options):
         where = f"--{error.field.replace('_', '-')}: " if error.field else ""
         raise click.ClickException(f"{where}{error}") from None
     click.echo(f"Loan product {product.id} “{product.name}” created.")
+
+
+@click.command("run-loans")
+@with_appcontext
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Collect what is due up to this date (YYYY-MM-DD) [default: today in "
+                   "BANK_TIMEZONE]; not before the last run's date.")
+def run_loans(as_of):
+    """Collect due loan instalments, charge late fees, send notices; safe to repeat."""
+    try:
+        report = collections.run_loans(as_of.date() if as_of else ledger.bank_today())
+    except LendingError as error:
+        raise click.ClickException(str(error)) from None
+    deliver_committed()  # the notices, now; the mail worker retries what fails
+    click.echo(f"Loans up to {report.as_of.isoformat()}: {report.collections} collections "
+               f"({report.collected:,.2f}), {report.late_fees} late fees, {report.notices} "
+               "notices.")

@@ -242,7 +242,8 @@ class LoanRepayment(db.Model):
 
     __tablename__ = "loan_repayments"
     __table_args__ = (
-        sa.CheckConstraint("amount > 0 AND amount = principal + interest + fees",
+        # Compared within half a cent: SQLite adds NUMERIC columns in binary floating point.
+        sa.CheckConstraint("amount > 0 AND abs(amount - (principal + interest + fees)) < 0.005",
                            name="amount_allocated"),
         sa.CheckConstraint("kind IN ('collection', 'repayment', 'payoff')", name="kind_known"),
     )

@@ -167,7 +167,7 @@ def upgrade():
     sa.Column('fees', sa.Numeric(precision=12, scale=2), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("kind IN ('collection', 'repayment', 'payoff')", name=op.f('ck_loan_repayments_kind_known')),
-    sa.CheckConstraint('amount > 0 AND amount = principal + interest + fees', name=op.f('ck_loan_repayments_amount_allocated')),
+    sa.CheckConstraint("amount > 0 AND abs(amount - (principal + interest + fees)) < 0.005", name=op.f('ck_loan_repayments_amount_allocated')),
     sa.ForeignKeyConstraint(['entry_id'], ['journal_entries.id'], name=op.f('fk_loan_repayments_entry_id_journal_entries')),
     sa.ForeignKeyConstraint(['loan_id'], ['loans.id'], name=op.f('fk_loan_repayments_loan_id_loans')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_loan_repayments')),

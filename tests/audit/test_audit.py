@@ -196,7 +196,9 @@ def test_the_action_names_cover_the_issue():
         "scheduled.run", "scheduled.occurrence.posted", "scheduled.occurrence.failed",
         "alerts.settings",
         "ledger.interest", "interest.rate_set", "hold.place", "hold.release", "limits.change",
-        "loan.product.create"}
+        "loan.product.create", "loan.apply", "loan.approve", "loan.reject", "loan.disburse",
+        "loan.repay", "loan.collect", "loan.late_fee", "loan.paid_off", "loan.write_off",
+        "loan.run"}
     assert set(Action.all()) == expected
 
 
@@ -268,7 +270,7 @@ def test_the_audit_trail_shows_an_invalid_filter_inline(admin_client, trail):
 
 def test_the_audit_filter_lists_every_target_type_before_any_is_written(admin_client):
     page = admin_client.get("/admin/audit/").get_data(as_text=True)
-    assert ("Known: account, interest_rate, journal_entry, loan_product, mail, payee, "
+    assert ("Known: account, interest_rate, journal_entry, loan, loan_product, mail, payee, "
             "pending_posting, "
             "scheduled_order, till, user") in page
 

@@ -23,3 +23,26 @@ def make_product(**overrides):
 
 def money(text: str) -> Decimal:
     return Decimal(text)
+
+
+def apply_for(borrower, account, product, principal="1200.00", term=12, key=None):
+    """``borrower``'s application through the lending service."""
+    from bankapp.lending import services
+
+    return services.apply(borrower, services.Application(
+        product, account, Decimal(principal), term, "Shop stock", key))
+
+
+def active_loan(borrower, account, product, staff, principal="1200.00", term=12, on=None):
+    """An application approved by ``staff`` and paid out on ``on`` (a date)."""
+    from bankapp.lending import services
+
+    loan = apply_for(borrower, account, product, principal, term)
+    return services.approve(loan, staff, on)
+
+
+def owed_in_book(loan) -> Decimal:
+    """Minus the loan account's balance: the principal the book says is owed."""
+    from support.backoffice import balance
+
+    return -balance(loan.loan_account)
