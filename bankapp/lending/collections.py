@@ -141,10 +141,15 @@ def _collect(loan: Loan, day: date, report: LoanRunReport) -> None:
         except (ledger.AccountNotActive, LoanChanged, LendingError) as refusal:
             log.info("loan %s: nothing collected on %s: %s", loan.id, day, refusal)
             return
-        if not posting.replayed:
+        if posting is not None and not posting.replayed:
             report.collections += 1
-            report.collected += amount
+            report.collected += _collected(posting)
         return
+
+
+def _collected(posting: ledger.Posting) -> Decimal:
+    """What a collection took: its customer leg's amount."""
+    return next(leg.amount for leg in posting.entry.legs if leg.side == "debit")
 
 
 def late_fee_of(loan: Loan, row: LoanInstalment) -> Decimal:

@@ -487,16 +487,24 @@ def record_allocation(loan: Loan, seen_version: int, allocation: Allocation, kin
 
 def post_repayment(loan: Loan, amount: Decimal, kind: str, day: date, actor: User | None,
                    channel: str, key: str | None, *,
-                   answer: ledger.AnswerToStore | None = None) -> ledger.Posting:
+                   answer: ledger.AnswerToStore | None = None) -> ledger.Posting | None:
     """Post one repayment of ``amount`` (≤ the payoff on ``day``) on ``loan``, allocated and
-    recorded in the same transaction; retried on the new state when the loan changed."""
+    recorded in the same transaction; retried on the new state when the loan changed. A
+    collection takes at most what is due, and posts nothing (None) when nothing is."""
     for _ in range(MAX_ATTEMPTS):
         db.session.refresh(loan)
         if loan.status != LoanStatus.ACTIVE:
             raise LendingError(gettext("This loan is %(status)s: there is nothing to repay.",
                                        status=gettext(loan.status_label)), "amount")
         rows = instalments_of(loan, fresh=True)
-        payoff = owed_on(loan, day, rows).payoff
+        owed = owed_on(loan, day, rows)
+        payoff = owed.payoff
+        if kind == RepaymentKind.COLLECTION:
+            # A collection takes only what is due (``amount`` is what was available): after
+            # a repayment that landed meanwhile, less or nothing.
+            amount = min(amount, owed.due)
+            if amount <= 0:
+                return None
         if amount > payoff:
             raise LendingError(gettext("That is more than the loan owes: paying it off today "
                                        "takes %(payoff)s.", payoff=f"{payoff:,.2f}"), "amount")

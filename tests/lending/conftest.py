@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from bankapp.extensions import db
 from support.backoffice import admin, other_admin, teller  # noqa: F401  (fixtures)
+from support.concurrency import make_worker_app
 from support.lending import make_product
 
 
@@ -18,3 +20,12 @@ def product(app):
 def account(customer, funded_account):
     """Alice's savings account holding 500.00."""
     return funded_account(customer, "500.00")
+
+
+@pytest.fixture
+def worker_app(app):
+    """A second application on the test database for the race's threads."""
+    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"])
+    yield workers
+    with workers.app_context():
+        db.engine.dispose()
