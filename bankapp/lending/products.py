@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
@@ -78,6 +79,10 @@ def parse_product(fields: dict) -> ProductSpec:
     if not re.fullmatch(r"[A-Z]{3}", currency, re.ASCII):
         raise LendingError(gettext("Give the currency as three letters, such as EUR."),
                            "currency")
+    if currency != current_app.config["BANK_CURRENCY"]:
+        # The book is kept in one currency: a loan in another could not be posted.
+        raise LendingError(gettext("Loans are in the bank's currency, %(code)s.",
+                                   code=current_app.config["BANK_CURRENCY"]), "currency")
     spec = ProductSpec(
         name=name, currency=currency,
         principal_min=_decimal(fields.get("principal_min"), "principal_min"),

@@ -39,6 +39,7 @@ def test_a_product_is_created_and_audited(app):
     ("late_fee", "-5", "positive amount"),
     ("disbursement_fee", "100.00", "below the smallest principal"),
     ("currency", "euro", "three letters"),
+    ("currency", "EUR", "bank's currency"),
     ("name", "", "name"),
 ])
 def test_a_product_with_bad_terms_is_refused(app, field, value, message):
@@ -63,7 +64,7 @@ def test_two_products_cannot_share_a_name(app):
 
 
 def test_the_command_creates_a_product(runner):
-    result = runner.invoke(args=["create-loan-product", "--name", "Weekly", "--currency", "EUR",
+    result = runner.invoke(args=["create-loan-product", "--name", "Weekly", "--currency", "USD",
                                  "--principal-min", "50", "--principal-max", "500",
                                  "--term-min", "4", "--term-max", "26",
                                  "--frequency", "weekly", "--annual-rate", "24",
@@ -73,7 +74,7 @@ def test_the_command_creates_a_product(runner):
 
 
 def test_the_command_refuses_a_rate_above_100(runner):
-    result = runner.invoke(args=["create-loan-product", "--name", "Usury", "--currency", "EUR",
+    result = runner.invoke(args=["create-loan-product", "--name", "Usury", "--currency", "USD",
                                  "--principal-min", "50", "--principal-max", "500",
                                  "--term-min", "4", "--term-max", "26",
                                  "--frequency", "weekly", "--annual-rate", "101",

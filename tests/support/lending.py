@@ -6,7 +6,7 @@ from decimal import Decimal
 from bankapp.lending import products
 
 PRODUCT_FIELDS = {
-    "name": "Small business loan", "currency": "EUR",
+    "name": "Small business loan", "currency": "USD",  # the test bank's currency
     "principal_min": "100.00", "principal_max": "50000.00",
     "term_min": "1", "term_max": "60", "frequency": "monthly",
     "annual_rate": "12", "amortisation": "equal_instalments",
