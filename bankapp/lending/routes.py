@@ -83,7 +83,7 @@ def loan_detail(loan_id: int):
 
 
 def _detail_page(loan, form, status: int = 200):
-    today = ledger.bank_today()
+    today = services.lending_today()
     return render_template("lending/loan.html", loan=loan, form=form, today=today,
                            owed=services.owed_on(loan, today),
                            rows=services.instalments_of(loan)), status

@@ -7,6 +7,7 @@ change is one transaction with its audit line, and money moves only through
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 from datetime import date
 from decimal import Decimal
 
@@ -34,6 +35,7 @@ from bankapp.models import (
     LoanInstalment,
     LoanProduct,
     LoanRepayment,
+    LoanRun,
     LoanStatus,
     RepaymentKind,
     Role,
@@ -58,6 +60,15 @@ def interest_income_account() -> Account:
 
 def loss_account() -> Account:
     return ledger.internal_account(AccountType.EXPENSE, LOSS_NUMBER, "Loan losses")
+
+
+def lending_today() -> date:
+    """The loan book's today: today in ``BANK_TIMEZONE``, or the date the collections last ran
+    for when a run caught up ahead of it (``flask run-loans --as-of``): what is due, overdue
+    and owed is reckoned on the day the book has been run to."""
+    last = db.session.scalar(sa.select(sa.func.max(LoanRun.as_of)))
+    today = ledger.bank_today()
+    return max(today, last) if last is not None else today
 
 
 def approval_threshold() -> Decimal:
@@ -89,7 +100,7 @@ def preview(product: LoanProduct, principal: Decimal, term: int,
     """The schedule a loan on these terms would have if paid out ``start`` (today)."""
     check_terms(product, principal, term)
     return build_schedule(Terms(principal, product.annual_rate, term, product.frequency,
-                                product.amortisation, start or ledger.bank_today()))
+                                product.amortisation, start or lending_today()))
 
 
 @dataclass(frozen=True)
@@ -224,7 +235,7 @@ def disburse(loan: Loan, actor: User | None, today: date | None = None) -> Loan:
         return loan
     if loan.status != LoanStatus.APPROVED:
         raise LendingError(gettext("Only an approved loan is paid out."))
-    today = today or ledger.bank_today()
+    today = today or lending_today()
     book = loan_account(loan)
     fee = loan.disbursement_fee
     legs = [ledger.Leg(book, TransactionType.LOAN_PAYOUT, -loan.principal),
@@ -487,7 +498,9 @@ def record_allocation(loan: Loan, seen_version: int, allocation: Allocation, kin
 
 def post_repayment(loan: Loan, amount: Decimal, kind: str, day: date, actor: User | None,
                    channel: str, key: str | None, *,
-                   answer: ledger.AnswerToStore | None = None) -> ledger.Posting | None:
+                   answer: ledger.AnswerToStore | None = None,
+                   also: Callable[[JournalEntry], None] | None = None
+                   ) -> ledger.Posting | None:
     """Post one repayment of ``amount`` (≤ the payoff on ``day``) on ``loan``, allocated and
     recorded in the same transaction; retried on the new state when the loan changed. A
     collection takes at most what is due, and posts nothing (None) when nothing is."""
@@ -521,18 +534,27 @@ def post_repayment(loan: Loan, amount: Decimal, kind: str, day: date, actor: Use
             return ledger.post(
                 EntryType.LOAN_REPAYMENT, repayment_legs(loan, allocation),
                 f"Loan {loan.id} {chosen_kind}", actor, channel, key, audit=note,
-                also=lambda entry: record_allocation(loan, seen, allocation, chosen_kind, day,
-                                                     entry), answer=answer)
+                also=lambda entry: _record(loan, seen, allocation, chosen_kind, day, entry,
+                                           also), answer=answer)
         except LoanChanged:
             continue  # a collection or another repayment landed: allocate on the new state
     raise LoanChanged()
 
 
+def _record(loan: Loan, seen: int, allocation: Allocation, kind: str, day: date,
+            entry: JournalEntry, also: Callable[[JournalEntry], None] | None) -> None:
+    record_allocation(loan, seen, allocation, kind, day, entry)
+    if also is not None:
+        also(entry)
+
+
 def repay(loan: Loan, customer: User, amount, *, idempotency_key: str | None,
           channel: str = Channel.WEB, today: date | None = None,
-          answer: ledger.AnswerToStore | None = None) -> ledger.Posting:
+          answer: ledger.AnswerToStore | None = None,
+          also: Callable[[JournalEntry], None] | None = None) -> ledger.Posting:
     """The borrower repays ``amount`` from the loan's account: any amount up to the payoff
-    (more is refused, nothing moves); exactly the payoff pays the loan off."""
+    (more is refused, nothing moves); exactly the payoff pays the loan off. ``also`` and
+    ``answer``: what the API stores with the posting, in its transaction."""
     if loan.borrower_id != customer.id:
         raise LendingError(gettext("This is not your loan."))
     amount = ledger.validate_amount(amount)
@@ -540,21 +562,31 @@ def repay(loan: Loan, customer: User, amount, *, idempotency_key: str | None,
         earlier = ledger.find_posting(customer, idempotency_key)
         if earlier is not None:
             return ledger.Posting(earlier, replayed=True)
-    return post_repayment(loan, amount, RepaymentKind.REPAYMENT, today or ledger.bank_today(),
-                          customer, channel, idempotency_key, answer=answer)
+    return post_repayment(loan, amount, RepaymentKind.REPAYMENT, today or lending_today(),
+                          customer, channel, idempotency_key, answer=answer, also=also)
 
 
 def payoff_amount(loan: Loan, day: date | None = None) -> Decimal:
     """What paying ``loan`` off costs on ``day`` (today)."""
-    return owed_on(loan, day or ledger.bank_today()).payoff
+    return owed_on(loan, day or lending_today()).payoff
 
 
 # ---------------------------------------------------------------- finding loans
 
 
+MAX_ID = 2**31 - 1  # an INTEGER column: a larger id names no loan (and must not overflow)
+
+
+def loan_numbered(loan_id: int) -> sa.Select:
+    """The select of the loan with this id (none for an id no column can hold)."""
+    if not 0 < loan_id <= MAX_ID:
+        return sa.select(Loan).where(sa.false())
+    return sa.select(Loan).where(Loan.id == loan_id)
+
+
 def owned_loan(user: User, loan_id: int) -> sa.Select:
     """The select of ``user``'s loan with this id: anyone else's is not found."""
-    return sa.select(Loan).where(Loan.id == loan_id, Loan.borrower_id == user.id)
+    return loan_numbered(loan_id).where(Loan.borrower_id == user.id)
 
 
 def loans_of(user: User) -> list[Loan]:
@@ -579,7 +611,7 @@ def write_off(loan: Loan, admin: User, reason: str, today: date | None = None) -
     if admin.role != Role.ADMIN:
         raise LendingError(gettext("Only an admin writes a loan off."))
     reason = clean_reason(reason)
-    today = today or ledger.bank_today()
+    today = today or lending_today()
     for _ in range(MAX_ATTEMPTS):
         db.session.refresh(loan)
         if loan.status != LoanStatus.ACTIVE:

@@ -84,8 +84,8 @@ def format_rate(value: Decimal | None, locale=None) -> str:
     """An annual rate given in percent (``12.5``), the locale's way: ``12.5%``, ``12,5 %``."""
     if value is None:
         return ""
-    return format_percent(Decimal(value) / 100, format="#,##0.####%",
-                          locale=locale or current_locale())
+    return format_percent(Decimal(value).normalize() / 100, locale=locale or current_locale(),
+                          decimal_quantization=False)
 
 
 def format_day(value: date | None, form: str = "date", locale=None) -> str:

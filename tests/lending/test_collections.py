@@ -139,3 +139,10 @@ def test_the_command_refuses_a_date_before_the_last_run(runner, loan):
     runner.invoke(args=["run-loans", "--as-of", "2027-02-15"])
     result = runner.invoke(args=["run-loans", "--as-of", "2027-01-31"])
     assert result.exit_code != 0 and "cannot go back" in result.output
+
+
+def test_after_a_run_ahead_the_book_is_reckoned_on_the_runs_date(loan, account, customer):
+    collections.run_loans(date(2030, 3, 1))  # far ahead of today: the loan is over by then
+    assert services.lending_today() == date(2030, 3, 1)
+    db.session.refresh(loan)
+    assert loan.status == LoanStatus.PAID_OFF

@@ -8,6 +8,7 @@ import pytest
 
 from bankapp.extensions import db
 from bankapp.models import Loan, LoanStatus
+from support.api import bearer
 from support.backoffice import balance, post_with_csrf
 from support.lending import active_loan, apply_for
 from support.users import log_in_as
@@ -130,3 +131,11 @@ def test_a_rejection_without_a_reason_is_shown_again(app, client, customer, acco
 
 def test_a_customer_cannot_reach_the_queue(customer_client):
     assert customer_client.get("/teller/loans/").status_code == 403
+
+
+@pytest.mark.parametrize("url", ["/loans/{}/", "/teller/loans/{}/", "/api/v1/loans/{}"])
+def test_a_loan_id_too_large_for_the_database_is_not_found(client, customer, teller, url):
+    log_in_as(client, teller if url.startswith("/teller") else customer)
+    headers = bearer(customer) if url.startswith("/api") else {}
+    response = client.get(url.format(2**70), headers=headers)
+    assert response.status_code == 404

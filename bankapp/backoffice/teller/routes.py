@@ -432,11 +432,11 @@ def loan_queue():
 @staff_only
 def loan_review(loan_id: int):
     """One application or loan: the borrower, the terms, the schedule, the decision forms."""
-    return _loan_page(db.get_or_404(Loan, loan_id), ReasonForm())
+    return _loan_page(db.first_or_404(lending.loan_numbered(loan_id)), ReasonForm())
 
 
 def _loan_page(loan: Loan, form: ReasonForm, status: int = 200):
-    today = ledger.bank_today()
+    today = lending.lending_today()
     return render_template("teller/loan.html", loan=loan, form=form, confirm=ConfirmForm(),
                            today=today, owed=lending.owed_on(loan, today),
                            rows=lending.instalments_of(loan),
@@ -447,7 +447,7 @@ def _loan_page(loan: Loan, form: ReasonForm, status: int = 200):
 @staff_only
 def loan_approve(loan_id: int, decision: str):
     """Approve and pay out (or pay out an approved loan the account refused before)."""
-    loan = db.get_or_404(Loan, loan_id)
+    loan = db.first_or_404(lending.loan_numbered(loan_id))
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -464,7 +464,7 @@ def loan_approve(loan_id: int, decision: str):
 @staff_only
 def loan_reject(loan_id: int, decision: str):
     """Reject an application, or (admins) write a loan off; a reason either way."""
-    loan = db.get_or_404(Loan, loan_id)
+    loan = db.first_or_404(lending.loan_numbered(loan_id))
     form = ReasonForm()
     if not form.validate_on_submit():
         return _loan_page(loan, form, 422)
