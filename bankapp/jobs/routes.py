@@ -6,6 +6,8 @@ import hmac
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from bankapp import ledger
+from bankapp.lending import collections
+from bankapp.lending.errors import LendingError
 from bankapp.notifications import outbox
 from bankapp.extensions import csrf, limiter
 
@@ -53,6 +55,22 @@ def run_scheduled():
     """Post the scheduled payments due up to today (in BANK_TIMEZONE), for up to 20 s; a longer
     backlog is finished by the next call (each occurrence posts once)."""
     report = ledger.run_due(ledger.bank_today(), trigger="cron", seconds=CRON_SECONDS)
+    response = jsonify(report.summary())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/run-loans", methods=["GET", "POST"])
+@limiter.limit("30 per minute")
+def run_loans():
+    """Collect the loan instalments due up to today (in BANK_TIMEZONE), charge late fees and
+    send the notices (each once); 409 when a run with --as-of went past today already."""
+    try:
+        report = collections.run_loans(ledger.bank_today(), trigger="cron")
+    except LendingError as error:
+        response = jsonify({"error": str(error)})
+        response.status_code = 409
+        return response
     response = jsonify(report.summary())
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -60,9 +60,11 @@ class LoanRunReport:
     notices: int = 0
 
     def summary(self) -> dict:
-        return {"as_of": self.as_of, "from": self.first_day, "collections": self.collections,
-                "collected": self.collected, "late_fees": self.late_fees,
-                "notices": self.notices}
+        """As plain JSON (the cron route's answer and the run's audit line)."""
+        return {"as_of": self.as_of.isoformat(),
+                "from": self.first_day.isoformat() if self.first_day else None,
+                "collections": self.collections, "collected": str(self.collected),
+                "late_fees": self.late_fees, "notices": self.notices}
 
 
 def last_run() -> date | None:

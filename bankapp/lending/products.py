@@ -15,6 +15,7 @@ from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger import CENT, atomically
 from bankapp.lending.errors import LendingError
+from bankapp.platform.formatting import format_amount
 from bankapp.models import (
     Amortisation,
     LateFeeKind,
@@ -108,7 +109,7 @@ def validate_product(spec: ProductSpec) -> None:
     if not Decimal("0") < spec.principal_min <= spec.principal_max <= MAX_PRINCIPAL:
         raise LendingError(gettext("The principal runs from a minimum above zero to a maximum "
                                    "at least as large (at most %(max)s).",
-                                   max=f"{MAX_PRINCIPAL:,.2f}"), "principal_max")
+                                   max=format_amount(MAX_PRINCIPAL)), "principal_max")
     if not 1 <= spec.term_min <= spec.term_max <= MAX_TERM:
         raise LendingError(gettext("The term runs from at least 1 repayment to a maximum at "
                                    "least as large (at most %(max)d).", max=MAX_TERM), "term_max")

@@ -24,6 +24,7 @@ from bankapp.ledger.amounts import clean_reason
 from bankapp.ledger.core import MAX_ATTEMPTS
 from bankapp.lending.errors import LendingError, LoanChanged
 from bankapp.lending.schedule import Instalment, Terms, build_schedule, period_interest
+from bankapp.platform.formatting import format_money
 from bankapp.models import (
     Account,
     AccountStatus,
@@ -85,8 +86,8 @@ def check_terms(product: LoanProduct, principal: Decimal, term: int) -> None:
         raise LendingError(gettext("Enter the amount as an exact decimal."), "principal")
     if not product.principal_min <= principal <= product.principal_max:
         raise LendingError(gettext("This product lends from %(low)s to %(high)s.",
-                                   low=f"{product.principal_min:,.2f}",
-                                   high=f"{product.principal_max:,.2f}"), "principal")
+                                   low=format_money(product.principal_min),
+                                   high=format_money(product.principal_max)), "principal")
     if principal != principal.quantize(Decimal("0.01")):
         raise LendingError(gettext("Use at most two decimal places."), "principal")
     if isinstance(term, bool) or not isinstance(term, int) \
@@ -200,7 +201,7 @@ def approve(loan: Loan, staff: User, today: date | None = None) -> Loan:
     _check_decider(loan, staff)
     if loan.needs_admin and staff.role != Role.ADMIN:
         raise LendingError(gettext("A loan above %(limit)s needs an admin's approval.",
-                                   limit=f"{approval_threshold():,.2f}"))
+                                   limit=format_money(approval_threshold())))
     _decide(loan, staff, LoanStatus.APPROVED, None)
     return disburse(loan, staff, today)
 
@@ -520,7 +521,7 @@ def post_repayment(loan: Loan, amount: Decimal, kind: str, day: date, actor: Use
                 return None
         if amount > payoff:
             raise LendingError(gettext("That is more than the loan owes: paying it off today "
-                                       "takes %(payoff)s.", payoff=f"{payoff:,.2f}"), "amount")
+                                       "takes %(payoff)s.", payoff=format_money(payoff)), "amount")
         allocation = allocate(loan, rows, amount, day)
         if allocation.payoff and kind == RepaymentKind.REPAYMENT:
             kind = RepaymentKind.PAYOFF

@@ -146,3 +146,19 @@ def test_after_a_run_ahead_the_book_is_reckoned_on_the_runs_date(loan, account, 
     assert services.lending_today() == date(2030, 3, 1)
     db.session.refresh(loan)
     assert loan.status == LoanStatus.PAID_OFF
+
+
+def test_the_cron_route_runs_the_collections_for_today(app, client, loan):
+    app.config["CRON_SECRET"] = "cron-secret-123"
+    response = client.post("/internal/cron/run-loans",
+                           headers={"Authorization": "Bearer cron-secret-123"})
+    assert response.status_code == 200
+    assert response.get_json()["as_of"] == ledger.bank_today().isoformat()
+
+
+def test_the_cron_route_says_when_a_run_went_past_today(app, client, loan):
+    app.config["CRON_SECRET"] = "cron-secret-123"
+    collections.run_loans(ledger.bank_today() + timedelta(days=3))
+    response = client.post("/internal/cron/run-loans",
+                           headers={"Authorization": "Bearer cron-secret-123"})
+    assert response.status_code == 409 and "cannot go back" in response.get_json()["error"]

@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from bankapp import ledger
 from bankapp.extensions import db
+from bankapp.lending import portfolio as lending_portfolio
 from bankapp.lending import services as lending
 from bankapp.ledger.fields import ConfirmForm
 from bankapp.platform.formatting import day_start_utc, format_amount, format_money
@@ -19,6 +20,7 @@ from bankapp.models import (
     AccountStatus,
     Hold,
     Loan,
+    LoanStatus,
     PendingPosting,
     PendingPostingKind,
     Role,
@@ -479,3 +481,12 @@ def loan_reject(loan_id: int, decision: str):
     flash(gettext("Loan %(number)s: %(status)s.", number=loan.number,
                   status=gettext(loan.status_label)), "success")
     return redirect(url_for(".loan_review", loan_id=loan.id), code=303)
+
+
+@bp.route("/loans/portfolio/")
+@staff_only
+def loan_portfolio():
+    """The loan portfolio today: by status, outstanding, PAR1/30/90, this month's repayments."""
+    return render_template("teller/loan_portfolio.html",
+                           report=lending_portfolio.portfolio(lending.lending_today()),
+                           status_names=LoanStatus.LABELS)
