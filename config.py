@@ -182,6 +182,8 @@ class Config:
     BANK_PHONE_REGION = os.environ.get("BANK_PHONE_REGION", "").strip().upper()
     MAX_TRANSACTION_AMOUNT = Decimal(os.environ.get("MAX_TRANSACTION_AMOUNT", "1000000.00"))
     MAKER_CHECKER_THRESHOLD = Decimal(os.environ.get("MAKER_CHECKER_THRESHOLD", "10000.00"))
+    # Loans with a principal above this need an admin's approval (a teller approves below).
+    LOAN_APPROVAL_THRESHOLD = Decimal(os.environ.get("LOAN_APPROVAL_THRESHOLD", "10000.00"))
     # A customer with a second factor approves a transfer above this with a fresh code
     # (bankapp/identity/stepup.py); so too a first payment to a new payee, whatever the amount.
     STEP_UP_THRESHOLD = Decimal(os.environ.get("STEP_UP_THRESHOLD", "1000.00"))

@@ -32,9 +32,11 @@ NAVIGATION = [
     ("payments.payee_list", N_("Payees"), ("customer",)),
     ("payments.scheduled_list", N_("Scheduled"), ("customer",)),
     ("payments.notifications", N_("Alerts"), ("customer",)),
+    ("loans.loan_list", N_("Loans"), ("customer",)),
     ("accounts.limits", N_("Limits"), ("customer",)),
     ("reports.index", N_("Reports"), ("customer", "teller", "admin")),
     ("teller.desk", N_("Teller desk"), ("teller", "admin")),
+    ("teller.loan_queue", N_("Loan applications"), ("teller", "admin")),
     ("admin.users", N_("Users"), ("admin",)),
     ("admin.audit", N_("Audit trail"), ("admin",)),
     ("admin.mail", N_("Mail"), ("admin",)),
@@ -99,12 +101,13 @@ def register_blueprints(app: Flask) -> None:
     from bankapp.banking import routes as banking
     from bankapp.identity import routes as identity
     from bankapp.jobs import routes as jobs
+    from bankapp.lending import routes as lending
     from bankapp.payments import routes as payments
     from bankapp.reports import routes as reports
 
     app.url_map.converters["account_number"] = web.AccountNumberConverter
     # The API and the cron jobs are CSRF-exempt: bearer tokens, no cookies.
-    for blueprint in (identity.bp, banking.bp, payments.bp, reports.bp, teller.bp,
+    for blueprint in (identity.bp, banking.bp, payments.bp, lending.bp, reports.bp, teller.bp,
                       admin.bp, api.bp, wellknown.bp, jobs.bp):
         app.register_blueprint(blueprint)
 

@@ -193,7 +193,7 @@ SCHEMAS = {
                      "amount", "balance_after"],
         "properties": {
             "reference": {"type": "string"},
-            "entry_type": {"enum": ["DEPOSIT", "WITHDRAWAL", "TRANSFER"]},
+            "entry_type": {"enum": ["DEPOSIT", "WITHDRAWAL", "TRANSFER", "LOAN_REPAYMENT"]},
             "channel": {"type": "string"},
             "description": {"type": "string"},
             "created_at": TIMESTAMP,
@@ -204,6 +204,56 @@ SCHEMAS = {
             "balance_after": MONEY,
             "currency": CURRENCY,
         },
+    },
+    "Loan": {
+        "type": "object",
+        "description": "A loan or application of the caller. `as_of`, `due`, `overdue`, "
+                       "`payoff` and `schedule` are on the single loan only.",
+        "required": ["id", "loan_number", "product", "status", "principal", "term",
+                     "frequency", "annual_rate", "amortisation", "account", "disbursed_on",
+                     "closed_on", "currency", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "loan_number": {"type": "string"},
+            "product": {"type": "string"},
+            "status": {"enum": ["submitted", "approved", "rejected", "active", "paid_off",
+                                "written_off"]},
+            "principal": MONEY,
+            "term": {"type": "integer", "description": "Number of repayments."},
+            "frequency": {"enum": ["weekly", "monthly"]},
+            "annual_rate": {"type": "string", "description": "Percent a year."},
+            "amortisation": {"enum": ["equal_instalments", "equal_principal"]},
+            "account": {"type": "string"},
+            "disbursed_on": {"type": ["string", "null"], "format": "date"},
+            "closed_on": {"type": ["string", "null"], "format": "date"},
+            "currency": CURRENCY,
+            "created_at": TIMESTAMP,
+            "as_of": {"type": "string", "format": "date"},
+            "due": MONEY, "overdue": MONEY,
+            "payoff": {**MONEY, "description": "What repaying the loan in full costs on "
+                                               "`as_of`: interest only to that day."},
+            "schedule": {"type": "array", "items": _ref("Instalment")},
+        },
+    },
+    "Instalment": {
+        "type": "object",
+        "required": ["number", "due_on", "principal", "interest", "fees", "paid",
+                     "outstanding"],
+        "properties": {"number": {"type": "integer"},
+                       "due_on": {"type": "string", "format": "date"},
+                       "principal": MONEY, "interest": MONEY, "fees": MONEY, "paid": MONEY,
+                       "outstanding": MONEY},
+    },
+    "LoanList": {
+        "type": "object", "required": ["loans"],
+        "properties": {"loans": {"type": "array", "items": _ref("Loan")}},
+    },
+    "RepaymentRequest": {
+        "type": "object", "additionalProperties": False, "required": ["amount"],
+        "properties": {"amount": MONEY,
+                       "otp": {"type": "string", "maxLength": 64,
+                               "description": "Above the step-up threshold, for a caller "
+                                              "with two-step sign-in."}},
     },
     "PostingStatus": {
         "type": "object",
@@ -249,6 +299,9 @@ SCHEMAS = {
 PARAMETERS = {
     "AccountNumber": {"name": "number", "in": "path", "required": True,
                       "schema": ACCOUNT_NUMBER, "description": "An account number."},
+    "LoanId": {"name": "loan_id", "in": "path", "required": True,
+               "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+               "description": "A loan's id."},
     "IdempotencyKey": {
         "name": "Idempotency-Key", "in": "header", "required": True,
         "description": "Required on postings: 1–64 visible ASCII characters, unique per "
@@ -317,6 +370,20 @@ def _transfer_operation() -> dict:
                                        "`step-up-required`).")
     responses["429"] = _problem("Too many wrong codes: the caller's second-factor checks "
                                 "are locked for a while (problem `mfa-locked`).")
+    return operation
+
+
+def _repayment_operation() -> dict:
+    operation = _posting_operation(
+        "Repay a loan", "Repay any amount up to the payoff from the loan's account; exactly "
+        "the payoff pays the loan off (interest to the day only). More than the payoff is "
+        "refused (422), as is a loan that is not active. Allocation: fees, then interest, "
+        "then principal, oldest instalment first; the rest repays principal ahead. Step-up "
+        "as for a transfer to one's own account: above the step-up threshold a caller with "
+        "two-step sign-in sends `otp` (403 `step-up-required` without it).",
+        "RepaymentRequest", "repayLoan", [_param("LoanId")])
+    operation["tags"] = ["Loans"]
+    operation["responses"]["429"] = _problem("Too many wrong codes (problem `mfa-locked`).")
     return operation
 
 
@@ -408,6 +475,24 @@ PATHS = {
             "responses": {"200": _json(_ref("PostingStatus"), "The request's outcome."),
                           **_errors("401", "403", "404")},
         },
+    },
+    "/api/v1/loans": {
+        "get": {
+            "summary": "List the caller's loans", "operationId": "listLoans", "tags": ["Loans"],
+            "responses": {"200": _json(_ref("LoanList"), "The caller's loans, newest first."),
+                          **_errors("401", "403")},
+        },
+    },
+    "/api/v1/loans/{loan_id}": {
+        "get": {
+            "summary": "One of the caller's loans, with its schedule", "operationId": "getLoan",
+            "tags": ["Loans"], "parameters": [_param("LoanId")],
+            "responses": {"200": _json(_ref("Loan"), "The loan, its schedule and payoff."),
+                          **_errors("401", "403", "404")},
+        },
+    },
+    "/api/v1/loans/{loan_id}/repayments": {
+        "post": _repayment_operation(),
     },
     "/api/v1/customers": {
         "get": {

@@ -102,3 +102,34 @@ def customer_json(user: User) -> dict:
         "is_verified": user.is_verified,
         "accounts": [account_json(account) for account in user.accounts],
     }
+
+
+def loan_json(loan, owed=None, rows=None) -> dict:
+    """A loan as its borrower sees it; with ``rows``, its schedule; with ``owed``, what is
+    due and the payoff on that day."""
+    body = {
+        "id": loan.id,
+        "loan_number": loan.number,
+        "product": loan.product.name,
+        "status": loan.status,
+        "principal": money(loan.principal),
+        "term": loan.term,
+        "frequency": loan.frequency,
+        "annual_rate": str(Decimal(loan.annual_rate).normalize()),
+        "amortisation": loan.amortisation,
+        "account": loan.account.account_number,
+        "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
+        "closed_on": loan.closed_on.isoformat() if loan.closed_on else None,
+        "currency": currency(),
+        "created_at": timestamp(loan.created_at),
+    }
+    if owed is not None:
+        body.update(as_of=owed.day.isoformat(), due=money(owed.due),
+                    overdue=money(owed.overdue), payoff=money(owed.payoff))
+    if rows is not None:
+        body["schedule"] = [{
+            "number": row.number, "due_on": row.due_on.isoformat(),
+            "principal": money(row.principal_due), "interest": money(row.interest_due),
+            "fees": money(row.fee_due), "paid": money(row.total_paid),
+            "outstanding": money(row.outstanding)} for row in rows]
+    return body

@@ -31,6 +31,7 @@ from bankapp.api.problems import PROBLEM_TYPES, Problem, ledger_problem, problem
 from bankapp.api.representations import (
     account_json,
     customer_json,
+    loan_json,
     money,
     timestamp,
     transaction_json,
@@ -50,6 +51,7 @@ from bankapp.api.tokens import (
     token_required,
 )
 from bankapp.extensions import csrf, db, limiter
+from bankapp.lending import services as lending
 from bankapp.models import Account, AccountType, Channel, EntryType, Role, Transaction, User
 from bankapp.identity.services import LoginRefused, LoginThrottled, authenticate, login_rate_key
 from bankapp.platform.urls import public_base_url
@@ -445,3 +447,79 @@ def docs():
     """The API reference, generated from the OpenAPI document."""
     return render_template("api/docs.html", spec=openapi_document(server_url=public_base_url()),
                            problems=PROBLEM_TYPES)
+
+
+# ---------------------------------------------------------------- loans
+
+
+def _own_loan(loan_id: int, user=None):
+    loan = db.session.scalar(lending.owned_loan(user or g.api_user, loan_id))
+    if loan is None:
+        raise _not_found()
+    return loan
+
+
+@bp.get("/v1/loans")
+@token_required
+def list_loans():
+    """The caller's loans and applications, newest first."""
+    return jsonify(loans=[loan_json(loan) for loan in lending.loans_of(g.api_user)])
+
+
+@bp.get("/v1/loans/<int:loan_id>")
+@token_required
+def get_loan(loan_id: int):
+    """One of the caller's loans, with its schedule, what is due and the payoff today."""
+    loan = _own_loan(loan_id)
+    rows = lending.instalments_of(loan)
+    return jsonify(loan_json(loan, lending.owed_on(loan, lending.lending_today(), rows), rows))
+
+
+@bp.post("/v1/loans/<int:loan_id>/repayments")
+@token_required
+def repay_loan(loan_id: int):
+    """Repay any amount up to the payoff from the loan's account (step-up as transfers)."""
+    with caller_checked_first():
+        key = idempotency_key()
+        data = read_json_object()
+        fields = Fields(data, ("amount", "otp"))
+        amount = fields.amount()
+        otp = fields.text("otp", required=False, max_length=64)
+        fields.check()
+    user = api_user()
+    loan = _own_loan(loan_id, user)
+    step_up_repayment(user, key, loan, amount, otp)
+    fingerprint = request_fingerprint({k: v for k, v in data.items() if k != "otp"})
+    answer = post_once(user, key, "loan-repayment", fingerprint,
+                       lambda idempotency_key, also=None, answer=None: _repay(
+                           loan, user, amount, idempotency_key, also, answer),
+                       expected={"entry_type": EntryType.LOAN_REPAYMENT,
+                                 "account": loan.account.account_number,
+                                 "amount": money(amount)},
+                       description=f"Loan {loan.id} repayment", account_id=loan.account_id)
+    return _answer_response(answer, key)
+
+
+def _repay(loan, user, amount, key, also, answer):
+    return lending.repay(loan, user, amount, idempotency_key=key, channel=Channel.API,
+                         answer=answer, also=also)
+
+
+def step_up_repayment(user, key: str, loan, amount, otp: str | None) -> None:
+    """As a transfer to the caller's own account: a code only above the step-up threshold."""
+    step_up = stepup.StepUp((stepup.ABOVE_THRESHOLD,), stepup.step_up_threshold()) \
+        if user.mfa_enabled and amount > stepup.step_up_threshold() else None
+    if not step_up or already_answered(user, key):
+        return
+    if not otp:
+        raise Problem(403, f"This repayment needs a fresh second-factor code because "
+                           f"{step_up.why}: send the current code from the authenticator "
+                           "app (or a recovery code) as \"otp\" in the same request.",
+                      code="step-up-required",
+                      errors=[{"pointer": "#/otp", "detail": "Required for this repayment."}])
+    try:
+        stepup.approve_transfer(api_user(), otp, source=loan.account,
+                                destination=loan.loan_account, amount=amount,
+                                idempotency_key=key, step_up=step_up)
+    except SecondFactorRefused as refusal:
+        raise factor_problem(refusal) from None

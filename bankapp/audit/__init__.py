@@ -98,6 +98,17 @@ class Action(_Names):
     SCHEDULED_POSTED = "scheduled.occurrence.posted"
     SCHEDULED_FAILED = "scheduled.occurrence.failed"
     ALERT_SETTINGS = "alerts.settings"
+    LOAN_PRODUCT_CREATE = "loan.product.create"
+    LOAN_APPLY = "loan.apply"
+    LOAN_APPROVE = "loan.approve"
+    LOAN_REJECT = "loan.reject"
+    LOAN_DISBURSE = "loan.disburse"
+    LOAN_REPAY = "loan.repay"
+    LOAN_COLLECT = "loan.collect"
+    LOAN_LATE_FEE = "loan.late_fee"
+    LOAN_PAID_OFF = "loan.paid_off"
+    LOAN_WRITE_OFF = "loan.write_off"
+    LOAN_RUN = "loan.run"
     # Security events (bankapp/audit/events.py): a bounded number of rows per caller.
     ACCESS_REFUSED = "security.access_refused"
     OBJECT_REFUSED = "security.object_refused"
@@ -119,6 +130,8 @@ class TargetType(_Names):
     PAYEE = "payee"
     SCHEDULED_ORDER = "scheduled_order"
     INTEREST_RATE = "interest_rate"
+    LOAN_PRODUCT = "loan_product"
+    LOAN = "loan"
 
 
 def _jsonable(value):

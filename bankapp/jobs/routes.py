@@ -49,3 +49,4 @@ def run_job(job: str):
     response.status_code = 500 if outcome.failed else 200
     response.headers["Cache-Control"] = "no-store"
     return response
+

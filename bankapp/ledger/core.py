@@ -102,14 +102,15 @@ def _bounds(account: Account) -> tuple[Decimal, Decimal]:
     """The range the account's balance must stay within."""
     if account.account_type in AccountType.CUSTOMER:
         return Decimal("0.00"), MAX_BALANCE
-    if account.account_type == AccountType.TILL:
+    if account.account_type in (AccountType.TILL, AccountType.LOAN):
         return -MAX_BALANCE, Decimal("0.00")
     return -MAX_BALANCE, MAX_BALANCE
 
 
 # Legs that spend a customer's money: they may only use the *available* balance (the
 # balance minus the account's active holds).
-SPENDING = (TransactionType.WITHDRAWAL, TransactionType.TRANSFER_OUT)
+SPENDING = (TransactionType.WITHDRAWAL, TransactionType.TRANSFER_OUT,
+            TransactionType.LOAN_REPAYMENT)
 
 
 def _spends(leg: Leg) -> bool:

@@ -41,6 +41,18 @@ from bankapp.models.api import ApiIdempotencyKey
 from bankapp.models.reports import StatementIssue
 from bankapp.models.notifications import MailStatus, OutboxMessage, AlertSettings
 from bankapp.models.jobs import JobOutcome, JobRun
+from bankapp.models.lending import (
+    RepaymentFrequency,
+    Amortisation,
+    LateFeeKind,
+    LoanProduct,
+    LoanStatus,
+    Loan,
+    LoanInstalment,
+    RepaymentKind,
+    LoanRepayment,
+    LoanRun,
+)
 from bankapp.models.payments import (
     Payee,
     Frequency,
@@ -98,4 +110,14 @@ __all__ = [
     "ScheduledOrder",
     "OccurrenceStatus",
     "ScheduledOccurrence",
+    "RepaymentFrequency",
+    "Amortisation",
+    "LateFeeKind",
+    "LoanProduct",
+    "LoanStatus",
+    "Loan",
+    "LoanInstalment",
+    "RepaymentKind",
+    "LoanRepayment",
+    "LoanRun",
 ]

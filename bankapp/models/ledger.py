@@ -29,10 +29,14 @@ class AccountType(Labelled):
     OVER_SHORT = "OVER_SHORT"
     # A bank expense (interest paid to customers, GL-INTEREST): it may go negative.
     EXPENSE = "EXPENSE"
-    INTERNAL = (VAULT, TILL, OVER_SHORT, EXPENSE)
+    # The bank's income (loan interest and fees, GL-LOAN-*): credit-positive, it grows.
+    INCOME = "INCOME"
+    # A disbursed loan (LN-<id>): minus the principal its borrower owes, never above zero.
+    LOAN = "LOAN"
+    INTERNAL = (VAULT, TILL, OVER_SHORT, EXPENSE, INCOME, LOAN)
     LABELS = {SAVINGS: N_("Savings"), CHECKING: N_("Checking"), VAULT: N_("Vault cash"),
               TILL: N_("Teller till"), OVER_SHORT: N_("Cash over/short"),
-              EXPENSE: N_("Bank expense")}
+              EXPENSE: N_("Bank expense"), INCOME: N_("Bank income"), LOAN: N_("Loan")}
     # What a customer calls the account in a sentence ("Compte Compte courant" otherwise).
     NAMES = {SAVINGS: N_("Savings account"), CHECKING: N_("Checking account")}
 
@@ -44,14 +48,15 @@ class AccountStatus:
     ALL = (ACTIVE, FROZEN, CLOSED)
 
 
-_INTERNAL_SQL = "('VAULT', 'TILL', 'OVER_SHORT', 'EXPENSE')"
+_INTERNAL_SQL = "('VAULT', 'TILL', 'OVER_SHORT', 'EXPENSE', 'INCOME', 'LOAN')"
 
 
 class Account(db.Model):
     __tablename__ = "accounts"
     __table_args__ = (
         sa.CheckConstraint(
-            "account_type IN ('SAVINGS', 'CHECKING', 'VAULT', 'TILL', 'OVER_SHORT', 'EXPENSE')",
+            "account_type IN ('SAVINGS', 'CHECKING', 'VAULT', 'TILL', 'OVER_SHORT', 'EXPENSE', "
+            "'INCOME', 'LOAN')",
             name="account_type_known",
         ),
         sa.CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status_known"),
@@ -62,6 +67,8 @@ class Account(db.Model):
         ),
         # A till holds cash: its credit-positive balance is minus the cash in the drawer.
         sa.CheckConstraint("account_type <> 'TILL' OR balance <= 0", name="till_not_overdrawn"),
+        # A loan's balance is minus what its borrower owes: the bank never owes on a loan.
+        sa.CheckConstraint("account_type <> 'LOAN' OR balance <= 0", name="loan_not_positive"),
         sa.CheckConstraint(
             f"(owner_id IS NULL) = (account_type IN {_INTERNAL_SQL})", name="owner_iff_customer"
         ),
@@ -110,6 +117,9 @@ class EntryType:
     CASH_SETTLEMENT = "CASH_SETTLEMENT"
     CASH_OVER_SHORT = "CASH_OVER_SHORT"
     INTEREST = "INTEREST"
+    LOAN_DISBURSEMENT = "LOAN_DISBURSEMENT"
+    LOAN_REPAYMENT = "LOAN_REPAYMENT"
+    LOAN_WRITE_OFF = "LOAN_WRITE_OFF"
 
 
 class Channel:
@@ -154,10 +164,16 @@ class TransactionType(Labelled):
     CASH_IN = "CASH_IN"
     CASH_OUT = "CASH_OUT"
     INTEREST = "INTEREST"
+    LOAN_PAYOUT = "LOAN_PAYOUT"  # the principal paid out (customer credit, loan debit)
+    LOAN_REPAYMENT = "LOAN_REPAYMENT"  # an instalment or repayment (customer debit)
+    LOAN_FEE = "LOAN_FEE"  # a disbursement or late fee (to GL-LOAN-FEES)
+    LOAN_WRITE_OFF = "LOAN_WRITE_OFF"  # what is left of a loan, to GL-LOAN-LOSS
     LABELS = {DEPOSIT: N_("Deposit"), WITHDRAWAL: N_("Withdrawal"),
               TRANSFER_IN: N_("Transfer in"), TRANSFER_OUT: N_("Transfer out"),
               REVERSAL: N_("Reversal"), CASH_IN: N_("Cash in"), CASH_OUT: N_("Cash out"),
-              INTEREST: N_("Interest")}
+              INTEREST: N_("Interest"), LOAN_PAYOUT: N_("Loan payout"),
+              LOAN_REPAYMENT: N_("Loan repayment"), LOAN_FEE: N_("Loan fee"),
+              LOAN_WRITE_OFF: N_("Loan write-off")}
 
 
 class Transaction(db.Model):

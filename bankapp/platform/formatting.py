@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_skeleton
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from flask import current_app
 
 from bankapp.platform.i18n import current_locale
@@ -78,6 +78,14 @@ def format_timestamp(value: datetime | None, form: str = "datetime", locale=None
         return clock
     day = format_date(local.date(), "medium", locale=locale)
     return locale.datetime_formats["medium"].format(clock, day)
+
+
+def format_rate(value: Decimal | None, locale=None) -> str:
+    """An annual rate given in percent (``12.5``), the locale's way: ``12.5%``, ``12,5 %``."""
+    if value is None:
+        return ""
+    return format_percent(Decimal(value).normalize() / 100, locale=locale or current_locale(),
+                          decimal_quantization=False)
 
 
 def format_day(value: date | None, form: str = "date", locale=None) -> str:

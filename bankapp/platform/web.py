@@ -16,7 +16,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from bankapp.extensions import talisman
-from bankapp.platform.formatting import format_amount, format_day, format_money, format_timestamp
+from bankapp.platform.formatting import (
+    format_amount,
+    format_day,
+    format_money,
+    format_rate,
+    format_timestamp,
+)
 from bankapp.platform.urls import public_base_url, public_url_for
 
 CSP = {
@@ -155,6 +161,7 @@ def register_template_helpers(app: Flask, navigation: list[tuple[str, str, tuple
     app.jinja_env.filters["amount"] = format_amount  # the number alone (form values, hints)
     app.jinja_env.filters["localtime"] = format_timestamp
     app.jinja_env.filters["localdate"] = format_day
+    app.jinja_env.filters["percent"] = format_rate  # an annual rate in percent
     app.jinja_env.globals["public_url_for"] = public_url_for
 
     def nav_links(user) -> list[tuple[str, str]]:

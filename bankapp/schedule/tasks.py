@@ -13,6 +13,8 @@ from flask import current_app
 
 from bankapp import ledger
 from bankapp.ledger.interest import local_today
+from bankapp.lending import collections as loan_collections
+from bankapp.lending.errors import LendingError
 from bankapp.notifications import outbox
 from bankapp.schedule import housekeeping
 
@@ -91,3 +93,17 @@ def reconcile(**_) -> Outcome:
     failed = None if result.clean else f"{len(result.problems)} mismatch(es)"
     return Outcome(counts, result.summary(), failed=failed,
                    details=[f"MISMATCH {problem}" for problem in result.problems])
+
+
+def run_loans(as_of: date | None = None, trigger: str = "cli", **_) -> Outcome:
+    """Collect the loan instalments due up to today, charge late fees and send notices (each
+    once); failed when a run has already gone past that day (``flask run-loans --as-of``)."""
+    day = as_of or ledger.bank_today()
+    try:
+        report = loan_collections.run_loans(day, trigger=trigger)
+    except LendingError as refusal:
+        return Outcome({}, str(refusal), failed=str(refusal))
+    counts = report.summary()
+    return Outcome(counts, f"Loans up to {day.isoformat()}: {report.collections} collections "
+                           f"({report.collected}), {report.late_fees} late fees, "
+                           f"{report.notices} notices.")

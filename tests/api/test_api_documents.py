@@ -12,7 +12,8 @@ def test_openapi_document_describes_every_route(client, app):
     routed = set()
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/v1/"):
-            path = rule.rule.replace("<path:key>", "{key}").replace("<number>", "{number}")
+            path = (rule.rule.replace("<path:key>", "{key}").replace("<number>", "{number}")
+                    .replace("<int:loan_id>", "{loan_id}"))
             routed |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routed
 

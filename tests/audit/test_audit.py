@@ -200,7 +200,10 @@ def test_the_action_names_cover_the_issue():
         "auth.api_token.success", "auth.api_token.failure",
         "admin.end_sessions", "admin.end_all_sessions",
         "security.access_refused", "security.object_refused", "security.csrf_failure",
-        "security.rate_limited", "security.api_auth_refused"}
+        "security.rate_limited", "security.api_auth_refused",
+        "loan.product.create", "loan.apply", "loan.approve", "loan.reject", "loan.disburse",
+        "loan.repay", "loan.collect", "loan.late_fee", "loan.paid_off", "loan.write_off",
+        "loan.run"}
     assert set(Action.all()) == expected
 
 
@@ -272,7 +275,8 @@ def test_the_audit_trail_shows_an_invalid_filter_inline(admin_client, trail):
 
 def test_the_audit_filter_lists_every_target_type_before_any_is_written(admin_client):
     page = admin_client.get("/admin/audit/").get_data(as_text=True)
-    assert ("Known: account, interest_rate, journal_entry, mail, payee, pending_posting, "
+    assert ("Known: account, interest_rate, journal_entry, loan, loan_product, mail, payee, "
+            "pending_posting, "
             "scheduled_order, till, user") in page
 
 

@@ -1,5 +1,5 @@
 """Teller back office: the desk, customer search, cash at the counter, tills, approvals,
-verification, freezes, holds and reversals. Tellers and admins only; some actions admins only."""
+loan applications, verification, freezes, holds and reversals. Tellers and admins only; some actions admins only."""
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -11,6 +11,8 @@ from flask_login import current_user
 
 from bankapp import ledger
 from bankapp.extensions import db
+from bankapp.lending import portfolio as lending_portfolio
+from bankapp.lending import services as lending
 from bankapp.ledger.fields import ConfirmForm
 from bankapp.platform.formatting import day_start_utc, format_amount, format_money
 from bankapp.platform.i18n import status_label
@@ -18,6 +20,8 @@ from bankapp.models import (
     AccountStatus,
     FactorResetRequest,
     Hold,
+    Loan,
+    LoanStatus,
     PendingPosting,
     PendingPostingKind,
     Role,
@@ -493,3 +497,76 @@ def _close_message(closed: ledger.ShiftClose) -> str:
     prefix = (gettext("This shift was already closed.") if closed.replayed
               else gettext("Shift closed."))
     return f"{prefix} {text}"
+
+
+# ---------------------------------------------------------------- loan applications
+
+
+@bp.route("/loans/")
+@staff_only
+def loan_queue():
+    """Loan applications waiting for a decision (or, approved, for their payout)."""
+    return render_template("teller/loans.html", loans=lending.queue(_me()),
+                           threshold=lending.approval_threshold())
+
+
+@bp.route("/loans/<int:loan_id>/")
+@staff_only
+def loan_review(loan_id: int):
+    """One application or loan: the borrower, the terms, the schedule, the decision forms."""
+    return _loan_page(db.first_or_404(lending.loan_numbered(loan_id)), ReasonForm())
+
+
+def _loan_page(loan: Loan, form: ReasonForm, status: int = 200):
+    today = lending.lending_today()
+    return render_template("teller/loan.html", loan=loan, form=form, confirm=ConfirmForm(),
+                           today=today, owed=lending.owed_on(loan, today),
+                           rows=lending.instalments_of(loan),
+                           threshold=lending.approval_threshold()), status
+
+
+@bp.route("/loans/<int:loan_id>/<any(approve, disburse):decision>", methods=["POST"])
+@staff_only
+def loan_approve(loan_id: int, decision: str):
+    """Approve and pay out (or pay out an approved loan the account refused before)."""
+    loan = db.first_or_404(lending.loan_numbered(loan_id))
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        (lending.approve if decision == "approve" else lending.disburse)(loan, _me())
+    except ledger.LedgerError as refusal:
+        form = ReasonForm(formdata=None)
+        form.form_errors.append(str(refusal))
+        return _loan_page(loan, form, 422)
+    flash(gettext("Loan %(number)s approved and paid out.", number=loan.number), "success")
+    return redirect(url_for(".loan_review", loan_id=loan.id), code=303)
+
+
+@bp.route("/loans/<int:loan_id>/<any(reject, 'write-off'):decision>", methods=["POST"])
+@staff_only
+def loan_reject(loan_id: int, decision: str):
+    """Reject an application, or (admins) write a loan off; a reason either way."""
+    loan = db.first_or_404(lending.loan_numbered(loan_id))
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        return _loan_page(loan, form, 422)
+    try:
+        if decision == "reject":
+            lending.reject(loan, _me(), form.reason.data)
+        else:
+            lending.write_off(loan, _me(), form.reason.data)
+    except ledger.LedgerError as refusal:
+        _show_error(form, refusal)
+        return _loan_page(loan, form, 422)
+    flash(gettext("Loan %(number)s: %(status)s.", number=loan.number,
+                  status=gettext(loan.status_label)), "success")
+    return redirect(url_for(".loan_review", loan_id=loan.id), code=303)
+
+
+@bp.route("/loans/portfolio/")
+@staff_only
+def loan_portfolio():
+    """The loan portfolio today: by status, outstanding, PAR1/30/90, this month's repayments."""
+    return render_template("teller/loan_portfolio.html",
+                           report=lending_portfolio.portfolio(lending.lending_today()),
+                           status_names=LoanStatus.LABELS)
