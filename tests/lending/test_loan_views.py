@@ -44,7 +44,7 @@ def test_a_customer_applies_from_the_form(customer_client, product, account):
     ({"principal": "99.99"}, "This product lends from"),
     ({"term": "61"}, "repaid in 1 to 60 repayments"),
     ({"term": ""}, "repaid in 1 to 60 repayments"),
-    ({"principal": "12,50"}, "ambiguous"),
+    ({"principal": "1.234,5"}, "ambiguous"),
     ({"principal": "-5"}, "greater than zero"),
 ])
 def test_a_bad_application_is_shown_again_with_why(customer_client, product, account,

@@ -15,8 +15,8 @@ from support.backoffice import admin, admin_client  # noqa: F401
 from support.users import log_in_as
 
 CRON_SECRET = "a-cron-secret-of-32-characters-x"
-EXPECTED_JOBS = {"deliver-mail", "run-scheduled", "post-interest", "prune-idempotency-keys",
-                 "prune-sessions", "reconcile"}
+EXPECTED_JOBS = {"deliver-mail", "run-scheduled", "run-loans", "post-interest",
+                 "prune-idempotency-keys", "prune-sessions", "reconcile"}
 
 
 def runs(job: str | None = None) -> list[JobRun]:

@@ -43,10 +43,21 @@ def migrations_since(commit: str) -> list[str]:
 
 
 def contract_operation(source: str) -> str | None:
-    """The first schema-contracting operation in a migration's ``upgrade()``, if any."""
+    """The first schema-contracting operation in a migration's ``upgrade()``, if any.
+
+    A migration marked ``WIDENS_CONSTRAINTS = True`` may drop a CHECK constraint to put a
+    looser one in its place (more account types allowed, say): the previous release's rows
+    and writes still pass, so that is an expand step; its other drops still count."""
     upgrade = source.split("def downgrade", 1)[0]
-    found = CONTRACT_OPERATIONS.search(upgrade)
-    return found.group(0) if found else None
+    for found in CONTRACT_OPERATIONS.finditer(upgrade):
+        if found.group(0).lower().endswith("drop_constraint") and widens_constraints(source):
+            continue
+        return found.group(0)
+    return None
+
+
+def widens_constraints(source: str) -> bool:
+    return re.search(r"^WIDENS_CONSTRAINTS\s*=\s*True\b", source, re.MULTILINE) is not None
 
 
 def marked_contract(source: str) -> bool:
