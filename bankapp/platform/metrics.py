@@ -164,7 +164,7 @@ _LOGIN_REASONS = {"bad credentials": "bad_credentials", "inactive": "inactive",
 
 def count_audited(action: str, details: dict | None) -> None:
     """Count the sign-in failures the audit trail records (called by ``audit.record``)."""
-    if action == "auth.login.failure":
+    if action in ("auth.login.failure", "auth.api_token.failure"):  # the form or the API
         reason = (details or {}).get("reason")
         LOGIN_FAILURES.labels(_LOGIN_REASONS.get(reason, "other")).inc()
     elif action == "mfa.failure":

@@ -183,6 +183,14 @@ def test_a_wrong_password_counts_as_a_login_failure(client, scraper, customer):
                  reason="bad_credentials") == 1
 
 
+def test_a_wrong_password_on_the_api_counts_as_a_sign_in_failure(client, scraper, customer):
+    def wrong_password():
+        client.post("/api/v1/token", json={"email": customer.email, "password": "nope" * 4})
+
+    assert moved(scraper, wrong_password, "bankapp_login_failures_total",
+                 reason="bad_credentials") == 1
+
+
 def test_a_wrong_second_factor_code_counts_as_a_second_factor_failure(client, scraper,
                                                                       customer):
     enrol_totp(customer)
