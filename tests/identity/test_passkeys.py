@@ -18,7 +18,7 @@ from bankapp.models import RecoveryCode, Role, WebAuthnCredential
 from support.backoffice import audit_rows
 from support.passkeys import (REGISTER, REGISTER_OPTIONS, SECURITY, UP, SoftAuthenticator,
                               add_passkey, b64url, page_token, post_json)
-from support.users import TEST_PASSWORD, enrol_totp, log_in_as, make_sign_in_stale, totp_now
+from support.users import TEST_PASSWORD, age_the_sign_in, enrol_totp, log_in_as, totp_now
 from support.web import post_form
 
 LOGIN = "/accounts/login/"
@@ -114,7 +114,7 @@ def test_registration_excludes_the_passkeys_already_there(customer_client):
 
 def test_adding_a_passkey_long_after_signing_in_asks_for_the_password_first(app,
                                                                            customer_client):
-    make_sign_in_stale(customer_client, app)
+    age_the_sign_in(customer_client)
     answer = register_options(customer_client)
     assert answer.status_code == 403
     assert answer.get_json()["detail"] == ("Confirm your password first: this change needs a "
@@ -509,7 +509,7 @@ def test_the_last_passkey_goes_only_after_a_recent_sign_in_and_with_the_passkey_
            assertion=confirm(customer_client, alice_passkey, origin="https://evil.example"))
     assert stored(alice_passkey) is not None  # tampered assertion
     assertion = confirm(customer_client, alice_passkey)
-    make_sign_in_stale(customer_client, app)
+    age_the_sign_in(customer_client)
     answer = remove(customer_client, passkey_id, assertion=assertion)
     assert "/accounts/reauthenticate/" in answer.headers["Location"]
     assert stored(alice_passkey) is not None  # no recent sign-in

@@ -15,7 +15,7 @@ from bankapp.platform.crypto import decrypt_field
 from bankapp.extensions import db, mail
 from bankapp.models import RecoveryCode, Role, TotpDevice
 from support.backoffice import audit_rows
-from support.users import TEST_PASSWORD, enrol_totp, log_in_as, make_sign_in_stale, totp_now
+from support.users import TEST_PASSWORD, age_the_sign_in, enrol_totp, log_in_as, totp_now
 from support.web import csrf_token, post_form
 
 SETUP = "/accounts/2fa/totp/setup/"
@@ -451,7 +451,7 @@ def test_production_refuses_a_field_encryption_key_that_is_not_fernet(production
 def test_removing_the_app_long_after_signing_in_asks_for_the_password_first(app, customer_client,
                                                                             customer, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
-    make_sign_in_stale(customer_client, app)
+    age_the_sign_in(customer_client)
     refused = customer_client.post("/accounts/2fa/totp/remove/", data={
         "csrf_token": token, "remove-code": totp_now(enrolled)})
     assert "/accounts/reauthenticate/" in refused.headers["Location"]
@@ -512,7 +512,7 @@ def test_the_security_page_has_no_password_box_after_a_recent_sign_in(customer_c
 
 def test_long_after_signing_in_the_security_page_has_one_password_box(app, customer_client,
                                                                       enrolled):
-    make_sign_in_stale(customer_client, app)
+    age_the_sign_in(customer_client)
     html = customer_client.get("/accounts/security/").get_data(as_text=True)
     assert html.count('type="password"') == 1
     assert "Current password" in html and "Confirm it is you" in html
@@ -521,7 +521,7 @@ def test_long_after_signing_in_the_security_page_has_one_password_box(app, custo
 def test_new_recovery_codes_long_after_signing_in_ask_for_the_password_first(
         app, customer_client, enrolled):
     token = csrf_token(customer_client, "/accounts/security/")
-    make_sign_in_stale(customer_client, app)
+    age_the_sign_in(customer_client)
     answer = customer_client.post("/accounts/2fa/recovery-codes/", data={"csrf_token": token})
     assert "/accounts/reauthenticate/" in answer.headers["Location"]
     assert not audit_rows(Action.MFA_RECOVERY_CODES_RENEWED)

@@ -60,16 +60,11 @@ def log_in_as(client, user: User) -> None:
 
 
 def age_the_sign_in(client, seconds: int = 3600) -> None:
-    """Make ``client``'s last proof of identity (login or password again) ``seconds`` old, as a
-    session cookie taken from an unlocked screen would be."""
+    """Make ``client``'s last proof of identity (login or password again) ``seconds`` old
+    (longer ago than REAUTH_MINUTES by default), as a session cookie taken from an unlocked
+    screen would be; the session itself is still in use."""
     with client.session_transaction() as session:
-        session["auth_at"] = datetime.now(timezone.utc).timestamp() - seconds
+        now = datetime.now(timezone.utc).timestamp()
+        session["auth_at"] = now - seconds
+        session["seen_at"] = now
         session.pop("reauth_at", None)
-
-
-def make_sign_in_stale(client, app) -> None:
-    """Make ``client``'s last proof of identity older than REAUTH_SECONDS (the security
-    page's changes then ask for the password first)."""
-    with client.session_transaction() as session:
-        session["auth_at"] -= app.config["REAUTH_SECONDS"] + 1
-        session["seen_at"] = datetime.now(timezone.utc).timestamp()
