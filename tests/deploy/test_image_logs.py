@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 from config import normalize_database_url
 from support.database import POSTGRES, SERVER_URL, migrate
-from support.net import free_port
+from support.net import free_port, serving
 from support.settings import FIELD_ENCRYPTION_KEY, PRODUCTION_SECRET, PUBLIC_URL
 from support.web import form_fields
 
@@ -39,8 +39,8 @@ pytestmark = pytest.mark.skipif(not POSTGRES, reason="production refuses SQLite:
 
 ROOT = Path(__file__).resolve().parents[2]
 EMAIL = "journey.customer@example.com"
-PASSWORD = "first-password-for-the-journey"
-NEW_PASSWORD = "second-password-after-reset"
+PASSWORD = "tangerine-orbit-kettle-42"
+NEW_PASSWORD = "quiet-harbour-lantern-77"
 # Anything shaped like an email address (the JSON formatter writes [email] instead).
 ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
@@ -122,30 +122,17 @@ def server(tmp_path, database, smtp_sink):
                MAIL_DEFAULT_SENDER="bankapp <no-reply@bank.example>", LOG_LEVEL="INFO")
     port = free_port()
     log_path = tmp_path / "server.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(image_command(port), env=env, cwd=ROOT, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    browser = Browser(port)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        yield browser, log_path
-    finally:
-        process.send_signal(signal.SIGTERM)
+    with serving(image_command(port), env, ROOT, port, log_path):
+        # compose's worker beside the app: in production the pages only queue mail.
+        with open(log_path, "a") as log:
+            worker = subprocess.Popen([sys.executable, "-m", "flask", "deliver-mail",
+                                       "--interval", "0.5"], env=env, cwd=ROOT, stdout=log,
+                                      stderr=subprocess.STDOUT)
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            yield Browser(port), log_path
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=20)
 
 
 def fund(database: str, email: str, amount: str) -> list[str]:

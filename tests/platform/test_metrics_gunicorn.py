@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from support.net import free_port
+from support.net import free_port, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "metrics-token-for-the-gunicorn-test-0123456789"
@@ -51,30 +50,10 @@ def server(tmp_path):
     assert migrated.returncode == 0, migrated.stderr
     port = free_port()
     log_path = tmp_path / "server.log"
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-             "--timeout", "30", "wsgi:app"],
-            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if get(f"{url}/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        yield url, log_path
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}",
+               "--workers", "2", "--timeout", "30", "wsgi:app"]
+    with serving(command, env, ROOT, port, log_path, stop=signal.SIGINT, stop_seconds=10):
+        yield f"http://127.0.0.1:{port}", log_path
 
 
 def login_page_requests(text: str) -> float:
