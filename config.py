@@ -333,7 +333,8 @@ class ProductionConfig(Config):
             "DATABASE_REPLICA_URL": normalize_database_url(
                 os.environ.get("DATABASE_REPLICA_URL", "")),
             "REDIS_URL": redis_url,
-            "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+            # Without Redis every worker and instance still counts in one place: the database.
+            "RATELIMIT_STORAGE_URI": redis_url or "bankapp+database://",
             "TRUST_PROXY_HOPS": int(os.environ.get("TRUST_PROXY_HOPS", "1")),
             "CRON_SECRET": _cron_secret(),
             "MAIL_AFTER_RESPONSE": _bool("MAIL_AFTER_RESPONSE", bool(os.environ.get("VERCEL"))),

@@ -7,13 +7,13 @@ import psycopg2
 import pytest
 import sqlalchemy as sa
 from flask import request, session
-from limits.storage import MemoryStorage, RedisStorage
+from limits.storage import RedisStorage
 from sqlalchemy.pool import NullPool
 
 from bankapp import create_app
 from bankapp.platform import pooling
 from bankapp.platform import replica
-from bankapp.platform.ratelimit import RedisWithDatabaseFallback
+from bankapp.platform.ratelimit import DatabaseStorage, RedisWithDatabaseFallback
 from bankapp.extensions import db, limiter
 from config import ProductionConfig, TestingConfig, normalize_database_url
 from support.database import POSTGRES
@@ -200,11 +200,11 @@ def test_redis_url_becomes_the_rate_limit_storage(production_env):
         assert pool_settings["socket_timeout"] <= 1
 
 
-def test_rate_limits_are_in_memory_without_redis_url(production_env):
+def test_without_redis_production_counts_rate_limits_in_the_database(production_env):
+    # Memory would be each worker's (each serverless instance's) own count.
     app = create_app(ProductionConfig)
     with app.app_context():
-        assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
-        assert isinstance(limiter.storage, MemoryStorage)
+        assert isinstance(limiter.storage, DatabaseStorage)
 
 
 @pytest.mark.parametrize("environment, expected", [
