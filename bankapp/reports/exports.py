@@ -10,6 +10,7 @@ from flask import current_app
 from flask_babel import gettext
 
 from bankapp.ledger.amounts import Separators
+from bankapp.lending.portfolio import PAR_DAYS, Portfolio
 from bankapp.models import RepaymentKind
 from bankapp.platform.formatting import (
     bank_timezone,
@@ -214,6 +215,22 @@ def bank_table_csv(report: BankReport, table: str) -> bytes:
     return _csv_bytes(rows)
 
 
+
+
+def loan_portfolio_csv(report: Portfolio) -> bytes:
+    """The loan portfolio on its day as ``figure,value`` rows, like the bank tables: loans by
+    status, principal outstanding, interest owed, PAR1/30/90 (percent, and the principal at
+    risk), this month's repayments expected and collected."""
+    rows = [["figure", "value"], ["day", report.day]]
+    rows += [[f"loans_{status}", count] for status, count in report.by_status.items()]
+    rows += [[*with_currency("principal_outstanding"), report.outstanding],
+             [*with_currency("interest_owed"), report.interest_owed]]
+    for days in PAR_DAYS:
+        rows += [[f"par{days}_percent", report.par(days)],
+                 [*with_currency(f"par{days}_principal"), report.at_risk[days]]]
+    rows += [[*with_currency("expected_this_month"), report.expected],
+             [*with_currency("collected_this_month"), report.collected]]
+    return _csv_bytes(rows)
 
 
 def statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:

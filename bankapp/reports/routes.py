@@ -166,6 +166,15 @@ def bank():
                            presets=service.PRESETS, tables=exports.BANK_TABLES)
 
 
+@bp.route("/loan-portfolio/")
+@role_required(*Role.STAFF)
+def loan_portfolio():
+    """The loan portfolio on the loan book's today as CSV (the page is the teller's)."""
+    report = service.loan_portfolio()
+    return _download(exports.loan_portfolio_csv(report), "text/csv",
+                     f"loan-portfolio-{report.day.isoformat()}.csv")
+
+
 @loan_bp.route("/<int:loan_id>/statement/")
 @login_required
 def loan_statement(loan_id: int):

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bankapp import ledger
 from bankapp.lending import services as lending
+from bankapp.lending.portfolio import Portfolio, portfolio
 from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone, day_start_utc
 from bankapp.platform.i18n import N_
@@ -751,6 +752,11 @@ def loan_statement(loan: Loan, day: date | None = None) -> LoanStatement:
         .order_by(LoanRepayment.paid_on, LoanRepayment.id)))
     return LoanStatement(loan, day, now_utc(), lines, repayments,
                          lending.owed_on(loan, day, rows).payoff)
+
+
+def loan_portfolio(day: date | None = None) -> Portfolio:
+    """The loan portfolio on ``day`` (the loan book's today by default)."""
+    return portfolio(day or lending.lending_today())
 
 
 def viewable_loan(viewer: User, loan_id: int) -> Loan | None:
