@@ -42,7 +42,6 @@ NAVIGATION = [
     ("admin.mail", N_("Mail"), ("admin",)),
     ("admin.jobs", N_("Jobs"), ("admin",)),
     ("admin.interest_rates", N_("Interest rates"), ("admin",)),
-    ("admin.loan_products", N_("Loan products"), ("admin",)),
     ("auth.profile_page", N_("Profile"), ("customer", "teller", "admin")),
     ("auth.change_password", N_("Change password"), ("customer", "teller", "admin")),
     ("auth.security", N_("Security"), ("customer", "teller", "admin")),
