@@ -107,8 +107,8 @@ def register_blueprints(app: Flask) -> None:
 
     app.url_map.converters["account_number"] = web.AccountNumberConverter
     # The API and the cron jobs are CSRF-exempt: bearer tokens, no cookies.
-    for blueprint in (identity.bp, banking.bp, payments.bp, lending.bp, reports.bp, teller.bp,
-                      admin.bp, api.bp, wellknown.bp, jobs.bp):
+    for blueprint in (identity.bp, banking.bp, payments.bp, lending.bp, reports.bp,
+                      reports.loan_bp, teller.bp, admin.bp, api.bp, wellknown.bp, jobs.bp):
         app.register_blueprint(blueprint)
 
 

@@ -156,3 +156,8 @@ def active_products() -> list[LoanProduct]:
     """The products customers may apply for, by name."""
     return list(db.session.scalars(
         sa.select(LoanProduct).where(LoanProduct.active.is_(True)).order_by(LoanProduct.name)))
+
+
+def all_products() -> list[LoanProduct]:
+    """Every product, by name (the admin's list)."""
+    return list(db.session.scalars(sa.select(LoanProduct).order_by(LoanProduct.name)))

@@ -261,6 +261,10 @@ class LoanRepayment(db.Model):
 
     entry: Mapped[JournalEntry] = relationship()
 
+    @property
+    def kind_label(self) -> str:
+        return RepaymentKind.label(self.kind)
+
 
 class LoanRun(db.Model):
     """One run of the collections (``flask run-loans``): a run may not go back before the

@@ -10,6 +10,8 @@ from flask import current_app
 from flask_babel import gettext
 
 from bankapp.ledger.amounts import Separators
+from bankapp.lending.portfolio import PAR_DAYS, Portfolio
+from bankapp.models import RepaymentKind
 from bankapp.platform.formatting import (
     bank_timezone,
     format_amount,
@@ -17,7 +19,7 @@ from bankapp.platform.formatting import (
     format_timestamp,
 )
 from bankapp.platform.i18n import current_locale
-from bankapp.reports.service import BankReport, Statement, format_code
+from bankapp.reports.service import BankReport, LoanStatement, Statement, format_code
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -129,6 +131,57 @@ def statement_filename(st: Statement, extension: str) -> str:
             f"{st.period.end.isoformat()}.{extension}")
 
 
+LOAN_COLUMNS = ["instalment", "due_date", "principal", "interest", "fees", "paid", "due",
+                "overdue"]
+LOAN_REPAYMENT_COLUMNS = ["paid_on", "kind", "amount", "principal", "interest", "fees"]
+
+
+def loan_statement_csv(ls: LoanStatement, layout: str = "local") -> bytes:
+    """The loan's schedule (one row per instalment, then the totals), its repayments and
+    collections, and the payoff today, with the same two layouts as ``statement_csv``."""
+    if layout == "data":
+        words = {"columns": LOAN_COLUMNS[:2] + with_currency(*LOAN_COLUMNS[2:]),
+                 "repayments": LOAN_REPAYMENT_COLUMNS[:2]
+                 + with_currency(*LOAN_REPAYMENT_COLUMNS[2:]),
+                 "total": "Total", "payoff": "Payoff on {day}", "kind": lambda kind: kind}
+        return _csv_bytes(_loan_rows(ls, words, _iso_day))
+    marks = Separators.of(str(current_locale()))
+    code = current_app.config["BANK_CURRENCY"]
+
+    def unit(label: str) -> str:
+        return f"{label} ({code})"
+
+    words = {"columns": [gettext("Instalment"), gettext("Due date"), unit(gettext("Principal")),
+                         unit(gettext("Interest")), unit(gettext("Fees")),
+                         unit(gettext("Paid")), unit(gettext("Still due")),
+                         unit(gettext("Overdue"))],
+             "repayments": [gettext("Date"), gettext("Type"), unit(gettext("Amount")),
+                            unit(gettext("Principal")), unit(gettext("Interest")),
+                            unit(gettext("Fees"))],
+             "total": gettext("Total"), "payoff": gettext("Payoff on {day}"),
+             "kind": lambda kind: gettext(RepaymentKind.label(kind))}
+    return _csv_bytes(_loan_rows(ls, words, format_day),
+                      delimiter=";" if marks.decimal == "," else ",", cell=_local_cell)
+
+
+def _loan_rows(ls: LoanStatement, words: dict, day) -> list:
+    rows = [words["columns"]]
+    rows += [[line.number, day(line.due_on), line.principal, line.interest, line.fees,
+              line.paid, line.due, line.overdue] for line in ls.lines]
+    rows.append([words["total"], "", *(ls.total(name) for name in
+                                        ("principal", "interest", "fees", "paid", "due",
+                                         "overdue"))])
+    rows += [[], words["repayments"]]
+    rows += [[day(r.paid_on), words["kind"](r.kind), r.amount, r.principal, r.interest, r.fees]
+             for r in ls.repayments]
+    rows += [[], [words["payoff"].format(day=day(ls.day)), "", ls.payoff]]
+    return rows
+
+
+def loan_statement_filename(ls: LoanStatement, extension: str) -> str:
+    return f"loan-{ls.loan.number}-{ls.day.isoformat()}.{extension}"
+
+
 BANK_TABLES = ("daily", "accounts", "largest", "signups", "balances")
 
 
@@ -164,9 +217,33 @@ def bank_table_csv(report: BankReport, table: str) -> bytes:
 
 
 
+def loan_portfolio_csv(report: Portfolio) -> bytes:
+    """The loan portfolio on its day as ``figure,value`` rows, like the bank tables: loans by
+    status, principal outstanding, interest owed, PAR1/30/90 (percent, and the principal at
+    risk), this month's repayments expected and collected."""
+    rows = [["figure", "value"], ["day", report.day]]
+    rows += [[f"loans_{status}", count] for status, count in report.by_status.items()]
+    rows += [[*with_currency("principal_outstanding"), report.outstanding],
+             [*with_currency("interest_owed"), report.interest_owed]]
+    for days in PAR_DAYS:
+        rows += [[f"par{days}_percent", report.par(days)],
+                 [*with_currency(f"par{days}_principal"), report.at_risk[days]]]
+    rows += [[*with_currency("expected_this_month"), report.expected],
+             [*with_currency("collected_this_month"), report.collected]]
+    return _csv_bytes(rows)
+
+
 def statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
     """The statement as a PDF."""
     # Imported here: fpdf2 (with Pillow and fontTools) loads on the first PDF, not at start.
     from bankapp.reports.pdf import render_statement_pdf
 
     return render_statement_pdf(st, bank_name)
+
+
+def loan_statement_pdf(ls: LoanStatement, bank_name: str = "bankapp") -> bytes:
+    """The loan statement as a PDF."""
+    # Imported here: fpdf2 loads on the first PDF, not at start (as above).
+    from bankapp.reports.pdf import render_loan_statement_pdf
+
+    return render_loan_statement_pdf(ls, bank_name)

@@ -12,8 +12,14 @@ from flask_babel import gettext
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
-from bankapp.platform.formatting import bank_timezone, format_amount, format_day, format_timestamp
-from bankapp.reports.service import Statement, format_code
+from bankapp.platform.formatting import (
+    bank_timezone,
+    format_amount,
+    format_day,
+    format_rate,
+    format_timestamp,
+)
+from bankapp.reports.service import LoanStatement, Statement, format_code
 
 _PDF_REPLACEMENTS = str.maketrans({"−": "-", "–": "-", "—": "-", "‘": "'", "’": "'",
                                    "“": '"', "”": '"', "…": "...", "€": "EUR",
@@ -80,11 +86,7 @@ def render_statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
             " · " + gettext("the period has not ended: entries up to this time"))),
         (gettext("Verification code"), code),
     ]
-    for label, value in details:
-        pdf.set_font("Helvetica", "B", 10)
-        pdf.cell(40, 6, pdf_text(label))
-        pdf.set_font("Helvetica", size=10)
-        pdf.cell(0, 6, pdf_text(value), new_x="LMARGIN", new_y="NEXT")
+    _details(pdf, details)
     pdf.ln(3)
 
     pdf.set_font("Helvetica", size=10)
@@ -130,6 +132,83 @@ def render_statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
     pdf.multi_cell(0, 5, pdf_text(gettext(
         "Verification code %(code)s. Anyone holding this statement can check that it matches "
         "the bank's ledger at /reports/verify/ (staff, or the account owner).", code=code)))
+    return bytes(pdf.output())
+
+
+def _details(pdf: FPDF, details: list[tuple[str, str]], label_width: float = 40) -> None:
+    """Label and value lines under the title."""
+    for label, value in details:
+        pdf.set_font("Helvetica", "B", 10)
+        pdf.cell(label_width, 6, pdf_text(label))
+        pdf.set_font("Helvetica", size=10)
+        pdf.cell(0, 6, pdf_text(value), new_x="LMARGIN", new_y="NEXT")
+
+
+_HEADINGS = FontFace(emphasis="BOLD", fill_color=(238, 242, 255))
+
+
+def render_loan_statement_pdf(ls: LoanStatement, bank_name: str = "bankapp") -> bytes:
+    """The loan statement as an A4 PDF: the loan, its schedule, its repayments, the payoff."""
+    loan = ls.loan
+    pdf = _StatementPDF(gettext("%(bank)s loan statement %(number)s, %(day)s", bank=bank_name,
+                                number=loan.number, day=format_day(ls.day)))
+    pdf.set_title(pdf_text(gettext("Loan statement %(number)s", number=loan.number)))
+    pdf.set_author(bank_name)
+    pdf.set_auto_page_break(auto=True, margin=18)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 18)
+    pdf.cell(0, 10, pdf_text(gettext("%(bank)s - loan statement", bank=bank_name)),
+             new_x="LMARGIN", new_y="NEXT")
+    unit = f" ({current_app.config['BANK_CURRENCY']})"
+    details = [(gettext("Loan"), f"{loan.number} ({loan.product.name})"),
+               (gettext("Borrower"), ls.owner_name),
+               (gettext("Status"), gettext(loan.status_label)),
+               (gettext("Amount") + unit, format_amount(loan.principal)),
+               (gettext("Annual rate"), format_rate(loan.annual_rate)),
+               (gettext("Account"), loan.account.account_number)]
+    if loan.disbursed_on:
+        details.append((gettext("Paid out"), format_day(loan.disbursed_on)))
+    details += [(gettext("Issued"), format_timestamp(ls.as_of)),
+                (gettext("Payoff on %(day)s", day=format_day(ls.day)) + unit,
+                 format_amount(ls.payoff))]
+    _details(pdf, details, 62)
+    pdf.ln(4)
+
+    pdf.set_font("Helvetica", "B", 12)
+    pdf.cell(0, 8, pdf_text(gettext("Repayment schedule") + unit), new_x="LMARGIN",
+             new_y="NEXT")
+    pdf.set_font("Helvetica", size=8)
+    money = ("principal", "interest", "fees", "paid", "due", "overdue")
+    headings = ("#", gettext("Due date"), gettext("Principal"), gettext("Interest"),
+                gettext("Fees"), gettext("Paid"), gettext("Still due"), gettext("Overdue"))
+    with pdf.table(col_widths=(8, 26, 24, 22, 20, 24, 24, 22), line_height=5,
+                   text_align=("LEFT", "LEFT") + ("RIGHT",) * 6, headings_style=_HEADINGS,
+                   borders_layout="HORIZONTAL_LINES") as table:
+        table.row([pdf_text(h) for h in headings])
+        for line in ls.lines:
+            table.row([str(line.number), pdf_text(format_day(line.due_on)),
+                       *(_pdf_money(getattr(line, name)) for name in money)])
+        table.row(["", pdf_text(gettext("Total")), *(_pdf_money(ls.total(name))
+                                                     for name in money)])
+    pdf.ln(6)
+
+    pdf.set_font("Helvetica", "B", 12)
+    pdf.cell(0, 8, pdf_text(gettext("Repayments and collections") + unit), new_x="LMARGIN",
+             new_y="NEXT")
+    pdf.set_font("Helvetica", size=8)
+    if not ls.repayments:
+        pdf.cell(0, 6, pdf_text(gettext("Nothing repaid yet.")), new_x="LMARGIN", new_y="NEXT")
+        return bytes(pdf.output())
+    with pdf.table(col_widths=(30, 30, 30, 30, 25, 25), line_height=5,
+                   text_align=("LEFT", "LEFT") + ("RIGHT",) * 4, headings_style=_HEADINGS,
+                   borders_layout="HORIZONTAL_LINES") as table:
+        table.row([pdf_text(h) for h in (gettext("Date"), gettext("Type"), gettext("Amount"),
+                                         gettext("Principal"), gettext("Interest"),
+                                         gettext("Fees"))])
+        for r in ls.repayments:
+            table.row([pdf_text(format_day(r.paid_on)),
+                       pdf_text(gettext(r.kind_label)),
+                       *(_pdf_money(v) for v in (r.amount, r.principal, r.interest, r.fees))])
     return bytes(pdf.output())
 
 

@@ -12,6 +12,10 @@ from bankapp.reports.service import ReportError
 from bankapp.identity.security import role_required
 
 bp = Blueprint("reports", __name__, url_prefix="/reports", template_folder="templates")
+# A loan's statement lives beside the loan's page (/loans/<id>/statement/); the lending
+# module sits below the reports and so cannot serve it itself.
+loan_bp = Blueprint("loan_statements", __name__, url_prefix="/loans",
+                    template_folder="templates")
 
 
 FORMATS = ("html", "csv", "pdf")
@@ -160,3 +164,35 @@ def bank():
         return _download(exports.bank_table_csv(report, table), "text/csv", filename)
     return render_template("reports/bank.html", report=report, error=None, args=request.args,
                            presets=service.PRESETS, tables=exports.BANK_TABLES)
+
+
+@bp.route("/loan-portfolio/")
+@role_required(*Role.STAFF)
+def loan_portfolio():
+    """The loan portfolio on the loan book's today as CSV (the page is the teller's)."""
+    report = service.loan_portfolio()
+    return _download(exports.loan_portfolio_csv(report), "text/csv",
+                     f"loan-portfolio-{report.day.isoformat()}.csv")
+
+
+@loan_bp.route("/<int:loan_id>/statement/")
+@login_required
+def loan_statement(loan_id: int):
+    """A loan's statement (schedule, repayments, payoff today) as a page, CSV or PDF: its
+    borrower's, or any loan's for staff."""
+    loan = service.viewable_loan(current_user, loan_id)
+    if loan is None:
+        abort(404)
+    output = request.args.get("format", "html")
+    if output not in FORMATS:
+        return render_template("reports/loan_statement.html", ls=None, loan=loan,
+                               error=gettext("Choose the format html, csv or pdf.")), 400
+    ls = service.loan_statement(loan)
+    if output == "csv":
+        layout = "data" if request.args.get("layout") == "data" else "local"
+        return _download(exports.loan_statement_csv(ls, layout), "text/csv",
+                         exports.loan_statement_filename(ls, "csv"))
+    if output == "pdf":
+        return _download(exports.loan_statement_pdf(ls), "application/pdf",
+                         exports.loan_statement_filename(ls, "pdf"))
+    return render_template("reports/loan_statement.html", ls=ls, loan=loan, error=None)

@@ -28,6 +28,8 @@ from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import ledger
+from bankapp.lending import services as lending
+from bankapp.lending.portfolio import Portfolio, portfolio
 from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone, day_start_utc
 from bankapp.platform.i18n import N_
@@ -37,6 +39,8 @@ from bankapp.models import (
     AccountType,
     JournalEntry,
     LedgerTotal,
+    Loan,
+    LoanRepayment,
     Role,
     StatementIssue,
     Transaction,
@@ -698,3 +702,66 @@ def bank_report(period: Period) -> BankReport:
     groups = accounts_by_type_and_status()
     return BankReport(period, daily_totals(period), groups, balances_held(groups),
                       largest_movements(period), new_customers_per_month())
+
+
+# ---------------------------------------------------------------- loan statements
+
+
+@dataclass
+class LoanStatementLine:
+    """One instalment as the statement shows it: what it asks, what was paid, what is left."""
+
+    number: int
+    due_on: date
+    principal: Decimal
+    interest: Decimal
+    fees: Decimal
+    paid: Decimal
+    due: Decimal  # still to pay
+    overdue: Decimal  # still to pay and past its due date
+
+
+@dataclass
+class LoanStatement:
+    """A loan as of one day: its schedule, the repayments and collections, the payoff."""
+
+    loan: Loan
+    day: date
+    as_of: datetime
+    lines: list[LoanStatementLine]
+    repayments: list[LoanRepayment]
+    payoff: Decimal
+
+    @property
+    def owner_name(self) -> str:
+        return self.loan.borrower.full_name
+
+    def total(self, name: str) -> Decimal:
+        return sum((getattr(line, name) for line in self.lines), ZERO)
+
+
+def loan_statement(loan: Loan, day: date | None = None) -> LoanStatement:
+    """The statement of ``loan`` on ``day`` (the bank's today by default)."""
+    day = day or lending.lending_today()
+    rows = lending.instalments_of(loan)
+    lines = [LoanStatementLine(r.number, r.due_on, r.principal_due, r.interest_due, r.fee_due,
+                               r.total_paid, r.outstanding,
+                               r.outstanding if r.due_on < day else ZERO) for r in rows]
+    repayments = list(db.session.scalars(
+        sa.select(LoanRepayment).where(LoanRepayment.loan_id == loan.id)
+        .order_by(LoanRepayment.paid_on, LoanRepayment.id)))
+    return LoanStatement(loan, day, now_utc(), lines, repayments,
+                         lending.owed_on(loan, day, rows).payoff)
+
+
+def loan_portfolio(day: date | None = None) -> Portfolio:
+    """The loan portfolio on ``day`` (the loan book's today by default)."""
+    return portfolio(day or lending.lending_today())
+
+
+def viewable_loan(viewer: User, loan_id: int) -> Loan | None:
+    """Loan ``loan_id`` if ``viewer`` may see it (staff, or its borrower), else None (→ 404)."""
+    query = lending.loan_numbered(loan_id)
+    if viewer.role not in Role.STAFF:
+        query = query.where(Loan.borrower_id == viewer.id)
+    return db.session.scalar(query)

@@ -1,6 +1,10 @@
 """Helpers for the report tests: post ledger movements at chosen moments."""
 from __future__ import annotations
 
+import csv
+import io
+import re
+import zlib
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -32,3 +36,20 @@ def transfer_at(monkeypatch, source, destination, amount, when: datetime,
     with ledger_clock(monkeypatch, when):
         return ledger.transfer(source, destination.account_number, Decimal(amount),
                                description, actor)
+
+
+def csv_rows(response, delimiter=",") -> list[list[str]]:
+    """The cells of a CSV download (its byte-order mark dropped)."""
+    return list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig")),
+                           delimiter=delimiter))
+
+
+def pdf_text(data: bytes) -> str:
+    """The text drawn in a PDF of core fonts (Latin-1), its compressed streams opened."""
+    chunks = [data.decode("latin-1")]
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            chunks.append(zlib.decompress(stream).decode("latin-1"))
+        except zlib.error:
+            pass
+    return "\n".join(chunks)

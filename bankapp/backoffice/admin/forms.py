@@ -1,4 +1,5 @@
-"""Admin forms: role changes, (de)activation buttons and the audit filter."""
+"""Admin forms: role changes, (de)activation buttons, the audit filter, interest rates and
+loan products."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, SubmitField
@@ -6,7 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
 from bankapp.audit import Action
-from bankapp.models import Role
+from bankapp.models import Amortisation, LateFeeKind, RepaymentFrequency, Role
 
 
 ROLE_NAMES = {Role.CUSTOMER: _l("Customer"), Role.TELLER: _l("Teller"), Role.ADMIN: _l("Admin")}
@@ -48,3 +49,40 @@ class AuditFilterForm(FlaskForm):
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:
             raise ValidationError(_l("The end date is before the start date."))
+
+
+def _choices(labelled) -> list[SelectChoice]:
+    return [SelectChoice(code, _l(labelled.label(code))) for code in labelled.ALL]
+
+
+class LoanProductForm(FlaskForm):
+    """A new loan product, as typed: ``lending.products.parse_product`` checks it with the
+    rules of ``flask create-loan-product`` (the field names are that command's options)."""
+
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    currency = StringField(_l("Currency"), validators=[Length(max=10)])
+    principal_min = StringField(_l("Smallest principal"), validators=[Length(max=30)])
+    principal_max = StringField(_l("Largest principal"), validators=[Length(max=30)])
+    term_min = StringField(_l("Fewest repayments"), validators=[Length(max=10)])
+    term_max = StringField(_l("Most repayments"), validators=[Length(max=10)])
+    frequency = SelectField(_l("Repayments"), choices=_choices(RepaymentFrequency),
+                            validate_choice=False)
+    annual_rate = StringField(_l("Annual rate (percent)"), validators=[Length(max=30)])
+    amortisation = SelectField(_l("Amortisation"), choices=_choices(Amortisation),
+                               validate_choice=False)
+    grace_days = StringField(_l("Grace days"), default="0", validators=[Length(max=10)])
+    late_fee_kind = SelectField(_l("Late fee kind"), choices=_choices(LateFeeKind),
+                                validate_choice=False)
+    late_fee = StringField(_l("Late fee"), default="0", validators=[Length(max=30)])
+    disbursement_fee = StringField(_l("Disbursement fee"), default="0",
+                                   validators=[Length(max=30)])
+    submit = SubmitField(_l("Add product"))
+
+    def product_fields(self) -> dict[str, str]:
+        """The typed terms, by the names ``parse_product`` reads."""
+        return {name: self[name].data for name in PRODUCT_FIELD_NAMES}
+
+
+PRODUCT_FIELD_NAMES = ("name", "currency", "principal_min", "principal_max", "term_min",
+                       "term_max", "frequency", "annual_rate", "amortisation", "grace_days",
+                       "late_fee_kind", "late_fee", "disbursement_fee")

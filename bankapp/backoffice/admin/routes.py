@@ -2,16 +2,32 @@
 jobs. Admins only."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext
 from flask_login import current_user
 
 from bankapp.backoffice.admin import services
 from bankapp import ledger, schedule
-from bankapp.backoffice.admin.forms import AuditFilterForm, InterestRateForm, RoleForm
+from bankapp.backoffice.admin.forms import (
+    AuditFilterForm,
+    InterestRateForm,
+    LoanProductForm,
+    RoleForm,
+)
 from bankapp.audit import TargetType
 from bankapp.notifications.outbox import undelivered
 from bankapp.extensions import db
+from bankapp.lending import products
+from bankapp.lending.errors import LendingError
 from bankapp.ledger.fields import ConfirmForm
 from bankapp.platform.i18n import N_, role_label
 from bankapp.models import OutboxMessage, Role, User
@@ -188,3 +204,30 @@ def interest_rates():
                           day=row.effective_from.isoformat()), "success")
             return redirect(url_for(".interest_rates"), code=303)
     return render_template("admin/interest.html", form=form, rates=ledger.rate_history())
+
+
+@bp.route("/loan-products/", methods=["GET", "POST"])
+@admin_only
+def loan_products():
+    """The loan products; add one (the rules of ``flask create-loan-product``, audited)."""
+    form = LoanProductForm()
+    if not form.is_submitted():
+        form.currency.data = current_app.config["BANK_CURRENCY"]  # the only one it takes
+    if not form.validate_on_submit():
+        return _products_page(form, 422 if form.is_submitted() else 200)
+    try:
+        product = products.create_product(products.parse_product(form.product_fields()),
+                                          current_user._get_current_object())
+    except LendingError as error:
+        db.session.rollback()
+        target = form._fields.get(error.field or "")
+        (target.errors.append if target else form.form_errors.append)(str(error))
+        return _products_page(form, 422)
+    flash(gettext("Loan product “%(name)s” added: customers may apply for it now.",
+                  name=product.name), "success")
+    return redirect(url_for(".loan_products"), code=303)
+
+
+def _products_page(form: LoanProductForm, status: int):
+    return render_template("admin/loan_products.html", form=form,
+                           products=products.all_products()), status
