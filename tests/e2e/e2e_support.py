@@ -228,6 +228,15 @@ def open_context(browser, live_server, base_url: str | None = None,
 
 
 
+def open_own_page(page, name: str) -> None:
+    """Follow one of the user's own links (Profile, Change password, Security): they sit in
+    the menu under the user's name, opened first as a person would."""
+    menu = page.locator("header details.nav-account")
+    if not menu.evaluate("details => details.open"):
+        menu.locator("summary").click()
+    menu.get_by_role("link", name=name).click()
+
+
 def submit_form(page, within: str = "main form") -> None:
     """Press the submit button of the page's main form (its label is the view's business)."""
     page.locator(within).locator("button[type=submit], input[type=submit]").first.click()

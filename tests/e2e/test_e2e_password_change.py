@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from e2e_support import PASSWORD, log_in, submit_form
+from e2e_support import PASSWORD, log_in, open_own_page, submit_form
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +19,7 @@ def test_a_customer_changes_the_password_and_logs_in_with_the_new_one(
     live_server.bank.create_user(EMAIL, first_name="Cam", last_name="Careful")
     page = new_page()
     log_in(page, EMAIL)
-    page.get_by_role("link", name="Change password").click()
+    open_own_page(page, "Change password")
     expect(page).to_have_url(re.compile(r"/accounts/password/$"))
     page.fill("#current_password", PASSWORD)
     page.fill("#new_password1", NEW_PASSWORD)

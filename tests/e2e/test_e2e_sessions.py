@@ -9,7 +9,7 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from e2e_support import PASSWORD, enrol_authenticator, log_in, submit_form
+from e2e_support import PASSWORD, enrol_authenticator, log_in, open_own_page, submit_form
 
 pytestmark = pytest.mark.e2e
 
@@ -39,7 +39,7 @@ def test_a_customer_ends_the_session_of_another_browser(new_page, live_server, m
     phone.goto("/dashboard/")
     expect(phone).to_have_url(re.compile(r"/dashboard/$"))
 
-    laptop.get_by_role("link", name="Security").click()
+    open_own_page(laptop, "Security")
     sessions = laptop.locator("#active-sessions tr.user-session")
     expect(sessions).to_have_count(2)
     expect(laptop.locator(".this-browser")).to_have_count(1)
@@ -62,7 +62,7 @@ def test_a_customer_signs_in_with_an_authenticator_code_then_a_recovery_code(
     live_server.bank.create_user(TOTP_EMAIL, first_name="Otto", last_name="Careful")
     page = new_page()
     log_in(page, TOTP_EMAIL)
-    page.get_by_role("link", name="Security").click()
+    open_own_page(page, "Security")
     page.get_by_role("link", name="Set up an authenticator app").click()
     expect(page.locator("#totp-secret")).to_be_visible()
     snap(page, "51-totp-setup")
