@@ -31,9 +31,9 @@ def customer_history(account: Account):
 class HistoryFilter:
     """What a customer searches their history for; each part left empty matches everything.
 
-    ``text`` is looked for in the description (any case); ``start``/``end`` bound the
-    timestamp (``end`` excluded); ``least``/``most`` bound the amount; ``types`` are
-    ``TransactionType`` values.
+    ``text`` is looked for in the description and in the nickname of the payee on the other
+    side (any case); ``start``/``end`` bound the timestamp (``end`` excluded);
+    ``least``/``most`` bound the amount; ``types`` are ``TransactionType`` values.
     """
 
     text: str = ""
@@ -70,8 +70,24 @@ def filtered_history(account: Account, wanted: HistoryFilter):
         # LIKE's own wildcards in what was typed are searched for, not used.
         pattern = "%" + wanted.text.lower().replace("\\", "\\\\").replace("%", "\\%") \
             .replace("_", "\\_") + "%"
-        query = query.where(sa.func.lower(Transaction.description).like(pattern, escape="\\"))
+        query = query.where(sa.or_(
+            sa.func.lower(Transaction.description).like(pattern, escape="\\"),
+            _nickname_like(account, pattern)))
     return query
+
+
+def _nickname_like(account: Account, pattern: str):
+    """The leg's other side is an account the history's owner saved as a payee whose
+    nickname is like ``pattern``: the name the history shows on that line."""
+    other_leg = aliased(Transaction)
+    return (sa.select(other_leg.id)
+            .join(Payee, Payee.account_id == other_leg.account_id)
+            .where(other_leg.entry_id == Transaction.entry_id,
+                   other_leg.id != Transaction.id,
+                   Transaction.transaction_type.in_(_BETWEEN_ACCOUNTS),
+                   Payee.user_id == account.owner_id,
+                   sa.func.lower(Payee.nickname).like(pattern, escape="\\"))
+            .exists())
 
 
 def latest_activity(owner: User, limit: int = 10) -> list[Transaction]:

@@ -196,6 +196,28 @@ def test_history_search_treats_like_wildcards_as_text(customer_client, year_of_h
     assert searched(customer_client, year_of_history, q="%") == []
 
 
+def test_history_search_finds_a_payee_by_its_nickname(customer_client, customer, bob,
+                                                     funded_account):
+    source = funded_account(customer, "100.00")
+    bobs = funded_account(bob)
+    db.session.add(Payee(user_id=customer.id, account_id=bobs.id, nickname="Landlord"))
+    db.session.commit()
+    ledger.transfer(source, bobs, D("40.00"), "March", customer)
+    ledger.transfer(source, funded_account(bob), D("5.00"), "Lunch", customer)
+    assert searched(customer_client, source, q="landlord") == ["To Landlord March"]
+
+
+def test_history_search_ignores_a_nickname_someone_else_gave_the_account(
+        client, customer, bob, funded_account):
+    source = funded_account(customer, "100.00")
+    bobs = funded_account(bob)
+    db.session.add(Payee(user_id=customer.id, account_id=bobs.id, nickname="Landlord"))
+    db.session.commit()
+    ledger.transfer(source, bobs, D("40.00"), "March", customer)
+    log_in_as(client, bob)
+    assert searched(client, bobs, q="landlord") == []
+
+
 def test_history_search_pages_keep_the_search(customer_client, customer, funded_account):
     account = funded_account(customer)
     for n in range(30):

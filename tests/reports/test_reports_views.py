@@ -267,12 +267,45 @@ def test_summary_charts_are_well_formed_svg_with_one_bar_group_per_month(custome
                                                                          history):
     html = customer_client.get(f"/reports/summary/?account={history.account_number}"
                                ).get_data(as_text=True)
-    bars, line = svgs(html)
-    groups = [g for g in bars.iter(f"{SVG}g") if g.get("class") == "bar-group"]
-    assert len(groups) == 12
-    assert len({g.get("data-month") for g in groups}) == 12
-    assert all(len(g.findall(f"{SVG}rect")) == 2 for g in groups)
-    assert len(line.findall(f"{SVG}polyline")) == 1
+    wide_bars, narrow_bars, wide_line, narrow_line = svgs(html)
+    for bars in (wide_bars, narrow_bars):
+        groups = [g for g in bars.iter(f"{SVG}g") if g.get("class") == "bar-group"]
+        assert len(groups) == 12
+        assert len({g.get("data-month") for g in groups}) == 12
+        assert all(len(g.findall(f"{SVG}rect")) == 2 for g in groups)
+    for line in (wide_line, narrow_line):
+        assert len(line.findall(f"{SVG}polyline")) == 1
+
+
+def test_summary_charts_come_in_a_wide_and_a_narrow_drawing_with_larger_text(customer_client,
+                                                                              history):
+    html = customer_client.get(f"/reports/summary/?account={history.account_number}"
+                               ).get_data(as_text=True)
+    wide_bars, narrow_bars, wide_line, narrow_line = svgs(html)
+    for wide, narrow in ((wide_bars, narrow_bars), (wide_line, narrow_line)):
+        assert "chart-wide" in wide.get("class") and "chart-narrow" in narrow.get("class")
+        assert wide.get("id") != narrow.get("id")
+        wide_width = float(wide.get("viewBox").split()[2])
+        narrow_width = float(narrow.get("viewBox").split()[2])
+        assert narrow_width < wide_width / 2
+        # The narrow drawing is shown at about a phone's width: its text is larger per unit.
+        sizes = {svg: {float(t.get("font-size")) for t in svg.iter(f"{SVG}text")}
+                 for svg in (wide, narrow)}
+        assert min(sizes[narrow]) > max(sizes[wide])
+
+
+def test_a_narrow_chart_names_fewer_months_and_always_the_last(customer_client, history):
+    html = customer_client.get(f"/reports/summary/?account={history.account_number}"
+                               ).get_data(as_text=True)
+    wide_bars, narrow_bars, _, _ = svgs(html)
+
+    def named_months(svg):
+        return [g.get("data-month") for g in svg.iter(f"{SVG}g")
+                if g.get("class") == "bar-group" and g.find(f"{SVG}text") is not None]
+
+    assert len(named_months(wide_bars)) == 12
+    narrow = named_months(narrow_bars)
+    assert 2 <= len(narrow) < 12 and narrow[-1] == named_months(wide_bars)[-1]
 
 
 def test_summary_charts_are_accessible_images(customer_client, history):
