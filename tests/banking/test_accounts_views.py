@@ -431,7 +431,8 @@ def test_transfer_to_an_unknown_account_is_refused_inline(customer_client, custo
                                                           funded_account, to_account, message):
     source = funded_account(customer, "100.00")
     response = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "to_account": to_account, "amount": "1"}, follow_redirects=True)
+        "from_account": source.account_number, "to_account": to_account, "amount": "1"},
+        follow_redirects=True)
     assert response.status_code == 200 and message in text(response)
 
 
@@ -462,7 +463,8 @@ def test_transfer_from_someone_elses_account_is_refused(customer_client, make_us
     funded_account(customer)
     bobs = funded_account(make_user(), "50.00")
     response = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": bobs.account_number, "to_account": bobs.account_number, "amount": "1"}, follow_redirects=True)
+        "from_account": bobs.account_number, "to_account": bobs.account_number, "amount": "1"},
+        follow_redirects=True)
     assert response.status_code == 200 and "Not a valid choice" in text(response)
     assert balance_of(bobs) == D("50.00")
 

@@ -244,7 +244,8 @@ def test_someone_elses_account_number_cannot_be_chosen_from_the_list(customer_cl
     source = funded_account(customer, "100.00")
     bobs = funded_account(bob)
     response = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "payee": bobs.account_number, "amount": "5"}, follow_redirects=True)
+        "from_account": source.account_number, "payee": bobs.account_number, "amount": "5"},
+        follow_redirects=True)
     assert "Choose one of your accounts or saved payees." in text(response)
     assert balance_of(bobs) == 0
 
@@ -259,7 +260,8 @@ def test_an_account_number_typed_loosely_is_found(customer_client, customer, bob
     spaced = f"{digits[:3]} {digits[3:6]} {digits[6:]}"
     confirm = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number,
-        "to_account": typed.format(digits=digits, spaced=spaced), "amount": "5"}, follow_redirects=True)
+        "to_account": typed.format(digits=digits, spaced=spaced), "amount": "5"},
+        follow_redirects=True)
     assert "Confirm the transfer" in text(confirm)
     customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
     assert balance_of(bobs) == D("5.00")
@@ -296,7 +298,8 @@ def test_changing_the_details_keeps_the_chosen_payee(customer_client, customer, 
     db.session.add(payee)
     db.session.commit()
     confirm = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "payee": str(payee.id), "amount": "25"}, follow_redirects=True)
+        "from_account": source.account_number, "payee": str(payee.id), "amount": "25"},
+        follow_redirects=True)
     assert 'id="confirm-payee">Landlord (B** B****)<' in text(confirm)
     fields = form_fields(text(confirm))
     fields["edit"] = "1"
@@ -312,7 +315,8 @@ def test_the_success_message_names_the_payee_by_its_nickname(customer_client, cu
     db.session.add(payee)
     db.session.commit()
     confirm = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "payee": str(payee.id), "amount": "25"}, follow_redirects=True)
+        "from_account": source.account_number, "payee": str(payee.id), "amount": "25"},
+        follow_redirects=True)
     response = customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)),
                                     follow_redirects=True)
     assert "$25.00 sent to Landlord." in text(response)
