@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, abort, flash, redirect, render_template, request, session,
+                   url_for)
 from flask_babel import gettext
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from werkzeug.datastructures import MultiDict
 from wtforms.fields.choices import SelectChoice
 
 from bankapp import ledger
@@ -104,10 +107,20 @@ def cash(account_number: str, operation: str):
     return render_template("accounts/cash.html", form=form, account=account, operation=operation)
 
 
+# The transfer the confirmation page shows, kept in the (signed) session between the form's
+# POST and the page's GET: the fields as the form sent them.
+PENDING_TRANSFER = "pending_transfer"
+PENDING_FIELDS = ("from_account", "payee", "to_account", "amount", "description",
+                  "idempotency_key")
+
+
 @bp.route("/accounts/transfer/", methods=["GET", "POST"])
 @login_required
 def transfer():
-    """Send money to any active account by its number, after a confirmation step."""
+    """Send money to any active account by its number, after a confirmation step.
+
+    Post/Redirect/Get: the form's POST redirects to the confirmation page (a GET), and the
+    confirmed POST to the account's page, so Back or reload never sends a form again."""
     form = TransferForm()
     if not form.is_submitted():
         return _transfer_form(form, preselect=request.args)
@@ -116,14 +129,39 @@ def transfer():
     form.from_account.choices = [named.source.account_number] if named.source else []
     if not form.validate_on_submit():
         return _transfer_form(form)
-    outcome = services.transfer(current_user._get_current_object(), _transfer_request(form),
-                                named)
+    asked = _transfer_request(form)
+    outcome = services.transfer(current_user._get_current_object(), asked, named)
+    if outcome.page == services.CONFIRM and not (asked.confirmed or outcome.errors):
+        session[PENDING_TRANSFER] = {name: form[name].data or "" for name in PENDING_FIELDS}
+        return redirect(url_for("accounts.confirm_transfer"), code=303)
     if outcome.page != services.POSTED:
         return _transfer_page(form, outcome)
+    session.pop(PENDING_TRANSFER, None)
     flash_posting(outcome.posting, gettext("%(amount)s sent to %(name)s.",
                                            amount=format_money(form.amount.amount),
                                            name=outcome.holder))
-    return redirect(url_for("accounts.detail", account_number=outcome.source.account_number))
+    return redirect(url_for("accounts.detail", account_number=outcome.source.account_number),
+                    code=303)
+
+
+@bp.route("/accounts/transfer/confirm/")
+@login_required
+def confirm_transfer():
+    """The confirmation page of the transfer the form just checked; once it is sent (or when
+    there is none) the transfer form."""
+    pending = session.get(PENDING_TRANSFER)
+    if not pending:
+        return redirect(url_for("accounts.transfer"), code=303)
+    form = TransferForm(formdata=MultiDict({**pending, "csrf_token": generate_csrf()}))
+    named = services.named_accounts(current_user, form.from_account.data, form.to_account.data)
+    form.from_account.choices = [named.source.account_number] if named.source else []
+    outcome = (services.transfer(current_user._get_current_object(), _transfer_request(form),
+                                 named) if form.validate() else None)
+    if outcome is None or outcome.page != services.CONFIRM:
+        # Things changed since (the account closed, the payee removed): the form says what.
+        session.pop(PENDING_TRANSFER, None)
+        return _transfer_page(form, outcome) if outcome else _transfer_form(form)
+    return _transfer_page(form, outcome)
 
 
 def _transfer_request(form: TransferForm) -> services.TransferRequest:

@@ -37,9 +37,7 @@ class ScheduledOrderForm(FlaskForm):
     frequency = SelectField(_l("How often"), choices=[SelectChoice(code, _l(Frequency.label(code)))
                                                   for code in Frequency.ALL])
     start_on = DateField(_l("First payment date"), validators=[Optional()])
-    day_of_month = IntegerField(_l("Day of the month (monthly)"), validators=[Optional()],
-                                description=_l("1 to 31; in shorter months the 29th–31st fall "
-                                               "on the month's last day."))
+    # No "day of the month": a monthly order takes it from the first payment date.
     end_on = DateField(_l("Last payment date (optional)"), validators=[Optional()])
     max_occurrences = IntegerField(_l("Or: number of payments (optional)"),
                                    validators=[Optional()])

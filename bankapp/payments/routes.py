@@ -158,7 +158,7 @@ def scheduled_new():
     flash(gettext("Scheduled: %(amount)s to %(number)s, first on %(day)s.",
                   amount=format_money(order.amount), number=destination.account_number,
                   day=order.next_due_on.isoformat()), "success")
-    return redirect(url_for("payments.scheduled_detail", order_id=order.id))
+    return redirect(url_for("payments.scheduled_detail", order_id=order.id), code=303)
 
 
 def _order_choices(form: ScheduledOrderForm) -> tuple[list[Account], dict[str, Account]]:
@@ -176,7 +176,7 @@ def _order_choices(form: ScheduledOrderForm) -> tuple[list[Account], dict[str, A
 
 def _order_request(form: ScheduledOrderForm) -> services.OrderRequest:
     return services.OrderRequest(
-        form.amount.amount, form.frequency.data, form.start_on.data, form.day_of_month.data,
+        form.amount.amount, form.frequency.data, form.start_on.data,
         form.end_on.data, form.max_occurrences.data, form.description.data,
         form.idempotency_key.data, form.code.data)
 

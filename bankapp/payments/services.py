@@ -28,7 +28,6 @@ class OrderRequest:
     amount: Decimal
     frequency: str
     start_on: date | None
-    day_of_month: int | None
     end_on: date | None
     max_occurrences: int | None
     description: str | None
@@ -68,7 +67,9 @@ def schedule_payment(user: User, source: Account | None, destination: Account | 
         order = ledger.create_order(
             user, source, destination, asked.amount,
             frequency=asked.frequency, start_on=asked.start_on,
-            today=ledger.bank_today(), day_of_month=asked.day_of_month,
+            today=ledger.bank_today(),
+            # A monthly order pays on its first payment date's day of the month.
+            day_of_month=asked.start_on.day if asked.start_on else None,
             end_on=asked.end_on, max_occurrences=asked.max_occurrences,
             description=asked.description, idempotency_key=asked.idempotency_key)
     except ledger.InvalidSchedule as refusal:

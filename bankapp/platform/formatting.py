@@ -7,7 +7,7 @@ person carries the bank's currency (``BANK_CURRENCY``).
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -78,6 +78,17 @@ def format_timestamp(value: datetime | None, form: str = "datetime", locale=None
         return clock
     day = format_date(local.date(), "medium", locale=locale)
     return locale.datetime_formats["medium"].format(clock, day)
+
+
+def format_last_day(end: datetime | None, locale=None) -> str:
+    """The last day a period ending at ``end`` covers, written the locale's way: a hold kept
+    "until the end of 31 Dec" ends at the next day's midnight in the bank's time zone, which
+    is shown as ``Dec 31, 2026``, not ``Jan 1, 2027, 00:00``."""
+    if end is None:
+        return ""
+    local = end.astimezone(bank_timezone())
+    day = local.date() - timedelta(days=1) if local.time() == time(0) else local.date()
+    return format_day(day, "date", locale)
 
 
 def format_rate(value: Decimal | None, locale=None) -> str:

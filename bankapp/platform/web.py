@@ -19,6 +19,7 @@ from bankapp.extensions import talisman
 from bankapp.platform.formatting import (
     format_amount,
     format_day,
+    format_last_day,
     format_money,
     format_rate,
     format_timestamp,
@@ -161,6 +162,7 @@ def register_template_helpers(app: Flask, navigation: list[tuple[str, str, tuple
     app.jinja_env.filters["amount"] = format_amount  # the number alone (form values, hints)
     app.jinja_env.filters["localtime"] = format_timestamp
     app.jinja_env.filters["localdate"] = format_day
+    app.jinja_env.filters["lastday"] = format_last_day  # a period's exclusive end, as its day
     app.jinja_env.filters["percent"] = format_rate  # an annual rate in percent
     app.jinja_env.globals["public_url_for"] = public_url_for
 

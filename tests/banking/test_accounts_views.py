@@ -230,7 +230,7 @@ def test_transfer_asks_for_confirmation_with_a_masked_payee(customer_client, cus
     destination = funded_account(bob)
     response = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": "40", "description": "Dinner"})
+        "amount": "40", "description": "Dinner"}, follow_redirects=True)
     page = text(response)
     assert response.status_code == 200 and "Confirm the transfer" in page
     assert "B** B****" in page and "Bob" not in page and "40.00" in page
@@ -243,15 +243,63 @@ def test_confirmed_transfer_moves_the_money(customer_client, customer, make_user
     destination = funded_account(make_user())
     confirm = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": "40", "description": "Dinner"})
+        "amount": "40", "description": "Dinner"}, follow_redirects=True)
     fields = form_fields(text(confirm))
     assert fields["confirmed"] == "yes"
     response = customer_client.post("/accounts/transfer/", data=fields)
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/accounts/{source.account_number}/")
     assert (balance_of(source), balance_of(destination)) == (D("60.00"), D("40.00"))
     again = customer_client.post("/accounts/transfer/", data=fields)
-    assert again.status_code == 302 and balance_of(source) == D("60.00")
+    assert again.status_code == 303 and balance_of(source) == D("60.00")
+
+
+def test_transfer_form_redirects_to_a_confirmation_page_that_reloads_without_resending(
+        customer_client, customer, make_user, funded_account):
+    """Post/Redirect/Get: the checked form answers 303 to the confirmation page, a GET, so
+    reloading it (or coming Back to it) sends no form again."""
+    source = funded_account(customer, "100.00")
+    destination = funded_account(make_user(first_name="Bob", last_name="Brown"))
+    response = post_form(customer_client, "/accounts/transfer/", {
+        "from_account": source.account_number, "to_account": destination.account_number,
+        "amount": "40", "description": "Dinner"})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/accounts/transfer/confirm/")
+    for _ in range(2):
+        page = customer_client.get(response.headers["Location"])
+        assert page.status_code == 200 and "Confirm the transfer" in text(page)
+        assert "B** B****" in text(page) and "Dinner" in text(page)
+    assert balance_of(source) == D("100.00")
+
+
+def test_confirmed_transfer_answers_see_other_to_a_page_that_reloads_without_posting(
+        customer_client, customer, make_user, funded_account):
+    source = funded_account(customer, "100.00")
+    destination = funded_account(make_user(first_name="Bob", last_name="Brown"))
+    confirm = post_form(customer_client, "/accounts/transfer/", {
+        "from_account": source.account_number, "to_account": destination.account_number,
+        "amount": "40"}, follow_redirects=True)
+    sent = customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
+    assert sent.status_code == 303
+    outcome = sent.headers["Location"]
+    assert outcome.endswith(f"/accounts/{source.account_number}/")
+    assert "$40.00 sent to B** B****." in text(customer_client.get(outcome))
+    entries = entry_count()
+    assert customer_client.get(outcome).status_code == 200  # a reload
+    assert entry_count() == entries and balance_of(source) == D("60.00")
+
+
+def test_back_to_the_confirmation_page_after_sending_shows_the_form_not_the_transfer(
+        customer_client, customer, make_user, funded_account):
+    source = funded_account(customer, "100.00")
+    destination = funded_account(make_user())
+    confirm = post_form(customer_client, "/accounts/transfer/", {
+        "from_account": source.account_number, "to_account": destination.account_number,
+        "amount": "40"}, follow_redirects=True)
+    customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
+    back = customer_client.get("/accounts/transfer/confirm/")
+    assert back.status_code == 303 and back.headers["Location"].endswith("/accounts/transfer/")
+    assert balance_of(source) == D("60.00")
 
 
 def test_confirmed_transfer_flashes_its_amount_and_payee_without_the_reference(
@@ -260,7 +308,7 @@ def test_confirmed_transfer_flashes_its_amount_and_payee_without_the_reference(
     destination = funded_account(make_user(first_name="Bob", last_name="Brown"))
     confirm = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": "40"})
+        "amount": "40"}, follow_redirects=True)
     customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
     reference = db.session.scalar(sa.select(JournalEntry.reference)
                                   .order_by(JournalEntry.id.desc()).limit(1))
@@ -277,13 +325,13 @@ def test_confirmed_transfer_reads_nothing_back_after_its_commit(customer_client,
     destination = funded_account(make_user())
     confirm = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": "40"})
+        "amount": "40"}, follow_redirects=True)
     fields = form_fields(text(confirm))
     db.session.rollback()  # the test's own reads give their connection back, as a request does
     sent = []
     with _recording_statements(sent):
         response = customer_client.post("/accounts/transfer/", data=fields)
-    assert response.status_code == 302 and balance_of(source) == D("60.00")
+    assert response.status_code == 303 and balance_of(source) == D("60.00")
     assert sent.count("COMMIT") == 1 and sent[-1] == "COMMIT"
 
 
@@ -311,7 +359,7 @@ def test_confirmed_transfer_reads_both_accounts_in_one_query(customer_client, cu
     destination = funded_account(make_user())
     confirm = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": "40"})
+        "amount": "40"}, follow_redirects=True)
     fields = form_fields(text(confirm))
     db.session.rollback()  # nothing the test loaded is reused: each request starts afresh
     sent = []
@@ -333,7 +381,7 @@ def test_refused_transfer_shows_the_form_with_balances_and_saved_payees(customer
     db.session.commit()
     response = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": bobs.account_number,
-        "amount": "10.01"})
+        "amount": "10.01"}, follow_redirects=True)
     page = text(response)
     assert response.status_code == 200 and "Insufficient funds" in page
     assert f"{source.account_number}</span></span>\n          <span class=\"choice-detail\">" \
@@ -367,7 +415,7 @@ def test_change_details_goes_back_to_the_form_without_posting(customer_client, c
     destination = funded_account(customer, account_type="CHECKING")
     confirm = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": "40"})
+        "amount": "40"}, follow_redirects=True)
     fields = {**form_fields(text(confirm)), "edit": "1"}
     response = customer_client.post("/accounts/transfer/", data=fields)
     assert response.status_code == 200 and "Transfer money" in text(response)
@@ -383,7 +431,8 @@ def test_transfer_to_an_unknown_account_is_refused_inline(customer_client, custo
                                                           funded_account, to_account, message):
     source = funded_account(customer, "100.00")
     response = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "to_account": to_account, "amount": "1"})
+        "from_account": source.account_number, "to_account": to_account, "amount": "1"},
+        follow_redirects=True)
     assert response.status_code == 200 and message in text(response)
 
 
@@ -392,7 +441,7 @@ def test_transfer_to_the_same_account_is_refused_inline(customer_client, custome
     source = funded_account(customer, "100.00")
     response = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": source.account_number,
-        "amount": "1"})
+        "amount": "1"}, follow_redirects=True)
     assert "must be different" in text(response)
 
 
@@ -402,7 +451,7 @@ def test_transfer_that_would_overdraw_is_refused_before_confirmation(customer_cl
     destination = funded_account(customer)
     response = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": "10.01"})
+        "amount": "10.01"}, follow_redirects=True)
     page = text(response)
     assert response.status_code == 200 and "Confirm the transfer" not in page
     assert "Insufficient funds: $10.00 is available in this account." in page
@@ -414,7 +463,8 @@ def test_transfer_from_someone_elses_account_is_refused(customer_client, make_us
     funded_account(customer)
     bobs = funded_account(make_user(), "50.00")
     response = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": bobs.account_number, "to_account": bobs.account_number, "amount": "1"})
+        "from_account": bobs.account_number, "to_account": bobs.account_number, "amount": "1"},
+        follow_redirects=True)
     assert response.status_code == 200 and "Not a valid choice" in text(response)
     assert balance_of(bobs) == D("50.00")
 
@@ -427,7 +477,7 @@ def test_transfer_from_ones_own_frozen_account_is_refused(customer_client, custo
     db.session.commit()
     response = post_form(customer_client, "/accounts/transfer/", {
         "from_account": frozen.account_number, "to_account": destination.account_number,
-        "amount": "1", "confirmed": "yes"})
+        "amount": "1", "confirmed": "yes"}, follow_redirects=True)
     assert response.status_code == 200 and "Not a valid choice" in text(response)
     assert balance_of(frozen) == D("50.00")
 

@@ -254,7 +254,7 @@ def test_money_moves_to_ones_own_account_chosen_from_the_list(customer_client, c
     checking = funded_account(customer, account_type="CHECKING")
     confirm = post_form(customer_client, "/accounts/transfer/", {
         "from_account": savings.account_number, "payee": checking.account_number,
-        "amount": "25"})
+        "amount": "25"}, follow_redirects=True)
     assert "Confirm the transfer" in text(confirm)
     assert f'id="confirm-payee">Checking {checking.account_number}<' in text(confirm)
     customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
@@ -266,7 +266,8 @@ def test_someone_elses_account_number_cannot_be_chosen_from_the_list(customer_cl
     source = funded_account(customer, "100.00")
     bobs = funded_account(bob)
     response = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "payee": bobs.account_number, "amount": "5"})
+        "from_account": source.account_number, "payee": bobs.account_number, "amount": "5"},
+        follow_redirects=True)
     assert "Choose one of your accounts or saved payees." in text(response)
     assert balance_of(bobs) == 0
 
@@ -281,7 +282,8 @@ def test_an_account_number_typed_loosely_is_found(customer_client, customer, bob
     spaced = f"{digits[:3]} {digits[3:6]} {digits[6:]}"
     confirm = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number,
-        "to_account": typed.format(digits=digits, spaced=spaced), "amount": "5"})
+        "to_account": typed.format(digits=digits, spaced=spaced), "amount": "5"},
+        follow_redirects=True)
     assert "Confirm the transfer" in text(confirm)
     customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
     assert balance_of(bobs) == D("5.00")
@@ -294,7 +296,7 @@ def test_a_transfer_above_the_daily_limit_is_refused_before_confirmation(
     ledger.transfer(source, funded_account(bob), D("70.00"), "", customer)
     response = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": funded_account(bob).account_number,
-        "amount": "40"})
+        "amount": "40"}, follow_redirects=True)
     page = text(response)
     assert "Confirm the transfer" not in page
     assert "above your daily outgoing limit of $100.00: $30.00 is left today." in page
@@ -307,7 +309,7 @@ def test_money_on_hold_is_not_offered_on_the_confirm_page(customer_client, custo
                       make_user(role="teller"))
     response = post_form(customer_client, "/accounts/transfer/", {
         "from_account": source.account_number, "to_account": funded_account(bob).account_number,
-        "amount": "50"})
+        "amount": "50"}, follow_redirects=True)
     assert "Insufficient funds: $40.00 is available in this account." in text(response)
 
 
@@ -318,7 +320,8 @@ def test_changing_the_details_keeps_the_chosen_payee(customer_client, customer, 
     db.session.add(payee)
     db.session.commit()
     confirm = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "payee": str(payee.id), "amount": "25"})
+        "from_account": source.account_number, "payee": str(payee.id), "amount": "25"},
+        follow_redirects=True)
     assert 'id="confirm-payee">Landlord (B** B****)<' in text(confirm)
     fields = form_fields(text(confirm))
     fields["edit"] = "1"
@@ -334,7 +337,8 @@ def test_the_success_message_names_the_payee_by_its_nickname(customer_client, cu
     db.session.add(payee)
     db.session.commit()
     confirm = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "payee": str(payee.id), "amount": "25"})
+        "from_account": source.account_number, "payee": str(payee.id), "amount": "25"},
+        follow_redirects=True)
     response = customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)),
                                     follow_redirects=True)
     assert "$25.00 sent to Landlord." in text(response)

@@ -176,12 +176,14 @@ def test_a_full_journey_logs_one_json_line_per_request_and_no_secret(server, dat
     source, destination = fund(database, EMAIL, "100.00")
     transfer = {"from_account": source, "to_account": destination, "amount": "12.34",
                 "description": "Journey"}
-    status, _, review = browser.submit("/accounts/transfer/", transfer)
+    status, location, _ = browser.submit("/accounts/transfer/", transfer)
+    assert status == 303 and location.endswith("/accounts/transfer/confirm/"), location
+    status, _, review = browser.get("/accounts/transfer/confirm/")
     assert status == 200
     status, location, _ = browser.submit("/accounts/transfer/", {**transfer,
                                                                  "confirmed": "yes"},
                                          page=review)
-    assert status == 302 and source in location, location
+    assert status == 303 and source in location, location
     assert browser.submit("/accounts/logout/", {}, page=review)[0] == 302
 
     assert browser.submit("/accounts/password_reset/", {"email": EMAIL})[0] == 302

@@ -145,7 +145,7 @@ def test_knowing_a_payee_costs_one_query(customer, secret, source, payee):
 def confirmation(client, source, destination, amount="10.00", description=""):
     return post_form(client, TRANSFER, {
         "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": amount, "description": description})
+        "amount": amount, "description": description}, follow_redirects=True)
 
 
 def confirm(client, page, code=None, **changes):
@@ -184,14 +184,14 @@ def test_no_code_field_when_step_up_does_not_apply(customer_client, customer, so
     before = balance(destination)
     page = confirmation(customer_client, source, destination, amount="900.00")
     assert "Confirm the transfer" in text(page) and not has_code_field(text(page))
-    assert confirm(customer_client, page).status_code == 302
+    assert confirm(customer_client, page).status_code == 303
     assert balance(destination) == before + D("900.00")
 
 
 def test_the_right_code_posts_the_transfer(customer_client, secret, source, payee):
     page = confirmation(customer_client, source, payee, amount="25.00")
     response = confirm(customer_client, page, totp_now(secret))
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert (balance(source), balance(payee)) == (D("4975.00"), D("25.00"))
 
 
@@ -202,7 +202,7 @@ def test_a_recovery_code_can_approve_a_payment(customer_client, customer, source
     codes = _replace_recovery_codes(customer)
     db.session.commit()
     page = confirmation(customer_client, source, payee)
-    assert confirm(customer_client, page, codes[0]).status_code == 302
+    assert confirm(customer_client, page, codes[0]).status_code == 303
     assert balance(payee) == D("10.00")
 
 
@@ -259,7 +259,7 @@ def test_a_code_already_used_is_refused(customer_client, secret, source, payee,
                                         make_user, funded_account):
     code = totp_now(secret)
     assert confirm(customer_client, confirmation(customer_client, source, payee),
-                   code).status_code == 302
+                   code).status_code == 303
     other = funded_account(make_user(email="dave@example.com"))
     response = confirm(customer_client, confirmation(customer_client, source, other), code)
     assert response.status_code == 200 and "That code has just been used" in text(response)
@@ -315,7 +315,7 @@ def test_changing_the_transfer_after_its_page_needs_a_new_confirmation(
     assert entries() == (2 if field == "from_account" else 1)  # nothing new posted
     assert not audit_rows(Action.STEP_UP_SUCCESS) and not audit_rows(Action.MFA_FAILURE)
     # The new page shows the new details and approves them with a code.
-    assert confirm(customer_client, response, code).status_code == 302
+    assert confirm(customer_client, response, code).status_code == 303
 
 
 def test_a_changed_amount_shows_the_new_amount_for_its_code(customer_client, secret, source,
@@ -330,9 +330,9 @@ def test_a_double_submitted_confirmation_posts_once_without_a_new_code(
         customer_client, secret, source, payee):
     page = confirmation(customer_client, source, payee, amount="30.00")
     code = totp_now(secret)
-    assert confirm(customer_client, page, code).status_code == 302
+    assert confirm(customer_client, page, code).status_code == 303
     again = confirm(customer_client, page, code)  # the same form, its code now used
-    assert again.status_code == 302
+    assert again.status_code == 303
     assert balance(payee) == D("30.00") and entries() == 2
     assert len(audit_rows(Action.STEP_UP_SUCCESS)) == 1 and not audit_rows(Action.MFA_FAILURE)
     follow = customer_client.get(again.headers["Location"])

@@ -58,7 +58,7 @@ def payee(make_user, funded_account):
 def confirmation(client, source, destination, amount="10.00"):
     return post_form(client, TRANSFER, {
         "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": amount, "description": ""})
+        "amount": amount, "description": ""}, follow_redirects=True)
 
 
 def passkey_answer(client, page, authenticator: SoftAuthenticator, **tamper) -> str:
@@ -100,7 +100,7 @@ def test_a_passkey_approves_a_payment_to_a_new_payee(customer_client, customer, 
     page = confirmation(customer_client, source, payee, amount="25.00")
     key = form_fields(text(page))["idempotency_key"]
     response = send(customer_client, page, passkey_answer(customer_client, page, passkey))
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert (balance(source), balance(payee)) == (D("4975.00"), D("25.00"))
     [event] = audit_rows(Action.STEP_UP_SUCCESS)
     assert event.actor_id == customer.id and event.details == {
@@ -112,7 +112,7 @@ def test_the_code_still_approves_when_the_customer_also_has_a_passkey(
         customer_client, customer, passkey, source, payee):
     secret = enrol_totp(customer)
     page = confirmation(customer_client, source, payee)
-    assert send(customer_client, page, code=totp_now(secret)).status_code == 302
+    assert send(customer_client, page, code=totp_now(secret)).status_code == 303
     assert balance(payee) == D("10.00")
     assert audit_rows(Action.STEP_UP_SUCCESS)[0].details["factor"] == "totp"
 
@@ -168,7 +168,7 @@ def test_an_assertion_sent_with_changed_details_is_not_even_checked(
 def test_a_replayed_assertion_is_refused(customer_client, passkey, source, payee):
     first = confirmation(customer_client, source, payee, amount="1500.00")
     assertion = passkey_answer(customer_client, first, passkey)
-    assert send(customer_client, first, assertion).status_code == 302
+    assert send(customer_client, first, assertion).status_code == 303
     # The same assertion for a new transfer of the same details (above the threshold, so it
     # needs approval again): its challenge is spent, even once a new one is pending.
     second = confirmation(customer_client, source, payee, amount="1500.00")
@@ -184,8 +184,8 @@ def test_a_double_submitted_passkey_approval_posts_once(customer_client, passkey
                                                         payee):
     page = confirmation(customer_client, source, payee)
     assertion = passkey_answer(customer_client, page, passkey)
-    assert send(customer_client, page, assertion).status_code == 302
-    assert send(customer_client, page, assertion).status_code == 302  # replays its posting
+    assert send(customer_client, page, assertion).status_code == 303
+    assert send(customer_client, page, assertion).status_code == 303  # replays its posting
     assert balance(payee) == D("10.00") and len(audit_rows(Action.STEP_UP_SUCCESS)) == 1
 
 

@@ -1,15 +1,18 @@
 """Holds (available balance) and daily outgoing limits, enforced by the ledger."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from babel.dates import format_date
 
 from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.models import Account, AccountStatus, DailyOutgoing, Hold, JournalEntry, now_utc
+from bankapp.platform.formatting import day_start_utc
 from support.backoffice import (  # noqa: F401  (fixtures)
     account,
     admin,
@@ -152,6 +155,36 @@ def test_the_holds_page_rerenders_bad_input(teller_client, account, data, messag
     assert response.status_code == 200
     assert message in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count(Hold.id))) == 0
+
+
+def test_the_hold_end_date_is_a_native_date_picker(teller_client, account):  # noqa: F811
+    page = teller_client.get(f"/teller/accounts/{account.account_number}/holds/")
+    [tag] = re.findall(r'<input[^>]*name="until"[^>]*>', page.get_data(as_text=True))
+    assert 'type="date"' in tag
+    assert "YYYY-MM-DD" not in page.get_data(as_text=True)
+
+
+def test_a_hold_until_the_end_of_a_day_is_shown_as_that_day_to_the_teller(
+        teller_client, account):  # noqa: F811
+    """Kept "until the end of" a day, a hold ends at the next midnight: the page shows the
+    day itself (``Dec 31, 2026``), not ``Jan 1, 2027, 00:00``."""
+    last_day = ledger.bank_today() + timedelta(days=5)
+    url = f"/teller/accounts/{account.account_number}/holds/"
+    post_form(teller_client, url, {"amount": "120.00", "reason": "Card dispute",
+                                   "until": last_day.isoformat()})
+    page = teller_client.get(url).get_data(as_text=True)
+    [shown] = re.findall(r"<time datetime=[^>]*>([^<]*)</time></td>", page)
+    assert shown == format_date(last_day, "medium", locale="en")
+
+
+def test_a_hold_until_the_end_of_a_day_is_shown_as_that_day_to_the_customer(
+        customer_client, account, teller):  # noqa: F811
+    last_day = ledger.bank_today() + timedelta(days=5)
+    ledger.place_hold(account, D("120.00"), "Card dispute", day_start_utc(
+        last_day + timedelta(days=1)), teller)
+    page = customer_client.get(f"/accounts/{account.account_number}/").get_data(as_text=True)
+    [shown] = re.findall(r'<tr class="hold">.*?<time datetime=[^>]*>([^<]*)</time>', page)
+    assert shown == format_date(last_day, "medium", locale="en")
 
 
 def test_customers_cannot_reach_the_holds_page(customer_client, account):  # noqa: F811

@@ -1,6 +1,7 @@
 """Interest on savings: daily accrual on end-of-day balances, monthly postings, carried cents."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -315,6 +316,12 @@ def test_admin_adds_a_rate_on_the_interest_page(admin_client):  # noqa: F811
     assert response.status_code == 200
     assert f"SAVINGS earns 1.75 % a year from {start}" in response.get_data(as_text=True)
     assert ledger.rate_history()[0].created_by.email == "admin@example.com"
+
+
+def test_the_rate_start_date_is_a_native_date_picker(admin_client):  # noqa: F811
+    page = admin_client.get("/admin/interest/").get_data(as_text=True)
+    [tag] = re.findall(r'<input[^>]*name="effective_from"[^>]*>', page)
+    assert 'type="date"' in tag and "YYYY-MM-DD" not in page
 
 
 @pytest.mark.parametrize("rate_text, start, message", [

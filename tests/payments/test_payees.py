@@ -162,7 +162,8 @@ def spend_the_look_up_budget(app, client) -> None:
 
 def transfer_form(client, source, number: str):
     return post_form(client, TRANSFER, {"from_account": source.account_number,
-                                        "to_account": number, "amount": "25.00"})
+                                        "to_account": number, "amount": "25.00"},
+                                        follow_redirects=True)
 
 
 def test_the_transfer_form_spends_the_look_up_budget_too(app, customer_client, source,
@@ -258,7 +259,8 @@ def test_the_transfer_form_offers_saved_payees_first(customer_client, source, bo
 def test_paying_a_saved_payee_from_the_transfer_form(customer_client, source, bob_account):
     payee = add_payee(customer_client, bob_account.account_number, "Landlord")
     page = post_form(customer_client, TRANSFER, {"from_account": source.account_number,
-                                                 "payee": str(payee.id), "amount": "25.00"})
+                                                 "payee": str(payee.id), "amount": "25.00"},
+                                                 follow_redirects=True)
     assert "Confirm the transfer" in text(page)
     customer_client.post(TRANSFER, data=form_fields(text(page)))
     assert balance(bob_account) == D("25.00")
@@ -269,7 +271,8 @@ def test_a_saved_payee_that_cannot_receive_money_is_refused_before_confirming(
     payee = add_payee(customer_client, bob_account.account_number, "Landlord")
     ledger.freeze_account(bob_account, "Court order", make_user(role="admin"))
     page = post_form(customer_client, TRANSFER, {"from_account": source.account_number,
-                                                 "payee": str(payee.id), "amount": "25.00"})
+                                                 "payee": str(payee.id), "amount": "25.00"},
+                                                 follow_redirects=True)
     html = text(page)
     assert page.status_code == 200 and "That account cannot receive money." in html
     # The payee stays chosen: the customer does not have to pick it again.
@@ -281,7 +284,7 @@ def test_the_transfer_form_still_takes_any_account_number(customer_client, sourc
                                                           bob_account):
     page = post_form(customer_client, TRANSFER, {"from_account": source.account_number,
                                                  "to_account": bob_account.account_number,
-                                                 "amount": "5.00"})
+                                                 "amount": "5.00"}, follow_redirects=True)
     customer_client.post(TRANSFER, data=form_fields(text(page)))
     assert balance(bob_account) == D("5.00")
 
@@ -289,7 +292,8 @@ def test_the_transfer_form_still_takes_any_account_number(customer_client, sourc
 @pytest.mark.parametrize("payee_value", ["999", "abc"])
 def test_a_payee_that_is_not_the_customers_is_refused(customer_client, source, payee_value):
     response = post_form(customer_client, TRANSFER, {"from_account": source.account_number,
-                                                     "payee": payee_value, "amount": "5.00"})
+                                                     "payee": payee_value, "amount": "5.00"},
+                                                     follow_redirects=True)
     assert "Choose one of your accounts or saved payees" in text(response)
 
 
@@ -301,7 +305,7 @@ def test_the_first_payment_to_a_saved_payee_asks_for_a_code_even_if_paid_before(
     assert step_up_for(customer, bob_account, D("5.00")).reasons == (FIRST_TO_SAVED_PAYEE,)
     page = post_form(customer_client, TRANSFER, {"from_account": source.account_number,
                                                  "to_account": bob_account.account_number,
-                                                 "amount": "5.00"})
+                                                 "amount": "5.00"}, follow_redirects=True)
     assert "first payment to this saved payee" in text(page)
     fields = {**form_fields(text(page)), "code": totp_now(secret)}
     customer_client.post(TRANSFER, data=fields)

@@ -45,7 +45,7 @@ def tomorrow() -> date:
 def order_form(source, destination, **changes) -> dict:
     data = {"from_account": source.account_number, "to_account": destination.account_number,
             "amount": "50.00", "frequency": "monthly", "start_on": tomorrow().isoformat(),
-            "day_of_month": "31", "end_on": "", "max_occurrences": "", "description": "Rent"}
+            "end_on": "", "max_occurrences": "", "description": "Rent"}
     return {**data, **changes}
 
 
@@ -57,11 +57,11 @@ def test_a_customer_schedules_a_monthly_payment_to_a_payee(customer_client, sour
                                                            bob_account):
     response = post_form(customer_client, NEW, order_form(source, bob_account))
     [order] = orders()
-    assert response.status_code == 302 and response.location.endswith(f"/{order.id}/")
-    assert order.frequency == Frequency.MONTHLY and order.day_of_month == 31
+    assert response.status_code == 303 and response.location.endswith(f"/{order.id}/")
+    assert order.frequency == Frequency.MONTHLY and order.day_of_month == tomorrow().day
     assert order.amount == D("50.00") and order.description == "Rent"
     page = text(customer_client.get(response.location))
-    assert order.next_due_on.isoformat() in page and "Monthly on day 31" in page
+    assert order.next_due_on.isoformat() in page and f"Monthly on day {order.day_of_month}" in page
 
 
 def test_the_form_offers_payees_then_own_accounts(customer_client, customer, source,
@@ -84,13 +84,27 @@ AMOUNT_TRAPS = ["0", "-5", "10.005", "NaN", "sNaN", "Infinity", "1e3", "١٢", "
                 ""]
 
 
+def test_the_order_form_does_not_ask_for_the_day_of_the_month(customer_client, source):
+    page = text(customer_client.get(NEW))
+    assert 'name="start_on"' in page and 'name="day_of_month"' not in page
+    assert "Day of the month" not in page
+
+
+@pytest.mark.parametrize("start_in_days", [1, 45])
+def test_a_monthly_order_takes_its_day_from_the_first_payment_date(
+        customer_client, source, bob_account, start_in_days):
+    first = ledger.bank_today() + timedelta(days=start_in_days)
+    response = post_form(customer_client, NEW, order_form(source, bob_account,
+                                                          start_on=first.isoformat()))
+    [order] = orders()
+    assert response.status_code == 303
+    assert order.day_of_month == first.day and order.next_due_on == first
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"start_on": "2020-01-01"}, "after today"),
     ({"start_on": "{today}"}, "after today"),
     ({"start_on": "not-a-date"}, "Not a valid date"),
-    ({"day_of_month": "0"}, "from 1 to 31"),
-    ({"day_of_month": "32"}, "from 1 to 31"),
-    ({"day_of_month": ""}, "from 1 to 31"),
     ({"end_on": "{yesterday}"}, "on or after the first payment date"),
     ({"max_occurrences": "0"}, "from 1 to 1000"),
     ({"end_on": "2099-01-01", "max_occurrences": "3"}, "not both"),

@@ -3,7 +3,7 @@ request is served in, amounts and times written the locale's way with the bank's
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -16,7 +16,8 @@ from babel.support import NullTranslations
 from flask_babel import get_translations
 
 from bankapp import create_app
-from bankapp.platform.formatting import format_amount, format_money, format_timestamp
+from bankapp.platform.formatting import (day_start_utc, format_amount, format_last_day,
+                                         format_money, format_timestamp)
 from bankapp.platform.i18n import LANGUAGES
 from bankapp import ledger
 from bankapp.notifications.outbox import queue_email
@@ -440,6 +441,16 @@ def test_times_are_written_the_locale_way_in_the_bank_time_zone(app):
         assert format_timestamp(moment, locale="fr") == "1 déc. 2026, 19:05"
         assert format_timestamp(moment, "date", locale="fr") == "1 déc. 2026"
         assert format_timestamp(moment, "%Y-%m-%d %H:%M") == "2026-12-01 19:05"
+
+
+@pytest.mark.parametrize("locale, shown", [("en", "Dec 31, 2026"), ("fr", "31 déc. 2026")])
+def test_a_period_ending_at_midnight_is_written_as_its_last_day(app, locale, shown):
+    app.config["BANK_TIMEZONE"] = "Europe/Paris"
+    with app.app_context():
+        assert format_last_day(day_start_utc(date(2027, 1, 1)), locale=locale) == shown
+        # An end within a day is that day.
+        moment = datetime(2026, 12, 31, 15, 0, tzinfo=timezone.utc)
+        assert format_last_day(moment, locale=locale) == shown
 
 
 # ------------------------------------------------------------------ amounts typed in French

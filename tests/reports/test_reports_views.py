@@ -342,6 +342,14 @@ def test_index_lists_the_customers_accounts(customer_client, history):
     assert history.account_number in html and "Last 90 days" in html
 
 
+def test_the_custom_dates_hint_does_not_ask_for_yyyy_mm_dd_beside_date_pickers(
+        customer_client, history):
+    html = customer_client.get("/reports/").get_data(as_text=True)
+    assert 'type="date" id="start"' in html
+    [hint] = re.findall(r'<p class="hint" id="dates-hint">([^<]*)</p>', html)
+    assert "both included" in hint and "YYYY" not in hint
+
+
 def test_index_sends_a_chosen_statement_to_its_page(customer_client, history):
     response = customer_client.get(
         f"/reports/?account={history.account_number}&report=statement&preset=custom"

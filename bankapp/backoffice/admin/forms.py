@@ -26,7 +26,9 @@ class InterestRateForm(FlaskForm):
                                choices=[SelectChoice("SAVINGS", _l("Savings")),
                                         SelectChoice("CHECKING", _l("Checking"))])
     annual_rate = StringField(_l("Annual rate (percent)"), validators=[Length(max=20)])
-    effective_from = StringField(_l("From (YYYY-MM-DD)"), validators=[Length(max=10)])
+    # A native date picker: it shows the browser's own date style and sends YYYY-MM-DD.
+    effective_from = StringField(_l("Effective from"), validators=[Length(max=10)],
+                                 render_kw={"type": "date"})
     submit = SubmitField(_l("Add rate"))
 
 

@@ -54,7 +54,9 @@ class HoldForm(FlaskForm):
 
     amount = AmountField(_l("Amount to hold"))
     reason = StringField(_l("Reason (the customer sees it)"), validators=[Length(max=255)])
-    until = StringField(_l("Until the end of (YYYY-MM-DD)"), validators=[Length(max=10)])
+    # A native date picker: it shows the browser's own date style and sends YYYY-MM-DD.
+    until = StringField(_l("Until the end of"), validators=[Length(max=10)],
+                        render_kw={"type": "date"})
 
 
 class ReleaseForm(FlaskForm):
