@@ -36,7 +36,7 @@ NAVIGATION = [
     ("accounts.limits", N_("Limits"), ("customer",)),
     ("reports.index", N_("Reports"), ("customer", "teller", "admin")),
     ("teller.desk", N_("Teller desk"), ("teller", "admin")),
-    ("teller.loan_queue", N_("Loan applications"), ("teller", "admin")),
+    ("teller.loan_queue", N_("Loans"), ("teller", "admin")),
     ("admin.users", N_("Users"), ("admin",)),
     ("admin.audit", N_("Audit trail"), ("admin",)),
     ("admin.mail", N_("Mail"), ("admin",)),
