@@ -2,15 +2,11 @@
 the page that offers them, numbers included; programs get one fixed CSV layout."""
 from __future__ import annotations
 
-import csv
-import io
-import re
-import zlib
 from datetime import datetime, timezone
 
 import pytest
 
-from support.reports import deposit_at, transfer_at
+from support.reports import csv_rows, deposit_at, pdf_text, transfer_at
 
 UTC = timezone.utc
 JANUARY = "start=2026-01-01&end=2026-01-31"
@@ -32,21 +28,6 @@ def url(account, extra="") -> str:
     return f"/reports/statement/{account.account_number}/?{JANUARY}{extra}"
 
 
-def rows(response, delimiter=",") -> list[list[str]]:
-    return list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig")),
-                           delimiter=delimiter))
-
-
-def pdf_text(data: bytes) -> str:
-    chunks = [data.decode("latin-1")]
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            chunks.append(zlib.decompress(stream).decode("latin-1"))
-        except zlib.error:
-            pass
-    return "\n".join(chunks)
-
-
 def test_the_statement_page_names_the_other_party_of_each_transfer(customer_client, january):
     page = customer_client.get(url(january)).get_data(as_text=True)
     assert '<span class="h-party">From B** B****</span><span class="h-note">Gift</span>' in page
@@ -54,7 +35,7 @@ def test_the_statement_page_names_the_other_party_of_each_transfer(customer_clie
 
 
 def test_the_data_csv_has_a_counterparty_column(customer_client, january):
-    table = rows(customer_client.get(url(january, "&format=csv&layout=data")))
+    table = csv_rows(customer_client.get(url(january, "&format=csv&layout=data")))
     assert table[0][4] == "counterparty"
     assert [(row[4], row[5]) for row in table[2:5]] == [
         ("", "Salary"), ("B** B****", "Gift"), ("B** B****", "Rent")]
@@ -69,7 +50,7 @@ def test_the_data_csv_is_the_same_on_a_french_page(customer_client, january):
 
 def test_the_french_csv_is_in_french_with_french_numbers_and_semicolons(customer_client,
                                                                         january):
-    table = rows(customer_client.get(url(january, "&format=csv"), headers=FRENCH), ";")
+    table = csv_rows(customer_client.get(url(january, "&format=csv"), headers=FRENCH), ";")
     assert table[0] == ["Date", "Heure", "Référence", "Type", "Contrepartie", "Libellé",
                         "Entrées (USD)", "Sorties (USD)", "Solde (USD)"]
     salary = table[2]
@@ -79,7 +60,7 @@ def test_the_french_csv_is_in_french_with_french_numbers_and_semicolons(customer
 
 
 def test_the_english_csv_writes_dates_the_english_way(customer_client, january):
-    table = rows(customer_client.get(url(january, "&format=csv")))
+    table = csv_rows(customer_client.get(url(january, "&format=csv")))
     assert table[2][0] == "Jan 5, 2026" and table[2][6] == "1,250.00"
 
 
