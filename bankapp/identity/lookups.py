@@ -19,7 +19,7 @@ from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db, limiter
 from bankapp.identity.stepup import has_paid_before
-from bankapp.models import AccountStatus, AuditEvent, Payee, now_utc
+from bankapp.models import AccountStatus, AuditEvent, Payee, User, now_utc
 from bankapp.platform.i18n import N_
 
 log = logging.getLogger("bankapp.payees")
@@ -54,7 +54,15 @@ def may_reveal(user, number: str, account, via: str) -> bool:
     number = (number or "").strip().upper()
     if account is not None and (_known_to(user, account) or _revealed_lately(user, number)):
         return True
+    # Look-ups by one customer take turns (a lock on their row until the commit below), so
+    # the same number sent in several requests at once (a client's retries) is one look-up:
+    # the later ones find the first one's row.
+    db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update())
+    if account is not None and _revealed_lately(user, number):
+        db.session.commit()
+        return True
     if not within_lookup_budget(user):
+        db.session.commit()
         return False
     found = account is not None and account.status != AccountStatus.CLOSED
     audit.record(Action.PAYEE_LOOKUP, actor=user, target_type=TargetType.ACCOUNT,
