@@ -128,6 +128,9 @@ class Config:
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "587"))
     MAIL_USE_TLS = _bool("MAIL_USE_TLS", True)
     MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
+    # The mail server's certificate is always verified; a CA file (PEM) for a server whose
+    # certificate the system's trust store does not know (a relay with a private CA).
+    MAIL_CA_FILE = os.environ.get("MAIL_CA_FILE") or None
     MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "bankapp <no-reply@localhost>")

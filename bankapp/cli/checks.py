@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+from functools import partial
 from pathlib import Path
 
 import click
@@ -21,7 +22,7 @@ from sqlalchemy.pool import NullPool
 
 from bankapp.extensions import db
 from bankapp.models import TotpDevice, User
-from bankapp.platform import ratelimit
+from bankapp.platform import mail, ratelimit
 from bankapp.platform.crypto import FieldKeyError, decrypt_field
 
 CHECK_TIMEOUT_SECONDS = 5
@@ -132,14 +133,16 @@ def check_redis(url: str) -> str:
 def check_smtp() -> str:
     cfg = current_app.config
     host, port = cfg["MAIL_SERVER"], int(cfg["MAIL_PORT"])
-    smtp_class = smtplib.SMTP_SSL if cfg.get("MAIL_USE_SSL") else smtplib.SMTP
     steps = []
     try:
-        with smtp_class(host, port, timeout=CHECK_TIMEOUT_SECONDS) as server:
+        context = mail.tls_context()
+        connection = (partial(smtplib.SMTP_SSL, context=context) if cfg.get("MAIL_USE_SSL")
+                      else smtplib.SMTP)
+        with connection(host, port, timeout=CHECK_TIMEOUT_SECONDS) as server:
             server.ehlo()
             steps.append("EHLO")
             if cfg.get("MAIL_USE_TLS") and not cfg.get("MAIL_USE_SSL"):
-                server.starttls()
+                server.starttls(context=context)
                 server.ehlo()
                 steps.append("STARTTLS")
             if cfg.get("MAIL_USERNAME"):
@@ -150,7 +153,8 @@ def check_smtp() -> str:
             f"{host}:{port} failed after {' + '.join(steps) or 'connecting'}: "
             f"{str(error).rstrip('.')}. "
             "Fix: check MAIL_SERVER, MAIL_PORT (587 with MAIL_USE_TLS=1, 465 with "
-            "MAIL_USE_SSL=1), MAIL_USERNAME/MAIL_PASSWORD, and that outbound SMTP is allowed."
+            "MAIL_USE_SSL=1), MAIL_USERNAME/MAIL_PASSWORD, that outbound SMTP is allowed, "
+            "and, for a certificate the system does not trust, MAIL_CA_FILE."
         ) from None
     return f"{host}:{port} answered ({' + '.join(steps)})"
 

@@ -13,7 +13,9 @@ from bankapp.models import Role, User
 from bankapp.identity.security import check_password
 from config import ProductionConfig, TestingConfig
 from support.database import POSTGRES
+from support.mail_sink import running_mail_sink
 from support.settings import FIELD_ENCRYPTION_KEY
+from support.tls import self_signed_certificate
 from support.users import TEST_PASSWORD
 
 STRONG_PASSWORD = "correct-horse-battery-staple"
@@ -242,6 +244,16 @@ def test_check_fails_when_smtp_is_configured_to_a_closed_port(file_app):
     assert result.exit_code == 1
     assert "FAIL  smtp" in result.output
     assert "MAIL_SERVER" in result.output
+
+
+def test_check_fails_when_the_smtp_servers_certificate_is_not_trusted(file_app, tmp_path):
+    with running_mail_sink(certificate=self_signed_certificate(tmp_path)) as server:
+        app = file_app(MAIL_SERVER=server.host, MAIL_PORT=server.port, MAIL_USE_TLS=True)
+        result = app.test_cli_runner().invoke(args=["check"])
+    assert result.exit_code == 1
+    assert "FAIL  smtp" in result.output
+    assert "CERTIFICATE_VERIFY_FAILED" in result.output
+    assert "MAIL_CA_FILE" in result.output
 
 
 def test_check_fails_when_redis_is_unreachable(file_app):

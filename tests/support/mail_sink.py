@@ -9,6 +9,7 @@ import email
 import email.policy
 import re
 import socket
+import ssl
 import threading
 from contextlib import contextmanager
 
@@ -61,16 +62,23 @@ class MailSink:
 
 
 @contextmanager
-def running_mail_sink(smtputf8: bool = False, handler=None):
+def running_mail_sink(smtputf8: bool = False, handler=None, certificate=None):
     """A MailSink (or ``handler``) served by aiosmtpd on a free loopback port, stopped on exit;
-    with ``smtputf8`` the server offers SMTPUTF8 (RFC 6531), as Postfix does by default."""
+    with ``smtputf8`` the server offers SMTPUTF8 (RFC 6531), as Postfix does by default; with
+    ``certificate`` (a (certificate, key) pair of paths) it offers STARTTLS and requires it."""
     from aiosmtpd.controller import Controller
 
     sink = handler or MailSink()
     with socket.socket() as probe:
         probe.bind((sink.host, 0))
         port = probe.getsockname()[1]
-    controller = Controller(sink, hostname=sink.host, port=port, enable_SMTPUTF8=smtputf8)
+    tls = {}
+    if certificate is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*certificate)
+        tls = {"tls_context": context, "require_starttls": True}
+    controller = Controller(sink, hostname=sink.host, port=port, enable_SMTPUTF8=smtputf8,
+                            **tls)
     controller.start()
     sink.port = controller.port
     try:
