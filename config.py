@@ -197,6 +197,10 @@ class Config:
     # Payee look-ups (each shows a holder's masked name) per customer, counted in the
     # rate-limit store: bankapp/payments/payees.py.
     PAYEE_LOOKUP_LIMIT = os.environ.get("PAYEE_LOOKUP_LIMIT", "10 per hour")
+    # Calls per API user (all their tokens), counted in the rate-limit store; empty: no limit.
+    API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "600 per minute")
+    # Open (not closed) accounts a customer may hold; a bank officer opens more.
+    MAX_OPEN_ACCOUNTS = int(os.environ.get("MAX_OPEN_ACCOUNTS", "10"))
     # What one customer may send out in a day (withdrawals and transfers to other people);
     # each customer may set a lower limit (bankapp/ledger/limits.py). Checked in create_app.
     DAILY_TRANSFER_LIMIT = os.environ.get("DAILY_TRANSFER_LIMIT", "10000.00")

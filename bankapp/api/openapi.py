@@ -54,6 +54,20 @@ _ERROR_RESPONSES = {
                     "(insufficient funds, limit, same account, unknown destination)."),
     "429": _problem("Too many attempts; wait and retry."),
 }
+# Every call with a token counts against the caller's API_RATE_LIMIT.
+_RATE_LIMITED = _problem("The caller's API calls are over `API_RATE_LIMIT` (problem "
+                         "`rate-limited`); wait the seconds `Retry-After` says.",
+                         {"Retry-After": {"schema": {"type": "string"},
+                                          "description": "Seconds to wait."}})
+
+
+def _with_rate_limit(paths: dict) -> dict:
+    """``paths`` with the 429 of the per-caller limit on every operation that takes a token."""
+    for operations in paths.values():
+        for operation in operations.values():
+            if operation.get("security") != []:
+                operation["responses"].setdefault("429", deepcopy(_RATE_LIMITED))
+    return paths
 
 
 def _errors(*codes: str) -> dict:
@@ -528,7 +542,7 @@ def openapi_document(server_url: str | None = None) -> dict:
                            "RFC 9457 problem details (application/problem+json).",
         },
         "security": [{"bearerAuth": []}],
-        "paths": PATHS,
+        "paths": _with_rate_limit(deepcopy(PATHS)),
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
                                                "bearerFormat": "JWT"}},

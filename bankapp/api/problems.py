@@ -51,6 +51,9 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
                           "(CUSTOMER_SELF_DEPOSITS is off): cash is deposited by a teller."),
     "idempotency-key-reused": (422, "Idempotency key reused",
                                "This Idempotency-Key was already used with a different request."),
+    "rate-limited": (429, "Too many API calls",
+                     "The caller's calls (all their tokens together) are over the bank's "
+                     "API_RATE_LIMIT: wait the seconds Retry-After says."),
 }
 
 

@@ -11,11 +11,12 @@ from typing import NamedTuple
 
 import jwt
 import sqlalchemy as sa
+from limits import parse as parse_limit
 from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from bankapp.api.problems import Problem
-from bankapp.extensions import db
+from bankapp.extensions import db, limiter
 from bankapp.ledger import fast
 from bankapp.models import Account, AccountType, Role, User
 
@@ -151,12 +152,29 @@ def api_user() -> User:
     return db.session.get(User, g.api_user.id)
 
 
+def spend_call(user_id: int) -> None:
+    """Count one API call against the user's ``API_RATE_LIMIT`` (all their tokens together,
+    in the rate-limit store); over it, a 429 problem saying when to try again."""
+    text = current_app.config.get("API_RATE_LIMIT")
+    if not text or not limiter.enabled:
+        return
+    item = parse_limit(text)
+    if limiter.limiter.hit(item, "api-user", str(user_id)):
+        return
+    reset_at, _ = limiter.limiter.get_window_stats(item, "api-user", str(user_id))
+    wait = max(1, int(reset_at - time.time()) + 1)
+    raise Problem(429, f"Too many API calls: at most {text}. Try again in {wait} seconds.",
+                  code="rate-limited", headers={"Retry-After": str(wait)})
+
+
 def token_required(view):
     """Authenticate the request by its bearer token; the caller's row is ``g.api_user``."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        g.api_user = user_from_token(bearer_token())
+        claims = _claims(bearer_token())
+        spend_call(claims[0])
+        g.api_user = _caller(*claims)
         return view(*args, **kwargs)
 
     return wrapped
@@ -175,6 +193,7 @@ def signed_token_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         g.api_claims = _claims(bearer_token())
+        spend_call(g.api_claims[0])
         return view(*args, **kwargs)
 
     return wrapped

@@ -49,7 +49,11 @@ def open_account():
     """Open a savings or checking account."""
     form = OpenAccountForm()
     if form.validate_on_submit():
-        account = ledger.open_account(current_user, form.account_type.data)
+        try:
+            account = ledger.open_account(current_user, form.account_type.data)
+        except ledger.LedgerError as error:
+            form.form_errors.append(str(error))
+            return render_template("accounts/open.html", form=form), 422
         flash(gettext("Your new %(name)s %(number)s is open.",
                       name=gettext(account.type_name).lower(), number=account.account_number),
               "success")

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bankapp.extensions import db
 from bankapp.ledger.errors import LedgerError
-from bankapp.models import Account, AccountType, Role, User
+from bankapp.models import Account, AccountStatus, AccountType, Role, User
 
 VAULT_NUMBER = "GL-VAULT"
 
@@ -27,6 +27,17 @@ def open_account(owner: User, account_type: str) -> Account:
     """Open a customer account with a fresh random ``ACC-`` number and a zero balance."""
     if account_type not in AccountType.CUSTOMER:
         raise LedgerError(gettext("Choose a savings or a checking account."))
+    # One opening at a time per customer (their row locked until the commit), so requests
+    # sent at once cannot all pass the count below.
+    db.session.execute(sa.select(User.id).where(User.id == owner.id).with_for_update())
+    most = current_app.config["MAX_OPEN_ACCOUNTS"]
+    held = db.session.scalar(sa.select(sa.func.count(Account.id)).where(
+        Account.owner_id == owner.id, Account.status != AccountStatus.CLOSED))
+    if held >= most:
+        db.session.rollback()
+        raise LedgerError(gettext("You already have %(count)d open accounts, the most this "
+                                  "bank allows: close one you no longer use first.",
+                                  count=most))
     for _ in range(20):
         account = Account(
             account_number=f"ACC-{secrets.randbelow(10**9):09d}",

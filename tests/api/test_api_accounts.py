@@ -45,6 +45,33 @@ def test_open_account_refuses_other_types(client, customer, body, status):
     assert customer.accounts == []
 
 
+def test_open_account_over_the_banks_maximum_is_refused(app, client, customer):
+    app.config["MAX_OPEN_ACCOUNTS"] = 1
+    send(client, "POST", "/api/v1/accounts", customer, {"account_type": "CHECKING"})
+    response = send(client, "POST", "/api/v1/accounts", customer, {"account_type": "SAVINGS"})
+    assert "You already have 1 open accounts" in assert_problem(response, 422)["detail"]
+    assert len(customer.accounts) == 1
+
+
+def test_api_calls_over_the_callers_limit_are_refused_with_retry_after(app, client, customer):
+    app.config["API_RATE_LIMIT"] = "3 per minute"
+    answers = [send(client, "GET", "/api/v1/accounts", customer) for _ in range(4)]
+    assert [answer.status_code for answer in answers[:3]] == [200] * 3
+    problem = assert_problem(answers[3], 429)
+    assert problem["code"] == "rate-limited"
+    assert 1 <= int(answers[3].headers["Retry-After"]) <= 60
+
+
+def test_the_api_limit_counts_every_token_of_a_caller_together_and_no_one_else(
+        app, client, customer, make_user):
+    app.config["API_RATE_LIMIT"] = "2 per minute"
+    other = make_user(email="bob@example.com")
+    for _ in range(2):  # send() signs a new token each time
+        send(client, "GET", "/api/v1/accounts", customer)
+    assert send(client, "GET", "/api/v1/accounts", customer).status_code == 429
+    assert send(client, "GET", "/api/v1/accounts", other).status_code == 200
+
+
 def test_get_own_account(client, customer, funded_account):
     account = funded_account(customer, "10.00")
     response = send(client, "GET", f"/api/v1/accounts/{account.account_number}", customer)

@@ -52,6 +52,28 @@ def test_opening_an_internal_account_type_is_refused(customer_client, customer):
     assert db.session.scalar(sa.select(sa.func.count(Account.id))) == 0
 
 
+def test_a_customer_cannot_hold_more_open_accounts_than_the_bank_allows(app, customer_client,
+                                                                       customer):
+    app.config["MAX_OPEN_ACCOUNTS"] = 2
+    for _ in range(2):
+        post_form(customer_client, "/accounts/open/", {"account_type": "SAVINGS"})
+    response = post_form(customer_client, "/accounts/open/", {"account_type": "SAVINGS"})
+    assert response.status_code == 422
+    assert "You already have 2 open accounts" in text(response)
+    assert len(customer.accounts) == 2
+
+
+def test_a_closed_account_leaves_room_for_a_new_one(app, customer_client, customer,
+                                                    funded_account):
+    app.config["MAX_OPEN_ACCOUNTS"] = 1
+    closed = funded_account(customer, "0.00")
+    closed.status = AccountStatus.CLOSED
+    db.session.commit()
+    response = post_form(customer_client, "/accounts/open/", {"account_type": "SAVINGS"})
+    assert response.status_code == 302
+    assert len(customer.accounts) == 2
+
+
 def test_open_account_without_csrf_token_is_refused(customer_client):
     response = customer_client.post("/accounts/open/", data={"account_type": "SAVINGS"})
     assert response.status_code == 400

@@ -184,6 +184,26 @@ def test_concurrent_first_deposits_create_one_vault(worker_app, make_user, funde
 
 
 @postgres_only
+def test_accounts_opened_at_once_stop_at_the_banks_maximum(app, worker_app, customer):
+    worker_app.config["MAX_OPEN_ACCOUNTS"] = 3
+    owner_id = customer.id
+    db.session.remove()
+
+    def open_task(owner_id):
+        try:
+            return ledger.open_account(db.session.get(User, owner_id), "SAVINGS").id
+        except ledger.LedgerError:
+            return "refused"
+
+    outcomes = run_together(worker_app, open_task, [(owner_id,)] * 8)
+
+    assert errors_in(outcomes) == []
+    assert outcomes.count("refused") == 5
+    assert db.session.scalar(sa.select(sa.func.count(Account.id))
+                             .where(Account.owner_id == owner_id)) == 3
+
+
+@postgres_only
 def test_a_refusal_names_the_state_that_refused_it(generic_worker_app, customer,
                                                   funded_account):
     """A withdrawal refused for lack of funds, racing a deposit that lands in between the

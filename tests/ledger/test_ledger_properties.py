@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -21,6 +22,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     rule,
     run_state_machine_as_test,
 )
@@ -64,6 +66,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.balances: dict[str, Decimal] = {}  # customer accounts by number
         self.status: dict[str, str] = {}
         self.ids: dict[str, int] = {}
+        self.holders: dict[str, int] = {}  # owner index by account number
         self.vault = D("0.00")
         self.entries = 0
 
@@ -111,11 +114,17 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(target=accounts, owner=st.integers(0, 1),
           account_type=st.sampled_from(["SAVINGS", "CHECKING"]))
     def open_account(self, owner, account_type):
+        held = sum(1 for holder in self.holders.values() if holder == owner)
+        if held >= current_app.config["MAX_OPEN_ACCOUNTS"]:  # none is ever closed here
+            with pytest.raises(ledger.LedgerError):
+                ledger.open_account(self.actor(owner), account_type)
+            return multiple()
         return self.open(owner, account_type)
 
     def open(self, owner: int, account_type: str) -> str:
         account = ledger.open_account(self.actor(owner), account_type)
         number = account.account_number
+        self.holders[number] = owner
         self.balances[number] = D("0.00")
         self.status[number] = AccountStatus.ACTIVE
         self.ids[number] = account.id
