@@ -3,7 +3,6 @@ same customer in several requests at once (a client's retries) is one look-up, a
 and paid for once."""
 from __future__ import annotations
 
-import pytest
 from limits import parse as parse_limit
 
 from bankapp.audit import Action
@@ -11,19 +10,9 @@ from bankapp.extensions import db, limiter
 from bankapp.identity import lookups
 from bankapp.models import Account, User
 from support.backoffice import audit_rows
-from support.concurrency import make_worker_app, postgres_only, run_together
+from support.concurrency import postgres_only, run_together
 
 pytestmark = postgres_only
-
-
-@pytest.fixture
-def workers(app):
-    """Worker threads' app on the test database, sharing the test app's rate-limit store."""
-    worker_app = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"],
-                                 RATELIMIT_STORAGE_URI="memory://")
-    yield worker_app
-    with worker_app.app_context():
-        db.engine.dispose()
 
 
 def _look_up(user_id: int, account_id: int) -> bool:

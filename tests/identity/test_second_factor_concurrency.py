@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
 import sqlalchemy as sa
 from flask import current_app
 
@@ -13,22 +12,12 @@ from bankapp.extensions import db
 from bankapp.identity import factors
 from bankapp.models import OutboxMessage, User
 from support.backoffice import audit_rows
-from support.concurrency import make_worker_app, postgres_only, run_together
+from support.concurrency import postgres_only, run_together
 from support.users import enrol_totp, totp_now
 
 pytestmark = postgres_only
 
 LOCKED_SUBJECT = "Too many wrong sign-in codes on your bankapp account"
-
-
-@pytest.fixture
-def workers(app):
-    """Worker threads' app on the test database, without Redis: the counts must hold anyway."""
-    worker_app = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"],
-                                 RATELIMIT_STORAGE_URI="memory://")
-    yield worker_app
-    with worker_app.app_context():
-        db.engine.dispose()
 
 
 def _check(user_id: int, code: str) -> str:
