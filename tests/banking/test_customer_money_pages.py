@@ -13,7 +13,7 @@ from bankapp.extensions import db
 from bankapp.models import Account, JournalEntry, Payee
 from support.reports import deposit_at, transfer_at
 from support.users import log_in_as
-from support.web import form_fields, post_form, radio_choices
+from support.web import form_fields, hidden_radio_values, post_form, radio_choices
 
 D = Decimal
 UTC = timezone.utc
@@ -246,6 +246,28 @@ def test_the_transfer_form_offers_ones_own_accounts_then_payees(customer_client,
         (checking.account_number, False, f"Checking account {checking.account_number}"),
         (str(payee.id), False, f"Landlord {payee.account.account_number}"),
         ("", True, "Another account (type its number)")]
+
+
+def test_the_transfer_form_does_not_offer_the_source_as_the_destination(
+        customer_client, customer, funded_account):
+    savings = funded_account(customer, "100.00")
+    checking = funded_account(customer, account_type="CHECKING")
+    page = text(customer_client.get(f"/accounts/transfer/?from={checking.account_number}"))
+    assert hidden_radio_values(page, "payee") == [checking.account_number]
+    # Each own account says which it is, so the page's script hides whichever is the source.
+    assert f'data-account="{savings.account_number}"' in page
+
+
+def test_the_transfer_form_shows_the_source_as_destination_once_chosen_so(
+        customer_client, customer, funded_account):
+    """Sent without the script: the refusal names the problem on the very choice made."""
+    savings = funded_account(customer, "100.00")
+    funded_account(customer, account_type="CHECKING")
+    page = text(post_form(customer_client, "/accounts/transfer/", {
+        "from_account": savings.account_number, "payee": savings.account_number,
+        "amount": "5"}))
+    assert "The source and destination accounts must be different." in page
+    assert hidden_radio_values(page, "payee") == []
 
 
 def test_money_moves_to_ones_own_account_chosen_from_the_list(customer_client, customer,

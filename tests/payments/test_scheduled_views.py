@@ -68,8 +68,8 @@ def test_the_form_offers_payees_then_own_accounts(customer_client, customer, sou
                                                   bob_account, funded_account):
     savings = funded_account(customer)
     html = text(customer_client.get(NEW))
-    assert html.index(f"Bob · {bob_account.account_number}") < html.index(
-        f"Your savings · {savings.account_number}")
+    assert html.index(f'name="to_account" value="{bob_account.account_number}"') < html.index(
+        f'name="to_account" value="{savings.account_number}"')
 
 
 def test_a_payment_to_an_own_account_can_be_scheduled(customer_client, customer, source,
