@@ -404,6 +404,36 @@ def test_the_account_opened_message_names_the_kind_once(customer_client, custome
     assert message.format(number=number) in text(response)
 
 
+def test_a_withdrawal_from_a_frozen_account_is_refused_in_french(customer_client, customer,
+                                                                  funded_account, make_user):
+    account = funded_account(customer, "100.00")
+    ledger.freeze_account(account, "Checked by the bank", make_user(role="admin"))
+    page = text(post_form(customer_client, f"/accounts/{account.account_number}/withdraw/",
+                          {"amount": "10"}, headers=FRENCH))
+    assert "Ce compte est gelé et ne peut pas faire circuler d’argent." in page
+    assert balance_of(account) == D("100.00")
+
+
+def test_a_withdrawal_of_money_on_hold_is_refused_in_french(customer_client, customer,
+                                                            funded_account, make_user):
+    account = funded_account(customer, "100.00")
+    ledger.place_hold(account, D("60.00"), "Cheque", datetime.now(UTC) + timedelta(days=1),
+                      make_user(role="teller"))
+    page = text(post_form(customer_client, f"/accounts/{account.account_number}/withdraw/",
+                          {"amount": "50"}, headers=FRENCH))
+    assert ("Provision disponible insuffisante\xa0: 60,00\xa0$US du solde sont bloqués, "
+            "40,00\xa0$US sont disponibles.") in page
+    assert balance_of(account) == D("100.00")
+
+
+def test_a_daily_limit_above_the_banks_is_refused_with_a_french_amount(
+        app, customer_client, customer):
+    app.config["DAILY_TRANSFER_LIMIT"] = "10000.00"
+    page = text(post_form(customer_client, "/accounts/limits/", {"daily_limit": "20000"},
+                          headers=FRENCH))
+    assert "10\u202f000,00\xa0$US" in page and "10,000.00" not in page
+
+
 def test_the_french_account_page_names_the_kind_once(customer_client, customer,
                                                      funded_account):
     account = funded_account(customer, account_type="CHECKING")
