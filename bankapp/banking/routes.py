@@ -25,6 +25,7 @@ from bankapp.identity import factors
 from bankapp.extensions import db
 from bankapp.platform.forms import show_errors
 from bankapp.platform.formatting import format_money
+from bankapp.platform.urls import RECOVERY_QUERY
 from bankapp.models import AccountStatus, AccountType
 from bankapp.payments.payees import payees_of
 
@@ -143,7 +144,10 @@ def transfer():
             session[CONFIRM_REFUSAL] = {"errors": [[field, str(message)]
                                                    for field, message in outcome.errors],
                                         "too_many_codes": outcome.too_many_codes}
-        return redirect(url_for("accounts.confirm_transfer"), code=303)
+        # A recovery code typed (?with=recovery): the page keeps its box on the full keyboard.
+        key, value = RECOVERY_QUERY
+        keep = {key: value} if request.args.get(key) == value else {}
+        return redirect(url_for("accounts.confirm_transfer", **keep), code=303)
     session.pop(PENDING_TRANSFER, None)  # sent, refused or being changed: no page confirms it
     if outcome.page != services.POSTED:
         return _transfer_page(form, outcome)
