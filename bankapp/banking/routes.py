@@ -1,6 +1,7 @@
 """Customer views: dashboard, accounts, deposits, withdrawals and transfers."""
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from flask import (Blueprint, abort, flash, redirect, render_template, request, session,
@@ -24,6 +25,7 @@ from bankapp.identity import factors
 from bankapp.extensions import db
 from bankapp.platform.forms import show_errors
 from bankapp.platform.formatting import format_money
+from bankapp.platform.urls import RECOVERY_QUERY
 from bankapp.models import AccountStatus, AccountType
 from bankapp.payments.payees import payees_of
 
@@ -116,6 +118,9 @@ def cash(account_number: str, operation: str):
 PENDING_TRANSFER = "pending_transfer"
 PENDING_FIELDS = ("from_account", "payee", "to_account", "amount", "description",
                   "idempotency_key")
+# What a refused confirmation (a wrong code, changed details) says on the page it redirects
+# to, once: the (field, message) pairs, and whether wrong codes have just locked approval.
+CONFIRM_REFUSAL = "transfer_confirm_refusal"
 
 
 @bp.route("/accounts/transfer/", methods=["GET", "POST"])
@@ -123,8 +128,10 @@ PENDING_FIELDS = ("from_account", "payee", "to_account", "amount", "description"
 def transfer():
     """Send money to any active account by its number, after a confirmation step.
 
-    Post/Redirect/Get: the form's POST redirects to the confirmation page (a GET), and the
-    confirmed POST to the account's page, so Back or reload never sends a form again."""
+    Post/Redirect/Get: the form's POST redirects to the confirmation page (a GET), a refused
+    confirmation (a wrong code) back to it with the reason, and the confirmed POST to the
+    account's page, so Back or reload never sends a form again nor shows a stale
+    confirmation: once a transfer is sent or refused, the confirmation page is gone."""
     form = TransferForm()
     if not form.is_submitted():
         return _transfer_form(form, preselect=request.args)
@@ -135,12 +142,19 @@ def transfer():
         return _transfer_form(form)
     asked = _transfer_request(form)
     outcome = services.transfer(current_user._get_current_object(), asked, named)
-    if outcome.page == services.CONFIRM and not (asked.confirmed or outcome.errors):
+    if outcome.page == services.CONFIRM:
         session[PENDING_TRANSFER] = {name: form[name].data or "" for name in PENDING_FIELDS}
-        return redirect(url_for("accounts.confirm_transfer"), code=303)
+        if outcome.errors:
+            session[CONFIRM_REFUSAL] = {"errors": [[field, str(message)]
+                                                   for field, message in outcome.errors],
+                                        "too_many_codes": outcome.too_many_codes}
+        # A recovery code typed (?with=recovery): the page keeps its box on the full keyboard.
+        key, value = RECOVERY_QUERY
+        keep = {key: value} if request.args.get(key) == value else {}
+        return redirect(url_for("accounts.confirm_transfer", **keep), code=303)
+    session.pop(PENDING_TRANSFER, None)  # sent, refused or being changed: no page confirms it
     if outcome.page != services.POSTED:
         return _transfer_page(form, outcome)
-    session.pop(PENDING_TRANSFER, None)
     flash_posting(outcome.posting, gettext("%(amount)s sent to %(name)s.",
                                            amount=format_money(form.amount.amount),
                                            name=outcome.holder))
@@ -151,9 +165,10 @@ def transfer():
 @bp.route("/accounts/transfer/confirm/")
 @login_required
 def confirm_transfer():
-    """The confirmation page of the transfer the form just checked; once it is sent (or when
-    there is none) the transfer form."""
+    """The confirmation page of the transfer the form just checked (with why its last
+    confirmation was refused, once); once it is sent (or when there is none) the form."""
     pending = session.get(PENDING_TRANSFER)
+    refusal = session.pop(CONFIRM_REFUSAL, None)
     if not pending:
         return redirect(url_for("accounts.transfer"), code=303)
     form = TransferForm(formdata=MultiDict({**pending, "csrf_token": generate_csrf()}))
@@ -165,6 +180,10 @@ def confirm_transfer():
         # Things changed since (the account closed, the payee removed): the form says what.
         session.pop(PENDING_TRANSFER, None)
         return _transfer_page(form, outcome) if outcome else _transfer_form(form)
+    if refusal:  # what the refused POST said, which includes what this page would add
+        outcome = dataclasses.replace(
+            outcome, errors=tuple((field, message) for field, message in refusal["errors"]),
+            too_many_codes=refusal["too_many_codes"])
     return _transfer_page(form, outcome)
 
 

@@ -15,7 +15,7 @@ from bankapp.extensions import db
 from bankapp.ledger.amounts import clean_description, clean_reason, validate_amount
 from bankapp.ledger.cash import till_for
 from bankapp.ledger.core import Posting, atomically, deposit, require_customer_account, withdraw
-from bankapp.ledger.errors import AccountNotActive, DecisionRefused, LedgerError
+from bankapp.ledger.errors import DecisionRefused, LedgerError, not_active
 from bankapp.models import (
     Account,
     Channel,
@@ -76,7 +76,7 @@ def request_posting(kind: str, account: Account, amount, description: str, telle
     if replay is not None:
         return Requested(replay, replayed=True)
     if not account.is_active:
-        raise AccountNotActive(f"This account is {account.status} and cannot move money.")
+        raise not_active(account.status)
 
     def work() -> PendingPosting:
         pending = PendingPosting(kind=kind, account_id=account.id, amount=amount,

@@ -30,15 +30,19 @@ from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger import fast
 from bankapp.ledger.accounts import find_customer_account, internal_account
+from bankapp.platform.formatting import format_money
 from bankapp.ledger.amounts import CENT, MAX_BALANCE, clean_description, to_money, validate_amount
 from bankapp.ledger.limits import DailyCharge, bank_day, bank_limit, over_limit
 from bankapp.ledger.errors import (
-    AccountNotActive,
+    BALANCE_TOO_LARGE,
+    TILL_SHORT,
     InsufficientFunds,
     LedgerError,
     LimitExceeded,
     SameAccount,
     UnknownAccount,
+    not_active,
+    short_of_held_money,
 )
 from bankapp.models import (
     Account,
@@ -167,9 +171,7 @@ def _apply_leg(leg: Leg) -> Decimal:
         # each statement sees the latest commit, so another transaction (a deposit, an
         # unfreeze) landed in between. Try the leg again on that newer state rather than
         # report a reason that is no longer true.
-    raise (InsufficientFunds() if leg.delta < 0 else
-           LimitExceeded("The receiving balance would exceed the largest balance an account "
-                         "can hold."))
+    raise InsufficientFunds() if leg.delta < 0 else LimitExceeded(BALANCE_TOO_LARGE)
 
 
 def _refusal(leg: Leg, low: Decimal, high: Decimal, now: datetime | None = None
@@ -186,22 +188,18 @@ def _refusal_of(leg: Leg, status: str, balance: Decimal, low: Decimal,
                 high: Decimal, held=None) -> LedgerError | None:
     """Why an account with this status, balance and money on hold refuses ``leg``, or None."""
     if status != AccountStatus.ACTIVE:
-        which = ("The destination account" if leg.transaction_type == TransactionType.TRANSFER_IN
-                 else "This account")
-        return AccountNotActive(f"{which} is {status} and cannot move money.")
+        return not_active(status, destination=leg.transaction_type == TransactionType.TRANSFER_IN)
     if leg.account.account_type == AccountType.TILL and balance + leg.delta > high:
         # A till's balance is minus its cash: going above zero means paying out cash it lacks.
-        return InsufficientFunds("The till does not hold enough cash to pay this out.")
+        return InsufficientFunds(TILL_SHORT)
     if balance + leg.delta < low:
         return InsufficientFunds()
     held = to_money(held)
     if balance + leg.delta - held < low:
         available = max(balance - held, Decimal("0.00"))
-        return InsufficientFunds(f"Insufficient available funds: {held:,.2f} of the balance "
-                                 f"is on hold, {available:,.2f} is available.")
+        return short_of_held_money(format_money(held), format_money(available))
     if balance + leg.delta > high:
-        return LimitExceeded("The receiving balance would exceed the largest balance an "
-                             "account can hold.")
+        return LimitExceeded(BALANCE_TOO_LARGE)
     return None
 
 

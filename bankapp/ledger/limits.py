@@ -131,7 +131,7 @@ def parse_limit(text: object) -> Decimal:
     limit = parse_amount(text)
     if limit > bank_limit():
         raise LimitExceeded(gettext("The bank's daily limit is %(limit)s: yours can only be "
-                                    "the same or lower.", limit=f"{bank_limit():,.2f}"))
+                                    "the same or lower.", limit=format_money(bank_limit())))
     return limit
 
 
@@ -140,7 +140,7 @@ def set_own_limit(user: User, new_limit: Decimal, *, stepped_up: bool = False,
     """Set ``user``'s daily limit: at once when lower (or approved by step-up), else in 24 h."""
     if new_limit > bank_limit():
         raise LimitExceeded(gettext("The bank's daily limit is %(limit)s.",
-                                    limit=f"{bank_limit():,.2f}"))
+                                    limit=format_money(bank_limit())))
     now = now or now_utc()
     own = _own_limit(user.id)
     current = own.limit_at(now) if own is not None else bank_limit()

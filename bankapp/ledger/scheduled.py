@@ -46,7 +46,7 @@ from sqlalchemy.orm import joinedload
 
 from bankapp.notifications import alerts
 from bankapp import audit as audit_trail
-from bankapp.platform.i18n import status_label
+from bankapp.platform.i18n import N_, status_label
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone
@@ -73,6 +73,15 @@ MAX_OCCURRENCES = 1000
 MAX_DESCRIPTION = 140
 # How far ahead an order may start: a typo such as 2062 for 2026 is refused.
 MAX_YEARS_AHEAD = 5
+
+
+# An order's note (``status_reason``), stored in English and translated where it is shown
+# (``stored_message`` in bankapp/platform/i18n.py): the page reading it may be in another language than the job
+# or the request that wrote it.
+PAUSED_BY_YOU = N_("Paused by you.")
+CANCELLED_BY_YOU = N_("Cancelled by you.")
+ENDED_WHILE_PAUSED = N_("Its last payment date passed while it was paused.")
+PAUSED_SOURCE_NOT_ACTIVE = N_("Paused: the account it pays from is not active.")
 
 
 class InvalidSchedule(LedgerError):
@@ -283,7 +292,7 @@ def _years_after(day: date, years: int) -> date:
 def pause_order(order: ScheduledOrder, actor: User) -> ScheduledOrder:
     """Stop an active order's payments until it is resumed."""
     return _change_status(order, actor, Action.SCHEDULED_PAUSE, (OrderStatus.ACTIVE,),
-                          {"status": OrderStatus.PAUSED, "status_reason": "Paused by you."},
+                          {"status": OrderStatus.PAUSED, "status_reason": PAUSED_BY_YOU},
                           "Only an active order can be paused.")
 
 
@@ -302,7 +311,7 @@ def resume_order(order: ScheduledOrder, actor: User, today: date) -> ScheduledOr
     values = ({"status": OrderStatus.ACTIVE, "status_reason": None, "next_due_on": due}
               if due is not None else
               {"status": OrderStatus.COMPLETED, "next_due_on": None,
-               "status_reason": "Its last payment date passed while it was paused."})
+               "status_reason": ENDED_WHILE_PAUSED})
     return _change_status(order, actor, Action.SCHEDULED_RESUME, (OrderStatus.PAUSED,), values,
                           "Only a paused order can be resumed.")
 
@@ -312,7 +321,7 @@ def cancel_order(order: ScheduledOrder, actor: User) -> ScheduledOrder:
     return _change_status(order, actor, Action.SCHEDULED_CANCEL,
                           (OrderStatus.ACTIVE, OrderStatus.PAUSED),
                           {"status": OrderStatus.CANCELLED, "next_due_on": None,
-                           "status_reason": "Cancelled by you."},
+                           "status_reason": CANCELLED_BY_YOU},
                           "This order has already ended.")
 
 
@@ -450,8 +459,7 @@ def run_occurrence(order: ScheduledOrder, due: date) -> str:
 
 def _record_failure(order: ScheduledOrder, due: date, following: date | None, reason: str,
                     pause: bool) -> str:
-    pause_reason = (f"Paused: the account {order.source.account_number} is not active."
-                    if pause else None)
+    pause_reason = PAUSED_SOURCE_NOT_ACTIVE if pause else None
 
     def work() -> None:
         db.session.add(ScheduledOccurrence(order_id=order.id, due_on=due,

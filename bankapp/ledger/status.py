@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext
 
 from bankapp import audit as audit_trail
 from bankapp.audit import Action
@@ -11,6 +12,7 @@ from bankapp.ledger.amounts import clean_reason
 from bankapp.ledger.core import atomically, require_customer_account
 from bankapp.ledger.errors import AccountNotActive
 from bankapp.models import Account, AccountStatus, User
+from bankapp.platform.i18n import lazy_status_label
 
 
 def freeze_account(account: Account, reason: str, actor: User) -> Account:
@@ -40,7 +42,9 @@ def _set_status(account: Account, current: str, new: str, reason: str, actor: Us
         ).rowcount
         if changed != 1:
             status = db.session.scalar(sa.select(Account.status).where(Account.id == account.id))
-            raise AccountNotActive(f"This account is {status}, not {current}.")
+            raise AccountNotActive(lazy_gettext("This account is %(status)s, not %(expected)s.",
+                                                status=lazy_status_label(status),
+                                                expected=lazy_status_label(current)))
         audit_trail.record(action, actor=actor, target_type=TargetType.ACCOUNT,
                            target_id=account.account_number,
                            details={"reason": reason, "from": current, "to": new})

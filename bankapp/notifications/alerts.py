@@ -31,7 +31,7 @@ from bankapp.models import (
 )
 from bankapp.notifications.outbox import queue_email
 from bankapp.platform.formatting import format_money, format_timestamp
-from bankapp.platform.i18n import recipient_locale
+from bankapp.platform.i18n import recipient_locale, stored_message
 
 _PENDING = "bankapp.notifications.alerts.pending"
 
@@ -204,7 +204,7 @@ def scheduled_payment_failed(order, due: date, reason: str, *, paused: bool) -> 
                     gettext("Your scheduled payment of %(amount)s from your %(account)s, due "
                             "on %(day)s, was not made: %(reason)s",
                             amount=format_money(order.amount), account=_ending(order.source),
-                            day=due.isoformat(), reason=reason) + f"\n\n{what}")
+                            day=due.isoformat(), reason=stored_message(reason)) + f"\n\n{what}")
 
 
 def hold_placed(account: Account, amount: Decimal, reason: str,

@@ -1,7 +1,8 @@
 """Forms of the payees, scheduled payments and alert settings pages."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, RadioField, SelectField,
+                     StringField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
@@ -28,8 +29,9 @@ class PayeeRenameForm(FlaskForm):
 
 
 class ScheduledOrderForm(FlaskForm):
-    from_account = SelectField(_l("From account"), choices=[])
-    to_account = SelectField(_l("Pay to"), choices=[],
+    # Radio cards, as on the transfer form: a card's label wraps, a drop-down clips it on a phone.
+    from_account = RadioField(_l("From account"), choices=[])
+    to_account = RadioField(_l("Pay to"), choices=[],
                              description=_l("One of your payees or your own accounts. To pay a "
                                             "new account, save it as a payee first."))
     amount = AmountField(_l("Amount"))

@@ -1,6 +1,9 @@
 """Customer views: saved payees, scheduled payments and alert settings."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
@@ -124,20 +127,29 @@ def scheduled_list():
     return render_template("payments/scheduled.html", orders=list(orders))
 
 
-def _destination_choices(sources: list[Account]) -> tuple[list, dict[str, Account]]:
+@dataclass(frozen=True)
+class OrderChoices:
+    """What the order form offers: the active accounts to pay from (with what is available in
+    each), the saved payees and the customer's own accounts to pay to; the account behind each
+    destination's value."""
+
+    sources: list[Account]
+    available: dict[int, Decimal]
+    payees: list
+    own: list[Account]
+    destinations: dict[str, Account]
+
+
+def _destination_choices() -> tuple[list, list[Account], dict[str, Account]]:
     """Payees first, then the customer's own accounts; and the account behind each value."""
     saved = payees.payees_of(current_user)
     accounts = {p.account.account_number: p.account for p in saved}
-    choices = [SelectChoice(p.account.account_number,
-                            f"{p.nickname} · {p.account.account_number}") for p in saved]
+    own = []
     for account in current_user.accounts:
         if account.status != AccountStatus.CLOSED and account.account_number not in accounts:
             accounts[account.account_number] = account
-            choices.append(SelectChoice(account.account_number,
-                                        gettext("Your %(type)s · %(number)s",
-                                                type=gettext(account.type_label).lower(),
-                                                number=account.account_number)))
-    return choices, accounts
+            own.append(account)
+    return saved, own, accounts
 
 
 @bp.route("/accounts/scheduled/new/", methods=["GET", "POST"])
@@ -145,33 +157,37 @@ def _destination_choices(sources: list[Account]) -> tuple[list, dict[str, Accoun
 def scheduled_new():
     """Set up a one-off payment on a future date, or a standing order."""
     form = ScheduledOrderForm()
-    sources, destinations = _order_choices(form)
+    offered = _order_choices(form)
     if not form.validate_on_submit():
-        return _order_form(form, sources)
-    source = next((a for a in sources if a.account_number == form.from_account.data), None)
-    destination = destinations.get(form.to_account.data)
+        return _order_form(form, offered)
+    source = next((a for a in offered.sources if a.account_number == form.from_account.data),
+                  None)
+    destination = offered.destinations.get(form.to_account.data)
     outcome = services.schedule_payment(current_user._get_current_object(), source,
                                         destination, _order_request(form))
     if (order := outcome.order) is None:
         show_errors(form, outcome.errors)
-        return _order_form(form, sources, needs_code=outcome.needs_code)
+        return _order_form(form, offered, needs_code=outcome.needs_code)
     flash(gettext("Scheduled: %(amount)s to %(number)s, first on %(day)s.",
                   amount=format_money(order.amount), number=destination.account_number,
                   day=order.next_due_on.isoformat()), "success")
     return redirect(url_for("payments.scheduled_detail", order_id=order.id), code=303)
 
 
-def _order_choices(form: ScheduledOrderForm) -> tuple[list[Account], dict[str, Account]]:
+def _order_choices(form: ScheduledOrderForm) -> OrderChoices:
     """Offer the customer's active accounts to pay from, their payees and accounts to pay
     to; the accounts behind the choices."""
     sources = [a for a in current_user.accounts if a.status == AccountStatus.ACTIVE]
-    form.from_account.choices = [SelectChoice(a.account_number,
-                                              f"{a.account_number} · {gettext(a.type_label)} · "
-                                              f"{format_money(a.balance)}") for a in sources]
-    form.to_account.choices, destinations = _destination_choices(sources)
+    form.from_account.choices = [SelectChoice(a.account_number, a.account_number)
+                                 for a in sources]
+    if not form.is_submitted() and not form.from_account.data and sources:
+        form.from_account.data = sources[0].account_number
+    saved, own, destinations = _destination_choices()
+    form.to_account.choices = [SelectChoice(number, number) for number in destinations]
     # Unknown numbers are answered by the service with a message, not WTForms' generic one.
     form.to_account.validate_choice = False
-    return sources, destinations
+    available = ledger.available_balances(sources) if sources else {}
+    return OrderChoices(sources, available, saved, own, destinations)
 
 
 def _order_request(form: ScheduledOrderForm) -> services.OrderRequest:
@@ -181,12 +197,12 @@ def _order_request(form: ScheduledOrderForm) -> services.OrderRequest:
         form.idempotency_key.data, form.code.data)
 
 
-def _order_form(form, sources, needs_code: bool | None = None):
+def _order_form(form, offered: OrderChoices, needs_code: bool | None = None):
     form.code.data = ""  # a code is never shown back
     if needs_code is None:
         needs_code = current_user.mfa_enabled
-    return render_template("payments/scheduled_new.html", form=form, has_sources=bool(sources),
-                           needs_code=needs_code)
+    return render_template("payments/scheduled_new.html", form=form, offered=offered,
+                           has_sources=bool(offered.sources), needs_code=needs_code)
 
 
 @bp.route("/accounts/scheduled/<int:order_id>/")

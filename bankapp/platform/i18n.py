@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from babel import Locale
 from babel.numbers import UnknownCurrencyError, get_currency_name
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import force_locale, get_locale, gettext
+from flask_babel import force_locale, get_locale, gettext, lazy_gettext
 from flask_login import current_user
 
 from bankapp.extensions import babel
@@ -47,6 +47,19 @@ ROLE_LABELS = {"customer": N_("customer"), "teller": N_("teller"), "admin": N_("
 
 def status_label(code: str) -> str:
     return gettext(STATUS_LABELS[code]) if code in STATUS_LABELS else code
+
+
+def stored_message(text: str | None) -> str:
+    """A message stored in English (a scheduled payment's failure, an order's note) in the
+    page's language when the catalogue has it, as written otherwise. Plain text: the page
+    escapes it (``_()`` in a template would mark it safe)."""
+    return gettext(text) if text else ""
+
+
+def lazy_status_label(code: str):
+    """``status_label`` read when shown: for a message made before its page's language is
+    known, or shown in another (a refusal raised in one place, rendered in another)."""
+    return lazy_gettext(STATUS_LABELS[code]) if code in STATUS_LABELS else code
 
 
 def role_label(code: str) -> str:
@@ -106,5 +119,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["bank_currency"] = bank_currency
     app.jinja_env.globals["status_label"] = status_label
     app.jinja_env.globals["role_label"] = role_label
+    app.jinja_env.filters["stored_message"] = stored_message
     # {% trans %} blocks: line breaks and indentation inside them are not part of the msgid.
     app.jinja_env.policies["ext.i18n.trimmed"] = True

@@ -37,3 +37,18 @@ def is_safe_next(target: str | None) -> bool:
     base = urlsplit(request.host_url)
     joined = urlsplit(urljoin(request.host_url, target))
     return joined.scheme in ("http", "https") and joined.netloc == base.netloc
+
+
+# The query a page is asked with to type a recovery code (letters: the full keyboard) in its
+# second-factor box instead of the app's 6-digit code (the numeric keypad).
+RECOVERY_QUERY = ("with", "recovery")
+
+
+def code_switch() -> tuple[bool, str, str]:
+    """For the page being drawn: whether its code box takes a recovery code
+    (``?with=recovery``), and the addresses of this page with and without it."""
+    key, value = RECOVERY_QUERY
+    args = {**(request.view_args or {}),
+            **{name: item for name, item in request.args.items() if name != key}}
+    return (request.args.get(key) == value, url_for(request.endpoint, **args, **{key: value}),
+            url_for(request.endpoint, **args))

@@ -24,7 +24,7 @@ from bankapp.platform.formatting import (
     format_rate,
     format_timestamp,
 )
-from bankapp.platform.urls import public_base_url, public_url_for
+from bankapp.platform.urls import code_switch, public_base_url, public_url_for
 
 CSP = {
     "default-src": "'self'",
@@ -165,6 +165,7 @@ def register_template_helpers(app: Flask, navigation: list[tuple[str, str, tuple
     app.jinja_env.filters["lastday"] = format_last_day  # a period's exclusive end, as its day
     app.jinja_env.filters["percent"] = format_rate  # an annual rate in percent
     app.jinja_env.globals["public_url_for"] = public_url_for
+    app.jinja_env.globals["code_switch"] = code_switch
 
     def nav_links(user) -> list[tuple[str, str]]:
         """The navigation entries this user's role may open, for blueprints that exist."""

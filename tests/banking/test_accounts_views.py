@@ -1,4 +1,5 @@
 """The customer's pages: dashboard, opening accounts, deposits, withdrawals and transfers."""
+import re
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -406,8 +407,8 @@ def test_refused_transfer_shows_the_form_with_balances_and_saved_payees(customer
         "amount": "10.01"}, follow_redirects=True)
     page = text(response)
     assert response.status_code == 200 and "Insufficient funds" in page
-    assert f"{source.account_number}</span></span>\n          <span class=\"choice-detail\">" \
-           f"$10.00 available</span>" in page
+    assert re.search(rf"{source.account_number}</span></span>\s*<span class=\"choice-detail\">"
+                     r"\$10.00 available</span>", page)
     assert '<span class="choice-title">Bob</span>' in page
 
 

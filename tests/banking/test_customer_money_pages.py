@@ -13,7 +13,7 @@ from bankapp.extensions import db
 from bankapp.models import Account, JournalEntry, Payee
 from support.reports import deposit_at, transfer_at
 from support.users import log_in_as
-from support.web import form_fields, post_form, radio_choices
+from support.web import form_fields, hidden_radio_values, post_form, radio_choices
 
 D = Decimal
 UTC = timezone.utc
@@ -248,6 +248,28 @@ def test_the_transfer_form_offers_ones_own_accounts_then_payees(customer_client,
         ("", True, "Another account (type its number)")]
 
 
+def test_the_transfer_form_does_not_offer_the_source_as_the_destination(
+        customer_client, customer, funded_account):
+    savings = funded_account(customer, "100.00")
+    checking = funded_account(customer, account_type="CHECKING")
+    page = text(customer_client.get(f"/accounts/transfer/?from={checking.account_number}"))
+    assert hidden_radio_values(page, "payee") == [checking.account_number]
+    # Each own account says which it is, so the page's script hides whichever is the source.
+    assert f'data-account="{savings.account_number}"' in page
+
+
+def test_the_transfer_form_shows_the_source_as_destination_once_chosen_so(
+        customer_client, customer, funded_account):
+    """Sent without the script: the refusal names the problem on the very choice made."""
+    savings = funded_account(customer, "100.00")
+    funded_account(customer, account_type="CHECKING")
+    page = text(post_form(customer_client, "/accounts/transfer/", {
+        "from_account": savings.account_number, "payee": savings.account_number,
+        "amount": "5"}))
+    assert "The source and destination accounts must be different." in page
+    assert hidden_radio_values(page, "payee") == []
+
+
 def test_money_moves_to_ones_own_account_chosen_from_the_list(customer_client, customer,
                                                               funded_account):
     savings = funded_account(customer, "100.00")
@@ -380,6 +402,36 @@ def test_the_account_opened_message_names_the_kind_once(customer_client, custome
                          headers={"Accept-Language": language}, follow_redirects=True)
     number = db.session.scalar(sa.select(Account.account_number))
     assert message.format(number=number) in text(response)
+
+
+def test_a_withdrawal_from_a_frozen_account_is_refused_in_french(customer_client, customer,
+                                                                  funded_account, make_user):
+    account = funded_account(customer, "100.00")
+    ledger.freeze_account(account, "Checked by the bank", make_user(role="admin"))
+    page = text(post_form(customer_client, f"/accounts/{account.account_number}/withdraw/",
+                          {"amount": "10"}, headers=FRENCH))
+    assert "Ce compte est gelé et ne peut pas faire circuler d’argent." in page
+    assert balance_of(account) == D("100.00")
+
+
+def test_a_withdrawal_of_money_on_hold_is_refused_in_french(customer_client, customer,
+                                                            funded_account, make_user):
+    account = funded_account(customer, "100.00")
+    ledger.place_hold(account, D("60.00"), "Cheque", datetime.now(UTC) + timedelta(days=1),
+                      make_user(role="teller"))
+    page = text(post_form(customer_client, f"/accounts/{account.account_number}/withdraw/",
+                          {"amount": "50"}, headers=FRENCH))
+    assert ("Provision disponible insuffisante\xa0: 60,00\xa0$US du solde sont bloqués, "
+            "40,00\xa0$US sont disponibles.") in page
+    assert balance_of(account) == D("100.00")
+
+
+def test_a_daily_limit_above_the_banks_is_refused_with_a_french_amount(
+        app, customer_client, customer):
+    app.config["DAILY_TRANSFER_LIMIT"] = "10000.00"
+    page = text(post_form(customer_client, "/accounts/limits/", {"daily_limit": "20000"},
+                          headers=FRENCH))
+    assert "10\u202f000,00\xa0$US" in page and "10,000.00" not in page
 
 
 def test_the_french_account_page_names_the_kind_once(customer_client, customer,

@@ -218,6 +218,46 @@ def test_the_transfer_form_offers_own_accounts_and_payees_and_says_what_is_avail
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_transfer_form_never_offers_the_source_as_the_destination(money, language):
+    page = money.pages[language]
+
+    def shown_own_destinations(page) -> list[str]:
+        cards = page.locator("fieldset#payee label.choice-card[data-account]")
+        return [card.get_attribute("data-account") for card in cards.all() if card.is_visible()]
+
+    def show(page):
+        page.goto(f"/accounts/transfer/?from={money.checking}")
+        assert shown_own_destinations(page) == [money.savings]
+        page.locator("fieldset#payee label.choice-card", has_text=money.savings).click()
+        # Choosing the other source: the destination just chosen is the source now, so it
+        # is hidden and no longer chosen; the first source is offered instead.
+        page.locator("fieldset#from_account label.choice-card", has_text=money.savings).click()
+        assert shown_own_destinations(page) == [money.checking]
+        expect(page.locator("input[name=payee]:checked")).to_have_count(0)
+
+    _in_every_look(page, language, "transfer-not-to-itself", show)
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_the_scheduled_payment_form_cuts_no_account_or_payee(money, language):
+    page = money.pages[language]
+
+    def show(page):
+        page.goto("/accounts/scheduled/new/")
+        # Cards, not drop-downs: every account and the payee's whole nickname are in view.
+        expect(page.locator("main select#from_account, main select#to_account")).to_have_count(0)
+        expect(page.locator("fieldset#from_account label.choice-card")).to_have_count(2)
+        expect(page.locator("fieldset#to_account")).to_contain_text(LONG_NICKNAME)
+        # Paying from checking: checking is not offered to pay to.
+        expect(page.locator("fieldset#to_account label.choice-card",
+                            has_text=money.checking)).to_be_hidden()
+        expect(page.locator("fieldset#to_account label.choice-card",
+                            has_text=money.savings)).to_be_visible()
+
+    _in_every_look(page, language, "scheduled-new", show)
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
 def test_the_confirm_page_names_the_payee(money, language):
     page, words = money.pages[language], WORDS[language]
 

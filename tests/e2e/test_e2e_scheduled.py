@@ -46,8 +46,8 @@ def test_a_monthly_payment_to_a_new_payee_runs_three_times(new_page, live_server
 
     first = datetime.now(timezone.utc).date() + timedelta(days=1)
     page.goto("/accounts/scheduled/new/")
-    page.select_option("#from_account", source)
-    page.select_option("#to_account", landlord)
+    page.check(f"input[name=from_account][value='{source}']")
+    page.check(f"input[name=to_account][value='{landlord}']")
     page.fill("#amount", "40.00")
     page.fill("#description", "Monthly rent")
     page.select_option("#frequency", "monthly")

@@ -128,7 +128,8 @@ def test_a_malformed_code_during_setup_asks_for_six_digits_only(customer_client)
 
 
 def code_input(html: str) -> str:
-    return re.search(r'<input[^>]*name="code"[^>]*>', html).group(0)
+    """The second-factor code box (named ``code``, or ``remove-code`` on the security page)."""
+    return re.search(r'<input[^>]*name="(?:remove-)?code"[^>]*>', html).group(0)
 
 
 def test_the_setup_code_input_opens_the_numeric_keypad(customer_client):
@@ -148,6 +149,46 @@ def test_a_recovery_code_is_typed_on_the_full_keyboard(client, enrolled):
     password_step(client)
     tag = code_input(client.get(SECOND_STEP + "?with=recovery").get_data(as_text=True))
     assert 'inputmode="text"' in tag and 'autocomplete="off"' in tag
+
+
+def _step_up_page(client, customer, funded_account, make_user) -> str:
+    """The transfer confirmation page asking for a code (a first payment to Bob)."""
+    source = funded_account(customer, "100.00")
+    bobs = funded_account(make_user(email="bob@example.com"))
+    post_form(client, "/accounts/transfer/", {"from_account": source.account_number,
+                                              "to_account": bobs.account_number,
+                                              "amount": "5"})
+    return "/accounts/transfer/confirm/"
+
+
+CODE_PAGES = {
+    "transfer step-up": _step_up_page,
+    "security page": lambda *_: "/accounts/security/",
+    "daily limit": lambda *_: "/accounts/limits/",
+    "email change": lambda *_: "/accounts/profile/email/",
+    "scheduled payment": lambda client, customer, funded_account, _: (
+        funded_account(customer, "10.00") and "/accounts/scheduled/new/"),
+}
+
+
+@pytest.mark.parametrize("page", CODE_PAGES)
+def test_every_code_input_opens_the_numeric_keypad_and_offers_the_full_keyboard(
+        customer_client, customer, funded_account, make_user, page):
+    enrol_totp(customer)
+    db.session.commit()
+    url = CODE_PAGES[page](customer_client, customer, funded_account, make_user)
+    html = customer_client.get(url).get_data(as_text=True)
+    tag = code_input(html)
+    assert 'inputmode="numeric"' in tag and 'autocomplete="one-time-code"' in tag
+    assert f'href="{url}?with=recovery" data-mode="recovery"' in html
+    recovery = customer_client.get(f"{url}?with=recovery").get_data(as_text=True)
+    tag = code_input(recovery)
+    assert 'inputmode="text"' in tag and 'autocomplete="off"' in tag
+
+
+def test_the_code_to_set_up_an_app_offers_no_recovery_code(customer_client):
+    html = customer_client.get(SETUP).get_data(as_text=True)
+    assert "?with=recovery" not in html and "data-code-switch" not in html
 
 
 def test_recovery_codes_can_be_copied_downloaded_and_printed(customer_client):

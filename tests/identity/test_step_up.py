@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
 import pytest
@@ -22,6 +23,7 @@ from support.users import enrol_totp, totp_now
 from support.web import form_fields, post_form
 
 TRANSFER = "/accounts/transfer/"
+CONFIRM = "/accounts/transfer/confirm/"
 TRANSFERS_API = "/api/v1/transfers"
 
 
@@ -149,12 +151,16 @@ def confirmation(client, source, destination, amount="10.00", description=""):
 
 
 def confirm(client, page, code=None, **changes):
-    """Press "Send" on a confirmation page, with ``code`` typed and any hidden field changed."""
+    """Press "Send" on a confirmation page, with ``code`` typed and any hidden field changed;
+    a refusal is the confirmation page again, reached as the browser would (its redirect)."""
     fields = form_fields(text(page))
     if code is not None:
         fields["code"] = code
     fields.update(changes)
-    return client.post(TRANSFER, data=fields)
+    response = client.post(TRANSFER, data=fields)
+    if response.status_code == 303 and response.location.endswith(CONFIRM):
+        return client.get(response.location)
+    return response
 
 
 def test_a_first_payment_asks_for_a_code_and_says_why(customer_client, secret, source, payee):
@@ -237,6 +243,30 @@ def test_a_wrong_code_posts_nothing_and_counts_toward_the_lockout(customer_clien
     assert balance(payee) == 0 and entries() == 1  # only the opening deposit
     assert len(audit_rows(Action.MFA_FAILURE)) == 1
     assert audit_rows(Action.STEP_UP_FAILURE)[0].details["locked"] is False
+
+
+def test_a_wrong_code_redirects_to_the_confirmation_page_so_reload_sends_nothing(
+        customer_client, secret, source, payee):
+    fields = form_fields(text(confirmation(customer_client, source, payee)))
+    response = customer_client.post(TRANSFER, data={**fields, "code": "000000"})
+    assert response.status_code == 303 and response.location.endswith(CONFIRM)
+    page = text(customer_client.get(CONFIRM))
+    assert "That code is not right" in page and has_code_field(page)
+    # Said once: the page loaded again (reload, Back) is the confirmation without it.
+    assert "That code is not right" not in text(customer_client.get(CONFIRM))
+    assert balance(payee) == 0
+
+
+def test_after_a_refused_posting_the_confirmation_page_is_gone(customer_client, secret,
+                                                               source, payee, make_user):
+    page = confirmation(customer_client, source, payee, amount="25.00")
+    ledger.place_hold(source, D("4990.00"), "Cheque", datetime.now(timezone.utc)
+                      + timedelta(days=1), make_user(role="teller"))
+    refused = confirm(customer_client, page, totp_now(secret))
+    assert "Insufficient available funds" in text(refused)
+    back = customer_client.get(CONFIRM)  # Back: no page to confirm that transfer again
+    assert back.status_code == 303 and back.location.endswith(TRANSFER)
+    assert balance(payee) == 0
 
 
 def test_a_wrong_payment_code_is_audited_as_a_payment_code_not_a_sign_in(customer_client,

@@ -23,6 +23,7 @@ from support.users import enrol_totp, log_in_as, totp_now
 from support.web import form_fields, post_form
 
 TRANSFER = "/accounts/transfer/"
+CONFIRM = "/accounts/transfer/confirm/"
 STEP_UP_OPTIONS = "/accounts/passkeys/step-up/options/"
 REFUSED = "Your passkey did not approve this transfer"
 
@@ -77,7 +78,10 @@ def send(client, page, assertion: str | None = None, code: str = ""):
     fields["code"] = code
     if assertion is not None:
         fields["passkey_assertion"] = assertion
-    return client.post(TRANSFER, data=fields)
+    response = client.post(TRANSFER, data=fields)
+    if response.status_code == 303 and response.location.endswith(CONFIRM):
+        return client.get(response.location)  # a refusal: the confirmation page again
+    return response
 
 
 # ---------------------------------------------------------------- approving
@@ -160,7 +164,7 @@ def test_an_assertion_sent_with_changed_details_is_not_even_checked(
     fields = form_fields(text(page))
     fields.update(passkey_assertion=passkey_answer(customer_client, page, passkey),
                   amount="4000.00")
-    response = customer_client.post(TRANSFER, data=fields)
+    response = customer_client.post(TRANSFER, data=fields, follow_redirects=True)
     assert response.status_code == 200 and "enter a new code" in text(response)
     assert balance(payee) == 0 and not audit_rows(Action.STEP_UP_SUCCESS)
 

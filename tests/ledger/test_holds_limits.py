@@ -315,7 +315,7 @@ def test_a_raise_the_bank_refuses_leaves_the_code_unused(client, make_user, limi
     log_in_as(client, user)
     code = totp_now(user.totp_secret)
     response = post_form(client, "/accounts/limits/", {"daily_limit": "1000.01", "code": code})
-    assert response.status_code == 200 and "daily limit is 1,000.00" in response.get_data(
+    assert response.status_code == 200 and "daily limit is $1,000.00" in response.get_data(
         as_text=True)
     assert audit_rows("step_up.success") == []
     post_form(client, "/accounts/limits/", {"daily_limit": "900", "code": code})
@@ -335,7 +335,7 @@ def test_a_raise_with_a_wrong_code_changes_nothing(client, make_user, limit_1000
 @pytest.mark.parametrize("typed, message", [
     ("-1", "greater than zero"),
     ("1e9", "Enter an amount"),
-    ("1000.01", "bank&#39;s daily limit is 1,000.00"),
+    ("1000.01", "bank&#39;s daily limit is $1,000.00"),
     ("0", "greater than zero"),
     ("abc", "Enter an amount"),
 ])

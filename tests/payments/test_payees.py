@@ -253,7 +253,7 @@ def test_the_transfer_form_offers_saved_payees_first(customer_client, source, bo
     assert html.index('name="payee"') < html.index('name="to_account"')
     assert re.search(r'<p class="choice-group">Your payees</p>\s*<label class="choice-card">\s*'
                      r'<input type="radio" name="payee" value="[0-9]+">\s*'
-                     r'<span class="choice-text"><span class="choice-title">Landlord<', html)
+                     r'<span class="choice-text">\s*<span class="choice-title">Landlord<', html)
 
 
 def test_paying_a_saved_payee_from_the_transfer_form(customer_client, source, bob_account):

@@ -68,8 +68,8 @@ def test_the_form_offers_payees_then_own_accounts(customer_client, customer, sou
                                                   bob_account, funded_account):
     savings = funded_account(customer)
     html = text(customer_client.get(NEW))
-    assert html.index(f"Bob · {bob_account.account_number}") < html.index(
-        f"Your savings · {savings.account_number}")
+    assert html.index(f'name="to_account" value="{bob_account.account_number}"') < html.index(
+        f'name="to_account" value="{savings.account_number}"')
 
 
 def test_a_payment_to_an_own_account_can_be_scheduled(customer_client, customer, source,
@@ -191,6 +191,39 @@ def test_the_order_page_lists_posted_and_failed_payments(customer_client, custom
     html = text(customer_client.get(f"/accounts/scheduled/{order.id}/"))
     assert html.count("occurrence-posted") == 1 and html.count("occurrence-failed") == 1
     assert "Insufficient funds" in html
+
+
+def test_a_failed_payment_says_why_in_french_on_a_french_page(customer_client, customer,
+                                                               source, bob_account):
+    order = ledger.create_order(customer, source, bob_account, D("1500.00"),
+                                frequency=Frequency.ONCE, start_on=tomorrow(),
+                                today=ledger.bank_today())
+    ledger.run_due(tomorrow())  # a job: no page, no language
+    html = text(customer_client.get(f"/accounts/scheduled/{order.id}/",
+                                    headers={"Accept-Language": "fr"}))
+    assert "Provision insuffisante\xa0: le solde ne couvre pas ce montant." in html
+    assert "Insufficient funds" not in html
+
+
+def test_a_payment_paused_by_its_frozen_account_says_so_in_french(customer_client, customer,
+                                                                   source, bob_account,
+                                                                   make_user):
+    order = _made(customer, source, bob_account)
+    ledger.freeze_account(source, "Checked by the bank", make_user(role="admin"))
+    ledger.run_due(order.next_due_on)
+    html = text(customer_client.get(f"/accounts/scheduled/{order.id}/",
+                                    headers={"Accept-Language": "fr"}))
+    assert "Ce compte est gelé et ne peut pas faire circuler d’argent." in html
+    assert "Suspendu\xa0: le compte qui paie n’est pas actif." in html
+
+
+def test_an_order_paused_by_its_customer_says_so_in_french(customer_client, customer, source,
+                                                            bob_account):
+    order = _made(customer, source, bob_account)
+    page = f"/accounts/scheduled/{order.id}/"
+    customer_client.post(f"{page}pause/", data=form_fields(text(customer_client.get(page))))
+    assert "Suspendu par vous." in text(customer_client.get(
+        page, headers={"Accept-Language": "fr"}))
 
 
 # ---------------------------------------------------------------- CLI and cron

@@ -53,3 +53,10 @@ def radio_choices(html: str, name: str) -> list[tuple[str, bool, str]]:
             words = " ".join(re.sub(r"<[^>]+>", " ", label).split())
             found.append((radio.group(1), "checked" in radio.group(2), words))
     return found
+
+
+def hidden_radio_values(html: str, name: str) -> list[str]:
+    """The values of the radio buttons named ``name`` whose card (label) is drawn hidden."""
+    return [value for attributes, value in re.findall(
+        rf'<label([^>]*)>\s*<input type="radio" name="{name}" value="([^"]*)"', html)
+        if re.search(r"\bhidden\b", attributes)]
