@@ -634,7 +634,7 @@ def pages(layout: Layout) -> list[tuple[str, str, str]]:
         ("teller entry", "teller", f"/teller/entries/{sample_reference}/"),
         ("teller loan portfolio", "teller", "/teller/loans/portfolio/"),
         ("admin audit, unfiltered", "admin", "/admin/audit/"),
-        ("admin audit, by action", "admin", "/admin/audit/?action=login_failed"),
+        ("admin audit, by action", "admin", "/admin/audit/?action=auth.login.failure"),
         ("admin audit, by target", "admin", "/admin/audit/?target_type=account&target_id=77"),
         ("admin audit, by actor+dates", "admin",
          f"/admin/audit/?actor=customer12&date_from={last_month.isoformat()}"
@@ -773,16 +773,26 @@ def transfer_cpu(app, db_url: str, database: str, count: int) -> tuple[float, fl
 # ---------------------------------------------------------------- jobs
 
 
-def timed_flask(db_url: str, *args: str) -> float:
+def timed_flask(db_url: str, seconds: float, count_sql: str, *args: str) -> None:
+    """Run ``flask ARGS`` for at most ``seconds``; print its time and how many rows
+    ``count_sql`` counts afterwards (what it got done), with the rate."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "flask", *args], cwd=apphost.REPO_ROOT,
-                            env=apphost.app_env(apphost.REPO_ROOT, db_url), capture_output=True,
-                            text=True)
+    try:
+        result = subprocess.run([sys.executable, "-m", "flask", *args], cwd=apphost.REPO_ROOT,
+                                env=apphost.app_env(apphost.REPO_ROOT, db_url),
+                                capture_output=True, text=True, timeout=seconds)
+        outcome = f"exit {result.returncode}: " + " | ".join(
+            (result.stdout + result.stderr).strip().splitlines()[-2:])
+    except subprocess.TimeoutExpired:
+        outcome = f"stopped after {seconds:.0f} s (--job-seconds)"
     elapsed = time.perf_counter() - started
-    tail = (result.stdout + result.stderr).strip().splitlines()[-3:]
-    log(f"  flask {' '.join(args)}: {elapsed:.1f} s, exit {result.returncode}: "
-        + " | ".join(tail))
-    return elapsed
+    import psycopg2
+
+    with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
+        cur.execute(count_sql)
+        done = cur.fetchone()[0]
+    log(f"  flask {' '.join(args)}: {elapsed:.1f} s, {done:,} done ({done / elapsed:.0f}/s); "
+        f"{outcome}")
 
 
 # ---------------------------------------------------------------- main
@@ -840,9 +850,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--transfers", type=int, default=300)
     parser.add_argument("--before", default=None, metavar="REVISION",
-                        help="measure the pages at this migration first, then upgrade to head "
-                             "and measure again (e.g. 0020_lending)")
+                        help="load at this migration and measure the pages with the app of "
+                             "--before-app-dir first, then upgrade to head and measure again")
+    parser.add_argument("--before-app-dir", type=Path, default=apphost.REPO_ROOT,
+                        help="the checkout serving the 'before' pages (e.g. main's)")
+    parser.add_argument("--pages-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--app-dir", type=Path, default=apphost.REPO_ROOT, help=argparse.SUPPRESS)
+    parser.add_argument("--results", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--label", default="", help=argparse.SUPPRESS)
     parser.add_argument("--skip-jobs", action="store_true")
+    parser.add_argument("--job-seconds", type=float, default=240,
+                        help="stop each job after this long (the rate is printed)")
     parser.add_argument("--skip-posting", action="store_true")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--reuse", action="store_true")
@@ -852,6 +870,8 @@ def main() -> int:
     apphost.require_redis()
     layout = Layout(args.customers, args.legs)
     db_url = apphost.database_url(server_url, DATABASE)
+    if args.pages_only:
+        return pages_only(args, layout, db_url)
     apphost.use_app_dir(apphost.REPO_ROOT, db_url)
     log(f"machine: {os.cpu_count()} CPUs, load average "
         + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
@@ -877,23 +897,21 @@ def main() -> int:
         reuse = args.reuse and reports_bench_database_exists(server_url)
         if not reuse:
             build(server_url, DATABASE, layout, args.before)
-        app = make_app(db_url)
         before = None
         if args.before:
-            before = measure_pages(app, layout, args.runs, f"schema {args.before}")
+            before = pages_in(args, args.before_app_dir, f"schema {args.before}, "
+                                                         f"app {args.before_app_dir}")
             started = time.perf_counter()
-            with app.app_context():
-                from bankapp.extensions import db
-                db.engine.dispose()
             migrate(db_url, None)
             log(f"\nupgraded to head in {time.perf_counter() - started:.1f} s")
-            app = make_app(db_url)
-        after = measure_pages(app, layout, args.runs, "head")
+        after = pages_in(args, apphost.REPO_ROOT, f"head, app {apphost.REPO_ROOT}")
         if before:
-            log("\n== before / after (p95 ms, queries)")
+            log("\n== before / after (p95 ms and queries per page)")
+            log(f"  {'page':<36} {'before':>14}  ->  {'after':>14}")
             for name in after:
                 b, a = before[name], after[name]
-                log(f"  {name:<36} {b[1]:8.1f} {b[2]:4d}  ->  {a[1]:8.1f} {a[2]:4d}")
+                log(f"  {name:<36} {b[1]:8.1f} {b[2]:5d}  ->  {a[1]:8.1f} {a[2]:5d}")
+        app = make_app(db_url)
         if not args.skip_posting:
             with app.app_context():
                 from bankapp.extensions import db
@@ -914,8 +932,10 @@ def main() -> int:
             db.engine.dispose()
         if not args.skip_jobs:
             log("\n== jobs over the whole bank")
-            timed_flask(db_url, "post-interest")
-            timed_flask(db_url, "run-scheduled")
+            timed_flask(db_url, args.job_seconds, "SELECT count(*) FROM interest_postings",
+                        "post-interest")
+            timed_flask(db_url, args.job_seconds,
+                        "SELECT count(*) FROM scheduled_occurrences", "run-scheduled")
     finally:
         if not args.keep:
             apphost.drop_database(server_url, DATABASE)
@@ -923,6 +943,31 @@ def main() -> int:
             log(f"\ndropped {DATABASE} (use --keep to keep it)")
     log(f"total {time.perf_counter() - started_all:.0f} s; load average "
         + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
+    return 0
+
+
+def pages_in(args, app_dir: Path, label: str) -> dict:
+    """Measure the pages in a child process running the app of ``app_dir``."""
+    import json
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".json") as results:
+        command = [sys.executable, __file__, "--pages-only", "--app-dir", str(app_dir),
+                   "--customers", str(args.customers), "--legs", str(args.legs),
+                   "--runs", str(args.runs), "--results", results.name, "--label", label]
+        subprocess.run(command, check=True)
+        return json.loads(Path(results.name).read_text() or "{}")
+
+
+def pages_only(args, layout: Layout, db_url: str) -> int:
+    """The child of ``pages_in``: this process imports bankapp from ``--app-dir``."""
+    import json
+
+    apphost.use_app_dir(args.app_dir, db_url)
+    app = make_app(db_url)
+    results = measure_pages(app, layout, args.runs, args.label)
+    args.results.write_text(json.dumps({name: list(values[:4])
+                                        for name, values in results.items()}))
     return 0
 
 
