@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test test-postgres test-pgbouncer test-replica e2e bench bank-test check vercel-check clean translations \
+.PHONY: run test test-postgres test-pgbouncer test-replica e2e bench bench-scale bank-test check vercel-check clean translations \
 	restore-drill pitr-drill upgrade-drill drills \
 	common-passwords audit-deps sbom
 
@@ -109,6 +109,13 @@ bench: $(BIN)/.installed
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/bank_test.py
+
+# A year of a 100,000-customer bank (bench/scale_bench.py): every page timed at 20 M legs, the
+# posting's CPU at 20 k and 20 M legs, interest and standing orders over the whole bank.
+# BENCH_SCALE_ARGS e.g. "--customers 2000 --legs 200000" for a quick check, or
+# "--before 0020_lending --before-app-dir ../main" for a before/after table in one run.
+bench-scale: $(BIN)/.installed
+	$(BIN)/python bench/scale_bench.py $(BENCH_SCALE_ARGS)
 
 # Real-browser walk: the app under gunicorn, an SMTP sink, Debian's Chromium (/usr/bin/chromium).
 # Screenshots and the server log land in artifacts/e2e/.

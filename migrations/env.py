@@ -89,6 +89,9 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    # Autogenerate must not propose dropping the indexes the models cannot declare.
+    from bankapp.models.base import compared_with_models
+    conf_args.setdefault("include_object", compared_with_models)
 
     connectable = get_engine()
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask_babel import gettext
+from sqlalchemy import orm
 from sqlalchemy.orm import aliased
 
 from bankapp.extensions import db
@@ -91,11 +92,27 @@ def _nickname_like(account: Account, pattern: str):
 
 
 def latest_activity(owner: User, limit: int = 10) -> list[Transaction]:
-    """The newest legs across all of ``owner``'s accounts."""
+    """The newest legs across all of ``owner``'s accounts (two queries, whatever their number).
+
+    Each account's own newest ``limit`` legs come from the (account_id, timestamp, id) index,
+    read backwards; only those few are merged. One join ordered by time over all the owner's
+    legs would make the database walk the whole bank's legs by timestamp (millions) until it
+    met ``limit`` of this owner's.
+    """
+    account_ids = db.session.scalars(
+        sa.select(Account.id).where(Account.owner_id == owner.id).order_by(Account.id)).all()
+    if not account_ids:
+        return []
+    newest_of_each = [
+        sa.select(Transaction.id).where(Transaction.account_id == account_id)
+        .order_by(Transaction.timestamp.desc(), Transaction.id.desc()).limit(limit).subquery()
+        for account_id in account_ids]
+    candidates = sa.union_all(*[sa.select(newest.c.id) for newest in newest_of_each])
     return list(db.session.scalars(
         sa.select(Transaction)
-        .join(Account, Account.id == Transaction.account_id)
-        .where(Account.owner_id == owner.id)
+        .where(Transaction.id.in_(sa.select(candidates.subquery().c.id)))
+        # Pages name each leg's account and entry (its reference): loaded with them.
+        .options(orm.selectinload(Transaction.entry), orm.selectinload(Transaction.account))
         .order_by(Transaction.timestamp.desc(), Transaction.id.desc())
         .limit(limit)
     ))

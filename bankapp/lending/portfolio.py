@@ -7,6 +7,7 @@ instalment is at least *k* days past its due date, as a share of all principal o
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -14,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 
 from bankapp.extensions import db
-from bankapp.lending.services import instalments_of, owed_on
+from bankapp.lending.services import owed_on
 from bankapp.models import Loan, LoanInstalment, LoanRepayment, LoanStatus
 
 ZERO = Decimal("0.00")
@@ -46,8 +47,14 @@ def portfolio(day: date) -> Portfolio:
     for status, count in db.session.execute(
             sa.select(Loan.status, sa.func.count(Loan.id)).group_by(Loan.status)):
         report.by_status[status] = count
+    # Every active loan's schedule in one query (not one per loan), grouped by loan here.
+    schedules: dict[int, list[LoanInstalment]] = defaultdict(list)
+    for row in db.session.scalars(
+            sa.select(LoanInstalment).join(Loan).where(Loan.status == LoanStatus.ACTIVE)
+            .order_by(LoanInstalment.loan_id, LoanInstalment.number)):
+        schedules[row.loan_id].append(row)
     for loan in db.session.scalars(sa.select(Loan).where(Loan.status == LoanStatus.ACTIVE)):
-        rows = instalments_of(loan)
+        rows = schedules[loan.id]
         owed = owed_on(loan, day, rows)
         report.outstanding += owed.principal
         report.interest_owed += owed.interest

@@ -14,6 +14,7 @@ from flask_migrate import upgrade
 
 from bankapp import create_app
 from bankapp.extensions import db
+from bankapp.models.base import compared_with_models
 from config import TestingConfig
 from support import releases
 from support.database import POSTGRES
@@ -24,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 def _pending_changes(connection) -> list:
     """What `flask db migrate` would generate: empty when migrations and models agree."""
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "render_as_batch": True}
+        connection, opts={"compare_type": True, "render_as_batch": True,
+                          "include_object": compared_with_models}
     )
     return compare_metadata(context, db.metadata)
 

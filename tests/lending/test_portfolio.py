@@ -44,3 +44,23 @@ def test_the_portfolio_page_shows_par(client, teller, customer, account, product
     log_in_as(client, teller)
     page = client.get("/teller/loans/portfolio/").get_data(as_text=True)
     assert 'id="par30"' in page and "$1,200.00" in page
+
+
+def test_the_portfolio_page_sends_as_many_statements_for_many_loans_as_for_one(
+        client, teller, customer, account, product, make_user, funded_account):
+    from support.queries import counted_statements
+
+    active_loan(customer, account, product, teller, on=PAID_OUT)
+    log_in_as(client, teller)
+
+    def statements() -> int:
+        client.get("/teller/loans/portfolio/")
+        with counted_statements() as seen:
+            assert client.get("/teller/loans/portfolio/").status_code == 200
+        return len(seen)
+
+    one = statements()
+    for number in range(4):
+        borrower = make_user(f"borrower{number}@example.com")
+        active_loan(borrower, funded_account(borrower, "10.00"), product, teller, on=PAID_OUT)
+    assert statements() == one

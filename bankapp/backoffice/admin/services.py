@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from flask_babel import gettext
 
 from bankapp import audit
@@ -133,7 +134,9 @@ def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
         stmt = stmt.where(AuditEvent.created_at >= day_start_utc(date_from))
     if date_to:
         stmt = stmt.where(AuditEvent.created_at < day_start_utc(date_to + timedelta(days=1)))
-    return stmt.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    # Each line names its actor: loaded with the page, in one query.
+    return stmt.options(orm.selectinload(AuditEvent.actor)).order_by(
+        AuditEvent.created_at.desc(), AuditEvent.id.desc())
 
 
 def retry_mail(message: OutboxMessage, actor: User) -> None:
