@@ -169,10 +169,15 @@ def make_backup(server: Server, directory: Path) -> tuple[Path, dict]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_export_snapshot(), now()")
             snapshot, taken_at = cursor.fetchone()
+            # A schema-only dump leaves out the extensions its indexes need (pg_trgm):
+            # named, they are dumped as CREATE EXTENSION IF NOT EXISTS.
+            cursor.execute("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' "
+                           "ORDER BY extname")
+            extensions = [f"--extension={name}" for (name,) in cursor.fetchall()]
         figures = read_figures(connection)
         # The dump sees exactly what the figures were read from: the same snapshot.
-        _run([pg_tool("pg_dump"), "--format=custom", "--schema=public", "--no-owner",
-              "--no-privileges", f"--snapshot={snapshot}", f"--file={partial}"],
+        _run([pg_tool("pg_dump"), "--format=custom", "--schema=public", *extensions,
+              "--no-owner", "--no-privileges", f"--snapshot={snapshot}", f"--file={partial}"],
              server, "pg_dump")
     except psycopg2.Error as error:
         partial.unlink(missing_ok=True)
@@ -263,10 +268,12 @@ def _known(scripts, revision: str) -> bool:
 
 def restore_list(server: Server, dump: Path, directory: Path) -> Path:
     """pg_restore's table of contents without the ``public`` schema itself, which every
-    new database already has (restoring it would fail on "schema public already exists")."""
+    new database already has (restoring it would fail on "schema public already exists"),
+    and without the extensions' comments, which only a superuser may set."""
     listing = _run([pg_tool("pg_restore"), "--list", str(dump)], server, "pg_restore --list")
     kept = [line for line in listing.splitlines()
-            if " SCHEMA - public " not in line and "COMMENT - SCHEMA public " not in line]
+            if " SCHEMA - public " not in line and "COMMENT - SCHEMA public " not in line
+            and "COMMENT - EXTENSION " not in line]
     path = directory / "restore.list"
     path.write_text("\n".join(kept) + "\n")
     return path

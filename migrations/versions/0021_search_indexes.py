@@ -35,9 +35,12 @@ def upgrade():
         return
     # pg_trgm is a trusted extension (PostgreSQL 13+): the database's owner may create it.
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    for name, (table, expression) in INDEXES.items():
-        op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
-                   f"USING gin (({expression}) gin_trgm_ops)")
+    # CONCURRENTLY: a plain CREATE INDEX would stop every posting (they update accounts)
+    # while a large bank's index is built; this one lets the running release go on.
+    with op.get_context().autocommit_block():
+        for name, (table, expression) in INDEXES.items():
+            op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} "
+                       f"USING gin (({expression}) gin_trgm_ops)")
 
 
 def downgrade():
