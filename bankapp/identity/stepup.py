@@ -109,6 +109,11 @@ def has_paid_before(user: User, destination: Account, since: datetime | None = N
     account_id) joined by entry (index on entry_id) to a TRANSFER_OUT leg on an account the
     user owns.
     """
+    return bool(db.session.scalar(sa.select(paid_before(user, destination, since))))
+
+
+def paid_before(user: User, destination: Account, since: datetime | None = None):
+    """SQL: ``has_paid_before`` as an EXISTS clause, to ask together with other checks."""
     incoming, outgoing = aliased(Transaction), aliased(Transaction)
     paid = (
         sa.select(incoming.id)
@@ -121,7 +126,7 @@ def has_paid_before(user: User, destination: Account, since: datetime | None = N
     )
     if since is not None:
         paid = paid.where(incoming.timestamp >= since)
-    return bool(db.session.scalar(sa.select(paid.exists())))
+    return paid.exists()
 
 
 def _saved_as_payee_at(user: User, destination: Account) -> datetime | None:
