@@ -26,6 +26,10 @@ What it does (about half a minute):
 4. Counts the SQL round trips of one transfer on the wire (``wire_count.WireCounter``, as
    ``load_bench.py`` does) and lists the statements.
 
+``--to-others`` pays other customers' accounts instead, each for the first time, as the load
+benchmark's random transfers do: every transfer is then also a look-up of a new number
+(``bankapp/identity/lookups.py``: its checks, its lock, its budget and its audit line).
+
 Compare step 2's numbers across branches (no profiler running then), e.g. this checkout and
 ``--app-dir /work/main`` one after the other; read step 3 for where the time goes.
 """
