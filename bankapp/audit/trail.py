@@ -21,18 +21,16 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
+from bankapp.audit import Action
 from bankapp.extensions import db
 from bankapp.models import Account, AuditEvent, JournalEntry, Transaction, User
 
-DEPOSIT = "ledger.deposit"
-WITHDRAWAL = "ledger.withdrawal"
-TRANSFER = "ledger.transfer"
 # The actions a journal entry records by itself (migration 0022's ledger_post() has the same
 # list); the leg each names as its target, and what the other leg is called in the details.
 ENTRY_ACTIONS = {
-    DEPOSIT: ("DEPOSIT", "credit", "cash_account"),
-    WITHDRAWAL: ("WITHDRAWAL", "debit", "cash_account"),
-    TRANSFER: ("TRANSFER_OUT", "debit", "destination"),
+    Action.DEPOSIT: ("DEPOSIT", "credit", "cash_account"),
+    Action.WITHDRAWAL: ("WITHDRAWAL", "debit", "cash_account"),
+    Action.TRANSFER: ("TRANSFER_OUT", "debit", "destination"),
 }
 ACCOUNT = "account"  # the target type of a posting's line
 

@@ -1,14 +1,16 @@
 """A customer's deposit, withdrawal or transfer is its own audit line: the journal entry
 records the action and the client's address, the trail reads the rest from its legs
 (bankapp.audit.trail, issue 28), and no audit_events row repeats it."""
+import importlib.util
 import re
 from decimal import Decimal
+from pathlib import Path
 from uuid import uuid4
 
 import sqlalchemy as sa
 
 from bankapp import ledger
-from bankapp.audit import Action
+from bankapp.audit import Action, trail
 from bankapp.extensions import db
 from bankapp.models import AuditEvent, Channel, JournalEntry
 from support.backoffice import (  # noqa: F401  (fixtures)
@@ -128,3 +130,12 @@ def test_the_audit_page_reads_the_same_number_of_queries_for_more_postings(
         ledger.transfer(account, other.account_number, D("1.00"), "", customer)
         ledger.deposit(account, D("1.00"), "", customer)
     assert statements_for_page() == few
+
+
+def test_ledger_post_knows_the_same_actions_as_the_trail():
+    """Migration 0022's ledger_post() keeps the same actions on the entry as the generic path."""
+    path = Path(__file__).resolve().parents[2] / "migrations/versions/0022_lighter_posting.py"
+    spec = importlib.util.spec_from_file_location("_migration_0022", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert set(re.findall(r"'([a-z_.]+)'", migration.ENTRY_ACTIONS)) == set(trail.ENTRY_ACTIONS)
