@@ -49,6 +49,11 @@ class PostingLine:
     details: dict
     ip_address: str | None
 
+    @property
+    def id(self) -> int:
+        """Its line id in ``query``: minus the entry's id (a row's is its own id)."""
+        return -self.entry_id
+
 
 def _target_leg(transactions) -> sa.ColumnElement:
     """SQL: ``transactions`` is the leg a posting's line is about (see ``ENTRY_ACTIONS``: each
