@@ -26,6 +26,10 @@ What it does (about half a minute):
 4. Counts the SQL round trips of one transfer on the wire (``wire_count.WireCounter``, as
    ``load_bench.py`` does) and lists the statements.
 
+``--to-others`` pays other customers' accounts instead, each for the first time, as the load
+benchmark's random transfers do: every transfer is then also a look-up of a new number
+(``bankapp/identity/lookups.py``: its checks, its lock, its budget and its audit line).
+
 Compare step 2's numbers across branches (no profiler running then), e.g. this checkout and
 ``--app-dir /work/main`` one after the other; read step 3 for where the time goes.
 """
@@ -67,26 +71,40 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     parser.add_argument("--no-wire", action="store_true", help="skip the round-trip count")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--to-others", action="store_true",
+                        help="pay other customers' accounts, each one for the first time (as "
+                             "the load benchmark does): every transfer is also a look-up of "
+                             "a new number (bankapp/identity/lookups.py)")
     return parser.parse_args()
 
 
-def own_accounts(user: int) -> list[str]:
-    return [apphost.account_number(a) for a in range(user, ACCOUNTS + 1, USERS)]
+def own_accounts(user: int, accounts: int = ACCOUNTS) -> list[str]:
+    return [apphost.account_number(a) for a in range(user, accounts + 1, USERS)]
 
 
 class Transfers:
-    """Sends transfers between user 1's accounts (no step-up: own accounts), one at a time."""
+    """Sends transfers between user 1's accounts (no step-up: own accounts), one at a time;
+    ``to_others``: from user 1's accounts to other customers' accounts, each paid once."""
 
-    def __init__(self, app, token: str, *, wsgi: bool):
+    def __init__(self, app, token: str, *, wsgi: bool, to_others: bool = False,
+                 accounts: int = ACCOUNTS):
         self.app = app
         self.client = app.test_client()
         self.headers = {"Authorization": f"Bearer {token}"}
-        self.accounts = own_accounts(1)
+        self.accounts = own_accounts(1, accounts)
+        self.others = None
+        if to_others:
+            mine = set(self.accounts)
+            self.others = iter([apphost.account_number(a) for a in range(1, accounts + 1)
+                                if apphost.account_number(a) not in mine])
         self.wsgi = wsgi
         self.random = random.Random(12)
 
     def _body(self) -> dict:
-        source, destination = self.random.sample(self.accounts, 2)
+        if self.others is not None:
+            source, destination = self.random.choice(self.accounts), next(self.others)
+        else:
+            source, destination = self.random.sample(self.accounts, 2)
         return {"from_account": source, "to_account": destination, "amount": "0.01",
                 "description": "profile"}
 
@@ -186,7 +204,7 @@ def _trim(report: str) -> str:
                      and not line.lstrip().startswith(("Ordered by", "List reduced")))
 
 
-def round_trips(db_url: str) -> tuple[int, list[str]]:
+def round_trips(db_url: str, skip: int = 0, **options) -> tuple[int, list[str]]:
     """One warm transfer's round trips on the wire, through the counting proxy."""
     from wire_count import WireCounter
 
@@ -196,7 +214,9 @@ def round_trips(db_url: str) -> tuple[int, list[str]]:
         from bankapp import create_app
 
         app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(proxy.url)})
-        transfers = Transfers(app, take_token(app), wsgi=False)
+        transfers = Transfers(app, take_token(app), wsgi=False, **options)
+        for _ in range(skip):  # numbers the timed runs paid
+            transfers._body()
         transfers.run(3)
         proxy.reset()
         transfers.run(1)
@@ -223,9 +243,13 @@ def main() -> int:
         apphost.migrate(args.app_dir, db_url)
         apphost.use_app_dir(args.app_dir, db_url)
         app = apphost.make_app()
-        apphost.seed(db_url, users=USERS, accounts=ACCOUNTS, balance=Decimal("1000000.00"),
+        # --to-others: a new number for every transfer of every run.
+        accounts = (ACCOUNTS if not args.to_others
+                    else (WARM_UP + 2 * args.requests + 10) * USERS // (USERS - 1) + USERS)
+        apphost.seed(db_url, users=USERS, accounts=accounts, balance=Decimal("1000000.00"),
                      hashed=apphost.password_hash(app))
-        transfers = Transfers(app, take_token(app), wsgi=args.wsgi)
+        options = {"to_others": args.to_others, "accounts": accounts}
+        transfers = Transfers(app, take_token(app), wsgi=args.wsgi, **options)
         clock = PostingClock()
         transfers.run(WARM_UP)
         how = "WSGI app, prebuilt environ" if args.wsgi else "test client"
@@ -243,7 +267,8 @@ def main() -> int:
             print(profile(transfers, clock, args.requests, args.top))
         dispose(app)
         if not args.no_wire:
-            counted, statements = round_trips(db_url)
+            counted, statements = round_trips(
+                db_url, **options, skip=WARM_UP + 2 * args.requests)
             print(f"\nSQL round trips of one API transfer (on the wire): {counted}")
             for statement in statements:
                 print("  " + " ".join(statement.split())[:150])

@@ -18,6 +18,14 @@ TPC-B-like in ``bankapp_bench_pgbench`` at the same client count:
 It prints calls per second, mean latency and PostgreSQL CPU per call (read from the backends'
 /proc entries, as ``load_bench.py`` does), and drops the database at the end. With one client
 and nothing else running, latency minus the loopback round trip is the server's time per call.
+
+``--one-statement [--before DIR]`` (issue 28) measures instead the transfer's own writes as one
+SQL statement, ``bench/transfer_one_statement.sql``, at ``--clients`` (16 is the issue's
+figure): this checkout's script on this checkout's schema, and, with ``--before``, the other
+checkout's script on its own schema (``git worktree add /tmp/main main``), taking turns with
+TPC-B-like ``--rounds`` times, so before and after come from one run:
+
+    .venv/bin/python bench/ledger_post_cost.py --one-statement --before /tmp/main --clients 16
 """
 from __future__ import annotations
 
@@ -68,7 +76,8 @@ def script(upto: str) -> str:
         limit_user=":actor" if "+ limit" in on else "NULL",
         total_kinds=("ARRAY['transfer', NULL]::text[]" if "+ totals" in on
                      else "ARRAY[NULL, NULL]::text[]"),
-        audit_action="'transfer'" if "+ audit" in on else "NULL",
+        # The action a transfer records: since migration 0022 on the entry, before in a row.
+        audit_action="'ledger.transfer'" if "+ audit" in on else "NULL",
         answer_key="md5(random()::text || clock_timestamp()::text)" if "+ answer" in on
         else "NULL")
 
@@ -79,7 +88,14 @@ def main() -> int:
     parser.add_argument("--server-url", default=apphost.DEFAULT_SERVER_URL)
     parser.add_argument("--duration", type=int, default=8, help="seconds per script")
     parser.add_argument("--clients", type=int, default=1)
+    parser.add_argument("--one-statement", action="store_true",
+                        help="time bench/transfer_one_statement.sql instead (see above)")
+    parser.add_argument("--before", type=Path, help="with --one-statement: the checkout to "
+                        "compare with (its script on its schema)")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.one_statement:
+        return one_statement(args)
 
     log(f"load average {load_bench.load_average()}")
     db_url = apphost.create_database(args.server_url, DATABASE)
@@ -110,6 +126,72 @@ def main() -> int:
         print(f"{label:28} {result['tps']:8.0f} {result['latency_ms']:11.2f} "
               f"{cpu if cpu is not None else float('nan'):10.2f}")
     return 0
+
+
+def one_statement(args) -> int:
+    """The transfer's writes as one statement, on this checkout (and ``--before``), beside
+    TPC-B-like, taking turns."""
+    checkouts = [("after", args.app_dir)] + ([("before", args.before)] if args.before else [])
+    log(f"load average {load_bench.load_average()}")
+    scripts = {}
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            for label, app_dir in checkouts:
+                database = f"{DATABASE}_{label}"
+                db_url = apphost.create_database(args.server_url, database)
+                apphost.migrate(app_dir, db_url)
+                apphost.seed(db_url, users=USERS, accounts=ACCOUNTS,
+                             balance=Decimal("10000.00"), hashed="x")
+                path = _script_of(app_dir, db_url, Path(workdir), label)
+                scripts[label] = (database, path)
+                # The same writes as the app sends them: one ledger_post() call with every
+                # part an API transfer between two customers has (PARTS' last row).
+                call = Path(workdir) / label / "ledger_post.sql"
+                call.write_text(script(PARTS[-1]))
+                scripts[f"{label} ledger_post"] = (database, call)
+            load_bench.pgbench_init(args.server_url, 16)
+            results: dict[str, list[dict]] = {"TPC-B-like": []}
+            for round_number in range(args.rounds):
+                results["TPC-B-like"].append(
+                    load_bench.pgbench_run(args.server_url, args.clients, args.duration))
+                for label, (database, path) in scripts.items():
+                    result = load_bench.pgbench_run(args.server_url, args.clients,
+                                                    args.duration, database=database,
+                                                    script=["-n", "-f", str(path)])
+                    results.setdefault(label, []).append(result)
+                    log(f"round {round_number + 1}, {label}: {result['tps']:.0f} tps")
+    finally:
+        for label, _ in checkouts:
+            apphost.drop_database(args.server_url, f"{DATABASE}_{label}")
+        apphost.drop_database(args.server_url, load_bench.PGBENCH_DB)
+    print(f"== bench/transfer_one_statement.sql, {args.clients} clients, {args.duration} s "
+          f"each, {args.rounds} rounds taking turns, load average at end "
+          f"{load_bench.load_average()}")
+    print(f"{'script':22} {'round':>5} {'tps':>8} {'x TPC-B':>8} {'db cpu ms':>10} "
+          f"{'cpu ratio':>9}")
+    for round_number in range(args.rounds):
+        reference = results["TPC-B-like"][round_number]
+        for label, rows in results.items():
+            result = rows[round_number]
+            cpu = result["db_cpu_ms"]
+            ratio = (reference["db_cpu_ms"] / cpu) if cpu and reference["db_cpu_ms"] else None
+            print(f"{label:22} {round_number + 1:5} {result['tps']:8.0f} "
+                  f"{result['tps'] / reference['tps']:8.2f} "
+                  f"{cpu if cpu is not None else float('nan'):10.2f} "
+                  f"{ratio if ratio is not None else float('nan'):9.2f}")
+    return 0
+
+
+def _script_of(app_dir: Path, db_url: str, workdir: Path, label: str) -> Path:
+    """``app_dir``'s bench/transfer_one_statement.sql, as load_bench.py prepares it."""
+    (workdir / label).mkdir()
+    saved = load_bench.HERE
+    load_bench.HERE = app_dir / "bench"
+    try:
+        source = load_bench.one_statement_script(db_url, workdir / label)
+    finally:
+        load_bench.HERE = saved
+    return source
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 -- pgbench script (bench/load_bench.py): the API transfer's database work as ONE statement
 -- on bankapp's own schema, to show what the schema allows when the app does not add round
--- trips. The same writes as POST /api/v1/transfers makes today (bankapp/ledger.py and
+-- trips. The same writes as POST /api/v1/transfers makes today (bankapp/ledger/ and
 -- bankapp/api/idempotency.py), in one transaction (BEGIN, the statement, COMMIT):
 --   1. the two conditional balance UPDATEs, in ascending account id (the ledger's lock
 --      order), each refused unless the account is active and stays within 0..9999999999.99;
 --   2. the journal entry (actor, channel 'api', the ledger key 'api:' + sha256 of the
---      Idempotency-Key), its audit line (audit_events) and its two legs with their running
---      balance;
+--      Idempotency-Key, and, since migration 0022, its audit line: the action and the
+--      client's address; no audit_events row) and its two legs with their running balance;
 --   3. the report bucket (ledger_totals, where it exists), after every account lock;
 --   4. the stored API answer (api_idempotency_keys, complete: status 201, the JSON body,
 --      completed_at; migration 0005 made them NOT NULL and dropped claimed_at).
@@ -51,9 +51,11 @@ WITH request AS (
     FROM moved
 ), entry AS (
     INSERT INTO journal_entries (reference, entry_type, description, actor_id, channel,
-                                 idempotency_key, reverses_id, created_at)
+                                 idempotency_key, reverses_id, created_at, audit_action,
+                                 ip_address)
     SELECT r.reference, 'TRANSFER', 'one statement', :actor, 'api',
-           'api:' || left(encode(sha256(convert_to(r.key, 'UTF8')), 'hex'), 60), NULL, r.at
+           'api:' || left(encode(sha256(convert_to(r.key, 'UTF8')), 'hex'), 60), NULL, r.at,
+           'ledger.transfer', '127.0.0.1'
     FROM request AS r, checked WHERE checked.ok
     RETURNING id, reference, created_at
 ), legs AS (
@@ -66,16 +68,6 @@ WITH request AS (
     FROM entry, request AS r, moved AS m
     ORDER BY m.id
     RETURNING transaction_type, side, amount, account_id, timestamp
-), audit AS (
-    INSERT INTO audit_events (actor_id, action, target_type, target_id, details, ip_address,
-                              created_at)
-    SELECT :actor, 'ledger.transfer', 'account', src.account_number,
-           json_build_object('reference', entry.reference, 'channel', 'api',
-                             'amount', r.amount::text, 'destination', dst.account_number),
-           '127.0.0.1', r.at
-    FROM entry, request AS r, moved AS src, moved AS dst
-    WHERE src.outgoing AND NOT dst.outgoing
-    RETURNING 1
 -- ledger_totals:begin (load_bench.py drops this block where the table does not exist)
 ), totals AS (
     INSERT INTO ledger_totals (bucket, kind, shard, amount, movements)

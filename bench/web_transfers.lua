@@ -5,7 +5,7 @@
 --   wrk ... -s bench/web_transfers.lua http://127.0.0.1:PORT -- <tuples file> <key prefix>
 --
 -- Each line of the tuples file is "<Cookie header>\t<csrf token>\t<from>\t<to>", the source
--- owned by the session's user. A posted transfer answers 302 (to the account page); done()
+-- owned by the session's user. A posted transfer answers 303 (302 before) to the account page; done()
 -- prints "WRK_JSON {...}" like transfers.lua.
 
 local tuples = {}

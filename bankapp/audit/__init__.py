@@ -14,7 +14,7 @@ from flask import has_request_context, request
 
 from bankapp.platform import metrics
 from bankapp.extensions import db
-from bankapp.models import AuditEvent, User
+from bankapp.models import AuditEvent, User, now_utc
 
 
 class _Names:
@@ -178,4 +178,16 @@ def record(action: str, *, actor: User | None, target_type: str | None = None,
     return event
 
 
-__all__ = ["Action", "TargetType", "record", "columns", "AuditEvent"]
+def insert(action: str, *, actor: User | None, target_type: str | None = None,
+           target_id: object = None, details: dict | None = None) -> None:
+    """``record``, as one INSERT on the session's connection, at once: for a line written on
+    a hot path (a transfer's look-up), where the ORM's unit of work cost more CPU than the
+    statement. Same transaction, so the caller's commit writes it (or its rollback drops it)."""
+    values = columns(action, actor=actor, target_type=target_type, target_id=target_id,
+                     details=details)
+    db.session.connection().execute(AuditEvent.__table__.insert(),
+                                    {**values, "created_at": now_utc()})
+    metrics.count_audited(action, details)
+
+
+__all__ = ["Action", "TargetType", "record", "insert", "columns", "AuditEvent"]

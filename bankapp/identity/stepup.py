@@ -109,19 +109,25 @@ def has_paid_before(user: User, destination: Account, since: datetime | None = N
     account_id) joined by entry (index on entry_id) to a TRANSFER_OUT leg on an account the
     user owns.
     """
+    return bool(db.session.scalar(sa.select(paid_before(user.id, destination.id, since))))
+
+
+def paid_before(user_id, destination_id, since=None):
+    """SQL: ``has_paid_before`` as an EXISTS clause, to ask together with other checks; the
+    arguments are values or bind parameters."""
     incoming, outgoing = aliased(Transaction), aliased(Transaction)
     paid = (
         sa.select(incoming.id)
         .join(outgoing, outgoing.entry_id == incoming.entry_id)
         .join(Account, Account.id == outgoing.account_id)
-        .where(incoming.account_id == destination.id,
+        .where(incoming.account_id == destination_id,
                incoming.transaction_type == TransactionType.TRANSFER_IN,
                outgoing.transaction_type == TransactionType.TRANSFER_OUT,
-               Account.owner_id == user.id)
+               Account.owner_id == user_id)
     )
     if since is not None:
         paid = paid.where(incoming.timestamp >= since)
-    return bool(db.session.scalar(sa.select(paid.exists())))
+    return paid.exists()
 
 
 def _saved_as_payee_at(user: User, destination: Account) -> datetime | None:

@@ -47,7 +47,7 @@ On PostgreSQL, ``post()`` hands deposits, withdrawals, transfers and every other
 from ``fast``): one database call locks the accounts in ascending id, applies the same rules to
 each leg (active, within the bounds ``core._bounds`` gives, a spending leg within the balance
 less active holds), charges the sender's daily outgoing limit with the same conditional upsert
-as ``limits``, and writes the entry, its legs, the audit row, the report bucket and the API's
+as ``limits``, and writes the entry, its legs, the audit line, the report bucket and the API's
 stored answer. A refusal comes back as a value and ``core._refusal_of`` (or
 ``limits.over_limit``) names it, as on the generic path. A debit that calls for an alert email
 comes back ``declined`` with nothing written and is posted the generic way, which queues the
@@ -58,9 +58,13 @@ same ledger.
 
 Audit
 -----
-Every posting adds one ``audit_events`` row (``bankapp.audit.record``) inside the same
-transaction as its entry: a retry re-adds it, a refusal rolls it back with the entry, and an
-idempotent replay writes nothing new.
+Every posting has one audit line, written in the same transaction as its entry: a retry
+re-adds it, a refusal rolls it back with the entry, and an idempotent replay writes nothing
+new. A customer's deposit, withdrawal or transfer is its own line: the entry records the
+action and the client's address (``audit_action``, ``ip_address``, migration 0022) and the
+trail reads the account, the amount and the other account from its legs
+(``bankapp.audit.trail``); every other posting (a reversal, interest, a till's cash, a loan's)
+adds an ``audit_events`` row (``bankapp.audit.record``).
 
 Cash drawers (tills)
 --------------------

@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bankapp.notifications import alerts
 from bankapp import audit as audit_trail
+from bankapp.audit import trail
 from bankapp.ledger import totals
 from bankapp.platform import metrics
 from bankapp.audit import Action, TargetType
@@ -425,7 +426,13 @@ def _audit_columns(note: AuditNote, reference: str, channel: str, actor: User | 
 
 
 def _audit_posting(note: AuditNote, entry: JournalEntry, actor: User | None) -> None:
-    db.session.add(AuditEvent(**_audit_columns(note, entry.reference, entry.channel, actor)))
+    """The posting's audit line: on the entry itself for the actions it records
+    (``bankapp.audit.trail``), else an ``audit_events`` row."""
+    columns = _audit_columns(note, entry.reference, entry.channel, actor)
+    if note.action in trail.ENTRY_ACTIONS:
+        entry.audit_action, entry.ip_address = note.action, columns["ip_address"]
+    else:
+        db.session.add(AuditEvent(**columns))
 
 
 def write_entry(to_post: EntryToPost, *, reverses: JournalEntry | None = None) -> JournalEntry:

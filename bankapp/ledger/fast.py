@@ -1,12 +1,13 @@
-"""PostgreSQL: a posting as one database call, ``ledger_post()`` (migrations 0014, 0015).
+"""PostgreSQL: a posting as one database call, ``ledger_post()`` (migrations 0014, 0015, 0022).
 
 ``core.post()`` decides what an entry is (its legs, each leg's bounds, whether it spends the
 available balance, its audit line, its report bucket, the daily limit it counts against) and,
 on PostgreSQL, hands that to ``ledger_post()`` instead of writing it through the ORM. The
 function locks the accounts in ascending id, applies the same rules as ``core._leg_update``
 (status, bounds, holds) to every leg and ``limits.charge_outgoing``'s upsert to the day's
-total, and writes the entry, its legs with ``balance_after``, the audit row, the
-``ledger_totals`` bucket and (for the API) the caller's record (``AnswerToStore``). A refusal,
+total, and writes the entry, its legs with ``balance_after``, the audit line (on the entry
+or as a row, see ``bankapp.audit.trail``), the ``ledger_totals`` bucket and (for the API) the
+caller's record (``AnswerToStore``). A refusal,
 a replayed key and a record already stored come back as values; nothing is written then. So
 does a debit that calls for an alert email (``declined``): ``core.post`` then posts it the
 generic way, which queues the alert in the same transaction.

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from bankapp import create_app, ledger
 from bankapp.notifications import alerts
 from bankapp.extensions import db, limiter
+from bankapp.audit import trail
 from bankapp.ledger import fast
 from bankapp.models import (
     Account,
@@ -339,12 +340,16 @@ def ledger_state() -> dict:
                        leg.balance_after, leg.description, leg.timestamp == entry.created_at)
                       for leg in entry.legs)
         entries.append((entry.entry_type, entry.description, entry.actor_id, entry.channel,
-                        entry.idempotency_key, entry.reverses_id, legs))
+                        entry.idempotency_key, entry.reverses_id, entry.audit_action,
+                        entry.ip_address, legs))
+    # The trail: its rows, then the postings that are their own line (bankapp.audit.trail),
+    # each in the order they were written.
+    rows = list(db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)))
     audit = [(row.actor_id, row.action, row.target_type, row.target_id,
               {k: v for k, v in (row.details or {}).items()
                if k not in ("reference", "applies_at")},  # applies_at: a moment of the run
               references.get((row.details or {}).get("reference"), "no entry"), row.ip_address)
-             for row in db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id))]
+             for row in [*rows, *trail.posting_lines()]]
     answers = sorted(
         (row.user_id, row.key, row.operation, row.request_fingerprint, row.response_status,
          without_times(row.response_body),

@@ -11,7 +11,8 @@ from itsdangerous import URLSafeTimedSerializer
 
 from bankapp import ledger
 from bankapp.extensions import db
-from bankapp.models import Account, AuditEvent, Role
+from bankapp.audit import trail
+from bankapp.models import Account, Role
 from support.users import log_in_as
 
 D = Decimal
@@ -65,11 +66,11 @@ def balance(account: Account) -> Decimal:
     return db.session.scalar(sa.select(Account.balance).where(Account.id == account.id))
 
 
-def audit_rows(action: str | None = None) -> list[AuditEvent]:
-    stmt = sa.select(AuditEvent).order_by(AuditEvent.id)
-    if action is not None:
-        stmt = stmt.where(AuditEvent.action == action)
-    return list(db.session.scalars(stmt))
+def audit_rows(action: str | None = None) -> list:
+    """The audit trail as the admin reads it (rows, and postings that are their own line),
+    oldest first."""
+    line_ids = list(db.session.scalars(trail.query(action=action)))
+    return list(reversed(trail.load(line_ids)))
 
 
 def assert_clean_book() -> None:

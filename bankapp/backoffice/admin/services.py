@@ -4,15 +4,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 from flask_babel import gettext
 
 from bankapp import audit
+from bankapp.audit import trail
 from bankapp.notifications import outbox
 from bankapp.extensions import db
 from bankapp.platform.formatting import day_start_utc
 from bankapp.platform.i18n import role_label
-from bankapp.models import (AuditEvent, MailStatus, OutboxMessage, Role, User, UserSession,
+from bankapp.models import (MailStatus, OutboxMessage, Role, User, UserSession,
                             now_utc)
 from bankapp.platform.search import escape_like
 
@@ -117,26 +117,23 @@ def end_all_sessions(actor: User) -> int:
 def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
                 target_id: str = "", date_from: date | None = None,
                 date_to: date | None = None):
-    """Audit events matching the filters, newest first (a select). Dates are whole days in
-    the bank's time zone, both ends included; ``actor`` is part of an email."""
-    stmt = sa.select(AuditEvent)
+    """Audit line ids matching the filters, newest first (a select; ``audit_lines`` loads a
+    page of them). Dates are whole days in the bank's time zone, both ends included;
+    ``actor`` is part of an email."""
+    actor_ids = None
     if actor:
         pattern = f"%{escape_like(actor.strip().lower())}%"
-        stmt = stmt.where(AuditEvent.actor_id.in_(
-            sa.select(User.id).where(User.email.like(pattern, escape="\\"))))
-    if action:
-        stmt = stmt.where(AuditEvent.action == action)
-    if target_type:
-        stmt = stmt.where(AuditEvent.target_type == target_type)
-    if target_id:
-        stmt = stmt.where(AuditEvent.target_id == target_id.strip())
-    if date_from:
-        stmt = stmt.where(AuditEvent.created_at >= day_start_utc(date_from))
-    if date_to:
-        stmt = stmt.where(AuditEvent.created_at < day_start_utc(date_to + timedelta(days=1)))
-    # Each line names its actor: loaded with the page, in one query.
-    return stmt.options(orm.selectinload(AuditEvent.actor)).order_by(
-        AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        actor_ids = sa.select(User.id).where(User.email.like(pattern, escape="\\"))
+    return trail.query(
+        actor_ids=actor_ids, action=action or None, target_type=target_type or None,
+        target_id=target_id.strip() or None,
+        since=day_start_utc(date_from) if date_from else None,
+        before=day_start_utc(date_to + timedelta(days=1)) if date_to else None)
+
+
+def audit_lines(line_ids: list[int]) -> list:
+    """The audit lines (rows, and postings read from their entries) of one page of ids."""
+    return trail.load(line_ids)
 
 
 def retry_mail(message: OutboxMessage, actor: User) -> None:
