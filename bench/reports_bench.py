@@ -100,20 +100,21 @@ TABLES = ("users", "accounts", "journal_entries", "transactions")
 ANALYZED = TABLES + ("ledger_totals",)
 
 
-def _secondary_structures(conn):
-    """Unique/foreign-key constraints and non-primary indexes of the loaded tables."""
+def secondary_structures(conn, tables=TABLES):
+    """Unique/foreign-key constraints and non-primary indexes of ``tables``, which a bulk load
+    drops first and rebuilds once after (also used by scale_bench.py)."""
     constraints = conn.execute(sa.text("""
         SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.contype
         FROM pg_constraint c
         WHERE c.conrelid::regclass::text = ANY(:tables) AND c.contype IN ('u', 'f')
         ORDER BY c.contype DESC
-    """), {"tables": list(TABLES)}).all()
+    """), {"tables": list(tables)}).all()
     indexes = conn.execute(sa.text("""
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
         FROM pg_index i
         WHERE i.indrelid::regclass::text = ANY(:tables) AND NOT i.indisprimary
           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-    """), {"tables": list(TABLES)}).all()
+    """), {"tables": list(tables)}).all()
     return constraints, indexes
 
 
@@ -128,7 +129,7 @@ def load(engine, accounts: int, legs: int) -> dict:
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-        constraints, indexes = _secondary_structures(conn)
+        constraints, indexes = secondary_structures(conn)
         # Bulk loads are much faster into bare tables: drop the secondary structures, load,
         # then rebuild them once (sorted builds, one validation pass per foreign key).
         for table, name, _definition, contype in constraints:

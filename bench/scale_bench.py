@@ -48,6 +48,7 @@ from sqlalchemy import event  # noqa: E402
 
 import apphost  # noqa: E402
 from apphost import log  # noqa: E402
+from reports_bench import secondary_structures  # noqa: E402
 
 DATABASE = "bankapp_bench_scale"
 SMALL_DATABASE = "bankapp_bench_scale_small"
@@ -160,7 +161,7 @@ def load(engine, layout: Layout) -> None:
         conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         started = time.perf_counter()
-        constraints, indexes = secondary_structures(conn)
+        constraints, indexes = secondary_structures(conn, LOADED)
         for table, name, _definition, _contype in constraints:
             conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for name, _definition in indexes:
@@ -488,23 +489,6 @@ def load(engine, layout: Layout) -> None:
 
 PASSWORD_HASH = [""]
 STATEMENTS: list = [None]
-
-
-def secondary_structures(conn):
-    """Unique/foreign-key constraints and non-primary indexes of the loaded tables."""
-    constraints = conn.execute(sa.text("""
-        SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.contype
-        FROM pg_constraint c
-        WHERE c.conrelid::regclass::text = ANY(:tables) AND c.contype IN ('u', 'f')
-        ORDER BY c.contype DESC
-    """), {"tables": list(LOADED)}).all()
-    indexes = conn.execute(sa.text("""
-        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-        FROM pg_index i
-        WHERE i.indrelid::regclass::text = ANY(:tables) AND NOT i.indisprimary
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-    """), {"tables": list(LOADED)}).all()
-    return constraints, indexes
 
 
 def check_book(engine) -> None:
