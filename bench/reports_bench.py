@@ -100,6 +100,22 @@ TABLES = ("users", "accounts", "journal_entries", "transactions")
 ANALYZED = TABLES + ("ledger_totals",)
 
 
+# What the ledger keeps as it posts (bankapp/ledger/totals.py), built from the legs in one
+# pass (also used by scale_bench.py); :shards is bankapp.ledger.totals.SHARDS.
+LEDGER_TOTALS_FROM_LEGS = """
+    INSERT INTO ledger_totals (bucket, kind, shard, amount, movements)
+    SELECT date_bin('15 minutes', timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+           CASE transaction_type WHEN 'DEPOSIT' THEN 'deposit'
+                WHEN 'WITHDRAWAL' THEN 'withdrawal' ELSE 'transfer' END,
+           account_id % :shards, sum(amount), count(*)
+    FROM transactions
+    WHERE (transaction_type = 'DEPOSIT' AND side = 'credit')
+       OR (transaction_type = 'WITHDRAWAL' AND side = 'debit')
+       OR (transaction_type = 'TRANSFER_OUT' AND side = 'debit')
+    GROUP BY 1, 2, 3
+"""
+
+
 def secondary_structures(conn, tables=TABLES):
     """Unique/foreign-key constraints and non-primary indexes of ``tables``, which a bulk load
     drops first and rebuilds once after (also used by scale_bench.py)."""
@@ -264,18 +280,7 @@ def load(engine, accounts: int, legs: int) -> dict:
         # sa.text, not exec_driver_sql: the modulo's "%" must reach psycopg2 escaped.
         from bankapp.ledger.totals import SHARDS
 
-        conn.execute(sa.text("""
-            INSERT INTO ledger_totals (bucket, kind, shard, amount, movements)
-            SELECT date_bin('15 minutes', timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-                   CASE transaction_type WHEN 'DEPOSIT' THEN 'deposit'
-                        WHEN 'WITHDRAWAL' THEN 'withdrawal' ELSE 'transfer' END,
-                   account_id % :shards, sum(amount), count(*)
-            FROM transactions
-            WHERE (transaction_type = 'DEPOSIT' AND side = 'credit')
-               OR (transaction_type = 'WITHDRAWAL' AND side = 'debit')
-               OR (transaction_type = 'TRANSFER_OUT' AND side = 'debit')
-            GROUP BY 1, 2, 3
-        """), {"shards": SHARDS})
+        conn.execute(sa.text(LEDGER_TOTALS_FROM_LEGS), {"shards": SHARDS})
         timings["ledger totals"] = time.perf_counter() - started
 
         started = time.perf_counter()

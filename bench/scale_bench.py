@@ -48,7 +48,7 @@ from sqlalchemy import event  # noqa: E402
 
 import apphost  # noqa: E402
 from apphost import log  # noqa: E402
-from reports_bench import secondary_structures  # noqa: E402
+from reports_bench import LEDGER_TOTALS_FROM_LEGS, secondary_structures  # noqa: E402
 
 DATABASE = "bankapp_bench_scale"
 SMALL_DATABASE = "bankapp_bench_scale_small"
@@ -407,18 +407,7 @@ def load(engine, layout: Layout) -> None:
                   WHERE account_id > :A ORDER BY account_id, id DESC) t
             WHERE a.id = t.account_id
         """)
-        step("ledger totals", """
-            INSERT INTO ledger_totals (bucket, kind, shard, amount, movements)
-            SELECT date_bin('15 minutes', timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-                   CASE transaction_type WHEN 'DEPOSIT' THEN 'deposit'
-                        WHEN 'WITHDRAWAL' THEN 'withdrawal' ELSE 'transfer' END,
-                   account_id % :shards, sum(amount), count(*)
-            FROM transactions
-            WHERE (transaction_type = 'DEPOSIT' AND side = 'credit')
-               OR (transaction_type = 'WITHDRAWAL' AND side = 'debit')
-               OR (transaction_type = 'TRANSFER_OUT' AND side = 'debit')
-            GROUP BY 1, 2, 3
-        """, {"shards": SHARDS})
+        step("ledger totals", LEDGER_TOTALS_FROM_LEGS, {"shards": SHARDS})
         step(f"audit trail ({layout.audit:,})", """
             INSERT INTO audit_events (id, actor_id, action, target_type, target_id, details,
                                       ip_address, created_at)
