@@ -27,6 +27,14 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
+def send_transfer(client, source, destination, amount: str):
+    """Fill in the transfer form, then confirm it as shown; the confirmation's answer."""
+    confirm = post_form(client, "/accounts/transfer/", {
+        "from_account": source.account_number, "to_account": destination.account_number,
+        "amount": amount}, follow_redirects=True)
+    return client.post("/accounts/transfer/", data=form_fields(text(confirm)))
+
+
 # ---------------------------------------------------------------- dashboard and opening
 
 def test_dashboard_lists_accounts_with_balances_and_total(customer_client, customer,
@@ -299,10 +307,7 @@ def test_confirmed_transfer_answers_see_other_to_a_page_that_reloads_without_pos
         customer_client, customer, make_user, funded_account):
     source = funded_account(customer, "100.00")
     destination = funded_account(make_user(first_name="Bob", last_name="Brown"))
-    confirm = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": "40"}, follow_redirects=True)
-    sent = customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
+    sent = send_transfer(customer_client, source, destination, "40")
     assert sent.status_code == 303
     outcome = sent.headers["Location"]
     assert outcome.endswith(f"/accounts/{source.account_number}/")
@@ -316,10 +321,7 @@ def test_back_to_the_confirmation_page_after_sending_shows_the_form_not_the_tran
         customer_client, customer, make_user, funded_account):
     source = funded_account(customer, "100.00")
     destination = funded_account(make_user())
-    confirm = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": "40"}, follow_redirects=True)
-    customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
+    send_transfer(customer_client, source, destination, "40")
     back = customer_client.get("/accounts/transfer/confirm/")
     assert back.status_code == 303 and back.headers["Location"].endswith("/accounts/transfer/")
     assert balance_of(source) == D("60.00")
@@ -329,10 +331,7 @@ def test_confirmed_transfer_flashes_its_amount_and_payee_without_the_reference(
         customer_client, customer, make_user, funded_account):
     source = funded_account(customer, "100.00")
     destination = funded_account(make_user(first_name="Bob", last_name="Brown"))
-    confirm = post_form(customer_client, "/accounts/transfer/", {
-        "from_account": source.account_number, "to_account": destination.account_number,
-        "amount": "40"}, follow_redirects=True)
-    customer_client.post("/accounts/transfer/", data=form_fields(text(confirm)))
+    send_transfer(customer_client, source, destination, "40")
     reference = db.session.scalar(sa.select(JournalEntry.reference)
                                   .order_by(JournalEntry.id.desc()).limit(1))
     page = text(customer_client.get(f"/accounts/{source.account_number}/"))
