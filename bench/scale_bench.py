@@ -659,8 +659,10 @@ def api_token(app) -> str:
     return answer.get_json()["access_token"]
 
 
-def measure_pages(app, layout: Layout, runs: int, label: str, explain_slowest: bool = True):
-    """Open every page ``runs`` times as its role; return {name: (p50, p95, queries)}."""
+def measure_pages(app, layout: Layout, runs: int, label: str, explain_slowest: bool = True,
+                  only: str = ""):
+    """Open every page ``runs`` times as its role; return {name: (p50, p95, queries)}.
+    ``only``: a comma-separated list of words; a page is measured when its name holds one."""
     from bankapp.extensions import db
 
     clients = {}
@@ -676,7 +678,10 @@ def measure_pages(app, layout: Layout, runs: int, label: str, explain_slowest: b
     results = {}
     log(f"\n== pages ({label}): {runs} runs each, one client; p95 target < {TARGET_MS} ms")
     log(f"  {'page':<36} {'status':>6} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8}")
+    words = [word.strip() for word in only.split(",") if word.strip()]
     for name, role, url in pages(layout):
+        if words and not any(word in name for word in words):
+            continue
         client = clients[role]
         extra = headers.get(role, {})
         answer = client.get(url, headers=extra)  # warm-up: caches and plans
@@ -826,7 +831,8 @@ def main() -> int:
                         help="load at this migration and measure the pages with the app of "
                              "--before-app-dir first, then upgrade to head and measure again")
     parser.add_argument("--before-app-dir", type=Path, default=apphost.REPO_ROOT,
-                        help="the checkout serving the 'before' pages (e.g. main's)")
+                        help="the checkout serving the 'before' pages (e.g. main's); without "
+                             "--before, both checkouts serve the schema as it is")
     parser.add_argument("--pages-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--app-dir", type=Path, default=apphost.REPO_ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--results", type=Path, default=None, help=argparse.SUPPRESS)
@@ -837,12 +843,18 @@ def main() -> int:
     parser.add_argument("--skip-posting", action="store_true")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--pages", default="", metavar="WORDS",
+                        help="measure only the pages whose name holds one of these "
+                             "comma-separated words (e.g. 'statement,bank report')")
+    parser.add_argument("--database", default=DATABASE,
+                        help="the big bank's database name (the small one gets '_small')")
     args = parser.parse_args()
+    database, small_database = args.database, f"{args.database}_small"
 
     server_url = os.environ.get("BENCH_DATABASE_URL", apphost.DEFAULT_SERVER_URL)
     apphost.require_redis()
     layout = Layout(args.customers, args.legs)
-    db_url = apphost.database_url(server_url, DATABASE)
+    db_url = apphost.database_url(server_url, database)
     if args.pages_only:
         return pages_only(args, layout, db_url)
     apphost.use_app_dir(apphost.REPO_ROOT, db_url)
@@ -854,26 +866,27 @@ def main() -> int:
         posting = {}
         if not args.skip_posting:
             small = Layout(max(10, args.small_legs // 240), args.small_legs)
-            small_url = build(server_url, SMALL_DATABASE, small, None)
+            small_url = build(server_url, small_database, small, None)
             app = make_app(small_url)
             with app.app_context():
                 from bankapp.extensions import db
                 legs = db.session.execute(sa.text("SELECT count(*) FROM transactions")).scalar()
-            posting["small"] = (legs, *transfer_cpu(app, small_url, SMALL_DATABASE,
+            posting["small"] = (legs, *transfer_cpu(app, small_url, small_database,
                                                     args.transfers))
             log(f"  API transfer at {legs:,} legs: worker {posting['small'][1]:.2f} ms, "
                 f"PostgreSQL {posting['small'][2]:.2f} ms CPU")
             with app.app_context():
                 from bankapp.extensions import db
                 db.engine.dispose()
-            apphost.drop_database(server_url, SMALL_DATABASE)
-        reuse = args.reuse and reports_bench_database_exists(server_url)
+            apphost.drop_database(server_url, small_database)
+        reuse = args.reuse and reports_bench_database_exists(server_url, database)
         if not reuse:
-            build(server_url, DATABASE, layout, args.before)
+            build(server_url, database, layout, args.before)
         before = None
-        if args.before:
-            before = pages_in(args, args.before_app_dir, f"schema {args.before}, "
+        if args.before or args.before_app_dir != apphost.REPO_ROOT:
+            before = pages_in(args, args.before_app_dir, f"schema {args.before or 'as is'}, "
                                                          f"app {args.before_app_dir}")
+        if args.before:
             started = time.perf_counter()
             migrate(db_url, None)
             log(f"\nupgraded to head in {time.perf_counter() - started:.1f} s")
@@ -891,7 +904,7 @@ def main() -> int:
                 legs = db.session.execute(sa.text(
                     "SELECT reltuples::bigint FROM pg_class WHERE relname = 'transactions'"
                 )).scalar()
-            posting["big"] = (legs, *transfer_cpu(app, db_url, DATABASE, args.transfers))
+            posting["big"] = (legs, *transfer_cpu(app, db_url, database, args.transfers))
             log("\n== CPU per API transfer (same run)")
             for key in ("small", "big"):
                 legs, worker, database_cpu = posting[key]
@@ -911,9 +924,9 @@ def main() -> int:
                         "SELECT count(*) FROM scheduled_occurrences", "run-scheduled")
     finally:
         if not args.keep:
-            apphost.drop_database(server_url, DATABASE)
-            apphost.drop_database(server_url, SMALL_DATABASE)
-            log(f"\ndropped {DATABASE} (use --keep to keep it)")
+            apphost.drop_database(server_url, database)
+            apphost.drop_database(server_url, small_database)
+            log(f"\ndropped {database} (use --keep to keep it)")
     log(f"total {time.perf_counter() - started_all:.0f} s; load average "
         + ", ".join(f"{v:.1f}" for v in os.getloadavg()))
     return 0
@@ -927,7 +940,8 @@ def pages_in(args, app_dir: Path, label: str) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as results:
         command = [sys.executable, __file__, "--pages-only", "--app-dir", str(app_dir),
                    "--customers", str(args.customers), "--legs", str(args.legs),
-                   "--runs", str(args.runs), "--results", results.name, "--label", label]
+                   "--runs", str(args.runs), "--results", results.name, "--label", label,
+                   "--database", args.database, "--pages", args.pages]
         subprocess.run(command, check=True)
         return json.loads(Path(results.name).read_text() or "{}")
 
@@ -938,18 +952,18 @@ def pages_only(args, layout: Layout, db_url: str) -> int:
 
     apphost.use_app_dir(args.app_dir, db_url)
     app = make_app(db_url)
-    results = measure_pages(app, layout, args.runs, args.label)
+    results = measure_pages(app, layout, args.runs, args.label, only=args.pages)
     args.results.write_text(json.dumps({name: list(values[:4])
                                         for name, values in results.items()}))
     return 0
 
 
-def reports_bench_database_exists(server_url: str) -> bool:
+def reports_bench_database_exists(server_url: str, database: str) -> bool:
     import psycopg2
 
     with psycopg2.connect(apphost.database_url(server_url, "postgres")) as conn, \
             conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
         return cur.fetchone() is not None
 
 
