@@ -350,7 +350,22 @@ class ProductionConfig(Config):
                                     or (1440 if os.environ.get("VERCEL") else 5)),
             "LOG_FORMAT": os.environ.get("LOG_FORMAT") or None,
             "METRICS_TOKEN": metrics_token,
+            "MAIL_CA_FILE": _mail_ca_file(),
         }
+
+
+def _mail_ca_file() -> str | None:
+    path = os.environ.get("MAIL_CA_FILE") or None
+    if path is not None:
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=path)
+        except OSError as error:  # a missing file, or no certificate in it (ssl.SSLError)
+            # Found now, not when the first email stays queued with a TLS error.
+            raise ValueError(f"MAIL_CA_FILE={path} cannot be read as the mail server's "
+                             f"CA certificates (a PEM file): {error}") from None
+    return path
 
 
 def _cron_secret() -> str | None:

@@ -13,11 +13,9 @@ Only fixtures and hooks live here; the helpers tests import are in ``support/``.
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import date
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bankapp import create_app
@@ -26,6 +24,7 @@ from bankapp.ledger import fast
 from bankapp.models import Role, User
 from config import ProductionConfig, normalize_database_url
 from support.database import (POOLER_URL, POSTGRES, SERVER_URL, SuiteConfig, migrate,
+                              scratch_database,
                               truncate_all)
 from support.net import free_port
 from support.settings import (FIELD_ENCRYPTION_KEY, PRODUCTION_SECRET, PUBLIC_URL,
@@ -47,20 +46,13 @@ def database_url():
     if not POSTGRES:
         yield "sqlite:///:memory:"
         return
-    server = make_url(normalize_database_url(SERVER_URL))
-    name = f"bankapp_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = server.set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    if POOLER_URL:
-        url = (make_url(normalize_database_url(POOLER_URL)).set(database=name)
-               .render_as_string(hide_password=False))
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with scratch_database("bankapp_test") as url:
+        migrate(url)
+        if POOLER_URL:
+            name = make_url(url).database
+            url = (make_url(normalize_database_url(POOLER_URL)).set(database=name)
+                   .render_as_string(hide_password=False))
+        yield url
 
 
 @pytest.fixture

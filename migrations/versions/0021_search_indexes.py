@@ -39,8 +39,21 @@ def upgrade():
     # while a large bank's index is built; this one lets the running release go on.
     with op.get_context().autocommit_block():
         for name, (table, expression) in INDEXES.items():
+            drop_if_invalid(name)
             op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} "
                        f"USING gin (({expression}) gin_trgm_ops)")
+
+
+def drop_if_invalid(name):
+    """Drop what an interrupted ``CREATE INDEX CONCURRENTLY`` left behind: an index marked
+    invalid, never read by a query but still written by every update, which ``IF NOT
+    EXISTS`` would otherwise keep for good when the upgrade is run again."""
+    invalid = op.get_bind().exec_driver_sql(
+        "SELECT 1 FROM pg_index JOIN pg_class ON pg_class.oid = pg_index.indexrelid "
+        "WHERE pg_class.relname = %(name)s AND NOT pg_index.indisvalid",
+        {"name": name}).scalar()
+    if invalid:
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
 def downgrade():

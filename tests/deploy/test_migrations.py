@@ -17,7 +17,7 @@ from bankapp.extensions import db
 from bankapp.models.base import compared_with_models
 from config import TestingConfig
 from support import releases
-from support.database import POSTGRES
+from support.database import POSTGRES, scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,6 +59,33 @@ def test_migrations_match_models_on_postgresql(app):
         applied = set(MigrationContext.configure(connection).get_current_heads())
         assert applied == _script_heads(app)
         assert _pending_changes(connection) == []
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
+def test_upgrade_run_again_replaces_an_index_an_interrupted_concurrent_build_left_invalid():
+    with scratch_database("bankapp_migrations") as url:
+        valid = _valid_after_an_interrupted_build(url)
+    assert valid is True
+
+
+def _valid_after_an_interrupted_build(url: str) -> bool:
+    app = create_app(type("ScratchConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
+    with app.app_context():
+        upgrade(revision="0020_lending")
+        with db.engine.begin() as connection:
+            # What a CREATE INDEX CONCURRENTLY stopped half-way leaves: the index, not valid.
+            connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            connection.exec_driver_sql("CREATE INDEX ix_users_email_trgm ON users "
+                                       "USING gin ((lower(email)) gin_trgm_ops)")
+            connection.exec_driver_sql("UPDATE pg_index SET indisvalid = false "
+                                       "WHERE indexrelid = 'ix_users_email_trgm'::regclass")
+        upgrade()
+        with db.engine.connect() as connection:
+            valid = connection.exec_driver_sql(
+                "SELECT indisvalid FROM pg_index "
+                "WHERE indexrelid = 'ix_users_email_trgm'::regclass").scalar()
+        db.engine.dispose()
+    return valid
 
 
 def test_flask_db_upgrade_builds_a_fresh_sqlite_database(tmp_path):

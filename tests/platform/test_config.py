@@ -18,6 +18,7 @@ from bankapp.extensions import db, limiter
 from config import ProductionConfig, TestingConfig, normalize_database_url
 from support.database import POSTGRES
 from support.settings import PRODUCTION_SECRET
+from support.tls import self_signed_certificate
 
 UNREACHABLE_POSTGRES = "postgres://nobody@127.0.0.1:1/x"
 
@@ -70,6 +71,23 @@ def test_production_refuses_a_sqlite_database(production_env, url):
         create_app(ProductionConfig)
     assert "DATABASE_URL names a SQLite database; production needs PostgreSQL" in \
         stopped.value.code
+
+
+@pytest.mark.parametrize("content", [None, "not a certificate\n"])
+def test_production_refuses_a_mail_ca_file_it_cannot_use(production_env, tmp_path, content):
+    ca_file = tmp_path / "relay-ca.pem"
+    if content is not None:
+        ca_file.write_text(content)
+    production_env.setenv("MAIL_CA_FILE", str(ca_file))
+    with pytest.raises(SystemExit) as stopped:
+        create_app(ProductionConfig)
+    assert f"MAIL_CA_FILE={ca_file} cannot be read" in stopped.value.code
+
+
+def test_production_takes_a_mail_ca_file_of_certificates(production_env, tmp_path):
+    ca_file, _ = self_signed_certificate(tmp_path)
+    production_env.setenv("MAIL_CA_FILE", str(ca_file))
+    assert create_app(ProductionConfig).config["MAIL_CA_FILE"] == str(ca_file)
 
 
 def test_production_uses_the_secret_key_from_its_environment(production_env):

@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from bankapp import create_app
 from bankapp.extensions import db
-from config import TestingConfig
+from config import TestingConfig, normalize_database_url
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "")
 POSTGRES = SERVER_URL.startswith(("postgres://", "postgresql"))
@@ -20,6 +25,22 @@ class SuiteConfig(TestingConfig):
     # Rate-limit counters of this run only: limiter.reset() then leaves concurrent runs
     # sharing the Redis database alone.
     RATELIMIT_STORAGE_OPTIONS = {"key_prefix": f"LIMITS-{uuid.uuid4().hex[:10]}"}
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the run's server, dropped afterwards: its URL."""
+    server = make_url(normalize_database_url(SERVER_URL))
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def migrate(url: str) -> None:
