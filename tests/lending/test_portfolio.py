@@ -4,12 +4,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
-import sqlalchemy as sa
-
 from bankapp import ledger
-from bankapp.extensions import db
 from bankapp.lending import collections, portfolio, services
-from bankapp.models import Loan, LoanStatus, User
 from support.lending import active_loan, apply_for
 from support.users import log_in_as
 
@@ -70,11 +66,19 @@ def test_the_portfolio_page_sends_as_many_statements_for_many_loans_as_for_one(
     assert statements() == one
 
 
+def _lend(make_user, funded_account, approver, name, product, principal, term, on):
+    """``name``'s loan of ``principal`` over ``term`` paid out ``on`` (100.00 on the side)."""
+    borrower = make_user(email=f"{name}@example.com")
+    account = funded_account(borrower, "100.00")
+    return services.approve(apply_for(borrower, account, product, principal, term),
+                            approver, on)
+
+
 def _varied_portfolio(product, teller, admin, make_user, funded_account):
     """Loans in every state and shape: on time then late, 110 days late, an instalment partly
     paid, weekly principal paid ahead, paid off, written off, rejected, waiting, and one whose
     running interest to 20 March is exactly half a cent (1.005 → 1.01)."""
-    from support.lending import apply_for, make_product
+    from support.lending import make_product
 
     weekly = make_product(name="Market stall", frequency="weekly", annual_rate="9.75",
                           amortisation="equal_principal", disbursement_fee="0")
@@ -82,10 +86,7 @@ def _varied_portfolio(product, teller, admin, make_user, funded_account):
                           disbursement_fee="0")
 
     def lend(name, product_, principal, term, on):
-        borrower = make_user(email=f"{name}@example.com")
-        account = funded_account(borrower, "100.00")
-        return services.approve(apply_for(borrower, account, product_, principal, term),
-                                admin, on)
+        return _lend(make_user, funded_account, admin, name, product_, principal, term, on)
 
     def drain(loan, leaving="0.00"):
         ledger.withdraw(loan.account, loan.account.balance - D(leaving), "Cash", loan.borrower)
@@ -134,14 +135,23 @@ def test_the_portfolio_matches_owed_on_loan_by_loan_on_every_day(
             == portfolio_loan_by_loan(day), day
 
 
-def test_the_running_interest_to_the_day_rounds_half_up_per_loan(
+def test_the_running_interest_to_the_day_rounds_half_up_per_loan(make_user, funded_account,
+                                                                 admin):
+    from support.lending import make_product
+
+    tenner = make_product(name="Tenner", annual_rate="10", amortisation="equal_principal",
+                          disbursement_fee="0")
+    _lend(make_user, funded_account, admin, "halfcent", tenner, "3668.25", 12,
+          date(2027, 3, 19))
+    # 3,668.25 at 10 % for one day is 1.005 exactly: half-up to 1.01 (half-even gives 1.00).
+    assert portfolio.portfolio(date(2027, 3, 20)).interest_owed == D("1.01")
+
+
+def test_the_portfolio_is_four_statements_whatever_the_loans(
         product, teller, admin, make_user, funded_account):
+    from support.queries import counted_statements
+
     _varied_portfolio(product, teller, admin, make_user, funded_account)
-    halfcent = services.loans_of(
-        db.session.scalar(sa.select(User).where(User.email == "halfcent@example.com")))[0]
-    # 3,668.25 at 10 % for one day is 1.005 exactly: half-up to 1.01.
-    assert services.owed_on(halfcent, date(2027, 3, 20)).accrued == D("1.01")
-    assert portfolio.portfolio(date(2027, 3, 20)).interest_owed \
-        == sum((services.owed_on(loan, date(2027, 3, 20)).interest
-                for loan in db.session.scalars(sa.select(Loan).where(
-                    Loan.status == LoanStatus.ACTIVE))), D("0.00"))
+    with counted_statements() as seen:
+        portfolio.portfolio(date(2027, 3, 20))
+    assert len(seen) == 4  # by status, the active loans' totals, expected, collected
