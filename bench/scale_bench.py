@@ -1,7 +1,8 @@
 """A year of a 100,000-customer bank on one PostgreSQL: every page and API read, timed.
 
     .venv/bin/python bench/scale_bench.py [--customers 100000] [--legs 20000000] [--runs 15]
-                                          [--loans N] [--keep] [--reuse] [--skip-jobs] [--skip-posting]
+                                          [--loans N] [--keep] [--reuse] [--skip-jobs]
+                                          [--skip-posting]
 
 ``make bench-scale`` runs it at full size. A quick check: ``--customers 2000 --legs 200000``.
 
@@ -13,8 +14,9 @@
    to zero, ``ledger_totals`` built from the legs), ten busy accounts of customer 1 with
    2,500 legs each (their history has 100 pages), 1,000,000 audit rows, three payees and
    two sessions per customer, 50,000 standing orders, 20,000 holds, 500 postings waiting
-   for approval, and ``--loans`` (``--customers / 10``) disbursed loans with their schedules, repayments
-   and loan accounts. Prints the time of each step and the database's disk size.
+   for approval, and ``--loans`` (``--customers / 10``) disbursed loans with their
+   schedules, repayments and loan accounts. Prints the time of each step and the
+   database's disk size.
 2. Times every page as its role opens it (the Flask test client signed in as customer 1,
    a teller or an admin; the API with a bearer token): median and p95 over ``--runs``,
    the number of SQL statements it sent (an SQLAlchemy event listener), and the

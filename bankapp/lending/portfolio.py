@@ -142,8 +142,10 @@ def _active_loans_totals(day: date) -> sa.Select:
         .outerjoin(upcoming, sa.and_(upcoming.c.loan_id == Loan.id, upcoming.c.place == 1))
         .outerjoin(previous, previous.c.loan_id == Loan.id)
         .where(Loan.status == LoanStatus.ACTIVE)
+        .offset(0)  # a fence: each column computed once per loan, not inlined at every use
         .subquery("loans"))
-    accruing = sa.select(loans, _period_interest_cents(loans).label("to_day")).subquery()
+    accruing = (sa.select(loans, _period_interest_cents(loans).label("to_day"))
+                .offset(0).subquery("accruing"))
     # min(to_day, cap) less what was paid of it, never below zero (paid ≤ cap: a
     # constraint); without a running instalment, to_day, cap and paid are all 0.
     accrued = sa.case((accruing.c.to_day >= accruing.c.cap, accruing.c.cap - accruing.c.paid),
