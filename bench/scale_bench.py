@@ -1,7 +1,8 @@
 """A year of a 100,000-customer bank on one PostgreSQL: every page and API read, timed.
 
     .venv/bin/python bench/scale_bench.py [--customers 100000] [--legs 20000000] [--runs 15]
-                                          [--keep] [--reuse] [--skip-jobs] [--skip-posting]
+                                          [--loans N] [--keep] [--reuse] [--skip-jobs]
+                                          [--skip-posting]
 
 ``make bench-scale`` runs it at full size. A quick check: ``--customers 2000 --legs 200000``.
 
@@ -13,8 +14,9 @@
    to zero, ``ledger_totals`` built from the legs), ten busy accounts of customer 1 with
    2,500 legs each (their history has 100 pages), 1,000,000 audit rows, three payees and
    two sessions per customer, 50,000 standing orders, 20,000 holds, 500 postings waiting
-   for approval, and ``--customers / 10`` disbursed loans with their schedules, repayments
-   and loan accounts. Prints the time of each step and the database's disk size.
+   for approval, and ``--loans`` (``--customers / 10``) disbursed loans with their
+   schedules, repayments and loan accounts. Prints the time of each step and the
+   database's disk size.
 2. Times every page as its role opens it (the Flask test client signed in as customer 1,
    a teller or an admin; the API with a bearer token): median and p95 over ``--runs``,
    the number of SQL statements it sent (an SQLAlchemy event listener), and the
@@ -72,7 +74,7 @@ DESCRIPTIONS = ("Rent", "Groceries", "Electricity bill", "Dinner", "Gym", "Books
 class Layout:
     """Which ids hold what, derived from the scale (the SQL and the pages agree through it)."""
 
-    def __init__(self, customers: int, legs: int):
+    def __init__(self, customers: int, legs: int, loans: int | None = None):
         self.customers = customers
         self.pairs = customers  # account a (1..P) trades with one of P+1..2P each step
         self.accounts = 2 * customers
@@ -84,7 +86,7 @@ class Layout:
         self.vault = self.accounts + 1
         self.busy_first = self.vault + 1  # customer 1's busy accounts
         self.counter_first = self.busy_first + BUSY  # customer 2's accounts they trade with
-        self.loans = max(10, customers // 10)
+        self.loans = loans or max(10, customers // 10)
         self.payout_first = self.counter_first + BUSY  # a borrower's account per loan
         self.loan_account_first = self.payout_first + self.loans
         self.loan_interest = self.loan_account_first + self.loans
@@ -824,6 +826,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--legs", type=int, default=20_000_000)
+    parser.add_argument("--loans", type=int, default=None,
+                        help="disbursed loans (default --customers / 10: 10,000 at full size)")
     parser.add_argument("--small-legs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--transfers", type=int, default=300)
@@ -853,7 +857,7 @@ def main() -> int:
 
     server_url = os.environ.get("BENCH_DATABASE_URL", apphost.DEFAULT_SERVER_URL)
     apphost.require_redis()
-    layout = Layout(args.customers, args.legs)
+    layout = Layout(args.customers, args.legs, args.loans)
     db_url = apphost.database_url(server_url, database)
     if args.pages_only:
         return pages_only(args, layout, db_url)
@@ -940,6 +944,7 @@ def pages_in(args, app_dir: Path, label: str) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as results:
         command = [sys.executable, __file__, "--pages-only", "--app-dir", str(app_dir),
                    "--customers", str(args.customers), "--legs", str(args.legs),
+                   *(["--loans", str(args.loans)] if args.loans else []),
                    "--runs", str(args.runs), "--results", results.name, "--label", label,
                    "--database", args.database, "--pages", args.pages]
         subprocess.run(command, check=True)

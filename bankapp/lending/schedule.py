@@ -34,6 +34,7 @@ ZERO = Decimal("0.00")
 DAYS_IN_YEAR = 365
 MONTHS_IN_YEAR = 12
 WEEK = 7
+LONGEST_PERIOD_DAYS = 31  # a month at most: no period of a schedule is longer
 
 
 def half_up(value: Decimal) -> Decimal:

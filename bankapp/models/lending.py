@@ -182,6 +182,11 @@ class Loan(db.Model):
         return f"LN-{self.id:08d}"
 
 
+# An instalment with something left to pay (paid never exceeds due: constraints below).
+UNSETTLED = ("(principal_paid < principal_due OR interest_paid < interest_due "
+             "OR fee_paid < fee_due)")
+
+
 class LoanInstalment(db.Model):
     """One instalment of a disbursed loan's schedule: what is due on a date and what has been
     paid of it. Interest is the declining-balance interest of its period (see
@@ -198,6 +203,9 @@ class LoanInstalment(db.Model):
                            name="interest_paid_within_due"),
         sa.CheckConstraint("fee_paid >= 0 AND fee_paid <= fee_due", name="fee_paid_within_due"),
         sa.Index("ix_loan_instalments_due_on", "due_on"),
+        # The arrears (what is due and unpaid) without reading every instalment ever settled.
+        sa.Index("ix_loan_instalments_unsettled_due_on", "due_on",
+                 postgresql_where=sa.text(UNSETTLED), sqlite_where=sa.text(UNSETTLED)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

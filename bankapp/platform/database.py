@@ -1,14 +1,17 @@
 """The database connection: engine options per kind of server, SQLite's pragmas, the refusal
-of NUL characters, and the end-of-request rollback that survives a connection the server
-dropped."""
+of NUL characters, the end-of-request rollback that survives a connection the server
+dropped, and ``days_between`` (date arithmetic both servers understand)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from flask import Flask
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.pool import NullPool
 from werkzeug.exceptions import BadRequest
 
@@ -72,6 +75,28 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+class days_between(FunctionElement):  # noqa: N801 - used as a SQL function
+    """``days_between(later, earlier)``: whole days from one DATE expression to another, as an
+    integer (PostgreSQL subtracts dates; SQLite keeps them as ISO text, so their Julian day
+    numbers are subtracted)."""
+
+    type = sa.Integer()
+    name = "days_between"
+    inherit_cache = True
+
+
+@compiles(days_between)
+def _days_between(element, compiler, **kw):
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"({later} - {earlier})"
+
+
+@compiles(days_between, "sqlite")
+def _days_between_sqlite(element, compiler, **kw):
+    later, earlier = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
 
 class NulCharacterRefused(BadRequest):

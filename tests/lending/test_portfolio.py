@@ -64,3 +64,94 @@ def test_the_portfolio_page_sends_as_many_statements_for_many_loans_as_for_one(
         borrower = make_user(f"borrower{number}@example.com")
         active_loan(borrower, funded_account(borrower, "10.00"), product, teller, on=PAID_OUT)
     assert statements() == one
+
+
+def _lend(make_user, funded_account, approver, name, product, principal, term, on):
+    """``name``'s loan of ``principal`` over ``term`` paid out ``on`` (100.00 on the side)."""
+    borrower = make_user(email=f"{name}@example.com")
+    account = funded_account(borrower, "100.00")
+    return services.approve(apply_for(borrower, account, product, principal, term),
+                            approver, on)
+
+
+def _varied_portfolio(product, teller, admin, make_user, funded_account):
+    """Loans in every state and shape: on time then late, 110 days late, an instalment partly
+    paid, weekly principal paid ahead, paid off, written off, rejected, waiting, and one whose
+    running interest to 20 March is exactly half a cent (1.005 → 1.01)."""
+    from support.lending import make_product
+
+    weekly = make_product(name="Market stall", frequency="weekly", annual_rate="9.75",
+                          amortisation="equal_principal", disbursement_fee="0")
+    tenner = make_product(name="Tenner", annual_rate="10", amortisation="equal_principal",
+                          disbursement_fee="0")
+
+    def lend(name, product_, principal, term, on):
+        return _lend(make_user, funded_account, admin, name, product_, principal, term, on)
+
+    def drain(loan, leaving="0.00"):
+        ledger.withdraw(loan.account, loan.account.balance - D(leaving), "Cash", loan.borrower)
+
+    def repay(loan, amount, on):
+        services.repay(loan, loan.borrower, amount, idempotency_key=None, today=on)
+
+    on_time = lend("ontime", product, "1200.00", 12, date(2026, 12, 15))
+    for due in (date(2027, 1, 15), date(2027, 2, 15)):
+        repay(on_time, services.owed_on(on_time, due).due, due)
+    drain(on_time)
+    drain(lend("late", product, "2000.00", 6, date(2026, 10, 31)))
+    partly = lend("partly", product, "900.00", 9, date(2027, 1, 15))
+    repay(partly, D("50.00"), date(2027, 2, 20))
+    drain(partly, "30.00")
+    ahead = lend("ahead", weekly, "1500.00", 20, date(2027, 1, 4))
+    repay(ahead, D("400.00"), date(2027, 1, 20))
+    drain(ahead, "25.50")
+    paid = lend("paid", product, "600.00", 6, date(2027, 1, 10))
+    repay(paid, services.payoff_amount(paid, date(2027, 2, 1)), date(2027, 2, 1))
+    services.write_off(lend("gone", product, "800.00", 12, date(2026, 11, 20)), admin,
+                       "Borrower unreachable", date(2027, 2, 25))
+    rejected = make_user(email="rejected@example.com")
+    services.reject(apply_for(rejected, funded_account(rejected, "0.00"), product), teller,
+                    "No income")
+    waiting = make_user(email="waiting@example.com")
+    apply_for(waiting, funded_account(waiting, "0.00"), product)
+    drain(lend("halfcent", tenner, "3668.25", 12, date(2027, 3, 19)))
+    # Collections, late fees and notices up to 20 March on what is left in the accounts.
+    collections.run_loans(date(2027, 3, 20))
+
+
+def test_the_portfolio_matches_owed_on_loan_by_loan_on_every_day(
+        product, teller, admin, make_user, funded_account):
+    from datetime import timedelta
+
+    from support.lending import portfolio_loan_by_loan
+
+    _varied_portfolio(product, teller, admin, make_user, funded_account)
+    days = [date(2026, 10, 1) + timedelta(days=n) for n in range(0, 300, 3)]
+    for day in days + [date(2027, 3, 15), date(2027, 3, 20), date(2027, 3, 31)]:
+        report = portfolio.portfolio(day)
+        assert {"by_status": report.by_status, "outstanding": report.outstanding,
+                "interest_owed": report.interest_owed, "at_risk": report.at_risk,
+                "expected": report.expected, "collected": report.collected} \
+            == portfolio_loan_by_loan(day), day
+
+
+def test_the_running_interest_to_the_day_rounds_half_up_per_loan(make_user, funded_account,
+                                                                 admin):
+    from support.lending import make_product
+
+    tenner = make_product(name="Tenner", annual_rate="10", amortisation="equal_principal",
+                          disbursement_fee="0")
+    _lend(make_user, funded_account, admin, "halfcent", tenner, "3668.25", 12,
+          date(2027, 3, 19))
+    # 3,668.25 at 10 % for one day is 1.005 exactly: half-up to 1.01 (half-even gives 1.00).
+    assert portfolio.portfolio(date(2027, 3, 20)).interest_owed == D("1.01")
+
+
+def test_the_portfolio_is_four_statements_whatever_the_loans(
+        product, teller, admin, make_user, funded_account):
+    from support.queries import counted_statements
+
+    _varied_portfolio(product, teller, admin, make_user, funded_account)
+    with counted_statements() as seen:
+        portfolio.portfolio(date(2027, 3, 20))
+    assert len(seen) == 4  # by status, the active loans' totals, expected, collected

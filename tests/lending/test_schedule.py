@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bankapp.lending.schedule import (
+    LONGEST_PERIOD_DAYS,
     Terms,
     build_schedule,
     due_dates,
@@ -103,6 +104,16 @@ def test_the_principal_parts_sum_to_the_principal_exactly(terms):
     assert sum(row.principal for row in schedule) == terms.principal
     assert all(row.principal >= 0 and row.interest >= 0 for row in schedule)
     assert all(row.total == row.total.quantize(Decimal("0.01")) for row in schedule)
+
+
+@settings(max_examples=300, deadline=None)
+@given(terms_strategy)
+def test_due_dates_rise_and_no_period_is_longer_than_a_month(terms):
+    """The loan portfolio finds each loan's running period among the instalments due within
+    LONGEST_PERIOD_DAYS of the day (bankapp/lending/portfolio.py)."""
+    schedule = build_schedule(terms)
+    assert all(1 <= row.days <= LONGEST_PERIOD_DAYS for row in schedule)
+    assert all(a.due_on < b.due_on for a, b in zip(schedule, schedule[1:]))
 
 
 @settings(max_examples=300, deadline=None)
