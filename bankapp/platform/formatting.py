@@ -28,7 +28,7 @@ TIME_FORMS = ("datetime", "seconds", "date", "time", "month")
 
 def format_amount(value: Decimal | None, signed: bool = False, locale=None) -> str:
     """The number alone, in the locale's digits grouping: ``1234.5`` → ``1,234.50``."""
-    return _signed(value, signed, _number_writer(str(locale or current_locale()), None))
+    return _signed(value, signed, _number_writer(locale or current_locale(), None))
 
 
 def format_money(value: Decimal | None, signed: bool = False, currency: str | None = None,
@@ -36,7 +36,36 @@ def format_money(value: Decimal | None, signed: bool = False, currency: str | No
     """An amount with the bank's currency: ``$1,234.50`` (en), ``1 234,50 $US`` (fr);
     ``−`` before a negative amount, ``+`` before a positive one with ``signed``."""
     code = currency or current_app.config.get("BANK_CURRENCY", "USD")
-    return _signed(value, signed, _number_writer(str(locale or current_locale()), code))
+    return _signed(value, signed, _number_writer(locale or current_locale(), code))
+
+
+def money_writer(currency: str | None = None, locale=None, number_only: bool = False):
+    """``format_money`` (or ``format_amount`` with ``number_only``) for many figures: the
+    locale and the currency are looked up once, not per figure (a statement has thousands)."""
+    locale = locale or current_locale()
+    code = None if number_only else (currency or current_app.config.get("BANK_CURRENCY", "USD"))
+    write = _number_writer(locale, code)
+    return lambda value: _signed(value, False, write)
+
+
+def timestamp_writer(form: str = "datetime", locale=None):
+    """``format_timestamp`` for many timestamps, the time zone and locale looked up once."""
+    # The locale itself (a ``Locale`` or its name) keys the caches below: ``str(locale)``
+    # costs more than what they save.
+    locale, zone = locale or current_locale(), bank_timezone()
+    if form.startswith("%") or form in ("date", "month"):
+        return lambda value: format_timestamp(value, form, locale)
+    pattern = _clock_pattern(locale, "Hms" if form == "seconds" else "Hm")
+    joined = _datetime_pattern(locale)
+
+    def write(value: datetime | None) -> str:
+        if value is None:
+            return ""
+        local = value.astimezone(zone)
+        clock = _clock(local, pattern, locale)
+        return clock if form == "time" else joined.format(clock, _medium_date(local.date(),
+                                                                              locale))
+    return write
 
 
 def _signed(value, signed: bool, write) -> str:
@@ -65,7 +94,7 @@ _PROBES = tuple(Decimal(text) for text in (
 
 
 @lru_cache(maxsize=64)
-def _number_writer(locale: str, currency: str | None):
+def _number_writer(locale, currency: str | None):
     """A writer of a positive cent amount the locale's way, as Babel writes it.
 
     Babel reads the locale's pattern and symbols again on every call, ten times the cost of
@@ -115,17 +144,13 @@ def format_timestamp(value: datetime | None, form: str = "datetime", locale=None
     local = value.astimezone(bank_timezone())
     if form.startswith("%"):
         return local.strftime(form)
-    locale = str(locale or current_locale())
     if form in ("date", "month"):
-        return format_day(local.date(), form, locale)
-    clock = _clock(local, _clock_pattern(locale, "Hms" if form == "seconds" else "Hm"), locale)
-    if form == "time":
-        return clock
-    return _datetime_pattern(locale).format(clock, _medium_date(local.date(), locale))
+        return format_day(local.date(), form, locale or current_locale())
+    return timestamp_writer(form, locale)(value)
 
 
 @lru_cache(maxsize=16)
-def _clock_pattern(locale: str, skeleton: str) -> str:
+def _clock_pattern(locale, skeleton: str):
     """The locale's pattern for a time skeleton, as ``format_skeleton`` picks it."""
     parsed = Locale.parse(locale)
     if skeleton not in parsed.datetime_skeletons:
@@ -139,19 +164,20 @@ _CLOCKS = {"HH:mm": "{0.hour:02d}:{0.minute:02d}", "H:mm": "{0.hour}:{0.minute:0
            "H:mm:ss": "{0.hour}:{0.minute:02d}:{0.second:02d}"}
 
 
-def _clock(local: datetime, pattern: str, locale: str) -> str:
-    if pattern in _CLOCKS:
-        return _CLOCKS[pattern].format(local)
+def _clock(local: datetime, pattern, locale) -> str:
+    quick = _CLOCKS.get(pattern.pattern)
+    if quick is not None:
+        return quick.format(local)
     return format_datetime(local.time(), pattern, locale=locale)
 
 
 @lru_cache(maxsize=16)
-def _datetime_pattern(locale: str) -> str:
+def _datetime_pattern(locale) -> str:
     return Locale.parse(locale).datetime_formats["medium"]
 
 
 @lru_cache(maxsize=4096)
-def _medium_date(day: date, locale: str) -> str:
+def _medium_date(day: date, locale) -> str:
     """A medium date, once per day and locale (a statement shows each day many times)."""
     return format_date(day, "medium", locale=locale)
 
@@ -181,4 +207,4 @@ def format_day(value: date | None, form: str = "date", locale=None) -> str:
         return ""
     if form == "month":
         return format_skeleton("yMMM", value, locale=locale or current_locale())
-    return _medium_date(value, str(locale or current_locale()))
+    return _medium_date(value, locale or current_locale())

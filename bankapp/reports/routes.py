@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from bankapp.platform import replica
 from bankapp.models import AccountType, Role
-from bankapp.reports import charts, exports, service
+from bankapp.reports import charts, exports, lines, service
 from bankapp.reports.service import ReportError
 from bankapp.identity.security import role_required
 
@@ -100,6 +100,7 @@ def statement(account_number: str):
         return _download(exports.statement_pdf(st), "application/pdf",
                          exports.statement_filename(st, "pdf"))
     return render_template("reports/statement.html", account=account, st=st, error=None,
+                           lines=lines.statement_lines(st.entries),
                            code=service.format_code(st.code), args=request.args)
 
 
