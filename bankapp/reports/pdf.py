@@ -10,7 +10,7 @@ import unicodedata
 from flask import current_app
 from flask_babel import gettext
 from fpdf import FPDF
-from fpdf.fonts import FontFace
+from fpdf.fonts import CoreFont, FontFace
 
 from bankapp.platform.formatting import (
     bank_timezone,
@@ -115,13 +115,14 @@ def render_statement_pdf(st: Statement, bank_name: str = "bankapp") -> bytes:
                 gettext("In") + unit, gettext("Out") + unit, gettext("Balance") + unit)
     money, when = money_writer(number_only=True), timestamp_writer()
     type_names: dict[str, str] = {}  # translated once per statement, not per line
+    parties: dict[tuple[str, str], str] = {}
     rows = [[pdf_text(format_day(st.period.start)), "", pdf_text(gettext("Opening balance")),
              "", "", _pdf_money(st.opening)]]
     for e in st.entries:
         type_name = type_names.get(e.type_label)
         if type_name is None:
             type_name = type_names[e.type_label] = pdf_text(gettext(e.type_label))
-        rows.append([pdf_text(when(e.timestamp)), type_name, pdf_text(_described(e)),
+        rows.append([pdf_text(when(e.timestamp)), type_name, pdf_text(_described(e, parties)),
                      _pdf_money(e.money_in, money), _pdf_money(e.money_out, money),
                      _pdf_money(e.balance_after, money)])
     rows.append([pdf_text(format_day(st.period.end)), "", pdf_text(gettext("Totals")),
@@ -235,8 +236,16 @@ def _lined_table(pdf: FPDF, widths: tuple, aligns: tuple, line_height: float,
     right = pdf.l_margin + pdf.epw
     last = len(rows)  # the headings are row 0
 
+    def width_of(text: str) -> float:
+        # A core font's width is its characters' widths added up, which is what
+        # ``get_string_width`` returns after far more work (bidi, styles, fragments).
+        font = pdf.current_font
+        if isinstance(font, CoreFont):
+            return font.get_text_width(text, pdf.font_size_pt, None)[1] / pdf.k
+        return pdf.get_string_width(text)
+
     def lines_of(index: int, text: str) -> list[str]:
-        if not text or pdf.get_string_width(text) < room[index] - 0.001:
+        if not text or width_of(text) < room[index] - 0.001:
             return [text]
         return pdf.multi_cell(widths[index], line_height, text, dry_run=True, output="LINES")
 
@@ -269,7 +278,7 @@ def _lined_table(pdf: FPDF, widths: tuple, aligns: tuple, line_height: float,
                 if line:
                     # ``text`` writes what ``cell`` writes for a line, at a tenth of the cost.
                     left = (x + pdf.c_margin if aligns[i] == "L"
-                            else x + widths[i] - pdf.c_margin - pdf.get_string_width(line))
+                            else x + widths[i] - pdf.c_margin - width_of(line))
                     pdf.text(left, y, line)
                 y += line_height
             x += widths[i]
@@ -285,10 +294,16 @@ def _lined_table(pdf: FPDF, widths: tuple, aligns: tuple, line_height: float,
     pdf.set_font(style="")
 
 
-def _described(entry) -> str:
-    """The description cell: the other party first, as on the page."""
+def _described(entry, parties: dict | None = None) -> str:
+    """The description cell: the other party first, as on the page. ``parties`` keeps each
+    other party's words, translated once per statement."""
     if not entry.counterparty:
         return entry.description or "-"
-    party = (gettext("From %(name)s", name=entry.counterparty) if entry.side == "credit"
-             else gettext("To %(name)s", name=entry.counterparty))
+    parties = {} if parties is None else parties
+    key = (entry.side, entry.counterparty)
+    party = parties.get(key)
+    if party is None:
+        party = parties[key] = (
+            gettext("From %(name)s", name=entry.counterparty) if entry.side == "credit"
+            else gettext("To %(name)s", name=entry.counterparty))
     return f"{party} · {entry.description}" if entry.description else party
