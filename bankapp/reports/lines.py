@@ -7,6 +7,8 @@ once per statement here, not once per cell in the template (which cost most of t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from flask_babel import gettext
 from markupsafe import Markup
@@ -54,3 +56,56 @@ def statement_lines(entries: list[StatementEntry]) -> list[StatementLine]:
         lines.append(StatementLine(e, when(e.timestamp), type_name, party, money(e.money_in),
                                    money(e.money_out), money(e.balance_after)))
     return lines
+
+
+# A page of a statement shows this many lines: a month of a busy account (some 210) on one
+# page; a year of one (2,500) on ten. A year's table in one page was 1.2 MB of HTML and most
+# of a second; the CSV and the PDF of a period keep every line of it.
+LINES_PER_PAGE = 250
+
+
+@dataclass(frozen=True)
+class LinePage:
+    """Which of a statement's lines one page shows (what ``_pagination.pager`` reads), and
+    the balances the page starts from and ends at."""
+
+    page: int
+    per_page: int
+    total: int
+    brought_forward: Decimal | None  # the balance before the page's first line (not page 1)
+    carried_forward: Decimal | None  # the balance after its last line (not the last page)
+    since: datetime | None  # when the line before the page's first was booked
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def line_page(entries: list[StatementEntry], page: int,
+              per_page: int = LINES_PER_PAGE) -> tuple[LinePage, list[StatementEntry]]:
+    """Page ``page`` (from 1; out of range reads as the nearest page) of ``entries``."""
+    pages = max(1, -(-len(entries) // per_page))
+    page = min(max(page, 1), pages)
+    first, last = (page - 1) * per_page, min(page * per_page, len(entries))
+    shown = entries[first:last]
+    before = entries[first - 1] if first > 0 else None
+    return LinePage(page, per_page, len(entries),
+                    before.balance_after if before else None,
+                    shown[-1].balance_after if page < pages else None,
+                    before.timestamp if before else None), shown

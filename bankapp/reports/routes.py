@@ -99,8 +99,9 @@ def statement(account_number: str):
     if output == "pdf":
         return _download(exports.statement_pdf(st), "application/pdf",
                          exports.statement_filename(st, "pdf"))
+    shown, entries = lines.line_page(st.entries, request.args.get("page", 1, type=int))
     return render_template("reports/statement.html", account=account, st=st, error=None,
-                           lines=lines.statement_lines(st.entries),
+                           lines=lines.statement_lines(entries), shown=shown,
                            code=service.format_code(st.code), args=request.args)
 
 
