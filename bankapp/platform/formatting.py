@@ -98,11 +98,11 @@ def _number_writer(locale, currency: str | None):
     """A writer of a positive cent amount the locale's way, as Babel writes it.
 
     Babel reads the locale's pattern and symbols again on every call, ten times the cost of
-    the quick writer below: a statement of a year has 7,500 figures. Where the locale groups by three and the
-    currency has cents (English, French, Swiss German…), the figure is Python's ``{:,.2f}``
-    with the locale's marks between the text Babel puts around a number, which is the same
-    text, checked against Babel on ``_PROBES`` here; elsewhere (Indian grouping, Spanish
-    four-digit numbers, currencies without cents) Babel writes every figure.
+    the quick writer below, and a statement of a year has 7,500 figures. Where the locale
+    groups by three and the currency has cents (English, French…), the figure is Python's
+    ``{:,.2f}`` with the locale's marks, between the text Babel puts around a number: the
+    same text, checked against Babel on ``_PROBES`` here. Elsewhere (Indian grouping,
+    currencies without cents, any locale the check finds different) Babel writes each one.
     """
     parsed = Locale.parse(locale)
     babel = _babel_number(parsed, currency)

@@ -59,7 +59,7 @@ def statement_lines(entries: list[StatementEntry]) -> list[StatementLine]:
 
 
 # A page of a statement shows this many lines: a month of a busy account (some 210) on one
-# page; a year of one (2,500) on ten. A year's table in one page was 1.2 MB of HTML and most
+# page; a year of one (2,500) on eleven. A year's table in one page was 1.2 MB of HTML and most
 # of a second; the CSV and the PDF of a period keep every line of it.
 LINES_PER_PAGE = 250
 

@@ -224,7 +224,7 @@ def _lined_table(pdf: FPDF, widths: tuple, aligns: tuple, line_height: float,
                  headings: list[str], rows: list[list[str]]) -> None:
     """A table drawn as ``pdf.table`` draws it with ``borders_layout="HORIZONTAL_LINES"``,
     ``_HEADINGS`` and no padding (the same widths, rules, wrapping, centring, and headings
-    again at the top of each page), with one ``cell`` per cell where the text fits a line.
+    again at the top of each page), with one ``text`` per line of a cell.
 
     ``pdf.table`` breaks every cell's text into lines twice (to size the row, then to draw
     it): a month of a busy account took a second, almost all of it there. Here only a text
@@ -262,12 +262,12 @@ def _lined_table(pdf: FPDF, widths: tuple, aligns: tuple, line_height: float,
         if heading:
             pdf.set_fill_color(*_HEADINGS.fill_color.colors255)
             pdf.rect(pdf.l_margin, top, pdf.epw, height, style="F")
+            pdf.set_fill_color(0)  # back to the text's colour: ``text`` then sets none
         # The rule above every row but the headings, below every row but the last.
         if index > 0:
             pdf.line(pdf.l_margin, top, right, top)
         if index < last:
             pdf.line(pdf.l_margin, top + height, right, top + height)
-            pdf.set_fill_color(0)  # back to the text's colour: ``text`` then sets none
         x = pdf.l_margin
         # Where ``cell`` puts a line's baseline in a line-high box.
         baseline = 0.5 * line_height + 0.3 * pdf.font_size
@@ -285,8 +285,8 @@ def _lined_table(pdf: FPDF, widths: tuple, aligns: tuple, line_height: float,
         pdf.set_xy(pdf.l_margin, top + height)
 
     pdf.set_font(style="B")
-    if rows and pdf.will_page_break(len(lines_of(0, headings[0])) * line_height
-                                    + line_height):
+    heading_lines = max(len(lines_of(i, text)) for i, text in enumerate(headings))
+    if rows and pdf.will_page_break((heading_lines + 1) * line_height):
         pdf.add_page(same=True)  # never the headings alone at the foot of a page
     draw(0, headings)
     for number, row in enumerate(rows, 1):
