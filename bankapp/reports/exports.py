@@ -16,7 +16,8 @@ from bankapp.platform.formatting import (
     bank_timezone,
     format_amount,
     format_day,
-    format_timestamp,
+    money_writer,
+    timestamp_writer,
 )
 from bankapp.platform.i18n import current_locale
 from bankapp.reports.service import BankReport, LoanStatement, Statement, format_code
@@ -74,9 +75,13 @@ def statement_csv(st: Statement, layout: str = "local") -> bytes:
     money = [gettext("Money in (%(currency)s)", currency=code),
              gettext("Money out (%(currency)s)", currency=code),
              gettext("Balance (%(currency)s)", currency=code)]
-    rows = _statement_rows(st, _local_words(), format_day,
-                           lambda moment: format_timestamp(moment, "seconds"), money)
-    return _csv_bytes(rows, delimiter=";" if marks.decimal == "," else ",", cell=_local_cell)
+    # The locale, time zone and currency are looked up once for the file, not per cell.
+    locale = current_locale()
+    amount = money_writer(locale=locale, number_only=True)
+    rows = _statement_rows(st, _local_words(), lambda day: format_day(day, locale=locale),
+                           timestamp_writer("seconds", locale), money)
+    return _csv_bytes(rows, delimiter=";" if marks.decimal == "," else ",",
+                      cell=lambda value: _local_cell(value, amount))
 
 
 # What the rows say besides the figures, for programs (the words never change).
@@ -93,10 +98,10 @@ def _local_words() -> dict:
             "code": gettext("Account {number}, verification code {code}")}
 
 
-def _local_cell(value) -> str:
+def _local_cell(value, amount=format_amount) -> str:
     """A cell of the person's CSV: amounts in the locale's way, text safe from formulas."""
     if isinstance(value, Decimal):
-        return format_amount(value)
+        return amount(value)
     return safe_cell(value)
 
 
@@ -112,10 +117,14 @@ def _statement_rows(st: Statement, words: dict, day, clock, money_columns) -> li
     tz = bank_timezone()
     rows = [words["columns"] + money_columns,
             [day(st.period.start), "", "", "", "", words["opening"], None, None, st.opening]]
+    type_names: dict[str, str] = {}  # each type's words translated once per file
     for e in st.entries:
         local = e.timestamp.astimezone(tz)
-        rows.append([day(local.date()), clock(e.timestamp), e.reference,
-                     e.type_label if words is _DATA_WORDS else gettext(e.type_label),
+        type_name = type_names.get(e.type_label)
+        if type_name is None:
+            type_name = type_names[e.type_label] = (
+                e.type_label if words is _DATA_WORDS else gettext(e.type_label))
+        rows.append([day(local.date()), clock(e.timestamp), e.reference, type_name,
                      e.counterparty, e.description, e.money_in, e.money_out, e.balance_after])
     rows.append([day(st.period.end), "", "", "", "", words["totals"], st.total_in,
                  st.total_out, None])

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from bankapp.platform import replica
 from bankapp.models import AccountType, Role
-from bankapp.reports import charts, exports, service
+from bankapp.reports import charts, exports, lines, service
 from bankapp.reports.service import ReportError
 from bankapp.identity.security import role_required
 
@@ -99,7 +99,9 @@ def statement(account_number: str):
     if output == "pdf":
         return _download(exports.statement_pdf(st), "application/pdf",
                          exports.statement_filename(st, "pdf"))
+    shown, entries = lines.line_page(st.entries, request.args.get("page", 1, type=int))
     return render_template("reports/statement.html", account=account, st=st, error=None,
+                           lines=lines.statement_lines(entries), shown=shown,
                            code=service.format_code(st.code), args=request.args)
 
 

@@ -6,6 +6,7 @@ import io
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal as D
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -414,6 +415,87 @@ def test_signed_amounts_carry_plus_and_a_real_minus(app):
         assert format_money(D("100"), signed=True, locale="en") == "+$100.00"
         assert format_money(D("-25"), signed=True, locale="en") == "−$25.00"
         assert format_money(D("0"), signed=True, locale="en") == "$0.00"
+
+
+# Amounts around every thousands mark, cents, zero and very large values, both signs.
+WRITTEN_AMOUNTS = [D(text) * sign for sign in (1, -1) for text in (
+    "0", "0.004", "0.005", "0.01", "0.5", "1", "9.99", "10", "99.99", "999.995", "1000",
+    "1000.01", "1234.5", "9999.99", "10000", "65432.1", "100000", "999999.99", "1000000",
+    "1234567.89", "12345678.9", "999999999.99", "1000000000", "98765432109.87",
+    "1000000000000.01", "123456789012345.67")]
+
+
+def babel_money(value, locale, currency, signed=False, number_only=False):
+    """How Babel writes an amount (CLDR), with the real minus and the ``signed`` plus."""
+    from babel.numbers import format_currency, format_decimal
+
+    value = D(value).quantize(D("0.01"))
+    text = (format_decimal(abs(value), format="#,##0.00", locale=locale,
+                           decimal_quantization=True) if number_only
+            else format_currency(abs(value), currency, locale=locale))
+    if value < 0:
+        return "−" + text
+    return "+" + text if signed and value > 0 else text
+
+
+@pytest.mark.parametrize("locale", ["en", "fr", "fr_CH", "de_DE", "de_CH", "en_IN", "hi_IN",
+                                    "es", "ja", "ar"])
+@pytest.mark.parametrize("currency", ["USD", "EUR", "JPY", "KES"])
+def test_every_amount_is_written_as_babel_writes_it(app, locale, currency):
+    """The quick writer of figures (a statement has thousands) writes what Babel writes."""
+    with app.app_context():
+        for value in WRITTEN_AMOUNTS:
+            for signed in (False, True):
+                assert format_money(value, signed=signed, currency=currency, locale=locale) \
+                    == babel_money(value, locale, currency, signed), (value, signed)
+            assert format_amount(value, locale=locale) \
+                == babel_money(value, locale, currency, number_only=True), value
+
+
+@pytest.mark.parametrize("value, english, french", [
+    (D("0"), "$0.00", "0,00\xa0$US"),
+    (D("0.05"), "$0.05", "0,05\xa0$US"),
+    (D("-0.05"), "−$0.05", "−0,05\xa0$US"),
+    (D("999.99"), "$999.99", "999,99\xa0$US"),
+    (D("1000"), "$1,000.00", "1\u202f000,00\xa0$US"),
+    (D("-1000000"), "−$1,000,000.00", "−1\u202f000\u202f000,00\xa0$US"),
+    (D("123456789012.3"), "$123,456,789,012.30", "123\u202f456\u202f789\u202f012,30\xa0$US"),
+])
+def test_thousands_are_marked_with_a_comma_in_english_and_a_narrow_space_in_french(
+        app, value, english, french):
+    with app.app_context():
+        assert format_money(value, locale="en") == english
+        assert format_money(value, locale="fr") == french
+        assert format_amount(value, locale="fr") == french.replace("\xa0$US", "")
+
+
+@pytest.mark.parametrize("locale", ["en", "fr", "de_CH", "es", "ja", "en_IN"])
+def test_every_time_is_written_as_babel_writes_it(app, locale):
+    """The quick writer of times (one per statement line) writes what Babel writes."""
+    from babel import Locale
+    from babel.dates import format_date, format_skeleton
+
+    app.config["BANK_TIMEZONE"] = "Europe/Paris"
+    moments = [datetime(2026, 1, 1, 0, 0, 1, tzinfo=timezone.utc),
+               datetime(2026, 3, 29, 0, 59, 59, tzinfo=timezone.utc),  # the clocks go forward
+               datetime(2026, 3, 29, 1, 0, tzinfo=timezone.utc),
+               datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc),  # and back
+               datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc),
+               datetime(2026, 12, 31, 22, 59, 9, tzinfo=timezone.utc),
+               datetime(2027, 5, 9, 7, 4, 5, tzinfo=timezone.utc)]
+    parsed = Locale.parse(locale)
+    with app.app_context():
+        for moment in moments:
+            local = moment.astimezone(ZoneInfo("Europe/Paris"))
+            clock = format_skeleton("Hm", local.time(), locale=parsed)
+            day = format_date(local.date(), "medium", locale=parsed)
+            assert format_timestamp(moment, locale=locale) \
+                == parsed.datetime_formats["medium"].format(clock, day)
+            assert format_timestamp(moment, "seconds", locale=locale) \
+                == parsed.datetime_formats["medium"].format(
+                    format_skeleton("Hms", local.time(), locale=parsed), day)
+            assert format_timestamp(moment, "time", locale=locale) == clock
+            assert format_timestamp(moment, "date", locale=locale) == day
 
 
 def test_the_bank_currency_is_configurable(app):
