@@ -17,11 +17,16 @@ Every occurrence due up to the run's date is handled, oldest first across all or
 job that did not run for days catches up in order. An occurrence is one ``ledger.transfer``
 whose idempotency key is ``scheduled:<order id>:<due date>`` under the order's owner as
 actor (the unique key is per actor, and the order id makes it unique per order). In the
-same transaction the occurrence row is written (UNIQUE order + due date) and the order's
+same savepoint the occurrence row is written (UNIQUE order + due date) and the order's
 ``next_due_on`` moves on by a conditional UPDATE that only succeeds from the date being
 paid. So a second run, or two hosts at once, post each occurrence once: the twin meets the
 unique key (or the spent balance) and ``post()`` answers with the first entry, or its
 UPDATE finds the order moved on and everything it wrote rolls back.
+
+Orders go ``BATCH_SIZE`` per transaction (``ledger.in_batch``), all due on the same date (so
+the oldest-first order holds across orders): the batch locks their accounts in ascending id,
+loads the orders with their accounts and owners in a few queries, and posts each occurrence in
+a savepoint of its own; a refused one is recorded as failed while the others commit.
 
 A refused occurrence (insufficient funds, a limit, a closed destination) is recorded as
 failed with the ledger's reason, the owner is alerted, and the order moves on to its next
@@ -42,7 +47,7 @@ from datetime import date, datetime, timedelta
 from flask_babel import gettext
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from bankapp.notifications import alerts
 from bankapp import audit as audit_trail
@@ -51,7 +56,7 @@ from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone
 from bankapp.ledger.amounts import clean_description, validate_amount
-from bankapp.ledger.core import atomically, require_customer_account, transfer
+from bankapp.ledger.core import Posting, atomically, in_batch, require_customer_account, transfer
 from bankapp.ledger.errors import AccountNotActive, LedgerError
 from bankapp.models import (
     Account,
@@ -378,11 +383,16 @@ class RunReport:
                 "paused": self.paused, "skipped": self.skipped, "unfinished": self.unfinished}
 
 
-def run_due(as_of: date, trigger: str = "cli", seconds: float | None = None) -> RunReport:
+# Occurrences per transaction: their accounts stay locked until it commits.
+BATCH_SIZE = 200
+
+
+def run_due(as_of: date, trigger: str = "cli", seconds: float | None = None,
+            batch_size: int = BATCH_SIZE) -> RunReport:
     """Post (or record as failed) every occurrence due on or before ``as_of``, oldest first.
 
     Safe to run twice and on two hosts at once: each occurrence is posted once. With
-    ``seconds``, stops starting new occurrences after that long (``unfinished``): a request
+    ``seconds``, stops starting new batches after that long (``unfinished``): a request
     must end within its host's time limit, and the next call goes on where this one stopped.
     The run itself is audited (``scheduled.run``) with what it did.
     """
@@ -393,35 +403,54 @@ def run_due(as_of: date, trigger: str = "cli", seconds: float | None = None) -> 
         if deadline is not None and time.monotonic() >= deadline:
             report.unfinished = True
             break
-        order = _next_due_order(as_of, passed)
-        if order is None:
+        due = _due_orders(as_of, passed, batch_size)
+        if not due:
             break
-        outcome = run_occurrence(order, order.next_due_on)
-        report.orders.add(order.id)
-        if outcome == "skipped":
-            report.skipped += 1
-            passed.add(order.id)
-        else:
-            setattr(report, outcome, getattr(report, outcome) + 1)
-            if outcome == "paused":
-                report.failed += 1
+        accounts = {account_id for row in due for account_id in row[1:]}
+        outcomes = in_batch(lambda: _run_batch([row[0] for row in due], as_of), "scheduled",
+                            lock=list(accounts))
+        for order_id, outcome in outcomes:
+            report.orders.add(order_id)
+            if outcome == "skipped":
+                report.skipped += 1
+                passed.add(order_id)
+            else:
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                if outcome == "paused":
+                    report.failed += 1
     audit_trail.record(Action.SCHEDULED_RUN, actor=None, details={**report.summary(),
                                                                   "trigger": trigger})
     db.session.commit()
     return report
 
 
-def _next_due_order(as_of: date, passed: set[int]) -> ScheduledOrder | None:
-    query = (sa.select(ScheduledOrder)
+def _due_orders(as_of: date, passed: set[int], limit: int) -> list[sa.Row]:
+    """The next batch: (id, source, destination) of up to ``limit`` active orders due on the
+    oldest due date, by id. One date per batch keeps the oldest-first order across orders:
+    an order's next occurrence always falls after the one paid."""
+    query = (sa.select(ScheduledOrder.id, ScheduledOrder.source_account_id,
+                       ScheduledOrder.destination_account_id, ScheduledOrder.next_due_on)
              .where(ScheduledOrder.status == OrderStatus.ACTIVE,
                     ScheduledOrder.next_due_on <= as_of)
-             .order_by(ScheduledOrder.next_due_on, ScheduledOrder.id).limit(1)
-             .execution_options(populate_existing=True))
+             .order_by(ScheduledOrder.next_due_on, ScheduledOrder.id).limit(limit))
     if passed:
         query = query.where(ScheduledOrder.id.not_in(passed))
-    order = db.session.scalar(query)
-    db.session.commit()  # end the read: each occurrence is its own transaction
-    return order
+    rows = db.session.execute(query).all()
+    db.session.commit()  # end the read: each batch is its own transaction
+    return [row[:3] for row in rows if row.next_due_on == rows[0].next_due_on]
+
+
+def _run_batch(order_ids: list[int], as_of: date) -> list[tuple[int, str]]:
+    """Each order's due occurrence, its accounts locked; an order another run moved on since
+    it was read is left for the next batch (or found paid)."""
+    orders = db.session.scalars(
+        sa.select(ScheduledOrder).where(ScheduledOrder.id.in_(order_ids))
+        .options(selectinload(ScheduledOrder.source), selectinload(ScheduledOrder.destination),
+                 selectinload(ScheduledOrder.user))
+        .order_by(ScheduledOrder.id).execution_options(populate_existing=True)).all()
+    return [(order.id, run_occurrence(order, order.next_due_on)) for order in orders
+            if order.status == OrderStatus.ACTIVE and order.next_due_on is not None
+            and order.next_due_on <= as_of]
 
 
 def occurrence_key(order: ScheduledOrder, due: date) -> str:
@@ -435,19 +464,26 @@ def run_occurrence(order: ScheduledOrder, due: date) -> str:
     following = Schedule.of(order).after(due, occurrences)
     description = f"{order.description or f'Scheduled payment {order.id}'} (due {due.isoformat()})"
 
-    def record_posted(entry: JournalEntry) -> None:
-        db.session.add(ScheduledOccurrence(order_id=order.id, due_on=due,
-                                           status=OccurrenceStatus.POSTED, entry=entry))
+    def work() -> Posting:
+        # The occurrence's rows are written after the transfer in the same savepoint, not
+        # through ``also``: so the transfer can take the fast path. OrderChanged undoes both.
+        posting = transfer(order.source, order.destination, order.amount, description,
+                           order.user, channel=Channel.SYSTEM,
+                           idempotency_key=occurrence_key(order, due))
+        if posting.replayed:
+            return posting
+        db.session.execute(sa.insert(ScheduledOccurrence).values(
+            order_id=order.id, due_on=due, status=OccurrenceStatus.POSTED,
+            entry_id=posting.entry_id, created_at=now_utc()))
         _move_on(order, due, following)
         audit_trail.record(Action.SCHEDULED_POSTED, actor=None,
                            target_type=TargetType.SCHEDULED_ORDER, target_id=order.id,
-                           details={"due_on": due, "reference": entry.reference,
+                           details={"due_on": due, "reference": posting.reference,
                                     "amount": order.amount})
+        return posting
 
     try:
-        posting = transfer(order.source, order.destination, order.amount, description,
-                           order.user, channel=Channel.SYSTEM,
-                           idempotency_key=occurrence_key(order, due), also=record_posted)
+        posting = in_batch(work, "scheduled")
     except (OrderChanged, IntegrityError):
         return "skipped"  # another run recorded this occurrence (or the order changed)
     except LedgerError as refusal:
