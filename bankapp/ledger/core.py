@@ -303,8 +303,10 @@ def in_batch(work: Callable[[], T], label: str, lock: list[int] = ()) -> T:
     locks in), so holding many rows until the batch commits cannot deadlock with postings
     made meanwhile. A deadlock or serialization failure rolls the whole batch back and runs
     ``work`` again from scratch (it must re-read what it decides on); any other error rolls
-    it back and is raised. Keep batches to a few hundred postings: their rows stay locked
-    until the commit. Inside a batch already, ``work`` is one more savepoint of it.
+    it back and is raised. Keep batches small: their rows stay locked until the commit, and
+    on PostgreSQL more than 64 savepoints that write in one transaction overflow the
+    subtransaction cache, which slows every session's snapshots. Inside a batch already,
+    ``work`` is one more savepoint of it.
     """
     if db.session.info.get(_BATCH):
         return _in_savepoint(work)

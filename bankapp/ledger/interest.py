@@ -25,15 +25,15 @@ account is paid nothing that month: its whole accrual is carried until it can be
 
 Each account's month is one INTEREST entry, its audit line and the ``interest_postings`` row
 (unique per account and month; the entry's idempotency key is
-``interest:<account id>:<YYYY-MM>``), written together in a savepoint of their own. Accounts
-go in ascending id, ``BATCH_SIZE`` per transaction (``ledger.in_batch``): the batch locks its
-accounts and ``GL-INTEREST`` in id order, reads the month's legs, carries and statuses of all
-of them in a few queries, posts each, and commits. So the job runs while the bank serves: a
-customer's row is held for one batch (well under a second), and an account that cannot be
-credited (frozen since it was read) has its savepoint undone and is carried, while the
-batch's others are paid. Running the command again, or on two hosts at once, pays each month
-once (the second run waits for the first one's batch, then finds it paid). Months an account
-missed (the job did not run) are caught up in order.
+``interest:<account id>:<YYYY-MM>``). Accounts go in ascending id, ``BATCH_SIZE`` (50) per
+transaction (``ledger.in_batch``): the batch locks its accounts and ``GL-INTEREST`` in id
+order, reads the month's legs, carries and statuses of all of them in a few queries, posts
+each (the posting in a savepoint of its own, its row right after), and commits. So the job
+runs while the bank serves: a customer's row is held for one batch (a fraction of a second),
+and a posting the ledger refuses (a frozen account) undoes its savepoint alone and is carried,
+while the batch's others are paid. Running the command again, or on two hosts at once, pays
+each month once (the second run waits for the first one's batch, then finds it paid). Months
+an account missed (the job did not run) are caught up in order.
 """
 from __future__ import annotations
 
@@ -299,8 +299,10 @@ def require_ended(month: date, now: datetime | None = None) -> None:
                                     zone=bank_timezone()))
 
 
-# Accounts per transaction: their rows and GL-INTEREST's stay locked until it commits.
-BATCH_SIZE = 200
+# Accounts per transaction: their rows and GL-INTEREST's stay locked until it commits. Each
+# account's posting is a savepoint (a PostgreSQL subtransaction): past 64 in one transaction
+# every session's snapshots slow down (the subtransaction cache overflows), so stay under it.
+BATCH_SIZE = 50
 
 
 def post_interest(month: date, batch_size: int = BATCH_SIZE) -> InterestRun:
@@ -451,16 +453,15 @@ def _credit(account: Account, month: date, expense: Account, accrued: Decimal,
     note = AuditNote(Action.INTEREST, TargetType.ACCOUNT, account.account_number,
                      {"amount": posted, "month": label})
 
-    def work() -> bool:
-        # The row is written after post() in the same savepoint, not through ``also``: so
-        # the entry can take the fast path (``also`` needs the entry written by the ORM).
-        posting = post(EntryType.INTEREST, legs, f"Interest for {month:%B %Y}", None,
-                       Channel.SYSTEM, f"interest:{account.id}:{label}", audit=note)
-        if not posting.replayed:
-            _insert_row(account, month, accrued, posted, carry, posting.entry_id)
-        return posting.replayed
-
-    return in_batch(work, "interest")
+    # The row is written right after post() (its own savepoint), not through ``also``: so
+    # the entry can take the fast path (``also`` needs the entry written by the ORM). The
+    # batch holds the account's lock and read its rows under it: no other run can have
+    # written this month's row meanwhile, and the batch commits both or neither.
+    posting = post(EntryType.INTEREST, legs, f"Interest for {month:%B %Y}", None,
+                   Channel.SYSTEM, f"interest:{account.id}:{label}", audit=note)
+    if not posting.replayed:
+        _insert_row(account, month, accrued, posted, carry, posting.entry_id)
+    return posting.replayed
 
 
 def _record_only(account: Account, month: date, accrued: Decimal, carry: Decimal) -> bool:
