@@ -205,6 +205,8 @@ def end_of_day_balances(account_id: int, first: date, last: date) -> list[Decima
 def month_balances(account_ids: list[int], first: date, last: date
                    ) -> dict[int, list[Decimal]]:
     """``end_of_day_balances`` of many accounts in two queries (a batch of the job)."""
+    if not account_ids:
+        return {}
     lower, upper = day_start_utc(first), day_start_utc(last + timedelta(days=1))
     before = (sa.select(Transaction.balance_after)
               .where(Transaction.account_id == Account.id, Transaction.timestamp < lower)

@@ -17,7 +17,7 @@ Every occurrence due up to the run's date is handled, oldest first across all or
 job that did not run for days catches up in order. An occurrence is one ``ledger.transfer``
 whose idempotency key is ``scheduled:<order id>:<due date>`` under the order's owner as
 actor (the unique key is per actor, and the order id makes it unique per order). In the
-same savepoint the occurrence row is written (UNIQUE order + due date) and the order's
+same transaction the occurrence row is written (UNIQUE order + due date) and the order's
 ``next_due_on`` moves on by a conditional UPDATE that only succeeds from the date being
 paid. So a second run, or two hosts at once, post each occurrence once: the twin meets the
 unique key (or the spent balance) and ``post()`` answers with the first entry, or its
@@ -25,8 +25,10 @@ UPDATE finds the order moved on and everything it wrote rolls back.
 
 Orders go ``BATCH_SIZE`` per transaction (``ledger.in_batch``), all due on the same date (so
 the oldest-first order holds across orders): the batch locks their accounts in ascending id,
-loads the orders with their accounts and owners in a few queries, and posts each occurrence in
-a savepoint of its own; a refused one is recorded as failed while the others commit.
+then the orders, reads the orders with their accounts and owners in a few queries under the
+locks, and posts each occurrence's transfer in a savepoint of its own, its rows right after;
+a refused one is recorded as failed while the others commit. A second run waits for the
+batch's locks, then finds those occurrences paid.
 
 A refused occurrence (insufficient funds, a limit, a closed destination) is recorded as
 failed with the ledger's reason, the owner is alerted, and the order moves on to its next
@@ -56,14 +58,13 @@ from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone
 from bankapp.ledger.amounts import clean_description, validate_amount
-from bankapp.ledger.core import Posting, atomically, in_batch, require_customer_account, transfer
+from bankapp.ledger.core import atomically, in_batch, require_customer_account, transfer
 from bankapp.ledger.errors import AccountNotActive, LedgerError
 from bankapp.models import (
     Account,
     AccountStatus,
     Channel,
     Frequency,
-    JournalEntry,
     OccurrenceStatus,
     OrderStatus,
     ScheduledOccurrence,
@@ -383,10 +384,10 @@ class RunReport:
                 "paused": self.paused, "skipped": self.skipped, "unfinished": self.unfinished}
 
 
-# Occurrences per transaction: their accounts, and the report buckets of the transfers they
-# make, stay locked until it commits. Each occurrence writes in two savepoints (PostgreSQL
-# subtransactions): past 64 in one transaction every session's snapshots slow down.
-BATCH_SIZE = 25
+# Occurrences per transaction: their orders, accounts, and the report buckets of the transfers
+# they make, stay locked until it commits. Each occurrence's transfer is a savepoint (a
+# PostgreSQL subtransaction): past 64 in one transaction every session's snapshots slow down.
+BATCH_SIZE = 50
 
 
 def run_due(as_of: date, trigger: str = "cli", seconds: float | None = None,
@@ -443,13 +444,15 @@ def _due_orders(as_of: date, passed: set[int], limit: int) -> list[sa.Row]:
 
 
 def _run_batch(order_ids: list[int], as_of: date) -> list[tuple[int, str]]:
-    """Each order's due occurrence, its accounts locked; an order another run moved on since
-    it was read is left for the next batch (or found paid)."""
+    """Each order's due occurrence, its accounts locked. The orders are locked too and read
+    under the lock (a pause, another run's move waits for the batch): one another run moved
+    on since it was read is left for the next batch (or found paid)."""
     orders = db.session.scalars(
         sa.select(ScheduledOrder).where(ScheduledOrder.id.in_(order_ids))
         .options(selectinload(ScheduledOrder.source), selectinload(ScheduledOrder.destination),
                  selectinload(ScheduledOrder.user))
-        .order_by(ScheduledOrder.id).execution_options(populate_existing=True)).all()
+        .order_by(ScheduledOrder.id).with_for_update(of=ScheduledOrder)
+        .execution_options(populate_existing=True)).all()
     return [(order.id, run_occurrence(order, order.next_due_on)) for order in orders
             if order.status == OrderStatus.ACTIVE and order.next_due_on is not None
             and order.next_due_on <= as_of]
@@ -461,38 +464,38 @@ def occurrence_key(order: ScheduledOrder, due: date) -> str:
 
 
 def run_occurrence(order: ScheduledOrder, due: date) -> str:
-    """Post one occurrence; ``posted``, ``failed``, ``paused`` or ``skipped`` (done by a twin)."""
+    """Post one occurrence; ``posted``, ``failed``, ``paused`` or ``skipped`` (done by a twin).
+
+    Runs inside a batch (``_run_batch``) that holds the order's and its accounts' locks."""
     occurrences = order.occurrence_count + 1
     following = Schedule.of(order).after(due, occurrences)
     description = f"{order.description or f'Scheduled payment {order.id}'} (due {due.isoformat()})"
 
-    def work() -> Posting:
-        # The occurrence's rows are written after the transfer in the same savepoint, not
-        # through ``also``: so the transfer can take the fast path. OrderChanged undoes both.
+    try:
         posting = transfer(order.source, order.destination, order.amount, description,
                            order.user, channel=Channel.SYSTEM,
                            idempotency_key=occurrence_key(order, due))
-        if posting.replayed:
-            return posting
-        db.session.execute(sa.insert(ScheduledOccurrence).values(
-            order_id=order.id, due_on=due, status=OccurrenceStatus.POSTED,
-            entry_id=posting.entry_id, created_at=now_utc()))
-        _move_on(order, due, following)
-        audit_trail.record(Action.SCHEDULED_POSTED, actor=None,
-                           target_type=TargetType.SCHEDULED_ORDER, target_id=order.id,
-                           details={"due_on": due, "reference": posting.reference,
-                                    "amount": order.amount})
-        return posting
-
-    try:
-        posting = in_batch(work, "scheduled")
-    except (OrderChanged, IntegrityError):
-        return "skipped"  # another run recorded this occurrence (or the order changed)
+    except IntegrityError:
+        return "skipped"  # another run recorded this occurrence
     except LedgerError as refusal:
         source = db.session.get(Account, order.source_account_id, populate_existing=True)
         pause = isinstance(refusal, AccountNotActive) and source.status != AccountStatus.ACTIVE
         return _record_failure(order, due, following, str(refusal), pause)
-    return "skipped" if posting.replayed else "posted"
+    if posting.replayed:
+        return "skipped"
+    # The occurrence's rows follow the transfer (its own savepoint) in the batch, not through
+    # ``also``: so the transfer can take the fast path. The batch holds the order's lock and
+    # read it under the lock, so the move cannot find it changed; if it ever did, the error
+    # rolls the whole batch back rather than leave a payment without its occurrence.
+    db.session.execute(sa.insert(ScheduledOccurrence).values(
+        order_id=order.id, due_on=due, status=OccurrenceStatus.POSTED,
+        entry_id=posting.entry_id, created_at=now_utc()))
+    _move_on(order, due, following)
+    audit_trail.record(Action.SCHEDULED_POSTED, actor=None,
+                       target_type=TargetType.SCHEDULED_ORDER, target_id=order.id,
+                       details={"due_on": due, "reference": posting.reference,
+                                "amount": order.amount})
+    return "posted"
 
 
 def _record_failure(order: ScheduledOrder, due: date, following: date | None, reason: str,
