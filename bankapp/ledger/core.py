@@ -87,6 +87,7 @@ class Posting:
 
     @property
     def entry_id(self) -> int | None:
+        """The entry's id, without loading it (a caller writing a row that points at it)."""
         return self._entry_id if self._entry is None else self._entry.id
 
     @property
