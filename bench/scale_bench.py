@@ -25,7 +25,9 @@
    stime from /proc) on this bank and on a small one (``--small-legs`` legs) made the same
    way in the same run.
 4. ``flask post-interest`` for last month over every account, then ``flask run-scheduled``
-   with every standing order due (they change the data, so they run last).
+   with every standing order due (they change the data, so they run last): the rows each
+   added per second and the job's CPU per row; with ``--jobs-before-app-dir`` another
+   checkout's jobs run first, for ``--job-seconds`` each, and this one's go on from there.
 
 The database is dropped at the end unless ``--keep`` (``--reuse`` skips the load when a kept
 one is there). Exit status 0 unless the load or a page fails outright: the 50 ms target is
@@ -753,26 +755,44 @@ def transfer_cpu(app, db_url: str, database: str, count: int) -> tuple[float, fl
 # ---------------------------------------------------------------- jobs
 
 
-def timed_flask(db_url: str, seconds: float, count_sql: str, *args: str) -> None:
-    """Run ``flask ARGS`` for at most ``seconds``; print its time and how many rows
-    ``count_sql`` counts afterwards (what it got done), with the rate."""
+def timed_flask(db_url: str, seconds: float, count_sql: str, *args: str,
+                app_dir: Path = apphost.REPO_ROOT) -> None:
+    """Run ``flask ARGS`` with the checkout ``app_dir`` for at most ``seconds``; print its time
+    and how many rows ``count_sql`` gained meanwhile (what it got done), with the rate."""
+    import psycopg2
+
+    def count() -> int:
+        with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
+            cur.execute(count_sql)
+            return cur.fetchone()[0]
+
+    before = count()
+    cpu_before = os.times()
     started = time.perf_counter()
     try:
-        result = subprocess.run([sys.executable, "-m", "flask", *args], cwd=apphost.REPO_ROOT,
-                                env=apphost.app_env(apphost.REPO_ROOT, db_url),
+        result = subprocess.run([sys.executable, "-m", "flask", *args], cwd=app_dir,
+                                env=apphost.app_env(app_dir, db_url),
                                 capture_output=True, text=True, timeout=seconds)
         outcome = f"exit {result.returncode}: " + " | ".join(
             (result.stdout + result.stderr).strip().splitlines()[-2:])
     except subprocess.TimeoutExpired:
         outcome = f"stopped after {seconds:.0f} s (--job-seconds)"
     elapsed = time.perf_counter() - started
-    import psycopg2
+    cpu = os.times()
+    worker = (cpu.children_user - cpu_before.children_user
+              + cpu.children_system - cpu_before.children_system)
+    done = count() - before
+    log(f"  flask {' '.join(args)} ({app_dir}): {elapsed:.1f} s, {done:,} done "
+        f"({done / elapsed:.0f}/s, job CPU {worker * 1000 / max(done, 1):.2f} ms each); "
+        f"{outcome}; load average {os.getloadavg()[0]:.1f}")
 
-    with psycopg2.connect(db_url) as conn, conn.cursor() as cur:
-        cur.execute(count_sql)
-        done = cur.fetchone()[0]
-    log(f"  flask {' '.join(args)}: {elapsed:.1f} s, {done:,} done ({done / elapsed:.0f}/s); "
-        f"{outcome}")
+
+def run_jobs(db_url: str, seconds: float, app_dir: Path) -> None:
+    """Interest for last month over every account, then every standing order due."""
+    timed_flask(db_url, seconds, "SELECT count(*) FROM interest_postings", "post-interest",
+                app_dir=app_dir)
+    timed_flask(db_url, seconds, "SELECT count(*) FROM scheduled_occurrences",
+                "run-scheduled", app_dir=app_dir)
 
 
 # ---------------------------------------------------------------- main
@@ -844,6 +864,9 @@ def main() -> int:
     parser.add_argument("--skip-jobs", action="store_true")
     parser.add_argument("--job-seconds", type=float, default=240,
                         help="stop each job after this long (the rate is printed)")
+    parser.add_argument("--jobs-before-app-dir", type=Path, default=None, metavar="DIR",
+                        help="run the jobs with this checkout first (e.g. main's), then with "
+                             "this one on what is left (use with --reuse on a kept bank)")
     parser.add_argument("--skip-posting", action="store_true")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--reuse", action="store_true")
@@ -922,10 +945,12 @@ def main() -> int:
             db.engine.dispose()
         if not args.skip_jobs:
             log("\n== jobs over the whole bank")
-            timed_flask(db_url, args.job_seconds, "SELECT count(*) FROM interest_postings",
-                        "post-interest")
-            timed_flask(db_url, args.job_seconds,
-                        "SELECT count(*) FROM scheduled_occurrences", "run-scheduled")
+            if args.jobs_before_app_dir:
+                # Side by side on one bank: the other checkout's jobs for --job-seconds (they
+                # go through the accounts and orders in id order), then this one's on the
+                # rest; each counts only the rows it added.
+                run_jobs(db_url, args.job_seconds, args.jobs_before_app_dir)
+            run_jobs(db_url, args.job_seconds, apphost.REPO_ROOT)
     finally:
         if not args.keep:
             apphost.drop_database(server_url, database)

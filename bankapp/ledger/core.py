@@ -86,6 +86,11 @@ class Posting:
         self.answer = answer  # (status, body, request fingerprint)
 
     @property
+    def entry_id(self) -> int | None:
+        """The entry's id, without loading it (a caller writing a row that points at it)."""
+        return self._entry_id if self._entry is None else self._entry.id
+
+    @property
     def reference(self) -> str | None:
         return self._reference if self._entry is None else self._entry.reference
 
@@ -252,12 +257,18 @@ class EntryToPost:
     daily_charge: DailyCharge | None = None
 
 
+_BATCH = "bankapp.ledger.batch"
+
+
 def atomically(work: Callable[[], T], label: str) -> T:
     """Run ``work`` and commit it as one transaction, retrying serialization failures.
 
     Any error rolls everything back (so a refused posting leaves no row, not even its audit
     line); ``work`` is re-run from scratch on a retry, re-adding everything it writes.
+    Inside ``in_batch`` it is a savepoint instead (see there).
     """
+    if db.session.info.get(_BATCH):
+        return _in_savepoint(work)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             result = work()
@@ -275,6 +286,51 @@ def atomically(work: Callable[[], T], label: str) -> T:
                 raise
             log.info("retrying %s after %s (attempt %d)", label, error.orig, attempt)
             time.sleep(random.uniform(0.005, 0.05) * attempt)
+    raise AssertionError("unreachable")
+
+
+def _in_savepoint(work: Callable[[], T]) -> T:
+    """``work`` as a savepoint of the batch's transaction: an error undoes it alone."""
+    with db.session.begin_nested():  # released on return, rolled back on any error
+        return work()
+
+
+def in_batch(work: Callable[[], T], label: str, lock: list[int] = ()) -> T:
+    """Run ``work``, which makes many postings (a job's batch), as one transaction.
+
+    Every ``atomically`` inside it, so every ``post()``, is a savepoint: a refused or replayed
+    posting undoes its own writes and leaves the batch's others in place. The accounts in
+    ``lock`` are locked first, all at once in ascending id (the order every posting takes its
+    locks in), so holding many rows until the batch commits cannot deadlock with postings
+    made meanwhile. A deadlock or serialization failure rolls the whole batch back and runs
+    ``work`` again from scratch (it must re-read what it decides on); any other error rolls
+    it back and is raised. Keep batches small: their rows stay locked until the commit, and
+    on PostgreSQL more than 64 savepoints that write in one transaction overflow the
+    subtransaction cache, which slows every session's snapshots. Inside a batch already,
+    ``work`` is one more savepoint of it.
+    """
+    if db.session.info.get(_BATCH):
+        return _in_savepoint(work)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        db.session.info[_BATCH] = True
+        try:
+            if lock:
+                db.session.execute(sa.select(Account.id).where(Account.id.in_(sorted(lock)))
+                                   .order_by(Account.id).with_for_update())
+            result = work()
+            db.session.commit()
+            return result
+        except DBAPIError as error:
+            db.session.rollback()
+            if not _is_retryable(error) or attempt == MAX_ATTEMPTS:
+                raise
+            log.info("retrying %s after %s (attempt %d)", label, error.orig, attempt)
+            time.sleep(random.uniform(0.005, 0.05) * attempt)
+        except BaseException:
+            db.session.rollback()
+            raise
+        finally:
+            db.session.info.pop(_BATCH, None)
     raise AssertionError("unreachable")
 
 

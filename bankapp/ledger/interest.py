@@ -23,10 +23,17 @@ the cent; the remainder (under half a cent either way) is carried to the next mo
 postings of a year add up to the year's exact accrual rounded once. A frozen or closed
 account is paid nothing that month: its whole accrual is carried until it can be credited.
 
-Each account's month is one transaction: the entry, its audit line and the
-``interest_postings`` row (unique per account and month; the entry's idempotency key is
-``interest:<account id>:<YYYY-MM>``). Running the command again, or on two hosts at once,
-pays each month once. Months an account missed (the job did not run) are caught up in order.
+Each account's month is one INTEREST entry, its audit line and the ``interest_postings`` row
+(unique per account and month; the entry's idempotency key is
+``interest:<account id>:<YYYY-MM>``). Accounts go in ascending id, ``BATCH_SIZE`` (50) per
+transaction (``ledger.in_batch``): the batch locks its accounts and ``GL-INTEREST`` in id
+order, reads the month's legs, carries and statuses of all of them in a few queries, posts
+each (the posting in a savepoint of its own, its row right after), and commits. So the job
+runs while the bank serves: a customer's row is held for one batch (a fraction of a second),
+and a posting the ledger refuses (a frozen account) undoes its savepoint alone and is carried,
+while the batch's others are paid. Running the command again, or on two hosts at once, pays
+each month once (the second run waits for the first one's batch, then finds it paid). Months
+an account missed (the job did not run) are caught up in order.
 """
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from flask_babel import gettext
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from bankapp import audit as audit_trail
 from bankapp.audit import Action, TargetType
@@ -45,7 +53,7 @@ from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone, day_start_utc
 from bankapp.ledger.accounts import internal_account
 from bankapp.ledger.amounts import CENT
-from bankapp.ledger.core import AuditNote, Leg, atomically, post
+from bankapp.ledger.core import AuditNote, Leg, atomically, in_batch, post
 from bankapp.ledger.errors import AccountNotActive, LedgerError
 from bankapp.models import (
     Account,
@@ -191,24 +199,39 @@ def daily_rates(account_type: str, first: date, last: date) -> list[Decimal]:
 
 def end_of_day_balances(account_id: int, first: date, last: date) -> list[Decimal]:
     """The balance at the end of each day ``first``..``last`` (bank time), from the legs."""
+    return month_balances([account_id], first, last)[account_id]
+
+
+def month_balances(account_ids: list[int], first: date, last: date
+                   ) -> dict[int, list[Decimal]]:
+    """``end_of_day_balances`` of many accounts in two queries (a batch of the job)."""
+    if not account_ids:
+        return {}
     lower, upper = day_start_utc(first), day_start_utc(last + timedelta(days=1))
-    opening = db.session.scalar(
-        sa.select(Transaction.balance_after)
-        .where(Transaction.account_id == account_id, Transaction.timestamp < lower)
-        .order_by(Transaction.timestamp.desc(), Transaction.id.desc()).limit(1))
+    before = (sa.select(Transaction.balance_after)
+              .where(Transaction.account_id == Account.id, Transaction.timestamp < lower)
+              .order_by(Transaction.timestamp.desc(), Transaction.id.desc()).limit(1)
+              .correlate(Account).scalar_subquery())
+    openings = dict(db.session.execute(
+        sa.select(Account.id, before).where(Account.id.in_(account_ids))).all())
     zone = bank_timezone()
-    closing: dict[date, Decimal] = {}
-    for timestamp, balance_after in db.session.execute(
-            sa.select(Transaction.timestamp, Transaction.balance_after)
-            .where(Transaction.account_id == account_id, Transaction.timestamp >= lower,
+    closing: dict[int, dict[date, Decimal]] = {account_id: {} for account_id in account_ids}
+    for account_id, timestamp, balance_after in db.session.execute(
+            sa.select(Transaction.account_id, Transaction.timestamp, Transaction.balance_after)
+            .where(Transaction.account_id.in_(account_ids), Transaction.timestamp >= lower,
                    Transaction.timestamp < upper)
-            .order_by(Transaction.timestamp, Transaction.id)):
-        closing[timestamp.astimezone(zone).date()] = Decimal(balance_after)  # last one wins
-    balances, balance = [], Decimal(opening if opening is not None else 0)
-    for offset in range((last - first).days + 1):
-        balance = closing.get(first + timedelta(days=offset), balance)
-        balances.append(balance.quantize(CENT))
-    return balances
+            .order_by(Transaction.account_id, Transaction.timestamp, Transaction.id)):
+        closing[account_id][timestamp.astimezone(zone).date()] = Decimal(balance_after)  # last wins
+    days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+    result = {}
+    for account_id in account_ids:
+        opening, closes = openings.get(account_id), closing[account_id]
+        balances, balance = [], Decimal(opening if opening is not None else 0)
+        for day in days:
+            balance = closes.get(day, balance)
+            balances.append(balance.quantize(CENT))
+        result[account_id] = balances
+    return result
 
 
 def accrual_numerator(balances: list[Decimal], rates: list[Decimal]) -> Decimal:
@@ -257,6 +280,11 @@ class InterestRun:
     held: int = 0
     caught_up: int = 0
 
+    def add(self, other: "InterestRun") -> None:
+        """Count ``other`` (a batch's run) in this one."""
+        for name in ("credited", "total", "already", "nothing", "held", "caught_up"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def summary(self) -> str:
         return (f"interest {self.month:%Y-%m}: {self.credited} account(s) credited "
                 f"{self.total:,.2f}; {self.nothing} earned less than a cent or nothing; "
@@ -273,23 +301,86 @@ def require_ended(month: date, now: datetime | None = None) -> None:
                                     zone=bank_timezone()))
 
 
-def post_interest(month: date) -> InterestRun:
-    """Post ``month``'s interest on every account whose type has a rate by then."""
+# Accounts per transaction: their rows and GL-INTEREST's stay locked until it commits. Each
+# account's posting is a savepoint (a PostgreSQL subtransaction): past 64 in one transaction
+# every session's snapshots slow down (the subtransaction cache overflows), so stay under it.
+BATCH_SIZE = 50
+
+
+def post_interest(month: date, batch_size: int = BATCH_SIZE) -> InterestRun:
+    """Post ``month``'s interest on every account whose type has a rate by then.
+
+    Accounts go in ascending id, ``batch_size`` per transaction (``ledger.in_batch``): each
+    account's month is still its own entry and row, in a savepoint of its own.
+    """
     require_ended(month)
     run = InterestRun(month)
     month_end = next_month(month) - timedelta(days=1)
-    rated_types = db.session.scalars(
-        sa.select(InterestRate.account_type).distinct()
-        .where(InterestRate.effective_from <= month_end)).all()
-    account_ids = db.session.scalars(
-        sa.select(Account.id)
-        .where(Account.account_type.in_(rated_types),
-               Account.created_at < day_start_utc(next_month(month)))
-        .order_by(Account.id)).all()
-    expense = interest_account() if account_ids else None
-    for account_id in account_ids:
-        _post_account(db.session.get(Account, account_id), month, expense, run)
-    return run
+    first_rates = dict(db.session.execute(
+        sa.select(InterestRate.account_type, sa.func.min(InterestRate.effective_from))
+        .where(InterestRate.effective_from <= month_end)
+        .group_by(InterestRate.account_type)).all())
+    rates = {account_type: daily_rates(account_type, month, month_end)
+             for account_type in first_rates}
+    expense_id, after = None, 0
+    while True:
+        account_ids = db.session.scalars(
+            sa.select(Account.id)
+            .where(Account.account_type.in_(list(first_rates)),
+                   Account.created_at < day_start_utc(next_month(month)), Account.id > after)
+            .order_by(Account.id).limit(batch_size)).all()
+        db.session.rollback()  # end the read: the batch is a transaction of its own
+        if not account_ids:
+            return run
+        after = account_ids[-1]
+        if expense_id is None:
+            expense_id = interest_account().id
+        batch = in_batch(lambda: _post_batch(account_ids, month, expense_id, rates,
+                                             first_rates), "interest",
+                         lock=[*account_ids, expense_id])
+        run.add(batch)
+
+
+def _post_batch(account_ids: list[int], month: date, expense_id: int,
+                rates: dict[str, list[Decimal]], first_rates: dict[str, date]) -> InterestRun:
+    """One batch, its accounts locked: read what each owes in a few queries, then post each."""
+    batch = InterestRun(month)
+    expense = db.session.get(Account, expense_id)
+    accounts = db.session.scalars(
+        sa.select(Account).where(Account.id.in_(account_ids)).order_by(Account.id)
+        .execution_options(populate_existing=True)).all()
+    latest = _latest_postings(account_ids)
+    on_time = []
+    for account in accounts:
+        last = latest.get(account.id)
+        if last is not None and last.month >= month:
+            batch.already += 1
+            continue
+        opened = account.created_at.astimezone(bank_timezone()).date()
+        start = (next_month(last.month) if last is not None
+                 else max(opened, first_rates[account.account_type]).replace(day=1))
+        if start < month:  # months missed: caught up one by one, this one last
+            _post_account(account, month, expense, batch)
+        else:
+            on_time.append(account)
+    month_end = next_month(month) - timedelta(days=1)
+    balances = month_balances([account.id for account in on_time], month, month_end)
+    for account in on_time:
+        last = latest.get(account.id)
+        carry_in = Decimal(last.carry) if last is not None else ZERO
+        accrued = accrual_numerator(balances[account.id], rates[account.account_type])
+        _settle_month(account, month, expense, batch, accrued, carry_in, account.status)
+    return batch
+
+
+def _latest_postings(account_ids: list[int]) -> dict[int, sa.Row]:
+    """Each account's latest ``interest_postings`` row (its month and carry), if any."""
+    other = aliased(InterestPosting)
+    newest = (sa.select(sa.func.max(other.month))
+              .where(other.account_id == InterestPosting.account_id).scalar_subquery())
+    return {row.account_id: row for row in db.session.execute(
+        sa.select(InterestPosting.account_id, InterestPosting.month, InterestPosting.carry)
+        .where(InterestPosting.account_id.in_(account_ids), InterestPosting.month == newest))}
 
 
 def _post_account(account: Account, month: date, expense: Account, run: InterestRun) -> None:
@@ -313,6 +404,7 @@ def _post_account(account: Account, month: date, expense: Account, run: Interest
 
 def _post_month(account: Account, month: date, expense: Account, run: InterestRun | None
                 ) -> None:
+    """One month of one account, read on its own (catching up)."""
     month_end = next_month(month) - timedelta(days=1)
     accrued = accrual_numerator(end_of_day_balances(account.id, month, month_end),
                                 daily_rates(account.account_type, month, month_end))
@@ -321,8 +413,14 @@ def _post_month(account: Account, month: date, expense: Account, run: InterestRu
         .where(InterestPosting.account_id == account.id, InterestPosting.month < month)
         .order_by(InterestPosting.month.desc()).limit(1))
     carry_in = Decimal(carry_in) if carry_in is not None else ZERO
-    posted, carry = settle(carry_in, accrued)
     status = db.session.scalar(sa.select(Account.status).where(Account.id == account.id))
+    _settle_month(account, month, expense, run, accrued, carry_in, status)
+
+
+def _settle_month(account: Account, month: date, expense: Account, run: InterestRun | None,
+                  accrued: Decimal, carry_in: Decimal, status: str) -> None:
+    """Pay (or carry) what ``month`` accrued plus the carry before it; count it on ``run``."""
+    posted, carry = settle(carry_in, accrued)
     if posted > 0 and status == AccountStatus.ACTIVE:
         try:
             replayed = _credit(account, month, expense, accrued, posted, carry)
@@ -357,27 +455,32 @@ def _credit(account: Account, month: date, expense: Account, accrued: Decimal,
     note = AuditNote(Action.INTEREST, TargetType.ACCOUNT, account.account_number,
                      {"amount": posted, "month": label})
 
-    def record(entry) -> None:
-        db.session.add(InterestPosting(account_id=account.id, month=month, accrued=accrued,
-                                       posted=posted, carry=carry, entry=entry))
-
+    # The row is written right after post() (its own savepoint), not through ``also``: so
+    # the entry can take the fast path (``also`` needs the entry written by the ORM). The
+    # batch holds the account's lock and read its rows under it: no other run can have
+    # written this month's row meanwhile, and the batch commits both or neither.
     posting = post(EntryType.INTEREST, legs, f"Interest for {month:%B %Y}", None,
-                   Channel.SYSTEM, f"interest:{account.id}:{label}", audit=note, also=record)
+                   Channel.SYSTEM, f"interest:{account.id}:{label}", audit=note)
+    if not posting.replayed:
+        _insert_row(account, month, accrued, posted, carry, posting.entry_id)
     return posting.replayed
 
 
 def _record_only(account: Account, month: date, accrued: Decimal, carry: Decimal) -> bool:
     """A month with nothing to pay: only its row (the carry). False if it existed already."""
-    def work() -> None:
-        db.session.add(InterestPosting(account_id=account.id, month=month, accrued=accrued,
-                                       posted=Decimal("0.00"), carry=carry))
-        db.session.flush()
-
     try:
-        atomically(work, "interest")
+        atomically(lambda: _insert_row(account, month, accrued, Decimal("0.00"), carry, None),
+                   "interest")
     except IntegrityError:
         return False
     return True
+
+
+def _insert_row(account: Account, month: date, accrued: Decimal, posted: Decimal,
+                carry: Decimal, entry_id: int | None) -> None:
+    db.session.execute(sa.insert(InterestPosting).values(
+        account_id=account.id, month=month, accrued=accrued, posted=posted, carry=carry,
+        entry_id=entry_id))
 
 
 def parse_rate_date(text: object) -> date:

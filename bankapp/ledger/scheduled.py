@@ -23,6 +23,13 @@ paid. So a second run, or two hosts at once, post each occurrence once: the twin
 unique key (or the spent balance) and ``post()`` answers with the first entry, or its
 UPDATE finds the order moved on and everything it wrote rolls back.
 
+Orders go ``BATCH_SIZE`` per transaction (``ledger.in_batch``), all due on the same date (so
+the oldest-first order holds across orders): the batch locks their accounts in ascending id,
+then the orders, reads the orders with their accounts and owners in a few queries under the
+locks, and posts each occurrence's transfer in a savepoint of its own, its rows right after;
+a refused one is recorded as failed while the others commit. A second run waits for the
+batch's locks, then finds those occurrences paid.
+
 A refused occurrence (insufficient funds, a limit, a closed destination) is recorded as
 failed with the ledger's reason, the owner is alerted, and the order moves on to its next
 date. A source account that is not active (frozen) pauses the order as well: it is not
@@ -42,7 +49,7 @@ from datetime import date, datetime, timedelta
 from flask_babel import gettext
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from bankapp.notifications import alerts
 from bankapp import audit as audit_trail
@@ -51,14 +58,13 @@ from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone
 from bankapp.ledger.amounts import clean_description, validate_amount
-from bankapp.ledger.core import atomically, require_customer_account, transfer
+from bankapp.ledger.core import atomically, in_batch, require_customer_account, transfer
 from bankapp.ledger.errors import AccountNotActive, LedgerError
 from bankapp.models import (
     Account,
     AccountStatus,
     Channel,
     Frequency,
-    JournalEntry,
     OccurrenceStatus,
     OrderStatus,
     ScheduledOccurrence,
@@ -378,11 +384,18 @@ class RunReport:
                 "paused": self.paused, "skipped": self.skipped, "unfinished": self.unfinished}
 
 
-def run_due(as_of: date, trigger: str = "cli", seconds: float | None = None) -> RunReport:
+# Occurrences per transaction: their orders, accounts, and the report buckets of the transfers
+# they make, stay locked until it commits. Each occurrence's transfer is a savepoint (a
+# PostgreSQL subtransaction): past 64 in one transaction every session's snapshots slow down.
+BATCH_SIZE = 50
+
+
+def run_due(as_of: date, trigger: str = "cli", seconds: float | None = None,
+            batch_size: int = BATCH_SIZE) -> RunReport:
     """Post (or record as failed) every occurrence due on or before ``as_of``, oldest first.
 
     Safe to run twice and on two hosts at once: each occurrence is posted once. With
-    ``seconds``, stops starting new occurrences after that long (``unfinished``): a request
+    ``seconds``, stops starting new batches after that long (``unfinished``): a request
     must end within its host's time limit, and the next call goes on where this one stopped.
     The run itself is audited (``scheduled.run``) with what it did.
     """
@@ -393,35 +406,56 @@ def run_due(as_of: date, trigger: str = "cli", seconds: float | None = None) -> 
         if deadline is not None and time.monotonic() >= deadline:
             report.unfinished = True
             break
-        order = _next_due_order(as_of, passed)
-        if order is None:
+        due = _due_orders(as_of, passed, batch_size)
+        if not due:
             break
-        outcome = run_occurrence(order, order.next_due_on)
-        report.orders.add(order.id)
-        if outcome == "skipped":
-            report.skipped += 1
-            passed.add(order.id)
-        else:
-            setattr(report, outcome, getattr(report, outcome) + 1)
-            if outcome == "paused":
-                report.failed += 1
+        accounts = {account_id for row in due for account_id in row[1:]}
+        outcomes = in_batch(lambda: _run_batch([row[0] for row in due], as_of), "scheduled",
+                            lock=list(accounts))
+        for order_id, outcome in outcomes:
+            report.orders.add(order_id)
+            if outcome == "skipped":
+                report.skipped += 1
+                passed.add(order_id)
+            else:
+                setattr(report, outcome, getattr(report, outcome) + 1)
+                if outcome == "paused":
+                    report.failed += 1
     audit_trail.record(Action.SCHEDULED_RUN, actor=None, details={**report.summary(),
                                                                   "trigger": trigger})
     db.session.commit()
     return report
 
 
-def _next_due_order(as_of: date, passed: set[int]) -> ScheduledOrder | None:
-    query = (sa.select(ScheduledOrder)
+def _due_orders(as_of: date, passed: set[int], limit: int) -> list[sa.Row]:
+    """The next batch: (id, source, destination) of up to ``limit`` active orders due on the
+    oldest due date, by id. One date per batch keeps the oldest-first order across orders:
+    an order's next occurrence always falls after the one paid."""
+    query = (sa.select(ScheduledOrder.id, ScheduledOrder.source_account_id,
+                       ScheduledOrder.destination_account_id, ScheduledOrder.next_due_on)
              .where(ScheduledOrder.status == OrderStatus.ACTIVE,
                     ScheduledOrder.next_due_on <= as_of)
-             .order_by(ScheduledOrder.next_due_on, ScheduledOrder.id).limit(1)
-             .execution_options(populate_existing=True))
+             .order_by(ScheduledOrder.next_due_on, ScheduledOrder.id).limit(limit))
     if passed:
         query = query.where(ScheduledOrder.id.not_in(passed))
-    order = db.session.scalar(query)
-    db.session.commit()  # end the read: each occurrence is its own transaction
-    return order
+    rows = db.session.execute(query).all()
+    db.session.commit()  # end the read: each batch is its own transaction
+    return [row[:3] for row in rows if row.next_due_on == rows[0].next_due_on]
+
+
+def _run_batch(order_ids: list[int], as_of: date) -> list[tuple[int, str]]:
+    """Each order's due occurrence, its accounts locked. The orders are locked too and read
+    under the lock (a pause, another run's move waits for the batch): one another run moved
+    on since it was read is left for the next batch (or found paid)."""
+    orders = db.session.scalars(
+        sa.select(ScheduledOrder).where(ScheduledOrder.id.in_(order_ids))
+        .options(selectinload(ScheduledOrder.source), selectinload(ScheduledOrder.destination),
+                 selectinload(ScheduledOrder.user))
+        .order_by(ScheduledOrder.id).with_for_update(of=ScheduledOrder)
+        .execution_options(populate_existing=True)).all()
+    return [(order.id, run_occurrence(order, order.next_due_on)) for order in orders
+            if order.status == OrderStatus.ACTIVE and order.next_due_on is not None
+            and order.next_due_on <= as_of]
 
 
 def occurrence_key(order: ScheduledOrder, due: date) -> str:
@@ -430,31 +464,38 @@ def occurrence_key(order: ScheduledOrder, due: date) -> str:
 
 
 def run_occurrence(order: ScheduledOrder, due: date) -> str:
-    """Post one occurrence; ``posted``, ``failed``, ``paused`` or ``skipped`` (done by a twin)."""
+    """Post one occurrence; ``posted``, ``failed``, ``paused`` or ``skipped`` (done by a twin).
+
+    Runs inside a batch (``_run_batch``) that holds the order's and its accounts' locks."""
     occurrences = order.occurrence_count + 1
     following = Schedule.of(order).after(due, occurrences)
     description = f"{order.description or f'Scheduled payment {order.id}'} (due {due.isoformat()})"
 
-    def record_posted(entry: JournalEntry) -> None:
-        db.session.add(ScheduledOccurrence(order_id=order.id, due_on=due,
-                                           status=OccurrenceStatus.POSTED, entry=entry))
-        _move_on(order, due, following)
-        audit_trail.record(Action.SCHEDULED_POSTED, actor=None,
-                           target_type=TargetType.SCHEDULED_ORDER, target_id=order.id,
-                           details={"due_on": due, "reference": entry.reference,
-                                    "amount": order.amount})
-
     try:
         posting = transfer(order.source, order.destination, order.amount, description,
                            order.user, channel=Channel.SYSTEM,
-                           idempotency_key=occurrence_key(order, due), also=record_posted)
-    except (OrderChanged, IntegrityError):
-        return "skipped"  # another run recorded this occurrence (or the order changed)
+                           idempotency_key=occurrence_key(order, due))
+    except IntegrityError:
+        return "skipped"  # another run recorded this occurrence
     except LedgerError as refusal:
         source = db.session.get(Account, order.source_account_id, populate_existing=True)
         pause = isinstance(refusal, AccountNotActive) and source.status != AccountStatus.ACTIVE
         return _record_failure(order, due, following, str(refusal), pause)
-    return "skipped" if posting.replayed else "posted"
+    if posting.replayed:
+        return "skipped"
+    # The occurrence's rows follow the transfer (its own savepoint) in the batch, not through
+    # ``also``: so the transfer can take the fast path. The batch holds the order's lock and
+    # read it under the lock, so the move cannot find it changed; if it ever did, the error
+    # rolls the whole batch back rather than leave a payment without its occurrence.
+    db.session.execute(sa.insert(ScheduledOccurrence).values(
+        order_id=order.id, due_on=due, status=OccurrenceStatus.POSTED,
+        entry_id=posting.entry_id, created_at=now_utc()))
+    _move_on(order, due, following)
+    audit_trail.record(Action.SCHEDULED_POSTED, actor=None,
+                       target_type=TargetType.SCHEDULED_ORDER, target_id=order.id,
+                       details={"due_on": due, "reference": posting.reference,
+                                "amount": order.amount})
+    return "posted"
 
 
 def _record_failure(order: ScheduledOrder, due: date, following: date | None, reason: str,

@@ -211,6 +211,60 @@ def test_a_frozen_account_is_paid_its_interest_once_active_again(customer, admin
     assert_clean_book()
 
 
+# ---------------------------------------------------------------- batches
+
+
+def test_a_frozen_account_in_the_middle_of_a_batch_is_carried_while_the_others_are_paid(
+        customer, admin):  # noqa: F811
+    first, frozen, last = (saving(customer, deposit="1000.00") for _ in range(3))
+    rate("2.5", date(2025, 1, 1))
+    ledger.freeze_account(frozen, "Under review", admin)
+
+    run = ledger.post_interest(NOVEMBER, batch_size=3)
+
+    assert (run.credited, run.held, run.total) == (2, 1, D("4.10"))
+    assert [len(interest_legs(account)) for account in (first, frozen, last)] == [1, 0, 1]
+    assert posting_row(frozen, NOVEMBER).carry == D("75000")
+    assert_clean_book()
+
+
+def test_every_account_is_paid_once_across_batches_and_reruns(customer):
+    accounts = [saving(customer, deposit="1000.00") for _ in range(5)]
+    rate("2.5", date(2025, 1, 1))
+
+    first = ledger.post_interest(NOVEMBER, batch_size=2)
+    again = ledger.post_interest(NOVEMBER, batch_size=3)
+
+    assert (first.credited, again.credited, again.already) == (5, 0, 5)
+    assert [[leg.amount for leg in interest_legs(account)] for account in accounts] == \
+        [[D("2.05")]] * 5
+    assert_clean_book()
+
+
+def test_a_batch_reads_the_months_legs_once_not_once_per_account(customer):
+    """The accrual of a batch's accounts is read in set-based queries: the number of reads
+    of the legs does not follow the number of accounts."""
+    from support.queries import counted_statements
+
+    def leg_reads(statements: list[str]) -> int:
+        return sum(1 for statement in statements
+                   if statement.lstrip().upper().startswith("SELECT")
+                   and re.search(r"\bFROM transactions\b", statement))
+
+    rate("2.5", date(2025, 1, 1))
+    for _ in range(2):
+        saving(customer, deposit="1000.00")
+    with counted_statements() as two_accounts:
+        assert ledger.post_interest(NOVEMBER, batch_size=50).credited == 2
+    for _ in range(6):
+        saving(customer, deposit="1000.00")
+    ledger.post_interest(NOVEMBER, batch_size=50)  # the six new ones' November
+    with counted_statements() as eight_accounts:
+        assert ledger.post_interest(date(2025, 12, 1), batch_size=50).credited == 8
+
+    assert leg_reads(two_accounts) == leg_reads(eight_accounts) > 0
+
+
 def test_an_account_with_no_rate_earns_nothing(customer):
     account = ledger.open_account(customer, AccountType.CHECKING)
     account.created_at = at(NOVEMBER, 0)

@@ -2,6 +2,7 @@
 the run that posts what is due (once per occurrence, oldest first, failures recorded)."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal as D
 
@@ -204,6 +205,39 @@ def test_running_twice_posts_each_occurrence_once(customer, source, payee_accoun
     report = ledger.run_due(date(2026, 2, 28))
     assert report.posted == 0 and entries() == before
     assert balance(payee_account) == D("200.00")
+
+
+def test_a_refused_occurrence_in_a_batch_fails_alone_and_the_others_post(customer, source,
+                                                                        bob, funded_account):
+    short = funded_account(customer, "50.00", "CHECKING")
+    payees = [funded_account(bob) for _ in range(3)]
+    made = [order(customer, paying, payee, frequency=Frequency.ONCE, start_on=date(2026, 2, 1))
+            for paying, payee in zip((source, short, source), payees)]
+
+    report = ledger.run_due(date(2026, 2, 1), batch_size=3)
+
+    assert (report.posted, report.failed) == (2, 1)
+    assert [occurrences(one) for one in made] == [
+        [("2026-02-01", "posted")], [("2026-02-01", "failed")], [("2026-02-01", "posted")]]
+    assert [balance(payee) for payee in payees] == [D("100.00"), D("0.00"), D("100.00")]
+    assert ledger.reconcile().clean
+
+
+def test_a_batch_loads_its_orders_accounts_and_owners_once_not_once_per_order(
+        customer, source, bob, funded_account):
+    from support.queries import counted_statements
+
+    def order_reads(orders: int, day: date) -> int:
+        for _ in range(orders):
+            order(customer, source, funded_account(bob), amount="1.00",
+                  frequency=Frequency.ONCE, start_on=day)
+        with counted_statements() as statements:
+            assert ledger.run_due(day, batch_size=25).posted == orders
+        return sum(1 for statement in statements
+                   if statement.lstrip().upper().startswith("SELECT")
+                   and re.search(r"\bFROM (scheduled_orders|accounts|users)\b", statement))
+
+    assert order_reads(2, date(2026, 2, 1)) == order_reads(6, date(2026, 2, 2)) > 0
 
 
 def test_an_occurrence_posts_under_its_order_and_date_key_as_the_owner(customer, source,
