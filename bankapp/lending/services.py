@@ -522,6 +522,14 @@ def post_repayment(loan: Loan, amount: Decimal, kind: str, day: date, actor: Use
         if amount > payoff:
             raise LendingError(gettext("That is more than the loan owes: paying it off today "
                                        "takes %(payoff)s.", payoff=format_money(payoff)), "amount")
+        if payoff - owed.accrued < amount < payoff:
+            # All the principal paid ahead, and part of the running period's interest to the
+            # day: a loan with nothing borrowed but interest still owed. Pay off, or less.
+            raise LendingError(gettext(
+                "That repays all the principal but not the interest to today: pay "
+                "%(payoff)s to pay the loan off, or at most %(most)s.",
+                payoff=format_money(payoff), most=format_money(payoff - owed.accrued)),
+                "amount")
         allocation = allocate(loan, rows, amount, day)
         if allocation.payoff and kind == RepaymentKind.REPAYMENT:
             kind = RepaymentKind.PAYOFF

@@ -180,6 +180,16 @@ def test_repaying_more_than_the_payoff_is_refused(customer, account, product, te
     assert balance(account) == D("1690.00") and owed_in_book(loan) == D("1200.00")
 
 
+def test_repaying_all_the_principal_but_not_the_interest_to_the_day_is_refused(
+        customer, account, product, teller):
+    loan = active_loan(customer, account, product, teller, on=PAID_OUT)
+    ten_days_on = date(2027, 1, 25)  # payoff 1,203.95: the principal and 3.95 of interest
+    with pytest.raises(LendingError, match="1,203.95") as refused:
+        services.repay(loan, customer, D("1201.00"), idempotency_key="r1", today=ten_days_on)
+    assert "1,200.00" in str(refused.value)
+    assert balance(account) == D("1690.00") and owed_in_book(loan) == D("1200.00")
+
+
 def test_paying_off_early_charges_interest_to_the_day_only(customer, account, product,
                                                            teller):
     loan = active_loan(customer, account, product, teller, on=PAID_OUT)
