@@ -174,9 +174,11 @@ from bankapp.ledger.errors import (
 from bankapp.ledger.fast import AnswerToStore
 from bankapp.ledger.history import (
     HistoryFilter,
+    KnownAccounts,
     counterparties,
     customer_history,
     filtered_history,
+    find_accounts_known_to,
     latest_activity,
     masked_name,
     own_account_label,
@@ -251,7 +253,7 @@ __all__ = [
     "freeze_account", "unfreeze_account",
     "reconcile", "Reconciliation", "customer_history", "latest_activity",
     "account_number_as_typed", "HistoryFilter", "counterparties", "filtered_history",
-    "masked_name", "own_account_label", "party_name",
+    "masked_name", "own_account_label", "party_name", "KnownAccounts", "find_accounts_known_to",
     "InvalidSchedule", "Schedule", "RunReport", "bank_today", "create_order", "pause_order",
     "resume_order", "cancel_order", "occurrences_of", "run_due",
     "INTEREST_NUMBER", "InterestError", "InterestRun", "interest_account", "parse_month",

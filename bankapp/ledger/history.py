@@ -18,6 +18,7 @@ from sqlalchemy import orm
 from sqlalchemy.orm import aliased
 
 from bankapp.extensions import db
+from bankapp.ledger.accounts import customer_accounts_numbered
 from bankapp.models import Account, AccountType, Payee, Transaction, TransactionType, User
 
 
@@ -132,13 +133,47 @@ def own_account_label(account: Account) -> str:
     return f"{gettext(account.type_label)} {account.account_number}"
 
 
-def party_name(owner: User, account: Account) -> str:
+@dataclass(frozen=True)
+class KnownAccounts:
+    """Customer accounts by number as one customer may be shown them: each with its owner's
+    names loaded, and that customer's payee nicknames for them (by account id), so
+    ``party_name`` names any of them without a query."""
+
+    by_number: dict[str, Account]
+    nicknames: dict[int, str]
+
+    def holds(self, account: Account) -> bool:
+        return self.by_number.get(account.account_number) is account
+
+
+def find_accounts_known_to(user: User, *numbers: str) -> KnownAccounts:
+    """The customer accounts with these numbers (as typed), their owners' names and
+    ``user``'s nicknames for them, in one query (a transfer form reads its two accounts so:
+    the pages that follow name the destination with what this read)."""
+    rows = db.session.execute(
+        customer_accounts_numbered(*numbers)
+        .add_columns(Payee.nickname)
+        .outerjoin(Payee, sa.and_(Payee.account_id == Account.id, Payee.user_id == user.id))
+        .options(orm.joinedload(Account.owner).load_only(User.first_name, User.last_name)))
+    by_number, nicknames = {}, {}
+    for account, nickname in rows:
+        by_number[account.account_number] = account
+        if nickname is not None:
+            nicknames[account.id] = nickname
+    return KnownAccounts(by_number, nicknames)
+
+
+def party_name(owner: User, account: Account, known: KnownAccounts | None = None) -> str:
     """``account`` as ``owner`` knows it (one of theirs, a payee's nickname, a masked name),
-    the way their history will name it."""
+    the way their history will name it; no query when ``known`` (read for ``owner``) holds
+    the account."""
     if account.owner_id == owner.id:
         return own_account_label(account)
-    nickname = db.session.scalar(sa.select(Payee.nickname).where(
-        Payee.user_id == owner.id, Payee.account_id == account.id))
+    if known is not None and known.holds(account):
+        nickname = known.nicknames.get(account.id)
+    else:
+        nickname = db.session.scalar(sa.select(Payee.nickname).where(
+            Payee.user_id == owner.id, Payee.account_id == account.id))
     return nickname or masked_name(account)
 
 
