@@ -26,6 +26,10 @@ What it does (about half a minute):
 4. Counts the SQL round trips of one transfer on the wire (``wire_count.WireCounter``, as
    ``load_bench.py`` does) and lists the statements.
 
+``--api-rate-limit ''`` runs without the per-user call counter (``API_RATE_LIMIT``,
+``bankapp/api/tokens.py`` ``spend_call``): run it and the default one after the other to price
+the counter's store update.
+
 ``--to-others`` pays other customers' accounts instead, each for the first time, as the load
 benchmark's random transfers do: every transfer is then also a look-up of a new number
 (``bankapp/identity/lookups.py``: its checks, its lock, its budget and its audit line).
@@ -71,6 +75,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     parser.add_argument("--no-wire", action="store_true", help="skip the round-trip count")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--api-rate-limit", metavar="TEXT", default=None,
+                        help="the per-user API_RATE_LIMIT to run with (default: apphost's, "
+                             "counted but never reached); '' runs without the counter, to "
+                             "price its store update side by side")
     parser.add_argument("--to-others", action="store_true",
                         help="pay other customers' accounts, each one for the first time (as "
                              "the load benchmark does): every transfer is also a look-up of "
@@ -242,6 +250,9 @@ def main() -> int:
     try:
         apphost.migrate(args.app_dir, db_url)
         apphost.use_app_dir(args.app_dir, db_url)
+        if args.api_rate_limit is not None:
+            os.environ["API_RATE_LIMIT"] = args.api_rate_limit
+        log(f"API_RATE_LIMIT={os.environ['API_RATE_LIMIT']!r}")
         app = apphost.make_app()
         # --to-others: a new number for every transfer of every run.
         accounts = (ACCOUNTS if not args.to_others

@@ -190,6 +190,7 @@ from bankapp.ledger.holds import (
     available_balance,
     available_balances,
     check_can_send,
+    holds_and_available,
     held_amount,
     hold_history,
     place_hold,
@@ -259,7 +260,7 @@ __all__ = [
     "INTEREST_NUMBER", "InterestError", "InterestRun", "interest_account", "parse_month",
     "parse_rate", "parse_rate_date", "post_interest", "rate_history", "set_rate",
     "DailyLimitExceeded", "HoldError", "active_holds", "available_balance",
-    "available_balances", "check_can_send", "held_amount",
+    "available_balances", "check_can_send", "held_amount", "holds_and_available",
     "hold_history", "place_hold", "release_hold", "LimitChange", "LimitStatus", "bank_limit",
     "daily_limit", "limit_status", "parse_limit", "set_own_limit",
 ]

@@ -84,3 +84,20 @@ def test_the_transfer_confirmation_names_another_customer_with_the_accounts_it_r
     to_them = confirmation_statements(customer_client, source, theirs)
     assert len(to_them) == to_own + 3
     assert not [s for s in to_them if s.lstrip().startswith("SELECT payees.nickname")]
+
+
+def test_the_account_page_reads_its_holds_once_for_both_the_list_and_the_available_balance(
+        customer_client, customer, make_user, funded_account):
+    from datetime import timedelta
+
+    from bankapp.models import Role, now_utc
+
+    account = funded_account(customer, "500.00")
+    teller = make_user("teller@example.com", role=Role.TELLER)
+    ledger.place_hold(account, D("120.00"), "Cheque", now_utc() + timedelta(days=2), teller)
+    url = f"/accounts/{account.account_number}/"
+    customer_client.get(url)
+    with counted_statements() as seen:
+        page = customer_client.get(url).get_data(as_text=True)
+    assert "380.00" in page and "Cheque" in page
+    assert len([s for s in seen if "FROM holds" in s]) == 1
