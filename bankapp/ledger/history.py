@@ -198,31 +198,35 @@ def counterparties(legs) -> dict[int, str]:
     """The other party of each leg, by leg id, as its account's owner knows it.
 
     Legs with no other customer (cash, interest, the bank's own accounts) are left out.
-    Two queries whatever the number of legs: the other legs with their accounts, and the
-    owners' payees on those accounts.
+    One query whatever the number of legs: the other legs with their accounts, their
+    holders' names and the owners' payee nicknames for them.
     """
     legs = [leg for leg in legs if leg.transaction_type in _BETWEEN_ACCOUNTS]
     if not legs:
         return {}
-    other_leg, other_account = aliased(Transaction), aliased(Account)
-    rows = db.session.execute(
-        sa.select(Transaction.id, Account.owner_id, other_account)
-        .join(Account, Account.id == Transaction.account_id)
-        .join(other_leg, sa.and_(other_leg.entry_id == Transaction.entry_id,
-                                 other_leg.id != Transaction.id))
-        .join(other_account, other_account.id == other_leg.account_id)
-        .where(Transaction.id.in_([leg.id for leg in legs]),
-               other_account.account_type.in_(AccountType.CUSTOMER))
-        .options(sa.orm.joinedload(other_account.owner))).all()
-    if not rows:
-        return {}
-    nicknames = {(p.user_id, p.account_id): p.nickname for p in db.session.scalars(
-        sa.select(Payee).where(Payee.user_id.in_({owner_id for _, owner_id, _ in rows}),
-                               Payee.account_id.in_({other.id for _, _, other in rows})))}
+    rows = db.session.execute(_counterparties_query(), {"leg_ids": [leg.id for leg in legs]})
     named = {}
-    for leg_id, owner_id, other in rows:
+    for leg_id, owner_id, other, nickname in rows:
         if other.owner_id == owner_id:
             named[leg_id] = own_account_label(other)
         else:
-            named[leg_id] = nicknames.get((owner_id, other.id)) or masked_name(other)
+            named[leg_id] = nickname or masked_name(other)
     return named
+
+
+# Built once (the account page and the dashboard run it on every visit).
+@functools.cache
+def _counterparties_query() -> sa.Select:
+    other_leg, other_account = aliased(Transaction), aliased(Account)
+    return (sa.select(Transaction.id, Account.owner_id, other_account, Payee.nickname)
+            .join(Account, Account.id == Transaction.account_id)
+            .join(other_leg, sa.and_(other_leg.entry_id == Transaction.entry_id,
+                                     other_leg.id != Transaction.id))
+            .join(other_account, other_account.id == other_leg.account_id)
+            .outerjoin(Payee, sa.and_(Payee.user_id == Account.owner_id,
+                                      Payee.account_id == other_account.id))
+            .where(Transaction.id.in_(sa.bindparam("leg_ids", expanding=True)),
+                   other_account.account_type.in_([sa.literal(kind)
+                                                    for kind in AccountType.CUSTOMER]))
+            .options(orm.joinedload(other_account.owner)
+                     .load_only(User.first_name, User.last_name)))
