@@ -143,7 +143,7 @@ class KnownAccounts:
     by_number: dict[str, Account]
     nicknames: dict[int, str]
 
-    def holds(self, account: Account) -> bool:
+    def includes(self, account: Account) -> bool:
         return self.by_number.get(account.account_number) is account
 
 
@@ -181,7 +181,7 @@ def party_name(owner: User, account: Account, known: KnownAccounts | None = None
     the account."""
     if account.owner_id == owner.id:
         return own_account_label(account)
-    if known is not None and known.holds(account):
+    if known is not None and known.includes(account):
         nickname = known.nicknames.get(account.id)
     else:
         nickname = db.session.scalar(sa.select(Payee.nickname).where(
