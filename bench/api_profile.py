@@ -26,6 +26,13 @@ What it does (about half a minute):
 4. Counts the SQL round trips of one transfer on the wire (``wire_count.WireCounter``, as
    ``load_bench.py`` does) and lists the statements.
 
+``--api-rate-limit ''`` runs without the per-user call counter (``API_RATE_LIMIT``,
+``bankapp/api/tokens.py`` ``spend_call``): run it and the default one after the other to price
+the counter's store update.
+
+``--price-rate-limit`` times batches with and without the counter in turn in this one
+process (the price of the counter, the same load on both sides).
+
 ``--to-others`` pays other customers' accounts instead, each for the first time, as the load
 benchmark's random transfers do: every transfer is then also a look-up of a new number
 (``bankapp/identity/lookups.py``: its checks, its lock, its budget and its audit line).
@@ -71,6 +78,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     parser.add_argument("--no-wire", action="store_true", help="skip the round-trip count")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--api-rate-limit", metavar="TEXT", default=None,
+                        help="the per-user API_RATE_LIMIT to run with (default: apphost's, "
+                             "counted but never reached); '' runs without the counter, to "
+                             "price its store update side by side")
+    parser.add_argument("--price-rate-limit", action="store_true",
+                        help="time batches with and without the per-user call counter in "
+                             "turn, in this one process (the counter is read from the app's "
+                             "config on each call): its price, robust to the machine's load")
     parser.add_argument("--to-others", action="store_true",
                         help="pay other customers' accounts, each one for the first time (as "
                              "the load benchmark does): every transfer is also a look-up of "
@@ -181,6 +196,49 @@ def cpu_per_request(transfers: Transfers, clock: PostingClock, count: int,
     return sorted(results)
 
 
+def price_rate_limit(app, transfers: Transfers, clock: PostingClock, count: int,
+                     batches: int) -> None:
+    """CPU per request with the configured ``API_RATE_LIMIT`` and without any, batch by batch
+    in turn (``2 * batches`` batches of ``count // batches``), so both see the same load."""
+    configured = app.config.get("API_RATE_LIMIT")
+    seen = {configured: [], "": []}
+    for _ in range(batches):
+        for limit in (configured, ""):
+            app.config["API_RATE_LIMIT"] = limit
+            seen[limit] += cpu_per_request(transfers, clock, count // batches, 1)
+    app.config["API_RATE_LIMIT"] = configured
+    print(f"\nThe per-user call counter, batches in turn ({batches} of each, "
+          f"{count // batches} requests each; CPU ms per request, min / median):")
+    medians = {}
+    for limit, results in seen.items():
+        cpu = sorted(all_ms for all_ms, _ in results)
+        medians[limit] = cpu[len(cpu) // 2]
+        print(f"  API_RATE_LIMIT={limit!r:<22} {cpu[0]:.2f} / {medians[limit]:.2f} ms")
+    print(f"  the counter costs {medians[configured] - medians['']:+.2f} ms per request "
+          f"(difference of the medians)")
+    price_spend_call(app, configured)
+
+
+def price_spend_call(app, configured: str, calls: int = 400, repeats: int = 7) -> None:
+    """``spend_call`` alone, in a request context: CPU and wall-clock µs per call (the least
+    of ``repeats`` runs of ``calls``), with the configured limit and with none."""
+    from bankapp.api import tokens
+
+    with app.test_request_context("/api/v1/transfers", method="POST"):
+        for limit in (configured, ""):
+            app.config["API_RATE_LIMIT"] = limit
+            cpu = wall = float("inf")
+            for _ in range(repeats):
+                cpu_start, wall_start = time.process_time(), time.perf_counter()
+                for _ in range(calls):
+                    tokens.spend_call(1)
+                cpu = min(cpu, (time.process_time() - cpu_start) / calls * 1e6)
+                wall = min(wall, (time.perf_counter() - wall_start) / calls * 1e6)
+            print(f"  spend_call alone, API_RATE_LIMIT={limit!r}: {cpu:.0f} µs CPU, "
+                  f"{wall:.0f} µs wall-clock per call (least of {repeats} x {calls})")
+    app.config["API_RATE_LIMIT"] = configured
+
+
 def profile(transfers: Transfers, clock: PostingClock, count: int, top: int) -> str:
     """The top functions outside ``post_once``, by cumulative and by own time."""
     profiler = cProfile.Profile(time.process_time)
@@ -242,6 +300,9 @@ def main() -> int:
     try:
         apphost.migrate(args.app_dir, db_url)
         apphost.use_app_dir(args.app_dir, db_url)
+        if args.api_rate_limit is not None:
+            os.environ["API_RATE_LIMIT"] = args.api_rate_limit
+        log(f"API_RATE_LIMIT={os.environ['API_RATE_LIMIT']!r}")
         app = apphost.make_app()
         # --to-others: a new number for every transfer of every run.
         accounts = (ACCOUNTS if not args.to_others
@@ -253,6 +314,8 @@ def main() -> int:
         clock = PostingClock()
         transfers.run(WARM_UP)
         how = "WSGI app, prebuilt environ" if args.wsgi else "test client"
+        if args.price_rate_limit:
+            price_rate_limit(app, transfers, clock, args.requests, args.batches)
         results = cpu_per_request(transfers, clock, args.requests, args.batches)
         print(f"\nCPU per API transfer ({how}, {args.requests} requests in {args.batches} "
               f"batches; the least disturbed batch, then the median):")

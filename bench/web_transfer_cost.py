@@ -16,6 +16,9 @@ machine, since it counts and times CPU rather than throughput):
    so the PostgreSQL backend is not in it) and, with ``--profile N``, the N most expensive
    functions of a cProfile run over the same transfers (cProfile slows everything, so its
    total is not the figure to quote).
+   ``--browser`` instead times each request of a whole transfer as a browser makes it,
+   following every redirect: the form, its POST, the confirmation page, the confirmed POST
+   and the page it redirects to, with each one's round trips.
 4. Drops the database (``--keep-db`` keeps it).
 
 Exit status 1 when a transfer is not answered with the redirect to the account page.
@@ -54,6 +57,9 @@ def parse_args() -> argparse.Namespace:
                         help="print the N functions with the most cumulative time (0: none)")
     parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"],
                         help="order of the profile listing")
+    parser.add_argument("--browser", action="store_true",
+                        help="time each request of a whole transfer as a browser makes it "
+                             "(form, its POST, confirmation, confirmed POST, the page after)")
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
@@ -89,6 +95,44 @@ class Browser:
         return response
 
 
+    def walk(self, clock: dict[str, float] | None = None, trips=None) -> None:
+        """One transfer as a browser makes it, following every redirect: the form, its POST
+        (303 to the confirmation), the confirmation page, the confirmed POST (303), and the
+        page it redirects to. ``clock`` adds each step's CPU seconds under its name;
+        ``trips`` (a WireCounter) each step's round trips."""
+        client = self.client
+        client.set_cookie("session", self.cookie)
+        to = apphost.account_number(2)
+
+        def step(name, call):
+            if trips is not None:
+                trips.reset()
+            started = time.process_time()
+            response = call()
+            if clock is not None:
+                clock[name] = clock.get(name, 0.0) + time.process_time() - started
+            if trips is not None:
+                clock[name + " trips"] = trips.round_trips
+            return response
+
+        form = step("GET form", lambda: client.get("/accounts/transfer/"))
+        csrf = _csrf(form.get_data(as_text=True))
+        fields = {"csrf_token": csrf, "from_account": apphost.account_number(1),
+                  "to_account": to, "amount": "0.01", "description": "web transfer cost",
+                  "idempotency_key": uuid.uuid4().hex}
+        filled = step("POST form", lambda: client.post("/accounts/transfer/", data=fields))
+        confirm = step("GET confirmation", lambda: client.get(filled.location))
+        if confirm.status_code != 200:
+            sys.exit(f"no confirmation page: {confirm.status_code}")
+        posted = step("POST confirmed", lambda: client.post(
+            "/accounts/transfer/", data={**fields, "confirmed": "yes"}))
+        if posted.status_code not in (302, 303):
+            sys.exit(f"transfer not posted: {posted.status_code}")
+        after = step("GET after", lambda: client.get(posted.location))
+        if after.status_code != 200:
+            sys.exit(f"the page after the transfer answered {after.status_code}")
+
+
 def _csrf(html: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
     if not match:
@@ -121,6 +165,33 @@ def count_round_trips(db_url: str) -> tuple[int, list[str]]:
         counted = proxy.round_trips, list(proxy.queries)
         _dispose(app)
     return counted
+
+
+def browser_walk(db_url: str, transfers: int) -> tuple[dict[str, float], dict[str, int]]:
+    """CPU ms per step of a browser's whole transfer (mean of ``transfers``), and each
+    step's round trips (one walk through the counting proxy, after one to warm up)."""
+    from wire_count import WireCounter
+
+    from bankapp import create_app
+    from config import normalize_database_url
+
+    with WireCounter(db_url) as proxy:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(proxy.url)})
+        browser = Browser(app)
+        browser.walk()
+        counted: dict = {}
+        browser.walk(counted, proxy)
+        trips = {name[:-6]: value for name, value in counted.items() if name.endswith(" trips")}
+        _dispose(app)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(db_url)})
+    browser = Browser(app)
+    for _ in range(WARM_UP):
+        browser.walk()
+    clock: dict[str, float] = {}
+    for _ in range(transfers):
+        browser.walk(clock)
+    _dispose(app)
+    return {name: 1000 * seconds / transfers for name, seconds in clock.items()}, trips
 
 
 def cpu_per_transfer(db_url: str, transfers: int, top: int,
@@ -162,6 +233,15 @@ def main() -> int:
         apphost.seed(db_url, users=args.users, accounts=args.accounts,
                      balance=Decimal("10000.00"), hashed=apphost.password_hash(app))
         log(f"seeded {args.users} users, {args.accounts} accounts")
+        if args.browser:
+            cpu, trips = browser_walk(db_url, args.transfers)
+            print(f"== one transfer as a browser makes it ({args.app_dir}; CPU ms per request, "
+                  f"mean of {args.transfers}, in-process test client; SQL round trips)")
+            for name, ms in cpu.items():
+                print(f"    {name:<18}{ms:>7.2f} ms{trips[name]:>4} round trips")
+            print(f"    {'in all':<18}{sum(cpu.values()):>7.2f} ms{sum(trips.values()):>4} "
+                  f"round trips")
+            return 0
         trips, queries = count_round_trips(db_url)
         cpu_ms, listing = cpu_per_transfer(db_url, args.transfers, args.profile, args.sort)
         if listing:

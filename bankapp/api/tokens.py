@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 import jwt
 import sqlalchemy as sa
-from limits import parse as parse_limit
 from flask import current_app, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -19,6 +18,7 @@ from bankapp.api.problems import Problem
 from bankapp.extensions import db, limiter
 from bankapp.ledger import fast
 from bankapp.models import Account, AccountType, Role, User
+from bankapp.platform.ratelimit import parsed_limit
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "ver", "aud"]
@@ -158,7 +158,7 @@ def spend_call(user_id: int) -> None:
     text = current_app.config.get("API_RATE_LIMIT")
     if not text or not limiter.enabled:
         return
-    item = parse_limit(text)
+    item = parsed_limit(text)
     if limiter.limiter.hit(item, "api-user", str(user_id)):
         return
     reset_at, _ = limiter.limiter.get_window_stats(item, "api-user", str(user_id))

@@ -77,10 +77,10 @@ def detail(account_number: str):
                                          search.type.data)
     history = services.history_page(account, wanted, request.args.get("page", 1, type=int),
                                     HISTORY_PAGE_SIZE)
+    holds, available = ledger.holds_and_available(account)
     return render_template("accounts/detail.html", account=account, page=history.page,
                            names=history.names, search=search, searched=wanted.active,
-                           available=ledger.available_balance(account),
-                           holds=ledger.active_holds(account))
+                           available=available, holds=holds)
 
 
 @bp.route("/accounts/<account_number:account_number>/deposit/", methods=["GET", "POST"],

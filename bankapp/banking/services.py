@@ -118,20 +118,25 @@ def history_filter(text: str | None, first_day: date | None, last_day: date | No
 
 @dataclass(frozen=True)
 class NamedAccounts:
-    """The accounts a transfer form names, read in one query: ``source`` is the named source
-    only when the form may offer it (the customer's own and active), else None."""
+    """The accounts a transfer form names, read in one query with what the pages need to name
+    them (``known``: the owners' names, the customer's payee nicknames): ``source`` is the
+    named source only when the form may offer it (the customer's own and active), else None."""
 
     source: Account | None
-    by_number: dict[str, Account]
+    known: ledger.KnownAccounts
+
+    @property
+    def by_number(self) -> dict[str, Account]:
+        return self.known.by_number
 
 
 def named_accounts(user: User, from_number: str | None, typed_number: str | None
                    ) -> NamedAccounts:
     """The source and the typed destination of a transfer form, both in one query."""
-    named = ledger.find_customer_accounts(from_number, typed_number)
-    source = named.get(from_number)
+    known = ledger.find_accounts_known_to(user, from_number, typed_number)
+    source = known.by_number.get(from_number)
     offered = source is not None and source.owner_id == user.id and source.is_active
-    return NamedAccounts(source if offered else None, named)
+    return NamedAccounts(source if offered else None, known)
 
 
 @dataclass(frozen=True)
@@ -212,14 +217,16 @@ def transfer(user: User, asked: TransferRequest, named: NamedAccounts) -> Transf
         except ledger.LedgerError as error:
             return TransferOutcome(FORM, (("amount", str(error)),), chosen)
     step_up = stepup.step_up_for(user, destination, asked.amount)
-    confirmation = _Confirmation(user, asked, source, destination, step_up, chosen)
+    confirmation = _Confirmation(user, asked, source, destination, step_up, chosen,
+                                 named.known)
     if not asked.confirmed:
         return confirmation.shown()
     if step_up and ledger.find_posting(user, asked.idempotency_key) is None:
         refused = _refused_without_approval(confirmation)
         if refused is not None:
             return refused
-    holder = ledger.party_name(user, destination)  # read before: the commit ends the reads
+    # Read before: the commit ends the reads (no query when the form's read holds it).
+    holder = ledger.party_name(user, destination, named.known)
     try:
         with objects_kept_after_commit():
             posting = ledger.transfer(source, destination, asked.amount, asked.description,
@@ -265,6 +272,7 @@ class _Confirmation:
     destination: Account
     step_up: stepup.StepUp
     chosen: str | None
+    known: ledger.KnownAccounts
 
     def shown(self, *errors: FieldError, too_many_codes: bool = False) -> TransferOutcome:
         """With the signed details a code approves, when the transfer needs step-up."""
@@ -278,13 +286,14 @@ class _Confirmation:
                 errors = (*errors, (None, _locked_message()))
         return TransferOutcome(CONFIRM, errors, self.chosen, self.source, self.destination,
                                self.step_up, approval, has_passkey,
-                               _holder(self.user, self.destination), too_many_codes)
+                               _holder(self.user, self.destination, self.known),
+                               too_many_codes)
 
 
-def _holder(user: User, destination: Account) -> str:
+def _holder(user: User, destination: Account, known: ledger.KnownAccounts) -> str:
     """Who the confirmation page says the money goes to: a payee by its nickname and the
     holder's masked name, anyone else by the masked name, one's own account as such."""
-    named = ledger.party_name(user, destination)
+    named = ledger.party_name(user, destination, known)
     masked = masked_name(destination)
     if destination.owner_id == user.id or named == masked:
         return named

@@ -23,6 +23,7 @@ Sign-in history
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -141,10 +142,17 @@ def open_session_user(user_id: int) -> User | None:
     key_hash = _current_key_hash()
     if key_hash is None:
         return None
-    return db.session.scalar(
-        sa.select(User).join(UserSession, UserSession.user_id == User.id)
-        .where(User.id == user_id, UserSession.key_hash == key_hash,
-               UserSession.ended_at.is_(None)))
+    return db.session.scalar(_open_session_user_query(),
+                             {"user_id": user_id, "key_hash": key_hash})
+
+
+# Built once, with bind parameters: every signed-in request runs it.
+@functools.cache
+def _open_session_user_query() -> sa.Select:
+    return (sa.select(User).join(UserSession, UserSession.user_id == User.id)
+            .where(User.id == sa.bindparam("user_id"),
+                   UserSession.key_hash == sa.bindparam("key_hash"),
+                   UserSession.ended_at.is_(None)))
 
 
 def _update_current(**values) -> None:

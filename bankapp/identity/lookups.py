@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from limits import parse as parse_limit
 
 from bankapp import audit
 from bankapp.audit import Action, TargetType
@@ -22,6 +21,7 @@ from bankapp.extensions import db, limiter
 from bankapp.identity.stepup import paid_before
 from bankapp.models import AccountStatus, AuditEvent, Payee, User, UTCDateTime, now_utc
 from bankapp.platform.i18n import N_
+from bankapp.platform.ratelimit import parsed_limit
 
 log = logging.getLogger("bankapp.payees")
 
@@ -104,7 +104,7 @@ def within_lookup_budget(user) -> bool:
     """Spend one of ``user``'s ``PAYEE_LOOKUP_LIMIT`` look-ups; False when none is left."""
     if not limiter.enabled:
         return True
-    item = parse_limit(current_app.config["PAYEE_LOOKUP_LIMIT"])
+    item = parsed_limit(current_app.config["PAYEE_LOOKUP_LIMIT"])
     try:
         return limiter.limiter.hit(item, "payee-lookup", str(user.id))
     except Exception:  # the store's own errors: refuse rather than open the oracle

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from limits import parse as parse_limit
 
 from bankapp.extensions import db
 from bankapp.models import User, now_utc
+from bankapp.platform.ratelimit import parsed_limit
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Limit:
 
     @classmethod
     def parse(cls, text: str) -> "Limit":
-        item = parse_limit(text)
+        item = parsed_limit(text)
         return cls(item.amount, timedelta(seconds=item.get_expiry()))
 
 

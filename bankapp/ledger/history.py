@@ -8,6 +8,7 @@ Deposits, withdrawals and interest have no other customer: they have no counterp
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +19,7 @@ from sqlalchemy import orm
 from sqlalchemy.orm import aliased
 
 from bankapp.extensions import db
+from bankapp.ledger.accounts import account_number_as_typed
 from bankapp.models import Account, AccountType, Payee, Transaction, TransactionType, User
 
 
@@ -132,13 +134,58 @@ def own_account_label(account: Account) -> str:
     return f"{gettext(account.type_label)} {account.account_number}"
 
 
-def party_name(owner: User, account: Account) -> str:
+@dataclass(frozen=True)
+class KnownAccounts:
+    """Customer accounts by number as one customer may be shown them: each with its owner's
+    names loaded, and that customer's payee nicknames for them (by account id), so
+    ``party_name`` names any of them without a query."""
+
+    by_number: dict[str, Account]
+    nicknames: dict[int, str]
+
+    def includes(self, account: Account) -> bool:
+        return self.by_number.get(account.account_number) is account
+
+
+def find_accounts_known_to(user: User, first: str | None, second: str | None
+                           ) -> KnownAccounts:
+    """The customer accounts with these two numbers (as typed), their owners' names and
+    ``user``'s nicknames for them, in one query (a transfer form reads its two accounts so:
+    the pages that follow name the destination with what this read)."""
+    rows = db.session.execute(_known_accounts_query(), {
+        "user_id": user.id, "first": account_number_as_typed(first),
+        "second": account_number_as_typed(second)})
+    by_number, nicknames = {}, {}
+    for account, nickname in rows:
+        by_number[account.account_number] = account
+        if nickname is not None:
+            nicknames[account.id] = nickname
+    return KnownAccounts(by_number, nicknames)
+
+
+# Built once, with bind parameters: a transfer form runs it on each of its requests, and
+# building the expression (its join, its loader options) cost more CPU than running it.
+@functools.cache
+def _known_accounts_query() -> sa.Select:
+    return (sa.select(Account, Payee.nickname)
+            .outerjoin(Payee, sa.and_(Payee.account_id == Account.id,
+                                      Payee.user_id == sa.bindparam("user_id")))
+            .where(Account.account_number.in_([sa.bindparam("first"), sa.bindparam("second")]),
+                   Account.account_type.in_([sa.literal(kind) for kind in AccountType.CUSTOMER]))
+            .options(orm.joinedload(Account.owner).load_only(User.first_name, User.last_name)))
+
+
+def party_name(owner: User, account: Account, known: KnownAccounts | None = None) -> str:
     """``account`` as ``owner`` knows it (one of theirs, a payee's nickname, a masked name),
-    the way their history will name it."""
+    the way their history will name it; no query when ``known`` (read for ``owner``) holds
+    the account."""
     if account.owner_id == owner.id:
         return own_account_label(account)
-    nickname = db.session.scalar(sa.select(Payee.nickname).where(
-        Payee.user_id == owner.id, Payee.account_id == account.id))
+    if known is not None and known.includes(account):
+        nickname = known.nicknames.get(account.id)
+    else:
+        nickname = db.session.scalar(sa.select(Payee.nickname).where(
+            Payee.user_id == owner.id, Payee.account_id == account.id))
     return nickname or masked_name(account)
 
 
@@ -151,31 +198,35 @@ def counterparties(legs) -> dict[int, str]:
     """The other party of each leg, by leg id, as its account's owner knows it.
 
     Legs with no other customer (cash, interest, the bank's own accounts) are left out.
-    Two queries whatever the number of legs: the other legs with their accounts, and the
-    owners' payees on those accounts.
+    One query whatever the number of legs: the other legs with their accounts, their
+    holders' names and the owners' payee nicknames for them.
     """
     legs = [leg for leg in legs if leg.transaction_type in _BETWEEN_ACCOUNTS]
     if not legs:
         return {}
-    other_leg, other_account = aliased(Transaction), aliased(Account)
-    rows = db.session.execute(
-        sa.select(Transaction.id, Account.owner_id, other_account)
-        .join(Account, Account.id == Transaction.account_id)
-        .join(other_leg, sa.and_(other_leg.entry_id == Transaction.entry_id,
-                                 other_leg.id != Transaction.id))
-        .join(other_account, other_account.id == other_leg.account_id)
-        .where(Transaction.id.in_([leg.id for leg in legs]),
-               other_account.account_type.in_(AccountType.CUSTOMER))
-        .options(sa.orm.joinedload(other_account.owner))).all()
-    if not rows:
-        return {}
-    nicknames = {(p.user_id, p.account_id): p.nickname for p in db.session.scalars(
-        sa.select(Payee).where(Payee.user_id.in_({owner_id for _, owner_id, _ in rows}),
-                               Payee.account_id.in_({other.id for _, _, other in rows})))}
+    rows = db.session.execute(_counterparties_query(), {"leg_ids": [leg.id for leg in legs]})
     named = {}
-    for leg_id, owner_id, other in rows:
+    for leg_id, owner_id, other, nickname in rows:
         if other.owner_id == owner_id:
             named[leg_id] = own_account_label(other)
         else:
-            named[leg_id] = nicknames.get((owner_id, other.id)) or masked_name(other)
+            named[leg_id] = nickname or masked_name(other)
     return named
+
+
+# Built once (the account page and the dashboard run it on every visit).
+@functools.cache
+def _counterparties_query() -> sa.Select:
+    other_leg, other_account = aliased(Transaction), aliased(Account)
+    return (sa.select(Transaction.id, Account.owner_id, other_account, Payee.nickname)
+            .join(Account, Account.id == Transaction.account_id)
+            .join(other_leg, sa.and_(other_leg.entry_id == Transaction.entry_id,
+                                     other_leg.id != Transaction.id))
+            .join(other_account, other_account.id == other_leg.account_id)
+            .outerjoin(Payee, sa.and_(Payee.user_id == Account.owner_id,
+                                      Payee.account_id == other_account.id))
+            .where(Transaction.id.in_(sa.bindparam("leg_ids", expanding=True)),
+                   other_account.account_type.in_([sa.literal(kind)
+                                                    for kind in AccountType.CUSTOMER]))
+            .options(orm.joinedload(other_account.owner)
+                     .load_only(User.first_name, User.last_name)))

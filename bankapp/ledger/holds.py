@@ -113,6 +113,15 @@ def available_balance(account: Account, now: datetime | None = None) -> Decimal:
     return max(to_money(balance) - to_money(held), Decimal("0.00"))
 
 
+def holds_and_available(account: Account, now: datetime | None = None
+                        ) -> tuple[list[Hold], Decimal]:
+    """``active_holds`` and ``available_balance`` in one query: ``account`` as just read
+    (its balance is the one the caller loaded), less the holds read here."""
+    holds = active_holds(account, now)
+    held = sum((to_money(hold.amount) for hold in holds), Decimal("0.00"))
+    return holds, max(to_money(account.balance) - held, Decimal("0.00"))
+
+
 def check_can_send(source: Account, destination: Account, amount: Decimal,
                    now: datetime | None = None) -> None:
     """Refuse, before the customer confirms, a transfer its posting would refuse for lack of

@@ -48,7 +48,6 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from flask_mail import Message
 from flask_sqlalchemy.session import Session
-from limits import parse as parse_limit
 
 from bankapp.extensions import db, limiter
 from bankapp.models import MailStatus, OutboxMessage, now_utc
@@ -65,6 +64,7 @@ from bankapp.platform.mail import (
     describe_failure,
     is_permanent,
 )
+from bankapp.platform.ratelimit import parsed_limit
 
 log = logging.getLogger("bankapp.email")
 
@@ -122,7 +122,7 @@ def within_recipient_limit(address: str, kind: str) -> bool:
     """
     if not limiter.enabled:
         return True
-    item = parse_limit(current_app.config["MAIL_PER_ADDRESS_LIMIT"])
+    item = parsed_limit(current_app.config["MAIL_PER_ADDRESS_LIMIT"])
     digest = hashlib.sha256(address.strip().lower().encode()).hexdigest()[:32]
     try:
         allowed = limiter.limiter.hit(item, "mail-recipient", kind, digest)

@@ -3,6 +3,8 @@ of NUL characters, the end-of-request rollback that survives a connection the se
 dropped, and ``days_between`` (date arithmetic both servers understand)."""
 from __future__ import annotations
 
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from flask import Flask
@@ -117,13 +119,25 @@ def _refuse_nul_characters(conn, cursor, statement, parameters, context, execute
 
 def _holds_nul(parameters) -> bool:
     # One row (a tuple or a dict) or many (a list of them), whichever the dialect passes.
+    # Every statement passes here: plain strings and scalars are answered in the loop, only
+    # containers (and str subclasses) recurse.
     if isinstance(parameters, str):
         return "\x00" in parameters
     if isinstance(parameters, dict):
         parameters = parameters.values()
     elif not isinstance(parameters, (list, tuple)):
         return False
-    return any(_holds_nul(value) for value in parameters)
+    for value in parameters:
+        kind = type(value)
+        if kind is str:
+            if "\x00" in value:
+                return True
+        elif kind not in _SCALARS and _holds_nul(value):
+            return True
+    return False
+
+
+_SCALARS = frozenset({int, float, bool, type(None), Decimal, datetime, date, bytes})
 
 
 def register_teardown(app: Flask) -> None:

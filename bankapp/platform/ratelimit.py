@@ -22,10 +22,13 @@ at the switch).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
 import sqlalchemy as sa
+from limits import RateLimitItem
+from limits import parse as parse_limit
 from limits.storage import RedisStorage, Storage
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -43,6 +46,13 @@ FALLBACK_PREFIX = "bankapp+"
 REDIS_RETRY_SECONDS = 15
 # A hung Redis must not hold a sign-in for long: each connect and each reply has this long.
 REDIS_SOCKET_TIMEOUT_SECONDS = 0.5
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_limit(text: str) -> RateLimitItem:
+    """A limit from its setting's text ("600 per minute"), parsed once per text: the
+    per-call and per-look-up limits are read on every request that spends them."""
+    return parse_limit(text)
 
 
 def shared_store_uri(uri: str) -> str:

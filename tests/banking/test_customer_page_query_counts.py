@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from bankapp import ledger
 from support.queries import counted_statements
+from support.web import post_form
 
 D = Decimal
 
@@ -56,3 +57,47 @@ def test_latest_activity_is_the_newest_legs_across_every_account_of_the_owner(
 
 def test_latest_activity_of_a_customer_without_accounts_is_empty(app, customer):
     assert ledger.latest_activity(customer) == []
+
+
+def confirmation_statements(client, source, destination) -> list[str]:
+    """The statements of the transfer's confirmation page (after a first visit to it)."""
+    post_form(client, "/accounts/transfer/", {
+        "from_account": source.account_number, "to_account": destination.account_number,
+        "amount": "5.00"})
+    assert client.get("/accounts/transfer/confirm/").status_code == 200
+    with counted_statements() as seen:
+        page = client.get("/accounts/transfer/confirm/")
+    assert page.status_code == 200 and "5.00" in page.get_data(as_text=True)
+    return seen
+
+
+def test_the_transfer_confirmation_names_another_customer_with_the_accounts_it_reads(
+        customer_client, customer, make_user, funded_account):
+    # The holder's masked name and the customer's nickname for them come with the two
+    # accounts' one query. Beyond what one's own account costs, another customer's asks
+    # only whether the number may be shown (bankapp/identity/lookups.py) and the step-up
+    # rule's daily limit and today's outgoing total (bankapp/identity/stepup.py).
+    source = funded_account(customer, "500.00")
+    own = funded_account(customer, "0.00", account_type="CHECKING")
+    theirs = funded_account(make_user("bob@example.com", first_name="Bob", last_name="Brown"))
+    to_own = len(confirmation_statements(customer_client, source, own))
+    to_them = confirmation_statements(customer_client, source, theirs)
+    assert len(to_them) == to_own + 3
+    assert not [s for s in to_them if s.lstrip().startswith("SELECT payees.nickname")]
+
+
+def test_the_account_page_reads_its_holds_once_for_both_the_list_and_the_available_balance(
+        customer_client, customer, make_user, funded_account):
+    from datetime import timedelta
+
+    from bankapp.models import Role, now_utc
+
+    account = funded_account(customer, "500.00")
+    teller = make_user("teller@example.com", role=Role.TELLER)
+    ledger.place_hold(account, D("120.00"), "Cheque", now_utc() + timedelta(days=2), teller)
+    url = f"/accounts/{account.account_number}/"
+    customer_client.get(url)
+    with counted_statements() as seen:
+        page = customer_client.get(url).get_data(as_text=True)
+    assert "380.00" in page and "Cheque" in page
+    assert len([s for s in seen if "FROM holds" in s]) == 1
