@@ -1,6 +1,7 @@
 """User administration (roles, (de)activation) and retrying undelivered email, each audited."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -116,10 +117,10 @@ def end_all_sessions(actor: User) -> int:
 
 def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
                 target_id: str = "", date_from: date | None = None,
-                date_to: date | None = None):
+                date_to: date | None = None, after=None):
     """Audit line ids matching the filters, newest first (a select; ``audit_lines`` loads a
     page of them). Dates are whole days in the bank's time zone, both ends included;
-    ``actor`` is part of an email."""
+    ``actor`` is part of an email; ``after`` a cursor (``trail.cursor_of``)."""
     actor_ids = None
     if actor:
         pattern = f"%{escape_like(actor.strip().lower())}%"
@@ -128,12 +129,34 @@ def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
         actor_ids=actor_ids, action=action or None, target_type=target_type or None,
         target_id=target_id.strip() or None,
         since=day_start_utc(date_from) if date_from else None,
-        before=day_start_utc(date_to + timedelta(days=1)) if date_to else None)
+        before=day_start_utc(date_to + timedelta(days=1)) if date_to else None, after=after)
 
 
 def audit_lines(line_ids: list[int]) -> list:
     """The audit lines (rows, and postings read from their entries) of one page of ids."""
     return trail.load(line_ids)
+
+
+@dataclass
+class AuditPage:
+    """One page of the audit trail, and where the next (older) one starts."""
+
+    lines: list
+    older: int | None  # the line id to pass as ``older`` for the next page; None: the last
+    first: bool  # the newest page
+
+
+def audit_page(filters: dict, older: int | None, per_page: int) -> AuditPage:
+    """The ``per_page`` lines matching ``filters`` after line ``older`` (None: the newest).
+
+    Paged by keyset, not by offset: a page starts in the index where the previous one
+    ended, and nothing counts the matching lines: over a million rows an exact total cost
+    more than the page itself. An ``older`` that names no line gives the newest page."""
+    cursor = trail.cursor_of(older) if older else None
+    line_ids = db.session.scalars(audit_query(**filters, after=cursor).limit(per_page + 1)).all()
+    shown = line_ids[:per_page]
+    return AuditPage(audit_lines(shown), shown[-1] if len(line_ids) > per_page else None,
+                     cursor is None)
 
 
 def retry_mail(message: OutboxMessage, actor: User) -> None:
