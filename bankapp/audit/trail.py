@@ -101,7 +101,9 @@ def query(*, actor_ids=None, action: str | None = None, target_type: str | None 
         entries = entries.where(JournalEntry.actor_id.in_(actor_ids))
     if action:
         events = events.where(AuditEvent.action == action)
-        entries = entries.where(JournalEntry.audit_action == action)
+        # Any other action is never an entry's: not looked for among millions of entries.
+        entries = entries.where(JournalEntry.audit_action == action
+                                if action in ENTRY_ACTIONS else sa.false())
     if target_type:
         events = events.where(AuditEvent.target_type == target_type)
         if target_type != ACCOUNT:

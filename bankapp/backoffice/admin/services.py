@@ -28,10 +28,9 @@ def user_search(query: str):
     text = " ".join((query or "").split()).lower()
     if text:
         pattern = f"%{escape_like(text)}%"
-        full_name = sa.func.lower(sa.func.coalesce(User.first_name, "") + " "
-                                  + sa.func.coalesce(User.last_name, ""))
-        stmt = stmt.where(sa.or_(User.email.like(pattern, escape="\\"),
-                                 full_name.like(pattern, escape="\\")))
+        # As the trigram indexes of migration 0021 have them: the search reads the indexes.
+        stmt = stmt.where(sa.or_(User.searchable_email().like(pattern, escape="\\"),
+                                 User.searchable_name().like(pattern, escape="\\")))
     return stmt.order_by(User.email)
 
 
@@ -124,7 +123,7 @@ def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
     actor_ids = None
     if actor:
         pattern = f"%{escape_like(actor.strip().lower())}%"
-        actor_ids = sa.select(User.id).where(User.email.like(pattern, escape="\\"))
+        actor_ids = sa.select(User.id).where(User.searchable_email().like(pattern, escape="\\"))
     return trail.query(
         actor_ids=actor_ids, action=action or None, target_type=target_type or None,
         target_id=target_id.strip() or None,
