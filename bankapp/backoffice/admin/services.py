@@ -116,7 +116,7 @@ def end_all_sessions(actor: User) -> int:
 
 def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
                 target_id: str = "", date_from: date | None = None,
-                date_to: date | None = None, after=None):
+                date_to: date | None = None, after=None, limit: int | None = None):
     """Audit line ids matching the filters, newest first (a select; ``audit_lines`` loads a
     page of them). Dates are whole days in the bank's time zone, both ends included;
     ``actor`` is part of an email; ``after`` a cursor (``trail.cursor_of``)."""
@@ -128,7 +128,8 @@ def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
         actor_ids=actor_ids, action=action or None, target_type=target_type or None,
         target_id=target_id.strip() or None,
         since=day_start_utc(date_from) if date_from else None,
-        before=day_start_utc(date_to + timedelta(days=1)) if date_to else None, after=after)
+        before=day_start_utc(date_to + timedelta(days=1)) if date_to else None, after=after,
+        limit=limit)
 
 
 def audit_lines(line_ids: list[int]) -> list:
@@ -152,7 +153,8 @@ def audit_page(filters: dict, older: int | None, per_page: int) -> AuditPage:
     ended, and nothing counts the matching lines: over a million rows an exact total cost
     more than the page itself. An ``older`` that names no line gives the newest page."""
     cursor = trail.cursor_of(older) if older else None
-    line_ids = db.session.scalars(audit_query(**filters, after=cursor).limit(per_page + 1)).all()
+    line_ids = db.session.scalars(audit_query(**filters, after=cursor,
+                                              limit=per_page + 1)).all()
     shown = line_ids[:per_page]
     return AuditPage(audit_lines(shown), shown[-1] if len(line_ids) > per_page else None,
                      cursor is None)
