@@ -8,7 +8,7 @@ cycle with the account rows). ``problems`` compares the buckets with the legs fo
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -91,44 +91,12 @@ def count_movements(legs: list[Transaction]) -> None:
             "amount": leg.amount, "movements": 1, "max_amount": leg.amount})
 
 
-def fold_shards(before: datetime) -> int:
-    """Fold the shard rows of every bucket that starts before ``before`` into one row per
-    bucket and kind (shard 0), one day of buckets per transaction; how many rows it removed.
-
-    The shards only spare concurrent postings a queue on one row while their quarter hour
-    is current; afterwards they are sixteen rows where one does: a month's report reads
-    about 140,000 bucket rows of a 100,000-customer bank instead of about 9,000. Totals,
-    counts and largest movements stay the same (``problems`` sums the shards). A posting
-    that still lands in a folded bucket simply adds a shard row again.
-    """
-    moved = 0
-    folded = (LedgerTotal.bucket < before, LedgerTotal.shard != 0)
-    while True:
-        first = db.session.scalar(sa.select(sa.func.min(LedgerTotal.bucket)).where(*folded))
-        if first is None:
-            db.session.commit()
-            return moved
-        first = _as_utc(first)
-        day_end = min(before, first + timedelta(days=1))
-        rows = db.session.execute(
-            sa.delete(LedgerTotal).where(*folded, LedgerTotal.bucket >= first,
-                                         LedgerTotal.bucket < day_end)
-            .returning(LedgerTotal.bucket, LedgerTotal.kind, LedgerTotal.amount,
-                       LedgerTotal.movements, LedgerTotal.max_amount)).all()
-        merged: dict[tuple, dict] = {}
-        for row in rows:
-            into = merged.setdefault((_as_utc(row.bucket), row.kind), {
-                "bucket": _as_utc(row.bucket), "kind": row.kind, "shard": 0,
-                "amount": Decimal("0.00"), "movements": 0, "max_amount": Decimal("0.00")})
-            into["amount"] += Decimal(row.amount)
-            into["movements"] += row.movements
-            into["max_amount"] = (None if into["max_amount"] is None or row.max_amount is None
-                                  else max(into["max_amount"], Decimal(row.max_amount)))
-        connection = db.session.connection()
-        for values in merged.values():
-            connection.execute(_upsert(connection.dialect.name), values)
-        db.session.commit()
-        moved += len(rows)
+def add_to_buckets(rows: list[dict]) -> None:
+    """Add each of ``rows`` (bucket, kind, shard, amount, movements, max_amount) to its bucket
+    row, as a posting adds its movement (the same atomic upsert)."""
+    connection = db.session.connection()
+    for values in rows:
+        connection.execute(_upsert(connection.dialect.name), values)
 
 
 def _leg_bucket_sql():
@@ -142,7 +110,8 @@ def _leg_bucket_sql():
             + sa.func.printf("%02d", minutes // 15 * 15, type_=sa.String) + ":00.000000")
 
 
-def _as_utc(value) -> datetime:
+def as_utc(value) -> datetime:
+    """A bucket or leg time as read back (SQLite: naive or text) as an aware UTC datetime."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(
@@ -158,14 +127,14 @@ def problems(limit: int = 50) -> list[str]:
             sa.select(bucket, kind, sa.func.sum(Transaction.amount), sa.func.count(),
                       sa.func.max(Transaction.amount))
             .where(movement_filter()).group_by(bucket, kind)):
-        from_legs[(_as_utc(b), k)] = (Decimal(a).quantize(Decimal("0.01")), n)
-        largest[(_as_utc(b), k)] = Decimal(most).quantize(Decimal("0.01"))
+        from_legs[(as_utc(b), k)] = (Decimal(a).quantize(Decimal("0.01")), n)
+        largest[(as_utc(b), k)] = Decimal(most).quantize(Decimal("0.01"))
     kept: dict[tuple, tuple[Decimal, int]] = {}
     kept_largest: dict[tuple, Decimal | None] = {}
     for row in db.session.execute(sa.select(LedgerTotal.bucket, LedgerTotal.kind,
                                             LedgerTotal.amount, LedgerTotal.movements,
                                             LedgerTotal.max_amount)):
-        key = (_as_utc(row.bucket), row.kind)
+        key = (as_utc(row.bucket), row.kind)
         amount, movements = kept.get(key, (Decimal("0.00"), 0))
         kept[key] = ((amount + Decimal(row.amount)).quantize(Decimal("0.01")),
                      movements + row.movements)

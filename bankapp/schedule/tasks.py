@@ -13,7 +13,7 @@ from flask import current_app
 
 from bankapp import ledger
 from bankapp.ledger.interest import local_today
-from bankapp.ledger.totals import bucket_of, fold_shards
+from bankapp.ledger.totals import bucket_of
 from bankapp.lending import collections as loan_collections
 from bankapp.lending.errors import LendingError
 from bankapp.models import now_utc
@@ -89,9 +89,9 @@ def prune_sessions(**_) -> Outcome:
 
 def fold_ledger_totals(**_) -> Outcome:
     """Fold the report buckets' shard rows of every quarter hour that ended over 45 minutes
-    ago into one row per bucket and kind (``bankapp.ledger.totals.fold_shards``)."""
+    ago into one row per bucket and kind (``housekeeping.fold_ledger_totals``)."""
     before = bucket_of(now_utc()) - timedelta(hours=1)
-    removed = fold_shards(before)
+    removed = housekeeping.fold_ledger_totals(before)
     return Outcome({"rows_folded": removed},
                    f"Folded {removed} shard rows of the report buckets before "
                    f"{before.isoformat()}.")

@@ -11,9 +11,10 @@ import sqlalchemy as sa
 
 from bankapp import ledger
 from bankapp.extensions import db
-from bankapp.ledger.totals import KINDS, fold_shards
+from bankapp.ledger.totals import KINDS
 from bankapp.models import LedgerTotal, Transaction
 from bankapp.reports import service
+from bankapp.schedule.housekeeping import fold_ledger_totals
 from support.reports import deposit_at, transfer_at, withdraw_at
 
 D = Decimal
@@ -132,7 +133,7 @@ def test_folding_the_shards_leaves_one_row_per_bucket_and_every_figure_as_it_was
     random_month(monkeypatch, accounts, 3, ["10.00", "250.00", "3000.00", "42.50", "250.00"])
     before = report_figures(APRIL)
     rows_before = db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTotal))
-    removed = fold_shards(datetime(2026, 5, 1, tzinfo=UTC))
+    removed = fold_ledger_totals(datetime(2026, 5, 1, tzinfo=UTC))
     april = (LedgerTotal.bucket >= datetime(2026, 4, 1, tzinfo=UTC),
              LedgerTotal.bucket < datetime(2026, 5, 1, tzinfo=UTC))
     per_bucket = db.session.execute(
@@ -153,7 +154,7 @@ def test_folding_leaves_the_quarter_hours_after_its_cutoff_alone(accounts, monke
     deposit_at(monkeypatch, second, "7.00", datetime(2026, 4, 3, 10, 0, tzinfo=UTC))
     deposit_at(monkeypatch, first, "9.00", datetime(2026, 4, 3, 11, 0, tzinfo=UTC))
     deposit_at(monkeypatch, second, "1.00", datetime(2026, 4, 3, 11, 0, tzinfo=UTC))
-    fold_shards(datetime(2026, 4, 3, 11, 0, tzinfo=UTC))
+    fold_ledger_totals(datetime(2026, 4, 3, 11, 0, tzinfo=UTC))
     shards = dict(db.session.execute(
         sa.select(LedgerTotal.bucket, sa.func.count())
         .where(LedgerTotal.bucket < datetime(2026, 5, 1, tzinfo=UTC))
@@ -165,7 +166,7 @@ def test_folding_leaves_the_quarter_hours_after_its_cutoff_alone(accounts, monke
 def test_a_posting_in_a_folded_quarter_hour_is_still_counted(accounts, monkeypatch):
     when = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
     deposit_at(monkeypatch, accounts[1], "5.00", when)
-    fold_shards(datetime(2026, 5, 1, tzinfo=UTC))
+    fold_ledger_totals(datetime(2026, 5, 1, tzinfo=UTC))
     deposit_at(monkeypatch, accounts[2], "8.00", when)
     deposit_at(monkeypatch, accounts[0], "2.00", when)
     days, largest = report_figures(APRIL)
