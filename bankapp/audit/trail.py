@@ -62,12 +62,40 @@ def _target_leg(transactions) -> sa.ColumnElement:
                     for leg_type, side, _ in ENTRY_ACTIONS.values()])
 
 
+def _older_than(created_at, line_id, cursor: tuple[datetime, int]) -> sa.ColumnElement:
+    """SQL: the line comes after ``cursor`` (its created_at and line id) newest first. The
+    plain ``created_at <=`` lets the index start at the cursor instead of at the newest."""
+    moment, cursor_id = cursor
+    return sa.and_(created_at <= moment,
+                   sa.or_(created_at < moment, line_id < cursor_id))
+
+
+def cursor_of(line_id: int) -> tuple[datetime, int] | None:
+    """(created_at, line id) of the line ``line_id`` (from ``query``), or None if there is
+    no such line: where the next page of ``query(after=…)`` starts."""
+    if line_id > 0:
+        moment = db.session.scalar(sa.select(AuditEvent.created_at)
+                                   .where(AuditEvent.id == line_id))
+    elif line_id < 0:
+        moment = db.session.scalar(sa.select(JournalEntry.created_at).where(
+            JournalEntry.id == -line_id, JournalEntry.audit_action.is_not(None)))
+    else:
+        moment = None
+    return None if moment is None else (moment, line_id)
+
+
 def query(*, actor_ids=None, action: str | None = None, target_type: str | None = None,
           target_id: str | None = None, since: datetime | None = None,
-          before: datetime | None = None) -> sa.Select:
+          before: datetime | None = None,
+          after: tuple[datetime, int] | None = None, limit: int | None = None) -> sa.Select:
     """Line ids (see the module docstring) matching the filters, newest first.
 
-    ``actor_ids``: a select of user ids (or None: anyone)."""
+    ``actor_ids``: a select of user ids (or None: anyone). ``after``: only the lines after
+    this cursor (``cursor_of``), for the next page: read from the index where the previous
+    page ended, however deep, with no count of the lines before it. ``limit``: at most so
+    many, taken from each kind first, so that each reads its newest rows from its
+    ``created_at`` index and stops (a sort of both kinds together made PostgreSQL read
+    every entry: the line id of an entry, minus its id, is in no index)."""
     events = sa.select((AuditEvent.id).label("line_id"), AuditEvent.created_at)
     entries = sa.select((-JournalEntry.id).label("line_id"), JournalEntry.created_at).where(
         JournalEntry.audit_action.is_not(None))
@@ -76,7 +104,9 @@ def query(*, actor_ids=None, action: str | None = None, target_type: str | None 
         entries = entries.where(JournalEntry.actor_id.in_(actor_ids))
     if action:
         events = events.where(AuditEvent.action == action)
-        entries = entries.where(JournalEntry.audit_action == action)
+        # Any other action is never an entry's: not looked for among millions of entries.
+        entries = entries.where(JournalEntry.audit_action == action
+                                if action in ENTRY_ACTIONS else sa.false())
     if target_type:
         events = events.where(AuditEvent.target_type == target_type)
         if target_type != ACCOUNT:
@@ -94,8 +124,23 @@ def query(*, actor_ids=None, action: str | None = None, target_type: str | None 
     if before is not None:
         events = events.where(AuditEvent.created_at < before)
         entries = entries.where(JournalEntry.created_at < before)
+    if after is not None:
+        events = events.where(_older_than(AuditEvent.created_at, AuditEvent.id, after))
+        entries = entries.where(_older_than(JournalEntry.created_at, -JournalEntry.id, after))
+    if limit is not None:
+        events = _newest(events.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+                         .limit(limit), "events")
+        entries = _newest(entries.order_by(JournalEntry.created_at.desc(), JournalEntry.id)
+                          .limit(limit), "entries")
     both = sa.union_all(events, entries).subquery("lines")
-    return sa.select(both.c.line_id).order_by(both.c.created_at.desc(), both.c.line_id.desc())
+    lines = sa.select(both.c.line_id).order_by(both.c.created_at.desc(), both.c.line_id.desc())
+    return lines if limit is None else lines.limit(limit)
+
+
+def _newest(select: sa.Select, name: str) -> sa.Select:
+    """``select`` (ordered and limited) as a plain select of its rows, to join a UNION."""
+    rows = select.subquery(name)
+    return sa.select(rows.c.line_id, rows.c.created_at)
 
 
 def load(line_ids: list[int]) -> list[AuditEvent | PostingLine]:

@@ -77,6 +77,13 @@ def prune_idempotency_keys(older_than_days):
     run_and_report("prune-idempotency-keys", older_than_days=days)
 
 
+@click.command("fold-ledger-totals")
+@with_appcontext
+def fold_ledger_totals():
+    """Fold the report buckets' shard rows of past quarter hours into one row (run daily)."""
+    run_and_report("fold-ledger-totals")
+
+
 @click.command("prune-sessions")
 @with_appcontext
 def prune_sessions():

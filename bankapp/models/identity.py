@@ -89,6 +89,20 @@ class User(UserMixin, db.Model):
     def is_staff(self) -> bool:
         return self.role in Role.STAFF
 
+    @classmethod
+    def searchable_name(cls) -> sa.ColumnElement:
+        """SQL: the lower-case full name, written exactly as migration 0021's trigram index
+        ``ix_users_full_name_trgm`` has it, so that ``LIKE '%…%'`` on it reads the index."""
+        return sa.func.lower(sa.func.coalesce(cls.first_name, sa.literal_column("''"))
+                             .op("||")(sa.literal_column("' '"))
+                             .op("||")(sa.func.coalesce(cls.last_name, sa.literal_column("''"))))
+
+    @classmethod
+    def searchable_email(cls) -> sa.ColumnElement:
+        """SQL: ``lower(email)``, as ``ix_users_email_trgm`` indexes it (emails are stored
+        lower-case already: the same matches)."""
+        return sa.func.lower(cls.email)
+
     def rotate_session_token(self) -> None:
         """End every session of the user: their cookies are refused and their rows end."""
         self.session_token = new_session_token()

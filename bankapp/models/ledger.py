@@ -318,3 +318,8 @@ class LedgerTotal(db.Model):
     shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True, default=0)
     amount: Mapped[Decimal] = mapped_column(sa.Numeric(16, 2), default=Decimal("0.00"))
     movements: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # The largest of these movements: the report's "largest movements" reads the legs of the
+    # few buckets that can hold them, not a month of legs. Kept by the same upsert (no extra
+    # row, no extra index entry). NULL: not known (a row written before migration 0023 was
+    # backfilled, or by the previous release): its bucket is always read.
+    max_amount: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(10, 2))

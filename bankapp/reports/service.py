@@ -33,7 +33,7 @@ from bankapp.lending.portfolio import Portfolio, portfolio
 from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone, day_start_utc
 from bankapp.platform.i18n import N_
-from bankapp.ledger.totals import movement_filter
+from bankapp.ledger.totals import BUCKET_MINUTES, movement_filter
 from bankapp.models import (
     Account,
     AccountType,
@@ -636,12 +636,50 @@ class Movement:
         return TransactionType.label(self.transaction_type)
 
 
+def _buckets_holding_the_largest(lower: datetime, upper: datetime, limit: int
+                                 ) -> tuple[list[datetime], Decimal] | None:
+    """The buckets that can hold the ``limit`` largest movements of [lower, upper), and the
+    amount each of those movements reaches; None when a bucket's largest is not known.
+
+    The ``limit`` largest bucket maxima are ``limit`` different movements, so the smallest
+    of them (the floor) is reached by each of the largest movements, and only a bucket
+    whose maximum reaches the floor can hold one: the top rows' buckets, and those whose
+    maximum ties with the floor (looked for only when the next row has the floor too)."""
+    window = (LedgerTotal.bucket >= lower, LedgerTotal.bucket < upper)
+    top = db.session.execute(
+        sa.select(LedgerTotal.bucket, LedgerTotal.max_amount).where(*window)
+        .order_by(LedgerTotal.max_amount.desc().nulls_first()).limit(limit + 1)).all()
+    if any(row.max_amount is None for row in top):
+        return None
+    if len(top) <= limit:
+        return sorted({row.bucket for row in top}), ZERO
+    floor = top[limit - 1].max_amount
+    buckets = {row.bucket for row in top[:limit]}
+    if top[limit].max_amount == floor:
+        buckets.update(db.session.scalars(
+            sa.select(LedgerTotal.bucket).where(*window, LedgerTotal.max_amount == floor)))
+    return sorted(buckets), floor
+
+
 def largest_movements(period: Period, limit: int = 10) -> list[Movement]:
-    """The biggest customer movements in ``period`` (deposits, withdrawals, transfers)."""
+    """The biggest customer movements in ``period`` (deposits, withdrawals, transfers).
+
+    Read from the legs of the few 15-minute buckets that can hold them (each bucket row
+    keeps its largest movement, ``LedgerTotal.max_amount``), not from every leg of the
+    period; a period with buckets from before that was kept reads all its legs.
+    """
     lower, upper = period.utc_bounds()
+    legs = (Transaction.timestamp >= lower, Transaction.timestamp < upper)
+    found = _buckets_holding_the_largest(lower, upper, limit)
+    if found is not None:
+        buckets, floor = found
+        step = timedelta(minutes=BUCKET_MINUTES)
+        legs += (sa.or_(sa.false(), *[sa.and_(Transaction.timestamp >= bucket,
+                                              Transaction.timestamp < bucket + step)
+                                      for bucket in buckets]),
+                 Transaction.amount >= floor)
     top = (sa.select(Transaction.id)
-           .where(Transaction.timestamp >= lower, Transaction.timestamp < upper,
-                  movement_filter())
+           .where(*legs, movement_filter())
            .order_by(Transaction.amount.desc(), Transaction.id)
            .limit(limit).subquery())
     rows = db.session.execute(

@@ -41,6 +41,9 @@ JOBS: tuple[Job, ...] = (
         N_("Delete stored API answers past their retention."), tasks.prune_idempotency_keys),
     Job("prune-sessions", DAY, "15 3 * * *",
         N_("Delete old sessions and forgotten browsers."), tasks.prune_sessions),
+    Job("fold-ledger-totals", DAY, "45 3 * * *",
+        N_("Fold the report buckets' shard rows of past quarter hours into one row each."),
+        tasks.fold_ledger_totals),
     Job("reconcile", DAY, "0 4 * * *",
         N_("Check every ledger invariant."), tasks.reconcile),
 )

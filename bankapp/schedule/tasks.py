@@ -13,8 +13,10 @@ from flask import current_app
 
 from bankapp import ledger
 from bankapp.ledger.interest import local_today
+from bankapp.ledger.totals import bucket_of
 from bankapp.lending import collections as loan_collections
 from bankapp.lending.errors import LendingError
+from bankapp.models import now_utc
 from bankapp.notifications import outbox
 from bankapp.schedule import housekeeping
 
@@ -83,6 +85,16 @@ def prune_sessions(**_) -> Outcome:
         timedelta(days=config["KNOWN_BROWSER_RETENTION_DAYS"]))
     return Outcome({"sessions": sessions, "browsers": browsers},
                    f"Deleted {sessions} old sessions and {browsers} forgotten browsers.")
+
+
+def fold_ledger_totals(**_) -> Outcome:
+    """Fold the report buckets' shard rows of every quarter hour that ended over 45 minutes
+    ago into one row per bucket and kind (``housekeeping.fold_ledger_totals``)."""
+    before = bucket_of(now_utc()) - timedelta(hours=1)
+    removed = housekeeping.fold_ledger_totals(before)
+    return Outcome({"rows_folded": removed},
+                   f"Folded {removed} shard rows of the report buckets before "
+                   f"{before.isoformat()}.")
 
 
 def reconcile(**_) -> Outcome:

@@ -16,7 +16,8 @@ from support.users import log_in_as
 
 CRON_SECRET = "a-cron-secret-of-32-characters-x"
 EXPECTED_JOBS = {"deliver-mail", "run-scheduled", "run-loans", "post-interest",
-                 "prune-idempotency-keys", "prune-sessions", "reconcile"}
+                 "prune-idempotency-keys", "prune-sessions", "fold-ledger-totals",
+                 "reconcile"}
 
 
 def runs(job: str | None = None) -> list[JobRun]:

@@ -144,9 +144,9 @@ def audit():
         filters = {name: form[name].data for name in
                    ("actor", "action", "target_type", "target_id", "date_from", "date_to")}
         filters = {name: value for name, value in filters.items() if value}
-    page = db.paginate(services.audit_query(**filters), per_page=PER_PAGE, error_out=False)
-    page.items = services.audit_lines(page.items)
-    args = {key: value for key, value in request.args.items() if key != "page" and value}
+    page = services.audit_page(filters, request.args.get("older", type=int), PER_PAGE)
+    args = {key: value for key, value in request.args.items()
+            if key not in ("page", "older") and value}
     return render_template("admin/audit.html", form=form, page=page, args=args,
                            target_types=TargetType.all())
 

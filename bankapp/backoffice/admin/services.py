@@ -1,6 +1,7 @@
 """User administration (roles, (de)activation) and retrying undelivered email, each audited."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -27,10 +28,9 @@ def user_search(query: str):
     text = " ".join((query or "").split()).lower()
     if text:
         pattern = f"%{escape_like(text)}%"
-        full_name = sa.func.lower(sa.func.coalesce(User.first_name, "") + " "
-                                  + sa.func.coalesce(User.last_name, ""))
-        stmt = stmt.where(sa.or_(User.email.like(pattern, escape="\\"),
-                                 full_name.like(pattern, escape="\\")))
+        # As the trigram indexes of migration 0021 have them: the search reads the indexes.
+        stmt = stmt.where(sa.or_(User.searchable_email().like(pattern, escape="\\"),
+                                 User.searchable_name().like(pattern, escape="\\")))
     return stmt.order_by(User.email)
 
 
@@ -116,24 +116,48 @@ def end_all_sessions(actor: User) -> int:
 
 def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
                 target_id: str = "", date_from: date | None = None,
-                date_to: date | None = None):
+                date_to: date | None = None, after=None, limit: int | None = None):
     """Audit line ids matching the filters, newest first (a select; ``audit_lines`` loads a
     page of them). Dates are whole days in the bank's time zone, both ends included;
-    ``actor`` is part of an email."""
+    ``actor`` is part of an email; ``after`` a cursor (``trail.cursor_of``)."""
     actor_ids = None
     if actor:
         pattern = f"%{escape_like(actor.strip().lower())}%"
-        actor_ids = sa.select(User.id).where(User.email.like(pattern, escape="\\"))
+        actor_ids = sa.select(User.id).where(User.searchable_email().like(pattern, escape="\\"))
     return trail.query(
         actor_ids=actor_ids, action=action or None, target_type=target_type or None,
         target_id=target_id.strip() or None,
         since=day_start_utc(date_from) if date_from else None,
-        before=day_start_utc(date_to + timedelta(days=1)) if date_to else None)
+        before=day_start_utc(date_to + timedelta(days=1)) if date_to else None, after=after,
+        limit=limit)
 
 
 def audit_lines(line_ids: list[int]) -> list:
     """The audit lines (rows, and postings read from their entries) of one page of ids."""
     return trail.load(line_ids)
+
+
+@dataclass
+class AuditPage:
+    """One page of the audit trail, and where the next (older) one starts."""
+
+    lines: list
+    older: int | None  # the line id to pass as ``older`` for the next page; None: the last
+    first: bool  # the newest page
+
+
+def audit_page(filters: dict, older: int | None, per_page: int) -> AuditPage:
+    """The ``per_page`` lines matching ``filters`` after line ``older`` (None: the newest).
+
+    Paged by keyset, not by offset: a page starts in the index where the previous one
+    ended, and nothing counts the matching lines: over a million rows an exact total cost
+    more than the page itself. An ``older`` that names no line gives the newest page."""
+    cursor = trail.cursor_of(older) if older else None
+    line_ids = db.session.scalars(audit_query(**filters, after=cursor,
+                                              limit=per_page + 1)).all()
+    shown = line_ids[:per_page]
+    return AuditPage(audit_lines(shown), shown[-1] if len(line_ids) > per_page else None,
+                     cursor is None)
 
 
 def retry_mail(message: OutboxMessage, actor: User) -> None:

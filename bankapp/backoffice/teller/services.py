@@ -44,13 +44,9 @@ def customer_search(query: str):
         international = international_phone(text)
         # Each expression as migration 0021 indexes it (pg_trgm), so a search reads the
         # indexes, not every user and account. Emails are stored lower-case already.
-        full_name = sa.func.lower(sa.func.coalesce(User.first_name, sa.literal_column("''"))
-                                  .op("||")(sa.literal_column("' '"))
-                                  .op("||")(sa.func.coalesce(User.last_name,
-                                                             sa.literal_column("''"))))
         matches = [
-            sa.func.lower(User.email).like(pattern, escape="\\"),
-            full_name.like(pattern, escape="\\"),
+            User.searchable_email().like(pattern, escape="\\"),
+            User.searchable_name().like(pattern, escape="\\"),
         ]
         if digits:
             matches.append(sa.func.lower(User.phone_number).like(

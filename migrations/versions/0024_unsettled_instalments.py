@@ -5,8 +5,8 @@ are not settled. The due-date index alone reads every instalment ever due (the s
 are nearly all of them, and more every month); this partial one holds only those with
 something left to pay. Only adds: an expand step.
 
-Revision ID: 0023_unsettled_instalments
-Revises: 0022_lighter_posting
+Revision ID: 0024_unsettled_instalments
+Revises: 0023_bucket_largest_movement
 Create Date: 2026-12-06 14:30:00
 
 """
@@ -15,8 +15,8 @@ from alembic import op
 
 
 # revision identifiers, used by Alembic.
-revision = '0023_unsettled_instalments'
-down_revision = '0022_lighter_posting'
+revision = '0024_unsettled_instalments'
+down_revision = '0023_bucket_largest_movement'
 branch_labels = None
 depends_on = None
 
