@@ -13,7 +13,7 @@ buckets that can hold the largest movements (``bankapp.reports.service.largest_m
 
 Expand only: a nullable column (NULL: not known, the report reads that bucket's legs), and
 ``ledger_post()`` keeping its signature. On PostgreSQL the existing rows are backfilled from
-the legs, one month per transaction (each locks only that month's bucket rows, which current
+the legs, one month per transaction, up to an hour ago (older bucket rows, which current
 postings do not touch); on SQLite (tests, development) they stay NULL.
 """
 import importlib.util
@@ -60,14 +60,19 @@ BACKFILL = """
                       WHEN 'WITHDRAWAL' THEN 'withdrawal' ELSE 'transfer' END AS kind,
                  account_id % :shards AS shard, max(amount) AS largest
           FROM transactions
-          WHERE timestamp >= :lower AND timestamp < :upper
+          WHERE timestamp >= :lower AND timestamp < least(:upper, :settled)
             AND ((transaction_type = 'DEPOSIT' AND side = 'credit')
                  OR (transaction_type = 'WITHDRAWAL' AND side = 'debit')
                  OR (transaction_type = 'TRANSFER_OUT' AND side = 'debit'))
           GROUP BY 1, 2, 3) m
     WHERE t.bucket = m.bucket AND t.kind = m.kind AND t.shard = m.shard
-      AND t.bucket >= :lower AND t.bucket < :upper
+      AND t.bucket >= :lower AND t.bucket < least(:upper, :settled)
 """
+# Buckets still taking postings are left unknown (NULL: the report reads their legs). The
+# statement reads the legs as they were when it began; a posting into one of its rows that
+# commits meanwhile would have its movement overwritten by an older maximum. An hour covers
+# a posting's timestamp taken before a slow commit.
+SETTLED = "now() - interval '1 hour'"
 SHARDS = 16  # bankapp.ledger.totals.SHARDS when this was written
 
 
@@ -84,19 +89,25 @@ def upgrade():
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(ledger_post())
-    bind = op.get_bind()
-    first, last = bind.execute(sa.text(
-        "SELECT date_trunc('month', min(bucket)), max(bucket) FROM ledger_totals")).one()
+    with op.get_context().autocommit_block():
+        backfill(op.get_bind())
+
+
+def backfill(bind) -> None:
+    """Set the largest movement of every settled bucket row from its legs, a month per
+    statement (each its own transaction when ``bind`` autocommits, as in ``upgrade``)."""
+    first, last, settled = bind.execute(sa.text(
+        f"SELECT date_trunc('month', min(bucket)), max(bucket), {SETTLED} "
+        "FROM ledger_totals")).one()
     if first is None:
         return
-    with op.get_context().autocommit_block():
-        lower = first
-        while lower <= last:
-            upper = bind.execute(sa.text("SELECT CAST(:m AS timestamptz) + interval '1 month'"),
-                                 {"m": lower}).scalar()
-            # Autocommit: each month is its own transaction.
-            bind.execute(sa.text(BACKFILL), {"lower": lower, "upper": upper, "shards": SHARDS})
-            lower = upper
+    lower = first
+    while lower <= last:
+        upper = bind.execute(sa.text("SELECT CAST(:m AS timestamptz) + interval '1 month'"),
+                             {"m": lower}).scalar()
+        bind.execute(sa.text(BACKFILL), {"lower": lower, "upper": upper, "shards": SHARDS,
+                                         "settled": settled})
+        lower = upper
 
 
 def downgrade():

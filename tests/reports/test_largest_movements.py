@@ -15,6 +15,7 @@ from bankapp.ledger.totals import KINDS
 from bankapp.models import LedgerTotal, Transaction
 from bankapp.reports import service
 from bankapp.schedule.housekeeping import fold_ledger_totals
+from support.database import POSTGRES
 from support.reports import deposit_at, transfer_at, withdraw_at
 
 D = Decimal
@@ -173,3 +174,37 @@ def test_a_posting_in_a_folded_quarter_hour_is_still_counted(accounts, monkeypat
     assert [(day[1], day[2]) for day in days if day[2]] == [(D("15.00"), 3)]
     assert [amount for _, amount in largest] == [D("8.00"), D("5.00"), D("2.00")]
     assert ledger.reconcile().problems == []
+
+
+# ---------------------------------------------------------------- the upgrade's backfill
+
+
+def migration_0023():
+    """Migration 0023's module (its backfill runs once, in the upgrade, on PostgreSQL)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = (Path(__file__).resolve().parents[2] / "migrations" / "versions"
+            / "0023_bucket_largest_movement.py")
+    spec = importlib.util.spec_from_file_location("_migration_0023", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the backfill is PostgreSQL's (SQLite keeps NULL)")
+def test_the_upgrade_sets_the_largest_movement_of_settled_buckets_and_leaves_live_ones_unknown(
+        customer, funded_account, monkeypatch):
+    account = funded_account(customer, "1000.00")  # this one lands in a live bucket: now
+    settled = datetime(2026, 4, 2, 9, 1, tzinfo=UTC)
+    for amount in ("20.00", "75.50", "3.00"):
+        deposit_at(monkeypatch, account, amount, settled)
+    # The bucket rows as the previous release left them: no maximum known.
+    db.session.execute(sa.update(LedgerTotal).values(max_amount=None))
+    migration_0023().backfill(db.session.connection())
+    db.session.commit()
+    known = dict(db.session.execute(sa.select(LedgerTotal.bucket, LedgerTotal.max_amount)
+                                    .where(LedgerTotal.kind == "deposit")).all())
+    assert known.pop(datetime(2026, 4, 2, 9, 0, tzinfo=UTC)) == D("75.50")
+    assert list(known.values()) == [None]  # the opening deposit's quarter hour: still live
+    assert ledger.reconcile().clean
