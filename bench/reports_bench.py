@@ -110,9 +110,12 @@ def has_column(conn, table: str, column: str) -> bool:
 
 def ledger_totals_from_legs(conn) -> str:
     """``LEDGER_TOTALS_FROM_LEGS``, with each bucket's largest movement where the schema keeps
-    it (migration 0023)."""
+    it (migration 0023). A schema from before 0023 gets every bucket's shard rows unfolded:
+    no job folded them then (its upgrade backfills the maxima shard by shard)."""
     if not has_column(conn, "ledger_totals", "max_amount"):
-        return LEDGER_TOTALS_FROM_LEGS
+        return LEDGER_TOTALS_FROM_LEGS.replace(
+            "CASE WHEN timestamp < date_trunc('day', now()) THEN 0 ELSE account_id % :shards END",
+            "account_id % :shards")
     return (LEDGER_TOTALS_FROM_LEGS.replace("amount, movements)", "amount, movements, max_amount)")
             .replace("sum(amount), count(*)", "sum(amount), count(*), max(amount)"))
 

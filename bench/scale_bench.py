@@ -850,6 +850,18 @@ def migrate(db_url: str, revision: str | None) -> None:
         raise SystemExit(f"flask db upgrade failed:\n{result.stdout}\n{result.stderr}")
 
 
+def fold_ledger_totals(db_url: str) -> None:
+    """Run the nightly ``fold-ledger-totals`` job once, as a bank's first night after the
+    upgrade would (where this checkout has it)."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "flask", "fold-ledger-totals"],
+                            cwd=apphost.REPO_ROOT, env=apphost.app_env(apphost.REPO_ROOT, db_url),
+                            capture_output=True, text=True)
+    if result.returncode == 0:
+        log(f"folded the report buckets in {time.perf_counter() - started:.1f} s: "
+            f"{result.stdout.strip()}")
+
+
 def make_app(db_url: str):
     """The app in this process on ``db_url`` (the config classes read DATABASE_URL once, at
     import: the URL is set on a subclass instead)."""
@@ -941,6 +953,7 @@ def main() -> int:
             started = time.perf_counter()
             migrate(db_url, None)
             log(f"\nupgraded to head in {time.perf_counter() - started:.1f} s")
+            fold_ledger_totals(db_url)
         after = pages_in(args, apphost.REPO_ROOT, f"head, app {apphost.REPO_ROOT}")
         if before:
             log("\n== before / after (p95 ms, queries, CPU ms per page: app + PostgreSQL)")
