@@ -7,7 +7,8 @@
 --   2. the journal entry (actor, channel 'api', the ledger key 'api:' + sha256 of the
 --      Idempotency-Key, and, since migration 0022, its audit line: the action and the
 --      client's address; no audit_events row) and its two legs with their running balance;
---   3. the report bucket (ledger_totals, where it exists), after every account lock;
+--   3. the report bucket (ledger_totals, where it exists), after every account lock, with
+--      its largest movement (migration 0023);
 --   4. the stored API answer (api_idempotency_keys, complete: status 201, the JSON body,
 --      completed_at; migration 0005 made them NOT NULL and dropped claimed_at).
 -- Seeded by load_bench.py: accounts 2..10001 are the customer accounts (id 1 is the vault),
@@ -70,13 +71,15 @@ WITH request AS (
     RETURNING transaction_type, side, amount, account_id, timestamp
 -- ledger_totals:begin (load_bench.py drops this block where the table does not exist)
 ), totals AS (
-    INSERT INTO ledger_totals (bucket, kind, shard, amount, movements)
+    INSERT INTO ledger_totals (bucket, kind, shard, amount, movements, max_amount)
     SELECT date_bin('15 minutes', timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-           'transfer', account_id % 16, amount, 1
+           'transfer', account_id % 16, amount, 1, amount
     FROM legs WHERE transaction_type = 'TRANSFER_OUT'
     ON CONFLICT (bucket, kind, shard) DO UPDATE
     SET amount = round(ledger_totals.amount + excluded.amount, 2),
-        movements = ledger_totals.movements + excluded.movements
+        movements = ledger_totals.movements + excluded.movements,
+        max_amount = CASE WHEN ledger_totals.max_amount IS NULL THEN NULL
+                          ELSE greatest(ledger_totals.max_amount, excluded.max_amount) END
     RETURNING 1
 -- ledger_totals:end
 )
