@@ -269,23 +269,26 @@ def atomically(work: Callable[[], T], label: str) -> T:
     """
     if db.session.info.get(_BATCH):
         return _in_savepoint(work)
+    return _committed(work, label)
+
+
+def _committed(work: Callable[[], T], label: str) -> T:
+    """``work`` then the commit; on any error a rollback, and ``work`` again from scratch
+    after a deadlock or serialization failure (up to ``MAX_ATTEMPTS``)."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             result = work()
             db.session.commit()
             return result
-        except LedgerError:
-            db.session.rollback()
-            raise
-        except IntegrityError:
-            db.session.rollback()
-            raise
         except DBAPIError as error:
             db.session.rollback()
             if not _is_retryable(error) or attempt == MAX_ATTEMPTS:
                 raise
             log.info("retrying %s after %s (attempt %d)", label, error.orig, attempt)
             time.sleep(random.uniform(0.005, 0.05) * attempt)
+        except BaseException:
+            db.session.rollback()
+            raise
     raise AssertionError("unreachable")
 
 
@@ -311,27 +314,18 @@ def in_batch(work: Callable[[], T], label: str, lock: list[int] = ()) -> T:
     """
     if db.session.info.get(_BATCH):
         return _in_savepoint(work)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+
+    def batch() -> T:
         db.session.info[_BATCH] = True
         try:
             if lock:
                 db.session.execute(sa.select(Account.id).where(Account.id.in_(sorted(lock)))
                                    .order_by(Account.id).with_for_update())
-            result = work()
-            db.session.commit()
-            return result
-        except DBAPIError as error:
-            db.session.rollback()
-            if not _is_retryable(error) or attempt == MAX_ATTEMPTS:
-                raise
-            log.info("retrying %s after %s (attempt %d)", label, error.orig, attempt)
-            time.sleep(random.uniform(0.005, 0.05) * attempt)
-        except BaseException:
-            db.session.rollback()
-            raise
+            return work()
         finally:
             db.session.info.pop(_BATCH, None)
-    raise AssertionError("unreachable")
+
+    return _committed(batch, label)
 
 
 @metrics.counts_postings(refusals=(LedgerError,))
