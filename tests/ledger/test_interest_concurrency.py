@@ -2,12 +2,9 @@
 month is paid once and nothing deadlocks. PostgreSQL, real concurrent transactions."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from datetime import date, datetime, timezone
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,11 +13,11 @@ from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.models import AccountType, InterestPosting, Transaction, TransactionType
 from support.backoffice import balance
+from support.concurrency import flask_commands_at_once
 from support.database import POSTGRES
 
 pytestmark = pytest.mark.skipif(not POSTGRES, reason="concurrent writers need PostgreSQL")
 
-ROOT = Path(__file__).resolve().parents[2]
 NOVEMBER = date(2025, 11, 1)
 OPENED = datetime(2025, 11, 1, tzinfo=timezone.utc)
 ACCOUNTS = 7
@@ -89,14 +86,8 @@ def test_runs_in_parallel_threads_pay_each_month_once_while_customers_post(app, 
 
 
 def test_two_post_interest_commands_at_once_pay_each_month_once(app, savings):
-    env = {"BANKAPP_ENV": "testing", "TEST_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "FLASK_APP": "wsgi", "PATH": "/usr/bin:/bin"}
-    commands = [subprocess.Popen([sys.executable, "-m", "flask", "post-interest",
-                                  "--month", "2025-11"], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for _ in range(2)]
-    outputs = [command.communicate(timeout=120) for command in commands]
-    assert [command.returncode for command in commands] == [0, 0], outputs
+    outcomes = flask_commands_at_once(app, "post-interest", "--month", "2025-11")
+    assert [code for code, _, _ in outcomes] == [0, 0], outcomes
     assert _paid() == (ACCOUNTS, [1] * ACCOUNTS)
     assert [balance(account) for account in savings] == [D("1002.05")] * ACCOUNTS
     assert ledger.reconcile().clean

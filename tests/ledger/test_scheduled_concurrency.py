@@ -2,12 +2,9 @@
 occurrence once: PostgreSQL, real concurrent transactions."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from datetime import date
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,11 +13,10 @@ from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.models import Frequency, JournalEntry, ScheduledOccurrence
 from support.backoffice import balance
+from support.concurrency import flask_commands_at_once
 from support.database import POSTGRES
 
 pytestmark = pytest.mark.skipif(not POSTGRES, reason="concurrent writers need PostgreSQL")
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -74,14 +70,8 @@ def test_two_runs_in_parallel_threads_post_each_occurrence_once(app, orders):
 
 def test_two_run_scheduled_commands_at_once_post_each_occurrence_once(app, orders):
     source, payees, made = orders
-    env = {"BANKAPP_ENV": "testing", "TEST_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "FLASK_APP": "wsgi", "PATH": "/usr/bin:/bin"}
-    commands = [subprocess.Popen([sys.executable, "-m", "flask", "run-scheduled",
-                                  "--as-of", "2026-04-30"], cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for _ in range(2)]
-    outputs = [command.communicate(timeout=120) for command in commands]
-    assert [command.returncode for command in commands] == [0, 0], outputs
+    outcomes = flask_commands_at_once(app, "run-scheduled", "--as-of", "2026-04-30")
+    assert [code for code, _, _ in outcomes] == [0, 0], outcomes
     occurrences, transfers = _counts()
     assert occurrences == 20 and transfers == 14
     assert balance(source) == D("20.00")

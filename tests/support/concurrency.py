@@ -53,3 +53,20 @@ def run_together(app, task, jobs: list[tuple]) -> list:
         thread.join(timeout=300)
     assert not any(thread.is_alive() for thread in threads), "a worker hung"
     return outcomes
+
+
+def flask_commands_at_once(app, *args: str, copies: int = 2) -> list:
+    """Start ``flask <args>`` ``copies`` times at once on the app's test database (as two
+    hosts running the same job would); ``(returncode, stdout, stderr)`` of each."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {"BANKAPP_ENV": "testing", "TEST_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "FLASK_APP": "wsgi", "PATH": "/usr/bin:/bin"}
+    commands = [subprocess.Popen([sys.executable, "-m", "flask", *args],
+                                 cwd=Path(__file__).resolve().parents[2], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(copies)]
+    outputs = [command.communicate(timeout=120) for command in commands]
+    return [(command.returncode, *output) for command, output in zip(commands, outputs)]
