@@ -53,7 +53,8 @@ stored answer. A refusal comes back as a value and ``core._refusal_of`` (or
 comes back ``declined`` with nothing written and is posted the generic way, which queues the
 email in the same transaction. SQLite, ``LEDGER_FAST_PATH=0``, reversals and postings with
 ``also`` (maker-checker approvals) take the generic path (the jobs, scheduled payments and
-interest, write their rows after ``post()`` in the same savepoint: ``core.in_batch``);
+interest, write their rows right after ``post()``'s savepoint, in the batch's transaction:
+``core.in_batch``);
 ``tests/ledger/test_ledger_fast_path.py`` runs random sequences through both paths and demands the
 same ledger.
 
@@ -151,7 +152,6 @@ from bankapp.ledger.core import (
     Leg,
     Posting,
     atomically,
-    in_batch,
     deposit,
     find_posting,
     post,
@@ -246,7 +246,7 @@ __all__ = [
     "open_account", "may_deposit", "internal_account", "find_customer_account",
     "find_customer_accounts",
     "customer_accounts_numbered", "owned_account", "owned_order",
-    "Posting", "Leg", "AuditNote", "AnswerToStore", "post", "atomically", "in_batch", "deposit", "withdraw", "transfer",
+    "Posting", "Leg", "AuditNote", "AnswerToStore", "post", "atomically", "deposit", "withdraw", "transfer",
     "find_posting",
     "till_for", "till_number", "find_till", "over_short_account", "cash_held", "allocate_cash",
     "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",

@@ -26,7 +26,7 @@ account is paid nothing that month: its whole accrual is carried until it can be
 Each account's month is one INTEREST entry, its audit line and the ``interest_postings`` row
 (unique per account and month; the entry's idempotency key is
 ``interest:<account id>:<YYYY-MM>``). Accounts go in ascending id, ``BATCH_SIZE`` (50) per
-transaction (``ledger.in_batch``): the batch locks its accounts and ``GL-INTEREST`` in id
+transaction (``core.in_batch``): the batch locks its accounts and ``GL-INTEREST`` in id
 order, reads the month's legs, carries and statuses of all of them in a few queries, posts
 each (the posting in a savepoint of its own, its row right after), and commits. So the job
 runs while the bank serves: a customer's row is held for one batch (a fraction of a second),
@@ -310,7 +310,7 @@ BATCH_SIZE = 50
 def post_interest(month: date, batch_size: int = BATCH_SIZE) -> InterestRun:
     """Post ``month``'s interest on every account whose type has a rate by then.
 
-    Accounts go in ascending id, ``batch_size`` per transaction (``ledger.in_batch``): each
+    Accounts go in ascending id, ``batch_size`` per transaction (``core.in_batch``): each
     account's month is still its own entry and row, in a savepoint of its own.
     """
     require_ended(month)

@@ -23,7 +23,7 @@ paid. So a second run, or two hosts at once, post each occurrence once: the twin
 unique key (or the spent balance) and ``post()`` answers with the first entry, or its
 UPDATE finds the order moved on and everything it wrote rolls back.
 
-Orders go ``BATCH_SIZE`` per transaction (``ledger.in_batch``), all due on the same date (so
+Orders go ``BATCH_SIZE`` per transaction (``core.in_batch``), all due on the same date (so
 the oldest-first order holds across orders): the batch locks their accounts in ascending id,
 then the orders, reads the orders with their accounts and owners in a few queries under the
 locks, and posts each occurrence's transfer in a savepoint of its own, its rows right after;
@@ -453,7 +453,7 @@ def _run_batch(order_ids: list[int], as_of: date) -> list[tuple[int, str]]:
                  selectinload(ScheduledOrder.user))
         .order_by(ScheduledOrder.id).with_for_update(of=ScheduledOrder)
         .execution_options(populate_existing=True)).all()
-    return [(order.id, run_occurrence(order, order.next_due_on)) for order in orders
+    return [(order.id, _run_occurrence(order, order.next_due_on)) for order in orders
             if order.status == OrderStatus.ACTIVE and order.next_due_on is not None
             and order.next_due_on <= as_of]
 
@@ -463,7 +463,7 @@ def occurrence_key(order: ScheduledOrder, due: date) -> str:
     return f"scheduled:{order.id}:{due.isoformat()}"
 
 
-def run_occurrence(order: ScheduledOrder, due: date) -> str:
+def _run_occurrence(order: ScheduledOrder, due: date) -> str:
     """Post one occurrence; ``posted``, ``failed``, ``paused`` or ``skipped`` (done by a twin).
 
     Runs inside a batch (``_run_batch``) that holds the order's and its accounts' locks."""
