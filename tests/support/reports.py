@@ -47,9 +47,12 @@ def csv_rows(response, delimiter=",") -> list[list[str]]:
 def pdf_text(data: bytes) -> str:
     """The text drawn in a PDF of core fonts (Latin-1), its compressed streams opened."""
     chunks = [data.decode("latin-1")]
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    # The end-of-line before "endstream" is not part of the stream, but a compressed
+    # stream may itself end in a carriage return: inflate from the start and let zlib
+    # say where the stream ends rather than trimming bytes by pattern.
+    for stream in re.findall(rb"stream\r?\n(.*?)endstream", data, re.S):
         try:
-            chunks.append(zlib.decompress(stream).decode("latin-1"))
+            chunks.append(zlib.decompressobj().decompress(stream).decode("latin-1"))
         except zlib.error:
             pass
     return "\n".join(chunks)
