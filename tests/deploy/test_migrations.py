@@ -61,29 +61,42 @@ def test_migrations_match_models_on_postgresql(app):
         assert _pending_changes(connection) == []
 
 
+# What a CREATE INDEX CONCURRENTLY stopped half-way leaves behind, for each migration that
+# builds one: the revision before it, the index's name and a plain build of it.
+INTERRUPTED_BUILDS = {
+    "0021_search_indexes": (
+        "0020_lending", "ix_users_email_trgm",
+        "CREATE INDEX ix_users_email_trgm ON users USING gin ((lower(email)) gin_trgm_ops)"),
+    "0024_unsettled_instalments": (
+        "0023_bucket_largest_movement", "ix_loan_instalments_unsettled_due_on",
+        "CREATE INDEX ix_loan_instalments_unsettled_due_on ON loan_instalments (due_on) "
+        "WHERE principal_paid < principal_due"),
+}
+
+
 @pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
-def test_upgrade_run_again_replaces_an_index_an_interrupted_concurrent_build_left_invalid():
+@pytest.mark.parametrize("migration", sorted(INTERRUPTED_BUILDS))
+def test_upgrade_run_again_replaces_an_index_an_interrupted_concurrent_build_left_invalid(
+        migration):
     with scratch_database("bankapp_migrations") as url:
-        valid = _valid_after_an_interrupted_build(url)
+        valid = _valid_after_an_interrupted_build(url, *INTERRUPTED_BUILDS[migration])
     assert valid is True
 
 
-def _valid_after_an_interrupted_build(url: str) -> bool:
+def _valid_after_an_interrupted_build(url: str, before: str, index: str, build: str) -> bool:
     app = create_app(type("ScratchConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
     with app.app_context():
-        upgrade(revision="0020_lending")
+        upgrade(revision=before)
         with db.engine.begin() as connection:
-            # What a CREATE INDEX CONCURRENTLY stopped half-way leaves: the index, not valid.
             connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-            connection.exec_driver_sql("CREATE INDEX ix_users_email_trgm ON users "
-                                       "USING gin ((lower(email)) gin_trgm_ops)")
+            connection.exec_driver_sql(build)
             connection.exec_driver_sql("UPDATE pg_index SET indisvalid = false "
-                                       "WHERE indexrelid = 'ix_users_email_trgm'::regclass")
+                                       f"WHERE indexrelid = '{index}'::regclass")
         upgrade()
         with db.engine.connect() as connection:
             valid = connection.exec_driver_sql(
-                "SELECT indisvalid FROM pg_index "
-                "WHERE indexrelid = 'ix_users_email_trgm'::regclass").scalar()
+                f"SELECT indisvalid FROM pg_index WHERE indexrelid = '{index}'::regclass"
+            ).scalar()
         db.engine.dispose()
     return valid
 
