@@ -193,6 +193,13 @@ def format_last_day(end: datetime | None, locale=None) -> str:
     return format_day(day, "date", locale)
 
 
+def format_count(value: int | None, locale=None) -> str:
+    """A whole number of things the locale's way: ``12,340`` (en), ``12 340`` (fr)."""
+    if value is None:
+        return ""
+    return format_decimal(value, locale=locale or current_locale())
+
+
 def format_rate(value: Decimal | None, locale=None) -> str:
     """An annual rate given in percent (``12.5``), the locale's way: ``12.5%``, ``12,5 %``."""
     if value is None:

@@ -18,6 +18,7 @@ from werkzeug.routing import BaseConverter
 from bankapp.extensions import talisman
 from bankapp.platform.formatting import (
     format_amount,
+    format_count,
     format_day,
     format_last_day,
     format_money,
@@ -164,6 +165,7 @@ def register_template_helpers(app: Flask, navigation: list[tuple[str, str, tuple
     app.jinja_env.filters["localdate"] = format_day
     app.jinja_env.filters["lastday"] = format_last_day  # a period's exclusive end, as its day
     app.jinja_env.filters["percent"] = format_rate  # an annual rate in percent
+    app.jinja_env.filters["count"] = format_count  # a number of things (lines, pages)
     app.jinja_env.globals["public_url_for"] = public_url_for
     app.jinja_env.globals["code_switch"] = code_switch
 

@@ -6,6 +6,7 @@ import io
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal as D
 from pathlib import Path
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +15,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations
+from flask import render_template_string
 from flask_babel import get_translations
 
 from bankapp import create_app
@@ -408,6 +410,20 @@ def test_the_api_answers_in_english_whatever_the_browser_asks(client):
 def test_money_is_written_the_locale_way_with_the_currency(app, locale, value, expected):
     with app.app_context():
         assert format_money(value, locale=locale) == expected
+
+
+@pytest.mark.parametrize("language, expected", [
+    ("en", "Page 2 of 1,234 (12,340 in all)"),
+    ("fr", "Page 2 sur 1\u202f234 (12\u202f340 en tout)"),
+])
+def test_the_pager_writes_its_counts_the_locale_way(app, language, expected):
+    page = SimpleNamespace(page=2, pages=1234, total=12340, has_prev=True, prev_num=1,
+                           has_next=True, next_num=3)
+    with app.test_request_context(headers={"Accept-Language": language}):
+        html = render_template_string(
+            "{% from '_pagination.html' import pager %}{{ pager(page, 'admin.users') }}",
+            page=page)
+    assert expected in html
 
 
 def test_signed_amounts_carry_plus_and_a_real_minus(app):
