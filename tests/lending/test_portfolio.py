@@ -147,11 +147,11 @@ def test_the_running_interest_to_the_day_rounds_half_up_per_loan(make_user, fund
     assert portfolio.portfolio(date(2027, 3, 20)).interest_owed == D("1.01")
 
 
-def test_the_portfolio_is_four_statements_whatever_the_loans(
+def test_the_portfolio_is_one_statement_whatever_the_loans(
         product, teller, admin, make_user, funded_account):
     from support.queries import counted_statements
 
     _varied_portfolio(product, teller, admin, make_user, funded_account)
     with counted_statements() as seen:
         portfolio.portfolio(date(2027, 3, 20))
-    assert len(seen) == 4  # by status, the active loans' totals, expected, collected
+    assert len(seen) == 1  # by status, the active loans' totals, expected and collected
