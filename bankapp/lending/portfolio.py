@@ -6,7 +6,7 @@ instalment is at least *k* days past its due date, as a share of all principal o
 (the microfinance convention: the whole loan is at risk, not only the late instalment).
 
 The figures are ``owed_on``'s (``bankapp/lending/services.py``) summed over the active
-loans, computed by the database in a few statements whatever the number of loans: the
+loans, computed by the database in one statement whatever the number of loans: the
 running period's interest to the day is rounded half-up per loan, as ``owed_on`` does, in
 whole cents (integers), so SQLite's binary floating point cannot move a half cent.
 """
@@ -143,8 +143,6 @@ def _portfolio_figures(day: date, first: date, following: date) -> sa.Select:
         sa.select(
             Loan.status,
             principal.label("principal"),
-            # NULL, not 0, where there is nothing to add: sum() skips it (10,000 numeric
-            # additions of zero cost as much as the rest of the statement).
             sa.case((active, arrears.c.interest)).label("interest"),
             sa.case((active, arrears.c.first_late)).label("first_late"),
             # accrued_interest(): the principal of the running instalment and those after it
@@ -168,7 +166,8 @@ def _portfolio_figures(day: date, first: date, following: date) -> sa.Select:
     accruing = (sa.select(loans, _period_interest_cents(loans).label("to_day"))
                 .offset(0).subquery("accruing"))
     # min(to_day, cap) less what was paid of it, never below zero (paid ≤ cap: a
-    # constraint); without a running instalment, to_day, cap and paid are all 0.
+    # constraint; NULL, which sum() skips, when nothing is owed); without a running
+    # instalment, to_day, cap and paid are all 0.
     accrued = sa.case((accruing.c.to_day >= accruing.c.cap, accruing.c.cap - accruing.c.paid),
                       (accruing.c.to_day > accruing.c.paid,
                        accruing.c.to_day - accruing.c.paid))
