@@ -6,7 +6,7 @@ instalment is at least *k* days past its due date, as a share of all principal o
 (the microfinance convention: the whole loan is at risk, not only the late instalment).
 
 The figures are ``owed_on``'s (``bankapp/lending/services.py``) summed over the active
-loans, computed by the database in a few statements whatever the number of loans: the
+loans, computed by the database in one statement whatever the number of loans: the
 running period's interest to the day is rounded half-up per loan, as ``owed_on`` does, in
 whole cents (integers), so SQLite's binary floating point cannot move a half cent.
 """
@@ -30,6 +30,7 @@ PAR_DAYS = (1, 30, 90)
 RATE_UNITS = 10_000  # annual_rate is NUMERIC(7, 4): counted in ten-thousandths of a percent
 # cents owed × rate units × days / INTEREST_DIVISOR = the interest in cents (actual/365).
 INTEREST_DIVISOR = 100 * RATE_UNITS * DAYS_IN_YEAR
+PACK = 10 ** 12  # see _first_by_number
 
 
 @dataclass
@@ -51,29 +52,17 @@ class Portfolio:
 
 
 def portfolio(day: date) -> Portfolio:
-    """The portfolio as it stands on ``day`` (see the module docstring): four statements."""
-    report = Portfolio(day, at_risk={days: ZERO for days in PAR_DAYS})
-    report.by_status = {status: 0 for status in LoanStatus.ALL}
-    for status, count in db.session.execute(
-            sa.select(Loan.status, sa.func.count(Loan.id)).group_by(Loan.status)):
-        report.by_status[status] = count
-    principal, interest, accrued_cents, *at_risk = db.session.execute(
-        _active_loans_totals(day)).one()
-    report.outstanding = _money(principal)
-    report.interest_owed = _money(interest) + Decimal(accrued_cents).scaleb(-2)
-    report.at_risk = {days: _money(value) for days, value in zip(PAR_DAYS, at_risk)}
+    """The portfolio as it stands on ``day`` (see the module docstring): one statement."""
     first = day.replace(day=1)
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    report.expected = _money(db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LoanInstalment.principal_due
-                                               + LoanInstalment.interest_due), 0))
-        .join(Loan).where(Loan.status != LoanStatus.REJECTED,
-                          LoanInstalment.due_on >= first, LoanInstalment.due_on < following)
-    ))
-    report.collected = _money(db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LoanRepayment.amount), 0))
-        .where(LoanRepayment.paid_on >= first, LoanRepayment.paid_on < following)
-    ))
+    row = db.session.execute(_portfolio_figures(day, first, following)).one()._mapping
+    report = Portfolio(day)
+    report.by_status = {status: int(row[f"status_{status}"] or 0) for status in LoanStatus.ALL}
+    report.outstanding = _money(row["principal"])
+    report.interest_owed = _money(row["interest"]) + Decimal(row["accrued_cents"] or 0).scaleb(-2)
+    report.at_risk = {days: _money(row[f"par_{days}"]) for days in PAR_DAYS}
+    report.expected = _money(row["expected"])
+    report.collected = _money(row["collected"])
     return report
 
 
@@ -88,76 +77,121 @@ def _whole(amount, units: int = 100) -> sa.ColumnElement:
     return sa.cast(sa.func.round(amount * units), sa.BigInteger)
 
 
-def _active_loans_totals(day: date) -> sa.Select:
-    """One row over the active loans: principal outstanding, interest due and unpaid by
-    ``day``, the running periods' interest to the day in cents, and the principal at risk
-    for each of PAR_DAYS; each loan reckoned as ``owed_on`` does.
+def _first_by_number(rows, amount) -> sa.ColumnElement:
+    """``amount`` in whole cents of the lowest-numbered instalment among ``rows`` (NULL when
+    none): the minimum of ``number × PACK + cents`` is that instalment's, and its remainder
+    by ``PACK`` is the amount (every amount is below 10¹² cents: NUMERIC(12, 2)). One pass
+    of the aggregate, where a window function would sort every loan's instalments."""
+    return sa.func.min(sa.case((rows, LoanInstalment.number * sa.literal(PACK, sa.BigInteger)
+                                + _whole(amount))))
+
+
+def _arrears(day: date) -> sa.Subquery:
+    """Per loan with something due and unpaid by ``day``: the principal and interest left
+    on those instalments and the oldest one's due date if it is late (before the day).
+    Read from the unsettled instalments only (``ix_loan_instalments_unsettled_due_on``)."""
+    row = LoanInstalment
+    return (
+        sa.select(row.loan_id,
+                  sa.func.sum(row.principal_due - row.principal_paid).label("principal"),
+                  sa.func.sum(row.interest_due - row.interest_paid).label("interest"),
+                  sa.func.min(sa.case((row.due_on < day, row.due_on))).label("first_late"))
+        .where(row.due_on <= day, sa.text(UNSETTLED))
+        .group_by(row.loan_id)
+        .subquery("arrears"))
+
+
+def _running(day: date) -> sa.Subquery:
+    """Per loan with an instalment due within a month either side of ``day``: the running
+    instalment's interest, due and paid, in cents (the first instalment not yet due), and
+    the start of its period if it is an instalment's due date (the latest due by the day;
+    else the period is the first, begun on the payout).
+
+    Both lie within a month of the day (no period is longer: ``LONGEST_PERIOD_DAYS``), so
+    one pass over those instalments does, grouped by loan with no sort."""
+    row = LoanInstalment
+    month = timedelta(days=LONGEST_PERIOD_DAYS)
+    upcoming = row.due_on > day
+    return (
+        sa.select(row.loan_id,
+                  sa.func.max(sa.case((~upcoming, row.due_on))).label("period_start"),
+                  _first_by_number(upcoming, row.interest_due).label("interest_due"),
+                  _first_by_number(upcoming, row.interest_paid).label("interest_paid"))
+        .where(row.due_on >= day - month, row.due_on <= day + month)
+        .group_by(row.loan_id)
+        .subquery("running"))
+
+
+def _portfolio_figures(day: date, first: date, following: date) -> sa.Select:
+    """One row: loans by status; over the active loans the principal outstanding, the
+    interest due and unpaid by ``day``, the running periods' interest to the day in cents and
+    the principal at risk for each of PAR_DAYS, each loan reckoned as ``owed_on`` does; what
+    falls due in the month [first, following) on loans not rejected, and what was repaid in
+    it.
 
     It reads a few rows per loan, not its schedule: the principal still owed is the loan
     account's balance (the ledger moves it with every principal paid, in the same
     transaction as the instalments); what is due and unpaid is in the unsettled instalments
     due by the day (the arrears); and the running period lies within a month either side of
-    the day (no period is longer: ``LONGEST_PERIOD_DAYS``).
+    the day (``_running``).
     """
-    row = LoanInstalment
-    arrears = (
-        sa.select(row.loan_id,
-                  sa.func.sum(row.principal_due - row.principal_paid).label("principal"),
-                  sa.func.sum(row.interest_due - row.interest_paid).label("interest"),
-                  sa.func.min(sa.case((row.due_on < day, row.due_on))).label("first_late"))
-        .where(row.due_on <= day, sa.text(UNSETTLED))  # ix_loan_instalments_unsettled_due_on
-        .group_by(row.loan_id)
-        .subquery("arrears"))
-    # The running instalment: the first not yet due; its period began on the instalment
-    # before it (the latest due by the day) or, for the first, on the payout.
-    upcoming = (
-        sa.select(row.loan_id, row.interest_due, row.interest_paid,
-                  sa.func.row_number().over(partition_by=row.loan_id, order_by=row.number)
-                  .label("place"))
-        .where(row.due_on > day, row.due_on <= day + timedelta(days=LONGEST_PERIOD_DAYS))
-        .subquery("upcoming"))
-    previous = (
-        sa.select(row.loan_id, sa.func.max(row.due_on).label("due_on"))
-        .where(row.due_on <= day, row.due_on >= day - timedelta(days=LONGEST_PERIOD_DAYS))
-        .group_by(row.loan_id)
-        .subquery("previous"))
-    principal = -Account.balance
+    arrears, running = _arrears(day), _running(day)
+    active = Loan.status == LoanStatus.ACTIVE
+    is_running = sa.and_(active, running.c.interest_due.is_not(None))
+    principal = -Account.balance  # NULL unless the loan is active: the join below
     loans = (
         sa.select(
+            Loan.status,
             principal.label("principal"),
-            sa.func.coalesce(arrears.c.interest, 0).label("interest"),
-            arrears.c.first_late,
+            sa.case((active, arrears.c.interest)).label("interest"),
+            sa.case((active, arrears.c.first_late)).label("first_late"),
             # accrued_interest(): the principal of the running instalment and those after it
             # (all of it but the arrears'), from the period's start to the day.
             _whole(principal - sa.func.coalesce(arrears.c.principal, 0)).label("owed"),
-            sa.case((upcoming.c.loan_id.is_not(None), days_between(
+            sa.case((is_running, days_between(
                 sa.literal(day, sa.Date),
-                sa.func.coalesce(previous.c.due_on, Loan.disbursed_on)))).label("days"),
+                sa.func.coalesce(running.c.period_start, Loan.disbursed_on)))).label("days"),
             _whole(Loan.annual_rate, RATE_UNITS).label("rate"),
-            _whole(sa.func.coalesce(upcoming.c.interest_due, 0)).label("cap"),
-            _whole(sa.func.coalesce(upcoming.c.interest_paid, 0)).label("paid"))
+            sa.case((is_running, running.c.interest_due % PACK), else_=0).label("cap"),
+            sa.case((is_running, running.c.interest_paid % PACK), else_=0).label("paid"))
         .select_from(Loan)
-        .join(Account, Account.id == Loan.loan_account_id)
+        # A loan account is one of the bank's own (no owner: a constraint), which
+        # ix_accounts_owner_id finds without reading every customer's account.
+        .outerjoin(Account, sa.and_(Account.id == Loan.loan_account_id, active,
+                                    Account.owner_id.is_(None)))
         .outerjoin(arrears, arrears.c.loan_id == Loan.id)
-        .outerjoin(upcoming, sa.and_(upcoming.c.loan_id == Loan.id, upcoming.c.place == 1))
-        .outerjoin(previous, previous.c.loan_id == Loan.id)
-        .where(Loan.status == LoanStatus.ACTIVE)
+        .outerjoin(running, running.c.loan_id == Loan.id)
         .offset(0)  # a fence: each column computed once per loan, not inlined at every use
         .subquery("loans"))
     accruing = (sa.select(loans, _period_interest_cents(loans).label("to_day"))
                 .offset(0).subquery("accruing"))
     # min(to_day, cap) less what was paid of it, never below zero (paid ≤ cap: a
-    # constraint); without a running instalment, to_day, cap and paid are all 0.
+    # constraint; NULL, which sum() skips, when nothing is owed); without a running
+    # instalment, to_day, cap and paid are all 0.
     accrued = sa.case((accruing.c.to_day >= accruing.c.cap, accruing.c.cap - accruing.c.paid),
                       (accruing.c.to_day > accruing.c.paid,
-                       accruing.c.to_day - accruing.c.paid),
-                      else_=0)
+                       accruing.c.to_day - accruing.c.paid))
+    instalment = LoanInstalment
+    expected = (
+        sa.select(sa.func.sum(instalment.principal_due + instalment.interest_due))
+        .where(instalment.due_on >= first, instalment.due_on < following,
+               ~sa.exists().where(Loan.id == instalment.loan_id,
+                                  Loan.status == LoanStatus.REJECTED))
+        .scalar_subquery())
+    collected = (sa.select(sa.func.sum(LoanRepayment.amount))
+                 .where(LoanRepayment.paid_on >= first, LoanRepayment.paid_on < following)
+                 .scalar_subquery())
     return sa.select(
-        sa.func.sum(accruing.c.principal), sa.func.sum(accruing.c.interest),
-        sa.func.coalesce(sa.func.sum(accrued), 0),
+        *(sa.func.count(sa.case((accruing.c.status == status, 1))).label(f"status_{status}")
+          for status in LoanStatus.ALL),
+        sa.func.sum(accruing.c.principal).label("principal"),
+        sa.func.sum(accruing.c.interest).label("interest"),
+        sa.func.sum(accrued).label("accrued_cents"),
         *(sa.func.sum(sa.case((accruing.c.first_late <= day - timedelta(days=days),
-                               accruing.c.principal), else_=0))
-          for days in PAR_DAYS))
+                               accruing.c.principal))).label(f"par_{days}")
+          for days in PAR_DAYS),
+        expected.label("expected"),
+        collected.label("collected"))
 
 
 def _period_interest_cents(loans) -> sa.ColumnElement:

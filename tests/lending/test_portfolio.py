@@ -147,11 +147,30 @@ def test_the_running_interest_to_the_day_rounds_half_up_per_loan(make_user, fund
     assert portfolio.portfolio(date(2027, 3, 20)).interest_owed == D("1.01")
 
 
-def test_the_portfolio_is_four_statements_whatever_the_loans(
+def test_a_weekly_loan_accrues_from_its_running_week_among_several_due_within_a_month(
+        make_user, funded_account, admin):
+    from support.lending import make_product
+
+    weekly = make_product(name="Market stall", frequency="weekly", annual_rate="9.75",
+                          amortisation="equal_principal", disbursement_fee="0")
+    loan = _lend(make_user, funded_account, admin, "stall", weekly, "1500.00", 20,
+                 date(2027, 1, 4))
+    # 24 January: five weekly instalments fall due within the month ahead; the running one
+    # is the first (due 25 January, its period begun on the 18th: the two before are paid).
+    # Six of its seven days have run, more than a later week's smaller interest would allow.
+    services.repay(loan, loan.borrower, services.owed_on(loan, date(2027, 1, 18)).due,
+                   idempotency_key=None, today=date(2027, 1, 18))
+    day = date(2027, 1, 24)
+    owed = services.owed_on(loan, day)
+    assert owed.accrued > 0
+    assert portfolio.portfolio(day).interest_owed == owed.interest
+
+
+def test_the_portfolio_is_one_statement_whatever_the_loans(
         product, teller, admin, make_user, funded_account):
     from support.queries import counted_statements
 
     _varied_portfolio(product, teller, admin, make_user, funded_account)
     with counted_statements() as seen:
         portfolio.portfolio(date(2027, 3, 20))
-    assert len(seen) == 4  # by status, the active loans' totals, expected, collected
+    assert len(seen) == 1  # by status, the active loans' totals, expected and collected
