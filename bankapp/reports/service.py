@@ -277,7 +277,8 @@ def statement(account: Account, start: date, end: date, as_of: datetime | None =
     page's ``per_page`` lines, read with the line before them; the totals, the closing
     balance and the verification code still cover the whole period, summed and written in
     one more query (``_period_figures``) rather than from every line in Python: a year of a
-    busy account is 2,500 lines, and the page shows 250.
+    busy account is 2,500 lines, and the page shows 250. A period of one page is read as
+    without ``page``.
     """
     period = make_period(start, end)
     as_of = as_of or now_utc()
@@ -286,7 +287,13 @@ def statement(account: Account, start: date, end: date, as_of: datetime | None =
     opening = balance_before(account.id, lower)
     if page is not None:
         return _statement_page(account, period, as_of, opening, (lower, upper), page, per_page)
-    entries = _entries(account.id, lower, upper)
+    return _whole_statement(account, period, as_of, opening, _entries(account.id, lower, upper))
+
+
+def _whole_statement(account: Account, period: Period, as_of: datetime, opening: Decimal,
+                     entries: list[StatementEntry]) -> Statement:
+    """The statement whose ``entries`` are every line of the period, its figures and code
+    computed from them."""
     closing = entries[-1].balance_after if entries else opening
     result = Statement(account, period, as_of, opening, entries,
                        sum((e.amount for e in entries if e.side == "credit"), ZERO),
@@ -395,13 +402,22 @@ def _statement_page(account: Account, period: Period, as_of: datetime, opening: 
                     window: tuple[datetime, datetime], page: int, per_page: int
                     ) -> Statement:
     lower, upper = window
-    figures = _period_figures(account.id, lower, upper)
-    pages = max(1, -(-figures.count // per_page))
-    skipped = (min(max(page, 1), pages) - 1) * per_page
-    # The line before the page's first comes too: the page brings its balance forward.
-    entries = _entries(account.id, lower, upper, offset=max(skipped - 1, 0),
-                       limit=per_page + (1 if skipped else 0), named=1 if skipped else 0)
-    before = entries.pop(0) if skipped and entries else None
+    if page <= 1:
+        # Most statements fit on one page (a busy month is some 210 lines): one line more
+        # than a page is read, and when it does not come, the page is the whole statement.
+        entries = _entries(account.id, lower, upper, limit=per_page + 1)
+        if len(entries) <= per_page:
+            return _whole_statement(account, period, as_of, opening, entries)
+        figures = _period_figures(account.id, lower, upper)
+        skipped, before, entries = 0, None, entries[:per_page]
+    else:
+        figures = _period_figures(account.id, lower, upper)
+        pages = max(1, -(-figures.count // per_page))
+        skipped = (min(page, pages) - 1) * per_page
+        # The line before the page's first comes too: the page brings its balance forward.
+        entries = _entries(account.id, lower, upper, offset=max(skipped - 1, 0),
+                           limit=per_page + (1 if skipped else 0), named=1 if skipped else 0)
+        before = entries.pop(0) if skipped and entries else None
     closing = opening if figures.last_balance is None else figures.last_balance
     result = Statement(account, period, as_of, opening, entries, figures.total_in,
                        figures.total_out, closing, interest=figures.interest,
