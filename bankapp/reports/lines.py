@@ -14,7 +14,7 @@ from flask_babel import gettext
 from markupsafe import Markup
 
 from bankapp.platform.formatting import money_writer, timestamp_writer
-from bankapp.reports.service import StatementEntry
+from bankapp.reports.service import LINES_PER_PAGE, Statement, StatementEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +58,6 @@ def statement_lines(entries: list[StatementEntry]) -> list[StatementLine]:
     return lines
 
 
-# A page of a statement shows this many lines: a month of a busy account (some 210) on one
-# page; a year of one (2,500) on eleven. A year's table in one page was 1.2 MB of HTML and most
-# of a second; the CSV and the PDF of a period keep every line of it.
-LINES_PER_PAGE = 250
-
-
 @dataclass(frozen=True)
 class LinePage:
     """Which of a statement's lines one page shows (what ``_pagination.pager`` reads), and
@@ -97,15 +91,12 @@ class LinePage:
         return self.page + 1
 
 
-def line_page(entries: list[StatementEntry], page: int,
-              per_page: int = LINES_PER_PAGE) -> tuple[LinePage, list[StatementEntry]]:
-    """Page ``page`` (from 1; out of range reads as the nearest page) of ``entries``."""
-    pages = max(1, -(-len(entries) // per_page))
-    page = min(max(page, 1), pages)
-    first, last = (page - 1) * per_page, min(page * per_page, len(entries))
-    shown = entries[first:last]
-    before = entries[first - 1] if first > 0 else None
-    return LinePage(page, per_page, len(entries),
-                    before.balance_after if before else None,
-                    shown[-1].balance_after if page < pages else None,
-                    before.timestamp if before else None), shown
+def line_page(st: Statement, per_page: int = LINES_PER_PAGE) -> LinePage:
+    """Which page of its period's lines ``st.entries`` are, ``st`` having been read by pages
+    of ``per_page`` lines (``service.statement(…, page=…)``)."""
+    page = st.skipped // per_page + 1
+    last_page = st.skipped + len(st.entries) >= st.count
+    return LinePage(page, per_page, st.count,
+                    st.before.balance_after if st.before else None,
+                    st.entries[-1].balance_after if st.entries and not last_page else None,
+                    st.before.timestamp if st.before else None)

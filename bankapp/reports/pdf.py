@@ -10,7 +10,9 @@ import unicodedata
 from flask import current_app
 from flask_babel import gettext
 from fpdf import FPDF
+from fpdf.enums import TextMode
 from fpdf.fonts import CoreFont, FontFace
+from fpdf.util import escape_parens
 
 from bankapp.platform.formatting import (
     bank_timezone,
@@ -32,7 +34,10 @@ _PDF_REPLACEMENTS = str.maketrans({"−": "-", "–": "-", "—": "-", "‘": "'
 
 def pdf_text(text: str) -> str:
     """Text a core PDF font can draw (Latin-1): accents kept, other characters replaced."""
-    text = unicodedata.normalize("NFC", str(text).translate(_PDF_REPLACEMENTS))
+    text = str(text)
+    if text.isascii():  # most of a statement (figures, times, references): nothing to do
+        return text
+    text = unicodedata.normalize("NFC", text.translate(_PDF_REPLACEMENTS))
     out = []
     for char in text:
         if ord(char) < 256:
@@ -238,16 +243,22 @@ def _lined_table(pdf: FPDF, widths: tuple, aligns: tuple, line_height: float,
 
     def width_of(text: str) -> float:
         # A core font's width is its characters' widths added up, which is what
-        # ``get_string_width`` returns after far more work (bidi, styles, fragments).
+        # ``get_string_width`` returns after far more work (bidi, styles, fragments): the
+        # same sum, in the same order, as ``CoreFont.get_text_width``.
         font = pdf.current_font
         if isinstance(font, CoreFont):
-            return font.get_text_width(text, pdf.font_size_pt, None)[1] / pdf.k
+            return sum(map(font.cw.__getitem__, text)) * pdf.font_size_pt * 0.001 / pdf.k
         return pdf.get_string_width(text)
 
-    def lines_of(index: int, text: str) -> list[str]:
-        if not text or width_of(text) < room[index] - 0.001:
-            return [text]
-        return pdf.multi_cell(widths[index], line_height, text, dry_run=True, output="LINES")
+    def lines_of(index: int, text: str) -> list[tuple[str, float]]:
+        """The cell's lines, each with its width."""
+        if not text:
+            return [(text, 0.0)]
+        width = width_of(text)
+        if width < room[index] - 0.001:
+            return [(text, width)]
+        return [(line, width_of(line)) for line in
+                pdf.multi_cell(widths[index], line_height, text, dry_run=True, output="LINES")]
 
     def draw(index: int, cells: list[str]) -> None:
         heading = index == 0
@@ -271,17 +282,19 @@ def _lined_table(pdf: FPDF, widths: tuple, aligns: tuple, line_height: float,
         x = pdf.l_margin
         # Where ``cell`` puts a line's baseline in a line-high box.
         baseline = 0.5 * line_height + 0.3 * pdf.font_size
+        placed = []
         for i, lines in enumerate(texts):
             # A cell's lines are centred in its row, as in the table.
             y = top + (height - len(lines) * line_height) / 2 + baseline
-            for line in lines:
+            for line, width in lines:
                 if line:
                     # ``text`` writes what ``cell`` writes for a line, at a tenth of the cost.
                     left = (x + pdf.c_margin if aligns[i] == "L"
-                            else x + widths[i] - pdf.c_margin - width_of(line))
-                    pdf.text(left, y, line)
+                            else x + widths[i] - pdf.c_margin - width)
+                    placed.append((left, y, line))
                 y += line_height
             x += widths[i]
+        _write_texts(pdf, placed)
         pdf.set_xy(pdf.l_margin, top + height)
 
     pdf.set_font(style="B")
@@ -292,6 +305,26 @@ def _lined_table(pdf: FPDF, widths: tuple, aligns: tuple, line_height: float,
     for number, row in enumerate(rows, 1):
         draw(number, row)
     pdf.set_font(style="")
+
+
+def _write_texts(pdf: FPDF, placed: list[tuple[float, float, str]]) -> None:
+    """``pdf.text(x, y, text)`` for each of ``placed``, the same bytes in the page's content
+    in one piece: ``text`` checks the font, colours and styles on every call, which cost a
+    month's table more than the rest of its drawing. ``text`` writes the first (and sets the
+    font on the page if it must); the others are written as it writes them, which holds for
+    a core font filled in the text's colour, without underline or strike-through."""
+    if not placed:
+        return
+    pdf.text(*placed[0])
+    plain = (isinstance(pdf.current_font, CoreFont) and pdf.text_mode == TextMode.FILL
+             and not (pdf.underline or pdf.strikethrough) and pdf.fill_color == pdf.text_color)
+    if not plain:
+        for x, y, text in placed[1:]:
+            pdf.text(x, y, text)
+        return
+    k, height = pdf.k, pdf.h
+    pdf._out("\n".join(f"BT {x * k:.2f} {(height - y) * k:.2f} Td ({escape_parens(text)}) Tj ET"
+                       for x, y, text in placed[1:]))
 
 
 def _described(entry, parties: dict | None = None) -> str:

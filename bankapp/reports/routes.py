@@ -90,7 +90,10 @@ def statement(account_number: str):
     except ReportError as exc:
         return render_template("reports/statement.html", account=account, st=None,
                                error=str(exc), args=request.args), 400
-    st = replica.read(service.statement, account, period.start, period.end, fresh=[account])
+    # The page reads one page of the period's lines; the files have every line.
+    page = request.args.get("page", 1, type=int) if output == "html" else None
+    st = replica.read(service.statement, account, period.start, period.end, page=page,
+                      per_page=lines.LINES_PER_PAGE, fresh=[account])
     service.record_issue(st, current_user)
     if output == "csv":
         layout = "data" if request.args.get("layout") == "data" else "local"
@@ -99,9 +102,8 @@ def statement(account_number: str):
     if output == "pdf":
         return _download(exports.statement_pdf(st), "application/pdf",
                          exports.statement_filename(st, "pdf"))
-    shown, entries = lines.line_page(st.entries, request.args.get("page", 1, type=int))
     return render_template("reports/statement.html", account=account, st=st, error=None,
-                           lines=lines.statement_lines(entries), shown=shown,
+                           lines=lines.statement_lines(st.entries), shown=lines.line_page(st),
                            code=service.format_code(st.code), args=request.args)
 
 

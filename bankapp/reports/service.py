@@ -25,6 +25,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import ledger
@@ -198,6 +199,12 @@ def _bucket(column, bounds: list[datetime]):
 # ---------------------------------------------------------------- statements
 
 
+# A page of a statement shows this many lines: a month of a busy account (some 210) on one
+# page; a year of one (2,500) on eleven. A year's table in one page was 1.2 MB of HTML and most
+# of a second; the CSV and the PDF of a period keep every line of it.
+LINES_PER_PAGE = 250
+
+
 @dataclass(frozen=True)
 class StatementEntry:
     id: int
@@ -235,17 +242,19 @@ class Statement:
     total_out: Decimal
     closing: Decimal
     code: str = ""
+    # Interest credited in the period (also counted in ``total_in``).
+    interest: Decimal = ZERO
+    # The period's lines: ``len(entries)``, or more when ``entries`` are one page of them.
+    count: int = 0
+    # Of a page: the period's lines before ``entries[0]``, and the last of them (whose
+    # balance the page brings forward; its other party is not named).
+    skipped: int = 0
+    before: StatementEntry | None = None
 
     @property
     def complete(self) -> bool:
         """False while the period has not ended: the statement is as of ``as_of``."""
         return self.as_of >= self.period.utc_bounds()[1]
-
-    @property
-    def interest(self) -> Decimal:
-        """Interest credited in the period (also counted in ``total_in``)."""
-        return sum((e.amount for e in self.entries if e.side == "credit"
-                    and e.transaction_type == TransactionType.INTEREST), ZERO)
 
     @property
     def balanced(self) -> bool:
@@ -256,56 +265,189 @@ class Statement:
         return self.account.owner.full_name if self.account.owner else self.account.name or ""
 
 
-def statement(account: Account, start: date, end: date, as_of: datetime | None = None
-              ) -> Statement:
+def statement(account: Account, start: date, end: date, as_of: datetime | None = None,
+              page: int | None = None, per_page: int = LINES_PER_PAGE) -> Statement:
     """The statement of ``account`` for the days ``start``..``end`` as known at ``as_of``.
 
     Two indexed queries: the opening balance (last leg before the period) and the legs in the
     period. ``as_of`` (default now) cuts a period that has not ended yet, so the statement
     issued today can be recomputed identically tomorrow.
+
+    With ``page`` (from 1; out of range reads as the nearest page) ``entries`` are only that
+    page's ``per_page`` lines, read with the line before them; the totals, the closing
+    balance and the verification code still cover the whole period, summed and written in
+    one more query (``_period_figures``) rather than from every line in Python: a year of a
+    busy account is 2,500 lines, and the page shows 250. A period of one page is read as
+    without ``page``.
     """
     period = make_period(start, end)
     as_of = as_of or now_utc()
     lower, upper = period.utc_bounds()
     upper = min(upper, as_of)
     opening = balance_before(account.id, lower)
-    rows = db.session.execute(
-        sa.select(Transaction.id, Transaction.timestamp, JournalEntry.reference,
-                  Transaction.transaction_type, Transaction.description, Transaction.side,
-                  Transaction.amount, Transaction.balance_after)
-        .join(JournalEntry, JournalEntry.id == Transaction.entry_id)
-        .where(Transaction.account_id == account.id,
-               Transaction.timestamp >= lower, Transaction.timestamp < upper)
-        .order_by(Transaction.timestamp, Transaction.id)
-    ).all()
-    names = ledger.counterparties(rows)
-    entries = [StatementEntry(r.id, r.timestamp, r.reference, r.transaction_type,
-                              r.description or "", r.side, _money(r.amount),
-                              _money(r.balance_after), names.get(r.id, "")) for r in rows]
-    total_in = sum((e.amount for e in entries if e.side == "credit"), ZERO)
-    total_out = sum((e.amount for e in entries if e.side == "debit"), ZERO)
+    if page is not None:
+        return _statement_page(account, period, as_of, opening, (lower, upper), page, per_page)
+    return _whole_statement(account, period, as_of, opening, _entries(account.id, lower, upper))
+
+
+def _whole_statement(account: Account, period: Period, as_of: datetime, opening: Decimal,
+                     entries: list[StatementEntry]) -> Statement:
+    """The statement whose ``entries`` are every line of the period, its figures and code
+    computed from them."""
     closing = entries[-1].balance_after if entries else opening
-    result = Statement(account, period, as_of, opening, entries, total_in, total_out, closing)
+    result = Statement(account, period, as_of, opening, entries,
+                       sum((e.amount for e in entries if e.side == "credit"), ZERO),
+                       sum((e.amount for e in entries if e.side == "debit"), ZERO), closing,
+                       interest=sum((e.amount for e in entries if _is_interest(e)), ZERO),
+                       count=len(entries))
     result.code = verification_code(result)
+    return result
+
+
+def _is_interest(entry: StatementEntry) -> bool:
+    return entry.side == "credit" and entry.transaction_type == TransactionType.INTEREST
+
+
+def _entries(account_id: int, lower: datetime, upper: datetime, offset: int = 0,
+             limit: int | None = None, named: int = 0) -> list[StatementEntry]:
+    """The account's legs in [lower, upper), in the statement's order, their other parties
+    named (but for the first ``named`` ones); ``offset`` and ``limit`` pick some of them."""
+    window = (Transaction.account_id == account_id, Transaction.timestamp >= lower,
+              Transaction.timestamp < upper)
+    in_order = (Transaction.timestamp, Transaction.id)
+    query = (sa.select(Transaction.id, Transaction.timestamp, JournalEntry.reference,
+                       Transaction.transaction_type, Transaction.description, Transaction.side,
+                       Transaction.amount, Transaction.balance_after)
+             .join(JournalEntry, JournalEntry.id == Transaction.entry_id))
+    if offset or limit is not None:
+        # The page's legs are picked on the legs' own index, then joined to their entries:
+        # the legs skipped are never joined.
+        picked = (sa.select(Transaction.id).where(*window).order_by(*in_order)
+                  .offset(offset).limit(limit).subquery())
+        query = query.join(picked, picked.c.id == Transaction.id)
+    else:
+        query = query.where(*window)
+    rows = db.session.execute(query.order_by(*in_order)).all()
+    names = ledger.counterparties(rows[named:])
+    return [StatementEntry(r.id, r.timestamp, r.reference, r.transaction_type,
+                           r.description or "", r.side, _money(r.amount),
+                           _money(r.balance_after), names.get(r.id, "")) for r in rows]
+
+
+@dataclass(frozen=True)
+class _Figures:
+    """A period's lines summed up, and written as the verification code reads them."""
+
+    count: int
+    total_in: Decimal
+    total_out: Decimal
+    interest: Decimal
+    last_balance: Decimal | None  # after the period's last line (None: no line)
+    code_lines: list[str]  # ``_code_line`` of each line, or all of them joined by newlines
+
+
+def _period_figures(account_id: int, lower: datetime, upper: datetime) -> _Figures:
+    """Count, totals, interest, last balance and the code's lines of the account's legs in
+    [lower, upper), without building a ``StatementEntry`` per leg.
+
+    PostgreSQL sums them and writes the code's lines (``id|amount|side|balance``) itself, in
+    one row: ``numeric(…, 2)`` as text is exactly Python's ``f"{amount:.2f}"`` of the same
+    value, so the code is the one ``statement`` computes from every entry. SQLite (tests,
+    development) reads the five columns instead and does the same here.
+    """
+    window = (Transaction.account_id == account_id, Transaction.timestamp >= lower,
+              Transaction.timestamp < upper)
+    credit = Transaction.side == "credit"
+    interest = sa.and_(credit, Transaction.transaction_type == TransactionType.INTEREST)
+    if db.engine.dialect.name == "postgresql":
+        text = sa.Text()
+        code_line = (sa.cast(Transaction.id, text) + "|" + sa.cast(Transaction.amount, text)
+                     + "|" + Transaction.side + "|" + sa.cast(Transaction.balance_after, text))
+        row = db.session.execute(
+            sa.select(sa.func.count(),
+                      sa.func.sum(Transaction.amount).filter(credit),
+                      sa.func.sum(Transaction.amount).filter(Transaction.side == "debit"),
+                      sa.func.sum(Transaction.amount).filter(interest),
+                      sa.func.array_agg(aggregate_order_by(
+                          Transaction.balance_after, Transaction.timestamp.desc(),
+                          Transaction.id.desc()))[1],
+                      sa.func.string_agg(code_line, aggregate_order_by(
+                          sa.literal("\n"), Transaction.timestamp, Transaction.id)))
+            .where(*window)
+        ).one()
+        count, total_in, total_out, interest_in, last, joined = row
+        return _Figures(count, _money(total_in), _money(total_out), _money(interest_in),
+                        None if last is None else _money(last), [joined] if count else [])
+    rows = db.session.execute(
+        sa.select(Transaction.id, Transaction.transaction_type, Transaction.side,
+                  Transaction.amount, Transaction.balance_after)
+        .where(*window).order_by(Transaction.timestamp, Transaction.id)
+    ).all()
+    total_in = total_out = interest_in = ZERO
+    lines = []
+    for leg_id, transaction_type, side, amount, balance in rows:
+        amount, balance = _money(amount), _money(balance)
+        if side == "credit":
+            total_in += amount
+            if transaction_type == TransactionType.INTEREST:
+                interest_in += amount
+        else:
+            total_out += amount
+        lines.append(_code_line(leg_id, amount, side, balance))
+    return _Figures(len(rows), total_in, total_out, interest_in,
+                    _money(rows[-1].balance_after) if rows else None, lines)
+
+
+def _statement_page(account: Account, period: Period, as_of: datetime, opening: Decimal,
+                    window: tuple[datetime, datetime], page: int, per_page: int
+                    ) -> Statement:
+    lower, upper = window
+    if page <= 1:
+        # Most statements fit on one page (a busy month is some 210 lines): one line more
+        # than a page is read, and when it does not come, the page is the whole statement.
+        entries = _entries(account.id, lower, upper, limit=per_page + 1)
+        if len(entries) <= per_page:
+            return _whole_statement(account, period, as_of, opening, entries)
+        figures = _period_figures(account.id, lower, upper)
+        skipped, before, entries = 0, None, entries[:per_page]
+    else:
+        figures = _period_figures(account.id, lower, upper)
+        pages = max(1, -(-figures.count // per_page))
+        skipped = (min(page, pages) - 1) * per_page
+        # The line before the page's first comes too: the page brings its balance forward.
+        entries = _entries(account.id, lower, upper, offset=max(skipped - 1, 0),
+                           limit=per_page + (1 if skipped else 0), named=1 if skipped else 0)
+        before = entries.pop(0) if skipped and entries else None
+    closing = opening if figures.last_balance is None else figures.last_balance
+    result = Statement(account, period, as_of, opening, entries, figures.total_in,
+                       figures.total_out, closing, interest=figures.interest,
+                       count=figures.count, skipped=skipped, before=before)
+    result.code = verification_code(result, figures.code_lines)
     return result
 
 
 # ---------------------------------------------------------------- verification codes
 
 
-def _canonical_text(st: Statement) -> str:
-    """What the code vouches for: account, period, balances and every entry, one per line."""
+def _code_line(leg_id: int, amount: Decimal, side: str, balance_after: Decimal) -> str:
+    return f"{leg_id}|{amount:.2f}|{side}|{balance_after:.2f}"
+
+
+def _canonical_text(st: Statement, entry_lines: list[str] | None = None) -> str:
+    """What the code vouches for: account, period, balances and every entry, one per line
+    (``entry_lines``: those lines already written, when ``st.entries`` are not all of them)."""
     lines = ["bankapp-statement-v1", st.account.account_number, st.period.start.isoformat(),
              st.period.end.isoformat(), f"{st.opening:.2f}", f"{st.closing:.2f}"]
-    lines += [f"{e.id}|{e.amount:.2f}|{e.side}|{e.balance_after:.2f}" for e in st.entries]
-    return "\n".join(lines)
+    if entry_lines is None:
+        entry_lines = [_code_line(e.id, e.amount, e.side, e.balance_after) for e in st.entries]
+    return "\n".join(lines + entry_lines)
 
 
-def verification_code(st: Statement) -> str:
+def verification_code(st: Statement, entry_lines: list[str] | None = None) -> str:
     """HMAC-SHA256 (keyed by SECRET_KEY) of the statement, as 20 base32 characters."""
     key = hmac.new(current_app.config["SECRET_KEY"].encode(), b"bankapp.statement-code",
                    hashlib.sha256).digest()
-    digest = hmac.new(key, _canonical_text(st).encode(), hashlib.sha256).digest()
+    digest = hmac.new(key, _canonical_text(st, entry_lines).encode(), hashlib.sha256).digest()
     return base64.b32encode(digest).decode()[:CODE_LENGTH]
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import datetime, timezone
 
 import pytest
 from fpdf import FPDF
 from PIL import Image, ImageChops
 
-from bankapp.reports.pdf import _HEADINGS, _lined_table
+from bankapp.reports.pdf import _HEADINGS, _lined_table, _write_texts
 
 WIDTHS = (30, 24, 58, 24, 24, 26)
 HEADINGS = ["Date", "Type", "Description", "In (USD)", "Out (USD)",
@@ -69,3 +70,25 @@ def test_the_statement_table_looks_like_fpdf_tables_on_every_page(tmp_path):
         # a word or a rule out of place differs by far more.
         darkest_difference = ImageChops.difference(page, reference).getextrema()[1]
         assert darkest_difference <= 48, f"page {number} differs"
+
+
+@pytest.mark.parametrize("style", ["", "B", "U"])
+def test_the_table_writes_its_texts_byte_for_byte_as_fpdf_text_does(style):
+    """The table writes a row's texts in one piece: the same PDF as ``text`` for each,
+    parentheses and backslashes escaped, the font set on the page first, in any style."""
+    placed = [(12.0, 40.25, "Dec 6, 2026, 14:05"), (42.5, 40.25, "Caf\xe9 (rent) \\ paid"),
+              (180.123, 45.75, "1 234,50"), (12.0, 51.25, "")]
+
+    def written(write) -> bytes:
+        pdf = FPDF(orientation="P", unit="mm", format="A4")
+        pdf.set_creation_date(datetime(2026, 12, 6, tzinfo=timezone.utc))
+        pdf.add_page()
+        pdf.set_font("Helvetica", style=style, size=9)
+        write(pdf)
+        return bytes(pdf.output())
+
+    def each_with_text(pdf):
+        for x, y, text in placed:
+            pdf.text(x, y, text)
+
+    assert written(lambda pdf: _write_texts(pdf, placed)) == written(each_with_text)
