@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import aliased
 
 from bankapp.audit import Action
@@ -33,6 +34,10 @@ ENTRY_ACTIONS = {
     Action.TRANSFER: ("TRANSFER_OUT", "debit", "destination"),
 }
 ACCOUNT = "account"  # the target type of a posting's line
+# Up to so many actors, a page of their lines is read actor by actor from the (actor, time)
+# indexes: a few index entries each, however rare or busy the actor. More actors than that
+# are much of the bank: their lines are met soon enough reading everyone's newest first.
+ACTORS_ONE_BY_ONE = 2000
 
 
 @dataclass(frozen=True)
@@ -84,22 +89,33 @@ def cursor_of(line_id: int) -> tuple[datetime, int] | None:
     return None if moment is None else (moment, line_id)
 
 
+def actors(user_ids: sa.Select) -> list[int] | sa.Select:
+    """The actors ``user_ids`` (a select) as ``query`` reads their lines best: their ids
+    when there are at most ``ACTORS_ONE_BY_ONE`` (one query), else the select itself."""
+    few = db.session.scalars(user_ids.limit(ACTORS_ONE_BY_ONE + 1)).all()
+    return few if len(few) <= ACTORS_ONE_BY_ONE else user_ids
+
+
 def query(*, actor_ids=None, action: str | None = None, target_type: str | None = None,
           target_id: str | None = None, since: datetime | None = None,
           before: datetime | None = None,
           after: tuple[datetime, int] | None = None, limit: int | None = None) -> sa.Select:
     """Line ids (see the module docstring) matching the filters, newest first.
 
-    ``actor_ids``: a select of user ids (or None: anyone). ``after``: only the lines after
-    this cursor (``cursor_of``), for the next page: read from the index where the previous
-    page ended, however deep, with no count of the lines before it. ``limit``: at most so
-    many, taken from each kind first, so that each reads its newest rows from its
-    ``created_at`` index and stops (a sort of both kinds together made PostgreSQL read
-    every entry: the line id of an entry, minus its id, is in no index)."""
+    ``actor_ids``: the actors whose lines are wanted (None: anyone), as ``actors`` gives
+    them: a list of user ids, whose newest lines are then read actor by actor, or a select
+    of user ids. ``after``: only the lines after this cursor (``cursor_of``), for the next
+    page: read from the index where the previous page ended, however deep, with no count of
+    the lines before it. ``limit``: at most so many, taken from each kind first, so that each
+    reads its newest rows from its ``created_at`` index and stops (a sort of both kinds
+    together made PostgreSQL read every entry: the line id of an entry, minus its id, is in
+    no index)."""
     events = sa.select((AuditEvent.id).label("line_id"), AuditEvent.created_at)
     entries = sa.select((-JournalEntry.id).label("line_id"), JournalEntry.created_at).where(
         JournalEntry.audit_action.is_not(None))
-    if actor_ids is not None:
+    one_by_one = (isinstance(actor_ids, (list, tuple)) and limit is not None
+                  and db.session.get_bind().dialect.name == "postgresql")
+    if actor_ids is not None and not one_by_one:
         events = events.where(AuditEvent.actor_id.in_(actor_ids))
         entries = entries.where(JournalEntry.actor_id.in_(actor_ids))
     if action:
@@ -128,10 +144,13 @@ def query(*, actor_ids=None, action: str | None = None, target_type: str | None 
         events = events.where(_older_than(AuditEvent.created_at, AuditEvent.id, after))
         entries = entries.where(_older_than(JournalEntry.created_at, -JournalEntry.id, after))
     if limit is not None:
-        events = _newest(events.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-                         .limit(limit), "events")
-        entries = _newest(entries.order_by(JournalEntry.created_at.desc(), JournalEntry.id)
-                          .limit(limit), "entries")
+        events = events.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)
+        entries = entries.order_by(JournalEntry.created_at.desc(), JournalEntry.id).limit(limit)
+        if one_by_one:
+            events = _each_actor(events, AuditEvent.actor_id, actor_ids, "events")
+            entries = _each_actor(entries, JournalEntry.actor_id, actor_ids, "entries")
+        else:
+            events, entries = _newest(events, "events"), _newest(entries, "entries")
     both = sa.union_all(events, entries).subquery("lines")
     lines = sa.select(both.c.line_id).order_by(both.c.created_at.desc(), both.c.line_id.desc())
     return lines if limit is None else lines.limit(limit)
@@ -141,6 +160,18 @@ def _newest(select: sa.Select, name: str) -> sa.Select:
     """``select`` (ordered and limited) as a plain select of its rows, to join a UNION."""
     rows = select.subquery(name)
     return sa.select(rows.c.line_id, rows.c.created_at)
+
+
+def _each_actor(select: sa.Select, actor_column, actor_ids: list[int], name: str) -> sa.Select:
+    """``select`` (ordered and limited) taken for each of ``actor_ids`` on its own, from the
+    (actor, time) index (PostgreSQL: a LATERAL join), as a plain select of its rows. The
+    newest ``limit`` of all are among each actor's newest ``limit``; reading everyone's lines
+    newest first for these actors' instead meant, for an actor with no recent line, reading
+    every line of the period (issue 28)."""
+    each = sa.func.unnest(sa.literal(list(actor_ids), ARRAY(sa.Integer))) \
+        .table_valued("id").render_derived(name=f"{name}_actors")
+    rows = select.where(actor_column == each.c.id).lateral(name)
+    return sa.select(rows.c.line_id, rows.c.created_at).select_from(each).join(rows, sa.true())
 
 
 def load(line_ids: list[int]) -> list[AuditEvent | PostingLine]:

@@ -237,6 +237,16 @@ sa.Index("uq_journal_entries_system_key", JournalEntry.idempotency_key, unique=T
          postgresql_where=_SYSTEM_KEY, sqlite_where=_SYSTEM_KEY)
 
 
+# The audit trail filtered by actor (bankapp.audit.trail): each actor's postings that are their
+# own audit line, newest first (read backwards, ``id DESC`` gives equal times by ascending id:
+# the trail's order, a posting's line id being minus its entry id). Partial: the bank's own
+# postings (interest, standing orders, loans) are no actor's audit line and cost it nothing.
+_AUDIT_LINE = sa.text("audit_action IS NOT NULL")
+sa.Index("ix_journal_entries_audit_actor_created_at", JournalEntry.actor_id,
+         JournalEntry.created_at, JournalEntry.id.desc(),
+         postgresql_where=_AUDIT_LINE, sqlite_where=_AUDIT_LINE)
+
+
 class PendingPostingKind:
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"

@@ -7,12 +7,14 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import uuid4
 
+import pytest
 import sqlalchemy as sa
 
-from bankapp import ledger
+from bankapp import audit, ledger
 from bankapp.audit import Action, trail
+from bankapp.backoffice.admin import services as admin_services
 from bankapp.extensions import db
-from bankapp.models import AuditEvent, Channel, JournalEntry
+from bankapp.models import AuditEvent, Channel, JournalEntry, User
 from support.backoffice import (  # noqa: F401  (fixtures)
     account,
     admin,
@@ -139,3 +141,72 @@ def test_ledger_post_knows_the_same_actions_as_the_trail():
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     assert set(re.findall(r"'([a-z_.]+)'", migration.ENTRY_ACTIONS)) == set(trail.ENTRY_ACTIONS)
+
+
+# ---------------------------------------------------------------- filtered by actor
+
+
+@pytest.fixture
+def two_actors_lines(customer, account, make_user, funded_account):
+    """Two customers whose emails hold "pat.", each with postings and rows interleaved (a row
+    written in the very instant of a posting among them), and Alice's lines beside them."""
+    pats = [make_user(email=f"pat.{n}@example.com") for n in (1, 2)]
+    accounts = [funded_account(pat, "100.00") for pat in pats]
+    for n in range(4):
+        for pat, own in zip(pats, accounts):
+            posting = ledger.transfer(own, account.account_number, D("1.00"), "", pat)
+            audit.record(Action.LOGOUT, actor=pat, target_type="user", target_id=pat.id)
+            if n == 2:
+                db.session.add(AuditEvent(action=Action.LOGIN_SUCCESS, actor_id=pat.id,
+                                          target_type="user", target_id=str(pat.id),
+                                          created_at=posting.entry.created_at))
+        ledger.transfer(account, accounts[0].account_number, D("1.00"), "", account.owner)
+        audit.record(Action.LOGOUT, actor=account.owner, target_type="user",
+                     target_id=account.owner_id)
+    db.session.commit()
+    return pats
+
+
+def lines_of(actor_ids) -> list[int]:
+    """Every audit line id of these actors, newest first, ties by line id: as the page's
+    order is defined, computed here from the two tables directly."""
+    rows = db.session.execute(sa.select(AuditEvent.created_at, AuditEvent.id)
+                              .where(AuditEvent.actor_id.in_(actor_ids))).all()
+    entries = db.session.execute(sa.select(JournalEntry.created_at, -JournalEntry.id)
+                                 .where(JournalEntry.actor_id.in_(actor_ids),
+                                        JournalEntry.audit_action.is_not(None))).all()
+    return [line_id for _, line_id in sorted(rows + entries, reverse=True)]
+
+
+def test_paging_the_audit_by_actor_lists_every_line_of_those_actors_once_newest_first(
+        two_actors_lines):
+    seen, older = [], None
+    while True:
+        page = admin_services.audit_page({"actor": "pat."}, older, per_page=3)
+        seen += [line.id for line in page.lines]
+        if page.older is None:
+            break
+        older = page.older
+    assert seen == lines_of([pat.id for pat in two_actors_lines])
+    assert len(seen) == 2 * (1 + 4 + 4 + 1)  # opening deposit, transfers, logouts, the log-in
+
+
+def test_the_audit_by_actor_reads_the_same_lines_actor_by_actor_as_among_everyones(
+        two_actors_lines):
+    """``trail.actors`` gives few actors as their ids (each actor's lines read from its own
+    index on PostgreSQL) and many as a select of them (everyone's lines read newest first,
+    keeping theirs): both give the same pages."""
+    matching = sa.select(User.id).where(User.email.like("pat.%"))
+    assert sorted(trail.actors(matching)) == sorted(pat.id for pat in two_actors_lines)
+    pages = {}
+    for name, actor_ids in (("one by one", trail.actors(matching)), ("among everyone's", matching)):
+        pages[name], cursor = [], None
+        while True:
+            shown = db.session.scalars(trail.query(actor_ids=actor_ids, after=cursor,
+                                                   limit=4)).all()
+            pages[name].append(shown)
+            if len(shown) < 4:
+                break
+            cursor = trail.cursor_of(shown[-1])
+    assert pages["one by one"] == pages["among everyone's"]
+    assert sum(pages["one by one"], []) == lines_of([pat.id for pat in two_actors_lines])

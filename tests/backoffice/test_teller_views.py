@@ -237,6 +237,27 @@ def test_search_finds_a_customer_by_partial_account_number(teller_client, people
     assert f"/teller/customers/{people['carol'].id}/" in page
 
 
+def test_search_lists_a_customer_found_by_name_and_by_account_number_once(
+        teller_client, make_user, funded_account):
+    # "acc-" is in Dana's name and in both her account numbers.
+    dana = make_user(email="dana@example.com", first_name="Dana", last_name="Acc-Smith")
+    funded_account(dana), funded_account(dana)
+    page = teller_client.get("/teller/customers/", query_string={"q": "acc-"}).get_data(
+        as_text=True)
+    assert page.count(f'href="/teller/customers/{dana.id}/"') == 1
+
+
+def test_search_finds_a_customer_without_a_phone_number_by_account_number(
+        teller_client, make_user, funded_account):
+    # The digits typed are looked for in the phone numbers too: a missing one matches nothing
+    # there, and the account number still finds its owner.
+    erin = make_user(email="erin@example.com", phone_number=None)
+    number = funded_account(erin).account_number
+    page = teller_client.get("/teller/customers/", query_string={"q": number}).get_data(
+        as_text=True)
+    assert f"/teller/customers/{erin.id}/" in page
+
+
 def test_search_results_are_paginated(teller_client, make_user):
     for n in range(25):
         make_user(email=f"many{n:02d}@example.com", last_name=f"Many{n:02d}")

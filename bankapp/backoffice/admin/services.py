@@ -123,7 +123,8 @@ def audit_query(*, actor: str = "", action: str = "", target_type: str = "",
     actor_ids = None
     if actor:
         pattern = f"%{escape_like(actor.strip().lower())}%"
-        actor_ids = sa.select(User.id).where(User.searchable_email().like(pattern, escape="\\"))
+        actor_ids = trail.actors(
+            sa.select(User.id).where(User.searchable_email().like(pattern, escape="\\")))
     return trail.query(
         actor_ids=actor_ids, action=action or None, target_type=target_type or None,
         target_id=target_id.strip() or None,
