@@ -120,6 +120,19 @@ def test_the_image_runs_gunicorn_with_the_repositorys_config_and_no_access_log()
     assert "gunicorn.conf.py" in copied
 
 
+def test_a_gunicorn_worker_takes_the_loaded_app_out_of_garbage_collection():
+    import gc
+    import runpy
+
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    try:
+        settings["post_worker_init"](None)
+        frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+    assert frozen > 0
+
+
 def test_the_image_runs_gunicorn_on_wsgi_app_as_a_non_root_user():
     user = re.findall(r"^USER\s+(\S+)", DOCKERFILE, re.M)
     assert user and user[-1] not in ("root", "0")
