@@ -71,6 +71,9 @@ INTERRUPTED_BUILDS = {
         "0023_bucket_largest_movement", "ix_loan_instalments_unsettled_due_on",
         "CREATE INDEX ix_loan_instalments_unsettled_due_on ON loan_instalments (due_on) "
         "WHERE principal_paid < principal_due"),
+    "0025_audit_lines_by_actor": (
+        "0024_unsettled_instalments", "ix_journal_entries_audit_actor_created_at",
+        "CREATE INDEX ix_journal_entries_audit_actor_created_at ON journal_entries (actor_id)"),
 }
 
 
