@@ -35,15 +35,17 @@ def _known_to(user, account, number: str) -> bool:
     one shown to them in the last hour. One query for the last three (a transfer to a new
     account asks all of them).
 
-    A read of its own (``fast.rows``: on PostgreSQL the lean engine, autocommit), not in the
-    session's transaction: an API transfer to an account its customer knows then opens none
-    (no BEGIN, no ROLLBACK, no connection of its own). It sees what the session would see (read
-    committed; the request has written nothing yet)."""
+    Read in the session's transaction when the request has one open (a page: it loaded the
+    user), else on its own (``fast.rows``: on PostgreSQL the lean engine, autocommit): an API
+    transfer to an account its customer knows then opens none (no BEGIN, no ROLLBACK, no
+    connection of the session's). Either sees the same rows (read committed)."""
     if account.owner_id == user.id:
         return True
-    [(known,)] = fast.rows(_known_query(), {
-        "user_id": user.id, "account_id": account.id, "number": number[:64],
-        "since": now_utc() - REVEALED_FOR})
+    params = {"user_id": user.id, "account_id": account.id, "number": number[:64],
+              "since": now_utc() - REVEALED_FOR}
+    if db.session().in_transaction():
+        return bool(db.session.connection().scalar(_known_query(), params))
+    [(known,)] = fast.rows(_known_query(), params)
     return bool(known)
 
 

@@ -341,7 +341,8 @@ def test_an_api_transfer_to_an_account_paid_before_sends_nothing_on_the_sessions
             "amount": "1.00"}
     first = transfer(client, customer, body)
     assert first.status_code == 201, first.get_json()  # paid once: known from now on
-    headers = bearer(customer)  # the test's own session reads the token's user: before
+    headers = bearer(customer)
+    db.session.commit()  # the test's reads end, as a request of its own would start afresh
     sent = []
 
     def on_execute(connection, cursor, statement, parameters, context, executemany):
