@@ -38,8 +38,8 @@ class LoggerWithoutAccessLog(Logger):
     """gunicorn's logger, minus the access log it would format for nothing: with a
     ``logconfig_dict`` set, gunicorn builds every request's access-log fields (a dozen
     atoms, the request's headers among them) and hands them to ``gunicorn.access``, which
-    drops them. ~0.1 ms of a worker's CPU per request (bench/README.md, "Worker CPU under
-    gunicorn")."""
+    drops them: about 0.1 ms of a worker's CPU per request (bench/README.md, "Item 5: where
+    an API transfer's worker CPU goes under gunicorn")."""
 
     def access(self, resp, req, environ, request_time):
         return None
