@@ -330,6 +330,35 @@ def test_a_posting_whose_answer_was_not_recorded_is_replayed_from_the_ledger(
     assert balance(account) == Decimal("110.00")
 
 
+@pytest.mark.skipif(not POSTGRES, reason="the lean engine is PostgreSQL's fast path")
+def test_an_api_transfer_to_an_account_paid_before_sends_nothing_on_the_sessions_connection(
+        client, customer, account, make_user, funded_account):
+    """Whether the destination tells its customer anything new is read on its own (on the
+    lean engine, like the caller and the posting): a transfer to an account paid before
+    opens no transaction of the session (no BEGIN, no ROLLBACK, no connection of its own)."""
+    other = funded_account(make_user(), "5.00")
+    body = {"from_account": account.account_number, "to_account": other.account_number,
+            "amount": "1.00"}
+    first = transfer(client, customer, body)
+    assert first.status_code == 201, first.get_json()  # paid once: known from now on
+    headers = bearer(customer)
+    db.session.commit()  # the test's reads end, as a request of its own would start afresh
+    sent = []
+
+    def on_execute(connection, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        response = send(client, "POST", "/api/v1/transfers", body=body, key=new_key(),
+                        headers=headers)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", on_execute)
+    assert response.status_code == 201
+    assert sent == []
+    assert balance(other) == Decimal("7.00")
+
+
 def test_an_api_posting_commits_once_with_its_answer(app, client, customer, account):
     """One transaction writes the entry and its stored answer: the session's one commit on
     the generic path; on PostgreSQL's fast path one autocommitted ledger_post() call (its

@@ -133,6 +133,27 @@ def test_a_gunicorn_worker_takes_the_loaded_app_out_of_garbage_collection():
     assert frozen > 0
 
 
+def test_gunicorn_builds_no_access_log_line_it_would_drop(monkeypatch):
+    """gunicorn.conf.py turns the access log off; with its logconfig_dict set, gunicorn's own
+    logger would still build every request's access-log fields, for a logger that drops them."""
+    import runpy
+
+    from gunicorn.config import Config
+
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    config = Config()
+    for name in ("accesslog", "logconfig_dict", "logger_class"):
+        if name in settings:
+            config.set(name, settings[name])
+    logger = config.logger_class(config)
+
+    def refuse(*args):
+        raise AssertionError("access-log fields built")
+
+    monkeypatch.setattr(logger, "atoms", refuse)
+    logger.access(None, None, {}, None)
+
+
 def test_the_image_runs_gunicorn_on_wsgi_app_as_a_non_root_user():
     user = re.findall(r"^USER\s+(\S+)", DOCKERFILE, re.M)
     assert user and user[-1] not in ("root", "0")
