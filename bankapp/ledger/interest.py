@@ -37,6 +37,7 @@ an account missed (the job did not run) are caught up in order.
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -53,7 +54,16 @@ from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone, day_start_utc
 from bankapp.ledger.accounts import internal_account
 from bankapp.ledger.amounts import CENT
-from bankapp.ledger.core import AuditNote, Leg, atomically, in_batch, post
+from bankapp.ledger.core import (
+    AuditNote,
+    EntryToPost,
+    Leg,
+    Posting,
+    atomically,
+    in_batch,
+    post,
+    post_each,
+)
 from bankapp.ledger.errors import AccountNotActive, LedgerError
 from bankapp.models import (
     Account,
@@ -68,6 +78,8 @@ from bankapp.models import (
     User,
     now_utc,
 )
+
+log = logging.getLogger("bankapp.ledger")
 
 INTEREST_NUMBER = "GL-INTEREST"
 # interest = numerator / (100 percent × 365 days)
@@ -278,17 +290,20 @@ class InterestRun:
     already: int = 0
     nothing: int = 0
     held: int = 0
+    refused: int = 0
     caught_up: int = 0
 
     def add(self, other: "InterestRun") -> None:
         """Count ``other`` (a batch's run) in this one."""
-        for name in ("credited", "total", "already", "nothing", "held", "caught_up"):
+        for name in ("credited", "total", "already", "nothing", "held", "refused",
+                     "caught_up"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def summary(self) -> str:
         return (f"interest {self.month:%Y-%m}: {self.credited} account(s) credited "
                 f"{self.total:,.2f}; {self.nothing} earned less than a cent or nothing; "
-                f"{self.held} not active (carried); {self.already} already posted; "
+                f"{self.held} not active (carried); {self.refused} refused by the ledger "
+                f"(carried); {self.already} already posted; "
                 f"{self.caught_up} earlier month(s) caught up")
 
 
@@ -365,12 +380,53 @@ def _post_batch(account_ids: list[int], month: date, expense_id: int,
             on_time.append(account)
     month_end = next_month(month) - timedelta(days=1)
     balances = month_balances([account.id for account in on_time], month, month_end)
+    credits = []
     for account in on_time:
         last = latest.get(account.id)
         carry_in = Decimal(last.carry) if last is not None else ZERO
         accrued = accrual_numerator(balances[account.id], rates[account.account_type])
-        _settle_month(account, month, expense, batch, accrued, carry_in, account.status)
+        posted, carry = settle(carry_in, accrued)
+        if posted > 0 and account.status == AccountStatus.ACTIVE:
+            credits.append(_Credit(account, accrued, carry_in, posted, carry))
+        else:
+            _settle_month(account, month, expense, batch, accrued, carry_in, account.status)
+    _credit_all(credits, month, expense, batch)
     return batch
+
+
+@dataclass(frozen=True)
+class _Credit:
+    """An account's month to pay in a batch, as settled."""
+
+    account: Account
+    accrued: Decimal
+    carry_in: Decimal
+    posted: Decimal
+    carry: Decimal
+
+
+def _credit_all(credits: list[_Credit], month: date, expense: Account, run: InterestRun
+                ) -> None:
+    """Pay the batch's credits: their entries in one ``post_each`` (on PostgreSQL one
+    statement), then their ``interest_postings`` rows in one INSERT, in the batch's
+    transaction. An entry the ledger refuses (nothing of it written) is carried like a frozen
+    account's month (``_settle_month``); a replayed one (its key used already) writes no row."""
+    results = post_each([_interest_entry(credit.account, month, expense, credit.posted)
+                         for credit in credits])
+    rows = []
+    for credit, result in zip(credits, results, strict=True):
+        if isinstance(result, LedgerError):
+            _carry_refused(credit.account, month, run, credit.accrued, credit.carry_in, result)
+        elif result.replayed:
+            run.already += 1
+        else:
+            rows.append({"account_id": credit.account.id, "month": month,
+                         "accrued": credit.accrued, "posted": credit.posted,
+                         "carry": credit.carry, "entry_id": result.entry_id})
+            run.credited += 1
+            run.total += credit.posted
+    if rows:  # one statement for the lot (executemany: a multi-row INSERT)
+        db.session.execute(sa.insert(InterestPosting), rows)
 
 
 def _latest_postings(account_ids: list[int]) -> dict[int, sa.Row]:
@@ -424,8 +480,8 @@ def _settle_month(account: Account, month: date, expense: Account, run: Interest
     if posted > 0 and status == AccountStatus.ACTIVE:
         try:
             replayed = _credit(account, month, expense, accrued, posted, carry)
-        except AccountNotActive:  # frozen since we looked: carry it instead
-            status = AccountStatus.FROZEN
+        except LedgerError as refusal:
+            _carry_refused(account, month, run, accrued, carry_in, refusal)
         else:
             if run is not None:
                 if replayed:
@@ -433,7 +489,7 @@ def _settle_month(account: Account, month: date, expense: Account, run: Interest
                 else:
                     run.credited += 1
                     run.total += posted
-            return
+        return
     if posted > 0:  # not active: nothing paid, all of it carried
         posted, carry = Decimal("0.00"), carry_in + accrued
     recorded = _record_only(account, month, accrued, carry)
@@ -446,21 +502,47 @@ def _settle_month(account: Account, month: date, expense: Account, run: Interest
             run.nothing += 1
 
 
+def _carry_refused(account: Account, month: date, run: InterestRun | None, accrued: Decimal,
+                   carry_in: Decimal, refusal: LedgerError) -> None:
+    """The ledger refused the month's credit (nothing of it was written): the account frozen
+    since it was read, or a balance that would pass its limit. Nothing is paid, all of it is
+    carried in the month's row, as for a frozen account, and the job goes on with the
+    others."""
+    if not isinstance(refusal, AccountNotActive):
+        log.warning("interest %s of account %s carried: the ledger refused it (%s)",
+                    f"{month:%Y-%m}", account.id, refusal)
+    recorded = _record_only(account, month, accrued, carry_in + accrued)
+    if run is not None:
+        if not recorded:
+            run.already += 1
+        elif isinstance(refusal, AccountNotActive):
+            run.held += 1
+        else:
+            run.refused += 1
+
+
+def _interest_entry(account: Account, month: date, expense: Account, posted: Decimal
+                    ) -> EntryToPost:
+    """The month's INTEREST entry of ``account``, as ``post()`` is asked to write it."""
+    label = f"{month:%Y-%m}"
+    legs = (Leg(account, TransactionType.INTEREST, posted),
+            Leg(expense, TransactionType.INTEREST, -posted))
+    note = AuditNote(Action.INTEREST, TargetType.ACCOUNT, account.account_number,
+                     {"amount": posted, "month": label})
+    return EntryToPost(EntryType.INTEREST, legs, f"Interest for {month:%B %Y}", None,
+                       Channel.SYSTEM, f"interest:{account.id}:{label}", audit=note)
+
+
 def _credit(account: Account, month: date, expense: Account, accrued: Decimal,
             posted: Decimal, carry: Decimal) -> bool:
     """One INTEREST entry with its ``interest_postings`` row; True if it was posted before."""
-    label = f"{month:%Y-%m}"
-    legs = [Leg(account, TransactionType.INTEREST, posted),
-            Leg(expense, TransactionType.INTEREST, -posted)]
-    note = AuditNote(Action.INTEREST, TargetType.ACCOUNT, account.account_number,
-                     {"amount": posted, "month": label})
-
+    entry = _interest_entry(account, month, expense, posted)
     # The row is written right after post() (its own savepoint), not through ``also``: so
     # the entry can take the fast path (``also`` needs the entry written by the ORM). The
     # batch holds the account's lock and read its rows under it: no other run can have
     # written this month's row meanwhile, and the batch commits both or neither.
-    posting = post(EntryType.INTEREST, legs, f"Interest for {month:%B %Y}", None,
-                   Channel.SYSTEM, f"interest:{account.id}:{label}", audit=note)
+    posting: Posting = post(entry.entry_type, list(entry.legs), entry.description, None,
+                            entry.channel, entry.idempotency_key, audit=entry.audit)
     if not posting.replayed:
         _insert_row(account, month, accrued, posted, carry, posting.entry_id)
     return posting.replayed
