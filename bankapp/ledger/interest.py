@@ -25,14 +25,16 @@ account is paid nothing that month: its whole accrual is carried until it can be
 
 Each account's month is one INTEREST entry, its audit line and the ``interest_postings`` row
 (unique per account and month; the entry's idempotency key is
-``interest:<account id>:<YYYY-MM>``). Accounts go in ascending id, ``BATCH_SIZE`` (50) per
-transaction (``core.in_batch``): the batch locks its accounts and ``GL-INTEREST`` in id
-order, reads the month's legs, carries and statuses of all of them in a few queries, posts
-each (the posting in a savepoint of its own, its row right after), and commits. So the job
-runs while the bank serves: a customer's row is held for one batch (a fraction of a second),
-and a posting the ledger refuses (a frozen account) undoes its savepoint alone and is carried,
-while the batch's others are paid. Running the command again, or on two hosts at once, pays
-each month once (the second run waits for the first one's batch, then finds it paid). Months
+``interest:<account id>:<YYYY-MM>``). Accounts go in ascending id, a batch per transaction
+(``core.in_batch``; 200 accounts on PostgreSQL, ``FAST_BATCH_SIZE``, else 50): the batch locks
+its accounts and ``GL-INTEREST`` in id order, reads the month's legs, carries and statuses of
+all of them in a few queries, posts their entries (``core.post_each``: on PostgreSQL one
+``ledger_post()`` call each, all in one statement; else each ``post()`` in a savepoint of its
+own), writes their rows in one INSERT, and commits. So the job runs while the bank serves: a
+customer's row is held for one batch (a fraction of a second). A credit the ledger refuses (the
+account frozen, a balance at its limit) writes nothing and is carried, while the batch's
+others are paid. Running the command again, or on two hosts at once, pays each month once
+(the second run waits for the first one's batch, then finds it paid). Months
 an account missed (the job did not run) are caught up in order.
 """
 from __future__ import annotations
@@ -52,6 +54,7 @@ from bankapp import audit as audit_trail
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone, day_start_utc
+from bankapp.ledger import fast
 from bankapp.ledger.accounts import internal_account
 from bankapp.ledger.amounts import CENT
 from bankapp.ledger.core import (
@@ -316,18 +319,28 @@ def require_ended(month: date, now: datetime | None = None) -> None:
                                     zone=bank_timezone()))
 
 
-# Accounts per transaction: their rows and GL-INTEREST's stay locked until it commits. Each
-# account's posting is a savepoint (a PostgreSQL subtransaction): past 64 in one transaction
-# every session's snapshots slow down (the subtransaction cache overflows), so stay under it.
+# Accounts per transaction: their rows and GL-INTEREST's stay locked until it commits.
+# Posted one by one (SQLite, LEDGER_FAST_PATH=0), each account's posting is a savepoint (a
+# PostgreSQL subtransaction): past 64 in one transaction every session's snapshots slow down
+# (the subtransaction cache overflows), so stay under it.
 BATCH_SIZE = 50
+# Through ledger_post() (``core.post_each``) a batch is one statement in one savepoint, so what
+# bounds it is how long its rows stay locked. Measured on the full-size bench bank under load
+# (bench/README.md, "Interest in one statement per batch"): a batch of 200 held its rows about
+# 0.25 s, where 50 posted one by one held them 0.17 s and 50 in one statement about as long
+# (the round trips, not the postings, took the time).
+FAST_BATCH_SIZE = 200
 
 
-def post_interest(month: date, batch_size: int = BATCH_SIZE) -> InterestRun:
+def post_interest(month: date, batch_size: int | None = None) -> InterestRun:
     """Post ``month``'s interest on every account whose type has a rate by then.
 
-    Accounts go in ascending id, ``batch_size`` per transaction (``core.in_batch``): each
-    account's month is still its own entry and row, in a savepoint of its own.
+    Accounts go in ascending id, ``batch_size`` per transaction (``core.in_batch``; by
+    default ``FAST_BATCH_SIZE`` through ``ledger_post()``, else ``BATCH_SIZE``): each
+    account's month is still its own entry and row.
     """
+    if batch_size is None:
+        batch_size = FAST_BATCH_SIZE if fast.enabled() else BATCH_SIZE
     require_ended(month)
     run = InterestRun(month)
     month_end = next_month(month) - timedelta(days=1)
