@@ -350,17 +350,26 @@ def post_interest(month: date, batch_size: int | None = None) -> InterestRun:
         .group_by(InterestRate.account_type)).all())
     rates = {account_type: daily_rates(account_type, month, month_end)
              for account_type in first_rates}
+    # Paid already (a rerun, a run going on after one that stopped): counted, never locked.
+    # Only a committed row says so, and a paid month is never unpaid; the batch still checks
+    # the others under its locks (a twin run may be paying them right now).
+    paid = sa.exists().where(InterestPosting.account_id == Account.id,
+                             InterestPosting.month >= month)
     expense_id, after = None, 0
     while True:
-        account_ids = db.session.scalars(
-            sa.select(Account.id)
+        page = db.session.execute(
+            sa.select(Account.id, paid)
             .where(Account.account_type.in_(list(first_rates)),
                    Account.created_at < day_start_utc(next_month(month)), Account.id > after)
             .order_by(Account.id).limit(batch_size)).all()
         db.session.rollback()  # end the read: the batch is a transaction of its own
-        if not account_ids:
+        if not page:
             return run
-        after = account_ids[-1]
+        after = page[-1][0]
+        account_ids = [account_id for account_id, done in page if not done]
+        run.already += len(page) - len(account_ids)
+        if not account_ids:
+            continue
         if expense_id is None:
             expense_id = interest_account().id
         batch = in_batch(lambda: _post_batch(account_ids, month, expense_id, rates,

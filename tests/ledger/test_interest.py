@@ -241,6 +241,23 @@ def test_every_account_is_paid_once_across_batches_and_reruns(customer):
     assert_clean_book()
 
 
+@pytest.mark.skipif(not POSTGRES, reason="row locks are PostgreSQL's (SQLite locks the file)")
+def test_a_rerun_of_a_paid_month_locks_no_account(customer):
+    """The daily job runs again once the month is paid: it counts the accounts as paid
+    from their rows and leaves their rows unlocked (customers' postings never wait on it)."""
+    from support.queries import counted_statements
+
+    for _ in range(3):
+        saving(customer, deposit="1000.00")
+    rate("2.5", date(2025, 1, 1))
+    ledger.post_interest(NOVEMBER, batch_size=2)
+
+    with counted_statements() as rerun:
+        assert ledger.post_interest(NOVEMBER, batch_size=2).already == 3
+
+    assert not [statement for statement in rerun if "FOR UPDATE" in statement.upper()]
+
+
 def test_a_batch_reads_the_months_legs_once_not_once_per_account(customer):
     """The accrual of a batch's accounts is read in set-based queries: the number of reads
     of the legs does not follow the number of accounts."""
