@@ -43,6 +43,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -794,30 +795,97 @@ def timed_flask(db_url: str, seconds: float, count_sql: str, *args: str,
     before = count()
     cpu_before = os.times()
     started = time.perf_counter()
-    try:
-        result = subprocess.run([sys.executable, "-m", "flask", *args], cwd=app_dir,
-                                env=apphost.app_env(app_dir, db_url),
-                                capture_output=True, text=True, timeout=seconds)
-        outcome = f"exit {result.returncode}: " + " | ".join(
-            (result.stdout + result.stderr).strip().splitlines()[-2:])
-    except subprocess.TimeoutExpired:
-        outcome = f"stopped after {seconds:.0f} s (--job-seconds)"
-    elapsed = time.perf_counter() - started
+    with BackendCpu(db_url) as database_cpu:
+        try:
+            result = subprocess.run([sys.executable, "-m", "flask", *args], cwd=app_dir,
+                                    env=apphost.app_env(app_dir, db_url),
+                                    capture_output=True, text=True, timeout=seconds)
+            outcome = f"exit {result.returncode}: " + " | ".join(
+                (result.stdout + result.stderr).strip().splitlines()[-2:])
+        except subprocess.TimeoutExpired:
+            outcome = f"stopped after {seconds:.0f} s (--job-seconds)"
+        elapsed = time.perf_counter() - started
     cpu = os.times()
     worker = (cpu.children_user - cpu_before.children_user
               + cpu.children_system - cpu_before.children_system)
     done = count() - before
+    each = 1000 / max(done, 1)
     log(f"  flask {' '.join(args)} ({app_dir}): {elapsed:.1f} s, {done:,} done "
-        f"({done / elapsed:.0f}/s, job CPU {worker * 1000 / max(done, 1):.2f} ms each); "
-        f"{outcome}; load average {os.getloadavg()[0]:.1f}")
+        f"({done / elapsed:.0f}/s, job CPU {worker * each:.2f} ms each + PostgreSQL "
+        f"{database_cpu.seconds * each:.2f} ms); {outcome}; load average "
+        f"{os.getloadavg()[0]:.1f}")
 
 
-def run_jobs(db_url: str, seconds: float, app_dir: Path) -> None:
-    """Interest for last month over every account, then every standing order due."""
-    timed_flask(db_url, seconds, "SELECT count(*) FROM interest_postings", "post-interest",
-                app_dir=app_dir)
-    timed_flask(db_url, seconds, "SELECT count(*) FROM scheduled_occurrences",
-                "run-scheduled", app_dir=app_dir)
+class BackendCpu:
+    """The CPU used by the database's backends (but the poller's) while the block runs.
+
+    Polled every 0.2 s, since a backend's counters go with it when its job exits: a backend
+    first seen during the block counts from zero, one there before from where it stood. What
+    a backend uses after the last poll before it exits (at most 0.2 s of it) is missed."""
+
+    def __init__(self, db_url: str):
+        import threading
+
+        self.db_url, self.seconds = db_url, 0.0
+        self._stop, self._thread = threading.Event(), threading.Thread(target=self._poll)
+        self._base: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+
+    def _sample(self, cursor, first: bool) -> None:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid()")
+        for (pid,) in cursor.fetchall():
+            used = apphost.process_cpu_seconds(pid)
+            self._base.setdefault(pid, used if first else 0.0)
+            self._last[pid] = max(self._last.get(pid, 0.0), used)
+
+    def _poll(self) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(self.db_url)
+        conn.autocommit = True
+        with closing(conn), conn.cursor() as cursor:
+            self._sample(cursor, first=True)
+            self._ready.set()
+            while not self._stop.wait(0.2):
+                self._sample(cursor, first=False)
+            self._sample(cursor, first=False)
+
+    def __enter__(self) -> "BackendCpu":
+        import threading
+
+        self._ready = threading.Event()
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.seconds = sum(self._last[pid] - self._base[pid] for pid in self._last)
+
+
+JOBS = {"post-interest": "SELECT count(*) FROM interest_postings",
+        "run-scheduled": "SELECT count(*) FROM scheduled_occurrences"}
+
+
+def run_jobs(db_url: str, seconds: float, app_dir: Path, jobs: list[str] = list(JOBS)) -> None:
+    """Interest for last month over every account, then every standing order due (or
+    ``jobs`` of these)."""
+    import psycopg2
+
+    for job in jobs:
+        # What autovacuum would have done between two monthly runs (the bench server runs
+        # without it): the previous job's dead versions of GL-INTEREST's and the customers'
+        # rows, each with an entry in every index of accounts, would slow the next job's
+        # every look-up of them.
+        conn = psycopg2.connect(db_url)
+        conn.autocommit = True
+        with closing(conn), conn.cursor() as cursor:
+            started = time.perf_counter()
+            cursor.execute("VACUUM accounts")
+            log(f"  VACUUM accounts: {time.perf_counter() - started:.1f} s")
+        timed_flask(db_url, seconds, JOBS[job], job, app_dir=app_dir)
 
 
 # ---------------------------------------------------------------- main
@@ -908,6 +976,8 @@ def main() -> int:
     parser.add_argument("--jobs-before-app-dir", type=Path, default=None, metavar="DIR",
                         help="run the jobs with this checkout first (e.g. main's), then with "
                              "this one on what is left (use with --reuse on a kept bank)")
+    parser.add_argument("--jobs", default=",".join(JOBS), metavar="NAMES",
+                        help="the jobs to run, comma-separated (default: %(default)s)")
     parser.add_argument("--skip-posting", action="store_true")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--reuse", action="store_true")
@@ -917,6 +987,10 @@ def main() -> int:
     parser.add_argument("--database", default=DATABASE,
                         help="the big bank's database name (the small one gets '_small')")
     args = parser.parse_args()
+    jobs = [name.strip() for name in args.jobs.split(",") if name.strip()]
+    if unknown := set(jobs) - set(JOBS):
+        parser.error(f"--jobs: no job named {', '.join(sorted(unknown))} "
+                     f"(there are {', '.join(JOBS)})")
     database, small_database = args.database, f"{args.database}_small"
 
     server_url = os.environ.get("BENCH_DATABASE_URL", apphost.DEFAULT_SERVER_URL)
@@ -992,8 +1066,8 @@ def main() -> int:
                 # Side by side on one bank: the other checkout's jobs for --job-seconds (they
                 # go through the accounts and orders in id order), then this one's on the
                 # rest; each counts only the rows it added.
-                run_jobs(db_url, args.job_seconds, args.jobs_before_app_dir)
-            run_jobs(db_url, args.job_seconds, apphost.REPO_ROOT)
+                run_jobs(db_url, args.job_seconds, args.jobs_before_app_dir, jobs)
+            run_jobs(db_url, args.job_seconds, apphost.REPO_ROOT, jobs)
     finally:
         if not args.keep:
             apphost.drop_database(server_url, database)

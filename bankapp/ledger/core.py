@@ -405,6 +405,70 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
         raise
 
 
+def post_each(entries: list[EntryToPost]) -> list[Posting | LedgerError]:
+    """Post each of ``entries`` as ``post()`` would, inside ``in_batch``; for each, in order,
+    its ``Posting`` or the ``LedgerError`` that refused it (nothing of that one written).
+
+    On PostgreSQL the entries go to ``ledger_post()`` in one statement (``fast.call_many``):
+    one round trip for the batch where ``post()`` sends three per entry (SAVEPOINT, the call,
+    RELEASE). The function reports a refusal as a value and writes nothing for it, so a
+    refused entry leaves the others posted, as its own savepoint did. An error the database
+    raises instead (a system idempotency key already used: a unique violation) fails the whole
+    statement: its savepoint is rolled back and every entry is posted by ``post()``, each in a
+    savepoint of its own, as without this (so that one alone is undone, and a replay is
+    answered as ``post()`` answers it). So are all of them when the function declines one (it
+    calls for an alert email, which only the generic path queues): the statement is undone,
+    so each entry is still posted in its place. A deadlock or serialization failure is raised
+    for ``in_batch`` to run the batch again.
+    """
+    assert db.session.info.get(_BATCH), "post_each posts a batch: call it inside in_batch"
+    if not entries or not fast.enabled() or not all(
+            _distinct_accounts(entry.legs) and entry.answer is None for entry in entries):
+        return [_post_one(entry) for entry in entries]
+    try:
+        batch = [_fast_parameters(entry) for entry in entries]
+    except LedgerError:  # a posting time refused: post() says which one
+        return [_post_one(entry) for entry in entries]
+    savepoint = db.session.begin_nested()
+    try:
+        results = fast.call_many(db.session.connection(), batch)
+    except DBAPIError as error:
+        savepoint.rollback()
+        if _is_retryable(error):
+            raise
+        log.info("posting a batch one entry at a time after %s", error.orig)
+        return [_post_one(entry) for entry in entries]
+    if any(result.outcome == "declined" for result in results):
+        # Posted the generic way, it must come in its place, before the entries after it
+        # (they may move the same accounts): undo the statement and go one by one.
+        savepoint.rollback()
+        return [_post_one(entry) for entry in entries]
+    savepoint.commit()
+    return [_reported(entry, result) for entry, result in zip(entries, results, strict=True)]
+
+
+def _post_one(entry: EntryToPost) -> Posting | LedgerError:
+    try:
+        return post(entry.entry_type, list(entry.legs), entry.description, entry.actor,
+                    entry.channel, entry.idempotency_key, audit=entry.audit,
+                    daily_charge=entry.daily_charge, posted_at=entry.posted_at)
+    except LedgerError as refusal:
+        return refusal
+
+
+def _reported(entry: EntryToPost, result: fast.Result) -> Posting | LedgerError:
+    """One entry's outcome in ``post_each``'s statement, counted as ``post()`` counts it."""
+    try:
+        return _counted_outcome(entry.entry_type, entry, result)
+    except LedgerError as refusal:
+        return refusal
+
+
+@metrics.counts_postings(refusals=(LedgerError,))
+def _counted_outcome(entry_type: str, entry: EntryToPost, result: fast.Result) -> Posting:
+    return _fast_posting(entry, result)
+
+
 def _distinct_accounts(legs: list[Leg]) -> bool:
     return len({leg.account.id for leg in legs}) == len(legs)
 
@@ -413,12 +477,17 @@ def _post_fast(to_post: EntryToPost, connection: sa.Connection | None = None
                ) -> Posting | None:
     """One ``ledger_post()`` call: the same entry ``write_entry`` writes, refused the same
     way; None when the function declined it (nothing written: post it generically)."""
+    params = _fast_parameters(to_post)
+    return _fast_posting(to_post, fast.call(connection or db.session.connection(), params))
+
+
+def _fast_parameters(to_post: EntryToPost) -> dict:
+    """The ``ledger_post()`` arguments of ``to_post``."""
     legs, actor, channel, audit = to_post.legs, to_post.actor, to_post.channel, to_post.audit
     timestamp = _posting_time(to_post.posted_at)
     reference = uuid.uuid4().hex
-    bounds = [_bounds(leg.account) for leg in legs]
     fast_legs = [
-        fast.FastLeg(leg.account.id, leg.transaction_type, leg.delta, low, high,
+        fast.FastLeg(leg.account.id, leg.transaction_type, leg.delta, *_bounds(leg.account),
                      totals.kind_of(leg.transaction_type,
                                            "credit" if leg.delta > 0 else "debit"),
                      totals.shard_of(leg.account.id),
@@ -426,24 +495,29 @@ def _post_fast(to_post: EntryToPost, connection: sa.Connection | None = None
                      alert_owner=(leg.account.owner_id
                                   if alerts.watches_debit(leg.account, leg.delta) else None),
                      alert_large=alerts.may_be_large_transfer(leg.transaction_type))
-        for leg, (low, high) in zip(legs, bounds)]
+        for leg in legs]
     charge, daily_charge = None, to_post.daily_charge
     if daily_charge is not None:
         charge = fast.DailyCharge(daily_charge.user_id, daily_charge.amount,
                                   bank_day(timestamp), bank_limit())
-    params = fast.parameters(
+    return fast.parameters(
         entry_type=to_post.entry_type, description=to_post.description,
         actor_id=actor.id if actor is not None else None, channel=channel,
         idempotency_key=to_post.idempotency_key, reference=reference, at=timestamp,
         legs=fast_legs, bucket=totals.bucket_of(timestamp),
         audit=None if audit is None else _audit_columns(audit, reference, channel, actor),
         answer=to_post.answer, charge=charge)
-    result = fast.call(connection or db.session.connection(), params)
+
+
+def _fast_posting(to_post: EntryToPost, result: fast.Result) -> Posting | None:
+    """What ``ledger_post()`` reported for ``to_post``: the posting, None when it declined,
+    or the refusal raised as ``write_entry`` would raise it."""
+    legs = to_post.legs
     if result.outcome == "declined":
         return None
     if result.outcome == "refused":
         index = next(i for i, leg in enumerate(legs) if leg.account.id == result.refused_account)
-        low, high = bounds[index]
+        low, high = _bounds(legs[index].account)
         raise (_refusal_of(legs[index], result.refused_status, result.refused_balance, low,
                            high, result.refused_held) or LedgerError())
     if result.outcome == "over_limit":

@@ -181,7 +181,10 @@ def parameters(*, entry_type: str, description: str, actor_id: int | None, chann
 
 def call(connection: sa.Connection, params: dict) -> Result:
     """Run ``ledger_post()`` on ``connection`` (in its transaction, if it has one)."""
-    row = connection.execute(_statement(), params).one()
+    return _result(connection.execute(_statement(), params).one(), params)
+
+
+def _result(row: sa.Row, params: dict) -> Result:
     balances = {}
     if row.balances is not None:
         balances = dict(zip(params["account_ids"], row.balances))
@@ -191,6 +194,46 @@ def call(connection: sa.Connection, params: dict) -> Result:
     return Result(row.outcome, row.entry_id, row.entry_reference, balances,
                   row.refused_account, row.refused_status, row.refused_balance,
                   row.refused_held, row.limit_in_force, row.limit_used, answer)
+
+
+# The same ledger_post() call once per posting, for a batch of them in one statement: the
+# postings go as one JSON array (each the parameters above by name) and come back in its order.
+# Each call sees the writes of the ones before it (a volatile function's statements take
+# fresh snapshots), as separate calls in one transaction would.
+@functools.cache
+def _many_statement() -> sa.TextClause:
+    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in
+                        [("position", "integer"), *_PARAMETERS])
+    arguments = ", ".join(f"p.{name}" for name, _ in _PARAMETERS)
+    return sa.text(f"SELECT p.position, r.* FROM jsonb_to_recordset(CAST(:postings AS jsonb)) "
+                   f"AS p({columns}) CROSS JOIN LATERAL ledger_post({arguments}) AS r "
+                   f"ORDER BY p.position")
+
+
+def _as_json(value):
+    if isinstance(value, Decimal):
+        return str(value)  # exact: numeric reads it as written
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} in a posting's parameters")
+
+
+def call_many(connection: sa.Connection, batch: list[dict]) -> list[Result]:
+    """``call()`` for each of ``batch`` (``parameters()`` each), in order, in one statement
+    on ``connection``'s transaction. An error in any call fails the statement: roll it back
+    (a savepoint) and nothing of the batch is written."""
+    if not batch:
+        return []
+    documents = []
+    for position, params in enumerate(batch):
+        document = dict(params, position=position)
+        for name in ("audit_details", "answer_body"):  # already JSON text: nest it as JSON
+            if document[name] is not None:
+                document[name] = json.loads(document[name])
+        documents.append(document)
+    rows = connection.execute(_many_statement(),
+                              {"postings": json.dumps(documents, default=_as_json)}).all()
+    return [_result(row, params) for row, params in zip(rows, batch, strict=True)]
 
 
 # ---------------------------------------------------------------- the lean engine

@@ -64,7 +64,7 @@ def post_interest(month: date | None = None, **_) -> Outcome:
         return Outcome({"month": f"{month:%Y-%m}"}, str(error), failed=str(error))
     counts = {"month": f"{month:%Y-%m}", "credited": run.credited, "total": str(run.total),
               "already": run.already, "nothing": run.nothing, "held": run.held,
-              "caught_up": run.caught_up}
+              "refused": run.refused, "caught_up": run.caught_up}
     return Outcome(counts, run.summary())
 
 

@@ -37,7 +37,7 @@ from support.backoffice import (  # noqa: F401  (fixtures)
     audit_rows,
     balance,
 )
-from support.database import empty_database
+from support.database import POSTGRES, empty_database
 from support.web import post_form
 
 D = Decimal
@@ -241,6 +241,23 @@ def test_every_account_is_paid_once_across_batches_and_reruns(customer):
     assert_clean_book()
 
 
+@pytest.mark.skipif(not POSTGRES, reason="row locks are PostgreSQL's (SQLite locks the file)")
+def test_a_rerun_of_a_paid_month_locks_no_account(customer):
+    """The daily job runs again once the month is paid: it counts the accounts as paid
+    from their rows and leaves their rows unlocked (customers' postings never wait on it)."""
+    from support.queries import counted_statements
+
+    for _ in range(3):
+        saving(customer, deposit="1000.00")
+    rate("2.5", date(2025, 1, 1))
+    ledger.post_interest(NOVEMBER, batch_size=2)
+
+    with counted_statements() as rerun:
+        assert ledger.post_interest(NOVEMBER, batch_size=2).already == 3
+
+    assert not [statement for statement in rerun if "FOR UPDATE" in statement.upper()]
+
+
 def test_a_batch_reads_the_months_legs_once_not_once_per_account(customer):
     """The accrual of a batch's accounts is read in set-based queries: the number of reads
     of the legs does not follow the number of accounts."""
@@ -263,6 +280,102 @@ def test_a_batch_reads_the_months_legs_once_not_once_per_account(customer):
         assert ledger.post_interest(date(2025, 12, 1), batch_size=50).credited == 8
 
     assert leg_reads(two_accounts) == leg_reads(eight_accounts) > 0
+
+
+def fill_up(account: Account, target: Decimal) -> None:
+    """Bring ``account``'s balance to ``target`` at the start of November, in legs a leg can
+    hold, against two of the bank's own accounts (neither may pass the largest balance)."""
+    sources = [ledger.internal_account(),
+               ledger.internal_account(AccountType.EXPENSE, "GL-TEST", "Test funding")]
+    largest_leg, count = D("99999999.99"), 0
+    while (missing := target - balance(account)) > 0:
+        amount = min(missing, largest_leg)
+        ledger.post(EntryType.DEPOSIT,
+                    [ledger.Leg(account, TransactionType.DEPOSIT, amount),
+                     ledger.Leg(sources[count % 2], TransactionType.DEPOSIT, -amount)],
+                    "Fill", None, "teller", None, posted_at=at(NOVEMBER, 0))
+        count += 1
+
+
+def test_an_account_the_ledger_refuses_is_carried_while_the_others_are_paid(customer):
+    """A credit the ledger refuses (it would take the balance past what an account can
+    hold) is carried like a frozen account's, and the batch's other accounts are paid."""
+    first, full, last = (saving(customer, deposit="1000.00") for _ in range(3))
+    fill_up(full, ledger.MAX_BALANCE - D("10000000.00"))  # a month's interest is ~20 M
+    rate("2.5", date(2025, 1, 1))
+
+    run = ledger.post_interest(NOVEMBER, batch_size=3)
+
+    assert (run.credited, run.refused, run.total) == (2, 1, D("4.10"))
+    assert [len(interest_legs(account)) for account in (first, full, last)] == [1, 0, 1]
+    assert posting_row(full, NOVEMBER).posted == D("0.00")
+    assert posting_row(full, NOVEMBER).carry == posting_row(full, NOVEMBER).accrued > 0
+    assert ledger.post_interest(NOVEMBER, batch_size=3).already == 3
+    assert_clean_book()
+
+
+def test_a_batch_partly_paid_by_an_earlier_run_pays_only_the_rest(customer):
+    """Savings were paid November; checking accounts got their rate after: the next run's
+    batches hold paid and unpaid accounts side by side."""
+    accounts = []
+    for account_type in [AccountType.SAVINGS, AccountType.CHECKING] * 3:
+        account = ledger.open_account(customer, account_type)
+        account.created_at = at(NOVEMBER, 0)
+        db.session.commit()
+        ledger.deposit(account, D("1000.00"), "Opening", customer, posted_at=at(NOVEMBER, 0))
+        accounts.append(account)
+    rate("2.5", date(2025, 1, 1))
+    assert ledger.post_interest(NOVEMBER, batch_size=4).credited == 3
+    rate("2.5", date(2025, 1, 1), AccountType.CHECKING)
+
+    run = ledger.post_interest(NOVEMBER, batch_size=4)
+
+    assert (run.credited, run.already) == (3, 3)
+    assert [[leg.amount for leg in interest_legs(account)] for account in accounts] == \
+        [[D("2.05")]] * 6
+    assert_clean_book()
+
+
+def test_an_account_whose_months_entry_exists_is_not_paid_again_and_the_others_are(customer):
+    """The month's entry of the middle account is there already but not its row (written
+    by hand, say): its key is a replay, and the batch's others are still paid, once."""
+    first, middle, last = (saving(customer, deposit="1000.00") for _ in range(3))
+    rate("2.5", date(2025, 1, 1))
+    earlier = ledger.post(EntryType.INTEREST,
+                          [ledger.Leg(middle, TransactionType.INTEREST, D("2.05")),
+                           ledger.Leg(ledger.interest_account(), TransactionType.INTEREST,
+                                      D("-2.05"))],
+                          "Interest for November 2025", None, "system",
+                          f"interest:{middle.id}:2025-11")
+
+    run = ledger.post_interest(NOVEMBER, batch_size=3)
+
+    assert (run.credited, run.already) == (2, 1)
+    assert [leg.entry_id for leg in interest_legs(middle)] == [earlier.entry_id]
+    assert [len(interest_legs(account)) for account in (first, middle, last)] == [1, 1, 1]
+    assert_clean_book()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the batch statement is ledger_post()'s (PostgreSQL)")
+def test_a_batchs_postings_go_to_the_database_in_one_statement(customer):
+    """Whatever the number of accounts in the batch: one ledger_post() statement, and the
+    same statements in all (the postings' rows in one INSERT)."""
+    from support.queries import counted_statements
+
+    rate("2.5", date(2025, 1, 1))
+    for _ in range(2):
+        saving(customer, deposit="1000.00")
+    ledger.post_interest(NOVEMBER, batch_size=50)
+    with counted_statements() as two_accounts:
+        assert ledger.post_interest(date(2025, 12, 1), batch_size=50).credited == 2
+    for _ in range(6):
+        saving(customer, deposit="1000.00")
+    ledger.post_interest(date(2025, 12, 1), batch_size=50)  # the six new ones' months
+    with counted_statements() as eight_accounts:
+        assert ledger.post_interest(date(2026, 1, 1), batch_size=50).credited == 8
+
+    assert sum("ledger_post(" in statement for statement in eight_accounts) == 1
+    assert len(two_accounts) == len(eight_accounts)
 
 
 def test_an_account_with_no_rate_earns_nothing(customer):

@@ -6,7 +6,9 @@ the same key, the same key with another body, concurrent twins) and through the 
 the web pages and the teller desk call it (web transfers and withdrawals with a form key,
 teller cash through a till that may be short), with freezes, unfreezes and closures, holds
 placed, released and expired, customers' own daily limits lowered or raised (against a bank
-limit of 100.00) and alert settings changed in between. Every sequence runs on two fresh
+limit of 100.00) and alert settings changed in between; and batches of transfers posted as the
+jobs post them (``core.post_each`` inside ``core.in_batch``: on the fast path one
+``ledger_post()`` statement for the batch), keys repeated within a batch included. Every sequence runs on two fresh
 PostgreSQL databases: one app with the fast path, one with ``LEDGER_FAST_PATH=0``. Both must
 give the same answers and leave the same balances, entries, legs, audit rows, report buckets,
 stored API answers, daily totals, holds and queued alert emails (ids, references and times
@@ -30,7 +32,9 @@ from bankapp import create_app, ledger
 from bankapp.notifications import alerts
 from bankapp.extensions import db, limiter
 from bankapp.audit import trail
-from bankapp.ledger import fast
+from bankapp.audit import Action, TargetType
+from bankapp.ledger import core, fast
+from bankapp.ledger.limits import DailyCharge
 from bankapp.models import (
     Account,
     AccountStatus,
@@ -38,12 +42,14 @@ from bankapp.models import (
     AuditEvent,
     Channel,
     DailyOutgoing,
+    EntryType,
     Hold,
     JournalEntry,
     LedgerTotal,
     OutboxMessage,
     Role,
     Transaction,
+    TransactionType,
     User,
     now_utc,
 )
@@ -185,6 +191,9 @@ operations = st.one_of(
     st.tuples(st.just("end_hold"), st.integers(0, 5), st.booleans()),
     st.tuples(st.just("own_limit"), customers, limits, st.booleans()),
     st.tuples(st.just("alerts"), customers, thresholds, thresholds),
+    # (source, destination, amount, key number): equal key numbers in one batch are a replay
+    st.tuples(st.just("batch"), st.lists(st.tuples(numbers, numbers, st.one_of(amounts, payments),
+                                                   st.integers(0, 2)), min_size=1, max_size=5)),
 )
 
 
@@ -299,6 +308,8 @@ def run_sequence(app, ops: list[tuple]) -> list:
                 answers.append(ledger_outcome(lambda: post(
                     account(number), D(amount), "counter", teller, channel=Channel.TELLER,
                     cash_account=ledger.till_for(teller))))
+            elif kind == "batch":
+                answers.append(run_batch(op[1], index))
             elif kind == "status":
                 _, number, status = op
                 db.session.execute(sa.update(Account).where(Account.account_number == number)
@@ -306,6 +317,29 @@ def run_sequence(app, ops: list[tuple]) -> list:
                 db.session.commit()
             db.session.remove()
         return answers + [ledger_state()]
+
+
+def run_batch(transfers: list[tuple], index: int) -> list:
+    """Web transfers posted together as a job posts its batch; what each one gave."""
+    entries, locked = [], set()
+    for source, destination, amount, key in transfers:
+        if source == destination:
+            continue
+        payer, payee, amount = account(source), account(destination), D(amount)
+        owner = db.session.get(User, payer.owner_id)
+        locked |= {payer.id, payee.id}
+        charge = DailyCharge(owner.id, amount) if payee.owner_id != owner.id else None
+        entries.append(core.EntryToPost(
+            EntryType.TRANSFER,
+            (core.Leg(payer, TransactionType.TRANSFER_OUT, -amount),
+             core.Leg(payee, TransactionType.TRANSFER_IN, amount)),
+            "batch", owner, Channel.WEB, f"batch-{index}-{key}",
+            audit=core.AuditNote(Action.TRANSFER, TargetType.ACCOUNT, source,
+                                 {"amount": amount, "destination": destination}),
+            daily_charge=charge))
+    results = core.in_batch(lambda: core.post_each(entries), "diff", lock=sorted(locked))
+    return [("posted", result.replayed) if isinstance(result, core.Posting)
+            else ("refused", type(result).__name__, str(result)) for result in results]
 
 
 def run_twins(app, who, path, body, key) -> list:
@@ -388,6 +422,13 @@ DEEP = "DIFF_EXAMPLES" in os.environ
 # More refusals than one hour's security-event audit rows (10 per kind and caller): both sides
 # must start from a full budget, whatever the other side or an earlier sequence spent.
 @example(ops=[("api_withdrawal", "bob", NUMBERS[0], "1.00")] * 12)
+# A batch with each kind of outcome: posted, replayed within the batch, refused (a frozen
+# payee, the daily limit, a full account), declined (Bob's large-transfer alert: generic).
+@example(ops=[("status", NUMBERS[1], AccountStatus.FROZEN),
+              ("batch", [(NUMBERS[0], NUMBERS[2], "10.00", 0), (NUMBERS[2], NUMBERS[1], "5.00", 0),
+                         (NUMBERS[0], NUMBERS[2], "10.00", 0), (NUMBERS[0], NUMBERS[3], "95.00", 1),
+                         (NUMBERS[2], NUMBERS[4], "60.00", 1), (NUMBERS[3], NUMBERS[4], "1.00", 2),
+                         (NUMBERS[3], NUMBERS[0], "60.00", 2)])])
 def test_the_fast_path_and_the_generic_path_keep_the_same_ledger(twin_apps, ops):
     fast_app, generic_app = twin_apps
     on_fast = run_sequence(fast_app, ops)
