@@ -13,7 +13,7 @@ from bankapp.extensions import db
 from bankapp.models import Account, JournalEntry, Role, StatementIssue, Transaction
 from bankapp.reports import service
 from bankapp.reports.service import ReportError
-from support.reports import deposit_at, transfer_at, withdraw_at
+from support.reports import deposit_at, post_random_history, transfer_at, withdraw_at
 
 D = Decimal
 UTC = timezone.utc
@@ -41,23 +41,10 @@ def test_statement_opening_plus_in_minus_out_is_closing_on_random_histories(
     account = funded_account(customer)
     other = funded_account(make_user(), "100000.00")
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    balance = D("0.00")
     moments = sorted(start + timedelta(minutes=rng.randint(1, 60 * 24 * 120))
                      for _ in range(rng.randint(5, 40)))
-    for when in moments:
-        amount = D(rng.randint(1, 50_000)) / 100
-        kind = rng.choice(["deposit", "withdraw", "in", "out"])
-        if kind in ("withdraw", "out") and amount > balance:
-            kind = "deposit"
-        if kind == "deposit":
-            deposit_at(monkeypatch, account, amount, when)
-        elif kind == "withdraw":
-            withdraw_at(monkeypatch, account, amount, when)
-        elif kind == "in":
-            transfer_at(monkeypatch, other, account, amount, when)
-        else:
-            transfer_at(monkeypatch, account, other, amount, when)
-        balance += amount if kind in ("deposit", "in") else -amount
+    balance = post_random_history(monkeypatch, rng, account, other, moments,
+                                  lambda rng: D(rng.randint(1, 50_000)) / 100)
     # Any window of the history adds up, wherever it starts and ends.
     for _ in range(4):
         first = date(2026, 1, 1) + timedelta(days=rng.randint(0, 120))

@@ -15,7 +15,7 @@ from bankapp.extensions import db
 from bankapp.models import AccountType, TransactionType
 from bankapp.reports import service
 from bankapp.reports.lines import LINES_PER_PAGE, line_page
-from support.reports import csv_rows, deposit_at, transfer_at, withdraw_at
+from support.reports import csv_rows, deposit_at, post_random_history
 
 D = Decimal
 YEAR = "start=2026-01-01&end=2026-12-31"
@@ -157,23 +157,9 @@ def test_any_page_of_any_history_verifies_as_the_whole_statement(
     account = funded_account(customer)
     other = funded_account(make_user(), "100000.00")
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    balance = D("0.00")
-    for when in sorted(start + timedelta(minutes=rng.randint(1, 60 * 24 * 90))
-                       for _ in range(30)):
-        amount = rng.choice([D(rng.randint(1, 900)), D(rng.randint(1, 900)) / 10,
-                             D(rng.randint(1, 90_000)) / 100])
-        kind = rng.choice(["deposit", "withdraw", "in", "out"])
-        if kind in ("withdraw", "out") and amount > balance:
-            kind = "deposit"
-        if kind == "deposit":
-            deposit_at(monkeypatch, account, amount, when)
-        elif kind == "withdraw":
-            withdraw_at(monkeypatch, account, amount, when)
-        elif kind == "in":
-            transfer_at(monkeypatch, other, account, amount, when)
-        else:
-            transfer_at(monkeypatch, account, other, amount, when)
-        balance += amount if kind in ("deposit", "in") else -amount
+    moments = sorted(start + timedelta(minutes=rng.randint(1, 60 * 24 * 90)) for _ in range(30))
+    post_random_history(monkeypatch, rng, account, other, moments, lambda rng: rng.choice([
+        D(rng.randint(1, 900)), D(rng.randint(1, 900)) / 10, D(rng.randint(1, 90_000)) / 100]))
     for _ in range(3):
         first = date(2026, 1, 1) + timedelta(days=rng.randint(0, 60))
         last = first + timedelta(days=rng.randint(0, 60))

@@ -38,6 +38,28 @@ def transfer_at(monkeypatch, source, destination, amount, when: datetime,
                                description, actor)
 
 
+def post_random_history(monkeypatch, rng, account, other, moments, amount_of) -> Decimal:
+    """Deposits, withdrawals and transfers to and from ``other`` on ``account``, one at each
+    of ``moments`` (in order), each of ``amount_of(rng)``, never overdrawing ``account``;
+    the balance they leave it."""
+    balance = Decimal("0.00")
+    for when in moments:
+        amount = amount_of(rng)
+        kind = rng.choice(["deposit", "withdraw", "in", "out"])
+        if kind in ("withdraw", "out") and amount > balance:
+            kind = "deposit"
+        if kind == "deposit":
+            deposit_at(monkeypatch, account, amount, when)
+        elif kind == "withdraw":
+            withdraw_at(monkeypatch, account, amount, when)
+        elif kind == "in":
+            transfer_at(monkeypatch, other, account, amount, when)
+        else:
+            transfer_at(monkeypatch, account, other, amount, when)
+        balance += amount if kind in ("deposit", "in") else -amount
+    return balance
+
+
 def csv_rows(response, delimiter=",") -> list[list[str]]:
     """The cells of a CSV download (its byte-order mark dropped)."""
     return list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig")),
