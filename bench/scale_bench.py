@@ -633,6 +633,9 @@ def pages(layout: Layout) -> list[tuple[str, str, str]]:
         ("admin users", "admin", "/admin/users/?q=smith"),
         ("bank report, one day", "admin",
          f"/reports/bank/?start={month_end.isoformat()}&end={month_end.isoformat()}"),
+        # Today's period has not closed: its accounts are counted as they stand.
+        ("bank report, today", "admin", f"/reports/bank/?start={today.isoformat()}"
+                                        f"&end={today.isoformat()}"),
         ("bank report, one month", "admin",
          f"/reports/bank/?start={last_month.isoformat()}&end={month_end.isoformat()}"),
         ("loan portfolio and PAR", "admin", "/reports/loan-portfolio/"),
@@ -919,16 +922,16 @@ def migrate(db_url: str, revision: str | None) -> None:
         raise SystemExit(f"flask db upgrade failed:\n{result.stdout}\n{result.stderr}")
 
 
-def fold_ledger_totals(db_url: str) -> None:
-    """Run the nightly ``fold-ledger-totals`` job once, as a bank's first night after the
-    upgrade would (where this checkout has it)."""
+def nightly_job(db_url: str, name: str) -> None:
+    """Run the nightly job ``name`` once, as a bank's first night after the upgrade would
+    (where this checkout has it): ``fold-ledger-totals`` folds the report buckets,
+    ``count-balances`` counts the accounts the bank report of a closed period shows."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "flask", "fold-ledger-totals"],
+    result = subprocess.run([sys.executable, "-m", "flask", name],
                             cwd=apphost.REPO_ROOT, env=apphost.app_env(apphost.REPO_ROOT, db_url),
                             capture_output=True, text=True)
     if result.returncode == 0:
-        log(f"folded the report buckets in {time.perf_counter() - started:.1f} s: "
-            f"{result.stdout.strip()}")
+        log(f"ran {name} in {time.perf_counter() - started:.1f} s: {result.stdout.strip()}")
 
 
 def make_app(db_url: str):
@@ -1032,7 +1035,8 @@ def main() -> int:
             started = time.perf_counter()
             migrate(db_url, None)
             log(f"\nupgraded to head in {time.perf_counter() - started:.1f} s")
-            fold_ledger_totals(db_url)
+            nightly_job(db_url, "fold-ledger-totals")
+        nightly_job(db_url, "count-balances")
         after = pages_in(args, apphost.REPO_ROOT, f"head, app {apphost.REPO_ROOT}")
         if before:
             log("\n== before / after (p95 ms, queries, CPU ms per page: app + PostgreSQL)")

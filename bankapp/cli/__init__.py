@@ -14,7 +14,8 @@ def register(app: Flask) -> None:
                     checks.check, ledger.reconcile, ledger.prune_idempotency_keys,
                     users.reset_2fa, users.rotate_field_key, mail.deliver_mail,
                     ledger.run_scheduled, ledger.set_rate, ledger.post_interest,
-                    ledger.prune_sessions, ledger.fold_ledger_totals, jobs.run_jobs,
+                    ledger.prune_sessions, ledger.fold_ledger_totals, ledger.count_balances,
+                    jobs.run_jobs,
                     backups.backup, backups.restore_check, backups.restore,
                     lending.create_loan_product, lending.run_loans):
         app.cli.add_command(command)

@@ -84,6 +84,13 @@ def fold_ledger_totals():
     run_and_report("fold-ledger-totals")
 
 
+@click.command("count-balances")
+@with_appcontext
+def count_balances():
+    """Count the accounts and balances by type and status (run daily, after the close)."""
+    run_and_report("count-balances")
+
+
 @click.command("prune-sessions")
 @with_appcontext
 def prune_sessions():

@@ -32,6 +32,7 @@ from bankapp.models.ledger import (
     PendingStatus,
     PendingPosting,
     LedgerTotal,
+    ClosingBalance,
 )
 from bankapp.models.limits import Hold, TransferLimit, DailyOutgoing
 from bankapp.models.counters import RateLimitCounter
@@ -92,6 +93,7 @@ __all__ = [
     "PendingStatus",
     "PendingPosting",
     "LedgerTotal",
+    "ClosingBalance",
     "Hold",
     "TransferLimit",
     "DailyOutgoing",

@@ -333,3 +333,25 @@ class LedgerTotal(db.Model):
     # row, no extra index entry). NULL: not known (a row written before migration 0023 was
     # backfilled, or by the previous release): its bucket is always read.
     max_amount: Mapped[Optional[Decimal]] = mapped_column(sa.Numeric(10, 2))
+
+
+class ClosingBalance(db.Model):
+    """The accounts of one type and status, and what they held, as counted at ``counted_at``
+    by the daily ``count-balances`` job, soon after the bank's day closed.
+
+    The bank report of a past period shows the first count after its close instead of
+    summing every account row as it stands now (a scan that grows with the bank). Counted in
+    one statement, so a count is the book at one moment and its rows sum to zero.
+    """
+
+    __tablename__ = "closing_balances"
+    __table_args__ = (
+        sa.CheckConstraint("accounts > 0", name="accounts_positive"),
+        sa.CheckConstraint("balance <> 'NaN'", name="balance_not_nan"),
+    )
+
+    counted_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    account_type: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    accounts: Mapped[int] = mapped_column(sa.Integer)
+    balance: Mapped[Decimal] = mapped_column(sa.Numeric(16, 2))

@@ -209,7 +209,9 @@ def bank_table_csv(report: BankReport, table: str) -> bytes:
         rows = [["figure", "value"],
                 [*with_currency("customer_balances"), report.held.customer_total],
                 ["customer_accounts", report.held.customer_accounts],
-                [*with_currency("internal_balances"), report.held.internal_total]]
+                [*with_currency("internal_balances"), report.held.internal_total],
+                ["counted_at", report.counted_at.astimezone(bank_timezone())
+                 .isoformat(timespec="seconds")]]
     elif table == "largest":
         tz = bank_timezone()
         rows = [["timestamp", "account_number", "type", "side", *with_currency("amount"),

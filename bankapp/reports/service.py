@@ -867,6 +867,11 @@ class BankReport:
     held: BalancesHeld
     largest: list[Movement]
     signups: list[SignupMonth]
+    # When ``groups`` and ``held`` were counted: the first daily count after the period's
+    # close (``ledger.first_count_after``), or the report's own time when they were counted
+    # for it (a period not closed yet, or none counted since).
+    counted_at: datetime = field(default_factory=now_utc)
+    counted_for_report: bool = True
 
     @property
     def day_totals(self) -> DayRow:
@@ -879,9 +884,18 @@ class BankReport:
 
 
 def bank_report(period: Period) -> BankReport:
-    groups = accounts_by_type_and_status()
+    """The bank-wide report of ``period``. Its accounts and balances are those of the first
+    daily count after the period closed; a period not closed yet, or with no count since,
+    counts every account as it stands."""
+    counted = ledger.first_count_after(period.utc_bounds()[1])
+    if counted is None:
+        groups, extra = accounts_by_type_and_status(), {}
+    else:
+        counted_at, counts = counted
+        groups = [AccountGroup(c.account_type, c.status, c.accounts, c.balance) for c in counts]
+        extra = {"counted_at": counted_at, "counted_for_report": False}
     return BankReport(period, daily_totals(period), groups, balances_held(groups),
-                      largest_movements(period), new_customers_per_month())
+                      largest_movements(period), new_customers_per_month(), **extra)
 
 
 # ---------------------------------------------------------------- loan statements

@@ -44,6 +44,9 @@ JOBS: tuple[Job, ...] = (
     Job("fold-ledger-totals", DAY, "45 3 * * *",
         N_("Fold the report buckets' shard rows of past quarter hours into one row each."),
         tasks.fold_ledger_totals),
+    Job("count-balances", DAY, "5 0 * * *",
+        N_("Count the accounts and balances by type and status after the day's close."),
+        tasks.count_balances),
     Job("reconcile", DAY, "0 4 * * *",
         N_("Check every ledger invariant."), tasks.reconcile),
 )

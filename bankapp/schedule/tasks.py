@@ -97,6 +97,14 @@ def fold_ledger_totals(**_) -> Outcome:
                    f"{before.isoformat()}.")
 
 
+def count_balances(**_) -> Outcome:
+    """Count the accounts by type and status and what they hold, as they stand (the bank
+    report of a past period shows the first count after its close)."""
+    groups = ledger.count_balances()
+    return Outcome({"groups": groups}, f"Counted the accounts and balances: {groups} groups "
+                                       "by type and status.")
+
+
 def reconcile(**_) -> Outcome:
     """Check every ledger invariant; failed, with each mismatch, when the book is not clean."""
     result = ledger.reconcile()

@@ -16,7 +16,7 @@ from support.users import log_in_as
 
 CRON_SECRET = "a-cron-secret-of-32-characters-x"
 EXPECTED_JOBS = {"deliver-mail", "run-scheduled", "run-loans", "post-interest",
-                 "prune-idempotency-keys", "prune-sessions", "fold-ledger-totals",
+                 "prune-idempotency-keys", "prune-sessions", "fold-ledger-totals", "count-balances",
                  "reconcile"}
 
 
