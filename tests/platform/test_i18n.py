@@ -78,6 +78,16 @@ def test_french_translations_keep_every_placeholder():
             assert message.check() == [], message.id
 
 
+def test_french_translations_use_the_typographic_apostrophe():
+    """French writes l’échéance with ’, as the rest of the catalogue does, not a typewriter '."""
+    straight = []
+    for message in catalogue("fr"):
+        forms = message.string if isinstance(message.string, tuple) else (message.string,)
+        if message.id and any("'" in form for form in forms if form):
+            straight.append(message.id)
+    assert straight == []
+
+
 def test_the_committed_mo_file_is_the_compiled_po_file():
     """Hosts serve the committed .mo (no compile step at build or start): it must be current."""
     compiled = io.BytesIO()

@@ -84,7 +84,7 @@ def test_the_english_csv_writes_dates_and_numbers_the_english_way(customer_clien
 def test_the_french_csv_is_in_french_with_french_numbers_and_semicolons(customer_client,
                                                                         loan):
     table = csv_rows(customer_client.get(url(loan, "?format=csv"), headers=FRENCH), ";")
-    assert table[0] == ["Échéance", "Date d'échéance", "Capital (USD)", "Intérêts (USD)",
+    assert table[0] == ["Échéance", "Date d’échéance", "Capital (USD)", "Intérêts (USD)",
                         "Frais (USD)", "Payé (USD)", "Reste dû (USD)", "En retard (USD)"]
     assert table[3][1] == "15 avr. 2027" and table[3][6] == "81,62"
     assert table[13][2] == "1\u202f200,00"
