@@ -512,6 +512,10 @@ PATHS = {
         "get": {
             "summary": "Find customers (tellers and admins)", "operationId": "listCustomers",
             "tags": ["Staff"], "parameters": [_param("Query"), _param("Limit")],
+            "description": "Customers whose email, phone number (as stored, or typed the "
+                           "local way of BANK_PHONE_REGION), name (first, last or full) or "
+                           "an account number holds the query, sorted by last and first "
+                           "name; every customer without a query.",
             "responses": {"200": _json(_ref("CustomerList"), "Matching customers."),
                           **_errors("400", "401", "403", "422")},
         },

@@ -37,7 +37,7 @@ from bankapp.api.representations import (
     transaction_json,
 )
 from bankapp.audit import events
-from bankapp.identity import lookups, stepup
+from bankapp.identity import directory, lookups, stepup
 from bankapp.identity import services as identity_services
 from bankapp.identity.factors import SecondFactorRefused, needs_enrolment, verify_second_factor
 from bankapp.api.tokens import (
@@ -415,21 +415,9 @@ def posting_status(key):
 @bp.get("/v1/customers")
 @staff_required
 def customers():
-    """Find customers by name, email, phone or account number (tellers and admins)."""
-    q = search_param()
-    limit = limit_param()
-    query = (sa.select(User).where(User.role == Role.CUSTOMER).order_by(User.id).limit(limit)
-             .options(selectinload(User.accounts)))
-    if q:
-        needle = q.lower()
-        query = query.where(sa.or_(
-            sa.func.lower(User.email).contains(needle, autoescape=True),
-            sa.func.lower(User.first_name).contains(needle, autoescape=True),
-            sa.func.lower(User.last_name).contains(needle, autoescape=True),
-            User.phone_number.contains(q, autoescape=True),
-            User.id.in_(sa.select(Account.owner_id).where(
-                Account.account_number.contains(q.upper(), autoescape=True))),
-        ))
+    """Find customers by name, email, phone or account number (tellers and admins), as the
+    teller's search page does, sorted by name."""
+    query = directory.customer_search(search_param()).limit(limit_param())
     return jsonify(customers=[customer_json(user) for user in db.session.scalars(query)])
 
 

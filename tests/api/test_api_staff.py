@@ -1,5 +1,6 @@
 """Teller and admin scope: customer search and postings on any customer account."""
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 
@@ -29,6 +30,28 @@ def test_customer_search_by_account_number(client, teller, customer, funded_acco
     account = funded_account(customer)
     response = send(client, "GET", f"/api/v1/customers?q={account.account_number[-6:]}", teller)
     assert [c["email"] for c in response.get_json()["customers"]] == ["alice@example.com"]
+
+
+def test_customer_search_finds_a_full_name(client, teller, customer):
+    response = send(client, "GET", "/api/v1/customers?q=alice%20archer", teller)
+    assert [c["email"] for c in response.get_json()["customers"]] == ["alice@example.com"]
+
+
+@pytest.mark.parametrize("typed", ["0722 000 111", "+254 722 000 111"])
+def test_customer_search_finds_a_phone_number_typed_the_local_way(app, client, teller,
+                                                                  make_user, typed):
+    app.config["BANK_PHONE_REGION"] = "KE"
+    make_user(email="wanjiru@example.com", phone_number="+254722000111")
+    response = send(client, "GET", f"/api/v1/customers?q={quote(typed)}", teller)
+    assert [c["email"] for c in response.get_json()["customers"]] == ["wanjiru@example.com"]
+
+
+def test_customer_search_sorts_customers_by_name(client, teller, make_user):
+    for first, last in (("Zoe", "Young"), ("Adam", "Young"), ("Yann", "Abel")):
+        make_user(email=f"{first.lower()}@example.com", first_name=first, last_name=last)
+    emails = [c["email"] for c in send(client, "GET", "/api/v1/customers", teller)
+              .get_json()["customers"]]
+    assert emails == ["yann@example.com", "adam@example.com", "zoe@example.com"]
 
 
 def test_customer_search_lists_customers_only(client, teller, customer):
