@@ -616,6 +616,7 @@ def pages(layout: Layout) -> list[tuple[str, str, str]]:
         ("API accounts", "api", "/api/v1/accounts"),
         ("API transactions", "api", f"/api/v1/accounts/{busy}/transactions"),
         ("teller search: name", "teller", "/teller/customers/?q=okafor"),
+        ("API customer search: name", "staff api", "/api/v1/customers?q=okafor"),
         ("teller search: phone", "teller", "/teller/customers/?q=%2B447700012345"),
         ("teller search: account number", "teller",
          f"/teller/customers/?q=ACC-{layout.accounts // 2:09d}"),
@@ -693,7 +694,14 @@ def measure_pages(app, layout: Layout, runs: int, label: str, explain_slowest: b
         sign_in(app, clients[role], user_id)
     token = api_token(app)
     clients["api"] = app.test_client()
-    headers = {"api": {"Authorization": f"Bearer {token}"}}
+    clients["staff api"] = app.test_client()
+    with app.app_context():
+        from bankapp.api.tokens import issue_access_token
+        from bankapp.models import User
+
+        staff_token = issue_access_token(db.session.get(User, layout.tellers[0]))
+    headers = {"api": {"Authorization": f"Bearer {token}"},
+               "staff api": {"Authorization": f"Bearer {staff_token}"}}
     statements = STATEMENTS[0] or Statements()
     STATEMENTS[0] = statements
     results = {}
