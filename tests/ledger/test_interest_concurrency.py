@@ -13,12 +13,14 @@ from decimal import Decimal as D
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 
 from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.ledger import InsufficientFunds
 from bankapp.models import (Account, AccountType, InterestPosting, Transaction,
                             TransactionType)
+from support.api import new_key, send
 from support.backoffice import balance
 from support.concurrency import (InBackground, RowLocks, flask_commands_at_once,
                                  wait_for_lock_waits)
@@ -111,6 +113,14 @@ def workers(request):
                                    else "generic_worker_app")
 
 
+@pytest.fixture
+def gate(app):
+    """A ``RowLocks`` transaction on the test database, released at the end in any case."""
+    locks = RowLocks(app.config["SQLALCHEMY_DATABASE_URI"])
+    yield locks
+    locks.release()
+
+
 def _last_lock(savings: list) -> int:
     """The account the interest batch locks last: the highest id of its accounts and
     ``GL-INTEREST``."""
@@ -135,6 +145,16 @@ def _transfer(source_id: int, destination_id: int, amount: D) -> int:
                            source.owner).entry_id
 
 
+def _api_transfer(source_id: int, destination_id: int, amount: str) -> tuple[int, dict]:
+    source = db.session.get(Account, source_id)
+    destination = db.session.get(Account, destination_id)
+    response = send(current_app.test_client(), "POST", "/api/v1/transfers", source.owner,
+                    {"from_account": source.account_number,
+                     "to_account": destination.account_number, "amount": amount},
+                    key=new_key())
+    return response.status_code, response.get_json()
+
+
 def _withdraw(account_id: int, amount: D) -> int:
     account = db.session.get(Account, account_id)
     return ledger.withdraw(account, amount, "Cash", account.owner).entry_id
@@ -150,9 +170,8 @@ def _book_total() -> D:
 
 
 def test_a_transfer_waiting_on_an_interest_batch_posts_after_it_and_loses_no_update(
-        app, workers, savings):
+        app, workers, gate, savings):
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    gate = RowLocks(url)
     job = _batch_waiting_on(gate, app, workers, savings)
     transfer = InBackground(workers, _transfer, savings[0].id, savings[1].id, D("300.00"))
     wait_for_lock_waits(url, 2)  # the transfer waits for the batch's lock
@@ -171,9 +190,27 @@ def test_a_transfer_waiting_on_an_interest_batch_posts_after_it_and_loses_no_upd
     assert ledger.reconcile().clean
 
 
-def test_withdrawals_waiting_on_an_interest_batch_never_overdraw(app, workers, savings):
+def test_an_api_transfer_waiting_on_an_interest_batch_is_answered_once_it_commits(
+        app, workers, gate, savings):
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    gate = RowLocks(url)
+    job = _batch_waiting_on(gate, app, workers, savings)
+    transfer = InBackground(workers, _api_transfer, savings[0].id, savings[1].id, "300.00")
+    wait_for_lock_waits(url, 2)
+    gate.release()
+
+    run, (status, body) = job.outcome(), transfer.outcome()
+    assert isinstance(run, ledger.InterestRun), run
+    assert run.credited == ACCOUNTS, run
+    assert (status, body["balance_after"]) == (201, "702.05"), body
+    assert [balance(account) for account in savings[:2]] == [D("702.05"), D("1302.05")]
+    assert _paid() == (ACCOUNTS, [1] * ACCOUNTS)
+    assert _book_total() == 0
+    assert ledger.reconcile().clean
+
+
+def test_withdrawals_waiting_on_an_interest_batch_never_overdraw(app, workers, gate,
+                                                                   savings):
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
     job = _batch_waiting_on(gate, app, workers, savings)
     withdrawals = [InBackground(workers, _withdraw, savings[0].id, D("600.00"))
                    for _ in range(2)]
@@ -185,8 +222,9 @@ def test_withdrawals_waiting_on_an_interest_batch_never_overdraw(app, workers, s
     assert isinstance(run, ledger.InterestRun), run
     assert run.credited == ACCOUNTS, run
     # 1,002.05 after the interest: one withdrawal of 600.00 fits, the other is refused.
-    assert sorted(type(outcome).__name__ for outcome in outcomes) == [
-        "InsufficientFunds", "int"], outcomes
+    refused = [outcome for outcome in outcomes if isinstance(outcome, InsufficientFunds)]
+    posted = [outcome for outcome in outcomes if isinstance(outcome, int)]
+    assert (len(posted), len(refused)) == (1, 1), outcomes
     assert balance(savings[0]) == D("402.05")
     assert _paid() == (ACCOUNTS, [1] * ACCOUNTS)
     assert _book_total() == 0
@@ -194,11 +232,10 @@ def test_withdrawals_waiting_on_an_interest_batch_never_overdraw(app, workers, s
 
 
 def test_a_batch_that_loses_a_deadlock_runs_again_and_pays_each_account_once(
-        app, workers, savings, caplog):
+        app, workers, gate, savings, caplog):
     caplog.set_level(logging.INFO, logger="bankapp.ledger")
-    # The gate waits 60 s before it looks for a deadlock, the batch the server's 1 s: the
+    # The gate waits a minute before it looks for a deadlock, the batch the server's 1 s: the
     # batch is the one PostgreSQL finds in the cycle and aborts.
-    gate = RowLocks(app.config["SQLALCHEMY_DATABASE_URI"], deadlock_timeout="60s")
     job = _batch_waiting_on(gate, app, workers, savings)
     gate.lock_meanwhile(savings[0].id)  # locked by the batch, which waits for the gate: a cycle
     gate.release()  # once granted: the batch was rolled back
@@ -214,10 +251,9 @@ def test_a_batch_that_loses_a_deadlock_runs_again_and_pays_each_account_once(
 
 
 def test_a_batch_that_loses_a_deadlock_inside_its_postings_runs_again_and_pays_each_once(
-        app, workers, savings, caplog):
+        app, workers, gate, savings, caplog):
     caplog.set_level(logging.INFO, logger="bankapp.ledger")
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    gate = RowLocks(url, deadlock_timeout="60s")
     # The batch locks every account, then stops at its first entry, whose key is in flight.
     gate.claim_system_key(f"interest:{savings[0].id}:2025-11")
     job = InBackground(workers, ledger.post_interest, NOVEMBER)

@@ -79,12 +79,12 @@ class RowLocks:
     """A PostgreSQL transaction of its own that takes account row locks when told and holds
     them until ``release()``: how a test stops another transaction at a lock it chose.
 
-    ``deadlock_timeout`` is this connection's: longer than the server's 1 s, it makes the
-    *other* side of a deadlock the one PostgreSQL detects and aborts (the backend whose
-    timeout runs out first checks for the cycle and fails its own transaction).
+    Its ``deadlock_timeout`` is a minute, the server's 1 s for everyone else: in a deadlock
+    with it, the other side is the one PostgreSQL aborts (the backend whose timeout runs out
+    first looks for the cycle and fails its own transaction).
     """
 
-    def __init__(self, database_url: str, *, deadlock_timeout: str = "1s"):
+    def __init__(self, database_url: str, *, deadlock_timeout: str = "60s"):
         self._engine = sa.create_engine(database_url, poolclass=NullPool)
         self._connection = self._engine.connect()
         # In the transaction: undone with it on release.
@@ -123,7 +123,9 @@ class RowLocks:
         self._waiting.start()
 
     def release(self) -> None:
-        """Roll the transaction back (nothing it did stays) and close the connection."""
+        """Roll the transaction back (nothing it did stays) and close the connection; once."""
+        if self._connection.closed:
+            return
         try:
             if self._waiting is not None:
                 self._waiting.join(timeout=120)
