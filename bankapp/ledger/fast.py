@@ -197,17 +197,31 @@ def _result(row: sa.Row, params: dict) -> Result:
 
 
 # The same ledger_post() call once per posting, for a batch of them in one statement: the
-# postings go as one JSON array (each the parameters above by name) and come back in its order.
-# Each call sees the writes of the ones before it (a volatile function's statements take
-# fresh snapshots), as separate calls in one transaction would.
+# postings go as one JSON array (each the parameters above by name, and its position). Each
+# call sees the writes of the ones before it (a volatile function's statements take fresh
+# snapshots), as separate calls in one transaction would; so the order of the calls matters
+# (an entry may spend what an earlier one credited). A join makes no promise of the order in
+# which it calls a function for its rows, so the calls are a recursive query's steps instead:
+# step n calls ledger_post() for the posting at position n, and PostgreSQL evaluates a step
+# only once the step before it is done. The posting of a step is read by a lateral subquery
+# that refers to the step before it, kept unflattened (OFFSET 0), so the planner cannot call
+# the function for other rows and filter afterwards. Each row carries its position back.
 @functools.cache
 def _many_statement() -> sa.TextClause:
     columns = ", ".join(f"{name} {sql_type}" for name, sql_type in
                         [("position", "integer"), *_PARAMETERS])
     arguments = ", ".join(f"p.{name}" for name, _ in _PARAMETERS)
-    return sa.text(f"SELECT p.position, r.* FROM jsonb_to_recordset(CAST(:postings AS jsonb)) "
-                   f"AS p({columns}) CROSS JOIN LATERAL ledger_post({arguments}) AS r "
-                   f"ORDER BY p.position")
+    return sa.text(
+        f"WITH RECURSIVE postings AS MATERIALIZED ("
+        f"SELECT * FROM jsonb_to_recordset(CAST(:postings AS jsonb)) AS p({columns})), "
+        f"called AS ("
+        f"SELECT p.position, r.* FROM (SELECT * FROM postings WHERE position = 0 OFFSET 0) AS p "
+        f"CROSS JOIN LATERAL ledger_post({arguments}) AS r "
+        f"UNION ALL "
+        f"SELECT p.position, r.* FROM called AS c CROSS JOIN LATERAL ("
+        f"SELECT * FROM postings WHERE position = c.position + 1 OFFSET 0) AS p "
+        f"CROSS JOIN LATERAL ledger_post({arguments}) AS r) "
+        f"SELECT * FROM called ORDER BY position")
 
 
 def _as_json(value):
@@ -220,8 +234,8 @@ def _as_json(value):
 
 def call_many(connection: sa.Connection, batch: list[dict]) -> list[Result]:
     """``call()`` for each of ``batch`` (``parameters()`` each), in order, in one statement
-    on ``connection``'s transaction. An error in any call fails the statement: roll it back
-    (a savepoint) and nothing of the batch is written."""
+    on ``connection``'s transaction; the results in the batch's order. An error in any call
+    fails the statement: roll it back (a savepoint) and nothing of the batch is written."""
     if not batch:
         return []
     documents = []
@@ -233,7 +247,13 @@ def call_many(connection: sa.Connection, batch: list[dict]) -> list[Result]:
         documents.append(document)
     rows = connection.execute(_many_statement(),
                               {"postings": json.dumps(documents, default=_as_json)}).all()
-    return [_result(row, params) for row, params in zip(rows, batch, strict=True)]
+    # Matched by the position each row carries, not by where it comes: a row out of place
+    # must not become another entry's answer.
+    by_position = {row.position: row for row in rows}
+    if len(rows) != len(batch) or sorted(by_position) != list(range(len(batch))):
+        raise RuntimeError(f"ledger_post() answered positions {[row.position for row in rows]} "
+                           f"for a batch of {len(batch)}")
+    return [_result(by_position[position], params) for position, params in enumerate(batch)]
 
 
 # ---------------------------------------------------------------- the lean engine

@@ -3,8 +3,11 @@ threads released together by a barrier so their transactions overlap on the same
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from bankapp import create_app
 from bankapp.extensions import db
@@ -70,3 +73,112 @@ def flask_commands_at_once(app, *args: str, copies: int = 2) -> list:
                 for _ in range(copies)]
     outputs = [command.communicate(timeout=120) for command in commands]
     return [(command.returncode, *output) for command, output in zip(commands, outputs)]
+
+
+class RowLocks:
+    """A PostgreSQL transaction of its own that takes account row locks when told and holds
+    them until ``release()``: how a test stops another transaction at a lock it chose.
+
+    Its ``deadlock_timeout`` is a minute, the server's 1 s for everyone else: in a deadlock
+    with it, the other side is the one PostgreSQL aborts (the backend whose timeout runs out
+    first looks for the cycle and fails its own transaction).
+    """
+
+    def __init__(self, database_url: str, *, deadlock_timeout: str = "60s"):
+        self._engine = sa.create_engine(database_url, poolclass=NullPool)
+        self._connection = self._engine.connect()
+        # In the transaction: undone with it on release.
+        self._connection.execute(sa.text("SELECT set_config('deadlock_timeout', :timeout, true)"),
+                                 {"timeout": deadlock_timeout})
+        self._waiting: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def lock(self, *account_ids: int) -> None:
+        """Lock these accounts' rows (waiting for them if another transaction holds one)."""
+        self._connection.execute(
+            sa.text("SELECT id FROM accounts WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
+            {"ids": list(account_ids)}).all()
+
+    def claim_system_key(self, key: str) -> None:
+        """Insert a journal entry row under the bank's idempotency ``key`` and keep it
+        uncommitted, as a posting of that key in flight would: another transaction writing
+        the key waits for this one (a unique index) in the middle of its posting."""
+        self._connection.execute(sa.text(
+            "INSERT INTO journal_entries (reference, entry_type, description, actor_id, "
+            "channel, idempotency_key, created_at) "
+            "VALUES (md5(random()::text), 'INTEREST', 'In flight', NULL, 'system', :key, now())"),
+            {"key": key})
+
+    def lock_meanwhile(self, *account_ids: int) -> None:
+        """``lock()`` in a thread, for when the lock is held by the transaction under test:
+        ``release()`` waits for it and raises what it raised."""
+
+        def take() -> None:
+            try:
+                self.lock(*account_ids)
+            except BaseException as error:  # raised by release(), in the test's thread
+                self._error = error
+
+        self._waiting = threading.Thread(target=take)
+        self._waiting.start()
+
+    def release(self) -> None:
+        """Roll the transaction back (nothing it did stays) and close the connection; once."""
+        if self._connection.closed:
+            return
+        try:
+            if self._waiting is not None:
+                self._waiting.join(timeout=120)
+                assert not self._waiting.is_alive(), "a lock was never granted"
+            self._connection.rollback()
+        finally:
+            self._connection.close()
+            self._engine.dispose()
+        if self._error is not None:
+            raise self._error
+
+
+def wait_for_lock_waits(database_url: str, count: int, timeout: float = 30.0) -> None:
+    """Return once ``count`` sessions of the database are waiting for a lock (a test's
+    transactions stopped where it means them to be); fail after ``timeout`` seconds."""
+    engine = sa.create_engine(database_url, poolclass=NullPool)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as connection:
+                waiting = connection.scalar(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+            if waiting >= count:
+                return
+            assert time.monotonic() < deadline, f"{waiting} of {count} lock waits after {timeout} s"
+            time.sleep(0.02)
+    finally:
+        engine.dispose()
+
+
+class InBackground:
+    """``task(*args)`` in a thread of its own, inside an app context of ``app`` (so on a
+    connection of its own); ``outcome()`` waits for it."""
+
+    def __init__(self, app, task, *args):
+        self._outcome = None
+
+        def run() -> None:
+            try:
+                with app.app_context():
+                    try:
+                        self._outcome = task(*args)
+                    finally:
+                        db.session.remove()
+            except Exception as error:  # handed to the test by outcome()
+                self._outcome = error
+
+        self._thread = threading.Thread(target=run)
+        self._thread.start()
+
+    def outcome(self, timeout: float = 120.0):
+        """What the task returned, or the exception it raised."""
+        self._thread.join(timeout=timeout)
+        assert not self._thread.is_alive(), "a background task hung"
+        return self._outcome
