@@ -89,7 +89,8 @@ def _first_by_number(rows, amount) -> sa.ColumnElement:
 def _arrears(day: date) -> sa.Subquery:
     """Per loan with something due and unpaid by ``day``: the principal and interest left
     on those instalments and the oldest one's due date if it is late (before the day).
-    Read from the unsettled instalments only (``ix_loan_instalments_unsettled_due_on``)."""
+    Read from the unsettled instalments only, in their index alone
+    (``ix_loan_instalments_unsettled_amounts`` holds the amounts)."""
     row = LoanInstalment
     return (
         sa.select(row.loan_id,
@@ -108,7 +109,8 @@ def _running(day: date) -> sa.Subquery:
     else the period is the first, begun on the payout).
 
     Both lie within a month of the day (no period is longer: ``LONGEST_PERIOD_DAYS``), so
-    one pass over those instalments does, grouped by loan with no sort."""
+    one pass over those instalments does, grouped by loan with no sort, from the index alone
+    (``ix_loan_instalments_due_on_amounts`` holds the amounts)."""
     row = LoanInstalment
     month = timedelta(days=LONGEST_PERIOD_DAYS)
     upcoming = row.due_on > day
