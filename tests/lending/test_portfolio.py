@@ -180,7 +180,7 @@ def test_the_portfolio_is_one_statement_whatever_the_loans(
     assert len(seen) == 1  # by status, the active loans' totals, expected and collected
 
 
-@pytest.mark.skipif(not POSTGRES, reason="INCLUDE indexes are PostgreSQL's (SQLite: the key alone)")
+@pytest.mark.skipif(not POSTGRES, reason="INCLUDE is PostgreSQL's (SQLite: the key alone)")
 def test_the_portfolio_reads_instalments_and_repayments_from_their_indexes_alone(
         customer, account, product, teller):
     from sqlalchemy.dialects import postgresql
