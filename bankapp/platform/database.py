@@ -119,7 +119,8 @@ def _whole_number(element, compiler, **kw):
 
 @compiles(whole_number, "postgresql")
 def _whole_number_postgresql(element, compiler, **kw):
-    # No round(): a third of the arithmetic of the loan portfolio's 10,000 loans.
+    # No round(): one NUMERIC operation fewer for each amount (the loan portfolio converts
+    # some 40,000 a statement at 10,000 loans).
     (amount,) = (compiler.process(clause, **kw) for clause in element.clauses)
     return f"CAST({amount} AS BIGINT)"
 

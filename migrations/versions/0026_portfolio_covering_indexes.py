@@ -5,16 +5,18 @@ The portfolio (``bankapp/lending/portfolio.py``) reads, on every opening, the in
 within a month either side of the day, those of the month, the unsettled ones due by the day
 and the month's repayments. The due-date indexes only found those rows: each was then read
 from the table, where a loan's instalments lie together, so a day's are spread over nearly
-every page (3,834 pages a statement at 10,000 loans, in every one of them when other pages
-have pushed them out of the cache). These hold the amounts the statement reads (INCLUDE), so
-it reads the index alone (about 260 pages), and they take the place of the two due-date
-indexes (the same key: every other query by due date uses them as before), so an instalment
-paid still updates as many indexes. There was no index of the repayments by day: this month's
-"collected" read every repayment ever made. Only adds and replaces indexes: an expand step.
+every page (3,396 pages of instalments a statement at 10,000 loans, read again whenever
+other pages have pushed them out of the cache). These hold the amounts the statement reads
+(INCLUDE), so it reads the indexes alone (216 pages); they take the place of the two
+due-date indexes (the same key: every other query by due date uses them as before), so an
+instalment paid still updates as many indexes. An index-only read still visits the table
+for a page changed since VACUUM last marked it all-visible (an instalment paid there).
+There was no index of the repayments by day: this month's "collected" read every repayment
+ever made. Only adds and replaces indexes: an expand step.
 
 Revision ID: 0026_portfolio_covering_indexes
 Revises: 0025_audit_lines_by_actor
-Create Date: 2026-12-06 21:00:00
+Create Date: 2026-12-06 20:40:00
 
 """
 import importlib.util

@@ -10,8 +10,8 @@ from bankapp.extensions import db
 from bankapp.platform.database import whole_number
 
 
-# Each times 100 lands a hair off the integer in binary floating point (SQLite's REAL):
-# 1.15 × 100 = 114.99999999999999, which a bare cast would cut to 114.
+# Times 100 in binary floating point (SQLite's REAL), all but the largest NUMERIC(12, 2) land a
+# hair off the integer: 1.15 × 100 = 114.99999999999999, which a bare cast would cut to 114.
 @pytest.mark.parametrize("amount", ["1.15", "0.29", "0.57", "1234567.89", "9999999999.99",
                                     "-2.55"])
 def test_an_amount_in_cents_times_a_hundred_is_its_whole_number_of_cents(app, amount):
