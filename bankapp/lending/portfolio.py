@@ -22,7 +22,7 @@ from bankapp.extensions import db
 from bankapp.lending.schedule import DAYS_IN_YEAR, LONGEST_PERIOD_DAYS
 from bankapp.models import Account, Loan, LoanInstalment, LoanRepayment, LoanStatus
 from bankapp.models.lending import UNSETTLED
-from bankapp.platform.database import days_between
+from bankapp.platform.database import days_between, whole_number
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -74,7 +74,7 @@ def _money(value) -> Decimal:
 def _whole(amount, units: int = 100) -> sa.ColumnElement:
     """``amount`` as a whole number of ``1 / units`` (of cents by default): exact when it has
     at most that many places, whether the database added it in decimal or in binary."""
-    return sa.cast(sa.func.round(amount * units), sa.BigInteger)
+    return whole_number(amount * units)
 
 
 def _first_by_number(rows, amount) -> sa.ColumnElement:
@@ -89,7 +89,8 @@ def _first_by_number(rows, amount) -> sa.ColumnElement:
 def _arrears(day: date) -> sa.Subquery:
     """Per loan with something due and unpaid by ``day``: the principal and interest left
     on those instalments and the oldest one's due date if it is late (before the day).
-    Read from the unsettled instalments only (``ix_loan_instalments_unsettled_due_on``)."""
+    Read from the unsettled instalments only, in their index alone
+    (``ix_loan_instalments_unsettled_amounts`` holds the amounts)."""
     row = LoanInstalment
     return (
         sa.select(row.loan_id,
@@ -108,7 +109,8 @@ def _running(day: date) -> sa.Subquery:
     else the period is the first, begun on the payout).
 
     Both lie within a month of the day (no period is longer: ``LONGEST_PERIOD_DAYS``), so
-    one pass over those instalments does, grouped by loan with no sort."""
+    one pass over those instalments does, grouped by loan with no sort, from the index alone
+    (``ix_loan_instalments_due_on_amounts`` holds the amounts)."""
     row = LoanInstalment
     month = timedelta(days=LONGEST_PERIOD_DAYS)
     upcoming = row.due_on > day
@@ -137,14 +139,17 @@ def _portfolio_figures(day: date, first: date, following: date) -> sa.Select:
     """
     arrears, running = _arrears(day), _running(day)
     active = Loan.status == LoanStatus.ACTIVE
-    is_running = sa.and_(active, running.c.interest_due.is_not(None))
+    # The loan account is joined to the active loans only (below): testing for it is one
+    # NULL check per loan where the status would be a string compared in each column.
+    lent = Account.id.is_not(None)
+    is_running = sa.and_(lent, running.c.interest_due.is_not(None))
     principal = -Account.balance  # NULL unless the loan is active: the join below
     loans = (
         sa.select(
             Loan.status,
             principal.label("principal"),
-            sa.case((active, arrears.c.interest)).label("interest"),
-            sa.case((active, arrears.c.first_late)).label("first_late"),
+            sa.case((lent, arrears.c.interest)).label("interest"),
+            sa.case((lent, arrears.c.first_late)).label("first_late"),
             # accrued_interest(): the principal of the running instalment and those after it
             # (all of it but the arrears'), from the period's start to the day.
             _whole(principal - sa.func.coalesce(arrears.c.principal, 0)).label("owed"),

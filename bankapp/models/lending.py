@@ -202,9 +202,16 @@ class LoanInstalment(db.Model):
         sa.CheckConstraint("interest_paid >= 0 AND interest_paid <= interest_due",
                            name="interest_paid_within_due"),
         sa.CheckConstraint("fee_paid >= 0 AND fee_paid <= fee_due", name="fee_paid_within_due"),
-        sa.Index("ix_loan_instalments_due_on", "due_on"),
+        # By due date, with the amounts the loan portfolio reads (bankapp/lending/portfolio.py):
+        # it reads them from the index alone, not from a table where a day's instalments lie
+        # one per loan, on nearly every page. SQLite has no INCLUDE: the key alone there.
+        sa.Index("ix_loan_instalments_due_on_amounts", "due_on",
+                 postgresql_include=["loan_id", "number", "principal_due", "interest_due",
+                                     "interest_paid"]),
         # The arrears (what is due and unpaid) without reading every instalment ever settled.
-        sa.Index("ix_loan_instalments_unsettled_due_on", "due_on",
+        sa.Index("ix_loan_instalments_unsettled_amounts", "due_on",
+                 postgresql_include=["loan_id", "principal_due", "principal_paid",
+                                     "interest_due", "interest_paid"],
                  postgresql_where=sa.text(UNSETTLED), sqlite_where=sa.text(UNSETTLED)),
     )
 
@@ -254,6 +261,8 @@ class LoanRepayment(db.Model):
         sa.CheckConstraint("amount > 0 AND abs(amount - (principal + interest + fees)) < 0.005",
                            name="amount_allocated"),
         sa.CheckConstraint("kind IN ('collection', 'repayment', 'payoff')", name="kind_known"),
+        # A month's repayments (the portfolio's "collected") from the index alone.
+        sa.Index("ix_loan_repayments_paid_on", "paid_on", postgresql_include=["amount"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 
 from bankapp import create_app
 from bankapp.extensions import db
@@ -74,6 +74,9 @@ INTERRUPTED_BUILDS = {
     "0025_audit_lines_by_actor": (
         "0024_unsettled_instalments", "ix_journal_entries_audit_actor_created_at",
         "CREATE INDEX ix_journal_entries_audit_actor_created_at ON journal_entries (actor_id)"),
+    "0027_portfolio_covering_indexes": (
+        "0026_closing_balances", "ix_loan_instalments_due_on_amounts",
+        "CREATE INDEX ix_loan_instalments_due_on_amounts ON loan_instalments (due_on)"),
 }
 
 
@@ -82,11 +85,12 @@ INTERRUPTED_BUILDS = {
 def test_upgrade_run_again_replaces_an_index_an_interrupted_concurrent_build_left_invalid(
         migration):
     with scratch_database("bankapp_migrations") as url:
-        valid = _valid_after_an_interrupted_build(url, *INTERRUPTED_BUILDS[migration])
+        valid = _valid_after_an_interrupted_build(url, migration, *INTERRUPTED_BUILDS[migration])
     assert valid is True
 
 
-def _valid_after_an_interrupted_build(url: str, before: str, index: str, build: str) -> bool:
+def _valid_after_an_interrupted_build(url: str, migration: str, before: str, index: str,
+                                      build: str) -> bool:
     app = create_app(type("ScratchConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
     with app.app_context():
         upgrade(revision=before)
@@ -95,13 +99,44 @@ def _valid_after_an_interrupted_build(url: str, before: str, index: str, build: 
             connection.exec_driver_sql(build)
             connection.exec_driver_sql("UPDATE pg_index SET indisvalid = false "
                                        f"WHERE indexrelid = '{index}'::regclass")
-        upgrade()
+        # Up to that migration: a later one may replace the index (0027 does 0024's).
+        upgrade(revision=migration)
         with db.engine.connect() as connection:
             valid = connection.exec_driver_sql(
                 f"SELECT indisvalid FROM pg_index WHERE indexrelid = '{index}'::regclass"
             ).scalar()
         db.engine.dispose()
     return valid
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
+def test_the_portfolio_indexes_downgrade_to_the_due_date_indexes_they_replaced_and_back():
+    with scratch_database("bankapp_migrations") as url:
+        config = type("ScratchConfig", (TestingConfig,), {"SQLALCHEMY_DATABASE_URI": url})
+        with create_app(config).app_context():
+            upgrade()
+            downgrade(revision="0026_closing_balances")
+            downgraded = _loan_indexes()
+            upgrade()
+            upgraded = _loan_indexes()
+            with db.engine.connect() as connection:
+                pending = _pending_changes(connection)
+            db.engine.dispose()
+    assert downgraded == {"ix_loan_instalments_due_on", "ix_loan_instalments_unsettled_due_on"}
+    assert upgraded == {"ix_loan_instalments_due_on_amounts",
+                        "ix_loan_instalments_unsettled_amounts", "ix_loan_repayments_paid_on"}
+    assert pending == []
+
+
+def _loan_indexes() -> set[str]:
+    """The indexes on the instalments' and repayments' dates (valid ones only)."""
+    with db.engine.connect() as connection:
+        return set(connection.exec_driver_sql(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_attribute a "
+            "ON a.attrelid = t.oid AND a.attnum = i.indkey[0] "
+            "WHERE t.relname IN ('loan_instalments', 'loan_repayments') "
+            "AND a.attname IN ('due_on', 'paid_on') AND i.indisvalid").scalars())
 
 
 def test_flask_db_upgrade_builds_a_fresh_sqlite_database(tmp_path):

@@ -4,8 +4,12 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
+import pytest
+import sqlalchemy as sa
+
 from bankapp import ledger
 from bankapp.lending import collections, portfolio, services
+from support.database import POSTGRES
 from support.lending import active_loan, apply_for
 from support.users import log_in_as
 
@@ -174,3 +178,30 @@ def test_the_portfolio_is_one_statement_whatever_the_loans(
     with counted_statements() as seen:
         portfolio.portfolio(date(2027, 3, 20))
     assert len(seen) == 1  # by status, the active loans' totals, expected and collected
+
+
+@pytest.mark.skipif(not POSTGRES, reason="INCLUDE is PostgreSQL's (SQLite: the key alone)")
+def test_the_portfolio_reads_instalments_and_repayments_from_their_indexes_alone(
+        customer, account, product, teller):
+    from sqlalchemy.dialects import postgresql
+
+    from bankapp.extensions import db
+
+    loan = active_loan(customer, account, product, teller, on=PAID_OUT)
+    services.repay(loan, customer, D("50.00"), idempotency_key=None, today=date(2027, 2, 20))
+    day = date(2027, 2, 20)
+    statement = portfolio._portfolio_figures(day, day.replace(day=1), date(2027, 3, 1))
+    sql = str(statement.compile(dialect=postgresql.dialect(),
+                                compile_kwargs={"literal_binds": True})).replace("%%", "%")
+    # A handful of rows: without this the planner would rightly read the tables whole.
+    db.session.execute(sa.text("ANALYZE loan_instalments, loan_repayments"))
+    for method in ("seqscan", "bitmapscan"):
+        db.session.execute(sa.text(f"SET LOCAL enable_{method} = off"))
+    plan = db.session.execute(sa.text("EXPLAIN " + sql)).scalars().all()
+    reads = [line.split("->")[-1].strip() for line in plan
+             if " on loan_instalments" in line or " on loan_repayments" in line]
+    assert sorted(read.split(" on ")[0] for read in reads) == [
+        "Index Only Scan using ix_loan_instalments_due_on_amounts",
+        "Index Only Scan using ix_loan_instalments_due_on_amounts",
+        "Index Only Scan using ix_loan_instalments_unsettled_amounts",
+        "Index Only Scan using ix_loan_repayments_paid_on"], "\n".join(plan)
