@@ -45,17 +45,17 @@ def count_balances(moment: datetime | None = None) -> int:
 
 
 def first_count_after(moment: datetime) -> tuple[datetime, list[BalanceCount]] | None:
-    """The first count taken at or after ``moment`` and its rows, or None when none was."""
-    counted_at = db.session.scalar(
-        sa.select(ClosingBalance.counted_at).where(ClosingBalance.counted_at >= moment)
-        .order_by(ClosingBalance.counted_at).limit(1))
-    if counted_at is None:
-        return None
+    """The first count taken at or after ``moment`` and its rows (one query), or None when
+    none was."""
+    first = (sa.select(sa.func.min(ClosingBalance.counted_at))
+             .where(ClosingBalance.counted_at >= moment).scalar_subquery())
     rows = db.session.scalars(
-        sa.select(ClosingBalance).where(ClosingBalance.counted_at == counted_at)
-        .order_by(ClosingBalance.account_type, ClosingBalance.status))
-    return counted_at, [BalanceCount(r.account_type, r.status, r.accounts, _money(r.balance))
-                        for r in rows]
+        sa.select(ClosingBalance).where(ClosingBalance.counted_at == first)
+        .order_by(ClosingBalance.account_type, ClosingBalance.status)).all()
+    if not rows:
+        return None
+    return rows[0].counted_at, [BalanceCount(r.account_type, r.status, r.accounts,
+                                             _money(r.balance)) for r in rows]
 
 
 def _money(value) -> Decimal:
