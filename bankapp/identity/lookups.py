@@ -14,13 +14,15 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import aliased
 
 from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db, limiter
 from bankapp.identity.stepup import paid_before
-from bankapp.ledger import fast
-from bankapp.models import AccountStatus, AuditEvent, Payee, User, UTCDateTime, now_utc
+from bankapp.ledger import KnownAccounts, account_number_as_typed, fast, mask_name
+from bankapp.models import (Account, AccountStatus, AccountType, AuditEvent, Payee, User,
+                            UTCDateTime, now_utc)
 from bankapp.platform.i18n import N_
 from bankapp.platform.ratelimit import parsed_limit
 
@@ -56,19 +58,18 @@ def _revealed_lately(user, number: str) -> bool:
         "user_id": user.id, "number": number[:64], "since": now_utc() - REVEALED_FOR}))
 
 
-# Built once, with bind parameters: every transfer to another customer runs them, and building
-# the expressions cost more CPU than running them (bench/api_profile.py --to-others).
-@functools.cache
-def _revealed_clause():
+def _revealed_clause(number=None):
     # The confirmation step after the form: the customer saw this holder a moment ago.
     return sa.exists().where(
         AuditEvent.actor_id == sa.bindparam("user_id"),
         AuditEvent.action == Action.PAYEE_LOOKUP,
-        AuditEvent.target_id == sa.bindparam("number"),
+        AuditEvent.target_id == (sa.bindparam("number") if number is None else number),
         AuditEvent.created_at > sa.bindparam("since", type_=UTCDateTime),
         AuditEvent.details["found"].as_boolean().is_(True))
 
 
+# Built once, with bind parameters: every transfer to another customer runs them, and building
+# the expressions cost more CPU than running them (bench/api_profile.py --to-others).
 @functools.cache
 def _revealed_query():
     return sa.select(_revealed_clause())
@@ -87,17 +88,25 @@ def _known_query():
     return sa.select(sa.or_(saved, paid_before(user_id, account_id), _revealed_clause()))
 
 
-def may_reveal(user, number: str, account, via: str) -> bool:
+def may_reveal(user, number: str, account, via: str, known: KnownAccounts | None = None
+               ) -> bool:
     """Whether ``user`` may learn if ``number`` is an account (and whose) on the page or
     answer ``via`` names ("payees", "transfer", "api-transfer"): every such path spends the
     same ``PAYEE_LOOKUP_LIMIT`` and is audited (``payee.lookup``). ``account`` is what the
     number names (None when nothing; the API's light rows will do). Free, and not audited,
     when it tells nothing new: an account the customer owns, saved or paid before, or one
-    shown to them in the last hour. False (nothing audited) once the budget is spent. Commits.
+    shown to them in the last hour (asked here, or already answered by ``known`` when it
+    holds the account: ``accounts_named``). False (nothing audited) once the budget is
+    spent. Commits.
     """
     number = (number or "").strip().upper()
-    if account is not None and _known_to(user, account, number):
-        return True
+    if account is not None:
+        if known is not None and known.includes(account):
+            told = account.id in known.nothing_new
+        else:
+            told = _known_to(user, account, number)
+        if told:
+            return True
     # Look-ups by one customer take turns (a lock on their row until the commit below), so
     # the same number sent in several requests at once (a client's retries) is one look-up:
     # the later ones find the first one's row. NO KEY UPDATE: postings by the same customer
@@ -114,6 +123,45 @@ def may_reveal(user, number: str, account, via: str) -> bool:
                  target_id=number[:64], details={"found": found, "via": via})
     db.session.commit()
     return True
+
+
+def accounts_named(user: User, first: str | None, second: str | None) -> KnownAccounts:
+    """The customer accounts with these two numbers (as typed), with their holders' masked
+    names, ``user``'s nicknames for them and whether each tells ``user`` nothing new
+    (``_known_to``'s questions), in one query: a transfer form reads its two accounts so, and
+    the pages that follow name the destination, and ``may_reveal`` answers, with what it read.
+    """
+    params = {"user_id": user.id, "first": account_number_as_typed(first),
+              "second": account_number_as_typed(second), "since": now_utc() - REVEALED_FOR}
+    by_number, nicknames, holders, nothing_new = {}, {}, {}, set()
+    for account, nickname, first_name, last_name, known in db.session.execute(
+            _accounts_named_query(), params):
+        by_number[account.account_number] = account
+        holders[account.id] = mask_name(first_name, last_name)
+        if nickname is not None:
+            nicknames[account.id] = nickname
+        if known or account.owner_id == user.id:
+            nothing_new.add(account.id)
+    return KnownAccounts(by_number, nicknames, holders, frozenset(nothing_new))
+
+
+# Built once, with bind parameters: a transfer form runs it on each of its requests, and
+# building the expression cost more CPU than running it. The holders' names are plain
+# columns: loading each owner's row (a joined eager load) cost more than the rest of it.
+@functools.cache
+def _accounts_named_query() -> sa.Select:
+    user_id = sa.bindparam("user_id")
+    # An alias: paid_before's own join of Account must not correlate with this one.
+    account, holder = aliased(Account), aliased(User)
+    saved = Payee.id.is_not(None)
+    known = sa.or_(saved, paid_before(user_id, account.id),
+                   _revealed_clause(account.account_number))
+    return (sa.select(account, Payee.nickname, holder.first_name, holder.last_name,
+                      known.label("known"))
+            .outerjoin(Payee, sa.and_(Payee.account_id == account.id, Payee.user_id == user_id))
+            .outerjoin(holder, holder.id == account.owner_id)
+            .where(account.account_number.in_([sa.bindparam("first"), sa.bindparam("second")]),
+                   account.account_type.in_([sa.literal(kind) for kind in AccountType.CUSTOMER])))
 
 
 def within_lookup_budget(user) -> bool:
