@@ -203,7 +203,8 @@ def transfer(user: User, asked: TransferRequest, named: NamedAccounts) -> Transf
     if to_number == asked.to_account:
         typed = ledger.account_number_as_typed(to_number)
         destination = named.by_number.get(typed)
-        if not may_reveal(user, typed, destination, via="transfer", known=named.known):
+        told = destination.id in named.known.nothing_new if destination else None
+        if not may_reveal(user, typed, destination, via="transfer", told=told):
             return TransferOutcome(FORM, (("to_account", gettext(LOOKUPS_SPENT)),), chosen)
     else:  # one of the customer's accounts, or a saved payee's
         destination = ledger.find_customer_account(to_number)

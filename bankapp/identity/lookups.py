@@ -44,7 +44,7 @@ def _known_to(user, account, number: str) -> bool:
     if account.owner_id == user.id:
         return True
     params = {"user_id": user.id, "account_id": account.id, "number": number[:64],
-              "since": now_utc() - REVEALED_FOR}
+              "since": revealed_since()}
     if db.session().in_transaction():
         return bool(db.session.connection().scalar(_known_query(), params))
     [(known,)] = fast.rows(_known_query(), params)
@@ -55,7 +55,7 @@ def _revealed_lately(user, number: str) -> bool:
     # In the session's transaction, after its lock: a look-up of this number that held the
     # lock first has committed its row by now, and this new statement sees it.
     return bool(db.session.connection().scalar(_revealed_query(), {
-        "user_id": user.id, "number": number[:64], "since": now_utc() - REVEALED_FOR}))
+        "user_id": user.id, "number": number[:64], "since": revealed_since()}))
 
 
 def _revealed_clause(number=None):
@@ -88,24 +88,21 @@ def _known_query():
     return sa.select(sa.or_(saved, paid_before(user_id, account_id), _revealed_clause()))
 
 
-def may_reveal(user, number: str, account, via: str, known: KnownAccounts | None = None
-               ) -> bool:
+def may_reveal(user, number: str, account, via: str, told: bool | None = None) -> bool:
     """Whether ``user`` may learn if ``number`` is an account (and whose) on the page or
     answer ``via`` names ("payees", "transfer", "api-transfer"): every such path spends the
     same ``PAYEE_LOOKUP_LIMIT`` and is audited (``payee.lookup``). ``account`` is what the
     number names (None when nothing; the API's light rows will do). Free, and not audited,
     when it tells nothing new: an account the customer owns, saved or paid before, or one
-    shown to them in the last hour (asked here, or already answered by ``known`` when it
-    holds the account: ``accounts_named``). False (nothing audited) once the budget is
-    spent. Commits.
+    shown to them in the last hour (``told``, when the query that found the account asked
+    it too: ``tells_nothing_new``; else asked here). False (nothing audited) once the
+    budget is spent. Commits.
     """
     number = (number or "").strip().upper()
     if account is not None:
-        if known is not None and known.includes(account):
-            told = account.id in known.nothing_new
-        else:
+        if told is None:
             told = _known_to(user, account, number)
-        if told:
+        if told or account.owner_id == user.id:
             return True
     # Look-ups by one customer take turns (a lock on their row until the commit below), so
     # the same number sent in several requests at once (a client's retries) is one look-up:
@@ -132,7 +129,7 @@ def accounts_named(user: User, first: str | None, second: str | None) -> KnownAc
     the pages that follow name the destination, and ``may_reveal`` answers, with what it read.
     """
     params = {"user_id": user.id, "first": account_number_as_typed(first),
-              "second": account_number_as_typed(second), "since": now_utc() - REVEALED_FOR}
+              "second": account_number_as_typed(second), "since": revealed_since()}
     by_number, nicknames, holders, nothing_new = {}, {}, {}, set()
     for account, nickname, first_name, last_name, known in db.session.execute(
             _accounts_named_query(), params):
@@ -151,17 +148,32 @@ def accounts_named(user: User, first: str | None, second: str | None) -> KnownAc
 @functools.cache
 def _accounts_named_query() -> sa.Select:
     user_id = sa.bindparam("user_id")
-    # An alias: paid_before's own join of Account must not correlate with this one.
-    account, holder = aliased(Account), aliased(User)
-    saved = Payee.id.is_not(None)
-    known = sa.or_(saved, paid_before(user_id, account.id),
-                   _revealed_clause(account.account_number))
+    account, holder = aliased(Account), aliased(User)  # aliased: see tells_nothing_new
     return (sa.select(account, Payee.nickname, holder.first_name, holder.last_name,
-                      known.label("known"))
+                      tells_nothing_new(account, saved=Payee.id.is_not(None)))
             .outerjoin(Payee, sa.and_(Payee.account_id == account.id, Payee.user_id == user_id))
             .outerjoin(holder, holder.id == account.owner_id)
             .where(account.account_number.in_([sa.bindparam("first"), sa.bindparam("second")]),
                    account.account_type.in_([sa.literal(kind) for kind in AccountType.CUSTOMER])))
+
+
+def tells_nothing_new(account, saved=None) -> sa.ColumnElement[bool]:
+    """SQL: ``_known_to``'s three questions about ``account``, for the query that finds it
+    (labelled ``known``): saved as a payee (``saved``, when that query joins the payee
+    already), paid before, shown in the last hour (``may_reveal`` itself knows the
+    customer's own accounts). Bind parameters ``user_id`` and ``since`` (``revealed_since``).
+    ``account`` must be an alias of ``Account``: ``paid_before`` joins ``Account`` itself,
+    which would otherwise correlate with it."""
+    user_id = sa.bindparam("user_id")
+    if saved is None:
+        saved = sa.exists().where(Payee.user_id == user_id, Payee.account_id == account.id)
+    return sa.or_(saved, paid_before(user_id, account.id),
+                  _revealed_clause(account.account_number)).label("known")
+
+
+def revealed_since():
+    """The ``since`` of ``tells_nothing_new``: a look-up this recent still counts."""
+    return now_utc() - REVEALED_FOR
 
 
 def within_lookup_budget(user) -> bool:
