@@ -353,9 +353,7 @@ def transfer():
     user = g.api_user
     # Whether the number exists shows in the answer (403 step-up, 422 unknown, a posting):
     # the same look-up budget as the payees page.
-    named = found.get(to_number)
-    if not lookups.may_reveal(user, to_number, named, via="api-transfer",
-                              told=named.known if named else None):
+    if not lookups.may_reveal(user, to_number, found.get(to_number), via="api-transfer"):
         raise Problem(429, "You have looked up many account numbers recently: try again later.")
     step_up_transfer(user, key, source, destination, amount, otp)
     # The code is no part of the request: a retry with a newer code is the same transfer.

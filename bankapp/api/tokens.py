@@ -12,12 +12,10 @@ from typing import NamedTuple
 import jwt
 import sqlalchemy as sa
 from flask import current_app, g, request
-from sqlalchemy.orm import aliased
 from werkzeug.exceptions import HTTPException
 
 from bankapp.api.problems import Problem
 from bankapp.extensions import db, limiter
-from bankapp.identity.lookups import revealed_since, tells_nothing_new
 from bankapp.ledger import fast
 from bankapp.models import Account, AccountType, Role, User
 from bankapp.platform.ratelimit import parsed_limit
@@ -74,15 +72,13 @@ class Caller(NamedTuple):
 
 
 class AccountRow(NamedTuple):
-    """A customer account as ``caller_with_accounts`` reads it: enough to post with, and
-    whether its number tells the caller nothing new (``lookups.tells_nothing_new``)."""
+    """A customer account as ``caller_with_accounts`` reads it: enough to post with."""
 
     id: int
     account_number: str
     account_type: str
     owner_id: int
     status: str
-    known: bool
 
 
 _CALLER_COLUMNS = (User.id, User.role, User.is_active, User.is_verified, User.token_version,
@@ -97,12 +93,10 @@ def _caller_query() -> sa.Select:
 @functools.cache
 def _caller_with_accounts_query() -> sa.Select:
     # Two plain parameters rather than an expanding IN list: the statement is compiled once.
-    account = aliased(Account)  # aliased: see tells_nothing_new
-    columns = [getattr(account, name) for name in AccountRow._fields if name != "known"]
-    accounts = (sa.select(*columns, tells_nothing_new(account))
-                .where(account.account_number.in_([sa.bindparam("first"),
+    accounts = (sa.select(*(getattr(Account, name) for name in AccountRow._fields))
+                .where(Account.account_number.in_([sa.bindparam("first"),
                                                    sa.bindparam("second")]),
-                       account.account_type.in_([sa.literal(kind) for kind in
+                       Account.account_type.in_([sa.literal(kind) for kind in
                                                  AccountType.CUSTOMER]))
                 .subquery())
     return (sa.select(*_CALLER_COLUMNS, *accounts.c)
@@ -229,11 +223,10 @@ def caller_checked_first():
 
 def caller_with_accounts(first: str, second: str) -> dict[str, AccountRow]:
     """Check the caller (then ``g.api_user``) and find the customer accounts numbered
-    ``first`` and ``second``, with whether each tells the caller anything new, in one query:
-    the accounts by number (missing: absent)."""
+    ``first`` and ``second``, in one query: the accounts by number (missing: absent)."""
     user_id, version = g.api_claims
-    found = fast.rows(_caller_with_accounts_query(), {
-        "user_id": user_id, "first": first, "second": second, "since": revealed_since()})
+    found = fast.rows(_caller_with_accounts_query(),
+                      {"user_id": user_id, "first": first, "second": second})
     width = len(Caller._fields)
     g.api_user = _checked(Caller._make(found[0][:width]) if found else None, version)
     accounts = (AccountRow._make(row[width:]) for row in found if row[width] is not None)

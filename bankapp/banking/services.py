@@ -22,7 +22,7 @@ from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.identity import factors, passkeys, stepup
 from bankapp.models import Account, AccountStatus, User
-from bankapp.identity.lookups import LOOKUPS_SPENT, accounts_named, may_reveal
+from bankapp.identity.lookups import LOOKUPS_SPENT, may_reveal
 from bankapp.payments.payees import payee_of
 from bankapp.platform.formatting import day_start_utc
 
@@ -119,9 +119,9 @@ def history_filter(text: str | None, first_day: date | None, last_day: date | No
 @dataclass(frozen=True)
 class NamedAccounts:
     """The accounts a transfer form names, read in one query with what the pages need to name
-    them and whether they tell the customer anything new (``known``: the holders' masked
-    names, the customer's payee nicknames, ``lookups.accounts_named``): ``source`` is the
-    named source only when the form may offer it (the customer's own and active), else None."""
+    them (``known``: the holders' masked names, the customer's payee nicknames): ``source``
+    is the named source only when the form may offer it (the customer's own and active),
+    else None."""
 
     source: Account | None
     known: ledger.KnownAccounts
@@ -134,7 +134,7 @@ class NamedAccounts:
 def named_accounts(user: User, from_number: str | None, typed_number: str | None
                    ) -> NamedAccounts:
     """The source and the typed destination of a transfer form, both in one query."""
-    known = accounts_named(user, from_number, typed_number)
+    known = ledger.find_accounts_known_to(user, from_number, typed_number)
     source = known.by_number.get(from_number)
     offered = source is not None and source.owner_id == user.id and source.is_active
     return NamedAccounts(source if offered else None, known)
@@ -203,8 +203,7 @@ def transfer(user: User, asked: TransferRequest, named: NamedAccounts) -> Transf
     if to_number == asked.to_account:
         typed = ledger.account_number_as_typed(to_number)
         destination = named.by_number.get(typed)
-        told = destination.id in named.known.nothing_new if destination else None
-        if not may_reveal(user, typed, destination, via="transfer", told=told):
+        if not may_reveal(user, typed, destination, via="transfer"):
             return TransferOutcome(FORM, (("to_account", gettext(LOOKUPS_SPENT)),), chosen)
     else:  # one of the customer's accounts, or a saved payee's
         destination = ledger.find_customer_account(to_number)

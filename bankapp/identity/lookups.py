@@ -14,15 +14,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import aliased
 
 from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db, limiter
 from bankapp.identity.stepup import paid_before
-from bankapp.ledger import KnownAccounts, account_number_as_typed, fast, mask_name
-from bankapp.models import (Account, AccountStatus, AccountType, AuditEvent, Payee, User,
-                            UTCDateTime, now_utc)
+from bankapp.ledger import fast
+from bankapp.models import AccountStatus, AuditEvent, Payee, User, UTCDateTime, now_utc
 from bankapp.platform.i18n import N_
 from bankapp.platform.ratelimit import parsed_limit
 
@@ -44,7 +42,7 @@ def _known_to(user, account, number: str) -> bool:
     if account.owner_id == user.id:
         return True
     params = {"user_id": user.id, "account_id": account.id, "number": number[:64],
-              "since": revealed_since()}
+              "since": now_utc() - REVEALED_FOR}
     if db.session().in_transaction():
         return bool(db.session.connection().scalar(_known_query(), params))
     [(known,)] = fast.rows(_known_query(), params)
@@ -55,21 +53,22 @@ def _revealed_lately(user, number: str) -> bool:
     # In the session's transaction, after its lock: a look-up of this number that held the
     # lock first has committed its row by now, and this new statement sees it.
     return bool(db.session.connection().scalar(_revealed_query(), {
-        "user_id": user.id, "number": number[:64], "since": revealed_since()}))
-
-
-def _revealed_clause(number=None):
-    # The confirmation step after the form: the customer saw this holder a moment ago.
-    return sa.exists().where(
-        AuditEvent.actor_id == sa.bindparam("user_id"),
-        AuditEvent.action == Action.PAYEE_LOOKUP,
-        AuditEvent.target_id == (sa.bindparam("number") if number is None else number),
-        AuditEvent.created_at > sa.bindparam("since", type_=UTCDateTime),
-        AuditEvent.details["found"].as_boolean().is_(True))
+        "user_id": user.id, "number": number[:64], "since": now_utc() - REVEALED_FOR}))
 
 
 # Built once, with bind parameters: every transfer to another customer runs them, and building
 # the expressions cost more CPU than running them (bench/api_profile.py --to-others).
+@functools.cache
+def _revealed_clause():
+    # The confirmation step after the form: the customer saw this holder a moment ago.
+    return sa.exists().where(
+        AuditEvent.actor_id == sa.bindparam("user_id"),
+        AuditEvent.action == Action.PAYEE_LOOKUP,
+        AuditEvent.target_id == sa.bindparam("number"),
+        AuditEvent.created_at > sa.bindparam("since", type_=UTCDateTime),
+        AuditEvent.details["found"].as_boolean().is_(True))
+
+
 @functools.cache
 def _revealed_query():
     return sa.select(_revealed_clause())
@@ -88,22 +87,17 @@ def _known_query():
     return sa.select(sa.or_(saved, paid_before(user_id, account_id), _revealed_clause()))
 
 
-def may_reveal(user, number: str, account, via: str, told: bool | None = None) -> bool:
+def may_reveal(user, number: str, account, via: str) -> bool:
     """Whether ``user`` may learn if ``number`` is an account (and whose) on the page or
     answer ``via`` names ("payees", "transfer", "api-transfer"): every such path spends the
     same ``PAYEE_LOOKUP_LIMIT`` and is audited (``payee.lookup``). ``account`` is what the
     number names (None when nothing; the API's light rows will do). Free, and not audited,
     when it tells nothing new: an account the customer owns, saved or paid before, or one
-    shown to them in the last hour (``told``, when the query that found the account asked
-    it too: ``tells_nothing_new``; else asked here). False (nothing audited) once the
-    budget is spent. Commits.
+    shown to them in the last hour. False (nothing audited) once the budget is spent. Commits.
     """
     number = (number or "").strip().upper()
-    if account is not None:
-        if told is None:
-            told = _known_to(user, account, number)
-        if told or account.owner_id == user.id:
-            return True
+    if account is not None and _known_to(user, account, number):
+        return True
     # Look-ups by one customer take turns (a lock on their row until the commit below), so
     # the same number sent in several requests at once (a client's retries) is one look-up:
     # the later ones find the first one's row. NO KEY UPDATE: postings by the same customer
@@ -120,61 +114,6 @@ def may_reveal(user, number: str, account, via: str, told: bool | None = None) -
                  target_id=number[:64], details={"found": found, "via": via})
     db.session.commit()
     return True
-
-
-def accounts_named(user: User, first: str | None, second: str | None) -> KnownAccounts:
-    """The customer accounts with these two numbers (as typed), with their holders' masked
-    names, ``user``'s nicknames for them and whether each tells ``user`` nothing new
-    (``_known_to``'s questions), in one query: a transfer form reads its two accounts so, and
-    the pages that follow name the destination, and ``may_reveal`` answers, with what it read.
-    """
-    params = {"user_id": user.id, "first": account_number_as_typed(first),
-              "second": account_number_as_typed(second), "since": revealed_since()}
-    by_number, nicknames, holders, nothing_new = {}, {}, {}, set()
-    for account, nickname, first_name, last_name, known in db.session.execute(
-            _accounts_named_query(), params):
-        by_number[account.account_number] = account
-        holders[account.id] = mask_name(first_name, last_name)
-        if nickname is not None:
-            nicknames[account.id] = nickname
-        if known:
-            nothing_new.add(account.id)
-    return KnownAccounts(by_number, nicknames, holders, frozenset(nothing_new))
-
-
-# Built once, with bind parameters: a transfer form runs it on each of its requests, and
-# building the expression cost more CPU than running it. The holders' names are plain
-# columns: loading each owner's row (a joined eager load) cost more than the rest of it.
-@functools.cache
-def _accounts_named_query() -> sa.Select:
-    user_id = sa.bindparam("user_id")
-    account, holder = aliased(Account), aliased(User)  # aliased: see tells_nothing_new
-    return (sa.select(account, Payee.nickname, holder.first_name, holder.last_name,
-                      tells_nothing_new(account, saved=Payee.id.is_not(None)))
-            .outerjoin(Payee, sa.and_(Payee.account_id == account.id, Payee.user_id == user_id))
-            .outerjoin(holder, holder.id == account.owner_id)
-            .where(account.account_number.in_([sa.bindparam("first"), sa.bindparam("second")]),
-                   account.account_type.in_([sa.literal(kind) for kind in AccountType.CUSTOMER])))
-
-
-def tells_nothing_new(account, saved=None) -> sa.ColumnElement[bool]:
-    """SQL: ``_known_to``'s questions about ``account``, for the query that finds it
-    (labelled ``known``): the customer's own (then nothing else is asked: no subquery runs
-    for the source of every transfer), saved as a payee (``saved``, when that query joins
-    the payee already), paid before, shown in the last hour. Bind parameters ``user_id`` and
-    ``since`` (``revealed_since``). ``account`` must be an alias of ``Account``:
-    ``paid_before`` joins ``Account`` itself, which would otherwise correlate with it."""
-    user_id = sa.bindparam("user_id")
-    if saved is None:
-        saved = sa.exists().where(Payee.user_id == user_id, Payee.account_id == account.id)
-    return sa.case((account.owner_id == user_id, sa.true()), else_=sa.or_(
-        saved, paid_before(user_id, account.id), _revealed_clause(account.account_number))
-    ).label("known")
-
-
-def revealed_since():
-    """The ``since`` of ``tells_nothing_new``: a look-up this recent still counts."""
-    return now_utc() - REVEALED_FOR
 
 
 def within_lookup_budget(user) -> bool:

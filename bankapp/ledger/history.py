@@ -19,6 +19,7 @@ from sqlalchemy import orm
 from sqlalchemy.orm import aliased
 
 from bankapp.extensions import db
+from bankapp.ledger.accounts import account_number_as_typed
 from bankapp.models import Account, AccountType, Payee, Transaction, TransactionType, User
 
 
@@ -148,13 +149,11 @@ def own_account_label(account: Account) -> str:
 class KnownAccounts:
     """Customer accounts by number as one customer may be shown them: their holders' masked
     names and that customer's payee nicknames for them (by account id), so ``party_name``
-    names any of them without a query; ``nothing_new``: the ids of those whose number tells
-    the customer nothing new (``bankapp.identity.lookups``, which reads them so)."""
+    names any of them without a query."""
 
     by_number: dict[str, Account]
     nicknames: dict[int, str]
     holders: dict[int, str]
-    nothing_new: frozenset[int] = frozenset()
 
     def includes(self, account: Account) -> bool:
         return self.by_number.get(account.account_number) is account
@@ -164,6 +163,37 @@ class KnownAccounts:
         if self.includes(account):
             return self.holders[account.id]
         return masked_name(account)
+
+
+def find_accounts_known_to(user: User, first: str | None, second: str | None
+                           ) -> KnownAccounts:
+    """The customer accounts with these two numbers (as typed), their holders' masked names
+    and ``user``'s nicknames for them, in one query (a transfer form reads its two accounts
+    so: the pages that follow name the destination with what this read)."""
+    rows = db.session.execute(_known_accounts_query(), {
+        "user_id": user.id, "first": account_number_as_typed(first),
+        "second": account_number_as_typed(second)})
+    by_number, nicknames, holders = {}, {}, {}
+    for account, nickname, first_name, last_name in rows:
+        by_number[account.account_number] = account
+        holders[account.id] = mask_name(first_name, last_name)
+        if nickname is not None:
+            nicknames[account.id] = nickname
+    return KnownAccounts(by_number, nicknames, holders)
+
+
+# Built once, with bind parameters: a transfer form runs it on each of its requests, and
+# building the expression (its joins) cost more CPU than running it. The holders' names are
+# plain columns: loading each owner's row (a joined eager load) cost more than the rest.
+@functools.cache
+def _known_accounts_query() -> sa.Select:
+    holder = aliased(User)
+    return (sa.select(Account, Payee.nickname, holder.first_name, holder.last_name)
+            .outerjoin(Payee, sa.and_(Payee.account_id == Account.id,
+                                      Payee.user_id == sa.bindparam("user_id")))
+            .outerjoin(holder, holder.id == Account.owner_id)
+            .where(Account.account_number.in_([sa.bindparam("first"), sa.bindparam("second")]),
+                   Account.account_type.in_([sa.literal(kind) for kind in AccountType.CUSTOMER])))
 
 
 def party_name(owner: User, account: Account, known: KnownAccounts | None = None) -> str:

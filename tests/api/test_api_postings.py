@@ -359,26 +359,6 @@ def test_an_api_transfer_to_an_account_paid_before_sends_nothing_on_the_sessions
     assert balance(other) == Decimal("7.00")
 
 
-def test_an_api_transfer_to_an_account_paid_before_asks_whether_it_is_known_with_its_accounts(
-        client, customer, account, make_user, funded_account):
-    """The caller, both accounts and whether the destination tells the caller anything new
-    are one statement before the posting: no separate look-up question."""
-    from support.queries import counted_statements
-
-    other = funded_account(make_user(), "5.00")
-    body = {"from_account": account.account_number, "to_account": other.account_number,
-            "amount": "1.00"}
-    assert transfer(client, customer, body).status_code == 201  # paid once: known from now on
-    headers = bearer(customer)
-    db.session.commit()
-    with counted_statements() as sent:
-        response = send(client, "POST", "/api/v1/transfers", body=body, key=new_key(),
-                        headers=headers)
-    assert response.status_code == 201
-    [asked] = [s for s in sent if "FROM payees" in s]  # saved, paid before, shown lately
-    assert "users.token_version" in asked and "audit_events" in asked
-
-
 def test_an_api_posting_commits_once_with_its_answer(app, client, customer, account):
     """One transaction writes the entry and its stored answer: the session's one commit on
     the generic path; on PostgreSQL's fast path one autocommitted ledger_post() call (its

@@ -73,17 +73,16 @@ def confirmation_statements(client, source, destination) -> list[str]:
 
 def test_the_transfer_confirmation_names_another_customer_with_the_accounts_it_reads(
         customer_client, customer, make_user, funded_account):
-    # The holder's masked name, the customer's nickname for them and whether the number
-    # tells the customer anything new (bankapp/identity/lookups.py) come with the two
+    # The holder's masked name and the customer's nickname for them come with the two
     # accounts' one query. Beyond what one's own account costs, another customer's asks
-    # only the step-up rule's daily limit and today's outgoing total
-    # (bankapp/identity/stepup.py).
+    # only whether the number may be shown (bankapp/identity/lookups.py) and the step-up
+    # rule's daily limit and today's outgoing total (bankapp/identity/stepup.py).
     source = funded_account(customer, "500.00")
     own = funded_account(customer, "0.00", account_type="CHECKING")
     theirs = funded_account(make_user("bob@example.com", first_name="Bob", last_name="Brown"))
     to_own = len(confirmation_statements(customer_client, source, own))
     to_them = confirmation_statements(customer_client, source, theirs)
-    assert len(to_them) == to_own + 2
+    assert len(to_them) == to_own + 3
     assert not [s for s in to_them if s.lstrip().startswith("SELECT payees.nickname")]
 
 

@@ -194,16 +194,7 @@ def test_an_account_paid_before_costs_no_look_up(customer_client, source, bob_ac
     assert audit_rows(Action.PAYEE_LOOKUP) == []
 
 
-def test_an_account_only_someone_else_paid_before_is_still_a_look_up(
-        customer_client, make_user, funded_account, source, bob_account):
-    carol = funded_account(make_user(email="carol@example.com"), "50.00")
-    ledger.transfer(carol, bob_account, D("1.00"), "", carol.owner)
-    transfer_form(customer_client, source, bob_account.account_number)
-    [row] = audit_rows(Action.PAYEE_LOOKUP)
-    assert row.target_id == bob_account.account_number
-
-
-def test_a_saved_payees_number_typed_on_the_transfer_form_costs_no_look_up(
+def test_a_saved_payee_typed_on_the_transfer_form_is_confirmed_by_nickname_and_masked_name(
         customer_client, customer, source, bob_account):
     db.session.add(Payee(user_id=customer.id, account_id=bob_account.id, nickname="Landlord"))
     db.session.commit()
