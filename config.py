@@ -162,6 +162,11 @@ class Config:
     SESSION_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
     SESSION_ABSOLUTE_TIMEOUT = timedelta(hours=int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12")))
     PERMANENT_SESSION_LIFETIME = SESSION_ABSOLUTE_TIMEOUT
+    # The cookie is signed and sent again only when the session changed, not on every answer:
+    # the timeouts are kept inside it (auth_at, and seen_at, moved at most once a minute:
+    # bankapp/identity/security.py), so a fresh expiry date on each page adds nothing, and
+    # each page paid for signing it again.
+    SESSION_REFRESH_EACH_REQUEST = False
     # Ending sessions needs a sign-in (or the password again) this recent.
     REAUTH_SECONDS = int(os.environ.get("REAUTH_MINUTES", "10")) * 60
     SESSION_COOKIE_HTTPONLY = True

@@ -1,6 +1,5 @@
 """Forms of the customer's account pages."""
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, ValidationError
 from wtforms.fields import DateField
 from wtforms.fields.choices import SelectChoice
@@ -8,9 +7,10 @@ from wtforms.validators import Length, Optional
 
 from bankapp.ledger.fields import AmountField, IdempotencyKeyField, description_field
 from bankapp.models import AccountType, TransactionType
+from bankapp.platform.forms import BankForm
 
 
-class OpenAccountForm(FlaskForm):
+class OpenAccountForm(BankForm):
     account_type = SelectField(
         _l("Account type"),
         choices=[SelectChoice(AccountType.SAVINGS, _l("Savings")),
@@ -18,7 +18,7 @@ class OpenAccountForm(FlaskForm):
     )
 
 
-class CashForm(FlaskForm):
+class CashForm(BankForm):
     """A deposit or a withdrawal on one account."""
 
     amount = AmountField(_l("Amount"))
@@ -26,7 +26,7 @@ class CashForm(FlaskForm):
     idempotency_key = IdempotencyKeyField()
 
 
-class TransferForm(FlaskForm):
+class TransferForm(BankForm):
     # Radio buttons, not drop-downs: their labels wrap, so no account or payee name is ever
     # cut off on a phone (a select shows one line and clips it).
     from_account = RadioField(_l("From account"), choices=[])
@@ -55,7 +55,7 @@ class TransferForm(FlaskForm):
     passkey_assertion = HiddenField("Passkey Assertion")
 
 
-class LimitForm(FlaskForm):
+class LimitForm(BankForm):
     """A customer's own daily outgoing limit (checked by ``ledger.parse_limit``)."""
 
     daily_limit = StringField(_l("New daily limit"), validators=[Length(max=32)],
@@ -81,7 +81,7 @@ HISTORY_TYPES = (TransactionType.TRANSFER_IN, TransactionType.TRANSFER_OUT,
                  TransactionType.REVERSAL)
 
 
-class HistoryFilterForm(FlaskForm):
+class HistoryFilterForm(BankForm):
     """Search one account's history (a GET form: nothing changes, so no CSRF token)."""
 
     class Meta:

@@ -23,7 +23,7 @@ from bankapp.extensions import db
 from bankapp.identity import factors, passkeys, stepup
 from bankapp.models import Account, AccountStatus, User
 from bankapp.identity.lookups import LOOKUPS_SPENT, may_reveal
-from bankapp.payments.payees import masked_name, payee_of
+from bankapp.payments.payees import payee_of
 from bankapp.platform.formatting import day_start_utc
 
 LOCKED_STEP_UP = _l("Too many wrong codes: payments that need a code cannot be approved for "
@@ -119,8 +119,9 @@ def history_filter(text: str | None, first_day: date | None, last_day: date | No
 @dataclass(frozen=True)
 class NamedAccounts:
     """The accounts a transfer form names, read in one query with what the pages need to name
-    them (``known``: the owners' names, the customer's payee nicknames): ``source`` is the
-    named source only when the form may offer it (the customer's own and active), else None."""
+    them (``known``: the holders' masked names, the customer's payee nicknames): ``source``
+    is the named source only when the form may offer it (the customer's own and active),
+    else None."""
 
     source: Account | None
     known: ledger.KnownAccounts
@@ -294,7 +295,7 @@ def _holder(user: User, destination: Account, known: ledger.KnownAccounts) -> st
     """Who the confirmation page says the money goes to: a payee by its nickname and the
     holder's masked name, anyone else by the masked name, one's own account as such."""
     named = ledger.party_name(user, destination, known)
-    masked = masked_name(destination)
+    masked = known.masked_name(destination)
     if destination.owner_id == user.id or named == masked:
         return named
     return f"{named} ({masked})"

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask_wtf import FlaskForm
 from flask_babel import gettext, lazy_gettext as _l
 from wtforms import (EmailField, PasswordField, SelectField, StringField, SubmitField,
                      ValidationError)
@@ -20,6 +19,7 @@ from bankapp.identity.validators import (
     StrongPassword,
     ValidEmail,
 )
+from bankapp.platform.forms import BankForm
 
 PASSWORD_HINT = _l(
     "At least %(count)s characters. A few unrelated words are easy to remember "
@@ -50,7 +50,7 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class SignupForm(FlaskForm):
+class SignupForm(BankForm):
     email = _email_field()
     password1 = PasswordField(_l("Password"), validators=[
         DataRequired(_l("Choose a password.")), StrongPassword()])
@@ -69,7 +69,7 @@ class SignupForm(FlaskForm):
     submit = SubmitField(_l("Create account"))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(BankForm):
     # Deliberately no syntax check: every failure gets the same message.
     email = EmailField(_l("Email address"), validators=[DataRequired(_l("Enter your email address.")),
                                                     Length(max=320)])
@@ -78,17 +78,17 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("Log in"))
 
 
-class ResendVerificationForm(FlaskForm):
+class ResendVerificationForm(BankForm):
     email = _email_field()
     submit = SubmitField(_l("Send a new link"))
 
 
-class PasswordResetRequestForm(FlaskForm):
+class PasswordResetRequestForm(BankForm):
     email = _email_field()
     submit = SubmitField(_l("Email me a reset link"))
 
 
-class SetPasswordForm(FlaskForm):
+class SetPasswordForm(BankForm):
     new_password1 = PasswordField(_l("New password"), validators=[
         DataRequired(_l("Choose a password.")), StrongPassword()])
     new_password2 = PasswordField(_l("New password again"), validators=[
@@ -112,7 +112,7 @@ class ChangePasswordForm(SetPasswordForm):
     submit = SubmitField(_l("Change password"))
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(BankForm):
     """Name and phone, with the very fields (and rules) of the sign-up form."""
 
     first_name = SignupForm.first_name
@@ -129,7 +129,7 @@ class ProfileForm(FlaskForm):
     submit = SubmitField(_l("Save"))
 
 
-class EmailChangeForm(FlaskForm):
+class EmailChangeForm(BankForm):
     """The new address (checked as at sign-up) and the current password."""
 
     new_email = _email_field(_l("New email address"))
@@ -140,7 +140,7 @@ class EmailChangeForm(FlaskForm):
     submit = SubmitField(_l("Send the confirmation link"))
 
 
-class NotMeForm(FlaskForm):
+class NotMeForm(BankForm):
     """The one button behind a "this was not me" link (a GET must change nothing)."""
 
     submit = SubmitField(_l("Cancel the change and log out everywhere"))
@@ -155,32 +155,32 @@ def _code_field(label: str | None = None) -> StringField:
         DataRequired(_l("Enter the code.")), Length(max=64, message=_l("That code is too long."))])
 
 
-class SecondFactorForm(FlaskForm):
+class SecondFactorForm(BankForm):
     """The login's second step: a code from the app, or a recovery code."""
 
     code = _code_field(_l("Code from your authenticator app, or a recovery code"))
     submit = SubmitField(_l("Continue"))
 
 
-class TotpSetupForm(FlaskForm):
+class TotpSetupForm(BankForm):
     code = _code_field(_l("6-digit code from the app"))
     submit = SubmitField(_l("Turn on two-step sign-in"))
 
 
-class RemoveTotpForm(FlaskForm):
+class RemoveTotpForm(BankForm):
     """After a recent sign-in (the security page's one password box): a current code."""
 
     code = _code_field(_l("Current code from the app, or a recovery code"))
     submit = SubmitField(_l("Remove the authenticator app"))
 
 
-class NewRecoveryCodesForm(FlaskForm):
+class NewRecoveryCodesForm(BankForm):
     """A button (after a recent sign-in)."""
 
     submit = SubmitField(_l("Make new recovery codes"))
 
 
-class ReauthenticateForm(FlaskForm):
+class ReauthenticateForm(BankForm):
     """The password again, before a sensitive change (ending sessions)."""
 
     password = ChangePasswordForm.current_password

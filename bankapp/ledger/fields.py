@@ -5,11 +5,11 @@ import uuid
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, SubmitField, ValidationError
 from wtforms.validators import Length
 
 from bankapp.platform.i18n import current_locale
+from bankapp.platform.forms import BankForm
 from bankapp.ledger import LedgerError, parse_amount
 
 
@@ -53,7 +53,7 @@ def description_field(label: str | None = None) -> StringField:
     return StringField(label or _l("Description (optional)"), validators=[Length(max=140)])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(BankForm):
     """A button that only POSTs: nothing to fill in but the CSRF token."""
 
     submit = SubmitField(_l("Confirm"))

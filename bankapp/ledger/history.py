@@ -129,7 +129,12 @@ def latest_activity(owner: User, limit: int = 10) -> list[Transaction]:
 def masked_name(account: Account) -> str:
     """``Bob Brown`` → ``B** B****``: enough to recognise a payee, not to learn their name."""
     owner = account.owner
-    parts = [p for p in (owner.first_name, owner.last_name) if p] if owner else []
+    return mask_name(owner.first_name, owner.last_name) if owner else mask_name(None, None)
+
+
+def mask_name(first_name: str | None, last_name: str | None) -> str:
+    """``masked_name`` of a holder whose names were read without their user row."""
+    parts = [p for p in (first_name, last_name) if p]
     if not parts:
         return gettext("Account holder")
     return " ".join(p[0] + "*" * max(len(p) - 1, 2) for p in parts)
@@ -142,43 +147,53 @@ def own_account_label(account: Account) -> str:
 
 @dataclass(frozen=True)
 class KnownAccounts:
-    """Customer accounts by number as one customer may be shown them: each with its owner's
-    names loaded, and that customer's payee nicknames for them (by account id), so
-    ``party_name`` names any of them without a query."""
+    """Customer accounts by number as one customer may be shown them: their holders' masked
+    names and that customer's payee nicknames for them (by account id), so ``party_name``
+    names any of them without a query."""
 
     by_number: dict[str, Account]
     nicknames: dict[int, str]
+    holders: dict[int, str]
 
     def includes(self, account: Account) -> bool:
         return self.by_number.get(account.account_number) is account
 
+    def masked_name(self, account: Account) -> str:
+        """``masked_name(account)``, without loading its owner when this read holds it."""
+        if self.includes(account):
+            return self.holders[account.id]
+        return masked_name(account)
+
 
 def find_accounts_known_to(user: User, first: str | None, second: str | None
                            ) -> KnownAccounts:
-    """The customer accounts with these two numbers (as typed), their owners' names and
-    ``user``'s nicknames for them, in one query (a transfer form reads its two accounts so:
-    the pages that follow name the destination with what this read)."""
+    """The customer accounts with these two numbers (as typed), their holders' masked names
+    and ``user``'s nicknames for them, in one query (a transfer form reads its two accounts
+    so: the pages that follow name the destination with what this read)."""
     rows = db.session.execute(_known_accounts_query(), {
         "user_id": user.id, "first": account_number_as_typed(first),
         "second": account_number_as_typed(second)})
-    by_number, nicknames = {}, {}
-    for account, nickname in rows:
+    by_number, nicknames, holders = {}, {}, {}
+    for account, nickname, first_name, last_name in rows:
         by_number[account.account_number] = account
+        holders[account.id] = mask_name(first_name, last_name)
         if nickname is not None:
             nicknames[account.id] = nickname
-    return KnownAccounts(by_number, nicknames)
+    return KnownAccounts(by_number, nicknames, holders)
 
 
 # Built once, with bind parameters: a transfer form runs it on each of its requests, and
-# building the expression (its join, its loader options) cost more CPU than running it.
+# building the expression (its joins) cost more CPU than running it. The holders' names are
+# plain columns: loading each owner's row (a joined eager load) cost more than the rest.
 @functools.cache
 def _known_accounts_query() -> sa.Select:
-    return (sa.select(Account, Payee.nickname)
+    holder = aliased(User)
+    return (sa.select(Account, Payee.nickname, holder.first_name, holder.last_name)
             .outerjoin(Payee, sa.and_(Payee.account_id == Account.id,
                                       Payee.user_id == sa.bindparam("user_id")))
+            .outerjoin(holder, holder.id == Account.owner_id)
             .where(Account.account_number.in_([sa.bindparam("first"), sa.bindparam("second")]),
-                   Account.account_type.in_([sa.literal(kind) for kind in AccountType.CUSTOMER]))
-            .options(orm.joinedload(Account.owner).load_only(User.first_name, User.last_name)))
+                   Account.account_type.in_([sa.literal(kind) for kind in AccountType.CUSTOMER])))
 
 
 def party_name(owner: User, account: Account, known: KnownAccounts | None = None) -> str:
@@ -188,10 +203,9 @@ def party_name(owner: User, account: Account, known: KnownAccounts | None = None
     if account.owner_id == owner.id:
         return own_account_label(account)
     if known is not None and known.includes(account):
-        nickname = known.nicknames.get(account.id)
-    else:
-        nickname = db.session.scalar(sa.select(Payee.nickname).where(
-            Payee.user_id == owner.id, Payee.account_id == account.id))
+        return known.nicknames.get(account.id) or known.masked_name(account)
+    nickname = db.session.scalar(sa.select(Payee.nickname).where(
+        Payee.user_id == owner.id, Payee.account_id == account.id))
     return nickname or masked_name(account)
 
 

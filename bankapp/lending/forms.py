@@ -1,13 +1,13 @@
 """Forms of the customer's loan pages."""
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, SubmitField
 from wtforms.validators import Length, Optional
 
 from bankapp.ledger.fields import AmountField, IdempotencyKeyField
+from bankapp.platform.forms import BankForm
 
 
-class ApplyForm(FlaskForm):
+class ApplyForm(BankForm):
     product = SelectField(_l("Loan"), choices=[])
     principal = AmountField(_l("Amount to borrow"))
     # Checked against the product by bankapp.lending.services.check_terms (with its message).
@@ -19,6 +19,6 @@ class ApplyForm(FlaskForm):
     apply = SubmitField(_l("Apply for this loan"))
 
 
-class RepayForm(FlaskForm):
+class RepayForm(BankForm):
     amount = AmountField(_l("Amount to repay"))
     idempotency_key = IdempotencyKeyField()

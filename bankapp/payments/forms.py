@@ -1,6 +1,5 @@
 """Forms of the payees, scheduled payments and alert settings pages."""
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, HiddenField, IntegerField, RadioField, SelectField,
                      StringField)
 from wtforms.fields.choices import SelectChoice
@@ -8,9 +7,10 @@ from wtforms.validators import Length, Optional
 
 from bankapp.ledger.fields import AmountField, IdempotencyKeyField, description_field
 from bankapp.models import Frequency
+from bankapp.platform.forms import BankForm
 
 
-class PayeeLookupForm(FlaskForm):
+class PayeeLookupForm(BankForm):
     account_number = StringField(_l("Account number"), validators=[Length(max=20)],
                                  render_kw={"placeholder": "ACC-123456789",
                                             "autocomplete": "off"})
@@ -19,16 +19,16 @@ class PayeeLookupForm(FlaskForm):
                            render_kw={"autocomplete": "off"})
 
 
-class PayeeConfirmForm(FlaskForm):
+class PayeeConfirmForm(BankForm):
     token = HiddenField()
 
 
-class PayeeRenameForm(FlaskForm):
+class PayeeRenameForm(BankForm):
     nickname = StringField(_l("New name"),
                            render_kw={"autocomplete": "off"})
 
 
-class ScheduledOrderForm(FlaskForm):
+class ScheduledOrderForm(BankForm):
     # Radio cards, as on the transfer form: a card's label wraps, a drop-down clips it on a phone.
     from_account = RadioField(_l("From account"), choices=[])
     to_account = RadioField(_l("Pay to"), choices=[],
@@ -50,7 +50,7 @@ class ScheduledOrderForm(FlaskForm):
                        render_kw={"autocomplete": "one-time-code", "spellcheck": "false"})
 
 
-class AlertSettingsForm(FlaskForm):
+class AlertSettingsForm(BankForm):
     # Each label a whole sentence: the amount it depends on is its own field, below it.
     large_transfer_on = BooleanField(_l("Email me about large transfers out"))
     large_transfer_threshold = StringField(_l("A transfer is large above"),

@@ -90,6 +90,30 @@ def test_session_within_both_timeouts_stays_open(app, client, customer):
     assert client.get("/dashboard/").status_code == 200
 
 
+def session_cookie_sent(response) -> str | None:
+    return next((header for header in response.headers.getlist("Set-Cookie")
+                 if header.startswith("session=")), None)
+
+
+def test_a_page_that_changes_nothing_in_the_session_sends_no_cookie(client, customer):
+    log_in(client)
+    client.get("/dashboard/")
+    assert session_cookie_sent(client.get("/dashboard/")) is None
+    assert client.get("/dashboard/").status_code == 200
+
+
+def test_the_cookie_is_sent_again_with_the_new_last_seen_time_once_a_minute_passed(
+        app, client, customer):
+    log_in(client)
+    with client.session_transaction() as session:
+        session["seen_at"] -= 120
+        before = session["seen_at"]
+    sent = session_cookie_sent(client.get("/dashboard/"))
+    assert sent is not None and "Expires=" in sent
+    with client.session_transaction() as session:
+        assert session["seen_at"] > before + 100
+
+
 def test_login_sets_no_remember_me_cookie(client, customer):
     log_in(client)
     assert client.get_cookie("remember_token") is None

@@ -194,6 +194,15 @@ def test_an_account_paid_before_costs_no_look_up(customer_client, source, bob_ac
     assert audit_rows(Action.PAYEE_LOOKUP) == []
 
 
+def test_a_saved_payee_typed_on_the_transfer_form_is_confirmed_by_nickname_and_masked_name(
+        customer_client, customer, source, bob_account):
+    db.session.add(Payee(user_id=customer.id, account_id=bob_account.id, nickname="Landlord"))
+    db.session.commit()
+    page = text(transfer_form(customer_client, source, bob_account.account_number.lower()))
+    assert "Confirm the transfer" in page and "Landlord (B** B****)" in page
+    assert audit_rows(Action.PAYEE_LOOKUP) == []
+
+
 def test_the_api_transfer_spends_the_look_up_budget_too(app, client, customer_client,
                                                         customer, source, bob_account):
     from support.api import assert_problem, new_key, send

@@ -1,25 +1,25 @@
 """Admin forms: role changes, (de)activation buttons, the audit filter, interest rates and
 loan products."""
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
 from bankapp.audit import Action
 from bankapp.models import Amortisation, LateFeeKind, RepaymentFrequency, Role
+from bankapp.platform.forms import BankForm
 
 
 ROLE_NAMES = {Role.CUSTOMER: _l("Customer"), Role.TELLER: _l("Teller"), Role.ADMIN: _l("Admin")}
 
 
-class RoleForm(FlaskForm):
+class RoleForm(BankForm):
     role = SelectField(_l("Role"), choices=[
         SelectChoice(role, ROLE_NAMES.get(role, role.capitalize())) for role in Role.ALL])
     submit = SubmitField(_l("Change role"))
 
 
-class InterestRateForm(FlaskForm):
+class InterestRateForm(BankForm):
     """A new annual rate for an account type from a day on (checked by ``ledger.set_rate``)."""
 
     account_type = SelectField(_l("Account type"),
@@ -32,7 +32,7 @@ class InterestRateForm(FlaskForm):
     submit = SubmitField(_l("Add rate"))
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(BankForm):
     """Filters read from the query string (a GET form: nothing to protect with a token)."""
 
     class Meta:
@@ -57,7 +57,7 @@ def _choices(labelled) -> list[SelectChoice]:
     return [SelectChoice(code, _l(labelled.label(code))) for code in labelled.ALL]
 
 
-class LoanProductForm(FlaskForm):
+class LoanProductForm(BankForm):
     """A new loan product, as typed: ``lending.products.parse_product`` checks it with the
     rules of ``flask create-loan-product`` (the field names are that command's options)."""
 

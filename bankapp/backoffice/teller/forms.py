@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
 
 from bankapp import ledger
 from bankapp.ledger.fields import AmountField, IdempotencyKeyField
+from bankapp.platform.forms import BankForm
 
 
 class CountedCashField(AmountField):
     parse = staticmethod(ledger.parse_counted_cash)
 
 
-class OneTimeForm(FlaskForm):
+class OneTimeForm(BankForm):
     """A form carrying a one-time key, drawn when it is shown: a resubmission (double click,
     back button, retry after a timeout) replays the first result instead of posting twice."""
 
@@ -43,13 +43,13 @@ class CloseShiftForm(OneTimeForm):
     submit = SubmitField(_l("Close shift"))
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(BankForm):
     reason = StringField(_l("Reason"), validators=[DataRequired(_l("Give a reason.")),
                                                       Length(max=255)])
     submit = SubmitField(_l("Confirm"))
 
 
-class HoldForm(FlaskForm):
+class HoldForm(BankForm):
     """A hold on an account: amount, reason, and the last day it lasts."""
 
     amount = AmountField(_l("Amount to hold"))
@@ -59,11 +59,11 @@ class HoldForm(FlaskForm):
                         render_kw={"type": "date"})
 
 
-class ReleaseForm(FlaskForm):
+class ReleaseForm(BankForm):
     """The release button of one hold (CSRF only)."""
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(BankForm):
     """The review page's button: it carries the amount the checker saw, so approving from
     anywhere else (a stale list, a crafted post) moves nothing."""
 
@@ -71,7 +71,7 @@ class ApproveForm(FlaskForm):
     submit = SubmitField(_l("Approve and post"))
 
 
-class FactorResetForm(FlaskForm):
+class FactorResetForm(BankForm):
     """Staff reset a customer's second factors, saying why (kept in the audit trail)."""
 
     reason = StringField(_l("Why (kept in the audit trail)"), validators=[
