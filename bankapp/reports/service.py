@@ -887,7 +887,8 @@ def bank_report(period: Period) -> BankReport:
     """The bank-wide report of ``period``. Its accounts and balances are those of the first
     daily count after the period closed; a period not closed yet, or with no count since,
     counts every account as it stands."""
-    counted = ledger.first_count_after(period.utc_bounds()[1])
+    close = period.utc_bounds()[1]
+    counted = ledger.first_count_after(close) if close <= now_utc() else None
     if counted is None:
         groups, extra = accounts_by_type_and_status(), {}
     else:
