@@ -169,6 +169,15 @@ def _book_total() -> D:
     return db.session.scalar(sa.select(sa.func.sum(Account.balance)))
 
 
+def assert_each_account_paid_once_and_the_book_whole() -> None:
+    """Every account's interest paid once (one row, one credit leg each), the book summing
+    to zero, reconcile clean: what a batch and the postings beside it must leave, however
+    they interleaved."""
+    assert _paid() == (ACCOUNTS, [1] * ACCOUNTS)
+    assert _book_total() == 0
+    assert ledger.reconcile().clean
+
+
 def test_a_transfer_waiting_on_an_interest_batch_posts_after_it_and_loses_no_update(
         app, workers, gate, savings):
     url = app.config["SQLALCHEMY_DATABASE_URI"]
@@ -185,9 +194,7 @@ def test_a_transfer_waiting_on_an_interest_batch_posts_after_it_and_loses_no_upd
     assert _balance_after_of(entry_id, savings[0].id) == D("702.05")
     assert [balance(account) for account in savings] == (
         [D("702.05"), D("1302.05")] + [D("1002.05")] * (ACCOUNTS - 2))
-    assert _paid() == (ACCOUNTS, [1] * ACCOUNTS)
-    assert _book_total() == 0
-    assert ledger.reconcile().clean
+    assert_each_account_paid_once_and_the_book_whole()
 
 
 def test_an_api_transfer_waiting_on_an_interest_batch_is_answered_once_it_commits(
@@ -203,9 +210,7 @@ def test_an_api_transfer_waiting_on_an_interest_batch_is_answered_once_it_commit
     assert run.credited == ACCOUNTS, run
     assert (status, body["balance_after"]) == (201, "702.05"), body
     assert [balance(account) for account in savings[:2]] == [D("702.05"), D("1302.05")]
-    assert _paid() == (ACCOUNTS, [1] * ACCOUNTS)
-    assert _book_total() == 0
-    assert ledger.reconcile().clean
+    assert_each_account_paid_once_and_the_book_whole()
 
 
 def test_withdrawals_waiting_on_an_interest_batch_never_overdraw(app, workers, gate,
@@ -226,9 +231,7 @@ def test_withdrawals_waiting_on_an_interest_batch_never_overdraw(app, workers, g
     posted = [outcome for outcome in outcomes if isinstance(outcome, int)]
     assert (len(posted), len(refused)) == (1, 1), outcomes
     assert balance(savings[0]) == D("402.05")
-    assert _paid() == (ACCOUNTS, [1] * ACCOUNTS)
-    assert _book_total() == 0
-    assert ledger.reconcile().clean
+    assert_each_account_paid_once_and_the_book_whole()
 
 
 def test_a_batch_that_loses_a_deadlock_runs_again_and_pays_each_account_once(
@@ -245,9 +248,7 @@ def test_a_batch_that_loses_a_deadlock_runs_again_and_pays_each_account_once(
     assert "deadlock detected" in caplog.text
     assert (run.credited, run.already) == (ACCOUNTS, 0), run
     assert [balance(account) for account in savings] == [D("1002.05")] * ACCOUNTS
-    assert _paid() == (ACCOUNTS, [1] * ACCOUNTS)
-    assert _book_total() == 0
-    assert ledger.reconcile().clean
+    assert_each_account_paid_once_and_the_book_whole()
 
 
 def test_a_batch_that_loses_a_deadlock_inside_its_postings_runs_again_and_pays_each_once(
@@ -269,6 +270,4 @@ def test_a_batch_that_loses_a_deadlock_inside_its_postings_runs_again_and_pays_e
     assert "retrying interest after deadlock detected" in caplog.text
     assert (run.credited, run.already) == (ACCOUNTS, 0), run
     assert [balance(account) for account in savings] == [D("1002.05")] * ACCOUNTS
-    assert _paid() == (ACCOUNTS, [1] * ACCOUNTS)
-    assert _book_total() == 0
-    assert ledger.reconcile().clean
+    assert_each_account_paid_once_and_the_book_whole()
