@@ -1,5 +1,7 @@
 import logging
+import sys
 from logging.config import fileConfig
+from pathlib import Path
 
 from flask import current_app
 
@@ -14,6 +16,12 @@ config = context.config
 # Keep the application's loggers (bankapp.*) alive after a migration.
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
+
+# The revisions' shared helpers (concurrent_indexes.py) live beside this file, where Alembic
+# does not read them as revisions; a revision imports them inside upgrade().
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 
 def get_engine():

@@ -19,7 +19,7 @@ down_revision = '0020_lending'
 branch_labels = None
 depends_on = None
 
-# Each expression exactly as bankapp.backoffice.teller.services.customer_search writes it,
+# Each expression exactly as bankapp.identity.directory.customer_search writes it,
 # so that the planner matches the index to the query.
 INDEXES = {
     "ix_users_email_trgm": ("users", "lower(email)"),
@@ -31,6 +31,8 @@ INDEXES = {
 
 
 def upgrade():
+    from concurrent_indexes import drop_if_invalid
+
     if op.get_bind().dialect.name != "postgresql":
         return
     # pg_trgm is a trusted extension (PostgreSQL 13+): the database's owner may create it.
@@ -42,18 +44,6 @@ def upgrade():
             drop_if_invalid(name)
             op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} "
                        f"USING gin (({expression}) gin_trgm_ops)")
-
-
-def drop_if_invalid(name):
-    """Drop what an interrupted ``CREATE INDEX CONCURRENTLY`` left behind: an index marked
-    invalid, never read by a query but still written by every update, which ``IF NOT
-    EXISTS`` would otherwise keep for good when the upgrade is run again."""
-    invalid = op.get_bind().exec_driver_sql(
-        "SELECT 1 FROM pg_index JOIN pg_class ON pg_class.oid = pg_index.indexrelid "
-        "WHERE pg_class.relname = %(name)s AND NOT pg_index.indisvalid",
-        {"name": name}).scalar()
-    if invalid:
-        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
 def downgrade():

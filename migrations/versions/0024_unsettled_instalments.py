@@ -10,8 +10,6 @@ Revises: 0023_bucket_largest_movement
 Create Date: 2026-12-06 14:30:00
 
 """
-import importlib.util
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -29,22 +27,15 @@ UNSETTLED = ("(principal_paid < principal_due OR interest_paid < interest_due "
              "OR fee_paid < fee_due)")
 
 
-def _drop_if_invalid(name):
-    """0021's guard (migrations are frozen, so it is loaded from there, not copied)."""
-    path = Path(__file__).with_name("0021_search_indexes.py")
-    spec = importlib.util.spec_from_file_location("_migration_0021", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.drop_if_invalid(name)
-
-
 def upgrade():
+    from concurrent_indexes import drop_if_invalid
+
     if op.get_bind().dialect.name != "postgresql":
         op.create_index(NAME, "loan_instalments", ["due_on"], sqlite_where=sa.text(UNSETTLED))
         return
     # CONCURRENTLY: collections and repayments (they update instalments) go on meanwhile.
     with op.get_context().autocommit_block():
-        _drop_if_invalid(NAME)
+        drop_if_invalid(NAME)
         op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {NAME} ON loan_instalments "
                    f"(due_on) WHERE {UNSETTLED}")
 

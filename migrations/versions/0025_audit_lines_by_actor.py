@@ -14,8 +14,6 @@ Revises: 0024_unsettled_instalments
 Create Date: 2026-12-06 17:45:00
 
 """
-import importlib.util
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -32,22 +30,16 @@ NAME = "ix_journal_entries_audit_actor_created_at"
 AUDIT_LINE = "audit_action IS NOT NULL"
 
 
-def _drop_if_invalid(name):
-    path = Path(__file__).with_name("0021_search_indexes.py")
-    spec = importlib.util.spec_from_file_location("_migration_0021", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.drop_if_invalid(name)
-
-
 def upgrade():
+    from concurrent_indexes import drop_if_invalid
+
     if op.get_bind().dialect.name != "postgresql":
         op.create_index(NAME, "journal_entries", ["actor_id", "created_at", sa.text("id DESC")],
                         sqlite_where=sa.text(AUDIT_LINE))
         return
     # CONCURRENTLY: postings (they insert entries) go on while a large bank's index is built.
     with op.get_context().autocommit_block():
-        _drop_if_invalid(NAME)
+        drop_if_invalid(NAME)
         op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {NAME} ON journal_entries "
                    f"(actor_id, created_at, id DESC) WHERE {AUDIT_LINE}")
 

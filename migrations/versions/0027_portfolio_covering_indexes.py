@@ -19,8 +19,6 @@ Revises: 0026_closing_balances
 Create Date: 2026-12-06 20:40:00
 
 """
-import importlib.util
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -51,16 +49,9 @@ REPLACED = {"ix_loan_instalments_due_on": None,
             "ix_loan_instalments_unsettled_due_on": UNSETTLED}
 
 
-def _drop_if_invalid(name):
-    """0021's guard (migrations are frozen, so it is loaded from there, not copied)."""
-    path = Path(__file__).with_name("0021_search_indexes.py")
-    spec = importlib.util.spec_from_file_location("_migration_0021", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.drop_if_invalid(name)
-
-
 def upgrade():
+    from concurrent_indexes import drop_if_invalid
+
     if op.get_bind().dialect.name != "postgresql":
         # SQLite has no INCLUDE: the key alone (a test database is small).
         for name, (table, key, _, where) in INDEXES.items():
@@ -73,7 +64,7 @@ def upgrade():
     # go on meanwhile; the old indexes go only once the new ones are built and valid.
     with op.get_context().autocommit_block():
         for name, (table, key, included, where) in INDEXES.items():
-            _drop_if_invalid(name)
+            drop_if_invalid(name)
             op.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({key}) "
                        f"INCLUDE ({', '.join(included)})"
                        + (f" WHERE {where}" if where else ""))
