@@ -147,7 +147,7 @@ from bankapp.ledger.cash import (
     till_number,
     validate_count,
 )
-from bankapp.ledger.closing import BalanceCount, count_balances, first_count_after
+from bankapp.ledger.closing import count_balances, first_count_after
 from bankapp.ledger.core import (
     AuditNote,
     Leg,
@@ -256,7 +256,7 @@ __all__ = [
     "reject_posting",
     "freeze_account", "unfreeze_account",
     "reconcile", "Reconciliation", "customer_history", "latest_activity",
-    "BalanceCount", "count_balances", "first_count_after",
+    "count_balances", "first_count_after",
     "account_number_as_typed", "HistoryFilter", "counterparties", "filtered_history",
     "masked_name", "own_account_label", "party_name", "KnownAccounts", "find_accounts_known_to",
     "InvalidSchedule", "Schedule", "RunReport", "bank_today", "create_order", "pause_order",

@@ -7,24 +7,12 @@ and its figures are the period's, not today's. The daily ``count-balances`` job 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 import sqlalchemy as sa
 
 from bankapp.extensions import db
 from bankapp.models import Account, ClosingBalance, now_utc
-
-
-@dataclass(frozen=True)
-class BalanceCount:
-    """The accounts of one type and status, and their balances added up."""
-
-    account_type: str
-    status: str
-    accounts: int
-    balance: Decimal
 
 
 def count_balances(moment: datetime | None = None) -> int:
@@ -44,19 +32,11 @@ def count_balances(moment: datetime | None = None) -> int:
     return result.rowcount
 
 
-def first_count_after(moment: datetime) -> tuple[datetime, list[BalanceCount]] | None:
-    """The first count taken at or after ``moment`` and its rows (one query), or None when
-    none was."""
+def first_count_after(moment: datetime) -> list[ClosingBalance]:
+    """The rows of the first count taken at or after ``moment`` (one query); none when no
+    count was."""
     first = (sa.select(sa.func.min(ClosingBalance.counted_at))
              .where(ClosingBalance.counted_at >= moment).scalar_subquery())
-    rows = db.session.scalars(
+    return list(db.session.scalars(
         sa.select(ClosingBalance).where(ClosingBalance.counted_at == first)
-        .order_by(ClosingBalance.account_type, ClosingBalance.status)).all()
-    if not rows:
-        return None
-    return rows[0].counted_at, [BalanceCount(r.account_type, r.status, r.accounts,
-                                             _money(r.balance)) for r in rows]
-
-
-def _money(value) -> Decimal:
-    return Decimal(value or 0).quantize(Decimal("0.01"))
+        .order_by(ClosingBalance.account_type, ClosingBalance.status)))

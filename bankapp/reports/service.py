@@ -888,13 +888,13 @@ def bank_report(period: Period) -> BankReport:
     daily count after the period closed; a period not closed yet, or with no count since,
     counts every account as it stands."""
     close = period.utc_bounds()[1]
-    counted = ledger.first_count_after(close) if close <= now_utc() else None
-    if counted is None:
-        groups, extra = accounts_by_type_and_status(), {}
+    counted = ledger.first_count_after(close) if close <= now_utc() else []
+    if counted:
+        groups = [AccountGroup(c.account_type, c.status, c.accounts, _money(c.balance))
+                  for c in counted]
+        extra = {"counted_at": counted[0].counted_at, "counted_for_report": False}
     else:
-        counted_at, counts = counted
-        groups = [AccountGroup(c.account_type, c.status, c.accounts, c.balance) for c in counts]
-        extra = {"counted_at": counted_at, "counted_for_report": False}
+        groups, extra = accounts_by_type_and_status(), {}
     return BankReport(period, daily_totals(period), groups, balances_held(groups),
                       largest_movements(period), new_customers_per_month(), **extra)
 

@@ -28,6 +28,7 @@ from bankapp.models import (
     User,
     now_utc,
 )
+from bankapp.identity import directory
 from bankapp.identity.security import role_required
 from bankapp.backoffice.teller import services
 from bankapp.backoffice.teller.forms import (
@@ -91,7 +92,7 @@ def desk():
 def customers():
     """Search customers by email, phone, name or account number."""
     query = request.args.get("q", "").strip()[:100]
-    page = db.paginate(services.customer_search(query), per_page=PER_PAGE, error_out=False)
+    page = db.paginate(directory.customer_search(query), per_page=PER_PAGE, error_out=False)
     return render_template("teller/customers.html", query=query, page=page)
 
 

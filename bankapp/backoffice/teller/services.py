@@ -12,7 +12,6 @@ from flask_babel import gettext
 from bankapp import audit, ledger
 from bankapp.extensions import db
 from bankapp.identity import factors
-from bankapp.identity.directory import customer_search  # noqa: F401 - the search page's
 from bankapp.platform.formatting import bank_timezone, day_start_utc
 from bankapp.models import (
     Account,
