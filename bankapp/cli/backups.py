@@ -387,7 +387,7 @@ def verify(dump: Path, manifest: dict, server: Server, keep: bool) -> str:
         if problems:
             raise BackupError("the restored copy does not match: " + "; ".join(problems)
                               + (f" (kept as {scratch.database})" if keep else
-                                 " (the scratch database was dropped)."))
+                                 f" (the scratch database {scratch.database} was dropped)."))
         return (f"{dump.name} restored into scratch database {scratch.database} in "
                 f"{seconds:.1f} s; manifest matches ({manifest['journal_entries']} entries, "
                 f"customer balances {manifest['customer_balance_total']}, last entry "
