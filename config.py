@@ -259,7 +259,8 @@ class Config:
     # unset), short-lived.
     JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or None
     JWT_ACCESS_TOKEN_MINUTES = int(os.environ.get("JWT_ACCESS_TOKEN_MINUTES", "15"))
-    # Days an API posting's stored answer is kept for retries (`flask prune-idempotency-keys`).
+    # Days a refused API posting's stored answer is kept for retries (`flask
+    # prune-idempotency-keys`); a posting's answer is its journal entry, kept for good.
     API_IDEMPOTENCY_RETENTION_DAYS = int(os.environ.get("API_IDEMPOTENCY_RETENTION_DAYS", "30"))
     # `flask prune-sessions`: days an ended (or abandoned) session row is kept, and days a
     # browser unseen is still "known" (its next sign-in is otherwise announced as new).

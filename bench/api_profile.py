@@ -15,7 +15,7 @@ What it does (about half a minute):
    of the median one (a shared machine slows some batches down), the test client's share
    included (``--wsgi`` calls the WSGI app directly on a prebuilt environ instead, nearer
    to what a gunicorn worker spends: no test client, no response wrapping).
-   The CPU spent inside ``post_once`` (the ledger's posting with its stored answer, timed by
+   The CPU spent inside ``post_once`` (the ledger's posting and its answer, timed by
    a wrapper around the route module's ``post_once``) is reported apart: the rest is the
    per-request work outside the ledger, what this tool is for.
 3. Runs the same number again under cProfile, paused inside ``post_once``, and prints the

@@ -10,7 +10,8 @@ TPC-B-like in ``bankapp_bench_pgbench`` at the same client count:
     bare         the accounts' locks and checks, the entry and its two legs
     + audit      the audit row
     + totals     the report buckets
-    + answer     the API's stored answer
+    + answer     the look-up of an answer stored under the API key (a refusal); since
+                 migration 0028 a posting's answer is not stored (the entry is the record)
     + holds      the holds of the spending leg (none are active: the look-up still runs)
     + alerts     the sender's alert settings (none set: the look-up still runs)
     + limit      the daily outgoing limit's read and upsert (an API transfer today)
@@ -61,13 +62,15 @@ CALL = r"""SELECT outcome FROM ledger_post(
     {limit_user}, :cents / 100.0, current_date, 10000000.00,
     {total_kinds}, ARRAY[:src % 16, :dst % 16], date_bin('15 minutes', now(), '2000-01-01'),
     {audit_action}, 'account', 'ACC', '{{"amount": "1.00"}}'::json, NULL,
-    {answer_key}, 'transfer', 'fingerprint', '{{"entry_type": "TRANSFER"}}'::jsonb, :src);
+    {answer_key}, {answer_stored});
 """
 
 PARTS = ["bare", "+ audit", "+ totals", "+ answer", "+ holds", "+ alerts", "+ limit"]
 
 
-def script(upto: str) -> str:
+def script(upto: str, stored_answer: bool = False) -> str:
+    """The call with the parts up to ``upto``; ``stored_answer``: as releases before
+    migration 0028 called it, with the answer's body to store."""
     on = set(PARTS[:PARTS.index(upto) + 1])
     return HEADER + CALL.format(
         key="'api:' || md5(random()::text || clock_timestamp()::text)",
@@ -79,7 +82,9 @@ def script(upto: str) -> str:
         # The action a transfer records: since migration 0022 on the entry, before in a row.
         audit_action="'ledger.transfer'" if "+ audit" in on else "NULL",
         answer_key="md5(random()::text || clock_timestamp()::text)" if "+ answer" in on
-        else "NULL")
+        else "NULL",
+        answer_stored=("'transfer', 'fingerprint', '{\"entry_type\": \"TRANSFER\"}'::jsonb, :src"
+                       if stored_answer else "NULL, NULL, NULL, NULL"))
 
 
 def main() -> int:
@@ -147,7 +152,7 @@ def one_statement(args) -> int:
                 # The same writes as the app sends them: one ledger_post() call with every
                 # part an API transfer between two customers has (PARTS' last row).
                 call = Path(workdir) / label / "ledger_post.sql"
-                call.write_text(script(PARTS[-1]))
+                call.write_text(script(PARTS[-1], stored_answer=_stores_answers(app_dir)))
                 scripts[f"{label} ledger_post"] = (database, call)
             load_bench.pgbench_init(args.server_url, 16)
             results: dict[str, list[dict]] = {"TPC-B-like": []}
@@ -180,6 +185,11 @@ def one_statement(args) -> int:
                   f"{cpu if cpu is not None else float('nan'):10.2f} "
                   f"{ratio if ratio is not None else float('nan'):9.2f}")
     return 0
+
+
+def _stores_answers(app_dir: Path) -> bool:
+    """Whether ``app_dir``'s release stores each posting's API answer (before 0028)."""
+    return not (app_dir / "migrations" / "versions" / "0028_answers_from_entries.py").exists()
 
 
 def _script_of(app_dir: Path, db_url: str, workdir: Path, label: str) -> Path:

@@ -1,60 +1,61 @@
 """Idempotent API postings: a retry with the same ``Idempotency-Key`` gets the first answer.
 
-A posting and the record of its answer commit in ONE transaction:
+A posting's answer is not stored: its journal entry is the record. The entry carries a ledger
+key derived from the API key (``ledger_key``), under the ledger's UNIQUE (actor_id,
+idempotency_key), and the answer to a posting (status 201 and the JSON body) is a function
+of the entry and its legs (``posting_json``).
 
-1. The ledger posts with a ledger idempotency key derived from the API key, and, through its
-   ``also`` hook, the answer (status 201 and the JSON body, built from the entry before the
-   commit) is inserted into ``api_idempotency_keys`` in the same transaction. No look-up
-   comes first: the common case (a new key) costs no extra statement.
-2. A retry of a posted request collides with the ledger's UNIQUE (actor_id, idempotency_key)
-   on journal entries (or finds the money it asks for already spent by the first): the
-   ledger answers with the earlier entry, and we replay the stored answer. A concurrent twin
-   waits on the first one's account row locks until it commits, then does the same, so a
-   retry never sees a half-done request (there is no "in progress" state).
-3. A refusal (insufficient funds, a frozen account) rolls the posting back; its answer is then
-   stored on its own, so the retry is refused the same way. If a twin got there first, its
-   stored answer wins, and that is the one returned.
-4. A worker that dies before the commit leaves nothing behind: the retry simply posts. One
-   that dies after the commit has left the entry and its answer together.
+1. The ledger posts with that key. No look-up comes first on the generic path; on
+   PostgreSQL ``ledger_post()`` looks, after locking the accounts, for an answer stored under
+   the API key (a refusal, step 3), and answers with it instead of posting.
+2. A retry of a posted request collides with the unique key (or finds the money it asks for
+   already spent by the first): the ledger answers with the earlier entry, and the answer is
+   built from it again. A concurrent twin waits on the first one's account row locks until
+   it commits, then does the same, so a retry never sees a half-done request (there is no "in
+   progress" state).
+3. A refusal (insufficient funds, a frozen account) leaves no entry, so its answer is stored
+   in ``api_idempotency_keys``, and the retry is refused the same way. It is stored under the
+   lock of the account the posting would have spent from, after checking that no twin posted
+   meanwhile: a twin that posted first is the answer then; one that comes after waits on that
+   lock and finds the refusal. A twin's refusal stored first wins, and that is the one
+   returned.
+4. A worker that dies before the commit leaves nothing behind: the retry simply posts.
 
-The same key with a different request (another body, path or method) is refused with 422.
+The same key with a different request is refused with 422: another body, path or method,
+told by the stored fingerprint for a refusal, and for a posting by what the entry shows
+(type, accounts, amount, description).
 
-On PostgreSQL (the ledger's fast path) steps 1–3 happen inside ``ledger_post()``: it finds a
-stored answer, meets the unique key, or stores the answer it built with the posting, in one
-database call that is its own transaction; a refusal is then stored by one more statement
-(``INSERT … ON CONFLICT DO NOTHING``: a twin's stored answer wins, as above). A posting the
-function declines (a debit that calls for an alert email) is written the generic way, its
-answer inserted in the same transaction (``StoredAnswer.store``).
-
-Records are kept for a retention window (``API_IDEMPOTENCY_RETENTION_DAYS``) and then pruned
-by ``flask prune-idempotency-keys`` (``prune_records``). A posted request stays safe to retry
-after that: its journal entry keeps the ledger key, and ``post_once`` rebuilds the answer
-from the entry, provided the request asks for what the entry did (type, accounts, amount);
-a key reused for another request is still refused with 422. A pruned refusal is forgotten:
-a retry after the window is evaluated again.
+Stored refusals (and the answers earlier releases stored with their postings) are kept for a
+retention window (``API_IDEMPOTENCY_RETENTION_DAYS``) and then pruned by ``flask
+prune-idempotency-keys`` (``prune_records``). A pruned refusal is forgotten: a retry after
+the window is evaluated again. A posting stays safe to retry for good.
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Callable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from bankapp import ledger
 from bankapp.api.problems import Problem, ledger_problem
 from bankapp.api.representations import posting_body, posting_json
 from bankapp.extensions import db
-from bankapp.ledger import fast
 from bankapp.ledger.amounts import clean_description
 from bankapp.schedule import housekeeping
-from bankapp.models import ApiIdempotencyKey, Channel, JournalEntry, User, now_utc
+from bankapp.models import (Account, ApiIdempotencyKey, Channel, EntryType, JournalEntry, User,
+                            now_utc)
 
 POSTED = 201
 PRUNE_BATCH_SIZE = housekeeping.PRUNE_BATCH_SIZE
+
+# The operation each kind of entry the API posts answers (the request's status).
+OPERATIONS = {EntryType.DEPOSIT: "deposit", EntryType.WITHDRAWAL: "withdrawal",
+              EntryType.TRANSFER: "transfer", EntryType.LOAN_REPAYMENT: "loan-repayment"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def ledger_key(key: str) -> str:
 
 
 def find_record(user: User, key: str) -> ApiIdempotencyKey | None:
+    """The answer stored under ``key``: a refusal (or a posting of an earlier release)."""
     return db.session.scalar(sa.select(ApiIdempotencyKey).where(
         ApiIdempotencyKey.user_id == user.id, ApiIdempotencyKey.key == key))
 
@@ -79,6 +81,31 @@ def already_answered(user: User, key: str) -> bool:
     from ``post_once`` and can post nothing new (step-up asks such a retry for no code)."""
     return (find_record(user, key) is not None
             or ledger.find_posting(user, ledger_key(key)) is not None)
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    """What became of a posting request: its operation, answer and entry's reference."""
+
+    operation: str
+    status: int
+    body: dict
+    reference: str | None
+    created_at: datetime
+    completed_at: datetime
+
+
+def request_status(user: User, key: str) -> RequestStatus | None:
+    """The answer to ``user``'s request with ``key``: stored (a refusal), or its posting's."""
+    record = find_record(user, key)
+    if record is not None:
+        return RequestStatus(record.operation, record.response_status, record.response_body,
+                             record.entry_reference, record.created_at, record.completed_at)
+    entry = ledger.find_posting(user, ledger_key(key))
+    if entry is None:
+        return None
+    return RequestStatus(OPERATIONS[entry.entry_type], POSTED, posting_json(entry),
+                         entry.reference, entry.created_at, entry.created_at)
 
 
 def _insert_record(user: User, key: str, operation: str, fingerprint: str, status: int,
@@ -92,28 +119,32 @@ def _insert_record(user: User, key: str, operation: str, fingerprint: str, statu
 
 
 @dataclass(frozen=True)
-class StoredAnswer:
-    """The answer to write with the posting, in its transaction (``ledger.AnswerToStore``).
+class PostingAnswer:
+    """The API's answer to a posting made under ``key`` (``ledger.PostingAnswer``): built
+    from the posting, never stored; an answer stored under the key (a refusal) instead.
 
-    ``body(reference, created_at)`` is the answer without ``balance_after``, which
-    ``ledger_post()`` fills in from the leg on ``account_id``; ``of_entry(entry)`` the whole
-    answer, for a posting written the generic way (one the function declined).
+    ``body(reference, created_at, balance_after)`` is the answer to a posting from its parts,
+    ``balance_after`` being the balance of ``account_id``.
     """
 
     user: User
     key: str
-    operation: str
     fingerprint: str
-    body: Callable[[str, datetime], dict]
+    body: Callable[[str, datetime, Decimal], dict]
     account_id: int
-    of_entry: Callable[[JournalEntry], dict]
 
-    def store(self, entry: JournalEntry) -> tuple[int, dict, str]:
-        """Insert the answer to ``entry``; return it as ``(status, body, fingerprint)``."""
-        body = self.of_entry(entry)
-        _insert_record(self.user, self.key, self.operation, self.fingerprint, POSTED, body,
-                       entry.reference, entry.created_at)
-        return POSTED, body, self.fingerprint
+    def stored(self) -> tuple[int, dict, str] | None:
+        record = find_record(self.user, self.key)
+        if record is None:
+            return None
+        return record.response_status, record.response_body, record.request_fingerprint
+
+    def posted(self, reference: str, created_at: datetime,
+               balance_after: Decimal) -> tuple[int, dict, str]:
+        return POSTED, self.body(reference, created_at, balance_after), self.fingerprint
+
+    def of_entry(self, entry: JournalEntry) -> tuple[int, dict, str]:
+        return POSTED, posting_json(entry), self.fingerprint
 
 
 def _key_reused() -> Problem:
@@ -131,127 +162,67 @@ def _replay(record: ApiIdempotencyKey, fingerprint: str) -> Answer:
 def post_once(user: User, key: str, operation: str, fingerprint: str,
               post: Callable[..., ledger.Posting], expected: dict[str, str], *,
               description: str, account_id: int) -> Answer:
-    """Run the ledger call ``post(idempotency_key=…, also=…)`` (``answer=…`` on the fast
-    path) at most once per (user, key).
+    """Run the ledger call ``post(idempotency_key=…, answer=…)`` at most once per (user, key).
 
     Returns the answer to send: the posting (201), the ledger's refusal (4xx), or the answer
-    stored for an earlier request with this key (``replayed``). ``expected``: what the
-    posting's answer shows for this request (``entry_type``, accounts, ``amount``), to tell a
-    retry from a reused key when the stored answer has been pruned. ``description`` and
-    ``account_id`` (whose balance the answer shows) complete the answer on the fast path.
+    to an earlier request with this key (``replayed``). ``expected``: what the posting's
+    answer shows for this request (``entry_type``, accounts, ``amount``), to tell a retry
+    from a reused key; ``description`` completes it, and ``account_id`` is the account whose
+    balance the answer shows (the one the posting spends from or pays into).
     """
-    if fast.enabled():
-        return _post_once_fast(user, key, operation, fingerprint, post, expected,
-                               description, account_id)
-    answers: list[Answer] = []
+    description = clean_description(description)
+    accounts = {name: value for name, value in expected.items()
+                if name not in ("entry_type", "amount")}
 
-    def record_answer(entry: JournalEntry) -> None:
-        # Inside the posting's transaction: the answer commits with the entry, or neither.
-        body = posting_json(entry)
-        _insert_record(user, key, operation, fingerprint, POSTED, body, entry.reference)
-        answers.append(Answer(POSTED, body))
+    def body(reference: str, created_at: datetime, balance_after: Decimal) -> dict:
+        return posting_body(reference, expected["entry_type"], Channel.API, description,
+                            created_at, accounts, expected["amount"], balance_after)
 
+    expected = {**expected, "description": description}
+    answer = PostingAnswer(user, key, fingerprint, body, account_id)
     try:
-        posting = post(idempotency_key=ledger_key(key), also=record_answer)
+        posting = post(idempotency_key=ledger_key(key), answer=answer)
     except ledger.LedgerError as error:
-        return _store_refusal(user, key, operation, fingerprint, ledger_problem(error))
-    except IntegrityError:
-        # The key is taken by a stored refusal: the posting was rolled back.
-        db.session.rollback()
-        record = find_record(user, key)
-        if record is None:
-            raise  # another constraint failed: a bug, not a retry
-        return _replay(record, fingerprint)
-    if posting.replayed:
-        return _replay_posting(user, key, fingerprint, posting, expected)
-    return answers[-1]
+        return _store_refusal(user, key, operation, fingerprint, ledger_problem(error),
+                              account_id, expected)
+    if posting.answer is None:  # an earlier posting under this key
+        record = find_record(user, key)  # its answer, if an earlier release stored it
+        if record is not None:
+            return _replay(record, fingerprint)
+        return _replay_posting(posting.entry, expected)
+    status, body_sent, sent_fingerprint = posting.answer
+    if not posting.replayed:
+        return Answer(status, body_sent)
+    if sent_fingerprint != fingerprint:
+        raise _key_reused()
+    return Answer(status, body_sent, replayed=True)
 
 
-def _replay_posting(user: User, key: str, fingerprint: str, posting: ledger.Posting,
-                    expected: dict[str, str]) -> Answer:
-    record = find_record(user, key)
-    if record is not None:
-        return _replay(record, fingerprint)
-    # The stored answer was pruned (or the entry predates stored answers): the answer to a
-    # posting is a function of its entry alone, but only the same request may have it.
-    body = posting_json(posting.entry)
+def _replay_posting(entry: JournalEntry, expected: dict[str, str]) -> Answer:
+    """The answer to the posting made under this key, built from its entry, provided this
+    request asks for what the entry did."""
+    body = posting_json(entry)
     if any(body.get(name) != value for name, value in expected.items()):
         raise _key_reused()
     return Answer(POSTED, body, replayed=True)
 
 
-def _post_once_fast(user: User, key: str, operation: str, fingerprint: str,
-                    post: Callable[..., ledger.Posting], expected: dict[str, str],
-                    description: str, account_id: int) -> Answer:
-    """``post_once`` on the fast path: the ledger stores the answer it posts (or finds)."""
-    accounts = {name: value for name, value in expected.items()
-                if name not in ("entry_type", "amount")}
+def _store_refusal(user: User, key: str, operation: str, fingerprint: str, problem: Problem,
+                   account_id: int, expected: dict[str, str]) -> Answer:
+    """Store a refused posting's answer, unless a twin posted meanwhile (its posting is the
+    answer then) or stored its refusal first (that one is).
 
-    def body(reference, created_at) -> dict:
-        return posting_body(reference, expected["entry_type"], Channel.API,
-                            clean_description(description), created_at, accounts,
-                            expected["amount"])
-
-    answer = StoredAnswer(user, key, operation, fingerprint, body, account_id,
-                          of_entry=posting_json)
-    try:
-        posting = post(idempotency_key=ledger_key(key), answer=answer)
-    except ledger.LedgerError as error:
-        return _store_refusal_fast(user, key, operation, fingerprint, ledger_problem(error))
-    except IntegrityError:
-        # A twin's stored refusal took the key after ledger_post() looked: nothing posted.
-        record = _stored_answer(user, key)
-        if record is None:
-            raise
-        return _replay(record, fingerprint)
-    if posting.answer is None:
-        return _replay_posting(user, key, fingerprint, posting, expected)
-    status, body_stored, stored_fingerprint = posting.answer
-    if not posting.replayed:
-        return Answer(status, body_stored)
-    if stored_fingerprint != fingerprint:
-        raise _key_reused()
-    return Answer(status, body_stored, replayed=True)
-
-
-def _stored_answer(user: User, key: str):
-    """The stored answer's row (status, body, fingerprint), read on the lean engine."""
-    found = fast.rows(sa.select(ApiIdempotencyKey.request_fingerprint,
-                                ApiIdempotencyKey.response_status,
-                                ApiIdempotencyKey.response_body)
-                      .where(ApiIdempotencyKey.user_id == user.id, ApiIdempotencyKey.key == key))
-    return found[0] if found else None
-
-
-def _store_refusal_fast(user: User, key: str, operation: str, fingerprint: str,
-                        problem: Problem) -> Answer:
-    """Record a refusal in one autocommitted statement; a twin's earlier answer wins."""
-    answer = Answer(problem.status, problem.body())
-    moment = now_utc()
-    statement = (postgresql.insert(ApiIdempotencyKey)
-                 .values(user_id=user.id, key=key, operation=operation,
-                         request_fingerprint=fingerprint, response_status=answer.status,
-                         response_body=answer.body, entry_reference=None, created_at=moment,
-                         completed_at=moment)
-                 .on_conflict_do_nothing(constraint="uq_api_idempotency_keys_user_key")
-                 .returning(ApiIdempotencyKey.id))
-    # Safe to send again: the key makes a second insert a no-op.
-    inserted = fast.run(lambda connection: connection.execute(statement).scalar(), retry=True)
-    if inserted is not None:
-        return answer
-    record = _stored_answer(user, key)
-    if record is None:
-        raise AssertionError("an answer conflicted on its key but none is stored")
-    return _replay(record, fingerprint)
-
-
-def _store_refusal(user: User, key: str, operation: str, fingerprint: str,
-                   problem: Problem) -> Answer:
-    """Record a refused posting's answer (the posting itself was rolled back)."""
+    The account's row is locked first, as the posting locks it: a twin's posting either
+    committed before (its entry is found here) or waits, then finds this refusal.
+    """
     answer = Answer(problem.status, problem.body())
     try:
-        _insert_record(user, key, operation, fingerprint, answer.status, answer.body, None)
-        db.session.commit()
+        db.session.execute(sa.select(Account.id).where(Account.id == account_id)
+                           .with_for_update())
+        entry = ledger.find_posting(user, ledger_key(key))
+        if entry is None:
+            _insert_record(user, key, operation, fingerprint, answer.status, answer.body, None)
+        db.session.commit()  # and the lock is released
     except IntegrityError:
         # A concurrent twin with this key answered first; its answer is the one that counts.
         db.session.rollback()
@@ -259,6 +230,8 @@ def _store_refusal(user: User, key: str, operation: str, fingerprint: str,
         if record is None:
             raise
         return _replay(record, fingerprint)
+    if entry is not None:
+        return _replay_posting(entry, expected)
     return answer
 
 

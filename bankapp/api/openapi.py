@@ -480,8 +480,8 @@ PATHS = {
         "get": {
             "summary": "What became of a posting request",
             "description": "Look up a deposit, withdrawal or transfer by its Idempotency-Key: "
-                           "posted (with the reference and the stored answer), refused (with "
-                           "the stored problem), or 404 when the request was never posted "
+                           "posted (with the reference and its answer, built from the "
+                           "posting), refused (with the stored problem), or 404 when the request was never posted "
                            "(safe to resend with the same key).",
             "operationId": "getPostingStatus", "tags": ["Postings"],
             "parameters": [{"name": "key", "in": "path", "required": True,

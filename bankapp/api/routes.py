@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from bankapp import ledger
 from bankapp.platform import replica
-from bankapp.api.idempotency import Answer, already_answered, find_record, post_once
+from bankapp.api.idempotency import Answer, already_answered, post_once, request_status
 from bankapp.api.openapi import openapi_document
 from bankapp.api.payload import (
     ACCOUNT_NUMBER_RE,
@@ -395,18 +395,18 @@ def step_up_transfer(user, key: str, source, destination, amount, otp: str | Non
 @token_required
 def posting_status(key):
     """What became of the caller's posting request with this Idempotency-Key."""
-    record = find_record(g.api_user, key) if IDEMPOTENCY_KEY_RE.fullmatch(key) else None
-    if record is None:
+    found = request_status(g.api_user, key) if IDEMPOTENCY_KEY_RE.fullmatch(key) else None
+    if found is None:
         raise Problem(404, "No answer to a request with this Idempotency-Key is on record (none "
                            "reached the bank, or it is older than the retention window); it is "
                            "safe to send it again with the same key: a posting is never made "
                            "twice.")
-    state = "posted" if 200 <= record.response_status < 300 else "refused"
-    response = {"status": record.response_status, "body": record.response_body}
-    return jsonify(idempotency_key=record.key, operation=record.operation, status=state,
-                   reference=record.entry_reference, response=response,
-                   created_at=timestamp(record.created_at),
-                   completed_at=timestamp(record.completed_at))
+    state = "posted" if 200 <= found.status < 300 else "refused"
+    return jsonify(idempotency_key=key, operation=found.operation, status=state,
+                   reference=found.reference,
+                   response={"status": found.status, "body": found.body},
+                   created_at=timestamp(found.created_at),
+                   completed_at=timestamp(found.completed_at))
 
 
 # ---------------------------------------------------------------- staff

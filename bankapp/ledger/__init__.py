@@ -47,8 +47,8 @@ On PostgreSQL, ``post()`` hands deposits, withdrawals, transfers and every other
 from ``fast``): one database call locks the accounts in ascending id, applies the same rules to
 each leg (active, within the bounds ``core._bounds`` gives, a spending leg within the balance
 less active holds), charges the sender's daily outgoing limit with the same conditional upsert
-as ``limits``, and writes the entry, its legs, the audit line, the report bucket and the API's
-stored answer. A refusal comes back as a value and ``core._refusal_of`` (or
+as ``limits``, and writes the entry, its legs, the audit line and the report bucket (an API
+posting's answer is built from them, not stored). A refusal comes back as a value and ``core._refusal_of`` (or
 ``limits.over_limit``) names it, as on the generic path. A debit that calls for an alert email
 comes back ``declined`` with nothing written and is posted the generic way, which queues the
 email in the same transaction. SQLite, ``LEDGER_FAST_PATH=0``, reversals and postings with
@@ -174,7 +174,7 @@ from bankapp.ledger.errors import (
     TellerNotServing,
     UnknownAccount,
 )
-from bankapp.ledger.fast import AnswerToStore
+from bankapp.ledger.fast import PostingAnswer
 from bankapp.ledger.history import (
     HistoryFilter,
     KnownAccounts,
@@ -247,7 +247,7 @@ __all__ = [
     "open_account", "may_deposit", "internal_account", "find_customer_account",
     "find_customer_accounts",
     "customer_accounts_numbered", "owned_account", "owned_order",
-    "Posting", "Leg", "AuditNote", "AnswerToStore", "post", "atomically", "deposit", "withdraw", "transfer",
+    "Posting", "Leg", "AuditNote", "PostingAnswer", "post", "atomically", "deposit", "withdraw", "transfer",
     "find_posting",
     "till_for", "till_number", "find_till", "over_short_account", "cash_held", "allocate_cash",
     "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",

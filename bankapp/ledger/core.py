@@ -70,10 +70,11 @@ MAX_ATTEMPTS = 5
 
 class Posting:
     """What a posting call did: its journal entry, whether an earlier call had posted it,
-    and, for the API's postings on the fast path, the answer stored with it.
+    and, for the API's postings, the caller's answer (``fast.PostingAnswer``).
 
     The generic path hands over the entry it wrote; the fast path its id and reference (the
-    entry is loaded only if asked for). An API answer found already stored has no entry.
+    entry is loaded only if asked for). An API answer found already stored has no entry, and
+    a replay has no answer (the caller builds it from the entry).
     """
 
     __slots__ = ("_entry", "_entry_id", "_reference", "replayed", "answer")
@@ -99,6 +100,15 @@ class Posting:
         if self._entry is None and self._entry_id is not None:
             self._entry = db.session.get(JournalEntry, self._entry_id)
         return self._entry
+
+
+class _AnsweredBefore(Exception):
+    """An answer was stored under the posting's key (a refusal) before its locks were
+    taken: the posting is rolled back and that answer is the request's."""
+
+    def __init__(self, answer: tuple[int, dict, str]):
+        super().__init__("answered before")
+        self.answer = answer
 
 
 @dataclass(frozen=True)
@@ -242,7 +252,7 @@ class AuditNote:
 class EntryToPost:
     """One journal entry as ``post()`` was asked to write it, with what commits alongside it:
     its audit line, the sender's daily limit it counts against and the caller's answer to
-    store. Both paths write it from this: ``_post_fast`` in one ``ledger_post()`` call,
+    it. Both paths write it from this: ``_post_fast`` in one ``ledger_post()`` call,
     ``write_entry`` through the ORM."""
 
     entry_type: str
@@ -253,7 +263,7 @@ class EntryToPost:
     idempotency_key: str | None
     audit: AuditNote | None = None
     posted_at: datetime | None = None
-    answer: fast.AnswerToStore | None = None
+    answer: fast.PostingAnswer | None = None
     daily_charge: DailyCharge | None = None
 
 
@@ -335,14 +345,15 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
           also: Callable[[JournalEntry], None] | None = None,
           daily_charge: DailyCharge | None = None,
           posted_at: datetime | None = None,
-          answer: fast.AnswerToStore | None = None) -> Posting:
+          answer: fast.PostingAnswer | None = None) -> Posting:
     """Write one balanced journal entry and apply its legs, in one transaction.
 
     ``audit`` is the entry's audit line, ``daily_charge`` the sender's daily limit it counts
     against, and ``also`` any further writes that must commit with it (a maker-checker
     decision); all run inside the transaction, so a retry re-adds them and a refusal writes
-    none. A replayed idempotency key writes nothing at all. ``answer``: the caller's record to
-    store with the entry (the API's answer; ``Posting.answer``).
+    none. A replayed idempotency key writes nothing at all. ``answer``: the caller's answer
+    to the posting (the API's; ``Posting.answer``); one already stored under its key answers
+    instead, and nothing is posted (``fast.PostingAnswer``).
 
     On PostgreSQL an entry without ``also`` or ``reverses`` is posted by ``ledger_post()``
     (see ``fast``), in the session's transaction, or, with ``answer``, as a transaction of its
@@ -363,8 +374,13 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
         entry = write_entry(to_post, reverses=reverses)
         if also is not None:
             also(entry)
-        stored = answer.store(entry) if answer is not None else None
-        return Posting(entry, answer=stored)
+        if answer is None:
+            return Posting(entry)
+        # After the accounts' locks, as ledger_post() looks (see fast.PostingAnswer).
+        stored = answer.stored()
+        if stored is not None:
+            raise _AnsweredBefore(stored)  # rolls the posting back
+        return Posting(entry, answer=answer.of_entry(entry))
 
     on_fast_path = (also is None and reverses is None and fast.enabled()
                     and _distinct_accounts(legs))
@@ -387,6 +403,8 @@ def post(entry_type: str, legs: list[Leg], description: str, actor: User | None,
                 return posting
             generic_ran = True  # declined: its call wrote nothing and is over
         return atomically(generic, entry_type)
+    except _AnsweredBefore as answered:
+        return Posting(replayed=True, answer=answered.answer)
     except LedgerError:
         if not generic_ran:
             raise  # ledger_post() looked for the earlier posting before refusing
@@ -524,8 +542,13 @@ def _fast_posting(to_post: EntryToPost, result: fast.Result) -> Posting | None:
         raise over_limit(result.limit_in_force, result.limit_used)
     if result.outcome == "answered":
         return Posting(replayed=True, answer=result.answer)
+    answer = to_post.answer
+    if result.outcome == "posted" and answer is not None:
+        return Posting(entry_id=result.entry_id, reference=result.reference,
+                       answer=answer.posted(result.reference, result.created_at,
+                                            result.balances[answer.account_id]))
     return Posting(replayed=result.outcome == "replayed", entry_id=result.entry_id,
-                   reference=result.reference, answer=result.answer)
+                   reference=result.reference)
 
 
 def _lean(work: Callable[..., T], label: str, *, retry: bool) -> T:
@@ -563,7 +586,7 @@ def write_entry(to_post: EntryToPost, *, reverses: JournalEntry | None = None) -
     """The generic path: move the balances, then write the entry, its legs and its audit line
     through the ORM, charge the sender's daily limit, count the report buckets and queue the
     alerts, in the session's transaction (the caller commits). ``to_post.answer`` is left to
-    the caller (``post()`` stores it after ``also``)."""
+    the caller (``post()`` asks it after ``also``)."""
     actor, description = to_post.actor, to_post.description
     timestamp = _posting_time(to_post.posted_at)
     # Balances first, in account-id order (see "Concurrency" above). A concurrent twin with
@@ -625,11 +648,11 @@ def deposit(account: Account, amount, description: str, actor: User | None, *,
             cash_account: Account | None = None,
             also: Callable[[JournalEntry], None] | None = None,
             posted_at: datetime | None = None,
-            answer: fast.AnswerToStore | None = None) -> Posting:
+            answer: fast.PostingAnswer | None = None) -> Posting:
     """Credit ``account`` with cash taken into ``cash_account`` (the vault by default).
 
     ``also(entry)``, when given, makes further writes that commit with this posting;
-    ``answer``, the API's answer to store with it (fast path).
+    ``answer``, the API's answer to it (``fast.PostingAnswer``).
     """
     amount = validate_amount(amount)
     description = clean_description(description)
@@ -647,11 +670,11 @@ def withdraw(account: Account, amount, description: str, actor: User | None, *,
              cash_account: Account | None = None,
              also: Callable[[JournalEntry], None] | None = None,
              posted_at: datetime | None = None,
-             answer: fast.AnswerToStore | None = None) -> Posting:
+             answer: fast.PostingAnswer | None = None) -> Posting:
     """Debit ``account``, paying the cash out of ``cash_account`` (the vault by default).
 
     ``also(entry)``, when given, makes further writes that commit with this posting;
-    ``answer``, the API's answer to store with it.
+    ``answer``, the API's answer to it.
     """
     amount = validate_amount(amount)
     description = clean_description(description)
@@ -673,13 +696,13 @@ def transfer(source: Account, destination: Account | str, amount, description: s
              actor: User | None, *, channel: str = Channel.WEB,
              idempotency_key: str | None = None, posted_at: datetime | None = None,
              also: Callable[[JournalEntry], None] | None = None,
-             answer: fast.AnswerToStore | None = None) -> Posting:
+             answer: fast.PostingAnswer | None = None) -> Posting:
     """Move ``amount`` from ``source`` to the active customer account ``destination`` (the
     account, or its number).
 
     Writes a TRANSFER_OUT leg on the source and a TRANSFER_IN leg on the destination, sharing
     the entry's reference. ``also(entry)``, when given, makes further writes that commit with
-    this posting; ``answer``, the API's answer to store with it.
+    this posting; ``answer``, the API's answer to it.
     """
     amount = validate_amount(amount)
     description = clean_description(description)

@@ -6,9 +6,10 @@ on PostgreSQL, hands that to ``ledger_post()`` instead of writing it through the
 function locks the accounts in ascending id, applies the same rules as ``core._leg_update``
 (status, bounds, holds) to every leg and ``limits.charge_outgoing``'s upsert to the day's
 total, and writes the entry, its legs with ``balance_after``, the audit line (on the entry
-or as a row, see ``bankapp.audit.trail``), the ``ledger_totals`` bucket and (for the API) the
-caller's record (``AnswerToStore``). A refusal,
-a replayed key and a record already stored come back as values; nothing is written then. So
+or as a row, see ``bankapp.audit.trail``) and the ``ledger_totals`` bucket. For the API it
+first looks for an answer stored under the request's key (``PostingAnswer``: a refusal). A
+refusal, a replayed key and an answer already stored come back as values; nothing is written
+then. So
 does a debit that calls for an alert email (``declined``): ``core.post`` then posts it the
 generic way, which queues the alert in the same transaction.
 
@@ -60,24 +61,28 @@ def enabled() -> bool:
     return flag
 
 
-class AnswerToStore(Protocol):
-    """A caller's own record, to be written in the posting's transaction (the API's answer to
-    the request, for its idempotency keys); the ledger does not look inside it.
+class PostingAnswer(Protocol):
+    """The caller's answer to a posting (the API's, for its idempotency keys), as
+    ``(status, body, request fingerprint)``; the ledger does not look inside it.
 
-    ``ledger_post()`` writes it from ``key``, ``operation``, ``fingerprint`` and
-    ``body(reference, created_at)``, adding the balance of ``account_id`` after the posting.
-    A posting written the generic way (one the function declined) calls ``store(entry)``
-    instead, which inserts it and returns it as ``(status, body, fingerprint)``.
+    An answer already stored under ``key`` (a refusal: a posting's answer is not stored, its
+    entry is the record) answers the request instead, and nothing is posted: ``ledger_post()``
+    looks for it after locking the accounts. ``posted(reference, created_at, balance_after)``
+    is the answer to a posting made by the function, ``balance_after`` being the balance of
+    ``account_id``. A posting written the generic way asks ``stored()`` after its locks, in
+    its transaction (an answer there rolls the posting back and is returned instead), then
+    ``of_entry(entry)``.
     """
 
     key: str
-    operation: str
-    fingerprint: str
     account_id: int
 
-    def body(self, reference: str, created_at: datetime) -> dict: ...
+    def stored(self) -> tuple[int, dict, str] | None: ...
 
-    def store(self, entry: JournalEntry) -> tuple[int, dict, str]: ...
+    def posted(self, reference: str, created_at: datetime,
+               balance_after: Decimal) -> tuple[int, dict, str]: ...
+
+    def of_entry(self, entry: JournalEntry) -> tuple[int, dict, str]: ...
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,7 @@ class Result:
     outcome: str  # posted | refused | over_limit | declined | replayed | answered
     entry_id: int | None
     reference: str | None
+    created_at: datetime | None  # the entry's time (posted, replayed)
     balances: dict[int, Decimal]  # posted: account id -> balance_after
     refused_account: int | None
     refused_status: str | None
@@ -147,7 +153,7 @@ def _statement() -> sa.TextClause:
 def parameters(*, entry_type: str, description: str, actor_id: int | None, channel: str,
                idempotency_key: str | None, reference: str, at: datetime,
                legs: list[FastLeg], bucket: datetime, audit: dict | None,
-               answer: AnswerToStore | None, charge: DailyCharge | None) -> dict:
+               answer: PostingAnswer | None, charge: DailyCharge | None) -> dict:
     """The arguments of one ``ledger_post()`` call."""
     audit = audit or {}
     return {
@@ -171,11 +177,10 @@ def parameters(*, entry_type: str, description: str, actor_id: int | None, chann
         "audit_target_id": audit.get("target_id"),
         "audit_details": None if audit.get("details") is None else json.dumps(audit["details"]),
         "audit_ip": audit.get("ip_address"),
+        # The key alone: the function looks for a stored answer and stores none (0028).
         "answer_key": answer.key if answer else None,
-        "answer_operation": answer.operation if answer else None,
-        "answer_fingerprint": answer.fingerprint if answer else None,
-        "answer_body": json.dumps(answer.body(reference, at)) if answer else None,
-        "answer_account": answer.account_id if answer else None,
+        "answer_operation": None, "answer_fingerprint": None, "answer_body": None,
+        "answer_account": None,
     }
 
 
@@ -191,7 +196,7 @@ def _result(row: sa.Row, params: dict) -> Result:
     answer = None
     if row.answer_status is not None:
         answer = (row.answer_status, row.answer_body, row.answer_fingerprint)
-    return Result(row.outcome, row.entry_id, row.entry_reference, balances,
+    return Result(row.outcome, row.entry_id, row.entry_reference, row.entry_created_at, balances,
                   row.refused_account, row.refused_status, row.refused_balance,
                   row.refused_held, row.limit_in_force, row.limit_used, answer)
 

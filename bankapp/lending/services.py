@@ -499,7 +499,7 @@ def record_allocation(loan: Loan, seen_version: int, allocation: Allocation, kin
 
 def post_repayment(loan: Loan, amount: Decimal, kind: str, day: date, actor: User | None,
                    channel: str, key: str | None, *,
-                   answer: ledger.AnswerToStore | None = None,
+                   answer: ledger.PostingAnswer | None = None,
                    also: Callable[[JournalEntry], None] | None = None
                    ) -> ledger.Posting | None:
     """Post one repayment of ``amount`` (≤ the payoff on ``day``) on ``loan``, allocated and
@@ -559,7 +559,7 @@ def _record(loan: Loan, seen: int, allocation: Allocation, kind: str, day: date,
 
 def repay(loan: Loan, customer: User, amount, *, idempotency_key: str | None,
           channel: str = Channel.WEB, today: date | None = None,
-          answer: ledger.AnswerToStore | None = None,
+          answer: ledger.PostingAnswer | None = None,
           also: Callable[[JournalEntry], None] | None = None) -> ledger.Posting:
     """The borrower repays ``amount`` from the loan's account: any amount up to the payoff
     (more is refused, nothing moves); exactly the payoff pays the loan off. ``also`` and

@@ -1,4 +1,4 @@
-"""The token API's stored answers (idempotency keys)."""
+"""The token API's stored answers to refused postings (idempotency keys)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,11 +12,11 @@ from bankapp.models.base import UTCDateTime, now_utc
 
 
 class ApiIdempotencyKey(db.Model):
-    """The answer to one API posting request keyed by ``Idempotency-Key``, to replay on retries.
-
-    A posted request's record is inserted in the posting's own transaction (see
-    ``bankapp.api.idempotency``); a refused one's right after the refusal. Records are always
-    complete: there is no "in progress" row.
+    """The answer to one refused API posting request keyed by ``Idempotency-Key``, to replay
+    on retries, inserted right after the refusal (see ``bankapp.api.idempotency``). A posted
+    request has no record: its journal entry is one (releases before migration 0028 stored
+    those answers too, which the retention window prunes). Records are always complete: there
+    is no "in progress" row.
     """
 
     __tablename__ = "api_idempotency_keys"

@@ -43,7 +43,7 @@ def _cutoff(older_than: timedelta):
 
 
 def prune_idempotency_keys(older_than: timedelta, batch_size: int = PRUNE_BATCH_SIZE) -> int:
-    """Delete the API's stored answers created more than ``older_than`` ago."""
+    """Delete the API's stored answers (refusals) created more than ``older_than`` ago."""
     return delete_in_batches(ApiIdempotencyKey,
                              ApiIdempotencyKey.created_at < _cutoff(older_than), batch_size)
 

@@ -1,5 +1,7 @@
 """Deposits, withdrawals and transfers through the API: amounts, idempotency, refusals."""
+import json
 import threading
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,6 +10,7 @@ import sqlalchemy as sa
 
 from bankapp import ledger
 from bankapp.api.idempotency import ledger_key, prune_records
+from bankapp.api.payload import request_fingerprint
 from bankapp.extensions import db
 from bankapp.ledger import fast
 from bankapp.models import AccountStatus, ApiIdempotencyKey, Channel, JournalEntry, now_utc
@@ -359,10 +362,11 @@ def test_an_api_transfer_to_an_account_paid_before_sends_nothing_on_the_sessions
     assert balance(other) == Decimal("7.00")
 
 
-def test_an_api_posting_commits_once_with_its_answer(app, client, customer, account):
-    """One transaction writes the entry and its stored answer: the session's one commit on
-    the generic path; on PostgreSQL's fast path one autocommitted ledger_post() call (its
-    own transaction), and no other statement writes."""
+def test_an_api_posting_commits_once_and_stores_no_copy_of_its_answer(
+        app, client, customer, account):
+    """One transaction writes the entry: the session's one commit on the generic path; on
+    PostgreSQL's fast path one autocommitted ledger_post() call (its own transaction), and no
+    other statement writes. The answer is not stored beside the entry: it is built from it."""
     transactions = []
 
     def on_commit(connection):
@@ -385,9 +389,51 @@ def test_an_api_posting_commits_once_with_its_answer(app, client, customer, acco
             sa.event.remove(target, name, listener)
     assert response.status_code == 201
     assert len(transactions) == 1, transactions
-    record = db.session.scalar(sa.select(ApiIdempotencyKey).where(
-        ApiIdempotencyKey.entry_reference == response.get_json()["reference"]))
-    assert (record.response_status, record.response_body) == (201, response.get_json())
+    assert stored_keys() == set()
+
+
+def test_an_answer_stored_by_an_earlier_release_is_replayed(app, client, customer, account):
+    # Releases before migration 0028 stored each posting's answer beside its entry; a retry
+    # after the upgrade gets that stored answer back.
+    key = new_key()
+    first = deposit(client, customer, account, {"amount": "4.00"}, key=key)
+    stored = {**first.get_json(), "description": "as stored then"}
+    with app.test_request_context(f"/api/v1/accounts/{account.account_number}/deposits",
+                                  method="POST"):
+        fingerprint = request_fingerprint({"amount": "4.00"})
+    db.session.add(ApiIdempotencyKey(
+        user_id=customer.id, key=key, operation="deposit", request_fingerprint=fingerprint,
+        response_status=201, response_body=stored, entry_reference=stored["reference"],
+        created_at=now_utc(), completed_at=now_utc()))
+    db.session.commit()
+    again = deposit(client, customer, account, {"amount": "4.00"}, key=key)
+    assert (again.status_code, again.get_json()) == (201, stored)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert balance(account) == Decimal("104.00")
+
+
+@pytest.mark.skipif(not POSTGRES, reason="ledger_post() is PostgreSQL's")
+def test_ledger_post_still_stores_the_answer_the_previous_release_sends(customer, account):
+    """During an upgrade the previous release still calls ledger_post() with its answer's
+    body, and reads its answers back from api_idempotency_keys: the function stores it."""
+    key, at = new_key(), now_utc()
+    vault = ledger.internal_account()
+    params = fast.parameters(
+        entry_type="DEPOSIT", description="", actor_id=customer.id, channel=Channel.API,
+        idempotency_key=ledger_key(key), reference=uuid.uuid4().hex, at=at,
+        legs=[fast.FastLeg(account.id, "DEPOSIT", Decimal("5.00"), Decimal("0.00"),
+                           ledger.MAX_BALANCE, None, 0),
+              fast.FastLeg(vault.id, "DEPOSIT", Decimal("-5.00"), -ledger.MAX_BALANCE,
+                           ledger.MAX_BALANCE, None, 0)],
+        bucket=at, audit=None, answer=None, charge=None)
+    params.update(answer_key=key, answer_operation="deposit", answer_fingerprint="its own",
+                  answer_body=json.dumps({"entry_type": "DEPOSIT"}), answer_account=account.id)
+    result = fast.call(db.session.connection(), params)
+    db.session.commit()
+    assert result.outcome == "posted"
+    record = db.session.scalar(sa.select(ApiIdempotencyKey).where(ApiIdempotencyKey.key == key))
+    assert (record.response_status, record.response_body, record.request_fingerprint) == (
+        201, {"entry_type": "DEPOSIT", "balance_after": "105.00"}, "its own")
 
 
 @pytest.mark.skipif(not POSTGRES, reason="concurrent writers need PostgreSQL")
@@ -462,13 +508,17 @@ def stored_keys() -> set[str]:
     return set(db.session.scalars(sa.select(ApiIdempotencyKey.key)))
 
 
+def refuse(client, customer, account, key: str) -> None:
+    """A withdrawal the account cannot cover, under ``key``: its refusal is stored."""
+    assert_problem(withdraw(client, customer, account, {"amount": "999.00"}, key=key), 422)
+
+
 def test_pruning_deletes_old_answers_and_keeps_recent_ones(client, customer, account):
-    old, refused, recent = new_key(), new_key(), new_key()
-    deposit(client, customer, account, {"amount": "1.00"}, key=old)
-    withdraw(client, customer, account, {"amount": "999.00"}, key=refused)
-    deposit(client, customer, account, {"amount": "1.00"}, key=recent)
+    old, also_old, recent = new_key(), new_key(), new_key()
+    for key in (old, also_old, recent):
+        refuse(client, customer, account, key)
     age(old, 31)
-    age(refused, 31)
+    age(also_old, 31)
     age(recent, 29)
     assert prune_records(timedelta(days=30)) == 2
     assert stored_keys() == {recent}
@@ -478,10 +528,10 @@ def test_pruning_deletes_old_answers_and_keeps_recent_ones(client, customer, acc
 def test_pruning_in_batches_smaller_than_the_backlog_deletes_it_all(client, customer, account):
     old = [new_key() for _ in range(5)]
     for key in old:
-        deposit(client, customer, account, {"amount": "1.00"}, key=key)
+        refuse(client, customer, account, key)
         age(key, 40)
     recent = new_key()
-    deposit(client, customer, account, {"amount": "1.00"}, key=recent)
+    refuse(client, customer, account, recent)
     assert prune_records(timedelta(days=30), batch_size=2) == 5
     assert stored_keys() == {recent}
 
@@ -490,14 +540,14 @@ def test_pruning_in_batches_smaller_than_the_backlog_deletes_it_all(client, cust
                          ids=["deposit", "withdrawal-that-empties-the-account"])
 def test_a_posted_request_retried_after_pruning_replays_the_same_posting(
         client, customer, account, post, amount):
-    # What makes pruning safe: the journal entry keeps the key, so the retry finds the posting
-    # (a withdrawal's retry is refused for want of funds first, then finds it all the same).
+    # Nothing of a posting is pruned: its journal entry keeps the key, so the retry finds
+    # the posting (a withdrawal's retry is refused for want of funds first, then finds it
+    # all the same).
     key = new_key()
     first = post(client, customer, account, {"amount": amount}, key=key)
     assert first.status_code == 201
     entries, money = entry_count(), balance(account)
-    age(key, 31)
-    assert prune_records(timedelta(days=30)) == 1
+    assert stored_keys() == set()  # nothing of it to prune
     again = post(client, customer, account, {"amount": amount}, key=key)
     assert (again.status_code, again.get_json()) == (201, first.get_json())
     assert again.headers["Idempotent-Replayed"] == "true"
@@ -517,26 +567,31 @@ def test_a_refusal_retried_after_pruning_is_evaluated_again(client, customer, ac
     assert balance(account) == Decimal("600.00")
 
 
-@pytest.mark.parametrize("post, body", [(deposit, {"amount": "11.00"}),
-                                        (withdraw, {"amount": "10.00"})],
-                         ids=["another-amount", "another-operation"])
-def test_a_key_reused_for_another_request_after_pruning_is_still_422(
-        client, customer, account, post, body):
-    # The ledger still knows the key, but the stored answer (and its fingerprint) is gone: the
-    # rebuilt answer must match what this request asks for, or the client would be told its
-    # new request was posted.
+def test_a_key_reused_for_another_description_is_422(client, customer, account):
+    # What the entry shows is what tells a retry from a new request, the description too.
     key = new_key()
-    assert deposit(client, customer, account, {"amount": "10.00"}, key=key).status_code == 201
-    entries, money = entry_count(), balance(account)
-    age(key, 31)
-    assert prune_records(timedelta(days=30)) == 1
-    problem = assert_problem(post(client, customer, account, body, key=key), 422)
-    assert problem["code"] == "idempotency-key-reused"
+    first = deposit(client, customer, account, {"amount": "10.00", "description": "Rent"},
+                    key=key)
+    assert first.status_code == 201
+    entries = entry_count()
+    again = deposit(client, customer, account, {"amount": "10.00", "description": "Food"},
+                    key=key)
+    assert assert_problem(again, 422)["code"] == "idempotency-key-reused"
     assert entry_count() == entries
-    assert balance(account) == money
+    assert balance(account) == Decimal("110.00")
 
 
-def test_a_transfer_key_reused_for_another_destination_after_pruning_is_still_422(
+def test_a_retry_with_the_amount_written_another_way_replays_the_posting(
+        client, customer, account):
+    key = new_key()
+    first = deposit(client, customer, account, {"amount": "10"}, key=key)
+    again = deposit(client, customer, account, {"amount": "10.00"}, key=key)
+    assert (again.status_code, again.get_json()) == (201, first.get_json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert balance(account) == Decimal("110.00")
+
+
+def test_a_transfer_key_reused_for_another_destination_is_422(
         client, customer, account, funded_account, make_user):
     first_payee, second_payee = funded_account(make_user()), funded_account(make_user())
     key = new_key()
@@ -544,8 +599,6 @@ def test_a_transfer_key_reused_for_another_destination_after_pruning_is_still_42
                                        "to_account": first_payee.account_number,
                                        "amount": "5.00"}, key=key)
     assert sent.status_code == 201
-    age(key, 31)
-    assert prune_records(timedelta(days=30)) == 1
     again = transfer(client, customer, {"from_account": account.account_number,
                                         "to_account": second_payee.account_number,
                                         "amount": "5.00"}, key=key)
