@@ -19,13 +19,13 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 
 from bankapp.extensions import db
+from bankapp.ledger.amounts import to_money
 from bankapp.lending.schedule import DAYS_IN_YEAR, LONGEST_PERIOD_DAYS
 from bankapp.models import Account, Loan, LoanInstalment, LoanRepayment, LoanStatus
 from bankapp.models.lending import UNSETTLED
 from bankapp.platform.database import days_between, whole_number
 
 ZERO = Decimal("0.00")
-CENT = Decimal("0.01")
 PAR_DAYS = (1, 30, 90)
 RATE_UNITS = 10_000  # annual_rate is NUMERIC(7, 4): counted in ten-thousandths of a percent
 # cents owed × rate units × days / INTEREST_DIVISOR = the interest in cents (actual/365).
@@ -58,17 +58,12 @@ def portfolio(day: date) -> Portfolio:
     row = db.session.execute(_portfolio_figures(day, first, following)).one()._mapping
     report = Portfolio(day)
     report.by_status = {status: int(row[f"status_{status}"] or 0) for status in LoanStatus.ALL}
-    report.outstanding = _money(row["principal"])
-    report.interest_owed = _money(row["interest"]) + Decimal(row["accrued_cents"] or 0).scaleb(-2)
-    report.at_risk = {days: _money(row[f"par_{days}"]) for days in PAR_DAYS}
-    report.expected = _money(row["expected"])
-    report.collected = _money(row["collected"])
+    report.outstanding = to_money(row["principal"])
+    report.interest_owed = to_money(row["interest"]) + Decimal(row["accrued_cents"] or 0).scaleb(-2)
+    report.at_risk = {days: to_money(row[f"par_{days}"]) for days in PAR_DAYS}
+    report.expected = to_money(row["expected"])
+    report.collected = to_money(row["collected"])
     return report
-
-
-def _money(value) -> Decimal:
-    """A sum the database returned, to the cent (SQLite's are binary floats)."""
-    return Decimal(value or 0).quantize(CENT)
 
 
 def _whole(amount, units: int = 100) -> sa.ColumnElement:

@@ -34,6 +34,7 @@ from bankapp.lending.portfolio import Portfolio, portfolio
 from bankapp.extensions import db
 from bankapp.platform.formatting import bank_timezone, day_start_utc
 from bankapp.platform.i18n import N_
+from bankapp.ledger.amounts import to_money
 from bankapp.ledger.totals import BUCKET_MINUTES, movement_filter
 from bankapp.models import (
     Account,
@@ -51,7 +52,6 @@ from bankapp.models import (
 )
 
 ZERO = Decimal("0.00")
-CENT = Decimal("0.01")
 MAX_PERIOD_YEARS = 5
 CODE_LENGTH = 20  # base32 characters: 100 bits of the HMAC
 CODE_GROUP = 4
@@ -175,10 +175,6 @@ def preset_period(name: str, today: date | None = None) -> Period:
 # ---------------------------------------------------------------- shared queries
 
 
-def _money(value) -> Decimal:
-    return Decimal(value if value is not None else 0).quantize(CENT)
-
-
 def balance_before(account_id: int, moment: datetime) -> Decimal:
     """The account's balance just before ``moment``: one backward index probe, LIMIT 1."""
     value = db.session.scalar(
@@ -187,7 +183,7 @@ def balance_before(account_id: int, moment: datetime) -> Decimal:
         .order_by(Transaction.timestamp.desc(), Transaction.id.desc())
         .limit(1)
     )
-    return _money(value)
+    return to_money(value)
 
 
 def _bucket(column, bounds: list[datetime]):
@@ -330,8 +326,8 @@ def _entries(account_id: int, lower: datetime, upper: datetime, offset: int = 0,
     rows = db.session.execute(query.order_by(*in_order)).all()
     names = ledger.counterparties(rows[named:])
     return [StatementEntry(r.id, r.timestamp, r.reference, r.transaction_type,
-                           r.description or "", r.side, _money(r.amount),
-                           _money(r.balance_after), names.get(r.id, "")) for r in rows]
+                           r.description or "", r.side, to_money(r.amount),
+                           to_money(r.balance_after), names.get(r.id, "")) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -376,8 +372,8 @@ def _period_figures(account_id: int, lower: datetime, upper: datetime) -> _Figur
             .where(*window)
         ).one()
         count, total_in, total_out, interest_in, last, joined = row
-        return _Figures(count, _money(total_in), _money(total_out), _money(interest_in),
-                        None if last is None else _money(last), [joined] if count else [])
+        return _Figures(count, to_money(total_in), to_money(total_out), to_money(interest_in),
+                        None if last is None else to_money(last), [joined] if count else [])
     rows = db.session.execute(
         sa.select(Transaction.id, Transaction.transaction_type, Transaction.side,
                   Transaction.amount, Transaction.balance_after)
@@ -386,7 +382,7 @@ def _period_figures(account_id: int, lower: datetime, upper: datetime) -> _Figur
     total_in = total_out = interest_in = ZERO
     lines = []
     for leg_id, transaction_type, side, amount, balance in rows:
-        amount, balance = _money(amount), _money(balance)
+        amount, balance = to_money(amount), to_money(balance)
         if side == "credit":
             total_in += amount
             if transaction_type == TransactionType.INTEREST:
@@ -395,7 +391,7 @@ def _period_figures(account_id: int, lower: datetime, upper: datetime) -> _Figur
             total_out += amount
         lines.append(_code_line(leg_id, amount, side, balance))
     return _Figures(len(rows), total_in, total_out, interest_in,
-                    _money(rows[-1].balance_after) if rows else None, lines)
+                    to_money(rows[-1].balance_after) if rows else None, lines)
 
 
 def _statement_page(account: Account, period: Period, as_of: datetime, opening: Decimal,
@@ -633,12 +629,12 @@ def _account_months(account: Account, starts: list[date]) -> tuple[Decimal, list
                 else MONEY_OUT_TYPES.get(transaction_type))
         if name is None:
             name = "other_in" if side == "credit" else "other_out"
-        setattr(row, name, getattr(row, name) + _money(amount))
+        setattr(row, name, getattr(row, name) + to_money(amount))
         row.count += count
     balance = opening
     for index, row in enumerate(rows):
         if index in month_ends:
-            balance = _money(month_ends[index])
+            balance = to_money(month_ends[index])
         row.end_balance = balance
     return opening, rows
 
@@ -721,7 +717,7 @@ def daily_totals(period: Period) -> list[DayRow]:
         if row is None:
             continue
         total_name, count_name = _KIND_FIELDS[kind]
-        setattr(row, total_name, getattr(row, total_name) + _money(amount))
+        setattr(row, total_name, getattr(row, total_name) + to_money(amount))
         setattr(row, count_name, getattr(row, count_name) + int(count))
     return [days[d] for d in sorted(days)]
 
@@ -744,7 +740,7 @@ def accounts_by_type_and_status() -> list[AccountGroup]:
         .group_by(Account.account_type, Account.status)
         .order_by(Account.account_type, Account.status)
     ).all()
-    return [AccountGroup(t, s, n, _money(b)) for t, s, n, b in rows]
+    return [AccountGroup(t, s, n, to_money(b)) for t, s, n, b in rows]
 
 
 @dataclass
@@ -833,7 +829,7 @@ def largest_movements(period: Period, limit: int = 10) -> list[Movement]:
         .order_by(Transaction.amount.desc(), Transaction.id)
     ).all()
     return [Movement(r.id, r.timestamp, r.account_number, r.transaction_type, r.side,
-                     _money(r.amount), r.description or "") for r in rows]
+                     to_money(r.amount), r.description or "") for r in rows]
 
 
 @dataclass
@@ -890,7 +886,7 @@ def bank_report(period: Period) -> BankReport:
     close = period.utc_bounds()[1]
     counted = ledger.first_count_after(close) if close <= now_utc() else []
     if counted:
-        groups = [AccountGroup(c.account_type, c.status, c.accounts, _money(c.balance))
+        groups = [AccountGroup(c.account_type, c.status, c.accounts, to_money(c.balance))
                   for c in counted]
         extra = {"counted_at": counted[0].counted_at, "counted_for_report": False}
     else:
