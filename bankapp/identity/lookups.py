@@ -21,6 +21,7 @@ from bankapp.extensions import db, limiter
 from bankapp.identity.stepup import paid_before
 from bankapp.ledger import fast
 from bankapp.models import AccountStatus, AuditEvent, Payee, User, UTCDateTime, now_utc
+from bankapp.platform import database
 from bankapp.platform.i18n import N_
 from bankapp.platform.ratelimit import parsed_limit
 
@@ -43,10 +44,15 @@ def _known_to(user, account, number: str) -> bool:
         return True
     params = {"user_id": user.id, "account_id": account.id, "number": number[:64],
               "since": now_utc() - REVEALED_FOR}
-    if db.session().in_transaction():
+    if _session_in_transaction():
         return bool(db.session.connection().scalar(_known_query(), params))
     [(known,)] = fast.rows(_known_query(), params)
     return bool(known)
+
+
+def _session_in_transaction() -> bool:
+    # Without making the request's ORM session when it has none yet (the API's case).
+    return database.session_made() and db.session().in_transaction()
 
 
 def _revealed_lately(connection, user, number: str) -> bool:
@@ -98,7 +104,7 @@ def may_reveal(user, number: str, account, via: str) -> bool:
     number = (number or "").strip().upper()
     if account is not None and _known_to(user, account, number):
         return True
-    if db.session().in_transaction():
+    if _session_in_transaction():
         # A page: the look-up is written in its transaction, which it commits (as ever).
         revealed = _look_up(db.session.connection(), user, number, account, via)
         db.session.commit()

@@ -400,6 +400,35 @@ def test_an_api_transfer_to_a_new_number_looks_it_up_outside_the_orm_session(
     assert balance(other) == Decimal("6.00")
 
 
+@pytest.mark.skipif(not POSTGRES, reason="the lean engine is PostgreSQL's fast path")
+def test_an_api_transfer_between_own_accounts_makes_no_orm_session(app, customer, account,
+                                                                  funded_account):
+    """Caller, accounts and posting are read and written on the lean engine: nothing makes
+    the request's ORM session, not even the hooks at its end (the rollback at teardown, the
+    mail sent after the answer), which have nothing to do without one."""
+    savings = funded_account(customer, "0.00")
+    body = {"from_account": account.account_number, "to_account": savings.account_number,
+            "amount": "1.00"}
+    headers = bearer(customer)
+    made = []
+    factory = db.session.registry.createfunc
+
+    def counting_factory():
+        made.append(True)
+        return factory()
+
+    db.session.registry.createfunc = counting_factory
+    try:
+        with app.app_context():  # a context of its own, whose session nobody made yet
+            response = send(app.test_client(), "POST", "/api/v1/transfers", body=body,
+                            key=new_key(), headers=headers)
+    finally:
+        db.session.registry.createfunc = factory
+    assert response.status_code == 201, response.get_json()
+    assert made == []
+    assert balance(savings) == Decimal("1.00")
+
+
 def test_an_api_posting_commits_once_with_its_answer(app, client, customer, account):
     """One transaction writes the entry and its stored answer: the session's one commit on
     the generic path; on PostgreSQL's fast path one autocommitted ledger_post() call (its
