@@ -21,6 +21,7 @@ from bankapp.extensions import db, limiter
 from bankapp.identity.stepup import paid_before
 from bankapp.ledger import fast
 from bankapp.models import AccountStatus, AuditEvent, Payee, User, UTCDateTime, now_utc
+from bankapp.platform import database
 from bankapp.platform.i18n import N_
 from bankapp.platform.ratelimit import parsed_limit
 
@@ -43,16 +44,21 @@ def _known_to(user, account, number: str) -> bool:
         return True
     params = {"user_id": user.id, "account_id": account.id, "number": number[:64],
               "since": now_utc() - REVEALED_FOR}
-    if db.session().in_transaction():
+    if _session_in_transaction():
         return bool(db.session.connection().scalar(_known_query(), params))
     [(known,)] = fast.rows(_known_query(), params)
     return bool(known)
 
 
-def _revealed_lately(user, number: str) -> bool:
-    # In the session's transaction, after its lock: a look-up of this number that held the
+def _session_in_transaction() -> bool:
+    # Without making the request's ORM session when it has none yet (the API's case).
+    return database.session_made() and db.session().in_transaction()
+
+
+def _revealed_lately(connection, user, number: str) -> bool:
+    # In the look-up's transaction, after its lock: a look-up of this number that held the
     # lock first has committed its row by now, and this new statement sees it.
-    return bool(db.session.connection().scalar(_revealed_query(), {
+    return bool(connection.scalar(_revealed_query(), {
         "user_id": user.id, "number": number[:64], "since": now_utc() - REVEALED_FOR}))
 
 
@@ -98,21 +104,35 @@ def may_reveal(user, number: str, account, via: str) -> bool:
     number = (number or "").strip().upper()
     if account is not None and _known_to(user, account, number):
         return True
-    # Look-ups by one customer take turns (a lock on their row until the commit below), so
-    # the same number sent in several requests at once (a client's retries) is one look-up:
-    # the later ones find the first one's row. NO KEY UPDATE: postings by the same customer
-    # check their foreign keys to this row with KEY SHARE locks, which it does not block.
-    db.session.connection().execute(_take_turns(), {"user_id": user.id})
-    if account is not None and _revealed_lately(user, number):
+    if _session_in_transaction():
+        # A page: the look-up is written in its transaction, which it commits (as ever).
+        revealed = _look_up(db.session.connection(), user, number, account, via)
         db.session.commit()
+        return revealed
+    # The API: the session has nothing open, so the look-up is a transaction of its own on a
+    # connection of the session's engine, without the ORM session's bookkeeping around each
+    # statement and the commit (bench/README.md, "Item 5: worker CPU under gunicorn, again").
+    with db.engine.begin() as connection:
+        return _look_up(connection, user, number, account, via)
+
+
+def _look_up(connection, user, number: str, account, via: str) -> bool:
+    """``may_reveal``'s answer for a number that may tell something new, written on
+    ``connection`` in its open transaction, which the caller commits (the lock is held until
+    then)."""
+    # Look-ups by one customer take turns (a lock on their row until the commit), so the
+    # same number sent in several requests at once (a client's retries) is one look-up: the
+    # later ones find the first one's row. NO KEY UPDATE: postings by the same customer
+    # check their foreign keys to this row with KEY SHARE locks, which it does not block.
+    connection.execute(_take_turns(), {"user_id": user.id})
+    if account is not None and _revealed_lately(connection, user, number):
         return True
     if not within_lookup_budget(user):
-        db.session.commit()
         return False
     found = account is not None and account.status != AccountStatus.CLOSED
     audit.insert(Action.PAYEE_LOOKUP, actor=user, target_type=TargetType.ACCOUNT,
-                 target_id=number[:64], details={"found": found, "via": via})
-    db.session.commit()
+                 target_id=number[:64], details={"found": found, "via": via},
+                 connection=connection)
     return True
 
 

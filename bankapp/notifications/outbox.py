@@ -51,7 +51,7 @@ from flask_sqlalchemy.session import Session
 
 from bankapp.extensions import db, limiter
 from bankapp.models import MailStatus, OutboxMessage, now_utc
-from bankapp.platform import metrics
+from bankapp.platform import database, metrics
 from bankapp.platform.crypto import (
     FieldKeyError,
     decrypt_field,
@@ -319,7 +319,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def send_this_requests_mail_after_the_answer(response):
-        ids = db.session.info.pop(_COMMITTED, None)
+        ids = db.session.info.pop(_COMMITTED, None) if database.session_made() else None
         if ids and app.config["MAIL_AFTER_RESPONSE"]:
             # Run by the WSGI server when it closes the response, after sending the body.
             response.call_on_close(lambda: _deliver_after_response(app, ids))

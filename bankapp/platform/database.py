@@ -164,6 +164,14 @@ def _holds_nul(parameters) -> bool:
 _SCALARS = frozenset({int, float, bool, type(None), Decimal, datetime, date, bytes})
 
 
+def session_made() -> bool:
+    """Whether this app context has made its ORM session yet. A request that never used it (an
+    API posting reads and posts on the lean engine) has nothing in it to roll back, commit or
+    send, and need not make one (~30 µs, bench/README.md "Item 5: worker CPU under gunicorn,
+    again") just to find that out."""
+    return db.session.registry.has()
+
+
 def register_teardown(app: Flask) -> None:
     """Roll back whatever a request left open. Registered after Flask-SQLAlchemy's own
     teardown, so it runs first (teardowns run in reverse order)."""
@@ -176,6 +184,8 @@ def register_teardown(app: Flask) -> None:
         the rollback fails (the server has dropped the transaction anyway) and the pool
         discards the connection. Raising here would turn a served answer into a 500.
         """
+        if not session_made():
+            return
         try:
             db.session.rollback()
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as lost:

@@ -11,9 +11,11 @@ import sqlalchemy as sa
 from bankapp import ledger
 from bankapp.api.idempotency import ledger_key, prune_records
 from bankapp.api.payload import request_fingerprint
+from bankapp.audit import Action
 from bankapp.extensions import db
 from bankapp.ledger import fast
-from bankapp.models import AccountStatus, ApiIdempotencyKey, Channel, JournalEntry, now_utc
+from bankapp.models import (AccountStatus, ApiIdempotencyKey, AuditEvent, Channel, JournalEntry,
+                            now_utc)
 from support.api import assert_problem, balance, bearer, entry_count, new_key, send
 from support.database import POSTGRES
 
@@ -360,6 +362,74 @@ def test_an_api_transfer_to_an_account_paid_before_sends_nothing_on_the_sessions
     assert response.status_code == 201
     assert sent == []
     assert balance(other) == Decimal("7.00")
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the lean engine is PostgreSQL's fast path")
+def test_an_api_transfer_to_a_new_number_looks_it_up_outside_the_orm_session(
+        client, customer, account, make_user, funded_account):
+    """The look-up of a number the customer never paid (its lock, re-check, audit line and
+    commit) is a transaction of its own on a connection of the session's engine: the ORM
+    session begins none, so its bookkeeping costs the request nothing. The look-up is still
+    audited, and the transfer posted."""
+    other = funded_account(make_user(), "5.00")
+    body = {"from_account": account.account_number, "to_account": other.account_number,
+            "amount": "1.00"}
+    headers = bearer(customer)
+    db.session.commit()  # the test's reads end, as a request of its own would start afresh
+    began, sent = [], []
+
+    def on_begin(session, transaction, connection):
+        began.append(session)
+
+    def on_execute(connection, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    sa.event.listen(sa.orm.Session, "after_begin", on_begin)
+    sa.event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        response = send(client, "POST", "/api/v1/transfers", body=body, key=new_key(),
+                        headers=headers)
+    finally:
+        sa.event.remove(sa.orm.Session, "after_begin", on_begin)
+        sa.event.remove(db.engine, "before_cursor_execute", on_execute)
+    assert response.status_code == 201, response.get_json()
+    assert began == []
+    assert any("FOR NO KEY UPDATE" in statement for statement in sent)
+    assert any(statement.startswith("INSERT INTO audit_events") for statement in sent)
+    [looked_up] = db.session.scalars(sa.select(AuditEvent).where(
+        AuditEvent.action == Action.PAYEE_LOOKUP)).all()
+    assert (looked_up.actor_id, looked_up.target_id) == (customer.id, body["to_account"])
+    assert looked_up.details == {"found": True, "via": "api-transfer"}
+    assert balance(other) == Decimal("6.00")
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the lean engine is PostgreSQL's fast path")
+def test_an_api_transfer_between_own_accounts_makes_no_orm_session(app, customer, account,
+                                                                  funded_account):
+    """Caller, accounts and posting are read and written on the lean engine: nothing makes
+    the request's ORM session, not even the hooks at its end (the rollback at teardown, the
+    mail sent after the answer), which have nothing to do without one."""
+    savings = funded_account(customer, "0.00")
+    body = {"from_account": account.account_number, "to_account": savings.account_number,
+            "amount": "1.00"}
+    headers = bearer(customer)
+    made = []
+    factory = db.session.registry.createfunc
+
+    def counting_factory():
+        made.append(True)
+        return factory()
+
+    db.session.registry.createfunc = counting_factory
+    try:
+        with app.app_context():  # a context of its own, whose session nobody made yet
+            response = send(app.test_client(), "POST", "/api/v1/transfers", body=body,
+                            key=new_key(), headers=headers)
+    finally:
+        db.session.registry.createfunc = factory
+    assert response.status_code == 201, response.get_json()
+    assert made == []
+    assert balance(savings) == Decimal("1.00")
 
 
 def test_an_api_posting_commits_once_and_stores_no_copy_of_its_answer(

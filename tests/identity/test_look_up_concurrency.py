@@ -3,6 +3,8 @@ same customer in several requests at once (a client's retries) is one look-up, a
 and paid for once."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from limits import parse as parse_limit
 
 from bankapp.audit import Action
@@ -26,6 +28,32 @@ def test_one_number_looked_up_several_times_at_once_is_one_audited_look_up(app, 
                                                                            funded_account):
     bob_account = funded_account(make_user(email="bob@example.com"))
     outcomes = run_together(workers, _look_up, [(customer.id, bob_account.id)] * 4)
+    assert outcomes == [True] * 4, outcomes
+    [row] = audit_rows(Action.PAYEE_LOOKUP)
+    assert row.target_id == bob_account.account_number
+    with workers.app_context():
+        limit = parse_limit(workers.config["PAYEE_LOOKUP_LIMIT"])
+        _, left = limiter.limiter.get_window_stats(limit, "payee-lookup", str(customer.id))
+    assert left == limit.amount - 1
+
+
+def _look_up_as_the_api(user_id: int, account_id: int) -> bool:
+    # As the API asks it: light rows read on their own, no transaction of the session open.
+    user = db.session.get(User, user_id)
+    account = db.session.get(Account, account_id)
+    caller = SimpleNamespace(id=user.id)
+    destination = SimpleNamespace(id=account.id, owner_id=account.owner_id,
+                                  status=account.status)
+    number = account.account_number
+    db.session.commit()
+    return lookups.may_reveal(caller, number, destination, via="api-transfer")
+
+
+def test_the_same_holds_for_look_ups_made_outside_the_sessions_transaction(app, workers,
+                                                                             customer, make_user,
+                                                                             funded_account):
+    bob_account = funded_account(make_user(email="bob@example.com"))
+    outcomes = run_together(workers, _look_up_as_the_api, [(customer.id, bob_account.id)] * 4)
     assert outcomes == [True] * 4, outcomes
     [row] = audit_rows(Action.PAYEE_LOOKUP)
     assert row.target_id == bob_account.account_number
