@@ -178,18 +178,18 @@ def post_once(user: User, key: str, operation: str, fingerprint: str,
         return posting_body(reference, expected["entry_type"], Channel.API, description,
                             created_at, accounts, expected["amount"], balance_after)
 
-    expected = {**expected, "description": description}
+    asked = {**expected, "description": description}  # what a retry's entry must show
     answer = PostingAnswer(user, key, fingerprint, body, account_id)
     try:
         posting = post(idempotency_key=ledger_key(key), answer=answer)
     except ledger.LedgerError as error:
         return _store_refusal(user, key, operation, fingerprint, ledger_problem(error),
-                              account_id, expected)
+                              account_id, asked)
     if posting.answer is None:  # an earlier posting under this key
         record = find_record(user, key)  # its answer, if an earlier release stored it
         if record is not None:
             return _replay(record, fingerprint)
-        return _replay_posting(posting.entry, expected)
+        return _replay_posting(posting.entry, asked)
     status, body_sent, sent_fingerprint = posting.answer
     if not posting.replayed:
         return Answer(status, body_sent)
