@@ -78,6 +78,14 @@ def without_createdb_url():
         yield url
 
 
+@pytest.fixture
+def empty_without_createdb_url():
+    """A NOCREATEDB, NOSUPERUSER role's own empty database (an operator made it for the
+    role): its URL."""
+    with database_owner("bankapp_nocreatedb", createdb=False) as url:
+        yield url
+
+
 @contextmanager
 def cli_as(url: str):
     """A CLI runner of an app on ``url`` (another user or database than the test's app)."""
@@ -118,6 +126,16 @@ def figures_at(url: str) -> dict:
         engine.dispose()
     return {"migration_head": head, "journal_entries": entries,
             "customer_balance_total": f"{total:.2f}", "last_journal_entry_id": last}
+
+
+def tables_at(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").scalar()
+    finally:
+        engine.dispose()
 
 
 def owned_databases(url: str) -> list[str]:
@@ -209,3 +227,22 @@ def test_restore_check_as_the_owner_of_an_older_schemas_backup_migrates_the_copy
     result = runner.invoke(args=["restore-check", str(dump)])
     assert result.exit_code == 0, result.output
     assert "migrated to this release's head" in result.output and "ledger clean" in result.output
+
+
+def test_restore_without_createdb_says_to_give_it_or_pass_a_scratch_url_and_restores_nothing(
+        runner, bank, tmp_path, empty_without_createdb_url):
+    dump = backup(runner, tmp_path)
+    with cli_as(empty_without_createdb_url) as restorer:
+        result = restorer.invoke(args=["restore", str(dump)])
+    assert result.exit_code == 1
+    assert "Give the user CREATEDB" in result.output and "--scratch-url" in result.output
+    assert tables_at(empty_without_createdb_url) == 0
+
+
+def test_restore_without_createdb_checks_on_a_scratch_url_then_restores(
+        runner, bank, tmp_path, owner_url, empty_without_createdb_url):
+    dump = backup(runner, tmp_path)
+    with cli_as(empty_without_createdb_url) as restorer:
+        result = restorer.invoke(args=["restore", str(dump), "--scratch-url", owner_url])
+    assert result.exit_code == 0, result.output
+    assert figures_at(empty_without_createdb_url)["journal_entries"] == 3
