@@ -124,7 +124,7 @@ def figures_at(url: str) -> dict:
             head, entries, total, last = conn.exec_driver_sql(
                 "SELECT (SELECT version_num FROM alembic_version), "
                 "(SELECT count(*) FROM journal_entries), "
-                "(SELECT sum(balance) FROM accounts "
+                "(SELECT coalesce(sum(balance), 0) FROM accounts "
                 " WHERE account_type IN ('SAVINGS', 'CHECKING')), "
                 "(SELECT max(id) FROM journal_entries)").one()
     finally:
@@ -230,6 +230,17 @@ def test_restore_check_as_the_owner_of_an_older_schemas_backup_migrates_the_copy
     result = runner.invoke(args=["restore-check", str(dump)])
     assert result.exit_code == 0, result.output
     assert "migrated to this release's head" in result.output and "ledger clean" in result.output
+
+
+def test_a_superusers_backup_restores_as_the_owner_into_a_new_database(
+        database_url, tmp_path, new_database):
+    """compose's backup (made as the postgres superuser) restored on a managed host."""
+    with cli_as(database_url) as superuser:
+        dump = backup(superuser, tmp_path)
+    with cli_as(new_database) as restorer:
+        result = restorer.invoke(args=["restore", str(dump)])
+    assert result.exit_code == 0, result.output
+    assert figures_at(new_database) == stated_figures(manifest_of(dump))
 
 
 def test_restore_without_createdb_says_to_give_it_or_pass_a_scratch_url_and_restores_nothing(
