@@ -61,12 +61,13 @@ def bank(make_user, funded_account):
 @pytest.fixture
 def new_database(owner_url):
     """A new empty database the role made itself (``createdb`` as the deployer would): its
-    URL. Dropped afterwards by the role's fixture, with the role's other databases."""
+    URL, dropped afterwards (else with the role's other databases when the module ends)."""
     name = f"{make_url(owner_url).database}_new"
-    with sa.create_engine(owner_url, isolation_level="AUTOCOMMIT").connect() as conn:
+    engine = sa.create_engine(owner_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with engine.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     yield make_url(owner_url).set(database=name).render_as_string(hide_password=False)
-    with sa.create_engine(owner_url, isolation_level="AUTOCOMMIT").connect() as conn:
+    with engine.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
