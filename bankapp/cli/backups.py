@@ -326,7 +326,7 @@ def scratch_database(server: Server, keep: bool = False):
         admin.close()
         raise BackupError(f"cannot create a scratch database on {server.shown()}: "
                           f"{str(error).strip()}. Give the user CREATEDB, or pass "
-                          "--scratch-url with a server where it may.") from None
+                          "--scratch-url with a server where it may. Nothing was restored.") from None
     try:
         yield server.on(name)
     finally:
@@ -435,7 +435,10 @@ def restore_check(dump, scratch_url, keep_scratch):
 @click.command("restore")
 @with_appcontext
 @click.argument("dump", type=click.Path(dir_okay=False, path_type=Path))
-def restore(dump):
+@click.option("--scratch-url", default=None,
+              help="Server to make the check's scratch database on [default: DATABASE_URL's]"
+                   " (for a user without CREATEDB).")
+def restore(dump, scratch_url):
     """Restore a backup into DATABASE_URL's empty database, after a restore-check."""
     manifest = load_manifest(dump)
     check_schema_known(manifest)
@@ -446,7 +449,8 @@ def restore(dump):
             f"{target.shown()} is not empty ({len(existing)} tables, e.g. {existing[0]}): "
             "restore into a new empty database (createdb) and point DATABASE_URL at it. "
             "Nothing was restored.")
-    click.echo("OK  " + verify(dump, manifest, target, keep=False))
+    scratch_server = Server.from_sqlalchemy(scratch_url) if scratch_url else target
+    click.echo("OK  " + verify(dump, manifest, scratch_server, keep=False))
     seconds = restore_into(target, dump)
     problems = compare(manifest, figures_of(target))
     if problems:  # the file was checked twice before; a concurrent writer could explain it

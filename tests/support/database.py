@@ -43,6 +43,40 @@ def scratch_database(prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def database_owner(prefix: str, createdb: bool = True) -> Iterator[str]:
+    """A new role as a managed host (Supabase, RDS, Cloud SQL) gives its main user: LOGIN,
+    NOSUPERUSER, CREATEDB unless ``createdb`` is false, owning a new empty database of its
+    own. Its URL (as that role, on that database). Afterwards every database the role owns
+    (also those it made itself) is dropped, then the role."""
+    server = make_url(normalize_database_url(SERVER_URL))
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    password = uuid.uuid4().hex
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(
+            f'CREATE ROLE "{name}" LOGIN NOSUPERUSER NOCREATEROLE '
+            f"{'CREATEDB' if createdb else 'NOCREATEDB'} PASSWORD '{password}'")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}" OWNER "{name}"')
+        yield server.set(username=name, password=password, database=name).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            for database in databases_owned_by(conn, name):
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{name}"')
+        admin.dispose()
+
+
+def databases_owned_by(conn, role: str) -> list[str]:
+    """The names of the databases ``role`` owns, sorted (``conn``: any database's)."""
+    return sorted(conn.exec_driver_sql(
+        "SELECT datname FROM pg_database WHERE datdba = "
+        "(SELECT oid FROM pg_roles WHERE rolname = %(role)s)", {"role": role}).scalars())
+
+
 def migrate(url: str) -> None:
     """Build the schema at ``url`` with the real migrations."""
     from flask_migrate import upgrade
