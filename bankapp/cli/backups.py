@@ -33,6 +33,7 @@ from alembic.util import CommandError
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_FORMAT = 1
@@ -60,7 +61,11 @@ class Server:
 
     @classmethod
     def from_sqlalchemy(cls, uri) -> "Server":
-        url = make_url(uri)
+        try:
+            url = make_url(uri)
+        except ArgumentError:
+            raise BackupError(f"{str(uri)!r} is not a database URL: write it as "
+                              "postgresql://USER:PASSWORD@HOST:PORT/DATABASE.") from None
         if url.get_backend_name() != "postgresql":
             raise BackupError(
                 f"backups are for PostgreSQL; this app uses {url.get_backend_name()}. Copy a "
@@ -91,7 +96,11 @@ class Server:
             "password": url.password, "dbname": url.database or "postgres",
             "connect_timeout": 10, **{k: v for k, v in url.query.items() if isinstance(v, str)},
         }.items() if value is not None}
-        return psycopg2.connect(**arguments)
+        try:
+            return psycopg2.connect(**arguments)
+        except psycopg2.OperationalError as error:  # down, unknown, refused: say which
+            raise BackupError(f"cannot connect to {Server(url).shown()}: "
+                              f"{str(error).strip()}") from None
 
     def shown(self) -> str:
         return self.url.render_as_string(hide_password=True)
@@ -326,7 +335,8 @@ def scratch_database(server: Server, keep: bool = False):
         admin.close()
         raise BackupError(f"cannot create a scratch database on {server.shown()}: "
                           f"{str(error).strip()}. Give the user CREATEDB, or pass "
-                          "--scratch-url with a server where it may. Nothing was restored.") from None
+                          "--scratch-url with a server where it may. Nothing was "
+                          "restored.") from None
     try:
         yield server.on(name)
     finally:
@@ -418,27 +428,37 @@ def backup(output, keep):
             click.echo(f"Removed old backup {removed.name}.")
 
 
+def _scratch_server(ctx, param, value) -> Server | None:
+    """``--scratch-url``, read when the command line is (a wrong one is a usage error)."""
+    if value is None:
+        return None
+    try:
+        return Server.from_sqlalchemy(value)
+    except BackupError as error:
+        raise click.BadParameter(error.message) from None
+
+
 @click.command("restore-check")
 @with_appcontext
 @click.argument("dump", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--scratch-url", default=None,
+@click.option("--scratch-url", "scratch", default=None, callback=_scratch_server,
               help="Server to make the scratch database on [default: DATABASE_URL's].")
 @click.option("--keep-scratch", is_flag=True, help="Leave the scratch database to look at.")
-def restore_check(dump, scratch_url, keep_scratch):
+def restore_check(dump, scratch, keep_scratch):
     """Restore a backup into a scratch database, compare its manifest, reconcile; drop it."""
     manifest = load_manifest(dump)
     check_schema_known(manifest)
-    server = Server.from_sqlalchemy(scratch_url) if scratch_url else _server()
+    server = scratch or _server()
     click.echo("OK  " + verify(dump, manifest, server, keep_scratch))
 
 
 @click.command("restore")
 @with_appcontext
 @click.argument("dump", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--scratch-url", default=None,
+@click.option("--scratch-url", "scratch", default=None, callback=_scratch_server,
               help="Server to make the check's scratch database on [default: DATABASE_URL's]"
                    " (for a user without CREATEDB).")
-def restore(dump, scratch_url):
+def restore(dump, scratch):
     """Restore a backup into DATABASE_URL's empty database, after a restore-check."""
     manifest = load_manifest(dump)
     check_schema_known(manifest)
@@ -449,8 +469,7 @@ def restore(dump, scratch_url):
             f"{target.shown()} is not empty ({len(existing)} tables, e.g. {existing[0]}): "
             "restore into a new empty database (createdb) and point DATABASE_URL at it. "
             "Nothing was restored.")
-    scratch_server = Server.from_sqlalchemy(scratch_url) if scratch_url else target
-    click.echo("OK  " + verify(dump, manifest, scratch_server, keep=False))
+    click.echo("OK  " + verify(dump, manifest, scratch or target, keep=False))
     seconds = restore_into(target, dump)
     problems = compare(manifest, figures_of(target))
     if problems:  # the file was checked twice before; a concurrent writer could explain it

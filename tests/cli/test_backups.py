@@ -133,6 +133,47 @@ def test_restore_refuses_a_database_that_is_not_empty(runner, bank, tmp_path):
 
 
 @on_postgres
+@pytest.mark.parametrize("command", ["restore-check", "restore"])
+def test_a_scratch_url_that_is_not_a_database_url_is_a_usage_error(runner, bank, tmp_path,
+                                                                    command):
+    result = runner.invoke(args=[command, "--scratch-url", "not a url",
+                                 str(_backup(runner, tmp_path))])
+    assert result.exit_code == 2
+    assert "Invalid value for '--scratch-url'" in result.output
+    assert "'not a url' is not a database URL" in result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+
+
+@on_postgres
+def test_a_scratch_server_that_refuses_the_login_is_named_without_its_password(
+        runner, bank, tmp_path):
+    dump = _backup(runner, tmp_path)
+    server = db.engine.url.set(username="no_such_user_for_restore", password="hunter2")
+    result = runner.invoke(args=["restore-check", "--scratch-url",
+                                 server.render_as_string(hide_password=False), str(dump)])
+    assert result.exit_code == 1
+    assert re.search(r"cannot connect to postgresql\S*://no_such_user_for_restore:\*\*\*@",
+                     result.output)
+    assert 'role "no_such_user_for_restore" does not exist' in result.output
+    assert "hunter2" not in result.output
+    assert isinstance(result.exception, SystemExit)
+
+
+@on_postgres
+def test_backup_of_a_server_that_refuses_the_login_says_so_in_a_sentence(app, runner,
+                                                                          tmp_path):
+    url = db.engine.url.set(username="no_such_user_for_backup", password="hunter2")
+    app.config["SQLALCHEMY_DATABASE_URI"] = url.render_as_string(hide_password=False)
+    result = runner.invoke(args=["backup", "--output", str(tmp_path)])
+    assert result.exit_code == 1
+    assert re.search(r"cannot connect to postgresql\S*://no_such_user_for_backup:\*\*\*@",
+                     result.output)
+    assert "hunter2" not in result.output
+    assert isinstance(result.exception, SystemExit)
+    assert not list(tmp_path.iterdir())
+
+
+@on_postgres
 def test_backup_keep_deletes_all_but_the_newest(runner, bank, tmp_path):
     for stamp in ("20200101T000000Z", "20200102T000000Z"):
         (tmp_path / f"bankapp-{stamp}.dump").write_bytes(b"old")
