@@ -66,10 +66,14 @@ class Server:
         except ArgumentError:
             raise BackupError(f"{str(uri)!r} is not a database URL: write it as "
                               "postgresql://USER:PASSWORD@HOST:PORT/DATABASE.") from None
-        if url.get_backend_name() != "postgresql":
+        backend = url.get_backend_name()
+        if backend == "sqlite":
             raise BackupError(
-                f"backups are for PostgreSQL; this app uses {url.get_backend_name()}. Copy a "
-                "SQLite file with `sqlite3 instance/bankapp.db '.backup copy.db'` instead.")
+                "backups are for PostgreSQL; this app uses sqlite. Copy a SQLite file with "
+                "`sqlite3 instance/bankapp.db '.backup copy.db'` instead.")
+        if backend != "postgresql":
+            raise BackupError(f"backups are for PostgreSQL, not {backend} "
+                              f"({url.render_as_string(hide_password=True)}).")
         return cls(url)
 
     @property

@@ -145,6 +145,14 @@ def test_a_scratch_url_that_is_not_a_database_url_is_a_usage_error(runner, bank,
 
 
 @on_postgres
+def test_a_scratch_url_of_another_database_kind_is_a_usage_error(runner, bank, tmp_path):
+    result = runner.invoke(args=["restore-check", "--scratch-url", "mysql://root@localhost/x",
+                                 str(_backup(runner, tmp_path))])
+    assert result.exit_code == 2
+    assert "backups are for PostgreSQL, not mysql (mysql://root@localhost/x)" in result.output
+
+
+@on_postgres
 def test_a_scratch_server_that_refuses_the_login_is_named_without_its_password(
         runner, bank, tmp_path):
     dump = _backup(runner, tmp_path)
