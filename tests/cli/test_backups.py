@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from bankapp import ledger
 from bankapp.cli.backups import MANIFEST_SUFFIX
 from bankapp.extensions import db
+from support.backups import backup, backup_of_an_older_schema, manifest_of
 from support.database import POSTGRES
 
 on_postgres = pytest.mark.skipif(not POSTGRES, reason="pg_dump backups are PostgreSQL's "
@@ -30,17 +31,6 @@ def bank(make_user, funded_account):
     return owner
 
 
-def _backup(runner, directory):
-    result = runner.invoke(args=["backup", "--output", str(directory)])
-    assert result.exit_code == 0, result.output
-    (dump,) = directory.glob("bankapp-*.dump")
-    return dump
-
-
-def _manifest(dump):
-    return json.loads(dump.with_name(dump.name + MANIFEST_SUFFIX).read_text())
-
-
 def _scratch_databases() -> list[str]:
     return list(db.session.scalars(sa.text(
         "SELECT datname FROM pg_database WHERE datname LIKE 'bankapp_restore_check_%'")))
@@ -48,7 +38,7 @@ def _scratch_databases() -> list[str]:
 
 @on_postgres
 def test_backup_manifest_states_the_bank_figures(runner, bank, tmp_path):
-    manifest = _manifest(_backup(runner, tmp_path))
+    manifest = manifest_of(backup(runner, tmp_path))
     last_entry = db.session.scalar(sa.text("SELECT max(id) FROM journal_entries"))
     assert (manifest["journal_entries"], manifest["customer_balance_total"],
             manifest["last_journal_entry_id"]) == (3, "525.50", last_entry)
@@ -59,14 +49,14 @@ def test_backup_manifest_states_the_bank_figures(runner, bank, tmp_path):
 
 @on_postgres
 def test_restore_check_of_a_fresh_backup_matches_and_reconciles(runner, bank, tmp_path):
-    result = runner.invoke(args=["restore-check", str(_backup(runner, tmp_path))])
+    result = runner.invoke(args=["restore-check", str(backup(runner, tmp_path))])
     assert result.exit_code == 0, result.output
     assert "manifest matches" in result.output and "ledger clean" in result.output
 
 
 @on_postgres
 def test_restore_check_refuses_a_truncated_dump_and_restores_nothing(runner, bank, tmp_path):
-    dump = _backup(runner, tmp_path)
+    dump = backup(runner, tmp_path)
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size // 2])
     result = runner.invoke(args=["restore-check", str(dump)])
     assert result.exit_code == 1
@@ -78,9 +68,9 @@ def test_restore_check_refuses_a_truncated_dump_and_restores_nothing(runner, ban
 
 @on_postgres
 def test_restore_check_refuses_a_backup_of_a_newer_schema(runner, bank, tmp_path):
-    dump = _backup(runner, tmp_path)
+    dump = backup(runner, tmp_path)
     manifest_file = dump.with_name(dump.name + MANIFEST_SUFFIX)
-    manifest = _manifest(dump)
+    manifest = manifest_of(dump)
     manifest.update(migration_head="0099_from_the_future", app_version="9.0.0")
     manifest_file.write_text(json.dumps(manifest))
     result = runner.invoke(args=["restore-check", str(dump)])
@@ -90,9 +80,9 @@ def test_restore_check_refuses_a_backup_of_a_newer_schema(runner, bank, tmp_path
 
 @on_postgres
 def test_restore_check_refuses_a_manifest_whose_figures_differ(runner, bank, tmp_path):
-    dump = _backup(runner, tmp_path)
+    dump = backup(runner, tmp_path)
     manifest_file = dump.with_name(dump.name + MANIFEST_SUFFIX)
-    manifest = _manifest(dump)
+    manifest = manifest_of(dump)
     manifest["customer_balance_total"] = "999.99"
     manifest_file.write_text(json.dumps(manifest))
     result = runner.invoke(args=["restore-check", str(dump)])
@@ -107,7 +97,7 @@ def test_restore_check_refuses_a_manifest_whose_figures_differ(runner, bank, tmp
 
 @on_postgres
 def test_restore_check_refuses_a_dump_replaced_under_its_manifest(runner, bank, tmp_path):
-    dump = _backup(runner, tmp_path)
+    dump = backup(runner, tmp_path)
     content = bytearray(dump.read_bytes())
     content[-10] ^= 0xFF
     dump.write_bytes(bytes(content))
@@ -118,7 +108,7 @@ def test_restore_check_refuses_a_dump_replaced_under_its_manifest(runner, bank, 
 @on_postgres
 def test_restore_check_names_a_field_key_that_cannot_read_the_backup(app, runner, bank,
                                                                     tmp_path):
-    dump = _backup(runner, tmp_path)
+    dump = backup(runner, tmp_path)
     app.config["FIELD_ENCRYPTION_KEY"] = OTHER_FIELD_KEY
     result = runner.invoke(args=["restore-check", str(dump)])
     assert result.exit_code == 1
@@ -127,7 +117,7 @@ def test_restore_check_names_a_field_key_that_cannot_read_the_backup(app, runner
 
 @on_postgres
 def test_restore_refuses_a_database_that_is_not_empty(runner, bank, tmp_path):
-    result = runner.invoke(args=["restore", str(_backup(runner, tmp_path))])
+    result = runner.invoke(args=["restore", str(backup(runner, tmp_path))])
     assert result.exit_code == 1
     assert "is not empty" in result.output and "Nothing was restored" in result.output
 
@@ -137,7 +127,7 @@ def test_restore_refuses_a_database_that_is_not_empty(runner, bank, tmp_path):
 def test_a_scratch_url_that_is_not_a_database_url_is_a_usage_error(runner, bank, tmp_path,
                                                                     command):
     result = runner.invoke(args=[command, "--scratch-url", "not a url",
-                                 str(_backup(runner, tmp_path))])
+                                 str(backup(runner, tmp_path))])
     assert result.exit_code == 2
     assert "Invalid value for '--scratch-url'" in result.output
     assert "'not a url' is not a database URL" in result.output
@@ -147,7 +137,7 @@ def test_a_scratch_url_that_is_not_a_database_url_is_a_usage_error(runner, bank,
 @on_postgres
 def test_a_scratch_url_of_another_database_kind_is_a_usage_error(runner, bank, tmp_path):
     result = runner.invoke(args=["restore-check", "--scratch-url", "mysql://root@localhost/x",
-                                 str(_backup(runner, tmp_path))])
+                                 str(backup(runner, tmp_path))])
     assert result.exit_code == 2
     assert "backups are for PostgreSQL, not mysql (mysql://root@localhost/x)" in result.output
 
@@ -155,7 +145,7 @@ def test_a_scratch_url_of_another_database_kind_is_a_usage_error(runner, bank, t
 @on_postgres
 def test_a_scratch_server_that_refuses_the_login_is_named_without_its_password(
         runner, bank, tmp_path):
-    dump = _backup(runner, tmp_path)
+    dump = backup(runner, tmp_path)
     server = db.engine.url.set(username="no_such_user_for_restore", password="hunter2")
     result = runner.invoke(args=["restore-check", "--scratch-url",
                                  server.render_as_string(hide_password=False), str(dump)])
@@ -202,15 +192,7 @@ def test_backup_on_sqlite_says_how_to_copy_the_file(runner, tmp_path):
 @on_postgres
 def test_restore_check_of_an_older_schemas_backup_migrates_the_copy_then_reconciles(
         runner, bank, tmp_path):
-    from flask_migrate import downgrade, upgrade
-
-    db.session.remove()
-    downgrade(revision="0014_fast_posting")
-    try:
-        dump = _backup(runner, tmp_path)
-    finally:
-        upgrade()
-    assert _manifest(dump)["migration_head"] == "0014_fast_posting"
+    dump = backup_of_an_older_schema(runner, tmp_path)
     result = runner.invoke(args=["restore-check", str(dump)])
     assert result.exit_code == 0, result.output
     assert "migrated to this release's head" in result.output and "ledger clean" in result.output

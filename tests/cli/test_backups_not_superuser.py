@@ -7,7 +7,6 @@ Each role and every database it owns (also a scratch database a failed check lef
 when its fixture ends (``support.database.database_owner``)."""
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -16,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bankapp import create_app, ledger
-from bankapp.cli.backups import MANIFEST_SUFFIX
 from bankapp.extensions import db, limiter
+from support.backups import backup, backup_of_an_older_schema, manifest_of
 from support.database import (POSTGRES, SuiteConfig, database_owner, databases_owned_by,
                               migrate, truncate_all)
 
@@ -99,17 +98,6 @@ def cli_as(url: str):
         finally:
             db.session.remove()
             db.engine.dispose()
-
-
-def backup(runner, directory):
-    result = runner.invoke(args=["backup", "--output", str(directory)])
-    assert result.exit_code == 0, result.output
-    (dump,) = directory.glob("bankapp-*.dump")
-    return dump
-
-
-def manifest_of(dump) -> dict:
-    return json.loads(dump.with_name(dump.name + MANIFEST_SUFFIX).read_text())
 
 
 def stated_figures(manifest: dict) -> dict:
@@ -219,15 +207,7 @@ def test_restore_check_without_createdb_passes_with_a_scratch_url_where_it_may(
 def test_restore_check_as_the_owner_of_an_older_schemas_backup_migrates_the_copy(
         runner, bank, tmp_path):
     """The copy is migrated as the role: pg_trgm (0021), plpgsql functions, CONCURRENTLY."""
-    from flask_migrate import downgrade, upgrade
-
-    db.session.remove()
-    downgrade(revision="0014_fast_posting")
-    try:
-        dump = backup(runner, tmp_path)
-    finally:
-        upgrade()
-    assert manifest_of(dump)["migration_head"] == "0014_fast_posting"
+    dump = backup_of_an_older_schema(runner, tmp_path)
     result = runner.invoke(args=["restore-check", str(dump)])
     assert result.exit_code == 0, result.output
     assert "migrated to this release's head" in result.output and "ledger clean" in result.output
