@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
-from bankapp import ledger
 from bankapp.cli.backups import MANIFEST_SUFFIX
 from bankapp.extensions import db
-from support.backups import backup, backup_of_an_older_schema, manifest_of
+from support.backups import backup, backup_of_an_older_schema, manifest_of, small_bank
 from support.database import POSTGRES
 
 on_postgres = pytest.mark.skipif(not POSTGRES, reason="pg_dump backups are PostgreSQL's "
@@ -22,13 +20,7 @@ OTHER_FIELD_KEY = "mTzVfWq0bGm4T1q3l8Y8Q2x9Jm6gq0yQm8lR7n1b2cE="
 
 @pytest.fixture
 def bank(make_user, funded_account):
-    """A customer with an authenticator app, two accounts and a transfer between them."""
-    owner = make_user(email="backup@example.com", second_factor=True)
-    checking = funded_account(owner, "500.00", "CHECKING")
-    savings = funded_account(owner, "25.50")
-    ledger.transfer(checking, savings, Decimal("100.00"), "to savings", owner)
-    db.session.commit()
-    return owner
+    return small_bank(make_user, funded_account)
 
 
 def _scratch_databases() -> list[str]:

@@ -8,15 +8,14 @@ when its fixture ends (``support.database.database_owner``)."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from bankapp import create_app, ledger
+from bankapp import create_app
 from bankapp.extensions import db, limiter
-from support.backups import backup, backup_of_an_older_schema, manifest_of
+from support.backups import backup, backup_of_an_older_schema, manifest_of, small_bank
 from support.database import (POSTGRES, SuiteConfig, database_owner, databases_owned_by,
                               migrate, truncate_all)
 
@@ -48,13 +47,7 @@ def app(owner_url):
 
 @pytest.fixture
 def bank(make_user, funded_account):
-    """A customer with two accounts and a transfer between them (3 journal entries)."""
-    owner = make_user(email="backup@example.com", second_factor=True)
-    checking = funded_account(owner, "500.00", "CHECKING")
-    savings = funded_account(owner, "25.50")
-    ledger.transfer(checking, savings, Decimal("100.00"), "to savings", owner)
-    db.session.commit()
-    return owner
+    return small_bank(make_user, funded_account)
 
 
 @pytest.fixture

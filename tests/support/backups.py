@@ -2,12 +2,25 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
+from bankapp import ledger
 from bankapp.cli.backups import MANIFEST_SUFFIX
 from bankapp.extensions import db
 
 OLDER_SCHEMA = "0014_fast_posting"
+
+
+def small_bank(make_user, funded_account):
+    """A customer with an authenticator app, two accounts and a transfer between them
+    (3 journal entries, customer balances 525.50); the customer."""
+    owner = make_user(email="backup@example.com", second_factor=True)
+    checking = funded_account(owner, "500.00", "CHECKING")
+    savings = funded_account(owner, "25.50")
+    ledger.transfer(checking, savings, Decimal("100.00"), "to savings", owner)
+    db.session.commit()
+    return owner
 
 
 def backup(runner, directory: Path) -> Path:
