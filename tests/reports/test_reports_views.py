@@ -5,14 +5,13 @@ import csv
 import io
 import re
 import xml.etree.ElementTree as ET
-import zlib
 from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
 
 from bankapp.models import Role
-from support.reports import deposit_at, transfer_at, withdraw_at
+from support.reports import deposit_at, pdf_text, transfer_at, withdraw_at
 from support.users import log_in_as
 
 D = Decimal
@@ -178,17 +177,6 @@ def test_csv_keeps_plain_descriptions_as_they_are(customer_client, history):
 
 
 # ---------------------------------------------------------------- PDF
-
-
-def pdf_text(data: bytes) -> str:
-    """Page contents of a PDF (its streams inflated), for looking for text in tests."""
-    chunks = [data.decode("latin-1")]
-    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
-        try:
-            chunks.append(zlib.decompress(stream).decode("latin-1"))
-        except zlib.error:
-            pass
-    return "\n".join(chunks)
 
 
 def test_pdf_is_a_pdf_carrying_the_verification_code(customer_client, history):
