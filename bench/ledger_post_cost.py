@@ -54,25 +54,32 @@ HEADER = r"""\set src random(2, 10001)
 """
 
 CALL = r"""SELECT outcome FROM ledger_post(
-    'TRANSFER', 'cost', :actor, 'api', {key}, md5(random()::text), now(),
+    'TRANSFER', 'cost', :actor, 'api', {key}, md5(random()::text), {at},
     ARRAY[:src, :dst], ARRAY['TRANSFER_OUT', 'TRANSFER_IN'],
     ARRAY[-:cents / 100.0, :cents / 100.0]::numeric[],
     ARRAY[0, 0]::numeric[], ARRAY[9999999999.99, 9999999999.99]::numeric[],
     ARRAY[{spends}, false], ARRAY[{alert_owner}, NULL]::integer[], ARRAY[true, false],
-    {limit_user}, :cents / 100.0, current_date, 10000000.00,
-    {total_kinds}, ARRAY[:src % 16, :dst % 16], date_bin('15 minutes', now(), '2000-01-01'),
+    {limit_user}, :cents / 100.0, {limit_day}, 10000000.00,
+    {total_kinds}, ARRAY[:src % 16, :dst % 16], {bucket},
     {audit_action}, 'account', 'ACC', '{{"amount": "1.00"}}'::json, NULL,
-    {answer_key}, {answer_stored});
+    {answer_key}, {answer_stored}{timezone});
 """
 
 PARTS = ["bare", "+ audit", "+ totals", "+ answer", "+ holds", "+ alerts", "+ limit"]
 
 
-def script(upto: str, stored_answer: bool = False) -> str:
+def script(upto: str, stored_answer: bool = False, timed_by_function: bool = True) -> str:
     """The call with the parts up to ``upto``; ``stored_answer``: as releases before
-    migration 0028 called it, with the answer's body to store."""
+    migration 0028 called it, with the answer's body to store; ``timed_by_function``: as
+    releases since migration 0029 call it, the function taking the time after the locks
+    (before, the caller gave the time, the bucket and the day)."""
     on = set(PARTS[:PARTS.index(upto) + 1])
+    timing = (dict(at="NULL", limit_day="NULL", bucket="NULL", timezone=", 'UTC'")
+              if timed_by_function else
+              dict(at="now()", limit_day="current_date",
+                   bucket="date_bin('15 minutes', now(), '2000-01-01')", timezone=""))
     return HEADER + CALL.format(
+        **timing,
         key="'api:' || md5(random()::text || clock_timestamp()::text)",
         spends="true" if "+ holds" in on else "false",
         alert_owner=":actor" if "+ alerts" in on else "NULL",
@@ -152,7 +159,8 @@ def one_statement(args) -> int:
                 # The same writes as the app sends them: one ledger_post() call with every
                 # part an API transfer between two customers has (PARTS' last row).
                 call = Path(workdir) / label / "ledger_post.sql"
-                call.write_text(script(PARTS[-1], stored_answer=_stores_answers(app_dir)))
+                call.write_text(script(PARTS[-1], stored_answer=_stores_answers(app_dir),
+                                       timed_by_function=_times_postings(app_dir)))
                 scripts[f"{label} ledger_post"] = (database, call)
             load_bench.pgbench_init(args.server_url, 16)
             results: dict[str, list[dict]] = {"TPC-B-like": []}
@@ -190,6 +198,11 @@ def one_statement(args) -> int:
 def _stores_answers(app_dir: Path) -> bool:
     """Whether ``app_dir``'s release stores each posting's API answer (before 0028)."""
     return not (app_dir / "migrations" / "versions" / "0028_answers_from_entries.py").exists()
+
+
+def _times_postings(app_dir: Path) -> bool:
+    """Whether ``app_dir``'s ``ledger_post()`` takes the posting's time itself (0029)."""
+    return (app_dir / "migrations" / "versions" / "0029_postings_timed_after_locks.py").exists()
 
 
 def _script_of(app_dir: Path, db_url: str, workdir: Path, label: str) -> Path:

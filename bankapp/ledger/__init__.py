@@ -38,6 +38,11 @@ the same order and cannot deadlock each other; a serialization failure or deadlo
 happens (or SQLite's "database is locked") is retried a bounded number of times. The entry,
 its legs and the balance changes commit in one transaction, or not at all.
 
+A posting is timed once it holds every account's lock, by the database's clock (the one
+clock all app hosts share): so a reader that waits for an account's lock before it takes its
+own time (``settled_time``, a statement's issue) sees every posting timed before that time,
+and none that commits later is. History imported with ``posted_at`` keeps its given time.
+
 Ledger rows are never updated or deleted: corrections are new entries.
 
 The fast path (PostgreSQL)
@@ -156,6 +161,7 @@ from bankapp.ledger.core import (
     deposit,
     find_posting,
     post,
+    settled_time,
     transfer,
     withdraw,
 )
@@ -248,7 +254,7 @@ __all__ = [
     "find_customer_accounts",
     "customer_accounts_numbered", "owned_account", "owned_order",
     "Posting", "Leg", "AuditNote", "PostingAnswer", "post", "atomically", "deposit", "withdraw", "transfer",
-    "find_posting",
+    "find_posting", "settled_time",
     "till_for", "till_number", "find_till", "over_short_account", "cash_held", "allocate_cash",
     "settle_cash", "close_shift", "ShiftClose", "parse_counted_cash", "validate_count",
     "entry_by_reference", "find_entry", "reversal_of", "reverse_entry",

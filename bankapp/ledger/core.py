@@ -13,7 +13,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable, TypeVar
 
@@ -31,7 +31,7 @@ from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger import fast
 from bankapp.ledger.accounts import find_customer_account, internal_account
-from bankapp.platform.formatting import format_money
+from bankapp.platform.formatting import bank_timezone, format_money
 from bankapp.ledger.amounts import CENT, MAX_BALANCE, clean_description, to_money, validate_amount
 from bankapp.ledger.limits import DailyCharge, bank_day, bank_limit, over_limit
 from bankapp.ledger.errors import (
@@ -502,7 +502,9 @@ def _post_fast(to_post: EntryToPost, connection: sa.Connection | None = None
 def _fast_parameters(to_post: EntryToPost) -> dict:
     """The ``ledger_post()`` arguments of ``to_post``."""
     legs, actor, channel, audit = to_post.legs, to_post.actor, to_post.channel, to_post.audit
-    timestamp = _posting_time(to_post.posted_at)
+    # None: the function times the posting once it holds the locks, and derives the bucket
+    # and the limit's day from that time (migration 0029).
+    timestamp = _given_posting_time(to_post.posted_at)
     reference = uuid.uuid4().hex
     fast_legs = [
         fast.FastLeg(leg.account.id, leg.transaction_type, leg.delta, *_bounds(leg.account),
@@ -517,14 +519,15 @@ def _fast_parameters(to_post: EntryToPost) -> dict:
     charge, daily_charge = None, to_post.daily_charge
     if daily_charge is not None:
         charge = fast.DailyCharge(daily_charge.user_id, daily_charge.amount,
-                                  bank_day(timestamp), bank_limit())
+                                  bank_day(timestamp) if timestamp else None,
+                                  bank_limit())
     return fast.parameters(
         entry_type=to_post.entry_type, description=to_post.description,
         actor_id=actor.id if actor is not None else None, channel=channel,
         idempotency_key=to_post.idempotency_key, reference=reference, at=timestamp,
-        legs=fast_legs, bucket=totals.bucket_of(timestamp),
+        legs=fast_legs, bucket=totals.bucket_of(timestamp) if timestamp else None,
         audit=None if audit is None else _audit_columns(audit, reference, channel, actor),
-        answer=to_post.answer, charge=charge)
+        answer=to_post.answer, charge=charge, timezone=bank_timezone().key)
 
 
 def _fast_posting(to_post: EntryToPost, result: fast.Result) -> Posting | None:
@@ -588,19 +591,23 @@ def write_entry(to_post: EntryToPost, *, reverses: JournalEntry | None = None) -
     alerts, in the session's transaction (the caller commits). ``to_post.answer`` is left to
     the caller (``post()`` asks it after ``also``)."""
     actor, description = to_post.actor, to_post.description
-    timestamp = _posting_time(to_post.posted_at)
+    given = _given_posting_time(to_post.posted_at)
     # Balances first, in account-id order (see "Concurrency" above). A concurrent twin with
     # the same idempotency key waits on the first account's row lock, then fails on the
     # unique key when the entry is inserted (or is refused, the money being spent); it is
     # rolled back whole and ``_post`` answers with the first one's entry.
+    legs = sorted(to_post.legs, key=lambda leg: leg.account.id)
+    balances = [_apply_leg(leg) for leg in legs]
+    # Timed once every account is locked, as ledger_post() times it (``settled_time``).
+    timestamp = given or _database_time()
     rows = []
-    for leg in sorted(to_post.legs, key=lambda leg: leg.account.id):
+    for leg, balance_after in zip(legs, balances, strict=True):
         rows.append(Transaction(
             account_id=leg.account.id,
             transaction_type=leg.transaction_type,
             side="credit" if leg.delta > 0 else "debit",
             amount=abs(leg.delta),
-            balance_after=_apply_leg(leg),
+            balance_after=balance_after,
             timestamp=timestamp,
             description=description,
         ))
@@ -633,14 +640,46 @@ def write_entry(to_post: EntryToPost, *, reverses: JournalEntry | None = None) -
     return entry
 
 
-def _posting_time(posted_at: datetime | None) -> datetime:
-    """Now, or an earlier moment when importing history (demo data, a migration)."""
-    now = now_utc()
+def _given_posting_time(posted_at: datetime | None) -> datetime | None:
+    """An earlier moment given when importing history (demo data, a migration), checked; None
+    when the posting is to be timed as it is written, once it holds its accounts' locks."""
     if posted_at is None:
-        return now
-    if posted_at.tzinfo is None or posted_at > now:
+        return None
+    if posted_at.tzinfo is None or posted_at > now_utc():
         raise LedgerError(gettext("A posting time must be timezone-aware and not in the future."))
     return posted_at
+
+
+def _database_time() -> datetime:
+    """Now by the database's clock on PostgreSQL, the one clock every app host shares (and
+    ``ledger_post()`` reads); the app's elsewhere (SQLite: one host)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return now_utc()
+    return db.session.scalar(sa.select(sa.func.clock_timestamp())).astimezone(timezone.utc)
+
+
+def settled_time(account_id: int) -> datetime:
+    """Now, once no posting to ``account_id`` is in flight: a moment every read of the
+    account's legs made after this call agrees on.
+
+    A posting is timed after it holds its accounts' locks and keeps them until it commits
+    (``write_entry``, ``ledger_post()``). So the account's lock is waited for here, in a
+    savepoint rolled back at once (which releases it: postings are held up no longer than
+    that): every posting timed before the moment returned has committed by then, and every
+    one still to lock the account is timed after it. The statement of an account is issued
+    as of this moment, so recomputing it later gives the same lines.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return now_utc()  # SQLite: one writer at a time, and one clock
+    savepoint = db.session.begin_nested()
+    try:
+        moment = db.session.scalar(sa.select(sa.func.clock_timestamp())
+                                   .where(Account.id == account_id).with_for_update(read=True))
+    finally:
+        savepoint.rollback()
+    if moment is None:
+        raise UnknownAccount()
+    return moment.astimezone(timezone.utc)
 
 
 def deposit(account: Account, amount, description: str, actor: User | None, *,

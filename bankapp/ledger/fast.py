@@ -13,6 +13,10 @@ then. So
 does a debit that calls for an alert email (``declined``): ``core.post`` then posts it the
 generic way, which queues the alert in the same transaction.
 
+Unless given a time (imported history), the function takes the posting's time itself, from
+the database's clock once it holds the accounts' locks (migration 0029; ``core.settled_time``
+says why).
+
 Two ways in:
 
 * ``call(db.session.connection(), …)`` in the session's transaction: pages, the teller desk,
@@ -102,11 +106,12 @@ class FastLeg:
 @dataclass(frozen=True)
 class DailyCharge:
     """What a posting adds to its customer's outgoing total of ``day``, under ``bank_limit``
-    (the customer's own limit, when lower, is read by the function)."""
+    (the customer's own limit, when lower, is read by the function). ``day`` None: the day
+    the function times the posting on."""
 
     user_id: int
     amount: Decimal
-    day: date
+    day: date | None
     bank_limit: Decimal
 
 
@@ -140,7 +145,7 @@ _PARAMETERS = [
     ("audit_action", "text"), ("audit_target_type", "text"), ("audit_target_id", "text"),
     ("audit_details", "json"), ("audit_ip", "text"), ("answer_key", "text"),
     ("answer_operation", "text"), ("answer_fingerprint", "text"), ("answer_body", "jsonb"),
-    ("answer_account", "integer"),
+    ("answer_account", "integer"), ("timezone", "text"),
 ]
 
 
@@ -151,10 +156,13 @@ def _statement() -> sa.TextClause:
 
 
 def parameters(*, entry_type: str, description: str, actor_id: int | None, channel: str,
-               idempotency_key: str | None, reference: str, at: datetime,
-               legs: list[FastLeg], bucket: datetime, audit: dict | None,
-               answer: PostingAnswer | None, charge: DailyCharge | None) -> dict:
-    """The arguments of one ``ledger_post()`` call."""
+               idempotency_key: str | None, reference: str, at: datetime | None,
+               legs: list[FastLeg], bucket: datetime | None, audit: dict | None,
+               answer: PostingAnswer | None, charge: DailyCharge | None,
+               timezone: str) -> dict:
+    """The arguments of one ``ledger_post()`` call. ``at`` None (with ``bucket`` and the
+    charge's day): the function times the posting once it holds the accounts' locks, on the
+    database's clock, the day in ``timezone`` (migration 0029)."""
     audit = audit or {}
     return {
         "entry_type": entry_type, "description": description, "actor_id": actor_id,
@@ -180,7 +188,7 @@ def parameters(*, entry_type: str, description: str, actor_id: int | None, chann
         # The key alone: the function looks for a stored answer and stores none (0028).
         "answer_key": answer.key if answer else None,
         "answer_operation": None, "answer_fingerprint": None, "answer_body": None,
-        "answer_account": None,
+        "answer_account": None, "timezone": timezone,
     }
 
 

@@ -277,7 +277,8 @@ def statement(account: Account, start: date, end: date, as_of: datetime | None =
     without ``page``.
     """
     period = make_period(start, end)
-    as_of = as_of or now_utc()
+    # Not the app's clock: the moment every later read of the account's legs agrees on.
+    as_of = as_of or ledger.settled_time(account.id)
     lower, upper = period.utc_bounds()
     upper = min(upper, as_of)
     opening = balance_before(account.id, lower)

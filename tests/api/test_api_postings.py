@@ -485,7 +485,9 @@ def test_an_answer_stored_by_an_earlier_release_is_replayed(app, client, custome
 @pytest.mark.skipif(not POSTGRES, reason="ledger_post() is PostgreSQL's")
 def test_ledger_post_still_stores_the_answer_the_previous_release_sends(customer, account):
     """During an upgrade the previous release still calls ledger_post() with its answer's
-    body, and reads its answers back from api_idempotency_keys: the function stores it."""
+    body, and reads its answers back from api_idempotency_keys: the function stores it.
+    That release calls it with its own time and without the time zone (migration 0029 kept
+    that function beside the new one)."""
     key, at = new_key(), now_utc()
     vault = ledger.internal_account()
     params = fast.parameters(
@@ -495,10 +497,14 @@ def test_ledger_post_still_stores_the_answer_the_previous_release_sends(customer
                            ledger.MAX_BALANCE, None, 0),
               fast.FastLeg(vault.id, "DEPOSIT", Decimal("-5.00"), -ledger.MAX_BALANCE,
                            ledger.MAX_BALANCE, None, 0)],
-        bucket=at, audit=None, answer=None, charge=None)
+        bucket=at, audit=None, answer=None, charge=None, timezone="UTC")
     params.update(answer_key=key, answer_operation="deposit", answer_fingerprint="its own",
                   answer_body=json.dumps({"entry_type": "DEPOSIT"}), answer_account=account.id)
-    result = fast.call(db.session.connection(), params)
+    del params["timezone"]
+    previous_call = sa.text("SELECT * FROM ledger_post({})".format(", ".join(
+        f"CAST(:{name} AS {sql_type})" for name, sql_type in fast._PARAMETERS
+        if name != "timezone")))
+    result = fast._result(db.session.execute(previous_call, params).one(), params)
     db.session.commit()
     assert result.outcome == "posted"
     record = db.session.scalar(sa.select(ApiIdempotencyKey).where(ApiIdempotencyKey.key == key))

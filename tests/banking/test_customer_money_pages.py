@@ -132,14 +132,14 @@ def test_naming_the_other_party_costs_one_query_whatever_the_page(
 
 
 @pytest.fixture
-def year_of_history(customer, bob, funded_account, monkeypatch):
+def year_of_history(customer, bob, funded_account):
     """Four lines of one account: two deposits, a transfer out to Bob, a withdrawal."""
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "1000.00", datetime(2026, 1, 5, 12, tzinfo=UTC), "Salary")
-    transfer_at(monkeypatch, account, funded_account(bob), "250.00",
+    deposit_at(account, "1000.00", datetime(2026, 1, 5, 12, tzinfo=UTC), "Salary")
+    transfer_at(account, funded_account(bob), "250.00",
                 datetime(2026, 3, 9, 12, tzinfo=UTC), "Rent March", actor=customer)
-    deposit_at(monkeypatch, account, "12.50", datetime(2026, 6, 15, 12, tzinfo=UTC), "Gift")
-    deposit_at(monkeypatch, account, "40.00", datetime(2026, 9, 20, 12, tzinfo=UTC),
+    deposit_at(account, "12.50", datetime(2026, 6, 15, 12, tzinfo=UTC), "Gift")
+    deposit_at(account, "40.00", datetime(2026, 9, 20, 12, tzinfo=UTC),
                "Refund rent")
     return account
 
@@ -450,8 +450,8 @@ def test_history_search_days_are_native_date_inputs(customer_client, customer, f
 
 
 def test_history_times_are_written_the_french_way_on_a_french_page(
-        customer_client, customer, funded_account, monkeypatch):
+        customer_client, customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "5.00", datetime(2026, 12, 6, 3, 24, tzinfo=UTC), "Tip")
+    deposit_at(account, "5.00", datetime(2026, 12, 6, 3, 24, tzinfo=UTC), "Tip")
     page = text(customer_client.get(f"/accounts/{account.account_number}/", headers=FRENCH))
     assert '<time datetime="2026-12-06T03:24:00+00:00">6 déc. 2026, 03:24</time>' in page

@@ -44,10 +44,9 @@ def test_a_count_is_the_whole_book_so_it_sums_to_zero(customer, make_user, funde
     assert sum(balance for *_, balance in counted_rows()) == D("0.00")
 
 
-def test_a_past_periods_report_shows_the_first_count_after_its_close(customer, funded_account,
-                                                                     monkeypatch):
+def test_a_past_periods_report_shows_the_first_count_after_its_close(customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "100.00", datetime(2026, 4, 10, tzinfo=UTC))
+    deposit_at(account, "100.00", datetime(2026, 4, 10, tzinfo=UTC))
     ledger.count_balances(AFTER_APRIL)
     ledger.count_balances(datetime(2026, 5, 2, 0, 5, tzinfo=UTC))
     ledger.deposit(account, D("50.00"), "After the count", customer)

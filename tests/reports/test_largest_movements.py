@@ -46,7 +46,7 @@ def accounts(customer, make_user, funded_account):
         funded_account(make_user(f"holder{n}@example.com"), "100000.00") for n in range(5)]
 
 
-def random_month(monkeypatch, accounts, seed: int, amounts: list[str]) -> None:
+def random_month(accounts, seed: int, amounts: list[str]) -> None:
     """Movements of every kind through April, many in the same quarter hours, amounts drawn
     from ``amounts`` (few values: ties between buckets)."""
     rng = random.Random(seed)
@@ -58,32 +58,31 @@ def random_month(monkeypatch, accounts, seed: int, amounts: list[str]) -> None:
         account, other = rng.sample(accounts, 2)
         amount, kind = rng.choice(amounts), rng.choice(["deposit", "withdraw", "transfer"])
         if kind == "deposit":
-            deposit_at(monkeypatch, account, amount, when)
+            deposit_at(account, amount, when)
         elif kind == "withdraw":
-            withdraw_at(monkeypatch, account, amount, when)
+            withdraw_at(account, amount, when)
         else:
-            transfer_at(monkeypatch, account, other, amount, when)
+            transfer_at(account, other, amount, when)
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_the_largest_movements_are_those_of_the_legs(seed, accounts, monkeypatch):
-    random_month(monkeypatch, accounts, seed,
+def test_the_largest_movements_are_those_of_the_legs(seed, accounts):
+    random_month(accounts, seed,
                  [f"{random.Random(seed * 100 + n).randint(1, 900)}.00" for n in range(60)])
     assert shown(APRIL) == from_the_legs(APRIL)
     assert shown(APRIL, limit=3) == from_the_legs(APRIL, limit=3)
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_movements_of_equal_amounts_in_other_buckets_are_ranked_by_leg(seed, accounts,
-                                                                        monkeypatch):
+def test_movements_of_equal_amounts_in_other_buckets_are_ranked_by_leg(seed, accounts):
     # Few distinct amounts: the tenth largest ties with movements in buckets beyond the ten
     # with the largest maxima; the report still lists the oldest legs first.
-    random_month(monkeypatch, accounts, seed, ["900.00", "900.00", "500.00", "20.00"])
+    random_month(accounts, seed, ["900.00", "900.00", "500.00", "20.00"])
     assert shown(APRIL) == from_the_legs(APRIL)
 
 
-def test_a_bucket_whose_largest_is_not_known_is_read_from_its_legs(accounts, monkeypatch):
-    random_month(monkeypatch, accounts, 7, ["10.00", "250.00", "3000.00", "42.50"])
+def test_a_bucket_whose_largest_is_not_known_is_read_from_its_legs(accounts):
+    random_month(accounts, 7, ["10.00", "250.00", "3000.00", "42.50"])
     expected = from_the_legs(APRIL)
     # As rows written before migration 0023 (not backfilled) or by the previous release.
     db.session.execute(sa.update(LedgerTotal).values(max_amount=None))
@@ -96,12 +95,12 @@ def test_a_month_without_movements_has_no_largest(accounts):
     assert shown(APRIL) == []
 
 
-def test_each_bucket_row_keeps_its_largest_movement(customer, funded_account, monkeypatch):
+def test_each_bucket_row_keeps_its_largest_movement(customer, funded_account):
     account = funded_account(customer, "1000.00")
     when = datetime(2026, 4, 2, 9, 1, tzinfo=UTC)
     for amount in ("20.00", "75.50", "3.00"):
-        deposit_at(monkeypatch, account, amount, when)
-    withdraw_at(monkeypatch, account, "40.00", when)
+        deposit_at(account, amount, when)
+    withdraw_at(account, "40.00", when)
     rows = db.session.execute(
         sa.select(LedgerTotal.kind, LedgerTotal.max_amount)
         .where(LedgerTotal.bucket == datetime(2026, 4, 2, 9, 0, tzinfo=UTC))
@@ -130,8 +129,8 @@ def report_figures(period: service.Period):
 
 
 def test_folding_the_shards_leaves_one_row_per_bucket_and_every_figure_as_it_was(
-        accounts, monkeypatch):
-    random_month(monkeypatch, accounts, 3, ["10.00", "250.00", "3000.00", "42.50", "250.00"])
+        accounts):
+    random_month(accounts, 3, ["10.00", "250.00", "3000.00", "42.50", "250.00"])
     before = report_figures(APRIL)
     rows_before = db.session.scalar(sa.select(sa.func.count()).select_from(LedgerTotal))
     removed = fold_ledger_totals(datetime(2026, 5, 1, tzinfo=UTC))
@@ -149,12 +148,12 @@ def test_folding_the_shards_leaves_one_row_per_bucket_and_every_figure_as_it_was
     assert ledger.reconcile().problems == []
 
 
-def test_folding_leaves_the_quarter_hours_after_its_cutoff_alone(accounts, monkeypatch):
+def test_folding_leaves_the_quarter_hours_after_its_cutoff_alone(accounts):
     first, second = accounts[0], accounts[1]
-    deposit_at(monkeypatch, first, "5.00", datetime(2026, 4, 3, 10, 0, tzinfo=UTC))
-    deposit_at(monkeypatch, second, "7.00", datetime(2026, 4, 3, 10, 0, tzinfo=UTC))
-    deposit_at(monkeypatch, first, "9.00", datetime(2026, 4, 3, 11, 0, tzinfo=UTC))
-    deposit_at(monkeypatch, second, "1.00", datetime(2026, 4, 3, 11, 0, tzinfo=UTC))
+    deposit_at(first, "5.00", datetime(2026, 4, 3, 10, 0, tzinfo=UTC))
+    deposit_at(second, "7.00", datetime(2026, 4, 3, 10, 0, tzinfo=UTC))
+    deposit_at(first, "9.00", datetime(2026, 4, 3, 11, 0, tzinfo=UTC))
+    deposit_at(second, "1.00", datetime(2026, 4, 3, 11, 0, tzinfo=UTC))
     fold_ledger_totals(datetime(2026, 4, 3, 11, 0, tzinfo=UTC))
     shards = dict(db.session.execute(
         sa.select(LedgerTotal.bucket, sa.func.count())
@@ -164,12 +163,12 @@ def test_folding_leaves_the_quarter_hours_after_its_cutoff_alone(accounts, monke
                       datetime(2026, 4, 3, 11, 0, tzinfo=UTC): 2}
 
 
-def test_a_posting_in_a_folded_quarter_hour_is_still_counted(accounts, monkeypatch):
+def test_a_posting_in_a_folded_quarter_hour_is_still_counted(accounts):
     when = datetime(2026, 4, 3, 10, 0, tzinfo=UTC)
-    deposit_at(monkeypatch, accounts[1], "5.00", when)
+    deposit_at(accounts[1], "5.00", when)
     fold_ledger_totals(datetime(2026, 5, 1, tzinfo=UTC))
-    deposit_at(monkeypatch, accounts[2], "8.00", when)
-    deposit_at(monkeypatch, accounts[0], "2.00", when)
+    deposit_at(accounts[2], "8.00", when)
+    deposit_at(accounts[0], "2.00", when)
     days, largest = report_figures(APRIL)
     assert [(day[1], day[2]) for day in days if day[2]] == [(D("15.00"), 3)]
     assert [amount for _, amount in largest] == [D("8.00"), D("5.00"), D("2.00")]
@@ -194,11 +193,11 @@ def migration_0023():
 
 @pytest.mark.skipif(not POSTGRES, reason="the backfill is PostgreSQL's (SQLite keeps NULL)")
 def test_the_upgrade_sets_the_largest_movement_of_settled_buckets_and_leaves_live_ones_unknown(
-        customer, funded_account, monkeypatch):
+        customer, funded_account):
     account = funded_account(customer, "1000.00")  # this one lands in a live bucket: now
     settled = datetime(2026, 4, 2, 9, 1, tzinfo=UTC)
     for amount in ("20.00", "75.50", "3.00"):
-        deposit_at(monkeypatch, account, amount, settled)
+        deposit_at(account, amount, settled)
     # The bucket rows as the previous release left them: no maximum known.
     db.session.execute(sa.update(LedgerTotal).values(max_amount=None))
     migration_0023().backfill(db.session.connection())

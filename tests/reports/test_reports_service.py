@@ -36,14 +36,14 @@ def new_york(app):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_statement_opening_plus_in_minus_out_is_closing_on_random_histories(
-        seed, customer, make_user, funded_account, monkeypatch):
+        seed, customer, make_user, funded_account):
     rng = random.Random(seed)
     account = funded_account(customer)
     other = funded_account(make_user(), "100000.00")
     start = datetime(2026, 1, 1, tzinfo=UTC)
     moments = sorted(start + timedelta(minutes=rng.randint(1, 60 * 24 * 120))
                      for _ in range(rng.randint(5, 40)))
-    balance = post_random_history(monkeypatch, rng, account, other, moments,
+    balance = post_random_history(rng, account, other, moments,
                                   lambda rng: D(rng.randint(1, 50_000)) / 100)
     # Any window of the history adds up, wherever it starts and ends.
     for _ in range(4):
@@ -59,22 +59,20 @@ def test_statement_opening_plus_in_minus_out_is_closing_on_random_histories(
     assert whole.opening == D("0.00") and whole.closing == balance
 
 
-def test_statement_opening_is_the_balance_before_the_period(customer, funded_account,
-                                                            monkeypatch):
+def test_statement_opening_is_the_balance_before_the_period(customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "100.00", datetime(2026, 1, 10, 12, tzinfo=UTC))
-    withdraw_at(monkeypatch, account, "30.00", datetime(2026, 1, 20, 12, tzinfo=UTC))
-    deposit_at(monkeypatch, account, "5.50", datetime(2026, 2, 3, 12, tzinfo=UTC))
+    deposit_at(account, "100.00", datetime(2026, 1, 10, 12, tzinfo=UTC))
+    withdraw_at(account, "30.00", datetime(2026, 1, 20, 12, tzinfo=UTC))
+    deposit_at(account, "5.50", datetime(2026, 2, 3, 12, tzinfo=UTC))
     st = service.statement(account, date(2026, 2, 1), date(2026, 2, 28))
     assert (st.opening, st.total_in, st.total_out, st.closing) == (
         D("70.00"), D("5.50"), D("0.00"), D("75.50"))
     assert [e.amount for e in st.entries] == [D("5.50")]
 
 
-def test_an_empty_period_has_no_entries_and_closes_at_its_opening(customer, funded_account,
-                                                                   monkeypatch):
+def test_an_empty_period_has_no_entries_and_closes_at_its_opening(customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "42.00", datetime(2026, 1, 5, tzinfo=UTC))
+    deposit_at(account, "42.00", datetime(2026, 1, 5, tzinfo=UTC))
     st = service.statement(account, date(2026, 3, 1), date(2026, 3, 31))
     assert st.entries == []
     assert st.opening == st.closing == D("42.00")
@@ -86,12 +84,11 @@ def test_statement_of_a_new_account_opens_and_closes_at_zero(customer, funded_ac
     assert st.opening == st.closing == D("0.00") and st.entries == []
 
 
-def test_statement_of_the_current_period_stops_at_its_issue_time(customer, funded_account,
-                                                                 monkeypatch):
+def test_statement_of_the_current_period_stops_at_its_issue_time(customer, funded_account):
     account = funded_account(customer)
     issued = datetime(2026, 3, 10, 12, tzinfo=UTC)
-    deposit_at(monkeypatch, account, "10.00", issued - timedelta(hours=1))
-    deposit_at(monkeypatch, account, "99.00", issued + timedelta(hours=1))
+    deposit_at(account, "10.00", issued - timedelta(hours=1))
+    deposit_at(account, "99.00", issued + timedelta(hours=1))
     st = service.statement(account, date(2026, 3, 1), date(2026, 3, 31), as_of=issued)
     assert st.closing == D("10.00") and not st.complete
 
@@ -99,14 +96,13 @@ def test_statement_of_the_current_period_stops_at_its_issue_time(customer, funde
 # ---------------------------------------------------------------- time zone boundaries
 
 
-def test_statement_days_are_the_banks_days_not_utcs(new_york, customer, funded_account,
-                                                    monkeypatch):
+def test_statement_days_are_the_banks_days_not_utcs(new_york, customer, funded_account):
     account = funded_account(customer)
     # 23:59:59 on 31 January in New York is already 1 February in UTC.
-    deposit_at(monkeypatch, account, "1.00", ny(2026, 1, 31, 23, 59, 59))
-    deposit_at(monkeypatch, account, "2.00", ny(2026, 2, 1, 0, 0, 0))
-    deposit_at(monkeypatch, account, "4.00", ny(2026, 2, 28, 23, 59, 59))
-    deposit_at(monkeypatch, account, "8.00", ny(2026, 3, 1, 0, 0, 0))
+    deposit_at(account, "1.00", ny(2026, 1, 31, 23, 59, 59))
+    deposit_at(account, "2.00", ny(2026, 2, 1, 0, 0, 0))
+    deposit_at(account, "4.00", ny(2026, 2, 28, 23, 59, 59))
+    deposit_at(account, "8.00", ny(2026, 3, 1, 0, 0, 0))
     st = service.statement(account, date(2026, 2, 1), date(2026, 2, 28))
     assert [e.amount for e in st.entries] == [D("2.00"), D("4.00")]
     assert st.opening == D("1.00") and st.closing == D("7.00")
@@ -121,22 +117,21 @@ def test_a_period_bound_is_local_midnight_converted_to_utc(new_york):
 
 
 def test_monthly_summary_counts_a_late_evening_leg_in_its_local_month(
-        new_york, customer, funded_account, monkeypatch):
+        new_york, customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "10.00", ny(2026, 1, 31, 23, 30))
-    deposit_at(monkeypatch, account, "20.00", ny(2026, 2, 1, 0, 0))
+    deposit_at(account, "10.00", ny(2026, 1, 31, 23, 30))
+    deposit_at(account, "20.00", ny(2026, 2, 1, 0, 0))
     summary = service.monthly_summary(account, months=2, today=date(2026, 2, 15))
     january, february = summary.months
     assert (january.deposits, january.end_balance) == (D("10.00"), D("10.00"))
     assert (february.deposits, february.end_balance) == (D("20.00"), D("30.00"))
 
 
-def test_daily_totals_count_legs_in_their_local_day(new_york, customer, funded_account,
-                                                    monkeypatch):
+def test_daily_totals_count_legs_in_their_local_day(new_york, customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "10.00", ny(2026, 3, 1, 23, 30))  # 04:30 UTC on 2 March
-    deposit_at(monkeypatch, account, "5.00", ny(2026, 3, 2, 0, 0))
-    withdraw_at(monkeypatch, account, "3.00", ny(2026, 3, 2, 22, 0))
+    deposit_at(account, "10.00", ny(2026, 3, 1, 23, 30))  # 04:30 UTC on 2 March
+    deposit_at(account, "5.00", ny(2026, 3, 2, 0, 0))
+    withdraw_at(account, "3.00", ny(2026, 3, 2, 22, 0))
     days = service.daily_totals(service.Period(date(2026, 3, 1), date(2026, 3, 3)))
     assert [(d.day, d.deposits, d.deposit_count, d.withdrawals) for d in days] == [
         (date(2026, 3, 1), D("10.00"), 1, D("0.00")),
@@ -192,11 +187,11 @@ def test_verification_code_is_stable_and_grouped(customer, funded_account):
     assert service.format_code(first.code).count("-") == 4
 
 
-def test_verification_code_changes_with_any_entry(customer, funded_account, monkeypatch):
+def test_verification_code_changes_with_any_entry(customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "10.00", datetime(2026, 1, 5, tzinfo=UTC))
+    deposit_at(account, "10.00", datetime(2026, 1, 5, tzinfo=UTC))
     before = service.statement(account, date(2026, 1, 1), date(2026, 1, 31)).code
-    deposit_at(monkeypatch, account, "0.01", datetime(2026, 1, 6, tzinfo=UTC))
+    deposit_at(account, "0.01", datetime(2026, 1, 6, tzinfo=UTC))
     assert service.statement(account, date(2026, 1, 1), date(2026, 1, 31)).code != before
 
 
@@ -206,26 +201,25 @@ def _issued(account, owner, start=date(2026, 1, 1), end=date(2026, 1, 31)):
     return st
 
 
-def test_an_issued_code_verifies(customer, funded_account, monkeypatch):
+def test_an_issued_code_verifies(customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "10.00", datetime(2026, 1, 5, tzinfo=UTC))
+    deposit_at(account, "10.00", datetime(2026, 1, 5, tzinfo=UTC))
     st = _issued(account, customer)
     result = service.verify_code(service.format_code(st.code).lower(), customer)
     assert result.valid and result.recomputed.closing == D("10.00")
 
 
-def test_a_code_with_a_changed_character_is_unknown(customer, funded_account, monkeypatch):
+def test_a_code_with_a_changed_character_is_unknown(customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "10.00", datetime(2026, 1, 5, tzinfo=UTC))
+    deposit_at(account, "10.00", datetime(2026, 1, 5, tzinfo=UTC))
     code = _issued(account, customer).code
     tampered = code[:-1] + ("A" if code[-1] != "A" else "B")
     assert service.verify_code(tampered, customer).status == "unknown"
 
 
-def test_a_code_no_longer_matches_when_the_ledger_was_altered(customer, funded_account,
-                                                              monkeypatch):
+def test_a_code_no_longer_matches_when_the_ledger_was_altered(customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "10.00", datetime(2026, 1, 5, tzinfo=UTC))
+    deposit_at(account, "10.00", datetime(2026, 1, 5, tzinfo=UTC))
     st = _issued(account, customer)
     # Someone edits a ledger row behind the ledger's back.
     db.session.execute(sa.update(Transaction).where(Transaction.id == st.entries[0].id)
@@ -264,14 +258,14 @@ def test_malformed_codes_are_refused_with_a_message(customer, text, message):
 
 
 def test_monthly_summary_splits_kinds_and_tracks_month_end_balances(
-        customer, make_user, funded_account, monkeypatch):
+        customer, make_user, funded_account):
     account = funded_account(customer)
     other = funded_account(make_user(), "1000.00")
-    deposit_at(monkeypatch, account, "100.00", datetime(2025, 12, 20, tzinfo=UTC))
-    deposit_at(monkeypatch, account, "50.00", datetime(2026, 1, 3, tzinfo=UTC))
-    withdraw_at(monkeypatch, account, "20.00", datetime(2026, 1, 4, tzinfo=UTC))
-    transfer_at(monkeypatch, other, account, "7.00", datetime(2026, 1, 5, tzinfo=UTC))
-    transfer_at(monkeypatch, account, other, "2.00", datetime(2026, 3, 5, tzinfo=UTC))
+    deposit_at(account, "100.00", datetime(2025, 12, 20, tzinfo=UTC))
+    deposit_at(account, "50.00", datetime(2026, 1, 3, tzinfo=UTC))
+    withdraw_at(account, "20.00", datetime(2026, 1, 4, tzinfo=UTC))
+    transfer_at(other, account, "7.00", datetime(2026, 1, 5, tzinfo=UTC))
+    transfer_at(account, other, "2.00", datetime(2026, 3, 5, tzinfo=UTC))
     summary = service.monthly_summary(account, months=3, today=date(2026, 3, 31))
     january, february, march = summary.months
     assert summary.opening == D("100.00")
@@ -281,11 +275,11 @@ def test_monthly_summary_splits_kinds_and_tracks_month_end_balances(
     assert (march.transfers_out, march.end_balance) == (D("2.00"), D("135.00"))
 
 
-def test_summary_of_several_accounts_adds_them_up(customer, funded_account, monkeypatch):
+def test_summary_of_several_accounts_adds_them_up(customer, funded_account):
     savings = funded_account(customer)
     checking = funded_account(customer, account_type="CHECKING")
-    deposit_at(monkeypatch, savings, "10.00", datetime(2026, 1, 3, tzinfo=UTC))
-    deposit_at(monkeypatch, checking, "5.00", datetime(2026, 1, 4, tzinfo=UTC))
+    deposit_at(savings, "10.00", datetime(2026, 1, 3, tzinfo=UTC))
+    deposit_at(checking, "5.00", datetime(2026, 1, 4, tzinfo=UTC))
     summary = service.monthly_summary([savings, checking], months=1, today=date(2026, 1, 31))
     assert summary.months[0].deposits == D("15.00")
     assert summary.months[0].end_balance == D("15.00")
@@ -300,14 +294,13 @@ def test_summary_counts_twelve_months_by_default(customer, funded_account):
 # ---------------------------------------------------------------- bank-wide
 
 
-def test_bank_figures_count_each_movement_once(customer, make_user, funded_account,
-                                               monkeypatch):
+def test_bank_figures_count_each_movement_once(customer, make_user, funded_account):
     account = funded_account(customer)
     other = funded_account(make_user())
     when = datetime(2026, 4, 2, 12, tzinfo=UTC)
-    deposit_at(monkeypatch, account, "300.00", when)
-    withdraw_at(monkeypatch, account, "40.00", when)
-    transfer_at(monkeypatch, account, other, "60.00", when)
+    deposit_at(account, "300.00", when)
+    withdraw_at(account, "40.00", when)
+    transfer_at(account, other, "60.00", when)
     report = service.bank_report(service.Period(date(2026, 4, 1), date(2026, 4, 30)))
     totals = report.day_totals
     assert (totals.deposits, totals.deposit_count, totals.withdrawals, totals.transfers,
@@ -366,14 +359,13 @@ def test_bank_report_names_account_types_as_the_accounts_do(code, label):
     assert group.type_label == Account(account_type=code).type_label == label
 
 
-def test_a_statement_labels_each_kind_of_movement(customer, make_user, funded_account,
-                                                  monkeypatch):
+def test_a_statement_labels_each_kind_of_movement(customer, make_user, funded_account):
     account = funded_account(customer)
     other = funded_account(make_user(), "50.00")
-    deposit_at(monkeypatch, account, "30.00", datetime(2026, 1, 5, tzinfo=UTC))
-    withdraw_at(monkeypatch, account, "5.00", datetime(2026, 1, 6, tzinfo=UTC))
-    transfer_at(monkeypatch, other, account, "2.00", datetime(2026, 1, 7, tzinfo=UTC))
-    transfer_at(monkeypatch, account, other, "1.00", datetime(2026, 1, 8, tzinfo=UTC))
+    deposit_at(account, "30.00", datetime(2026, 1, 5, tzinfo=UTC))
+    withdraw_at(account, "5.00", datetime(2026, 1, 6, tzinfo=UTC))
+    transfer_at(other, account, "2.00", datetime(2026, 1, 7, tzinfo=UTC))
+    transfer_at(account, other, "1.00", datetime(2026, 1, 8, tzinfo=UTC))
     st = service.statement(account, date(2026, 1, 1), date(2026, 1, 31))
     assert [e.type_label for e in st.entries] == [
         "Deposit", "Withdrawal", "Transfer in", "Transfer out"]
@@ -382,16 +374,15 @@ def test_a_statement_labels_each_kind_of_movement(customer, make_user, funded_ac
 # ---------------------------------------------------------------- ledger totals
 
 
-def test_the_ledger_keeps_movement_totals_per_quarter_hour(customer, make_user, funded_account,
-                                                           monkeypatch):
+def test_the_ledger_keeps_movement_totals_per_quarter_hour(customer, make_user, funded_account):
     from bankapp.models import LedgerTotal
 
     account = funded_account(customer)
     other = funded_account(make_user())
-    deposit_at(monkeypatch, account, "10.10", datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
-    deposit_at(monkeypatch, account, "0.20", datetime(2026, 5, 1, 9, 14, 59, tzinfo=UTC))
-    deposit_at(monkeypatch, account, "5.00", datetime(2026, 5, 1, 9, 15, tzinfo=UTC))
-    transfer_at(monkeypatch, account, other, "1.00", datetime(2026, 5, 1, 9, 20, tzinfo=UTC))
+    deposit_at(account, "10.10", datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
+    deposit_at(account, "0.20", datetime(2026, 5, 1, 9, 14, 59, tzinfo=UTC))
+    deposit_at(account, "5.00", datetime(2026, 5, 1, 9, 15, tzinfo=UTC))
+    transfer_at(account, other, "1.00", datetime(2026, 5, 1, 9, 20, tzinfo=UTC))
     rows = db.session.execute(
         sa.select(LedgerTotal.bucket, LedgerTotal.kind, LedgerTotal.amount, LedgerTotal.movements)
         .where(LedgerTotal.bucket >= datetime(2026, 5, 1, tzinfo=UTC))
@@ -406,13 +397,12 @@ def test_the_ledger_keeps_movement_totals_per_quarter_hour(customer, make_user, 
     assert ledger.reconcile().problems == []
 
 
-def test_a_leg_a_microsecond_before_a_quarter_hour_stays_in_its_bucket(customer, funded_account,
-                                                                      monkeypatch):
+def test_a_leg_a_microsecond_before_a_quarter_hour_stays_in_its_bucket(customer, funded_account):
     from bankapp import ledger
     from bankapp.models import LedgerTotal
 
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "3.00", datetime(2026, 5, 1, 10, 14, 59, 999999, tzinfo=UTC))
+    deposit_at(account, "3.00", datetime(2026, 5, 1, 10, 14, 59, 999999, tzinfo=UTC))
     bucket = db.session.scalar(sa.select(LedgerTotal.bucket)
                                .where(LedgerTotal.bucket < datetime(2026, 6, 1, tzinfo=UTC)))
     assert bucket == datetime(2026, 5, 1, 10, 0, tzinfo=UTC)

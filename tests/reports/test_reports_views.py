@@ -21,16 +21,16 @@ JANUARY = "start=2026-01-01&end=2026-01-31"
 
 
 @pytest.fixture
-def history(customer, make_user, funded_account, monkeypatch):
+def history(customer, make_user, funded_account):
     """Alice's savings account with a January of deposits, a withdrawal and transfers."""
     account = funded_account(customer)
     other = funded_account(make_user(), "500.00")
-    deposit_at(monkeypatch, account, "100.00", datetime(2025, 12, 30, tzinfo=UTC), "Salary")
-    deposit_at(monkeypatch, account, "250.00", datetime(2026, 1, 5, 9, tzinfo=UTC), "Salary")
-    withdraw_at(monkeypatch, account, "40.25", datetime(2026, 1, 9, 15, tzinfo=UTC), "Cash")
-    transfer_at(monkeypatch, other, account, "12.50", datetime(2026, 1, 15, tzinfo=UTC), "Gift")
-    transfer_at(monkeypatch, account, other, "20.00", datetime(2026, 1, 20, tzinfo=UTC), "Rent")
-    deposit_at(monkeypatch, account, "7.00", datetime(2026, 2, 2, tzinfo=UTC), "Later")
+    deposit_at(account, "100.00", datetime(2025, 12, 30, tzinfo=UTC), "Salary")
+    deposit_at(account, "250.00", datetime(2026, 1, 5, 9, tzinfo=UTC), "Salary")
+    withdraw_at(account, "40.25", datetime(2026, 1, 9, 15, tzinfo=UTC), "Cash")
+    transfer_at(other, account, "12.50", datetime(2026, 1, 15, tzinfo=UTC), "Gift")
+    transfer_at(account, other, "20.00", datetime(2026, 1, 20, tzinfo=UTC), "Rent")
+    deposit_at(account, "7.00", datetime(2026, 2, 2, tzinfo=UTC), "Later")
     return account
 
 
@@ -162,10 +162,10 @@ def test_csv_parsed_back_equals_the_html_figures(customer_client, history):
 @pytest.mark.parametrize("description", [
     "=HYPERLINK(\"http://evil.example\")", "+1+1", "-2+3", "@SUM(A1:A2)"])
 @pytest.mark.parametrize("layout", ["local", "data"])
-def test_csv_neutralises_formula_cells(customer_client, customer, funded_account, monkeypatch,
+def test_csv_neutralises_formula_cells(customer_client, customer, funded_account,
                                        description, layout):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "10.00", datetime(2026, 1, 5, tzinfo=UTC), description)
+    deposit_at(account, "10.00", datetime(2026, 1, 5, tzinfo=UTC), description)
     rows = parse_csv(customer_client.get(statement_url(account, fmt="csv") + f"&layout={layout}"))
     cell = rows[2][5]
     assert cell == "'" + description
@@ -191,10 +191,9 @@ def test_pdf_is_a_pdf_carrying_the_verification_code(customer_client, history):
     assert code in text and "302.25" in text and "Closing balance" in text
 
 
-def test_pdf_survives_text_outside_latin_1(customer_client, customer, funded_account,
-                                           monkeypatch):
+def test_pdf_survives_text_outside_latin_1(customer_client, customer, funded_account):
     account = funded_account(customer)
-    deposit_at(monkeypatch, account, "10.00", datetime(2026, 1, 5, tzinfo=UTC),
+    deposit_at(account, "10.00", datetime(2026, 1, 5, tzinfo=UTC),
                "Zahlung für Łódź 東京 🙂")
     response = customer_client.get(statement_url(account, fmt="pdf"))
     assert response.status_code == 200

@@ -1,13 +1,11 @@
 """A statement issued while a posting to its account is in flight (PostgreSQL, real
 concurrent transactions): its verification code must still verify once the posting commits.
 
-Known defect, kept as a strict expected failure until it is fixed: a posting takes its time
-before it waits for its accounts' locks, so a statement issued during that wait lists the
-account without the posting, and the posting then commits with a time before the
-statement's. Verification recomputes the statement as of its issue and now finds the posting:
-"mismatch" for a statement the bank issued correctly. The fix stamps the posting after its
-locks (``ledger_post()`` and the generic path) and has the statement wait for the account's
-lock before it takes its own time."""
+A posting is timed once it holds its accounts' locks, and a statement waits for the
+account's lock before it takes its own time (``ledger.settled_time``): so the statement lists
+every posting timed before it, and recomputing it later lists the same ones. Before both
+(migration 0029), a posting was timed before it waited for the locks, and a statement issued
+during that wait verified as "mismatch" once the posting committed with an earlier time."""
 from __future__ import annotations
 
 from decimal import Decimal as D
@@ -41,35 +39,39 @@ def _transfer(source_id: int, destination_id: int, amount: D) -> int:
                            source.owner).entry_id
 
 
-def _wait_for_the_lock_wait(url: str) -> None:
+def _issue_this_months_statement(account_id: int) -> str:
+    """The month's statement of the account as its owner downloads it: its code, recorded."""
+    account = db.session.get(Account, account_id)
+    today = service.local_today()
+    st = service.statement(account, today.replace(day=1), today)
+    service.record_issue(st, account.owner)
+    return st.code
+
+
+def _wait_for_lock_waits(url: str, count: int, what: str) -> None:
     try:
-        wait_for_lock_waits(url, 1)
+        wait_for_lock_waits(url, count)
     except AssertionError as error:
-        raise RuntimeError(f"the posting never waited for the lock: {error}") from None
+        raise RuntimeError(f"{what} never waited for a lock: {error}") from None
 
 
-# Only the verification's answer is the expected failure: the steps before it raise
-# RuntimeError when they go wrong, which fails the test.
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="known defect: a posting is "
-                   "timed before it waits for its accounts' locks (the module's docstring)")
 def test_a_statement_issued_while_a_posting_waits_on_its_account_still_verifies(
         app, workers, customer, funded_account):
     source, destination = funded_account(customer, "100.00"), funded_account(customer)
     db.session.commit()
-    today = service.local_today()
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     gate = RowLocks(url)
     try:
         gate.lock(source.id)
         posting = InBackground(workers, _transfer, source.id, destination.id, D("30.00"))
-        _wait_for_the_lock_wait(url)  # the posting has its time and waits for the lock
-        st = service.statement(source, today.replace(day=1), today)
+        _wait_for_lock_waits(url, 1, "the posting")
+        # Issued while the posting waits: it reads the account then, or waits itself; its
+        # record waits for the gate anyway (the row's foreign key).
+        issuing = InBackground(workers, _issue_this_months_statement, source.id)
+        _wait_for_lock_waits(url, 2, "the statement")
     finally:
         gate.release()
-    entry_id = posting.outcome()
-    if not isinstance(entry_id, int):
-        raise RuntimeError(f"the transfer did not post: {entry_id!r}")
-    # Recorded once the posting committed (recording waits for the gate's lock: the row's
-    # foreign key); what it records was read while the posting waited.
-    service.record_issue(st, customer)
-    assert service.verify_code(st.code, customer).status == "valid"
+    entry_id, code = posting.outcome(), issuing.outcome()
+    if not isinstance(entry_id, int) or not isinstance(code, str):
+        raise RuntimeError(f"the transfer or the statement failed: {entry_id!r}, {code!r}")
+    assert service.verify_code(code, customer).status == "valid"

@@ -14,13 +14,13 @@ FRENCH = {"Accept-Language": "fr"}
 
 
 @pytest.fixture
-def january(customer, make_user, funded_account, monkeypatch):
+def january(customer, make_user, funded_account):
     """Alice's account: a salary, a gift from Bob Brown, rent to him, in January 2026."""
     account = funded_account(customer)
     bobs = funded_account(make_user(first_name="Bob", last_name="Brown"), "500.00")
-    deposit_at(monkeypatch, account, "1250.00", datetime(2026, 1, 5, 9, tzinfo=UTC), "Salary")
-    transfer_at(monkeypatch, bobs, account, "12.50", datetime(2026, 1, 15, tzinfo=UTC), "Gift")
-    transfer_at(monkeypatch, account, bobs, "20.00", datetime(2026, 1, 20, tzinfo=UTC), "Rent")
+    deposit_at(account, "1250.00", datetime(2026, 1, 5, 9, tzinfo=UTC), "Salary")
+    transfer_at(bobs, account, "12.50", datetime(2026, 1, 15, tzinfo=UTC), "Gift")
+    transfer_at(account, bobs, "20.00", datetime(2026, 1, 20, tzinfo=UTC), "Rent")
     return account
 
 

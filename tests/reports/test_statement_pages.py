@@ -23,13 +23,13 @@ MORE = 10  # lines past the first page
 
 
 @pytest.fixture
-def busy_account(customer, funded_account, monkeypatch):
+def busy_account(customer, funded_account):
     """A year with a page and ten lines of deposits: 1.00, 2.00, 3.00… (so the balance after
     the n-th is n(n+1)/2)."""
     account = funded_account(customer)
     start = datetime(2026, 1, 1, 8, tzinfo=timezone.utc)
     for n in range(1, LINES_PER_PAGE + MORE + 1):
-        deposit_at(monkeypatch, account, f"{n}.00", start + timedelta(hours=30 * n), f"Pay {n}")
+        deposit_at(account, f"{n}.00", start + timedelta(hours=30 * n), f"Pay {n}")
     return account
 
 
@@ -149,7 +149,7 @@ def test_an_empty_period_read_by_pages_closes_at_its_opening_with_the_same_code(
 
 @pytest.mark.parametrize("seed", range(4))
 def test_any_page_of_any_history_verifies_as_the_whole_statement(
-        seed, customer, make_user, funded_account, monkeypatch):
+        seed, customer, make_user, funded_account):
     """Deposits, withdrawals and transfers both ways with amounts of every shape (whole,
     tenths, cents), any window, any page size: the figures and code computed without the
     lines are those computed from them."""
@@ -158,7 +158,7 @@ def test_any_page_of_any_history_verifies_as_the_whole_statement(
     other = funded_account(make_user(), "100000.00")
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     moments = sorted(start + timedelta(minutes=rng.randint(1, 60 * 24 * 90)) for _ in range(30))
-    post_random_history(monkeypatch, rng, account, other, moments, lambda rng: rng.choice([
+    post_random_history(rng, account, other, moments, lambda rng: rng.choice([
         D(rng.randint(1, 900)), D(rng.randint(1, 900)) / 10, D(rng.randint(1, 90_000)) / 100]))
     for _ in range(3):
         first = date(2026, 1, 1) + timedelta(days=rng.randint(0, 60))
@@ -185,12 +185,11 @@ def test_a_page_counts_the_interest_of_the_whole_period(customer):
     assert all(e.transaction_type != TransactionType.INTEREST for e in st.entries)
 
 
-def test_a_page_of_the_current_period_stops_at_its_issue_time(customer, funded_account,
-                                                              monkeypatch):
+def test_a_page_of_the_current_period_stops_at_its_issue_time(customer, funded_account):
     account = funded_account(customer)
     issued = datetime(2026, 3, 10, 12, tzinfo=timezone.utc)
     for hours in (-3, -2, -1, 1, 2):
-        deposit_at(monkeypatch, account, "10.00", issued + timedelta(hours=hours))
+        deposit_at(account, "10.00", issued + timedelta(hours=hours))
     st = assert_page_is_the_statements(account, date(2026, 3, 1), date(2026, 3, 31), 2, 2,
                                        as_of=issued)
     assert st.count == 3 and st.closing == D("30.00")

@@ -5,40 +5,28 @@ import csv
 import io
 import re
 import zlib
-from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 
 from bankapp import ledger
 
 
-@contextmanager
-def ledger_clock(monkeypatch, moment: datetime):
-    """Make the ledger stamp postings with ``moment`` (its core stamps ``now_utc()`` otherwise)."""
-    with monkeypatch.context() as patch:
-        patch.setattr(ledger.core, "now_utc", lambda: moment)
-        yield
+def deposit_at(account, amount, when: datetime, description="Deposit", actor=None):
+    """A deposit stamped ``when`` (a past moment: the ledger imports history so)."""
+    return ledger.deposit(account, Decimal(amount), description, actor, posted_at=when)
 
 
-def deposit_at(monkeypatch, account, amount, when: datetime, description="Deposit", actor=None):
-    with ledger_clock(monkeypatch, when):
-        return ledger.deposit(account, Decimal(amount), description, actor)
+def withdraw_at(account, amount, when: datetime, description="Withdrawal", actor=None):
+    return ledger.withdraw(account, Decimal(amount), description, actor, posted_at=when)
 
 
-def withdraw_at(monkeypatch, account, amount, when: datetime, description="Withdrawal",
+def transfer_at(source, destination, amount, when: datetime, description="Transfer",
                 actor=None):
-    with ledger_clock(monkeypatch, when):
-        return ledger.withdraw(account, Decimal(amount), description, actor)
+    return ledger.transfer(source, destination.account_number, Decimal(amount), description,
+                           actor, posted_at=when)
 
 
-def transfer_at(monkeypatch, source, destination, amount, when: datetime,
-                description="Transfer", actor=None):
-    with ledger_clock(monkeypatch, when):
-        return ledger.transfer(source, destination.account_number, Decimal(amount),
-                               description, actor)
-
-
-def post_random_history(monkeypatch, rng, account, other, moments, amount_of) -> Decimal:
+def post_random_history(rng, account, other, moments, amount_of) -> Decimal:
     """Deposits, withdrawals and transfers to and from ``other`` on ``account``, one at each
     of ``moments`` (in order), each of ``amount_of(rng)``, never overdrawing ``account``;
     the balance they leave it."""
@@ -49,13 +37,13 @@ def post_random_history(monkeypatch, rng, account, other, moments, amount_of) ->
         if kind in ("withdraw", "out") and amount > balance:
             kind = "deposit"
         if kind == "deposit":
-            deposit_at(monkeypatch, account, amount, when)
+            deposit_at(account, amount, when)
         elif kind == "withdraw":
-            withdraw_at(monkeypatch, account, amount, when)
+            withdraw_at(account, amount, when)
         elif kind == "in":
-            transfer_at(monkeypatch, other, account, amount, when)
+            transfer_at(other, account, amount, when)
         else:
-            transfer_at(monkeypatch, account, other, amount, when)
+            transfer_at(account, other, amount, when)
         balance += amount if kind in ("deposit", "in") else -amount
     return balance
 

@@ -1,0 +1,126 @@
+"""When a posting happens: once it holds its accounts' locks, by the database's clock
+(PostgreSQL, real concurrent transactions; migration 0029 for ``ledger_post()``).
+
+What depends on it: a statement is issued as of ``ledger.settled_time``, and its verification
+recomputes it as of that moment (tests/reports/test_statement_concurrency.py)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal as D
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from bankapp import ledger
+from bankapp.extensions import db
+from bankapp.ledger import totals
+from bankapp.models import Account, DailyOutgoing, JournalEntry, LedgerTotal
+from support.concurrency import (InBackground, RowLocks, make_worker_app, postgres_only,
+                                 wait_for_lock_waits)
+
+pytestmark = postgres_only
+
+
+@pytest.fixture(params=["ledger_post", "generic"])
+def workers(request, app):
+    """Apps for a posting's thread, on PostgreSQL's ledger_post() and on the generic path."""
+    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"],
+                              LEDGER_FAST_PATH=request.param == "ledger_post")
+    yield workers
+    with workers.app_context():
+        db.engine.dispose()
+
+
+def _transfer(source_id: int, destination_number: str, amount: D) -> int:
+    source = db.session.get(Account, source_id)
+    return ledger.transfer(source, destination_number, amount, "Rent", source.owner).entry_id
+
+
+def _database_now(url: str) -> datetime:
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(sa.text("SELECT clock_timestamp()"))
+    finally:
+        engine.dispose()
+
+
+def test_a_posting_that_waits_for_its_account_is_timed_once_it_holds_the_lock(
+        app, workers, customer, funded_account):
+    source, destination = funded_account(customer, "100.00"), funded_account(customer)
+    db.session.commit()
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    gate = RowLocks(url)
+    try:
+        gate.lock(source.id)
+        posting = InBackground(workers, _transfer, source.id, destination.account_number,
+                               D("30.00"))
+        wait_for_lock_waits(url, 1)
+        still_waiting = _database_now(url)
+    finally:
+        gate.release()
+    entry_id = posting.outcome()
+    assert isinstance(entry_id, int), entry_id
+    assert db.session.get(JournalEntry, entry_id).created_at > still_waiting
+
+
+def test_a_statements_time_leaves_its_account_free_for_postings(app, customer,
+                                                                 funded_account):
+    account = funded_account(customer, "100.00")
+    db.session.commit()
+    ledger.settled_time(account.id)  # the session's transaction stays open
+    locker = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
+    try:
+        with locker.begin() as connection:
+            connection.execute(sa.text("SET LOCAL lock_timeout = '5s'"))
+            locked = connection.scalar(sa.text(
+                "SELECT id FROM accounts WHERE id = :id FOR UPDATE"), {"id": account.id})
+    finally:
+        locker.dispose()
+    assert locked == account.id
+
+
+def test_a_statements_time_waits_while_a_transaction_holds_the_account(app, customer,
+                                                                        funded_account):
+    account = funded_account(customer, "100.00")
+    db.session.commit()
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    gate = RowLocks(url)  # as a posting in flight holds it
+    try:
+        gate.lock(account.id)
+        timing = InBackground(app, ledger.settled_time, account.id)
+        wait_for_lock_waits(url, 1)  # fails unless it waits
+    finally:
+        gate.release()
+    moment = timing.outcome()
+    assert isinstance(moment, datetime), moment
+    assert moment.tzinfo is not None
+
+
+def test_a_statements_time_of_an_unknown_account_is_refused(app):
+    with pytest.raises(ledger.UnknownAccount):
+        ledger.settled_time(987654321)
+
+
+def _zone_whose_day_is_not_utcs() -> str:
+    """A time zone whose date differs from UTC's for the next hour or so, whatever the hour:
+    a posting counted on UTC's day instead would be seen."""
+    return "Pacific/Kiritimati" if datetime.now(timezone.utc).hour >= 10 else "Pacific/Pago_Pago"
+
+
+def test_the_function_counts_a_posting_on_the_bank_day_and_in_the_bucket_of_its_time(
+        app, customer, funded_account, make_user):
+    app.config["BANK_TIMEZONE"] = _zone_whose_day_is_not_utcs()
+    source = funded_account(customer, "100.00")
+    payee = funded_account(make_user(email="payee@example.com"))
+    db.session.commit()
+    entry_id = _transfer(source.id, payee.account_number, D("30.00"))
+    created_at = db.session.get(JournalEntry, entry_id).created_at
+    day = db.session.scalar(sa.select(DailyOutgoing.day).where(
+        DailyOutgoing.user_id == customer.id))
+    buckets = db.session.scalars(sa.select(LedgerTotal.bucket).where(
+        LedgerTotal.kind == "transfer")).all()
+    assert day == created_at.astimezone(ZoneInfo(app.config["BANK_TIMEZONE"])).date()
+    assert [totals.as_utc(bucket) for bucket in buckets] == [totals.bucket_of(created_at)]
