@@ -667,7 +667,8 @@ def settled_time(account_id: int) -> datetime:
     savepoint rolled back at once (which releases it: postings are held up no longer than
     that): every posting timed before the moment returned has committed by then, and every
     one still to lock the account is timed after it. The statement of an account is issued
-    as of this moment, so recomputing it later gives the same lines.
+    as of this moment, so recomputing it later gives the same lines. It takes a lock: call it
+    on the primary, not inside ``replica.read()``.
     """
     if db.session.get_bind().dialect.name != "postgresql":
         return now_utc()  # SQLite: one writer at a time, and one clock

@@ -2,7 +2,8 @@
 
 Only reports read there: statements, monthly summaries, the bank-wide report and the API's
 transaction lists, through ``read(function, …)``. Everything that writes or decides (postings
-and their balance checks, logins, sessions, statement verification) stays on the primary.
+and their balance checks, logins, sessions, statement verification, a statement's issue
+time: ``ledger.settled_time``) stays on the primary.
 
 How: the app's session routes every query made inside ``read()`` to the ``replica`` engine
 (``RoutingSession.get_bind``), except a flush, which always writes to the primary. Outside

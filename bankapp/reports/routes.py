@@ -5,6 +5,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
+from bankapp import ledger
 from bankapp.platform import replica
 from bankapp.models import AccountType, Role
 from bankapp.reports import charts, exports, lines, service
@@ -92,7 +93,10 @@ def statement(account_number: str):
                                error=str(exc), args=request.args), 400
     # The page reads one page of the period's lines; the files have every line.
     page = request.args.get("page", 1, type=int) if output == "html" else None
-    st = replica.read(service.statement, account, period.start, period.end, page=page,
+    # Its time first, on the primary (it waits for postings in flight), then its lines, on
+    # the replica once that has every posting of the account.
+    st = replica.read(service.statement, account, period.start, period.end,
+                      as_of=ledger.settled_time(account.id), page=page,
                       per_page=lines.LINES_PER_PAGE, fresh=[account])
     service.record_issue(st, current_user)
     if output == "csv":
