@@ -26,6 +26,9 @@ from bankapp.platform import mail, ratelimit
 from bankapp.platform.crypto import FieldKeyError, decrypt_field
 
 CHECK_TIMEOUT_SECONDS = 5
+# The oldest PostgreSQL bankapp runs on: date_bin(), which the report buckets use (migrations
+# 0004 and 0023, ``ledger_post()`` since 0029, the reconciliation), came in PostgreSQL 14.
+OLDEST_POSTGRES = 14
 
 
 class CheckFailed(Exception):
@@ -57,13 +60,31 @@ def _check_engine():
                             connect_args={"connect_timeout": CHECK_TIMEOUT_SECONDS})
 
 
+def postgres_too_old(version: tuple[int, ...]) -> str | None:
+    """Why a PostgreSQL server of ``version`` (as SQLAlchemy reads it) cannot serve bankapp,
+    with the fix; None when it can."""
+    if version[0] >= OLDEST_POSTGRES:
+        return None
+    shown = ".".join(str(part) for part in version)
+    return (f"PostgreSQL {shown} is too old: bankapp needs {OLDEST_POSTGRES} or newer "
+            f"(date_bin). Fix: upgrade the server (pg_upgrade, or your host's major-version "
+            f"upgrade) before `flask db upgrade`.")
+
+
 def check_database() -> str:
-    """SELECT 1, and on PostgreSQL whether SSL is in use when the URL asks for it."""
+    """SELECT 1, the server's version on PostgreSQL, and whether SSL is in use when the URL
+    asks for it."""
     engine = _check_engine()
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
             detail = f"connected to {_safe_url(engine.url)}"
+            if engine.dialect.name == "postgresql":
+                version = conn.dialect.server_version_info
+                too_old = postgres_too_old(version)
+                if too_old:
+                    raise CheckFailed(too_old)
+                detail += f", PostgreSQL {version[0]}"
             sslmode = engine.url.query.get("sslmode")
             if engine.dialect.name == "postgresql" and sslmode:
                 in_use = conn.execute(sa.text(

@@ -1,6 +1,7 @@
 """The `flask` commands deployers use: users, roles, demo data and `flask check`."""
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from flask_migrate import upgrade
 
 from bankapp import create_app
+from bankapp.cli.checks import postgres_too_old
 from bankapp.extensions import db
 from bankapp.models import Role, User
 from bankapp.identity.security import check_password
@@ -273,6 +275,20 @@ def test_check_user_explains_why_an_unverified_user_cannot_log_in(file_app):
     assert result.exit_code == 1
     assert "FAIL  user" in result.output
     assert "flask verify-user unverified@example.com" in result.output
+
+
+@pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
+def test_check_names_the_postgresql_version(database_url):
+    app = create_app(type("PostgresConfig", (TestingConfig,),
+                          {"SQLALCHEMY_DATABASE_URI": database_url}))
+    result = app.test_cli_runner().invoke(args=["check"])
+    assert re.search(r"OK  +database: connected to .*, PostgreSQL 1[4-9]", result.output), \
+        result.output
+
+
+def test_check_refuses_a_postgresql_older_than_14():
+    assert "PostgreSQL 13.11 is too old: bankapp needs 14 or newer" in postgres_too_old((13, 11))
+    assert postgres_too_old((14, 0)) is None
 
 
 @pytest.mark.skipif(not POSTGRES, reason="needs TEST_DATABASE_URL (PostgreSQL)")
