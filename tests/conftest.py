@@ -185,5 +185,18 @@ def funded_account(app):
     return make
 
 
+@pytest.fixture(params=["ledger_post", "generic"])
+def workers_on_each_path(request, app):
+    """A second app on the test database for a race's threads, posting through PostgreSQL's
+    ledger_post() and then the generic path (the test runs once with each)."""
+    from support.concurrency import make_worker_app
+
+    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"],
+                              LEDGER_FAST_PATH=request.param == "ledger_post")
+    yield workers
+    with workers.app_context():
+        db.engine.dispose()
+
+
 # The real-browser tests start a server and Chromium: only `make e2e` (E2E=1) collects them.
 collect_ignore = [] if os.environ.get("E2E") else ["e2e"]

@@ -16,26 +16,11 @@ from sqlalchemy.pool import NullPool
 from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.ledger import totals
-from bankapp.models import Account, DailyOutgoing, JournalEntry, LedgerTotal
-from support.concurrency import (InBackground, RowLocks, make_worker_app, postgres_only,
+from bankapp.models import DailyOutgoing, JournalEntry, LedgerTotal
+from support.concurrency import (InBackground, RowLocks, postgres_only, transfer_by_ids,
                                  wait_for_lock_waits)
 
 pytestmark = postgres_only
-
-
-@pytest.fixture(params=["ledger_post", "generic"])
-def workers(request, app):
-    """Apps for a posting's thread, on PostgreSQL's ledger_post() and on the generic path."""
-    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"],
-                              LEDGER_FAST_PATH=request.param == "ledger_post")
-    yield workers
-    with workers.app_context():
-        db.engine.dispose()
-
-
-def _transfer(source_id: int, destination_number: str, amount: D) -> int:
-    source = db.session.get(Account, source_id)
-    return ledger.transfer(source, destination_number, amount, "Rent", source.owner).entry_id
 
 
 def _database_now(url: str) -> datetime:
@@ -48,15 +33,15 @@ def _database_now(url: str) -> datetime:
 
 
 def test_a_posting_that_waits_for_its_account_is_timed_once_it_holds_the_lock(
-        app, workers, customer, funded_account):
+        app, workers_on_each_path, customer, funded_account):
     source, destination = funded_account(customer, "100.00"), funded_account(customer)
     db.session.commit()
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     gate = RowLocks(url)
     try:
         gate.lock(source.id)
-        posting = InBackground(workers, _transfer, source.id, destination.account_number,
-                               D("30.00"))
+        posting = InBackground(workers_on_each_path, transfer_by_ids, source.id,
+                               destination.account_number, D("30.00"))
         wait_for_lock_waits(url, 1)
         still_waiting = _database_now(url)
     finally:
@@ -116,7 +101,7 @@ def test_the_function_counts_a_posting_on_the_bank_day_and_in_the_bucket_of_its_
     source = funded_account(customer, "100.00")
     payee = funded_account(make_user(email="payee@example.com"))
     db.session.commit()
-    entry_id = _transfer(source.id, payee.account_number, D("30.00"))
+    entry_id = transfer_by_ids(source.id, payee.account_number, D("30.00"))
     created_at = db.session.get(JournalEntry, entry_id).created_at
     day = db.session.scalar(sa.select(DailyOutgoing.day).where(
         DailyOutgoing.user_id == customer.id))

@@ -10,33 +10,13 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-import pytest
-
-from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.models import Account
 from bankapp.reports import service
-from support.concurrency import (InBackground, RowLocks, make_worker_app, postgres_only,
+from support.concurrency import (InBackground, RowLocks, postgres_only, transfer_by_ids,
                                  wait_for_lock_waits)
 
 pytestmark = postgres_only
-
-
-@pytest.fixture(params=["ledger_post", "generic"])
-def workers(request, app):
-    """Apps for the posting's thread, on PostgreSQL's ledger_post() and on the generic path."""
-    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"],
-                              LEDGER_FAST_PATH=request.param == "ledger_post")
-    yield workers
-    with workers.app_context():
-        db.engine.dispose()
-
-
-def _transfer(source_id: int, destination_id: int, amount: D) -> int:
-    source = db.session.get(Account, source_id)
-    destination = db.session.get(Account, destination_id)
-    return ledger.transfer(source, destination.account_number, amount, "Rent",
-                           source.owner).entry_id
 
 
 def _issue_this_months_statement(account_id: int) -> str:
@@ -56,18 +36,19 @@ def _wait_for_lock_waits(url: str, count: int, what: str) -> None:
 
 
 def test_a_statement_issued_while_a_posting_waits_on_its_account_still_verifies(
-        app, workers, customer, funded_account):
+        app, workers_on_each_path, customer, funded_account):
     source, destination = funded_account(customer, "100.00"), funded_account(customer)
     db.session.commit()
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     gate = RowLocks(url)
     try:
         gate.lock(source.id)
-        posting = InBackground(workers, _transfer, source.id, destination.id, D("30.00"))
+        posting = InBackground(workers_on_each_path, transfer_by_ids, source.id,
+                               destination.account_number, D("30.00"))
         _wait_for_lock_waits(url, 1, "the posting")
         # Issued while the posting waits: it reads the account then, or waits itself; its
         # record waits for the gate anyway (the row's foreign key).
-        issuing = InBackground(workers, _issue_this_months_statement, source.id)
+        issuing = InBackground(workers_on_each_path, _issue_this_months_statement, source.id)
         _wait_for_lock_waits(url, 2, "the statement")
     finally:
         gate.release()

@@ -75,6 +75,16 @@ def flask_commands_at_once(app, *args: str, copies: int = 2) -> list:
     return [(command.returncode, *output) for command, output in zip(commands, outputs)]
 
 
+def transfer_by_ids(source_id: int, destination_number: str, amount) -> int:
+    """A transfer by the source account's owner, in the calling thread's app context (its
+    own session): the journal entry's id."""
+    from bankapp import ledger
+    from bankapp.models import Account
+
+    source = db.session.get(Account, source_id)
+    return ledger.transfer(source, destination_number, amount, "Rent", source.owner).entry_id
+
+
 class RowLocks:
     """A PostgreSQL transaction of its own that takes account row locks when told and holds
     them until ``release()``: how a test stops another transaction at a lock it chose.
