@@ -17,8 +17,8 @@ from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.ledger import totals
 from bankapp.models import DailyOutgoing, JournalEntry, LedgerTotal
-from support.concurrency import (InBackground, RowLocks, postgres_only, transfer_by_ids,
-                                 wait_for_lock_waits)
+from support.concurrency import (InBackground, RowLocks, a_transfer_waiting_for_its_account,
+                                 postgres_only, transfer_by_ids, wait_for_lock_waits)
 
 pytestmark = postgres_only
 
@@ -37,15 +37,9 @@ def test_a_posting_that_waits_for_its_account_is_timed_once_it_holds_the_lock(
     source, destination = funded_account(customer, "100.00"), funded_account(customer)
     db.session.commit()
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    gate = RowLocks(url)
-    try:
-        gate.lock(source.id)
-        posting = InBackground(workers_on_each_path, transfer_by_ids, source.id,
-                               destination.account_number, D("30.00"))
-        wait_for_lock_waits(url, 1)
+    with a_transfer_waiting_for_its_account(workers_on_each_path, url, source.id,
+                                            destination.account_number, D("30.00")) as posting:
         still_waiting = _database_now(url)
-    finally:
-        gate.release()
     entry_id = posting.outcome()
     assert isinstance(entry_id, int), entry_id
     assert db.session.get(JournalEntry, entry_id).created_at > still_waiting

@@ -13,8 +13,8 @@ from decimal import Decimal as D
 from bankapp.extensions import db
 from bankapp.models import Account
 from bankapp.reports import service
-from support.concurrency import (InBackground, RowLocks, postgres_only, transfer_by_ids,
-                                 wait_for_lock_waits)
+from support.concurrency import (InBackground, a_transfer_waiting_for_its_account,
+                                 postgres_only, wait_for_lock_waits)
 
 pytestmark = postgres_only
 
@@ -28,31 +28,17 @@ def _issue_this_months_statement(account_id: int) -> str:
     return st.code
 
 
-def _wait_for_lock_waits(url: str, count: int, what: str) -> None:
-    try:
-        wait_for_lock_waits(url, count)
-    except AssertionError as error:
-        raise RuntimeError(f"{what} never waited for a lock: {error}") from None
-
-
 def test_a_statement_issued_while_a_posting_waits_on_its_account_still_verifies(
         app, workers_on_each_path, customer, funded_account):
     source, destination = funded_account(customer, "100.00"), funded_account(customer)
     db.session.commit()
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    gate = RowLocks(url)
-    try:
-        gate.lock(source.id)
-        posting = InBackground(workers_on_each_path, transfer_by_ids, source.id,
-                               destination.account_number, D("30.00"))
-        _wait_for_lock_waits(url, 1, "the posting")
-        # Issued while the posting waits: it reads the account then, or waits itself; its
-        # record waits for the gate anyway (the row's foreign key).
+    with a_transfer_waiting_for_its_account(workers_on_each_path, url, source.id,
+                                            destination.account_number, D("30.00")) as posting:
+        # Issued while the transfer waits: it reads the account then, or waits itself; its
+        # record waits for the lock anyway (the row's foreign key).
         issuing = InBackground(workers_on_each_path, _issue_this_months_statement, source.id)
-        _wait_for_lock_waits(url, 2, "the statement")
-    finally:
-        gate.release()
+        wait_for_lock_waits(url, 2)
     entry_id, code = posting.outcome(), issuing.outcome()
-    if not isinstance(entry_id, int) or not isinstance(code, str):
-        raise RuntimeError(f"the transfer or the statement failed: {entry_id!r}, {code!r}")
+    assert isinstance(entry_id, int) and isinstance(code, str), (entry_id, code)
     assert service.verify_code(code, customer).status == "valid"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -165,6 +166,22 @@ def wait_for_lock_waits(database_url: str, count: int, timeout: float = 30.0) ->
             time.sleep(0.02)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def a_transfer_waiting_for_its_account(workers, database_url: str, source_id: int,
+                                       destination_number: str, amount):
+    """Inside the block, a transfer from ``source_id`` (``transfer_by_ids`` on ``workers``)
+    waits for the account's lock, held by another transaction; leaving the block releases it.
+    Yields the transfer's ``InBackground``."""
+    gate = RowLocks(database_url)
+    try:
+        gate.lock(source_id)
+        posting = InBackground(workers, transfer_by_ids, source_id, destination_number, amount)
+        wait_for_lock_waits(database_url, 1)
+        yield posting
+    finally:
+        gate.release()
 
 
 class InBackground:
