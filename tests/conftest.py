@@ -23,6 +23,7 @@ from bankapp.extensions import db, limiter
 from bankapp.ledger import fast
 from bankapp.models import Role, User
 from config import ProductionConfig, normalize_database_url
+from support.concurrency import running_worker_app
 from support.database import (POOLER_URL, POSTGRES, SERVER_URL, SuiteConfig, migrate,
                               scratch_database,
                               truncate_all)
@@ -189,13 +190,9 @@ def funded_account(app):
 def workers_on_each_path(request, app):
     """A second app on the test database for a race's threads, posting through PostgreSQL's
     ledger_post() and then the generic path (the test runs once with each)."""
-    from support.concurrency import make_worker_app
-
-    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"],
-                              LEDGER_FAST_PATH=request.param == "ledger_post")
-    yield workers
-    with workers.app_context():
-        db.engine.dispose()
+    with running_worker_app(app.config["SQLALCHEMY_DATABASE_URI"],
+                            LEDGER_FAST_PATH=request.param == "ledger_post") as workers:
+        yield workers
 
 
 # The real-browser tests start a server and Chromium: only `make e2e` (E2E=1) collects them.

@@ -3,22 +3,18 @@ from __future__ import annotations
 
 import pytest
 
-from bankapp.extensions import db
-from support.concurrency import make_worker_app
+from support.concurrency import running_worker_app
 
 
 @pytest.fixture
 def worker_app(app):
-    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"])
-    yield workers
-    with workers.app_context():
-        db.engine.dispose()
+    with running_worker_app(app.config["SQLALCHEMY_DATABASE_URI"]) as workers:
+        yield workers
 
 
 @pytest.fixture
 def generic_worker_app(app):
     """Workers on the generic path (PostgreSQL's ledger_post() off)."""
-    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"], LEDGER_FAST_PATH=False)
-    yield workers
-    with workers.app_context():
-        db.engine.dispose()
+    with running_worker_app(app.config["SQLALCHEMY_DATABASE_URI"],
+                            LEDGER_FAST_PATH=False) as workers:
+        yield workers

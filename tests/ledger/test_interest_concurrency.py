@@ -23,7 +23,7 @@ from bankapp.models import (Account, AccountType, InterestPosting, Transaction,
 from support.api import new_key, send
 from support.backoffice import balance
 from support.concurrency import (InBackground, RowLocks, flask_commands_at_once,
-                                 wait_for_lock_waits)
+                                 transfer_by_ids, wait_for_lock_waits)
 from support.database import POSTGRES
 
 pytestmark = pytest.mark.skipif(not POSTGRES, reason="concurrent writers need PostgreSQL")
@@ -138,13 +138,6 @@ def _batch_waiting_on(gate: RowLocks, app, workers, savings) -> InBackground:
     return job
 
 
-def _transfer(source_id: int, destination_id: int, amount: D) -> int:
-    source = db.session.get(Account, source_id)
-    destination = db.session.get(Account, destination_id)
-    return ledger.transfer(source, destination.account_number, amount, "Rent",
-                           source.owner).entry_id
-
-
 def _api_transfer(source_id: int, destination_id: int, amount: str) -> tuple[int, dict]:
     source = db.session.get(Account, source_id)
     destination = db.session.get(Account, destination_id)
@@ -182,7 +175,8 @@ def test_a_transfer_waiting_on_an_interest_batch_posts_after_it_and_loses_no_upd
         app, workers, gate, savings):
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     job = _batch_waiting_on(gate, app, workers, savings)
-    transfer = InBackground(workers, _transfer, savings[0].id, savings[1].id, D("300.00"))
+    transfer = InBackground(workers, transfer_by_ids, savings[0].id,
+                            savings[1].account_number, D("300.00"))
     wait_for_lock_waits(url, 2)  # the transfer waits for the batch's lock
     gate.release()
 

@@ -15,7 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from bankapp import ledger
 from bankapp.extensions import db
-from bankapp.ledger import totals
+from bankapp.ledger import fast, totals
 from bankapp.models import DailyOutgoing, JournalEntry, LedgerTotal
 from support.concurrency import (InBackground, RowLocks, a_transfer_waiting_for_its_account,
                                  postgres_only, transfer_by_ids, wait_for_lock_waits)
@@ -103,3 +103,23 @@ def test_the_function_counts_a_posting_on_the_bank_day_and_in_the_bucket_of_its_
         LedgerTotal.kind == "transfer")).all()
     assert day == created_at.astimezone(ZoneInfo(app.config["BANK_TIMEZONE"])).date()
     assert [totals.as_utc(bucket) for bucket in buckets] == [totals.bucket_of(created_at)]
+
+
+def test_the_function_refuses_to_time_a_posting_without_the_banks_time_zone(
+        customer, funded_account):
+    account = funded_account(customer, "100.00")
+    vault = ledger.internal_account()
+    db.session.commit()
+    entries = db.session.scalar(sa.select(sa.func.count(JournalEntry.id)))
+    params = fast.parameters(
+        entry_type="DEPOSIT", description="", actor_id=customer.id, channel="web",
+        idempotency_key=None, reference="no-time-zone", at=None,
+        legs=[fast.FastLeg(account.id, "DEPOSIT", D("5.00"), D("0.00"), ledger.MAX_BALANCE,
+                           None, 0),
+              fast.FastLeg(vault.id, "DEPOSIT", D("-5.00"), -ledger.MAX_BALANCE,
+                           ledger.MAX_BALANCE, None, 0)],
+        bucket=None, audit=None, answer=None, charge=None, timezone=None)
+    with pytest.raises(sa.exc.DBAPIError, match="p_timezone is needed"):
+        fast.call(db.session.connection(), params)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count(JournalEntry.id))) == entries

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from bankapp.extensions import db
 from support.backoffice import admin, other_admin, teller  # noqa: F401  (fixtures)
-from support.concurrency import make_worker_app
+from support.concurrency import running_worker_app
 from support.lending import make_product
 
 
@@ -25,7 +24,5 @@ def account(customer, funded_account):
 @pytest.fixture
 def worker_app(app):
     """A second application on the test database for the race's threads."""
-    workers = make_worker_app(app.config["SQLALCHEMY_DATABASE_URI"])
-    yield workers
-    with workers.app_context():
-        db.engine.dispose()
+    with running_worker_app(app.config["SQLALCHEMY_DATABASE_URI"]) as workers:
+        yield workers

@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from bankapp import create_app
+from bankapp import create_app, ledger
 from bankapp.extensions import db
+from bankapp.models import Account
 from config import TestingConfig
 from support.database import POSTGRES
 
@@ -29,6 +30,18 @@ def make_worker_app(database_url: str, **settings):
         **settings,
     })
     return create_app(config)
+
+
+@contextmanager
+def running_worker_app(database_url: str, **settings):
+    """``make_worker_app`` for the block (a fixture's life), its pool's connections closed
+    after it."""
+    workers = make_worker_app(database_url, **settings)
+    try:
+        yield workers
+    finally:
+        with workers.app_context():
+            db.engine.dispose()
 
 
 def run_together(app, task, jobs: list[tuple]) -> list:
@@ -79,9 +92,6 @@ def flask_commands_at_once(app, *args: str, copies: int = 2) -> list:
 def transfer_by_ids(source_id: int, destination_number: str, amount) -> int:
     """A transfer by the source account's owner, in the calling thread's app context (its
     own session): the journal entry's id."""
-    from bankapp import ledger
-    from bankapp.models import Account
-
     source = db.session.get(Account, source_id)
     return ledger.transfer(source, destination_number, amount, "Rent", source.owner).entry_id
 
