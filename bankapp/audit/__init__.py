@@ -148,7 +148,8 @@ def _jsonable(value):
     return value
 
 
-def _client_ip() -> str | None:
+def client_ip() -> str | None:
+    """The client's address as an audit line records it (None outside a request)."""
     # remote_addr is the peer, or the client ProxyFix found when TRUST_PROXY_HOPS is set.
     if not has_request_context():
         return None
@@ -165,7 +166,7 @@ def columns(action: str, *, actor: User | None, target_type: str | None = None,
         "target_type": target_type,
         "target_id": None if target_id is None else str(target_id)[:64],
         "details": _jsonable(details) if details else None,
-        "ip_address": _client_ip(),
+        "ip_address": client_ip(),
     }
 
 
@@ -180,16 +181,17 @@ def record(action: str, *, actor: User | None, target_type: str | None = None,
 
 
 def insert(action: str, *, actor: User | None, target_type: str | None = None,
-           target_id: object = None, details: dict | None = None, connection=None) -> None:
+           target_id: object = None, details: dict | None = None, connection=None,
+           at: datetime | None = None) -> None:
     """``record``, as one INSERT at once on ``connection`` (default: the session's): for a
     line written on a hot path (a transfer's look-up), where the ORM's unit of work cost more
     CPU than the statement. Same transaction, so the caller's commit writes it (or its
-    rollback drops it)."""
+    rollback drops it). ``at``: its time, when the caller has taken it already."""
     values = columns(action, actor=actor, target_type=target_type, target_id=target_id,
                      details=details)
     if connection is None:
         connection = db.session.connection()
-    connection.execute(_insert_statement(), {**values, "created_at": now_utc()})
+    connection.execute(_insert_statement(), {**values, "created_at": at or now_utc()})
     metrics.count_audited(action, details)
 
 

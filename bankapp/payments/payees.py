@@ -1,9 +1,9 @@
 """Saved payees: add (after confirming the holder's masked name), rename, remove.
 
 Looking a number up shows its holder's masked name (``B** B****``), which is worth guarding:
-every look-up, found or not, spends one of the customer's ``PAYEE_LOOKUP_LIMIT`` (counted in
-the rate-limit store, so across workers and hosts) and is audited (``payee.lookup``, with
-whether the number exists), so staff can see someone walking the number space. The transfer
+every look-up, found or not, spends one of the customer's ``PAYEE_LOOKUP_LIMIT`` and is
+audited (``payee.lookup``, with whether the number exists; the budget is counted from those
+lines, so across workers and hosts), so staff can see someone walking the number space. The transfer
 form and the API's transfers tell the same (a holder's name, "no such account", a step-up
 answer only an existing account gets), so a number typed there spends the same budget
 (``bankapp.identity.lookups.may_reveal``) unless it tells nothing new. A number with
@@ -27,7 +27,7 @@ from bankapp.extensions import db
 from bankapp.ledger import find_customer_account, masked_name  # noqa: F401 (re-exported)
 from bankapp.models import Account, AccountStatus, Payee, User
 from bankapp.identity.security import signing_serializer
-from bankapp.identity.lookups import LOOKUPS_SPENT, within_lookup_budget
+from bankapp.identity.lookups import LOOKUPS_SPENT, spend_look_up
 
 log = logging.getLogger("bankapp.payees")
 
@@ -79,13 +79,10 @@ def look_up(user: User, number: str, nickname: str) -> tuple[Account, str]:
     number = (number or "").strip().upper()
     if not number:
         raise PayeeRefused(gettext("Enter the payee's account number."), "account_number")
-    if not within_lookup_budget(user):
-        raise PayeeRefused(gettext(LOOKUPS_SPENT), status=429)
     account = find_customer_account(number)
     found = account is not None and account.status != AccountStatus.CLOSED
-    audit.record(Action.PAYEE_LOOKUP, actor=user, target_type=TargetType.ACCOUNT,
-                 target_id=number[:64], details={"found": found, "via": "payees"})
-    db.session.commit()
+    if not spend_look_up(user, number, found=found, via="payees"):
+        raise PayeeRefused(gettext(LOOKUPS_SPENT), status=429)
     if not found:
         raise PayeeRefused(gettext("No account has that number: check it and try again."),
                            "account_number")

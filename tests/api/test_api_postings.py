@@ -365,37 +365,37 @@ def test_an_api_transfer_to_an_account_paid_before_sends_nothing_on_the_sessions
 
 
 @pytest.mark.skipif(not POSTGRES, reason="the lean engine is PostgreSQL's fast path")
-def test_an_api_transfer_to_a_new_number_looks_it_up_outside_the_orm_session(
+def test_an_api_transfer_to_a_new_number_looks_it_up_in_one_statement(
         client, customer, account, make_user, funded_account):
-    """The look-up of a number the customer never paid (its lock, re-check, audit line and
-    commit) is a transaction of its own on a connection of the session's engine: the ORM
-    session begins none, so its bookkeeping costs the request nothing. The look-up is still
-    audited, and the transfer posted."""
+    """The look-up of a number the customer never paid (its lock, re-check, budget and audit
+    line) is one call of ``payee_lookup()`` on the lean engine, its own transaction: the
+    whole transfer is four statements there (caller, known check, look-up, posting) and none
+    on the session's engine. The look-up is still audited, and the transfer posted."""
     other = funded_account(make_user(), "5.00")
     body = {"from_account": account.account_number, "to_account": other.account_number,
             "amount": "1.00"}
     headers = bearer(customer)
     db.session.commit()  # the test's reads end, as a request of its own would start afresh
-    began, sent = [], []
+    lean, sent = fast.lean_engine(), {"session": [], "lean": []}
 
-    def on_begin(session, transaction, connection):
-        began.append(session)
+    def listener(name):
+        def on_execute(connection, cursor, statement, parameters, context, executemany):
+            sent[name].append(statement)
+        return on_execute
 
-    def on_execute(connection, cursor, statement, parameters, context, executemany):
-        sent.append(statement)
-
-    sa.event.listen(sa.orm.Session, "after_begin", on_begin)
-    sa.event.listen(db.engine, "before_cursor_execute", on_execute)
+    listeners = [(db.engine, listener("session")), (lean, listener("lean"))]
+    for engine, on_execute in listeners:
+        sa.event.listen(engine, "before_cursor_execute", on_execute)
     try:
         response = send(client, "POST", "/api/v1/transfers", body=body, key=new_key(),
                         headers=headers)
     finally:
-        sa.event.remove(sa.orm.Session, "after_begin", on_begin)
-        sa.event.remove(db.engine, "before_cursor_execute", on_execute)
+        for engine, on_execute in listeners:
+            sa.event.remove(engine, "before_cursor_execute", on_execute)
     assert response.status_code == 201, response.get_json()
-    assert began == []
-    assert any("FOR NO KEY UPDATE" in statement for statement in sent)
-    assert any(statement.startswith("INSERT INTO audit_events") for statement in sent)
+    assert sent["session"] == []
+    assert len(sent["lean"]) == 4, sent["lean"]
+    assert sum("payee_lookup(" in statement for statement in sent["lean"]) == 1
     [looked_up] = db.session.scalars(sa.select(AuditEvent).where(
         AuditEvent.action == Action.PAYEE_LOOKUP)).all()
     assert (looked_up.actor_id, looked_up.target_id) == (customer.id, body["to_account"])

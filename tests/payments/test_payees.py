@@ -3,6 +3,7 @@ offered first on the transfer form; the first payment to one asks for a code."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -11,8 +12,8 @@ import sqlalchemy as sa
 from bankapp import ledger
 from bankapp.audit import Action
 from bankapp.identity.stepup import FIRST_TO_SAVED_PAYEE, step_up_for
-from bankapp.extensions import db
-from bankapp.models import Payee
+from bankapp.extensions import db, limiter
+from bankapp.models import AuditEvent, Payee, now_utc
 from bankapp.payments import payees
 from support.backoffice import audit_rows, balance
 from support.users import enrol_totp, log_in_as, totp_now
@@ -152,6 +153,40 @@ def test_look_ups_are_limited_per_customer(app, customer_client, bob_account):
     assert answers == [200, 200, 200] and refused.status_code == 429
     assert "try again later" in text(refused) and "payee-holder" not in text(refused)
     assert len(audit_rows(Action.PAYEE_LOOKUP)) == 3  # the refused one looked nothing up
+
+
+def test_the_look_up_budget_holds_after_the_rate_limit_store_is_emptied(
+        app, customer_client, bob_account):
+    spend_the_look_up_budget(app, customer_client)
+    limiter.reset()  # a Redis restart: it keeps nothing on disk
+    refused = look_up(customer_client, bob_account.account_number)
+    assert refused.status_code == 429
+    assert len(audit_rows(Action.PAYEE_LOOKUP)) == 3
+
+
+def _looked_up_before(customer, minutes: int, count: int) -> None:
+    for n in range(count):
+        db.session.add(AuditEvent(
+            actor_id=customer.id, action=Action.PAYEE_LOOKUP, target_type="account",
+            target_id=f"ACC-99999999{n}", details={"found": False, "via": "payees"},
+            created_at=now_utc() - timedelta(minutes=minutes)))
+    db.session.commit()
+
+
+def test_look_ups_older_than_the_window_leave_the_budget_whole(app, customer, customer_client,
+                                                              bob_account):
+    app.config["PAYEE_LOOKUP_LIMIT"] = "3 per hour"
+    _looked_up_before(customer, minutes=61, count=3)
+    assert look_up(customer_client, bob_account.account_number).status_code == 200
+
+
+def test_look_ups_within_the_window_count_whichever_page_made_them(
+        app, customer, customer_client, source, bob_account):
+    app.config["PAYEE_LOOKUP_LIMIT"] = "3 per hour"
+    _looked_up_before(customer, minutes=59, count=3)
+    assert look_up(customer_client, bob_account.account_number).status_code == 429
+    page = text(transfer_form(customer_client, source, bob_account.account_number))
+    assert "try again later" in page and "Confirm the transfer" not in page
 
 
 def spend_the_look_up_budget(app, client) -> None:

@@ -67,7 +67,7 @@ def test_a_customer_adds_a_payee_while_redis_is_stopped(customer_client, redis_s
                                                          make_user, funded_account):
     bob = funded_account(make_user(email="bob@example.com", first_name="Bob"))
     redis_server.stop()
-    # The look-up is counted in the rate-limit store (PAYEE_LOOKUP_LIMIT).
+    # The look-up's budget (PAYEE_LOOKUP_LIMIT) is counted from the audit trail: no Redis.
     page = post_form(customer_client, "/accounts/payees/",
                      {"account_number": bob.account_number, "nickname": "Bob"})
     assert page.status_code == 200
