@@ -30,27 +30,9 @@ from bankapp.platform.ratelimit import parsed_limit
 LOOKUPS_SPENT = N_("You have looked up many account numbers recently: try again later.")
 REVEALED_FOR = timedelta(hours=1)
 
+# A number the customer knows (nothing read under a lock, nothing written), then
 # payee_lookup()'s answers (migration 0030); the generic path answers the same.
-REVEALED, LOOKED_UP, REFUSED = "revealed", "looked_up", "refused"
-
-
-def _known_to(user, account, number: str) -> bool:
-    """Nothing new to learn: the customer's own account, a saved payee, one paid before, or
-    one shown to them in the last hour. One query for the last three (a transfer to a new
-    account asks all of them).
-
-    Read in the session's transaction when the request has one open (a page: it loaded the
-    user), else on its own (``fast.rows``: on PostgreSQL the lean engine, autocommit): an API
-    transfer to an account its customer knows then opens none (no BEGIN, no ROLLBACK, no
-    connection of the session's). Either sees the same rows (read committed)."""
-    if account.owner_id == user.id:
-        return True
-    params = {"user_id": user.id, "account_id": account.id, "number": number[:64],
-              "since": now_utc() - REVEALED_FOR}
-    if _session_in_transaction():
-        return bool(db.session.connection().scalar(_known_query(), params))
-    [(known,)] = fast.rows(_known_query(), params)
-    return bool(known)
+KNOWN, REVEALED, LOOKED_UP, REFUSED = "known", "revealed", "looked_up", "refused"
 
 
 def _session_in_transaction() -> bool:
@@ -83,10 +65,16 @@ def _take_turns():
 
 
 @functools.cache
-def _known_query():
+def _known_clause():
+    # Saved, paid before, or shown in the last hour: one query for all three.
     user_id, account_id = sa.bindparam("user_id"), sa.bindparam("account_id")
     saved = sa.exists().where(Payee.user_id == user_id, Payee.account_id == account_id)
-    return sa.select(sa.or_(saved, paid_before(user_id, account_id), _revealed_clause()))
+    return sa.or_(saved, paid_before(user_id, account_id), _revealed_clause())
+
+
+@functools.cache
+def _known_query():
+    return sa.select(_known_clause())
 
 
 @functools.cache
@@ -101,15 +89,28 @@ def _spent_query():
 
 
 @functools.cache
-def _payee_lookup_call():
+def _payee_lookup():
     def param(name, type_=None):
         return sa.bindparam(name, type_=type_)
 
-    return sa.select(sa.func.payee_lookup(
+    return sa.func.payee_lookup(
         param("user_id", sa.Integer), param("action", sa.Text), param("target_type", sa.Text),
         param("number", sa.Text), param("found", sa.Boolean), param("via", sa.Text),
         param("ip", sa.Text), param("now", UTCDateTime), param("revealed_since", UTCDateTime),
-        param("budget", sa.Integer), param("budget_since", UTCDateTime)))
+        param("budget", sa.Integer), param("budget_since", UTCDateTime), type_=sa.Text)
+
+
+@functools.cache
+def _look_up_call():
+    return sa.select(_payee_lookup())
+
+
+@functools.cache
+def _known_or_look_up_call():
+    # One statement: PostgreSQL evaluates the look-up (its lock, its line) only when the
+    # number is not known, and the function's own statements see rows committed after this
+    # one began (a new snapshot each, read committed).
+    return sa.select(sa.case((_known_clause(), sa.literal(KNOWN)), else_=_payee_lookup()))
 
 
 def may_reveal(user, number: str, account, via: str) -> bool:
@@ -118,68 +119,79 @@ def may_reveal(user, number: str, account, via: str) -> bool:
     same ``PAYEE_LOOKUP_LIMIT`` and is audited (``payee.lookup``). ``account`` is what the
     number names (None when nothing; the API's light rows will do). Free, and not audited,
     when it tells nothing new: an account the customer owns, saved or paid before, or one
-    shown to them in the last hour. False (nothing audited) once the budget is spent. Commits.
+    shown to them in the last hour. False (nothing audited) once the budget is spent. Commits
+    a look-up.
     """
     number = (number or "").strip().upper()
-    if account is not None and _known_to(user, account, number):
+    if account is not None and account.owner_id == user.id:
         return True
     found = account is not None and account.status != AccountStatus.CLOSED
-    # A number that names an account may have been shown a moment ago by a request at once
-    # (the same number sent twice): looked at again under the lock. One that names nothing
-    # reveals nothing to look again at.
-    return spend_look_up(user, number, found=found, via=via, recheck=account is not None)
+    return _answer(user, number, found=found, via=via, account=account) != REFUSED
 
 
-def spend_look_up(user, number: str, *, found: bool, via: str, recheck: bool = False) -> bool:
+def spend_look_up(user, number: str, *, found: bool, via: str) -> bool:
     """Audit one look-up of ``number`` by ``user`` (``payee.lookup``, what it ``found``, the
-    path ``via``) and spend one of their ``PAYEE_LOOKUP_LIMIT`` on it; False, with nothing
-    written, once the budget is spent. ``recheck``: True without spending when the number was
-    shown to them in the last hour. Commits.
+    path ``via``) and spend one of their ``PAYEE_LOOKUP_LIMIT`` on it, known or not (the
+    payees page); False, with nothing written, once the budget is spent. Commits."""
+    return _answer(user, number.strip().upper(), found=found, via=via, account=None) != REFUSED
 
-    On PostgreSQL one call of ``payee_lookup()`` (migration 0030); the generic path sends its
-    statements one by one. In the page's transaction when it has one open (its commit writes
+
+def _answer(user, number: str, *, found: bool, via: str, account) -> str:
+    """KNOWN, REVEALED, LOOKED_UP or REFUSED for ``number``; ``account`` (what it names)
+    given, a number the customer knows is KNOWN and one shown to them by a request at once
+    (the same number sent twice) is REVEALED, looked at again under the lock.
+
+    On PostgreSQL one statement (``payee_lookup()``, migration 0030); the generic path sends
+    its steps one by one. In the page's transaction when it has one open (its commit writes
     the line and ends the lock), else as a transaction of its own: the API's, on the lean
-    engine (autocommit), the function is that transaction by itself.
+    engine (autocommit), is that one statement.
     """
     look_up = functools.partial(_look_up, user=user, number=number[:64], found=found, via=via,
-                                recheck=recheck)
+                                account=account)
     if _session_in_transaction():
         outcome = look_up(db.session.connection())
-        db.session.commit()
-    elif fast.enabled():
-        # Not retried on a lost connection: the line may be written already.
-        outcome = fast.run(look_up, retry=False)
-    else:
-        with db.engine.begin() as connection:
-            outcome = look_up(connection)
-    return outcome != REFUSED
+        if outcome != KNOWN:  # a known number took no lock and wrote nothing
+            db.session.commit()
+        return outcome
+    if fast.enabled():
+        # Retried on a connection found dead (a database restart): most often it died before
+        # the statement reached the server. One that died after has written the line: the
+        # re-check finds it for a number that names an account; one that names nothing is
+        # looked up twice, a unit of the budget more, never less.
+        return fast.run(look_up, retry=True)
+    with db.engine.begin() as connection:
+        return look_up(connection)
 
 
-def _look_up(connection, *, user, number: str, found: bool, via: str, recheck: bool) -> str:
-    """REVEALED, LOOKED_UP or REFUSED, written on ``connection`` in its transaction (the
-    caller commits; the lock on the customer's row is held until then)."""
+def _look_up(connection, *, user, number: str, found: bool, via: str, account) -> str:
+    """``_answer``'s outcome, written on ``connection`` in its transaction (the caller
+    commits; the lock on the customer's row is held until then)."""
     now = now_utc()
-    revealed_since = now - REVEALED_FOR if recheck else None
+    since = now - REVEALED_FOR
     budget = _budget()
     budget_since = now - timedelta(seconds=budget.get_expiry()) if budget else None
-    details = {"found": found, "via": via}
     if fast.enabled():
-        return connection.scalar(_payee_lookup_call(), {
-            "user_id": user.id, "action": Action.PAYEE_LOOKUP,
-            "target_type": TargetType.ACCOUNT, "number": number, "found": found, "via": via,
-            "ip": audit.client_ip(), "now": now,
-            "revealed_since": revealed_since, "budget": budget and budget.amount,
-            "budget_since": budget_since})
-    # The generic path: payee_lookup()'s steps, a statement each.
+        return connection.scalar(
+            _look_up_call() if account is None else _known_or_look_up_call(), {
+                "user_id": user.id, "account_id": account and account.id, "since": since,
+                "action": Action.PAYEE_LOOKUP, "target_type": TargetType.ACCOUNT,
+                "number": number, "found": found, "via": via, "ip": audit.client_ip(),
+                "now": now, "revealed_since": None if account is None else since,
+                "budget": budget and budget.amount, "budget_since": budget_since})
+    # The generic path: the same steps, a statement each.
+    if account is not None and connection.scalar(_known_query(), {
+            "user_id": user.id, "account_id": account.id, "number": number, "since": since}):
+        return KNOWN
     connection.execute(_take_turns(), {"user_id": user.id})
-    if recheck and connection.scalar(_revealed_query(), {
-            "user_id": user.id, "number": number, "since": revealed_since}):
+    if account is not None and connection.scalar(_revealed_query(), {
+            "user_id": user.id, "number": number, "since": since}):
         return REVEALED
     if budget and connection.scalar(_spent_query(), {
             "user_id": user.id, "since": budget_since, "budget": budget.amount}) >= budget.amount:
         return REFUSED
     audit.insert(Action.PAYEE_LOOKUP, actor=user, target_type=TargetType.ACCOUNT,
-                 target_id=number, details=details, connection=connection, at=now)
+                 target_id=number, details={"found": found, "via": via},
+                 connection=connection, at=now)
     return LOOKED_UP
 
 

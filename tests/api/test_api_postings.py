@@ -368,9 +368,10 @@ def test_an_api_transfer_to_an_account_paid_before_sends_nothing_on_the_sessions
 def test_an_api_transfer_to_a_new_number_looks_it_up_in_one_statement(
         client, customer, account, make_user, funded_account):
     """The look-up of a number the customer never paid (its lock, re-check, budget and audit
-    line) is one call of ``payee_lookup()`` on the lean engine, its own transaction: the
-    whole transfer is four statements there (caller, known check, look-up, posting) and none
-    on the session's engine. The look-up is still audited, and the transfer posted."""
+    line) is one call of ``payee_lookup()`` in the known check's statement, on the lean
+    engine, its own transaction: the whole transfer is three statements there (the caller,
+    the check with the look-up, the posting) and none on the session's engine. The look-up
+    is still audited, and the transfer posted."""
     other = funded_account(make_user(), "5.00")
     body = {"from_account": account.account_number, "to_account": other.account_number,
             "amount": "1.00"}
@@ -394,7 +395,7 @@ def test_an_api_transfer_to_a_new_number_looks_it_up_in_one_statement(
             sa.event.remove(engine, "before_cursor_execute", on_execute)
     assert response.status_code == 201, response.get_json()
     assert sent["session"] == []
-    assert len(sent["lean"]) == 4, sent["lean"]
+    assert len(sent["lean"]) == 3, sent["lean"]
     assert sum("payee_lookup(" in statement for statement in sent["lean"]) == 1
     [looked_up] = db.session.scalars(sa.select(AuditEvent).where(
         AuditEvent.action == Action.PAYEE_LOOKUP)).all()
