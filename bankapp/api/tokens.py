@@ -174,8 +174,9 @@ def token_required(view):
     def wrapped(*args, **kwargs):
         claims = _claims(bearer_token())
         spend_call(claims[0])
-        g.api_user = _caller(*claims)
-        return view(*args, **kwargs)
+        with fast.one_connection():
+            g.api_user = _caller(*claims)
+            return view(*args, **kwargs)
 
     return wrapped
 
@@ -194,7 +195,8 @@ def signed_token_required(view):
     def wrapped(*args, **kwargs):
         g.api_claims = _claims(bearer_token())
         spend_call(g.api_claims[0])
-        return view(*args, **kwargs)
+        with fast.one_connection():  # the caller, a look-up, the posting: one checkout
+            return view(*args, **kwargs)
 
     return wrapped
 

@@ -405,6 +405,28 @@ def test_an_api_transfer_to_a_new_number_looks_it_up_in_one_statement(
 
 
 @pytest.mark.skipif(not POSTGRES, reason="the lean engine is PostgreSQL's fast path")
+def test_an_api_transfer_checks_out_one_lean_connection(client, customer, account, make_user,
+                                                        funded_account):
+    """The caller, the look-up and the posting share the request's one connection of the
+    lean engine (``fast.one_connection``), each still its own transaction."""
+    other = funded_account(make_user(), "5.00")
+    headers = bearer(customer)
+    db.session.commit()
+    checkouts = []
+    listener = lambda *args: checkouts.append(True)  # noqa: E731
+    sa.event.listen(fast.lean_engine(), "checkout", listener)
+    try:
+        response = send(client, "POST", "/api/v1/transfers", key=new_key(), headers=headers,
+                        body={"from_account": account.account_number,
+                              "to_account": other.account_number, "amount": "1.00"})
+    finally:
+        sa.event.remove(fast.lean_engine(), "checkout", listener)
+    assert response.status_code == 201, response.get_json()
+    assert len(checkouts) == 1
+    assert fast.lean_engine().pool.checkedout() == 0
+
+
+@pytest.mark.skipif(not POSTGRES, reason="the lean engine is PostgreSQL's fast path")
 def test_an_api_transfer_between_own_accounts_makes_no_orm_session(app, customer, account,
                                                                   funded_account):
     """Caller, accounts and posting are read and written on the lean engine: nothing makes
