@@ -107,18 +107,34 @@ def _caller_with_accounts_query() -> sa.Select:
 def _claims(token: str) -> tuple[int, int]:
     """The user id and token version of a well-signed, unexpired token; else a 401 problem."""
     try:
-        # One algorithm only: "none" and any other algorithm are refused before verification.
-        claims = jwt.decode(token, _signing_key(), algorithms=[ALGORITHM],
-                            audience=audience(), options={"require": REQUIRED_CLAIMS})
-    except jwt.ExpiredSignatureError:
-        raise _unauthorized("The access token has expired; request a new one.") from None
+        user_id, version, expiry = _verified(token, _signing_key(), audience())
     except (jwt.PyJWTError, ValueError, TypeError):
         raise _unauthorized("The access token is invalid.") from None
-    subject, version = claims.get("sub"), claims.get("ver")
+    if expiry <= time.time():  # as PyJWT's own check, with no leeway
+        raise _unauthorized("The access token has expired; request a new one.")
+    return user_id, version
+
+
+# A client sends the same token with every call until it expires: its signature and claims
+# are verified once per worker, its expiry on every call (``_claims``). Keyed by the key and
+# audience it was verified against, so a new JWT_SECRET_KEY or PUBLIC_URL verifies afresh; a
+# token that fails is not kept. Revocation is the caller's row (``_checked``), read each call.
+@functools.lru_cache(maxsize=1024)
+def _verified(token: str, key: bytes, audience: str) -> tuple[int, int, int]:
+    """(user id, token version, expiry) of a token signed with ``key`` for ``audience``;
+    ``jwt.PyJWTError`` when it is not one, or its claims are not ours."""
+    # One algorithm only: "none" and any other algorithm are refused before verification.
+    claims = jwt.decode(token, key, algorithms=[ALGORITHM], audience=audience,
+                        options={"require": REQUIRED_CLAIMS, "verify_exp": False})
+    subject, version, expiry = claims.get("sub"), claims.get("ver"), claims.get("exp")
     if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()
-            and len(subject) < 12) or not isinstance(version, int) or isinstance(version, bool):
-        raise _unauthorized("The access token is invalid.")
-    return int(subject), version
+            and len(subject) < 12) or not _is_int(version) or not _is_int(expiry):
+        raise jwt.InvalidTokenError("claims of another shape")
+    return int(subject), version, expiry
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _checked(user, version: int):

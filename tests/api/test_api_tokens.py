@@ -2,6 +2,7 @@
 import base64
 import json
 import time
+import uuid
 
 import jwt
 import pytest
@@ -183,6 +184,41 @@ def test_expired_token_is_refused(client, customer):
     token = issue_access_token(customer, issued_at=int(time.time()) - 3600)
     body = assert_problem(get_accounts(client, token), 401)
     assert "expired" in body["detail"]
+
+
+def test_a_token_sent_again_is_verified_once(client, customer, monkeypatch):
+    verified = []
+    decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: verified.append(True) or decode(*a, **k))
+    now = int(time.time())
+    token = jwt.encode({"sub": str(customer.id), "iat": now, "exp": now + 600, "ver": 0,
+                        "aud": audience(), "jti": uuid.uuid4().hex},  # a token never seen
+                       _signing_key(), algorithm="HS256")
+    answers = [get_accounts(client, token).status_code for _ in range(3)]
+    assert answers == [200, 200, 200]
+    assert len(verified) == 1
+
+
+def test_a_token_verified_before_is_refused_once_it_expires(client, customer):
+    now = int(time.time())
+    expiry = now + 2
+    token = jwt.encode({"sub": str(customer.id), "iat": now, "exp": expiry, "ver": 0,
+                        "aud": audience()}, _signing_key(), algorithm="HS256")
+    assert get_accounts(client, token).status_code == 200
+    time.sleep(max(0.0, expiry - time.time()) + 0.05)
+    body = assert_problem(get_accounts(client, token), 401)
+    assert "expired" in body["detail"]
+
+
+@pytest.mark.parametrize("setting, value", [("JWT_SECRET_KEY", "another-key-" + "x" * 32),
+                                            ("PUBLIC_URL", "https://bank.example")])
+def test_a_token_verified_before_is_refused_once_its_key_or_audience_changes(
+        app, client, customer, setting, value):
+    token = issue_access_token(customer)
+    assert get_accounts(client, token).status_code == 200
+    app.config[setting] = value
+    body = assert_problem(get_accounts(client, token), 401)
+    assert "invalid" in body["detail"]
 
 
 def _b64(data: dict) -> str:
