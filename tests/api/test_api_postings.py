@@ -412,18 +412,20 @@ def test_an_api_transfer_checks_out_one_lean_connection(client, customer, accoun
     other = funded_account(make_user(), "5.00")
     headers = bearer(customer)
     db.session.commit()
-    checkouts = []
-    listener = lambda *args: checkouts.append(True)  # noqa: E731
-    sa.event.listen(fast.lean_engine(), "checkout", listener)
+    events = {"checkout": [], "checkin": []}
+    listeners = {name: (lambda *args, seen=seen: seen.append(True))  # noqa: E731
+                 for name, seen in events.items()}
+    for name, listener in listeners.items():
+        sa.event.listen(fast.lean_engine(), name, listener)
     try:
         response = send(client, "POST", "/api/v1/transfers", key=new_key(), headers=headers,
                         body={"from_account": account.account_number,
                               "to_account": other.account_number, "amount": "1.00"})
     finally:
-        sa.event.remove(fast.lean_engine(), "checkout", listener)
+        for name, listener in listeners.items():
+            sa.event.remove(fast.lean_engine(), name, listener)
     assert response.status_code == 201, response.get_json()
-    assert len(checkouts) == 1
-    assert fast.lean_engine().pool.checkedout() == 0
+    assert (len(events["checkout"]), len(events["checkin"])) == (1, 1)  # and given back
 
 
 @pytest.mark.skipif(not POSTGRES, reason="the lean engine is PostgreSQL's fast path")

@@ -51,11 +51,16 @@ def test_statements_outside_a_block_check_out_one_each(checkouts):
 
 
 def test_the_blocks_connection_is_returned_at_its_end(app):
-    pool = fast.lean_engine().pool
-    with fast.one_connection():
-        _pid()
-        assert pool.checkedout() == 1
-    assert pool.checkedout() == 0
+    checkins = []
+    listener = lambda *args: checkins.append(True)  # noqa: E731
+    sa.event.listen(fast.lean_engine(), "checkin", listener)
+    try:
+        with fast.one_connection():
+            _pid(), _pid()
+            assert checkins == []
+        assert len(checkins) == 1
+    finally:
+        sa.event.remove(fast.lean_engine(), "checkin", listener)
 
 
 def test_a_read_on_a_shared_connection_that_died_is_retried_on_a_fresh_one(checkouts):
