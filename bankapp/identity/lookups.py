@@ -122,7 +122,6 @@ def may_reveal(user, number: str, account, via: str) -> bool:
     shown to them in the last hour. False (nothing audited) once the budget is spent. Commits
     a look-up.
     """
-    number = (number or "").strip().upper()
     if account is not None and account.owner_id == user.id:
         return True
     found = account is not None and account.status != AccountStatus.CLOSED
@@ -133,7 +132,7 @@ def spend_look_up(user, number: str, *, found: bool, via: str) -> bool:
     """Audit one look-up of ``number`` by ``user`` (``payee.lookup``, what it ``found``, the
     path ``via``) and spend one of their ``PAYEE_LOOKUP_LIMIT`` on it, known or not (the
     payees page); False, with nothing written, once the budget is spent. Commits."""
-    return _answer(user, number.strip().upper(), found=found, via=via, account=None) != REFUSED
+    return _answer(user, number, found=found, via=via, account=None) != REFUSED
 
 
 def _answer(user, number: str, *, found: bool, via: str, account) -> str:
@@ -146,7 +145,8 @@ def _answer(user, number: str, *, found: bool, via: str, account) -> str:
     the line and ends the lock), else as a transaction of its own: the API's, on the lean
     engine (autocommit), is that one statement.
     """
-    look_up = functools.partial(_look_up, user=user, number=number[:64], found=found, via=via,
+    number = (number or "").strip().upper()[:64]  # as the audit line keeps it
+    look_up = functools.partial(_look_up, user=user, number=number, found=found, via=via,
                                 account=account)
     if _session_in_transaction():
         outcome = look_up(db.session.connection())

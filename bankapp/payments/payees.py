@@ -3,8 +3,8 @@
 Looking a number up shows its holder's masked name (``B** B****``), which is worth guarding:
 every look-up, found or not, spends one of the customer's ``PAYEE_LOOKUP_LIMIT`` and is
 audited (``payee.lookup``, with whether the number exists; the budget is counted from those
-lines, so across workers and hosts), so staff can see someone walking the number space. The transfer
-form and the API's transfers tell the same (a holder's name, "no such account", a step-up
+lines, so across workers and hosts), so staff can see someone walking the number space. The
+transfer form and the API's transfers tell the same (a holder's name, "no such account", a step-up
 answer only an existing account gets), so a number typed there spends the same budget
 (``bankapp.identity.lookups.may_reveal``) unless it tells nothing new. A number with
 no open account gets a plain "no account has that number": account numbers are nine random

@@ -364,6 +364,24 @@ def test_an_api_transfer_to_an_account_paid_before_sends_nothing_on_the_sessions
     assert balance(other) == Decimal("7.00")
 
 
+def test_an_api_transfer_past_the_look_up_budget_is_refused_and_moves_nothing(
+        app, client, customer, account, make_user, funded_account):
+    app.config["PAYEE_LOOKUP_LIMIT"] = "1 per hour"
+    first, second = (funded_account(make_user(), "5.00") for _ in range(2))
+    paid = transfer(client, customer, {"from_account": account.account_number,
+                                       "to_account": first.account_number, "amount": "1.00"})
+    assert paid.status_code == 201, paid.get_json()
+    refused = transfer(client, customer, {"from_account": account.account_number,
+                                          "to_account": second.account_number,
+                                          "amount": "1.00"})
+    assert_problem(refused, 429)
+    assert balance(second) == Decimal("5.00")
+    assert balance(account) == Decimal("99.00")
+    looked_up = db.session.scalars(sa.select(AuditEvent.target_id).where(
+        AuditEvent.action == Action.PAYEE_LOOKUP)).all()
+    assert looked_up == [first.account_number]
+
+
 @pytest.mark.skipif(not POSTGRES, reason="the lean engine is PostgreSQL's fast path")
 def test_an_api_transfer_to_a_new_number_looks_it_up_in_one_statement(
         client, customer, account, make_user, funded_account):

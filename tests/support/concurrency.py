@@ -12,6 +12,7 @@ from sqlalchemy.pool import NullPool
 
 from bankapp import create_app, ledger
 from bankapp.extensions import db
+from bankapp.ledger import fast
 from bankapp.models import Account
 from config import TestingConfig
 from support.database import POSTGRES
@@ -34,13 +35,15 @@ def make_worker_app(database_url: str, **settings):
 
 @contextmanager
 def running_worker_app(database_url: str, **settings):
-    """``make_worker_app`` for the block (a fixture's life), its pool's connections closed
-    after it."""
+    """``make_worker_app`` for the block (a fixture's life), its pools' connections closed
+    after it (the session's engine and the lean one the fast path and the API's look-ups
+    use)."""
     workers = make_worker_app(database_url, **settings)
     try:
         yield workers
     finally:
         with workers.app_context():
+            fast.dispose(workers)
             db.engine.dispose()
 
 
