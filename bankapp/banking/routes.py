@@ -24,6 +24,7 @@ from bankapp.banking.forms import (
 from bankapp.identity import factors
 from bankapp.extensions import db
 from bankapp.platform.forms import show_errors
+from bankapp.platform import database
 from bankapp.platform.formatting import format_money
 from bankapp.platform.urls import RECOVERY_QUERY
 from bankapp.models import AccountStatus, AccountType
@@ -98,7 +99,7 @@ def cash(account_number: str, operation: str):
         post = ledger.deposit if operation == "deposit" else ledger.withdraw
         try:
             # The redirect needs nothing read again after the commit.
-            with services.objects_kept_after_commit():
+            with database.objects_kept_after_commit():
                 posting = post(account, form.amount.amount, form.description.data,
                                current_user, idempotency_key=form.idempotency_key.data)
         except ledger.LedgerError as error:

@@ -8,7 +8,6 @@ posting), a limit change with the change or a domain error.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -24,6 +23,7 @@ from bankapp.identity import factors, passkeys, stepup
 from bankapp.models import Account, AccountStatus, User
 from bankapp.identity.lookups import LOOKUPS_SPENT, may_reveal
 from bankapp.payments.payees import payee_of
+from bankapp.platform.database import objects_kept_after_commit
 from bankapp.platform.formatting import day_start_utc
 
 LOCKED_STEP_UP = _l("Too many wrong codes: payments that need a code cannot be approved for "
@@ -39,23 +39,6 @@ FORM, CONFIRM, POSTED = "form", "confirm", "posted"
 
 # An error for the page: the form field it belongs to (None: the whole form), and the message.
 FieldError = tuple[str | None, str]
-
-
-@contextmanager
-def objects_kept_after_commit():
-    """Commits inside keep what the session has loaded instead of expiring it.
-
-    After a posting the view only needs numbers it already holds (the accounts', the
-    entry's reference, the user's): without this, reading them again after the commit costs
-    a second connection checkout and one query each. Nothing after the block may rely on a
-    balance read before the commit.
-    """
-    session = db.session()
-    expiring, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        yield
-    finally:
-        session.expire_on_commit = expiring
 
 
 # ---------------------------------------------------------------- the dashboard

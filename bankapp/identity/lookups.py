@@ -151,7 +151,9 @@ def _answer(user, number: str, *, found: bool, via: str, account) -> str:
     if _session_in_transaction():
         outcome = look_up(db.session.connection())
         if outcome != KNOWN:  # a known number took no lock and wrote nothing
-            db.session.commit()
+            # The page goes on with the customer and accounts it read: not read again.
+            with database.objects_kept_after_commit():
+                db.session.commit()
         return outcome
     if fast.enabled():
         # Retried on a connection found dead (a database restart): most often it died before

@@ -1,8 +1,10 @@
 """The database connection: engine options per kind of server, SQLite's pragmas, the refusal
 of NUL characters, the end-of-request rollback that survives a connection the server
-dropped, ``days_between`` (date arithmetic both servers understand) and ``whole_number``."""
+dropped, commits that keep what a request read, ``days_between`` (date arithmetic both
+servers understand) and ``whole_number``."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -170,6 +172,23 @@ def session_made() -> bool:
     send, and need not make one (~30 µs, bench/README.md "Item 5: worker CPU under gunicorn,
     again") just to find that out."""
     return db.session.registry.has()
+
+
+@contextmanager
+def objects_kept_after_commit():
+    """Commits inside keep what the session has loaded instead of expiring it.
+
+    A request that commits part-way (a posting, a look-up's audit line) then goes on with
+    what it read before: without this, each object it touches again is read again, one
+    query each. Nothing after the commit may rely on a balance read before it: postings
+    check balances in SQL, under the row's lock.
+    """
+    session = db.session()
+    expiring, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = expiring
 
 
 def register_teardown(app: Flask) -> None:

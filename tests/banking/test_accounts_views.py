@@ -392,6 +392,41 @@ def test_confirmed_transfer_reads_both_accounts_in_one_query(customer_client, cu
     assert len(reads) == 1
 
 
+def test_a_transfer_form_naming_a_new_number_reads_the_customer_and_accounts_once(
+        customer_client, customer, make_user, funded_account):
+    """The look-up of a number the customer never paid commits its audit line; what the
+    request read before that commit (the customer, both accounts) is not read again."""
+    source = funded_account(customer, "100.00")
+    destination = funded_account(make_user())
+    fields = form_fields(text(customer_client.get("/accounts/transfer/")))
+    fields.update(from_account=source.account_number, to_account=destination.account_number,
+                  amount="40")
+    db.session.rollback()
+    sent = []
+    with _recording_statements(sent):
+        response = customer_client.post("/accounts/transfer/", data=fields)
+    assert response.status_code == 303
+    assert response.location.endswith("/accounts/transfer/confirm/")
+    assert _rows_read(sent, "accounts") == 1 and _rows_read(sent, "users") == 1
+
+
+def test_a_confirmed_transfer_to_a_new_number_reads_the_customer_and_accounts_once(
+        customer_client, customer, make_user, funded_account):
+    """Confirmed at once (a program posting the form): the look-up's commit, then the posting
+    with what was read before it."""
+    source = funded_account(customer, "100.00")
+    destination = funded_account(make_user())
+    fields = form_fields(text(customer_client.get("/accounts/transfer/")))
+    fields.update(from_account=source.account_number, to_account=destination.account_number,
+                  amount="40", confirmed="yes")
+    db.session.rollback()
+    sent = []
+    with _recording_statements(sent):
+        response = customer_client.post("/accounts/transfer/", data=fields)
+    assert response.status_code == 303 and balance_of(source) == D("60.00")
+    assert _rows_read(sent, "accounts") == 1 and _rows_read(sent, "users") == 1
+
+
 def test_refused_transfer_shows_the_form_with_balances_and_saved_payees(customer_client, customer,
                                                                          make_user,
                                                                          funded_account):
@@ -409,6 +444,12 @@ def test_refused_transfer_shows_the_form_with_balances_and_saved_payees(customer
     assert re.search(rf"{source.account_number}</span></span>\s*<span class=\"choice-detail\">"
                      r"\$10.00 available</span>", page)
     assert '<span class="choice-title">Bob</span>' in page
+
+
+def _rows_read(sent: list[str], table: str) -> int:
+    """How many of ``sent`` load whole rows of ``table`` (the ORM's entity loads)."""
+    return len([statement for statement in sent
+                if statement.lstrip().startswith(f"SELECT {table}.id, {table}.")])
 
 
 @contextmanager
