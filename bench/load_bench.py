@@ -9,7 +9,8 @@ What it does, in one run (about 4 minutes):
    server), migrates it, seeds 10,000 funded accounts owned by 500 verified users in bulk SQL
    (each with a balanced opening entry against the vault) and checks ``ledger.reconcile()``.
 2. Counts the SQL round trips of one API transfer and of one web form transfer on the wire
-   (in-process apps connected through ``bench/wire_count.py``, a counting TCP proxy).
+   (in-process apps connected through ``bench/wire_count.py``, a counting TCP proxy), to a
+   number paid before and to a new one (a look-up first, as the random transfers below).
 3. Serves the app with gunicorn (Redis as the limiter store), takes a token per user, and drives
    ``POST /api/v1/transfers`` with wrk (``bench/transfers.lua``): random pairs among the
    10,000 accounts at each client count, then a "hot" variant on 10 accounts.
@@ -135,11 +136,11 @@ def count_round_trips(db_url: str) -> dict:
             "email": apphost.user_email(1), "password": apphost.BENCH_PASSWORD}).get_json()
         token = token["access_token"]
 
-        def api_transfer():
+        def api_transfer(to: int):
             return client.post("/api/v1/transfers", headers={
                 "Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex,
             }, json={"from_account": apphost.account_number(1),
-                     "to_account": apphost.account_number(2), "amount": "1.00",
+                     "to_account": apphost.account_number(to), "amount": "1.00",
                      "description": "round trip count"})
 
         browser = app.test_client()
@@ -149,22 +150,28 @@ def count_round_trips(db_url: str) -> dict:
                                                "csrf_token": csrf})
         csrf = _csrf(browser.get("/accounts/transfer/").get_data(as_text=True))
 
-        def web_transfer():
+        def web_transfer(to: int):
             return browser.post("/accounts/transfer/", data={
                 "csrf_token": csrf, "from_account": apphost.account_number(1),
-                "to_account": apphost.account_number(2), "amount": "1.00",
+                "to_account": apphost.account_number(to), "amount": "1.00",
                 "description": "round trip count", "idempotency_key": uuid.uuid4().hex,
                 "confirmed": "yes"})
 
+        # Account a belongs to user (a - 1) % users + 1 (apphost.seed): 2 to 6 are other
+        # customers' (more than 6 users). Once warmed up, account 2 is a number user 1 paid before; the "new"
+        # counts pay a number never paid (a look-up first), as the load's random transfers do.
         counts = {}
-        for name, request in (("api", api_transfer), ("web", web_transfer)):
-            warm = request()
-            if warm.status_code >= 400 or (name == "web"
+        for name, request, warm_to, to in (("api", api_transfer, 2, 2),
+                                           ("web", web_transfer, 2, 2),
+                                           ("api new", api_transfer, 3, 4),
+                                           ("web new", web_transfer, 5, 6)):
+            warm = request(warm_to)
+            if warm.status_code >= 400 or (name.startswith("web")
                                            and warm.status_code not in POSTED_FORM):
                 sys.exit(f"{name} transfer refused in-process: {warm.status_code} "
                          f"{warm.get_data(True)[:300]}")
             proxy.reset()
-            response = request()
+            response = request(to)
             counts[name] = {"status": response.status_code, "total": proxy.round_trips,
                             "statements": list(proxy.queries)}
         with app.app_context():
@@ -659,7 +666,9 @@ def print_report(args, server, rows, trips, memory, comparison, profile, one_sta
               f"(bench/transfer_one_statement.sql, pgbench, {HOT_CLIENTS} clients): "
               f"{one_statement['tps']:.0f} tps{versus}, latency {one_statement['latency_ms']:.1f} ms")
     print()
-    for name, label in (("api", "API transfer"), ("web", "web form transfer")):
+    for name, label in (("api", "API transfer"), ("web", "web form transfer"),
+                        ("api new", "API transfer to a new number"),
+                        ("web new", "web form transfer to a new number")):
         print(f"SQL round trips on the wire for one {label} (pool pings, BEGIN, COMMIT "
               f"included): {trips[name]['total']} (status {trips[name]['status']})")
         for number, statement in enumerate(trips[name]["statements"], 1):
