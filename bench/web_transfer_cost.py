@@ -1,6 +1,7 @@
 """What one confirmed web form transfer costs the app: SQL round trips and worker CPU.
 
-    .venv/bin/python bench/web_transfer_cost.py [--transfers 300] [--profile 25] [--sort tottime]
+    .venv/bin/python bench/web_transfer_cost.py [--transfers 300] [--batches 5] [--to-others]
+                                                [--profile 25] [--sort tottime]
 
 The web half of issue 12 measured without gunicorn or wrk (about 30 s, robust on a noisy
 machine, since it counts and times CPU rather than throughput):
@@ -9,11 +10,14 @@ machine, since it counts and times CPU rather than throughput):
    the load benchmark's data (``apphost.seed``: 500 users owning 10,000 accounts, 20 each).
 2. Round trips: an in-process app connected through ``wire_count.WireCounter`` (a counting
    TCP proxy) logs in as ``bench1`` and posts the confirmed ``POST /accounts/transfer/``
-   once to warm up, then once counted; prints the count and each query on the wire.
+   once to warm up, then once counted; prints the count and each query on the wire. The
+   transfers pay account 2, a number paid before once warmed up; ``--to-others`` pays a
+   number never paid each time (a look-up first, as ``load_bench.py``'s web load does).
 3. CPU: another in-process app (connected directly, so the proxy's threads cost nothing)
    logs in and posts ``--transfers`` confirmed transfers (after 20 to warm up) through
-   ``app.test_client()``; prints the process CPU time per transfer (``time.process_time``,
-   so the PostgreSQL backend is not in it) and, with ``--profile N``, the N most expensive
+   ``app.test_client()`` in ``--batches`` batches; prints the process CPU time per transfer
+   (``time.process_time``, so the PostgreSQL backend is not in it) of the least disturbed
+   batch and of the median one and, with ``--profile N``, the N most expensive
    functions of a cProfile run over the same transfers (cProfile slows everything, so its
    total is not the figure to quote).
    ``--browser`` instead times each request of a whole transfer as a browser makes it,
@@ -60,6 +64,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--browser", action="store_true",
                         help="time each request of a whole transfer as a browser makes it "
                              "(form, its POST, confirmation, confirmed POST, the page after)")
+    parser.add_argument("--batches", type=int, default=5,
+                        help="time the transfers in this many batches (a shared machine "
+                             "slows some down: the least disturbed one is the figure)")
+    parser.add_argument("--to-others", action="store_true",
+                        help="pay other customers' accounts, each for the first time (a "
+                             "look-up each, as load_bench.py's web load does)")
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
@@ -71,7 +81,13 @@ def parse_args() -> argparse.Namespace:
 class Browser:
     """A logged-in customer's test client that posts confirmed transfers from account 1."""
 
-    def __init__(self, app):
+    def __init__(self, app, to_others: bool = False, users: int = 500, accounts: int = 10_000):
+        # Paying other customers' accounts, each for the first time (as load_bench.py's web
+        # load does): every transfer is also a look-up of a new number. Account a belongs to
+        # user (a - 1) % users + 1 (apphost.seed).
+        self.destinations = iter([a for a in range(2, accounts + 1) if (a - 1) % users]
+                                 if to_others else [])
+        self.to_others = to_others
         self.client = app.test_client()
         csrf = _csrf(self.client.get("/accounts/login/").get_data(as_text=True))
         self.client.post("/accounts/login/", data={
@@ -86,7 +102,8 @@ class Browser:
         self.client.set_cookie("session", self.cookie)
         response = self.client.post("/accounts/transfer/", data={
             "csrf_token": self.csrf, "from_account": apphost.account_number(1),
-            "to_account": apphost.account_number(2), "amount": "0.01",
+            "to_account": apphost.account_number(next(self.destinations) if self.to_others
+                                                 else 2), "amount": "0.01",
             "description": "web transfer cost", "idempotency_key": uuid.uuid4().hex,
             "confirmed": "yes"})
         if response.status_code not in (302, 303) or "/accounts/ACC-" not in response.location:
@@ -149,7 +166,7 @@ def _dispose(app) -> None:
         db.engine.dispose()
 
 
-def count_round_trips(db_url: str) -> tuple[int, list[str]]:
+def count_round_trips(db_url: str, args) -> tuple[int, list[str]]:
     """Queries on the wire for one confirmed web transfer (after one to warm up)."""
     from wire_count import WireCounter
 
@@ -158,7 +175,7 @@ def count_round_trips(db_url: str) -> tuple[int, list[str]]:
 
     with WireCounter(db_url) as proxy:
         app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(proxy.url)})
-        browser = Browser(app)
+        browser = Browser(app, args.to_others, args.users, args.accounts)
         browser.transfer()
         proxy.reset()
         browser.transfer()
@@ -194,20 +211,23 @@ def browser_walk(db_url: str, transfers: int) -> tuple[dict[str, float], dict[st
     return {name: 1000 * seconds / transfers for name, seconds in clock.items()}, trips
 
 
-def cpu_per_transfer(db_url: str, transfers: int, top: int,
-                     sort: str = "cumulative") -> tuple[float, str]:
-    """(CPU ms per transfer, unprofiled; the cProfile listing of a second run, or "")."""
+def cpu_per_transfer(db_url: str, args) -> tuple[list[float], str]:
+    """(CPU ms per transfer of each batch, unprofiled, lowest first; the cProfile listing of
+    a second run, or "")."""
+    transfers, top, sort = args.transfers, args.profile, args.sort
     from bankapp import create_app
     from config import normalize_database_url
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(db_url)})
-    browser = Browser(app)
+    browser = Browser(app, args.to_others, args.users, args.accounts)
     for _ in range(WARM_UP):
         browser.transfer()
-    started = time.process_time()
-    for _ in range(transfers):
-        browser.transfer()
-    cpu_ms = 1000 * (time.process_time() - started) / transfers
+    size, batches = max(1, transfers // args.batches), []
+    for _ in range(args.batches):
+        started = time.process_time()
+        for _ in range(size):
+            browser.transfer()
+        batches.append(1000 * (time.process_time() - started) / size)
     listing = ""
     if top:
         profile = cProfile.Profile(time.process_time)  # CPU time, not waiting on PostgreSQL
@@ -219,7 +239,7 @@ def cpu_per_transfer(db_url: str, transfers: int, top: int,
         pstats.Stats(profile, stream=out).sort_stats(sort).print_stats(top)
         listing = out.getvalue()
     _dispose(app)
-    return cpu_ms, listing
+    return sorted(batches), listing
 
 
 def main() -> int:
@@ -242,21 +262,27 @@ def main() -> int:
             print(f"    {'in all':<18}{sum(cpu.values()):>7.2f} ms{sum(trips.values()):>4} "
                   f"round trips")
             return 0
-        trips, queries = count_round_trips(db_url)
-        cpu_ms, listing = cpu_per_transfer(db_url, args.transfers, args.profile, args.sort)
+        trips, queries = count_round_trips(db_url, args)
+        batches, listing = cpu_per_transfer(db_url, args)
         if listing:
             print(listing)
-        print(f"== one confirmed web form transfer (POST /accounts/transfer/, {args.app_dir})")
+        paid = ("to numbers never paid before, each a look-up" if args.to_others
+                else "to a number paid before")
+        print(f"== one confirmed web form transfer (POST /accounts/transfer/, {paid}, "
+              f"{args.app_dir})")
         print(f"SQL round trips on the wire: {trips}")
         for query in queries:
             print(f"    {query}")
-        print(f"worker CPU per transfer: {cpu_ms:.2f} ms (mean of {args.transfers}, "
-              f"in-process test client, after {WARM_UP} to warm up)")
+        size = max(1, args.transfers // args.batches)
+        print(f"worker CPU per transfer: {batches[0]:.2f} ms in the least disturbed batch, "
+              f"{batches[len(batches) // 2]:.2f} ms the median ({args.batches} batches of "
+              f"{size}, in-process test client, after {WARM_UP} to warm up)")
         with apphost.closing(apphost.psycopg2.connect(db_url)) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM journal_entries WHERE description = %s",
                         ("web transfer cost",))
             posted = cur.fetchone()[0]
-        expected = 2 + WARM_UP + args.transfers * (2 if args.profile else 1)
+        timed = max(1, args.transfers // args.batches) * args.batches
+        expected = 2 + WARM_UP + timed + (args.transfers if args.profile else 0)
         if posted != expected:
             print(f"FAILED: {posted} transfers posted, {expected} expected")
             return 1
