@@ -163,8 +163,9 @@ def count_round_trips(db_url: str) -> dict:
                 "confirmed": "yes"})
 
         # Account a belongs to user (a - 1) % users + 1 (apphost.seed): 2 to 6 are other
-        # customers' (more than 6 users). Once warmed up, account 2 is a number user 1 paid before; the "new"
-        # counts pay a number never paid (a look-up first), as the load's random transfers do.
+        # customers' (more than 6 users). Once warmed up, account 2 is a number user 1 paid
+        # before; the "new" counts pay a number never paid (a look-up first), as the load's
+        # random transfers do.
         counts = {}
         for name, request, warm_to, to in (("api", api_transfer, 2, 2),
                                            ("web", web_transfer, 2, 2),

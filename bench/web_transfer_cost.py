@@ -214,10 +214,10 @@ def browser_walk(db_url: str, transfers: int) -> tuple[dict[str, float], dict[st
 def cpu_per_transfer(db_url: str, args) -> tuple[list[float], str]:
     """(CPU ms per transfer of each batch, unprofiled, lowest first; the cProfile listing of
     a second run, or "")."""
-    transfers, top, sort = args.transfers, args.profile, args.sort
     from bankapp import create_app
     from config import normalize_database_url
 
+    transfers, top, sort = args.transfers, args.profile, args.sort
     app = create_app({"SQLALCHEMY_DATABASE_URI": normalize_database_url(db_url)})
     browser = Browser(app, args.to_others, args.users, args.accounts)
     for _ in range(WARM_UP):

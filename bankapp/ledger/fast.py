@@ -157,7 +157,7 @@ _PARAMETERS = [
 
 # What ledger_post() answers, by name. Named (not ``*``) and declared to SQLAlchemy, so the
 # compiled statement keeps its result's description: a textual ``SELECT *`` is described
-# again from the cursor's on every call, CPU spent on every posting for nothing.
+# again from the cursor on every call, CPU spent on every posting for nothing.
 _ANSWER = ("outcome", "entry_id", "entry_reference", "entry_created_at", "balances",
            "refused_account", "refused_status", "refused_balance", "refused_held",
            "limit_in_force", "limit_used", "answer_status", "answer_body", "answer_fingerprint")

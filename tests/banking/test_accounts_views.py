@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from bankapp import ledger
 from bankapp.extensions import db
-from bankapp.models import Account, AccountStatus, JournalEntry, Transaction
+from bankapp.audit import Action
+from bankapp.models import Account, AccountStatus, AuditEvent, JournalEntry, Transaction
 from support.users import log_in_as
 from support.web import csrf_token, form_fields, post_form
 
@@ -407,6 +408,7 @@ def test_a_transfer_form_naming_a_new_number_reads_the_customer_and_accounts_onc
         response = customer_client.post("/accounts/transfer/", data=fields)
     assert response.status_code == 303
     assert response.location.endswith("/accounts/transfer/confirm/")
+    assert _look_ups() == 1
     assert _rows_read(sent, "accounts") == 1 and _rows_read(sent, "users") == 1
 
 
@@ -424,6 +426,7 @@ def test_a_confirmed_transfer_to_a_new_number_reads_the_customer_and_accounts_on
     with _recording_statements(sent):
         response = customer_client.post("/accounts/transfer/", data=fields)
     assert response.status_code == 303 and balance_of(source) == D("60.00")
+    assert _look_ups() == 1
     assert _rows_read(sent, "accounts") == 1 and _rows_read(sent, "users") == 1
 
 
@@ -444,6 +447,12 @@ def test_refused_transfer_shows_the_form_with_balances_and_saved_payees(customer
     assert re.search(rf"{source.account_number}</span></span>\s*<span class=\"choice-detail\">"
                      r"\$10.00 available</span>", page)
     assert '<span class="choice-title">Bob</span>' in page
+
+
+def _look_ups() -> int:
+    """The look-ups of account numbers audited so far (``payee.lookup`` lines)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == Action.PAYEE_LOOKUP))
 
 
 def _rows_read(sent: list[str], table: str) -> int:
