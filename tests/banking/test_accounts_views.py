@@ -430,6 +430,64 @@ def test_a_confirmed_transfer_to_a_new_number_reads_the_customer_and_accounts_on
     assert _rows_read(sent, "accounts") == 1 and _rows_read(sent, "users") == 1
 
 
+@contextmanager
+def _after_the_first_commit(statement):
+    """Run ``statement`` on a connection of its own once the request's first commit (the
+    look-up's) is done: another request changing the accounts between the look-up and the
+    posting, which goes on with the rows as read before."""
+    done = []
+
+    def change(session):
+        if not done:
+            done.append(True)
+            with db.engine.begin() as other:
+                other.execute(statement)
+
+    sa.event.listen(db.session, "after_commit", change)
+    try:
+        yield done
+    finally:
+        sa.event.remove(db.session, "after_commit", change)
+
+
+def _confirmed_to_a_new_number(client, source, destination, amount: str):
+    fields = form_fields(text(client.get("/accounts/transfer/")))
+    fields.update(from_account=source.account_number, to_account=destination.account_number,
+                  amount=amount, confirmed="yes")
+    db.session.rollback()
+    return client.post("/accounts/transfer/", data=fields)
+
+
+def test_a_destination_frozen_after_the_look_up_is_refused_by_the_posting(
+        customer_client, customer, make_user, funded_account):
+    source = funded_account(customer, "100.00")
+    destination = funded_account(make_user())
+    with _after_the_first_commit(sa.update(Account).where(Account.id == destination.id)
+                                 .values(status=AccountStatus.FROZEN)) as done:
+        response = _confirmed_to_a_new_number(customer_client, source, destination, "40")
+    assert done and response.status_code == 200
+    assert "cannot receive" in text(response)
+    assert balance_of(source) == D("100.00") and balance_of(destination) == D("0.00")
+
+
+def test_a_hold_placed_after_the_look_up_is_honoured_by_the_posting(
+        customer_client, customer, make_user, funded_account):
+    from datetime import timedelta
+
+    from bankapp.models import Hold, Role, now_utc
+
+    source = funded_account(customer, "100.00")
+    destination = funded_account(make_user())
+    teller = make_user(role=Role.TELLER)
+    with _after_the_first_commit(sa.insert(Hold).values(
+            account_id=source.id, amount=D("90.00"), reason="Cheque", placed_by_id=teller.id,
+            placed_at=now_utc(), expires_at=now_utc() + timedelta(days=2))) as done:
+        response = _confirmed_to_a_new_number(customer_client, source, destination, "40")
+    assert done and response.status_code == 200
+    assert "$90.00 of the balance is on hold, $10.00 is available" in text(response)
+    assert balance_of(source) == D("100.00") and balance_of(destination) == D("0.00")
+
+
 def test_refused_transfer_shows_the_form_with_balances_and_saved_payees(customer_client, customer,
                                                                          make_user,
                                                                          funded_account):
