@@ -24,9 +24,8 @@ from bankapp.ledger import fast
 from bankapp.models import Role, User
 from config import ProductionConfig, normalize_database_url
 from support.concurrency import running_worker_app
-from support.database import (POOLER_URL, POSTGRES, SERVER_URL, SuiteConfig, migrate,
-                              scratch_database,
-                              truncate_all)
+from support.database import (POOLER_URL, POSTGRES, SERVER_URL, SuiteConfig, empty_tables,
+                              migrate, scratch_database)
 from support.net import free_port
 from support.settings import (FIELD_ENCRYPTION_KEY, PRODUCTION_SECRET, PUBLIC_URL,
                               deliver_mail_to)
@@ -74,7 +73,7 @@ def app(database_url):
     application.before_request_funcs.setdefault(None, []).insert(0, empty_g)
     with application.app_context():
         if POSTGRES:
-            truncate_all()
+            empty_tables()
         else:
             db.create_all()
         limiter.reset()
@@ -82,7 +81,7 @@ def app(database_url):
         db.session.remove()
         fast.dispose(application)  # the API's own pool (bankapp/ledger/fast.py)
         if POSTGRES:
-            truncate_all()
+            empty_tables()
         db.engine.dispose()
 
 

@@ -17,7 +17,7 @@ from bankapp import create_app
 from bankapp.extensions import db, limiter
 from support.backups import backup, backup_of_an_older_schema, manifest_of, small_bank
 from support.database import (POSTGRES, SuiteConfig, database_owner, databases_owned_by,
-                              migrate, truncate_all)
+                              empty_tables, migrate)
 
 pytestmark = pytest.mark.skipif(not POSTGRES, reason="pg_dump backups are PostgreSQL's "
                                 "(TEST_DATABASE_URL=postgresql://…)")
@@ -37,11 +37,11 @@ def app(owner_url):
     application = create_app(type("OwnerConfig", (SuiteConfig,), {
         "SQLALCHEMY_DATABASE_URI": owner_url}))
     with application.app_context():
-        truncate_all()
+        empty_tables()
         limiter.reset()
         yield application
         db.session.remove()
-        truncate_all()
+        empty_tables()
         db.engine.dispose()
 
 

@@ -14,7 +14,7 @@ from bankapp import create_app
 from bankapp.extensions import db, limiter
 from bankapp.models import RateLimitCounter
 from bankapp.platform import metrics
-from support.database import POSTGRES, SuiteConfig, truncate_all
+from support.database import POSTGRES, SuiteConfig, empty_tables
 from support.redis_server import private_redis
 from support.users import TEST_PASSWORD
 from support.web import form_fields, post_form
@@ -37,14 +37,14 @@ def app(database_url, redis_server):
     application = create_app(config)
     with application.app_context():
         if POSTGRES:
-            truncate_all()
+            empty_tables()
         else:
             db.create_all()
         limiter.reset()
         yield application
         db.session.remove()
         if POSTGRES:
-            truncate_all()
+            empty_tables()
         db.engine.dispose()
 
 

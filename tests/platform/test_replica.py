@@ -25,7 +25,7 @@ from bankapp.platform import metrics, replica
 from bankapp.extensions import db, limiter
 from bankapp.models import Role
 from support.api import new_key, send
-from support.database import SuiteConfig, migrate, truncate_all
+from support.database import SuiteConfig, empty_tables, migrate
 from support.users import log_in_as
 from support.web import post_form
 
@@ -126,7 +126,7 @@ def app(servers, database):
     # previous request of another client).
     application.before_request_funcs.setdefault(None, []).insert(0, lambda: g.__dict__.clear())
     with application.app_context():
-        truncate_all()
+        empty_tables()
         limiter.reset()
         wait_for_replay(servers)
         yield application
