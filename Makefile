@@ -118,9 +118,12 @@ bench-scale: $(BIN)/.installed
 	$(BIN)/python bench/scale_bench.py $(BENCH_SCALE_ARGS)
 
 # Real-browser walk: the app under gunicorn, an SMTP sink, Debian's Chromium (/usr/bin/chromium).
-# Screenshots and the server log land in artifacts/e2e/.
+# Screenshots and the server logs land in artifacts/e2e/. The files run in E2E_WORKERS
+# processes, each with its own server, database and browser; a file's tests stay together
+# in one of them (--dist loadfile: the steps of a journey build on each other).
+E2E_WORKERS ?= 2
 e2e: $(BIN)/.installed
-	E2E=1 $(BIN)/python -m pytest tests/e2e -m e2e $(PYTEST_ARGS)
+	E2E=1 $(BIN)/python -m pytest tests/e2e -m e2e -n $(E2E_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Build with the pinned Vercel CLI, then run and drive what it built (.ci/vercel_check.py).
 # The CLI and uv are installed into .vercel-check/tools (never globally); `make clean` removes them.

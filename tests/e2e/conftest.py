@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -39,11 +40,16 @@ def mail_sink():
         yield sink
 
 
+def pytest_configure(config):
+    # artifacts/e2e/ is emptied once a run, by the one process or pytest-xdist's controller:
+    # `make e2e` runs the files in several workers, which share the folder.
+    if os.environ.get("E2E") and not hasattr(config, "workerinput"):
+        shutil.rmtree(ARTIFACTS, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    ARTIFACTS.mkdir(parents=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
 
 
@@ -57,7 +63,9 @@ def live_server(tmp_path_factory, mail_sink, artifacts_dir):
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = artifacts_dir / "server.log"
+    # One server per worker (PYTEST_XDIST_WORKER: gw0, gw1, ...), each with its own log.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    log_path = artifacts_dir / (f"server-{worker}.log" if worker else "server.log")
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
