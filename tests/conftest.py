@@ -25,7 +25,7 @@ from bankapp.models import Role, User
 from config import ProductionConfig, normalize_database_url
 from support.concurrency import running_worker_app
 from support.database import (POOLER_URL, POSTGRES, SERVER_URL, SuiteConfig, empty_tables,
-                              migrate, scratch_database)
+                              migrate, new_sqlite_schema, scratch_database)
 from support.net import free_port
 from support.settings import (FIELD_ENCRYPTION_KEY, PRODUCTION_SECRET, PUBLIC_URL,
                               deliver_mail_to)
@@ -75,7 +75,7 @@ def app(database_url):
         if POSTGRES:
             empty_tables()
         else:
-            db.create_all()
+            new_sqlite_schema()
         limiter.reset()
         yield application
         db.session.remove()

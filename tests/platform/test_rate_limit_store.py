@@ -14,7 +14,7 @@ from bankapp import create_app
 from bankapp.extensions import db, limiter
 from bankapp.models import RateLimitCounter
 from bankapp.platform import metrics
-from support.database import POSTGRES, SuiteConfig, empty_tables
+from support.database import POSTGRES, SuiteConfig, empty_tables, new_sqlite_schema
 from support.redis_server import private_redis
 from support.users import TEST_PASSWORD
 from support.web import form_fields, post_form
@@ -39,7 +39,7 @@ def app(database_url, redis_server):
         if POSTGRES:
             empty_tables()
         else:
-            db.create_all()
+            new_sqlite_schema()
         limiter.reset()
         yield application
         db.session.remove()
