@@ -318,7 +318,11 @@ _LAYOUT_PROBLEMS = """
 
 
 def layout_problems(page) -> list[str]:
-    """What a reader at this window size cannot see without scrolling sideways."""
+    """What a reader at this window size cannot see without scrolling sideways.
+
+    Measured once the page has loaded its stylesheets: after a click, the new page's text
+    can be there before its CSS, and an unstyled table is wider than any phone."""
+    page.wait_for_load_state("load")
     return page.evaluate(_LAYOUT_PROBLEMS)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from e2e_support import BrowserWatch
+from e2e_support import PHONE, BrowserWatch, layout_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -34,3 +34,19 @@ def test_a_console_error_is_reported(new_page):
     page.evaluate("1")
     problems = BrowserWatch.of(page).new_problems()
     assert any("console error" in p and "something broke" in p for p in problems), problems
+
+
+def test_the_layout_check_measures_a_page_once_its_stylesheets_have_come(new_page):
+    # After a click, the new page's text can be there before its CSS: measured then, an
+    # unstyled page is wider than a phone (this failed a CI run). Here every request takes
+    # 1.5 s more, so the stylesheet comes well after the page's text.
+    page = new_page()
+    page.set_viewport_size(PHONE)
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    network.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1})
+    page.goto("/api/docs", wait_until="commit")
+    page.wait_for_selector("main")
+    assert page.evaluate("document.documentElement.scrollWidth") > PHONE["width"]  # unstyled
+    assert layout_problems(page) == []
