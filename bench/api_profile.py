@@ -304,9 +304,11 @@ def main() -> int:
             os.environ["API_RATE_LIMIT"] = args.api_rate_limit
         log(f"API_RATE_LIMIT={os.environ['API_RATE_LIMIT']!r}")
         app = apphost.make_app()
-        # --to-others: a new number for every transfer of every run.
+        # --to-others: a new number for every transfer of every run (the timed one, the
+        # profiled one and, with --price-rate-limit, its two).
+        sent = WARM_UP + (4 if args.price_rate_limit else 2) * args.requests
         accounts = (ACCOUNTS if not args.to_others
-                    else (WARM_UP + 2 * args.requests + 10) * USERS // (USERS - 1) + USERS)
+                    else (sent + 10) * USERS // (USERS - 1) + USERS)
         apphost.seed(db_url, users=USERS, accounts=accounts, balance=Decimal("1000000.00"),
                      hashed=apphost.password_hash(app))
         options = {"to_others": args.to_others, "accounts": accounts}
@@ -331,7 +333,7 @@ def main() -> int:
         dispose(app)
         if not args.no_wire:
             counted, statements = round_trips(
-                db_url, **options, skip=WARM_UP + 2 * args.requests)
+                db_url, **options, skip=sent)
             print(f"\nSQL round trips of one API transfer (on the wire): {counted}")
             for statement in statements:
                 print("  " + " ".join(statement.split())[:150])
