@@ -24,8 +24,8 @@ from bankapp.ledger import fast
 from bankapp.models import Role, User
 from config import ProductionConfig, normalize_database_url
 from support.concurrency import running_worker_app
-from support.database import (POOLER_URL, POSTGRES, SERVER_URL, SuiteConfig, empty_tables,
-                              migrate, new_sqlite_schema, scratch_database)
+from support.database import (POOLER_URL, POSTGRES, SERVER_URL, SuiteConfig, empty_database,
+                              empty_tables, migrate, scratch_database)
 from support.net import free_port
 from support.settings import (FIELD_ENCRYPTION_KEY, PRODUCTION_SECRET, PUBLIC_URL,
                               deliver_mail_to)
@@ -72,10 +72,7 @@ def app(database_url):
     # Empty it first thing in every request, as a real server's fresh context would be.
     application.before_request_funcs.setdefault(None, []).insert(0, empty_g)
     with application.app_context():
-        if POSTGRES:
-            empty_tables()
-        else:
-            new_sqlite_schema()
+        empty_database()
         limiter.reset()
         yield application
         db.session.remove()

@@ -1,6 +1,7 @@
 """The customer's pages: dashboard, opening accounts, deposits, withdrawals and transfers."""
 import re
 from contextlib import contextmanager
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -9,7 +10,8 @@ import sqlalchemy as sa
 from bankapp import ledger
 from bankapp.extensions import db
 from bankapp.audit import Action
-from bankapp.models import Account, AccountStatus, AuditEvent, JournalEntry, Transaction
+from bankapp.models import (Account, AccountStatus, AuditEvent, Hold, JournalEntry, Role,
+                            Transaction, now_utc)
 from support.users import log_in_as
 from support.web import csrf_token, form_fields, post_form
 
@@ -472,10 +474,6 @@ def test_a_destination_frozen_after_the_look_up_is_refused_by_the_posting(
 
 def test_a_hold_placed_after_the_look_up_is_honoured_by_the_posting(
         customer_client, customer, make_user, funded_account):
-    from datetime import timedelta
-
-    from bankapp.models import Hold, Role, now_utc
-
     source = funded_account(customer, "100.00")
     destination = funded_account(make_user())
     teller = make_user(role=Role.TELLER)

@@ -14,7 +14,7 @@ from bankapp import create_app
 from bankapp.extensions import db, limiter
 from bankapp.models import RateLimitCounter
 from bankapp.platform import metrics
-from support.database import POSTGRES, SuiteConfig, empty_tables, new_sqlite_schema
+from support.database import POSTGRES, SuiteConfig, empty_database, empty_tables
 from support.redis_server import private_redis
 from support.users import TEST_PASSWORD
 from support.web import form_fields, post_form
@@ -36,10 +36,7 @@ def app(database_url, redis_server):
         "LOGIN_RATE_LIMIT": "3 per minute"})
     application = create_app(config)
     with application.app_context():
-        if POSTGRES:
-            empty_tables()
-        else:
-            new_sqlite_schema()
+        empty_database()
         limiter.reset()
         yield application
         db.session.remove()

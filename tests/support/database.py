@@ -125,6 +125,8 @@ def new_sqlite_schema() -> None:
     with db.engine.connect() as conn:
         database = conn.connection.driver_connection
         if _sqlite_schema is None:
+            # drop_all first: the first caller may be a test with rows already (empty_database).
+            db.metadata.drop_all(conn)
             db.metadata.create_all(conn)
             conn.commit()
             _sqlite_schema = sqlite3.connect(":memory:", check_same_thread=False)
