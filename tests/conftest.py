@@ -29,8 +29,13 @@ from support.database import (POOLER_URL, POSTGRES, SERVER_URL, SuiteConfig, emp
 from support.net import free_port
 from support.settings import (FIELD_ENCRYPTION_KEY, PRODUCTION_SECRET, PUBLIC_URL,
                               deliver_mail_to)
+from support.compiled import compile_once
 from support.users import TEST_PASSWORD, enrol_totp, log_in_as
 from support.web import ClosingClient
+
+
+def pytest_configure(config):
+    compile_once()
 
 
 def pytest_report_header(config):
