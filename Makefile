@@ -85,7 +85,8 @@ test-postgres: $(BIN)/.installed
 # The Vercel + Supabase path: the app through a PgBouncer in transaction mode with
 # DATABASE_NULLPOOL=1 (tests/support/pg_services.py starts it on a free port; tests create their
 # database directly and hand the app the pooler's URL): the ledger and API tests, then the short
-# bank test.
+# bank test. tests/ledger/test_lean_engine.py stays out: it ends server connections under the
+# app, which PgBouncer hides from it (the API tests run its lean engine through the pooler).
 POOLER_TESTS := tests/ledger/test_ledger.py tests/ledger/test_ledger_concurrency.py \
 	tests/api/test_api_accounts.py tests/api/test_api_postings.py tests/api/test_api_isolation.py \
 	tests/api/test_api_staff.py tests/api/test_api_tokens.py tests/platform/test_pooler.py
