@@ -124,8 +124,14 @@ def may_reveal(user, number: str, account, via: str) -> bool:
     """
     if account is not None and account.owner_id == user.id:
         return True
-    found = account is not None and account.status != AccountStatus.CLOSED
-    return _answer(user, number, found=found, via=via, account=account) != REFUSED
+    return _answer(user, number, found=names_an_account(account), via=via,
+                   account=account) != REFUSED
+
+
+def names_an_account(account) -> bool:
+    """Whether a look-up finds ``account`` (None: nothing has the number): a closed account
+    is told as no account at all, on every path and in the audit line."""
+    return account is not None and account.status != AccountStatus.CLOSED
 
 
 def spend_look_up(user, number: str, *, found: bool, via: str) -> bool:

@@ -25,9 +25,9 @@ from bankapp import audit
 from bankapp.audit import Action, TargetType
 from bankapp.extensions import db
 from bankapp.ledger import find_customer_account, masked_name  # noqa: F401 (re-exported)
-from bankapp.models import Account, AccountStatus, Payee, User
+from bankapp.models import Account, Payee, User
 from bankapp.identity.security import signing_serializer
-from bankapp.identity.lookups import LOOKUPS_SPENT, spend_look_up
+from bankapp.identity.lookups import LOOKUPS_SPENT, names_an_account, spend_look_up
 
 log = logging.getLogger("bankapp.payees")
 
@@ -80,7 +80,7 @@ def look_up(user: User, number: str, nickname: str) -> tuple[Account, str]:
     if not number:
         raise PayeeRefused(gettext("Enter the payee's account number."), "account_number")
     account = find_customer_account(number)
-    found = account is not None and account.status != AccountStatus.CLOSED
+    found = names_an_account(account)
     if not spend_look_up(user, number, found=found, via="payees"):
         raise PayeeRefused(gettext(LOOKUPS_SPENT), status=429)
     if not found:
