@@ -23,13 +23,13 @@ from bankapp.extensions import db, limiter
 from bankapp.ledger import fast
 from bankapp.models import Role, User
 from config import ProductionConfig, normalize_database_url
+from support.compiled import compile_once
 from support.concurrency import running_worker_app
 from support.database import (POOLER_URL, POSTGRES, SERVER_URL, SuiteConfig, empty_database,
                               empty_tables, migrate, scratch_database)
 from support.net import free_port
 from support.settings import (FIELD_ENCRYPTION_KEY, PRODUCTION_SECRET, PUBLIC_URL,
                               deliver_mail_to)
-from support.compiled import compile_once
 from support.users import TEST_PASSWORD, enrol_totp, log_in_as
 from support.web import ClosingClient
 

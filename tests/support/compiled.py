@@ -16,8 +16,9 @@ URL builders have no public cache: ``RuleWithSharedBuilders`` keeps what
 ``Rule._compile_builder`` returns, keyed by everything that method reads. That method is
 Werkzeug's own (3.1, pinned in requirements.txt), and a builder takes the rule as an
 argument, so one builder serves every app's copy of a rule.
-``tests/platform/test_suite_compiled_once.py`` checks that the apps build the same URLs with and
-without it, so a Werkzeug upgrade that changes the method fails there, not in a stray test.
+``tests/platform/test_suite_compiled_once.py`` checks that each shared builder is the code
+Werkzeug compiles for its rule and that the apps build the same URLs with and without them,
+so a Werkzeug upgrade that changes the method fails there, not in a stray test.
 """
 from __future__ import annotations
 
