@@ -82,6 +82,8 @@ def app(database_url):
         yield application
         db.session.remove()
         fast.dispose(application)  # the API's own pool (bankapp/ledger/fast.py)
+        # Emptied after as well as before: a few tests use the database without this
+        # fixture (``flask check``'s) and must not find another test's rows.
         if POSTGRES:
             empty_tables()
         db.engine.dispose()

@@ -129,8 +129,9 @@ def may_reveal(user, number: str, account, via: str) -> bool:
 
 
 def names_an_account(account) -> bool:
-    """Whether a look-up finds ``account`` (None: nothing has the number): a closed account
-    is told as no account at all, on every path and in the audit line."""
+    """Whether a look-up finds ``account`` (None: nothing has the number), as its audit line
+    records it: a closed account counts as none. The payees page answers it as none too; a
+    transfer refuses it as an account that cannot receive money."""
     return account is not None and account.status != AccountStatus.CLOSED
 
 

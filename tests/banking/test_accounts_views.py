@@ -472,6 +472,21 @@ def test_a_destination_frozen_after_the_look_up_is_refused_by_the_posting(
     assert balance_of(source) == D("100.00") and balance_of(destination) == D("0.00")
 
 
+def test_a_transfer_typed_to_a_closed_account_is_refused_and_its_look_up_found_nothing(
+        customer_client, customer, make_user, funded_account):
+    source = funded_account(customer, "100.00")
+    destination = funded_account(make_user())
+    destination.status = AccountStatus.CLOSED
+    db.session.commit()
+    response = _confirmed_to_a_new_number(customer_client, source, destination, "40")
+    assert response.status_code == 200 and "cannot receive" in text(response)
+    assert balance_of(source) == D("100.00") and balance_of(destination) == D("0.00")
+    (line,) = db.session.scalars(sa.select(AuditEvent)
+                                 .where(AuditEvent.action == Action.PAYEE_LOOKUP)).all()
+    assert line.target_id == destination.account_number
+    assert line.details == {"found": False, "via": "transfer"}
+
+
 def test_a_hold_placed_after_the_look_up_is_honoured_by_the_posting(
         customer_client, customer, make_user, funded_account):
     source = funded_account(customer, "100.00")

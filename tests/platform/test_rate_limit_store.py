@@ -40,6 +40,7 @@ def app(database_url, redis_server):
         limiter.reset()
         yield application
         db.session.remove()
+        # Emptied after too, as conftest's app is (and why).
         if POSTGRES:
             empty_tables()
         db.engine.dispose()
